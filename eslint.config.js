@@ -1,0 +1,35 @@
+// One lint config for the whole monorepo.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  {
+    ignores: ['**/node_modules/**', '**/dist/**', 'cdk.out/**', '**/cdk.out/**', '**/*.js', '**/*.mjs', '**/*.cjs'],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'onnxruntime-node', message: 'Only packages/worker/src/pipeline/inference.ts imports onnxruntime-node.' },
+            { name: 'sharp', message: 'Only packages/worker/src/pipeline/image.ts imports sharp.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['packages/worker/src/pipeline/inference.ts'],
+    rules: { 'no-restricted-imports': 'off' },
+  },
+  {
+    files: ['packages/worker/src/pipeline/image.ts'],
+    rules: { 'no-restricted-imports': 'off' },
+  },
+);

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+
+const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+/** Default visibility timeout the queue is created with; the worker's heartbeat keeps extending it. */
+export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 120;
+/** Deliveries before SQS moves a message to the dead-letter queue. */
+export const DEFAULT_MAX_RECEIVE_COUNT = 4;
+/** Fargate allows a task at most 120 s between SIGTERM and SIGKILL. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 110;
+/** Job records live this long (DynamoDB TTL). Uploads and results expire with the bucket's lifecycle rules. */
+export const DEFAULT_JOB_TTL_DAYS = 7;
+
+/**
+ * The worker's environment (`revive serve`, `revive healthcheck`). The infra sets these on the ECS task;
+ * the local stack sets them on the child process.
+ */
+export const workerEnvSchema = z.object({
+  REVIVE_QUEUE_URL: z.url(),
+  REVIVE_TABLE_NAME: z.string().min(1),
+  REVIVE_BUCKET_NAME: z.string().min(1),
+  /** Folder of model files; @default per-user cache (~/.cache/revive/models) */
+  REVIVE_MODELS_DIR: z.string().min(1).optional(),
+  /** Catalogue id or path to an .onnx file. @default 'gfpgan-1.4' */
+  REVIVE_RESTORER: z.string().min(1).default('gfpgan-1.4'),
+  /** Detector catalogue id or path. @default 'yunet' */
+  REVIVE_DETECTOR: z.string().min(1).default('yunet'),
+  /** Optional background upsampler (catalogue id or path) loaded at start. */
+  REVIVE_BG_UPSAMPLER: z.string().min(1).optional(),
+  REVIVE_DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
+  /** onnxruntime intra-op threads; 0 lets onnxruntime choose. @default 0 */
+  REVIVE_THREADS: intFrom(0, 256).default(0),
+  /** Jobs processed at once. @default 1 */
+  REVIVE_CONCURRENCY: intFrom(1, 64).default(1),
+  /** @default 20 (SQS's maximum long poll) */
+  REVIVE_WAIT_TIME_SECONDS: intFrom(0, 20).default(20),
+  /** @default 120 */
+  REVIVE_VISIBILITY_TIMEOUT_SECONDS: intFrom(10, 43_200).default(DEFAULT_VISIBILITY_TIMEOUT_SECONDS),
+  /** How often a running job's visibility is extended. @default a third of the visibility timeout */
+  REVIVE_HEARTBEAT_INTERVAL_SECONDS: intFrom(1, 3_600).optional(),
+  /** Must equal the queue's redrive maxReceiveCount: on the last delivery a transient failure marks the job FAILED. @default 4 */
+  REVIVE_MAX_RECEIVE_COUNT: intFrom(1, 1_000).default(DEFAULT_MAX_RECEIVE_COUNT),
+  /** Time in-flight jobs get to finish after SIGTERM. @default 110 */
+  REVIVE_SHUTDOWN_TIMEOUT_SECONDS: intFrom(0, 3_600).default(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS),
+  /** Heartbeat file the health check reads. @default /tmp/revive-health.json */
+  REVIVE_HEALTH_FILE: z.string().min(1).default('/tmp/revive-health.json'),
+  /** @default 7 */
+  REVIVE_JOB_TTL_DAYS: intFrom(1, 3_650).default(DEFAULT_JOB_TTL_DAYS),
+  /** HMAC key for webhook signatures. ECS injects it from Secrets Manager. */
+  REVIVE_WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** Lets URL sources and webhooks reach loopback addresses. Only the local stack's tests set it. @default false */
+  REVIVE_ALLOW_PRIVATE_URLS: bool.default(false),
+});
+export type WorkerEnv = z.output<typeof workerEnvSchema>;
+
+/** The API Lambdas' environment. */
+export const apiEnvSchema = z.object({
+  REVIVE_QUEUE_URL: z.url(),
+  REVIVE_TABLE_NAME: z.string().min(1),
+  REVIVE_BUCKET_NAME: z.string().min(1),
+  /** JWT claim that names the tenant. @default 'sub' */
+  REVIVE_TENANT_CLAIM: z.string().min(1).default('sub'),
+  /** Local mode: the x-revive-tenant header stands in for the authorizer. Never set in AWS. @default false */
+  REVIVE_LOCAL_MODE: bool.default(false),
+  /** Largest upload the presigned POST allows. @default 20 MiB */
+  REVIVE_UPLOAD_MAX_BYTES: intFrom(1, 5 * 1024 ** 3).default(20 * 1024 * 1024),
+  /** Lifetime of presigned upload and result URLs. @default 900 */
+  REVIVE_PRESIGN_TTL_SECONDS: intFrom(60, 604_800).default(900),
+  /** @default 7 */
+  REVIVE_JOB_TTL_DAYS: intFrom(1, 3_650).default(DEFAULT_JOB_TTL_DAYS),
+});
+export type ApiEnv = z.output<typeof apiEnvSchema>;

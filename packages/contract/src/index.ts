@@ -1,0 +1,3 @@
+export * from './job.js';
+export * from './storage.js';
+export * from './env.js';

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+
+/** Lifecycle of a job. QUEUED → RUNNING → SUCCEEDED | FAILED; a QUEUED job can be CANCELED. */
+export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED'] as const;
+export const jobStatusSchema = z.enum(JOB_STATUSES);
+export type JobStatus = z.infer<typeof jobStatusSchema>;
+/** Statuses a job never leaves. */
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELED'];
+
+/**
+ * Stable failure codes a client can branch on. The worker and the API both write them into job records.
+ */
+export const JOB_ERROR_CODES = [
+  'INVALID_MESSAGE', // the queue message did not match the contract
+  'INVALID_IMAGE', // not an image, truncated, or an unsupported format
+  'IMAGE_TOO_LARGE', // more pixels than the worker accepts (decompression bombs land here)
+  'SOURCE_TOO_LARGE', // more bytes than the worker downloads
+  'SOURCE_NOT_FOUND', // the upload key does not exist, or the URL answered 404/410
+  'SOURCE_UNREACHABLE', // the URL timed out, refused, or answered a 5xx
+  'FORBIDDEN_URL', // the URL (or a redirect, or its DNS answer) points at a private, loopback, link-local or metadata address
+  'NO_FACE', // no face was found and the job required one
+  'UNSUPPORTED_MODEL', // the job asked for a restorer or upsampler this worker does not serve
+  'ENQUEUE_FAILED', // the API wrote the record but could not send the message
+  'RETRIES_EXHAUSTED', // transient failures on every delivery; the message went to the dead-letter queue
+  'INTERNAL', // a bug; the reason says what happened
+] as const;
+export const jobErrorCodeSchema = z.enum(JOB_ERROR_CODES);
+export type JobErrorCode = z.infer<typeof jobErrorCodeSchema>;
+
+/** Output encodings. `auto` keeps the input's format; an image with alpha is always written as PNG. */
+export const OUTPUT_EXTS = ['auto', 'jpg', 'png', 'webp'] as const;
+export const outputExtSchema = z.enum(OUTPUT_EXTS);
+export type OutputExt = z.infer<typeof outputExtSchema>;
+
+/** @default 2 */
+export const DEFAULT_UPSCALE = 2;
+/** @default 1 (the restored face only) */
+export const DEFAULT_BLEND = 1;
+/** Upper bound on `upscale`: the output of a 16-megapixel photo at 4x is already 256 megapixels. */
+export const MAX_UPSCALE = 4;
+
+/** Catalogue ids, or the name of a model the worker was configured with. */
+const modelIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a model id: lower-case letters, digits, ".", "_" and "-"');
+
+/** What a caller may ask of one restoration. Every field is optional; defaults are applied by `jobOptionsSchema`. */
+export const jobOptionsSchema = z
+  .strictObject({
+    /** Output scale of the whole photo. @default 2 */
+    upscale: z.number().int().min(1).max(MAX_UPSCALE).default(DEFAULT_UPSCALE),
+    /** Restorer id; must be one the worker serves. @default the worker's configured restorer */
+    restorer: modelIdSchema.optional(),
+    /** Restore only the face closest to the centre. @default false */
+    onlyCenterFace: z.boolean().default(false),
+    /** 0 keeps the original face, 1 the restored one. @default 1 */
+    blend: z.number().min(0).max(1).default(DEFAULT_BLEND),
+    /** CodeFormer-style fidelity (0 = quality, 1 = fidelity); ignored by restorers without a weight input. @default 0.5 */
+    fidelity: z.number().min(0).max(1).optional(),
+    /** Output encoding. @default 'auto' */
+    ext: outputExtSchema.default('auto'),
+    /** Background super-resolution model id; when absent the background is upscaled with Lanczos. */
+    bgUpsampler: modelIdSchema.optional(),
+    /** Fail the job with NO_FACE when no face is found, instead of returning the upscaled photo. @default false */
+    requireFace: z.boolean().default(false),
+  });
+export type JobOptions = z.output<typeof jobOptionsSchema>;
+export type JobOptionsInput = z.input<typeof jobOptionsSchema>;
+
+/** Tenant ids come from JWT claims; they are used inside S3 keys, so the alphabet is limited. */
+export const tenantIdSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._@|:+-]+$/, 'a tenant id: letters, digits and . _ @ | : + -');
+export const jobIdSchema = z.string().regex(/^[0-9a-f-]{36}$/, 'a job id (UUID)');
+
+/** Where the photo comes from: an object in Revive's bucket, or a public https URL. */
+export const jobSourceSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('s3'), key: z.string().min(1).max(1024) }),
+  z.strictObject({ kind: z.literal('url'), url: z.url({ protocol: /^https?$/ }).max(2048) }),
+]);
+export type JobSource = z.infer<typeof jobSourceSchema>;
+
+/** The SQS message body. Version 1. */
+export const jobMessageSchema = z.strictObject({
+  version: z.literal(1),
+  jobId: jobIdSchema,
+  tenantId: tenantIdSchema,
+  source: jobSourceSchema,
+  options: jobOptionsSchema,
+  webhookUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+  /** ISO-8601 time the API sent the message; the worker reports queue wait from it. */
+  enqueuedAt: z.iso.datetime(),
+});
+export type JobMessage = z.output<typeof jobMessageSchema>;
+
+/** Milliseconds spent in each pipeline stage. */
+export const stageTimingsSchema = z.record(z.string(), z.number().nonnegative());
+export type StageTimings = z.infer<typeof stageTimingsSchema>;
+
+/** One face the worker found, in the input photo's pixel coordinates. */
+export const faceSchema = z.object({
+  box: z.tuple([z.number(), z.number(), z.number(), z.number()]),
+  score: z.number(),
+  landmarks: z.array(z.tuple([z.number(), z.number()])).length(5),
+});
+export type FaceSummary = z.infer<typeof faceSchema>;
+
+/** The DynamoDB item for a job. Attribute names are part of the contract: the table's keys, GSI and TTL use them. */
+export const jobRecordSchema = z.object({
+  jobId: jobIdSchema,
+  tenantId: tenantIdSchema,
+  status: jobStatusSchema,
+  source: jobSourceSchema,
+  options: jobOptionsSchema,
+  webhookUrl: z.string().optional(),
+  /** Hash of the create request, so that an Idempotency-Key reused with another body is refused. */
+  requestHash: z.string().optional(),
+  idempotencyKey: z.string().optional(),
+  /** Deliveries the worker has started. */
+  attempts: z.number().int().nonnegative(),
+  createdAt: z.iso.datetime(),
+  startedAt: z.iso.datetime().optional(),
+  finishedAt: z.iso.datetime().optional(),
+  /** Lease of the worker running the job; another worker may take over once it has passed. */
+  leaseOwner: z.string().optional(),
+  leaseExpiresAt: z.number().int().optional(),
+  timingsMs: stageTimingsSchema.optional(),
+  facesFound: z.number().int().nonnegative().optional(),
+  faces: z.array(faceSchema).optional(),
+  resultKey: z.string().optional(),
+  resultWidth: z.number().int().optional(),
+  resultHeight: z.number().int().optional(),
+  errorCode: jobErrorCodeSchema.optional(),
+  errorMessage: z.string().optional(),
+  /** Epoch seconds; DynamoDB's TTL deletes the record after it. */
+  expiresAt: z.number().int(),
+});
+export type JobRecord = z.infer<typeof jobRecordSchema>;

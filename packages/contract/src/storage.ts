@@ -1,0 +1,34 @@
+/**
+ * Names shared by the infra (which creates the resources), the API and the worker (which use them),
+ * and the local stack (which creates them on the emulators).
+ */
+export const TABLE_SCHEMA = {
+  partitionKey: 'jobId',
+  /** Lists one tenant's jobs, newest first. */
+  tenantIndex: { name: 'byTenant', partitionKey: 'tenantId', sortKey: 'createdAt' },
+  ttlAttribute: 'expiresAt',
+} as const;
+
+/** Key prefixes in the bucket. Lifecycle rules and IAM grants are written against them. */
+export const BUCKET_PREFIXES = { uploads: 'uploads/', results: 'results/' } as const;
+
+/** S3-safe form of a tenant id (the tenant alphabet allows '|', ':' and '@'). */
+export function tenantKeySegment(tenantId: string): string {
+  return encodeURIComponent(tenantId);
+}
+
+/** Key of a photo a tenant uploads. */
+export function uploadKey(tenantId: string, uploadId: string): string {
+  return `${BUCKET_PREFIXES.uploads}${tenantKeySegment(tenantId)}/${uploadId}`;
+}
+
+/** Key of a job's restored photo. */
+export function resultKey(tenantId: string, jobId: string, extension: string): string {
+  return `${BUCKET_PREFIXES.results}${tenantKeySegment(tenantId)}/${jobId}.${extension}`;
+}
+
+/** True when `key` is one of this tenant's uploads: a job may only read its own tenant's objects. */
+export function isTenantUploadKey(tenantId: string, key: string): boolean {
+  const prefix = `${BUCKET_PREFIXES.uploads}${tenantKeySegment(tenantId)}/`;
+  return key.startsWith(prefix) && key.length > prefix.length && !key.slice(prefix.length).includes('..');
+}

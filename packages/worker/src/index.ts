@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './pipeline/types.js';
+export * from './pipeline/pipeline.js';

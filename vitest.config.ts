@@ -1,0 +1,31 @@
+import { defineConfig } from 'vitest/config';
+
+// Unit tests (`src/**/*.test.ts`) are pure and fast. Integration tests (`test/**/*.test.ts`) talk to the
+// local AWS emulators over HTTP; they run one file at a time because the machine has two cores.
+const unit = (pkg: string, name = `${pkg}:unit`) => ({
+  test: { name, root: `packages/${pkg}`, include: ['src/**/*.test.ts'], testTimeout: 30_000 },
+});
+const integration = (pkg: string) => ({
+  test: {
+    name: `${pkg}:integration`,
+    root: `packages/${pkg}`,
+    include: ['test/**/*.test.ts'],
+    testTimeout: 180_000,
+    hookTimeout: 180_000,
+    fileParallelism: false,
+  },
+});
+
+export default defineConfig({
+  test: {
+    projects: [
+      unit('contract', 'contract'),
+      unit('local-aws', 'local-aws'),
+      unit('worker'),
+      integration('worker'),
+      unit('api-lambda'),
+      integration('api-lambda'),
+      { test: { name: 'infra', root: 'packages/infra', include: ['src/**/*.test.ts', 'test/**/*.test.ts'], testTimeout: 180_000 } },
+    ],
+  },
+});
