@@ -13,6 +13,7 @@ const integration = (pkg: string) => ({
     testTimeout: 180_000,
     hookTimeout: 180_000,
     fileParallelism: false,
+    globalSetup: ['../local-aws/src/vitest-setup.ts'],
   },
 });
 
@@ -20,7 +21,7 @@ export default defineConfig({
   test: {
     projects: [
       unit('contract', 'contract'),
-      unit('local-aws', 'local-aws'),
+      integration('local-aws'),
       unit('worker'),
       integration('worker'),
       unit('api-lambda'),

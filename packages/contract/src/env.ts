@@ -51,6 +51,8 @@ export const workerEnvSchema = z.object({
   REVIVE_WEBHOOK_SECRET: z.string().min(16).optional(),
   /** Lets URL sources and webhooks reach loopback addresses. Only the local stack's tests set it. @default false */
   REVIVE_ALLOW_PRIVATE_URLS: bool.default(false),
+  /** Path-style S3 addressing, for emulators without virtual-hosted buckets. @default false */
+  REVIVE_S3_FORCE_PATH_STYLE: bool.default(false),
 });
 export type WorkerEnv = z.output<typeof workerEnvSchema>;
 
@@ -69,5 +71,9 @@ export const apiEnvSchema = z.object({
   REVIVE_PRESIGN_TTL_SECONDS: intFrom(60, 604_800).default(900),
   /** @default 7 */
   REVIVE_JOB_TTL_DAYS: intFrom(1, 3_650).default(DEFAULT_JOB_TTL_DAYS),
+  /** Path-style S3 addressing, for emulators without virtual-hosted buckets. @default false */
+  REVIVE_S3_FORCE_PATH_STYLE: bool.default(false),
+  /** Lets webhook URLs reach loopback addresses. Only the local stack's tests set it. @default false */
+  REVIVE_ALLOW_PRIVATE_URLS: bool.default(false),
 });
 export type ApiEnv = z.output<typeof apiEnvSchema>;

@@ -1,0 +1,2 @@
+export * from './emulators.js';
+export * from './resources.js';

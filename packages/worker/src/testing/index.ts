@@ -1,0 +1,2 @@
+export * from './shared-dir.js';
+export * from './models.js';
