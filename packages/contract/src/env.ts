@@ -1,6 +1,11 @@
 import { z } from 'zod';
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const cidrList = z
+  .string()
+  .default('')
+  .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
+  .pipe(z.array(z.union([z.cidrv4(), z.cidrv6()])));
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /** Default visibility timeout the queue is created with; the worker's heartbeat keeps extending it. */
@@ -49,8 +54,12 @@ export const workerEnvSchema = z.object({
   REVIVE_JOB_TTL_DAYS: intFrom(1, 3_650).default(DEFAULT_JOB_TTL_DAYS),
   /** HMAC key for webhook signatures. ECS injects it from Secrets Manager. */
   REVIVE_WEBHOOK_SECRET: z.string().min(16).optional(),
-  /** Lets URL sources and webhooks reach loopback addresses. Only the local stack's tests set it. @default false */
-  REVIVE_ALLOW_PRIVATE_URLS: bool.default(false),
+  /**
+   * Comma-separated CIDRs that URL sources and webhooks may reach although they are private or loopback
+   * (e.g. `127.0.0.2/32`). Only local tests set it; metadata addresses (169.254.169.254, fd00:ec2::254) stay refused.
+   * @default '' (none)
+   */
+  REVIVE_URL_ALLOW_CIDRS: cidrList,
   /** Path-style S3 addressing, for emulators without virtual-hosted buckets. @default false */
   REVIVE_S3_FORCE_PATH_STYLE: bool.default(false),
 });
@@ -73,7 +82,7 @@ export const apiEnvSchema = z.object({
   REVIVE_JOB_TTL_DAYS: intFrom(1, 3_650).default(DEFAULT_JOB_TTL_DAYS),
   /** Path-style S3 addressing, for emulators without virtual-hosted buckets. @default false */
   REVIVE_S3_FORCE_PATH_STYLE: bool.default(false),
-  /** Lets webhook URLs reach loopback addresses. Only the local stack's tests set it. @default false */
-  REVIVE_ALLOW_PRIVATE_URLS: bool.default(false),
+  /** See the worker's REVIVE_URL_ALLOW_CIDRS; the API checks webhook URLs with the same rule. @default '' */
+  REVIVE_URL_ALLOW_CIDRS: cidrList,
 });
 export type ApiEnv = z.output<typeof apiEnvSchema>;
