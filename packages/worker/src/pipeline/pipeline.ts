@@ -1,15 +1,40 @@
-// STUB — owned by the pipeline/CLI helper. Loads every model once and runs the stages in order.
-import type { OutputExt } from '@revive/contract';
-import type { DetectorKind } from './detect.js';
-import type { ExecutionDevice } from './inference.js';
-import type { DetectedFace, EncodedFormat, RgbImage, StageTimingsMs } from './types.js';
+import path from 'node:path';
+import { DEFAULT_BLEND, DEFAULT_UPSCALE, type OutputExt } from '@revive/contract';
+import { PermanentError } from '../errors.js';
+import { alignFace, FFHQ_512_TEMPLATE } from './align.js';
+import { decode, type DecodeOptions } from './decode.js';
+import { FaceDetector, type DetectorKind } from './detect.js';
+import { encode, resolveOutputFormat } from './encode.js';
+import { resizeImage, resizePlane } from './image.js';
+import type { ExecutionDevice, SessionOptions } from './inference.js';
+import { defaultModelsDir, resolveModel, type ModelRole } from './models.js';
+import { pasteFaces, type FaceToPaste } from './paste.js';
+import { FaceRestorer } from './restore.js';
+import type { Affine, DetectedFace, EncodedFormat, Landmarks5, RgbImage, StageName, StageTimingsMs } from './types.js';
+import { BackgroundUpsampler } from './upscale.js';
+
+/** @default 'yunet' (YuNet 2023mar, 640×640) */
+export const DEFAULT_DETECTOR = 'yunet';
+/** @default 'gfpgan-1.4' */
+export const DEFAULT_RESTORER = 'gfpgan-1.4';
+/** @default 0.5 */
+export const DEFAULT_FIDELITY = 0.5;
+/** @default 0.5 */
+export const DEFAULT_SCORE_THRESHOLD = 0.5;
+/** @default 0 (onnxruntime chooses) */
+export const DEFAULT_THREADS = 0;
+/** @default 'cpu' */
+export const DEFAULT_DEVICE: ExecutionDevice = 'cpu';
 
 export interface PipelineConfig {
   /** Folder of model files. @default defaultModelsDir() */
   readonly modelsDir?: string;
   /** Detector catalogue id or .onnx path. @default 'yunet' */
   readonly detector?: string;
-  /** Needed when `detector` is a path whose kind can't be told from its metadata. */
+  /**
+   * Needed when `detector` is a path whose kind can't be told from its name (yunet, scrfd, retinaface).
+   * @default told from the detector's id or file name
+   */
   readonly detectorKind?: DetectorKind;
   /** Restorer catalogue id or .onnx path. @default 'gfpgan-1.4' */
   readonly restorer?: string;
@@ -21,6 +46,8 @@ export interface PipelineConfig {
   readonly device?: ExecutionDevice;
   /** Download missing catalogue models. @default true */
   readonly download?: boolean;
+  /** Largest input the decoder accepts. @default DEFAULT_MAX_PIXELS (decode.ts) */
+  readonly maxPixels?: number;
   readonly onDownloadProgress?: (modelId: string, receivedBytes: number, totalBytes: number | undefined) => void;
 }
 
@@ -48,6 +75,10 @@ export interface ProcessOptions {
 }
 
 export interface ProcessedFace extends DetectedFace {
+  /** Maps input-image coordinates to the restorer's crop (size `cropSizePx`). */
+  readonly affine?: Affine;
+  /** Side of the aligned crop the restorer saw. */
+  readonly cropSizePx?: number;
   /** Aligned input crop and restored face, only with `keepFaces`. */
   readonly cropped?: RgbImage;
   readonly restored?: RgbImage;
@@ -62,19 +93,214 @@ export interface ProcessResult {
   readonly timingsMs: StageTimingsMs;
 }
 
+/**
+ * Detector kind from a catalogue id or file name: the three decoders read different output layouts, so a
+ * wrong guess would produce garbage rather than an error.
+ */
+export function detectorKindOf(idOrPath: string): DetectorKind | undefined {
+  const name = path.basename(idOrPath).toLowerCase();
+  if (name.includes('yunet')) return 'yunet';
+  if (name.includes('scrfd')) return 'scrfd';
+  if (name.includes('retinaface')) return 'retinaface';
+  return undefined;
+}
+
+/**
+ * facexlib's `get_center_face`: the face whose box centre is closest to the image centre.
+ * Returns the index, or -1 for no faces.
+ */
+export function centerFaceIndex(faces: readonly DetectedFace[], width: number, height: number): number {
+  let best = -1;
+  let bestDistance = Infinity;
+  faces.forEach((face, index) => {
+    const [x1, y1, x2, y2] = face.box;
+    const distance = Math.hypot((x1 + x2) / 2 - width / 2, (y1 + y2) / 2 - height / 2);
+    if (distance < bestDistance) {
+      bestDistance = distance;
+      best = index;
+    }
+  });
+  return best;
+}
+
+/** Accumulates wall time per stage; a stage run once per face (align, restore) sums over the faces. */
+class StageClock {
+  readonly timingsMs: StageTimingsMs = {};
+  async time<T>(stage: StageName | 'upscale', work: () => Promise<T> | T): Promise<T> {
+    const start = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.timingsMs[stage] = (this.timingsMs[stage] ?? 0) + (performance.now() - start);
+    }
+  }
+}
+
 /** The whole restoration: models load once in `create()`; `process()` may be called concurrently. */
 export class RestorationPipeline {
-  static async create(_config: PipelineConfig): Promise<RestorationPipeline> {
-    throw new Error('not implemented');
-  }
   /** Ids or paths of the loaded models, for logs and for checking a job's `restorer` option. */
-  readonly models: { readonly detector: string; readonly restorer: string; readonly bgUpsampler: string | undefined } = {
-    detector: '',
-    restorer: '',
-    bgUpsampler: undefined,
-  };
-  async process(_input: Uint8Array, _options?: ProcessOptions): Promise<ProcessResult> {
-    throw new Error('not implemented');
+  readonly models: { readonly detector: string; readonly restorer: string; readonly bgUpsampler: string | undefined };
+
+  private constructor(
+    private readonly detector: FaceDetector,
+    private readonly restorer: FaceRestorer,
+    private readonly bgUpsampler: BackgroundUpsampler | undefined,
+    models: RestorationPipeline['models'],
+    private readonly decodeOptions: DecodeOptions,
+  ) {
+    this.models = models;
   }
-  async dispose(): Promise<void> {}
+
+  /**
+   * Resolves every model (downloading missing catalogue models unless `download` is false) and loads each once.
+   * Fails with MODEL_UNAVAILABLE, MODEL_CHECKSUM, MODEL_INVALID, DEVICE_UNAVAILABLE or CONFIG.
+   */
+  static async create(config: PipelineConfig): Promise<RestorationPipeline> {
+    const modelsDir = config.modelsDir ?? defaultModelsDir();
+    const session: SessionOptions = { threads: config.threads ?? DEFAULT_THREADS, device: config.device ?? DEFAULT_DEVICE };
+    const detectorId = config.detector ?? DEFAULT_DETECTOR;
+    const restorerId = config.restorer ?? DEFAULT_RESTORER;
+    const detectorKind = config.detectorKind ?? detectorKindOf(detectorId);
+    if (detectorKind === undefined) {
+      throw new PermanentError(
+        'CONFIG',
+        `Cannot tell the detector kind of "${detectorId}" from its name: pass the kind (yunet, scrfd or retinaface).`,
+      );
+    }
+    const resolve = (id: string, role: ModelRole) =>
+      resolveModel(id, role, {
+        modelsDir,
+        download: config.download ?? true,
+        ...(config.onDownloadProgress && {
+          onProgress: (received: number, total: number | undefined) => config.onDownloadProgress?.(id, received, total),
+        }),
+      });
+
+    // Resolve (and download) everything before loading anything, so a missing file fails fast.
+    const detectorPath = await resolve(detectorId, 'detector');
+    const restorerPath = await resolve(restorerId, 'restorer');
+    const upsamplerPath = config.bgUpsampler === undefined ? undefined : await resolve(config.bgUpsampler, 'upsampler');
+
+    const loaded: { dispose(): Promise<void> }[] = [];
+    try {
+      const detector = await FaceDetector.create(detectorPath, { ...session, kind: detectorKind });
+      loaded.push(detector);
+      const restorer = await FaceRestorer.create(restorerPath, session);
+      loaded.push(restorer);
+      const upsampler = upsamplerPath === undefined ? undefined : await BackgroundUpsampler.create(upsamplerPath, session);
+      return new RestorationPipeline(
+        detector,
+        restorer,
+        upsampler,
+        { detector: detectorId, restorer: restorerId, bgUpsampler: config.bgUpsampler },
+        config.maxPixels === undefined ? {} : { maxPixels: config.maxPixels },
+      );
+    } catch (error) {
+      await Promise.allSettled(loaded.map((model) => model.dispose()));
+      throw error;
+    }
+  }
+
+  /** decode → detect → align → restore → paste → encode. Fails with INVALID_IMAGE, IMAGE_TOO_LARGE or NO_FACE. */
+  async process(input: Uint8Array, options: ProcessOptions = {}): Promise<ProcessResult> {
+    const clock = new StageClock();
+    const decoded = await clock.time('decode', () => decode(input, this.decodeOptions));
+    const { faces, image, alpha } = options.aligned
+      ? await this.restoreAligned(decoded.rgb, decoded.alpha, options, clock)
+      : await this.restoreWhole(decoded.rgb, decoded.alpha, options, clock);
+    const format = resolveOutputFormat(options.ext ?? 'auto', decoded.format, alpha !== undefined);
+    const bytes = await clock.time('encode', () => encode(image, alpha, format));
+    return { image: bytes, format, width: image.width, height: image.height, faces, timingsMs: clock.timingsMs };
+  }
+
+  private async restoreWhole(
+    rgb: RgbImage,
+    alpha: Uint8Array | undefined,
+    options: ProcessOptions,
+    clock: StageClock,
+  ): Promise<{ faces: ProcessedFace[]; image: RgbImage; alpha: Uint8Array | undefined }> {
+    const upscale = options.upscale ?? DEFAULT_UPSCALE;
+    const outWidth = rgb.width * upscale;
+    const outHeight = rgb.height * upscale;
+    let detected = await clock.time('detect', () =>
+      this.detector.detect(rgb, { scoreThreshold: options.scoreThreshold ?? DEFAULT_SCORE_THRESHOLD }),
+    );
+    if (options.onlyCenterFace && detected.length > 1) {
+      detected = [detected[centerFaceIndex(detected, rgb.width, rgb.height)] as DetectedFace];
+    }
+    if (detected.length === 0 && options.requireFace) {
+      throw new PermanentError('NO_FACE', 'No face was found in the image.');
+    }
+
+    const size = this.restorer.inputSize;
+    const restoreOptions = { blend: options.blend ?? DEFAULT_BLEND, fidelity: options.fidelity ?? DEFAULT_FIDELITY };
+    // Faces go through the restorer one at a time: the session already uses every intra-op thread.
+    const faces: ProcessedFace[] = [];
+    const toPaste: FaceToPaste[] = [];
+    for (const face of detected) {
+      const aligned = await clock.time('align', () => alignFace(rgb, face.landmarks, size));
+      const restored = await clock.time('restore', () => this.restorer.restore(aligned.crop, restoreOptions));
+      toPaste.push({ face: restored, affine: aligned.affine });
+      faces.push({
+        ...face,
+        affine: aligned.affine,
+        cropSizePx: size,
+        ...(options.keepFaces && { cropped: aligned.crop, restored }),
+      });
+    }
+
+    const upsampler = (options.useBgUpsampler ?? true) ? this.bgUpsampler : undefined;
+    const background = await clock.time('upscale', () => {
+      if (upsampler !== undefined) return upsampler.upscale(rgb, upscale);
+      return upscale === 1 ? rgb : resizeImage(rgb, outWidth, outHeight, 'lanczos3');
+    });
+    const image =
+      toPaste.length === 0
+        ? background
+        : await clock.time('paste', () =>
+            pasteFaces(background, toPaste, { upscale, sourceWidth: rgb.width, sourceHeight: rgb.height }),
+          );
+    const outAlpha =
+      alpha === undefined || upscale === 1
+        ? alpha
+        : await clock.time('upscale', () => resizePlane(alpha, rgb.width, rgb.height, outWidth, outHeight, 'lanczos3'));
+    return { faces, image, alpha: outAlpha };
+  }
+
+  /** `--aligned`: like GFPGAN, the crop is resized to the restorer's input and restored; nothing is pasted. */
+  private async restoreAligned(
+    rgb: RgbImage,
+    alpha: Uint8Array | undefined,
+    options: ProcessOptions,
+    clock: StageClock,
+  ): Promise<{ faces: ProcessedFace[]; image: RgbImage; alpha: Uint8Array | undefined }> {
+    const size = this.restorer.inputSize;
+    const resized = rgb.width === size && rgb.height === size;
+    const crop = resized ? rgb : await clock.time('align', () => resizeImage(rgb, size, size, 'lanczos3'));
+    const restored = await clock.time('restore', () =>
+      this.restorer.restore(crop, { blend: options.blend ?? DEFAULT_BLEND, fidelity: options.fidelity ?? DEFAULT_FIDELITY }),
+    );
+    // The input is aligned by definition: its landmarks are the template, in the input's own pixels.
+    const landmarks = FFHQ_512_TEMPLATE.map(
+      ([x, y]) => [(x * rgb.width) / 512, (y * rgb.height) / 512] as const,
+    ) as unknown as Landmarks5;
+    const face: ProcessedFace = {
+      box: [0, 0, rgb.width, rgb.height],
+      score: 1,
+      landmarks,
+      affine: [size / rgb.width, 0, 0, 0, size / rgb.height, 0],
+      cropSizePx: size,
+      ...(options.keepFaces && { cropped: crop, restored }),
+    };
+    const outAlpha =
+      alpha === undefined || resized
+        ? alpha
+        : await clock.time('align', () => resizePlane(alpha, rgb.width, rgb.height, size, size, 'lanczos3'));
+    return { faces: [face], image: restored, alpha: outAlpha };
+  }
+
+  /** Releases every onnxruntime session. */
+  async dispose(): Promise<void> {
+    await Promise.allSettled([this.detector.dispose(), this.restorer.dispose(), this.bgUpsampler?.dispose()]);
+  }
 }

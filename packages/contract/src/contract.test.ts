@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { apiEnvSchema, isTenantUploadKey, jobMessageSchema, jobOptionsSchema, resultKey, uploadKey, workerEnvSchema } from './index.js';
+
+const message = {
+  version: 1,
+  jobId: '0b6f5f1e-8a52-4a43-9d55-1c1f0e7b8a01',
+  tenantId: 'auth0|abc',
+  source: { kind: 's3', key: 'uploads/auth0%7Cabc/x' },
+  options: {},
+  enqueuedAt: '2026-11-25T02:00:00.000Z',
+};
+
+describe('job message', () => {
+  it('applies option defaults', () => {
+    const parsed = jobMessageSchema.parse(message);
+    expect(parsed.options).toEqual({ upscale: 2, onlyCenterFace: false, blend: 1, ext: 'auto', requireFace: false });
+  });
+
+  it.each([
+    ['an unknown option', { ...message, options: { upscale: 2, sharpen: true } }],
+    ['upscale out of range', { ...message, options: { upscale: 8 } }],
+    ['a non-http URL source', { ...message, source: { kind: 'url', url: 'file:///etc/passwd' } }],
+    ['a tenant id with a slash', { ...message, tenantId: 'a/b' }],
+    ['a missing job id', { ...message, jobId: undefined }],
+  ])('rejects %s', (_name, body) => {
+    expect(jobMessageSchema.safeParse(body).success).toBe(false);
+  });
+
+  it('rejects blend outside 0..1', () => {
+    expect(jobOptionsSchema.safeParse({ blend: 1.5 }).success).toBe(false);
+  });
+});
+
+describe('storage keys', () => {
+  it('keeps tenants apart even when ids share a prefix or carry key syntax', () => {
+    const key = uploadKey('auth0|abc', 'photo-1');
+    expect(isTenantUploadKey('auth0|abc', key)).toBe(true);
+    expect(isTenantUploadKey('auth0|ab', key)).toBe(false);
+    expect(isTenantUploadKey('auth0|abc', `${uploadKey('auth0|abc', '')}../other/x`)).toBe(false);
+    expect(resultKey('a:b', '0b6f5f1e-8a52-4a43-9d55-1c1f0e7b8a01', 'png')).toBe('results/a%3Ab/0b6f5f1e-8a52-4a43-9d55-1c1f0e7b8a01.png');
+  });
+});
+
+describe('environment', () => {
+  const base = { REVIVE_QUEUE_URL: 'http://127.0.0.1:1/q', REVIVE_TABLE_NAME: 't', REVIVE_BUCKET_NAME: 'b' };
+
+  it('parses worker defaults and CIDR allow-lists', () => {
+    const env = workerEnvSchema.parse({ ...base, REVIVE_URL_ALLOW_CIDRS: '127.0.0.2/32, 10.0.0.0/8', REVIVE_CONCURRENCY: '3' });
+    expect(env.REVIVE_CONCURRENCY).toBe(3);
+    expect(env.REVIVE_WAIT_TIME_SECONDS).toBe(20);
+    expect(env.REVIVE_URL_ALLOW_CIDRS).toEqual(['127.0.0.2/32', '10.0.0.0/8']);
+    expect(env.REVIVE_RESTORER).toBe('gfpgan-1.4');
+  });
+
+  it('rejects a bad CIDR and a missing queue URL with field names', () => {
+    const bad = workerEnvSchema.safeParse({ ...base, REVIVE_URL_ALLOW_CIDRS: 'localhost' });
+    expect(bad.success).toBe(false);
+    const missing = apiEnvSchema.safeParse({ REVIVE_TABLE_NAME: 't', REVIVE_BUCKET_NAME: 'b' });
+    expect(missing.success ? [] : missing.error.issues.map((i) => i.path.join('.'))).toContain('REVIVE_QUEUE_URL');
+  });
+});

@@ -1,0 +1,71 @@
+import type { FaceSummary, JobErrorCode, StageTimings } from '@revive/contract';
+import type { WorkerErrorCode } from '../errors.js';
+import type { Affine, EncodedFormat } from '../pipeline/types.js';
+
+/** Format version of report.json; bump on a breaking change. */
+export const REPORT_VERSION = 1;
+
+export interface FaceReport extends FaceSummary {
+  /** Maps input pixels to the restorer's crop of side `cropSizePx` (facexlib's affine matrix). */
+  readonly affine?: Affine;
+  readonly cropSizePx?: number;
+  /** Written files, relative to the output folder. */
+  readonly croppedFace?: string;
+  readonly restoredFace?: string;
+  readonly cmp?: string;
+}
+
+export interface RestoredImageReport {
+  readonly status: 'ok';
+  /** The input path as found (absolute). */
+  readonly input: string;
+  /** The restored photo, relative to the output folder. */
+  readonly output: string;
+  readonly format: EncodedFormat;
+  readonly width: number;
+  readonly height: number;
+  readonly faces: readonly FaceReport[];
+  readonly timingsMs: StageTimings;
+  /** Wall time for this image including file I/O. */
+  readonly totalMs: number;
+}
+
+export interface FailedImageReport {
+  readonly status: 'failed';
+  readonly input: string;
+  readonly error: { readonly code: WorkerErrorCode | JobErrorCode; readonly message: string };
+}
+
+export type ImageReport = RestoredImageReport | FailedImageReport;
+
+/** report.json at the root of the output folder. */
+export interface RestoreReport {
+  readonly version: typeof REPORT_VERSION;
+  readonly startedAt: string;
+  readonly models: { readonly detector: string; readonly restorer: string; readonly bgUpsampler: string | undefined };
+  readonly options: Record<string, unknown>;
+  readonly images: readonly ImageReport[];
+  readonly totals: {
+    readonly images: number;
+    readonly restored: number;
+    readonly failed: number;
+    readonly faces: number;
+    readonly seconds: number;
+    /** Sum per stage over the restored images. */
+    readonly timingsMs: StageTimings;
+  };
+}
+
+/** Totals over the per-image entries. */
+export function summarize(images: readonly ImageReport[], seconds: number): RestoreReport['totals'] {
+  const timingsMs: Record<string, number> = {};
+  let faces = 0;
+  let restored = 0;
+  for (const image of images) {
+    if (image.status !== 'ok') continue;
+    restored++;
+    faces += image.faces.length;
+    for (const [stage, ms] of Object.entries(image.timingsMs)) timingsMs[stage] = (timingsMs[stage] ?? 0) + ms;
+  }
+  return { images: images.length, restored, failed: images.length - restored, faces, seconds, timingsMs };
+}
