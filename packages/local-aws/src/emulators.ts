@@ -108,7 +108,10 @@ async function startDynalite(port: number): Promise<() => Promise<void>> {
  * DynamoDB Local is preferred because it supports TTL and transactions; dynalite is the pure-JS fallback.
  */
 export async function startLocalAws(options: StartLocalAwsOptions = {}): Promise<LocalAws> {
-  const fauxqs = await startFauxqs({ port: options.sqsS3Port ?? 0, host: '127.0.0.1', logger: false } as Parameters<typeof startFauxqs>[0]);
+  // No `host` option: with one, fauxqs builds queue URLs as `sqs.<region>.<host>`, which is no valid URL for an IP.
+  // Without it they read `http://sqs.us-east-1.localhost:PORT/…`, a valid URL that does not resolve: SQS clients must
+  // keep their configured endpoint (`useQueueUrlAsEndpoint: false`) instead of switching to the queue URL's host.
+  const fauxqs = await startFauxqs({ port: options.sqsS3Port ?? 0, logger: false });
   const dynamoPort = options.dynamoPort || (await freePort());
   const timeoutMs = options.dynamoStartTimeoutMs ?? DEFAULT_DYNAMO_START_TIMEOUT_MS;
   const wanted = options.dynamo ?? 'auto';
