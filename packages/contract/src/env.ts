@@ -6,6 +6,11 @@ const cidrList = z
   .default('')
   .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
   .pipe(z.array(z.union([z.cidrv4(), z.cidrv6()])));
+/**
+ * An http(s) URL. Not z.url() or WHATWG parsing: both refuse host names whose last label is numeric, such as fauxqs's
+ * queue URLs (http://sqs.us-east-1.127.0.0.1:4566/000000000000/jobs); the SDK only passes the queue URL along.
+ */
+const endpointUrl = z.string().regex(/^https?:\/\/[^\s/?#]+(?:[/?#]\S*)?$/, 'an http(s) URL');
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /** Default visibility timeout the queue is created with; the worker's heartbeat keeps extending it. */
@@ -22,7 +27,7 @@ export const DEFAULT_JOB_TTL_DAYS = 7;
  * the local stack sets them on the child process.
  */
 export const workerEnvSchema = z.object({
-  REVIVE_QUEUE_URL: z.url(),
+  REVIVE_QUEUE_URL: endpointUrl,
   REVIVE_TABLE_NAME: z.string().min(1),
   REVIVE_BUCKET_NAME: z.string().min(1),
   /** Folder of model files; @default per-user cache (~/.cache/revive/models) */
@@ -41,7 +46,7 @@ export const workerEnvSchema = z.object({
   /** @default 20 (SQS's maximum long poll) */
   REVIVE_WAIT_TIME_SECONDS: intFrom(0, 20).default(20),
   /** @default 120 */
-  REVIVE_VISIBILITY_TIMEOUT_SECONDS: intFrom(10, 43_200).default(DEFAULT_VISIBILITY_TIMEOUT_SECONDS),
+  REVIVE_VISIBILITY_TIMEOUT_SECONDS: intFrom(2, 43_200).default(DEFAULT_VISIBILITY_TIMEOUT_SECONDS),
   /** How often a running job's visibility is extended. @default a third of the visibility timeout */
   REVIVE_HEARTBEAT_INTERVAL_SECONDS: intFrom(1, 3_600).optional(),
   /** Must equal the queue's redrive maxReceiveCount: on the last delivery a transient failure marks the job FAILED. @default 4 */
@@ -67,7 +72,7 @@ export type WorkerEnv = z.output<typeof workerEnvSchema>;
 
 /** The API Lambdas' environment. */
 export const apiEnvSchema = z.object({
-  REVIVE_QUEUE_URL: z.url(),
+  REVIVE_QUEUE_URL: endpointUrl,
   REVIVE_TABLE_NAME: z.string().min(1),
   REVIVE_BUCKET_NAME: z.string().min(1),
   /** JWT claim that names the tenant. @default 'sub' */
@@ -84,5 +89,11 @@ export const apiEnvSchema = z.object({
   REVIVE_S3_FORCE_PATH_STYLE: bool.default(false),
   /** See the worker's REVIVE_URL_ALLOW_CIDRS; the API checks webhook URLs with the same rule. @default '' */
   REVIVE_URL_ALLOW_CIDRS: cidrList,
+  /**
+   * Endpoint that presigned upload and result URLs point at, when browsers must not reach S3's own endpoint. The
+   * local stack sets it to its same-origin S3 proxy (fauxqs has no CORS and no POST uploads). Never set in AWS.
+   * @default the S3 client's endpoint
+   */
+  REVIVE_S3_PUBLIC_ENDPOINT: endpointUrl.optional(),
 });
 export type ApiEnv = z.output<typeof apiEnvSchema>;

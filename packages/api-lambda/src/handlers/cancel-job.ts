@@ -1,6 +1,26 @@
-// STUB — owned by the API engineer. Lambda entry point (bundled by CDK's NodejsFunction).
-import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
+// Lambda entry point for `DELETE /jobs/{id}` (bundled by CDK's NodejsFunction).
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { defaultDeps, toHandler, type RouteLogic } from '../app.js';
+import { ClientError } from '../errors.js';
+import { baseUrl, json } from '../http/event.js';
+import { tenantOf } from '../http/tenant.js';
+import { toJobResponse } from '../jobs.js';
+import { loadTenantJob } from './get-job.js';
 
-export async function handler(_event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> {
-  return { statusCode: 501, body: 'not implemented' };
-}
+/** `DELETE /jobs/{id}`: QUEUED → CANCELED (conditional); the worker skips CANCELED jobs. Other states: 409. */
+export const cancelJob: RouteLogic = async (event, deps) => {
+  const tenantId = tenantOf(event, deps.config);
+  const record = await loadTenantJob(event, deps, tenantId);
+  const canceled = record.status === 'QUEUED' ? await deps.table.cancelQueued(tenantId, record.jobId, new Date(deps.now()).toISOString()) : undefined;
+  if (canceled === undefined) {
+    // Either it was not QUEUED, or the worker started it between the read and the conditional update.
+    const current = (await deps.table.get(record.jobId)) ?? record;
+    throw new ClientError(409, 'JOB_NOT_CANCELABLE', `Job ${record.jobId} is ${current.status}; only QUEUED jobs can be canceled.`, {
+      instance: `/jobs/${record.jobId}`,
+    });
+  }
+  deps.metrics.addMetric('JobsCanceled', MetricUnit.Count, 1);
+  return json(200, toJobResponse(canceled, baseUrl(event)));
+};
+
+export const handler = toHandler('cancel-job', cancelJob, defaultDeps);

@@ -1,6 +1,111 @@
-// STUB — owned by the API engineer. Lambda entry point (bundled by CDK's NodejsFunction).
-import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
+// Lambda entry point for `POST /jobs` (bundled by CDK's NodejsFunction).
+import { randomUUID } from 'node:crypto';
+import { createJobRequestSchema, isTenantUploadKey, type JobMessage, type JobRecord } from '@revive/contract';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { defaultDeps, toHandler, type ApiDeps, type RouteLogic } from '../app.js';
+import { ClientError, ServiceError } from '../errors.js';
+import { parseJsonBody } from '../http/body.js';
+import { baseUrl, header, json, type ApiEvent } from '../http/event.js';
+import { tenantOf } from '../http/tenant.js';
+import { assertPublicUrl } from '../http/url-guard.js';
+import { idempotentJobId, requestHash, toJobResponse, toJobSource } from '../jobs.js';
 
-export async function handler(_event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> {
-  return { statusCode: 501, body: 'not implemented' };
+const SECONDS_PER_DAY = 86_400;
+/** Idempotency keys are printable ASCII; 255 covers UUIDs and the longest keys clients commonly send. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+function idempotencyKeyOf(event: ApiEvent): string | undefined {
+  const key = header(event, 'idempotency-key');
+  if (key === undefined) return undefined;
+  if (!IDEMPOTENCY_KEY.test(key)) {
+    throw new ClientError(400, 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 printable ASCII characters without spaces.');
+  }
+  return key;
 }
+
+/** Sends the message; on failure marks the record FAILED ENQUEUE_FAILED (so it is not QUEUED for ever) and answers 503. */
+async function enqueue(record: JobRecord, deps: ApiDeps): Promise<void> {
+  const message: JobMessage = {
+    version: 1,
+    jobId: record.jobId,
+    tenantId: record.tenantId,
+    source: record.source,
+    options: record.options,
+    ...(record.webhookUrl === undefined ? {} : { webhookUrl: record.webhookUrl }),
+    enqueuedAt: new Date(deps.now()).toISOString(),
+  };
+  try {
+    await deps.queue.send(message);
+  } catch (sendError) {
+    deps.metrics.addMetric('EnqueueFailures', MetricUnit.Count, 1);
+    const reason = `The job could not be queued (${(sendError as Error).name ?? 'error'}); retry with the same Idempotency-Key.`;
+    try {
+      await deps.table.markEnqueueFailed(record.jobId, reason, new Date(deps.now()).toISOString());
+    } catch (markError) {
+      // Both SQS and DynamoDB failed: the record stays QUEUED until a retry with the same key re-enqueues it or its TTL ends.
+      deps.logger.error('could not mark the job ENQUEUE_FAILED', { jobId: record.jobId, error: markError as Error });
+    }
+    throw new ServiceError(503, 'ENQUEUE_FAILED', reason, { cause: sendError, headers: { 'retry-after': '1' }, instance: `/jobs/${record.jobId}` });
+  }
+}
+
+/** `POST /jobs`: validate, conditional put, send; an idempotent repeat returns the same job. */
+export const createJob: RouteLogic = async (event, deps) => {
+  const tenantId = tenantOf(event, deps.config);
+  const key = idempotencyKeyOf(event);
+  const request = parseJsonBody(event, createJobRequestSchema);
+  if ('uploadKey' in request.source && !isTenantUploadKey(tenantId, request.source.uploadKey)) {
+    throw new ClientError(403, 'FORBIDDEN_UPLOAD_KEY', 'source.uploadKey is not one of your uploads; get one from POST /uploads.');
+  }
+  if ('url' in request.source) assertPublicUrl(request.source.url, 'source.url', deps.urlAllowList);
+  if (request.webhookUrl !== undefined) assertPublicUrl(request.webhookUrl, 'webhookUrl', deps.urlAllowList);
+
+  const now = deps.now();
+  const options = request.options ?? createJobRequestSchema.shape.options.unwrap().parse({});
+  // Hashed with defaults applied: `options: {}` and no options are the same request.
+  const hash = requestHash({ ...request, options });
+  const record: JobRecord = {
+    jobId: key === undefined ? randomUUID() : idempotentJobId(tenantId, key),
+    tenantId,
+    status: 'QUEUED',
+    source: toJobSource(request.source),
+    options,
+    ...(request.webhookUrl === undefined ? {} : { webhookUrl: request.webhookUrl }),
+    requestHash: hash,
+    ...(key === undefined ? {} : { idempotencyKey: key }),
+    attempts: 0,
+    createdAt: new Date(now).toISOString(),
+    expiresAt: Math.floor(now / 1000) + deps.config.REVIVE_JOB_TTL_DAYS * SECONDS_PER_DAY,
+  };
+  const base = baseUrl(event);
+
+  if (await deps.table.putNew(record)) {
+    await enqueue(record, deps);
+    deps.metrics.addMetric('JobsCreated', MetricUnit.Count, 1);
+    deps.logger.info('job created', { jobId: record.jobId, tenantId });
+    return json(202, toJobResponse(record, base), { location: `${base}/jobs/${record.jobId}` });
+  }
+
+  // The id exists: only an Idempotency-Key repeat gets here (random UUIDs do not collide).
+  const existing = await deps.table.get(record.jobId);
+  if (existing === undefined || existing.tenantId !== tenantId || existing.requestHash !== hash) {
+    throw new ClientError(422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request body; use a new key.', {
+      instance: `/jobs/${record.jobId}`,
+    });
+  }
+  deps.metrics.addMetric('IdempotentReplays', MetricUnit.Count, 1);
+  const replayHeaders = { location: `${base}/jobs/${existing.jobId}`, 'idempotent-replayed': 'true' };
+  if (existing.status === 'FAILED' && existing.errorCode === 'ENQUEUE_FAILED') {
+    const requeued = await deps.table.requeueAfterEnqueueFailure(existing.jobId);
+    if (requeued !== undefined) {
+      await enqueue(requeued, deps);
+      deps.logger.info('job re-enqueued after an enqueue failure', { jobId: requeued.jobId, tenantId });
+      return json(202, toJobResponse(requeued, base), replayHeaders);
+    }
+    const current = await deps.table.get(existing.jobId);
+    return json(202, toJobResponse(current ?? existing, base), replayHeaders);
+  }
+  return json(202, toJobResponse(existing, base), replayHeaders);
+};
+
+export const handler = toHandler('create-job', createJob, defaultDeps);

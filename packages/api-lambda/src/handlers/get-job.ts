@@ -1,6 +1,38 @@
-// STUB — owned by the API engineer. Lambda entry point (bundled by CDK's NodejsFunction).
-import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
+// Lambda entry point for `GET /jobs/{id}` (bundled by CDK's NodejsFunction).
+import { jobIdSchema, type JobRecord } from '@revive/contract';
+import { defaultDeps, toHandler, type ApiDeps, type RouteLogic } from '../app.js';
+import { ClientError } from '../errors.js';
+import { baseUrl, json, type ApiEvent } from '../http/event.js';
+import { tenantOf } from '../http/tenant.js';
+import { toJobResponse, type JobOutput } from '../jobs.js';
 
-export async function handler(_event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> {
-  return { statusCode: 501, body: 'not implemented' };
+/**
+ * This tenant's job, or a 404. Another tenant's job is "not found" too: the API never confirms that an id exists.
+ */
+export async function loadTenantJob(event: ApiEvent, deps: ApiDeps, tenantId: string): Promise<JobRecord> {
+  const id = event.pathParameters?.id ?? '';
+  const notFound = () => new ClientError(404, 'JOB_NOT_FOUND', `No job ${id} for this tenant.`, { instance: `/jobs/${id}` });
+  if (!jobIdSchema.safeParse(id).success) throw notFound();
+  const record = await deps.table.get(id);
+  if (record === undefined || record.tenantId !== tenantId) throw notFound();
+  return record;
 }
+
+/** The short-lived presigned URL of a SUCCEEDED job's result. */
+export async function outputOf(record: JobRecord, deps: ApiDeps): Promise<JobOutput | undefined> {
+  if (record.status !== 'SUCCEEDED' || record.resultKey === undefined) return undefined;
+  const ttl = deps.config.REVIVE_PRESIGN_TTL_SECONDS;
+  return {
+    url: await deps.bucket.presignDownload(record.resultKey, ttl),
+    expiresAt: new Date(deps.now() + ttl * 1000).toISOString(),
+  };
+}
+
+/** `GET /jobs/{id}`. */
+export const getJob: RouteLogic = async (event, deps) => {
+  const tenantId = tenantOf(event, deps.config);
+  const record = await loadTenantJob(event, deps, tenantId);
+  return json(200, toJobResponse(record, baseUrl(event), await outputOf(record, deps)), { 'cache-control': 'no-store' });
+};
+
+export const handler = toHandler('get-job', getJob, defaultDeps);

@@ -1,6 +1,47 @@
-// STUB — owned by the API engineer. Lambda entry point (bundled by CDK's NodejsFunction).
-import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
+// Lambda entry point for `GET /jobs` (bundled by CDK's NodejsFunction).
+import { listJobsQuerySchema } from '@revive/contract';
+import { z } from 'zod';
+import { defaultDeps, toHandler, type RouteLogic } from '../app.js';
+import type { TenantPageKey } from '../aws/job-table.js';
+import { ClientError } from '../errors.js';
+import { validationError } from '../http/body.js';
+import { baseUrl, json } from '../http/event.js';
+import { tenantOf } from '../http/tenant.js';
+import { toJobResponse } from '../jobs.js';
 
-export async function handler(_event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> {
-  return { statusCode: 501, body: 'not implemented' };
+const cursorSchema = z.strictObject({ jobId: z.string(), tenantId: z.string(), createdAt: z.string() });
+
+/** The cursor is the index's LastEvaluatedKey, base64url-encoded: opaque to clients, checked on the way back. */
+function encodeCursor(key: TenantPageKey): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
+
+function decodeCursor(cursor: string, tenantId: string): TenantPageKey {
+  let parsed: z.ZodSafeParseResult<TenantPageKey> | undefined;
+  try {
+    parsed = cursorSchema.safeParse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed?.success || parsed.data.tenantId !== tenantId) {
+    throw new ClientError(400, 'INVALID_CURSOR', 'cursor is not a next_cursor this API returned to you.');
+  }
+  return parsed.data;
+}
+
+/** `GET /jobs?limit=&cursor=`: the caller's jobs, newest first. */
+export const listJobs: RouteLogic = async (event, deps) => {
+  const tenantId = tenantOf(event, deps.config);
+  const query = listJobsQuerySchema.safeParse(event.queryStringParameters ?? {});
+  if (!query.success) throw validationError(query.error, 'Invalid query string');
+  const start = query.data.cursor === undefined ? undefined : decodeCursor(query.data.cursor, tenantId);
+  const page = await deps.table.listByTenant(tenantId, query.data.limit, start);
+  const base = baseUrl(event);
+  return json(
+    200,
+    { jobs: page.jobs.map((record) => toJobResponse(record, base)), next_cursor: page.lastKey === undefined ? null : encodeCursor(page.lastKey) },
+    { 'cache-control': 'no-store' },
+  );
+};
+
+export const handler = toHandler('list-jobs', listJobs, defaultDeps);

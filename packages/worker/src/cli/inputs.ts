@@ -9,7 +9,9 @@ export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.jpg', '.jpeg', '
  * Expands files and folders (walked recursively, sorted, hidden entries skipped) into image paths, in the order
  * given, without duplicates. A path that does not exist is a usage error: nothing has been done yet.
  */
-export async function collectInputs(paths: readonly string[]): Promise<string[]> {
+export async function collectInputs(paths: readonly string[], excludeDir?: string): Promise<string[]> {
+  // An output folder inside an input folder must not feed a run's results back into it.
+  const excluded = excludeDir === undefined ? undefined : path.resolve(excludeDir);
   const found: string[] = [];
   const seen = new Set<string>();
   const add = (file: string) => {
@@ -24,7 +26,7 @@ export async function collectInputs(paths: readonly string[]): Promise<string[]>
       throw new PermanentError('CONFIG', `Input not found: ${given}`, { cause });
     });
     if (info.isDirectory()) {
-      for (const file of await walk(absolute)) add(file);
+      for (const file of await walk(absolute, excluded)) add(file);
     } else {
       add(absolute);
     }
@@ -32,14 +34,15 @@ export async function collectInputs(paths: readonly string[]): Promise<string[]>
   return found;
 }
 
-async function walk(dir: string): Promise<string[]> {
+async function walk(dir: string, excluded: string | undefined): Promise<string[]> {
+  if (dir === excluded) return [];
   const entries = (await readdir(dir, { withFileTypes: true }))
     .filter((entry) => !entry.name.startsWith('.'))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const files: string[] = [];
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) files.push(...(await walk(full)));
+    if (entry.isDirectory()) files.push(...(await walk(full, excluded)));
     else if (entry.isFile() && IMAGE_EXTENSIONS.has(path.extname(entry.name).toLowerCase())) files.push(full);
   }
   return files;

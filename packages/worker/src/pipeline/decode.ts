@@ -1,4 +1,4 @@
-// STUB — owned by the image helper.
+import { readImage } from './image.js';
 import type { DecodedImage } from './types.js';
 
 /** 64 megapixels: a 8000×8000 photo; at upscale 4 its output is already 1 GiB of RGB. */
@@ -9,7 +9,11 @@ export interface DecodeOptions {
   readonly maxPixels?: number;
 }
 
-/** Stage 1: bytes → 8-bit RGB with EXIF orientation applied; fails with INVALID_IMAGE or IMAGE_TOO_LARGE. */
-export async function decode(_input: Uint8Array, _options?: DecodeOptions): Promise<DecodedImage> {
-  throw new Error('not implemented');
+/**
+ * Stage 1: bytes → 8-bit RGB with EXIF orientation applied, grey and 16-bit inputs converted, alpha split off.
+ * Fails with PermanentError INVALID_IMAGE (not an image, truncated, corrupt) or IMAGE_TOO_LARGE (checked from
+ * the header, so a decompression bomb costs nothing).
+ */
+export async function decode(input: Uint8Array, options?: DecodeOptions): Promise<DecodedImage> {
+  return readImage(input, { maxPixels: options?.maxPixels ?? DEFAULT_MAX_PIXELS });
 }

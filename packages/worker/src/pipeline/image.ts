@@ -115,6 +115,9 @@ async function resizeRaw(
     throw new RangeError(`Resize: bad target size ${toWidth}×${toHeight}.`);
   }
   if (toWidth === width && toHeight === height) return data.slice();
+  if (toWidth >= width && toHeight >= height && kernel !== 'nearest') {
+    return upsize(data, width, height, channels, toWidth, toHeight, kernel);
+  }
   // Internal buffers are already bounded by decode's limit; sharp's own default limit would reject 16 MP × upscale.
   const resized = sharp(data, { raw: { width, height, channels }, limitInputPixels: false }).resize(toWidth, toHeight, {
     kernel,
@@ -125,6 +128,97 @@ async function resizeRaw(
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true });
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** Separable interpolation kernels for enlarging: radius in source pixels and the weight at distance t. */
+const UPSIZE_KERNELS = {
+  linear: { radius: 1, weight: (t: number) => Math.max(0, 1 - t) },
+  // Keys' cubic with a = -0.5 (Catmull-Rom), what libvips calls bicubic.
+  cubic: {
+    radius: 2,
+    weight: (t: number) => (t < 1 ? 1.5 * t ** 3 - 2.5 * t ** 2 + 1 : t < 2 ? -0.5 * t ** 3 + 2.5 * t ** 2 - 4 * t + 2 : 0),
+  },
+  lanczos3: {
+    radius: 3,
+    weight: (t: number) => {
+      if (t < 1e-9) return 1;
+      if (t >= 3) return 0;
+      const pt = Math.PI * t;
+      return (3 * Math.sin(pt) * Math.sin(pt / 3)) / (pt * pt);
+    },
+  },
+} as const;
+
+/**
+ * Enlargement (Lanczos-3, cubic or linear) with pixel centres aligned exactly (source x = (X + 0.5)·w/W − 0.5), edges replicated.
+ * Hand-written because sharp (libvips 8.17) enlarges with its bicubic affine interpolator whatever kernel is
+ * asked for, and shifts the result by half an output pixel: measured on an impulse, a 2× enlargement puts the
+ * centre of source pixel 20 at output 41 instead of 40.5, which cost 8 dB on the face round trip
+ * (Blake_Lively.jpg: 32.6 dB between sharp's 2× and an exact one). Reductions stay with sharp, whose reduce is
+ * centre-aligned and antialiased. The same shift would move detector landmarks, so every kernel but nearest
+ * enlarges here.
+ */
+function upsize(
+  data: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+  toWidth: number,
+  toHeight: number,
+  kernel: keyof typeof UPSIZE_KERNELS,
+): Uint8Array {
+  const { radius, weight } = UPSIZE_KERNELS[kernel];
+  const T = 2 * radius;
+  const tapsFor = (n: number, toN: number) => {
+    const weights = new Float32Array(toN * T);
+    const index = new Int32Array(toN * T);
+    for (let X = 0; X < toN; X++) {
+      const centre = ((X + 0.5) * n) / toN - 0.5;
+      const start = Math.floor(centre) - radius + 1;
+      let sum = 0;
+      for (let k = 0; k < T; k++) {
+        const w = weight(Math.abs(start + k - centre));
+        weights[X * T + k] = w;
+        index[X * T + k] = Math.min(n - 1, Math.max(0, start + k));
+        sum += w;
+      }
+      for (let k = 0; k < T; k++) weights[X * T + k]! /= sum;
+    }
+    return { weights, index };
+  };
+  const h = tapsFor(width, toWidth);
+  const v = tapsFor(height, toHeight);
+  // Horizontal pass into floats (rows of the source height), then vertical pass to bytes.
+  const mid = new Float32Array(toWidth * height * channels);
+  for (let y = 0; y < height; y++) {
+    const srcRow = y * width * channels;
+    const dstRow = y * toWidth * channels;
+    for (let X = 0; X < toWidth; X++) {
+      for (let c = 0; c < channels; c++) {
+        let acc = 0;
+        for (let k = 0; k < T; k++) acc += h.weights[X * T + k]! * data[srcRow + h.index[X * T + k]! * channels + c]!;
+        mid[dstRow + X * channels + c] = acc;
+      }
+    }
+  }
+  const out = new Uint8Array(toWidth * toHeight * channels);
+  const rowLen = toWidth * channels;
+  const acc = new Float32Array(rowLen);
+  for (let Y = 0; Y < toHeight; Y++) {
+    acc.fill(0);
+    for (let k = 0; k < T; k++) {
+      const w = v.weights[Y * T + k]!;
+      if (w === 0) continue;
+      const src = v.index[Y * T + k]! * rowLen;
+      for (let i = 0; i < rowLen; i++) acc[i]! += w * mid[src + i]!;
+    }
+    const dst = Y * rowLen;
+    for (let i = 0; i < rowLen; i++) {
+      const val = acc[i]!;
+      out[dst + i] = val <= 0 ? 0 : val >= 255 ? 255 : Math.round(val);
+    }
+  }
+  return out;
 }
 
 /** Resizes 8-bit RGB to exactly `width`×`height` (the aspect ratio is the caller's business). */
@@ -150,7 +244,11 @@ export async function writeImage(
   image: RgbImage,
   alpha: Uint8Array | undefined,
   format: EncodedFormat,
-  options?: { readonly quality?: number },
+  options?: {
+    readonly quality?: number;
+    /** EXIF orientation tag (1–8) to record; tests use it to make rotated inputs. @default none */
+    readonly exifOrientation?: number;
+  },
 ): Promise<Uint8Array> {
   const { width, height } = image;
   const n = width * height;
@@ -170,7 +268,8 @@ export async function writeImage(
     }
     channels = 4;
   }
-  const base = sharp(raw, { raw: { width, height, channels }, limitInputPixels: false });
+  const plain = sharp(raw, { raw: { width, height, channels }, limitInputPixels: false });
+  const base = options?.exifOrientation === undefined ? plain : plain.withMetadata({ orientation: options.exifOrientation });
   const quality = options?.quality;
   const encoder =
     format === 'jpeg' ? base.jpeg(quality === undefined ? {} : { quality })

@@ -1,4 +1,12 @@
-// STUB — owned by the ONNX helper. The model manifest and the downloader.
+// The model manifest (facts from ../shared/models/CATALOG.md) and the resolver that turns an id or a path into
+// a verified local file, downloading it when it is missing.
+import { existsSync, statSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { PermanentError } from '../errors.js';
+import { downloadModel, sha256OfFile } from './model-fetch.js';
+
 export type ModelRole = 'detector' | 'restorer' | 'upsampler';
 
 export interface ModelEntry {
@@ -6,19 +14,143 @@ export interface ModelEntry {
   readonly role: ModelRole;
   /** Path inside the models folder, e.g. 'detectors/yunet_s_640_640.onnx'. */
   readonly file: string;
-  readonly url: string;
-  readonly sha256: string;
+  /** Public download; absent when none is known (the file must be put in place by hand, or come from a mirror). */
+  readonly url?: string;
+  /** Expected sha256 (hex); absent when no verified copy has been seen. */
+  readonly sha256?: string;
+  /** Size in bytes (exact for files seen here, approximate for the restorers); 0 when unknown. For display. */
   readonly bytes: number;
   /** Human-readable I/O contract. */
   readonly contract: string;
   readonly licence: string;
 }
 
-export const MODEL_MANIFEST: readonly ModelEntry[] = [];
+const GFPGAN_RELEASES = 'https://github.com/clibdev/GFPGAN-onnxruntime-demo/releases/latest/download';
+const GFPGAN_CONTRACT =
+  "input 'input' [1,3,512,512] float32 RGB, (x/255-0.5)/0.5; one output (auto-generated name: the first output is used) in [-1,1]; FFHQ-512 template";
+const GFPGAN_LICENCE = 'Apache-2.0 (TencentARC/GFPGAN; the StyleGAN2 parts carry their own terms: check upstream before commercial use)';
+/** facefusion's other restorers: same [-1,1] RGB normalisation; the contract is read from the model at load. */
+const FACEFUSION_NOTE = 'distributed by facefusion (facefusion-assets releases); no verified URL or sha256 here: put the file in place by hand';
+
+export const MODEL_MANIFEST: readonly ModelEntry[] = [
+  {
+    id: 'yunet',
+    role: 'detector',
+    file: 'detectors/yunet_s_640_640.onnx',
+    url: 'https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx',
+    sha256: '8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4',
+    bytes: 232_589,
+    contract: "YuNet 2023mar: input 'input' [1,3,640,640] BGR 0..255; outputs cls/obj/bbox/kps_{8,16,32}",
+    licence: 'MIT (libfacedetection / opencv_zoo)',
+  },
+  {
+    id: 'yunet-dynamic',
+    role: 'detector',
+    file: 'detectors/yunet_s_dynamic.onnx',
+    sha256: 'daede24002cc8590f457998cc5e6c9e8b82f45f6bd969506a8913cd4ed10a2d3',
+    bytes: 237_823,
+    contract: "YuNet-s with dynamic input [b,3,h,w] (h, w multiples of 32), BGR 0..255; same outputs as 'yunet'",
+    licence: 'MIT (libfacedetection)',
+  },
+  {
+    id: 'yunet-n-dynamic',
+    role: 'detector',
+    file: 'detectors/yunet_n_dynamic.onnx',
+    sha256: '104ee26c71d5c270ce79a6b3dced91c91013260d29a6bf18f9296c5b8c4c2b12',
+    bytes: 322_906,
+    contract: "YuNet 'n' variant, dynamic input, BGR 0..255; same outputs as 'yunet'",
+    licence: 'MIT (libfacedetection)',
+  },
+  {
+    id: 'scrfd-500m',
+    role: 'detector',
+    file: 'detectors/scrfd_500m_bnkps.onnx',
+    sha256: '6c6ba7956684796d7d582bfa1ab95dfe01dd280159f6bff1e23c1bc32bcc8431',
+    bytes: 2_529_618,
+    contract: "SCRFD-500M with keypoints: input 'input.1' [?,3,?,?] RGB (x-127.5)/128; outputs score/bbox/kps_{8,16,32}, 2 anchors per cell",
+    licence: 'InsightFace pretrained models: non-commercial research use only',
+  },
+  {
+    id: 'retinaface-mbnet0.25',
+    role: 'detector',
+    file: 'detectors/retinaface_mbnet0.25.onnx',
+    sha256: '13a69f2cb3012162ccce8466b1cd9e445ae1337ae641f31c90419e6179f13650',
+    bytes: 1_711_594,
+    contract: "RetinaFace MobileNet-0.25: input 'input' [1,3,640,640] BGR minus (104,117,123); outputs loc, conf (softmaxed), iou (landmarks)",
+    licence: 'MIT (biubug6/Pytorch_Retinaface)',
+  },
+  ...(['1.4', '1.3', '1.2'] as const).map(
+    (version): ModelEntry => ({
+      id: `gfpgan-${version}`,
+      role: 'restorer',
+      file: `restorers/gfpgan-v${version}.onnx`,
+      url: `${GFPGAN_RELEASES}/gfpgan-v${version}.onnx`,
+      sha256: {
+        '1.4': '497ff5b6d6008ec101b2714776ce39ce67a722a78720dfce84231e612e45053e',
+        '1.3': 'c01d3411d2c202d95f1ac5f7d09f99567de39a06577e4e66173ecefb3f242f5a',
+        '1.2': 'd1e718d437b6d53f9ec3216a4ad468a74caf98187217dc9f40eab45f42d0ed14',
+      }[version],
+      // CATALOG.md gives 324.5 MB (approx); the exact count is checked through the sha256, not the size.
+      bytes: 324_500_000,
+      contract: GFPGAN_CONTRACT,
+      licence: GFPGAN_LICENCE,
+    }),
+  ),
+  {
+    id: 'codeformer',
+    role: 'restorer',
+    file: 'restorers/codeformer.onnx',
+    bytes: 0,
+    contract: `CodeFormer: input [1,3,512,512] RGB [-1,1] plus 'weight' float64 (fidelity 0..1); FFHQ-512 template; ${FACEFUSION_NOTE}`,
+    licence: 'S-Lab License 1.0 (sczhou/CodeFormer): non-commercial',
+  },
+  ...([256, 512, 1024, 2048] as const).map(
+    (size): ModelEntry => ({
+      id: `gpen-bfr-${size}`,
+      role: 'restorer',
+      file: `restorers/gpen_bfr_${size}.onnx`,
+      bytes: 0,
+      contract: `GPEN-BFR-${size}: input [1,3,${size},${size}] RGB [-1,1]${size === 256 ? ' (facefusion aligns it to the arcface_128 template, Revive to FFHQ)' : ''}; ${FACEFUSION_NOTE}`,
+      licence: 'unknown here: see yangxy/GPEN',
+    }),
+  ),
+  {
+    id: 'restoreformer-plus-plus',
+    role: 'restorer',
+    file: 'restorers/restoreformer_plus_plus.onnx',
+    bytes: 0,
+    contract: `RestoreFormer++: input [1,3,512,512] RGB [-1,1]; ${FACEFUSION_NOTE}`,
+    licence: 'unknown here: see wzhouxiff/RestoreFormerPlusPlus',
+  },
+  ...([2, 4] as const).map(
+    (scale): ModelEntry => ({
+      id: `efrlfn-x${scale}`,
+      role: 'upsampler',
+      file: `upscalers/efrlfn_x${scale}.onnx`,
+      sha256: { 2: '4acd8f6572ebcc71b0f9712e1495eefdd6b0e3ccdd6bc95cd27116e1ca3cad7e', 4: 'a2533b2160db2d7a69626a0668d76bc1e2b3a6f7c632d9c0407d52a075a9b239' }[scale],
+      bytes: { 2: 1_964_580, 4: 2_032_118 }[scale],
+      contract: `input 'input' [b,3,h,w] RGB 0..1 -> x${scale}`,
+      licence: 'unknown (origin unknown): for tests only, not for production use',
+    }),
+  ),
+];
+
+/** Environment variables the resolver reads. */
+export const MODELS_DIR_ENV = 'REVIVE_MODELS_DIR';
+/**
+ * A mirror laid out like the models folder (`<base>/detectors/yunet_s_640_640.onnx`); when set, every catalogue
+ * model with a sha256 is fetched from it instead of its public URL (tests, air-gapped installs, an S3 bucket).
+ */
+export const MODELS_BASE_URL_ENV = 'REVIVE_MODELS_BASE_URL';
+/** Remembers a verified file's size and mtime beside it, so a 325 MB restorer is hashed once, not every start. */
+export const SHA256_SIDECAR_SUFFIX = '.sha256';
 
 /** $REVIVE_MODELS_DIR, else the per-user cache (~/.cache/revive/models, or $XDG_CACHE_HOME/revive/models). */
-export function defaultModelsDir(_env?: NodeJS.ProcessEnv): string {
-  throw new Error('not implemented');
+export function defaultModelsDir(env: NodeJS.ProcessEnv = process.env): string {
+  const explicit = env[MODELS_DIR_ENV];
+  if (explicit) return path.resolve(explicit);
+  const cache = env.XDG_CACHE_HOME || path.join(homedir(), '.cache');
+  return path.join(cache, 'revive', 'models');
 }
 
 export interface ResolveModelOptions {
@@ -26,9 +158,98 @@ export interface ResolveModelOptions {
   /** Download a catalogue model that is missing. @default true */
   readonly download?: boolean;
   readonly onProgress?: (receivedBytes: number, totalBytes: number | undefined) => void;
+  /** Mirror to download from instead of the public URLs. @default process.env.REVIVE_MODELS_BASE_URL */
+  readonly baseUrl?: string;
+}
+
+/** The catalogue entry for an id, or undefined. */
+export function findModel(id: string): ModelEntry | undefined {
+  return MODEL_MANIFEST.find((entry) => entry.id === id);
+}
+
+interface Sidecar {
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly mtimeMs: number;
+}
+
+/**
+ * Checks `file` against `sha256`, hashing only when the sidecar does not vouch for this exact size and mtime.
+ * Returns the actual digest.
+ */
+export async function verifyModelFile(file: string, sha256: string): Promise<string> {
+  const { size, mtimeMs } = statSync(file);
+  const sidecarPath = file + SHA256_SIDECAR_SUFFIX;
+  try {
+    const sidecar = JSON.parse(await readFile(sidecarPath, 'utf8')) as Partial<Sidecar>;
+    if (sidecar.bytes === size && sidecar.mtimeMs === mtimeMs && sidecar.sha256 === sha256.toLowerCase()) return sidecar.sha256;
+  } catch {
+    // No sidecar, or an unreadable one: hash the file.
+  }
+  const actual = await sha256OfFile(file);
+  if (actual === sha256.toLowerCase()) await rememberVerified(file, actual);
+  return actual;
+}
+
+/** Records that `file`, as it is now, has `sha256`. */
+async function rememberVerified(file: string, sha256: string): Promise<void> {
+  const { size, mtimeMs } = statSync(file);
+  const sidecar: Sidecar = { sha256, bytes: size, mtimeMs };
+  // A read-only models folder (a baked image) just means hashing again next start.
+  await writeFile(file + SHA256_SIDECAR_SUFFIX, JSON.stringify(sidecar)).catch(() => undefined);
+}
+
+function manualHint(entry: ModelEntry, file: string): string {
+  return `Put ${path.basename(entry.file)} there by hand: ${file} (or set ${MODELS_DIR_ENV} to a folder that has ${entry.file}).`;
 }
 
 /** A catalogue id or a path to an .onnx file → a verified local path. Offline, fails naming the file, URL and folder. */
-export async function resolveModel(_idOrPath: string, _role: ModelRole, _options: ResolveModelOptions): Promise<string> {
-  throw new Error('not implemented');
+export async function resolveModel(idOrPath: string, role: ModelRole, options: ResolveModelOptions): Promise<string> {
+  if (idOrPath.toLowerCase().endsWith('.onnx')) {
+    const file = path.resolve(idOrPath);
+    if (!existsSync(file) || !statSync(file).isFile()) throw new PermanentError('MODEL_UNAVAILABLE', `Model file not found: ${file}`);
+    return file;
+  }
+  const entry = findModel(idOrPath);
+  if (!entry) {
+    const known = MODEL_MANIFEST.filter((e) => e.role === role).map((e) => e.id);
+    throw new PermanentError('CONFIG', `Unknown ${role} '${idOrPath}': use one of ${known.join(', ')}, or a path to an .onnx file`);
+  }
+  if (entry.role !== role) throw new PermanentError('CONFIG', `'${entry.id}' is a ${entry.role}, not a ${role}`);
+
+  const file = path.join(options.modelsDir, entry.file);
+  if (existsSync(file)) {
+    if (entry.sha256 !== undefined) {
+      const actual = await verifyModelFile(file, entry.sha256);
+      if (actual !== entry.sha256) {
+        throw new PermanentError(
+          'MODEL_CHECKSUM',
+          `${file} has sha256 ${actual}, expected ${entry.sha256} for '${entry.id}': delete it and fetch it again (revive models fetch ${entry.id}).`,
+        );
+      }
+    }
+    return file;
+  }
+
+  const baseUrl = options.baseUrl ?? process.env[MODELS_BASE_URL_ENV];
+  const url = baseUrl && entry.sha256 !== undefined ? `${baseUrl.replace(/\/+$/, '')}/${entry.file}` : entry.url;
+  if (url === undefined) {
+    throw new PermanentError('MODEL_UNAVAILABLE', `'${entry.id}' is not in ${options.modelsDir} and has no known public download. ${manualHint(entry, file)}`);
+  }
+  if (options.download === false) {
+    throw new PermanentError(
+      'MODEL_UNAVAILABLE',
+      `'${entry.id}' is not in ${options.modelsDir} and downloads are off: run \`revive models fetch ${entry.id}\` (from ${url}). ${manualHint(entry, file)}`,
+    );
+  }
+  await downloadModel({
+    url,
+    destination: file,
+    ...(entry.sha256 !== undefined && { sha256: entry.sha256 }),
+    ...(options.onProgress && { onProgress: options.onProgress }),
+    manualHint: manualHint(entry, file),
+  });
+  // downloadModel verified the bytes as they arrived: record that so the next start does not hash them again.
+  if (entry.sha256 !== undefined) await rememberVerified(file, entry.sha256);
+  return file;
 }

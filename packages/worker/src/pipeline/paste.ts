@@ -1,5 +1,13 @@
-// STUB — owned by the image/geometry helper.
-import type { Affine, RgbImage } from './types.js';
+import {
+  affineScale,
+  applyAffine,
+  DEFAULT_WARP_KERNEL,
+  invertAffine,
+  sampleWarp,
+  toByte,
+  type WarpKernel,
+} from './align.js';
+import type { Affine, Point, RgbImage } from './types.js';
 
 export interface FaceToPaste {
   /** The restored face, square. */
@@ -8,15 +16,250 @@ export interface FaceToPaste {
   readonly affine: Affine;
 }
 
+export interface PasteOptions {
+  readonly upscale: number;
+  readonly sourceWidth: number;
+  readonly sourceHeight: number;
+  /** Kernel for the inverse warp. @default DEFAULT_WARP_KERNEL */
+  readonly kernel?: WarpKernel;
+}
+
+/** facexlib's blend width: the soft edge is 1/20 of the side of the (eroded) face square. */
+const EDGE_FRACTION = 20;
+
+/**
+ * A float mask over a rectangle of the output. Out-of-rectangle values are 0 and the rectangle always has a
+ * margin of zeros where it does not touch the image edge, so filters may treat its border as the image's border.
+ */
+interface MaskRect {
+  readonly x0: number;
+  readonly y0: number;
+  readonly width: number;
+  readonly height: number;
+  readonly data: Float32Array;
+}
+
+/**
+ * 1-D running minimum over windows [i - before, i + after] (van Herk / Gil-Werman: O(1) per sample). Samples
+ * beyond the ends are ignored, as OpenCV's erode treats the image border.
+ */
+function runningMin(src: Float32Array, dst: Float32Array, n: number, before: number, after: number, g: Float32Array, h: Float32Array): void {
+  const k = before + after + 1;
+  for (let s = 0; s < n; s += k) {
+    const e = Math.min(s + k, n);
+    g[s] = src[s]!;
+    for (let i = s + 1; i < e; i++) g[i] = Math.min(g[i - 1]!, src[i]!);
+    h[e - 1] = src[e - 1]!;
+    for (let i = e - 2; i >= s; i--) h[i] = Math.min(h[i + 1]!, src[i]!);
+  }
+  for (let i = 0; i < n; i++) {
+    const lo = Math.max(0, i - before);
+    const hi = Math.min(n - 1, i + after);
+    // [lo, hi] spans at most two blocks: the suffix minimum of the first and the prefix minimum of the second.
+    dst[i] = Math.floor(lo / k) === Math.floor(hi / k) ? minRange(src, lo, hi) : Math.min(h[lo]!, g[hi]!);
+  }
+}
+
+function minRange(src: Float32Array, lo: number, hi: number): number {
+  let m = src[lo]!;
+  for (let i = lo + 1; i <= hi; i++) m = Math.min(m, src[i]!);
+  return m;
+}
+
+/** In-place erosion with a `size`×`size` box anchored as OpenCV anchors it (centre at size/2, rounded down). */
+function erode(mask: MaskRect, size: number): void {
+  // OpenCV reads an empty kernel as its default 3×3.
+  const k = size <= 0 ? 3 : size;
+  const before = Math.floor(k / 2), after = k - 1 - before;
+  const { width, height, data } = mask;
+  const n = Math.max(width, height);
+  const line = new Float32Array(n), out = new Float32Array(n), g = new Float32Array(n), h = new Float32Array(n);
+  for (let y = 0; y < height; y++) {
+    const row = data.subarray(y * width, (y + 1) * width);
+    runningMin(row, out, width, before, after, g, h);
+    row.set(out.subarray(0, width));
+  }
+  for (let x = 0; x < width; x++) {
+    for (let y = 0; y < height; y++) line[y] = data[y * width + x]!;
+    runningMin(line, out, height, before, after, g, h);
+    for (let y = 0; y < height; y++) data[y * width + x] = out[y]!;
+  }
+}
+
+/** OpenCV's Gaussian kernel for an odd size with sigma 0: sigma = 0.3·((size − 1)/2 − 1) + 0.8. */
+function gaussianKernel(size: number): Float64Array {
+  const sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8;
+  const r = (size - 1) / 2;
+  const k = new Float64Array(size);
+  let sum = 0;
+  for (let i = 0; i < size; i++) {
+    k[i] = Math.exp(-((i - r) ** 2) / (2 * sigma * sigma));
+    sum += k[i]!;
+  }
+  for (let i = 0; i < size; i++) k[i]! /= sum;
+  return k;
+}
+
+/** Reflect-101 index (OpenCV's default blur border): -1 → 1, n → n-2. */
+function reflect101(i: number, n: number): number {
+  if (n === 1) return 0;
+  while (i < 0 || i >= n) i = i < 0 ? -i : 2 * n - 2 - i;
+  return i;
+}
+
+/**
+ * Separable Gaussian blur of odd `size`, borders reflected as OpenCV does. The mask is piecewise constant with
+ * short ramps, so each line is written as its first value plus steps: a window's sum is then the first value
+ * plus each step inside it times the kernel's tail mass beyond the step. The cost follows the number of steps
+ * in a window (a handful) instead of the kernel size (hundreds of taps for a large face).
+ */
+function gaussianBlur(mask: MaskRect, size: number): void {
+  if (size <= 1) return;
+  const kernel = gaussianKernel(size);
+  const r = (size - 1) / 2;
+  // tail[m] = kernel mass of taps m..size-1.
+  const tail = new Float64Array(size + 1);
+  for (let t = size - 1; t >= 0; t--) tail[t] = tail[t + 1]! + kernel[t]!;
+  const { width, height, data } = mask;
+  const n = Math.max(width, height);
+  const padded = new Float32Array(n + 2 * r);
+  const stepAt = new Int32Array(n + 2 * r);
+  const stepBy = new Float32Array(n + 2 * r);
+  const line = new Float32Array(n);
+  const blurLine = (src: Float32Array, len: number): void => {
+    for (let p = 0; p < len + 2 * r; p++) padded[p] = src[reflect101(p - r, len)]!;
+    let steps = 0;
+    for (let p = 1; p < len + 2 * r; p++) {
+      const d = padded[p]! - padded[p - 1]!;
+      if (d !== 0) {
+        stepAt[steps] = p;
+        stepBy[steps++] = d;
+      }
+    }
+    let first = 0;
+    for (let i = 0; i < len; i++) {
+      // Window over padded [i, i + 2r]; steps strictly after i and up to i + 2r change its values.
+      while (first < steps && stepAt[first]! <= i) first++;
+      let acc = padded[i]!;
+      for (let s = first; s < steps && stepAt[s]! <= i + 2 * r; s++) acc += stepBy[s]! * tail[stepAt[s]! - i]!;
+      src[i] = acc;
+    }
+  };
+  for (let y = 0; y < height; y++) blurLine(data.subarray(y * width, (y + 1) * width), width);
+  for (let x = 0; x < width; x++) {
+    for (let y = 0; y < height; y++) line[y] = data[y * width + x]!;
+    blurLine(line, height);
+    for (let y = 0; y < height; y++) data[y * width + x] = line[y]!;
+  }
+}
+
+/**
+ * facexlib's soft square mask for one face, computed only over the face's footprint in the output:
+ * the warped square of ones (bilinear coverage), eroded by 2·upscale; then eroded by 2·w_edge and blurred with
+ * a (2·w_edge+1) Gaussian, where w_edge = floor(sqrt(area of the first mask) / 20).
+ */
+function softMask(toFace: Affine, faceSize: number, upscale: number, outWidth: number, outHeight: number): MaskRect | undefined {
+  const toOutput = invertAffine(toFace);
+  const corners = [[0, 0], [faceSize, 0], [0, faceSize], [faceSize, faceSize]].map((p) => applyAffine(toOutput, p as unknown as Point));
+  const side = faceSize / affineScale(toFace);
+  // The blur spreads the mask by at most w_edge ≤ side/20; keep that much room, plus the anchor's pixel.
+  const margin = Math.ceil(side / EDGE_FRACTION) + 3;
+  const x0 = Math.max(0, Math.floor(Math.min(...corners.map((p) => p[0]))) - margin);
+  const y0 = Math.max(0, Math.floor(Math.min(...corners.map((p) => p[1]))) - margin);
+  const x1 = Math.min(outWidth, Math.ceil(Math.max(...corners.map((p) => p[0]))) + margin);
+  const y1 = Math.min(outHeight, Math.ceil(Math.max(...corners.map((p) => p[1]))) + margin);
+  if (x1 <= x0 || y1 <= y0) return undefined;
+  const width = x1 - x0, height = y1 - y0;
+  const data = new Float32Array(width * height);
+  const [a, b, c, d, e, f] = toFace;
+  // Coverage of a bilinear sample of an all-ones face with a zero border, at each output pixel's pre-image.
+  const coverage = (t: number): number => Math.min(1, Math.max(0, Math.min(t + 0.5, faceSize + 0.5 - t)));
+  for (let y = 0; y < height; y++) {
+    const cy = y0 + y + 0.5;
+    for (let x = 0; x < width; x++) {
+      const cx = x0 + x + 0.5;
+      data[y * width + x] = coverage(a * cx + b * cy + c) * coverage(d * cx + e * cy + f);
+    }
+  }
+  const mask: MaskRect = { x0, y0, width, height, data };
+  erode(mask, Math.round(2 * upscale));
+  let area = 0;
+  for (let i = 0; i < data.length; i++) area += data[i]!;
+  const wEdge = Math.floor(Math.floor(Math.sqrt(area)) / EDGE_FRACTION);
+  erode(mask, 2 * wEdge);
+  gaussianBlur(mask, 2 * wEdge + 1);
+  return mask;
+}
+
+/**
+ * Which face pixels come from inside the source photo. The others hold the crop's fill colour (or whatever a
+ * restorer made of it) and must not be sampled. Undefined when the whole face square lies inside the photo.
+ */
+function validFacePixels(affine: Affine, faceSize: number, sourceWidth: number, sourceHeight: number): Uint8Array | undefined {
+  const toSource = invertAffine(affine);
+  const inside = (p: Point): boolean => p[0] >= 0 && p[1] >= 0 && p[0] <= sourceWidth && p[1] <= sourceHeight;
+  const corners: Point[] = [[0, 0], [faceSize, 0], [0, faceSize], [faceSize, faceSize]];
+  if (corners.every((p) => inside(applyAffine(toSource, p)))) return undefined;
+  const valid = new Uint8Array(faceSize * faceSize);
+  const [a, b, c, d, e, f] = toSource;
+  for (let j = 0; j < faceSize; j++) {
+    for (let i = 0; i < faceSize; i++) {
+      const x = a * (i + 0.5) + b * (j + 0.5) + c;
+      const y = d * (i + 0.5) + e * (j + 0.5) + f;
+      valid[j * faceSize + i] = x >= 0 && y >= 0 && x <= sourceWidth && y <= sourceHeight ? 1 : 0;
+    }
+  }
+  return valid;
+}
+
+/** Soft-mask values below this leave the background pixel as it is. */
+const MASK_EPSILON = 1 / 512;
+
 /**
  * Stage 5: composites restored faces, one after another, over `background` (the input upscaled by `upscale`),
  * with facexlib's soft square mask. `sourceWidth/Height` are the input's size: parts of a face square that fall
  * outside the input photo are masked out so the crop's border colour never bleeds in.
+ *
+ * Coordinates: with pixel centres at i+0.5, output point = upscale × input point exactly, so the output → face
+ * map is the face affine composed with a division by `upscale` and nothing more. (In OpenCV's integer-centre
+ * convention the same map needs an offset of 0.5·upscale − 0.5; facexlib adds 0.5·upscale.)
  */
-export function pasteFaces(
-  _background: RgbImage,
-  _faces: readonly FaceToPaste[],
-  _options: { readonly upscale: number; readonly sourceWidth: number; readonly sourceHeight: number },
-): RgbImage {
-  throw new Error('not implemented');
+export function pasteFaces(background: RgbImage, faces: readonly FaceToPaste[], options: PasteOptions): RgbImage {
+  const { upscale, sourceWidth, sourceHeight } = options;
+  const kernel = options.kernel ?? DEFAULT_WARP_KERNEL;
+  const outWidth = background.width, outHeight = background.height;
+  if (background.data.length !== outWidth * outHeight * 3) throw new RangeError('pasteFaces: background size mismatch.');
+  const out = background.data.slice();
+  for (const { face, affine } of faces) {
+    if (face.width !== face.height) throw new RangeError(`pasteFaces: the face is ${face.width}×${face.height}, not square.`);
+    const size = face.width;
+    const [a, b, c, d, e, f] = affine;
+    const toFace: Affine = [a / upscale, b / upscale, c, d / upscale, e / upscale, f];
+    const mask = softMask(toFace, size, upscale, outWidth, outHeight);
+    if (mask === undefined) continue;
+    const valid = validFacePixels(affine, size, sourceWidth, sourceHeight);
+    const { x0, y0, width: mw, data: m } = mask;
+    const maskAt = (X: number, Y: number): number => m[(Y - y0) * mw + (X - x0)]!;
+    const scale = affineScale(toFace);
+    sampleWarp({
+      src: { width: size, height: size, channels: 3, data: face.data },
+      inverse: toFace,
+      x0,
+      y0,
+      width: mask.width,
+      height: mask.height,
+      kernel,
+      stretch: Math.max(1, scale),
+      include: (_x, _y, X, Y) => maskAt(X, Y) > MASK_EPSILON,
+      ...(valid === undefined ? {} : { tapValid: valid }),
+      write: (X, Y, r, g, bl) => {
+        const w = maskAt(X, Y);
+        const o = (Y * outWidth + X) * 3;
+        out[o] = toByte(w * r + (1 - w) * out[o]!);
+        out[o + 1] = toByte(w * g + (1 - w) * out[o + 1]!);
+        out[o + 2] = toByte(w * bl + (1 - w) * out[o + 2]!);
+      },
+    });
+  }
+  return { width: outWidth, height: outHeight, data: out };
 }

@@ -1,15 +1,15 @@
 import path from 'node:path';
 import { DEFAULT_BLEND, DEFAULT_UPSCALE, type OutputExt } from '@revive/contract';
 import { PermanentError } from '../errors.js';
-import { alignFace, FFHQ_512_TEMPLATE } from './align.js';
+import { alignFace, templateForSize } from './align.js';
 import { decode, type DecodeOptions } from './decode.js';
-import { FaceDetector, type DetectorKind } from './detect.js';
+import { DEFAULT_SCORE_THRESHOLD, FaceDetector, type DetectorKind } from './detect.js';
 import { encode, resolveOutputFormat } from './encode.js';
 import { resizeImage, resizePlane } from './image.js';
-import type { ExecutionDevice, SessionOptions } from './inference.js';
+import { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice, type SessionOptions } from './inference.js';
 import { defaultModelsDir, resolveModel, type ModelRole } from './models.js';
 import { pasteFaces, type FaceToPaste } from './paste.js';
-import { FaceRestorer } from './restore.js';
+import { DEFAULT_FIDELITY, FaceRestorer } from './restore.js';
 import type { Affine, DetectedFace, EncodedFormat, Landmarks5, RgbImage, StageName, StageTimingsMs } from './types.js';
 import { BackgroundUpsampler } from './upscale.js';
 
@@ -17,14 +17,6 @@ import { BackgroundUpsampler } from './upscale.js';
 export const DEFAULT_DETECTOR = 'yunet';
 /** @default 'gfpgan-1.4' */
 export const DEFAULT_RESTORER = 'gfpgan-1.4';
-/** @default 0.5 */
-export const DEFAULT_FIDELITY = 0.5;
-/** @default 0.5 */
-export const DEFAULT_SCORE_THRESHOLD = 0.5;
-/** @default 0 (onnxruntime chooses) */
-export const DEFAULT_THREADS = 0;
-/** @default 'cpu' */
-export const DEFAULT_DEVICE: ExecutionDevice = 'cpu';
 
 export interface PipelineConfig {
   /** Folder of model files. @default defaultModelsDir() */
@@ -32,8 +24,8 @@ export interface PipelineConfig {
   /** Detector catalogue id or .onnx path. @default 'yunet' */
   readonly detector?: string;
   /**
-   * Needed when `detector` is a path whose kind can't be told from its name (yunet, scrfd, retinaface).
-   * @default told from the detector's id or file name
+   * The detector's decoder. @default told from the detector's id or file name (yunet, scrfd, retinaface), else
+   * from the model's output names
    */
   readonly detectorKind?: DetectorKind;
   /** Restorer catalogue id or .onnx path. @default 'gfpgan-1.4' */
@@ -93,11 +85,8 @@ export interface ProcessResult {
   readonly timingsMs: StageTimingsMs;
 }
 
-/**
- * Detector kind from a catalogue id or file name: the three decoders read different output layouts, so a
- * wrong guess would produce garbage rather than an error.
- */
-export function detectorKindOf(idOrPath: string): DetectorKind | undefined {
+/** Detector kind from a catalogue id or file name; undefined lets the detector tell it from the model's outputs. */
+export function detectorKindFromName(idOrPath: string): DetectorKind | undefined {
   const name = path.basename(idOrPath).toLowerCase();
   if (name.includes('yunet')) return 'yunet';
   if (name.includes('scrfd')) return 'scrfd';
@@ -160,13 +149,7 @@ export class RestorationPipeline {
     const session: SessionOptions = { threads: config.threads ?? DEFAULT_THREADS, device: config.device ?? DEFAULT_DEVICE };
     const detectorId = config.detector ?? DEFAULT_DETECTOR;
     const restorerId = config.restorer ?? DEFAULT_RESTORER;
-    const detectorKind = config.detectorKind ?? detectorKindOf(detectorId);
-    if (detectorKind === undefined) {
-      throw new PermanentError(
-        'CONFIG',
-        `Cannot tell the detector kind of "${detectorId}" from its name: pass the kind (yunet, scrfd or retinaface).`,
-      );
-    }
+    const detectorKind = config.detectorKind ?? detectorKindFromName(detectorId);
     const resolve = (id: string, role: ModelRole) =>
       resolveModel(id, role, {
         modelsDir,
@@ -183,7 +166,10 @@ export class RestorationPipeline {
 
     const loaded: { dispose(): Promise<void> }[] = [];
     try {
-      const detector = await FaceDetector.create(detectorPath, { ...session, kind: detectorKind });
+      const detector = await FaceDetector.create(detectorPath, {
+        ...session,
+        ...(detectorKind !== undefined && { kind: detectorKind }),
+      });
       loaded.push(detector);
       const restorer = await FaceRestorer.create(restorerPath, session);
       loaded.push(restorer);
@@ -281,8 +267,8 @@ export class RestorationPipeline {
       this.restorer.restore(crop, { blend: options.blend ?? DEFAULT_BLEND, fidelity: options.fidelity ?? DEFAULT_FIDELITY }),
     );
     // The input is aligned by definition: its landmarks are the template, in the input's own pixels.
-    const landmarks = FFHQ_512_TEMPLATE.map(
-      ([x, y]) => [(x * rgb.width) / 512, (y * rgb.height) / 512] as const,
+    const landmarks = templateForSize(size).map(
+      ([x, y]) => [(x * rgb.width) / size, (y * rgb.height) / size] as const,
     ) as unknown as Landmarks5;
     const face: ProcessedFace = {
       box: [0, 0, rgb.width, rgb.height],

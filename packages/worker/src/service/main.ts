@@ -1,11 +1,44 @@
-// STUB — owned by the service engineer. Entry points the CLI calls for `revive serve` and `revive healthcheck`.
+// Entry points the CLI calls for `revive serve` and `revive healthcheck`.
+import { loadWorkerConfig } from './config.js';
+import { checkHealthFile } from './health.js';
+import { startWorker } from './serve.js';
+import { Telemetry } from './telemetry.js';
+import { workerEnvSchema } from '@revive/contract';
 
-/** Runs the queue worker until SIGTERM/SIGINT; configuration comes only from the environment (workerEnvSchema). */
-export async function serveMain(_env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  throw new Error('not implemented');
+/** After a clean shutdown, exit even if a released job's native work still holds the event loop. @default 2_000 */
+export const DEFAULT_EXIT_GRACE_MS = 2_000;
+
+/**
+ * Runs the queue worker until SIGTERM/SIGINT; configuration comes only from the environment (workerEnvSchema).
+ * Throws a CONFIG error for a bad environment and the model error when models fail to load (the CLI prints it
+ * and exits non-zero); resolves after a clean shutdown.
+ */
+export async function serveMain(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = loadWorkerConfig(env);
+  const telemetry = new Telemetry();
+  const worker = await startWorker(config, telemetry);
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  const signal = await signalled;
+  await worker.shutdown(signal);
+  setTimeout(() => process.exit(process.exitCode ?? 0), DEFAULT_EXIT_GRACE_MS).unref();
 }
 
 /** Checks the heartbeat file; returns the process exit code (0 healthy, 1 unhealthy). */
-export async function healthcheckMain(_env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  throw new Error('not implemented');
+export async function healthcheckMain(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  // Only the file's path is needed: the thresholds are in the file, written by the worker that knows them.
+  const parsed = workerEnvSchema.pick({ REVIVE_HEALTH_FILE: true }).safeParse(env);
+  if (!parsed.success) {
+    process.stderr.write(`revive healthcheck: invalid REVIVE_HEALTH_FILE: ${parsed.error.issues[0]?.message ?? ''}\n`);
+    return 1;
+  }
+  const verdict = await checkHealthFile(parsed.data.REVIVE_HEALTH_FILE);
+  if (verdict.healthy) {
+    process.stdout.write(`healthy: ${verdict.detail}\n`);
+    return 0;
+  }
+  process.stderr.write(`unhealthy: ${verdict.reason}\n`);
+  return 1;
 }

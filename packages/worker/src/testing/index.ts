@@ -1,2 +1,3 @@
 export * from './shared-dir.js';
 export * from './models.js';
+export * from './metrics.js';

@@ -1,0 +1,20 @@
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { JobMessage } from '@revive/contract';
+
+/** The jobs queue. The message body is contract's jobMessageSchema, version 1. */
+export class JobQueue {
+  constructor(
+    private readonly queueUrl: string,
+    private readonly client: SQSClient = new SQSClient({}),
+  ) {}
+
+  /** Sends one job; throws the SDK's error (the caller decides what a failed send means for the record). */
+  async send(message: JobMessage): Promise<string | undefined> {
+    const out = await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(message) }));
+    return out.MessageId;
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}

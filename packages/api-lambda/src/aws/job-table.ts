@@ -1,0 +1,152 @@
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { jobRecordSchema, TABLE_SCHEMA, type JobRecord } from '@revive/contract';
+import { ServiceError } from '../errors.js';
+
+/** The key of the last item of a page of the tenant index (table key + index keys). */
+export interface TenantPageKey {
+  readonly jobId: string;
+  readonly tenantId: string;
+  readonly createdAt: string;
+}
+
+/** One page of a tenant's jobs, newest first. */
+export interface JobPage {
+  readonly jobs: JobRecord[];
+  readonly lastKey: TenantPageKey | undefined;
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return error instanceof ConditionalCheckFailedException || (error as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
+}
+
+/**
+ * Job records in DynamoDB. Every state change the API makes is conditional, so it can never overwrite a state the
+ * worker wrote (the worker's own transitions are conditional too).
+ */
+export class JobTable {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    private readonly tableName: string,
+    client: DynamoDBClient = new DynamoDBClient({}),
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  /** Writes a new record; false when a record with this id already exists (an idempotent repeat). */
+  async putNew(record: JobRecord): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({ TableName: this.tableName, Item: record, ConditionExpression: 'attribute_not_exists(#id)', ExpressionAttributeNames: { '#id': TABLE_SCHEMA.partitionKey } }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw storageError('put the job record', error);
+    }
+  }
+
+  /** The record, read consistently, or undefined. */
+  async get(jobId: string): Promise<JobRecord | undefined> {
+    let item: Record<string, unknown> | undefined;
+    try {
+      const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { [TABLE_SCHEMA.partitionKey]: jobId }, ConsistentRead: true }));
+      item = out.Item;
+    } catch (error) {
+      throw storageError('read the job record', error);
+    }
+    return item === undefined ? undefined : parseRecord(item);
+  }
+
+  /** A page of one tenant's jobs, newest first, through the `byTenant` index. */
+  async listByTenant(tenantId: string, limit: number, startKey?: TenantPageKey): Promise<JobPage> {
+    const index = TABLE_SCHEMA.tenantIndex;
+    try {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: index.name,
+          KeyConditionExpression: '#t = :t',
+          ExpressionAttributeNames: { '#t': index.partitionKey },
+          ExpressionAttributeValues: { ':t': tenantId },
+          ScanIndexForward: false,
+          Limit: limit,
+          ...(startKey === undefined ? {} : { ExclusiveStartKey: { ...startKey } }),
+        }),
+      );
+      const last = out.LastEvaluatedKey as TenantPageKey | undefined;
+      return {
+        jobs: (out.Items ?? []).map(parseRecord),
+        lastKey: last === undefined ? undefined : { jobId: last.jobId, tenantId: last.tenantId, createdAt: last.createdAt },
+      };
+    } catch (error) {
+      throw storageError('list jobs', error);
+    }
+  }
+
+  /** QUEUED → CANCELED for this tenant's job; undefined when the job is not this tenant's or not QUEUED. */
+  async cancelQueued(tenantId: string, jobId: string, nowIso: string): Promise<JobRecord | undefined> {
+    return await this.transition(jobId, {
+      UpdateExpression: 'SET #s = :canceled, finishedAt = :now',
+      ConditionExpression: 'tenantId = :tenant AND #s = :queued',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':canceled': 'CANCELED', ':now': nowIso, ':tenant': tenantId, ':queued': 'QUEUED' },
+    });
+  }
+
+  /**
+   * QUEUED → FAILED ENQUEUE_FAILED after the message could not be sent. Conditional on `attempts = 0`, so a worker
+   * that somehow got the message anyway is never overruled.
+   */
+  async markEnqueueFailed(jobId: string, message: string, nowIso: string): Promise<JobRecord | undefined> {
+    return await this.transition(jobId, {
+      UpdateExpression: 'SET #s = :failed, errorCode = :code, errorMessage = :message, finishedAt = :now',
+      ConditionExpression: '#s = :queued AND attempts = :zero',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':failed': 'FAILED', ':code': 'ENQUEUE_FAILED', ':message': message, ':now': nowIso, ':queued': 'QUEUED', ':zero': 0 },
+    });
+  }
+
+  /** FAILED ENQUEUE_FAILED → QUEUED, when the caller retries with the same Idempotency-Key. */
+  async requeueAfterEnqueueFailure(jobId: string): Promise<JobRecord | undefined> {
+    return await this.transition(jobId, {
+      UpdateExpression: 'SET #s = :queued REMOVE errorCode, errorMessage, finishedAt',
+      ConditionExpression: '#s = :failed AND errorCode = :code',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':queued': 'QUEUED', ':failed': 'FAILED', ':code': 'ENQUEUE_FAILED' },
+    });
+  }
+
+  destroy(): void {
+    this.doc.destroy();
+  }
+
+  private async transition(
+    jobId: string,
+    update: Pick<ConstructorParameters<typeof UpdateCommand>[0], 'UpdateExpression' | 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>,
+  ): Promise<JobRecord | undefined> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({ TableName: this.tableName, Key: { [TABLE_SCHEMA.partitionKey]: jobId }, ReturnValues: 'ALL_NEW', ...update }),
+      );
+      return out.Attributes === undefined ? undefined : parseRecord(out.Attributes);
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw storageError('update the job record', error);
+    }
+  }
+}
+
+/** Records are written by two programs; a record that breaks the contract is a bug worth a clear 500. */
+function parseRecord(item: Record<string, unknown>): JobRecord {
+  const parsed = jobRecordSchema.safeParse(item);
+  if (!parsed.success) {
+    throw new ServiceError(500, 'INTERNAL', `Job record ${String(item.jobId)} does not match the contract: ${parsed.error.message}`, { cause: parsed.error });
+  }
+  return parsed.data;
+}
+
+function storageError(action: string, error: unknown): ServiceError {
+  return new ServiceError(503, 'INTERNAL', `Could not ${action}; retry later.`, { cause: error, headers: { 'retry-after': '1' } });
+}

@@ -1,0 +1,46 @@
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createPresignedPost, type PresignedPost } from '@aws-sdk/s3-presigned-post';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+
+/** Options of a presigned upload. */
+export interface PresignUploadOptions {
+  readonly key: string;
+  /** Largest object the policy accepts. */
+  readonly maxBytes: number;
+  /** Exact Content-Type to require; when absent the policy accepts any `image/` type. */
+  readonly contentType?: string | undefined;
+  readonly expiresSeconds: number;
+}
+
+/**
+ * The media bucket, for presigning only: the API never moves image bytes itself. Presigning is local computation,
+ * so the client's endpoint may be a public one (the local stack's same-origin proxy) that this process never calls.
+ */
+export class MediaBucket {
+  constructor(
+    private readonly bucketName: string,
+    private readonly client: S3Client = new S3Client({}),
+  ) {}
+
+  /** A presigned POST whose policy pins the key, bounds the size and requires an image content type. */
+  async presignUpload(options: PresignUploadOptions): Promise<PresignedPost> {
+    const contentTypeCondition: ['eq', string, string] | ['starts-with', string, string] =
+      options.contentType === undefined ? ['starts-with', '$Content-Type', 'image/'] : ['eq', '$Content-Type', options.contentType];
+    return await createPresignedPost(this.client, {
+      Bucket: this.bucketName,
+      Key: options.key,
+      Conditions: [['content-length-range', 1, options.maxBytes], contentTypeCondition],
+      Fields: options.contentType === undefined ? {} : { 'Content-Type': options.contentType },
+      Expires: options.expiresSeconds,
+    });
+  }
+
+  /** A presigned GET for a result. */
+  async presignDownload(key: string, expiresSeconds: number): Promise<string> {
+    return await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucketName, Key: key }), { expiresIn: expiresSeconds });
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}

@@ -1,0 +1,111 @@
+// `pnpm start`: the local stack (emulators, resources, `revive serve`, the local API and the demo page).
+// `pnpm start --smoke` (or REVIVE_SMOKE=1) submits one photo from ../shared/photos, exits 0 when it SUCCEEDS.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { CreateUploadResponse, JobResponse } from '@revive/contract';
+import { startLocalStack, type LocalStack } from './stack.js';
+
+/** The smoke run's photo: small, one face. */
+export const SMOKE_PHOTO = 'photos/whole/blurry_face.jpg';
+/** @default 180_000 (model load plus one job on two shared cores) */
+export const DEFAULT_SMOKE_TIMEOUT_MS = 180_000;
+const TENANT = 'demo';
+
+function banner(stack: LocalStack): string {
+  const url = stack.server.url;
+  const lines = [
+    '',
+    `Revive local stack (tenant header: x-revive-tenant; emulators: SQS+S3 ${stack.target.endpoints.sqs}, DynamoDB ${stack.target.endpoints.dynamodb})`,
+    `  demo page     ${url}/`,
+    `  API           ${url}  (OpenAPI: ${url}/openapi.json)`,
+    `  S3 proxy      ${url}/s3  (presigned POST uploads and result downloads, same origin)`,
+    `  restorer      ${stack.restorer.restorer}  (${stack.restorer.reason})`,
+    '',
+    'Try it:',
+    `  curl -s -X POST ${url}/uploads -H 'x-revive-tenant: ${TENANT}'`,
+    `  curl -s ${url}/jobs -H 'x-revive-tenant: ${TENANT}'`,
+    '',
+    'Ctrl-C stops everything.',
+  ];
+  if (stack.restorer.offline) {
+    lines.unshift(
+      '',
+      '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!',
+      '!! OFFLINE DEMO: GFPGAN weights are not available, so a GENERATED IDENTITY RESTORER is used.       !!',
+      '!! Faces are detected, aligned and pasted back unchanged; photos are only upscaled.                 !!',
+      '!! Put gfpgan-v1.4.onnx in REVIVE_MODELS_DIR (or set REVIVE_RESTORER) for real restoration.         !!',
+      '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!',
+    );
+  }
+  return lines.join('\n');
+}
+
+async function json<T>(res: Response): Promise<T> {
+  const body = (await res.json()) as T;
+  if (!res.ok) throw new Error(`${res.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+/** Upload → create → poll → download, as a front end would; true when the job SUCCEEDED and its result loads. */
+async function smoke(stack: LocalStack, timeoutMs: number): Promise<boolean> {
+  const { sharedDir } = await import('@revive/worker/testing');
+  const photo = path.join(sharedDir(), SMOKE_PHOTO);
+  const url = stack.server.url;
+  const headers = { 'content-type': 'application/json', 'x-revive-tenant': TENANT };
+  const upload = await json<CreateUploadResponse>(await fetch(`${url}/uploads`, { method: 'POST', headers, body: '{}' }));
+  const form = new FormData();
+  for (const [k, v] of Object.entries(upload.fields)) form.append(k, v);
+  form.append('Content-Type', 'image/jpeg');
+  form.append('file', new Blob([await readFile(photo)], { type: 'image/jpeg' }), path.basename(photo));
+  const posted = await fetch(upload.url, { method: 'POST', body: form });
+  if (!posted.ok) throw new Error(`upload refused: ${posted.status} ${await posted.text()}`);
+  let job = await json<JobResponse>(
+    await fetch(`${url}/jobs`, { method: 'POST', headers, body: JSON.stringify({ source: { uploadKey: upload.uploadKey } }) }),
+  );
+  console.log(`smoke: job ${job.id} ${job.status}`);
+  const deadline = Date.now() + timeoutMs;
+  while ((job.status === 'QUEUED' || job.status === 'RUNNING') && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+    job = await json<JobResponse>(await fetch(job.urls.get, { headers }));
+  }
+  console.log(`smoke: job ${job.id} ${job.status}${job.error ? ` ${job.error.code}: ${job.error.message}` : ''}`);
+  if (job.status !== 'SUCCEEDED' || job.output === null) return false;
+  const result = await fetch(job.output.url);
+  const bytes = (await result.arrayBuffer()).byteLength;
+  console.log(`smoke: result ${result.status} ${result.headers.get('content-type')} ${bytes} bytes, ${job.output.width}x${job.output.height}, faces ${job.metrics.faces_found}`);
+  return result.ok && bytes > 0;
+}
+
+async function main(): Promise<number> {
+  const smokeRun = process.argv.includes('--smoke') || process.env.REVIVE_SMOKE === '1' || process.env.REVIVE_SMOKE === 'true';
+  const stack = await startLocalStack();
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= stack.stop());
+  stack.worker?.once('exit', () => {
+    if (stopped) return;
+    console.error('revive serve stopped; shutting the local stack down.');
+    void stop().then(() => process.exit(1));
+  });
+  console.log(banner(stack));
+  if (smokeRun) {
+    let ok = false;
+    try {
+      ok = await smoke(stack, Number(process.env.REVIVE_SMOKE_TIMEOUT_MS ?? DEFAULT_SMOKE_TIMEOUT_MS));
+    } catch (error) {
+      console.error(`smoke: ${(error as Error).message}`);
+    }
+    await stop();
+    return ok ? 0 : 1;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  console.log(`\n${signal}: stopping the worker, the API and the emulators…`);
+  await stop();
+  return 0;
+}
+
+process.exitCode = await main();
+// SDK keep-alive sockets and the JVM's pipes should not keep a stopped stack alive.
+setTimeout(() => process.exit(process.exitCode ?? 0), 1_000).unref();

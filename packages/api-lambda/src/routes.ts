@@ -1,0 +1,27 @@
+import type { ApiDeps, ApiHandler, RouteLogic } from './app.js';
+import { toHandler } from './app.js';
+import { cancelJob } from './handlers/cancel-job.js';
+import { createJob } from './handlers/create-job.js';
+import { createUpload } from './handlers/create-upload.js';
+import { getJob } from './handlers/get-job.js';
+import { listJobs } from './handlers/list-jobs.js';
+import { openapi } from './handlers/openapi.js';
+import { ROUTES, type RouteSpec } from './openapi.js';
+
+export { ROUTES, type RouteSpec };
+
+/** Route logic by handler file name: the same functions the Lambda entry points export as `handler`. */
+export const ROUTE_LOGIC: Record<RouteSpec['handler'], RouteLogic> = {
+  'create-upload': createUpload,
+  'create-job': createJob,
+  'get-job': getJob,
+  'list-jobs': listJobs,
+  'cancel-job': cancelJob,
+  openapi,
+};
+
+/** Every route's handler bound to one set of deps (the local server, tests). */
+export function bindHandlers(deps: ApiDeps): Record<RouteSpec['handler'], ApiHandler> {
+  const entries = Object.entries(ROUTE_LOGIC).map(([name, logic]) => [name, toHandler(name, logic, () => deps)] as const);
+  return Object.fromEntries(entries) as Record<RouteSpec['handler'], ApiHandler>;
+}

@@ -1,0 +1,129 @@
+// End to end over HTTP: presigned POST upload → POST /jobs → the real `revive serve` process → GET SUCCEEDED →
+// the presigned result URL downloads an image of the expected size. Also the local server's API Gateway limits.
+process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { CreateUploadResponse, JobResponse, Problem } from '@revive/contract';
+import { sharedDir, writeIdentityRestorer } from '@revive/worker/testing';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startLocalStack, type LocalStack } from '../src/local/stack.js';
+import { imageSize } from './image-size.js';
+
+const PHOTO = path.join(sharedDir(), 'photos', 'whole', 'blurry_face.jpg');
+const TENANT = 'e2e-tenant';
+let stack: LocalStack;
+let modelDir: string;
+const workerLog: string[] = [];
+
+async function call(method: string, route: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(`${stack.server.url}${route}`, {
+    method,
+    headers: { 'content-type': 'application/json', 'x-revive-tenant': TENANT, ...headers },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as unknown };
+}
+
+async function uploadPhoto(file: string, contentType: string): Promise<{ upload: CreateUploadResponse; status: number; text: string }> {
+  const created = await call('POST', '/uploads');
+  expect(created.status).toBe(201);
+  const upload = created.body as CreateUploadResponse;
+  const form = new FormData();
+  for (const [k, v] of Object.entries(upload.fields)) form.append(k, v);
+  form.append('Content-Type', contentType);
+  form.append('file', new Blob([await readFile(file)], { type: contentType }), path.basename(file));
+  const res = await fetch(upload.url, { method: 'POST', body: form });
+  return { upload, status: res.status, text: await res.text() };
+}
+
+beforeAll(async () => {
+  modelDir = await mkdtemp(path.join(tmpdir(), 'revive-e2e-models-'));
+  const restorer = await writeIdentityRestorer(modelDir);
+  stack = await startLocalStack({
+    target: inject('localAws'),
+    port: 0,
+    env: { ...process.env, REVIVE_RESTORER: restorer, REVIVE_MODELS_DIR: path.join(sharedDir(), 'models'), REVIVE_WAIT_TIME_SECONDS: '1' },
+    workerStdio: 'pipe',
+    log: (line) => workerLog.push(line),
+  });
+  for (const stream of [stack.worker?.stdout, stack.worker?.stderr]) {
+    stream?.on('data', (chunk: Buffer) => workerLog.push(...chunk.toString().split('\n').filter(Boolean)));
+  }
+});
+afterAll(async () => {
+  await stack?.stop();
+  await rm(modelDir, { recursive: true, force: true });
+});
+
+describe('the job flow against the local stack', () => {
+  it('uploads, creates, lets the worker restore it, and serves the result', async () => {
+    const input = imageSize(await readFile(PHOTO));
+    const { upload, status, text } = await uploadPhoto(PHOTO, 'image/jpeg');
+    expect(status, text).toBe(204);
+
+    const created = await call('POST', '/jobs', { source: { uploadKey: upload.uploadKey }, options: { upscale: 3 } }, { 'idempotency-key': `e2e-${Date.now()}` });
+    expect(created.status).toBe(202);
+    let job = created.body as JobResponse;
+    const deadline = Date.now() + 150_000;
+    const seen = new Set<string>([job.status]);
+    while ((job.status === 'QUEUED' || job.status === 'RUNNING') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      job = (await call('GET', new URL(job.urls.get).pathname)).body as JobResponse;
+      seen.add(job.status);
+    }
+    expect(job.status, `${JSON.stringify(job.error)}\n${workerLog.slice(-20).join('\n')}`).toBe('SUCCEEDED');
+    expect(job.started_at).not.toBeNull();
+    expect(job.completed_at).not.toBeNull();
+    expect(job.metrics.attempts).toBeGreaterThanOrEqual(1);
+    expect(job.metrics.faces_found).toBeGreaterThanOrEqual(1);
+    expect(job.output).not.toBeNull();
+    expect(Date.parse(job.output!.expires_at)).toBeGreaterThan(Date.now());
+
+    const result = await fetch(job.output!.url);
+    expect(result.status).toBe(200);
+    expect(result.headers.get('content-type')).toMatch(/^image\//);
+    const size = imageSize(new Uint8Array(await result.arrayBuffer()));
+    expect(size).toMatchObject({ width: input.width * 3, height: input.height * 3 });
+    expect(job.output).toMatchObject({ width: size.width, height: size.height });
+
+    const other = await call('GET', `/jobs/${job.id}`, undefined, { 'x-revive-tenant': 'someone-else' });
+    expect(other.status).toBe(404);
+    const listed = (await call('GET', '/jobs?limit=5')).body as { jobs: JobResponse[] };
+    expect(listed.jobs.map((j) => j.id)).toContain(job.id);
+  });
+
+  it('enforces the upload policy: non-image content types and expired or forged policies are refused', async () => {
+    const wrongType = await uploadPhoto(PHOTO, 'text/plain');
+    expect(wrongType.status).toBe(403);
+    expect(wrongType.text).toContain('AccessDenied');
+
+    const created = (await call('POST', '/uploads')).body as CreateUploadResponse;
+    const forged = new FormData();
+    for (const [k, v] of Object.entries(created.fields)) forged.append(k, k === 'key' ? created.uploadKey.replace(TENANT, 'victim') : v);
+    forged.append('Content-Type', 'image/jpeg');
+    forged.append('file', new Blob([await readFile(PHOTO)], { type: 'image/jpeg' }), 'x.jpg');
+    const res = await fetch(created.url, { method: 'POST', body: forged });
+    expect(res.status).toBe(403);
+  });
+
+  it("applies API Gateway's limits and answers problem+json for unknown routes", async () => {
+    const big = await call('POST', '/jobs', `{"pad":"${'x'.repeat(10 * 1024 * 1024)}"}`);
+    expect(big.status).toBe(413);
+    expect((big.body as Problem).code).toBe('PAYLOAD_TOO_LARGE');
+    const longHeaders = await call('GET', '/jobs', undefined, { 'x-padding': 'y'.repeat(10_300) });
+    expect(longHeaders.status).toBe(431);
+    expect((longHeaders.body as Problem).code).toBe('HEADERS_TOO_LARGE');
+    const unknown = await call('GET', '/nope');
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('content-type')).toBe('application/problem+json');
+    expect((unknown.body as Problem).code).toBe('ROUTE_NOT_FOUND');
+    const noTenant = await call('GET', '/jobs', undefined, { 'x-revive-tenant': '' });
+    expect(noTenant.status).toBe(401);
+    const doc = await call('GET', '/openapi.json');
+    expect(doc.status).toBe(200);
+    expect((doc.body as { servers: { url: string }[] }).servers[0]?.url).toBe(stack.server.url);
+  });
+});

@@ -1,0 +1,321 @@
+// Handler tests against the shared emulators: real SDK clients over HTTP, events shaped as API Gateway sends them.
+process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { jobMessageSchema, uploadKey, type JobListResponse, type JobResponse, type Problem } from '@revive/contract';
+import { createReviveResources, localAwsEnv, localClients, type ReviveResources } from '@revive/local-aws';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createDeps, destroyDeps, type ApiDeps } from '../src/app.js';
+import { bindHandlers } from '../src/routes.js';
+import { apiEvent, bodyOf, type EventOptions } from './helpers.js';
+
+const aws = inject('localAws');
+let resources: ReviveResources;
+let env: Record<string, string>;
+let deps: ApiDeps;
+let api: ReturnType<typeof bindHandlers>;
+const clients = localClients(aws);
+const cleanups: (() => void)[] = [];
+
+const tenantA = 'tenant-a';
+const tenantB = 'tenant-b';
+const as = (tenant: string) => ({ claims: { sub: tenant } });
+
+function withDeps(overrides: Record<string, string>) {
+  const other = createDeps({ ...env, ...overrides });
+  cleanups.push(() => destroyDeps(other));
+  return bindHandlers(other);
+}
+
+async function create(tenant: string, body: unknown, headers: Record<string, string> = {}, handlers = api) {
+  return await handlers['create-job'](apiEvent({ method: 'POST', path: '/jobs', body, headers, ...as(tenant) }));
+}
+async function getJob(tenant: string, id: string) {
+  return await api['get-job'](apiEvent({ method: 'GET', path: `/jobs/${id}`, pathParameters: { id }, ...as(tenant) }));
+}
+async function drainQueue(): Promise<unknown[]> {
+  const bodies: unknown[] = [];
+  for (;;) {
+    const out = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: resources.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+    if (!out.Messages?.length) return bodies;
+    for (const m of out.Messages) {
+      bodies.push(JSON.parse(m.Body!));
+      await clients.sqs.send(new DeleteMessageCommand({ QueueUrl: resources.queueUrl, ReceiptHandle: m.ReceiptHandle! }));
+    }
+  }
+}
+async function rawRecord(jobId: string) {
+  const out = await DynamoDBDocumentClient.from(clients.dynamodb).send(new GetCommand({ TableName: resources.tableName, Key: { jobId }, ConsistentRead: true }));
+  return out.Item;
+}
+const upload = (tenant: string, id = '00000000-0000-4000-8000-000000000001') => ({ source: { uploadKey: uploadKey(tenant, id) } });
+
+beforeAll(async () => {
+  resources = await createReviveResources(aws);
+  env = { ...localAwsEnv(aws, resources), REVIVE_LOCAL_MODE: 'false' };
+  deps = createDeps(env);
+  api = bindHandlers(deps);
+});
+afterAll(() => {
+  destroyDeps(deps);
+  for (const c of cleanups) c();
+  clients.sqs.destroy();
+  clients.s3.destroy();
+  clients.dynamodb.destroy();
+});
+
+describe('POST /jobs', () => {
+  it('writes a QUEUED record, sends the contract message and answers 202 with links', async () => {
+    await drainQueue();
+    const before = Date.now();
+    const res = await create(tenantA, { ...upload(tenantA), options: { upscale: 3 }, webhookUrl: 'https://hooks.example.com/revive' });
+    expect(res.statusCode).toBe(202);
+    const job = bodyOf<JobResponse>(res);
+    expect(job.status).toBe('QUEUED');
+    expect(job.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(job.urls.get).toBe(`https://api.example.test/jobs/${job.id}`);
+    expect(job.urls.cancel).toBe(job.urls.get);
+    expect(job.input.options.upscale).toBe(3);
+    expect(job.input.source).toEqual(upload(tenantA).source);
+    expect(res.headers?.location).toBe(job.urls.get);
+
+    const record = await rawRecord(job.id);
+    expect(record).toMatchObject({ jobId: job.id, tenantId: tenantA, status: 'QUEUED', attempts: 0 });
+    expect(Date.parse(record!.createdAt as string)).toBeGreaterThanOrEqual(before - 1000);
+    const ttlDays = ((record!.expiresAt as number) - Date.parse(record!.createdAt as string) / 1000) / 86_400;
+    expect(ttlDays).toBeCloseTo(7, 2);
+
+    const messages = await drainQueue();
+    expect(messages).toHaveLength(1);
+    const message = jobMessageSchema.parse(messages[0]);
+    expect(message).toMatchObject({ jobId: job.id, tenantId: tenantA, source: { kind: 's3', key: upload(tenantA).source.uploadKey } });
+    expect(message.options.upscale).toBe(3);
+    expect(message.webhookUrl).toBe('https://hooks.example.com/revive');
+  });
+
+  it('returns the same job for a repeated Idempotency-Key and body, without a second message', async () => {
+    await drainQueue();
+    const headers = { 'Idempotency-Key': 'order-42' };
+    const first = bodyOf<JobResponse>(await create(tenantA, upload(tenantA), headers));
+    const again = await create(tenantA, { options: {}, ...upload(tenantA) }, headers);
+    expect(again.statusCode).toBe(202);
+    expect(again.headers?.['idempotent-replayed']).toBe('true');
+    expect(bodyOf<JobResponse>(again).id).toBe(first.id);
+    expect(await drainQueue()).toHaveLength(1);
+
+    const otherTenant = bodyOf<JobResponse>(await create(tenantB, upload(tenantB), headers));
+    expect(otherTenant.id).not.toBe(first.id);
+  });
+
+  it('refuses the same Idempotency-Key with another body: 422 IDEMPOTENCY_KEY_REUSED', async () => {
+    const headers = { 'idempotency-key': 'order-43' };
+    expect((await create(tenantA, upload(tenantA), headers)).statusCode).toBe(202);
+    const res = await create(tenantA, { ...upload(tenantA), options: { upscale: 4 } }, headers);
+    expect(res.statusCode).toBe(422);
+    expect(bodyOf<Problem>(res).code).toBe('IDEMPOTENCY_KEY_REUSED');
+  });
+
+  it('marks the job FAILED ENQUEUE_FAILED when SQS refuses, answers 503, and re-enqueues on a retry with the same key', async () => {
+    await drainQueue();
+    const broken = withDeps({ REVIVE_QUEUE_URL: `${aws.endpoints.sqs}/000000000000/no-such-queue-${Date.now()}` });
+    const headers = { 'idempotency-key': 'flaky-1' };
+    const failed = await create(tenantA, upload(tenantA), headers, broken);
+    expect(failed.statusCode).toBe(503);
+    expect(failed.headers?.['content-type']).toBe('application/problem+json');
+    const problem = bodyOf<Problem>(failed);
+    expect(problem.code).toBe('ENQUEUE_FAILED');
+    const id = problem.instance!.split('/').pop()!;
+    expect(await rawRecord(id)).toMatchObject({ status: 'FAILED', errorCode: 'ENQUEUE_FAILED' });
+    const seen = bodyOf<JobResponse>(await getJob(tenantA, id));
+    expect(seen.status).toBe('FAILED');
+    expect(seen.error?.code).toBe('ENQUEUE_FAILED');
+
+    const retried = await create(tenantA, upload(tenantA), headers);
+    expect(retried.statusCode).toBe(202);
+    expect(bodyOf<JobResponse>(retried)).toMatchObject({ id, status: 'QUEUED', error: null });
+    const record = await rawRecord(id);
+    expect(record?.status).toBe('QUEUED');
+    expect(record?.errorCode).toBeUndefined();
+    const messages = await drainQueue();
+    expect(messages.map((m) => (m as { jobId: string }).jobId)).toEqual([id]);
+  });
+});
+
+describe('GET /jobs/{id}', () => {
+  it("returns the caller's job, and 404 to another tenant", async () => {
+    const job = bodyOf<JobResponse>(await create(tenantA, upload(tenantA)));
+    const mine = await getJob(tenantA, job.id);
+    expect(mine.statusCode).toBe(200);
+    expect(bodyOf<JobResponse>(mine)).toMatchObject({ id: job.id, status: 'QUEUED', output: null, error: null, metrics: { attempts: 0, faces_found: null } });
+    const theirs = await getJob(tenantB, job.id);
+    expect(theirs.statusCode).toBe(404);
+    expect(bodyOf<Problem>(theirs).code).toBe('JOB_NOT_FOUND');
+  });
+
+  it('answers 404 JOB_NOT_FOUND for an unknown or malformed id', async () => {
+    for (const id of ['3f1c1b8e-0000-4000-8000-000000000000', 'not-a-uuid']) {
+      const res = await getJob(tenantA, id);
+      expect(res.statusCode).toBe(404);
+      expect(bodyOf<Problem>(res)).toMatchObject({ code: 'JOB_NOT_FOUND', status: 404 });
+    }
+  });
+});
+
+describe('GET /jobs', () => {
+  it("pages through the caller's jobs newest first, and only the caller's", async () => {
+    const tenant = `lister-${Date.now()}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push(bodyOf<JobResponse>(await create(tenant, upload(tenant))).id);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await create(`${tenant}-other`, upload(`${tenant}-other`));
+    const list = (query: Record<string, string>) => api['list-jobs'](apiEvent({ method: 'GET', path: '/jobs', query, ...as(tenant) }));
+    const first = bodyOf<JobListResponse>(await list({ limit: '2' }));
+    expect(first.jobs.map((j) => j.id)).toEqual([ids[2], ids[1]]);
+    expect(first.next_cursor).toEqual(expect.any(String));
+    const second = bodyOf<JobListResponse>(await list({ limit: '2', cursor: first.next_cursor! }));
+    expect(second.jobs.map((j) => j.id)).toEqual([ids[0]]);
+    const all = bodyOf<JobListResponse>(await list({}));
+    expect(all.jobs.map((j) => j.id)).toEqual([...ids].reverse());
+
+    const foreign = await api['list-jobs'](apiEvent({ method: 'GET', path: '/jobs', query: { cursor: first.next_cursor! }, ...as(tenantB) }));
+    expect(foreign.statusCode).toBe(400);
+    expect(bodyOf<Problem>(foreign).code).toBe('INVALID_CURSOR');
+  });
+
+  it('rejects bad query strings', async () => {
+    const cases: [Record<string, string>, number, string][] = [
+      [{ limit: '0' }, 400, 'VALIDATION_FAILED'],
+      [{ limit: 'ten' }, 400, 'VALIDATION_FAILED'],
+      [{ sort: 'asc' }, 400, 'UNKNOWN_FIELD'],
+      [{ cursor: 'garbage' }, 400, 'INVALID_CURSOR'],
+    ];
+    for (const [query, status, code] of cases) {
+      const res = await api['list-jobs'](apiEvent({ method: 'GET', path: '/jobs', query, ...as(tenantA) }));
+      expect({ query, status: res.statusCode, code: bodyOf<Problem>(res).code }).toEqual({ query, status, code });
+    }
+  });
+});
+
+describe('DELETE /jobs/{id}', () => {
+  it('cancels a QUEUED job once; then 409 JOB_NOT_CANCELABLE; other tenants get 404', async () => {
+    const job = bodyOf<JobResponse>(await create(tenantA, upload(tenantA)));
+    const cancel = (tenant: string) => api['cancel-job'](apiEvent({ method: 'DELETE', path: `/jobs/${job.id}`, pathParameters: { id: job.id }, ...as(tenant) }));
+    const other = await cancel(tenantB);
+    expect(other.statusCode).toBe(404);
+    expect((await rawRecord(job.id))?.status).toBe('QUEUED');
+    const res = await cancel(tenantA);
+    expect(res.statusCode).toBe(200);
+    expect(bodyOf<JobResponse>(res).status).toBe('CANCELED');
+    expect((await rawRecord(job.id))?.status).toBe('CANCELED');
+    const again = await cancel(tenantA);
+    expect(again.statusCode).toBe(409);
+    expect(bodyOf<Problem>(again).code).toBe('JOB_NOT_CANCELABLE');
+  });
+});
+
+describe('tenants', () => {
+  it('401 UNAUTHENTICATED without claims; x-revive-tenant is ignored outside local mode', async () => {
+    const noClaims = await api['create-job'](apiEvent({ method: 'POST', path: '/jobs', body: upload(tenantA) }));
+    expect(noClaims.statusCode).toBe(401);
+    expect(bodyOf<Problem>(noClaims).code).toBe('UNAUTHENTICATED');
+    const header = await api['create-job'](apiEvent({ method: 'POST', path: '/jobs', body: upload(tenantA), headers: { 'x-revive-tenant': tenantA } }));
+    expect(header.statusCode).toBe(401);
+  });
+
+  it('uses x-revive-tenant in local mode, and a configured claim', async () => {
+    const local = withDeps({ REVIVE_LOCAL_MODE: 'true' });
+    const res = await local['create-job'](apiEvent({ method: 'POST', path: '/jobs', body: upload(tenantB), headers: { 'x-revive-tenant': tenantB } }));
+    expect(res.statusCode).toBe(202);
+    expect((await rawRecord(bodyOf<JobResponse>(res).id))?.tenantId).toBe(tenantB);
+
+    const custom = withDeps({ REVIVE_TENANT_CLAIM: 'custom:org' });
+    const claimed = await custom['create-job'](apiEvent({ method: 'POST', path: '/jobs', body: upload('org-7'), claims: { sub: 'user-1', 'custom:org': 'org-7' } }));
+    expect(claimed.statusCode).toBe(202);
+    expect((await rawRecord(bodyOf<JobResponse>(claimed).id))?.tenantId).toBe('org-7');
+  });
+});
+
+describe('bad input', () => {
+  const cases: [string, Partial<EventOptions>, number, string][] = [
+    ['malformed JSON', { body: '{"source": ' }, 400, 'MALFORMED_JSON'],
+    ['wrong type', { body: { source: { uploadKey: 42 } } }, 400, 'VALIDATION_FAILED'],
+    ['wrong option type', { body: { ...upload(tenantA), options: { upscale: '2' } } }, 400, 'VALIDATION_FAILED'],
+    ['option out of range', { body: { ...upload(tenantA), options: { upscale: 9 } } }, 400, 'VALIDATION_FAILED'],
+    ['missing source', { body: {} }, 400, 'VALIDATION_FAILED'],
+    ['empty body', { body: '' }, 400, 'VALIDATION_FAILED'],
+    ['unknown top-level field', { body: { ...upload(tenantA), priority: 'high' } }, 400, 'UNKNOWN_FIELD'],
+    ['unknown option', { body: { ...upload(tenantA), options: { sharpen: true } } }, 400, 'UNKNOWN_FIELD'],
+    ['unknown source field', { body: { source: { uploadKey: upload(tenantA).source.uploadKey, bucket: 'x' } } }, 400, 'UNKNOWN_FIELD'],
+    ['oversize body', { body: { ...upload(tenantA), pad: 'x'.repeat(70_000) } }, 413, 'PAYLOAD_TOO_LARGE'],
+    ['not JSON content type', { body: 'source=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ["another tenant's upload", { body: upload(tenantB) }, 403, 'FORBIDDEN_UPLOAD_KEY'],
+    ['path traversal in uploadKey', { body: { source: { uploadKey: `uploads/${tenantA}/../${tenantB}/x` } } }, 403, 'FORBIDDEN_UPLOAD_KEY'],
+    ['metadata URL', { body: { source: { url: 'http://169.254.169.254/latest/meta-data/' } } }, 400, 'FORBIDDEN_URL'],
+    ['loopback URL', { body: { source: { url: 'http://127.0.0.1:8080/a.jpg' } } }, 400, 'FORBIDDEN_URL'],
+    ['IPv6 loopback URL', { body: { source: { url: 'http://[::1]/a.jpg' } } }, 400, 'FORBIDDEN_URL'],
+    ['private URL in decimal form', { body: { source: { url: 'http://167772161/a.jpg' } } }, 400, 'FORBIDDEN_URL'],
+    ['localhost URL', { body: { source: { url: 'http://localhost/a.jpg' } } }, 400, 'FORBIDDEN_URL'],
+    ['private webhook', { body: { ...upload(tenantA), webhookUrl: 'http://10.0.0.5/hook' } }, 400, 'FORBIDDEN_URL'],
+    ['non-http URL', { body: { source: { url: 'file:///etc/passwd' } } }, 400, 'VALIDATION_FAILED'],
+    ['bad Idempotency-Key', { body: upload(tenantA), headers: { 'idempotency-key': 'has space' } }, 400, 'INVALID_IDEMPOTENCY_KEY'],
+  ];
+  it.each(cases)('%s → %s %s', async (_name, event, status, code) => {
+    const res = await api['create-job'](apiEvent({ method: 'POST', path: '/jobs', ...as(tenantA), ...event, headers: { ...event.headers } }));
+    expect(res.statusCode).toBe(status);
+    expect(res.headers?.['content-type']).toBe('application/problem+json');
+    const problem = bodyOf<Problem>(res);
+    expect(problem).toMatchObject({ status, code, type: expect.stringMatching(/^urn:revive:problem:/), title: expect.any(String) });
+    expect(problem.detail).toEqual(expect.any(String));
+  });
+
+  it('accepts a public URL source', async () => {
+    const res = await create(tenantA, { source: { url: 'https://images.example.com/old-photo.jpg' } });
+    expect(res.statusCode).toBe(202);
+  });
+});
+
+describe('POST /uploads', () => {
+  it('presigns a POST under the tenant prefix whose policy bounds size and content type', async () => {
+    const res = await api['create-upload'](apiEvent({ method: 'POST', path: '/uploads', ...as(tenantA) }));
+    expect(res.statusCode).toBe(201);
+    const body = bodyOf<{ url: string; fields: Record<string, string>; uploadKey: string; expires_at: string; max_bytes: number }>(res);
+    expect(body.uploadKey.startsWith(`uploads/${tenantA}/`)).toBe(true);
+    expect(body.fields.key).toBe(body.uploadKey);
+    expect(body.url).toContain(resources.bucketName);
+    expect(body.max_bytes).toBe(deps.config.REVIVE_UPLOAD_MAX_BYTES);
+    const policy = JSON.parse(Buffer.from(body.fields.Policy!, 'base64').toString('utf8')) as { expiration: string; conditions: unknown[] };
+    expect(policy.conditions).toContainEqual(['content-length-range', 1, deps.config.REVIVE_UPLOAD_MAX_BYTES]);
+    expect(policy.conditions).toContainEqual(['starts-with', '$Content-Type', 'image/']);
+    expect(policy.conditions).toContainEqual({ key: body.uploadKey });
+    const lifetime = (Date.parse(policy.expiration) - Date.now()) / 1000;
+    expect(lifetime).toBeGreaterThan(deps.config.REVIVE_PRESIGN_TTL_SECONDS - 30);
+    expect(lifetime).toBeLessThanOrEqual(deps.config.REVIVE_PRESIGN_TTL_SECONDS + 1);
+  });
+
+  it('pins an exact content type when asked, and rejects others', async () => {
+    const ok = await api['create-upload'](apiEvent({ method: 'POST', path: '/uploads', body: { contentType: 'image/png' }, ...as(tenantA) }));
+    expect(bodyOf<{ fields: Record<string, string> }>(ok).fields['Content-Type']).toBe('image/png');
+    const bad = await api['create-upload'](apiEvent({ method: 'POST', path: '/uploads', body: { contentType: 'text/html' }, ...as(tenantA) }));
+    expect(bad.statusCode).toBe(400);
+    expect(bodyOf<Problem>(bad).code).toBe('VALIDATION_FAILED');
+    const unauth = await api['create-upload'](apiEvent({ method: 'POST', path: '/uploads' }));
+    expect(unauth.statusCode).toBe(401);
+  });
+});
+
+describe('GET /openapi.json', () => {
+  it('serves an OpenAPI 3.1 document generated from the schemas', async () => {
+    const res = await api.openapi(apiEvent({ method: 'GET', path: '/openapi.json' }));
+    expect(res.statusCode).toBe(200);
+    const doc = bodyOf<{ openapi: string; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, { properties?: Record<string, unknown>; additionalProperties?: boolean }> } }>(res);
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths).sort()).toEqual(['/jobs', '/jobs/{id}', '/openapi.json', '/uploads']);
+    expect(Object.keys(doc.paths['/jobs/{id}']!).sort()).toEqual(['delete', 'get']);
+    expect(doc.components.schemas.CreateJobRequest?.additionalProperties).toBe(false);
+    expect(Object.keys(doc.components.schemas.Job?.properties ?? {})).toEqual(expect.arrayContaining(['id', 'status', 'created_at', 'urls']));
+  });
+});

@@ -1,0 +1,177 @@
+import { join } from 'node:path';
+import { Duration } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { putLocalEsbuildOnPath } from './esbuild.js';
+import { REPO_ROOT } from './paths.js';
+
+/** The API's handlers, one Lambda each; the names are the files in packages/api-lambda/src/handlers. */
+export const API_HANDLERS = ['create-upload', 'create-job', 'get-job', 'list-jobs', 'cancel-job', 'openapi'] as const;
+export type ApiHandlerName = (typeof API_HANDLERS)[number];
+
+interface Route {
+  readonly path: string;
+  readonly method: apigw.HttpMethod;
+  readonly handler: ApiHandlerName;
+  /** Served without the JWT authorizer. */
+  readonly public?: boolean;
+}
+/** The API's routes. Only the OpenAPI document is public. */
+export const API_ROUTES: readonly Route[] = [
+  { path: '/uploads', method: apigw.HttpMethod.POST, handler: 'create-upload' },
+  { path: '/jobs', method: apigw.HttpMethod.POST, handler: 'create-job' },
+  { path: '/jobs', method: apigw.HttpMethod.GET, handler: 'list-jobs' },
+  { path: '/jobs/{id}', method: apigw.HttpMethod.GET, handler: 'get-job' },
+  { path: '/jobs/{id}', method: apigw.HttpMethod.DELETE, handler: 'cancel-job' },
+  { path: '/openapi.json', method: apigw.HttpMethod.GET, handler: 'openapi', public: true },
+];
+
+/** API Gateway's own integration limit is 30 s; every handler is a few DynamoDB/S3/SQS calls. */
+export const DEFAULT_HANDLER_TIMEOUT_SECONDS = 10;
+/** @default 512 */
+export const DEFAULT_HANDLER_MEMORY_MIB = 512;
+const CORS_MAX_AGE_SECONDS = 600;
+
+export interface JobApiProps {
+  /** JWT issuer URL (e.g. a Cognito user pool). */
+  readonly jwtIssuer: string;
+  /** Accepted audiences; at least one. */
+  readonly jwtAudience: readonly string[];
+  /** Environment every handler gets (apiEnvSchema). */
+  readonly environment: Readonly<Record<string, string>>;
+  /** @default [] (no CORS) */
+  readonly corsAllowedOrigins?: readonly string[];
+  /** Steady-state requests per second on the default stage. */
+  readonly throttleRatePerSecond: number;
+  /** Burst on the default stage. */
+  readonly throttleBurst: number;
+  /** Retention of the access log and the functions' logs. */
+  readonly logRetention: logs.RetentionDays;
+  /** @default packages/api-lambda/src/handlers */
+  readonly handlersDir?: string;
+  /** @default DEFAULT_HANDLER_TIMEOUT_SECONDS (10) */
+  readonly handlerTimeoutSeconds?: number;
+  /** @default DEFAULT_HANDLER_MEMORY_MIB (512) */
+  readonly handlerMemoryMiB?: number;
+}
+
+/** The HTTP API: a JWT authorizer, CORS, stage throttling and access logs, one NodejsFunction per handler. */
+export class JobApi extends Construct {
+  public readonly httpApi: apigw.HttpApi;
+  public readonly stage: apigw.HttpStage;
+  public readonly authorizer: HttpJwtAuthorizer;
+  public readonly accessLogGroup: logs.LogGroup;
+  public readonly functions: Readonly<Record<ApiHandlerName, NodejsFunction>>;
+  /** Each function's log group; grants.ts lets only that function write to it. */
+  public readonly functionLogGroups: Readonly<Record<ApiHandlerName, logs.LogGroup>>;
+
+  constructor(scope: Construct, id: string, props: JobApiProps) {
+    super(scope, id);
+    if (props.jwtAudience.length === 0) throw new Error('JobApi: jwtAudience needs at least one audience');
+    if (!props.jwtIssuer.startsWith('https://')) throw new Error(`JobApi: jwtIssuer must be an https URL (got ${props.jwtIssuer})`);
+    if (props.throttleRatePerSecond <= 0 || props.throttleBurst < 1) {
+      throw new Error('JobApi: throttleRatePerSecond must be > 0 and throttleBurst ≥ 1');
+    }
+    putLocalEsbuildOnPath();
+    const handlersDir = props.handlersDir ?? join(REPO_ROOT, 'packages/api-lambda/src/handlers');
+    const origins = props.corsAllowedOrigins ?? [];
+
+    const functions = {} as Record<ApiHandlerName, NodejsFunction>;
+    const logGroups = {} as Record<ApiHandlerName, logs.LogGroup>;
+    for (const name of API_HANDLERS) {
+      const logGroup = new logs.LogGroup(this, `${name}-logs`, { retention: props.logRetention });
+      logGroups[name] = logGroup;
+      // An own role instead of AWSLambdaBasicExecutionRole: that managed policy lets a function write any log group.
+      const role = new iam.Role(this, `${name}-role`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: `Revive API handler ${name}`,
+      });
+      functions[name] = new NodejsFunction(this, name, {
+        role,
+        entry: join(handlersDir, `${name}.ts`),
+        handler: 'handler',
+        runtime: lambda.Runtime.NODEJS_22_X,
+        architecture: lambda.Architecture.ARM_64,
+        memorySize: props.handlerMemoryMiB ?? DEFAULT_HANDLER_MEMORY_MIB,
+        timeout: Duration.seconds(props.handlerTimeoutSeconds ?? DEFAULT_HANDLER_TIMEOUT_SECONDS),
+        logGroup,
+        projectRoot: REPO_ROOT,
+        depsLockFilePath: join(REPO_ROOT, 'pnpm-lock.yaml'),
+        environment: {
+          ...props.environment,
+          NODE_OPTIONS: '--enable-source-maps',
+          POWERTOOLS_SERVICE_NAME: `api-${name}`,
+        },
+        bundling: {
+          // The locally installed esbuild; Docker is never needed to synthesize.
+          forceDockerBundling: false,
+          format: OutputFormat.ESM,
+          target: 'node22',
+          platform: 'node',
+          minify: true,
+          sourceMap: true,
+          mainFields: ['module', 'main'],
+          // Bundle the SDK too: the handlers then run the exact versions the tests ran.
+          externalModules: [],
+          banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        },
+      });
+    }
+    this.functions = functions;
+    this.functionLogGroups = logGroups;
+
+    this.authorizer = new HttpJwtAuthorizer('JwtAuthorizer', props.jwtIssuer, {
+      jwtAudience: [...props.jwtAudience],
+      identitySource: ['$request.header.Authorization'],
+    });
+
+    this.httpApi = new apigw.HttpApi(this, 'HttpApi', {
+      description: 'Revive job API',
+      createDefaultStage: false,
+      ...(origins.length > 0
+        ? {
+            corsPreflight: {
+              allowOrigins: [...origins],
+              allowMethods: [
+                apigw.CorsHttpMethod.GET,
+                apigw.CorsHttpMethod.POST,
+                apigw.CorsHttpMethod.DELETE,
+                apigw.CorsHttpMethod.OPTIONS,
+              ],
+              allowHeaders: ['authorization', 'content-type', 'idempotency-key'],
+              maxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
+            },
+          }
+        : {}),
+    });
+
+    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: props.logRetention });
+    this.stage = new apigw.HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: props.throttleRatePerSecond, burstLimit: props.throttleBurst },
+      accessLogSettings: { destination: new apigw.LogGroupLogDestination(this.accessLogGroup) },
+    });
+
+    for (const route of API_ROUTES) {
+      this.httpApi.addRoutes({
+        path: route.path,
+        methods: [route.method],
+        integration: new HttpLambdaIntegration(`${route.handler}-${route.method}`, functions[route.handler]),
+        authorizer: route.public ? new apigw.HttpNoneAuthorizer() : this.authorizer,
+      });
+    }
+  }
+
+  /** The API's base URL. */
+  get url(): string {
+    return this.stage.url;
+  }
+}

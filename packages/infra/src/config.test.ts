@@ -1,0 +1,106 @@
+import { DEFAULT_JOB_TTL_DAYS, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS } from '@revive/contract';
+import { Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_BACKLOG_PER_TASK,
+  DEFAULT_GPU_INSTANCE_TYPE,
+  DEFAULT_MAX_TASKS,
+  DEFAULT_WORKER_MEMORY_MIB,
+  DEFAULT_WORKER_VCPU,
+  loadReviveConfig,
+  ReviveConfigError,
+} from './config.js';
+import { JobStorage } from './storage.js';
+import { WorkerService } from './worker.js';
+
+const REQUIRED = { jwtIssuer: 'https://issuer.example.com/pool', jwtAudience: 'web' };
+const load = (ctx: Record<string, unknown>) => loadReviveConfig((k) => ctx[k]);
+
+describe('loadReviveConfig', () => {
+  it('applies the documented defaults', () => {
+    const c = load(REQUIRED);
+    expect(c).toMatchObject({
+      workerMode: 'cpu',
+      minTasks: 0,
+      maxTasks: DEFAULT_MAX_TASKS,
+      backlogPerTask: DEFAULT_BACKLOG_PER_TASK,
+      workerVcpu: DEFAULT_WORKER_VCPU,
+      workerMemoryMiB: DEFAULT_WORKER_MEMORY_MIB,
+      gpuInstanceType: DEFAULT_GPU_INSTANCE_TYPE,
+      jobTtlDays: DEFAULT_JOB_TTL_DAYS,
+      resultExpiryDays: DEFAULT_JOB_TTL_DAYS,
+      shutdownTimeoutSeconds: DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+      corsAllowedOrigins: [],
+      jwtAudience: ['web'],
+    });
+    expect(c.alarmEmail).toBeUndefined();
+  });
+
+  it('coerces -c strings and comma lists', () => {
+    const c = load({ ...REQUIRED, minTasks: '2', maxTasks: '9', corsAllowedOrigins: 'https://a.example.com, http://localhost:5173' });
+    expect(c).toMatchObject({ minTasks: 2, maxTasks: 9, corsAllowedOrigins: ['https://a.example.com', 'http://localhost:5173'] });
+  });
+
+  it('derives backlogPerTask from acceptable latency and measured seconds per job', () => {
+    expect(load({ ...REQUIRED, acceptableLatencySeconds: 100, secondsPerJob: 8 }).backlogPerTask).toBe(12);
+  });
+
+  it.each([
+    [{ workerMode: 'tpu' }, /workerMode/],
+    [{ backlogPerTask: 5, acceptableLatencySeconds: 60, secondsPerJob: 5 }, /either backlogPerTask or acceptableLatencySeconds/],
+    [{ acceptableLatencySeconds: 60 }, /go together/],
+    [{ minTasks: 5, maxTasks: 2 }, /minTasks \(5\) exceeds maxTasks \(2\)/],
+    [{ workerVcpu: 2, workerMemoryMiB: 2048 }, /Fargate does not offer 2 vCPU with 2048 MiB.*4096/],
+    [{ workerVcpu: 3 }, /workerVcpu: one of 0.25/],
+    [{ workerMode: 'gpu', gpuInstanceType: 'p3.2xlarge' }, /gpuInstanceType: a g4dn\.\* or g5\.\*/],
+    [{ logRetentionDays: 10 }, /logRetentionDays: one of 1, 3, 5/],
+    [{ jwtIssuer: 'http://insecure.example.com' }, /jwtIssuer/],
+    [{ corsAllowedOrigins: 'https://app.example.com/path' }, /corsAllowedOrigins/],
+    [{ shutdownTimeoutSeconds: 115 }, /shutdownTimeoutSeconds/],
+    [{ alarmEmail: 'not-an-email' }, /alarmEmail/],
+  ])('rejects %j with a clear error', (bad, message) => {
+    expect(() => load({ ...REQUIRED, ...bad })).toThrow(ReviveConfigError);
+    expect(() => load({ ...REQUIRED, ...bad })).toThrow(message);
+  });
+
+  it('requires the JWT issuer and audience', () => {
+    expect(() => load({})).toThrow(/jwtIssuer[\s\S]*jwtAudience/);
+  });
+
+  it('accepts any GPU-era memory in gpu mode (Fargate sizes only apply to cpu)', () => {
+    expect(load({ ...REQUIRED, workerMode: 'gpu', workerVcpu: 2, workerMemoryMiB: 12_288 }).workerMemoryMiB).toBe(12_288);
+  });
+});
+
+describe('construct props', () => {
+  const workerProps = (stack: Stack) => ({
+    mode: 'cpu' as const,
+    vpc: new ec2.Vpc(stack, 'Vpc', { natGateways: 0 }),
+    subnets: { subnetType: ec2.SubnetType.PUBLIC },
+    assignPublicIp: true,
+    queue: new sqs.Queue(stack, 'Q'),
+    environment: {},
+    vcpu: 1,
+    memoryMiB: 2048,
+    maxTasks: 2,
+    backlogPerTask: 5,
+    shutdownTimeoutSeconds: 110,
+    logRetention: logs.RetentionDays.ONE_WEEK,
+  });
+
+  it('WorkerService rejects conflicting and out-of-range props before creating anything', () => {
+    const stack = new Stack();
+    const base = workerProps(stack);
+    expect(() => new WorkerService(stack, 'A', { ...base, gpuInstanceType: 'g5.xlarge' })).toThrow(/gpuInstanceType only applies to mode "gpu"/);
+    expect(() => new WorkerService(stack, 'B', { ...base, minTasks: 3 })).toThrow(/minTasks \(3\) exceeds maxTasks \(2\)/);
+    expect(() => new WorkerService(stack, 'C', { ...base, shutdownTimeoutSeconds: 115 })).toThrow(/at most 120 s after SIGTERM/);
+    expect(stack.node.tryFindChild('A')?.node.children ?? []).toHaveLength(0);
+  });
+
+  it('JobStorage rejects non-positive expiry', () => {
+    expect(() => new JobStorage(new Stack(), 'S', { uploadExpiryDays: 0, resultExpiryDays: 1 })).toThrow(/uploadExpiryDays/);
+  });
+});

@@ -1,0 +1,214 @@
+import { DEFAULT_JOB_TTL_DAYS, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, workerEnvSchema } from '@revive/contract';
+import { z } from 'zod';
+
+/** CloudWatch Logs accepts only these retention periods (days). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/** Fargate's valid task sizes: vCPU → allowed memory (MiB). */
+export const FARGATE_MEMORY_MIB_BY_VCPU: Readonly<Record<string, readonly number[]>> = {
+  '0.25': [512, 1024, 2048],
+  '0.5': range(1024, 4096, 1024),
+  '1': range(2048, 8192, 1024),
+  '2': range(4096, 16_384, 1024),
+  '4': range(8192, 30_720, 1024),
+  '8': range(16_384, 61_440, 4096),
+  '16': range(32_768, 122_880, 8192),
+};
+
+/** ECS (Fargate and EC2) kills a container this long after SIGTERM at most. */
+export const MAX_STOP_TIMEOUT_SECONDS = 120;
+/**
+ * Seconds ECS waits beyond the worker's shutdown budget before SIGKILL: the worker stops taking jobs, waits up to
+ * its budget for running jobs, then still has to release messages and flush logs and metrics.
+ */
+export const STOP_TIMEOUT_MARGIN_SECONDS = 10;
+
+/** @default 'cpu' */
+export const DEFAULT_WORKER_MODE = 'cpu';
+/** Scale to zero when the queue is empty. @default 0 */
+export const DEFAULT_MIN_TASKS = 0;
+/** @default 4 */
+export const DEFAULT_MAX_TASKS = 4;
+/** Visible messages per running task that target tracking aims for. @default 5 */
+export const DEFAULT_BACKLOG_PER_TASK = 5;
+/** @default 'gfpgan-1.4' (the worker's own default) */
+export const DEFAULT_RESTORER = workerEnvSchema.shape.REVIVE_RESTORER.parse(undefined);
+/** @default 2 */
+export const DEFAULT_WORKER_VCPU = 2;
+/** @default 4096 */
+export const DEFAULT_WORKER_MEMORY_MIB = 4096;
+/** One NVIDIA T4: the cheapest GPU ECS runs. @default 'g4dn.xlarge' */
+export const DEFAULT_GPU_INSTANCE_TYPE = 'g4dn.xlarge';
+/** @default 30 */
+export const DEFAULT_LOG_RETENTION_DAYS = 30;
+/** Uploads are only read by the job that was created for them. @default 1 */
+export const DEFAULT_UPLOAD_EXPIRY_DAYS = 1;
+/** @default 0 (public subnets, tasks get public IPs; no NAT gateway cost) */
+export const DEFAULT_NAT_GATEWAYS = 0;
+/** @default 2 */
+export const DEFAULT_MAX_AZS = 2;
+/** Oldest visible message age that pages. @default 900 */
+export const DEFAULT_OLDEST_MESSAGE_ALARM_SECONDS = 900;
+/** API 5xx responses per 5 minutes that page. @default 5 */
+export const DEFAULT_API_5XX_ALARM_THRESHOLD = 5;
+/** Steady-state requests per second across the API. @default 50 */
+export const DEFAULT_API_THROTTLE_RATE_PER_SECOND = 50;
+/** @default 100 */
+export const DEFAULT_API_THROTTLE_BURST = 100;
+
+function range(from: number, to: number, step: number): number[] {
+  const out: number[] = [];
+  for (let v = from; v <= to; v += step) out.push(v);
+  return out;
+}
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** `-c key=a,b` arrives as a string, cdk.json may hold an array. */
+const stringList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0));
+const origin = z
+  .string()
+  .regex(/^(https?:\/\/[a-z0-9.-]+(:\d{1,5})?|\*)$/i, 'an origin such as https://app.example.com (no path)');
+
+/**
+ * The CDK context settings (`cdk.json` "context" or `-c key=value`). Validated once, at the app's edge.
+ * Every optional setting documents its default.
+ */
+export const reviveContextSchema = z
+  .object({
+    /** `cpu`: ECS on Fargate; `gpu`: ECS on EC2 GPU instances with the CUDA image. @default 'cpu' */
+    workerMode: z.enum(['cpu', 'gpu']).default(DEFAULT_WORKER_MODE),
+    /** @default 0 */
+    minTasks: int(0, 1000).default(DEFAULT_MIN_TASKS),
+    /** @default 4 */
+    maxTasks: int(1, 1000).default(DEFAULT_MAX_TASKS),
+    /** Target visible messages per running task. Conflicts with acceptableLatencySeconds. @default 5 */
+    backlogPerTask: z.coerce.number().positive().optional(),
+    /** With secondsPerJob: backlogPerTask = floor(acceptableLatencySeconds / secondsPerJob). */
+    acceptableLatencySeconds: z.coerce.number().positive().optional(),
+    /** Measured seconds one task spends on one job (see `pnpm bench`). */
+    secondsPerJob: z.coerce.number().positive().optional(),
+    /** Restorer the worker loads (catalogue id or path inside the image). @default 'gfpgan-1.4' */
+    restorer: workerEnvSchema.shape.REVIVE_RESTORER.unwrap().default(DEFAULT_RESTORER),
+    /** Task vCPU (Fargate sizes; in gpu mode the container's CPU reservation). @default 2 */
+    workerVcpu: z.coerce
+      .number()
+      .refine((v) => String(v) in FARGATE_MEMORY_MIB_BY_VCPU, 'one of 0.25, 0.5, 1, 2, 4, 8, 16')
+      .default(DEFAULT_WORKER_VCPU),
+    /** Task memory (MiB), one of Fargate's sizes for workerVcpu in cpu mode. @default 4096 */
+    workerMemoryMiB: int(512, 122_880).default(DEFAULT_WORKER_MEMORY_MIB),
+    /** EC2 type in gpu mode; g4dn.* or g5.*. @default 'g4dn.xlarge' */
+    gpuInstanceType: z
+      .string()
+      .regex(/^(g4dn|g5)\.(xlarge|\d+xlarge|metal)$/, 'a g4dn.* or g5.* instance type, e.g. g4dn.xlarge')
+      .default(DEFAULT_GPU_INSTANCE_TYPE),
+    /** @default 30 */
+    logRetentionDays: z.coerce
+      .number()
+      .refine((v) => (LOG_RETENTION_DAYS as readonly number[]).includes(v), `one of ${LOG_RETENTION_DAYS.join(', ')}`)
+      .default(DEFAULT_LOG_RETENTION_DAYS),
+    /** The JWT issuer (e.g. a Cognito user pool URL); required. */
+    jwtIssuer: z.url({ protocol: /^https$/ }),
+    /** Accepted JWT audiences (client ids); required. */
+    jwtAudience: stringList.pipe(z.array(z.string()).min(1, 'at least one audience')),
+    /** Browser origins allowed to call the API and upload with presigned POSTs. @default [] (no CORS) */
+    corsAllowedOrigins: stringList.pipe(z.array(origin)).default([]),
+    /** @default 1 */
+    uploadExpiryDays: int(1, 3650).default(DEFAULT_UPLOAD_EXPIRY_DAYS),
+    /** Job records (DynamoDB TTL) and results expire after this. @default 7 */
+    jobTtlDays: int(1, 3650).default(DEFAULT_JOB_TTL_DAYS),
+    /** @default jobTtlDays: a result lives as long as the record that points at it */
+    resultExpiryDays: int(1, 3650).optional(),
+    /** Seconds in-flight jobs get after SIGTERM; ECS's stopTimeout adds a small margin. @default 110 */
+    shutdownTimeoutSeconds: int(0, MAX_STOP_TIMEOUT_SECONDS - STOP_TIMEOUT_MARGIN_SECONDS).default(
+      DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+    ),
+    /** Email subscribed to the alarm topic. @default none (subscribe later) */
+    alarmEmail: z.email().optional(),
+    /** 0 puts tasks in public subnets with public IPs (no inbound rules); ≥ 1 uses private subnets. @default 0 */
+    natGateways: int(0, 3).default(DEFAULT_NAT_GATEWAYS),
+    /** @default 2 */
+    maxAzs: int(1, 6).default(DEFAULT_MAX_AZS),
+    /** @default 900 */
+    oldestMessageAlarmSeconds: int(60, 1_209_600).default(DEFAULT_OLDEST_MESSAGE_ALARM_SECONDS),
+    /** @default 50 */
+    apiThrottleRatePerSecond: z.coerce.number().positive().default(DEFAULT_API_THROTTLE_RATE_PER_SECOND),
+    /** @default 100 */
+    apiThrottleBurst: int(1, 100_000).default(DEFAULT_API_THROTTLE_BURST),
+  })
+  .superRefine((c, ctx) => {
+    if (c.backlogPerTask !== undefined && (c.acceptableLatencySeconds !== undefined || c.secondsPerJob !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backlogPerTask'],
+        message: 'set either backlogPerTask or acceptableLatencySeconds with secondsPerJob, not both',
+      });
+    }
+    if ((c.acceptableLatencySeconds === undefined) !== (c.secondsPerJob === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['acceptableLatencySeconds'],
+        message: 'acceptableLatencySeconds and secondsPerJob go together',
+      });
+    }
+    if (c.acceptableLatencySeconds !== undefined && c.secondsPerJob !== undefined && c.acceptableLatencySeconds < c.secondsPerJob) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['acceptableLatencySeconds'],
+        message: `acceptableLatencySeconds (${c.acceptableLatencySeconds}) is shorter than one job (${c.secondsPerJob} s)`,
+      });
+    }
+    if (c.minTasks > c.maxTasks) {
+      ctx.addIssue({ code: 'custom', path: ['minTasks'], message: `minTasks (${c.minTasks}) exceeds maxTasks (${c.maxTasks})` });
+    }
+    if (c.workerMode === 'cpu') {
+      const allowed = FARGATE_MEMORY_MIB_BY_VCPU[String(c.workerVcpu)] ?? [];
+      if (!allowed.includes(c.workerMemoryMiB)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workerMemoryMiB'],
+          message: `Fargate does not offer ${c.workerVcpu} vCPU with ${c.workerMemoryMiB} MiB; with ${c.workerVcpu} vCPU use one of ${allowed.join(', ')}`,
+        });
+      }
+    }
+  })
+  .transform((c) => {
+    const { acceptableLatencySeconds, secondsPerJob, backlogPerTask, resultExpiryDays, ...rest } = c;
+    const derived =
+      acceptableLatencySeconds !== undefined && secondsPerJob !== undefined
+        ? Math.max(1, Math.floor(acceptableLatencySeconds / secondsPerJob))
+        : undefined;
+    return {
+      ...rest,
+      backlogPerTask: backlogPerTask ?? derived ?? DEFAULT_BACKLOG_PER_TASK,
+      resultExpiryDays: resultExpiryDays ?? rest.jobTtlDays,
+    };
+  });
+
+export type ReviveConfig = z.output<typeof reviveContextSchema>;
+export type ReviveContextInput = z.input<typeof reviveContextSchema>;
+
+/** Thrown when the context settings are invalid; the message lists every problem with its setting's name. */
+export class ReviveConfigError extends Error {
+  override readonly name = 'ReviveConfigError';
+}
+
+/** Reads every setting the schema knows from `tryGetContext` and validates them together. */
+export function loadReviveConfig(tryGetContext: (key: string) => unknown): ReviveConfig {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(reviveContextSchema.in.shape)) {
+    const value = tryGetContext(key);
+    if (value !== undefined) raw[key] = value;
+  }
+  const parsed = reviveContextSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(context)'}: ${i.message}`);
+    throw new ReviveConfigError(
+      `Invalid Revive CDK context (set it in cdk.json "context" or with -c key=value):\n${lines.join('\n')}`,
+    );
+  }
+  return parsed.data;
+}

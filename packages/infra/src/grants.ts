@@ -1,0 +1,66 @@
+import { BUCKET_PREFIXES, TABLE_SCHEMA } from '@revive/contract';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { JobApi } from './api.js';
+import type { JobQueue } from './queue.js';
+import type { JobStorage } from './storage.js';
+import type { WorkerService } from './worker.js';
+
+/** What each role may do, per resource. The only place the stack grants data access. */
+export interface LeastPrivilegeTargets {
+  readonly storage: JobStorage;
+  readonly queue: JobQueue;
+  readonly api: JobApi;
+  readonly worker: WorkerService;
+}
+
+/**
+ * Grants every API handler and the worker exactly the actions it calls, on the narrowest resource
+ * (object prefixes, the tenant index). No wildcard actions.
+ *
+ * Note: no role gets s3:ListBucket, so a HeadObject/GetObject of a missing key answers 403, not 404.
+ */
+export function grantLeastPrivilege({ storage, queue, api, worker }: LeastPrivilegeTargets): void {
+  const { bucket, table } = storage;
+  const uploads = bucket.arnForObjects(`${BUCKET_PREFIXES.uploads}*`);
+  const results = bucket.arnForObjects(`${BUCKET_PREFIXES.results}*`);
+  const tenantIndex = `${table.tableArn}/index/${TABLE_SCHEMA.tenantIndex.name}`;
+  const allow = (sid: string, actions: string[], resources: string[]) =>
+    new iam.PolicyStatement({ sid, effect: iam.Effect.ALLOW, actions, resources });
+  const fns = api.functions;
+
+  for (const name of Object.keys(fns) as (keyof typeof fns)[]) {
+    fns[name].addToRolePolicy(
+      allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [api.functionLogGroups[name].logGroupArn]),
+    );
+  }
+
+  // Signing a presigned POST needs the permission the POST itself will use.
+  fns['create-upload'].addToRolePolicy(allow('PresignUpload', ['s3:PutObject'], [uploads]));
+
+  fns['create-job'].addToRolePolicy(allow('JobRecord', ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
+  fns['create-job'].addToRolePolicy(allow('Enqueue', ['sqs:SendMessage'], [queue.queue.queueArn]));
+  fns['create-job'].addToRolePolicy(allow('CheckUpload', ['s3:GetObject'], [uploads]));
+
+  fns['get-job'].addToRolePolicy(allow('ReadJob', ['dynamodb:GetItem'], [table.tableArn]));
+  fns['get-job'].addToRolePolicy(allow('PresignResult', ['s3:GetObject'], [results]));
+
+  fns['list-jobs'].addToRolePolicy(allow('ListTenantJobs', ['dynamodb:Query'], [tenantIndex]));
+
+  fns['cancel-job'].addToRolePolicy(allow('CancelJob', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
+
+  // openapi: nothing.
+
+  const task = worker.taskDefinition.taskRole;
+  task.addToPrincipalPolicy(
+    allow(
+      'ConsumeQueue',
+      ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+      [queue.queue.queueArn],
+    ),
+  );
+  task.addToPrincipalPolicy(allow('ReadUploads', ['s3:GetObject'], [uploads]));
+  task.addToPrincipalPolicy(allow('WriteResults', ['s3:PutObject'], [results]));
+  task.addToPrincipalPolicy(allow('UpdateJobs', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
+  // REVIVE_WEBHOOK_SECRET is injected by ECS at start, so only the execution role reads the secret
+  // (ecs.Secret.fromSecretsManager grants that); the running worker needs no Secrets Manager access.
+}

@@ -1,0 +1,253 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import type { JobApi } from './api.js';
+import type { JobQueue } from './queue.js';
+import type { WorkerService } from './worker.js';
+
+/** The worker's EMF metrics (packages/worker/src/service/telemetry.ts): namespace, `service` dimension, names. */
+export const WORKER_METRICS = {
+  namespace: 'Revive',
+  service: 'worker',
+  jobDurationMs: 'JobDurationMs',
+  stageMs: 'StageMs',
+  facesFound: 'FacesFound',
+  queueWaitMs: 'QueueWaitMs',
+  jobsSucceeded: 'JobsSucceeded',
+  jobsFailed: 'JobsFailed',
+} as const;
+/** Metric the health-check stop counter publishes (from the ECS task-state events). */
+export const UNHEALTHY_STOPS_METRIC = 'WorkerUnhealthyTaskStops';
+/** ECS's stoppedReason when a container failed its health check. */
+const UNHEALTHY_STOP_REASON_PREFIX = 'Task failed container health checks';
+const FIVE_MINUTES = Duration.minutes(5);
+
+export interface MonitoringProps {
+  readonly queue: JobQueue;
+  readonly worker: WorkerService;
+  readonly api: JobApi;
+  /** Oldest visible message age (seconds) that pages. */
+  readonly oldestMessageAlarmSeconds: number;
+  /** API 5xx per 5 minutes that page. */
+  readonly api5xxThreshold: number;
+  /** Subscribed to the alarm topic. @default none */
+  readonly alarmEmail?: string;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/** Alarms (to an encrypted SNS topic) and the operations dashboard. */
+export class Monitoring extends Construct {
+  public readonly alarmTopic: sns.Topic;
+  public readonly topicKey: kms.Key;
+  public readonly deadLetterAlarm: cloudwatch.Alarm;
+  public readonly oldestMessageAlarm: cloudwatch.Alarm;
+  public readonly unhealthyTasksAlarm: cloudwatch.Alarm;
+  public readonly api5xxAlarm: cloudwatch.Alarm;
+  public readonly taskStopLogGroup: logs.LogGroup;
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    if (props.oldestMessageAlarmSeconds <= 0) throw new Error('Monitoring: oldestMessageAlarmSeconds must be > 0');
+    if (props.api5xxThreshold < 1) throw new Error('Monitoring: api5xxThreshold must be ≥ 1');
+    const { queue, worker, api } = props;
+
+    // CloudWatch can only publish to a topic encrypted with a customer managed key whose policy lets it.
+    this.topicKey = new kms.Key(this, 'AlarmTopicKey', { enableKeyRotation: true, description: 'Revive alarm topic' });
+    this.topicKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { masterKey: this.topicKey, enforceSSL: true });
+    if (props.alarmEmail !== undefined) {
+      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    }
+    const notify = (alarm: cloudwatch.Alarm) => {
+      alarm.addAlarmAction(new actions.SnsAction(this.alarmTopic));
+      alarm.addOkAction(new actions.SnsAction(this.alarmTopic));
+      return alarm;
+    };
+
+    this.deadLetterAlarm = notify(
+      new cloudwatch.Alarm(this, 'DeadLetterNotEmpty', {
+        alarmDescription: 'Jobs exhausted their deliveries and sit in the dead-letter queue.',
+        metric: queue.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    this.oldestMessageAlarm = notify(
+      new cloudwatch.Alarm(this, 'OldestMessageAge', {
+        alarmDescription: `A job has waited more than ${props.oldestMessageAlarmSeconds} s: workers are missing, stuck or too few.`,
+        metric: queue.queue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: Duration.minutes(1) }),
+        threshold: props.oldestMessageAlarmSeconds,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    // ECS reports a health-check kill only as a task state change event; route those to a log group and count them.
+    this.taskStopLogGroup = new logs.LogGroup(this, 'UnhealthyTaskStops', {
+      logGroupName: `/aws/events/${Stack.of(this).stackName}/worker-unhealthy-stops`,
+      retention: props.logRetention,
+    });
+    new logs.ResourcePolicy(this, 'EventsToLogs', {
+      policyStatements: [
+        new iam.PolicyStatement({
+          principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [`${this.taskStopLogGroup.logGroupArn}`],
+        }),
+      ],
+    });
+    const stopLogGroupArn = this.taskStopLogGroup.logGroupArn;
+    new events.Rule(this, 'UnhealthyTaskStopRule', {
+      description: 'Worker tasks ECS stopped because `revive healthcheck` failed',
+      eventPattern: {
+        source: ['aws.ecs'],
+        detailType: ['ECS Task State Change'],
+        detail: {
+          clusterArn: [worker.cluster.clusterArn],
+          group: [`service:${worker.service.serviceName}`],
+          lastStatus: ['STOPPED'],
+          stoppedReason: [{ prefix: UNHEALTHY_STOP_REASON_PREFIX }],
+        },
+      },
+      targets: [{ bind: () => ({ arn: stopLogGroupArn }) }],
+    });
+    const unhealthyStops = new logs.MetricFilter(this, 'UnhealthyStopsFilter', {
+      logGroup: this.taskStopLogGroup,
+      filterPattern: logs.FilterPattern.allEvents(),
+      metricNamespace: WORKER_METRICS.namespace,
+      metricName: UNHEALTHY_STOPS_METRIC,
+      metricValue: '1',
+      defaultValue: 0,
+    }).metric({ statistic: 'Sum', period: FIVE_MINUTES });
+    this.unhealthyTasksAlarm = notify(
+      new cloudwatch.Alarm(this, 'WorkerHealthCheckFailures', {
+        alarmDescription: 'ECS stopped worker tasks that failed `revive healthcheck`.',
+        metric: unhealthyStops,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    this.api5xxAlarm = notify(
+      new cloudwatch.Alarm(this, 'Api5xx', {
+        alarmDescription: 'The job API answers 5xx.',
+        metric: api.httpApi.metricServerError({ statistic: 'Sum', period: FIVE_MINUTES }),
+        threshold: props.api5xxThreshold,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    const workerMetric = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: WORKER_METRICS.namespace,
+        metricName,
+        dimensionsMap: { service: WORKER_METRICS.service },
+        statistic,
+        period: FIVE_MINUTES,
+      });
+    const searchExpression = (metricName: string, dimension: string, statistic: string) =>
+      `SEARCH('{${WORKER_METRICS.namespace},${dimension},service} MetricName="${metricName}" service="${WORKER_METRICS.service}"', '${statistic}', 300)`;
+    const search = (metricName: string, dimension: string, statistic: string, label: string) =>
+      new cloudwatch.MathExpression({ expression: searchExpression(metricName, dimension, statistic), label, period: FIVE_MINUTES });
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(6),
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Queue depth',
+            left: [
+              queue.queue.metricApproximateNumberOfMessagesVisible({ label: 'visible', period: Duration.minutes(1) }),
+              queue.queue.metricApproximateNumberOfMessagesNotVisible({ label: 'in flight', period: Duration.minutes(1) }),
+              queue.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: 'dead letters', period: Duration.minutes(1) }),
+            ],
+            right: [queue.queue.metricApproximateAgeOfOldestMessage({ label: 'oldest (s)', period: Duration.minutes(1) })],
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Worker tasks',
+            left: [
+              worker.taskCountMetric('RunningTaskCount').with({ label: 'running' }),
+              worker.taskCountMetric('DesiredTaskCount').with({ label: 'desired' }),
+              worker.taskCountMetric('PendingTaskCount').with({ label: 'pending' }),
+            ],
+            right: [unhealthyStops.with({ label: 'unhealthy stops' })],
+            width: 12,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Job duration (ms)',
+            left: ['p50', 'p90', 'p99'].map((p) => workerMetric(WORKER_METRICS.jobDurationMs, p).with({ label: `job ${p}` })),
+            right: [workerMetric(WORKER_METRICS.queueWaitMs, 'p90').with({ label: 'queue wait p90' })],
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Jobs',
+            left: [
+              workerMetric(WORKER_METRICS.jobsSucceeded, 'Sum').with({ label: 'succeeded' }),
+              new cloudwatch.MathExpression({
+                expression: `SUM(${searchExpression(WORKER_METRICS.jobsFailed, 'ErrorCode', 'Sum')})`,
+                label: 'failed',
+                period: FIVE_MINUTES,
+              }),
+            ],
+            right: [workerMetric(WORKER_METRICS.facesFound, 'Average').with({ label: 'faces per photo' })],
+            width: 12,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Failures by error code',
+            left: [search(WORKER_METRICS.jobsFailed, 'ErrorCode', 'Sum', '')],
+            stacked: true,
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Per-stage ms (p90)',
+            left: [search(WORKER_METRICS.stageMs, 'Stage', 'p90', '')],
+            width: 12,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'API',
+            left: [
+              api.httpApi.metricCount({ statistic: 'Sum', period: FIVE_MINUTES, label: 'requests' }),
+              api.httpApi.metricClientError({ statistic: 'Sum', period: FIVE_MINUTES, label: '4xx' }),
+              api.httpApi.metricServerError({ statistic: 'Sum', period: FIVE_MINUTES, label: '5xx' }),
+            ],
+            right: [api.httpApi.metricLatency({ statistic: 'p90', period: FIVE_MINUTES, label: 'latency p90' })],
+            width: 12,
+          }),
+          new cloudwatch.AlarmStatusWidget({
+            title: 'Alarms',
+            alarms: [this.deadLetterAlarm, this.oldestMessageAlarm, this.unhealthyTasksAlarm, this.api5xxAlarm],
+            width: 12,
+          }),
+        ],
+      ],
+    });
+  }
+}

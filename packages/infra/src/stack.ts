@@ -1,0 +1,128 @@
+import type { ApiEnv, WorkerEnv } from '@revive/contract';
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { JobApi } from './api.js';
+import { DEFAULT_API_5XX_ALARM_THRESHOLD, type ReviveConfig } from './config.js';
+import { grantLeastPrivilege } from './grants.js';
+import { Monitoring } from './monitoring.js';
+import { acknowledgeNagFindings } from './nag.js';
+import { JobQueue } from './queue.js';
+import { JobStorage } from './storage.js';
+import { WorkerService } from './worker.js';
+
+export interface ReviveStackProps extends StackProps {
+  /** Validated context settings (loadReviveConfig). */
+  readonly config: ReviveConfig;
+  /** @default RemovalPolicy.RETAIN for the bucket and table */
+  readonly dataRemovalPolicy?: RemovalPolicy;
+}
+
+/** Environment variables set as strings; the keys are checked against the contract's env schemas. */
+type EnvOf<T> = { readonly [K in keyof T]?: string };
+
+/** Everything Revive deploys: storage, queue, API, worker, alarms and dashboard. */
+export class ReviveStack extends Stack {
+  public readonly vpc: ec2.Vpc;
+  public readonly storage: JobStorage;
+  public readonly jobQueue: JobQueue;
+  public readonly api: JobApi;
+  public readonly worker: WorkerService;
+  public readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: ReviveStackProps) {
+    super(scope, id, props);
+    const c = props.config;
+    const logRetention = c.logRetentionDays as logs.RetentionDays;
+    const privateTasks = c.natGateways > 0;
+
+    this.vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: c.maxAzs,
+      natGateways: c.natGateways,
+      subnetConfiguration: [
+        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false },
+        ...(privateTasks ? [{ name: 'workers', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 }] : []),
+      ],
+      // Keep S3 and DynamoDB traffic (every job's bytes) off the internet path and free of NAT charges.
+      gatewayEndpoints: {
+        S3: { service: ec2.GatewayVpcEndpointAwsService.S3 },
+        DynamoDB: { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB },
+      },
+      flowLogs: {
+        // Rejected traffic only: the workers take no inbound connections, so that is what is worth keeping.
+        rejected: {
+          destination: ec2.FlowLogDestination.toCloudWatchLogs(new logs.LogGroup(this, 'VpcFlowLogs', { retention: logRetention })),
+          trafficType: ec2.FlowLogTrafficType.REJECT,
+        },
+      },
+    });
+
+    this.storage = new JobStorage(this, 'Storage', {
+      uploadExpiryDays: c.uploadExpiryDays,
+      resultExpiryDays: c.resultExpiryDays,
+      corsAllowedOrigins: c.corsAllowedOrigins,
+      removalPolicy: props.dataRemovalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    this.jobQueue = new JobQueue(this, 'Jobs');
+    const names = {
+      REVIVE_QUEUE_URL: this.jobQueue.queue.queueUrl,
+      REVIVE_TABLE_NAME: this.storage.table.tableName,
+      REVIVE_BUCKET_NAME: this.storage.bucket.bucketName,
+      REVIVE_JOB_TTL_DAYS: String(c.jobTtlDays),
+    };
+
+    this.api = new JobApi(this, 'Api', {
+      jwtIssuer: c.jwtIssuer,
+      jwtAudience: c.jwtAudience,
+      corsAllowedOrigins: c.corsAllowedOrigins,
+      throttleRatePerSecond: c.apiThrottleRatePerSecond,
+      throttleBurst: c.apiThrottleBurst,
+      logRetention,
+      environment: names satisfies EnvOf<ApiEnv>,
+    });
+
+    this.worker = new WorkerService(this, 'Worker', {
+      mode: c.workerMode,
+      vpc: this.vpc,
+      subnets: { subnetType: privateTasks ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PUBLIC },
+      assignPublicIp: !privateTasks,
+      queue: this.jobQueue.queue,
+      environment: {
+        ...names,
+        REVIVE_RESTORER: c.restorer,
+        REVIVE_DEVICE: c.workerMode === 'gpu' ? 'cuda' : 'cpu',
+        REVIVE_VISIBILITY_TIMEOUT_SECONDS: String(this.jobQueue.visibilityTimeoutSeconds),
+        REVIVE_MAX_RECEIVE_COUNT: String(this.jobQueue.maxReceiveCount),
+        REVIVE_SHUTDOWN_TIMEOUT_SECONDS: String(c.shutdownTimeoutSeconds),
+      } satisfies EnvOf<WorkerEnv>,
+      vcpu: c.workerVcpu,
+      memoryMiB: c.workerMemoryMiB,
+      ...(c.workerMode === 'gpu' ? { gpuInstanceType: c.gpuInstanceType } : {}),
+      minTasks: c.minTasks,
+      maxTasks: c.maxTasks,
+      backlogPerTask: c.backlogPerTask,
+      shutdownTimeoutSeconds: c.shutdownTimeoutSeconds,
+      logRetention,
+    });
+
+    grantLeastPrivilege({ storage: this.storage, queue: this.jobQueue, api: this.api, worker: this.worker });
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      queue: this.jobQueue,
+      worker: this.worker,
+      api: this.api,
+      oldestMessageAlarmSeconds: c.oldestMessageAlarmSeconds,
+      api5xxThreshold: DEFAULT_API_5XX_ALARM_THRESHOLD,
+      ...(c.alarmEmail !== undefined ? { alarmEmail: c.alarmEmail } : {}),
+      logRetention,
+    });
+
+    acknowledgeNagFindings(this);
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url });
+    new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });
+    new CfnOutput(this, 'QueueUrl', { value: this.jobQueue.queue.queueUrl });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.alarmTopic.topicArn });
+  }
+}

@@ -1,0 +1,108 @@
+import { BUCKET_PREFIXES, TABLE_SCHEMA } from '@revive/contract';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+/** How long a browser may cache a CORS preflight answer for uploads. */
+const CORS_MAX_AGE_SECONDS = 3000;
+/** Multipart uploads a client abandoned are cleaned up after this. */
+const ABORT_INCOMPLETE_UPLOAD_DAYS = 1;
+/** @default 90 */
+export const DEFAULT_ACCESS_LOG_EXPIRY_DAYS = 90;
+
+export interface JobStorageProps {
+  /** Days after which uploaded photos are deleted. */
+  readonly uploadExpiryDays: number;
+  /** Days after which restored photos are deleted. */
+  readonly resultExpiryDays: number;
+  /** Origins allowed to POST presigned uploads from a browser. @default [] (no CORS rule) */
+  readonly corsAllowedOrigins?: readonly string[];
+  /** @default RemovalPolicy.RETAIN: job data outlives a stack deletion by mistake */
+  readonly removalPolicy?: RemovalPolicy;
+  /** Days the job bucket's server access logs are kept. @default 90 */
+  readonly accessLogExpiryDays?: number;
+}
+
+/** The job bucket (uploads/ and results/) and the job table. */
+export class JobStorage extends Construct {
+  public readonly bucket: s3.Bucket;
+  /** Server access logs of the job bucket. */
+  public readonly accessLogsBucket: s3.Bucket;
+  public readonly table: dynamodb.TableV2;
+
+  constructor(scope: Construct, id: string, props: JobStorageProps) {
+    super(scope, id);
+    if (!Number.isInteger(props.uploadExpiryDays) || props.uploadExpiryDays < 1) {
+      throw new Error(`JobStorage: uploadExpiryDays must be a whole number ≥ 1 (got ${props.uploadExpiryDays})`);
+    }
+    if (!Number.isInteger(props.resultExpiryDays) || props.resultExpiryDays < 1) {
+      throw new Error(`JobStorage: resultExpiryDays must be a whole number ≥ 1 (got ${props.resultExpiryDays})`);
+    }
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const origins = props.corsAllowedOrigins ?? [];
+
+    this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      enforceSSL: true,
+      removalPolicy,
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(props.accessLogExpiryDays ?? DEFAULT_ACCESS_LOG_EXPIRY_DAYS) }],
+    });
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: 'job-bucket/',
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      removalPolicy,
+      lifecycleRules: [
+        {
+          id: 'expire-uploads',
+          prefix: BUCKET_PREFIXES.uploads,
+          expiration: Duration.days(props.uploadExpiryDays),
+        },
+        {
+          id: 'expire-results',
+          prefix: BUCKET_PREFIXES.results,
+          expiration: Duration.days(props.resultExpiryDays),
+        },
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(ABORT_INCOMPLETE_UPLOAD_DAYS) },
+      ],
+      // Presigned POST uploads come straight from the browser; results are fetched with presigned GETs.
+      ...(origins.length > 0
+        ? {
+            cors: [
+              {
+                allowedMethods: [s3.HttpMethods.POST, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+                allowedOrigins: [...origins],
+                allowedHeaders: ['*'],
+                exposedHeaders: ['ETag'],
+                maxAge: CORS_MAX_AGE_SECONDS,
+              },
+            ],
+          }
+        : {}),
+    });
+
+    this.table = new dynamodb.TableV2(this, 'Table', {
+      partitionKey: { name: TABLE_SCHEMA.partitionKey, type: dynamodb.AttributeType.STRING },
+      billing: dynamodb.Billing.onDemand(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: TABLE_SCHEMA.ttlAttribute,
+      deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+      removalPolicy,
+      globalSecondaryIndexes: [
+        {
+          indexName: TABLE_SCHEMA.tenantIndex.name,
+          partitionKey: { name: TABLE_SCHEMA.tenantIndex.partitionKey, type: dynamodb.AttributeType.STRING },
+          sortKey: { name: TABLE_SCHEMA.tenantIndex.sortKey, type: dynamodb.AttributeType.STRING },
+          projectionType: dynamodb.ProjectionType.ALL,
+        },
+      ],
+    });
+  }
+}

@@ -1,0 +1,332 @@
+import {
+  HEALTHCHECK_INTERVAL_SECONDS,
+  HEALTHCHECK_RETRIES,
+  HEALTHCHECK_START_PERIOD_SECONDS,
+  HEALTHCHECK_TIMEOUT_SECONDS,
+} from '@revive/contract';
+import { Duration } from 'aws-cdk-lib';
+import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { MAX_STOP_TIMEOUT_SECONDS, STOP_TIMEOUT_MARGIN_SECONDS } from './config.js';
+import { REPO_ROOT } from './paths.js';
+
+export type WorkerMode = 'cpu' | 'gpu';
+
+/** Dockerfiles per mode, relative to the repository root (the build context). */
+export const WORKER_DOCKERFILES: Readonly<Record<WorkerMode, string>> = {
+  cpu: 'packages/worker/Dockerfile',
+  gpu: 'packages/worker/Dockerfile.gpu',
+};
+/** The health check the container runs; `revive` is on the image's PATH. */
+export const WORKER_HEALTHCHECK_COMMAND = ['CMD', 'revive', 'healthcheck'] as const;
+/** Container Insights namespace that carries the service's task counts. */
+export const CONTAINER_INSIGHTS_NAMESPACE = 'ECS/ContainerInsights';
+/** Fargate starts a task in about a minute; waiting that long avoids adding a second task for the same message. */
+const CPU_START_COOLDOWN_SECONDS = 120;
+/** A GPU instance boots, joins the cluster and pulls the CUDA image before the task runs. */
+const GPU_START_COOLDOWN_SECONDS = 420;
+/** Scale in slowly: a task that stops mid-job hands its message back, which costs a full restart of that job. */
+const SCALE_IN_COOLDOWN_SECONDS = 300;
+const SCALE_OUT_COOLDOWN_SECONDS = 60;
+/** Metric period for the scaling signals; SQS publishes one-minute points. */
+const SCALING_PERIOD_SECONDS = 60;
+/** The GPU AMI plus the CUDA image need room. */
+const GPU_ROOT_VOLUME_GIB = 100;
+/** Files the worker image never needs; the same as a .dockerignore would list, so the asset hash stays stable. */
+const IMAGE_EXCLUDES = ['**/node_modules', '.git', 'cdk.out', '**/cdk.out', 'coverage', '**/*.onnx', '.revive', '.gl', '.whl'];
+
+export interface WorkerServiceProps {
+  /** `cpu`: Fargate; `gpu`: EC2 GPU instances in an Auto Scaling group capacity provider. */
+  readonly mode: WorkerMode;
+  readonly vpc: ec2.IVpc;
+  /** Subnets the tasks (or GPU instances) run in. */
+  readonly subnets: ec2.SubnetSelection;
+  /** Tasks (cpu) or instances (gpu) get public IPs: needed in public subnets without a NAT gateway. */
+  readonly assignPublicIp: boolean;
+  /** The job queue the service scales on. */
+  readonly queue: sqs.IQueue;
+  /** The worker's environment (workerEnvSchema), apart from the webhook secret. */
+  readonly environment: Readonly<Record<string, string>>;
+  /** Task vCPU (Fargate size) or the container's CPU reservation on a GPU instance. */
+  readonly vcpu: number;
+  /** Task memory (cpu) or the container's memory reservation (gpu), MiB. */
+  readonly memoryMiB: number;
+  /** gpu mode only. @default 'g4dn.xlarge' */
+  readonly gpuInstanceType?: string;
+  /** @default 0 */
+  readonly minTasks?: number;
+  readonly maxTasks: number;
+  /** Target visible messages per running task. */
+  readonly backlogPerTask: number;
+  /** The worker's SIGTERM budget (REVIVE_SHUTDOWN_TIMEOUT_SECONDS); stopTimeout adds a 10 s margin. */
+  readonly shutdownTimeoutSeconds: number;
+  readonly logRetention: logs.RetentionDays;
+  /** @default WORKER_DOCKERFILES[mode] */
+  readonly dockerfile?: string;
+}
+
+/**
+ * The queue worker: its image, task, ECS service (Fargate or GPU EC2) and queue-backlog autoscaling.
+ * Grants live in grants.ts; this construct only exposes the roles.
+ */
+export class WorkerService extends Construct {
+  public readonly mode: WorkerMode;
+  public readonly cluster: ecs.Cluster;
+  public readonly image: DockerImageAsset;
+  public readonly taskDefinition: ecs.TaskDefinition;
+  public readonly container: ecs.ContainerDefinition;
+  public readonly service: ecs.BaseService;
+  public readonly securityGroup: ec2.SecurityGroup;
+  public readonly logGroup: logs.LogGroup;
+  /** HMAC key for webhook signatures, injected as REVIVE_WEBHOOK_SECRET. */
+  public readonly webhookSecret: secretsmanager.Secret;
+  public readonly scalableTarget: appscaling.ScalableTarget;
+  /** Target tracking on visible messages / running tasks. */
+  public readonly backlogPolicy: appscaling.CfnScalingPolicy;
+  /** Starts the first task when messages wait and no task is wanted. */
+  public readonly startFromZeroPolicy: appscaling.StepScalingPolicy;
+  /** gpu mode only. */
+  public readonly autoScalingGroup?: autoscaling.AutoScalingGroup;
+  /** gpu mode only. */
+  public readonly capacityProvider?: ecs.AsgCapacityProvider;
+
+  constructor(scope: Construct, id: string, props: WorkerServiceProps) {
+    super(scope, id);
+    const minTasks = props.minTasks ?? 0;
+    if (props.mode === 'cpu' && props.gpuInstanceType !== undefined) {
+      throw new Error('WorkerService: gpuInstanceType only applies to mode "gpu"');
+    }
+    if (!Number.isInteger(minTasks) || minTasks < 0 || !Number.isInteger(props.maxTasks) || props.maxTasks < 1) {
+      throw new Error(`WorkerService: need whole numbers minTasks ≥ 0 and maxTasks ≥ 1 (got ${minTasks}, ${props.maxTasks})`);
+    }
+    if (minTasks > props.maxTasks) throw new Error(`WorkerService: minTasks (${minTasks}) exceeds maxTasks (${props.maxTasks})`);
+    if (!(props.backlogPerTask > 0)) throw new Error(`WorkerService: backlogPerTask must be > 0 (got ${props.backlogPerTask})`);
+    const stopTimeoutSeconds = props.shutdownTimeoutSeconds + STOP_TIMEOUT_MARGIN_SECONDS;
+    if (props.shutdownTimeoutSeconds < 0 || stopTimeoutSeconds > MAX_STOP_TIMEOUT_SECONDS) {
+      throw new Error(
+        `WorkerService: shutdownTimeoutSeconds must be 0..${MAX_STOP_TIMEOUT_SECONDS - STOP_TIMEOUT_MARGIN_SECONDS} (ECS stops a container at most ${MAX_STOP_TIMEOUT_SECONDS} s after SIGTERM; got ${props.shutdownTimeoutSeconds})`,
+      );
+    }
+    this.mode = props.mode;
+
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: props.vpc,
+      // RunningTaskCount and DesiredTaskCount, which the scaling policies divide by, come from Container Insights.
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+    this.image = new DockerImageAsset(this, 'Image', {
+      directory: REPO_ROOT,
+      file: props.dockerfile ?? WORKER_DOCKERFILES[props.mode],
+      platform: Platform.LINUX_AMD64,
+      exclude: IMAGE_EXCLUDES,
+    });
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention });
+    this.webhookSecret = new secretsmanager.Secret(this, 'WebhookSecret', {
+      description: 'Revive webhook HMAC key (REVIVE_WEBHOOK_SECRET)',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+    });
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'Revive worker: no inbound; outbound for AWS APIs, URL sources and webhooks',
+      allowAllOutbound: true,
+    });
+
+    const containerOptions: ecs.ContainerDefinitionOptions = {
+      image: ecs.ContainerImage.fromDockerImageAsset(this.image),
+      essential: true,
+      environment: { ...props.environment },
+      secrets: { REVIVE_WEBHOOK_SECRET: ecs.Secret.fromSecretsManager(this.webhookSecret) },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'worker', mode: ecs.AwsLogDriverMode.NON_BLOCKING }),
+      stopTimeout: Duration.seconds(stopTimeoutSeconds),
+      healthCheck: {
+        command: [...WORKER_HEALTHCHECK_COMMAND],
+        interval: Duration.seconds(HEALTHCHECK_INTERVAL_SECONDS),
+        timeout: Duration.seconds(HEALTHCHECK_TIMEOUT_SECONDS),
+        retries: HEALTHCHECK_RETRIES,
+        startPeriod: Duration.seconds(HEALTHCHECK_START_PERIOD_SECONDS),
+      },
+      readonlyRootFilesystem: false,
+    };
+    const cpuUnits = Math.round(props.vcpu * 1024);
+
+    let startCooldownSeconds: number;
+    if (props.mode === 'cpu') {
+      const taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
+        cpu: cpuUnits,
+        memoryLimitMiB: props.memoryMiB,
+        runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      });
+      this.taskDefinition = taskDefinition;
+      this.container = taskDefinition.addContainer('worker', containerOptions);
+      this.service = new ecs.FargateService(this, 'Service', {
+        cluster: this.cluster,
+        taskDefinition,
+        desiredCount: minTasks,
+        minHealthyPercent: 100,
+        maxHealthyPercent: 200,
+        assignPublicIp: props.assignPublicIp,
+        vpcSubnets: props.subnets,
+        securityGroups: [this.securityGroup],
+        circuitBreaker: { rollback: true },
+      });
+      startCooldownSeconds = CPU_START_COOLDOWN_SECONDS;
+    } else {
+      const instanceRole = new iam.Role(this, 'GpuInstanceRole', {
+        assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+        description: 'Revive GPU container instances (ECS agent)',
+      });
+      const launchTemplate = new ec2.LaunchTemplate(this, 'GpuLaunchTemplate', {
+        machineImage: ecs.EcsOptimizedImage.amazonLinux2(ecs.AmiHardwareType.GPU),
+        instanceType: new ec2.InstanceType(props.gpuInstanceType ?? 'g4dn.xlarge'),
+        role: instanceRole,
+        securityGroup: this.securityGroup,
+        userData: ec2.UserData.forLinux(),
+        requireImdsv2: true,
+        associatePublicIpAddress: props.assignPublicIp,
+        blockDevices: [
+          {
+            deviceName: '/dev/xvda',
+            volume: ec2.BlockDeviceVolume.ebs(GPU_ROOT_VOLUME_GIB, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }),
+          },
+        ],
+      });
+      const autoScalingGroup = new autoscaling.AutoScalingGroup(this, 'GpuInstances', {
+        vpc: props.vpc,
+        vpcSubnets: props.subnets,
+        launchTemplate,
+        // The capacity provider scales the group; one GPU task per instance, so maxTasks instances at most.
+        minCapacity: 0,
+        maxCapacity: props.maxTasks,
+      });
+      const capacityProvider = new ecs.AsgCapacityProvider(this, 'GpuCapacityProvider', {
+        autoScalingGroup,
+        enableManagedScaling: true,
+        enableManagedTerminationProtection: true,
+        enableManagedDraining: true,
+        targetCapacityPercent: 100,
+        machineImageType: ecs.MachineImageType.AMAZON_LINUX_2,
+      });
+      this.cluster.addAsgCapacityProvider(capacityProvider);
+      this.autoScalingGroup = autoScalingGroup;
+      this.capacityProvider = capacityProvider;
+
+      // Bridge mode: the task shares the instance's (public) address, so it reaches AWS and the internet
+      // without a NAT gateway; awsvpc tasks on EC2 never get a public IP.
+      const taskDefinition = new ecs.Ec2TaskDefinition(this, 'Task', { networkMode: ecs.NetworkMode.BRIDGE });
+      this.taskDefinition = taskDefinition;
+      this.container = taskDefinition.addContainer('worker', {
+        ...containerOptions,
+        gpuCount: 1,
+        cpu: cpuUnits,
+        memoryReservationMiB: props.memoryMiB,
+      });
+      this.service = new ecs.Ec2Service(this, 'Service', {
+        cluster: this.cluster,
+        taskDefinition,
+        desiredCount: minTasks,
+        minHealthyPercent: 0,
+        maxHealthyPercent: 100,
+        capacityProviderStrategies: [{ capacityProvider: capacityProvider.capacityProviderName, weight: 1 }],
+        circuitBreaker: { rollback: true },
+      });
+      startCooldownSeconds = GPU_START_COOLDOWN_SECONDS;
+    }
+
+    this.scalableTarget = new appscaling.ScalableTarget(this, 'TaskCount', {
+      serviceNamespace: appscaling.ServiceNamespace.ECS,
+      scalableDimension: 'ecs:service:DesiredCount',
+      resourceId: `service/${this.cluster.clusterName}/${this.service.serviceName}`,
+      minCapacity: minTasks,
+      maxCapacity: props.maxTasks,
+    });
+
+    // AWS's recommended queue-worker signal: backlog per task = visible messages / running tasks.
+    // Application Auto Scaling's target tracking takes metric math only through the L1 resource.
+    this.backlogPolicy = new appscaling.CfnScalingPolicy(this, 'BacklogPerTaskPolicy', {
+      policyName: `${id}-backlog-per-task`,
+      policyType: 'TargetTrackingScaling',
+      scalingTargetId: this.scalableTarget.scalableTargetId,
+      targetTrackingScalingPolicyConfiguration: {
+        targetValue: props.backlogPerTask,
+        scaleInCooldown: SCALE_IN_COOLDOWN_SECONDS,
+        scaleOutCooldown: SCALE_OUT_COOLDOWN_SECONDS,
+        customizedMetricSpecification: {
+          metrics: [
+            {
+              id: 'visible',
+              returnData: false,
+              metricStat: {
+                metric: {
+                  namespace: 'AWS/SQS',
+                  metricName: 'ApproximateNumberOfMessagesVisible',
+                  dimensions: [{ name: 'QueueName', value: props.queue.queueName }],
+                },
+                stat: 'Sum',
+              },
+            },
+            {
+              id: 'running',
+              returnData: false,
+              metricStat: {
+                metric: {
+                  namespace: CONTAINER_INSIGHTS_NAMESPACE,
+                  metricName: 'RunningTaskCount',
+                  dimensions: [
+                    { name: 'ClusterName', value: this.cluster.clusterName },
+                    { name: 'ServiceName', value: this.service.serviceName },
+                  ],
+                },
+                stat: 'Average',
+              },
+            },
+            { id: 'backlogPerTask', label: 'Visible messages per running task', expression: 'visible / running', returnData: true },
+          ],
+        },
+      },
+    });
+
+    // Target tracking multiplies the current count, so from zero tasks it never moves: this step policy starts
+    // the first task as soon as one message is visible (QueueProcessingFargateService's defaults wait for 100).
+    this.startFromZeroPolicy = this.scalableTarget.scaleOnMetric('StartFromZero', {
+      metric: new cloudwatch.MathExpression({
+        label: 'Messages waiting with no task wanted',
+        expression: 'IF(visible > 0 AND FILL(desired, 0) == 0, 1, 0)',
+        period: Duration.seconds(SCALING_PERIOD_SECONDS),
+        usingMetrics: {
+          visible: props.queue.metricApproximateNumberOfMessagesVisible({
+            statistic: 'Maximum',
+            period: Duration.seconds(SCALING_PERIOD_SECONDS),
+          }),
+          desired: this.taskCountMetric('DesiredTaskCount'),
+        },
+      }),
+      adjustmentType: appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+      scalingSteps: [
+        { upper: 1, change: 0 },
+        { lower: 1, change: 1 },
+      ],
+      evaluationPeriods: 1,
+      cooldown: Duration.seconds(startCooldownSeconds),
+    });
+  }
+
+  /** A task count of this service from Container Insights (RunningTaskCount, DesiredTaskCount, PendingTaskCount). */
+  taskCountMetric(metricName: 'RunningTaskCount' | 'DesiredTaskCount' | 'PendingTaskCount'): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: CONTAINER_INSIGHTS_NAMESPACE,
+      metricName,
+      dimensionsMap: { ClusterName: this.cluster.clusterName, ServiceName: this.service.serviceName },
+      statistic: 'Average',
+      period: Duration.seconds(SCALING_PERIOD_SECONDS),
+    });
+  }
+}

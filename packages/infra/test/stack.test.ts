@@ -1,0 +1,496 @@
+import {
+  BUCKET_PREFIXES,
+  DEFAULT_MAX_RECEIVE_COUNT,
+  DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+  DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
+  HEALTHCHECK_INTERVAL_SECONDS,
+  HEALTHCHECK_RETRIES,
+  HEALTHCHECK_START_PERIOD_SECONDS,
+  HEALTHCHECK_TIMEOUT_SECONDS,
+  TABLE_SCHEMA,
+} from '@revive/contract';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { API_HANDLERS, API_ROUTES } from '../src/api.js';
+import { MAX_STOP_TIMEOUT_SECONDS } from '../src/config.js';
+import { MIN_MAX_RECEIVE_COUNT } from '../src/queue.js';
+import { WORKER_DOCKERFILES } from '../src/worker.js';
+import { BASE_CONTEXT, synthesize, type Synthesized } from './synth.js';
+
+type Resource = { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, unknown> };
+const EXPECTED_BACKLOG = Math.floor(BASE_CONTEXT.acceptableLatencySeconds / BASE_CONTEXT.secondsPerJob);
+
+function resources(t: Template, type: string): [string, Resource][] {
+  return Object.entries(t.findResources(type) as Record<string, Resource>);
+}
+function only(t: Template, type: string, props: Record<string, unknown> = {}): [string, Resource] {
+  const found = Object.entries(t.findResources(type, { Properties: props }) as Record<string, Resource>);
+  expect(found, `${type} matching ${JSON.stringify(props)}`).toHaveLength(1);
+  return found[0]!;
+}
+const logicalId = (s: Synthesized, construct: { node: { defaultChild?: unknown } }) =>
+  s.stack.resolve((construct.node.defaultChild as { logicalId: string }).logicalId) as string;
+
+/** Every IAM policy document in the template: inline role policies and AWS::IAM::Policy. */
+function policyStatements(t: Template): { where: string; statement: Record<string, unknown> }[] {
+  const out: { where: string; statement: Record<string, unknown> }[] = [];
+  for (const [id, r] of resources(t, 'AWS::IAM::Policy')) {
+    const doc = r.Properties.PolicyDocument as { Statement: Record<string, unknown>[] };
+    for (const statement of doc.Statement) out.push({ where: id, statement });
+  }
+  for (const [id, r] of resources(t, 'AWS::IAM::Role')) {
+    for (const p of (r.Properties.Policies as { PolicyDocument: { Statement: Record<string, unknown>[] } }[] | undefined) ?? []) {
+      for (const statement of p.PolicyDocument.Statement) out.push({ where: id, statement });
+    }
+  }
+  return out;
+}
+const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
+/** Allowed actions of the policy attached to a role. */
+function actionsOfRole(t: Template, roleId: string): string[] {
+  return resources(t, 'AWS::IAM::Policy')
+    .filter(([, r]) => JSON.stringify(r.Properties.Roles).includes(`"${roleId}"`))
+    .flatMap(([, r]) => (r.Properties.PolicyDocument as { Statement: { Action: unknown; Effect: string }[] }).Statement)
+    .filter((s) => s.Effect === 'Allow')
+    .flatMap((s) => asList(s.Action) as string[])
+    .sort();
+}
+function statementsOfRole(t: Template, roleId: string): { Action: unknown; Resource: unknown }[] {
+  return resources(t, 'AWS::IAM::Policy')
+    .filter(([, r]) => JSON.stringify(r.Properties.Roles).includes(`"${roleId}"`))
+    .flatMap(([, r]) => (r.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement);
+}
+
+let cpu: Synthesized;
+let gpu: Synthesized;
+beforeAll(() => {
+  // One synthesis per mode, shared by every test (each runs esbuild for six handlers).
+  cpu = synthesize({ workerMode: 'cpu' });
+  gpu = synthesize({ workerMode: 'gpu', gpuInstanceType: 'g5.2xlarge', minTasks: '1' });
+}, 180_000);
+
+describe('cdk-nag (AwsSolutions, v3 validation plugin)', () => {
+  it.each(['cpu', 'gpu'] as const)('%s mode has no unacknowledged findings, and every acknowledgement has a reason', (mode) => {
+    const report = (mode === 'cpu' ? cpu : gpu).validationReport;
+    const nag = report.pluginReports.find((p) => p.pluginName === 'AwsSolutions');
+    expect(nag, 'the AwsSolutions plugin ran').toBeDefined();
+    expect(nag!.violations.map((v) => v.ruleName)).toEqual([]);
+    expect(nag!.conclusion).toBe('success');
+    const suppressed = nag!.suppressedViolations ?? [];
+    expect(suppressed.length).toBeGreaterThan(0);
+    for (const v of suppressed) expect(v.reason?.length ?? 0, v.ruleName).toBeGreaterThan(40);
+    // Every other plugin (CDK's own template checks) is clean too.
+    for (const p of report.pluginReports) expect(p.violations.filter((v) => v.severity === 'error'), p.pluginName).toEqual([]);
+  });
+});
+
+describe('storage', () => {
+  it('encrypts the job bucket, blocks public access and sends access logs to a log bucket', () => {
+    const [, bucket] = only(cpu.template, 'AWS::S3::Bucket', { LoggingConfiguration: Match.anyValue() });
+    expect(bucket.Properties.BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+    });
+    expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+  });
+
+  it('denies every request to the job bucket that does not use TLS', () => {
+    const bucketId = logicalId(cpu, cpu.stack.storage.bucket);
+    const [, policy] = only(cpu.template, 'AWS::S3::BucketPolicy', { Bucket: { Ref: bucketId } });
+    const statements = (policy.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement;
+    const deny = statements.find((s) => s.Effect === 'Deny' && JSON.stringify(s.Condition).includes('aws:SecureTransport'));
+    expect(deny).toMatchObject({
+      Action: 's3:*',
+      Principal: { AWS: '*' },
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+    });
+    expect(JSON.stringify(deny!.Resource)).toContain(bucketId);
+  });
+
+  it('expires uploads and results after the configured days', () => {
+    const [, bucket] = only(cpu.template, 'AWS::S3::Bucket', { LoggingConfiguration: Match.anyValue() });
+    const rules = (bucket.Properties.LifecycleConfiguration as { Rules: Record<string, unknown>[] }).Rules;
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ Prefix: BUCKET_PREFIXES.uploads, ExpirationInDays: BASE_CONTEXT.uploadExpiryDays, Status: 'Enabled' }),
+        // resultExpiryDays defaults to jobTtlDays.
+        expect.objectContaining({ Prefix: BUCKET_PREFIXES.results, ExpirationInDays: BASE_CONTEXT.jobTtlDays, Status: 'Enabled' }),
+      ]),
+    );
+  });
+
+  it('allows presigned POST uploads from the configured origins only', () => {
+    const [, bucket] = only(cpu.template, 'AWS::S3::Bucket', { LoggingConfiguration: Match.anyValue() });
+    const [rule] = (bucket.Properties.CorsConfiguration as { CorsRules: Record<string, unknown>[] }).CorsRules;
+    expect(rule!.AllowedOrigins).toEqual(BASE_CONTEXT.corsAllowedOrigins.split(','));
+    expect(rule!.AllowedMethods).toContain('POST');
+  });
+
+  it('creates the table on demand with PITR, the TTL attribute and the tenant index from the contract', () => {
+    cpu.template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: TABLE_SCHEMA.partitionKey, KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: TABLE_SCHEMA.ttlAttribute, Enabled: true },
+      Replicas: [Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } })],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: TABLE_SCHEMA.tenantIndex.name,
+          KeySchema: [
+            { AttributeName: TABLE_SCHEMA.tenantIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: TABLE_SCHEMA.tenantIndex.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    });
+  });
+});
+
+describe('queue', () => {
+  it('encrypts both queues and redrives to the DLQ after the contract maxReceiveCount (≥ 3)', () => {
+    const dlqId = logicalId(cpu, cpu.stack.jobQueue.deadLetterQueue);
+    const [, queue] = only(cpu.template, 'AWS::SQS::Queue', { RedrivePolicy: Match.anyValue() });
+    expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+    expect(queue.Properties.RedrivePolicy).toEqual({
+      deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
+      maxReceiveCount: DEFAULT_MAX_RECEIVE_COUNT,
+    });
+    expect(DEFAULT_MAX_RECEIVE_COUNT).toBeGreaterThanOrEqual(MIN_MAX_RECEIVE_COUNT);
+    cpu.template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 86_400 });
+    // TLS only on both queues.
+    const policies = resources(cpu.template, 'AWS::SQS::QueuePolicy');
+    expect(policies).toHaveLength(2);
+    for (const [, p] of policies) expect(JSON.stringify(p.Properties.PolicyDocument)).toContain('"aws:SecureTransport":"false"');
+  });
+
+  it('uses a visibility timeout the worker heartbeat extends, and tells the worker the same numbers', () => {
+    const [, queue] = only(cpu.template, 'AWS::SQS::Queue', { RedrivePolicy: Match.anyValue() });
+    expect(queue.Properties.VisibilityTimeout).toBe(DEFAULT_VISIBILITY_TIMEOUT_SECONDS);
+    const env = containerEnv(cpu.template);
+    expect(env.REVIVE_VISIBILITY_TIMEOUT_SECONDS).toBe(String(DEFAULT_VISIBILITY_TIMEOUT_SECONDS));
+    expect(env.REVIVE_MAX_RECEIVE_COUNT).toBe(String(DEFAULT_MAX_RECEIVE_COUNT));
+  });
+
+  it('rejects a maxReceiveCount below 3', async () => {
+    const { Stack } = await import('aws-cdk-lib');
+    const { JobQueue } = await import('../src/queue.js');
+    expect(() => new JobQueue(new Stack(), 'Q', { maxReceiveCount: 2 })).toThrow(/maxReceiveCount must be a whole number ≥ 3/);
+  });
+});
+
+describe('api', () => {
+  it('protects every route but GET /openapi.json with a JWT authorizer from context', () => {
+    const [authId] = only(cpu.template, 'AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      JwtConfiguration: { Issuer: BASE_CONTEXT.jwtIssuer, Audience: BASE_CONTEXT.jwtAudience.split(',') },
+      IdentitySource: ['$request.header.Authorization'],
+    });
+    const routes = resources(cpu.template, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(API_ROUTES.map((r) => `${r.method} ${r.path}`).sort());
+    for (const r of routes) {
+      if (r.RouteKey === 'GET /openapi.json') {
+        expect(r.AuthorizationType).toBe('NONE');
+      } else {
+        expect(r.AuthorizationType, String(r.RouteKey)).toBe('JWT');
+        expect(r.AuthorizerId).toEqual({ Ref: authId });
+      }
+    }
+  });
+
+  it('has CORS for the configured origins, stage throttling and access logs', () => {
+    cpu.template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: Match.objectLike({ AllowOrigins: BASE_CONTEXT.corsAllowedOrigins.split(',') }),
+    });
+    const [, stage] = only(cpu.template, 'AWS::ApiGatewayV2::Stage');
+    expect(stage.Properties.DefaultRouteSettings).toEqual({ ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50 });
+    const accessLogs = logicalId(cpu, cpu.stack.api.accessLogGroup);
+    expect(stage.Properties.AccessLogSettings).toMatchObject({ DestinationArn: { 'Fn::GetAtt': [accessLogs, 'Arn'] } });
+  });
+
+  it('runs every handler as a bundled NodejsFunction on nodejs22.x with the API environment', () => {
+    const fns = resources(cpu.template, 'AWS::Lambda::Function');
+    expect(fns).toHaveLength(API_HANDLERS.length);
+    for (const [, fn] of fns) {
+      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Handler: 'index.handler' });
+      const vars = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(Object.keys(vars)).toEqual(expect.arrayContaining(['REVIVE_QUEUE_URL', 'REVIVE_TABLE_NAME', 'REVIVE_BUCKET_NAME']));
+      // An asset bundled by esbuild (an S3 asset), not inline code.
+      expect((fn.Properties.Code as Record<string, unknown>).S3Key).toBeDefined();
+    }
+  });
+});
+
+function containerDefinition(t: Template): Record<string, unknown> {
+  const [, task] = only(t, 'AWS::ECS::TaskDefinition');
+  const defs = task.Properties.ContainerDefinitions as Record<string, unknown>[];
+  expect(defs).toHaveLength(1);
+  return defs[0]!;
+}
+function containerEnv(t: Template): Record<string, unknown> {
+  const env = containerDefinition(t).Environment as { Name: string; Value: unknown }[];
+  return Object.fromEntries(env.map((e) => [e.Name, e.Value]));
+}
+
+describe('worker', () => {
+  it.each(['cpu', 'gpu'] as const)('%s: builds the image from its Dockerfile with the repository root as context', (mode) => {
+    const s = mode === 'cpu' ? cpu : gpu;
+    const images = Object.values(s.assets.dockerImages);
+    expect(images).toHaveLength(1);
+    expect(images[0]!.source.dockerFile).toBe(WORKER_DOCKERFILES[mode]);
+    expect(WORKER_DOCKERFILES[mode]).toBe(mode === 'cpu' ? 'packages/worker/Dockerfile' : 'packages/worker/Dockerfile.gpu');
+    expect(images[0]!.source.platform).toBe('linux/amd64');
+  });
+
+  it.each(['cpu', 'gpu'] as const)('%s: health check runs `revive healthcheck` with the contract timings', (mode) => {
+    const def = containerDefinition((mode === 'cpu' ? cpu : gpu).template);
+    expect(def.HealthCheck).toEqual({
+      Command: ['CMD', 'revive', 'healthcheck'],
+      Interval: HEALTHCHECK_INTERVAL_SECONDS,
+      Timeout: HEALTHCHECK_TIMEOUT_SECONDS,
+      Retries: HEALTHCHECK_RETRIES,
+      StartPeriod: HEALTHCHECK_START_PERIOD_SECONDS,
+    });
+    expect(JSON.stringify(def.HealthCheck)).not.toMatch(/exit 0/);
+  });
+
+  it.each(['cpu', 'gpu'] as const)('%s: stopTimeout covers the SIGTERM budget within ECS limits', (mode) => {
+    const s = mode === 'cpu' ? cpu : gpu;
+    const def = containerDefinition(s.template);
+    const env = containerEnv(s.template);
+    expect(env.REVIVE_SHUTDOWN_TIMEOUT_SECONDS).toBe(String(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS));
+    expect(def.StopTimeout).toBeGreaterThanOrEqual(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS);
+    expect(def.StopTimeout).toBeLessThanOrEqual(MAX_STOP_TIMEOUT_SECONDS);
+    // The only secret is injected from Secrets Manager, not set as plain text.
+    expect(def.Secrets).toEqual([{ Name: 'REVIVE_WEBHOOK_SECRET', ValueFrom: { Ref: logicalId(s, s.stack.worker.webhookSecret) } }]);
+  });
+
+  it('cpu: runs on Fargate with the configured size', () => {
+    const [, task] = only(cpu.template, 'AWS::ECS::TaskDefinition');
+    expect(task.Properties).toMatchObject({ RequiresCompatibilities: ['FARGATE'], Cpu: '2048', Memory: '4096', NetworkMode: 'awsvpc' });
+    cpu.template.hasResourceProperties('AWS::ECS::Service', { LaunchType: 'FARGATE' });
+    expect(containerEnv(cpu.template).REVIVE_DEVICE).toBe('cpu');
+    cpu.template.resourceCountIs('AWS::AutoScaling::AutoScalingGroup', 0);
+    cpu.template.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    });
+  });
+
+  it('gpu: runs on EC2 GPU instances from the ECS GPU AMI through an ASG capacity provider', () => {
+    const def = containerDefinition(gpu.template);
+    expect(def.ResourceRequirements).toEqual([{ Type: 'GPU', Value: '1' }]);
+    expect(containerEnv(gpu.template).REVIVE_DEVICE).toBe('cuda');
+    const [, task] = only(gpu.template, 'AWS::ECS::TaskDefinition');
+    expect(task.Properties.RequiresCompatibilities).toEqual(['EC2']);
+
+    const [, lt] = only(gpu.template, 'AWS::EC2::LaunchTemplate');
+    const data = lt.Properties.LaunchTemplateData as { InstanceType: string; ImageId: { Ref: string }; MetadataOptions: unknown };
+    expect(data.InstanceType).toBe('g5.2xlarge');
+    expect(data.InstanceType).toMatch(/^(g4dn|g5)\./);
+    expect(data.MetadataOptions).toEqual({ HttpTokens: 'required' });
+    const params = gpu.template.toJSON().Parameters as Record<string, { Default: string }>;
+    expect(params[data.ImageId.Ref]!.Default).toBe('/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recommended/image_id');
+
+    const [asgId, asg] = only(gpu.template, 'AWS::AutoScaling::AutoScalingGroup');
+    expect(asg.Properties).toMatchObject({ MinSize: '0', MaxSize: String(BASE_CONTEXT.maxTasks) });
+    const [cpId] = only(gpu.template, 'AWS::ECS::CapacityProvider', {
+      AutoScalingGroupProvider: Match.objectLike({ AutoScalingGroupArn: { Ref: asgId }, ManagedScaling: Match.objectLike({ Status: 'ENABLED' }) }),
+    });
+    gpu.template.hasResourceProperties('AWS::ECS::Service', {
+      CapacityProviderStrategy: [{ CapacityProvider: { Ref: cpId }, Weight: 1 }],
+    });
+  });
+});
+
+describe('autoscaling', () => {
+  it.each(['cpu', 'gpu'] as const)('%s: target tracking on visible messages / running tasks (metric math)', (mode) => {
+    const s = mode === 'cpu' ? cpu : gpu;
+    const queueId = logicalId(s, s.stack.jobQueue.queue);
+    const [, policy] = only(s.template, 'AWS::ApplicationAutoScaling::ScalingPolicy', { PolicyType: 'TargetTrackingScaling' });
+    const cfg = policy.Properties.TargetTrackingScalingPolicyConfiguration as {
+      TargetValue: number;
+      CustomizedMetricSpecification: { Metrics: Record<string, unknown>[] };
+    };
+    expect(cfg.TargetValue).toBe(EXPECTED_BACKLOG);
+    const metrics = cfg.CustomizedMetricSpecification.Metrics;
+    const byId = Object.fromEntries(metrics.map((m) => [m.Id as string, m]));
+    expect(byId.visible).toMatchObject({
+      ReturnData: false,
+      MetricStat: {
+        Metric: {
+          Namespace: 'AWS/SQS',
+          MetricName: 'ApproximateNumberOfMessagesVisible',
+          Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+        },
+      },
+    });
+    expect(byId.running).toMatchObject({
+      ReturnData: false,
+      MetricStat: { Metric: { Namespace: 'ECS/ContainerInsights', MetricName: 'RunningTaskCount' } },
+    });
+    const returned = metrics.filter((m) => m.ReturnData === true);
+    expect(returned).toHaveLength(1);
+    expect(returned[0]!.Expression).toBe('visible / running');
+  });
+
+  it.each(['cpu', 'gpu'] as const)('%s: a step policy starts the first task when one message waits and no task is wanted', (mode) => {
+    const s = mode === 'cpu' ? cpu : gpu;
+    const [policyId, policy] = only(s.template, 'AWS::ApplicationAutoScaling::ScalingPolicy', { PolicyType: 'StepScaling' });
+    expect(policy.Properties.StepScalingPolicyConfiguration).toMatchObject({
+      AdjustmentType: 'ChangeInCapacity',
+      StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }],
+    });
+    const [, alarm] = only(s.template, 'AWS::CloudWatch::Alarm', { AlarmActions: [{ Ref: policyId }] });
+    // Threshold 1 on the 0/1 expression: a single visible message is enough (not 100, as QueueProcessingFargateService).
+    expect(alarm.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 1 });
+    const metrics = alarm.Properties.Metrics as Record<string, unknown>[];
+    expect(metrics.find((m) => m.ReturnData === true)!.Expression).toBe('IF(visible > 0 AND FILL(desired, 0) == 0, 1, 0)');
+    expect(metrics.find((m) => m.Id === 'visible')).toMatchObject({
+      MetricStat: { Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible' } },
+    });
+    expect(metrics.find((m) => m.Id === 'desired')).toMatchObject({
+      MetricStat: { Metric: { Namespace: 'ECS/ContainerInsights', MetricName: 'DesiredTaskCount' } },
+    });
+  });
+
+  it('scales between minTasks (0 by default) and maxTasks', () => {
+    cpu.template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+      MinCapacity: 0,
+      MaxCapacity: BASE_CONTEXT.maxTasks,
+      ScalableDimension: 'ecs:service:DesiredCount',
+    });
+    gpu.template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 1, MaxCapacity: BASE_CONTEXT.maxTasks });
+  });
+});
+
+describe('least privilege', () => {
+  const DATA_SERVICES = /^(s3|dynamodb|sqs|secretsmanager|kms):/;
+
+  it.each(['cpu', 'gpu'] as const)('%s: no IAM statement allows `*` or a service wildcard on data services', (mode) => {
+    const t = (mode === 'cpu' ? cpu : gpu).template;
+    const statements = policyStatements(t);
+    expect(statements.length).toBeGreaterThan(10);
+    for (const { where, statement } of statements) {
+      if (statement.Effect !== 'Allow') continue;
+      for (const action of asList(statement.Action) as string[]) {
+        expect(action, where).not.toBe('*');
+        if (DATA_SERVICES.test(action)) expect(action, `${where}: ${action}`).not.toMatch(/\*/);
+      }
+      if (asList(statement.Action).some((a) => DATA_SERVICES.test(String(a)))) {
+        expect(asList(statement.Resource), `${where} data actions on Resource "*"`).not.toContain('*');
+      }
+    }
+  });
+
+  it('grants each handler only what it calls', () => {
+    const t = cpu.template;
+    const roleOf = (name: (typeof API_HANDLERS)[number]) => logicalId(cpu, cpu.stack.api.functions[name].role as never);
+    const logs = ['logs:CreateLogStream', 'logs:PutLogEvents'];
+    const expected: Record<(typeof API_HANDLERS)[number], string[]> = {
+      'create-upload': ['s3:PutObject'],
+      'create-job': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject'],
+      'get-job': ['dynamodb:GetItem', 's3:GetObject'],
+      'list-jobs': ['dynamodb:Query'],
+      'cancel-job': ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      openapi: [],
+    };
+    for (const name of API_HANDLERS) {
+      expect(actionsOfRole(t, roleOf(name)), name).toEqual([...expected[name], ...logs].sort());
+      // No AWS managed policy (AWSLambdaBasicExecutionRole would allow writing any log group).
+      const [, role] = only(t, 'AWS::IAM::Role', { RoleName: Match.absent(), Description: `Revive API handler ${name}` });
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    }
+    const bucketId = logicalId(cpu, cpu.stack.storage.bucket);
+    const objects = (prefix: string) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, `/${prefix}*`]] });
+    expect(statementsOfRole(t, roleOf('create-upload')).find((s) => s.Action === 's3:PutObject')!.Resource).toEqual(
+      objects(BUCKET_PREFIXES.uploads),
+    );
+    expect(statementsOfRole(t, roleOf('get-job')).find((s) => s.Action === 's3:GetObject')!.Resource).toEqual(
+      objects(BUCKET_PREFIXES.results),
+    );
+    const tableId = logicalId(cpu, cpu.stack.storage.table);
+    expect(statementsOfRole(t, roleOf('list-jobs')).find((st) => st.Action === 'dynamodb:Query')!.Resource).toEqual({
+      'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${TABLE_SCHEMA.tenantIndex.name}`]],
+    });
+  });
+
+  it.each(['cpu', 'gpu'] as const)('%s: the worker task role consumes the queue, reads uploads, writes results, updates jobs', (mode) => {
+    const s = mode === 'cpu' ? cpu : gpu;
+    const roleId = logicalId(s, s.stack.worker.taskDefinition.taskRole as never);
+    expect(actionsOfRole(s.template, roleId)).toEqual(
+      [
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:ChangeMessageVisibility',
+        'sqs:GetQueueAttributes',
+        's3:GetObject',
+        's3:PutObject',
+        'dynamodb:GetItem',
+        'dynamodb:UpdateItem',
+      ].sort(),
+    );
+    const bucketId = logicalId(s, s.stack.storage.bucket);
+    const statements = statementsOfRole(s.template, roleId);
+    expect(JSON.stringify(statements.find((st) => st.Action === 's3:GetObject')!.Resource)).toContain(`/${BUCKET_PREFIXES.uploads}*`);
+    expect(JSON.stringify(statements.find((st) => st.Action === 's3:PutObject')!.Resource)).toContain(`/${BUCKET_PREFIXES.results}*`);
+    expect(JSON.stringify(statements)).toContain(bucketId);
+  });
+});
+
+describe('alarms and dashboard', () => {
+  it('pages on a non-empty DLQ, old messages, unhealthy worker stops and API 5xx', () => {
+    const t = cpu.template;
+    const topicId = logicalId(cpu, cpu.stack.monitoring.alarmTopic);
+    const dlqId = logicalId(cpu, cpu.stack.jobQueue.deadLetterQueue);
+    const queueId = logicalId(cpu, cpu.stack.jobQueue.queue);
+    const paging = { AlarmActions: [{ Ref: topicId }] };
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ...paging,
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ...paging,
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+      Threshold: 900,
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { ...paging, Namespace: 'Revive', MetricName: 'WorkerUnhealthyTaskStops' });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { ...paging, Namespace: 'AWS/ApiGateway', MetricName: '5xx' });
+    // The unhealthy-stop metric is fed by ECS task state changes whose reason is a failed health check.
+    t.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({
+        source: ['aws.ecs'],
+        'detail-type': ['ECS Task State Change'],
+        detail: Match.objectLike({ lastStatus: ['STOPPED'], stoppedReason: [{ prefix: 'Task failed container health checks' }] }),
+      }),
+    });
+    t.hasResourceProperties('AWS::Logs::MetricFilter', {
+      MetricTransformations: [Match.objectLike({ MetricNamespace: 'Revive', MetricName: 'WorkerUnhealthyTaskStops' })],
+    });
+    t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: BASE_CONTEXT.alarmEmail });
+    t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+  });
+
+  it('graphs queue depth, running tasks, job ms, failures by code and per-stage ms', () => {
+    const [, dashboard] = only(cpu.template, 'AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    for (const needle of [
+      'ApproximateNumberOfMessagesVisible',
+      'RunningTaskCount',
+      'JobDurationMs',
+      'JobsFailed',
+      'ErrorCode',
+      'StageMs',
+      'Stage,service',
+      'service=\\\\\\"worker\\\\\\"',
+    ]) {
+      expect(body, needle).toContain(needle);
+    }
+  });
+});

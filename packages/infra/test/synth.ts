@@ -1,0 +1,49 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Template } from 'aws-cdk-lib/assertions';
+import { createApp } from '../src/app.js';
+import type { ReviveStack } from '../src/stack.js';
+
+/** Context every test synthesis starts from; values differ from the defaults so the mapping is visible. */
+export const BASE_CONTEXT = {
+  jwtIssuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST',
+  jwtAudience: 'revive-web,revive-cli',
+  corsAllowedOrigins: 'https://app.example.com,http://localhost:5173',
+  uploadExpiryDays: 2,
+  jobTtlDays: 5,
+  maxTasks: 6,
+  acceptableLatencySeconds: 120,
+  secondsPerJob: 15,
+  alarmEmail: 'oncall@example.com',
+} as const;
+
+export interface Synthesized {
+  readonly stack: ReviveStack;
+  readonly template: Template;
+  /** The assembly's asset manifest (Docker image sources). */
+  readonly assets: { dockerImages: Record<string, { source: { directory: string; dockerFile?: string; platform?: string } }> };
+  /** CDK's validation report, where cdk-nag v3 reports. */
+  readonly validationReport: {
+    pluginReports: {
+      pluginName: string;
+      conclusion: string;
+      violations: { ruleName: string; severity: string }[];
+      suppressedViolations?: { ruleName: string; acknowledgedId?: string; reason?: string }[];
+    }[];
+  };
+}
+
+/** Synthesizes the whole app (with cdk-nag registered, exactly as cdk.json runs it) into a fresh folder. */
+export function synthesize(context: Record<string, unknown>): Synthesized {
+  const outdir = mkdtempSync(join(tmpdir(), 'revive-infra-'));
+  const { app, stack } = createApp({ ...BASE_CONTEXT, ...context }, outdir);
+  const assembly = app.synth();
+  const read = (file: string) => JSON.parse(readFileSync(join(assembly.directory, file), 'utf8'));
+  return {
+    stack,
+    template: Template.fromStack(stack),
+    assets: read(`${stack.artifactId}.assets.json`),
+    validationReport: read('validation-report.json'),
+  };
+}

@@ -1,0 +1,103 @@
+import { Command, CommanderError, Option } from 'commander';
+import { DEFAULT_BLEND, DEFAULT_UPSCALE, MAX_UPSCALE, OUTPUT_EXTS } from '@revive/contract';
+import { DEFAULT_SCORE_THRESHOLD } from '../pipeline/detect.js';
+import { DEFAULT_DEVICE, DEFAULT_THREADS } from '../pipeline/inference.js';
+import { DEFAULT_DETECTOR, DEFAULT_RESTORER } from '../pipeline/pipeline.js';
+import { DEFAULT_FIDELITY } from '../pipeline/restore.js';
+import { describeError, EXIT_CODES, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
+import { runModelsFetch, runModelsList } from './models-command.js';
+import { runRestore } from './restore-command.js';
+
+/**
+ * Builds the `revive` program. Actions store their exit code instead of calling process.exit, so a
+ * caller (bin, tests) decides what to do with it and pending writes are flushed.
+ */
+export function buildProgram(setExitCode: (code: number) => void): Command {
+  const program = new Command('revive')
+    .description('GFPGAN-style face restoration with ONNX models: restore photos locally, or serve jobs from SQS.')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .exitOverride();
+
+  program
+    .command('restore')
+    .description('Restore the faces in photos (files, or folders walked for images) into an output folder laid out like GFPGAN: restored_imgs/, restored_faces/, cropped_faces/, cmp/ and report.json.')
+    .argument('<inputs...>', 'image files or folders')
+    .requiredOption('-o, --output <dir>', 'output folder')
+    .option('-s, --upscale <factor>', `output scale of the whole photo, 1 to ${MAX_UPSCALE}`, String(DEFAULT_UPSCALE))
+    .option('-r, --restorer <id|path>', 'restorer: catalogue id or .onnx file', DEFAULT_RESTORER)
+    .option('--detector <id|path>', 'face detector: catalogue id or .onnx file', DEFAULT_DETECTOR)
+    .addOption(new Option('--detector-kind <kind>', 'decoder for a detector file whose name does not say').choices(['yunet', 'scrfd', 'retinaface']))
+    .option('--bg-upsampler <id|path>', 'ONNX background super-resolution model (default: Lanczos)')
+    .option('--only-center-face', 'restore only the face closest to the image centre')
+    .option('--aligned', 'inputs are already aligned face crops: restore them only')
+    .option('--blend <0..1>', '0 keeps the original face, 1 the restored one', String(DEFAULT_BLEND))
+    .option('--fidelity <0..1>', 'CodeFormer-style weight, for restorers with a second input', String(DEFAULT_FIDELITY))
+    .addOption(new Option('--ext <ext>', 'output format; auto keeps the input\'s, alpha forces png').choices(OUTPUT_EXTS).default('auto'))
+    .option('--suffix <text>', 'suffix of restored images and faces')
+    .option('--threads <n>', 'onnxruntime intra-op threads; 0 lets onnxruntime choose', String(DEFAULT_THREADS))
+    .addOption(new Option('--device <device>', 'where the models run; cuda fails clearly when unavailable').choices(['cpu', 'cuda']).default(DEFAULT_DEVICE))
+    .option('--models-dir <dir>', 'model folder (default: $REVIVE_MODELS_DIR or ~/.cache/revive/models)')
+    .option('--score-threshold <0..1>', 'minimum face detection score', String(DEFAULT_SCORE_THRESHOLD))
+    .option('--max-pixels <n>', 'largest input accepted, in pixels (decompression-bomb guard)')
+    .option('--no-download', 'never download missing models')
+    .option('--no-save-faces', 'skip cropped_faces/, restored_faces/ and cmp/')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (inputs: string[], options: Record<string, unknown>) => {
+      setExitCode(await runRestore(inputs, options));
+    });
+
+  const models = program.command('models').description('List or download the catalogue models.');
+  models
+    .command('list')
+    .description('list the catalogue and which models are in the models folder')
+    .option('--models-dir <dir>', 'model folder (default: $REVIVE_MODELS_DIR or ~/.cache/revive/models)')
+    .action((options: { modelsDir?: string }) => {
+      setExitCode(runModelsList(options));
+    });
+  models
+    .command('fetch')
+    .description('download models into the models folder (resumes, verifies sha256)')
+    .argument('<ids...>', 'catalogue ids')
+    .option('--models-dir <dir>', 'model folder (default: $REVIVE_MODELS_DIR or ~/.cache/revive/models)')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (ids: string[], options: { modelsDir?: string }) => {
+      setExitCode(await runModelsFetch(ids, options));
+    });
+
+  program
+    .command('serve')
+    .description('run the queue worker (configuration from REVIVE_* environment variables) until SIGTERM')
+    .action(async () => {
+      // Loaded lazily: `revive restore` should not pay for the AWS SDK.
+      const { serveMain } = await import('../service/main.js');
+      await serveMain(process.env);
+    });
+  program
+    .command('healthcheck')
+    .description('exit 0 when the worker\'s heartbeat is fresh, 1 otherwise (container health check)')
+    .action(async () => {
+      const { healthcheckMain } = await import('../service/main.js');
+      setExitCode(await healthcheckMain(process.env));
+    });
+  return program;
+}
+
+/** Runs `revive` with `argv` (node-style: [node, script, ...args]) and returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let exitCode: number = EXIT_CODES.ok;
+  const program = buildProgram((code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync([...argv]);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version exit 0; every other parse failure is bad usage.
+      return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
+    }
+    process.stderr.write(`revive: ${describeError(error)}\n`);
+    return exitCodeFor(error);
+  }
+}

@@ -1,0 +1,178 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { DEFAULT_BLEND, DEFAULT_UPSCALE, MAX_UPSCALE, outputExtSchema } from '@revive/contract';
+import { z } from 'zod';
+import { PermanentError, WorkerError } from '../errors.js';
+import { DEFAULT_SCORE_THRESHOLD } from '../pipeline/detect.js';
+import { DEFAULT_DEVICE, DEFAULT_THREADS } from '../pipeline/inference.js';
+import { DEFAULT_DETECTOR, DEFAULT_RESTORER, RestorationPipeline, type ProcessOptions } from '../pipeline/pipeline.js';
+import { DEFAULT_FIDELITY } from '../pipeline/restore.js';
+import { describeError, EXIT_CODES, exitCodeFor } from './exit-codes.js';
+import { collectInputs } from './inputs.js';
+import { OutputWriter, REPORT_FILE } from './output.js';
+import { createDownloadProgress, createProgress } from './progress.js';
+import { summarize, REPORT_VERSION, type ImageReport, type RestoreReport } from './report.js';
+
+/** Options of `revive restore`, as commander hands them over (strings) and as the run uses them. */
+export const restoreOptionsSchema = z.strictObject({
+  output: z.string().min(1),
+  upscale: z.coerce.number().int().min(1).max(MAX_UPSCALE).default(DEFAULT_UPSCALE),
+  restorer: z.string().min(1).default(DEFAULT_RESTORER),
+  detector: z.string().min(1).default(DEFAULT_DETECTOR),
+  detectorKind: z.enum(['yunet', 'scrfd', 'retinaface']).optional(),
+  bgUpsampler: z.string().min(1).optional(),
+  onlyCenterFace: z.boolean().default(false),
+  aligned: z.boolean().default(false),
+  blend: z.coerce.number().min(0).max(1).default(DEFAULT_BLEND),
+  fidelity: z.coerce.number().min(0).max(1).default(DEFAULT_FIDELITY),
+  ext: outputExtSchema.default('auto'),
+  suffix: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-" (it becomes part of file names)')
+    .optional(),
+  threads: z.coerce.number().int().min(0).max(256).default(DEFAULT_THREADS),
+  device: z.enum(['cpu', 'cuda']).default(DEFAULT_DEVICE),
+  modelsDir: z.string().min(1).optional(),
+  scoreThreshold: z.coerce.number().gt(0).lt(1).default(DEFAULT_SCORE_THRESHOLD),
+  maxPixels: z.coerce.number().int().positive().optional(),
+  download: z.boolean().default(true),
+  saveFaces: z.boolean().default(true),
+});
+export type RestoreCommandOptions = z.output<typeof restoreOptionsSchema>;
+
+/** Validates commander's option bag once, at the edge; a bad value is a usage error naming the option. */
+export function parseRestoreOptions(raw: unknown): RestoreCommandOptions {
+  const parsed = restoreOptionsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const details = parsed.error.issues.map((issue) => `  --${kebab(String(issue.path[0] ?? ''))}: ${issue.message}`).join('\n');
+    throw new PermanentError('CONFIG', `Invalid options:\n${details}`);
+  }
+  return parsed.data;
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+export interface RestoreIo {
+  readonly stdout: NodeJS.WriteStream;
+  readonly stderr: NodeJS.WriteStream;
+}
+
+/** `revive restore`: returns the exit code. Every file gets an entry in report.json, restored or failed. */
+export async function runRestore(
+  inputs: readonly string[],
+  rawOptions: unknown,
+  io: RestoreIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
+  const started = performance.now();
+  let options: RestoreCommandOptions;
+  let files: string[];
+  try {
+    options = parseRestoreOptions(rawOptions);
+    files = await collectInputs(inputs, options.output);
+    if (files.length === 0) throw new PermanentError('CONFIG', `No image files found in: ${inputs.join(', ')}`);
+  } catch (error) {
+    io.stderr.write(`revive restore: ${describeError(error)}\n`);
+    return exitCodeFor(error);
+  }
+
+  const downloads = createDownloadProgress(io.stderr);
+  let pipeline: RestorationPipeline;
+  try {
+    pipeline = await RestorationPipeline.create({
+      detector: options.detector,
+      restorer: options.restorer,
+      threads: options.threads,
+      device: options.device,
+      download: options.download,
+      onDownloadProgress: (id, received, total) => downloads.update(id, received, total),
+      ...(options.modelsDir !== undefined && { modelsDir: options.modelsDir }),
+      ...(options.detectorKind !== undefined && { detectorKind: options.detectorKind }),
+      ...(options.bgUpsampler !== undefined && { bgUpsampler: options.bgUpsampler }),
+      ...(options.maxPixels !== undefined && { maxPixels: options.maxPixels }),
+    });
+  } catch (error) {
+    io.stderr.write(`revive restore: cannot load the models: ${describeError(error)}\n`);
+    return exitCodeFor(error);
+  } finally {
+    downloads.stop();
+  }
+
+  const writer = new OutputWriter(path.resolve(options.output), options.suffix);
+  const processOptions: ProcessOptions = {
+    upscale: options.upscale,
+    onlyCenterFace: options.onlyCenterFace,
+    aligned: options.aligned,
+    blend: options.blend,
+    fidelity: options.fidelity,
+    ext: options.ext,
+    scoreThreshold: options.scoreThreshold,
+    keepFaces: options.saveFaces,
+  };
+  const images: ImageReport[] = [];
+  const progress = createProgress('Restoring', files.length, io.stderr);
+  try {
+    await writer.prepare();
+    for (const file of files) {
+      const name = writer.claimName(file);
+      const imageStart = performance.now();
+      try {
+        const bytes = await readFile(file);
+        const result = await pipeline.process(bytes, processOptions);
+        const written = await writer.write(name, result);
+        images.push({
+          status: 'ok',
+          input: file,
+          output: written.output,
+          format: result.format,
+          width: result.width,
+          height: result.height,
+          faces: written.faces,
+          timingsMs: roundTimings(result.timingsMs),
+          totalMs: round(performance.now() - imageStart),
+        });
+        progress.increment(`${path.basename(file)}: ${result.faces.length} face(s)`);
+      } catch (error) {
+        // A bad file is reported and skipped: the others are still restored.
+        const code = error instanceof WorkerError ? error.code : 'INTERNAL';
+        const message = error instanceof Error ? error.message : String(error);
+        images.push({ status: 'failed', input: file, error: { code, message } });
+        progress.log(`${file}: ${code}: ${message}`);
+        progress.increment(`${path.basename(file)}: failed`);
+      }
+    }
+  } finally {
+    progress.stop();
+    await pipeline.dispose();
+  }
+
+  const seconds = round((performance.now() - started) / 1000);
+  const report: RestoreReport = {
+    version: REPORT_VERSION,
+    startedAt: new Date(Date.now() - seconds * 1000).toISOString(),
+    models: pipeline.models,
+    options: { ...options, output: writer.outputDir },
+    images,
+    totals: summarize(images, seconds),
+  };
+  await writer.writeReport(report);
+  const { totals } = report;
+  io.stdout.write(
+    `Restored ${totals.restored} of ${totals.images} image(s), ${totals.faces} face(s), in ${totals.seconds.toFixed(1)} s.` +
+      (totals.failed > 0 ? ` ${totals.failed} failed.` : '') +
+      ` Results in ${writer.outputDir} (${REPORT_FILE}).\n`,
+  );
+  return totals.failed > 0 ? EXIT_CODES.someFailed : EXIT_CODES.ok;
+}
+
+function round(value: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+function roundTimings(timings: Readonly<Record<string, number | undefined>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [stage, ms] of Object.entries(timings)) if (ms !== undefined) out[stage] = round(ms);
+  return out;
+}

@@ -1,0 +1,32 @@
+import { RetryableError, WorkerError } from '../errors.js';
+
+const THROTTLE_NAMES = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'ThrottledException',
+  'TooManyRequestsException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'SlowDown',
+  'KMSThrottlingException',
+]);
+
+/** The SDK error's name (`ConditionalCheckFailedException`, `NoSuchKey`...), or undefined for non-SDK errors. */
+export function awsErrorName(error: unknown): string | undefined {
+  return error instanceof Error ? error.name : undefined;
+}
+
+/**
+ * Wraps an AWS SDK failure as the worker's error. Every AWS failure the adapters do not handle themselves is
+ * retryable: throttles and 5xx pass, and a 4xx such as AccessDenied is an infrastructure fault that should send
+ * the message to the DLQ (to be redriven after the fix) rather than fail the customer's job.
+ */
+export function toStorageError(error: unknown, what: string): WorkerError {
+  if (error instanceof WorkerError) return error;
+  const name = awsErrorName(error) ?? 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  const code = THROTTLE_NAMES.has(name) ? 'THROTTLED' : 'STORAGE';
+  return new RetryableError(code, `${what} failed: ${name}: ${message}`, { cause: error });
+}

@@ -1,0 +1,76 @@
+import type { Message } from '@aws-sdk/client-sqs';
+import type { JobRecord } from '@revive/contract';
+import { describe, expect, it } from 'vitest';
+import { PermanentError, RetryableError } from '../errors.js';
+import type { ProcessResult } from '../pipeline/pipeline.js';
+import type { HealthReporter } from './health.js';
+import { JobRunner, parseBody, type JobRunnerDeps } from './job-runner.js';
+import type { JobStore } from './job-store.js';
+import type { ObjectStore } from './object-store.js';
+import type { JobQueue } from './queue.js';
+import type { SafeHttpClient } from './source-fetch.js';
+import { Telemetry } from './telemetry.js';
+import type { WebhookSender } from './webhook.js';
+
+const JOB_ID = '0b6e8f0e-5f2c-4f5e-9a7e-2d7c7d1f0a11';
+const JPEG = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
+const body = JSON.stringify({ version: 1, jobId: JOB_ID, tenantId: 't', source: { kind: 's3', key: 'uploads/t/u1' }, options: {}, enqueuedAt: new Date().toISOString() });
+const record: JobRecord = { jobId: JOB_ID, tenantId: 't', status: 'RUNNING', source: { kind: 's3', key: 'uploads/t/u1' }, options: { upscale: 2, onlyCenterFace: false, blend: 1, ext: 'auto', requireFace: false }, attempts: 1, createdAt: new Date().toISOString(), expiresAt: 1 };
+
+/** In-memory stand-ins that record what the runner asked of SQS and DynamoDB. */
+function harness(process: () => Promise<ProcessResult>) {
+  const calls: string[] = [];
+  const store = {
+    claim: async () => ({ claimed: true, record }),
+    renewLease: async () => true,
+    releaseLease: async () => (calls.push('releaseLease'), true),
+    succeed: async () => (calls.push('succeed'), true),
+    fail: async (_id: string, _o: string, f: { code: string }) => (calls.push(`fail:${f.code}`), true),
+  } as unknown as JobStore;
+  const queue = {
+    delete: async () => void calls.push('delete'),
+    changeVisibility: async (_r: string, s: number) => void calls.push(`visibility:${s === 0 ? 0 : s > 0 ? '>0' : s}`),
+  } as unknown as JobQueue;
+  const objects = { getUpload: async () => JPEG, putResult: async () => void calls.push('put') } as unknown as ObjectStore;
+  const health = { jobStarted: () => undefined, jobEnded: () => undefined } as unknown as HealthReporter;
+  const deps: JobRunnerDeps = { pipeline: { process }, store, queue, objects, health, http: {} as SafeHttpClient, webhooks: {} as WebhookSender, telemetry: new Telemetry({ logLevel: 'SILENT' }) };
+  const runner = new JobRunner(deps, { workerId: 'w', visibilityTimeoutSeconds: 10, heartbeatIntervalMs: 60_000, maxReceiveCount: 3, jobTtlDays: 1, maxSourceBytes: 1_000, restorer: 'gfpgan-1.4', bgUpsampler: undefined });
+  const deliver = (receiveCount: number) => runner.handle({ Body: body, ReceiptHandle: 'rh', MessageId: 'm', Attributes: { ApproximateReceiveCount: String(receiveCount) } } as Message, 0);
+  return { calls, deliver };
+}
+
+describe('JobRunner failure handling', () => {
+  it('leaves a transient failure for redelivery: lease released, visibility backed off, nothing deleted', async () => {
+    const h = harness(async () => Promise.reject(new RetryableError('STORAGE', 'S3 hiccup')));
+    await h.deliver(1);
+    expect(h.calls).toEqual(['releaseLease', 'visibility:>0']);
+  });
+
+  it('marks RETRIES_EXHAUSTED on the last delivery and lets SQS move the message to the DLQ', async () => {
+    const h = harness(async () => Promise.reject(new RetryableError('THROTTLED', 'slow down')));
+    await h.deliver(3);
+    expect(h.calls).toEqual(['fail:RETRIES_EXHAUSTED', 'visibility:0']);
+  });
+
+  it('fails a permanent error with its code and deletes the message', async () => {
+    const h = harness(async () => Promise.reject(new PermanentError('NO_FACE', 'no face found')));
+    await h.deliver(1);
+    expect(h.calls).toEqual(['fail:NO_FACE', 'delete']);
+  });
+
+  it('treats an unexpected exception as an INTERNAL permanent failure', async () => {
+    const h = harness(async () => Promise.reject(new TypeError('undefined is not a function')));
+    await h.deliver(2);
+    expect(h.calls).toEqual(['fail:INTERNAL', 'delete']);
+  });
+});
+
+describe('parseBody', () => {
+  it('accepts the contract and explains what is wrong otherwise', () => {
+    expect(parseBody(body).ok).toBe(true);
+    expect(parseBody('nope')).toEqual({ ok: false, reason: 'the body is not JSON' });
+    const bad = parseBody(JSON.stringify({ ...JSON.parse(body), options: { upscale: 9 } }));
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.reason).toContain('options.upscale');
+  });
+});

@@ -1,0 +1,429 @@
+import path from 'node:path';
+import type { Message } from '@aws-sdk/client-sqs';
+import { JOB_ERROR_CODES, jobResponseFromRecord, jobMessageSchema, jobIdSchema, resultKey, isTenantUploadKey, tenantIdSchema, webhookEvent, type JobErrorCode, type JobMessage, type JobRecord } from '@revive/contract';
+import { z } from 'zod';
+import { PermanentError, WorkerError } from '../errors.js';
+import type { RestorationPipeline } from '../pipeline/pipeline.js';
+import type { EncodedFormat } from '../pipeline/types.js';
+import type { HealthReporter } from './health.js';
+import type { JobStore } from './job-store.js';
+import type { ObjectStore } from './object-store.js';
+import type { JobQueue } from './queue.js';
+import { assertImageBytes, type SafeHttpClient } from './source-fetch.js';
+import type { Telemetry } from './telemetry.js';
+import type { WebhookSender } from './webhook.js';
+
+/** First backoff after a transient failure; doubles per delivery. @default 5 */
+export const DEFAULT_RETRY_BASE_SECONDS = 5;
+/** Cap on that backoff. @default 300 */
+export const DEFAULT_RETRY_MAX_SECONDS = 300;
+/** Lifetime of the presigned result URL in a webhook. @default 3_600 */
+export const DEFAULT_WEBHOOK_RESULT_URL_TTL_SECONDS = 3_600;
+
+const CONTENT_TYPES: Record<EncodedFormat, { readonly contentType: string; readonly extension: string }> = {
+  jpeg: { contentType: 'image/jpeg', extension: 'jpg' },
+  png: { contentType: 'image/png', extension: 'png' },
+  webp: { contentType: 'image/webp', extension: 'webp' },
+};
+
+/** Just enough of a body to find its record when the rest is invalid. */
+const messageIdsSchema = z.object({ jobId: jobIdSchema, tenantId: tenantIdSchema });
+
+export interface JobRunnerSettings {
+  /** This process's lease owner id (unique per process). */
+  readonly workerId: string;
+  readonly visibilityTimeoutSeconds: number;
+  readonly heartbeatIntervalMs: number;
+  readonly maxReceiveCount: number;
+  readonly jobTtlDays: number;
+  readonly maxSourceBytes: number;
+  /** REVIVE_RESTORER and REVIVE_BG_UPSAMPLER as configured: a job's options must name these (or nothing). */
+  readonly restorer: string;
+  readonly bgUpsampler: string | undefined;
+  /** @default DEFAULT_RETRY_BASE_SECONDS */
+  readonly retryBaseSeconds?: number;
+  /** @default DEFAULT_RETRY_MAX_SECONDS */
+  readonly retryMaxSeconds?: number;
+}
+
+export interface JobRunnerDeps {
+  readonly pipeline: Pick<RestorationPipeline, 'process'>;
+  readonly store: JobStore;
+  readonly objects: ObjectStore;
+  readonly queue: JobQueue;
+  readonly http: SafeHttpClient;
+  readonly webhooks: WebhookSender;
+  readonly telemetry: Telemetry;
+  readonly health: HealthReporter;
+}
+
+/** A job a slot is running, so that shutdown can release it. */
+interface ActiveJob {
+  readonly jobId: string;
+  readonly receiptHandle: string;
+  readonly done: Promise<void>;
+  /** Set when shutdown has released the job: its outcome must not be written any more. */
+  released: boolean;
+  leaseLost: boolean;
+}
+
+/** Names a model may be asked for by: its id, or the file name without `.onnx` when configured as a path. */
+function modelNames(configured: string): Set<string> {
+  const base = path.basename(configured);
+  return new Set([configured, base, base.replace(/\.onnx$/i, '')]);
+}
+
+/**
+ * Runs one delivery of one job message, end to end: validation, the conditional claim, the heartbeat, the
+ * pipeline, the result, the final conditional write, the message's fate and the webhook. It never throws: every
+ * outcome ends as a deleted message, a deferred one (visibility backed off) or one left for the DLQ, and a log line.
+ */
+export class JobRunner {
+  private readonly active = new Map<number, ActiveJob>();
+  private readonly webhooksInFlight = new Set<Promise<void>>();
+  private draining = false;
+  private readonly restorerNames: Set<string>;
+  private readonly upsamplerNames: Set<string>;
+
+  constructor(
+    private readonly deps: JobRunnerDeps,
+    private readonly settings: JobRunnerSettings,
+  ) {
+    this.restorerNames = modelNames(settings.restorer);
+    this.upsamplerNames = settings.bgUpsampler ? modelNames(settings.bgUpsampler) : new Set();
+  }
+
+  private get log() {
+    return this.deps.telemetry.logger;
+  }
+
+  /** Entry point for a received message (sqs-consumer's handleMessage). */
+  async handle(message: Message, slot: number): Promise<void> {
+    const receiptHandle = message.ReceiptHandle ?? '';
+    const receiveCount = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
+    try {
+      if (this.draining) {
+        // Received by a long poll that was already under way at SIGTERM: hand it straight back.
+        await this.deps.queue.changeVisibility(receiptHandle, 0);
+        return;
+      }
+      await this.dispatch(message, receiptHandle, receiveCount, slot);
+    } catch (error) {
+      // Only storage calls outside a claimed job land here (reading the record, the claim itself, deleting):
+      // the message stays and comes back after its visibility timeout.
+      this.log.error('delivery failed before the job could start; the message will be redelivered', { messageId: message.MessageId, receiveCount, error: describe(error) });
+      await this.deps.queue.changeVisibility(receiptHandle, this.retryDelaySeconds(receiveCount)).catch(() => undefined);
+      this.deps.telemetry.jobDeferred('transient');
+    }
+  }
+
+  private async dispatch(message: Message, receiptHandle: string, receiveCount: number, slot: number): Promise<void> {
+    const parsed = parseBody(message.Body);
+    if (!parsed.ok) {
+      await this.handleInvalid(message, receiptHandle, receiveCount, parsed.reason);
+      return;
+    }
+    const job = parsed.message;
+    const logKeys = { jobId: job.jobId, tenantId: job.tenantId, messageId: message.MessageId, receiveCount };
+    const now = new Date();
+    const claim = await this.deps.store.claim(job.jobId, job.tenantId, this.settings.workerId, now, this.leaseMs());
+    if (!claim.claimed) {
+      await this.notClaimed(claim.record, job, receiptHandle, receiveCount, logKeys);
+      return;
+    }
+    const record = claim.record;
+    const queueWaitMs = Date.parse(job.enqueuedAt) ? now.getTime() - Date.parse(job.enqueuedAt) : undefined;
+    this.log.info('job started', { ...logKeys, attempts: record.attempts, queueWaitMs, slot });
+    let resolveDone!: () => void;
+    const active: ActiveJob = { jobId: job.jobId, receiptHandle, done: new Promise((r) => (resolveDone = r)), released: false, leaseLost: false };
+    this.active.set(slot, active);
+    this.deps.health.jobStarted(slot, job.jobId);
+    const heartbeat = setInterval(() => void this.heartbeat(active), this.settings.heartbeatIntervalMs);
+    try {
+      await this.run(job, record, active, receiveCount, now, queueWaitMs, logKeys);
+    } finally {
+      clearInterval(heartbeat);
+      this.active.delete(slot);
+      this.deps.health.jobEnded(slot);
+      resolveDone();
+    }
+  }
+
+  /** The claim failed: the record is missing, finished, another tenant's, or leased by a live worker. */
+  private async notClaimed(record: JobRecord | undefined, job: JobMessage, receiptHandle: string, receiveCount: number, logKeys: Record<string, unknown>): Promise<void> {
+    if (!record) {
+      // The API puts the record before it sends the message, so a missing record is either a read racing that put
+      // (DynamoDB Local and some replicas lag) or a message without a job (expired by TTL, or not from the API).
+      // Wait and look again; on the last delivery SQS moves it to the DLQ, where an operator can see it.
+      const last = receiveCount >= this.settings.maxReceiveCount;
+      this.log[last ? 'error' : 'warn']('no job record for this message; deferring', { ...logKeys, toDlq: last });
+      await this.deps.queue.changeVisibility(receiptHandle, last ? 0 : this.retryDelaySeconds(receiveCount));
+      this.deps.telemetry.jobDeferred('record-missing');
+      return;
+    }
+    if (record.tenantId !== job.tenantId) {
+      this.log.error('message tenant does not own the job record; leaving the message for the DLQ', { ...logKeys, recordTenantId: record.tenantId });
+      await this.deps.queue.changeVisibility(receiptHandle, 0);
+      return;
+    }
+    if (record.status === 'SUCCEEDED' || record.status === 'FAILED' || record.status === 'CANCELED') {
+      this.log.info('job already ended; deleting the redelivered message', { ...logKeys, status: record.status });
+      await this.deps.queue.delete(receiptHandle);
+      return;
+    }
+    // RUNNING with a live lease (or QUEUED again by a race): try again once that lease can have expired.
+    const leaseLeftSeconds = Math.ceil(Math.max(0, (record.leaseExpiresAt ?? 0) - Date.now()) / 1000);
+    this.log.info('job is leased by another worker; deferring', { ...logKeys, leaseOwner: record.leaseOwner, leaseLeftSeconds });
+    await this.deps.queue.changeVisibility(receiptHandle, Math.max(1, leaseLeftSeconds + 1));
+    this.deps.telemetry.jobDeferred('lease-held');
+  }
+
+  /** A body that does not match the contract: fail the job if it can be named, else let the DLQ have it. */
+  private async handleInvalid(message: Message, receiptHandle: string, receiveCount: number, reason: string): Promise<void> {
+    const ids = messageIdsSchema.safeParse(safeJson(message.Body));
+    const now = new Date();
+    if (ids.success) {
+      const failed = await this.deps.store.failUnclaimed(ids.data.jobId, ids.data.tenantId, now, {
+        code: 'INVALID_MESSAGE',
+        message: `the queue message does not match the contract: ${reason}`,
+        finishedAt: now,
+        expiresAt: this.expiresAt(now),
+      });
+      if (failed) {
+        this.log.warn('invalid message; job marked FAILED', { jobId: ids.data.jobId, messageId: message.MessageId, reason });
+        this.deps.telemetry.jobFailed('INVALID_MESSAGE', undefined);
+        await this.deps.queue.delete(receiptHandle);
+        return;
+      }
+      const record = await this.deps.store.get(ids.data.jobId);
+      if (record && record.tenantId === ids.data.tenantId && (record.status === 'SUCCEEDED' || record.status === 'FAILED' || record.status === 'CANCELED')) {
+        await this.deps.queue.delete(receiptHandle);
+        return;
+      }
+    }
+    // Visible again at once: it reaches maxReceiveCount quickly and SQS moves it to the DLQ with its body intact.
+    this.log.error('invalid message that names no job of ours; leaving it for the DLQ', { messageId: message.MessageId, receiveCount, reason });
+    this.deps.telemetry.jobFailed('INVALID_MESSAGE', undefined);
+    await this.deps.queue.changeVisibility(receiptHandle, 0);
+  }
+
+  private async run(job: JobMessage, record: JobRecord, active: ActiveJob, receiveCount: number, startedAt: Date, queueWaitMs: number | undefined, logKeys: Record<string, unknown>): Promise<void> {
+    const { store, objects, queue, pipeline, telemetry } = this.deps;
+    const owner = this.settings.workerId;
+    try {
+      this.checkModels(job);
+      const input = await this.readSource(job);
+      const result = await pipeline.process(input, {
+        upscale: job.options.upscale,
+        onlyCenterFace: job.options.onlyCenterFace,
+        blend: job.options.blend,
+        ...(job.options.fidelity !== undefined && { fidelity: job.options.fidelity }),
+        ext: job.options.ext,
+        useBgUpsampler: job.options.bgUpsampler !== undefined,
+        requireFace: job.options.requireFace,
+      });
+      if (active.released || active.leaseLost) return;
+      const { contentType, extension } = CONTENT_TYPES[result.format];
+      const key = resultKey(job.tenantId, job.jobId, extension);
+      await objects.putResult(key, result.image, contentType);
+      const finishedAt = new Date();
+      const faces = result.faces.map((f) => ({ box: [...f.box] as [number, number, number, number], score: f.score, landmarks: f.landmarks.map((p) => [p[0], p[1]] as [number, number]) }));
+      const timingsMs = Object.fromEntries(Object.entries(result.timingsMs).filter((e): e is [string, number] => typeof e[1] === 'number'));
+      const success = { resultKey: key, resultWidth: result.width, resultHeight: result.height, facesFound: faces.length, faces, timingsMs, finishedAt, expiresAt: this.expiresAt(finishedAt) };
+      if (!(await store.succeed(job.jobId, owner, success))) {
+        this.log.warn('lost the lease before recording success; another worker owns the job now', logKeys);
+        return;
+      }
+      await queue.delete(active.receiptHandle);
+      const durationMs = finishedAt.getTime() - startedAt.getTime();
+      telemetry.jobSucceeded(durationMs, faces.length, queueWaitMs, timingsMs);
+      this.log.info('job succeeded', { ...logKeys, durationMs, facesFound: faces.length, resultKey: key, timingsMs });
+      const { leaseOwner: _o, leaseExpiresAt: _l, ...rest } = record;
+      this.notify({ ...rest, status: 'SUCCEEDED', ...success, finishedAt: finishedAt.toISOString() });
+    } catch (caught) {
+      if (active.released || active.leaseLost) return;
+      await this.failed(job, record, active, receiveCount, startedAt, toWorkerError(caught), logKeys);
+    }
+  }
+
+  private async failed(job: JobMessage, record: JobRecord, active: ActiveJob, receiveCount: number, startedAt: Date, error: WorkerError, logKeys: Record<string, unknown>): Promise<void> {
+    const { store, queue, telemetry } = this.deps;
+    const owner = this.settings.workerId;
+    const last = receiveCount >= this.settings.maxReceiveCount;
+    if (error.retryable && !last) {
+      const delaySeconds = this.retryDelaySeconds(receiveCount);
+      this.log.warn('transient failure; the job will be retried', { ...logKeys, code: error.code, error: error.message, retryInSeconds: delaySeconds });
+      await store.releaseLease(job.jobId, owner).catch(() => undefined);
+      await queue.changeVisibility(active.receiptHandle, delaySeconds).catch(() => undefined);
+      telemetry.jobDeferred('transient');
+      return;
+    }
+    const code: JobErrorCode = error.retryable ? 'RETRIES_EXHAUSTED' : isJobErrorCode(error.code) ? error.code : 'INTERNAL';
+    const reason = error.retryable ? `gave up after ${receiveCount} deliveries; last error: ${error.message}` : error.message;
+    const finishedAt = new Date();
+    let recorded = false;
+    try {
+      recorded = await store.fail(job.jobId, owner, { code, message: reason, finishedAt, expiresAt: this.expiresAt(finishedAt) });
+    } catch (storeError) {
+      this.log.error('could not record the failure; the message will be redelivered', { ...logKeys, code, error: describe(storeError) });
+      await queue.changeVisibility(active.receiptHandle, this.retryDelaySeconds(receiveCount)).catch(() => undefined);
+      return;
+    }
+    if (!recorded) {
+      this.log.warn('lost the lease before recording failure; another worker owns the job now', { ...logKeys, code });
+      return;
+    }
+    telemetry.jobFailed(code, finishedAt.getTime() - startedAt.getTime());
+    this.log.warn('job failed', { ...logKeys, code, reason });
+    if (error.retryable) {
+      // Last delivery: the record says RETRIES_EXHAUSTED; the message goes to the DLQ on its next receive.
+      await queue.changeVisibility(active.receiptHandle, 0).catch(() => undefined);
+    } else {
+      await queue.delete(active.receiptHandle).catch((e: unknown) => this.log.warn('could not delete the message of a failed job; it will be redelivered and skipped', { ...logKeys, error: describe(e) }));
+    }
+    const { leaseOwner: _o, leaseExpiresAt: _l, ...rest } = record;
+    this.notify({ ...rest, status: 'FAILED', errorCode: code, errorMessage: reason, finishedAt: finishedAt.toISOString(), expiresAt: this.expiresAt(finishedAt) });
+  }
+
+  private checkModels(job: JobMessage): void {
+    if (job.options.restorer !== undefined && !this.restorerNames.has(job.options.restorer)) {
+      throw new PermanentError('UNSUPPORTED_MODEL', `this worker serves the restorer ${path.basename(this.settings.restorer)}, not ${job.options.restorer}`);
+    }
+    if (job.options.bgUpsampler !== undefined && !this.upsamplerNames.has(job.options.bgUpsampler)) {
+      const served = this.settings.bgUpsampler ? path.basename(this.settings.bgUpsampler) : 'none';
+      throw new PermanentError('UNSUPPORTED_MODEL', `this worker serves the background upsampler ${served}, not ${job.options.bgUpsampler}`);
+    }
+  }
+
+  private async readSource(job: JobMessage): Promise<Uint8Array> {
+    if (job.source.kind === 'url') return await this.deps.http.fetchImage(job.source.url);
+    if (!isTenantUploadKey(job.tenantId, job.source.key)) {
+      // Same answer as a missing key: whether another tenant's object exists is not this tenant's business.
+      throw new PermanentError('SOURCE_NOT_FOUND', `${job.source.key} is not one of this tenant's uploads`);
+    }
+    const bytes = await this.deps.objects.getUpload(job.source.key, this.settings.maxSourceBytes);
+    assertImageBytes(bytes, 'the upload');
+    return bytes;
+  }
+
+  private async heartbeat(active: ActiveJob): Promise<void> {
+    if (active.released || active.leaseLost) return;
+    const { queue, store } = this.deps;
+    try {
+      await queue.changeVisibility(active.receiptHandle, this.settings.visibilityTimeoutSeconds);
+    } catch (error) {
+      this.log.warn('heartbeat could not extend the message visibility', { jobId: active.jobId, error: describe(error) });
+    }
+    try {
+      if (!(await store.renewLease(active.jobId, this.settings.workerId, Date.now() + this.leaseMs()))) {
+        active.leaseLost = true;
+        this.log.warn('heartbeat found the lease taken over; this attempt will not write its outcome', { jobId: active.jobId });
+      }
+    } catch (error) {
+      this.log.warn('heartbeat could not renew the lease', { jobId: active.jobId, error: describe(error) });
+    }
+  }
+
+  /** Posts the final job to its webhook in the background; shutdown waits for these within its budget. */
+  private notify(record: JobRecord): void {
+    if (!record.webhookUrl) return;
+    const url = record.webhookUrl;
+    const delivery = (async () => {
+      const resultUrl = record.status === 'SUCCEEDED' && record.resultKey ? await this.deps.objects.presignResult(record.resultKey, DEFAULT_WEBHOOK_RESULT_URL_TTL_SECONDS).catch(() => undefined) : undefined;
+      const payload = jobResponseFromRecord(record, {
+        ...(resultUrl !== undefined && { resultUrl, resultUrlExpiresAt: new Date(Date.now() + DEFAULT_WEBHOOK_RESULT_URL_TTL_SECONDS * 1000) }),
+      });
+      const outcome = await this.deps.webhooks.send(url, webhookEvent(record.status), payload);
+      if (outcome.delivered) this.log.info('webhook delivered', { jobId: record.jobId, attempts: outcome.attempts, status: outcome.status });
+      else this.log.warn('webhook not delivered', { jobId: record.jobId, attempts: outcome.attempts, status: outcome.status, error: outcome.error });
+    })().catch((error: unknown) => this.log.warn('webhook failed', { jobId: record.jobId, error: describe(error) }));
+    this.webhooksInFlight.add(delivery);
+    void delivery.finally(() => this.webhooksInFlight.delete(delivery));
+  }
+
+  /** Stop taking work: messages received from now on are handed straight back. */
+  startDraining(): void {
+    this.draining = true;
+  }
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  /** Resolves when every running job has ended, or after `timeoutMs`; true when none is left. */
+  async waitForActive(timeoutMs: number): Promise<boolean> {
+    const all = Promise.all([...this.active.values()].map((a) => a.done));
+    const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref());
+    return (await Promise.race([all, timer])) !== 'timeout';
+  }
+
+  /** Gives every job still running back to the queue: lease cleared, message visible at once. */
+  async releaseActive(): Promise<number> {
+    const jobs = [...this.active.values()];
+    await Promise.all(
+      jobs.map(async (job) => {
+        job.released = true;
+        await this.deps.store.releaseLease(job.jobId, this.settings.workerId).catch((e: unknown) => this.log.warn('could not clear the lease', { jobId: job.jobId, error: describe(e) }));
+        await this.deps.queue.changeVisibility(job.receiptHandle, 0).catch((e: unknown) => this.log.warn('could not release the message', { jobId: job.jobId, error: describe(e) }));
+        this.deps.telemetry.jobDeferred('shutdown');
+        this.log.info('job released at shutdown', { jobId: job.jobId });
+      }),
+    );
+    return jobs.length;
+  }
+
+  async waitForWebhooks(timeoutMs: number): Promise<void> {
+    const timer = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
+    await Promise.race([Promise.all([...this.webhooksInFlight]), timer]);
+  }
+
+  /** The lease ends a second before the message's visibility, so a redelivery always finds it expired. */
+  private leaseMs(): number {
+    return Math.max(1_000, this.settings.visibilityTimeoutSeconds * 1000 - 1_000);
+  }
+
+  private retryDelaySeconds(receiveCount: number): number {
+    const base = this.settings.retryBaseSeconds ?? DEFAULT_RETRY_BASE_SECONDS;
+    const max = this.settings.retryMaxSeconds ?? DEFAULT_RETRY_MAX_SECONDS;
+    const ceiling = Math.min(max, base * 2 ** Math.max(0, receiveCount - 1));
+    // Jitter in the upper half, so retries of jobs that failed together spread out but none comes back at once.
+    return Math.ceil(ceiling / 2 + Math.random() * (ceiling / 2));
+  }
+
+  private expiresAt(from: Date): number {
+    return Math.floor(from.getTime() / 1000) + this.settings.jobTtlDays * 86_400;
+  }
+}
+
+type ParsedBody = { readonly ok: true; readonly message: JobMessage } | { readonly ok: false; readonly reason: string };
+
+/** The SQS body is an edge: validated once with the contract's schema. */
+export function parseBody(body: string | undefined): ParsedBody {
+  const json = safeJson(body);
+  if (json === undefined) return { ok: false, reason: 'the body is not JSON' };
+  const parsed = jobMessageSchema.safeParse(json);
+  if (parsed.success) return { ok: true, message: parsed.data };
+  return { ok: false, reason: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ') };
+}
+
+function safeJson(body: string | undefined): unknown {
+  try {
+    return body === undefined ? undefined : (JSON.parse(body) as unknown);
+  } catch {
+    return undefined;
+  }
+}
+
+function isJobErrorCode(code: string): code is JobErrorCode {
+  return (JOB_ERROR_CODES as readonly string[]).includes(code);
+}
+
+/** Anything that is not a WorkerError is a bug: permanent, INTERNAL, with the message kept as the reason. */
+function toWorkerError(error: unknown): WorkerError {
+  if (error instanceof WorkerError) return error;
+  return new PermanentError('INTERNAL', error instanceof Error ? error.message : String(error), { cause: error });
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

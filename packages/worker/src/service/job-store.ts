@@ -1,0 +1,193 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { FaceSummary, JobErrorCode, JobRecord, StageTimings } from '@revive/contract';
+import { awsErrorName, toStorageError } from './aws-errors.js';
+
+/** What a successful job writes into its record. */
+export interface JobSuccess {
+  readonly resultKey: string;
+  readonly resultWidth: number;
+  readonly resultHeight: number;
+  readonly facesFound: number;
+  readonly faces: readonly FaceSummary[];
+  readonly timingsMs: StageTimings;
+  readonly finishedAt: Date;
+  /** Epoch seconds (the table's TTL attribute). */
+  readonly expiresAt: number;
+}
+
+export interface JobFailure {
+  readonly code: JobErrorCode;
+  readonly message: string;
+  readonly finishedAt: Date;
+  readonly expiresAt: number;
+}
+
+/** Outcome of a claim: the claimed record, or why not. */
+export type ClaimResult =
+  | { readonly claimed: true; readonly record: JobRecord }
+  | { readonly claimed: false; readonly record: JobRecord | undefined };
+
+/** Error messages are capped so a pathological reason cannot push the item past DynamoDB's 400 KB. */
+const MAX_ERROR_MESSAGE_CHARS = 2_000;
+
+/**
+ * The jobs table. Every status change is an UpdateItem with a ConditionExpression, so that two workers holding
+ * the same (redelivered) message can never both own a job, and a finished record is never written over.
+ */
+export class JobStore {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    private readonly tableName: string,
+    client: DynamoDBClient = new DynamoDBClient({}),
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  /** Strongly consistent read: the API's conditional put is visible at once. */
+  async get(jobId: string): Promise<JobRecord | undefined> {
+    try {
+      const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { jobId }, ConsistentRead: true }));
+      return out.Item as JobRecord | undefined;
+    } catch (error) {
+      throw toStorageError(error, 'DynamoDB GetItem');
+    }
+  }
+
+  /**
+   * QUEUED → RUNNING, or takes over a RUNNING job whose lease has expired; attempts + 1 either way.
+   * The record must belong to `tenantId`, so a forged message cannot run another tenant's job.
+   */
+  async claim(jobId: string, tenantId: string, owner: string, now: Date, leaseMs: number): Promise<ClaimResult> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { jobId },
+          UpdateExpression: 'SET #status = :running, attempts = if_not_exists(attempts, :zero) + :one, leaseOwner = :owner, leaseExpiresAt = :lease, startedAt = :now',
+          ConditionExpression:
+            'attribute_exists(jobId) AND tenantId = :tenant AND (#status = :queued OR (#status = :running AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :nowMs)))',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':running': 'RUNNING',
+            ':queued': 'QUEUED',
+            ':zero': 0,
+            ':one': 1,
+            ':owner': owner,
+            ':lease': now.getTime() + leaseMs,
+            ':now': now.toISOString(),
+            ':nowMs': now.getTime(),
+            ':tenant': tenantId,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { claimed: true, record: out.Attributes as JobRecord };
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return { claimed: false, record: await this.get(jobId) };
+      throw toStorageError(error, 'DynamoDB UpdateItem (claim)');
+    }
+  }
+
+  /** Extends the lease; false when this worker no longer owns the job (it was taken over or finished). */
+  async renewLease(jobId: string, owner: string, leaseExpiresAt: number): Promise<boolean> {
+    return await this.ownedUpdate(jobId, owner, 'SET leaseExpiresAt = :lease', { ':lease': leaseExpiresAt }, 'renew lease');
+  }
+
+  /** Gives the job up (shutdown, transient failure): the lease expires now, so the next delivery takes it over at once. */
+  async releaseLease(jobId: string, owner: string): Promise<boolean> {
+    return await this.ownedUpdate(jobId, owner, 'SET leaseExpiresAt = :zero REMOVE leaseOwner', { ':zero': 0 }, 'release lease');
+  }
+
+  /** RUNNING → SUCCEEDED, only by the lease owner. */
+  async succeed(jobId: string, owner: string, result: JobSuccess): Promise<boolean> {
+    return await this.ownedUpdate(
+      jobId,
+      owner,
+      'SET #status = :succeeded, resultKey = :key, resultWidth = :w, resultHeight = :h, facesFound = :faces, faces = :facesList, timingsMs = :timings, finishedAt = :finished, expiresAt = :expires REMOVE leaseOwner, leaseExpiresAt, errorCode, errorMessage',
+      {
+        ':succeeded': 'SUCCEEDED',
+        ':key': result.resultKey,
+        ':w': result.resultWidth,
+        ':h': result.resultHeight,
+        ':faces': result.facesFound,
+        ':facesList': result.faces,
+        ':timings': result.timingsMs,
+        ':finished': result.finishedAt.toISOString(),
+        ':expires': result.expiresAt,
+      },
+      'succeed',
+    );
+  }
+
+  /** RUNNING → FAILED, only by the lease owner. */
+  async fail(jobId: string, owner: string, failure: JobFailure): Promise<boolean> {
+    return await this.ownedUpdate(
+      jobId,
+      owner,
+      'SET #status = :failed, errorCode = :code, errorMessage = :message, finishedAt = :finished, expiresAt = :expires REMOVE leaseOwner, leaseExpiresAt',
+      {
+        ':failed': 'FAILED',
+        ':code': failure.code,
+        ':message': failure.message.slice(0, MAX_ERROR_MESSAGE_CHARS),
+        ':finished': failure.finishedAt.toISOString(),
+        ':expires': failure.expiresAt,
+      },
+      'fail',
+    );
+  }
+
+  /**
+   * QUEUED (or RUNNING with an expired lease) → FAILED without a claim: for a message that can't be run at all
+   * (its body is invalid) but still names its job. Never touches another tenant's record or a live lease.
+   */
+  async failUnclaimed(jobId: string, tenantId: string, now: Date, failure: JobFailure): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { jobId },
+          UpdateExpression: 'SET #status = :failed, errorCode = :code, errorMessage = :message, finishedAt = :finished, expiresAt = :expires REMOVE leaseOwner, leaseExpiresAt',
+          ConditionExpression:
+            'attribute_exists(jobId) AND tenantId = :tenant AND (#status = :queued OR (#status = :running AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :nowMs)))',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':failed': 'FAILED',
+            ':queued': 'QUEUED',
+            ':running': 'RUNNING',
+            ':code': failure.code,
+            ':message': failure.message.slice(0, MAX_ERROR_MESSAGE_CHARS),
+            ':finished': failure.finishedAt.toISOString(),
+            ':expires': failure.expiresAt,
+            ':tenant': tenantId,
+            ':nowMs': now.getTime(),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return false;
+      throw toStorageError(error, 'DynamoDB UpdateItem (fail unclaimed)');
+    }
+  }
+
+  private async ownedUpdate(jobId: string, owner: string, update: string, values: Record<string, unknown>, what: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { jobId },
+          UpdateExpression: update,
+          ConditionExpression: '#status = :runningState AND leaseOwner = :owner',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ...values, ':runningState': 'RUNNING', ':owner': owner },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return false;
+      throw toStorageError(error, `DynamoDB UpdateItem (${what})`);
+    }
+  }
+}

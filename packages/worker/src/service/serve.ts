@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Consumer } from 'sqs-consumer';
+import { RestorationPipeline } from '../pipeline/pipeline.js';
+import { heartbeatIntervalMs, type WorkerConfig } from './config.js';
+import { HealthReporter } from './health.js';
+import { JobRunner } from './job-runner.js';
+import { JobStore } from './job-store.js';
+import { ObjectStore } from './object-store.js';
+import { JobQueue } from './queue.js';
+import { DEFAULT_MAX_SOURCE_BYTES, SafeHttpClient } from './source-fetch.js';
+import { Telemetry } from './telemetry.js';
+import { WebhookSender } from './webhook.js';
+
+/** Time kept back from the shutdown budget to release unfinished jobs and flush logs. @default 3_000 */
+export const DEFAULT_SHUTDOWN_RESERVE_MS = 3_000;
+/** Slack on top of the long poll before an SDK call to SQS counts as hung. @default 10_000 */
+export const DEFAULT_POLL_REQUEST_SLACK_MS = 10_000;
+
+/** What a shutdown did. */
+export interface ShutdownSummary {
+  /** Jobs that finished after SIGTERM. */
+  readonly drained: number;
+  /** Jobs handed back to the queue unfinished (visibility 0, lease cleared). */
+  readonly released: number;
+}
+
+/** A running worker. */
+export interface RunningWorker {
+  readonly workerId: string;
+  readonly modelLoadMs: number;
+  /** Stop polling, let running jobs finish within REVIVE_SHUTDOWN_TIMEOUT_SECONDS, release the rest. Idempotent. */
+  shutdown(reason: string): Promise<ShutdownSummary>;
+}
+
+/**
+ * Starts the queue worker: heartbeat file first (so the health check can tell "loading" from "dead"), then the
+ * models (once, for every job), then one sqs-consumer per slot. Throws the model error when models fail to
+ * load, after recording it in the heartbeat file.
+ */
+export async function startWorker(config: WorkerConfig, telemetry: Telemetry = new Telemetry()): Promise<RunningWorker> {
+  const log = telemetry.logger;
+  const workerId = `${os.hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  log.appendKeys({ workerId });
+  const health = new HealthReporter({ file: config.REVIVE_HEALTH_FILE, concurrency: config.REVIVE_CONCURRENCY, waitTimeSeconds: config.REVIVE_WAIT_TIME_SECONDS });
+  health.start();
+
+  const loadStarted = performance.now();
+  let pipeline: RestorationPipeline;
+  try {
+    pipeline = await RestorationPipeline.create({
+      ...(config.REVIVE_MODELS_DIR !== undefined && { modelsDir: config.REVIVE_MODELS_DIR }),
+      detector: config.REVIVE_DETECTOR,
+      restorer: config.REVIVE_RESTORER,
+      ...(config.REVIVE_BG_UPSAMPLER !== undefined && { bgUpsampler: config.REVIVE_BG_UPSAMPLER }),
+      device: config.REVIVE_DEVICE,
+      threads: config.REVIVE_THREADS,
+      // Models are baked into the image; a task that downloads 325 MB at every start is a slow, flaky start.
+      download: false,
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    await health.modelLoadFailed(message);
+    health.stop();
+    log.error('models failed to load', { error: message, restorer: config.REVIVE_RESTORER, detector: config.REVIVE_DETECTOR, modelsDir: config.REVIVE_MODELS_DIR });
+    throw error;
+  }
+  const modelLoadMs = Math.round(performance.now() - loadStarted);
+  health.modelsLoaded(modelLoadMs);
+  telemetry.modelsLoaded(modelLoadMs);
+  log.info('models loaded', { modelLoadMs, models: pipeline.models, device: config.REVIVE_DEVICE, concurrency: config.REVIVE_CONCURRENCY });
+
+  // With an endpoint override (AWS_ENDPOINT_URL_SQS: emulators, VPC endpoints) that endpoint must win over the
+  // queue URL's host, which an emulator may name as an unresolvable *.localhost; in AWS the queue URL is used.
+  const useQueueUrlAsEndpoint = !(process.env.AWS_ENDPOINT_URL_SQS ?? process.env.AWS_ENDPOINT_URL);
+  const sqs = new SQSClient({ useQueueUrlAsEndpoint });
+  // Long polls get their own client: shutdown aborts them without aborting deletes and visibility changes.
+  const pollSqs = new SQSClient({ useQueueUrlAsEndpoint, requestHandler: { requestTimeout: config.REVIVE_WAIT_TIME_SECONDS * 1000 + DEFAULT_POLL_REQUEST_SLACK_MS } });
+  const dynamodb = new DynamoDBClient({});
+  const s3 = new S3Client({ forcePathStyle: config.REVIVE_S3_FORCE_PATH_STYLE });
+  const http = new SafeHttpClient({ allowCidrs: config.REVIVE_URL_ALLOW_CIDRS, maxBytes: DEFAULT_MAX_SOURCE_BYTES });
+  if (!config.REVIVE_WEBHOOK_SECRET) log.warn('REVIVE_WEBHOOK_SECRET is not set: webhooks are sent unsigned');
+  const queue = new JobQueue(config.REVIVE_QUEUE_URL, sqs);
+  const runner = new JobRunner(
+    {
+      pipeline,
+      store: new JobStore(config.REVIVE_TABLE_NAME, dynamodb),
+      objects: new ObjectStore(config.REVIVE_BUCKET_NAME, s3),
+      queue,
+      http,
+      webhooks: new WebhookSender(http, { secret: config.REVIVE_WEBHOOK_SECRET }),
+      telemetry,
+      health,
+    },
+    {
+      workerId,
+      visibilityTimeoutSeconds: config.REVIVE_VISIBILITY_TIMEOUT_SECONDS,
+      heartbeatIntervalMs: heartbeatIntervalMs(config),
+      maxReceiveCount: config.REVIVE_MAX_RECEIVE_COUNT,
+      jobTtlDays: config.REVIVE_JOB_TTL_DAYS,
+      maxSourceBytes: DEFAULT_MAX_SOURCE_BYTES,
+      restorer: config.REVIVE_RESTORER,
+      bgUpsampler: config.REVIVE_BG_UPSAMPLER,
+    },
+  );
+  const consumers: Consumer[] = Array.from({ length: config.REVIVE_CONCURRENCY }, (_, slot) =>
+    queue.createSlotConsumer(
+      {
+        slot,
+        waitTimeSeconds: config.REVIVE_WAIT_TIME_SECONDS,
+        visibilityTimeoutSeconds: config.REVIVE_VISIBILITY_TIMEOUT_SECONDS,
+        handle: (message, s) => runner.handle(message, s),
+        onPoll: (s) => health.polled(s),
+        onError: (error, s) => {
+          if (error.name !== 'AbortError' && !/aborted/i.test(error.message)) log.warn('poll error', { slot: s, error: error.message });
+        },
+      },
+      pollSqs,
+    ),
+  );
+  for (const consumer of consumers) consumer.start();
+  log.info('worker ready', { queueUrl: config.REVIVE_QUEUE_URL, waitTimeSeconds: config.REVIVE_WAIT_TIME_SECONDS, visibilityTimeoutSeconds: config.REVIVE_VISIBILITY_TIMEOUT_SECONDS });
+
+  let stopping: Promise<ShutdownSummary> | undefined;
+  const shutdown = async (reason: string): Promise<ShutdownSummary> => {
+    const started = Date.now();
+    const budgetMs = config.REVIVE_SHUTDOWN_TIMEOUT_SECONDS * 1000;
+    log.info('shutting down: polling stopped, waiting for running jobs', { reason, running: runner.activeCount, budgetMs });
+    runner.startDraining();
+    health.draining();
+    for (const consumer of consumers) consumer.stop({ abort: true });
+    const running = runner.activeCount;
+    const allDone = await runner.waitForActive(Math.max(0, budgetMs - DEFAULT_SHUTDOWN_RESERVE_MS));
+    const released = allDone ? 0 : await runner.releaseActive();
+    await runner.waitForWebhooks(Math.max(0, budgetMs - DEFAULT_SHUTDOWN_RESERVE_MS - (Date.now() - started)));
+    health.stop();
+    await health.flush();
+    await http.close().catch(() => undefined);
+    for (const client of [sqs, pollSqs, dynamodb, s3]) client.destroy();
+    // Released jobs may still be computing: disposing their sessions under them would crash the process.
+    if (released === 0) await pipeline.dispose().catch(() => undefined);
+    const summary = { drained: running - released, released };
+    log.info('shutdown complete', { ...summary, ms: Date.now() - started });
+    return summary;
+  };
+  return {
+    workerId,
+    modelLoadMs,
+    shutdown: (reason) => (stopping ??= shutdown(reason)),
+  };
+}

@@ -1,0 +1,138 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PermanentError, WorkerError } from '../errors.js';
+import { SafeHttpClient, sniffImageType, type Resolver } from './source-fetch.js';
+
+// Bytes that start like a PNG; the fetcher only checks the magic, decoding is the pipeline's job.
+const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(200, 7)]);
+
+async function listen(server: Server, host: string): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'resolved';
+  } catch (error) {
+    return error instanceof WorkerError ? error.code : `not a WorkerError: ${String(error)}`;
+  }
+}
+
+describe('SafeHttpClient', () => {
+  // 127.0.0.2 plays the allowed "public" host; 127.0.0.1 is loopback and stays refused.
+  let allowedPort = 0;
+  let loopbackPort = 0;
+  const allowed = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/photo.png') return res.writeHead(200, { 'content-type': 'image/png' }).end(PNG);
+    if (url.pathname === '/untyped') return res.writeHead(200).end(PNG);
+    if (url.pathname === '/html') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html></html>');
+    if (url.pathname === '/fake.png') return res.writeHead(200, { 'content-type': 'image/png' }).end('GIF? no, text');
+    if (url.pathname === '/big') return res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.concat([PNG, Buffer.alloc(5_000)]));
+    if (url.pathname === '/big-chunked') {
+      res.writeHead(200, { 'content-type': 'image/png', 'transfer-encoding': 'chunked' });
+      res.write(PNG);
+      res.write(Buffer.alloc(5_000));
+      return res.end();
+    }
+    if (url.pathname === '/to-photo') return res.writeHead(302, { location: '/photo.png' }).end();
+    if (url.pathname === '/to-loopback') return res.writeHead(302, { location: `http://127.0.0.1:${loopbackPort}/photo.png` }).end();
+    if (url.pathname === '/to-metadata') return res.writeHead(301, { location: 'http://169.254.169.254/latest/meta-data/' }).end();
+    if (url.pathname === '/loop') return res.writeHead(302, { location: '/loop' }).end();
+    if (url.pathname === '/missing') return res.writeHead(404).end();
+    if (url.pathname === '/slow') return void setTimeout(() => res.writeHead(200, { 'content-type': 'image/png' }).end(PNG), 3_000);
+    if (url.pathname === '/hook') {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      return req.on('end', () => res.writeHead(body.length > 0 ? 204 : 400).end());
+    }
+    res.writeHead(500).end();
+  });
+  const loopback = createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(PNG));
+  const client = new SafeHttpClient({ allowCidrs: ['127.0.0.2/32'], maxBytes: 1_000, timeoutMs: 1_000 });
+
+  beforeAll(async () => {
+    allowedPort = await listen(allowed, '127.0.0.2');
+    loopbackPort = await listen(loopback, '127.0.0.1');
+  });
+  afterAll(async () => {
+    await client.close();
+    allowed.close();
+    loopback.close();
+  });
+
+  it('downloads an image from an allowed address, following a same-host redirect', async () => {
+    expect(Buffer.from(await client.fetchImage(`http://127.0.0.2:${allowedPort}/photo.png`)).equals(PNG)).toBe(true);
+    expect(Buffer.from(await client.fetchImage(`http://127.0.0.2:${allowedPort}/to-photo`)).equals(PNG)).toBe(true);
+    expect(Buffer.from(await client.fetchImage(`http://127.0.0.2:${allowedPort}/untyped`)).equals(PNG)).toBe(true);
+  });
+
+  it('refuses loopback, metadata and private literals before connecting', async () => {
+    expect(await codeOf(client.fetchImage(`http://127.0.0.1:${loopbackPort}/photo.png`))).toBe('FORBIDDEN_URL');
+    expect(await codeOf(client.fetchImage('http://169.254.169.254/latest/meta-data/'))).toBe('FORBIDDEN_URL');
+    expect(await codeOf(client.fetchImage('http://[::1]:9/x'))).toBe('FORBIDDEN_URL');
+    expect(await codeOf(client.fetchImage('http://[::ffff:127.0.0.1]:9/x'))).toBe('FORBIDDEN_URL');
+    // The WHATWG parser turns decimal and hex hosts into dotted quads, which are then checked.
+    expect(await codeOf(client.fetchImage('http://2130706433:9/x'))).toBe('FORBIDDEN_URL');
+    expect(await codeOf(client.fetchImage('http://0x7f.1:9/x'))).toBe('FORBIDDEN_URL');
+    expect(await codeOf(client.fetchImage('file:///etc/passwd'))).toBe('FORBIDDEN_URL');
+  });
+
+  it('checks every redirect hop', async () => {
+    expect(await codeOf(client.fetchImage(`http://127.0.0.2:${allowedPort}/to-loopback`))).toBe('FORBIDDEN_URL');
+    expect(await codeOf(client.fetchImage(`http://127.0.0.2:${allowedPort}/to-metadata`))).toBe('FORBIDDEN_URL');
+    expect(await codeOf(client.fetchImage(`http://127.0.0.2:${allowedPort}/loop`))).toBe('SOURCE_UNREACHABLE');
+  });
+
+  it('checks the address DNS returns at connect time (rebinding)', async () => {
+    // A resolver that answers an allowed address first and loopback after: only the connect-time answer counts.
+    let calls = 0;
+    const rebinding: Resolver = (_host, _options, callback) => {
+      calls += 1;
+      callback(null, [{ address: '127.0.0.1', family: 4 }]);
+    };
+    const rebound = new SafeHttpClient({ allowCidrs: ['127.0.0.2/32'], timeoutMs: 1_000, resolver: rebinding });
+    try {
+      expect(await codeOf(rebound.fetchImage(`http://photos.example.test:${loopbackPort}/photo.png`))).toBe('FORBIDDEN_URL');
+      expect(calls).toBeGreaterThan(0);
+    } finally {
+      await rebound.close();
+    }
+    const honest: Resolver = (_host, _options, callback) => callback(null, [{ address: '127.0.0.2', family: 4 }]);
+    const ok = new SafeHttpClient({ allowCidrs: ['127.0.0.2/32'], timeoutMs: 1_000, resolver: honest });
+    try {
+      expect(Buffer.from(await ok.fetchImage(`http://photos.example.test:${allowedPort}/photo.png`)).equals(PNG)).toBe(true);
+    } finally {
+      await ok.close();
+    }
+  });
+
+  it('caps bytes, checks content and times out', async () => {
+    expect(await codeOf(client.fetchImage(`http://127.0.0.2:${allowedPort}/big`))).toBe('SOURCE_TOO_LARGE');
+    expect(await codeOf(client.fetchImage(`http://127.0.0.2:${allowedPort}/big-chunked`))).toBe('SOURCE_TOO_LARGE');
+    expect(await codeOf(client.fetchImage(`http://127.0.0.2:${allowedPort}/html`))).toBe('INVALID_IMAGE');
+    expect(await codeOf(client.fetchImage(`http://127.0.0.2:${allowedPort}/fake.png`))).toBe('INVALID_IMAGE');
+    expect(await codeOf(client.fetchImage(`http://127.0.0.2:${allowedPort}/missing`))).toBe('SOURCE_NOT_FOUND');
+    const slow = client.fetchImage(`http://127.0.0.2:${allowedPort}/slow`);
+    await expect(slow).rejects.toMatchObject({ code: 'SOURCE_UNREACHABLE', retryable: true });
+  });
+
+  it('posts with the same rules', async () => {
+    expect(await client.post(`http://127.0.0.2:${allowedPort}/hook`, '{"a":1}', { 'content-type': 'application/json' })).toBe(204);
+    await expect(client.post(`http://127.0.0.1:${loopbackPort}/hook`, '{}', {})).rejects.toBeInstanceOf(PermanentError);
+  });
+});
+
+describe('sniffImageType', () => {
+  it('knows the image formats by their first bytes and nothing else', () => {
+    expect(sniffImageType(PNG)).toBe('png');
+    expect(sniffImageType(Buffer.from([0xff, 0xd8, 0xff, 0xe0]))).toBe('jpeg');
+    expect(sniffImageType(Buffer.from('RIFF\0\0\0\0WEBPVP8 '))).toBe('webp');
+    expect(sniffImageType(Buffer.from('\0\0\0\x1cftypavif'))).toBe('avif');
+    expect(sniffImageType(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'))).toBeUndefined();
+    expect(sniffImageType(Buffer.from(''))).toBeUndefined();
+  });
+});

@@ -1,0 +1,209 @@
+import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
+import type { LookupFunction } from 'node:net';
+import { Agent, request, type Dispatcher } from 'undici';
+import { PermanentError, RetryableError, WorkerError } from '../errors.js';
+import { AddressPolicy } from './url-policy.js';
+
+/** Largest source the worker downloads: four times a 12-megapixel JPEG. @default 32 MiB */
+export const DEFAULT_MAX_SOURCE_BYTES = 32 * 1024 * 1024;
+/** Whole download, all redirects included. @default 30_000 */
+export const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
+/** @default 5 */
+export const DEFAULT_MAX_REDIRECTS = 5;
+
+/** `dns.lookup`-shaped resolver; tests inject one to play a rebinding DNS server. */
+export type Resolver = (hostname: string, options: LookupAllOptions, callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+
+export interface SafeHttpOptions {
+  /** CIDRs reachable although private (REVIVE_URL_ALLOW_CIDRS); metadata addresses stay refused. @default [] */
+  readonly allowCidrs?: readonly string[];
+  /** @default DEFAULT_MAX_SOURCE_BYTES */
+  readonly maxBytes?: number;
+  /** @default DEFAULT_FETCH_TIMEOUT_MS */
+  readonly timeoutMs?: number;
+  /** @default DEFAULT_MAX_REDIRECTS */
+  readonly maxRedirects?: number;
+  /** @default dns.lookup */
+  readonly resolver?: Resolver;
+}
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const FORBIDDEN_MARK = Symbol('revive.forbiddenAddress');
+
+/** Formats the magic-byte check knows: what sharp decodes and a camera or browser produces. SVG is refused on purpose. */
+export type SniffedImageType = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif' | 'heic' | 'bmp';
+
+/** The image type named by the first bytes, or undefined when they are not an image the worker reads. */
+export function sniffImageType(bytes: Uint8Array): SniffedImageType | undefined {
+  const at = (i: number) => bytes[i] ?? -1;
+  const ascii = (start: number, text: string) => [...text].every((ch, i) => at(start + i) === ch.charCodeAt(0));
+  if (at(0) === 0xff && at(1) === 0xd8 && at(2) === 0xff) return 'jpeg';
+  if (at(0) === 0x89 && ascii(1, 'PNG\r\n\x1a\n')) return 'png';
+  if (ascii(0, 'RIFF') && ascii(8, 'WEBP')) return 'webp';
+  if (ascii(0, 'GIF87a') || ascii(0, 'GIF89a')) return 'gif';
+  if (ascii(0, 'II*\0') || ascii(0, 'MM\0*')) return 'tiff';
+  if (ascii(0, 'BM')) return 'bmp';
+  if (ascii(4, 'ftyp')) {
+    if (ascii(8, 'avif') || ascii(8, 'avis')) return 'avif';
+    if (ascii(8, 'heic') || ascii(8, 'heix') || ascii(8, 'mif1') || ascii(8, 'msf1')) return 'heic';
+  }
+  return undefined;
+}
+
+/** Throws INVALID_IMAGE unless the bytes start like an image. */
+export function assertImageBytes(bytes: Uint8Array, where: string): void {
+  if (!sniffImageType(bytes)) throw new PermanentError('INVALID_IMAGE', `${where} is not an image (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC or BMP)`);
+}
+
+function forbidden(url: URL, reason: string): PermanentError {
+  return new PermanentError('FORBIDDEN_URL', `refused ${url.protocol}//${url.host}: ${reason}`);
+}
+
+function findForbidden(error: unknown): Error | undefined {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if ((e as Error & { [FORBIDDEN_MARK]?: boolean })[FORBIDDEN_MARK]) return e;
+  }
+  return undefined;
+}
+
+/**
+ * HTTP client for user-supplied URLs (sources and webhooks), safe against server-side request forgery. The
+ * address check runs inside the socket's DNS lookup, on the address actually connected to, so a DNS answer
+ * that changes between a check and the connection (rebinding) cannot slip through; IP-literal hosts, which
+ * skip DNS, are checked before the request. Redirects are followed by hand, each hop checked the same way.
+ */
+export class SafeHttpClient {
+  private readonly policy: AddressPolicy;
+  private readonly agent: Agent;
+  private readonly maxBytes: number;
+  private readonly timeoutMs: number;
+  private readonly maxRedirects: number;
+
+  constructor(options: SafeHttpOptions = {}) {
+    this.policy = new AddressPolicy(options.allowCidrs ?? []);
+    this.maxBytes = options.maxBytes ?? DEFAULT_MAX_SOURCE_BYTES;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
+    this.maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
+    const resolver: Resolver = options.resolver ?? ((host, opts, cb) => dnsLookup(host, opts, cb));
+    const policy = this.policy;
+    const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
+      resolver(hostname, { ...lookupOptions, all: true }, (error, addresses) => {
+        if (error) return callback(error, '', 0);
+        const refused = addresses.map((a) => policy.check(a.address)).find((v) => !v.allowed);
+        if (refused && !refused.allowed) {
+          const e = Object.assign(new Error(`${hostname} resolves to a refused address: ${refused.reason}`), { [FORBIDDEN_MARK]: true, code: 'EREVIVEFORBIDDEN' });
+          return callback(e, '', 0);
+        }
+        if (addresses.length === 0) return callback(Object.assign(new Error(`${hostname} has no addresses`), { code: 'ENOTFOUND' }), '', 0);
+        // net.connect asks for every address (`all`) when it races IPv4 and IPv6 (autoSelectFamily).
+        if (lookupOptions.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+        const first = addresses[0]!;
+        return callback(null, first.address, first.family);
+      });
+    };
+    this.agent = new Agent({ connect: { lookup, timeout: this.timeoutMs }, keepAliveTimeout: 1_000 });
+  }
+
+  /** Refuses a URL whose scheme is not http(s) or whose host is a refused IP literal. */
+  checkUrl(url: URL): void {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw forbidden(url, 'only http and https are allowed');
+    if (url.username || url.password) throw forbidden(url, 'credentials in URLs are not allowed');
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    if (/^[0-9.]+$/.test(host) || host.includes(':')) {
+      const verdict = this.policy.check(host);
+      if (!verdict.allowed) throw forbidden(url, verdict.reason);
+    }
+  }
+
+  /** Downloads an image: bounded redirects, bytes, time; the content must look like an image. */
+  async fetchImage(source: string): Promise<Uint8Array> {
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    let url = new URL(source);
+    for (let hop = 0; ; hop++) {
+      this.checkUrl(url);
+      const response = await this.send(url, { method: 'GET', signal, headers: { accept: 'image/*', 'user-agent': 'revive-worker' } });
+      const status = response.statusCode;
+      if (REDIRECT_STATUSES.has(status)) {
+        await response.body.dump().catch(() => undefined);
+        const location = headerValue(response.headers, 'location');
+        if (!location) throw new PermanentError('SOURCE_UNREACHABLE', `${url.host} answered ${status} without a Location`);
+        if (hop >= this.maxRedirects) throw new PermanentError('SOURCE_UNREACHABLE', `more than ${this.maxRedirects} redirects`);
+        url = new URL(location, url);
+        continue;
+      }
+      if (status < 200 || status > 299) {
+        await response.body.dump().catch(() => undefined);
+        if (status === 404 || status === 410) throw new PermanentError('SOURCE_NOT_FOUND', `${url.host} answered ${status}`);
+        if (status === 408 || status === 429 || status >= 500) throw new RetryableError('SOURCE_UNREACHABLE', `${url.host} answered ${status}`);
+        throw new PermanentError('SOURCE_UNREACHABLE', `${url.host} answered ${status}`);
+      }
+      const contentType = headerValue(response.headers, 'content-type')?.split(';')[0]?.trim().toLowerCase();
+      if (contentType && !contentType.startsWith('image/') && contentType !== 'application/octet-stream' && contentType !== 'binary/octet-stream') {
+        await response.body.dump().catch(() => undefined);
+        throw new PermanentError('INVALID_IMAGE', `the URL's content type is ${contentType}, not an image`);
+      }
+      const bytes = await this.readCapped(response, url);
+      assertImageBytes(bytes, 'the URL source');
+      return bytes;
+    }
+  }
+
+  /** POSTs a body (webhooks); redirects are not followed. Returns the status code. */
+  async post(target: string, body: string, headers: Record<string, string>, timeoutMs: number = this.timeoutMs): Promise<number> {
+    const url = new URL(target);
+    this.checkUrl(url);
+    const response = await this.send(url, { method: 'POST', body, headers, signal: AbortSignal.timeout(timeoutMs) });
+    await response.body.dump().catch(() => undefined);
+    return response.statusCode;
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private async send(url: URL, options: { method: 'GET' | 'POST'; signal: AbortSignal; headers: Record<string, string>; body?: string }): Promise<Dispatcher.ResponseData> {
+    try {
+      return await request(url, { ...options, dispatcher: this.agent, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+    } catch (error) {
+      throw this.classify(error, url);
+    }
+  }
+
+  private async readCapped(response: Dispatcher.ResponseData, url: URL): Promise<Uint8Array> {
+    const declared = Number(headerValue(response.headers, 'content-length'));
+    if (Number.isFinite(declared) && declared > this.maxBytes) {
+      response.body.destroy();
+      throw new PermanentError('SOURCE_TOO_LARGE', `the URL source is ${declared} bytes; the worker accepts at most ${this.maxBytes}`);
+    }
+    const chunks: Buffer[] = [];
+    let received = 0;
+    try {
+      for await (const chunk of response.body) {
+        received += (chunk as Buffer).length;
+        if (received > this.maxBytes) {
+          response.body.destroy();
+          throw new PermanentError('SOURCE_TOO_LARGE', `the URL source is over ${this.maxBytes} bytes`);
+        }
+        chunks.push(chunk as Buffer);
+      }
+    } catch (error) {
+      throw this.classify(error, url);
+    }
+    return new Uint8Array(Buffer.concat(chunks));
+  }
+
+  private classify(error: unknown, url: URL): WorkerError {
+    if (error instanceof WorkerError) return error;
+    const refused = findForbidden(error);
+    if (refused) return forbidden(url, refused.message);
+    const code = (error as { code?: string }).code;
+    const message = error instanceof Error ? error.message : String(error);
+    if (code === 'ENOTFOUND') return new PermanentError('SOURCE_UNREACHABLE', `${url.hostname} does not resolve`, { cause: error });
+    return new RetryableError('SOURCE_UNREACHABLE', `${url.host}: ${message}`, { cause: error });
+  }
+}
+
+function headerValue(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { AddressPolicy } from './url-policy.js';
+
+describe('AddressPolicy', () => {
+  const strict = new AddressPolicy();
+
+  it.each([
+    ['127.0.0.1', 'loopback'],
+    ['10.1.2.3', 'private'],
+    ['172.16.0.9', 'private'],
+    ['192.168.1.1', 'private'],
+    ['169.254.169.254', 'metadata'],
+    ['169.254.170.2', 'metadata'],
+    ['100.64.0.1', 'carrierGradeNat'],
+    ['0.0.0.0', 'unspecified'],
+    ['224.0.0.1', 'multicast'],
+    ['255.255.255.255', 'broadcast'],
+    ['::1', 'loopback'],
+    ['::', 'unspecified'],
+    ['fe80::1', 'linkLocal'],
+    ['fc00::1', 'uniqueLocal'],
+    ['fd00:ec2::254', 'metadata'],
+    ['ff02::1', 'multicast'],
+    ['::ffff:127.0.0.1', 'IPv4-mapped'],
+    ['::ffff:8.8.8.8', 'IPv4-mapped'],
+    ['64:ff9b::a00:1', 'rfc6052'],
+    ['2002:a00:1::', '6to4'],
+  ])('refuses %s (%s)', (address, why) => {
+    const verdict = strict.check(address);
+    expect(verdict.allowed).toBe(false);
+    if (!verdict.allowed) expect(verdict.reason).toContain(why);
+  });
+
+  it.each(['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '[2606:4700:4700::1111]'])('allows public %s', (address) => {
+    expect(strict.check(address).allowed).toBe(true);
+  });
+
+  it('allows listed CIDRs but never metadata addresses', () => {
+    const policy = new AddressPolicy(['127.0.0.2/32', '169.254.0.0/16', 'fd00::/8']);
+    expect(policy.check('127.0.0.2').allowed).toBe(true);
+    expect(policy.check('127.0.0.1').allowed).toBe(false);
+    expect(policy.check('169.254.169.254').allowed).toBe(false);
+    expect(policy.check('fd00:ec2::254').allowed).toBe(false);
+    expect(policy.check('fd12::1').allowed).toBe(true);
+  });
+
+  it('refuses things that are not addresses', () => {
+    expect(strict.check('example.com').allowed).toBe(false);
+  });
+});

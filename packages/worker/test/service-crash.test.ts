@@ -1,0 +1,126 @@
+// At-least-once delivery, shown with real process deaths: kill -9 and SIGTERM in the middle of a job. A
+// test-only slow restorer (identity output, seconds of convolutions) makes "the middle of a job" last long
+// enough; production code has no sleeps or test switches.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { BUCKET_PREFIXES, resultKey, tenantKeySegment } from '@revive/contract';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  createStack,
+  enqueue,
+  getRecord,
+  isTerminal,
+  photo,
+  queueDepth,
+  sleep,
+  startWorkerProcess,
+  upload,
+  waitForRecord,
+  writeSlowRestorer,
+  type Stack,
+  type WorkerProcess,
+} from './service-helpers.js';
+
+const TENANT = 'tenant-crash';
+/**
+ * About 2 s of restoring per face (two faces in the test photo) on one thread here. onnxruntime-node runs a
+ * session on the main thread, so no heartbeat fires during one face: one face must stay well inside the lease
+ * (visibility 8 s, lease 7 s, heartbeat 1 s), as GFPGAN's ~1–3 s per face does inside the default 120 s.
+ */
+const SLOW_CONVS = 120;
+const VISIBILITY_TIMEOUT_SECONDS = 8;
+let stack: Stack;
+let dir: string;
+let restorer: string;
+let input: Uint8Array;
+const workers: WorkerProcess[] = [];
+
+async function worker(env: Record<string, string> = {}): Promise<WorkerProcess> {
+  const w = await startWorkerProcess(stack, { restorer, healthFile: path.join(dir, `health-${workers.length}.json`), env: { REVIVE_CONCURRENCY: '1', ...env } });
+  workers.push(w);
+  return w;
+}
+
+async function resultKeys(): Promise<string[]> {
+  const out = await stack.clients.s3.send(new ListObjectsV2Command({ Bucket: stack.resources.bucketName, Prefix: `${BUCKET_PREFIXES.results}${tenantKeySegment(TENANT)}/` }));
+  return (out.Contents ?? []).map((o) => o.Key!);
+}
+
+async function startedJob(w: WorkerProcess): Promise<string> {
+  const key = await upload(stack, TENANT, input);
+  const job = await enqueue(stack, { kind: 's3', key }, { tenantId: TENANT, options: { upscale: 1 } });
+  await w.waitForLog((l) => l.message === 'job started' && l.jobId === job.jobId, 30_000);
+  expect(await getRecord(stack, job.jobId)).toMatchObject({ status: 'RUNNING', attempts: 1 });
+  return job.jobId;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'revive-crash-'));
+  restorer = await writeSlowRestorer(path.join(dir, 'models'), SLOW_CONVS);
+  input = (await photo(360)).bytes;
+  stack = await createStack(inject('localAws'), { visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS, maxReceiveCount: 5 });
+});
+
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+
+afterAll(async () => {
+  stack?.destroy();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('worker deaths', () => {
+  it('kill -9 mid-job: after the visibility timeout a new worker completes it; one result, attempts 2', async () => {
+    const first = await worker();
+    const jobId = await startedJob(first);
+    // Past a couple of heartbeats, so the lease and visibility have been extended at least once.
+    await sleep(2_000);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const killedAt = Date.now();
+    expect(await getRecord(stack, jobId)).toMatchObject({ status: 'RUNNING', attempts: 1 });
+    const second = await worker();
+    const record = await waitForRecord(stack, jobId, isTerminal, 90_000);
+    expect(record).toMatchObject({ status: 'SUCCEEDED', attempts: 2, resultKey: resultKey(TENANT, jobId, 'jpg') });
+    // The message came back only once the visibility the dead worker had extended ran out.
+    const takeover = second.logs.find((l) => l.message === 'job started' && l.jobId === jobId);
+    expect(takeover).toMatchObject({ attempts: 2 });
+    expect(Date.parse(String(takeover!.timestamp)) - killedAt).toBeGreaterThan(500);
+    expect(await resultKeys()).toEqual([resultKey(TENANT, jobId, 'jpg')]);
+    const deadline = Date.now() + 10_000;
+    while ((await queueDepth(stack, stack.resources.queueUrl)) > 0 && Date.now() < deadline) await sleep(250);
+    expect(await queueDepth(stack, stack.resources.queueUrl)).toBe(0);
+  });
+
+  it('SIGTERM mid-job with no time left: the job is released at once and another worker completes it', async () => {
+    const first = await worker({ REVIVE_SHUTDOWN_TIMEOUT_SECONDS: '0' });
+    const jobId = await startedJob(first);
+    const second = await worker();
+    const sigtermAt = Date.now();
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.logs.some((l) => l.message === 'job released at shutdown' && l.jobId === jobId)).toBe(true);
+    const record = await waitForRecord(stack, jobId, isTerminal, 90_000);
+    expect(record).toMatchObject({ status: 'SUCCEEDED', attempts: 2 });
+    // Released with visibility 0: taken over well before the visibility timeout would have run out.
+    const takeover = second.logs.find((l) => l.message === 'job started' && l.jobId === jobId)!;
+    expect(Date.parse(String(takeover.timestamp)) - sigtermAt).toBeLessThan((VISIBILITY_TIMEOUT_SECONDS * 1000) / 2);
+  });
+
+  it('SIGTERM mid-job with time left: polling stops, the job finishes, then the worker exits', async () => {
+    const first = await worker({ REVIVE_SHUTDOWN_TIMEOUT_SECONDS: '60' });
+    const jobId = await startedJob(first);
+    first.child.kill('SIGTERM');
+    // A job queued after SIGTERM is not taken by the draining worker.
+    const later = await enqueue(stack, { kind: 's3', key: await upload(stack, TENANT, input) }, { tenantId: TENANT, options: { upscale: 1 } });
+    expect(await first.exited).toBe(0);
+    expect(await getRecord(stack, jobId)).toMatchObject({ status: 'SUCCEEDED', attempts: 1 });
+    expect(first.logs.find((l) => l.message === 'shutdown complete')).toMatchObject({ drained: 1, released: 0 });
+    expect(await getRecord(stack, later.jobId)).toMatchObject({ status: 'QUEUED', attempts: 0 });
+    await worker();
+    expect(await waitForRecord(stack, later.jobId, isTerminal, 90_000)).toMatchObject({ status: 'SUCCEEDED', attempts: 1 });
+  });
+});

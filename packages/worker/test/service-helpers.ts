@@ -1,0 +1,317 @@
+// Shared by the service integration tests and the service benchmark: a worker as a real child process, jobs
+// enqueued the way the API does it (conditional put, then send), and small test models and images.
+import type {} from '@revive/local-aws/vitest-setup';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DEFAULT_JOB_TTL_DAYS,
+  jobOptionsSchema,
+  uploadKey,
+  type JobMessage,
+  type JobOptionsInput,
+  type JobRecord,
+  type JobSource,
+} from '@revive/contract';
+import { createReviveResources, localAwsEnv, localClients, type LocalAwsTarget, type ReviveResources } from '@revive/local-aws';
+import onnxProto from 'onnx-proto';
+import { readImage, resizeImage, writeImage } from '../src/pipeline/image.js';
+import { sharedDir, writeIdentityRestorer } from '../src/testing/index.js';
+
+const { onnx } = onnxProto;
+const WORKER_DIR = path.resolve(import.meta.dirname, '..');
+
+/** Resources and clients of one test file. */
+export interface Stack {
+  readonly target: LocalAwsTarget;
+  readonly resources: ReviveResources;
+  readonly clients: ReturnType<typeof localClients>;
+  readonly doc: DynamoDBDocumentClient;
+  destroy(): void;
+}
+
+export async function createStack(target: LocalAwsTarget, options: { visibilityTimeoutSeconds: number; maxReceiveCount?: number }): Promise<Stack> {
+  const resources = await createReviveResources(target, { prefix: `svc-${randomUUID().slice(0, 8)}`, ...options });
+  const clients = localClients(target);
+  const doc = DynamoDBDocumentClient.from(clients.dynamodb, { marshallOptions: { removeUndefinedValues: true } });
+  return {
+    target,
+    resources,
+    clients,
+    doc,
+    destroy: () => {
+      for (const c of Object.values(clients)) c.destroy();
+    },
+  };
+}
+
+/** Puts bytes under a tenant's upload prefix, as a presigned POST would. */
+export async function upload(stack: Stack, tenantId: string, bytes: Uint8Array, contentType = 'image/jpeg'): Promise<string> {
+  const key = uploadKey(tenantId, randomUUID());
+  await stack.clients.s3.send(new PutObjectCommand({ Bucket: stack.resources.bucketName, Key: key, Body: bytes, ContentType: contentType }));
+  return key;
+}
+
+export interface EnqueueOptions {
+  readonly tenantId?: string;
+  readonly options?: JobOptionsInput;
+  readonly webhookUrl?: string;
+  /** Write the record with this status instead of QUEUED (e.g. CANCELED). */
+  readonly status?: JobRecord['status'];
+}
+
+/** What the API does for POST /jobs: a conditional put of the QUEUED record, then the message. */
+export async function enqueue(stack: Stack, source: JobSource, options: EnqueueOptions = {}): Promise<JobMessage> {
+  const jobId = randomUUID();
+  const tenantId = options.tenantId ?? 'tenant-a';
+  const jobOptions = jobOptionsSchema.parse(options.options ?? {});
+  const now = new Date();
+  const record: JobRecord = {
+    jobId,
+    tenantId,
+    status: options.status ?? 'QUEUED',
+    source,
+    options: jobOptions,
+    attempts: 0,
+    createdAt: now.toISOString(),
+    expiresAt: Math.floor(now.getTime() / 1000) + DEFAULT_JOB_TTL_DAYS * 86_400,
+    ...(options.webhookUrl !== undefined && { webhookUrl: options.webhookUrl }),
+  };
+  await stack.doc.send(new PutCommand({ TableName: stack.resources.tableName, Item: record, ConditionExpression: 'attribute_not_exists(jobId)' }));
+  const message: JobMessage = {
+    version: 1,
+    jobId,
+    tenantId,
+    source,
+    options: jobOptions,
+    enqueuedAt: now.toISOString(),
+    ...(options.webhookUrl !== undefined && { webhookUrl: options.webhookUrl }),
+  };
+  await sendRaw(stack, JSON.stringify(message));
+  return message;
+}
+
+export async function sendRaw(stack: Stack, body: string): Promise<void> {
+  await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.resources.queueUrl, MessageBody: body }));
+}
+
+export async function getRecord(stack: Stack, jobId: string): Promise<JobRecord | undefined> {
+  const out = await stack.doc.send(new GetCommand({ TableName: stack.resources.tableName, Key: { jobId }, ConsistentRead: true }));
+  return out.Item as JobRecord | undefined;
+}
+
+/** Polls the record until `done` holds; fails with the last record seen. */
+export async function waitForRecord(stack: Stack, jobId: string, done: (r: JobRecord) => boolean, timeoutMs = 60_000): Promise<JobRecord> {
+  const deadline = Date.now() + timeoutMs;
+  let last: JobRecord | undefined;
+  while (Date.now() < deadline) {
+    last = await getRecord(stack, jobId);
+    if (last && done(last)) return last;
+    await sleep(100);
+  }
+  throw new Error(`job ${jobId} did not reach the expected state in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+}
+
+export const isTerminal = (r: JobRecord) => r.status === 'SUCCEEDED' || r.status === 'FAILED' || r.status === 'CANCELED';
+
+export async function getObjectBytes(stack: Stack, key: string): Promise<{ bytes: Uint8Array; contentType: string | undefined }> {
+  const out = await stack.clients.s3.send(new GetObjectCommand({ Bucket: stack.resources.bucketName, Key: key }));
+  return { bytes: await out.Body!.transformToByteArray(), contentType: out.ContentType };
+}
+
+/** Visible + in-flight messages of a queue (approximate, as SQS reports them). */
+export async function queueDepth(stack: Stack, queueUrl: string): Promise<number> {
+  const out = await stack.clients.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+  );
+  return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+}
+
+/** Receives what reached the dead-letter queue (bodies only). */
+export async function drainDlq(stack: Stack, waitTimeSeconds = 1): Promise<string[]> {
+  const out = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.resources.dlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitTimeSeconds }));
+  return (out.Messages ?? []).map((m) => m.Body ?? '');
+}
+
+/** A JPEG of a shared photo with faces, scaled to `width` pixels wide (small inputs keep load tests quick). */
+export async function photo(width?: number, name = 'Blake_Lively.jpg'): Promise<{ bytes: Uint8Array; width: number; height: number }> {
+  const bytes = await readFile(path.join(sharedDir(), 'photos', 'whole', name));
+  const decoded = await readImage(bytes, { maxPixels: 100_000_000 });
+  if (width === undefined) return { bytes, width: decoded.rgb.width, height: decoded.rgb.height };
+  const height = Math.round((decoded.rgb.height * width) / decoded.rgb.width);
+  const small = await resizeImage(decoded.rgb, width, height, 'lanczos3');
+  return { bytes: await writeImage(small, undefined, 'jpeg', { quality: 90 }), width, height };
+}
+
+/**
+ * Test-only restorer that is slow on purpose, so a test can kill or stop a worker in the middle of a job without
+ * a sleep in production code: `convs` 3×3 convolutions with 16 channels on the 512² crop, multiplied by zero
+ * and added to the input, so the output is the identity restorer's.
+ */
+export async function writeSlowRestorer(dir: string, convs: number): Promise<string> {
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const channels = 16;
+  const shape = [1, 3, 512, 512];
+  const info = (name: string) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: shape.map((d) => ({ dimValue: d })) } } } });
+  const initializer: { name: string; dataType: number; dims: number[]; floatData: number[] }[] = [];
+  const nodes: { opType: string; input: string[]; output: string[]; name: string; attribute?: { name: string; type: number; ints: number[] }[] }[] = [];
+  const pads = [{ name: 'pads', type: onnx.AttributeProto.AttributeType.INTS, ints: [1, 1, 1, 1] }];
+  let previous = 'input';
+  let inChannels = 3;
+  for (let i = 0; i <= convs; i++) {
+    const outChannels = i === convs ? 3 : channels;
+    initializer.push({ name: `w${i}`, dataType: FLOAT, dims: [outChannels, inChannels, 3, 3], floatData: new Array(outChannels * inChannels * 9).fill(0.001) });
+    nodes.push({ opType: 'Conv', input: [previous, `w${i}`], output: [`c${i}`], name: `conv${i}`, attribute: pads });
+    previous = `c${i}`;
+    inChannels = outChannels;
+  }
+  initializer.push({ name: 'zero', dataType: FLOAT, dims: [1], floatData: [0] });
+  nodes.push({ opType: 'Mul', input: [previous, 'zero'], output: ['nothing'], name: 'mute' });
+  nodes.push({ opType: 'Add', input: ['input', 'nothing'], output: ['1288'], name: 'identity_plus_nothing' });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 13 }],
+    producerName: 'revive-tests',
+    graph: { name: 'slow_restorer', input: [info('input')], output: [info('1288')], node: nodes, initializer },
+  });
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `slow_restorer_${convs}.onnx`);
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(file, onnx.ModelProto.encode(model).finish());
+  return file;
+}
+
+export { writeIdentityRestorer };
+
+/** A `revive serve` child process with its JSON log lines. */
+export interface WorkerProcess {
+  readonly child: ChildProcess;
+  readonly logs: Record<string, unknown>[];
+  readonly healthFile: string;
+  /** Resolves with the first log line that matches. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  readonly exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+export interface WorkerOptions {
+  readonly restorer: string;
+  readonly healthFile: string;
+  readonly env?: Record<string, string>;
+}
+
+/** The CLI as the container runs it (`revive serve`), through tsx so the test runs the sources. */
+export function reviveCommand(args: readonly string[]): { command: string; args: string[] } {
+  return { command: process.execPath, args: ['--import', 'tsx', path.join(WORKER_DIR, 'src', 'cli.ts'), ...args] };
+}
+
+export function workerEnv(stack: Stack, options: WorkerOptions): Record<string, string> {
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !k.startsWith('REVIVE_') && !k.startsWith('AWS_'))) as Record<string, string>;
+  return {
+    ...inherited,
+    ...localAwsEnv(stack.target, stack.resources),
+    REVIVE_MODELS_DIR: path.join(sharedDir(), 'models'),
+    REVIVE_RESTORER: options.restorer,
+    REVIVE_HEALTH_FILE: options.healthFile,
+    REVIVE_THREADS: '1',
+    REVIVE_WAIT_TIME_SECONDS: '1',
+    REVIVE_HEARTBEAT_INTERVAL_SECONDS: '1',
+    REVIVE_WEBHOOK_SECRET: 'test-webhook-secret-0123456789',
+    REVIVE_URL_ALLOW_CIDRS: '127.0.0.2/32',
+    POWERTOOLS_METRICS_DISABLED: 'false',
+    ...options.env,
+  };
+}
+
+/** Starts `revive serve` and resolves once it logged "worker ready". */
+export async function startWorkerProcess(stack: Stack, options: WorkerOptions): Promise<WorkerProcess> {
+  const { command, args } = reviveCommand(['serve']);
+  const child = spawn(command, args, { cwd: WORKER_DIR, env: workerEnv(stack, options), stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
+  let stderr = '';
+  let buffered = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ raw: line });
+      }
+    }
+    for (const w of waiters) w();
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    if (process.env.REVIVE_TEST_VERBOSE) process.stderr.write(chunk);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const waitForLog = (match: (line: Record<string, unknown>) => boolean, timeoutMs = 60_000) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const check = () => {
+        const hit = logs.find(match);
+        if (hit) {
+          cleanup();
+          resolve(hit);
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no matching log line in ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}; last logs: ${JSON.stringify(logs.slice(-5))}`));
+      }, timeoutMs);
+      const onExit = () => {
+        setTimeout(() => {
+          check();
+          cleanup();
+          reject(new Error(`worker exited before the log line; stderr: ${stderr.slice(-2000)}`));
+        }, 50);
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        child.off('exit', onExit);
+      };
+      waiters.add(check);
+      child.once('exit', onExit);
+      check();
+    });
+  const worker: WorkerProcess = {
+    child,
+    logs,
+    healthFile: options.healthFile,
+    waitForLog,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+  await waitForLog((l) => l.message === 'worker ready');
+  return worker;
+}
+
+/** Runs `revive healthcheck` against a heartbeat file; resolves with its exit code. */
+export async function runHealthcheck(healthFile: string): Promise<{ code: number | null; output: string }> {
+  const { command, args } = reviveCommand(['healthcheck']);
+  const child = spawn(command, args, { cwd: WORKER_DIR, env: { ...process.env, REVIVE_HEALTH_FILE: healthFile }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, output };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
