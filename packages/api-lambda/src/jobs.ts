@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { CreateJobRequest, CreateJobSource, JobRecord, JobResponse, JobSource } from '@revive/contract';
+import type { CreateJobRequest, CreateJobSource, JobSource } from '@revive/contract';
 
 /**
  * The deterministic job id of (tenant, Idempotency-Key): a repeat of the request maps to the same record, so the
@@ -33,42 +33,4 @@ export function requestHash(request: CreateJobRequest): string {
 /** API source → message/record source. */
 export function toJobSource(source: CreateJobSource): JobSource {
   return 'uploadKey' in source ? { kind: 's3', key: source.uploadKey } : { kind: 'url', url: source.url };
-}
-
-function toApiSource(source: JobSource): CreateJobSource {
-  return source.kind === 's3' ? { uploadKey: source.key } : { url: source.url };
-}
-
-/** The presigned result, when there is one. */
-export interface JobOutput {
-  readonly url: string;
-  readonly expiresAt: string;
-}
-
-/** A record as the API shows it (Replicate-style: snake_case times, `urls.get` and `urls.cancel`). */
-export function toJobResponse(record: JobRecord, base: string, output?: JobOutput): JobResponse {
-  const self = `${base}/jobs/${record.jobId}`;
-  const predict =
-    record.startedAt !== undefined && record.finishedAt !== undefined ? Date.parse(record.finishedAt) - Date.parse(record.startedAt) : null;
-  return {
-    id: record.jobId,
-    status: record.status,
-    input: { source: toApiSource(record.source), options: record.options },
-    created_at: record.createdAt,
-    started_at: record.startedAt ?? null,
-    completed_at: record.finishedAt ?? null,
-    output:
-      output === undefined
-        ? null
-        : { url: output.url, expires_at: output.expiresAt, width: record.resultWidth ?? null, height: record.resultHeight ?? null },
-    error: record.errorCode === undefined ? null : { code: record.errorCode, message: record.errorMessage ?? record.errorCode },
-    metrics: {
-      faces_found: record.facesFound ?? null,
-      timings_ms: record.timingsMs ?? null,
-      predict_time_ms: predict,
-      attempts: record.attempts,
-    },
-    webhook: record.webhookUrl ?? null,
-    urls: { get: self, cancel: self },
-  };
 }

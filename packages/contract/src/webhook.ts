@@ -51,7 +51,7 @@ export function jobResponseFromRecord(record: JobRecord, links: JobResponseLinks
             height: record.resultHeight ?? null,
           }
         : null,
-    error: record.errorCode ? { code: record.errorCode, message: record.errorMessage ?? '' } : null,
+    error: record.errorCode ? { code: record.errorCode, message: record.errorMessage ?? record.errorCode } : null,
     metrics: {
       faces_found: record.facesFound ?? null,
       timings_ms: record.timingsMs ?? null,

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
 import { createRequire } from 'node:module';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { startFauxqs } from 'fauxqs';
@@ -92,7 +92,7 @@ async function startDynamoDbLocal(port: number, timeoutMs: number): Promise<() =
 
 async function startDynalite(port: number): Promise<() => Promise<void>> {
   const require = createRequire(import.meta.url);
-  const dynalite = require('dynalite') as (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => import('node:net').Server;
+  const dynalite = require('dynalite') as (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
   // Tables are ACTIVE at once: the default 500 ms CREATING phase only slows tests down.
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {

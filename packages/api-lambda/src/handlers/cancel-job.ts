@@ -1,10 +1,10 @@
 // Lambda entry point for `DELETE /jobs/{id}` (bundled by CDK's NodejsFunction).
+import { jobResponseFromRecord } from '@revive/contract';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { defaultDeps, toHandler, type RouteLogic } from '../app.js';
 import { ClientError } from '../errors.js';
 import { baseUrl, json } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
-import { toJobResponse } from '../jobs.js';
 import { loadTenantJob } from './get-job.js';
 
 /** `DELETE /jobs/{id}`: QUEUED → CANCELED (conditional); the worker skips CANCELED jobs. Other states: 409. */
@@ -20,7 +20,7 @@ export const cancelJob: RouteLogic = async (event, deps) => {
     });
   }
   deps.metrics.addMetric('JobsCanceled', MetricUnit.Count, 1);
-  return json(200, toJobResponse(canceled, baseUrl(event)));
+  return json(200, jobResponseFromRecord(canceled, { apiBaseUrl: baseUrl(event) }));
 };
 
 export const handler = toHandler('cancel-job', cancelJob, defaultDeps);

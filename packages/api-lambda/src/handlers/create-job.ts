@@ -1,6 +1,6 @@
 // Lambda entry point for `POST /jobs` (bundled by CDK's NodejsFunction).
 import { randomUUID } from 'node:crypto';
-import { createJobRequestSchema, isTenantUploadKey, type JobMessage, type JobRecord } from '@revive/contract';
+import { createJobRequestSchema, isTenantUploadKey, type JobMessage, type JobRecord, jobResponseFromRecord } from '@revive/contract';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { defaultDeps, toHandler, type ApiDeps, type RouteLogic } from '../app.js';
 import { ClientError, ServiceError } from '../errors.js';
@@ -8,7 +8,7 @@ import { parseJsonBody } from '../http/body.js';
 import { baseUrl, header, json, type ApiEvent } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
 import { assertPublicUrl } from '../http/url-guard.js';
-import { idempotentJobId, requestHash, toJobResponse, toJobSource } from '../jobs.js';
+import { idempotentJobId, requestHash, toJobSource } from '../jobs.js';
 
 const SECONDS_PER_DAY = 86_400;
 /** Idempotency keys are printable ASCII; 255 covers UUIDs and the longest keys clients commonly send. */
@@ -83,7 +83,7 @@ export const createJob: RouteLogic = async (event, deps) => {
     await enqueue(record, deps);
     deps.metrics.addMetric('JobsCreated', MetricUnit.Count, 1);
     deps.logger.info('job created', { jobId: record.jobId, tenantId });
-    return json(202, toJobResponse(record, base), { location: `${base}/jobs/${record.jobId}` });
+    return json(202, jobResponseFromRecord(record, { apiBaseUrl: base }), { location: `${base}/jobs/${record.jobId}` });
   }
 
   // The id exists: only an Idempotency-Key repeat gets here (random UUIDs do not collide).
@@ -100,12 +100,12 @@ export const createJob: RouteLogic = async (event, deps) => {
     if (requeued !== undefined) {
       await enqueue(requeued, deps);
       deps.logger.info('job re-enqueued after an enqueue failure', { jobId: requeued.jobId, tenantId });
-      return json(202, toJobResponse(requeued, base), replayHeaders);
+      return json(202, jobResponseFromRecord(requeued, { apiBaseUrl: base }), replayHeaders);
     }
     const current = await deps.table.get(existing.jobId);
-    return json(202, toJobResponse(current ?? existing, base), replayHeaders);
+    return json(202, jobResponseFromRecord(current ?? existing, { apiBaseUrl: base }), replayHeaders);
   }
-  return json(202, toJobResponse(existing, base), replayHeaders);
+  return json(202, jobResponseFromRecord(existing, { apiBaseUrl: base }), replayHeaders);
 };
 
 export const handler = toHandler('create-job', createJob, defaultDeps);

@@ -1,10 +1,9 @@
 // Lambda entry point for `GET /jobs/{id}` (bundled by CDK's NodejsFunction).
-import { jobIdSchema, type JobRecord } from '@revive/contract';
+import { jobIdSchema, jobResponseFromRecord, type JobRecord, type JobResponseLinks } from '@revive/contract';
 import { defaultDeps, toHandler, type ApiDeps, type RouteLogic } from '../app.js';
 import { ClientError } from '../errors.js';
 import { baseUrl, json, type ApiEvent } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
-import { toJobResponse, type JobOutput } from '../jobs.js';
 
 /**
  * This tenant's job, or a 404. Another tenant's job is "not found" too: the API never confirms that an id exists.
@@ -18,13 +17,13 @@ export async function loadTenantJob(event: ApiEvent, deps: ApiDeps, tenantId: st
   return record;
 }
 
-/** The short-lived presigned URL of a SUCCEEDED job's result. */
-export async function outputOf(record: JobRecord, deps: ApiDeps): Promise<JobOutput | undefined> {
-  if (record.status !== 'SUCCEEDED' || record.resultKey === undefined) return undefined;
+/** The short-lived presigned URL of a SUCCEEDED job's result, as response links. */
+export async function outputLinks(record: JobRecord, deps: ApiDeps): Promise<Pick<JobResponseLinks, 'resultUrl' | 'resultUrlExpiresAt'>> {
+  if (record.status !== 'SUCCEEDED' || record.resultKey === undefined) return {};
   const ttl = deps.config.REVIVE_PRESIGN_TTL_SECONDS;
   return {
-    url: await deps.bucket.presignDownload(record.resultKey, ttl),
-    expiresAt: new Date(deps.now() + ttl * 1000).toISOString(),
+    resultUrl: await deps.bucket.presignDownload(record.resultKey, ttl),
+    resultUrlExpiresAt: new Date(deps.now() + ttl * 1000),
   };
 }
 
@@ -32,7 +31,7 @@ export async function outputOf(record: JobRecord, deps: ApiDeps): Promise<JobOut
 export const getJob: RouteLogic = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
   const record = await loadTenantJob(event, deps, tenantId);
-  return json(200, toJobResponse(record, baseUrl(event), await outputOf(record, deps)), { 'cache-control': 'no-store' });
+  return json(200, jobResponseFromRecord(record, { apiBaseUrl: baseUrl(event), ...(await outputLinks(record, deps)) }), { 'cache-control': 'no-store' });
 };
 
 export const handler = toHandler('get-job', getJob, defaultDeps);

@@ -1,5 +1,5 @@
 // Lambda entry point for `GET /jobs` (bundled by CDK's NodejsFunction).
-import { listJobsQuerySchema } from '@revive/contract';
+import { listJobsQuerySchema, jobResponseFromRecord } from '@revive/contract';
 import { z } from 'zod';
 import { defaultDeps, toHandler, type RouteLogic } from '../app.js';
 import type { TenantPageKey } from '../aws/job-table.js';
@@ -7,7 +7,6 @@ import { ClientError } from '../errors.js';
 import { validationError } from '../http/body.js';
 import { baseUrl, json } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
-import { toJobResponse } from '../jobs.js';
 
 const cursorSchema = z.strictObject({ jobId: z.string(), tenantId: z.string(), createdAt: z.string() });
 
@@ -39,7 +38,7 @@ export const listJobs: RouteLogic = async (event, deps) => {
   const base = baseUrl(event);
   return json(
     200,
-    { jobs: page.jobs.map((record) => toJobResponse(record, base)), next_cursor: page.lastKey === undefined ? null : encodeCursor(page.lastKey) },
+    { jobs: page.jobs.map((record) => jobResponseFromRecord(record, { apiBaseUrl: base })), next_cursor: page.lastKey === undefined ? null : encodeCursor(page.lastKey) },
     { 'cache-control': 'no-store' },
   );
 };
