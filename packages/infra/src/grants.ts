@@ -60,6 +60,8 @@ export function grantLeastPrivilege({ storage, queue, api, worker }: LeastPrivil
   );
   task.addToPrincipalPolicy(allow('ReadUploads', ['s3:GetObject'], [uploads]));
   task.addToPrincipalPolicy(allow('WriteResults', ['s3:PutObject'], [results]));
+  // The webhook body carries a presigned result URL, signed with the task role's credentials.
+  task.addToPrincipalPolicy(allow('PresignResults', ['s3:GetObject'], [results]));
   task.addToPrincipalPolicy(allow('UpdateJobs', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
   // REVIVE_WEBHOOK_SECRET is injected by ECS at start, so only the execution role reads the secret
   // (ecs.Secret.fromSecretsManager grants that); the running worker needs no Secrets Manager access.

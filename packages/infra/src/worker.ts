@@ -155,6 +155,8 @@ export class WorkerService extends Construct {
         startPeriod: Duration.seconds(HEALTHCHECK_START_PERIOD_SECONDS),
       },
       readonlyRootFilesystem: false,
+      // An init process reaps the health-check processes ECS starts every interval, and forwards SIGTERM.
+      linuxParameters: new ecs.LinuxParameters(this, 'Linux', { initProcessEnabled: true }),
     };
     const cpuUnits = Math.round(props.vcpu * 1024);
 

@@ -255,6 +255,8 @@ describe('worker', () => {
       StartPeriod: HEALTHCHECK_START_PERIOD_SECONDS,
     });
     expect(JSON.stringify(def.HealthCheck)).not.toMatch(/exit 0/);
+    // An init process reaps the health-check processes.
+    expect(def.LinuxParameters).toMatchObject({ InitProcessEnabled: true });
   });
 
   it.each(['cpu', 'gpu'] as const)('%s: stopTimeout covers the SIGTERM budget within ECS limits', (mode) => {
@@ -417,7 +419,7 @@ describe('least privilege', () => {
     });
   });
 
-  it.each(['cpu', 'gpu'] as const)('%s: the worker task role consumes the queue, reads uploads, writes results, updates jobs', (mode) => {
+  it.each(['cpu', 'gpu'] as const)('%s: the worker task role consumes the queue, reads uploads, writes and presigns results, updates jobs', (mode) => {
     const s = mode === 'cpu' ? cpu : gpu;
     const roleId = logicalId(s, s.stack.worker.taskDefinition.taskRole as never);
     expect(actionsOfRole(s.template, roleId)).toEqual(
@@ -427,6 +429,7 @@ describe('least privilege', () => {
         'sqs:ChangeMessageVisibility',
         'sqs:GetQueueAttributes',
         's3:GetObject',
+        's3:GetObject',
         's3:PutObject',
         'dynamodb:GetItem',
         'dynamodb:UpdateItem',
@@ -434,7 +437,11 @@ describe('least privilege', () => {
     );
     const bucketId = logicalId(s, s.stack.storage.bucket);
     const statements = statementsOfRole(s.template, roleId);
-    expect(JSON.stringify(statements.find((st) => st.Action === 's3:GetObject')!.Resource)).toContain(`/${BUCKET_PREFIXES.uploads}*`);
+    // Reads uploads (sources) and results (to presign the webhook's result URL); nothing else in the bucket.
+    const readable = statements.filter((st) => st.Action === 's3:GetObject').map((st) => JSON.stringify(st.Resource));
+    expect(readable).toHaveLength(2);
+    expect(readable.find((r) => r.includes(`/${BUCKET_PREFIXES.uploads}*`))).toBeDefined();
+    expect(readable.find((r) => r.includes(`/${BUCKET_PREFIXES.results}*`))).toBeDefined();
     expect(JSON.stringify(statements.find((st) => st.Action === 's3:PutObject')!.Resource)).toContain(`/${BUCKET_PREFIXES.results}*`);
     expect(JSON.stringify(statements)).toContain(bucketId);
   });
