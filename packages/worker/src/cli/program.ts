@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_BLEND, DEFAULT_UPSCALE, MAX_UPSCALE, OUTPUT_EXTS } from '@revive/contract';
-import { DEFAULT_SCORE_THRESHOLD } from '../pipeline/detect.js';
+import { DEFAULT_SCORE_THRESHOLDS } from '../pipeline/detect.js';
 import { DEFAULT_DEVICE, DEFAULT_THREADS } from '../pipeline/inference.js';
 import { DEFAULT_DETECTOR, DEFAULT_RESTORER } from '../pipeline/pipeline.js';
 import { DEFAULT_FIDELITY } from '../pipeline/restore.js';
@@ -38,7 +38,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--threads <n>', 'onnxruntime intra-op threads; 0 lets onnxruntime choose', String(DEFAULT_THREADS))
     .addOption(new Option('--device <device>', 'where the models run; cuda fails clearly when unavailable').choices(['cpu', 'cuda']).default(DEFAULT_DEVICE))
     .option('--models-dir <dir>', 'model folder (default: $REVIVE_MODELS_DIR or ~/.cache/revive/models)')
-    .option('--score-threshold <0..1>', 'minimum face detection score', String(DEFAULT_SCORE_THRESHOLD))
+    .option('--score-threshold <0..1>', `minimum face detection score (default: the detector's own: ${Object.entries(DEFAULT_SCORE_THRESHOLDS).map(([k, v]) => `${k} ${v}`).join(', ')})`)
     .option('--max-pixels <n>', 'largest input accepted, in pixels (decompression-bomb guard)')
     .option('--no-download', 'never download missing models')
     .option('--no-save-faces', 'skip cropped_faces/, restored_faces/ and cmp/')

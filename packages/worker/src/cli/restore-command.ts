@@ -3,7 +3,6 @@ import path from 'node:path';
 import { DEFAULT_BLEND, DEFAULT_UPSCALE, MAX_UPSCALE, outputExtSchema } from '@revive/contract';
 import { z } from 'zod';
 import { PermanentError, WorkerError } from '../errors.js';
-import { DEFAULT_SCORE_THRESHOLD } from '../pipeline/detect.js';
 import { DEFAULT_DEVICE, DEFAULT_THREADS } from '../pipeline/inference.js';
 import { DEFAULT_DETECTOR, DEFAULT_RESTORER, RestorationPipeline, type ProcessOptions } from '../pipeline/pipeline.js';
 import { DEFAULT_FIDELITY } from '../pipeline/restore.js';
@@ -33,7 +32,7 @@ export const restoreOptionsSchema = z.strictObject({
   threads: z.coerce.number().int().min(0).max(256).default(DEFAULT_THREADS),
   device: z.enum(['cpu', 'cuda']).default(DEFAULT_DEVICE),
   modelsDir: z.string().min(1).optional(),
-  scoreThreshold: z.coerce.number().gt(0).lt(1).default(DEFAULT_SCORE_THRESHOLD),
+  scoreThreshold: z.coerce.number().gt(0).lt(1).optional(),
   maxPixels: z.coerce.number().int().positive().optional(),
   download: z.boolean().default(true),
   saveFaces: z.boolean().default(true),
@@ -107,7 +106,7 @@ export async function runRestore(
     blend: options.blend,
     fidelity: options.fidelity,
     ext: options.ext,
-    scoreThreshold: options.scoreThreshold,
+    ...(options.scoreThreshold !== undefined && { scoreThreshold: options.scoreThreshold }),
     keepFaces: options.saveFaces,
   };
   const images: ImageReport[] = [];

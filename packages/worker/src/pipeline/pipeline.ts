@@ -3,7 +3,7 @@ import { DEFAULT_BLEND, DEFAULT_UPSCALE, type OutputExt } from '@revive/contract
 import { PermanentError } from '../errors.js';
 import { alignFace, templateForSize } from './align.js';
 import { decode, type DecodeOptions } from './decode.js';
-import { DEFAULT_SCORE_THRESHOLD, FaceDetector, type DetectorKind } from './detect.js';
+import { FaceDetector, type DetectorKind } from './detect.js';
 import { encode, resolveOutputFormat } from './encode.js';
 import { resizeImage, resizePlane } from './image.js';
 import { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice, type SessionOptions } from './inference.js';
@@ -60,7 +60,7 @@ export interface ProcessOptions {
   readonly useBgUpsampler?: boolean;
   /** Fail with NO_FACE when none is found. @default false */
   readonly requireFace?: boolean;
-  /** @default 0.5 */
+  /** Minimum detection score. @default the detector family's own (DEFAULT_SCORE_THRESHOLDS) */
   readonly scoreThreshold?: number;
   /** Also return per-face crops (cropped_faces/, restored_faces/, cmp/). @default false */
   readonly keepFaces?: boolean;
@@ -209,7 +209,7 @@ export class RestorationPipeline {
     const outWidth = rgb.width * upscale;
     const outHeight = rgb.height * upscale;
     let detected = await clock.time('detect', () =>
-      this.detector.detect(rgb, { scoreThreshold: options.scoreThreshold ?? DEFAULT_SCORE_THRESHOLD }),
+      this.detector.detect(rgb, options.scoreThreshold === undefined ? {} : { scoreThreshold: options.scoreThreshold }),
     );
     if (options.onlyCenterFace && detected.length > 1) {
       detected = [detected[centerFaceIndex(detected, rgb.width, rgb.height)] as DetectedFace];
