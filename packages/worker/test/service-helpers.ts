@@ -234,24 +234,34 @@ export async function startWorkerProcess(stack: Stack, options: WorkerOptions): 
   const logs: Record<string, unknown>[] = [];
   const waiters = new Set<() => void>();
   let stderr = '';
-  let buffered = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const line of lines) {
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ raw: line });
+  // Powertools writes info to stdout and warn/error to stderr: JSON lines from both become `logs`.
+  const lineReader = (onText?: (text: string) => void) => {
+    let buffered = '';
+    return (chunk: Buffer) => {
+      const text = chunk.toString();
+      onText?.(text);
+      buffered += text;
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.trim() === '') continue;
+        try {
+          logs.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          logs.push({ raw: line });
+        }
       }
-    }
-    for (const w of waiters) w();
-  });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-    if (process.env.REVIVE_TEST_VERBOSE) process.stderr.write(chunk);
-  });
+      for (const w of waiters) w();
+    };
+  };
+  child.stdout!.on('data', lineReader());
+  child.stderr!.on(
+    'data',
+    lineReader((text) => {
+      stderr += text;
+      if (process.env.REVIVE_TEST_VERBOSE) process.stderr.write(text);
+    }),
+  );
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const waitForLog = (match: (line: Record<string, unknown>) => boolean, timeoutMs = 60_000) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
