@@ -1,5 +1,6 @@
+import { jobMessageSchema, jobRecordSchema, TABLE_SCHEMA, type JobRecord } from '@revive/contract';
 import { describe, expect, it } from 'vitest';
-import { idempotentJobId, requestHash } from './jobs.js';
+import { idempotentJobId, jobMessageFromRecord, pendingEnqueueMark, requestHash } from './jobs.js';
 
 describe('idempotentJobId', () => {
   it('is a UUID determined by tenant and key', () => {
@@ -22,5 +23,36 @@ describe('requestHash', () => {
     expect(requestHash({ source: { uploadKey: 'uploads/t/1' }, options: { ...options, upscale: 3 } })).not.toBe(a);
     expect(requestHash({ source: { uploadKey: 'uploads/t/2' }, options })).not.toBe(a);
     expect(requestHash({ source: { uploadKey: 'uploads/t/1' }, options, webhookUrl: 'https://x.test/h' })).not.toBe(a);
+  });
+});
+
+describe('jobMessageFromRecord', () => {
+  const record: JobRecord = {
+    jobId: '0b5d3a4e-8f1c-4d2a-9e6b-7c1f2a3b4c5d',
+    tenantId: 'tenant-a',
+    status: 'QUEUED',
+    source: { kind: 's3', key: 'uploads/tenant-a/u1' },
+    options: { upscale: 3, onlyCenterFace: true, blend: 0.5, ext: 'png', requireFace: false, restorer: 'gfpgan-1.4' },
+    requestHash: 'h',
+    idempotencyKey: 'k',
+    attempts: 0,
+    createdAt: '2025-01-01T00:00:00.000Z',
+    expiresAt: 1,
+    ...pendingEnqueueMark(1_735_689_600_000),
+  };
+
+  it('is a contract message carrying the job, never the record-only fields', () => {
+    const at = Date.parse('2025-01-01T00:01:00.000Z');
+    const message = jobMessageFromRecord(record, at);
+    expect(jobMessageSchema.parse(message)).toEqual(message);
+    expect(message).toEqual({ version: 1, jobId: record.jobId, tenantId: record.tenantId, source: record.source, options: record.options, enqueuedAt: new Date(at).toISOString() });
+    expect(jobMessageFromRecord({ ...record, webhookUrl: 'https://x.test/h' }, at).webhookUrl).toBe('https://x.test/h');
+  });
+
+  it('marks a record pending in the sparse index, in a shape the record schema accepts', () => {
+    const mark = pendingEnqueueMark(42);
+    expect(mark).toEqual({ [TABLE_SCHEMA.pendingIndex.partitionKey]: TABLE_SCHEMA.pendingIndex.partitionValue, [TABLE_SCHEMA.pendingIndex.sortKey]: 42 });
+    expect(jobRecordSchema.parse(record)).toMatchObject(pendingEnqueueMark(1_735_689_600_000));
+    expect(jobRecordSchema.safeParse({ ...record, enqueuePending: 'other' }).success).toBe(false);
   });
 });

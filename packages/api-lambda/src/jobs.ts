@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { CreateJobRequest, CreateJobSource, JobSource } from '@revive/contract';
+import { TABLE_SCHEMA, type CreateJobRequest, type CreateJobSource, type JobMessage, type JobRecord, type JobSource } from '@revive/contract';
 
 /**
  * The deterministic job id of (tenant, Idempotency-Key): a repeat of the request maps to the same record, so the
@@ -33,4 +33,25 @@ export function requestHash(request: CreateJobRequest): string {
 /** API source → message/record source. */
 export function toJobSource(source: CreateJobSource): JobSource {
   return 'uploadKey' in source ? { kind: 's3', key: source.uploadKey } : { kind: 'url', url: source.url };
+}
+
+/**
+ * The queue message of a job, from its record: the one builder for create-job's send and the sweeper's resend, so a
+ * re-enqueued job is exactly the job the caller created.
+ */
+export function jobMessageFromRecord(record: JobRecord, enqueuedAtMs: number): JobMessage {
+  return {
+    version: 1,
+    jobId: record.jobId,
+    tenantId: record.tenantId,
+    source: record.source,
+    options: record.options,
+    ...(record.webhookUrl === undefined ? {} : { webhookUrl: record.webhookUrl }),
+    enqueuedAt: new Date(enqueuedAtMs).toISOString(),
+  };
+}
+
+/** The attributes that put a record into the sparse pending-enqueue index (the outbox), pending since `nowMs`. */
+export function pendingEnqueueMark(nowMs: number): Required<Pick<JobRecord, 'enqueuePending' | 'enqueuePendingSince'>> {
+  return { enqueuePending: TABLE_SCHEMA.pendingIndex.partitionValue, enqueuePendingSince: nowMs };
 }

@@ -4,7 +4,7 @@ process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { jobMessageSchema, uploadKey, type JobListResponse, type JobResponse, type Problem } from '@revive/contract';
+import { jobMessageSchema, TABLE_SCHEMA, uploadKey, type JobListResponse, type JobResponse, type Problem } from '@revive/contract';
 import { createReviveResources, localAwsEnv, localClients, type ReviveResources } from '@revive/local-aws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps, destroyDeps, type ApiDeps } from '../src/app.js';
@@ -86,6 +86,9 @@ describe('POST /jobs', () => {
     expect(Date.parse(record!.createdAt as string)).toBeGreaterThanOrEqual(before - 1000);
     const ttlDays = ((record!.expiresAt as number) - Date.parse(record!.createdAt as string) / 1000) / 86_400;
     expect(ttlDays).toBeCloseTo(7, 2);
+    // Sent, so out of the outbox: the enqueue sweeper has nothing to do for it.
+    expect(record).not.toHaveProperty(TABLE_SCHEMA.pendingIndex.partitionKey);
+    expect(record).not.toHaveProperty(TABLE_SCHEMA.pendingIndex.sortKey);
 
     const messages = await drainQueue();
     expect(messages).toHaveLength(1);
@@ -127,7 +130,11 @@ describe('POST /jobs', () => {
     const problem = bodyOf<Problem>(failed);
     expect(problem.code).toBe('ENQUEUE_FAILED');
     const id = problem.instance!.split('/').pop()!;
-    expect(await rawRecord(id)).toMatchObject({ status: 'FAILED', errorCode: 'ENQUEUE_FAILED' });
+    const failedRecord = await rawRecord(id);
+    expect(failedRecord).toMatchObject({ status: 'FAILED', errorCode: 'ENQUEUE_FAILED' });
+    // The caller was told it failed: the sweeper must not send it behind their back.
+    expect(failedRecord).not.toHaveProperty(TABLE_SCHEMA.pendingIndex.partitionKey);
+    expect(failedRecord).not.toHaveProperty(TABLE_SCHEMA.pendingIndex.sortKey);
     const seen = bodyOf<JobResponse>(await getJob(tenantA, id));
     expect(seen.status).toBe('FAILED');
     expect(seen.error?.code).toBe('ENQUEUE_FAILED');
@@ -138,6 +145,7 @@ describe('POST /jobs', () => {
     const record = await rawRecord(id);
     expect(record?.status).toBe('QUEUED');
     expect(record?.errorCode).toBeUndefined();
+    expect(record).not.toHaveProperty(TABLE_SCHEMA.pendingIndex.partitionKey);
     const messages = await drainQueue();
     expect(messages.map((m) => (m as { jobId: string }).jobId)).toEqual([id]);
   });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TABLE_SCHEMA } from './storage.js';
 
 /** Lifecycle of a job. QUEUED → RUNNING → SUCCEEDED | FAILED; a QUEUED job can be CANCELED. */
 export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED'] as const;
@@ -134,6 +135,13 @@ export const jobRecordSchema = z.object({
   resultHeight: z.number().int().optional(),
   errorCode: jobErrorCodeSchema.optional(),
   errorMessage: z.string().optional(),
+  /**
+   * Present (with `enqueuePendingSince`) from the API's put until its message is known to be sent: the key of the
+   * sparse `TABLE_SCHEMA.pendingIndex` that the enqueue sweeper reads.
+   */
+  enqueuePending: z.literal(TABLE_SCHEMA.pendingIndex.partitionValue).optional(),
+  /** Epoch milliseconds the record was put (or re-queued) before its message was sent. */
+  enqueuePendingSince: z.number().int().nonnegative().optional(),
   /** Epoch seconds; DynamoDB's TTL deletes the record after it. */
   expiresAt: z.number().int(),
 });

@@ -6,6 +6,12 @@ export const TABLE_SCHEMA = {
   partitionKey: 'jobId',
   /** Lists one tenant's jobs, newest first. */
   tenantIndex: { name: 'byTenant', partitionKey: 'tenantId', sortKey: 'createdAt' },
+  /**
+   * Sparse index of jobs whose message may not have been sent yet (the API's transactional outbox): only records
+   * carrying both attributes appear in it. The partition key is a constant (`partitionValue`); the sort key is a
+   * Number (epoch ms), so the sweeper reads the oldest first with one range condition.
+   */
+  pendingIndex: { name: 'byPendingEnqueue', partitionKey: 'enqueuePending', sortKey: 'enqueuePendingSince', partitionValue: 'pending' },
   ttlAttribute: 'expiresAt',
 } as const;
 

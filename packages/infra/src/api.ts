@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -12,7 +14,7 @@ import { putLocalEsbuildOnPath } from './esbuild.js';
 import { REPO_ROOT } from './paths.js';
 
 /** The API's handlers, one Lambda each; the names are the files in packages/api-lambda/src/handlers. */
-export const API_HANDLERS = ['create-upload', 'create-job', 'get-job', 'list-jobs', 'cancel-job', 'openapi'] as const;
+export const API_HANDLERS = ['create-upload', 'create-job', 'get-job', 'list-jobs', 'cancel-job', 'openapi', 'sweep-enqueue'] as const;
 export type ApiHandlerName = (typeof API_HANDLERS)[number];
 
 interface Route {
@@ -30,6 +32,21 @@ export const API_ROUTES: readonly Route[] = [
   { path: '/jobs/{id}', method: apigw.HttpMethod.GET, handler: 'get-job' },
   { path: '/jobs/{id}', method: apigw.HttpMethod.DELETE, handler: 'cancel-job' },
   { path: '/openapi.json', method: apigw.HttpMethod.GET, handler: 'openapi', public: true },
+];
+
+interface Schedule {
+  readonly handler: ApiHandlerName;
+  /** Minutes between runs (an EventBridge rate expression). */
+  readonly rateMinutes: number;
+  readonly description: string;
+}
+/** Handlers EventBridge runs on a schedule instead of a route. */
+export const API_SCHEDULES: readonly Schedule[] = [
+  {
+    handler: 'sweep-enqueue',
+    rateMinutes: 1,
+    description: 'Revive: send the message of jobs whose create-job Lambda died between the put and the send (the outbox)',
+  },
 ];
 
 /** API Gateway's own integration limit is 30 s; every handler is a few DynamoDB/S3/SQS calls. */
@@ -70,6 +87,8 @@ export class JobApi extends Construct {
   public readonly functions: Readonly<Record<ApiHandlerName, NodejsFunction>>;
   /** Each function's log group; grants.ts lets only that function write to it. */
   public readonly functionLogGroups: Readonly<Record<ApiHandlerName, logs.LogGroup>>;
+  /** The EventBridge rules of the scheduled handlers (API_SCHEDULES), by handler. */
+  public readonly schedules: Readonly<Partial<Record<ApiHandlerName, events.Rule>>>;
 
   constructor(scope: Construct, id: string, props: JobApiProps) {
     super(scope, id);
@@ -168,6 +187,17 @@ export class JobApi extends Construct {
         authorizer: route.public ? new apigw.HttpNoneAuthorizer() : this.authorizer,
       });
     }
+
+    const schedules: Partial<Record<ApiHandlerName, events.Rule>> = {};
+    for (const schedule of API_SCHEDULES) {
+      schedules[schedule.handler] = new events.Rule(this, `${schedule.handler}-schedule`, {
+        description: schedule.description,
+        schedule: events.Schedule.rate(Duration.minutes(schedule.rateMinutes)),
+        // A missed run is covered by the next one; retrying an old event only makes runs overlap.
+        targets: [new targets.LambdaFunction(functions[schedule.handler], { retryAttempts: 0, maxEventAge: Duration.minutes(schedule.rateMinutes) })],
+      });
+    }
+    this.schedules = schedules;
   }
 
   /** The API's base URL. */

@@ -15,7 +15,7 @@ export interface LeastPrivilegeTargets {
 
 /**
  * Grants every API handler and the worker exactly the actions it calls, on the narrowest resource
- * (object prefixes, the tenant index). No wildcard actions.
+ * (object prefixes, the tenant and pending-enqueue indexes). No wildcard actions.
  *
  * Note: no role gets s3:ListBucket, so a HeadObject/GetObject of a missing key answers 403, not 404.
  */
@@ -24,6 +24,7 @@ export function grantLeastPrivilege({ storage, queue, api, worker }: LeastPrivil
   const uploads = bucket.arnForObjects(`${BUCKET_PREFIXES.uploads}*`);
   const results = bucket.arnForObjects(`${BUCKET_PREFIXES.results}*`);
   const tenantIndex = `${table.tableArn}/index/${TABLE_SCHEMA.tenantIndex.name}`;
+  const pendingIndex = `${table.tableArn}/index/${TABLE_SCHEMA.pendingIndex.name}`;
   const allow = (sid: string, actions: string[], resources: string[]) =>
     new iam.PolicyStatement({ sid, effect: iam.Effect.ALLOW, actions, resources });
   const fns = api.functions;
@@ -49,6 +50,11 @@ export function grantLeastPrivilege({ storage, queue, api, worker }: LeastPrivil
   fns['cancel-job'].addToRolePolicy(allow('CancelJob', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
 
   // openapi: nothing.
+
+  // The outbox sweeper reads the sparse pending index, re-reads each record, resends its message and clears the mark.
+  fns['sweep-enqueue'].addToRolePolicy(allow('FindPendingEnqueue', ['dynamodb:Query'], [pendingIndex]));
+  fns['sweep-enqueue'].addToRolePolicy(allow('SweepJobRecord', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
+  fns['sweep-enqueue'].addToRolePolicy(allow('Reenqueue', ['sqs:SendMessage'], [queue.queue.queueArn]));
 
   const task = worker.taskDefinition.taskRole;
   task.addToPrincipalPolicy(

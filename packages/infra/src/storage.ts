@@ -102,6 +102,14 @@ export class JobStorage extends Construct {
           sortKey: { name: TABLE_SCHEMA.tenantIndex.sortKey, type: dynamodb.AttributeType.STRING },
           projectionType: dynamodb.ProjectionType.ALL,
         },
+        {
+          // Sparse: only records whose message may not be sent yet carry these attributes (the API's outbox).
+          // Keys only: the sweeper re-reads each record consistently before it acts.
+          indexName: TABLE_SCHEMA.pendingIndex.name,
+          partitionKey: { name: TABLE_SCHEMA.pendingIndex.partitionKey, type: dynamodb.AttributeType.STRING },
+          sortKey: { name: TABLE_SCHEMA.pendingIndex.sortKey, type: dynamodb.AttributeType.NUMBER },
+          projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+        },
       ],
     });
   }

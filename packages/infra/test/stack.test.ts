@@ -11,7 +11,7 @@ import {
 } from '@revive/contract';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { API_HANDLERS, API_ROUTES } from '../src/api.js';
+import { API_HANDLERS, API_ROUTES, API_SCHEDULES } from '../src/api.js';
 import { MAX_STOP_TIMEOUT_SECONDS } from '../src/config.js';
 import { MIN_MAX_RECEIVE_COUNT } from '../src/queue.js';
 import { WORKER_DOCKERFILES } from '../src/worker.js';
@@ -64,7 +64,7 @@ function statementsOfRole(t: Template, roleId: string): { Action: unknown; Resou
 let cpu: Synthesized;
 let gpu: Synthesized;
 beforeAll(() => {
-  // One synthesis per mode, shared by every test (each runs esbuild for six handlers).
+  // One synthesis per mode, shared by every test (each runs esbuild for seven handlers).
   cpu = synthesize({ workerMode: 'cpu' });
   gpu = synthesize({ workerMode: 'gpu', gpuInstanceType: 'g5.2xlarge', minTasks: '1' });
 }, 180_000);
@@ -130,7 +130,7 @@ describe('storage', () => {
     expect(rule!.AllowedMethods).toContain('POST');
   });
 
-  it('creates the table on demand with PITR, the TTL attribute and the tenant index from the contract', () => {
+  it('creates the table on demand with PITR, the TTL attribute, the tenant index and the sparse pending-enqueue index from the contract', () => {
     cpu.template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
       BillingMode: 'PAY_PER_REQUEST',
       KeySchema: [{ AttributeName: TABLE_SCHEMA.partitionKey, KeyType: 'HASH' }],
@@ -145,7 +145,20 @@ describe('storage', () => {
           ],
           Projection: { ProjectionType: 'ALL' },
         },
+        {
+          IndexName: TABLE_SCHEMA.pendingIndex.name,
+          KeySchema: [
+            { AttributeName: TABLE_SCHEMA.pendingIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: TABLE_SCHEMA.pendingIndex.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
       ],
+      // The sweeper's range condition compares epoch milliseconds: the sort key must be a Number.
+      AttributeDefinitions: Match.arrayWith([
+        { AttributeName: TABLE_SCHEMA.pendingIndex.partitionKey, AttributeType: 'S' },
+        { AttributeName: TABLE_SCHEMA.pendingIndex.sortKey, AttributeType: 'N' },
+      ]),
     });
   });
 });
@@ -213,7 +226,12 @@ describe('api', () => {
 
   it('runs every handler as a bundled NodejsFunction on nodejs22.x with the API environment', () => {
     const fns = resources(cpu.template, 'AWS::Lambda::Function');
+    // Six routed handlers and the outbox sweeper.
+    expect(API_HANDLERS).toHaveLength(7);
     expect(fns).toHaveLength(API_HANDLERS.length);
+    // Every handler is reached by a route or a schedule, and only the sweeper has no route.
+    expect(API_HANDLERS.filter((h) => !API_ROUTES.some((r) => r.handler === h))).toEqual(['sweep-enqueue']);
+    expect(API_SCHEDULES.map((s) => s.handler)).toEqual(['sweep-enqueue']);
     for (const [, fn] of fns) {
       expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Handler: 'index.handler' });
       const vars = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
@@ -221,6 +239,27 @@ describe('api', () => {
       // An asset bundled by esbuild (an S3 asset), not inline code.
       expect((fn.Properties.Code as Record<string, unknown>).S3Key).toBeDefined();
     }
+  });
+});
+
+describe('outbox sweeper', () => {
+  it('runs sweep-enqueue every minute from an EventBridge rule that may invoke it and nothing else', () => {
+    const fnId = logicalId(cpu, cpu.stack.api.functions['sweep-enqueue']);
+    const [ruleId, rule] = only(cpu.template, 'AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' });
+    expect(rule.Properties.State).toBe('ENABLED');
+    const ruleTargets = rule.Properties.Targets as { Arn: unknown; RetryPolicy?: unknown }[];
+    expect(ruleTargets).toHaveLength(1);
+    expect(ruleTargets[0]!.Arn).toEqual({ 'Fn::GetAtt': [fnId, 'Arn'] });
+    const permissions = resources(cpu.template, 'AWS::Lambda::Permission').filter(([, p]) => p.Properties.Principal === 'events.amazonaws.com');
+    expect(permissions).toHaveLength(1);
+    expect(permissions[0]![1].Properties).toMatchObject({
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
+      SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
+    });
+    // No route reaches the sweeper.
+    const integrations = JSON.stringify(resources(cpu.template, 'AWS::ApiGatewayV2::Integration'));
+    expect(integrations).not.toContain(fnId);
   });
 });
 
@@ -398,6 +437,7 @@ describe('least privilege', () => {
       'list-jobs': ['dynamodb:Query'],
       'cancel-job': ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
       openapi: [],
+      'sweep-enqueue': ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'sqs:SendMessage'],
     };
     for (const name of API_HANDLERS) {
       expect(actionsOfRole(t, roleOf(name)), name).toEqual([...expected[name], ...logs].sort());
@@ -417,6 +457,14 @@ describe('least privilege', () => {
     expect(statementsOfRole(t, roleOf('list-jobs')).find((st) => st.Action === 'dynamodb:Query')!.Resource).toEqual({
       'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${TABLE_SCHEMA.tenantIndex.name}`]],
     });
+    // The sweeper queries only the pending index, reads and updates only the table, and sends only to the jobs queue.
+    const sweeper = statementsOfRole(t, roleOf('sweep-enqueue'));
+    expect(sweeper.find((st) => st.Action === 'dynamodb:Query')!.Resource).toEqual({
+      'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${TABLE_SCHEMA.pendingIndex.name}`]],
+    });
+    expect(sweeper.find((st) => JSON.stringify(st.Action).includes('dynamodb:UpdateItem'))!.Resource).toEqual({ 'Fn::GetAtt': [tableId, 'Arn'] });
+    const queueId = logicalId(cpu, cpu.stack.jobQueue.queue);
+    expect(sweeper.find((st) => st.Action === 'sqs:SendMessage')!.Resource).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
   });
 
   it.each(['cpu', 'gpu'] as const)('%s: the worker task role consumes the queue, reads uploads, writes and presigns results, updates jobs', (mode) => {

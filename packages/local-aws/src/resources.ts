@@ -53,7 +53,7 @@ export interface CreateResourcesOptions {
   readonly maxReceiveCount?: number;
 }
 
-/** Creates Revive's resources on the emulators, with the same keys, index, TTL and redrive policy as the CDK app. */
+/** Creates Revive's resources on the emulators, with the same keys, indexes, TTL and redrive policy as the CDK app. */
 export async function createReviveResources(target: LocalAwsTarget, options: CreateResourcesOptions = {}): Promise<ReviveResources> {
   const prefix = options.prefix ?? `revive-${randomBytes(4).toString('hex')}`;
   const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS;
@@ -77,6 +77,7 @@ export async function createReviveResources(target: LocalAwsTarget, options: Cre
 
     const tableName = `${prefix}-jobs`;
     const index = TABLE_SCHEMA.tenantIndex;
+    const pending = TABLE_SCHEMA.pendingIndex;
     await dynamodb.send(
       new CreateTableCommand({
         TableName: tableName,
@@ -85,6 +86,8 @@ export async function createReviveResources(target: LocalAwsTarget, options: Cre
           { AttributeName: TABLE_SCHEMA.partitionKey, AttributeType: 'S' },
           { AttributeName: index.partitionKey, AttributeType: 'S' },
           { AttributeName: index.sortKey, AttributeType: 'S' },
+          { AttributeName: pending.partitionKey, AttributeType: 'S' },
+          { AttributeName: pending.sortKey, AttributeType: 'N' },
         ],
         KeySchema: [{ AttributeName: TABLE_SCHEMA.partitionKey, KeyType: 'HASH' }],
         GlobalSecondaryIndexes: [
@@ -95,6 +98,14 @@ export async function createReviveResources(target: LocalAwsTarget, options: Cre
               { AttributeName: index.sortKey, KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'ALL' },
+          },
+          {
+            IndexName: pending.name,
+            KeySchema: [
+              { AttributeName: pending.partitionKey, KeyType: 'HASH' },
+              { AttributeName: pending.sortKey, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
           },
         ],
       }),
@@ -133,6 +144,8 @@ export function localAwsEnv(target: LocalAwsTarget, resources: ReviveResources):
     REVIVE_S3_FORCE_PATH_STYLE: 'true',
     AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
     AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+    // Local runs use this machine's Node 20; the deployed worker and Lambdas run Node 22, which the notice asks for.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     REVIVE_QUEUE_URL: resources.queueUrl,
     REVIVE_TABLE_NAME: resources.tableName,
     REVIVE_BUCKET_NAME: resources.bucketName,

@@ -19,10 +19,16 @@ afterAll(() => {
 });
 
 describe('local AWS resources', () => {
-  it('creates the table with the contract key, tenant index and TTL', async () => {
+  it('creates the table with the contract key, tenant index, sparse pending-enqueue index and TTL', async () => {
     const { Table } = await clients.dynamodb.send(new DescribeTableCommand({ TableName: resources.tableName }));
     expect(Table?.KeySchema).toEqual([{ AttributeName: TABLE_SCHEMA.partitionKey, KeyType: 'HASH' }]);
-    expect(Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName)).toEqual([TABLE_SCHEMA.tenantIndex.name]);
+    expect(Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName).sort()).toEqual([TABLE_SCHEMA.tenantIndex.name, TABLE_SCHEMA.pendingIndex.name].sort());
+    const pending = Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === TABLE_SCHEMA.pendingIndex.name);
+    expect(pending?.KeySchema).toEqual([
+      { AttributeName: TABLE_SCHEMA.pendingIndex.partitionKey, KeyType: 'HASH' },
+      { AttributeName: TABLE_SCHEMA.pendingIndex.sortKey, KeyType: 'RANGE' },
+    ]);
+    expect(Table?.AttributeDefinitions).toContainEqual({ AttributeName: TABLE_SCHEMA.pendingIndex.sortKey, AttributeType: 'N' });
     if (target.dynamoEngine === 'dynamodb-local') {
       const ttl = await clients.dynamodb.send(new DescribeTimeToLiveCommand({ TableName: resources.tableName }));
       expect(ttl.TimeToLiveDescription?.AttributeName).toBe(TABLE_SCHEMA.ttlAttribute);

@@ -10,6 +10,25 @@ export interface TenantPageKey {
   readonly createdAt: string;
 }
 
+/** The key of the last item of a page of the pending-enqueue index (table key + index keys). */
+export interface PendingPageKey {
+  readonly jobId: string;
+  readonly enqueuePending: string;
+  readonly enqueuePendingSince: number;
+}
+
+/** A job the pending-enqueue index lists: its id and when it became pending. */
+export interface PendingEnqueue {
+  readonly jobId: string;
+  readonly enqueuePendingSince: number;
+}
+
+/** One page of the pending-enqueue index, oldest first. */
+export interface PendingPage {
+  readonly pending: PendingEnqueue[];
+  readonly lastKey: PendingPageKey | undefined;
+}
+
 /** One page of a tenant's jobs, newest first. */
 export interface JobPage {
   readonly jobs: JobRecord[];
@@ -85,6 +104,51 @@ export class JobTable {
     }
   }
 
+  /**
+   * Up to `limit` jobs that became pending at or before `cutoffMs`, oldest first, through the sparse pending index.
+   * The index is eventually consistent and projects keys only: read the record itself before acting on it.
+   */
+  async listEnqueuePending(cutoffMs: number, limit: number, startKey?: PendingPageKey): Promise<PendingPage> {
+    const index = TABLE_SCHEMA.pendingIndex;
+    try {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: index.name,
+          KeyConditionExpression: '#p = :p AND #since <= :cutoff',
+          ExpressionAttributeNames: { '#p': index.partitionKey, '#since': index.sortKey },
+          ExpressionAttributeValues: { ':p': index.partitionValue, ':cutoff': cutoffMs },
+          ScanIndexForward: true,
+          Limit: limit,
+          ...(startKey === undefined ? {} : { ExclusiveStartKey: { ...startKey } }),
+        }),
+      );
+      const last = out.LastEvaluatedKey as PendingPageKey | undefined;
+      return {
+        pending: (out.Items ?? []).map((item) => ({ jobId: String(item.jobId), enqueuePendingSince: Number(item.enqueuePendingSince) })),
+        lastKey: last === undefined ? undefined : { jobId: last.jobId, enqueuePending: last.enqueuePending, enqueuePendingSince: last.enqueuePendingSince },
+      };
+    } catch (error) {
+      throw storageError('list jobs pending enqueue', error);
+    }
+  }
+
+  /**
+   * Takes the job out of the pending index once its message is sent (or it no longer needs one). With `sinceMs`,
+   * only if it is still the same pending mark, so a newer mark (a re-queue after ENQUEUE_FAILED) is kept.
+   * False when the record is gone or the mark changed.
+   */
+  async clearEnqueuePending(jobId: string, sinceMs?: number): Promise<boolean> {
+    const index = TABLE_SCHEMA.pendingIndex;
+    const updated = await this.transition(jobId, {
+      UpdateExpression: 'REMOVE #p, #since',
+      ConditionExpression: sinceMs === undefined ? 'attribute_exists(#id)' : 'attribute_exists(#id) AND #since = :since',
+      ExpressionAttributeNames: { '#id': TABLE_SCHEMA.partitionKey, '#p': index.partitionKey, '#since': index.sortKey },
+      ...(sinceMs === undefined ? {} : { ExpressionAttributeValues: { ':since': sinceMs } }),
+    });
+    return updated !== undefined;
+  }
+
   /** QUEUED → CANCELED for this tenant's job; undefined when the job is not this tenant's or not QUEUED. */
   async cancelQueued(tenantId: string, jobId: string, nowIso: string): Promise<JobRecord | undefined> {
     return await this.transition(jobId, {
@@ -97,24 +161,30 @@ export class JobTable {
 
   /**
    * QUEUED → FAILED ENQUEUE_FAILED after the message could not be sent. Conditional on `attempts = 0`, so a worker
-   * that somehow got the message anyway is never overruled.
+   * that somehow got the message anyway is never overruled. Leaves the pending index too: the sweeper must not
+   * resend a job the caller was told failed.
    */
   async markEnqueueFailed(jobId: string, message: string, nowIso: string): Promise<JobRecord | undefined> {
+    const index = TABLE_SCHEMA.pendingIndex;
     return await this.transition(jobId, {
-      UpdateExpression: 'SET #s = :failed, errorCode = :code, errorMessage = :message, finishedAt = :now',
+      UpdateExpression: 'SET #s = :failed, errorCode = :code, errorMessage = :message, finishedAt = :now REMOVE #p, #since',
       ConditionExpression: '#s = :queued AND attempts = :zero',
-      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeNames: { '#s': 'status', '#p': index.partitionKey, '#since': index.sortKey },
       ExpressionAttributeValues: { ':failed': 'FAILED', ':code': 'ENQUEUE_FAILED', ':message': message, ':now': nowIso, ':queued': 'QUEUED', ':zero': 0 },
     });
   }
 
-  /** FAILED ENQUEUE_FAILED → QUEUED, when the caller retries with the same Idempotency-Key. */
-  async requeueAfterEnqueueFailure(jobId: string): Promise<JobRecord | undefined> {
+  /**
+   * FAILED ENQUEUE_FAILED → QUEUED, when the caller retries with the same Idempotency-Key; pending enqueue again from
+   * `nowMs`, so a crash before this retry's send is swept like a first one.
+   */
+  async requeueAfterEnqueueFailure(jobId: string, nowMs: number): Promise<JobRecord | undefined> {
+    const index = TABLE_SCHEMA.pendingIndex;
     return await this.transition(jobId, {
-      UpdateExpression: 'SET #s = :queued REMOVE errorCode, errorMessage, finishedAt',
+      UpdateExpression: 'SET #s = :queued, #p = :pending, #since = :since REMOVE errorCode, errorMessage, finishedAt',
       ConditionExpression: '#s = :failed AND errorCode = :code',
-      ExpressionAttributeNames: { '#s': 'status' },
-      ExpressionAttributeValues: { ':queued': 'QUEUED', ':failed': 'FAILED', ':code': 'ENQUEUE_FAILED' },
+      ExpressionAttributeNames: { '#s': 'status', '#p': index.partitionKey, '#since': index.sortKey },
+      ExpressionAttributeValues: { ':queued': 'QUEUED', ':failed': 'FAILED', ':code': 'ENQUEUE_FAILED', ':pending': index.partitionValue, ':since': nowMs },
     });
   }
 

@@ -1,6 +1,6 @@
 // Lambda entry point for `POST /jobs` (bundled by CDK's NodejsFunction).
 import { randomUUID } from 'node:crypto';
-import { createJobRequestSchema, isTenantUploadKey, type JobMessage, type JobRecord, jobResponseFromRecord } from '@revive/contract';
+import { createJobRequestSchema, isTenantUploadKey, type JobRecord, jobResponseFromRecord } from '@revive/contract';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { defaultDeps, toHandler, type ApiDeps, type RouteLogic } from '../app.js';
 import { ClientError, ServiceError } from '../errors.js';
@@ -8,7 +8,7 @@ import { parseJsonBody } from '../http/body.js';
 import { baseUrl, header, json, type ApiEvent } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
 import { assertPublicUrl } from '../http/url-guard.js';
-import { idempotentJobId, requestHash, toJobSource } from '../jobs.js';
+import { idempotentJobId, jobMessageFromRecord, pendingEnqueueMark, requestHash, toJobSource } from '../jobs.js';
 
 const SECONDS_PER_DAY = 86_400;
 /** Idempotency keys are printable ASCII; 255 covers UUIDs and the longest keys clients commonly send. */
@@ -23,29 +23,31 @@ function idempotencyKeyOf(event: ApiEvent): string | undefined {
   return key;
 }
 
-/** Sends the message; on failure marks the record FAILED ENQUEUE_FAILED (so it is not QUEUED for ever) and answers 503. */
+/**
+ * Sends the message, then takes the record out of the outbox (the pending-enqueue index). A failed send marks the
+ * record FAILED ENQUEUE_FAILED (so it is not QUEUED for ever) and answers 503. If the Lambda dies before either, the
+ * record stays in the outbox and sweep-enqueue.ts sends its message after the grace period.
+ */
 async function enqueue(record: JobRecord, deps: ApiDeps): Promise<void> {
-  const message: JobMessage = {
-    version: 1,
-    jobId: record.jobId,
-    tenantId: record.tenantId,
-    source: record.source,
-    options: record.options,
-    ...(record.webhookUrl === undefined ? {} : { webhookUrl: record.webhookUrl }),
-    enqueuedAt: new Date(deps.now()).toISOString(),
-  };
   try {
-    await deps.queue.send(message);
+    await deps.queue.send(jobMessageFromRecord(record, deps.now()));
   } catch (sendError) {
     deps.metrics.addMetric('EnqueueFailures', MetricUnit.Count, 1);
     const reason = `The job could not be queued (${(sendError as Error).name ?? 'error'}); retry with the same Idempotency-Key.`;
     try {
       await deps.table.markEnqueueFailed(record.jobId, reason, new Date(deps.now()).toISOString());
     } catch (markError) {
-      // Both SQS and DynamoDB failed: the record stays QUEUED until a retry with the same key re-enqueues it or its TTL ends.
+      // Both SQS and DynamoDB failed: the record stays QUEUED in the outbox, and the sweeper sends it once SQS answers.
       deps.logger.error('could not mark the job ENQUEUE_FAILED', { jobId: record.jobId, error: markError as Error });
     }
     throw new ServiceError(503, 'ENQUEUE_FAILED', reason, { cause: sendError, headers: { 'retry-after': '1' }, instance: `/jobs/${record.jobId}` });
+  }
+  try {
+    await deps.table.clearEnqueuePending(record.jobId, record.enqueuePendingSince);
+  } catch (clearError) {
+    // The job is queued, so the caller gets its 202; the sweeper will send a second message, which the worker's
+    // conditional QUEUED → RUNNING claim turns into a no-op.
+    deps.logger.warn('sent, but could not clear the pending-enqueue mark', { jobId: record.jobId, error: clearError as Error });
   }
 }
 
@@ -76,6 +78,8 @@ export const createJob: RouteLogic = async (event, deps) => {
     attempts: 0,
     createdAt: new Date(now).toISOString(),
     expiresAt: Math.floor(now / 1000) + deps.config.REVIVE_JOB_TTL_DAYS * SECONDS_PER_DAY,
+    // In the outbox until the message is sent: the sweeper sends it if this Lambda dies before it can.
+    ...pendingEnqueueMark(now),
   };
   const base = baseUrl(event);
 
@@ -96,7 +100,7 @@ export const createJob: RouteLogic = async (event, deps) => {
   deps.metrics.addMetric('IdempotentReplays', MetricUnit.Count, 1);
   const replayHeaders = { location: `${base}/jobs/${existing.jobId}`, 'idempotent-replayed': 'true' };
   if (existing.status === 'FAILED' && existing.errorCode === 'ENQUEUE_FAILED') {
-    const requeued = await deps.table.requeueAfterEnqueueFailure(existing.jobId);
+    const requeued = await deps.table.requeueAfterEnqueueFailure(existing.jobId, deps.now());
     if (requeued !== undefined) {
       await enqueue(requeued, deps);
       deps.logger.info('job re-enqueued after an enqueue failure', { jobId: requeued.jobId, tenantId });

@@ -13,6 +13,7 @@ import {
   type ReviveResources,
 } from '@revive/local-aws';
 import { startLocalServer, type LocalServer } from './server.js';
+import { DEFAULT_LOCAL_SWEEP_INTERVAL_MS, startLocalSweeper } from './sweeper.js';
 
 /** The repository root (this file is packages/api-lambda/src/local/stack.ts). */
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../../..');
@@ -91,6 +92,8 @@ export interface LocalStackOptions {
   readonly workerStdio?: 'inherit' | 'ignore' | 'pipe';
   /** Progress lines. @default console.log */
   readonly log?: (line: string) => void;
+  /** How often the enqueue sweeper (the outbox's scheduled Lambda in AWS) runs; 0 turns it off. @default DEFAULT_LOCAL_SWEEP_INTERVAL_MS (10 s) */
+  readonly sweepIntervalMs?: number;
 }
 
 export interface LocalStack {
@@ -142,6 +145,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(options.port === undefined ? {} : { port: options.port }),
     });
     cleanup.push(() => server.close());
+    const sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_LOCAL_SWEEP_INTERVAL_MS;
+    if (sweepIntervalMs > 0) {
+      const sweeper = startLocalSweeper(server.deps, sweepIntervalMs);
+      cleanup.push(() => sweeper.stop());
+    }
     let worker: ChildProcess | undefined;
     if (options.worker ?? true) {
       const healthDir = await mkdtemp(path.join(tmpdir(), 'revive-health-'));
