@@ -15,6 +15,9 @@ import {
 import { startLocalServer, type LocalServer } from './server.js';
 import { DEFAULT_LOCAL_SWEEP_INTERVAL_MS, startLocalSweeper } from './sweeper.js';
 
+/** The webhook signing key `pnpm start` gives its worker unless REVIVE_WEBHOOK_SECRET is set. Local use only. */
+export const LOCAL_WEBHOOK_SECRET = 'revive-local-webhook-secret';
+
 /** The repository root (this file is packages/api-lambda/src/local/stack.ts). */
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../../..');
 /** The default restorer, when its weights are in the models folder or can be downloaded. */
@@ -161,6 +164,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           ...(modelsDir === undefined ? {} : { REVIVE_MODELS_DIR: modelsDir }),
           REVIVE_RESTORER: restorer.restorer,
           REVIVE_HEALTH_FILE: path.join(healthDir, 'health.json'),
+          // Local webhooks are signed too, with a known key, so a receiver can be tested against the stack.
+          REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
           REVIVE_SHUTDOWN_TIMEOUT_SECONDS: base.REVIVE_SHUTDOWN_TIMEOUT_SECONDS ?? String(DEFAULT_LOCAL_SHUTDOWN_TIMEOUT_SECONDS),
           ...options.workerEnv,
         },
