@@ -1,11 +1,15 @@
 // `pnpm bench`: per-stage median milliseconds per image and per face, and peak RSS, over photos/whole at
 // upscale 2 with the identity restorer; Lanczos and the ONNX background upsampler measured side by side.
 // REVIVE_BENCH_ITERATIONS (default 3) sets the timed runs per photo, after one warm-up run.
+// Last, throughput of the same jobs through the in-process pipeline one at a time (REVIVE_CONCURRENCY=1) and
+// through PipelineThreadPool with 2 threads two at a time (REVIVE_CONCURRENCY=2), alternating rounds.
+// REVIVE_BENCH_THREAD_JOBS (default 12) sets the jobs per round; `--threads-only` runs only that comparison.
 import { execFile } from 'node:child_process';
 import { readFile, readdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { RestorationPipeline, type ProcessResult } from '../src/pipeline/pipeline.js';
+import { PipelineThreadPool, type RestorationService } from '../src/pipeline/pipeline-threads.js';
 import type { StageName } from '../src/pipeline/types.js';
 import { sharedDir } from '../src/testing/shared-dir.js';
 import { writeIdentityRestorer } from '../src/testing/models.js';
@@ -13,6 +17,9 @@ import { writeIdentityRestorer } from '../src/testing/models.js';
 const DEFAULT_ITERATIONS = 3;
 const UPSCALE = 2;
 const RSS_PROBE_FLAG = '--rss-probe';
+const THREADS_ONLY_FLAG = '--threads-only';
+const DEFAULT_THREAD_JOBS = 12;
+const THREAD_ROUNDS = 2;
 const STAGES: readonly (StageName | 'upscale')[] = ['decode', 'detect', 'align', 'restore', 'upscale', 'paste', 'encode'];
 /** Stages that run once per face; the others once per image. */
 const PER_FACE: ReadonlySet<string> = new Set(['align', 'restore']);
@@ -76,6 +83,12 @@ async function main(): Promise<void> {
     await pipeline.dispose();
     await rm(work, { recursive: true, force: true });
     console.log(JSON.stringify({ maxRssBytes: process.resourceUsage().maxRSS * 1024 }));
+    return;
+  }
+
+  if (process.argv.includes(THREADS_ONLY_FLAG)) {
+    await compareThreads(modelsDir, restorer, inputs);
+    await rm(work, { recursive: true, force: true });
     return;
   }
 
@@ -148,7 +161,56 @@ async function main(): Promise<void> {
     rows.push(['peak RSS', '', '', '', mib(base.peakRssBytes), mib(onnx.peakRssBytes), `${fmt(onnx.peakRssBytes / base.peakRssBytes, 2)}x`]);
     console.log(table(['photo', `upscale ${base.label}`, `upscale ${onnx.label}`, 'ratio', `total ${base.label}`, `total ${onnx.label}`, 'ratio'], rows));
   }
+  console.log();
+  await compareThreads(modelsDir, restorer, inputs);
   await rm(work, { recursive: true, force: true });
+}
+
+/** Runs `jobs` photos through `service`, `concurrency` at a time; returns the wall milliseconds. */
+async function runJobs(service: RestorationService, inputs: readonly { bytes: Uint8Array }[], jobs: number, concurrency: number): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < jobs) {
+        const { bytes } = inputs[next++ % inputs.length]!;
+        // The pool moves the input's buffer to its thread: every job gets its own copy.
+        await service.process(new Uint8Array(bytes), { upscale: UPSCALE, ext: 'png' });
+      }
+    }),
+  );
+  return performance.now() - started;
+}
+
+async function compareThreads(modelsDir: string, restorer: string, inputs: readonly { name: string; bytes: Uint8Array }[]): Promise<void> {
+  const jobs = Number(process.env.REVIVE_BENCH_THREAD_JOBS ?? DEFAULT_THREAD_JOBS);
+  // As `revive serve` configures them at REVIVE_CONCURRENCY 1 and 2 with REVIVE_THREADS unset (0).
+  const inProcess = await RestorationPipeline.create({ modelsDir, restorer, download: false });
+  const pool = await PipelineThreadPool.create({ modelsDir, restorer, download: false, threadCount: 2 });
+  const times = { inProcess: 0, pool: 0 };
+  try {
+    await runJobs(inProcess, inputs, inputs.length, 1); // warm-up
+    await runJobs(pool, inputs, inputs.length, 2);
+    for (let round = 0; round < THREAD_ROUNDS; round++) {
+      times.inProcess += await runJobs(inProcess, inputs, jobs, 1);
+      times.pool += await runJobs(pool, inputs, jobs, 2);
+    }
+  } finally {
+    await Promise.all([inProcess.dispose(), pool.dispose()]);
+  }
+  const total = jobs * THREAD_ROUNDS;
+  const perSecond = (ms: number) => (total / ms) * 1000;
+  console.log(`== throughput: ${total} jobs (${inputs.length} photos round-robin, upscale ${UPSCALE}, identity restorer), ${THREAD_ROUNDS} alternating rounds`);
+  console.log(
+    table(
+      ['configuration', 'wall ms', 'jobs/s'],
+      [
+        ['in-process, 1 at a time', fmt(times.inProcess, 0), fmt(perSecond(times.inProcess), 2)],
+        ['2 pipeline threads, 2 at a time', fmt(times.pool, 0), fmt(perSecond(times.pool), 2)],
+      ],
+    ),
+  );
+  console.log(`throughput ratio (2 threads / in-process): ${fmt(times.inProcess / times.pool, 2)}x on ${availableParallelism()} cores`);
 }
 
 await main();

@@ -25,9 +25,9 @@ import {
 
 const TENANT = 'tenant-crash';
 /**
- * About 2 s of restoring per face (two faces in the test photo) on one thread here. onnxruntime-node runs a
- * session on the main thread, so no heartbeat fires during one face: one face must stay well inside the lease
- * (visibility 8 s, lease 7 s, heartbeat 1 s), as GFPGAN's ~1–3 s per face does inside the default 120 s.
+ * About 2 s of restoring per face (two faces in the test photo) on one thread here. The pipeline runs on a
+ * worker thread (PipelineThreadPool), so heartbeats keep firing during a face; the short visibility (8 s, lease
+ * 7 s, heartbeat 1 s) keeps the kill -9 takeover quick, not the job inside a heartbeat-free window.
  */
 const SLOW_CONVS = 120;
 const VISIBILITY_TIMEOUT_SECONDS = 8;

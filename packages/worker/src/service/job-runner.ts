@@ -3,7 +3,7 @@ import type { Message } from '@aws-sdk/client-sqs';
 import { JOB_ERROR_CODES, jobResponseFromRecord, jobMessageSchema, jobIdSchema, resultKey, isTenantUploadKey, tenantIdSchema, webhookEvent, type JobErrorCode, type JobMessage, type JobRecord } from '@revive/contract';
 import { z } from 'zod';
 import { PermanentError, WorkerError } from '../errors.js';
-import type { RestorationPipeline } from '../pipeline/pipeline.js';
+import type { RestorationService } from '../pipeline/pipeline-threads.js';
 import type { EncodedFormat } from '../pipeline/types.js';
 import type { HealthReporter } from './health.js';
 import type { JobStore } from './job-store.js';
@@ -47,7 +47,7 @@ export interface JobRunnerSettings {
 }
 
 export interface JobRunnerDeps {
-  readonly pipeline: Pick<RestorationPipeline, 'process'>;
+  readonly pipeline: Pick<RestorationService, 'process'>;
   readonly store: JobStore;
   readonly objects: ObjectStore;
   readonly queue: JobQueue;

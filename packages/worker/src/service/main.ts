@@ -5,7 +5,7 @@ import { startWorker } from './serve.js';
 import { Telemetry } from './telemetry.js';
 import { workerEnvSchema } from '@revive/contract';
 
-/** After a clean shutdown, exit even if a released job's native work still holds the event loop. @default 2_000 */
+/** After a clean shutdown, exit even if a released job's pipeline thread is still inside a native run (its result is no longer wanted). @default 2_000 */
 export const DEFAULT_EXIT_GRACE_MS = 2_000;
 
 /**

@@ -4,7 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Consumer } from 'sqs-consumer';
-import { RestorationPipeline } from '../pipeline/pipeline.js';
+import { PipelineThreadPool } from '../pipeline/pipeline-threads.js';
 import { heartbeatIntervalMs, type WorkerConfig } from './config.js';
 import { HealthReporter } from './health.js';
 import { JobRunner } from './job-runner.js';
@@ -49,9 +49,14 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
   health.start();
 
   const loadStarted = performance.now();
-  let pipeline: RestorationPipeline;
+  let pipeline: PipelineThreadPool;
   try {
-    pipeline = await RestorationPipeline.create({
+    // One pipeline thread per slot, so jobs compute in parallel and this thread stays free for the heartbeats,
+    // the health file and the polls. Each thread holds its own models: memory ≈ REVIVE_CONCURRENCY × the models
+    // (GFPGAN ≈ 325 MB of weights each). REVIVE_THREADS is onnxruntime's intra-op threads per pipeline thread.
+    // Resolves only once every thread has loaded its models, so the health file says "loaded" only then.
+    pipeline = await PipelineThreadPool.create({
+      threadCount: config.REVIVE_CONCURRENCY,
       ...(config.REVIVE_MODELS_DIR !== undefined && { modelsDir: config.REVIVE_MODELS_DIR }),
       detector: config.REVIVE_DETECTOR,
       restorer: config.REVIVE_RESTORER,
@@ -140,8 +145,8 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
     await health.flush();
     await http.close().catch(() => undefined);
     for (const client of [sqs, pollSqs, dynamodb, s3]) client.destroy();
-    // Released jobs may still be computing: disposing their sessions under them would crash the process.
-    if (released === 0) await pipeline.dispose().catch(() => undefined);
+    // Released jobs may still be computing: their threads are terminated, which stops them without touching this one.
+    await pipeline.dispose().catch(() => undefined);
     const summary = { drained: running - released, released };
     log.info('shutdown complete', { ...summary, ms: Date.now() - started });
     return summary;

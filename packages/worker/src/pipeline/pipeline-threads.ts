@@ -1,0 +1,416 @@
+// The restoration pipeline on worker threads, so the caller's event loop stays free while images compute:
+// onnxruntime-node's session.run and the TypeScript stages (align, paste, Lanczos) are synchronous CPU work that
+// would otherwise stall every timer, heartbeat and poll of the process for the length of a job.
+//
+// One module holds both sides. The main side is `PipelineThreadPool`; a thread is this same module (under tsx)
+// or the same bundle (dist/revive.mjs, whose cli.ts checks `isPipelineThread()` before running the CLI) started
+// again with `workerData` marking it as a pipeline thread.
+import { createRequire as requireFrom } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { isMainThread, parentPort, Worker, workerData, type MessagePort, type Transferable } from 'node:worker_threads';
+import { PermanentError, RetryableError, WorkerError, type WorkerErrorCode } from '../errors.js';
+import { DEFAULT_DETECTOR, DEFAULT_RESTORER, RestorationPipeline, type PipelineConfig, type ProcessOptions, type ProcessResult } from './pipeline.js';
+import { defaultModelsDir, resolveModel } from './models.js';
+
+/** What the service needs of a pipeline; `RestorationPipeline` (in-process) and `PipelineThreadPool` both fit. */
+export interface RestorationService {
+  /** Ids or paths of the loaded models. */
+  readonly models: RestorationPipeline['models'];
+  /** decode → … → encode. Fails with the same WorkerError classes and codes as `RestorationPipeline.process`. */
+  process(input: Uint8Array, options?: ProcessOptions): Promise<ProcessResult>;
+  /** Releases the models (and, for the pool, its threads). */
+  dispose(): Promise<void>;
+}
+
+/** @default 1 */
+export const DEFAULT_THREAD_COUNT = 1;
+/** Time an idle thread gets to release its onnxruntime sessions at `dispose()` before it is terminated. @default 5_000 */
+export const DEFAULT_THREAD_DISPOSE_TIMEOUT_MS = 5_000;
+
+/** Pool options: the in-process pipeline's, less the download progress callback (functions can't cross threads). */
+export interface PipelineThreadPoolConfig extends Omit<PipelineConfig, 'onDownloadProgress'> {
+  /**
+   * Worker threads, each with its own copy of every model: memory grows by the models' size per thread (GFPGAN
+   * v1.4 alone is ≈ 325 MB of weights, plus onnxruntime's arenas). @default DEFAULT_THREAD_COUNT
+   */
+  readonly threadCount?: number;
+  /**
+   * onnxruntime intra-op threads per worker thread. 0 lets each session use every core, which with several
+   * worker threads oversubscribes the CPU, so 0 means `availableParallelism() / threadCount` (at least 1) when
+   * there is more than one thread. @default 0
+   */
+  readonly threads?: number;
+}
+
+const THREAD_MARKER = 'revive-pipeline-thread';
+
+interface ThreadData {
+  readonly marker: typeof THREAD_MARKER;
+  readonly config: PipelineConfig;
+}
+
+/** An error as it crosses the thread boundary: enough to rebuild the same class, code, message and cause. */
+interface SerializedError {
+  readonly kind: 'permanent' | 'retryable' | 'other';
+  readonly code: WorkerErrorCode | undefined;
+  readonly name: string;
+  readonly message: string;
+  readonly stack: string | undefined;
+  readonly cause: { readonly name: string; readonly message: string } | undefined;
+}
+
+type ToThread =
+  | { readonly type: 'process'; readonly id: number; readonly input: Uint8Array; readonly options: ProcessOptions }
+  | { readonly type: 'dispose' };
+
+type FromThread =
+  | { readonly type: 'ready'; readonly models: RestorationPipeline['models'] }
+  | { readonly type: 'load-failed'; readonly error: SerializedError }
+  | { readonly type: 'result'; readonly id: number; readonly result: ProcessResult }
+  | { readonly type: 'failed'; readonly id: number; readonly error: SerializedError };
+
+/** True inside a thread started by `PipelineThreadPool`: the bundled CLI must not run its command there. */
+export function isPipelineThread(): boolean {
+  return !isMainThread && isThreadData(workerData);
+}
+
+function isThreadData(data: unknown): data is ThreadData {
+  return typeof data === 'object' && data !== null && (data as { marker?: unknown }).marker === THREAD_MARKER;
+}
+
+function serializeError(error: unknown): SerializedError {
+  const e = error instanceof Error ? error : new Error(String(error));
+  const cause = e.cause === undefined ? undefined : e.cause instanceof Error ? { name: e.cause.name, message: e.cause.message } : { name: 'Error', message: String(e.cause) };
+  return {
+    kind: error instanceof WorkerError ? (error.retryable ? 'retryable' : 'permanent') : 'other',
+    code: error instanceof WorkerError ? error.code : undefined,
+    name: e.name,
+    message: e.message,
+    stack: e.stack,
+    cause,
+  };
+}
+
+/** Rebuilds a thread's error on the main side as the class it was, so `instanceof` and `retryable` still hold. */
+function deserializeError(s: SerializedError): Error {
+  let options: { cause?: unknown } | undefined;
+  if (s.cause) {
+    const cause = new Error(s.cause.message);
+    cause.name = s.cause.name;
+    options = { cause };
+  }
+  const error =
+    s.kind === 'permanent' && s.code !== undefined
+      ? new PermanentError(s.code, s.message, options)
+      : s.kind === 'retryable' && s.code !== undefined
+        ? new RetryableError(s.code, s.message, options)
+        : new Error(s.message, options);
+  if (s.kind === 'other') error.name = s.name;
+  if (s.stack !== undefined) error.stack = s.stack;
+  return error;
+}
+
+/** A view's buffer can move only when the view covers all of it (Buffer's shared 8 KiB pool never can). */
+function ownsBuffer(view: Uint8Array): boolean {
+  return view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+}
+
+function resultTransferList(result: ProcessResult): Transferable[] {
+  const views = [result.image, ...result.faces.flatMap((f) => [f.cropped?.data, f.restored?.data])];
+  const buffers = new Set<ArrayBuffer>();
+  for (const view of views) if (view && ownsBuffer(view)) buffers.add(view.buffer as ArrayBuffer);
+  return [...buffers];
+}
+
+/**
+ * postMessage with a transfer list, falling back to a copy: Node refuses buffers it marked untransferable
+ * (native allocations some addons hand out), and a copy is still correct, only slower.
+ */
+function postTransferring(port: MessagePort | Worker, message: unknown, transfer: Transferable[]): void {
+  try {
+    port.postMessage(message, transfer);
+  } catch (error) {
+    if (transfer.length === 0 || !(error instanceof Error) || error.name !== 'DataCloneError') throw error;
+    port.postMessage(message);
+  }
+}
+
+// ---- thread side -------------------------------------------------------------------------------------------
+
+let threadStarted = false;
+
+function startPipelineThread(port: MessagePort, data: ThreadData): void {
+  if (threadStarted) return;
+  threadStarted = true;
+  const post = (message: FromThread, transfer: Transferable[] = []) => postTransferring(port, message, transfer);
+  void (async () => {
+    let pipeline: RestorationPipeline;
+    try {
+      pipeline = await RestorationPipeline.create(data.config);
+    } catch (error) {
+      post({ type: 'load-failed', error: serializeError(error) });
+      port.close();
+      return;
+    }
+    let running: Promise<void> | undefined;
+    port.on('message', (message: ToThread) => {
+      if (message.type === 'dispose') {
+        // Releasing the sessions under a running job would make its next session.run abort the process, and
+        // terminating a thread inside one does too: the job's stages run out first (its result is ignored).
+        void (async () => {
+          await running;
+          await pipeline.dispose();
+          process.exit(0);
+        })();
+        return;
+      }
+      running = pipeline.process(message.input, message.options).then(
+        (result) => post({ type: 'result', id: message.id, result }, resultTransferList(result)),
+        (error: unknown) => post({ type: 'failed', id: message.id, error: serializeError(error) }),
+      );
+    });
+    post({ type: 'ready', models: pipeline.models });
+  })();
+}
+
+// Under tsx the thread's entry is this very file; in the bundle it is the bundle, which evaluates this module too.
+if (isPipelineThread() && parentPort) startPipelineThread(parentPort, workerData as ThreadData);
+
+// ---- main side ---------------------------------------------------------------------------------------------
+
+interface Job {
+  readonly id: number;
+  readonly input: Uint8Array;
+  readonly options: ProcessOptions;
+  readonly resolve: (result: ProcessResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface Slot {
+  readonly worker: Worker;
+  job: Job | undefined;
+}
+
+/**
+ * Where a thread starts: this module's own URL (the bundle, once built). A `.ts` URL means the sources run
+ * under a TypeScript loader, which Node 20 does not carry into worker threads (ESM hooks from `--import tsx`
+ * stay on the main thread), so the thread registers tsx's CommonJS hook and requires this file itself.
+ */
+function newThread(data: ThreadData): Worker {
+  const url = new URL(import.meta.url);
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData: data });
+  const require = requireFrom(import.meta.url);
+  const bootstrap = `require(${JSON.stringify(require.resolve('tsx/cjs/api'))}).register(); require(${JSON.stringify(fileURLToPath(url))});`;
+  return new Worker(bootstrap, { eval: true, workerData: data });
+}
+
+/**
+ * Starts one thread and resolves once its models are loaded; rejects with the thread's load error rebuilt as
+ * its WorkerError class, or a RetryableError when the thread dies while loading.
+ */
+function spawnThread(config: PipelineConfig, onWorker: (worker: Worker) => void): Promise<{ worker: Worker; models: RestorationPipeline['models'] }> {
+  const worker = newThread({ marker: THREAD_MARKER, config });
+  onWorker(worker);
+  return new Promise((resolve, reject) => {
+    let lastError: unknown;
+    const onMessage = (message: FromThread) => {
+      if (message.type === 'ready') {
+        cleanup();
+        resolve({ worker, models: message.models });
+      } else if (message.type === 'load-failed') {
+        cleanup();
+        reject(deserializeError(message.error));
+      }
+    };
+    const onError = (error: unknown) => (lastError = error);
+    const onExit = (code: number) => {
+      cleanup();
+      reject(new RetryableError('INTERNAL', `a pipeline thread exited (code ${code}) while loading its models`, { cause: lastError }));
+    };
+    const cleanup = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+}
+
+/**
+ * N worker threads, each with its own `RestorationPipeline`. Jobs go to an idle thread, first come first served;
+ * input bytes move to the thread and result bytes back without copies (transfer lists). Errors keep their
+ * WorkerError class and code. A thread that dies fails its job with a RetryableError (INTERNAL) and is replaced.
+ *
+ * Memory: every thread loads every model, so the models' footprint is paid `threadCount` times (GFPGAN ≈ 325 MB
+ * of weights per thread); pick the thread count for the CPU cores and the memory the task has.
+ */
+export class PipelineThreadPool implements RestorationService {
+  private readonly slots = new Set<Slot>();
+  private readonly queue: Job[] = [];
+  private nextId = 0;
+  private replacements = 0;
+  private disposed = false;
+  private lastReplacementError: unknown;
+
+  private constructor(
+    readonly models: RestorationPipeline['models'],
+    private readonly config: PipelineConfig,
+    workers: readonly Worker[],
+  ) {
+    for (const worker of workers) this.adopt(worker);
+  }
+
+  /**
+   * Starts the threads and loads the models in all of them at once; resolves when every thread is ready.
+   * Missing catalogue models are downloaded once, here, before any thread starts. Fails with the error the
+   * in-process pipeline gives (MODEL_UNAVAILABLE, MODEL_INVALID, CONFIG…) after terminating every thread.
+   */
+  static async create(config: PipelineThreadPoolConfig = {}): Promise<PipelineThreadPool> {
+    const { threadCount: requested, ...pipelineConfig } = config;
+    const threadCount = requested ?? DEFAULT_THREAD_COUNT;
+    if (!Number.isInteger(threadCount) || threadCount < 1) throw new PermanentError('CONFIG', `threadCount must be a positive integer, not ${threadCount}`);
+    const intraOpThreads = (config.threads ?? 0) === 0 && threadCount > 1 ? Math.max(1, Math.floor(availableParallelism() / threadCount)) : (config.threads ?? 0);
+    if (config.download ?? true) await PipelineThreadPool.downloadOnce(pipelineConfig);
+    const threadConfig: PipelineConfig = { ...pipelineConfig, threads: intraOpThreads, download: false };
+    const workers: Worker[] = [];
+    const started = await Promise.allSettled(Array.from({ length: threadCount }, () => spawnThread(threadConfig, (w) => workers.push(w))));
+    const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    const first = started.find((s) => s.status === 'fulfilled');
+    if (failure || !first) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw failure?.reason ?? new RetryableError('INTERNAL', 'no pipeline thread started');
+    }
+    return new PipelineThreadPool(first.value.models, threadConfig, workers);
+  }
+
+  /** Threads resolving a missing model at the same moment would each download it into the same file. */
+  private static async downloadOnce(config: PipelineConfig): Promise<void> {
+    const options = { modelsDir: config.modelsDir ?? defaultModelsDir(), download: true };
+    await resolveModel(config.detector ?? DEFAULT_DETECTOR, 'detector', options);
+    await resolveModel(config.restorer ?? DEFAULT_RESTORER, 'restorer', options);
+    if (config.bgUpsampler !== undefined) await resolveModel(config.bgUpsampler, 'upsampler', options);
+  }
+
+  get threadCount(): number {
+    return this.slots.size;
+  }
+
+  /**
+   * Runs one image on an idle thread (queued in order while all are busy). The input's ArrayBuffer moves to the
+   * thread when the view covers all of it, leaving `input` empty here; pass a copy to keep using the bytes.
+   */
+  process(input: Uint8Array, options: ProcessOptions = {}): Promise<ProcessResult> {
+    if (this.disposed) return Promise.reject(new RetryableError('INTERNAL', 'the pipeline thread pool is disposed'));
+    return new Promise<ProcessResult>((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, input, options, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /**
+   * Every thread releases its sessions and exits. A running job fails here at once (RetryableError) while its
+   * thread finishes the job's stages before it exits: terminating a thread inside onnxruntime's native run, or
+   * releasing a session under it, aborts the whole process. A busy thread still running after
+   * DEFAULT_THREAD_DISPOSE_TIMEOUT_MS is unref'd and left to end with the process; an idle one is terminated.
+   */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const job of this.queue.splice(0)) job.reject(new RetryableError('INTERNAL', 'the pipeline thread pool was disposed before the job started'));
+    await Promise.all(
+      [...this.slots].map(async (slot) => {
+        const { worker, job } = slot;
+        slot.job = undefined;
+        job?.reject(new RetryableError('INTERNAL', 'the pipeline thread pool was disposed during the job'));
+        let timer: NodeJS.Timeout | undefined;
+        const gaveUp = new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            if (job) worker.unref();
+            else void worker.terminate();
+            resolve();
+          }, DEFAULT_THREAD_DISPOSE_TIMEOUT_MS);
+        });
+        const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+        worker.postMessage({ type: 'dispose' } satisfies ToThread);
+        await Promise.race([exited, gaveUp]);
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  private adopt(worker: Worker): void {
+    const slot: Slot = { worker, job: undefined };
+    this.slots.add(slot);
+    let lastError: unknown;
+    worker.on('message', (message: FromThread) => {
+      const job = slot.job;
+      if (!job || (message.type !== 'result' && message.type !== 'failed') || message.id !== job.id) return;
+      slot.job = undefined;
+      if (message.type === 'result') job.resolve(message.result);
+      else job.reject(deserializeError(message.error));
+      this.pump();
+    });
+    worker.on('error', (error) => (lastError = error));
+    worker.on('exit', (code) => {
+      this.slots.delete(slot);
+      const job = slot.job;
+      slot.job = undefined;
+      const why = lastError instanceof Error ? `: ${lastError.message}` : '';
+      if (job) {
+        job.reject(
+          new RetryableError('INTERNAL', this.disposed ? 'the pipeline thread pool was disposed during the job' : `the pipeline thread running the job died (exit code ${code})${why}`, {
+            cause: lastError,
+          }),
+        );
+      }
+      if (!this.disposed) this.replace();
+    });
+  }
+
+  private replace(): void {
+    this.replacements++;
+    spawnThread(this.config, () => undefined).then(
+      ({ worker }) => {
+        this.replacements--;
+        if (this.disposed) {
+          void worker.terminate();
+          return;
+        }
+        this.adopt(worker);
+        this.pump();
+      },
+      (error: unknown) => {
+        this.replacements--;
+        this.lastReplacementError = error;
+        this.pump();
+      },
+    );
+  }
+
+  private pump(): void {
+    if (this.slots.size === 0 && this.replacements === 0) {
+      // Every thread died and could not be replaced: fail what waits rather than hang it.
+      const cause = this.lastReplacementError;
+      for (const job of this.queue.splice(0)) job.reject(new RetryableError('INTERNAL', 'no pipeline thread is running', { cause }));
+      return;
+    }
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) return;
+      if (slot.job) continue;
+      const job = this.queue.shift()!;
+      slot.job = job;
+      const input = ownsBuffer(job.input) ? job.input : job.input.slice();
+      const message: ToThread = { type: 'process', id: job.id, input, options: job.options };
+      try {
+        postTransferring(slot.worker, message, [input.buffer as ArrayBuffer]);
+      } catch (error) {
+        // Options that can't be cloned are the caller's bug, not the thread's.
+        slot.job = undefined;
+        job.reject(new PermanentError('INTERNAL', `the job could not be sent to a pipeline thread: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+      }
+    }
+  }
+}
