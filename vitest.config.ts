@@ -19,8 +19,12 @@ const integration = (pkg: string) => ({
 
 export default defineConfig({
   test: {
-    // The AWS SDK's notice that it will need Node 22 in 2027: CI runs Node 20, production runs Node 22.
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    env: {
+      // The AWS SDK's notice that it will need Node 22 in 2027: CI runs Node 20, production runs Node 22.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      // EMF lines on stdout are noise in tests; the worker tests that read metrics turn them back on per process.
+      POWERTOOLS_METRICS_DISABLED: 'true',
+    },
     projects: [
       unit('contract', 'contract'),
       integration('local-aws'),

@@ -1,6 +1,5 @@
 // The demo page in a real headless Chromium: pick a photo → upload → job → SUCCEEDED → the after image loads at
 // upscale × the input's size. Fails (never skips) when Debian's chromium is missing: `.ci/run` installs it.
-process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
 import { existsSync } from 'node:fs';

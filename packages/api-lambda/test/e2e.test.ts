@@ -1,6 +1,5 @@
 // End to end over HTTP: presigned POST upload → POST /jobs → the real `revive serve` process → GET SUCCEEDED →
 // the presigned result URL downloads an image of the expected size. Also the local server's API Gateway limits.
-process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
 import { mkdtemp, readFile, rm } from 'node:fs/promises';

@@ -1,5 +1,4 @@
 // Handler tests against the shared emulators: real SDK clients over HTTP, events shaped as API Gateway sends them.
-process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';

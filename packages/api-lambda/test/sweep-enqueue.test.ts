@@ -1,7 +1,6 @@
 // The outbox against the shared emulators: a create-job Lambda that dies between the put and the send leaves a
 // pending record, and the sweeper sends its message after the grace period. Own resources, so the sweeper sees only
 // this file's records.
-process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
