@@ -67,6 +67,11 @@ export const workerEnvSchema = z.object({
   REVIVE_URL_ALLOW_CIDRS: cidrList,
   /** Path-style S3 addressing, for emulators without virtual-hosted buckets. @default false */
   REVIVE_S3_FORCE_PATH_STYLE: bool.default(false),
+  /**
+   * The ECS container agent's endpoint, set by ECS itself (Fargate and EC2), never by Revive. When present the
+   * worker protects its task from scale-in while jobs run. @default unset (no task protection)
+   */
+  ECS_AGENT_URI: endpointUrl.optional(),
 });
 export type WorkerEnv = z.output<typeof workerEnvSchema>;
 

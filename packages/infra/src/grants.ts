@@ -1,4 +1,5 @@
 import { BUCKET_PREFIXES, TABLE_SCHEMA } from '@revive/contract';
+import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { JobApi } from './api.js';
 import type { JobQueue } from './queue.js';
@@ -69,6 +70,19 @@ export function grantLeastPrivilege({ storage, queue, api, worker }: LeastPrivil
   // The webhook body carries a presigned result URL, signed with the task role's credentials.
   task.addToPrincipalPolicy(allow('PresignResults', ['s3:GetObject'], [results]));
   task.addToPrincipalPolicy(allow('UpdateJobs', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
+  // Scale-in protection while jobs run: the ECS agent calls UpdateTaskProtection with the task role's credentials.
+  // Task ids are only known at run time, so the grant stops at this cluster's tasks.
+  task.addToPrincipalPolicy(allow('ProtectOwnTask', ['ecs:UpdateTaskProtection'], [clusterTasksArn(worker)]));
   // REVIVE_WEBHOOK_SECRET is injected by ECS at start, so only the execution role reads the secret
   // (ecs.Secret.fromSecretsManager grants that); the running worker needs no Secrets Manager access.
+}
+
+/** `arn:${partition}:ecs:${region}:${account}:task/${clusterName}/*`: every task of the worker's cluster. */
+export function clusterTasksArn(worker: WorkerService): string {
+  return Stack.of(worker).formatArn({
+    service: 'ecs',
+    resource: 'task',
+    resourceName: `${worker.cluster.clusterName}/*`,
+    arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+  });
 }

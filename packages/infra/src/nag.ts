@@ -33,6 +33,12 @@ export function acknowledgeNagFindings(stack: ReviveStack): void {
   ack(roleOf(fns['get-job']), objects(BUCKET_PREFIXES.results), prefixReason('Presigned GET of the job\'s result'));
   ack(stack.worker.taskDefinition.taskRole, objects(BUCKET_PREFIXES.uploads), prefixReason('The worker reads uploads'));
   ack(stack.worker.taskDefinition.taskRole, objects(BUCKET_PREFIXES.results), prefixReason('The worker writes results'));
+  const clusterId = Stack.of(stack).resolve((stack.worker.cluster.node.defaultChild as CfnResource).logicalId) as string;
+  ack(
+    stack.worker.taskDefinition.taskRole,
+    `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${clusterId}>/*]`,
+    'ecs:UpdateTaskProtection (scale-in protection while jobs run) for the worker\'s own task, whose id exists only at run time; the wildcard is limited to the tasks of this cluster.',
+  );
 
   for (const fn of Object.values(fns)) {
     ack(fn, 'AwsSolutions-L1', 'Revive targets nodejs22.x on purpose (the worker image and the tests run Node 22); move to the next LTS with the whole repo.');

@@ -481,6 +481,7 @@ describe('least privilege', () => {
         's3:PutObject',
         'dynamodb:GetItem',
         'dynamodb:UpdateItem',
+        'ecs:UpdateTaskProtection',
       ].sort(),
     );
     const bucketId = logicalId(s, s.stack.storage.bucket);
@@ -492,6 +493,11 @@ describe('least privilege', () => {
     expect(readable.find((r) => r.includes(`/${BUCKET_PREFIXES.results}*`))).toBeDefined();
     expect(JSON.stringify(statements.find((st) => st.Action === 's3:PutObject')!.Resource)).toContain(`/${BUCKET_PREFIXES.results}*`);
     expect(JSON.stringify(statements)).toContain(bucketId);
+    // Scale-in protection: only this cluster's tasks, never Resource "*".
+    const clusterId = logicalId(s, s.stack.worker.cluster);
+    expect(statements.find((st) => st.Action === 'ecs:UpdateTaskProtection')!.Resource).toEqual({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':task/', { Ref: clusterId }, '/*']],
+    });
   });
 });
 

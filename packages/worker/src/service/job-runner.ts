@@ -55,6 +55,8 @@ export interface JobRunnerDeps {
   readonly webhooks: WebhookSender;
   readonly telemetry: Telemetry;
   readonly health: HealthReporter;
+  /** Told the running-job count after each job starts and ends (task scale-in protection listens). */
+  readonly onActiveChange?: (activeCount: number) => void;
 }
 
 /** A job a slot is running, so that shutdown can release it. */
@@ -137,6 +139,7 @@ export class JobRunner {
     let resolveDone!: () => void;
     const active: ActiveJob = { jobId: job.jobId, receiptHandle, done: new Promise((r) => (resolveDone = r)), released: false, leaseLost: false };
     this.active.set(slot, active);
+    this.deps.onActiveChange?.(this.active.size);
     this.deps.health.jobStarted(slot, job.jobId);
     const heartbeat = setInterval(() => void this.heartbeat(active), this.settings.heartbeatIntervalMs);
     try {
@@ -144,6 +147,7 @@ export class JobRunner {
     } finally {
       clearInterval(heartbeat);
       this.active.delete(slot);
+      this.deps.onActiveChange?.(this.active.size);
       this.deps.health.jobEnded(slot);
       resolveDone();
     }

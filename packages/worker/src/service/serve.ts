@@ -12,6 +12,7 @@ import { JobStore } from './job-store.js';
 import { ObjectStore } from './object-store.js';
 import { JobQueue } from './queue.js';
 import { DEFAULT_MAX_SOURCE_BYTES, SafeHttpClient } from './source-fetch.js';
+import { TaskProtection } from './task-protection.js';
 import { Telemetry } from './telemetry.js';
 import { WebhookSender } from './webhook.js';
 
@@ -89,6 +90,8 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
   const http = new SafeHttpClient({ allowCidrs: config.REVIVE_URL_ALLOW_CIDRS, maxBytes: DEFAULT_MAX_SOURCE_BYTES });
   if (!config.REVIVE_WEBHOOK_SECRET) log.warn('REVIVE_WEBHOOK_SECRET is not set: webhooks are sent unsigned');
   const queue = new JobQueue(config.REVIVE_QUEUE_URL, sqs);
+  // Scale-in then picks idle tasks instead of SIGTERMing one mid-job; a no-op outside ECS (no ECS_AGENT_URI).
+  const protection = new TaskProtection({ agentUri: config.ECS_AGENT_URI, logger: log });
   const runner = new JobRunner(
     {
       pipeline,
@@ -99,6 +102,7 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
       webhooks: new WebhookSender(http, { secret: config.REVIVE_WEBHOOK_SECRET }),
       telemetry,
       health,
+      onActiveChange: (count) => protection.jobsRunning(count),
     },
     {
       workerId,
@@ -127,7 +131,7 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
     ),
   );
   for (const consumer of consumers) consumer.start();
-  log.info('worker ready', { queueUrl: config.REVIVE_QUEUE_URL, waitTimeSeconds: config.REVIVE_WAIT_TIME_SECONDS, visibilityTimeoutSeconds: config.REVIVE_VISIBILITY_TIMEOUT_SECONDS });
+  log.info('worker ready', { queueUrl: config.REVIVE_QUEUE_URL, waitTimeSeconds: config.REVIVE_WAIT_TIME_SECONDS, visibilityTimeoutSeconds: config.REVIVE_VISIBILITY_TIMEOUT_SECONDS, taskProtection: protection.active });
 
   let stopping: Promise<ShutdownSummary> | undefined;
   const shutdown = async (reason: string): Promise<ShutdownSummary> => {
@@ -140,6 +144,8 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
     const running = runner.activeCount;
     const allDone = await runner.waitForActive(Math.max(0, budgetMs - DEFAULT_SHUTDOWN_RESERVE_MS));
     const released = allDone ? 0 : await runner.releaseActive();
+    // After the drain: nothing of ours runs any more, whatever ECS decides next.
+    await protection.close();
     await runner.waitForWebhooks(Math.max(0, budgetMs - DEFAULT_SHUTDOWN_RESERVE_MS - (Date.now() - started)));
     health.stop();
     await health.flush();

@@ -1,0 +1,170 @@
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DEFAULT_PROTECTION_EXPIRES_IN_MINUTES, TaskProtection, type ProtectionLogger } from './task-protection.js';
+
+interface AgentRequest {
+  readonly method: string | undefined;
+  readonly url: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: unknown;
+}
+
+/** A local stand-in for the ECS container agent: records requests, answers with `respond` (after `delayMs`). */
+async function fakeAgent(respond: (body: { ProtectionEnabled?: boolean }, res: ServerResponse) => void = ok, delayMs = 0) {
+  const requests: AgentRequest[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const server: Server = createServer((req, res) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    let text = '';
+    req.on('data', (c: Buffer) => (text += c.toString()));
+    req.on('end', () => {
+      const body = JSON.parse(text) as { ProtectionEnabled?: boolean };
+      requests.push({ method: req.method, url: req.url, headers: req.headers, body });
+      setTimeout(() => {
+        inFlight--;
+        respond(body, res);
+      }, delayMs);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  servers.push(server);
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // ECS_AGENT_URI carries a per-container path: the adapter must append to it, not replace it.
+  return { uri: `${base}/api/container-1234`, requests, maxInFlight: () => maxInFlight };
+}
+
+function ok(body: { ProtectionEnabled?: boolean }, res: ServerResponse): void {
+  const protection = { ExpirationDate: body.ProtectionEnabled ? new Date(Date.now() + 3_600_000).toISOString() : null, ProtectionEnabled: body.ProtectionEnabled, TaskArn: 'arn:aws:ecs:us-east-1:123456789012:task/revive/abc' };
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ protection }));
+}
+
+function recordingLogger() {
+  const lines: { level: 'info' | 'warn'; message: string; extra: Record<string, unknown> }[] = [];
+  const logger = {
+    info: (message: string, extra: Record<string, unknown> = {}) => lines.push({ level: 'info', message, extra }),
+    warn: (message: string, extra: Record<string, unknown> = {}) => lines.push({ level: 'warn', message, extra }),
+  } as unknown as ProtectionLogger;
+  return { logger, lines, warnings: () => lines.filter((l) => l.level === 'warn') };
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+describe('TaskProtection', () => {
+  it('without ECS_AGENT_URI does nothing and calls nothing', async () => {
+    const fetchSpy = vi.spyOn(globalThis, 'fetch');
+    const { logger, lines } = recordingLogger();
+    const protection = new TaskProtection({ agentUri: undefined, logger });
+    expect(protection.active).toBe(false);
+    protection.jobsRunning(1);
+    protection.jobsRunning(0);
+    await protection.close();
+    expect(fetchSpy).not.toHaveBeenCalled();
+    expect(lines).toEqual([]);
+  });
+
+  it('PUTs ProtectionEnabled true with ExpiresInMinutes on the first job and false when the last one ends', async () => {
+    const agent = await fakeAgent();
+    const { logger, warnings } = recordingLogger();
+    const protection = new TaskProtection({ agentUri: agent.uri, logger });
+    expect(protection.active).toBe(true);
+    protection.jobsRunning(1);
+    await protection.settled();
+    protection.jobsRunning(2); // still busy: no call
+    protection.jobsRunning(1);
+    await protection.settled();
+    expect(agent.requests).toHaveLength(1);
+    protection.jobsRunning(0);
+    await protection.settled();
+    expect(agent.requests.map((r) => [r.method, r.url])).toEqual([
+      ['PUT', '/api/container-1234/task-protection/v1/state'],
+      ['PUT', '/api/container-1234/task-protection/v1/state'],
+    ]);
+    expect(agent.requests[0]!.headers['content-type']).toBe('application/json');
+    expect(agent.requests[0]!.body).toEqual({ ProtectionEnabled: true, ExpiresInMinutes: DEFAULT_PROTECTION_EXPIRES_IN_MINUTES });
+    expect(agent.requests[1]!.body).toEqual({ ProtectionEnabled: false });
+    expect(warnings()).toEqual([]);
+    // Already confirmed off: shutdown has nothing to undo.
+    await protection.close();
+    expect(agent.requests).toHaveLength(2);
+  });
+
+  it('serialises calls: flips while a call is in flight never overlap and the last state wins', async () => {
+    const agent = await fakeAgent(ok, 40);
+    const { logger } = recordingLogger();
+    const protection = new TaskProtection({ agentUri: agent.uri, logger });
+    protection.jobsRunning(1);
+    await new Promise((r) => setTimeout(r, 10)); // the "on" call is now in flight
+    for (const count of [0, 1, 0, 1, 0]) protection.jobsRunning(count);
+    await protection.settled();
+    expect(agent.maxInFlight()).toBe(1);
+    expect(agent.requests[0]!.body).toMatchObject({ ProtectionEnabled: true });
+    expect(agent.requests.at(-1)!.body).toEqual({ ProtectionEnabled: false });
+    // Queued flips collapse into the state wanted when each call runs, not one call per flip.
+    expect(agent.requests.length).toBeLessThan(6);
+  });
+
+  it('renews protection while jobs keep running and stops renewing once idle', async () => {
+    const agent = await fakeAgent();
+    const { logger } = recordingLogger();
+    const protection = new TaskProtection({ agentUri: agent.uri, logger, renewIntervalMs: 50, expiresInMinutes: 5 });
+    protection.jobsRunning(1);
+    await new Promise((r) => setTimeout(r, 230));
+    await protection.settled();
+    const ons = agent.requests.filter((r) => (r.body as { ProtectionEnabled: boolean }).ProtectionEnabled);
+    expect(ons.length).toBeGreaterThanOrEqual(3);
+    for (const on of ons) expect(on.body).toEqual({ ProtectionEnabled: true, ExpiresInMinutes: 5 });
+    protection.jobsRunning(0);
+    await protection.settled();
+    const afterIdle = agent.requests.length;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(agent.requests.length).toBe(afterIdle);
+    expect(agent.requests.at(-1)!.body).toEqual({ ProtectionEnabled: false });
+  });
+
+  it('logs a failure answer (HTTP 200 with `failure`) as a warning, never throws, and retries on the next change', async () => {
+    let refuse = true;
+    const agent = await fakeAgent((body, res) => {
+      if (!refuse) return ok(body, res);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ failure: { Arn: 'arn:aws:ecs:us-east-1:123456789012:task/revive/abc', Reason: 'TASK_NOT_VALID', Detail: null } }));
+    });
+    const { logger, warnings } = recordingLogger();
+    const protection = new TaskProtection({ agentUri: agent.uri, logger });
+    protection.jobsRunning(1);
+    await protection.settled();
+    expect(warnings()).toHaveLength(1);
+    expect(warnings()[0]).toMatchObject({ message: 'task scale-in protection refused by ECS', extra: { reason: 'TASK_NOT_VALID', protectionEnabled: true } });
+    refuse = false;
+    // "off" was never confirmed either way, so shutdown still sends it.
+    await protection.close();
+    expect(agent.requests.map((r) => r.body)).toEqual([{ ProtectionEnabled: true, ExpiresInMinutes: DEFAULT_PROTECTION_EXPIRES_IN_MINUTES }, { ProtectionEnabled: false }]);
+  });
+
+  it('logs an `error` answer (4xx) and an unreachable agent as warnings, never throws', async () => {
+    const agent = await fakeAgent((_body, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { Arn: '', Code: 'AccessDeniedException', Message: 'not authorized to perform ecs:UpdateTaskProtection' }, requestID: 'req-1' }));
+    });
+    const { logger, warnings } = recordingLogger();
+    const protection = new TaskProtection({ agentUri: agent.uri, logger });
+    protection.jobsRunning(1);
+    await protection.settled();
+    expect(warnings()[0]).toMatchObject({ message: 'task scale-in protection call failed', extra: { status: 400, code: 'AccessDeniedException', requestId: 'req-1' } });
+
+    // A port nothing listens on: connection refused.
+    const dead = await fakeAgent();
+    const deadUri = dead.uri;
+    await Promise.all(servers.splice(1).map((s) => new Promise((r) => s.close(r))));
+    const unreachable = recordingLogger();
+    const other = new TaskProtection({ agentUri: deadUri, logger: unreachable.logger, requestTimeoutMs: 1_000 });
+    other.jobsRunning(1);
+    await expect(other.close()).resolves.toBeUndefined();
+    expect(unreachable.warnings().length).toBe(2);
+    expect(unreachable.warnings()[0]!.extra.error).toMatch(/fetch failed|ECONNREFUSED/);
+  });
+});

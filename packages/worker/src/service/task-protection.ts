@@ -1,0 +1,163 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { z } from 'zod';
+
+/**
+ * How long one "protect" call keeps the task out of scale-in. Renewed while jobs run, so it only bounds how
+ * long a wedged worker (event loop alive, jobs stuck) can hold a task against scale-in. @default 60
+ */
+export const DEFAULT_PROTECTION_EXPIRES_IN_MINUTES = 60;
+/** Renewal period while jobs keep running: a third of the expiry, so after one failed renewal the next still lands in time. @default 1_200_000 */
+export const DEFAULT_PROTECTION_RENEW_INTERVAL_MS = 20 * 60_000;
+/**
+ * Limit on one agent call. The agent is task-local but calls ECS UpdateTaskProtection on our behalf; the limit
+ * keeps the shutdown's final "unprotect" inside the shutdown reserve. @default 2_500
+ */
+export const DEFAULT_AGENT_REQUEST_TIMEOUT_MS = 2_500;
+
+/** The path the ECS container agent serves task scale-in protection under, relative to ECS_AGENT_URI. */
+export const TASK_PROTECTION_PATH = '/task-protection/v1/state';
+
+/** The agent's answer: `protection` on success, `failure` (HTTP 200, ECS refused) or `error` (4xx/5xx) otherwise. */
+const agentResponseSchema = z.object({
+  protection: z.object({ ProtectionEnabled: z.boolean().optional(), ExpirationDate: z.string().nullish(), TaskArn: z.string().nullish() }).nullish(),
+  failure: z.object({ Arn: z.string().nullish(), Reason: z.string().nullish(), Detail: z.string().nullish() }).nullish(),
+  error: z.object({ Arn: z.string().nullish(), Code: z.string().nullish(), Message: z.string().nullish() }).nullish(),
+  requestID: z.string().nullish(),
+});
+
+/** Where the adapter reports: the worker's Powertools logger. */
+export type ProtectionLogger = Pick<Logger, 'info' | 'warn'>;
+
+export interface TaskProtectionOptions {
+  /** ECS_AGENT_URI. Unset (local runs, tests): every method is a no-op and nothing is called. */
+  readonly agentUri: string | undefined;
+  readonly logger: ProtectionLogger;
+  /** @default DEFAULT_PROTECTION_EXPIRES_IN_MINUTES */
+  readonly expiresInMinutes?: number;
+  /** @default DEFAULT_PROTECTION_RENEW_INTERVAL_MS */
+  readonly renewIntervalMs?: number;
+  /** @default DEFAULT_AGENT_REQUEST_TIMEOUT_MS */
+  readonly requestTimeoutMs?: number;
+}
+
+/**
+ * ECS task scale-in protection through the container agent: protected while any job runs, unprotected when
+ * all slots are idle, so scale-in picks idle tasks and never SIGTERMs one in the middle of a job.
+ *
+ * Agent calls run one at a time on a chain and each sends the state wanted when it runs, so quick busy/idle
+ * flips collapse and "on" can never overtake a later "off". A failed call is logged and left to the next
+ * change or renewal: protection is an optimisation (the drain on SIGTERM still applies) and never fails a job.
+ */
+export class TaskProtection {
+  private readonly url: string | undefined;
+  private readonly expiresInMinutes: number;
+  private readonly renewIntervalMs: number;
+  private readonly requestTimeoutMs: number;
+  private wanted = false;
+  /** What the agent last confirmed; undefined before any call and after a failed one. */
+  private confirmed: boolean | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private renewTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly options: TaskProtectionOptions) {
+    this.url = options.agentUri ? `${options.agentUri.replace(/\/+$/, '')}${TASK_PROTECTION_PATH}` : undefined;
+    this.expiresInMinutes = options.expiresInMinutes ?? DEFAULT_PROTECTION_EXPIRES_IN_MINUTES;
+    this.renewIntervalMs = options.renewIntervalMs ?? DEFAULT_PROTECTION_RENEW_INTERVAL_MS;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_AGENT_REQUEST_TIMEOUT_MS;
+  }
+
+  /** True when running under ECS (ECS_AGENT_URI set). */
+  get active(): boolean {
+    return this.url !== undefined;
+  }
+
+  /** Called with the running-job count whenever it changes: protect on 0 → n, unprotect on n → 0. */
+  jobsRunning(count: number): void {
+    const busy = count > 0;
+    if (!this.url || this.closed || busy === this.wanted) return;
+    this.wanted = busy;
+    clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    if (busy) {
+      this.renewTimer = setInterval(() => void this.enqueue(true), this.renewIntervalMs);
+      this.renewTimer.unref();
+    }
+    void this.enqueue(false);
+  }
+
+  /** Shutdown, after the drain: stop renewing and unprotect unless the agent already confirmed "off". Resolves when done; never throws. */
+  async close(): Promise<void> {
+    if (!this.url || this.closed) return;
+    this.closed = true;
+    this.wanted = false;
+    clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    await this.enqueue(false);
+  }
+
+  /** Resolves once every call queued so far has ended (for tests and shutdown). */
+  async settled(): Promise<void> {
+    await this.chain;
+  }
+
+  private enqueue(renew: boolean): Promise<void> {
+    this.chain = this.chain.then(() => this.sync(renew));
+    return this.chain;
+  }
+
+  private async sync(renew: boolean): Promise<void> {
+    const want = this.wanted;
+    // A renewal re-sends "on" to push the expiry out; otherwise only a change is worth a call.
+    if (want === this.confirmed && !(renew && want)) return;
+    this.confirmed = (await this.put(want)) ? want : undefined;
+  }
+
+  /** One PUT to the agent; true when the agent confirmed the state. Logs every other outcome, never throws. */
+  private async put(enabled: boolean): Promise<boolean> {
+    if (!this.url) return false;
+    const body = enabled ? { ProtectionEnabled: true, ExpiresInMinutes: this.expiresInMinutes } : { ProtectionEnabled: false };
+    const log = this.options.logger;
+    try {
+      const response = await fetch(this.url, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
+      });
+      const text = await response.text();
+      const parsed = agentResponseSchema.safeParse(safeJson(text));
+      const answer = parsed.success ? parsed.data : undefined;
+      if (response.ok && answer?.protection) {
+        log.info(enabled ? 'task scale-in protection on' : 'task scale-in protection off', {
+          protectionEnabled: answer.protection.ProtectionEnabled,
+          expirationDate: answer.protection.ExpirationDate,
+        });
+        return true;
+      }
+      if (answer?.failure) {
+        log.warn('task scale-in protection refused by ECS', { protectionEnabled: enabled, status: response.status, reason: answer.failure.Reason, detail: answer.failure.Detail, arn: answer.failure.Arn });
+        return false;
+      }
+      log.warn('task scale-in protection call failed', {
+        protectionEnabled: enabled,
+        status: response.status,
+        code: answer?.error?.Code,
+        error: answer?.error?.Message ?? text.slice(0, 500),
+        requestId: answer?.requestID,
+      });
+      return false;
+    } catch (error) {
+      log.warn('task scale-in protection call failed', { protectionEnabled: enabled, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+      return false;
+    }
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
