@@ -10,7 +10,15 @@ export type WorkerConfig = WorkerEnv;
  */
 export function loadWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
   const parsed = workerEnvSchema.safeParse(env);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    const { REVIVE_HEARTBEAT_INTERVAL_SECONDS: heartbeat, REVIVE_VISIBILITY_TIMEOUT_SECONDS: visibility } = parsed.data;
+    // A heartbeat slower than half the visibility lets the message reappear (and the lease lapse) mid-job.
+    if (heartbeat === undefined || heartbeat * 2 <= visibility) return parsed.data;
+    throw new PermanentError(
+      'CONFIG',
+      `invalid worker environment:\n  REVIVE_HEARTBEAT_INTERVAL_SECONDS: ${heartbeat} must be at most half of REVIVE_VISIBILITY_TIMEOUT_SECONDS (${visibility})`,
+    );
+  }
   const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.') || '(env)'}: ${issue.message}`);
   throw new PermanentError('CONFIG', `invalid worker environment:\n${lines.join('\n')}`, { cause: parsed.error });
 }

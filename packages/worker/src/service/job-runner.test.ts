@@ -17,26 +17,43 @@ const JPEG = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
 const body = JSON.stringify({ version: 1, jobId: JOB_ID, tenantId: 't', source: { kind: 's3', key: 'uploads/t/u1' }, options: {}, enqueuedAt: new Date().toISOString() });
 const record: JobRecord = { jobId: JOB_ID, tenantId: 't', status: 'RUNNING', source: { kind: 's3', key: 'uploads/t/u1' }, options: { upscale: 2, onlyCenterFace: false, blend: 1, ext: 'auto', requireFace: false }, attempts: 1, createdAt: new Date().toISOString(), expiresAt: 1 };
 
+const RESULT: ProcessResult = { image: new Uint8Array([1, 2, 3]), format: 'jpeg', width: 4, height: 4, faces: [], timingsMs: { decode: 1 } };
+
+interface HarnessOptions {
+  /** Runs while the claim is under way (before it resolves). */
+  readonly duringClaim?: (runner: JobRunner) => void;
+  readonly deleteFails?: boolean;
+}
+
 /** In-memory stand-ins that record what the runner asked of SQS and DynamoDB. */
-function harness(process: () => Promise<ProcessResult>) {
+function harness(process: () => Promise<ProcessResult>, options: HarnessOptions = {}) {
   const calls: string[] = [];
+  const ref: { runner?: JobRunner } = {};
   const store = {
-    claim: async () => ({ claimed: true, record }),
+    claim: async () => {
+      options.duringClaim?.(ref.runner!);
+      await new Promise((r) => setTimeout(r, 5));
+      return { claimed: true, record };
+    },
     renewLease: async () => true,
     releaseLease: async () => (calls.push('releaseLease'), true),
     succeed: async () => (calls.push('succeed'), true),
     fail: async (_id: string, _o: string, f: { code: string }) => (calls.push(`fail:${f.code}`), true),
   } as unknown as JobStore;
   const queue = {
-    delete: async () => void calls.push('delete'),
+    delete: async () => {
+      calls.push('delete');
+      if (options.deleteFails) throw new RetryableError('STORAGE', 'DeleteMessage: 500');
+    },
     changeVisibility: async (_r: string, s: number) => void calls.push(`visibility:${s === 0 ? 0 : s > 0 ? '>0' : s}`),
   } as unknown as JobQueue;
   const objects = { getUpload: async () => JPEG, putResult: async () => void calls.push('put') } as unknown as ObjectStore;
   const health = { jobStarted: () => undefined, jobEnded: () => undefined } as unknown as HealthReporter;
   const deps: JobRunnerDeps = { pipeline: { process }, store, queue, objects, health, http: {} as SafeHttpClient, webhooks: {} as WebhookSender, telemetry: new Telemetry({ logLevel: 'SILENT' }) };
   const runner = new JobRunner(deps, { workerId: 'w', visibilityTimeoutSeconds: 10, heartbeatIntervalMs: 60_000, maxReceiveCount: 3, jobTtlDays: 1, maxSourceBytes: 1_000, restorer: 'gfpgan-1.4', bgUpsampler: undefined });
+  ref.runner = runner;
   const deliver = (receiveCount: number) => runner.handle({ Body: body, ReceiptHandle: 'rh', MessageId: 'm', Attributes: { ApproximateReceiveCount: String(receiveCount) } } as Message, 0);
-  return { calls, deliver };
+  return { calls, deliver, runner };
 }
 
 describe('JobRunner failure handling', () => {
@@ -62,6 +79,29 @@ describe('JobRunner failure handling', () => {
     const h = harness(async () => Promise.reject(new TypeError('undefined is not a function')));
     await h.deliver(2);
     expect(h.calls).toEqual(['fail:INTERNAL', 'delete']);
+  });
+});
+
+describe('JobRunner success and shutdown edges', () => {
+  it('keeps a recorded success when the delete fails: no failure is written, the redelivery will be skipped', async () => {
+    const h = harness(async () => RESULT, { deleteFails: true });
+    await h.deliver(1);
+    expect(h.calls).toEqual(['put', 'succeed', 'delete']);
+  });
+
+  it('releases a job whose claim was still under way when SIGTERM started draining', async () => {
+    let processed = false;
+    const h = harness(
+      async () => ((processed = true), RESULT),
+      { duringClaim: (runner) => runner.startDraining() },
+    );
+    const delivery = h.deliver(1);
+    // Shutdown's wait sees the claim in flight and returns only once it has been settled (here: released).
+    await new Promise((r) => setTimeout(r, 1));
+    expect(await h.runner.waitForActive(1_000)).toBe(true);
+    await delivery;
+    expect(processed).toBe(false);
+    expect(h.calls).toEqual(['releaseLease', 'visibility:0']);
   });
 });
 

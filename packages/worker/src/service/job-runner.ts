@@ -17,6 +17,8 @@ import type { WebhookSender } from './webhook.js';
 export const DEFAULT_RETRY_BASE_SECONDS = 5;
 /** Cap on that backoff. @default 300 */
 export const DEFAULT_RETRY_MAX_SECONDS = 300;
+/** Largest gap between a job's lease expiry and its message's visibility timeout. @default 5_000 */
+export const LEASE_MARGIN_MAX_MS = 5_000;
 /** Lifetime of the presigned result URL in a webhook. @default 3_600 */
 export const DEFAULT_WEBHOOK_RESULT_URL_TTL_SECONDS = 3_600;
 
@@ -83,6 +85,8 @@ function modelNames(configured: string): Set<string> {
 export class JobRunner {
   private readonly active = new Map<number, ActiveJob>();
   private readonly webhooksInFlight = new Set<Promise<void>>();
+  /** Claims under way: SIGTERM waits for them so a job claimed mid-shutdown is either run or released. */
+  private readonly claimsInFlight = new Set<Promise<unknown>>();
   private draining = false;
   private readonly restorerNames: Set<string>;
   private readonly upsamplerNames: Set<string>;
@@ -128,19 +132,19 @@ export class JobRunner {
     const job = parsed.message;
     const logKeys = { jobId: job.jobId, tenantId: job.tenantId, messageId: message.MessageId, receiveCount };
     const now = new Date();
-    const claim = await this.deps.store.claim(job.jobId, job.tenantId, this.settings.workerId, now, this.leaseMs());
-    if (!claim.claimed) {
-      await this.notClaimed(claim.record, job, receiptHandle, receiveCount, logKeys);
-      return;
+    // The claim phase ends with the job active or the message handed back; SIGTERM's wait covers it (claimsInFlight).
+    const starting = this.start(job, receiptHandle, receiveCount, slot, now, logKeys);
+    this.claimsInFlight.add(starting);
+    let started: Awaited<typeof starting>;
+    try {
+      started = await starting;
+    } finally {
+      this.claimsInFlight.delete(starting);
     }
-    const record = claim.record;
+    if (started === undefined) return;
+    const { record, active, resolveDone } = started;
     const queueWaitMs = Date.parse(job.enqueuedAt) ? now.getTime() - Date.parse(job.enqueuedAt) : undefined;
     this.log.info('job started', { ...logKeys, attempts: record.attempts, queueWaitMs, slot });
-    let resolveDone!: () => void;
-    const active: ActiveJob = { jobId: job.jobId, receiptHandle, done: new Promise((r) => (resolveDone = r)), released: false, leaseLost: false };
-    this.active.set(slot, active);
-    this.deps.onActiveChange?.(this.active.size);
-    this.deps.health.jobStarted(slot, job.jobId);
     const heartbeat = setInterval(() => void this.heartbeat(active), this.settings.heartbeatIntervalMs);
     try {
       await this.run(job, record, active, receiveCount, now, queueWaitMs, logKeys);
@@ -151,6 +155,26 @@ export class JobRunner {
       this.deps.health.jobEnded(slot);
       resolveDone();
     }
+  }
+
+  /** Claims the job and registers it as active; undefined when it is not to run here (not claimed, or draining). */
+  private async start(job: JobMessage, receiptHandle: string, receiveCount: number, slot: number, now: Date, logKeys: Record<string, unknown>) {
+    const claim = await this.deps.store.claim(job.jobId, job.tenantId, this.settings.workerId, now, this.leaseMs());
+    if (!claim.claimed) {
+      await this.notClaimed(claim.record, job, receiptHandle, receiveCount, logKeys);
+      return undefined;
+    }
+    if (this.draining) {
+      // Claimed while SIGTERM was already draining (its poll was under way): give it back rather than start it.
+      await this.release(job.jobId, receiptHandle);
+      return undefined;
+    }
+    let resolveDone!: () => void;
+    const active: ActiveJob = { jobId: job.jobId, receiptHandle, done: new Promise((r) => (resolveDone = r)), released: false, leaseLost: false };
+    this.active.set(slot, active);
+    this.deps.onActiveChange?.(this.active.size);
+    this.deps.health.jobStarted(slot, job.jobId);
+    return { record: claim.record, active, resolveDone };
   }
 
   /** The claim failed: the record is missing, finished, another tenant's, or leased by a live worker. */
@@ -238,7 +262,8 @@ export class JobRunner {
         this.log.warn('lost the lease before recording success; another worker owns the job now', logKeys);
         return;
       }
-      await queue.delete(active.receiptHandle);
+      // The outcome is durable now: a failed delete only means a redelivery, which finds SUCCEEDED and deletes it.
+      await queue.delete(active.receiptHandle).catch((e: unknown) => this.log.warn('could not delete the message of a succeeded job; it will be redelivered and skipped', { ...logKeys, error: describe(e) }));
       const durationMs = finishedAt.getTime() - startedAt.getTime();
       telemetry.jobSucceeded(durationMs, faces.length, queueWaitMs, timingsMs);
       this.log.info('job succeeded', { ...logKeys, durationMs, facesFound: faces.length, resultKey: key, timingsMs });
@@ -356,6 +381,8 @@ export class JobRunner {
 
   /** Resolves when every running job has ended, or after `timeoutMs`; true when none is left. */
   async waitForActive(timeoutMs: number): Promise<boolean> {
+    // A claim that was under way at SIGTERM either becomes an active job (waited for below) or is released.
+    await Promise.allSettled([...this.claimsInFlight]);
     const all = Promise.all([...this.active.values()].map((a) => a.done));
     const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref());
     return (await Promise.race([all, timer])) !== 'timeout';
@@ -367,13 +394,18 @@ export class JobRunner {
     await Promise.all(
       jobs.map(async (job) => {
         job.released = true;
-        await this.deps.store.releaseLease(job.jobId, this.settings.workerId).catch((e: unknown) => this.log.warn('could not clear the lease', { jobId: job.jobId, error: describe(e) }));
-        await this.deps.queue.changeVisibility(job.receiptHandle, 0).catch((e: unknown) => this.log.warn('could not release the message', { jobId: job.jobId, error: describe(e) }));
-        this.deps.telemetry.jobDeferred('shutdown');
-        this.log.info('job released at shutdown', { jobId: job.jobId });
+        await this.release(job.jobId, job.receiptHandle);
       }),
     );
     return jobs.length;
+  }
+
+  /** Lease cleared, then the message visible at once, so another worker takes the job straight away. */
+  private async release(jobId: string, receiptHandle: string): Promise<void> {
+    await this.deps.store.releaseLease(jobId, this.settings.workerId).catch((e: unknown) => this.log.warn('could not clear the lease', { jobId, error: describe(e) }));
+    await this.deps.queue.changeVisibility(receiptHandle, 0).catch((e: unknown) => this.log.warn('could not release the message', { jobId, error: describe(e) }));
+    this.deps.telemetry.jobDeferred('shutdown');
+    this.log.info('job released at shutdown', { jobId });
   }
 
   async waitForWebhooks(timeoutMs: number): Promise<void> {
@@ -381,9 +413,14 @@ export class JobRunner {
     await Promise.race([Promise.all([...this.webhooksInFlight]), timer]);
   }
 
-  /** The lease ends a second before the message's visibility, so a redelivery always finds it expired. */
+  /**
+   * The lease ends before the message's visibility, so a redelivery after a crash finds it expired. Visibility is
+   * counted from the receive (or the heartbeat's SQS call), the lease from a little later, so the margin covers
+   * those calls' latency: a quarter of the visibility, at most LEASE_MARGIN_MAX_MS.
+   */
   private leaseMs(): number {
-    return Math.max(1_000, this.settings.visibilityTimeoutSeconds * 1000 - 1_000);
+    const visibilityMs = this.settings.visibilityTimeoutSeconds * 1000;
+    return Math.max(1_000, visibilityMs - Math.min(LEASE_MARGIN_MAX_MS, visibilityMs / 4));
   }
 
   private retryDelaySeconds(receiveCount: number): number {
