@@ -25,6 +25,8 @@ describe('AddressPolicy', () => {
     ['::ffff:8.8.8.8', 'IPv4-mapped'],
     ['64:ff9b::a00:1', 'rfc6052'],
     ['2002:a00:1::', '6to4'],
+    ['::7f00:1', 'IPv4-compatible'],
+    ['::a9fe:a9fe', 'IPv4-compatible'],
   ])('refuses %s (%s)', (address, why) => {
     const verdict = strict.check(address);
     expect(verdict.allowed).toBe(false);

@@ -9,6 +9,8 @@ export const METADATA_CIDRS = ['169.254.0.0/16', 'fd00:ec2::/32'] as const;
 
 type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
+const IPV4_COMPATIBLE: Cidr = ipaddr.parseCIDR('::/96');
+
 /** Verdict on one address. */
 export type AddressVerdict = { readonly allowed: true } | { readonly allowed: false; readonly reason: string };
 
@@ -38,6 +40,8 @@ export class AddressPolicy {
     if (this.allow.some((cidr) => matches(parsed, cidr))) return { allowed: true };
     const range = parsed.range();
     if (range !== 'unicast') return { allowed: false, reason: `${address} is a ${range} address` };
+    // IPv4-compatible IPv6 (::a.b.c.d, deprecated by RFC 4291): ipaddr.js calls it unicast, but it embeds an IPv4 host.
+    if (matches(parsed, IPV4_COMPATIBLE)) return { allowed: false, reason: `${address} is an IPv4-compatible IPv6 address` };
     return { allowed: true };
   }
 }
