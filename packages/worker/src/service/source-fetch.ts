@@ -157,8 +157,12 @@ export class SafeHttpClient {
     return response.statusCode;
   }
 
+  /**
+   * Ends every connection at once. Called at shutdown after the drain, when any download still under way belongs
+   * to a job that was already released: waiting for it (`agent.close()`) could outlast ECS's stop timeout.
+   */
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.agent.destroy();
   }
 
   private async send(url: URL, options: { method: 'GET' | 'POST'; signal: AbortSignal; headers: Record<string, string>; body?: string }): Promise<Dispatcher.ResponseData> {
