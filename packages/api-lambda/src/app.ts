@@ -1,3 +1,4 @@
+import { AddressPolicy } from '@revive/contract';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -11,8 +12,6 @@ import { MediaBucket } from './aws/media-bucket.js';
 import { ApiError } from './errors.js';
 import type { ApiEvent, ApiResult } from './http/event.js';
 import { problemFromError, problemResult } from './http/problem.js';
-import { allowListOf } from './http/url-guard.js';
-import type { BlockList } from 'node:net';
 
 /** Powertools namespace and service of the API's metrics and logs. */
 export const METRICS_NAMESPACE = 'Revive';
@@ -24,7 +23,7 @@ export interface ApiDeps {
   readonly table: JobTable;
   readonly queue: JobQueue;
   readonly bucket: MediaBucket;
-  readonly urlAllowList: BlockList;
+  readonly urlAllowList: AddressPolicy;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** Injectable clock for tests. @default Date.now */
@@ -76,7 +75,7 @@ export function createDeps(env: NodeJS.ProcessEnv = process.env): ApiDeps {
     table: new JobTable(config.REVIVE_TABLE_NAME, new DynamoDBClient(sdkOptions(env, env.AWS_ENDPOINT_URL_DYNAMODB))),
     queue: new JobQueue(config.REVIVE_QUEUE_URL, new SQSClient(sdkOptions(env, env.AWS_ENDPOINT_URL_SQS))),
     bucket: new MediaBucket(config.REVIVE_BUCKET_NAME, presignClient),
-    urlAllowList: allowListOf(config.REVIVE_URL_ALLOW_CIDRS),
+    urlAllowList: new AddressPolicy(config.REVIVE_URL_ALLOW_CIDRS),
     logger: new Logger({ serviceName: SERVICE_NAME }),
     metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME }),
     now: Date.now,

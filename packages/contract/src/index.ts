@@ -4,3 +4,4 @@ export * from './env.js';
 export * from './api.js';
 export * from './webhook.js';
 export * from './health.js';
+export * from './url-policy.js';

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { ClientError } from '../errors.js';
-import { allowListOf, assertPublicUrl } from './url-guard.js';
+import { AddressPolicy } from '@revive/contract';
+import { assertPublicUrl } from './url-guard.js';
 
-const none = allowListOf([]);
+const none = new AddressPolicy([]);
 const codeOf = (url: string, allow = none) => {
   try {
     assertPublicUrl(url, 'source.url', allow);
@@ -45,7 +46,7 @@ describe('assertPublicUrl', () => {
   });
 
   it('lets allow-listed private ranges through, but never metadata addresses', () => {
-    const allow = allowListOf(['127.0.0.2/32', '169.254.0.0/16']);
+    const allow = new AddressPolicy(['127.0.0.2/32', '169.254.0.0/16']);
     expect(codeOf('http://127.0.0.2:9000/x', allow)).toBe('OK');
     expect(codeOf('http://127.0.0.1:9000/x', allow)).toBe('FORBIDDEN_URL');
     expect(codeOf('http://169.254.169.254/', allow)).toBe('FORBIDDEN_URL');

@@ -15,6 +15,9 @@ const IPV4_COMPATIBLE: Cidr = ipaddr.parseCIDR('::/96');
 export type AddressVerdict = { readonly allowed: true } | { readonly allowed: false; readonly reason: string };
 
 /**
+ * One policy for both edges: the API judges literal addresses in URLs with it (an early 400), the worker every
+ * resolved address at connect time and on each redirect.
+ *
  * Which IP addresses URL sources and webhooks may connect to: public unicast only (ipaddr.js range `unicast`),
  * which refuses private, loopback, link-local, CGNAT, multicast, unspecified, reserved, NAT64, 6to4, Teredo and
  * IPv4-mapped IPv6 addresses; plus the `allowCidrs` a local test sets (REVIVE_URL_ALLOW_CIDRS), except metadata.
