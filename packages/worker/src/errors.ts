@@ -41,3 +41,13 @@ export class RetryableError extends WorkerError {
 export function isRetryable(error: unknown): boolean {
   return error instanceof WorkerError && error.retryable;
 }
+
+/** The message of anything thrown (`String(x)` for non-errors), for error reasons and logs. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** `Name: message` of anything thrown, for logs where the error class matters (e.g. an SDK's `ThrottlingException`). */
+export function describeThrown(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

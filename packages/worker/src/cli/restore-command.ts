@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_BLEND, DEFAULT_UPSCALE, MAX_UPSCALE, outputExtSchema } from '@revive/contract';
 import { z } from 'zod';
-import { PermanentError, WorkerError } from '../errors.js';
+import { PermanentError, WorkerError, messageOf } from '../errors.js';
 import { DEFAULT_DEVICE, DEFAULT_THREADS } from '../pipeline/inference.js';
 import { DEFAULT_DETECTOR, DEFAULT_RESTORER, RestorationPipeline, type ProcessOptions } from '../pipeline/pipeline.js';
 import { DEFAULT_FIDELITY } from '../pipeline/restore.js';
@@ -135,7 +135,7 @@ export async function runRestore(
       } catch (error) {
         // A bad file is reported and skipped: the others are still restored.
         const code = error instanceof WorkerError ? error.code : 'INTERNAL';
-        const message = error instanceof Error ? error.message : String(error);
+        const message = messageOf(error);
         images.push({ status: 'failed', input: file, error: { code, message } });
         progress.log(`${file}: ${code}: ${message}`);
         progress.increment(`${path.basename(file)}: failed`);

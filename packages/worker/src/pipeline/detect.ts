@@ -1,4 +1,4 @@
-import { PermanentError } from '../errors.js';
+import { PermanentError, messageOf } from '../errors.js';
 import { retinaface } from './detectors/retinaface.js';
 import { scrfd } from './detectors/scrfd.js';
 import { yunet } from './detectors/yunet.js';
@@ -139,7 +139,7 @@ export class FaceDetector {
     try {
       raw = this.#family.decode(outputs, this.#model, { width: inputWidth, height: inputHeight }, scoreThreshold);
     } catch (error) {
-      throw new PermanentError('MODEL_INVALID', `detector ${this.#model.path}: ${error instanceof Error ? error.message : String(error)}`, {
+      throw new PermanentError('MODEL_INVALID', `detector ${this.#model.path}: ${messageOf(error)}`, {
         cause: error,
       });
     }

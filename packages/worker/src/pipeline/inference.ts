@@ -2,7 +2,7 @@
 // quirks (string symbolic dims, provider loading, tensor classes) stay in one place.
 import { existsSync, statSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { PermanentError, WorkerError } from '../errors.js';
+import { PermanentError, WorkerError, messageOf } from '../errors.js';
 
 /** Where a model runs. */
 export type ExecutionDevice = 'cpu' | 'cuda';
@@ -115,7 +115,7 @@ export class OnnxModel {
     try {
       session = await ort.InferenceSession.create(path, sessionOptions);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = messageOf(error);
       // A CUDA failure is either the provider (libraries not installed: onnxruntime-node lists 'cuda' even when
       // its binaries were never downloaded) or the model itself; a CPU load tells them apart.
       if (device === 'cuda' && (await loadsOnCpu(path))) {
@@ -134,7 +134,7 @@ export class OnnxModel {
       options.validate?.(model);
     } catch (error) {
       await model.dispose();
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = messageOf(error);
       throw new PermanentError('MODEL_INVALID', `Model ${path} does not fit: ${reason}`, { cause: error });
     }
     return model;
@@ -153,7 +153,7 @@ export class OnnxModel {
       results = await session.run(ortFeeds);
     } catch (error) {
       if (error instanceof WorkerError) throw error;
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = messageOf(error);
       throw new PermanentError('MODEL_INVALID', `Model ${this.path} failed to run: ${reason}`, { cause: error });
     }
     const out: Record<string, TensorData> = {};

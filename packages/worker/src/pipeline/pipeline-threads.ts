@@ -9,7 +9,7 @@ import { createRequire as requireFrom } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData, type MessagePort, type Transferable } from 'node:worker_threads';
-import { PermanentError, RetryableError, WorkerError, type WorkerErrorCode } from '../errors.js';
+import { PermanentError, RetryableError, WorkerError, type WorkerErrorCode, messageOf } from '../errors.js';
 import { DEFAULT_DETECTOR, DEFAULT_RESTORER, RestorationPipeline, type PipelineConfig, type ProcessOptions, type ProcessResult } from './pipeline.js';
 import { defaultModelsDir, resolveModel } from './models.js';
 
@@ -409,7 +409,7 @@ export class PipelineThreadPool implements RestorationService {
       } catch (error) {
         // Options that can't be cloned are the caller's bug, not the thread's.
         slot.job = undefined;
-        job.reject(new PermanentError('INTERNAL', `the job could not be sent to a pipeline thread: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+        job.reject(new PermanentError('INTERNAL', `the job could not be sent to a pipeline thread: ${messageOf(error)}`, { cause: error }));
       }
     }
   }

@@ -1,4 +1,4 @@
-import { RetryableError, WorkerError } from '../errors.js';
+import { RetryableError, WorkerError, messageOf } from '../errors.js';
 
 const THROTTLE_NAMES = new Set([
   'ThrottlingException',
@@ -26,7 +26,7 @@ export function awsErrorName(error: unknown): string | undefined {
 export function toStorageError(error: unknown, what: string): WorkerError {
   if (error instanceof WorkerError) return error;
   const name = awsErrorName(error) ?? 'Error';
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   const code = THROTTLE_NAMES.has(name) ? 'THROTTLED' : 'STORAGE';
   return new RetryableError(code, `${what} failed: ${name}: ${message}`, { cause: error });
 }

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import type { Message } from '@aws-sdk/client-sqs';
-import { JOB_ERROR_CODES, jobResponseFromRecord, jobMessageSchema, jobIdSchema, resultKey, isTenantUploadKey, tenantIdSchema, webhookEvent, type JobErrorCode, type JobMessage, type JobRecord } from '@revive/contract';
+import { JOB_ERROR_CODES, TERMINAL_STATUSES, jobResponseFromRecord, jobMessageSchema, jobIdSchema, resultKey, isTenantUploadKey, tenantIdSchema, webhookEvent, type JobErrorCode, type JobMessage, type JobRecord } from '@revive/contract';
 import { z } from 'zod';
-import { PermanentError, WorkerError } from '../errors.js';
+import { PermanentError, WorkerError, messageOf, describeThrown } from '../errors.js';
 import type { RestorationService } from '../pipeline/pipeline-threads.js';
 import type { EncodedFormat } from '../pipeline/types.js';
 import type { HealthReporter } from './health.js';
@@ -117,7 +117,7 @@ export class JobRunner {
     } catch (error) {
       // Only storage calls outside a claimed job land here (reading the record, the claim itself, deleting):
       // the message stays and comes back after its visibility timeout.
-      this.log.error('delivery failed before the job could start; the message will be redelivered', { messageId: message.MessageId, receiveCount, error: describe(error) });
+      this.log.error('delivery failed before the job could start; the message will be redelivered', { messageId: message.MessageId, receiveCount, error: describeThrown(error) });
       await this.deps.queue.changeVisibility(receiptHandle, this.retryDelaySeconds(receiveCount)).catch(() => undefined);
       this.deps.telemetry.jobDeferred('transient');
     }
@@ -194,7 +194,7 @@ export class JobRunner {
       await this.deps.queue.changeVisibility(receiptHandle, 0);
       return;
     }
-    if (record.status === 'SUCCEEDED' || record.status === 'FAILED' || record.status === 'CANCELED') {
+    if (TERMINAL_STATUSES.includes(record.status)) {
       this.log.info('job already ended; deleting the redelivered message', { ...logKeys, status: record.status });
       await this.deps.queue.delete(receiptHandle);
       return;
@@ -224,7 +224,7 @@ export class JobRunner {
         return;
       }
       const record = await this.deps.store.get(ids.data.jobId);
-      if (record && record.tenantId === ids.data.tenantId && (record.status === 'SUCCEEDED' || record.status === 'FAILED' || record.status === 'CANCELED')) {
+      if (record && record.tenantId === ids.data.tenantId && TERMINAL_STATUSES.includes(record.status)) {
         await this.deps.queue.delete(receiptHandle);
         return;
       }
@@ -263,7 +263,7 @@ export class JobRunner {
         return;
       }
       // The outcome is durable now: a failed delete only means a redelivery, which finds SUCCEEDED and deletes it.
-      await queue.delete(active.receiptHandle).catch((e: unknown) => this.log.warn('could not delete the message of a succeeded job; it will be redelivered and skipped', { ...logKeys, error: describe(e) }));
+      await queue.delete(active.receiptHandle).catch((e: unknown) => this.log.warn('could not delete the message of a succeeded job; it will be redelivered and skipped', { ...logKeys, error: describeThrown(e) }));
       const durationMs = finishedAt.getTime() - startedAt.getTime();
       telemetry.jobSucceeded(durationMs, faces.length, queueWaitMs, timingsMs);
       this.log.info('job succeeded', { ...logKeys, durationMs, facesFound: faces.length, resultKey: key, timingsMs });
@@ -294,7 +294,7 @@ export class JobRunner {
     try {
       recorded = await store.fail(job.jobId, owner, { code, message: reason, finishedAt, expiresAt: this.expiresAt(finishedAt) });
     } catch (storeError) {
-      this.log.error('could not record the failure; the message will be redelivered', { ...logKeys, code, error: describe(storeError) });
+      this.log.error('could not record the failure; the message will be redelivered', { ...logKeys, code, error: describeThrown(storeError) });
       await queue.changeVisibility(active.receiptHandle, this.retryDelaySeconds(receiveCount)).catch(() => undefined);
       return;
     }
@@ -308,7 +308,7 @@ export class JobRunner {
       // Last delivery: the record says RETRIES_EXHAUSTED; the message goes to the DLQ on its next receive.
       await queue.changeVisibility(active.receiptHandle, 0).catch(() => undefined);
     } else {
-      await queue.delete(active.receiptHandle).catch((e: unknown) => this.log.warn('could not delete the message of a failed job; it will be redelivered and skipped', { ...logKeys, error: describe(e) }));
+      await queue.delete(active.receiptHandle).catch((e: unknown) => this.log.warn('could not delete the message of a failed job; it will be redelivered and skipped', { ...logKeys, error: describeThrown(e) }));
     }
     const { leaseOwner: _o, leaseExpiresAt: _l, ...rest } = record;
     this.notify({ ...rest, status: 'FAILED', errorCode: code, errorMessage: reason, finishedAt: finishedAt.toISOString(), expiresAt: this.expiresAt(finishedAt) });
@@ -341,7 +341,7 @@ export class JobRunner {
     try {
       await queue.changeVisibility(active.receiptHandle, this.settings.visibilityTimeoutSeconds);
     } catch (error) {
-      this.log.warn('heartbeat could not extend the message visibility', { jobId: active.jobId, error: describe(error) });
+      this.log.warn('heartbeat could not extend the message visibility', { jobId: active.jobId, error: describeThrown(error) });
     }
     try {
       if (!(await store.renewLease(active.jobId, this.settings.workerId, Date.now() + this.leaseMs()))) {
@@ -349,7 +349,7 @@ export class JobRunner {
         this.log.warn('heartbeat found the lease taken over; this attempt will not write its outcome', { jobId: active.jobId });
       }
     } catch (error) {
-      this.log.warn('heartbeat could not renew the lease', { jobId: active.jobId, error: describe(error) });
+      this.log.warn('heartbeat could not renew the lease', { jobId: active.jobId, error: describeThrown(error) });
     }
   }
 
@@ -365,7 +365,7 @@ export class JobRunner {
       const outcome = await this.deps.webhooks.send(url, webhookEvent(record.status), payload);
       if (outcome.delivered) this.log.info('webhook delivered', { jobId: record.jobId, attempts: outcome.attempts, status: outcome.status });
       else this.log.warn('webhook not delivered', { jobId: record.jobId, attempts: outcome.attempts, status: outcome.status, error: outcome.error });
-    })().catch((error: unknown) => this.log.warn('webhook failed', { jobId: record.jobId, error: describe(error) }));
+    })().catch((error: unknown) => this.log.warn('webhook failed', { jobId: record.jobId, error: describeThrown(error) }));
     this.webhooksInFlight.add(delivery);
     void delivery.finally(() => this.webhooksInFlight.delete(delivery));
   }
@@ -402,8 +402,8 @@ export class JobRunner {
 
   /** Lease cleared, then the message visible at once, so another worker takes the job straight away. */
   private async release(jobId: string, receiptHandle: string): Promise<void> {
-    await this.deps.store.releaseLease(jobId, this.settings.workerId).catch((e: unknown) => this.log.warn('could not clear the lease', { jobId, error: describe(e) }));
-    await this.deps.queue.changeVisibility(receiptHandle, 0).catch((e: unknown) => this.log.warn('could not release the message', { jobId, error: describe(e) }));
+    await this.deps.store.releaseLease(jobId, this.settings.workerId).catch((e: unknown) => this.log.warn('could not clear the lease', { jobId, error: describeThrown(e) }));
+    await this.deps.queue.changeVisibility(receiptHandle, 0).catch((e: unknown) => this.log.warn('could not release the message', { jobId, error: describeThrown(e) }));
     this.deps.telemetry.jobDeferred('shutdown');
     this.log.info('job released at shutdown', { jobId });
   }
@@ -462,9 +462,6 @@ function isJobErrorCode(code: string): code is JobErrorCode {
 /** Anything that is not a WorkerError is a bug: permanent, INTERNAL, with the message kept as the reason. */
 function toWorkerError(error: unknown): WorkerError {
   if (error instanceof WorkerError) return error;
-  return new PermanentError('INTERNAL', error instanceof Error ? error.message : String(error), { cause: error });
+  return new PermanentError('INTERNAL', messageOf(error), { cause: error });
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}

@@ -15,6 +15,7 @@ import { DEFAULT_MAX_SOURCE_BYTES, SafeHttpClient } from './source-fetch.js';
 import { TaskProtection } from './task-protection.js';
 import { Telemetry } from './telemetry.js';
 import { WebhookSender } from './webhook.js';
+import { messageOf } from '../errors.js';
 
 /** Time kept back from the shutdown budget to release unfinished jobs and flush logs. @default 3_000 */
 export const DEFAULT_SHUTDOWN_RESERVE_MS = 3_000;
@@ -68,7 +69,7 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
       download: false,
     });
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = messageOf(error);
     await health.modelLoadFailed(message);
     health.stop();
     log.error('models failed to load', { error: message, restorer: config.REVIVE_RESTORER, detector: config.REVIVE_DETECTOR, modelsDir: config.REVIVE_MODELS_DIR });

@@ -2,7 +2,7 @@ import { AddressPolicy } from '@revive/contract';
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
-import { PermanentError, RetryableError, WorkerError } from '../errors.js';
+import { PermanentError, RetryableError, WorkerError, messageOf } from '../errors.js';
 
 /** Largest source the worker downloads: four times a 12-megapixel JPEG. @default 32 MiB */
 export const DEFAULT_MAX_SOURCE_BYTES = 32 * 1024 * 1024;
@@ -201,7 +201,7 @@ export class SafeHttpClient {
     const refused = findForbidden(error);
     if (refused) return forbidden(url, refused.message);
     const code = (error as { code?: string }).code;
-    const message = error instanceof Error ? error.message : String(error);
+    const message = messageOf(error);
     if (code === 'ENOTFOUND') return new PermanentError('SOURCE_UNREACHABLE', `${url.hostname} does not resolve`, { cause: error });
     return new RetryableError('SOURCE_UNREACHABLE', `${url.host}: ${message}`, { cause: error });
   }

@@ -1,5 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
+import { describeThrown } from '../errors.js';
 
 /**
  * How long one "protect" call keeps the task out of scale-in. Renewed while jobs run, so it only bounds how
@@ -148,7 +149,7 @@ export class TaskProtection {
       });
       return false;
     } catch (error) {
-      log.warn('task scale-in protection call failed', { protectionEnabled: enabled, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+      log.warn('task scale-in protection call failed', { protectionEnabled: enabled, error: describeThrown(error) });
       return false;
     }
   }

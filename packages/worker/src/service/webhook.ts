@@ -1,5 +1,6 @@
 import { signWebhook, WEBHOOK_EVENT_HEADER, WEBHOOK_SIGNATURE_HEADER, type WebhookEvent } from '@revive/contract';
 import type { SafeHttpClient } from './source-fetch.js';
+import { messageOf } from '../errors.js';
 
 /** Attempts per webhook, the first included. @default 5 */
 export const DEFAULT_WEBHOOK_MAX_ATTEMPTS = 5;
@@ -78,7 +79,7 @@ export class WebhookSender {
         last = { delivered: false, attempts: attempt + 1, status, error: `answered ${status}` };
         if (status >= 400 && status < 500 && status !== 408 && status !== 429) return last;
       } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
+        const message = messageOf(error);
         last = { delivered: false, attempts: attempt + 1, error: message };
         if ((error as { code?: string }).code === 'FORBIDDEN_URL') return last;
       }
