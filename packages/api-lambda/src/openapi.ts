@@ -11,27 +11,6 @@ import {
 } from '@revive/contract';
 import { z } from 'zod';
 
-/** One route: the method and path API Gateway routes on, and the handler file that serves it. */
-export interface RouteSpec {
-  readonly method: 'GET' | 'POST' | 'DELETE';
-  /** API Gateway path, with `{id}` parameters. */
-  readonly path: string;
-  /** Name of the file in src/handlers (and of the Lambda function). */
-  readonly handler: 'create-upload' | 'create-job' | 'get-job' | 'list-jobs' | 'cancel-job' | 'openapi';
-  /** Public routes have no JWT authorizer. */
-  readonly public?: boolean;
-}
-
-/** The API's routes; the CDK app and the local server both route with this table. */
-export const ROUTES: readonly RouteSpec[] = [
-  { method: 'POST', path: '/uploads', handler: 'create-upload' },
-  { method: 'POST', path: '/jobs', handler: 'create-job' },
-  { method: 'GET', path: '/jobs', handler: 'list-jobs' },
-  { method: 'GET', path: '/jobs/{id}', handler: 'get-job' },
-  { method: 'DELETE', path: '/jobs/{id}', handler: 'cancel-job' },
-  { method: 'GET', path: '/openapi.json', handler: 'openapi', public: true },
-];
-
 const schema = (s: z.ZodType, io: 'input' | 'output') => {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>;
   return rest;

@@ -6,12 +6,11 @@ import { createUpload } from './handlers/create-upload.js';
 import { getJob } from './handlers/get-job.js';
 import { listJobs } from './handlers/list-jobs.js';
 import { openapi } from './handlers/openapi.js';
-import { ROUTES, type RouteSpec } from './openapi.js';
+import type { ApiRoute } from '@revive/contract';
 
-export { ROUTES, type RouteSpec };
 
 /** Route logic by handler file name: the same functions the Lambda entry points export as `handler`. */
-export const ROUTE_LOGIC: Record<RouteSpec['handler'], RouteLogic> = {
+export const ROUTE_LOGIC: Record<ApiRoute['handler'], RouteLogic> = {
   'create-upload': createUpload,
   'create-job': createJob,
   'get-job': getJob,
@@ -21,7 +20,7 @@ export const ROUTE_LOGIC: Record<RouteSpec['handler'], RouteLogic> = {
 };
 
 /** Every route's handler bound to one set of deps (the local server, tests). */
-export function bindHandlers(deps: ApiDeps): Record<RouteSpec['handler'], ApiHandler> {
+export function bindHandlers(deps: ApiDeps): Record<ApiRoute['handler'], ApiHandler> {
   const entries = Object.entries(ROUTE_LOGIC).map(([name, logic]) => [name, toHandler(name, logic, () => deps)] as const);
-  return Object.fromEntries(entries) as Record<RouteSpec['handler'], ApiHandler>;
+  return Object.fromEntries(entries) as Record<ApiRoute['handler'], ApiHandler>;
 }

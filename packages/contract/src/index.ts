@@ -5,3 +5,4 @@ export * from './api.js';
 export * from './webhook.js';
 export * from './health.js';
 export * from './url-policy.js';
+export * from './api-routes.js';

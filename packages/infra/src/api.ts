@@ -9,6 +9,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import { API_ROUTES as CONTRACT_ROUTES } from '@revive/contract';
 import { Construct } from 'constructs';
 import { putLocalEsbuildOnPath } from './esbuild.js';
 import { REPO_ROOT } from './paths.js';
@@ -24,15 +25,8 @@ interface Route {
   /** Served without the JWT authorizer. */
   readonly public?: boolean;
 }
-/** The API's routes. Only the OpenAPI document is public. */
-export const API_ROUTES: readonly Route[] = [
-  { path: '/uploads', method: apigw.HttpMethod.POST, handler: 'create-upload' },
-  { path: '/jobs', method: apigw.HttpMethod.POST, handler: 'create-job' },
-  { path: '/jobs', method: apigw.HttpMethod.GET, handler: 'list-jobs' },
-  { path: '/jobs/{id}', method: apigw.HttpMethod.GET, handler: 'get-job' },
-  { path: '/jobs/{id}', method: apigw.HttpMethod.DELETE, handler: 'cancel-job' },
-  { path: '/openapi.json', method: apigw.HttpMethod.GET, handler: 'openapi', public: true },
-];
+/** The contract's route table (the local server routes with it too), as HTTP API routes. Only the OpenAPI document is public. */
+export const API_ROUTES: readonly Route[] = CONTRACT_ROUTES.map((route) => ({ ...route, method: apigw.HttpMethod[route.method] }));
 
 interface Schedule {
   readonly handler: ApiHandlerName;

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { createDeps, destroyDeps, type ApiDeps, type ApiHandler } from '../app.js';
 import type { ApiEvent, ApiResult } from '../http/event.js';
 import { problemResult } from '../http/problem.js';
-import { bindHandlers, ROUTES, type RouteSpec } from '../routes.js';
+import { API_ROUTES, type ApiRoute } from '@revive/contract';
+import { bindHandlers } from '../routes.js';
 import { createS3Proxy } from './s3-proxy.js';
 
 /** API Gateway HTTP API quotas (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html). */
@@ -51,13 +52,13 @@ export interface LocalServer {
 }
 
 interface MatchedRoute {
-  readonly spec: RouteSpec;
+  readonly spec: ApiRoute;
   readonly pathParameters: Record<string, string> | undefined;
 }
 
 function matchRoute(method: string, pathname: string): MatchedRoute | 'method' | undefined {
   let pathMatched = false;
-  for (const spec of ROUTES) {
+  for (const spec of API_ROUTES) {
     const names: string[] = [];
     const pattern = new RegExp(`^${spec.path.replace(/\{(\w+)\}/g, (_m, name: string) => (names.push(name), '([^/]+)'))}$`);
     const match = pattern.exec(pathname);
@@ -169,7 +170,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const port = options.port ?? (env.PORT === undefined ? DEFAULT_PORT : Number(env.PORT));
   const timeoutMs = options.timeoutMs ?? API_GATEWAY_LIMITS.integrationTimeoutMs;
   // Bound once the port is known (presigned URLs point at this server's own S3 proxy).
-  const bound: { handlers?: Record<RouteSpec['handler'], ApiHandler> } = {};
+  const bound: { handlers?: Record<ApiRoute['handler'], ApiHandler> } = {};
   let proxy: ReturnType<typeof createS3Proxy> | undefined;
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL, domainName: string): Promise<void> {
