@@ -11,6 +11,7 @@ import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dyn
 import {
   DEFAULT_JOB_TTL_DAYS,
   jobOptionsSchema,
+  TERMINAL_STATUSES,
   uploadKey,
   type JobMessage,
   type JobOptionsInput,
@@ -116,7 +117,7 @@ export async function waitForRecord(stack: Stack, jobId: string, done: (r: JobRe
   throw new Error(`job ${jobId} did not reach the expected state in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
 }
 
-export const isTerminal = (r: JobRecord) => r.status === 'SUCCEEDED' || r.status === 'FAILED' || r.status === 'CANCELED';
+export const isTerminal = (r: JobRecord) => TERMINAL_STATUSES.includes(r.status);
 
 export async function getObjectBytes(stack: Stack, key: string): Promise<{ bytes: Uint8Array; contentType: string | undefined }> {
   const out = await stack.clients.s3.send(new GetObjectCommand({ Bucket: stack.resources.bucketName, Key: key }));
