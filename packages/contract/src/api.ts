@@ -83,6 +83,17 @@ export const createJobRequestSchema = z.strictObject({
 });
 export type CreateJobRequest = z.output<typeof createJobRequestSchema>;
 
+/** One face the worker found, in the INPUT photo's pixels (not the upscaled output's): draw it over the original. */
+export const jobFaceSchema = z.object({
+  /** `[x1, y1, x2, y2]`: left, top, right and bottom edges. */
+  box: z.tuple([z.number(), z.number(), z.number(), z.number()]),
+  /** The detector's confidence, 0..1. */
+  score: z.number(),
+  /** Eyes, nose tip and mouth corners as `[x, y]`, in the same pixels. */
+  landmarks: z.array(z.tuple([z.number(), z.number()])),
+});
+export type JobFace = z.infer<typeof jobFaceSchema>;
+
 /** A job as the API returns it. */
 export const jobResponseSchema = z.object({
   id: jobIdSchema,
@@ -101,6 +112,8 @@ export const jobResponseSchema = z.object({
     })
     .nullable(),
   error: z.object({ code: jobErrorCodeSchema, message: z.string() }).nullable(),
+  /** Present once the job SUCCEEDED (`[]` when no face was found); null before, and for failed or canceled jobs. */
+  faces: z.array(jobFaceSchema).nullable(),
   metrics: z.object({
     faces_found: z.number().int().nullable(),
     /** Milliseconds per pipeline stage. */
