@@ -196,6 +196,16 @@ it('explains a non-image in words, and a fake JPEG fails as a job with its own m
   expect(await brokenImages(page)).toEqual([]);
   expect(await page.locator('pre:visible').count()).toBe(0);
   await page.screenshot({ path: path.join(SCREENSHOTS, '4-failed.png'), fullPage: true });
+
+  // The earlier job, opened from Recent jobs in this new session: no original here, so the result alone, faces on it.
+  await page.locator('#recent .card', { hasText: 'Done' }).first().click();
+  expect(await endState(page)).toBe('SUCCEEDED');
+  await page.locator('#result').waitFor();
+  expect(await page.locator('#no-original').isVisible()).toBe(true);
+  expect(await page.locator('#faces .face-box').count()).toBeGreaterThanOrEqual(1);
+  expect(await page.getByLabel('Compare before and after').isVisible()).toBe(false);
+  expect(await brokenImages(page)).toEqual([]);
+  await page.screenshot({ path: path.join(SCREENSHOTS, '5-opened-from-recent.png'), fullPage: true });
   expect(pageErrors).toEqual([]);
   await page.close();
 });

@@ -99,13 +99,20 @@ function setStep(step, failed = false) {
   }
 }
 
+/** The live region changes once per step; the elapsed time ticks beside it, hidden from screen readers. */
+function setPhase(step) {
+  const status = $('status');
+  if (status.dataset.status === step) return;
+  status.dataset.status = step;
+  status.textContent = `${STATUS_TEXT[step] ?? 'Working'}…`;
+}
+
 function startClock(step, since = performance.now()) {
   stopClock();
-  const status = $('status');
   const show = () => {
-    status.textContent = `${STATUS_TEXT[status.dataset.status] ?? 'Working'}… ${seconds(performance.now() - since)}`;
+    $('elapsed').textContent = seconds(performance.now() - since);
   };
-  status.dataset.status = step;
+  setPhase(step);
   show();
   ticker = setInterval(show, TICK_MS);
   return since;
@@ -114,6 +121,7 @@ function startClock(step, since = performance.now()) {
 function stopClock() {
   clearInterval(ticker);
   ticker = undefined;
+  $('elapsed').textContent = '';
 }
 
 function showError(code, detail) {
@@ -245,13 +253,15 @@ async function showResult(job, token) {
   $('viewer').classList.toggle('no-original', !haveOriginal);
   $('no-original').hidden = haveOriginal;
   $('slider').disabled = !haveOriginal;
+  // Nothing to compare without the original: the slider goes rather than sitting there disabled.
+  $('slider').closest('.controls').hidden = !haveOriginal;
   $('result').style.setProperty('--aspect', String(width / height));
   $('viewer').style.aspectRatio = `${width} / ${height}`;
   drawFaces(job.faces ?? [], width, height);
   zoomTo(undefined, width, height, $('zoom-fit'));
   setSlider(50);
   const faces = job.metrics.faces_found ?? job.faces?.length ?? 0;
-  const took = job.metrics.predict_time_ms === null ? '' : ` · restored in ${seconds(job.metrics.predict_time_ms)}`;
+  const took = job.metrics.predict_time_ms === null ? '' : ` · the worker took ${seconds(job.metrics.predict_time_ms)}`;
   $('summary').textContent = `${faces === 0 ? 'No face' : faces === 1 ? '1 face' : `${faces} faces`} found · ${width}×${height} → ${outW}×${outH}${took}`;
   $('download').href = job.output.url;
   $('download').setAttribute('download', `revive-${job.id.slice(0, 8)}`);
@@ -333,14 +343,14 @@ async function follow(job, token, since) {
   setDetails(job);
   if (!lib.TERMINAL_STATUSES.includes(job.status)) {
     setStep(job.status);
-    $('status').dataset.status = job.status;
+    setPhase(job.status);
     const done = await client.jobs.wait(job.id, {
       intervalMs: 300,
       maxIntervalMs: 2000,
       onUpdate: (j) => {
         if (token !== run || lib.TERMINAL_STATUSES.includes(j.status)) return;
         setStep(j.status);
-        $('status').dataset.status = j.status;
+        setPhase(j.status);
         setDetails(j);
       },
     });
