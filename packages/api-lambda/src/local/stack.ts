@@ -12,6 +12,7 @@ import {
   type LocalAwsTarget,
   type ReviveResources,
 } from '@revive/local-aws';
+import { findModel } from '@revive/worker';
 import { startLocalServer, type LocalServer } from './server.js';
 import { DEFAULT_LOCAL_SWEEP_INTERVAL_MS, startLocalSweeper } from './sweeper.js';
 
@@ -22,8 +23,8 @@ export const LOCAL_WEBHOOK_SECRET = 'revive-local-webhook-secret';
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../../..');
 /** The default restorer, when its weights are in the models folder or can be downloaded. */
 export const DEFAULT_RESTORER = 'gfpgan-1.4';
-/** Where gfpgan-1.4's weights come from (contract: models/CATALOG.md). */
-export const GFPGAN_14_URL = 'https://github.com/clibdev/GFPGAN-onnxruntime-demo/releases/latest/download/gfpgan-v1.4.onnx';
+/** Where gfpgan-1.4's weights come from: the worker's manifest (a pinned release). */
+export const GFPGAN_14_URL = findModel(DEFAULT_RESTORER)?.url ?? '';
 /** How long the reachability check of the weights URL may take before the stack goes offline. @default 3_000 */
 export const DEFAULT_DOWNLOAD_PROBE_TIMEOUT_MS = 3_000;
 /** Local jobs are short; Ctrl-C should not wait Fargate's 110 s. @default 10 */
@@ -89,6 +90,8 @@ export interface LocalStackOptions {
   readonly port?: number;
   /** Run `revive serve`. @default true */
   readonly worker?: boolean;
+  /** The restorer, already provisioned (`pnpm start`: local/models.ts); when absent it is chosen with {@link chooseRestorer}. */
+  readonly restorer?: RestorerChoice;
   /** Extra environment for the worker only. */
   readonly workerEnv?: Record<string, string>;
   /** @default 'inherit' */
@@ -142,7 +145,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const resources = await createReviveResources(target, { prefix: `revive-local-${Date.now().toString(36)}` });
     const env = localAwsEnv(target, resources);
     const modelsDir = defaultModelsDir(base);
-    const restorer = await chooseRestorer(base, modelsDir);
+    const restorer = options.restorer ?? (await chooseRestorer(base, modelsDir));
     const server = await startLocalServer({
       env: { ...base, ...env, REVIVE_LOCAL_MODE: 'true' },
       ...(options.port === undefined ? {} : { port: options.port }),
