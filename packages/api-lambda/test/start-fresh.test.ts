@@ -120,8 +120,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const pgid of groups) if (groupAlive(pgid)) process.kill(-pgid, 'SIGKILL');
-  mirror.closeAllConnections();
-  await new Promise((resolve) => mirror.close(resolve));
+  if (mirror) {
+    mirror.closeAllConnections();
+    await new Promise((resolve) => mirror.close(resolve));
+  }
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
@@ -148,9 +150,12 @@ describe('pnpm start on a fresh clone (no ../shared, empty REVIVE_MODELS_DIR)', 
     expect(run.output).toMatch(new RegExp(`restorer +${path.join(modelsDir, gfpgan.file).replace(/[/.]/g, '\\$&')} +\\(downloaded from ${mirrorUrl}/${gfpgan.file}, sha256 from ${MODELS_TEST_SHA256_ENV}: a TEST STAND-IN`));
     expect(run.output).toContain(`WARNING ${MODELS_TEST_SHA256_ENV} replaces the published sha256 of 'gfpgan-1.4'`);
     expect(run.output).not.toContain('OFFLINE DEMO');
+    // The worker ran what was fetched: the detector by id from the models folder, the stand-in by its path.
+    expect(run.output).toContain(`"models":{"detector":"yunet","restorer":${JSON.stringify(path.join(modelsDir, gfpgan.file))}}`);
     expect(run.output).toMatch(/smoke: job \S+ SUCCEEDED/);
     await expectGroupGone(run.pgid);
-  });
+    // A whole stack start plus the smoke run's own DEFAULT_SMOKE_TIMEOUT_MS (180 s): a loaded CI machine needs more than the file's default.
+  }, 420_000);
 
   it('offline (mirror down): exits with "models missing", the command to run and the files to put where, and starts nothing', async () => {
     const dead = createServer();
