@@ -33,12 +33,16 @@ beforeAll(async () => {
       return;
     }
     // /stall/<path> sends the headers and the first half of the body, then nothing more: a stalled connection.
-    if (url.pathname.startsWith('/stall/')) {
-      const stalledFile = path.join(modelsRoot, path.normalize(decodeURIComponent(url.pathname.slice('/stall'.length))).replace(/^(\.\.[/\\])+/, ''));
+    // /break/<path> sends the first half and closes the connection.
+    const cut = /^\/(stall|break)\//.exec(url.pathname);
+    if (cut) {
+      const cutFile = path.join(modelsRoot, path.normalize(decodeURIComponent(url.pathname.slice(cut[0].length - 1))).replace(/^(\.\.[/\\])+/, ''));
       record(200);
-      void readFile(stalledFile).then((body) => {
+      void readFile(cutFile).then((body) => {
         res.writeHead(200, { 'content-length': body.length });
-        res.write(body.subarray(0, body.length >> 1));
+        res.write(body.subarray(0, body.length >> 1), () => {
+          if (cut[1] === 'break') res.destroy();
+        });
       });
       return;
     }
@@ -189,6 +193,15 @@ describe('model download against a local HTTP server', () => {
     await downloadModel({ url: `${baseUrl}/${entry.file}`, destination, sha256: entry.sha256! });
     expect(seen.at(-1)).toMatchObject({ status: 206, headers: expect.objectContaining({ range: `bytes=${kept}-` }) });
     expect(await sha256OfFile(destination)).toBe(entry.sha256);
+  });
+
+  it('a connection that breaks midway keeps every byte it counted in the .partial file', async () => {
+    const destination = path.join(dir, 'break', entry.file);
+    const error = await downloadModel({ url: `${baseUrl}/break/${entry.file}`, destination, sha256: entry.sha256! }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'MODEL_UNAVAILABLE', stage: 'body' });
+    const received = Number(/the connection broke after (\d+) bytes/.exec((error as Error).message)?.[1]);
+    expect(received).toBeGreaterThan(0);
+    expect((await stat(destination + PARTIAL_SUFFIX)).size).toBe(received);
   });
 
   it('offline is a connect-stage error, an error status an http-stage one', async () => {

@@ -1,11 +1,12 @@
 // Downloads one model file: streamed to `<file>.partial`, resumed with an HTTP Range request, checked against
 // its sha256 before it is renamed into place, so a half-written or corrupt file never sits at the real path.
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import type { Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { PermanentError } from '../errors.js';
@@ -136,7 +137,7 @@ export async function downloadModel(options: DownloadOptions): Promise<void> {
     let received = offset;
     options.onProgress?.(received, total);
     // The connect timer is cleared once the headers are in; the body gets its own timer, re-armed by every chunk.
-    // Aborting the fetch's signal errors the body stream, which ends the pipeline below.
+    // Aborting the fetch's signal errors the body stream, which ends the loop below.
     const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS;
     let stalled = false;
     const stall = () => {
@@ -144,23 +145,37 @@ export async function downloadModel(options: DownloadOptions): Promise<void> {
       controller.abort();
     };
     let idle = setTimeout(stall, idleTimeoutMs);
-    const meter = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
+    // Not stream.pipeline: on an error it destroys the file stream and drops writes still queued (even the first
+    // ones, while the file is being opened), so a broken download could leave fewer bytes than it received. Here
+    // the file is always ended and flushed, so the .partial file holds every byte that arrived, for the resume.
+    const out = createWriteStream(partial, { flags: offset > 0 ? 'a' : 'w' });
+    const closed = new Promise<void>((resolve, reject) => {
+      out.once('close', resolve);
+      out.once('error', reject);
+    });
+    closed.catch(() => undefined); // awaited below; this only keeps an early write error from counting as unhandled
+    let failure: unknown;
+    try {
+      for await (const chunk of Readable.fromWeb(response.body as WebReadableStream) as AsyncIterable<Buffer>) {
         clearTimeout(idle);
         idle = setTimeout(stall, idleTimeoutMs);
         hash.update(chunk);
         received += chunk.length;
         options.onProgress?.(received, total);
-        done(null, chunk);
-      },
-    });
-    try {
-      await pipeline(Readable.fromWeb(response.body as WebReadableStream), meter, createWriteStream(partial, { flags: offset > 0 ? 'a' : 'w' }));
+        if (!out.write(chunk)) await once(out, 'drain');
+      }
     } catch (error) {
-      const what = stalled ? `the download stalled (no data for ${idleTimeoutMs / 1000} s)` : 'the connection broke';
-      throw unavailable(options, 'body', `${what} after ${received} bytes, kept in ${partial} (run again to resume)`, error);
+      failure = error;
     } finally {
       clearTimeout(idle);
+    }
+    out.end();
+    await closed.catch((error: unknown) => {
+      failure ??= error;
+    });
+    if (failure !== undefined) {
+      const what = stalled ? `the download stalled (no data for ${idleTimeoutMs / 1000} s)` : 'the connection broke';
+      throw unavailable(options, 'body', `${what} after ${received} bytes, kept in ${partial} (run again to resume)`, failure);
     }
   }
 
