@@ -12,6 +12,7 @@ import { jobListResponseSchema, jobResponseSchema } from '@revive/contract';
 import type {} from '@revive/local-aws/vitest-setup';
 import { sharedDir, writeIdentityRestorer } from '@revive/worker/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startLocalServer } from '../../api-lambda/src/local/server.js';
 import { LOCAL_WEBHOOK_SECRET, startLocalStack, type LocalStack } from '../../api-lambda/src/local/stack.js';
 import { Revive, ReviveError, verifyWebhook, WEBHOOK_SIGNATURE_HEADER } from '../src/index.js';
 
@@ -179,6 +180,42 @@ describe('@revive/client against the API without a worker (jobs stay QUEUED)', (
     listCalls = 0;
     for await (const job of revive.jobs.list({ limit: 2 })) if (job) break;
     expect(listCalls).toBe(1);
+  });
+
+  it('retries a real 503 ENQUEUE_FAILED with the same Idempotency-Key, and the retry queues that same job', async () => {
+    // An API whose queue does not exist (same table and bucket) answers ENQUEUE_FAILED; the retry goes to the
+    // working API, as if SQS had come back between the two tries.
+    const broken = await startLocalServer({
+      port: 0,
+      env: { ...process.env, ...idle.env, REVIVE_LOCAL_MODE: 'true', REVIVE_QUEUE_URL: `${idle.target.endpoints.sqs}/000000000000/no-such-queue-${Date.now()}` },
+    });
+    try {
+      const tries: { status: number; key: string | undefined; code?: string }[] = [];
+      const tenant = `client-enqueue-${Date.now()}`;
+      const revive = new Revive({
+        baseUrl: broken.url,
+        tenant,
+        fetch: async (input, init) => {
+          const url = String(input);
+          if (init?.method !== 'POST' || !url.endsWith('/jobs')) return await fetch(input, init);
+          const res = await fetch(tries.length === 0 ? url : url.replace(broken.url, idle.server.url), init);
+          const code = res.status === 503 ? ((await res.clone().json()) as { code: string }).code : undefined;
+          tries.push({ status: res.status, key: (init.headers as Record<string, string>)['idempotency-key'], ...(code && { code }) });
+          return res;
+        },
+      });
+      const { uploadKey } = await revive.uploads.create(await photo());
+      const job = await revive.jobs.create({ source: { uploadKey } });
+      expect(tries.map((t) => [t.status, t.code])).toEqual([[503, 'ENQUEUE_FAILED'], [202, undefined]]);
+      expect(tries[1]!.key).toBe(tries[0]!.key);
+      expect(job.status).toBe('QUEUED');
+      // One job, not two: the retry found the record the failed try wrote.
+      const listed: string[] = [];
+      for await (const j of new Revive({ baseUrl: idle.server.url, tenant }).jobs.list()) listed.push(j.id);
+      expect(listed).toEqual([job.id]);
+    } finally {
+      await broken.close();
+    }
   });
 
   it('turns problem+json into ReviveError with the API code', async () => {
