@@ -10,8 +10,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { jobListResponseSchema } from '@revive/contract';
+import { API_ERROR_CODES, JOB_ERROR_CODES, jobListResponseSchema } from '@revive/contract';
 import { sharedDir, writeIdentityRestorer } from '@revive/worker/testing';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
@@ -93,6 +94,15 @@ async function endState(page: Page): Promise<string> {
   await status.and(page.locator('[data-status="SUCCEEDED"], [data-status="FAILED"], [data-status="ERROR"], [data-status="CANCELED"]')).waitFor({ timeout: 150_000 });
   return (await status.getAttribute('data-status'))!;
 }
+
+it('has a sentence for every code a person can meet: API problems, job failures, client errors', async () => {
+  const script = await readFile(path.join(REPO_ROOT, 'packages', 'api-lambda', 'src', 'local', 'web', 'app.js'), 'utf8');
+  // Loaded at run time: @revive/client is not a dependency of this package (the page gets it over HTTP).
+  const clientErrors = pathToFileURL(path.join(REPO_ROOT, 'packages', 'client', 'src', 'errors.ts')).href;
+  const { CLIENT_ERROR_CODES } = (await import(clientErrors)) as { CLIENT_ERROR_CODES: readonly string[] };
+  const missing = [...API_ERROR_CODES, ...JOB_ERROR_CODES, ...CLIENT_ERROR_CODES].filter((code) => !new RegExp(`^\\s+${code}: \\['`, 'm').test(script));
+  expect(missing).toEqual([]);
+});
 
 it('shows an inviting empty state: a drop zone, no broken images, no raw JSON', async () => {
   const { page, pageErrors } = await openPage();

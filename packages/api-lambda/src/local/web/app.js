@@ -47,6 +47,8 @@ const MESSAGES = {
   HTTP_ERROR: ['The service answered unexpectedly', 'Please try again.'],
   WAIT_TIMEOUT: ['This is taking longer than expected', 'The job goes on: it will appear under Recent jobs when it is done.'],
   ABORTED: ['Stopped', ''],
+  JOB_FAILED: ['The restoration failed', 'Please try again.'],
+  JOB_CANCELED: ['The job was canceled', ''],
   CANCELED: ['The job was canceled', ''],
 };
 
