@@ -1,12 +1,5 @@
-import {
-  affineScale,
-  applyAffine,
-  DEFAULT_WARP_KERNEL,
-  invertAffine,
-  sampleWarp,
-  toByte,
-  type WarpKernel,
-} from './align.js';
+import { affineScale, applyAffine, DEFAULT_WARP_INTERPOLATOR, invertAffine, toByte } from './align.js';
+import { warpRaw, type WarpInterpolator } from './image.js';
 import type { Affine, Point, RgbImage } from './types.js';
 
 export interface FaceToPaste {
@@ -20,8 +13,8 @@ export interface PasteOptions {
   readonly upscale: number;
   readonly sourceWidth: number;
   readonly sourceHeight: number;
-  /** Kernel for the inverse warp. @default DEFAULT_WARP_KERNEL */
-  readonly kernel?: WarpKernel;
+  /** Interpolator for the inverse warp. @default DEFAULT_WARP_INTERPOLATOR */
+  readonly interpolator?: WarpInterpolator;
 }
 
 /** facexlib's blend width: the soft edge is 1/20 of the side of the (eroded) face square. */
@@ -192,24 +185,38 @@ function softMask(toFace: Affine, faceSize: number, upscale: number, outWidth: n
 }
 
 /**
- * Which face pixels come from inside the source photo. The others hold the crop's fill colour (or whatever a
- * restorer made of it) and must not be sampled. Undefined when the whole face square lies inside the photo.
+ * Face pixels whose pre-image lies outside the source photo hold the crop's fill colour (or whatever a restorer
+ * made of it). They are replaced by the face pixel at the nearest point inside the photo, the way the background's
+ * upscale replicates the photo's edge, so the interpolator's taps near the edge never pull the fill colour in.
+ * Returns the face unchanged when the whole square lies inside the photo.
  */
-function validFacePixels(affine: Affine, faceSize: number, sourceWidth: number, sourceHeight: number): Uint8Array | undefined {
+function replicatePhotoEdge(face: Uint8Array, affine: Affine, faceSize: number, sourceWidth: number, sourceHeight: number): Uint8Array {
   const toSource = invertAffine(affine);
   const inside = (p: Point): boolean => p[0] >= 0 && p[1] >= 0 && p[0] <= sourceWidth && p[1] <= sourceHeight;
   const corners: Point[] = [[0, 0], [faceSize, 0], [0, faceSize], [faceSize, faceSize]];
-  if (corners.every((p) => inside(applyAffine(toSource, p)))) return undefined;
-  const valid = new Uint8Array(faceSize * faceSize);
+  if (corners.every((p) => inside(applyAffine(toSource, p)))) return face;
+  const out = face.slice();
   const [a, b, c, d, e, f] = toSource;
+  // Clamp far enough inside that the face pixel found there is itself inside (half a face pixel, in photo pixels).
+  const inset = Math.min(0.5 + 0.5 / affineScale(affine), sourceWidth / 2, sourceHeight / 2);
   for (let j = 0; j < faceSize; j++) {
     for (let i = 0; i < faceSize; i++) {
       const x = a * (i + 0.5) + b * (j + 0.5) + c;
       const y = d * (i + 0.5) + e * (j + 0.5) + f;
-      valid[j * faceSize + i] = x >= 0 && y >= 0 && x <= sourceWidth && y <= sourceHeight ? 1 : 0;
+      if (x >= 0 && y >= 0 && x <= sourceWidth && y <= sourceHeight) continue;
+      const [u, v] = applyAffine(affine, [
+        Math.min(Math.max(x, inset), sourceWidth - inset),
+        Math.min(Math.max(y, inset), sourceHeight - inset),
+      ]);
+      const si = Math.min(faceSize - 1, Math.max(0, Math.floor(u)));
+      const sj = Math.min(faceSize - 1, Math.max(0, Math.floor(v)));
+      const s = (sj * faceSize + si) * 3, o = (j * faceSize + i) * 3;
+      out[o] = face[s]!;
+      out[o + 1] = face[s + 1]!;
+      out[o + 2] = face[s + 2]!;
     }
   }
-  return valid;
+  return out;
 }
 
 /** Soft-mask values below this leave the background pixel as it is. */
@@ -224,9 +231,9 @@ const MASK_EPSILON = 1 / 512;
  * map is the face affine composed with a division by `upscale` and nothing more. (In OpenCV's integer-centre
  * convention the same map needs an offset of 0.5·upscale − 0.5; facexlib adds 0.5·upscale.)
  */
-export function pasteFaces(background: RgbImage, faces: readonly FaceToPaste[], options: PasteOptions): RgbImage {
+export async function pasteFaces(background: RgbImage, faces: readonly FaceToPaste[], options: PasteOptions): Promise<RgbImage> {
   const { upscale, sourceWidth, sourceHeight } = options;
-  const kernel = options.kernel ?? DEFAULT_WARP_KERNEL;
+  const interpolator = options.interpolator ?? DEFAULT_WARP_INTERPOLATOR;
   const outWidth = background.width, outHeight = background.height;
   if (background.data.length !== outWidth * outHeight * 3) throw new RangeError('pasteFaces: background size mismatch.');
   const out = background.data.slice();
@@ -237,29 +244,31 @@ export function pasteFaces(background: RgbImage, faces: readonly FaceToPaste[], 
     const toFace: Affine = [a / upscale, b / upscale, c, d / upscale, e / upscale, f];
     const mask = softMask(toFace, size, upscale, outWidth, outHeight);
     if (mask === undefined) continue;
-    const valid = validFacePixels(affine, size, sourceWidth, sourceHeight);
-    const { x0, y0, width: mw, data: m } = mask;
-    const maskAt = (X: number, Y: number): number => m[(Y - y0) * mw + (X - x0)]!;
-    const scale = affineScale(toFace);
-    sampleWarp({
-      src: { width: size, height: size, channels: 3, data: face.data },
+    const { x0, y0, width: mw, height: mh, data: m } = mask;
+    // The face warped (in libvips) onto the mask's rectangle only; the blend is one multiply-add per channel.
+    const warped = await warpRaw({
+      data: replicatePhotoEdge(face.data, affine, size, sourceWidth, sourceHeight),
+      width: size,
+      height: size,
+      channels: 3,
       inverse: toFace,
       x0,
       y0,
-      width: mask.width,
-      height: mask.height,
-      kernel,
-      stretch: Math.max(1, scale),
-      include: (_x, _y, X, Y) => maskAt(X, Y) > MASK_EPSILON,
-      ...(valid === undefined ? {} : { tapValid: valid }),
-      write: (X, Y, r, g, bl) => {
-        const w = maskAt(X, Y);
-        const o = (Y * outWidth + X) * 3;
-        out[o] = toByte(w * r + (1 - w) * out[o]!);
-        out[o + 1] = toByte(w * g + (1 - w) * out[o + 1]!);
-        out[o + 2] = toByte(w * bl + (1 - w) * out[o + 2]!);
-      },
+      outWidth: mw,
+      outHeight: mh,
+      interpolator,
     });
+    for (let y = 0; y < mh; y++) {
+      let o = ((y0 + y) * outWidth + x0) * 3;
+      for (let x = 0, i = y * mw; x < mw; x++, i++, o += 3) {
+        const w = m[i]!;
+        if (w <= MASK_EPSILON) continue;
+        const s = i * 3;
+        out[o] = toByte(w * warped[s]! + (1 - w) * out[o]!);
+        out[o + 1] = toByte(w * warped[s + 1]! + (1 - w) * out[o + 1]!);
+        out[o + 2] = toByte(w * warped[s + 2]! + (1 - w) * out[o + 2]!);
+      }
+    }
   }
   return { width: outWidth, height: outHeight, data: out };
 }
