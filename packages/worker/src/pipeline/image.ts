@@ -248,6 +248,10 @@ export async function writeImage(
     readonly quality?: number;
     /** EXIF orientation tag (1–8) to record; tests use it to make rotated inputs. @default none */
     readonly exifOrientation?: number;
+    /** Encoder effort, passed through to sharp (encode.ts holds Revive's measured defaults). @default sharp's */
+    readonly png?: { readonly compressionLevel: number; readonly adaptiveFiltering: boolean };
+    readonly jpeg?: { readonly optimiseCoding: boolean };
+    readonly webp?: { readonly effort: number };
   },
 ): Promise<Uint8Array> {
   const { width, height } = image;
@@ -272,9 +276,9 @@ export async function writeImage(
   const base = options?.exifOrientation === undefined ? plain : plain.withMetadata({ orientation: options.exifOrientation });
   const quality = options?.quality;
   const encoder =
-    format === 'jpeg' ? base.jpeg(quality === undefined ? {} : { quality })
-    : format === 'webp' ? base.webp(quality === undefined ? {} : { quality })
-    : base.png();
+    format === 'jpeg' ? base.jpeg({ ...options?.jpeg, ...(quality !== undefined && { quality }) })
+    : format === 'webp' ? base.webp({ ...options?.webp, ...(quality !== undefined && { quality }) })
+    : base.png({ ...options?.png });
   const out = await encoder.toBuffer();
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
