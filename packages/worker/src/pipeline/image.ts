@@ -190,14 +190,31 @@ function upsize(
   const v = tapsFor(height, toHeight);
   // Horizontal pass into floats (rows of the source height), then vertical pass to bytes.
   const mid = new Float32Array(toWidth * height * channels);
+  const hw = h.weights, hOffset = h.index.map((i) => i * channels);
   for (let y = 0; y < height; y++) {
     const srcRow = y * width * channels;
-    const dstRow = y * toWidth * channels;
+    let d = y * toWidth * channels;
+    if (channels === 3) {
+      // The common case, with the three channels of a tap read together.
+      for (let X = 0, t = 0; X < toWidth; X++, d += 3) {
+        let r = 0, g = 0, b = 0;
+        for (let k = 0; k < T; k++, t++) {
+          const w = hw[t]!, o = srcRow + hOffset[t]!;
+          r += w * data[o]!;
+          g += w * data[o + 1]!;
+          b += w * data[o + 2]!;
+        }
+        mid[d] = r;
+        mid[d + 1] = g;
+        mid[d + 2] = b;
+      }
+      continue;
+    }
     for (let X = 0; X < toWidth; X++) {
-      for (let c = 0; c < channels; c++) {
+      for (let c = 0; c < channels; c++, d++) {
         let acc = 0;
-        for (let k = 0; k < T; k++) acc += h.weights[X * T + k]! * data[srcRow + h.index[X * T + k]! * channels + c]!;
-        mid[dstRow + X * channels + c] = acc;
+        for (let k = 0; k < T; k++) acc += hw[X * T + k]! * data[srcRow + hOffset[X * T + k]! + c]!;
+        mid[d] = acc;
       }
     }
   }

@@ -170,13 +170,16 @@ function softMask(toFace: Affine, faceSize: number, upscale: number, outWidth: n
   const width = x1 - x0, height = y1 - y0;
   const data = new Float32Array(width * height);
   const [a, b, c, d, e, f] = toFace;
-  // Coverage of a bilinear sample of an all-ones face with a zero border, at each output pixel's pre-image.
-  const coverage = (t: number): number => Math.min(1, Math.max(0, Math.min(t + 0.5, faceSize + 0.5 - t)));
+  // Coverage of a bilinear sample of an all-ones face with a zero border, at each output pixel's pre-image:
+  // min(1, max(0, min(t + 0.5, faceSize + 0.5 − t))) along each axis, written out for the hot loop.
+  const far = faceSize + 0.5;
   for (let y = 0; y < height; y++) {
     const cy = y0 + y + 0.5;
-    for (let x = 0; x < width; x++) {
-      const cx = x0 + x + 0.5;
-      data[y * width + x] = coverage(a * cx + b * cy + c) * coverage(d * cx + e * cy + f);
+    let u = a * (x0 + 0.5) + b * cy + c, v = d * (x0 + 0.5) + e * cy + f;
+    for (let x = 0, i = y * width; x < width; x++, i++, u += a, v += d) {
+      const cu = u + 0.5 < far - u ? u + 0.5 : far - u;
+      const cv = v + 0.5 < far - v ? v + 0.5 : far - v;
+      data[i] = cu <= 0 || cv <= 0 ? 0 : (cu >= 1 ? 1 : cu) * (cv >= 1 ? 1 : cv);
     }
   }
   const mask: MaskRect = { x0, y0, width, height, data };
