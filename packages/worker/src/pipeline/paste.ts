@@ -106,6 +106,61 @@ function reflect101(i: number, n: number): number {
 }
 
 /**
+ * From this kernel size up (sigma ≥ 9.8 px: faces over about 400 px in the output) the blur is recursive. The
+ * step-based blur below costs as many taps per sample as the window holds steps, and after the first pass a
+ * rotated face's mask has a step at nearly every sample: a face filling a 7 MP close-up took a minute.
+ */
+const RECURSIVE_BLUR_MIN_SIZE = 61;
+
+/**
+ * Young and van Vliet's recursive Gaussian (third order, forward then backward over each line): a few operations
+ * per sample whatever sigma is. Against the exact kernel, a white face pasted over black at 1138 px differs by
+ * 0.38 grey levels on average and 4 at most (at the soft edge), invisible in a blend weight. Lines start from
+ * their edge value, as a replicated border.
+ */
+function recursiveGaussianBlur(mask: MaskRect, sigma: number): void {
+  const q = 0.98711 * sigma - 0.9633;
+  const b0 = 1.57825 + 2.44413 * q + 1.4281 * q * q + 0.422205 * q * q * q;
+  const b1 = (2.44413 * q + 2.85619 * q * q + 1.26661 * q * q * q) / b0;
+  const b2 = -(1.4281 * q * q + 1.26661 * q * q * q) / b0;
+  const b3 = (0.422205 * q * q * q) / b0;
+  const B = 1 - (b1 + b2 + b3);
+  const { width, height, data } = mask;
+  const line = new Float64Array(Math.max(width, height));
+  const blurLine = (len: number): void => {
+    let w1 = line[0]!, w2 = w1, w3 = w1;
+    for (let i = 0; i < len; i++) {
+      const w = B * line[i]! + b1 * w1 + b2 * w2 + b3 * w3;
+      line[i] = w;
+      w3 = w2;
+      w2 = w1;
+      w1 = w;
+    }
+    w1 = line[len - 1]!;
+    w2 = w1;
+    w3 = w1;
+    for (let i = len - 1; i >= 0; i--) {
+      const w = B * line[i]! + b1 * w1 + b2 * w2 + b3 * w3;
+      line[i] = w;
+      w3 = w2;
+      w2 = w1;
+      w1 = w;
+    }
+  };
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) line[x] = data[row + x]!;
+    blurLine(width);
+    for (let x = 0; x < width; x++) data[row + x] = line[x]!;
+  }
+  for (let x = 0; x < width; x++) {
+    for (let y = 0; y < height; y++) line[y] = data[y * width + x]!;
+    blurLine(height);
+    for (let y = 0; y < height; y++) data[y * width + x] = line[y]!;
+  }
+}
+
+/**
  * Separable Gaussian blur of odd `size`, borders reflected as OpenCV does. The mask is piecewise constant with
  * short ramps, so each line is written as its first value plus steps: a window's sum is then the first value
  * plus each step inside it times the kernel's tail mass beyond the step. The cost follows the number of steps
@@ -113,6 +168,10 @@ function reflect101(i: number, n: number): number {
  */
 function gaussianBlur(mask: MaskRect, size: number): void {
   if (size <= 1) return;
+  if (size >= RECURSIVE_BLUR_MIN_SIZE) {
+    recursiveGaussianBlur(mask, 0.3 * ((size - 1) * 0.5 - 1) + 0.8);
+    return;
+  }
   const kernel = gaussianKernel(size);
   const r = (size - 1) / 2;
   // tail[m] = kernel mass of taps m..size-1.
