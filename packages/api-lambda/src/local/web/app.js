@@ -25,6 +25,7 @@ const MESSAGES = {
   ENQUEUE_FAILED: ['The job could not be started', 'The service is busy. Try again in a moment.'],
   UNAUTHENTICATED: ['You are not signed in', 'Local mode: set a tenant under Settings.'],
   FORBIDDEN_UPLOAD_KEY: ['That upload belongs to someone else', 'Upload the photo again.'],
+  UPLOAD_NOT_FOUND: ['The uploaded photo was not found', 'The upload may not have finished, or it expired. Upload the photo again.'],
   JOB_NOT_FOUND: ['This job no longer exists', 'Old jobs are deleted after a while.'],
   JOB_NOT_CANCELABLE: ['This job can no longer be canceled', 'It has already started or finished.'],
   PAYLOAD_TOO_LARGE: ['The request was too large', 'Try a smaller photo.'],
