@@ -4,6 +4,8 @@ process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +17,7 @@ import { imageSize } from './image-size.js';
 
 const PHOTO = path.join(sharedDir(), 'photos', 'whole', 'blurry_face.jpg');
 const TENANT = 'e2e-tenant';
+const WEBHOOK_HOST = '127.0.0.2';
 let stack: LocalStack;
 let modelDir: string;
 const workerLog: string[] = [];
@@ -72,13 +75,17 @@ beforeAll(async () => {
   stack = await startLocalStack({
     target: inject('localAws'),
     port: 0,
-    env: { ...process.env, REVIVE_RESTORER: restorer, REVIVE_MODELS_DIR: path.join(sharedDir(), 'models'), REVIVE_WAIT_TIME_SECONDS: '1' },
-    workerStdio: 'pipe',
+    env: {
+      ...process.env,
+      REVIVE_RESTORER: restorer,
+      REVIVE_MODELS_DIR: path.join(sharedDir(), 'models'),
+      REVIVE_WAIT_TIME_SECONDS: '1',
+      // The webhook receiver below listens on 127.0.0.2; the API and the worker refuse loopback unless allowed.
+      REVIVE_URL_ALLOW_CIDRS: `${WEBHOOK_HOST}/32`,
+    },
+    workerOutput: (line) => workerLog.push(line),
     log: (line) => workerLog.push(line),
   });
-  for (const stream of [stack.worker?.stdout, stack.worker?.stderr]) {
-    stream?.on('data', (chunk: Buffer) => workerLog.push(...chunk.toString().split('\n').filter(Boolean)));
-  }
 });
 afterAll(async () => {
   await stack?.stop();
@@ -236,6 +243,43 @@ describe('issue 10.13: headers over 16 KB', () => {
       expect({ size, status: res.status }).toEqual({ size, status: 431 });
       expect(res.headers).toContain('content-type: application/problem+json');
       expect((JSON.parse(res.body) as Problem).code).toBe('HEADERS_TOO_LARGE');
+    }
+  });
+});
+
+describe('issue 10.13: the webhook\'s output.url', () => {
+  it('points at the same public /s3 proxy as GET /jobs/{id}, and downloads', async () => {
+    const received: JobResponse[] = [];
+    let delivered: () => void = () => undefined;
+    const arrived = new Promise<void>((resolve) => (delivered = resolve));
+    const receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as JobResponse);
+        res.writeHead(204).end();
+        delivered();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, WEBHOOK_HOST, resolve));
+    try {
+      const { upload, status } = await uploadPhoto(PHOTO, 'image/jpeg');
+      expect(status).toBe(204);
+      const webhookUrl = `http://${WEBHOOK_HOST}:${(receiver.address() as AddressInfo).port}/hook`;
+      const created = await call('POST', '/jobs', { source: { uploadKey: upload.uploadKey }, options: { upscale: 1 }, webhookUrl });
+      expect(created.status, JSON.stringify(created.body)).toBe(202);
+      await arrived;
+      const hook = received[0]!;
+      expect(hook.status, JSON.stringify(hook.error)).toBe('SUCCEEDED');
+      const polled = (await call('GET', `/jobs/${hook.id}`)).body as JobResponse;
+      const origin = (url: string) => `${new URL(url).origin}${new URL(url).pathname.split('/').slice(0, 3).join('/')}`;
+      expect(origin(hook.output!.url)).toBe(`${stack.server.url}/s3/${stack.resources.bucketName}`);
+      expect(origin(hook.output!.url)).toBe(origin(polled.output!.url));
+      const result = await fetch(hook.output!.url);
+      expect(result.status).toBe(200);
+      expect(result.headers.get('content-type')).toMatch(/^image\//);
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
     }
   });
 });

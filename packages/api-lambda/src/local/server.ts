@@ -55,6 +55,8 @@ export interface LocalServer {
   /** e.g. http://127.0.0.1:3000 */
   readonly url: string;
   readonly deps: ApiDeps;
+  /** Where presigned URLs point (this server's /s3 proxy), when there is an emulator behind it. */
+  readonly s3PublicEndpoint: string | undefined;
   close(): Promise<void>;
 }
 
@@ -310,6 +312,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   return {
     url: origin,
     deps,
+    s3PublicEndpoint: handlerEnv.REVIVE_S3_PUBLIC_ENDPOINT,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
