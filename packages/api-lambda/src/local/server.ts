@@ -27,6 +27,14 @@ export const API_GATEWAY_LIMITS = {
  */
 export const LOCAL_MAX_HEADER_BYTES = 64 * 1024;
 
+/**
+ * Idle keep-alive time of the local server's connections. Node's 5 s default races clients that reuse an idle
+ * socket on a loaded machine: the server closes it just as a request (a 20 MiB upload) goes out, and the client gets
+ * ECONNRESET. Load balancers keep 60 s; clients stop reusing sockets before the server's announced timeout.
+ * @default 65_000
+ */
+export const LOCAL_KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 /** @default '127.0.0.1' */
 export const DEFAULT_HOST = '127.0.0.1';
 /** @default 3000 */
@@ -234,7 +242,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     res.end(body);
   }
 
-  const server: Server = createServer({ maxHeaderSize: LOCAL_MAX_HEADER_BYTES }, (req, res) => {
+  const server: Server = createServer({ maxHeaderSize: LOCAL_MAX_HEADER_BYTES, keepAliveTimeout: LOCAL_KEEP_ALIVE_TIMEOUT_MS }, (req, res) => {
     const domainName = req.headers.host ?? `${host}:${port}`;
     const url = new URL(req.url ?? '/', `http://${domainName}`);
     const work = async () => {
