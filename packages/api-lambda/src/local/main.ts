@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CreateUploadResponse, JobResponse } from '@revive/contract';
+import { provisionForStart } from './models.js';
 import { startLocalStack, type LocalStack } from './stack.js';
 
 /** The smoke run's photo: small, one face. */
@@ -105,7 +106,15 @@ async function smoke(stack: LocalStack, timeoutMs: number): Promise<boolean> {
 async function main(): Promise<number> {
   const smokeRun = process.argv.includes('--smoke') || process.env.REVIVE_SMOKE === '1' || process.env.REVIVE_SMOKE === 'true';
   const signalled = firstStopSignal();
-  const stack = await startLocalStack();
+  // Models first: a start that can't have them ends here, before any emulator or worker exists. A stop signal
+  // during a download ends the start there too.
+  const models = await Promise.race([provisionForStart(), signalled]);
+  if (typeof models === 'string') {
+    console.log(`${models}: stopped before the stack started.`);
+    return 0;
+  }
+  if (typeof models === 'number') return models;
+  const stack = await startLocalStack({ env: models.env, restorer: models.restorer });
   let stopped: Promise<void> | undefined;
   const stop = () => (stopped ??= stack.stop());
   const gaveUp = new Promise<'give-up'>((resolve) => stack.worker?.once('give-up', () => resolve('give-up')));
