@@ -47,12 +47,9 @@ beforeAll(async () => {
       REVIVE_MODELS_DIR: path.join(sharedDir(), 'models'),
       REVIVE_WAIT_TIME_SECONDS: '1',
     },
-    workerStdio: 'pipe',
+    workerOutput: (line) => workerLog.push(line),
     log: (line) => workerLog.push(line),
   });
-  for (const stream of [stack.worker?.stdout, stack.worker?.stderr]) {
-    stream?.on('data', (chunk: Buffer) => workerLog.push(...chunk.toString().split('\n').filter(Boolean)));
-  }
 });
 afterAll(async () => {
   await browser?.close();

@@ -238,6 +238,50 @@ describe('GET /jobs', () => {
   });
 });
 
+describe('issue 10.6: forged list cursors', () => {
+  it('answers 400 INVALID_CURSOR for a cursor with empty or malformed keys, even one bound to the caller', async () => {
+    const forge = (key: Record<string, unknown>) => Buffer.from(JSON.stringify(key)).toString('base64url');
+    const forged = [
+      forge({ jobId: '', tenantId: tenantA, createdAt: '' }),
+      forge({ jobId: '00000000-0000-4000-8000-000000000001', tenantId: tenantA, createdAt: '' }),
+      forge({ jobId: '', tenantId: tenantA, createdAt: new Date().toISOString() }),
+      forge({ jobId: 'x'.repeat(36), tenantId: tenantA, createdAt: 'yesterday' }),
+      forge({ jobId: '00000000-0000-4000-8000-000000000001', tenantId: tenantB, createdAt: new Date().toISOString() }),
+      forge({ jobId: '00000000-0000-4000-8000-000000000001', tenantId: tenantA, createdAt: new Date().toISOString(), extra: 1 }),
+      forge({}),
+      Buffer.from('null').toString('base64url'),
+    ];
+    for (const cursor of forged) {
+      const res = await api['list-jobs'](apiEvent({ method: 'GET', path: '/jobs', query: { cursor }, ...as(tenantA) }));
+      expect({ cursor, status: res.statusCode, code: bodyOf<Problem>(res).code }).toEqual({ cursor, status: 400, code: 'INVALID_CURSOR' });
+    }
+    // A well-formed key of the caller's own is still a valid cursor (it may point anywhere in their list).
+    const own = forge({ jobId: '00000000-0000-4000-8000-000000000001', tenantId: tenantA, createdAt: new Date().toISOString() });
+    const res = await api['list-jobs'](apiEvent({ method: 'GET', path: '/jobs', query: { cursor: own }, ...as(tenantA) }));
+    expect(res.statusCode).toBe(200);
+  });
+});
+
+describe('issue 10.8: tenant ids that are not one path segment', () => {
+  it('refuses . and .. as JWT claims and, in local mode, as the x-revive-tenant header', async () => {
+    const local = withDeps({ REVIVE_LOCAL_MODE: 'true' });
+    for (const tenant of ['.', '..']) {
+      const byClaim = await api['create-upload'](apiEvent({ method: 'POST', path: '/uploads', ...as(tenant) }));
+      expect({ tenant, status: byClaim.statusCode, code: bodyOf<Problem>(byClaim).code }).toEqual({ tenant, status: 401, code: 'UNAUTHENTICATED' });
+      const byHeader = await local['create-upload'](apiEvent({ method: 'POST', path: '/uploads', headers: { 'x-revive-tenant': tenant } }));
+      expect({ tenant, status: byHeader.statusCode, code: bodyOf<Problem>(byHeader).code }).toEqual({ tenant, status: 401, code: 'UNAUTHENTICATED' });
+      const listed = await local['list-jobs'](apiEvent({ method: 'GET', path: '/jobs', headers: { 'x-revive-tenant': tenant } }));
+      expect(listed.statusCode).toBe(401);
+    }
+    // Dots inside an id are fine: "a..b" and ".x" are single segments.
+    for (const tenant of ['a..b', '.x', 'x.']) {
+      const ok = await local['create-upload'](apiEvent({ method: 'POST', path: '/uploads', headers: { 'x-revive-tenant': tenant } }));
+      expect(ok.statusCode, tenant).toBe(201);
+      expect(bodyOf<{ uploadKey: string }>(ok).uploadKey.split('/')[1]).toBe(tenant);
+    }
+  });
+});
+
 describe('DELETE /jobs/{id}', () => {
   it('cancels a QUEUED job once; then 409 JOB_NOT_CANCELABLE; other tenants get 404', async () => {
     const job = bodyOf<JobResponse>(await create(tenantA, upload(tenantA)));

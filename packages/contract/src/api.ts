@@ -25,6 +25,7 @@ export const API_ERROR_CODES = [
   'JOB_NOT_FOUND', // no such job for this tenant (another tenant's job is also "not found")
   'JOB_NOT_CANCELABLE', // only QUEUED jobs can be canceled
   'ROUTE_NOT_FOUND', // no route for this method and path
+  'MALFORMED_PATH', // a path whose percent-encoding does not decode (e.g. /jobs/%E0%A4%A)
   'ENQUEUE_FAILED', // the job could not be queued; retrying with the same Idempotency-Key is safe
   'TIMEOUT', // the handler took longer than API Gateway's 30 s
   'INTERNAL', // a bug; the detail says what happened

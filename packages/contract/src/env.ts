@@ -68,6 +68,11 @@ export const workerEnvSchema = z.object({
   /** Path-style S3 addressing, for emulators without virtual-hosted buckets. @default false */
   REVIVE_S3_FORCE_PATH_STYLE: bool.default(false),
   /**
+   * Endpoint the presigned result URLs in webhooks point at, as the API's REVIVE_S3_PUBLIC_ENDPOINT: the local stack
+   * sets both to its /s3 proxy. Never set in AWS. @default the S3 client's endpoint
+   */
+  REVIVE_S3_PUBLIC_ENDPOINT: endpointUrl.optional(),
+  /**
    * The ECS container agent's endpoint, set by ECS itself (Fargate and EC2), never by Revive. When present the
    * worker protects its task from scale-in while jobs run. @default unset (no task protection)
    */

@@ -68,12 +68,16 @@ export const jobOptionsSchema = z
 export type JobOptions = z.output<typeof jobOptionsSchema>;
 export type JobOptionsInput = z.input<typeof jobOptionsSchema>;
 
-/** Tenant ids come from JWT claims; they are used inside S3 keys, so the alphabet is limited. */
+/**
+ * Tenant ids come from JWT claims; each is one segment of S3 keys and result URLs, so the alphabet is limited and
+ * the dot segments `.` and `..` (which every HTTP client normalises away) are refused.
+ */
 export const tenantIdSchema = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^[A-Za-z0-9._@|:+-]+$/, 'a tenant id: letters, digits and . _ @ | : + -');
+  .regex(/^[A-Za-z0-9._@|:+-]+$/, 'a tenant id: letters, digits and . _ @ | : + -')
+  .refine((id) => id !== '.' && id !== '..', 'a tenant id must not be . or .. (it is one path segment)');
 export const jobIdSchema = z.string().regex(/^[0-9a-f-]{36}$/, 'a job id (UUID)');
 
 /** Where the photo comes from: an object in Revive's bucket, or a public https URL. */

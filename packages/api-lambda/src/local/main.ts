@@ -1,5 +1,10 @@
 // `pnpm start`: the local stack (emulators, resources, `revive serve`, the local API and the demo page).
 // `pnpm start --smoke` (or REVIVE_SMOKE=1) submits one photo from ../shared/photos, exits 0 when it SUCCEEDS.
+//
+// It is a supervisor: a crashed worker is restarted (stack.ts), and one stop signal or several (pnpm and tsx both
+// forward Ctrl-C/SIGTERM, so the process often gets two) stops everything once, in order: worker drain, API,
+// emulators. The handlers are installed before anything starts and stay installed, so a repeated signal never
+// kills this process halfway and orphans a child.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CreateUploadResponse, JobResponse } from '@revive/contract';
@@ -12,11 +17,32 @@ export const SMOKE_PHOTO = 'photos/whole/blurry_face.jpg';
 export const DEFAULT_SMOKE_TIMEOUT_MS = 180_000;
 const TENANT = 'demo';
 
+/** Signals that stop the stack. */
+export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Resolves with the first stop signal; later ones are only logged. The handlers stay for the process's life. */
+function firstStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let first: NodeJS.Signals | undefined;
+    for (const signal of STOP_SIGNALS) {
+      process.on(signal, () => {
+        if (first === undefined) {
+          first = signal;
+          resolve(signal);
+        } else {
+          console.log(`${signal}: already stopping (after ${first}); waiting for the worker to drain.`);
+        }
+      });
+    }
+  });
+}
+
 function banner(stack: LocalStack): string {
   const url = stack.server.url;
   const lines = [
     '',
     `Revive local stack (tenant header: x-revive-tenant; emulators: SQS+S3 ${stack.target.endpoints.sqs}, DynamoDB ${stack.target.endpoints.dynamodb})`,
+    `  processes     main ${process.pid}, worker ${stack.worker?.child?.pid ?? 'none'}`,
     `  demo page     ${url}/`,
     `  API           ${url}  (OpenAPI: ${url}/openapi.json)`,
     `  S3 proxy      ${url}/s3  (presigned POST uploads and result downloads, same origin)`,
@@ -79,34 +105,39 @@ async function smoke(stack: LocalStack, timeoutMs: number): Promise<boolean> {
 
 async function main(): Promise<number> {
   const smokeRun = process.argv.includes('--smoke') || process.env.REVIVE_SMOKE === '1' || process.env.REVIVE_SMOKE === 'true';
-  // Models first: a start that can't have them ends here, before any emulator or worker exists.
-  const models = await provisionForStart();
+  const signalled = firstStopSignal();
+  // Models first: a start that can't have them ends here, before any emulator or worker exists. A stop signal
+  // during a download ends the start there too.
+  const models = await Promise.race([provisionForStart(), signalled]);
+  if (typeof models === 'string') {
+    console.log(`${models}: stopped before the stack started.`);
+    return 0;
+  }
   if (typeof models === 'number') return models;
   const stack = await startLocalStack({ env: models.env, restorer: models.restorer });
   let stopped: Promise<void> | undefined;
   const stop = () => (stopped ??= stack.stop());
-  stack.worker?.once('exit', () => {
-    if (stopped) return;
-    console.error('revive serve stopped; shutting the local stack down.');
-    void stop().then(() => process.exit(1));
-  });
+  const gaveUp = new Promise<'give-up'>((resolve) => stack.worker?.once('give-up', () => resolve('give-up')));
   console.log(banner(stack));
   if (smokeRun) {
     let ok = false;
     try {
-      ok = await smoke(stack, Number(process.env.REVIVE_SMOKE_TIMEOUT_MS ?? DEFAULT_SMOKE_TIMEOUT_MS));
+      ok = await Promise.race([smoke(stack, Number(process.env.REVIVE_SMOKE_TIMEOUT_MS ?? DEFAULT_SMOKE_TIMEOUT_MS)), signalled.then(() => false)]);
     } catch (error) {
       console.error(`smoke: ${(error as Error).message}`);
     }
     await stop();
     return ok ? 0 : 1;
   }
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
-  console.log(`\n${signal}: stopping the worker, the API and the emulators…`);
+  const reason = await Promise.race([signalled, gaveUp]);
+  if (reason === 'give-up') {
+    console.error('revive serve keeps crashing; shutting the local stack down.');
+    await stop();
+    return 1;
+  }
+  console.log(`\n${reason}: stopping the worker (it drains), then the API, then the emulators…`);
   await stop();
+  console.log('local stack stopped');
   return 0;
 }
 

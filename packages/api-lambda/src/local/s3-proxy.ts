@@ -1,14 +1,32 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 
 /**
  * A same-origin stand-in for S3's browser-facing endpoints, for the local stack only. fauxqs has no CORS and treats
  * `POST /bucket` as DeleteObjects, so the browser cannot talk to it. The handlers presign against this proxy
  * (REVIVE_S3_PUBLIC_ENDPOINT), and the proxy does what S3 would: it checks the POST policy's signature, expiry and
  * conditions (key, bucket, content-length-range, Content-Type), then stores the file in the emulator with PutObject;
- * presigned GETs are checked for expiry and served from the emulator. Nothing here runs in AWS.
+ * presigned GETs are checked like S3 checks them (SigV4 query signature over method, path, query and host, then
+ * expiry) and served from the emulator. Nothing here runs in AWS.
+ *
+ * The proxy shares the API's origin, so an uploaded object must never run as a page there (an SVG with a script
+ * would). Raster image types are served as such; anything else goes out as an `application/octet-stream`
+ * attachment. Every answer carries `nosniff` and a sandboxing CSP.
  */
+
+/** Types served inline; every other stored type is sent as a download. */
+export const INLINE_IMAGE_TYPES: ReadonlySet<string> = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif']);
+/** S3 refuses presigned URLs that live longer than 7 days. */
+const MAX_PRESIGN_SECONDS = 604_800;
+/** S3 accepts request times up to 15 minutes in the future (clock skew). */
+const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
+/** Headers that keep a served object from acting as a page or script on the API's origin. */
+const SAFE_OBJECT_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "sandbox; default-src 'none'",
+} as const;
 
 /** Where the emulator is and the credentials presigned requests were signed with. */
 export interface S3ProxyOptions {
@@ -29,12 +47,18 @@ class S3ProxyError extends Error {
   }
 }
 
+/** `20261128T101500Z` → epoch ms; NaN when it is not in SigV4's basic format. */
+function parseAmzDate(value: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
+  return m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) : Number.NaN;
+}
+
 function xmlEscape(s: string): string {
   return s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function sendS3Error(res: ServerResponse, error: S3ProxyError): void {
-  res.writeHead(error.status, { 'content-type': 'application/xml' });
+  res.writeHead(error.status, { 'content-type': 'application/xml', ...SAFE_OBJECT_HEADERS });
   res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${error.s3Code}</Code><Message>${xmlEscape(error.message)}</Message></Error>`);
 }
 
@@ -150,17 +174,74 @@ export function createS3Proxy(options: S3ProxyOptions) {
     res.end();
   }
 
-  async function download(req: IncomingMessage, res: ServerResponse, bucket: string, key: string, query: URLSearchParams): Promise<void> {
-    const amzDate = query.get('X-Amz-Date');
+  /**
+   * Recomputes the presigned GET's SigV4 signature with the SDK's own presigner (same date, expiry, region, host,
+   * path and query) and compares; then checks the time window. A URL that was not signed with the stack's key,
+   * or whose date, expiry, path or query was changed, fails here.
+   */
+  async function verifyPresignedGet(req: IncomingMessage, rawPath: string, query: URLSearchParams): Promise<void> {
+    const given = query.get('X-Amz-Signature');
+    const credential = query.get('X-Amz-Credential');
+    const amzDate = query.get('X-Amz-Date') ?? '';
     const expires = Number(query.get('X-Amz-Expires'));
-    if (!amzDate || !Number.isFinite(expires)) throw new S3ProxyError(403, 'AccessDenied', 'Only presigned URLs are served here.');
-    const signedAt = Date.parse(amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
-    if (!(signedAt + expires * 1000 >= Date.now())) throw new S3ProxyError(403, 'AccessDenied', 'Request has expired');
+    if (!given || !credential || query.get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256') {
+      throw new S3ProxyError(403, 'AccessDenied', 'Only presigned URLs are served here.');
+    }
+    const [accessKeyId, , region = '', service = '', terminator] = credential.split('/');
+    const signedAt = parseAmzDate(amzDate);
+    if (accessKeyId !== options.credentials.accessKeyId || service !== 's3' || terminator !== 'aws4_request') {
+      throw new S3ProxyError(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+    }
+    if (!Number.isInteger(expires) || expires < 1 || expires > MAX_PRESIGN_SECONDS || Number.isNaN(signedAt)) {
+      throw new S3ProxyError(400, 'AuthorizationQueryParametersError', 'X-Amz-Date or X-Amz-Expires is malformed.');
+    }
+    const signed = new Set((query.get('X-Amz-SignedHeaders') ?? '').split(';').filter(Boolean));
+    const headers: Record<string, string> = {};
+    for (const name of signed) {
+      const value = req.headers[name];
+      if (value === undefined) throw new S3ProxyError(403, 'SignatureDoesNotMatch', `The signed header ${name} is missing.`);
+      headers[name] = Array.isArray(value) ? value.join(',') : value;
+    }
+    const unsigned: Record<string, string> = {};
+    for (const [k, v] of query) if (k !== 'X-Amz-Signature') unsigned[k] = v;
+    const host = new URL(`http://${req.headers.host ?? ''}`);
+    const presigner = new S3RequestPresigner({ ...client.config, region: async () => region });
+    const expected = await presigner
+      .presign(
+        {
+          method: 'GET',
+          protocol: 'http:',
+          hostname: host.hostname,
+          ...(host.port === '' ? {} : { port: Number(host.port) }),
+          path: rawPath,
+          query: unsigned,
+          headers,
+        },
+        { signingDate: new Date(signedAt), expiresIn: expires, signingRegion: region, signingService: 's3' },
+      )
+      .then((request) => String(request.query?.['X-Amz-Signature'] ?? ''))
+      .catch(() => '');
+    const a = Buffer.from(given);
+    const b = Buffer.from(expected);
+    if (a.length !== b.length || !timingSafeEqual(a, b)) {
+      throw new S3ProxyError(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.');
+    }
+    const now = Date.now();
+    if (signedAt > now + MAX_CLOCK_SKEW_MS) throw new S3ProxyError(403, 'AccessDenied', 'Request is not valid yet');
+    if (signedAt + expires * 1000 < now) throw new S3ProxyError(403, 'AccessDenied', 'Request has expired');
+  }
+
+  async function download(req: IncomingMessage, res: ServerResponse, rawPath: string, bucket: string, key: string, query: URLSearchParams): Promise<void> {
+    await verifyPresignedGet(req, rawPath, query);
     try {
       const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       const bytes = await out.Body!.transformToByteArray();
+      const stored = (out.ContentType ?? '').split(';')[0]!.trim().toLowerCase();
+      const inline = INLINE_IMAGE_TYPES.has(stored);
       res.writeHead(200, {
-        'content-type': out.ContentType ?? 'application/octet-stream',
+        'content-type': inline ? stored : 'application/octet-stream',
+        ...(inline ? {} : { 'content-disposition': 'attachment' }),
+        ...SAFE_OBJECT_HEADERS,
         'content-length': String(bytes.length),
         'cache-control': 'private, max-age=60',
       });
@@ -173,12 +254,17 @@ export function createS3Proxy(options: S3ProxyOptions) {
 
   return {
     /** Handles a request whose path starts with the proxy prefix; `path` is what follows it. */
-    async handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
+    async handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, rawPath: string): Promise<void> {
       try {
         const [bucket = '', ...rest] = path.replace(/^\//, '').split('/');
-        const key = rest.map(decodeURIComponent).join('/');
+        let key: string;
+        try {
+          key = rest.map(decodeURIComponent).join('/');
+        } catch {
+          throw new S3ProxyError(400, 'InvalidURI', 'Couldn\'t parse the specified URI.');
+        }
         if (req.method === 'POST' && key === '') await upload(req, res, bucket);
-        else if ((req.method === 'GET' || req.method === 'HEAD') && key !== '') await download(req, res, bucket, key, query);
+        else if ((req.method === 'GET' || req.method === 'HEAD') && key !== '') await download(req, res, rawPath, bucket, key, query);
         else throw new S3ProxyError(405, 'MethodNotAllowed', 'The local S3 proxy serves presigned POST uploads and presigned GETs only.');
       } catch (error) {
         if (error instanceof S3ProxyError) sendS3Error(res, error);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import { createDeps, destroyDeps, type ApiDeps, type ApiHandler } from '../app.js';
 import type { ApiEvent, ApiResult } from '../http/event.js';
@@ -19,6 +19,21 @@ export const API_GATEWAY_LIMITS = {
   /** Maximum integration timeout: 30 s (API Gateway answers 503). */
   integrationTimeoutMs: 30_000,
 } as const;
+
+/**
+ * Node's own header limit for the local server. Node's default (16 KiB) would answer larger requests itself with a
+ * bare 431 before any handler runs; above API Gateway's 10240 bytes the server answers problem+json 431 itself, and
+ * past this limit the `clientError` handler does. @default 65_536
+ */
+export const LOCAL_MAX_HEADER_BYTES = 64 * 1024;
+
+/**
+ * Idle keep-alive time of the local server's connections. Node's 5 s default races clients that reuse an idle
+ * socket on a loaded machine: the server closes it just as a request (a 20 MiB upload) goes out, and the client gets
+ * ECONNRESET. Load balancers keep 60 s; clients stop reusing sockets before the server's announced timeout.
+ * @default 65_000
+ */
+export const LOCAL_KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 /** @default '127.0.0.1' */
 export const DEFAULT_HOST = '127.0.0.1';
@@ -51,8 +66,13 @@ export interface LocalServer {
   /** e.g. http://127.0.0.1:3000 */
   readonly url: string;
   readonly deps: ApiDeps;
+  /** Where presigned URLs point (this server's /s3 proxy), when there is an emulator behind it. */
+  readonly s3PublicEndpoint: string | undefined;
   close(): Promise<void>;
 }
+
+/** A path whose percent-encoding does not decode. */
+class MalformedPathError extends Error {}
 
 interface MatchedRoute {
   readonly spec: ApiRoute;
@@ -68,7 +88,14 @@ function matchRoute(method: string, pathname: string): MatchedRoute | 'method' |
     if (!match) continue;
     pathMatched = true;
     if (spec.method !== method) continue;
-    const pathParameters = names.length === 0 ? undefined : Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(match[i + 1]!)]));
+    const decode = (raw: string) => {
+      try {
+        return decodeURIComponent(raw);
+      } catch (error) {
+        throw new MalformedPathError(`The path segment ${JSON.stringify(raw)} is not valid percent-encoded UTF-8.`, { cause: error });
+      }
+    };
+    const pathParameters = names.length === 0 ? undefined : Object.fromEntries(names.map((n, i) => [n, decode(match[i + 1]!)]));
     return { spec, pathParameters };
   }
   return pathMatched ? 'method' : undefined;
@@ -182,7 +209,15 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       send(res, problemResult(431, 'HEADERS_TOO_LARGE', `Request line and headers exceed API Gateway's ${API_GATEWAY_LIMITS.requestLineAndHeadersBytes} bytes.`));
       return;
     }
-    const route = matchRoute(req.method ?? 'GET', url.pathname);
+    let route: ReturnType<typeof matchRoute>;
+    try {
+      route = matchRoute(req.method ?? 'GET', url.pathname);
+    } catch (error) {
+      if (!(error instanceof MalformedPathError)) throw error;
+      req.resume();
+      send(res, problemResult(400, 'MALFORMED_PATH', error.message));
+      return;
+    }
     const body = await readLimited(req, API_GATEWAY_LIMITS.payloadBytes);
     if (body === undefined) {
       send(res, problemResult(413, 'PAYLOAD_TOO_LARGE', `The body exceeds API Gateway's ${API_GATEWAY_LIMITS.payloadBytes} bytes.`));
@@ -223,7 +258,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     res.end(body);
   }
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer({ maxHeaderSize: LOCAL_MAX_HEADER_BYTES, keepAliveTimeout: LOCAL_KEEP_ALIVE_TIMEOUT_MS }, (req, res) => {
     const domainName = req.headers.host ?? `${host}:${port}`;
     const url = new URL(req.url ?? '/', `http://${domainName}`);
     const work = async () => {
@@ -232,7 +267,9 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
           send(res, problemResult(404, 'ROUTE_NOT_FOUND', 'No S3 proxy: AWS_ENDPOINT_URL_S3 is not set.'));
           return;
         }
-        await proxy.handle(req, res, url.pathname.slice(S3_PROXY_PREFIX.length), url.searchParams);
+        // The signature covers the path exactly as the client sent it, before any URL normalisation.
+        const rawPath = (req.url ?? '/').split('?')[0]!;
+        await proxy.handle(req, res, url.pathname.slice(S3_PROXY_PREFIX.length), url.searchParams, rawPath);
         return;
       }
       if (req.method === 'GET' && url.pathname.startsWith(CLIENT_PREFIX)) {
@@ -250,6 +287,27 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       if (!res.headersSent) send(res, problemResult(500, 'INTERNAL', (error as Error).message));
       else res.destroy();
     });
+  });
+  // Requests Node cannot parse never reach the handler; answer them in problem+json too, not with a bare status line.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || error.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const result = tooLarge
+      ? problemResult(431, 'HEADERS_TOO_LARGE', `Request line and headers exceed API Gateway's ${API_GATEWAY_LIMITS.requestLineAndHeadersBytes} bytes.`)
+      : problemResult(400, 'VALIDATION_FAILED', `The request is not valid HTTP/1.1 (${error.code ?? error.message}).`);
+    const body = Buffer.from(result.body ?? '');
+    const status = result.statusCode ?? 400;
+    socket.end(
+      Buffer.concat([
+        Buffer.from(
+          `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: ${String(result.headers?.['content-type'])}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`,
+        ),
+        body,
+      ]),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -282,6 +340,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   return {
     url: origin,
     deps,
+    s3PublicEndpoint: handlerEnv.REVIVE_S3_PUBLIC_ENDPOINT,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

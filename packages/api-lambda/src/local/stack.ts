@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
@@ -26,6 +27,14 @@ export const DEFAULT_RESTORER = 'gfpgan-1.4';
 export const DEFAULT_LOCAL_SHUTDOWN_TIMEOUT_SECONDS = 10;
 /** Time the worker gets to exit after SIGTERM before it is killed. @default 15_000 */
 export const DEFAULT_WORKER_STOP_TIMEOUT_MS = 15_000;
+/** First wait before a crashed worker is started again; it doubles per crash in a row. @default 1_000 */
+export const DEFAULT_WORKER_RESTART_DELAY_MS = 1_000;
+/** Longest wait between restarts. @default 30_000 */
+export const MAX_WORKER_RESTART_DELAY_MS = 30_000;
+/** A worker that ran this long before it died counts as healthy: the next restart waits the first delay again. @default 60_000 */
+export const WORKER_HEALTHY_RUN_MS = 60_000;
+/** Crashes in a row, each before WORKER_HEALTHY_RUN_MS, after which the supervisor gives up (a crash loop). @default 5 */
+export const MAX_WORKER_QUICK_CRASHES = 5;
 
 /** `../shared/models` beside the repository when it exists, else undefined (the worker's per-user cache). */
 export function defaultModelsDir(env: NodeJS.ProcessEnv): string | undefined {
@@ -80,6 +89,8 @@ export interface LocalStackOptions {
   readonly workerEnv?: Record<string, string>;
   /** @default 'inherit' */
   readonly workerStdio?: 'inherit' | 'ignore' | 'pipe';
+  /** With workerStdio 'pipe': each line any worker process (first or restarted) writes. */
+  readonly workerOutput?: (line: string) => void;
   /** Progress lines. @default console.log */
   readonly log?: (line: string) => void;
   /** How often the enqueue sweeper (the outbox's scheduled Lambda in AWS) runs; 0 turns it off. @default DEFAULT_LOCAL_SWEEP_INTERVAL_MS (10 s) */
@@ -91,7 +102,8 @@ export interface LocalStack {
   readonly resources: ReviveResources;
   readonly target: LocalAwsTarget;
   readonly restorer: RestorerChoice;
-  readonly worker: ChildProcess | undefined;
+  /** The supervised `revive serve`; undefined with `worker: false`. */
+  readonly worker: WorkerSupervisor | undefined;
   /** The environment the API and the worker share (emulator endpoints, resource names). */
   readonly env: Record<string, string>;
   stop(): Promise<void>;
@@ -104,13 +116,94 @@ function spawnWorker(env: NodeJS.ProcessEnv, stdio: 'inherit' | 'ignore' | 'pipe
   return spawn(process.execPath, ['--import', tsx, cli, 'serve'], { cwd: path.join(REPO_ROOT, 'packages', 'worker'), env, stdio: ['ignore', stdio, stdio] });
 }
 
-async function stopWorker(child: ChildProcess, timeoutMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  await exited;
-  clearTimeout(timer);
+/** Events of a WorkerSupervisor. */
+export interface WorkerSupervisorEvents {
+  /** A worker process was started (the first one, or a restart). */
+  spawn: [child: ChildProcess];
+  /** The worker crashed too often in a row; the supervisor stopped restarting it. */
+  'give-up': [];
+}
+
+/**
+ * Keeps `revive serve` running, as ECS keeps a service's task count: a worker that dies (a crash, kill -9) is
+ * started again after a short backoff, and SQS redelivers its job once the visibility timeout passes. `stop()`
+ * sends SIGTERM, lets the worker drain, and kills it only after `stopTimeoutMs`.
+ */
+export class WorkerSupervisor extends EventEmitter<WorkerSupervisorEvents> {
+  #child: ChildProcess | undefined;
+  #stopping = false;
+  #restarts = 0;
+  #quickCrashes = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly start: () => ChildProcess,
+    private readonly log: (line: string) => void,
+  ) {
+    super();
+  }
+
+  /** The running worker process; undefined while it waits for a restart or after stop. */
+  get child(): ChildProcess | undefined {
+    return this.#child;
+  }
+
+  /** Restarts so far. */
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /** Starts the first worker. */
+  run(): this {
+    this.#spawn();
+    return this;
+  }
+
+  #spawn(): void {
+    const child = this.start();
+    const startedAt = Date.now();
+    this.#child = child;
+    this.log(`revive serve started (pid ${child.pid})`);
+    child.once('exit', (code, signal) => {
+      if (this.#child === child) this.#child = undefined;
+      if (this.#stopping) return;
+      const ranMs = Date.now() - startedAt;
+      this.#quickCrashes = ranMs >= WORKER_HEALTHY_RUN_MS ? 1 : this.#quickCrashes + 1;
+      if (this.#quickCrashes > MAX_WORKER_QUICK_CRASHES) {
+        this.log(`revive serve exited (${signal ?? `code ${code}`}) ${MAX_WORKER_QUICK_CRASHES + 1} times in a row; not restarting it`);
+        this.emit('give-up');
+        return;
+      }
+      const delayMs = Math.min(DEFAULT_WORKER_RESTART_DELAY_MS * 2 ** (this.#quickCrashes - 1), MAX_WORKER_RESTART_DELAY_MS);
+      this.log(`revive serve exited (${signal ?? `code ${code}`}) after ${ranMs} ms; restarting it in ${delayMs} ms`);
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        if (this.#stopping) return;
+        this.#restarts += 1;
+        this.#spawn();
+      }, delayMs);
+    });
+    this.emit('spawn', child);
+  }
+
+  /** SIGTERM, then waits for the drain; SIGKILL after `timeoutMs`. No restart afterwards. */
+  async stop(timeoutMs: number = DEFAULT_WORKER_STOP_TIMEOUT_MS): Promise<void> {
+    this.#stopping = true;
+    clearTimeout(this.#timer);
+    const child = this.#child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const started = Date.now();
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
+    this.log(`stopping revive serve (pid ${child.pid}): SIGTERM, it drains its jobs`);
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      this.log(`revive serve did not stop within ${timeoutMs} ms; killing it`);
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    const [code, signal] = await exited;
+    clearTimeout(timer);
+    this.log(`revive serve stopped (${signal ?? `code ${code}`}) after ${Date.now() - started} ms`);
+  }
 }
 
 /**
@@ -122,11 +215,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const log = options.log ?? ((line: string) => console.log(line));
   let aws: LocalAws | undefined;
   const target = options.target ?? (aws = await startLocalAws());
-  const cleanup: (() => Promise<void>)[] = [];
-  let stopping = false;
-  if (aws !== undefined) cleanup.push(() => aws.stop());
+  // Undone in reverse order: worker (drains), sweeper, API, emulators.
+  const cleanup: { name: string; run: () => Promise<void> }[] = [];
+  if (aws !== undefined) cleanup.push({ name: 'emulators', run: () => aws.stop() });
   try {
-    const resources = await createReviveResources(target, { prefix: `revive-local-${Date.now().toString(36)}` });
+    const visibility = Number(base.REVIVE_VISIBILITY_TIMEOUT_SECONDS);
+    const resources = await createReviveResources(target, {
+      prefix: `revive-local-${Date.now().toString(36)}`,
+      ...(Number.isInteger(visibility) && visibility > 0 ? { visibilityTimeoutSeconds: visibility } : {}),
+    });
     const env = localAwsEnv(target, resources);
     const modelsDir = defaultModelsDir(base);
     const restorer = options.restorer ?? (await chooseRestorer(base, modelsDir));
@@ -134,35 +231,43 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       env: { ...base, ...env, REVIVE_LOCAL_MODE: 'true' },
       ...(options.port === undefined ? {} : { port: options.port }),
     });
-    cleanup.push(() => server.close());
+    cleanup.push({ name: 'API', run: () => server.close() });
     const sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_LOCAL_SWEEP_INTERVAL_MS;
     if (sweepIntervalMs > 0) {
       const sweeper = startLocalSweeper(server.deps, sweepIntervalMs);
-      cleanup.push(() => sweeper.stop());
+      cleanup.push({ name: 'enqueue sweeper', run: () => sweeper.stop() });
     }
-    let worker: ChildProcess | undefined;
+    let worker: WorkerSupervisor | undefined;
     if (options.worker ?? true) {
       const healthDir = await mkdtemp(path.join(tmpdir(), 'revive-health-'));
-      cleanup.push(() => rm(healthDir, { recursive: true, force: true }));
-      worker = spawnWorker(
-        {
-          ...base,
-          ...env,
-          ...(modelsDir === undefined ? {} : { REVIVE_MODELS_DIR: modelsDir }),
-          REVIVE_RESTORER: restorer.restorer,
-          REVIVE_HEALTH_FILE: path.join(healthDir, 'health.json'),
-          // Local webhooks are signed too, with a known key, so a receiver can be tested against the stack.
-          REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
-          REVIVE_SHUTDOWN_TIMEOUT_SECONDS: base.REVIVE_SHUTDOWN_TIMEOUT_SECONDS ?? String(DEFAULT_LOCAL_SHUTDOWN_TIMEOUT_SECONDS),
-          ...options.workerEnv,
-        },
-        options.workerStdio ?? 'inherit',
-      );
-      const child = worker;
-      child.once('exit', (code, signal) => {
-        if (!stopping) log(`revive serve exited (${signal ?? `code ${code}`})`);
-      });
-      cleanup.push(() => stopWorker(child, DEFAULT_WORKER_STOP_TIMEOUT_MS));
+      cleanup.push({ name: 'health folder', run: () => rm(healthDir, { recursive: true, force: true }) });
+      const workerEnv: NodeJS.ProcessEnv = {
+        ...base,
+        ...env,
+        ...(modelsDir === undefined ? {} : { REVIVE_MODELS_DIR: modelsDir }),
+        REVIVE_RESTORER: restorer.restorer,
+        REVIVE_HEALTH_FILE: path.join(healthDir, 'health.json'),
+        // Local webhooks are signed too, with a known key, so a receiver can be tested against the stack.
+        REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
+        REVIVE_SHUTDOWN_TIMEOUT_SECONDS: base.REVIVE_SHUTDOWN_TIMEOUT_SECONDS ?? String(DEFAULT_LOCAL_SHUTDOWN_TIMEOUT_SECONDS),
+        // Webhooks carry presigned result URLs: they must point at the same public /s3 proxy as GET /jobs/{id}.
+        ...(server.s3PublicEndpoint === undefined ? {} : { REVIVE_S3_PUBLIC_ENDPOINT: server.s3PublicEndpoint }),
+        ...options.workerEnv,
+      };
+      const output = options.workerOutput;
+      const stdio = output === undefined ? (options.workerStdio ?? 'inherit') : 'pipe';
+      const supervisor = new WorkerSupervisor(() => spawnWorker(workerEnv, stdio), log);
+      if (output !== undefined) {
+        supervisor.on('spawn', (child) => {
+          for (const stream of [child.stdout, child.stderr]) {
+            stream?.on('data', (chunk: Buffer) => {
+              for (const line of chunk.toString().split('\n')) if (line) output(line);
+            });
+          }
+        });
+      }
+      worker = supervisor.run();
+      cleanup.push({ name: 'worker', run: () => supervisor.stop() });
     }
     return {
       server,
@@ -172,12 +277,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       worker,
       env,
       async stop() {
-        stopping = true;
-        for (const step of cleanup.reverse()) await step().catch((error: unknown) => log(`shutdown step failed: ${(error as Error).message}`));
+        for (const step of cleanup.reverse()) {
+          await step.run().then(
+            () => log(`stopped: ${step.name}`),
+            (error: unknown) => log(`stopping ${step.name} failed: ${(error as Error).message}`),
+          );
+        }
       },
     };
   } catch (error) {
-    for (const step of cleanup.reverse()) await step().catch(() => undefined);
+    for (const step of cleanup.reverse()) await step.run().catch(() => undefined);
     throw error;
   }
 }

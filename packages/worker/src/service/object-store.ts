@@ -6,9 +6,11 @@ import { awsErrorName, toStorageError } from './aws-errors.js';
 
 /** The bucket: tenants' uploads in, restored photos out. */
 export class ObjectStore {
+  /** `presignS3` signs result URLs for others to fetch (another endpoint locally); it defaults to `s3`. */
   constructor(
     private readonly bucketName: string,
     private readonly s3: S3Client,
+    private readonly presignS3: S3Client = s3,
   ) {}
 
   /** Reads an upload, refusing objects over `maxBytes` before downloading them. */
@@ -44,6 +46,6 @@ export class ObjectStore {
 
   /** A presigned GET for a result, as the API hands out (used in webhooks). */
   async presignResult(key: string, expiresInSeconds: number): Promise<string> {
-    return await getSignedUrl(this.s3, new GetObjectCommand({ Bucket: this.bucketName, Key: key }), { expiresIn: expiresInSeconds });
+    return await getSignedUrl(this.presignS3, new GetObjectCommand({ Bucket: this.bucketName, Key: key }), { expiresIn: expiresInSeconds });
   }
 }
