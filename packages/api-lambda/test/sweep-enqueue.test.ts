@@ -170,7 +170,7 @@ describe('enqueue sweeper (outbox)', () => {
 
   it('recovers a large outbox spread over every shard in one run (far beyond the old 100 jobs a run)', async () => {
     await drainQueue();
-    const count = 300;
+    const count = 150;
     const since = Date.now();
     const records = Array.from({ length: count }, (_, i): JobRecord => {
       const jobId = crypto.randomUUID();

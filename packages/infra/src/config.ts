@@ -70,6 +70,8 @@ export const DEFAULT_UPLOAD_EXPIRY_DAYS = 1;
 export const DEFAULT_NAT_GATEWAYS = 0;
 /** @default 2 */
 export const DEFAULT_MAX_AZS = 2;
+/** A backlog that takes longer than this to clear at maxTasks pages. @default 3600 */
+export const DEFAULT_DRAIN_TIME_ALARM_SECONDS = 3600;
 /** Oldest visible message age that pages. @default 900 */
 export const DEFAULT_OLDEST_MESSAGE_ALARM_SECONDS = 900;
 /** API 5xx responses per 5 minutes that page. @default 5 */
@@ -123,6 +125,8 @@ export const reviveContextSchema = z
     scalingCooldownSeconds: int(MIN_SCALING_COOLDOWN_SECONDS, 3600).default(DEFAULT_SCALING_COOLDOWN_SECONDS),
     /** Minutes of surplus before the policy removes tasks. @default 5 */
     scaleInEvaluationPeriods: int(1, 60).default(DEFAULT_SCALE_IN_EVALUATION_PERIODS),
+    /** Pre-warmed writes/s of the job table and its indexes (reads: 3×); a one-time charge. @default none */
+    tableWarmWritesPerSecond: int(4000, 40_000).optional(),
     /** gpu mode: stopped, pre-initialised instances in a warm pool. @default 0 */
     gpuWarmPoolSize: int(0, 100).default(DEFAULT_GPU_WARM_POOL_SIZE),
     /** Restorer the worker loads (catalogue id or path inside the image). @default 'gfpgan-1.4' */
@@ -166,6 +170,8 @@ export const reviveContextSchema = z
     natGateways: int(0, 3).default(DEFAULT_NAT_GATEWAYS),
     /** @default 2 */
     maxAzs: int(1, 6).default(DEFAULT_MAX_AZS),
+    /** Estimated drain time (backlog ÷ the fleet's rate at maxTasks) that pages, seconds. @default 3600 */
+    drainTimeAlarmSeconds: int(60, 1_209_600).default(DEFAULT_DRAIN_TIME_ALARM_SECONDS),
     /** @default 900 */
     oldestMessageAlarmSeconds: int(60, 1_209_600).default(DEFAULT_OLDEST_MESSAGE_ALARM_SECONDS),
     /** @default 50 */
@@ -218,16 +224,18 @@ export const reviveContextSchema = z
   .transform((c) => {
     const { acceptableLatencySeconds, secondsPerJob, jobsPerTask, workerConcurrency, resultExpiryDays, maxTasks, peakJobsPerSecond, ...rest } = c;
     const mode = rest.workerMode;
-    const sized = peakJobsPerSecond === undefined ? undefined : maxTasksFor(peakJobsPerSecond, secondsPerJob ?? DEFAULT_SECONDS_PER_JOB[mode]);
+    const jobSeconds = secondsPerJob ?? DEFAULT_SECONDS_PER_JOB[mode];
+    const sized = peakJobsPerSecond === undefined ? undefined : maxTasksFor(peakJobsPerSecond, jobSeconds);
     return {
       ...rest,
+      secondsPerJob: jobSeconds,
       maxTasks: Math.max(rest.minTasks, maxTasks ?? sized ?? DEFAULT_MAX_TASKS),
       workerConcurrency: workerConcurrency ?? DEFAULT_WORKER_CONCURRENCY[mode],
       jobsPerTask:
         jobsPerTask ??
         jobsPerTaskOf(mode, {
           acceptableLatencySeconds: acceptableLatencySeconds ?? DEFAULT_ACCEPTABLE_LATENCY_SECONDS,
-          secondsPerJob: secondsPerJob ?? DEFAULT_SECONDS_PER_JOB[mode],
+          secondsPerJob: jobSeconds,
           warmPool: rest.gpuWarmPoolSize > 0,
         }),
       resultExpiryDays: resultExpiryDays ?? rest.jobTtlDays,

@@ -63,6 +63,7 @@ export class ReviveStack extends Stack {
       resultExpiryDays: c.resultExpiryDays,
       corsAllowedOrigins: c.corsAllowedOrigins,
       removalPolicy: props.dataRemovalPolicy ?? RemovalPolicy.RETAIN,
+      ...(c.tableWarmWritesPerSecond !== undefined ? { warmWritesPerSecond: c.tableWarmWritesPerSecond } : {}),
     });
     this.jobQueue = new JobQueue(this, 'Jobs');
     const names = {
@@ -117,6 +118,8 @@ export class ReviveStack extends Stack {
       worker: this.worker,
       api: this.api,
       oldestMessageAlarmSeconds: c.oldestMessageAlarmSeconds,
+      fleetJobsPerSecond: c.maxTasks / c.secondsPerJob,
+      drainTimeAlarmSeconds: c.drainTimeAlarmSeconds,
       api5xxThreshold: DEFAULT_API_5XX_ALARM_THRESHOLD,
       ...(c.alarmEmail !== undefined ? { alarmEmail: c.alarmEmail } : {}),
       logRetention,
