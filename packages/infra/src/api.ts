@@ -191,7 +191,7 @@ export class JobApi extends Construct {
       API_ROUTES.map((route) => {
         const key = `${route.method} ${route.path}`;
         const share = ROUTE_THROTTLE_SHARES[key] ?? 1;
-        return [key, { throttlingRateLimit: props.throttleRatePerSecond * share, throttlingBurstLimit: Math.max(1, Math.floor(props.throttleBurst * share)) }];
+        return [key, { ThrottlingRateLimit: props.throttleRatePerSecond * share, ThrottlingBurstLimit: Math.max(1, Math.floor(props.throttleBurst * share)) }];
       }),
     );
 

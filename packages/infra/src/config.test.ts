@@ -26,7 +26,12 @@ describe('loadReviveConfig', () => {
       workerMode: 'cpu',
       minTasks: 0,
       maxTasks: DEFAULT_MAX_TASKS,
-      backlogPerTask: DEFAULT_WORKER_CONCURRENCY,
+      // CPU: a 120 s latency budget at 60 s a job.
+      jobsPerTask: 2,
+      workerConcurrency: DEFAULT_WORKER_CONCURRENCY.cpu,
+      scalingCooldownSeconds: 120,
+      scaleInEvaluationPeriods: 5,
+      drainTimeAlarmSeconds: 3600,
       workerVcpu: DEFAULT_WORKER_VCPU,
       workerMemoryMiB: DEFAULT_WORKER_MEMORY_MIB,
       gpuInstanceType: DEFAULT_GPU_INSTANCE_TYPE,
