@@ -145,7 +145,7 @@ describe('limits', () => {
     expect(routes['POST /jobs']).toEqual({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
     expect(routes['GET /jobs']!.ThrottlingRateLimit).toBeLessThan(routes['POST /jobs']!.ThrottlingRateLimit);
     // The stage is created after the routes its settings name.
-    const [[stageId]] = ofType(cpu, 'AWS::ApiGatewayV2::Stage');
+    const stageId = ofType(cpu, 'AWS::ApiGatewayV2::Stage')[0]![0];
     const routeIds = ofType(cpu, 'AWS::ApiGatewayV2::Route').map(([id]) => id);
     expect(cpu.Resources[stageId] as unknown as { DependsOn: string[] }).toMatchObject({ DependsOn: expect.arrayContaining(routeIds) });
   });
