@@ -52,7 +52,7 @@ describe('loadReviveConfig', () => {
   it('derives jobsPerTask per mode: the latency budget (cpu), the longer of it and a GPU start (gpu)', () => {
     expect(load({ ...REQUIRED, acceptableLatencySeconds: 100, secondsPerJob: 8 }).jobsPerTask).toBe(12);
     expect(load({ ...REQUIRED, workerMode: 'gpu' }).jobsPerTask).toBe(111);
-    expect(load({ ...REQUIRED, workerMode: 'gpu', gpuWarmPoolSize: 2 }).jobsPerTask).toBe(42);
+    expect(load({ ...REQUIRED, workerMode: 'gpu', gpuWarmPoolSize: 2 }).jobsPerTask).toBe(111);
     expect(load({ ...REQUIRED, workerMode: 'gpu' }).workerConcurrency).toBe(2);
   });
 
