@@ -67,6 +67,7 @@ describe('loadReviveConfig', () => {
     [{ scalingCooldownSeconds: 60 }, /scalingCooldownSeconds/],
     [{ gpuWarmPoolSize: 2 }, /warm pool only applies to workerMode gpu/],
     [{ maxTasks: 5, peakJobsPerSecond: 1 }, /either maxTasks or peakJobsPerSecond/],
+    [{ backlogPerTask: 5 }, /backlogPerTask is gone.*jobsPerTask/],
     [{ acceptableLatencySeconds: 60 }, /go together/],
     [{ minTasks: 5, maxTasks: 2 }, /minTasks \(5\) exceeds maxTasks \(2\)/],
     [{ workerVcpu: 2, workerMemoryMiB: 2048 }, /Fargate does not offer 2 vCPU with 2048 MiB.*4096/],

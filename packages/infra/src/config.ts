@@ -279,6 +279,11 @@ export function loadReviveConfig(tryGetContext: (key: string) => unknown): Reviv
     const value = tryGetContext(key);
     if (value !== undefined) raw[key] = value;
   }
+  if (tryGetContext('backlogPerTask') !== undefined) {
+    throw new ReviveConfigError(
+      'Invalid Revive CDK context: backlogPerTask is gone; the scaling policy now counts running jobs too. Set jobsPerTask (jobs, waiting or running, per task) or leave it to the per-mode default.',
+    );
+  }
   const parsed = reviveContextSchema.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(context)'}: ${i.message}`);
