@@ -8,6 +8,7 @@ import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, UpdateCommand } 
 import {
   createJobRequestSchema,
   jobMessageSchema,
+  LEGACY_PENDING_PARTITION,
   pendingShardKey,
   TABLE_SCHEMA,
   uploadKey,
@@ -191,6 +192,9 @@ describe('enqueue sweeper (outbox)', () => {
       await doc.send(new BatchWriteCommand({ RequestItems: { [resources.tableName]: records.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }));
     }
     expect(new Set(records.map((r) => r.enqueuePending)).size).toBe(TABLE_SCHEMA.pendingIndex.shards);
+    // One record marked the way records were before sharding: still swept.
+    records[0] = { ...records[0]!, enqueuePending: LEGACY_PENDING_PARTITION };
+    await doc.send(new BatchWriteCommand({ RequestItems: { [resources.tableName]: [{ PutRequest: { Item: records[0] } }] } }));
 
     const swept = await sweepEnqueue(later(), { timeBudgetMs: 120_000 });
     expect(swept).toEqual({ examined: count, reenqueued: count, cleared: 0, failed: 0 });

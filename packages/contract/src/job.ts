@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TABLE_SCHEMA } from './storage.js';
+import { LEGACY_PENDING_PARTITION, TABLE_SCHEMA } from './storage.js';
 
 /** Lifecycle of a job. QUEUED → RUNNING → SUCCEEDED | FAILED; a QUEUED job can be CANCELED. */
 export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED'] as const;
@@ -141,8 +141,13 @@ export const jobRecordSchema = z.object({
    */
   enqueuePending: z
     .string()
-    .regex(new RegExp(`^${TABLE_SCHEMA.pendingIndex.partitionPrefix}\\d+$`))
-    .refine((v) => Number(v.slice(TABLE_SCHEMA.pendingIndex.partitionPrefix.length)) < TABLE_SCHEMA.pendingIndex.shards, 'an outbox shard key')
+    .refine(
+      (v) =>
+        v === LEGACY_PENDING_PARTITION ||
+        (new RegExp(`^${TABLE_SCHEMA.pendingIndex.partitionPrefix}\\d+$`).test(v) &&
+          Number(v.slice(TABLE_SCHEMA.pendingIndex.partitionPrefix.length)) < TABLE_SCHEMA.pendingIndex.shards),
+      'an outbox shard key',
+    )
     .optional(),
   /** Epoch milliseconds the record was put (or re-queued) before its message was sent. */
   enqueuePendingSince: z.number().int().nonnegative().optional(),

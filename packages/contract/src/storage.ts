@@ -38,10 +38,16 @@ export function pendingShardKey(jobId: string): string {
   return `${TABLE_SCHEMA.pendingIndex.partitionPrefix}${hash % TABLE_SCHEMA.pendingIndex.shards}`;
 }
 
-/** Every outbox index partition, for a sweeper that reads them all. */
+/**
+ * The single outbox partition records carried before the index was sharded. Still read by the sweeper (and accepted
+ * by the record schema), so a job whose create died just before an upgrade is still sent.
+ */
+export const LEGACY_PENDING_PARTITION = 'pending';
+
+/** Every outbox index partition, for a sweeper that reads them all (the legacy one included). */
 export function pendingShardKeys(): string[] {
   const { partitionPrefix, shards } = TABLE_SCHEMA.pendingIndex;
-  return Array.from({ length: shards }, (_, n) => `${partitionPrefix}${n}`);
+  return [...Array.from({ length: shards }, (_, n) => `${partitionPrefix}${n}`), LEGACY_PENDING_PARTITION];
 }
 
 /** Key prefixes in the bucket. Lifecycle rules and IAM grants are written against them. */
