@@ -1,4 +1,4 @@
-import { jobMessageSchema, jobRecordSchema, TABLE_SCHEMA, type JobRecord } from '@revive/contract';
+import { jobMessageSchema, jobRecordSchema, pendingShardKey, TABLE_SCHEMA, type JobRecord } from '@revive/contract';
 import { describe, expect, it } from 'vitest';
 import { idempotentJobId, jobMessageFromRecord, pendingEnqueueMark, requestHash } from './jobs.js';
 
@@ -38,7 +38,7 @@ describe('jobMessageFromRecord', () => {
     attempts: 0,
     createdAt: '2025-01-01T00:00:00.000Z',
     expiresAt: 1,
-    ...pendingEnqueueMark(1_735_689_600_000),
+    ...pendingEnqueueMark('0b5d3a4e-8f1c-4d2a-9e6b-7c1f2a3b4c5d', 1_735_689_600_000),
   };
 
   it('is a contract message carrying the job, never the record-only fields', () => {
@@ -50,9 +50,9 @@ describe('jobMessageFromRecord', () => {
   });
 
   it('marks a record pending in the sparse index, in a shape the record schema accepts', () => {
-    const mark = pendingEnqueueMark(42);
-    expect(mark).toEqual({ [TABLE_SCHEMA.pendingIndex.partitionKey]: TABLE_SCHEMA.pendingIndex.partitionValue, [TABLE_SCHEMA.pendingIndex.sortKey]: 42 });
-    expect(jobRecordSchema.parse(record)).toMatchObject(pendingEnqueueMark(1_735_689_600_000));
+    const mark = pendingEnqueueMark(record.jobId, 42);
+    expect(mark).toEqual({ [TABLE_SCHEMA.pendingIndex.partitionKey]: pendingShardKey(record.jobId), [TABLE_SCHEMA.pendingIndex.sortKey]: 42 });
+    expect(jobRecordSchema.parse(record)).toMatchObject(pendingEnqueueMark(record.jobId, 1_735_689_600_000));
     expect(jobRecordSchema.safeParse({ ...record, enqueuePending: 'other' }).success).toBe(false);
   });
 });

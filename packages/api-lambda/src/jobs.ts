@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { TABLE_SCHEMA, type CreateJobRequest, type CreateJobSource, type JobMessage, type JobRecord, type JobSource } from '@revive/contract';
+import { pendingShardKey, type CreateJobRequest, type CreateJobSource, type JobMessage, type JobRecord, type JobSource } from '@revive/contract';
 
 /**
  * The deterministic job id of (tenant, Idempotency-Key): a repeat of the request maps to the same record, so the
@@ -51,7 +51,7 @@ export function jobMessageFromRecord(record: JobRecord, enqueuedAtMs: number): J
   };
 }
 
-/** The attributes that put a record into the sparse pending-enqueue index (the outbox), pending since `nowMs`. */
-export function pendingEnqueueMark(nowMs: number): Required<Pick<JobRecord, 'enqueuePending' | 'enqueuePendingSince'>> {
-  return { enqueuePending: TABLE_SCHEMA.pendingIndex.partitionValue, enqueuePendingSince: nowMs };
+/** The attributes that put a record into the sparse pending-enqueue index (the outbox), in its shard, pending since `nowMs`. */
+export function pendingEnqueueMark(jobId: string, nowMs: number): Required<Pick<JobRecord, 'enqueuePending' | 'enqueuePendingSince'>> {
+  return { enqueuePending: pendingShardKey(jobId), enqueuePendingSince: nowMs };
 }

@@ -5,13 +5,24 @@ process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { jobMessageSchema, TABLE_SCHEMA, uploadKey, type JobMessage, type JobResponse } from '@revive/contract';
+import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  createJobRequestSchema,
+  jobMessageSchema,
+  LEGACY_PENDING_PARTITION,
+  pendingShardKey,
+  TABLE_SCHEMA,
+  uploadKey,
+  type JobMessage,
+  type JobRecord,
+  type JobResponse,
+} from '@revive/contract';
 import { createReviveResources, localAwsEnv, localClients, type ReviveResources } from '@revive/local-aws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps, destroyDeps, type ApiDeps } from '../src/app.js';
 import { JobQueue } from '../src/aws/job-queue.js';
 import { DEFAULT_ENQUEUE_GRACE_PERIOD_MS, sweepEnqueue, toSweepHandler } from '../src/handlers/sweep-enqueue.js';
+import { pendingEnqueueMark } from '../src/jobs.js';
 import { startLocalSweeper } from '../src/local/sweeper.js';
 import { bindHandlers } from '../src/routes.js';
 import { apiEvent, bodyOf } from './helpers.js';
@@ -93,7 +104,7 @@ describe('enqueue sweeper (outbox)', () => {
     const before = Date.now();
     const lost = await createThenDie({ options: { upscale: 3, ext: 'png' }, webhookUrl: 'https://hooks.example.com/revive' });
     const record = await rawRecord(lost.jobId);
-    expect(record).toMatchObject({ jobId: lost.jobId, status: 'QUEUED', attempts: 0, [PENDING]: TABLE_SCHEMA.pendingIndex.partitionValue });
+    expect(record).toMatchObject({ jobId: lost.jobId, status: 'QUEUED', attempts: 0, [PENDING]: pendingShardKey(lost.jobId) });
     expect(record![PENDING_SINCE]).toBeGreaterThanOrEqual(before);
     expect(await drainQueue()).toEqual([]);
 
@@ -148,15 +159,51 @@ describe('enqueue sweeper (outbox)', () => {
     }
   });
 
-  it('pages through the outbox oldest first and stops at maxJobsPerRun; the next run takes the rest', async () => {
+  it('pages through the outbox shards and stops at maxJobsPerRun; the next run takes the rest', async () => {
     await drainQueue();
     const lost = [await createThenDie(), await createThenDie(), await createThenDie()];
     const first = await sweepEnqueue(later(), { maxJobsPerRun: 2, pageSize: 1 });
     expect(first).toEqual({ examined: 2, reenqueued: 2, cleared: 0, failed: 0 });
     const firstIds = (await drainQueue()).map((m) => m.jobId);
-    expect(firstIds.sort()).toEqual([lost[0]!.jobId, lost[1]!.jobId].sort());
+    expect(firstIds).toHaveLength(2);
     expect(await sweepEnqueue(later(), { maxJobsPerRun: 2, pageSize: 1 })).toEqual({ examined: 1, reenqueued: 1, cleared: 0, failed: 0 });
-    expect((await drainQueue()).map((m) => m.jobId)).toEqual([lost[2]!.jobId]);
+    const secondIds = (await drainQueue()).map((m) => m.jobId);
+    // Each job sent exactly once over the two runs.
+    expect([...firstIds, ...secondIds].sort()).toEqual(lost.map((m) => m.jobId).sort());
+  });
+
+  it('recovers a large outbox spread over every shard in one run (far beyond the old 100 jobs a run)', async () => {
+    await drainQueue();
+    const count = 150;
+    const since = Date.now();
+    const records = Array.from({ length: count }, (_, i): JobRecord => {
+      const jobId = crypto.randomUUID();
+      return {
+        jobId,
+        tenantId: tenant,
+        status: 'QUEUED',
+        source: { kind: 's3', key: uploadKey(tenant, `bulk-${i}`) },
+        options: createJobRequestSchema.shape.options.unwrap().parse({}),
+        attempts: 0,
+        createdAt: new Date(since).toISOString(),
+        expiresAt: Math.floor(since / 1000) + 3600,
+        ...pendingEnqueueMark(jobId, since + i),
+      };
+    });
+    // Written as create-job's put leaves them when the Lambda dies before the send.
+    for (let i = 0; i < records.length; i += 25) {
+      await doc.send(new BatchWriteCommand({ RequestItems: { [resources.tableName]: records.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }));
+    }
+    expect(new Set(records.map((r) => r.enqueuePending)).size).toBe(TABLE_SCHEMA.pendingIndex.shards);
+    // One record marked the way records were before sharding: still swept.
+    records[0] = { ...records[0]!, enqueuePending: LEGACY_PENDING_PARTITION };
+    await doc.send(new BatchWriteCommand({ RequestItems: { [resources.tableName]: [{ PutRequest: { Item: records[0] } }] } }));
+
+    const swept = await sweepEnqueue(later(), { timeBudgetMs: 120_000 });
+    expect(swept).toEqual({ examined: count, reenqueued: count, cleared: 0, failed: 0 });
+    const sent = await drainQueue();
+    expect(sent.map((m) => m.jobId).sort()).toEqual(records.map((r) => r.jobId).sort());
+    for (const r of [records[0]!, records.at(-1)!]) expect(await rawRecord(r.jobId)).not.toHaveProperty(PENDING);
   });
 
   it('keeps the mark when the resend fails, so the next run sends it', async () => {
@@ -167,7 +214,7 @@ describe('enqueue sweeper (outbox)', () => {
     // The scheduled handler, as EventBridge invokes it (no context locally).
     const failed = await toSweepHandler(() => later(broken))();
     expect(failed).toEqual({ examined: 1, reenqueued: 0, cleared: 0, failed: 1 });
-    expect(await rawRecord(lost.jobId)).toMatchObject({ status: 'QUEUED', [PENDING]: TABLE_SCHEMA.pendingIndex.partitionValue });
+    expect(await rawRecord(lost.jobId)).toMatchObject({ status: 'QUEUED', [PENDING]: pendingShardKey(lost.jobId) });
     expect(await drainQueue()).toEqual([]);
 
     expect(await sweepEnqueue(later())).toMatchObject({ reenqueued: 1, failed: 0 });

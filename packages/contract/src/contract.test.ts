@@ -1,5 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { apiEnvSchema, isTenantUploadKey, jobMessageSchema, jobOptionsSchema, resultKey, uploadKey, workerEnvSchema } from './index.js';
+import {
+  apiEnvSchema,
+  isTenantUploadKey,
+  jobMessageSchema,
+  jobOptionsSchema,
+  jobRecordSchema,
+  LEGACY_PENDING_PARTITION,
+  pendingShardKey,
+  pendingShardKeys,
+  resultKey,
+  TABLE_SCHEMA,
+  tenantIndexItemSchema,
+  uploadKey,
+  workerEnvSchema,
+} from './index.js';
 
 const message = {
   version: 1,
@@ -38,6 +52,32 @@ describe('storage keys', () => {
     expect(isTenantUploadKey('auth0|ab', key)).toBe(false);
     expect(isTenantUploadKey('auth0|abc', `${uploadKey('auth0|abc', '')}../other/x`)).toBe(false);
     expect(resultKey('a:b', '0b6f5f1e-8a52-4a43-9d55-1c1f0e7b8a01', 'png')).toBe('results/a%3Ab/0b6f5f1e-8a52-4a43-9d55-1c1f0e7b8a01.png');
+  });
+});
+
+describe('outbox shards and the tenant index projection', () => {
+  it('spreads job ids over all 16 outbox shards, stably, and the record schema accepts only those keys', () => {
+    const ids = Array.from({ length: 1600 }, () => crypto.randomUUID());
+    const counts = new Map<string, number>();
+    for (const id of ids) counts.set(pendingShardKey(id), (counts.get(pendingShardKey(id)) ?? 0) + 1);
+    const shards = pendingShardKeys().filter((k) => k !== LEGACY_PENDING_PARTITION);
+    expect([...counts.keys()].sort()).toEqual(shards.sort());
+    expect(shards).toHaveLength(16);
+    // The sweeper still reads the partition records used before sharding.
+    expect(pendingShardKeys()).toContain(LEGACY_PENDING_PARTITION);
+    // Roughly even: no shard takes more than twice its share.
+    expect(Math.max(...counts.values())).toBeLessThan((2 * ids.length) / 16);
+    expect(pendingShardKey(ids[0]!)).toBe(pendingShardKey(ids[0]!));
+    const field = jobRecordSchema.shape.enqueuePending;
+    expect(field.safeParse(pendingShardKey(ids[0]!)).success).toBe(true);
+    expect(field.safeParse(LEGACY_PENDING_PARTITION).success).toBe(true);
+    expect(field.safeParse('pending#16').success).toBe(false);
+    expect(field.safeParse('other').success).toBe(false);
+  });
+
+  it('the tenant index item is exactly the keys plus the projected attributes', () => {
+    const { partitionKey, sortKey, projected } = TABLE_SCHEMA.tenantIndex;
+    expect(Object.keys(tenantIndexItemSchema.shape).sort()).toEqual([TABLE_SCHEMA.partitionKey, partitionKey, sortKey, ...projected].sort());
   });
 });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TABLE_SCHEMA } from './storage.js';
+import { LEGACY_PENDING_PARTITION, TABLE_SCHEMA } from './storage.js';
 
 /** Lifecycle of a job. QUEUED → RUNNING → SUCCEEDED | FAILED; a QUEUED job can be CANCELED. */
 export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED'] as const;
@@ -143,10 +143,43 @@ export const jobRecordSchema = z.object({
    * Present (with `enqueuePendingSince`) from the API's put until its message is known to be sent: the key of the
    * sparse `TABLE_SCHEMA.pendingIndex` that the enqueue sweeper reads.
    */
-  enqueuePending: z.literal(TABLE_SCHEMA.pendingIndex.partitionValue).optional(),
+  enqueuePending: z
+    .string()
+    .refine(
+      (v) =>
+        v === LEGACY_PENDING_PARTITION ||
+        (new RegExp(`^${TABLE_SCHEMA.pendingIndex.partitionPrefix}\\d+$`).test(v) &&
+          Number(v.slice(TABLE_SCHEMA.pendingIndex.partitionPrefix.length)) < TABLE_SCHEMA.pendingIndex.shards),
+      'an outbox shard key',
+    )
+    .optional(),
   /** Epoch milliseconds the record was put (or re-queued) before its message was sent. */
   enqueuePendingSince: z.number().int().nonnegative().optional(),
   /** Epoch seconds; DynamoDB's TTL deletes the record after it. */
   expiresAt: z.number().int(),
 });
 export type JobRecord = z.infer<typeof jobRecordSchema>;
+
+/**
+ * What the `byTenant` index holds of a record: the table and index keys and `TABLE_SCHEMA.tenantIndex.projected`,
+ * which is everything `GET /jobs` (jobResponseFromRecord) reads.
+ */
+export const tenantIndexItemSchema = jobRecordSchema.pick({
+  jobId: true,
+  tenantId: true,
+  createdAt: true,
+  status: true,
+  source: true,
+  options: true,
+  webhookUrl: true,
+  attempts: true,
+  startedAt: true,
+  finishedAt: true,
+  timingsMs: true,
+  facesFound: true,
+  resultWidth: true,
+  resultHeight: true,
+  errorCode: true,
+  errorMessage: true,
+});
+export type TenantIndexItem = z.infer<typeof tenantIndexItemSchema>;

@@ -4,16 +4,51 @@
  */
 export const TABLE_SCHEMA = {
   partitionKey: 'jobId',
-  /** Lists one tenant's jobs, newest first. */
-  tenantIndex: { name: 'byTenant', partitionKey: 'tenantId', sortKey: 'createdAt' },
+  /**
+   * Lists one tenant's jobs, newest first. Projects only what `GET /jobs` returns (`projected`, besides the keys), so
+   * the worker's heartbeats (leaseExpiresAt) and the outbox marks never write to it.
+   */
+  tenantIndex: {
+    name: 'byTenant',
+    partitionKey: 'tenantId',
+    sortKey: 'createdAt',
+    projected: ['status', 'source', 'options', 'webhookUrl', 'attempts', 'startedAt', 'finishedAt', 'timingsMs', 'facesFound', 'resultWidth', 'resultHeight', 'errorCode', 'errorMessage'],
+  },
   /**
    * Sparse index of jobs whose message may not have been sent yet (the API's transactional outbox): only records
-   * carrying both attributes appear in it. The partition key is a constant (`partitionValue`); the sort key is a
-   * Number (epoch ms), so the sweeper reads the oldest first with one range condition.
+   * carrying both attributes appear in it. The partition key is one of `shards` values (`pending#<n>`, see
+   * pendingShardKey), so creates spread over 16 index partitions instead of one; the sort key is a Number (epoch
+   * ms), so the sweeper reads each shard oldest first with one range condition.
    */
-  pendingIndex: { name: 'byPendingEnqueue', partitionKey: 'enqueuePending', sortKey: 'enqueuePendingSince', partitionValue: 'pending' },
+  pendingIndex: { name: 'byPendingEnqueue', partitionKey: 'enqueuePending', sortKey: 'enqueuePendingSince', partitionPrefix: 'pending#', shards: 16 },
   ttlAttribute: 'expiresAt',
 } as const;
+
+/**
+ * The outbox index partition of a job: `pending#<FNV-1a(jobId) % shards>`. One index partition takes about 1,000
+ * writes/s and each create writes it twice (mark, clear), so one constant key capped creates near 500/s; 16 shards
+ * lift that cap 16-fold. A stable hash of the id, so the mark a retry re-sets lands in the same shard.
+ */
+export function pendingShardKey(jobId: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < jobId.length; i++) {
+    hash ^= jobId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return `${TABLE_SCHEMA.pendingIndex.partitionPrefix}${hash % TABLE_SCHEMA.pendingIndex.shards}`;
+}
+
+/**
+ * The single outbox partition records carried before the index was sharded. Still read by the sweeper (and accepted
+ * by the record schema), so a job whose create died just before an upgrade is still sent.
+ */
+export const LEGACY_PENDING_PARTITION = 'pending';
+
+/** Every outbox index partition, for a sweeper that reads them all (the legacy one included). */
+export function pendingShardKeys(): string[] {
+  const { partitionPrefix, shards } = TABLE_SCHEMA.pendingIndex;
+  return [...Array.from({ length: shards }, (_, n) => `${partitionPrefix}${n}`), LEGACY_PENDING_PARTITION];
+}
 
 /** Key prefixes in the bucket. Lifecycle rules and IAM grants are written against them. */
 export const BUCKET_PREFIXES = { uploads: 'uploads/', results: 'results/' } as const;

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { jobResponseSchema, type JobResponse } from './api.js';
-import type { JobRecord } from './job.js';
+import type { JobRecord, TenantIndexItem } from './job.js';
 
 /**
  * Header that carries a webhook's signature: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + body)>`.
@@ -28,7 +28,7 @@ export interface JobResponseLinks {
 }
 
 /** Maps a job record to the API's job shape; shared by `GET /jobs/{id}` and the worker's webhook. */
-export function jobResponseFromRecord(record: JobRecord, links: JobResponseLinks = {}): JobResponse {
+export function jobResponseFromRecord(record: TenantIndexItem, links: JobResponseLinks = {}): JobResponse {
   const base = links.apiBaseUrl ?? '';
   const started = record.startedAt ? Date.parse(record.startedAt) : undefined;
   const finished = record.finishedAt ? Date.parse(record.finishedAt) : undefined;

@@ -43,6 +43,20 @@ export const API_SCHEDULES: readonly Schedule[] = [
   },
 ];
 
+/**
+ * Each route's throttle as a share of the stage's rate and burst. Every route gets its own bucket, so clients polling
+ * GET /jobs/{id} or listing jobs are throttled on their own and never starve POST /jobs (front ends should prefer
+ * webhooks to polling). A job takes one POST /uploads and one POST /jobs, so those two get the full rate each.
+ */
+export const ROUTE_THROTTLE_SHARES: Readonly<Record<string, number>> = {
+  'POST /jobs': 1,
+  'POST /uploads': 1,
+  'GET /jobs/{id}': 1,
+  'GET /jobs': 0.2,
+  'DELETE /jobs/{id}': 0.2,
+  'GET /openapi.json': 0.1,
+};
+
 /** API Gateway's own integration limit is 30 s; every handler is a few DynamoDB/S3/SQS calls. */
 export const DEFAULT_HANDLER_TIMEOUT_SECONDS = 10;
 /** @default 512 */
@@ -172,14 +186,23 @@ export class JobApi extends Construct {
       throttle: { rateLimit: props.throttleRatePerSecond, burstLimit: props.throttleBurst },
       accessLogSettings: { destination: new apigw.LogGroupLogDestination(this.accessLogGroup) },
     });
+    // Per-route throttles: HttpStage has no L2 property for route settings.
+    (this.stage.node.defaultChild as apigw.CfnStage).routeSettings = Object.fromEntries(
+      API_ROUTES.map((route) => {
+        const key = `${route.method} ${route.path}`;
+        const share = ROUTE_THROTTLE_SHARES[key] ?? 1;
+        return [key, { ThrottlingRateLimit: props.throttleRatePerSecond * share, ThrottlingBurstLimit: Math.max(1, Math.floor(props.throttleBurst * share)) }];
+      }),
+    );
 
     for (const route of API_ROUTES) {
-      this.httpApi.addRoutes({
+      // The stage's route settings name these routes: CloudFormation must create them first.
+      this.stage.node.addDependency(...this.httpApi.addRoutes({
         path: route.path,
         methods: [route.method],
         integration: new HttpLambdaIntegration(`${route.handler}-${route.method}`, functions[route.handler]),
         authorizer: route.public ? new apigw.HttpNoneAuthorizer() : this.authorizer,
-      });
+      }));
     }
 
     const schedules: Partial<Record<ApiHandlerName, events.Rule>> = {};

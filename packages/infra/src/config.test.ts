@@ -5,7 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
 import {
-  DEFAULT_BACKLOG_PER_TASK,
+  DEFAULT_WORKER_CONCURRENCY,
   DEFAULT_GPU_INSTANCE_TYPE,
   DEFAULT_MAX_TASKS,
   DEFAULT_WORKER_MEMORY_MIB,
@@ -26,7 +26,12 @@ describe('loadReviveConfig', () => {
       workerMode: 'cpu',
       minTasks: 0,
       maxTasks: DEFAULT_MAX_TASKS,
-      backlogPerTask: DEFAULT_BACKLOG_PER_TASK,
+      // CPU: a 120 s latency budget at 60 s a job.
+      jobsPerTask: 2,
+      workerConcurrency: DEFAULT_WORKER_CONCURRENCY.cpu,
+      scalingCooldownSeconds: 120,
+      scaleInEvaluationPeriods: 5,
+      drainTimeAlarmSeconds: 3600,
       workerVcpu: DEFAULT_WORKER_VCPU,
       workerMemoryMiB: DEFAULT_WORKER_MEMORY_MIB,
       gpuInstanceType: DEFAULT_GPU_INSTANCE_TYPE,
@@ -44,13 +49,25 @@ describe('loadReviveConfig', () => {
     expect(c).toMatchObject({ minTasks: 2, maxTasks: 9, corsAllowedOrigins: ['https://a.example.com', 'http://localhost:5173'] });
   });
 
-  it('derives backlogPerTask from acceptable latency and measured seconds per job', () => {
-    expect(load({ ...REQUIRED, acceptableLatencySeconds: 100, secondsPerJob: 8 }).backlogPerTask).toBe(12);
+  it('derives jobsPerTask per mode: the latency budget (cpu), the longer of it and a GPU start (gpu)', () => {
+    expect(load({ ...REQUIRED, acceptableLatencySeconds: 100, secondsPerJob: 8 }).jobsPerTask).toBe(12);
+    expect(load({ ...REQUIRED, workerMode: 'gpu' }).jobsPerTask).toBe(111);
+    expect(load({ ...REQUIRED, workerMode: 'gpu', gpuWarmPoolSize: 2 }).jobsPerTask).toBe(111);
+    expect(load({ ...REQUIRED, workerMode: 'gpu' }).workerConcurrency).toBe(2);
+  });
+
+  it('sizes maxTasks from a peak rate at 80 % busy', () => {
+    expect(load({ ...REQUIRED, peakJobsPerSecond: 2 }).maxTasks).toBe(150);
+    expect(load({ ...REQUIRED, workerMode: 'gpu', peakJobsPerSecond: 2 }).maxTasks).toBe(9);
   });
 
   it.each([
     [{ workerMode: 'tpu' }, /workerMode/],
-    [{ backlogPerTask: 5, acceptableLatencySeconds: 60, secondsPerJob: 5 }, /either backlogPerTask or acceptableLatencySeconds/],
+    [{ jobsPerTask: 5, acceptableLatencySeconds: 60, secondsPerJob: 5 }, /either jobsPerTask or acceptableLatencySeconds/],
+    [{ scalingCooldownSeconds: 60 }, /scalingCooldownSeconds/],
+    [{ gpuWarmPoolSize: 2 }, /warm pool only applies to workerMode gpu/],
+    [{ maxTasks: 5, peakJobsPerSecond: 1 }, /either maxTasks or peakJobsPerSecond/],
+    [{ backlogPerTask: 5 }, /backlogPerTask is gone.*jobsPerTask/],
     [{ acceptableLatencySeconds: 60 }, /go together/],
     [{ minTasks: 5, maxTasks: 2 }, /minTasks \(5\) exceeds maxTasks \(2\)/],
     [{ workerVcpu: 2, workerMemoryMiB: 2048 }, /Fargate does not offer 2 vCPU with 2048 MiB.*4096/],
@@ -97,7 +114,7 @@ describe('construct props', () => {
     vcpu: 1,
     memoryMiB: 2048,
     maxTasks: 2,
-    backlogPerTask: 5,
+    jobsPerTask: 5,
     shutdownTimeoutSeconds: 110,
     logRetention: logs.RetentionDays.ONE_WEEK,
   });

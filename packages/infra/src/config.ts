@@ -1,5 +1,11 @@
 import { DEFAULT_JOB_TTL_DAYS, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, workerEnvSchema } from '@revive/contract';
 import { z } from 'zod';
+import {
+  DEFAULT_SCALE_IN_EVALUATION_PERIODS,
+  DEFAULT_SCALING_COOLDOWN_SECONDS,
+  jobsPerTaskFor,
+  MIN_SCALING_COOLDOWN_SECONDS,
+} from './scaling.js';
 
 /** CloudWatch Logs accepts only these retention periods (days). */
 export const LOG_RETENTION_DAYS = [
@@ -31,8 +37,23 @@ export const DEFAULT_WORKER_MODE = 'cpu';
 export const DEFAULT_MIN_TASKS = 0;
 /** @default 4 */
 export const DEFAULT_MAX_TASKS = 4;
-/** Visible messages per running task that target tracking aims for. @default 5 */
-export const DEFAULT_BACKLOG_PER_TASK = 5;
+/**
+ * Seconds of task time per job at the mode's concurrency (1 / a task's throughput). CPU: GFPGAN 1.4 at 512 px on
+ * 2 Fargate vCPU. GPU: 5 s per job on a T4 with one slot, of which about 1.5 s is decode, detection, paste and
+ * encode on the CPU; a second slot overlaps those with the next job's inference (see README "Scaling and limits").
+ */
+export const DEFAULT_SECONDS_PER_JOB = { cpu: 60, gpu: 3.5 } as const;
+/** How long a job may wait before a CPU task is worth starting. @default 120 */
+export const DEFAULT_ACCEPTABLE_LATENCY_SECONDS = 120;
+/** Jobs one task runs at once (REVIVE_CONCURRENCY): one per 2-vCPU Fargate task, two per GPU. */
+export const DEFAULT_WORKER_CONCURRENCY = { cpu: 1, gpu: 2 } as const;
+/**
+ * Seconds from a scale-out to a GPU task taking jobs: instance launch, ECS registration, image pull and model load
+ * (5–8 min) or, from the warm pool, resume, registration and model load (about 2.5 min).
+ */
+export const GPU_START_SECONDS = { cold: 390, warm: 150 } as const;
+/** Stopped, pre-initialised GPU instances kept in an EC2 Auto Scaling warm pool. @default 0 */
+export const DEFAULT_GPU_WARM_POOL_SIZE = 0;
 /** @default 'gfpgan-1.4' (the worker's own default) */
 export const DEFAULT_RESTORER = workerEnvSchema.shape.REVIVE_RESTORER.parse(undefined);
 /** @default 2 */
@@ -72,6 +93,8 @@ export const DEFAULT_UPLOAD_EXPIRY_DAYS = 1;
 export const DEFAULT_NAT_GATEWAYS = 0;
 /** @default 2 */
 export const DEFAULT_MAX_AZS = 2;
+/** A backlog that takes longer than this to clear at maxTasks pages. @default 3600 */
+export const DEFAULT_DRAIN_TIME_ALARM_SECONDS = 3600;
 /** Oldest visible message age that pages. @default 900 */
 export const DEFAULT_OLDEST_MESSAGE_ALARM_SECONDS = 900;
 /** API 5xx responses per 5 minutes that page. @default 5 */
@@ -114,14 +137,29 @@ export const reviveContextSchema = z
     workerMode: z.enum(['cpu', 'gpu']).default(DEFAULT_WORKER_MODE),
     /** @default 0 */
     minTasks: int(0, 1000).default(DEFAULT_MIN_TASKS),
-    /** @default 4 */
-    maxTasks: int(1, 1000).default(DEFAULT_MAX_TASKS),
-    /** Target visible messages per running task. Conflicts with acceptableLatencySeconds. @default 5 */
-    backlogPerTask: z.coerce.number().positive().optional(),
-    /** With secondsPerJob: backlogPerTask = floor(acceptableLatencySeconds / secondsPerJob). */
+    /** @default from peakJobsPerSecond when set, else 4 */
+    maxTasks: int(1, 1000).optional(),
+    /** Peak job rate to size maxTasks for: CEIL(peak × secondsPerJob / 0.8), so the peak runs the fleet at 80 %. */
+    peakJobsPerSecond: z.coerce.number().positive().optional(),
+    /**
+     * Jobs, waiting or running, one task is worth (the scaling controller's target). Conflicts with
+     * acceptableLatencySeconds/secondsPerJob. @default derived per mode (see jobsPerTaskOf)
+     */
+    jobsPerTask: int(1, 100_000).optional(),
+    /** With secondsPerJob: how long a job may wait before another task is worth starting. @default 120 */
     acceptableLatencySeconds: z.coerce.number().positive().optional(),
-    /** Measured seconds one task spends on one job (see `pnpm bench`). */
+    /** Seconds of task time per job at the task's concurrency (see `pnpm bench`). @default 60 (cpu), 3.5 (gpu) */
     secondsPerJob: z.coerce.number().positive().optional(),
+    /** REVIVE_CONCURRENCY: jobs one task runs at once. @default 1 (cpu), 2 (gpu) */
+    workerConcurrency: int(1, 64).optional(),
+    /** Seconds between two actions of the scaling policy; at least one period plus the metric lag. @default 120 */
+    scalingCooldownSeconds: int(MIN_SCALING_COOLDOWN_SECONDS, 3600).default(DEFAULT_SCALING_COOLDOWN_SECONDS),
+    /** Minutes of surplus before the policy removes tasks. @default 5 */
+    scaleInEvaluationPeriods: int(1, 60).default(DEFAULT_SCALE_IN_EVALUATION_PERIODS),
+    /** Pre-warmed writes/s of the job table and its indexes (reads: 3×); a one-time charge. @default none */
+    tableWarmWritesPerSecond: int(4000, 40_000).optional(),
+    /** gpu mode: stopped, pre-initialised instances in a warm pool. @default 0 */
+    gpuWarmPoolSize: int(0, 100).default(DEFAULT_GPU_WARM_POOL_SIZE),
     /** Restorer the worker loads (catalogue id or path inside the image). @default 'gfpgan-1.4' */
     restorer: workerEnvSchema.shape.REVIVE_RESTORER.unwrap().default(DEFAULT_RESTORER),
     /** Task vCPU (Fargate sizes; in gpu mode the container's CPU reservation). @default 2 */
@@ -167,6 +205,8 @@ export const reviveContextSchema = z
     natGateways: int(0, 3).default(DEFAULT_NAT_GATEWAYS),
     /** @default 2 */
     maxAzs: int(1, 6).default(DEFAULT_MAX_AZS),
+    /** Estimated drain time (backlog ÷ the fleet's rate at maxTasks) that pages, seconds. @default 3600 */
+    drainTimeAlarmSeconds: int(60, 1_209_600).default(DEFAULT_DRAIN_TIME_ALARM_SECONDS),
     /** @default 900 */
     oldestMessageAlarmSeconds: int(60, 1_209_600).default(DEFAULT_OLDEST_MESSAGE_ALARM_SECONDS),
     /** @default 50 */
@@ -175,11 +215,11 @@ export const reviveContextSchema = z
     apiThrottleBurst: int(1, 100_000).default(DEFAULT_API_THROTTLE_BURST),
   })
   .superRefine((c, ctx) => {
-    if (c.backlogPerTask !== undefined && (c.acceptableLatencySeconds !== undefined || c.secondsPerJob !== undefined)) {
+    if (c.jobsPerTask !== undefined && (c.acceptableLatencySeconds !== undefined || c.secondsPerJob !== undefined)) {
       ctx.addIssue({
         code: 'custom',
-        path: ['backlogPerTask'],
-        message: 'set either backlogPerTask or acceptableLatencySeconds with secondsPerJob, not both',
+        path: ['jobsPerTask'],
+        message: 'set either jobsPerTask or acceptableLatencySeconds with secondsPerJob, not both',
       });
     }
     if ((c.acceptableLatencySeconds === undefined) !== (c.secondsPerJob === undefined)) {
@@ -196,7 +236,13 @@ export const reviveContextSchema = z
         message: `acceptableLatencySeconds (${c.acceptableLatencySeconds}) is shorter than one job (${c.secondsPerJob} s)`,
       });
     }
-    if (c.minTasks > c.maxTasks) {
+    if (c.workerMode === 'cpu' && c.gpuWarmPoolSize > 0) {
+      ctx.addIssue({ code: 'custom', path: ['gpuWarmPoolSize'], message: 'a warm pool only applies to workerMode gpu' });
+    }
+    if (c.maxTasks !== undefined && c.peakJobsPerSecond !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['peakJobsPerSecond'], message: 'set either maxTasks or peakJobsPerSecond, not both' });
+    }
+    if (c.maxTasks !== undefined && c.minTasks > c.maxTasks) {
       ctx.addIssue({ code: 'custom', path: ['minTasks'], message: `minTasks (${c.minTasks}) exceeds maxTasks (${c.maxTasks})` });
     }
     if (c.workerMode === 'gpu') {
@@ -229,17 +275,47 @@ export const reviveContextSchema = z
     }
   })
   .transform((c) => {
-    const { acceptableLatencySeconds, secondsPerJob, backlogPerTask, resultExpiryDays, ...rest } = c;
-    const derived =
-      acceptableLatencySeconds !== undefined && secondsPerJob !== undefined
-        ? Math.max(1, Math.floor(acceptableLatencySeconds / secondsPerJob))
-        : undefined;
+    const { acceptableLatencySeconds, secondsPerJob, jobsPerTask, workerConcurrency, resultExpiryDays, maxTasks, peakJobsPerSecond, ...rest } = c;
+    const mode = rest.workerMode;
+    const jobSeconds = secondsPerJob ?? DEFAULT_SECONDS_PER_JOB[mode];
+    const sized = peakJobsPerSecond === undefined ? undefined : maxTasksFor(peakJobsPerSecond, jobSeconds);
     return {
       ...rest,
-      backlogPerTask: backlogPerTask ?? derived ?? DEFAULT_BACKLOG_PER_TASK,
+      secondsPerJob: jobSeconds,
+      maxTasks: Math.max(rest.minTasks, maxTasks ?? sized ?? DEFAULT_MAX_TASKS),
+      workerConcurrency: workerConcurrency ?? DEFAULT_WORKER_CONCURRENCY[mode],
+      jobsPerTask:
+        jobsPerTask ??
+        jobsPerTaskOf(mode, {
+          acceptableLatencySeconds: acceptableLatencySeconds ?? DEFAULT_ACCEPTABLE_LATENCY_SECONDS,
+          secondsPerJob: jobSeconds,
+        }),
       resultExpiryDays: resultExpiryDays ?? rest.jobTtlDays,
     };
   });
+
+/** The fleet a peak rate needs at MAX_TASKS_PEAK_UTILIZATION; at most the schema's 1000. */
+export function maxTasksFor(peakJobsPerSecond: number, secondsPerJob: number): number {
+  return Math.min(1000, Math.max(1, Math.ceil((peakJobsPerSecond * secondsPerJob) / MAX_TASKS_PEAK_UTILIZATION)));
+}
+/** Busy share of the fleet at the peak rate maxTasks is sized for: headroom for bursts above the peak. */
+export const MAX_TASKS_PEAK_UTILIZATION = 0.8;
+
+/**
+ * The controller's jobs per task, per mode. CPU: a task is worth starting when a job would otherwise wait longer
+ * than the latency budget, so one task is worth the jobs it clears within it. GPU: an instance is worth starting
+ * only when work will still be waiting once it is up, so one is worth the jobs it clears during a start (or the
+ * budget, if longer).
+ */
+export function jobsPerTaskOf(
+  mode: 'cpu' | 'gpu',
+  o: { readonly acceptableLatencySeconds: number; readonly secondsPerJob: number },
+): number {
+  // A warm pool holds a few instances: it speeds the first starts, but a larger scale-out still launches cold, so the
+  // cold start sizes the target either way (with a warm-sized target the bench's 500-job burst took 12 instances, not 5).
+  const horizon = mode === 'cpu' ? o.acceptableLatencySeconds : Math.max(o.acceptableLatencySeconds, GPU_START_SECONDS.cold);
+  return jobsPerTaskFor(horizon, o.secondsPerJob);
+}
 
 export type ReviveConfig = z.output<typeof reviveContextSchema>;
 export type ReviveContextInput = z.input<typeof reviveContextSchema>;
@@ -255,6 +331,11 @@ export function loadReviveConfig(tryGetContext: (key: string) => unknown): Reviv
   for (const key of Object.keys(reviveContextSchema.in.shape)) {
     const value = tryGetContext(key);
     if (value !== undefined) raw[key] = value;
+  }
+  if (tryGetContext('backlogPerTask') !== undefined) {
+    throw new ReviveConfigError(
+      'Invalid Revive CDK context: backlogPerTask is gone; the scaling policy now counts running jobs too. Set jobsPerTask (jobs, waiting or running, per task) or leave it to the per-mode default.',
+    );
   }
   const parsed = reviveContextSchema.safeParse(raw);
   if (!parsed.success) {

@@ -38,6 +38,10 @@ export interface MonitoringProps {
   readonly oldestMessageAlarmSeconds: number;
   /** API 5xx per 5 minutes that page. */
   readonly api5xxThreshold: number;
+  /** Jobs per second the fleet clears at maxTasks: maxTasks / secondsPerJob. */
+  readonly fleetJobsPerSecond: number;
+  /** Estimated time to drain (all queued and running jobs ÷ fleet capacity) that pages, seconds. */
+  readonly drainTimeAlarmSeconds: number;
   /** Subscribed to the alarm topic. @default none */
   readonly alarmEmail?: string;
   readonly logRetention: logs.RetentionDays;
@@ -49,6 +53,8 @@ export class Monitoring extends Construct {
   public readonly topicKey: kms.Key;
   public readonly deadLetterAlarm: cloudwatch.Alarm;
   public readonly oldestMessageAlarm: cloudwatch.Alarm;
+  /** The backlog would take longer than drainTimeAlarmSeconds at full fleet: raise maxTasks (and its quota). */
+  public readonly drainTimeAlarm: cloudwatch.Alarm;
   public readonly unhealthyTasksAlarm: cloudwatch.Alarm;
   public readonly api5xxAlarm: cloudwatch.Alarm;
   /** Errors (crashes, timeouts) of any API Lambda, the outbox sweeper included. */
@@ -61,6 +67,9 @@ export class Monitoring extends Construct {
     super(scope, id);
     if (props.oldestMessageAlarmSeconds <= 0) throw new Error('Monitoring: oldestMessageAlarmSeconds must be > 0');
     if (props.api5xxThreshold < 1) throw new Error('Monitoring: api5xxThreshold must be ≥ 1');
+    if (!(props.fleetJobsPerSecond > 0) || !(props.drainTimeAlarmSeconds > 0)) {
+      throw new Error('Monitoring: fleetJobsPerSecond and drainTimeAlarmSeconds must be > 0');
+    }
     const { queue, worker, api } = props;
 
     // CloudWatch can only publish to a topic encrypted with a customer managed key whose policy lets it.
@@ -115,6 +124,25 @@ export class Monitoring extends Construct {
         threshold: props.oldestMessageAlarmSeconds,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 3,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    // Seen before the oldest message is old: at full fleet, this backlog takes longer than the budget to clear.
+    this.drainTimeAlarm = notify(
+      new cloudwatch.MathExpression({
+        label: 'Estimated seconds to drain at maxTasks',
+        expression: `(FILL(visible, 0) + FILL(inFlight, 0)) / ${props.fleetJobsPerSecond}`,
+        period: Duration.minutes(1),
+        usingMetrics: {
+          visible: queue.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) }),
+          inFlight: queue.queue.metricApproximateNumberOfMessagesNotVisible({ statistic: 'Maximum', period: Duration.minutes(1) }),
+        },
+      }).createAlarm(this, 'DrainTime', {
+        alarmDescription: `The queued and running jobs would take more than ${props.drainTimeAlarmSeconds} s to clear even at maxTasks: raise maxTasks and its service quota.`,
+        threshold: props.drainTimeAlarmSeconds,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 5,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     );

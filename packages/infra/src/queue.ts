@@ -10,8 +10,11 @@ import { Construct } from 'constructs';
 export const MIN_MAX_RECEIVE_COUNT = 3;
 /** SQS's longest retention: a DLQ keeps failed jobs as long as it can, for inspection and redrive. */
 const DLQ_RETENTION_DAYS = 14;
-/** @default 4 days (SQS's own default) */
-export const DEFAULT_QUEUE_RETENTION_DAYS = 4;
+/**
+ * SQS's longest retention. Past it SQS deletes a message without dead-lettering it, and its job stays QUEUED
+ * forever: a backlog must never reach that silently (the drain-time alarm pages long before). @default 14
+ */
+export const DEFAULT_QUEUE_RETENTION_DAYS = 14;
 
 export interface JobQueueProps {
   /**
@@ -21,7 +24,7 @@ export interface JobQueueProps {
   readonly visibilityTimeoutSeconds?: number;
   /** Deliveries before a message moves to the DLQ; at least 3. @default DEFAULT_MAX_RECEIVE_COUNT (4) */
   readonly maxReceiveCount?: number;
-  /** @default 4 */
+  /** @default DEFAULT_QUEUE_RETENTION_DAYS (14) */
   readonly retentionDays?: number;
 }
 

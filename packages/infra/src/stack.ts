@@ -63,6 +63,7 @@ export class ReviveStack extends Stack {
       resultExpiryDays: c.resultExpiryDays,
       corsAllowedOrigins: c.corsAllowedOrigins,
       removalPolicy: props.dataRemovalPolicy ?? RemovalPolicy.RETAIN,
+      ...(c.tableWarmWritesPerSecond !== undefined ? { warmWritesPerSecond: c.tableWarmWritesPerSecond } : {}),
     });
     this.jobQueue = new JobQueue(this, 'Jobs');
     const names = {
@@ -95,13 +96,17 @@ export class ReviveStack extends Stack {
         REVIVE_VISIBILITY_TIMEOUT_SECONDS: String(this.jobQueue.visibilityTimeoutSeconds),
         REVIVE_MAX_RECEIVE_COUNT: String(this.jobQueue.maxReceiveCount),
         REVIVE_SHUTDOWN_TIMEOUT_SECONDS: String(c.shutdownTimeoutSeconds),
+        REVIVE_CONCURRENCY: String(c.workerConcurrency),
       } satisfies EnvOf<WorkerEnv>,
       vcpu: c.workerVcpu,
       memoryMiB: c.workerMemoryMiB,
       ...(c.workerMode === 'gpu' ? { gpuInstanceType: c.gpuInstanceType } : {}),
       minTasks: c.minTasks,
       maxTasks: c.maxTasks,
-      backlogPerTask: c.backlogPerTask,
+      jobsPerTask: c.jobsPerTask,
+      scalingCooldownSeconds: c.scalingCooldownSeconds,
+      scaleInEvaluationPeriods: c.scaleInEvaluationPeriods,
+      ...(c.workerMode === 'gpu' ? { gpuWarmPoolSize: c.gpuWarmPoolSize } : {}),
       shutdownTimeoutSeconds: c.shutdownTimeoutSeconds,
       logRetention,
     });
@@ -113,6 +118,8 @@ export class ReviveStack extends Stack {
       worker: this.worker,
       api: this.api,
       oldestMessageAlarmSeconds: c.oldestMessageAlarmSeconds,
+      fleetJobsPerSecond: c.maxTasks / c.secondsPerJob,
+      drainTimeAlarmSeconds: c.drainTimeAlarmSeconds,
       api5xxThreshold: DEFAULT_API_5XX_ALARM_THRESHOLD,
       ...(c.alarmEmail !== undefined ? { alarmEmail: c.alarmEmail } : {}),
       logRetention,

@@ -24,6 +24,7 @@ import {
   STOP_TIMEOUT_MARGIN_SECONDS,
 } from './config.js';
 import { REPO_ROOT } from './paths.js';
+import { addGpuWarmPool, QueueDepthScaling, SCALING_PERIOD_SECONDS } from './scaling.js';
 
 export type WorkerMode = 'cpu' | 'gpu';
 
@@ -36,15 +37,6 @@ export const WORKER_DOCKERFILES: Readonly<Record<WorkerMode, string>> = {
 export const WORKER_HEALTHCHECK_COMMAND = ['CMD', 'revive', 'healthcheck'] as const;
 /** Container Insights namespace that carries the service's task counts. */
 export const CONTAINER_INSIGHTS_NAMESPACE = 'ECS/ContainerInsights';
-/** Fargate starts a task in about a minute; waiting that long avoids adding a second task for the same message. */
-const CPU_START_COOLDOWN_SECONDS = 120;
-/** A GPU instance boots, joins the cluster and pulls the CUDA image before the task runs. */
-const GPU_START_COOLDOWN_SECONDS = 420;
-/** Scale in slowly: a task that stops mid-job hands its message back, which costs a full restart of that job. */
-const SCALE_IN_COOLDOWN_SECONDS = 300;
-const SCALE_OUT_COOLDOWN_SECONDS = 60;
-/** Metric period for the scaling signals; SQS publishes one-minute points. */
-const SCALING_PERIOD_SECONDS = 60;
 /** The GPU AMI plus the CUDA image need room. */
 const GPU_ROOT_VOLUME_GIB = 100;
 /** Files the worker image never needs; the same as a .dockerignore would list, so the asset hash stays stable. */
@@ -71,8 +63,14 @@ export interface WorkerServiceProps {
   /** @default 0 */
   readonly minTasks?: number;
   readonly maxTasks: number;
-  /** Target visible messages per running task. */
-  readonly backlogPerTask: number;
+  /** Jobs, waiting or running, one task is worth (QueueDepthScaling). */
+  readonly jobsPerTask: number;
+  /** @default DEFAULT_SCALING_COOLDOWN_SECONDS */
+  readonly scalingCooldownSeconds?: number;
+  /** @default DEFAULT_SCALE_IN_EVALUATION_PERIODS */
+  readonly scaleInEvaluationPeriods?: number;
+  /** gpu mode only: stopped, pre-initialised instances in a warm pool. @default 0 */
+  readonly gpuWarmPoolSize?: number;
   /** The worker's SIGTERM budget (REVIVE_SHUTDOWN_TIMEOUT_SECONDS); stopTimeout adds a 10 s margin. */
   readonly shutdownTimeoutSeconds: number;
   readonly logRetention: logs.RetentionDays;
@@ -96,10 +94,8 @@ export class WorkerService extends Construct {
   /** HMAC key for webhook signatures, injected as REVIVE_WEBHOOK_SECRET. */
   public readonly webhookSecret: secretsmanager.Secret;
   public readonly scalableTarget: appscaling.ScalableTarget;
-  /** Target tracking on visible messages / running tasks. */
-  public readonly backlogPolicy: appscaling.CfnScalingPolicy;
-  /** Starts the first task when messages wait and no task is wanted. */
-  public readonly startFromZeroPolicy: appscaling.StepScalingPolicy;
+  /** Queue-depth autoscaling on all the work against the desired count. */
+  public readonly scaling: QueueDepthScaling;
   /** gpu mode only. */
   public readonly autoScalingGroup?: autoscaling.AutoScalingGroup;
   /** gpu mode only. */
@@ -125,7 +121,6 @@ export class WorkerService extends Construct {
       }
     }
     if (minTasks > props.maxTasks) throw new Error(`WorkerService: minTasks (${minTasks}) exceeds maxTasks (${props.maxTasks})`);
-    if (!(props.backlogPerTask > 0)) throw new Error(`WorkerService: backlogPerTask must be > 0 (got ${props.backlogPerTask})`);
     const stopTimeoutSeconds = props.shutdownTimeoutSeconds + STOP_TIMEOUT_MARGIN_SECONDS;
     if (props.shutdownTimeoutSeconds < 0 || stopTimeoutSeconds > MAX_STOP_TIMEOUT_SECONDS) {
       throw new Error(
@@ -176,7 +171,6 @@ export class WorkerService extends Construct {
     };
     const cpuUnits = Math.round(props.vcpu * 1024);
 
-    let startCooldownSeconds: number;
     if (props.mode === 'cpu') {
       const taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
         cpu: cpuUnits,
@@ -196,12 +190,12 @@ export class WorkerService extends Construct {
         securityGroups: [this.securityGroup],
         circuitBreaker: { rollback: true },
       });
-      startCooldownSeconds = CPU_START_COOLDOWN_SECONDS;
     } else {
       const instanceRole = new iam.Role(this, 'GpuInstanceRole', {
         assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
         description: 'Revive GPU container instances (ECS agent)',
       });
+      const userData = ec2.UserData.forLinux();
       const launchTemplate = new ec2.LaunchTemplate(this, 'GpuLaunchTemplate', {
         // The Amazon Linux 2023 ECS GPU AMI (AL2's ends 2026-06-30). Its NVIDIA driver (580 series in the 2026-11 AMIs)
         // runs Dockerfile.gpu's CUDA 12.8 natively; AL2's 535 driver (CUDA 12.2) needed forward compatibility.
@@ -209,7 +203,7 @@ export class WorkerService extends Construct {
         instanceType: new ec2.InstanceType(props.gpuInstanceType ?? DEFAULT_GPU_INSTANCE_TYPE),
         role: instanceRole,
         securityGroup: this.securityGroup,
-        userData: ec2.UserData.forLinux(),
+        userData,
         requireImdsv2: true,
         // One hop: the agent on the host reaches IMDS, bridge-mode containers (one hop further) do not, so a task
         // only ever has its task role's credentials, never the instance role's.
@@ -239,6 +233,7 @@ export class WorkerService extends Construct {
         machineImageType: ecs.MachineImageType.AMAZON_LINUX_2,
       });
       this.cluster.addAsgCapacityProvider(capacityProvider);
+      if ((props.gpuWarmPoolSize ?? 0) > 0) addGpuWarmPool({ autoScalingGroup, userData, size: props.gpuWarmPoolSize ?? 0 });
       this.autoScalingGroup = autoScalingGroup;
       this.capacityProvider = capacityProvider;
 
@@ -267,7 +262,6 @@ export class WorkerService extends Construct {
       // usable: create the service after it, delete it before it. CDK adds that resource under the cluster in an
       // aspect at synth time, so the dependency is on the cluster construct, which covers its children then.
       this.service.node.addDependency(this.cluster);
-      startCooldownSeconds = GPU_START_COOLDOWN_SECONDS;
     }
 
     this.scalableTarget = new appscaling.ScalableTarget(this, 'TaskCount', {
@@ -278,83 +272,23 @@ export class WorkerService extends Construct {
       maxCapacity: props.maxTasks,
     });
 
-    // AWS's recommended queue-worker signal: backlog per task = visible messages / running tasks.
-    // Application Auto Scaling's target tracking takes metric math only through the L1 resource.
-    this.backlogPolicy = new appscaling.CfnScalingPolicy(this, 'BacklogPerTaskPolicy', {
-      policyName: `${id}-backlog-per-task`,
-      policyType: 'TargetTrackingScaling',
-      scalingTargetId: this.scalableTarget.scalableTargetId,
-      targetTrackingScalingPolicyConfiguration: {
-        targetValue: props.backlogPerTask,
-        scaleInCooldown: SCALE_IN_COOLDOWN_SECONDS,
-        scaleOutCooldown: SCALE_OUT_COOLDOWN_SECONDS,
-        customizedMetricSpecification: {
-          metrics: [
-            {
-              id: 'visible',
-              returnData: false,
-              metricStat: {
-                metric: {
-                  namespace: 'AWS/SQS',
-                  metricName: 'ApproximateNumberOfMessagesVisible',
-                  dimensions: [{ name: 'QueueName', value: props.queue.queueName }],
-                },
-                stat: 'Sum',
-              },
-            },
-            {
-              id: 'running',
-              returnData: false,
-              metricStat: {
-                metric: {
-                  namespace: CONTAINER_INSIGHTS_NAMESPACE,
-                  metricName: 'RunningTaskCount',
-                  dimensions: [
-                    { name: 'ClusterName', value: this.cluster.clusterName },
-                    { name: 'ServiceName', value: this.service.serviceName },
-                  ],
-                },
-                stat: 'Average',
-              },
-            },
-            { id: 'backlogPerTask', label: 'Visible messages per running task', expression: 'visible / running', returnData: true },
-          ],
-        },
-      },
-    });
-
-    // Target tracking multiplies the current count, so from zero tasks it never moves: this step policy starts
-    // the first task as soon as one message is visible (QueueProcessingFargateService's defaults wait for 100).
-    this.startFromZeroPolicy = this.scalableTarget.scaleOnMetric('StartFromZero', {
-      metric: new cloudwatch.MathExpression({
-        label: 'Messages waiting with no task wanted',
-        expression: 'IF(visible > 0 AND FILL(desired, 0) == 0, 1, 0)',
-        period: Duration.seconds(SCALING_PERIOD_SECONDS),
-        usingMetrics: {
-          visible: props.queue.metricApproximateNumberOfMessagesVisible({
-            statistic: 'Maximum',
-            period: Duration.seconds(SCALING_PERIOD_SECONDS),
-          }),
-          desired: this.taskCountMetric('DesiredTaskCount'),
-        },
-      }),
-      adjustmentType: appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-      scalingSteps: [
-        { upper: 1, change: 0 },
-        { lower: 1, change: 1 },
-      ],
-      evaluationPeriods: 1,
-      cooldown: Duration.seconds(startCooldownSeconds),
+    this.scaling = new QueueDepthScaling(this, 'Scaling', {
+      scalableTarget: this.scalableTarget,
+      queue: props.queue,
+      desiredTaskCount: this.taskCountMetric('DesiredTaskCount', 'Maximum'),
+      jobsPerTask: props.jobsPerTask,
+      ...(props.scalingCooldownSeconds !== undefined ? { cooldownSeconds: props.scalingCooldownSeconds } : {}),
+      ...(props.scaleInEvaluationPeriods !== undefined ? { scaleInEvaluationPeriods: props.scaleInEvaluationPeriods } : {}),
     });
   }
 
   /** A task count of this service from Container Insights (RunningTaskCount, DesiredTaskCount, PendingTaskCount). */
-  taskCountMetric(metricName: 'RunningTaskCount' | 'DesiredTaskCount' | 'PendingTaskCount'): cloudwatch.Metric {
+  taskCountMetric(metricName: 'RunningTaskCount' | 'DesiredTaskCount' | 'PendingTaskCount', statistic = 'Average'): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: CONTAINER_INSIGHTS_NAMESPACE,
       metricName,
       dimensionsMap: { ClusterName: this.cluster.clusterName, ServiceName: this.service.serviceName },
-      statistic: 'Average',
+      statistic,
       period: Duration.seconds(SCALING_PERIOD_SECONDS),
     });
   }

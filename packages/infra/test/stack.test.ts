@@ -23,7 +23,6 @@ import { WORKER_DOCKERFILES } from '../src/worker.js';
 import { BASE_CONTEXT, CONCRETE_ENV, synthesize, type Synthesized } from './synth.js';
 
 type Resource = { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, unknown> };
-const EXPECTED_BACKLOG = Math.floor(BASE_CONTEXT.acceptableLatencySeconds / BASE_CONTEXT.secondsPerJob);
 
 function resources(t: Template, type: string): [string, Resource][] {
   return Object.entries(t.findResources(type) as Record<string, Resource>);
@@ -158,7 +157,7 @@ describe('storage', () => {
             { AttributeName: TABLE_SCHEMA.tenantIndex.partitionKey, KeyType: 'HASH' },
             { AttributeName: TABLE_SCHEMA.tenantIndex.sortKey, KeyType: 'RANGE' },
           ],
-          Projection: { ProjectionType: 'ALL' },
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...TABLE_SCHEMA.tenantIndex.projected] },
         },
         {
           IndexName: TABLE_SCHEMA.pendingIndex.name,
@@ -368,56 +367,7 @@ describe('worker', () => {
 });
 
 describe('autoscaling', () => {
-  it.each(['cpu', 'gpu'] as const)('%s: target tracking on visible messages / running tasks (metric math)', (mode) => {
-    const s = mode === 'cpu' ? cpu : gpu;
-    const queueId = logicalId(s, s.stack.jobQueue.queue);
-    const [, policy] = only(s.template, 'AWS::ApplicationAutoScaling::ScalingPolicy', { PolicyType: 'TargetTrackingScaling' });
-    const cfg = policy.Properties.TargetTrackingScalingPolicyConfiguration as {
-      TargetValue: number;
-      CustomizedMetricSpecification: { Metrics: Record<string, unknown>[] };
-    };
-    expect(cfg.TargetValue).toBe(EXPECTED_BACKLOG);
-    const metrics = cfg.CustomizedMetricSpecification.Metrics;
-    const byId = Object.fromEntries(metrics.map((m) => [m.Id as string, m]));
-    expect(byId.visible).toMatchObject({
-      ReturnData: false,
-      MetricStat: {
-        Metric: {
-          Namespace: 'AWS/SQS',
-          MetricName: 'ApproximateNumberOfMessagesVisible',
-          Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
-        },
-      },
-    });
-    expect(byId.running).toMatchObject({
-      ReturnData: false,
-      MetricStat: { Metric: { Namespace: 'ECS/ContainerInsights', MetricName: 'RunningTaskCount' } },
-    });
-    const returned = metrics.filter((m) => m.ReturnData === true);
-    expect(returned).toHaveLength(1);
-    expect(returned[0]!.Expression).toBe('visible / running');
-  });
-
-  it.each(['cpu', 'gpu'] as const)('%s: a step policy starts the first task when one message waits and no task is wanted', (mode) => {
-    const s = mode === 'cpu' ? cpu : gpu;
-    const [policyId, policy] = only(s.template, 'AWS::ApplicationAutoScaling::ScalingPolicy', { PolicyType: 'StepScaling' });
-    expect(policy.Properties.StepScalingPolicyConfiguration).toMatchObject({
-      AdjustmentType: 'ChangeInCapacity',
-      StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }],
-    });
-    const [, alarm] = only(s.template, 'AWS::CloudWatch::Alarm', { AlarmActions: [{ Ref: policyId }] });
-    // Threshold 1 on the 0/1 expression: a single visible message is enough (not 100, as QueueProcessingFargateService).
-    expect(alarm.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 1 });
-    const metrics = alarm.Properties.Metrics as Record<string, unknown>[];
-    expect(metrics.find((m) => m.ReturnData === true)!.Expression).toBe('IF(visible > 0 AND FILL(desired, 0) == 0, 1, 0)');
-    expect(metrics.find((m) => m.Id === 'visible')).toMatchObject({
-      MetricStat: { Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible' } },
-    });
-    expect(metrics.find((m) => m.Id === 'desired')).toMatchObject({
-      MetricStat: { Metric: { Namespace: 'ECS/ContainerInsights', MetricName: 'DesiredTaskCount' } },
-    });
-  });
-
+  // The policy itself (metric math, steps, cooldowns) is asserted in scaling.test.ts.
   it('scales between minTasks (0 by default) and maxTasks', () => {
     cpu.template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
       MinCapacity: 0,
@@ -726,14 +676,14 @@ describe('cdk.json and the CLI path', () => {
     expect(() => createApp(settings, undefined, {})).toThrow(/jwtIssuer[\s\S]*jwtAudience[\s\S]*-c jwtIssuer=https:\/\/.*-c jwtAudience=/);
   });
 
-  it("holds no setting that a documented -c option then conflicts with (backlogPerTask vs acceptableLatencySeconds)", () => {
+  it("holds no setting that a documented -c option then conflicts with (jobsPerTask vs acceptableLatencySeconds)", () => {
     const settings = Object.fromEntries(Object.entries(cdkJson.context).filter(([k]) => !k.startsWith('@')));
     const jwt = { jwtIssuer: BASE_CONTEXT.jwtIssuer, jwtAudience: BASE_CONTEXT.jwtAudience };
     const load = (extra: Record<string, unknown>) => {
       const context: Record<string, unknown> = { ...settings, ...jwt, ...extra };
       return loadReviveConfig((k) => context[k]);
     };
-    expect(load({ acceptableLatencySeconds: '60', secondsPerJob: '5' }).backlogPerTask).toBe(12);
+    expect(load({ acceptableLatencySeconds: '60', secondsPerJob: '5' }).jobsPerTask).toBe(12);
     expect(load({ workerMode: 'gpu' }).workerMode).toBe('gpu');
   });
 

@@ -97,7 +97,8 @@ export async function createReviveResources(target: LocalAwsTarget, options: Cre
               { AttributeName: index.partitionKey, KeyType: 'HASH' },
               { AttributeName: index.sortKey, KeyType: 'RANGE' },
             ],
-            Projection: { ProjectionType: 'ALL' },
+            // As deployed: only what GET /jobs returns, so heartbeats and outbox marks never write to the index.
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.projected] },
           },
           {
             IndexName: pending.name,

@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { jobRecordSchema, TABLE_SCHEMA, type JobRecord } from '@revive/contract';
+import { jobRecordSchema, pendingShardKey, TABLE_SCHEMA, tenantIndexItemSchema, type JobRecord, type TenantIndexItem } from '@revive/contract';
 import { ServiceError } from '../errors.js';
 
 /** The key of the last item of a page of the tenant index (table key + index keys). */
@@ -29,9 +29,9 @@ export interface PendingPage {
   readonly lastKey: PendingPageKey | undefined;
 }
 
-/** One page of a tenant's jobs, newest first. */
+/** One page of a tenant's jobs, newest first: what the index projects (everything `GET /jobs` returns). */
 export interface JobPage {
-  readonly jobs: JobRecord[];
+  readonly jobs: TenantIndexItem[];
   readonly lastKey: TenantPageKey | undefined;
 }
 
@@ -96,7 +96,7 @@ export class JobTable {
       );
       const last = out.LastEvaluatedKey as TenantPageKey | undefined;
       return {
-        jobs: (out.Items ?? []).map(parseRecord),
+        jobs: (out.Items ?? []).map(parseIndexItem),
         lastKey: last === undefined ? undefined : { jobId: last.jobId, tenantId: last.tenantId, createdAt: last.createdAt },
       };
     } catch (error) {
@@ -105,10 +105,11 @@ export class JobTable {
   }
 
   /**
-   * Up to `limit` jobs that became pending at or before `cutoffMs`, oldest first, through the sparse pending index.
-   * The index is eventually consistent and projects keys only: read the record itself before acting on it.
+   * Up to `limit` jobs of one outbox shard (`pending#<n>`, see pendingShardKeys) that became pending at or before
+   * `cutoffMs`, oldest first, through the sparse pending index. The index is eventually consistent and projects keys
+   * only: read the record itself before acting on it.
    */
-  async listEnqueuePending(cutoffMs: number, limit: number, startKey?: PendingPageKey): Promise<PendingPage> {
+  async listEnqueuePending(shard: string, cutoffMs: number, limit: number, startKey?: PendingPageKey): Promise<PendingPage> {
     const index = TABLE_SCHEMA.pendingIndex;
     try {
       const out = await this.doc.send(
@@ -117,7 +118,7 @@ export class JobTable {
           IndexName: index.name,
           KeyConditionExpression: '#p = :p AND #since <= :cutoff',
           ExpressionAttributeNames: { '#p': index.partitionKey, '#since': index.sortKey },
-          ExpressionAttributeValues: { ':p': index.partitionValue, ':cutoff': cutoffMs },
+          ExpressionAttributeValues: { ':p': shard, ':cutoff': cutoffMs },
           ScanIndexForward: true,
           Limit: limit,
           ...(startKey === undefined ? {} : { ExclusiveStartKey: { ...startKey } }),
@@ -184,7 +185,7 @@ export class JobTable {
       UpdateExpression: 'SET #s = :queued, #p = :pending, #since = :since REMOVE errorCode, errorMessage, finishedAt',
       ConditionExpression: '#s = :failed AND errorCode = :code',
       ExpressionAttributeNames: { '#s': 'status', '#p': index.partitionKey, '#since': index.sortKey },
-      ExpressionAttributeValues: { ':queued': 'QUEUED', ':failed': 'FAILED', ':code': 'ENQUEUE_FAILED', ':pending': index.partitionValue, ':since': nowMs },
+      ExpressionAttributeValues: { ':queued': 'QUEUED', ':failed': 'FAILED', ':code': 'ENQUEUE_FAILED', ':pending': pendingShardKey(jobId), ':since': nowMs },
     });
   }
 
@@ -213,6 +214,14 @@ function parseRecord(item: Record<string, unknown>): JobRecord {
   const parsed = jobRecordSchema.safeParse(item);
   if (!parsed.success) {
     throw new ServiceError(500, 'INTERNAL', `Job record ${String(item.jobId)} does not match the contract: ${parsed.error.message}`, { cause: parsed.error });
+  }
+  return parsed.data;
+}
+
+function parseIndexItem(item: Record<string, unknown>): TenantIndexItem {
+  const parsed = tenantIndexItemSchema.safeParse(item);
+  if (!parsed.success) {
+    throw new ServiceError(500, 'INTERNAL', `Index item of job ${String(item.jobId)} does not match the contract: ${parsed.error.message}`, { cause: parsed.error });
   }
   return parsed.data;
 }

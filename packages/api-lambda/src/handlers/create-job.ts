@@ -66,8 +66,9 @@ export const createJob: RouteLogic = async (event, deps) => {
   const options = request.options ?? createJobRequestSchema.shape.options.unwrap().parse({});
   // Hashed with defaults applied: `options: {}` and no options are the same request.
   const hash = requestHash({ ...request, options });
+  const jobId = key === undefined ? randomUUID() : idempotentJobId(tenantId, key);
   const record: JobRecord = {
-    jobId: key === undefined ? randomUUID() : idempotentJobId(tenantId, key),
+    jobId,
     tenantId,
     status: 'QUEUED',
     source: toJobSource(request.source),
@@ -79,7 +80,7 @@ export const createJob: RouteLogic = async (event, deps) => {
     createdAt: new Date(now).toISOString(),
     expiresAt: Math.floor(now / 1000) + deps.config.REVIVE_JOB_TTL_DAYS * SECONDS_PER_DAY,
     // In the outbox until the message is sent: the sweeper sends it if this Lambda dies before it can.
-    ...pendingEnqueueMark(now),
+    ...pendingEnqueueMark(jobId, now),
   };
   const base = baseUrl(event);
 

@@ -128,6 +128,39 @@ describe('TaskProtection', () => {
     expect(agent.requests.at(-1)!.body).toEqual({ ProtectionEnabled: false });
   });
 
+  it('debounces the release: back-to-back jobs keep protection on with no call, and "off" goes out once the task stays idle', async () => {
+    const agent = await fakeAgent();
+    const { logger } = recordingLogger();
+    const protection = new TaskProtection({ agentUri: agent.uri, logger, releaseDelayMs: 300 });
+    protection.jobsRunning(1);
+    await new Promise((r) => setTimeout(r, 20));
+    // Ten jobs one after another, each next one starting within the delay.
+    for (let job = 0; job < 10; job++) {
+      protection.jobsRunning(0);
+      await new Promise((r) => setTimeout(r, 5));
+      protection.jobsRunning(1);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    expect(agent.requests.map((r) => r.body)).toEqual([{ ProtectionEnabled: true, ExpiresInMinutes: DEFAULT_PROTECTION_EXPIRES_IN_MINUTES }]);
+    protection.jobsRunning(0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(agent.requests).toHaveLength(1); // still inside the delay: protected
+    await protection.settled();
+    expect(agent.requests.map((r) => r.body)).toEqual([{ ProtectionEnabled: true, ExpiresInMinutes: DEFAULT_PROTECTION_EXPIRES_IN_MINUTES }, { ProtectionEnabled: false }]);
+  });
+
+  it('shutdown during the release delay unprotects at once', async () => {
+    const agent = await fakeAgent();
+    const { logger } = recordingLogger();
+    const protection = new TaskProtection({ agentUri: agent.uri, logger, releaseDelayMs: 60_000 });
+    protection.jobsRunning(1);
+    await protection.settled();
+    protection.jobsRunning(0);
+    // Resolves long before the 60 s delay (the test timeout is 30 s).
+    await protection.close();
+    expect(agent.requests.map((r) => r.body)).toEqual([{ ProtectionEnabled: true, ExpiresInMinutes: DEFAULT_PROTECTION_EXPIRES_IN_MINUTES }, { ProtectionEnabled: false }]);
+  });
+
   it('logs a failure answer (HTTP 200 with `failure`) as a warning, never throws, and retries on the next change', async () => {
     let refuse = true;
     const agent = await fakeAgent((body, res) => {

@@ -15,6 +15,13 @@ export const DEFAULT_PROTECTION_RENEW_INTERVAL_MS = 20 * 60_000;
  */
 export const DEFAULT_AGENT_REQUEST_TIMEOUT_MS = 2_500;
 
+/**
+ * How long a task stays protected after its last job ends. Back-to-back jobs (the next message arrives within a
+ * long poll) then keep protection on instead of toggling it twice per job: UpdateTaskProtection is rate-limited per
+ * account, and scale-in waits at most this long for an idle task. @default 3_000
+ */
+export const DEFAULT_PROTECTION_RELEASE_DELAY_MS = 3_000;
+
 /** The path the ECS container agent serves task scale-in protection under, relative to ECS_AGENT_URI. */
 export const TASK_PROTECTION_PATH = '/task-protection/v1/state';
 
@@ -39,6 +46,8 @@ export interface TaskProtectionOptions {
   readonly renewIntervalMs?: number;
   /** @default DEFAULT_AGENT_REQUEST_TIMEOUT_MS */
   readonly requestTimeoutMs?: number;
+  /** @default DEFAULT_PROTECTION_RELEASE_DELAY_MS */
+  readonly releaseDelayMs?: number;
 }
 
 /**
@@ -59,6 +68,9 @@ export class TaskProtection {
   private confirmed: boolean | undefined;
   private chain: Promise<void> = Promise.resolve();
   private renewTimer: NodeJS.Timeout | undefined;
+  private readonly releaseDelayMs: number;
+  /** A release waiting out the debounce, and how settled() waits for it. */
+  private release: { timer: NodeJS.Timeout; done: Promise<void>; fire: () => void } | undefined;
   private closed = false;
 
   constructor(private readonly options: TaskProtectionOptions) {
@@ -66,6 +78,7 @@ export class TaskProtection {
     this.expiresInMinutes = options.expiresInMinutes ?? DEFAULT_PROTECTION_EXPIRES_IN_MINUTES;
     this.renewIntervalMs = options.renewIntervalMs ?? DEFAULT_PROTECTION_RENEW_INTERVAL_MS;
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_AGENT_REQUEST_TIMEOUT_MS;
+    this.releaseDelayMs = options.releaseDelayMs ?? DEFAULT_PROTECTION_RELEASE_DELAY_MS;
   }
 
   /** True when running under ECS (ECS_AGENT_URI set). */
@@ -73,10 +86,47 @@ export class TaskProtection {
     return this.url !== undefined;
   }
 
-  /** Called with the running-job count whenever it changes: protect on 0 → n, unprotect on n → 0. */
+  /**
+   * Called with the running-job count whenever it changes: protect on 0 → n; unprotect once the count has stayed 0
+   * for the release delay, so a job that follows within it needs no call at all.
+   */
   jobsRunning(count: number): void {
+    if (!this.url || this.closed) return;
     const busy = count > 0;
-    if (!this.url || this.closed || busy === this.wanted) return;
+    if (busy) this.cancelRelease();
+    else if (this.wanted && this.release === undefined) {
+      let fire!: () => void;
+      const done = new Promise<void>((resolve) => (fire = resolve));
+      const timer = setTimeout(() => {
+        this.release = undefined;
+        this.setWanted(false);
+        fire();
+      }, this.releaseDelayMs);
+      timer.unref();
+      this.release = { timer, done, fire };
+      return;
+    }
+    if (busy !== this.wanted) this.setWanted(busy);
+  }
+
+  /** Shutdown, after the drain: stop renewing and unprotect unless the agent already confirmed "off". Resolves when done; never throws. */
+  async close(): Promise<void> {
+    if (!this.url || this.closed) return;
+    this.cancelRelease();
+    this.closed = true;
+    this.wanted = false;
+    clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    await this.enqueue(false);
+  }
+
+  /** Resolves once every call queued so far, and a release waiting out its delay, has ended (for tests and shutdown). */
+  async settled(): Promise<void> {
+    await this.release?.done;
+    await this.chain;
+  }
+
+  private setWanted(busy: boolean): void {
     this.wanted = busy;
     clearInterval(this.renewTimer);
     this.renewTimer = undefined;
@@ -87,19 +137,11 @@ export class TaskProtection {
     void this.enqueue(false);
   }
 
-  /** Shutdown, after the drain: stop renewing and unprotect unless the agent already confirmed "off". Resolves when done; never throws. */
-  async close(): Promise<void> {
-    if (!this.url || this.closed) return;
-    this.closed = true;
-    this.wanted = false;
-    clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
-    await this.enqueue(false);
-  }
-
-  /** Resolves once every call queued so far has ended (for tests and shutdown). */
-  async settled(): Promise<void> {
-    await this.chain;
+  private cancelRelease(): void {
+    if (this.release === undefined) return;
+    clearTimeout(this.release.timer);
+    this.release.fire();
+    this.release = undefined;
   }
 
   private enqueue(renew: boolean): Promise<void> {

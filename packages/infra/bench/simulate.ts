@@ -1,0 +1,362 @@
+// A second-by-second replay of one scaling policy (read from a template) against a job arrival pattern.
+//
+// Modelled (Application Auto Scaling, CloudWatch, SQS, ECS):
+// - SQS and Container Insights publish one-minute samples; a datapoint reaches alarms METRIC_LAG_S after its period
+//   ends. Longer periods (ecs-patterns alarms on 5-minute queue metrics) aggregate those samples with the stat.
+// - Alarms: M of N datapoints, evaluated every minute; missing datapoints (no data, x / 0) are skipped.
+// - An alarm in ALARM invokes its step policy every minute (CloudWatch re-invokes Auto Scaling actions per period).
+// - Step scaling: the step for (value − threshold); ChangeInCapacity; during the cooldown after a scale-out only a
+//   larger scale-out goes through (the earlier one counted in), scale-in is blocked during any cooldown of the policy.
+// - Target tracking: the alarms Application Auto Scaling creates (3 datapoints above target to scale out, 15 below
+//   90 % of it to scale in), capacity = CEIL(desired × metric / target); scale-in waits out both cooldowns.
+// - ECS: tasks start 60–90 s after the desired count rises (Fargate); a GPU task needs an instance: one that is up
+//   and free (container and model start, 45 s), one from the warm pool (150 s), or a new one (300–480 s). Free
+//   instances are terminated (or returned to the warm pool) after 15 minutes, as managed scaling does.
+// - Scale-in protection: a task with a job (or idle for less than the protection debounce) is not stopped; ECS
+//   stops starting tasks first, then idle ones, and the rest as they go idle.
+// - Workers long-poll: a free slot takes the oldest message at once. A task runs `concurrency` jobs, each taking
+//   concurrency × secondsPerJob (± 20 %), so a task clears one job per secondsPerJob.
+// Assumed, not modelled: SQS's approximate counts are exact; no task or instance fails; no capacity shortage;
+// Container Insights' DesiredTaskCount equals the scalable target's desired count.
+
+import { compile, type Value } from './metric-math.js';
+import type { AlarmSpec, ScalingSpec, Signal, StepPolicySpec, TargetPolicySpec } from './policy.js';
+
+export const METRIC_LAG_S = 60;
+const FARGATE_START_S: readonly [number, number] = [60, 90];
+const GPU_COLD_START_S: readonly [number, number] = [300, 480];
+const GPU_WARM_START_S = 150;
+const WARM_POOL_REFILL_S = 600;
+const GPU_TASK_ON_FREE_INSTANCE_S = 45;
+const INSTANCE_IDLE_TERMINATE_S = 15 * 60;
+const PROTECTION_DEBOUNCE_S = 3;
+const TARGET_TRACKING_OUT_POINTS = 3;
+const TARGET_TRACKING_IN_POINTS = 15;
+
+export interface WorkerModel {
+  readonly mode: 'cpu' | 'gpu';
+  readonly secondsPerJob: number;
+  readonly concurrency: number;
+  /** Stopped instances in the warm pool (gpu). */
+  readonly warmPoolSize: number;
+}
+
+export interface SimResult {
+  readonly jobs: number;
+  readonly unstarted: number;
+  readonly firstStartSeconds: number | undefined;
+  readonly waitP50Seconds: number;
+  readonly waitP95Seconds: number;
+  readonly peakTasks: number;
+  /** Task-minutes (cpu) or instance-minutes (gpu). */
+  readonly costMinutes: number;
+  /** jobs × secondsPerJob: what a perfectly packed fleet would pay. */
+  readonly busyFloorMinutes: number;
+  /** Times the desired count went to 0 while a task was running a job. */
+  readonly zeroWithWork: number;
+  /**
+   * Of those, the times the newest datapoint the policy could see already showed work: the policy scaled to zero
+   * knowingly. The others are jobs that arrived inside the metric lag after a quiet spell.
+   */
+  readonly zeroWithWorkSeen: number;
+  readonly launches: number;
+}
+
+/** A seeded PRNG (mulberry32): every run of the bench replays the same arrivals and start times. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Task {
+  state: 'starting' | 'running';
+  readyAt: number;
+  slots: number[]; // end time of each busy slot
+  idleSince: number;
+  instance?: Instance;
+}
+interface Instance {
+  readyAt: number;
+  task?: Task;
+  freeSince: number;
+  launchedAt: number;
+}
+
+const percentile = (sorted: readonly number[], p: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!);
+
+function breaches(a: AlarmSpec, v: number): boolean {
+  switch (a.comparison) {
+    case 'GreaterThanThreshold': return v > a.threshold;
+    case 'GreaterThanOrEqualToThreshold': return v >= a.threshold;
+    case 'LessThanThreshold': return v < a.threshold;
+    case 'LessThanOrEqualToThreshold': return v <= a.threshold;
+  }
+}
+
+/** Replays `arrivals` (seconds, sorted) against `spec`; runs until every job is done plus 30 minutes, or `horizonS`. */
+export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: readonly number[], horizonS: number, seed = 1): SimResult {
+  const random = rng(seed);
+  const between = ([lo, hi]: readonly [number, number]) => lo + random() * (hi - lo);
+  const samples: Record<string, number>[] = []; // one per minute: metric key → value
+  const compiled = new Map<Signal, (v: Record<string, Value>) => Value>();
+  const signalAt = (signal: Signal, endMinute: number): Value => {
+    // The datapoint of the period that ends at endMinute (exclusive), aggregated from one-minute samples.
+    const n = signal.periodSeconds / 60;
+    if (endMinute - n < 0) return undefined;
+    const values: Record<string, Value> = {};
+    for (const [id, m] of Object.entries(signal.metrics)) {
+      const xs: number[] = [];
+      for (let k = endMinute - n; k < endMinute; k++) {
+        const x = samples[k]?.[`${m.namespace}/${m.metricName}`];
+        if (x !== undefined) xs.push(x);
+      }
+      values[id] = xs.length === 0 ? undefined : m.stat === 'Maximum' ? Math.max(...xs) : m.stat === 'Minimum' ? Math.min(...xs) : m.stat === 'Sum' && n === 1 ? xs[0] : xs.reduce((s, x) => s + x, 0) / xs.length;
+    }
+    let f = compiled.get(signal);
+    if (!f) compiled.set(signal, (f = compile(signal.expression)));
+    return f(values);
+  };
+  /** Datapoints an alarm sees at time t: the latest `count` whose period ended at least the lag ago. */
+  const datapoints = (signal: Signal, t: number, count: number): number[] => {
+    const periodMin = signal.periodSeconds / 60;
+    const lastEnd = Math.floor((t - METRIC_LAG_S) / signal.periodSeconds) * periodMin;
+    const out: number[] = [];
+    for (let end = lastEnd, guard = 0; out.length < count && end > 0 && guard < count * 3; end -= periodMin, guard++) {
+      const v = signalAt(signal, end);
+      if (v !== undefined) out.unshift(v);
+    }
+    return out;
+  };
+  const inAlarm = (a: AlarmSpec, t: number) => {
+    const pts = datapoints(a.signal, t, a.evaluationPeriods);
+    return pts.length >= a.datapointsToAlarm && pts.slice(-a.datapointsToAlarm).every((v) => breaches(a, v));
+  };
+
+  let desired = spec.minCapacity;
+  const clamp = (n: number) => Math.max(spec.minCapacity, Math.min(spec.maxCapacity, n));
+  const tasks: Task[] = [];
+  const instances: Instance[] = [];
+  let warmPool = worker.warmPoolSize;
+  /** When used warm-pool slots are refilled: the group launches and initialises a replacement, about 10 minutes. */
+  const refills: number[] = [];
+  const cooldowns = new Map<string, { until: number; lastOut: number; outUntil: number; inUntil: number }>();
+  const queue: number[] = [];
+  let head = 0;
+  let next = 0;
+  const waits: number[] = [];
+  let done = 0;
+  let firstStart: number | undefined;
+  let peak = 0;
+  let costSeconds = 0;
+  let zeroWithWork = 0;
+  let zeroWithWorkSeen = 0;
+  let launches = 0;
+  let cpuAccum = 0;
+  let cpuCount = 0;
+  let lastDone = -1;
+  const jobSeconds = worker.secondsPerJob * worker.concurrency;
+
+  const setDesired = (n: number, t: number) => {
+    const before = desired;
+    desired = clamp(Math.round(n));
+    if (desired === 0 && before > 0 && tasks.some((k) => k.slots.length > 0)) {
+      zeroWithWork++;
+      // The newest one-minute sample an alarm could see at t: did it show the work?
+      const seen = samples[Math.floor((t - METRIC_LAG_S) / 60) - 1];
+      if ((seen?.['AWS/SQS/ApproximateNumberOfMessagesNotVisible'] ?? 0) + (seen?.['AWS/SQS/ApproximateNumberOfMessagesVisible'] ?? 0) > 0) zeroWithWorkSeen++;
+    }
+  };
+
+  const step = (p: StepPolicySpec, value: number, a: AlarmSpec, t: number) => {
+    const delta = value - a.threshold;
+    // Above the threshold a band includes its lower bound, below it its upper bound (Application Auto Scaling).
+    const below = a.comparison.startsWith('Less');
+    const s = p.steps.find((x) => (below ? delta > x.lower && delta <= x.upper : delta >= x.lower && delta < x.upper));
+    if (!s || s.adjustment === 0) return;
+    const cd = cooldowns.get(p.id) ?? { until: -1, lastOut: 0, outUntil: -1, inUntil: -1 };
+    const adjust = p.adjustmentType === 'ExactCapacity' ? s.adjustment - desired : p.adjustmentType === 'PercentChangeInCapacity' ? Math.round((desired * s.adjustment) / 100) : s.adjustment;
+    if (adjust > 0) {
+      if (t < cd.until && cd.lastOut > 0) {
+        if (adjust <= cd.lastOut) return;
+        setDesired(desired + adjust - cd.lastOut, t);
+      } else setDesired(desired + adjust, t);
+      cooldowns.set(p.id, { ...cd, until: t + p.cooldownSeconds, lastOut: adjust });
+    } else if (adjust < 0) {
+      if (t < cd.until) return;
+      setDesired(desired + adjust, t);
+      cooldowns.set(p.id, { ...cd, until: t + p.cooldownSeconds, lastOut: 0 });
+    }
+  };
+
+  const track = (p: TargetPolicySpec, t: number) => {
+    const cd = cooldowns.get(p.id) ?? { until: -1, lastOut: 0, outUntil: -1, inUntil: -1 };
+    const out = datapoints(p.signal, t, TARGET_TRACKING_OUT_POINTS);
+    const inn = datapoints(p.signal, t, TARGET_TRACKING_IN_POINTS);
+    const metric = out.at(-1);
+    if (metric === undefined || desired === 0) return;
+    if (out.length === TARGET_TRACKING_OUT_POINTS && out.every((v) => v > p.target)) {
+      const want = clamp(Math.ceil((desired * metric) / p.target));
+      if (want > desired) {
+        setDesired(want, t);
+        cooldowns.set(p.id, { ...cd, outUntil: t + p.scaleOutCooldownSeconds });
+      }
+    } else if (inn.length === TARGET_TRACKING_IN_POINTS && inn.every((v) => v < 0.9 * p.target) && t >= cd.inUntil && t >= cd.outUntil) {
+      const want = clamp(Math.ceil((desired * metric) / p.target));
+      if (want < desired) {
+        setDesired(want, t);
+        cooldowns.set(p.id, { ...cd, inUntil: t + p.scaleInCooldownSeconds });
+      }
+    }
+  };
+
+  for (let t = 0; t < horizonS; t++) {
+    while (next < arrivals.length && arrivals[next]! <= t) queue.push(arrivals[next++]!);
+
+    // Jobs end, slots free up.
+    for (const task of tasks) {
+      if (task.state === 'starting' && t >= task.readyAt) {
+        task.state = 'running';
+        task.idleSince = t;
+      }
+      if (task.slots.length > 0) {
+        const before = task.slots.length;
+        task.slots = task.slots.filter((end) => end > t);
+        done += before - task.slots.length;
+        if (task.slots.length === 0 && before > 0) task.idleSince = t;
+      }
+    }
+    // Free slots take the oldest messages.
+    for (const task of tasks) {
+      if (task.state !== 'running') continue;
+      while (task.slots.length < worker.concurrency && head < queue.length) {
+        const arrived = queue[head++]!;
+        waits.push(t - arrived);
+        firstStart ??= t - arrivals[0]!;
+        task.slots.push(t + jobSeconds * (0.8 + 0.4 * random()));
+      }
+    }
+
+    // The service converges on the desired count.
+    const active = tasks.length;
+    if (active < desired) {
+      for (let k = active; k < desired; k++) {
+        const task: Task = { state: 'starting', readyAt: 0, slots: [], idleSince: t };
+        if (worker.mode === 'cpu') task.readyAt = t + between(FARGATE_START_S);
+        else {
+          let inst = instances.find((i) => !i.task && i.readyAt <= t);
+          if (inst) task.readyAt = t + GPU_TASK_ON_FREE_INSTANCE_S;
+          else {
+            inst = instances.find((i) => !i.task);
+            if (inst) task.readyAt = Math.max(t, inst.readyAt) + GPU_TASK_ON_FREE_INSTANCE_S;
+            else {
+              const warm = warmPool > 0;
+              if (warm) {
+                warmPool--;
+                refills.push(t + WARM_POOL_REFILL_S);
+              }
+              inst = { readyAt: t + (warm ? GPU_WARM_START_S - GPU_TASK_ON_FREE_INSTANCE_S : between(GPU_COLD_START_S)), freeSince: t, launchedAt: t };
+              instances.push(inst);
+              launches++;
+              task.readyAt = inst.readyAt + GPU_TASK_ON_FREE_INSTANCE_S;
+            }
+          }
+          inst.task = task;
+          task.instance = inst;
+        }
+        tasks.push(task);
+        if (worker.mode === 'cpu') launches++;
+      }
+    } else if (active > desired) {
+      let excess = active - desired;
+      // Starting tasks first (newest first), then idle, unprotected ones; busy ones are protected.
+      for (let k = tasks.length - 1; k >= 0 && excess > 0; k--) {
+        const task = tasks[k]!;
+        const protectedNow = task.slots.length > 0 || (task.state === 'running' && t - task.idleSince < PROTECTION_DEBOUNCE_S);
+        if (task.state === 'starting' || !protectedNow) {
+          if (task.instance) {
+            task.instance.task = undefined;
+            task.instance.freeSince = t;
+          }
+          tasks.splice(k, 1);
+          excess--;
+        }
+      }
+    }
+    // Managed scaling gives back instances free for 15 minutes.
+    for (let k = instances.length - 1; k >= 0; k--) {
+      const inst = instances[k]!;
+      if (!inst.task && inst.readyAt <= t && t - inst.freeSince >= INSTANCE_IDLE_TERMINATE_S) {
+        instances.splice(k, 1);
+        costSeconds += t - inst.launchedAt;
+        // reuseOnScaleIn: the instance is stopped into the pool, which stays at its size.
+      }
+    }
+    while (refills.length > 0 && refills[0]! <= t) {
+      refills.shift();
+      warmPool = Math.min(worker.warmPoolSize, warmPool + 1);
+    }
+
+    if (worker.mode === 'cpu') costSeconds += tasks.length;
+    peak = Math.max(peak, worker.mode === 'cpu' ? tasks.length : instances.length);
+    const running = tasks.filter((k) => k.state === 'running');
+    if (running.length > 0) {
+      cpuAccum += running.reduce((s, k) => s + (k.slots.length > 0 ? 100 : 2), 0) / running.length;
+      cpuCount++;
+    }
+
+    // One-minute samples, then policies act on what the alarms can see.
+    if ((t + 1) % 60 === 0) {
+      const inFlight = tasks.reduce((s, k) => s + k.slots.length, 0);
+      const sample: Record<string, number> = {
+        'AWS/SQS/ApproximateNumberOfMessagesVisible': queue.length - head,
+        'AWS/SQS/ApproximateNumberOfMessagesNotVisible': inFlight,
+        'ECS/ContainerInsights/DesiredTaskCount': desired,
+        'ECS/ContainerInsights/RunningTaskCount': running.length,
+      };
+      if (cpuCount > 0) sample['AWS/ECS/CPUUtilization'] = cpuAccum / cpuCount;
+      samples.push(sample);
+      cpuAccum = 0;
+      cpuCount = 0;
+      const now = t + 1;
+      for (const p of spec.policies) {
+        if (p.kind === 'target') track(p, now);
+        else
+          for (const a of p.alarms) {
+            if (!inAlarm(a, now)) continue;
+            const v = datapoints(a.signal, now, 1).at(-1);
+            if (v !== undefined) step(p, v, a, now);
+          }
+      }
+    }
+
+    if (done === arrivals.length && lastDone < 0) lastDone = t;
+    if (lastDone >= 0 && t - lastDone >= 30 * 60) {
+      horizonS = t + 1;
+      break;
+    }
+  }
+  for (const inst of instances) costSeconds += horizonS - inst.launchedAt;
+  // Jobs never started wait at least until the horizon.
+  for (let k = head; k < queue.length; k++) waits.push(horizonS - queue[k]!);
+  for (let k = next; k < arrivals.length; k++) waits.push(Math.max(0, horizonS - arrivals[k]!));
+  const sorted = [...waits].sort((a, b) => a - b);
+  return {
+    jobs: arrivals.length,
+    unstarted: queue.length - head + arrivals.length - next,
+    firstStartSeconds: firstStart,
+    waitP50Seconds: percentile(sorted, 0.5),
+    waitP95Seconds: percentile(sorted, 0.95),
+    peakTasks: peak,
+    costMinutes: costSeconds / 60,
+    busyFloorMinutes: (arrivals.length * worker.secondsPerJob) / 60,
+    zeroWithWork,
+    zeroWithWorkSeen,
+    launches,
+  };
+}

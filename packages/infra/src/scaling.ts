@@ -1,0 +1,186 @@
+import { Duration } from 'aws-cdk-lib';
+import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
+import type * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwactions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+/** SQS and Container Insights publish one-minute points; the controller evaluates each of them. */
+export const SCALING_PERIOD_SECONDS = 60;
+/**
+ * How late a one-minute SQS or Container Insights point reaches CloudWatch alarms. A scaling action is visible in
+ * the DesiredTaskCount the controller subtracts only after one period plus this lag.
+ */
+export const SCALING_METRIC_LAG_SECONDS = 60;
+/** The shortest cooldown that never acts twice on the same stale DesiredTaskCount. @default 120 */
+export const MIN_SCALING_COOLDOWN_SECONDS = SCALING_PERIOD_SECONDS + SCALING_METRIC_LAG_SECONDS;
+/** @default 120 (one period plus the metric lag) */
+export const DEFAULT_SCALING_COOLDOWN_SECONDS = MIN_SCALING_COOLDOWN_SECONDS;
+/** Minutes of surplus before tasks are removed: a short lull between bursts is cheaper to ride out than a restart. @default 5 */
+export const DEFAULT_SCALE_IN_EVALUATION_PERIODS = 5;
+
+/**
+ * Scale-out steps on the error e = tasks wanted − tasks desired: at each step the lower bound is added, so one action
+ * adds at most e and never overshoots; a remainder is added by the next action (the cooldown lets a larger step
+ * through at once). The largest step is +64 tasks per action.
+ */
+export const SCALE_OUT_STEPS: readonly number[] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
+/**
+ * Scale-in steps on the surplus −e: about half of it per action, so a fleet converges in a few actions without
+ * dropping below the work a noisy minute shows.
+ */
+export const SCALE_IN_STEPS: readonly (readonly [surplusAtLeast: number, remove: number])[] = [
+  [1, 1],
+  [4, 2],
+  [8, 4],
+  [16, 8],
+  [32, 16],
+  [64, 32],
+];
+
+export interface QueueDepthScalingProps {
+  readonly scalableTarget: appscaling.ScalableTarget;
+  readonly queue: sqs.IQueue;
+  /** The service's DesiredTaskCount (Container Insights): the controller compares the work with what was asked for, not what runs. */
+  readonly desiredTaskCount: cloudwatch.IMetric;
+  /** Jobs (waiting or running) one task is worth: the controller wants CEIL(all jobs / jobsPerTask) tasks. */
+  readonly jobsPerTask: number;
+  /** ≥ MIN_SCALING_COOLDOWN_SECONDS. @default DEFAULT_SCALING_COOLDOWN_SECONDS (120) */
+  readonly cooldownSeconds?: number;
+  /** @default DEFAULT_SCALE_IN_EVALUATION_PERIODS (5) */
+  readonly scaleInEvaluationPeriods?: number;
+}
+
+/**
+ * Queue-depth autoscaling as one step-scaling controller on all the work:
+ *
+ *   e = CEIL((visible + notVisible) / jobsPerTask) − DesiredTaskCount
+ *
+ * One policy serves two alarms on e: one datapoint above 0 scales out (and from zero: with no task, e is the task
+ * count the queue asks for), `scaleInEvaluationPeriods` datapoints below 0 scale in. Counting in-flight messages keeps
+ * the count up while busy workers hold the queue empty; comparing with the desired count (not the running count)
+ * stops the compounding of target tracking while tasks start.
+ */
+export class QueueDepthScaling extends Construct {
+  /** The controller's error, in tasks: positive when the work asks for more tasks than are desired. */
+  public readonly error: cloudwatch.MathExpression;
+  public readonly policy: appscaling.StepScalingAction;
+  public readonly scaleOutAlarm: cloudwatch.Alarm;
+  public readonly scaleInAlarm: cloudwatch.Alarm;
+  public readonly jobsPerTask: number;
+  public readonly cooldownSeconds: number;
+
+  constructor(scope: Construct, id: string, props: QueueDepthScalingProps) {
+    super(scope, id);
+    const cooldownSeconds = props.cooldownSeconds ?? DEFAULT_SCALING_COOLDOWN_SECONDS;
+    const scaleInPeriods = props.scaleInEvaluationPeriods ?? DEFAULT_SCALE_IN_EVALUATION_PERIODS;
+    if (!Number.isInteger(props.jobsPerTask) || props.jobsPerTask < 1) {
+      throw new Error(`QueueDepthScaling: jobsPerTask must be a whole number ≥ 1 (got ${props.jobsPerTask})`);
+    }
+    if (cooldownSeconds < MIN_SCALING_COOLDOWN_SECONDS) {
+      throw new Error(
+        `QueueDepthScaling: cooldownSeconds must be ≥ ${MIN_SCALING_COOLDOWN_SECONDS} (one ${SCALING_PERIOD_SECONDS} s period plus the ${SCALING_METRIC_LAG_SECONDS} s metric lag; got ${cooldownSeconds})`,
+      );
+    }
+    if (!Number.isInteger(scaleInPeriods) || scaleInPeriods < 1) {
+      throw new Error(`QueueDepthScaling: scaleInEvaluationPeriods must be a whole number ≥ 1 (got ${scaleInPeriods})`);
+    }
+    this.jobsPerTask = props.jobsPerTask;
+    this.cooldownSeconds = cooldownSeconds;
+    const period = Duration.seconds(SCALING_PERIOD_SECONDS);
+
+    this.error = new cloudwatch.MathExpression({
+      label: 'Tasks the work asks for minus tasks desired',
+      expression: `CEIL((FILL(visible, 0) + FILL(inFlight, 0)) / ${props.jobsPerTask}) - FILL(desired, 0)`,
+      period,
+      usingMetrics: {
+        visible: props.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period }),
+        inFlight: props.queue.metricApproximateNumberOfMessagesNotVisible({ statistic: 'Maximum', period }),
+        desired: props.desiredTaskCount,
+      },
+    });
+
+    this.policy = new appscaling.StepScalingAction(this, 'Policy', {
+      scalingTarget: props.scalableTarget,
+      adjustmentType: appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+      cooldown: Duration.seconds(cooldownSeconds),
+      metricAggregationType: appscaling.MetricAggregationType.MAXIMUM,
+    });
+    // Both alarms share threshold 0, so the step bounds are values of e itself. e is whole unless the desired count
+    // changed inside the minute; a fraction of a task falls in the 0 step.
+    for (const step of scalingSteps()) this.policy.addAdjustment(step);
+
+    const action = new cwactions.ApplicationScalingAction(this.policy);
+    this.scaleOutAlarm = this.error.createAlarm(this, 'ScaleOutAlarm', {
+      alarmDescription: 'Queued and running jobs ask for more worker tasks than are desired',
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+    });
+    this.scaleOutAlarm.addAlarmAction(action);
+    this.scaleInAlarm = this.error.createAlarm(this, 'ScaleInAlarm', {
+      alarmDescription: `More worker tasks are desired than queued and running jobs ask for, for ${scaleInPeriods} minutes`,
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: scaleInPeriods,
+      datapointsToAlarm: scaleInPeriods,
+      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+    });
+    this.scaleInAlarm.addAlarmAction(action);
+  }
+}
+
+/**
+ * The step adjustments on e, lowest first: half the surplus away when e ≤ −1, nothing in (−0.5, 1), and the lower
+ * bound of each scale-out band added (so an action adds at most e).
+ */
+export function scalingSteps(): appscaling.AdjustmentTier[] {
+  const steps: appscaling.AdjustmentTier[] = [];
+  const inSteps = [...SCALE_IN_STEPS].reverse();
+  inSteps.forEach(([surplus, remove], i) => {
+    const lower = inSteps[i - 1]?.[0];
+    steps.push({
+      adjustment: -remove,
+      ...(lower === undefined ? {} : { lowerBound: -(lower - 1) }),
+      upperBound: surplus === 1 ? -0.5 : -(surplus - 1),
+    });
+  });
+  steps.push({ adjustment: 0, lowerBound: -0.5, upperBound: 1 });
+  SCALE_OUT_STEPS.forEach((add, i) => {
+    const next = SCALE_OUT_STEPS[i + 1];
+    steps.push({ adjustment: add, lowerBound: add, ...(next === undefined ? {} : { upperBound: next }) });
+  });
+  return steps;
+}
+
+/** A job wait budget (CPU) or an instance's cold start (GPU) in jobs one task clears meanwhile; at least 1. */
+export function jobsPerTaskFor(seconds: number, secondsPerJob: number): number {
+  return Math.max(1, Math.floor(seconds / secondsPerJob));
+}
+
+export interface GpuWarmPoolProps {
+  readonly autoScalingGroup: autoscaling.AutoScalingGroup;
+  /** The launch template's user data: the ECS agent must know about warm pools. */
+  readonly userData: ec2.UserData;
+  /** Stopped, initialised instances kept beside the running ones. */
+  readonly size: number;
+}
+
+/**
+ * An EC2 Auto Scaling warm pool of stopped GPU instances that already booted, joined and pulled the image once: a
+ * scale-out resumes one in about two minutes instead of launching one in five to eight. Stopped instances cost only
+ * their EBS volume. ECS_WARM_POOLS_CHECK keeps the agent from registering an instance while it is being warmed.
+ */
+export function addGpuWarmPool(props: GpuWarmPoolProps): autoscaling.WarmPool {
+  if (!Number.isInteger(props.size) || props.size < 1) throw new Error(`addGpuWarmPool: size must be a whole number ≥ 1 (got ${props.size})`);
+  props.userData.addCommands('echo ECS_WARM_POOLS_CHECK=true >> /etc/ecs/ecs.config');
+  return props.autoScalingGroup.addWarmPool({
+    minSize: props.size,
+    maxGroupPreparedCapacity: props.size,
+    reuseOnScaleIn: true,
+  });
+}
