@@ -55,12 +55,9 @@ beforeAll(async () => {
   };
   const target = inject('localAws');
   [stack, idle] = await Promise.all([
-    startLocalStack({ target, port: 0, env, workerStdio: 'pipe', log: (line) => workerLog.push(line) }),
+    startLocalStack({ target, port: 0, env, workerOutput: (line) => workerLog.push(line), log: (line) => workerLog.push(line) }),
     startLocalStack({ target, port: 0, env, worker: false, sweepIntervalMs: 0, log: () => undefined }),
   ]);
-  for (const stream of [stack.worker?.stdout, stack.worker?.stderr]) {
-    stream?.on('data', (chunk: Buffer) => workerLog.push(...chunk.toString().split('\n').filter(Boolean)));
-  }
 });
 afterAll(async () => {
   await Promise.all([stack?.stop(), idle?.stop()]);

@@ -177,6 +177,8 @@ export const tenantIndexItemSchema = jobRecordSchema.pick({
   finishedAt: true,
   timingsMs: true,
   facesFound: true,
+  faces: true,
+  resultKey: true,
   resultWidth: true,
   resultHeight: true,
   errorCode: true,

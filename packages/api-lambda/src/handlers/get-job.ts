@@ -18,7 +18,7 @@ export async function loadTenantJob(event: ApiEvent, deps: ApiDeps, tenantId: st
 }
 
 /** The short-lived presigned URL of a SUCCEEDED job's result, as response links. */
-export async function outputLinks(record: JobRecord, deps: ApiDeps): Promise<Pick<JobResponseLinks, 'resultUrl' | 'resultUrlExpiresAt'>> {
+export async function outputLinks(record: Pick<JobRecord, 'status' | 'resultKey'>, deps: ApiDeps): Promise<Pick<JobResponseLinks, 'resultUrl' | 'resultUrlExpiresAt'>> {
   if (record.status !== 'SUCCEEDED' || record.resultKey === undefined) return {};
   const ttl = deps.config.REVIVE_PRESIGN_TTL_SECONDS;
   return {

@@ -38,6 +38,7 @@ const MESSAGES = {
   INVALID_IDEMPOTENCY_KEY: ['The request was refused', 'Its retry key was malformed.'],
   IDEMPOTENCY_KEY_REUSED: ['The request was refused', 'Its retry key was already used for another photo.'],
   INVALID_CURSOR: ['Could not load more jobs', 'Refresh the list.'],
+  MALFORMED_PATH: ['The request was refused', 'Its address was not valid.'],
   ROUTE_NOT_FOUND: ['The service does not know this request', 'The page and the API may be different versions.'],
   INTERNAL: ['Something went wrong on our side', 'Please try again. If it keeps happening, send us the details below.'],
   // The client's own codes.
