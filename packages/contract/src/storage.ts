@@ -28,9 +28,12 @@ export function uploadKey(tenantId: string, uploadId: string): string {
   return `${BUCKET_PREFIXES.uploads}${tenantKeySegment(tenantId)}/${uploadId}`;
 }
 
-/** Key of a job's restored photo. */
-export function resultKey(tenantId: string, jobId: string, extension: string): string {
-  return `${BUCKET_PREFIXES.results}${tenantKeySegment(tenantId)}/${jobId}.${extension}`;
+/**
+ * Key of a job's restored photo. With `attempt`, each delivery writes its own object (`<jobId>-<attempt>.<ext>`) and the
+ * record names the one whose conditional write won, so a worker that lost its lease can never overwrite a finished result.
+ */
+export function resultKey(tenantId: string, jobId: string, extension: string, attempt?: number): string {
+  return `${BUCKET_PREFIXES.results}${tenantKeySegment(tenantId)}/${jobId}${attempt === undefined ? '' : `-${attempt}`}.${extension}`;
 }
 
 /** True when `key` is one of this tenant's uploads: a job may only read its own tenant's objects. */

@@ -59,6 +59,9 @@ export function jobResponseFromRecord(record: JobRecord, links: JobResponseLinks
       attempts: record.attempts,
     },
     webhook: record.webhookUrl ?? null,
+    webhook_delivery: record.webhookDelivery
+      ? { status: record.webhookDelivery.status, attempts: record.webhookDelivery.attempts, http_status: record.webhookDelivery.httpStatus ?? null, error: record.webhookDelivery.error ?? null, at: record.webhookDelivery.at }
+      : null,
     urls: { get: `${base}/jobs/${record.jobId}`, cancel: `${base}/jobs/${record.jobId}` },
   };
 }
