@@ -52,7 +52,7 @@ describe('dead-lettered jobs end (DLQ consumer)', () => {
 
   it('the consumer can write the jobs table and read the webhook secret, and nothing else of the data', () => {
     const fnId = ref(s.stack.deadLetters.function);
-    const roleId = s.stack.resolve((s.stack.deadLetters.function.role!.node.defaultChild as { logicalId: string }).logicalId) as string;
+    const roleId = s.stack.resolve((s.stack.deadLetters.function.role!.node.defaultChild as unknown as { logicalId: string }).logicalId) as string;
     const statements = Object.values(t.findResources('AWS::IAM::Policy') as Record<string, Resource>)
       .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleId))
       .flatMap((p) => (p.Properties.PolicyDocument as { Statement: { Sid?: string; Action: string | string[]; Resource: unknown }[] }).Statement);

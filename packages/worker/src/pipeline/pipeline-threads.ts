@@ -34,7 +34,7 @@ export interface ProcessRun {
 
 /** @default 1 */
 export const DEFAULT_THREAD_COUNT = 1;
-/** Time an idle thread gets to release its onnxruntime sessions at `dispose()` before it is terminated. @default 5_000 */
+/** Time an idle thread gets to release its onnxruntime sessions at `dispose()` before it is told to exit without. @default 5_000 */
 export const DEFAULT_THREAD_DISPOSE_TIMEOUT_MS = 5_000;
 
 /** Pool options: the in-process pipeline's, less the download progress callback (functions can't cross threads). */
@@ -328,8 +328,9 @@ export class PipelineThreadPool implements RestorationService {
     if (config.bgUpsampler !== undefined) await resolveModel(config.bgUpsampler, 'upsampler', options);
   }
 
+  /** Threads that take jobs (not those told to exit, which are on their way out). */
   get threadCount(): number {
-    return this.slots.size;
+    return [...this.slots].filter((s) => !s.stopping).length;
   }
 
   /**
@@ -347,8 +348,10 @@ export class PipelineThreadPool implements RestorationService {
         for (const slot of this.slots) {
           if (slot.job !== job) continue;
           slot.job = undefined;
-          // The slot stays taken until the thread has exited; its exit handler starts the replacement.
+          // The old thread finishes the native run it is in and exits; its replacement loads meanwhile, so the next
+          // job waits for a model load at most (memory holds one more set of models for that while).
           void stopThread(slot);
+          if (!this.disposed) this.replace();
         }
         reject(signal!.reason as Error);
       };
@@ -369,7 +372,7 @@ export class PipelineThreadPool implements RestorationService {
   }
 
   /**
-   * Every thread exits. An idle thread releases its sessions first (terminated if that takes longer than
+   * Every thread exits. An idle thread releases its sessions first (told to exit without if that takes longer than
    * DEFAULT_THREAD_DISPOSE_TIMEOUT_MS). A running job fails here at once (RetryableError) and its thread exits at
    * its next turn, after the native run it is inside (see `stopThread`): resolves only once every thread has
    * exited, so the process can then exit with its own code instead of aborting inside onnxruntime.
@@ -387,14 +390,12 @@ export class PipelineThreadPool implements RestorationService {
           await stopThread(slot);
           return;
         }
-        let timer: NodeJS.Timeout | undefined;
-        const gaveUp = new Promise<void>((resolve) => {
-          // Idle: not inside a native run, so terminating is safe.
-          timer = setTimeout(() => void worker.terminate().then(() => resolve()), DEFAULT_THREAD_DISPOSE_TIMEOUT_MS);
-        });
+        // Idle: it releases its sessions and exits. Releasing is native code too, so a slow release (a loaded machine) is
+        // not terminated under it: after the timeout the thread is told to exit at its next turn instead.
         const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+        const timer = setTimeout(() => void stopThread(slot), DEFAULT_THREAD_DISPOSE_TIMEOUT_MS);
         worker.postMessage({ type: 'dispose' } satisfies ToThread);
-        await Promise.race([exited, gaveUp]);
+        await exited;
         clearTimeout(timer);
       }),
     );
@@ -425,8 +426,8 @@ export class PipelineThreadPool implements RestorationService {
           }),
         );
       }
-      // A thread told to exit (aborted job) is replaced as one that died would be.
-      if (!this.disposed) this.replace();
+      // A thread told to exit (aborted job) was replaced when it was told.
+      if (!this.disposed && !slot.stopping) this.replace();
     });
   }
 

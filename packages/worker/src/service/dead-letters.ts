@@ -6,10 +6,13 @@
 // conditional JobStore updates (the same "only QUEUED or an expired lease" rule as every other transition) and its
 // SSRF-guarded, signed WebhookSender. It imports neither onnxruntime nor sharp, so the Lambda bundle stays small.
 //
-// The message is NOT consumed by this marking in the sense of losing it: in AWS the Lambda deletes it from the DLQ
-// only after the record is final. A redrive (the console's "start DLQ redrive", or sending the body again) still
-// finishes the job: JobStore.claim takes a FAILED job whose code is DEAD_LETTERED, because that code says no worker
-// ever wrote an outcome. Redriving needs the body, so operators who may redrive keep a copy (the Lambda logs it).
+// The message is deleted from the DLQ once the record is final (the Lambda's event source does so on success), so
+// the DLQ empties at once and the job's end is what is watched (JobsFailed{ErrorCode=DEAD_LETTERED}). A redrive still
+// finishes the job: sending the body to the jobs queue again (it is logged whole, and the record holds every field of
+// it) makes a worker claim the job, because JobStore.claim takes a FAILED job whose code is DEAD_LETTERED: that code
+// says no worker ever wrote an outcome, so running it is the first outcome, not a second one. Keeping messages in the
+// DLQ for `start-message-move-task` instead would leave their jobs non-terminal, which is what this consumer is for;
+// an operator who wants that disables the event source (AWS) for the while.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { jobResponseFromRecord, TERMINAL_STATUSES, tenantIdSchema, jobIdSchema, webhookEvent, type JobRecord } from '@revive/contract';
@@ -83,8 +86,10 @@ export class DeadLetterHandler {
       log.info('dead-lettered job had already ended', { jobId, status: record?.status });
       return 'ended';
     }
-    // Kept for a redrive: the body is what a redrive would resend.
+    // The body is logged whole: it is what a redrive resends, once the message is gone from the DLQ.
     log.warn('job marked FAILED: its message was dead-lettered', { jobId, tenantId, messageId: context.messageId, body });
+    // JobsFailed{ErrorCode=DEAD_LETTERED}: what pages now that the DLQ itself is drained at once.
+    this.deps.telemetry.jobFailed('DEAD_LETTERED', undefined);
     await this.notify(failed);
     return 'failed';
   }
@@ -179,4 +184,13 @@ export function startDeadLetterConsumer(options: DeadLetterConsumerOptions): Dea
       await stopped;
     },
   };
+}
+
+/**
+ * The local stack's DLQ consumer in one call: `env` is the stack's environment (table name, TTL, webhook key, allowed
+ * CIDRs); `clients` point at the emulators. Stopping it does not destroy the clients.
+ */
+export function startLocalDeadLetterConsumer(options: { readonly dlqUrl: string; readonly env: NodeJS.ProcessEnv; readonly sqs: SQSClient; readonly dynamodb: DynamoDBClient }): DeadLetterConsumer {
+  const env = deadLetterEnvSchema.parse(options.env);
+  return startDeadLetterConsumer({ dlqUrl: options.dlqUrl, sqs: options.sqs, handler: createDeadLetterHandler(env, options.dynamodb, env.REVIVE_WEBHOOK_SECRET) });
 }
