@@ -91,17 +91,21 @@ describe('PipelineThreadPool', () => {
     const ticks: number[] = [];
     const timer = setInterval(() => ticks.push(performance.now()), 10);
     const started = performance.now();
+    let result: ProcessResult;
     try {
-      await threads.process(input.slice(), { upscale: 1 });
+      result = await threads.process(input.slice(), { upscale: 1 });
     } finally {
       clearInterval(timer);
     }
     const elapsedMs = performance.now() - started;
     expect(elapsedMs).toBeGreaterThan(300);
     const gaps = ticks.map((t, i) => t - (ticks[i - 1] ?? started));
-    // In-process, one face's session.run alone is hundreds of ms without a single tick.
-    expect(Math.max(...gaps)).toBeLessThan(150);
-    expect(ticks.length).toBeGreaterThan(elapsedMs / 10 / 3);
+    // In-process, one face's session.run blocks this loop for the whole run, with no tick. Measured against that run
+    // (timed in the thread, so a loaded machine stretches both alike), not against a fixed number of ms.
+    const restoreMsPerFace = (result.timingsMs.restore ?? 0) / Math.max(1, result.faces.length);
+    expect(restoreMsPerFace).toBeGreaterThan(100);
+    expect(Math.max(...gaps)).toBeLessThan(restoreMsPerFace / 2);
+    expect(ticks.length).toBeGreaterThan(elapsedMs / (restoreMsPerFace / 2));
   });
 
   it('runs two jobs at once on two threads', async () => {

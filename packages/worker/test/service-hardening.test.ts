@@ -168,7 +168,7 @@ describe('issue 10 point 13: smaller points', () => {
     for (const d of before) if (existsSync(path.join(tmpdir(), d, `mat-debug-${pid}.log`))) found.push(d);
     expect(found).toHaveLength(1);
     await w.stop();
-    expect(await w.exited).toBe(0);
+    expect({ code: await w.exited, signal: w.child.signalCode, logs: w.logs.slice(-3) }).toMatchObject({ code: 0, signal: null });
     expect(existsSync(path.join(tmpdir(), found[0]!))).toBe(false);
     expect(existsSync(path.join('/tmp', `mat-debug-${pid}.log`))).toBe(false);
   });

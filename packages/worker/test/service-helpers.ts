@@ -302,7 +302,8 @@ export async function startWorkerProcess(stack: Stack, options: WorkerOptions): 
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        // Generous: on a loaded machine a clean drain can take a while, and a kill here would read as a crash.
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
         await exited;
         clearTimeout(timer);
       }
