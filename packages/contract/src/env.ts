@@ -56,7 +56,7 @@ export const workerEnvSchema = z.object({
   REVIVE_HEARTBEAT_INTERVAL_SECONDS: intFrom(1, 3_600).optional(),
   /** Must equal the queue's redrive maxReceiveCount: on the last delivery a transient failure marks the job FAILED. @default 4 */
   REVIVE_MAX_RECEIVE_COUNT: intFrom(1, 1_000).default(DEFAULT_MAX_RECEIVE_COUNT),
-  /** A job's budget (fetch, pipeline, result write); past it the job FAILS with JOB_TIMEOUT. @default 600 */
+  /** A job's budget from the moment a pipeline thread takes it (pipeline and result write); past it the job FAILS with JOB_TIMEOUT. @default 600 */
   REVIVE_JOB_TIMEOUT_SECONDS: intFrom(1, 43_200).default(DEFAULT_JOB_TIMEOUT_SECONDS),
   /** Time in-flight jobs get to finish after SIGTERM. @default 110 */
   REVIVE_SHUTDOWN_TIMEOUT_SECONDS: intFrom(0, 3_600).default(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS),

@@ -30,6 +30,8 @@ export interface RestorationService {
 export interface ProcessRun {
   /** Aborting fails the job at once with the signal's reason; its thread exits at its next JavaScript turn and is replaced. */
   readonly signal?: AbortSignal;
+  /** Called when a thread takes the job (not while it waits for one): where a job's own time starts. */
+  readonly onStarted?: () => void;
 }
 
 /** @default 1 */
@@ -197,6 +199,7 @@ if (isPipelineThread() && parentPort) startPipelineThread(parentPort, workerData
 // ---- main side ---------------------------------------------------------------------------------------------
 
 interface Job {
+  readonly onStarted?: (() => void) | undefined;
   readonly id: number;
   readonly input: Uint8Array;
   readonly options: ProcessOptions;
@@ -359,7 +362,7 @@ export class PipelineThreadPool implements RestorationService {
         signal?.removeEventListener('abort', onAbort);
         f(value);
       };
-      const job: Job = { id: this.nextId++, input, options, resolve: settle(resolve), reject: settle(reject) };
+      const job: Job = { id: this.nextId++, input, options, resolve: settle(resolve), reject: settle(reject), onStarted: run.onStarted };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.queue.push(job);
       this.pump();
@@ -467,6 +470,7 @@ export class PipelineThreadPool implements RestorationService {
       const message: ToThread = { type: 'process', id: job.id, input, options: job.options };
       try {
         postTransferring(slot.worker, message, [input.buffer as ArrayBuffer]);
+        job.onStarted?.();
       } catch (error) {
         // Options that can't be cloned are the caller's bug, not the thread's.
         slot.job = undefined;

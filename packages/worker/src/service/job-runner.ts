@@ -42,7 +42,7 @@ export interface JobRunnerSettings {
   /** REVIVE_RESTORER and REVIVE_BG_UPSAMPLER as configured: a job's options must name these (or nothing). */
   readonly restorer: string;
   readonly bgUpsampler: string | undefined;
-  /** A job's budget from its claim; past it the job FAILS with JOB_TIMEOUT (REVIVE_JOB_TIMEOUT_SECONDS). */
+  /** A job's budget from the moment a pipeline thread takes it; past it the job FAILS with JOB_TIMEOUT (REVIVE_JOB_TIMEOUT_SECONDS). */
   readonly jobTimeoutSeconds: number;
   /** @default DEFAULT_RETRY_BASE_SECONDS */
   readonly retryBaseSeconds?: number;
@@ -242,13 +242,18 @@ export class JobRunner {
     const owner = this.settings.workerId;
     // The budget aborts whatever step is under way: a pipeline thread is stopped and replaced by the pool, so neither
     // the slot nor the task is lost to one photo that would take too long. A retry would take as long: permanent.
+    // It runs from the moment a pipeline thread takes the job (the source fetch has its own timeouts), so time spent
+    // waiting for a replacement thread is the worker's, never counted against the photo.
     const budgetSeconds = this.settings.jobTimeoutSeconds;
     const budget = new AbortController();
-    const budgetTimer = setTimeout(() => budget.abort(new PermanentError('JOB_TIMEOUT', `the job ran past its budget of ${budgetSeconds} s (REVIVE_JOB_TIMEOUT_SECONDS) and was stopped`)), budgetSeconds * 1000);
+    let budgetTimer: NodeJS.Timeout | undefined;
+    const startBudget = () => {
+      budgetTimer ??= setTimeout(() => budget.abort(new PermanentError('JOB_TIMEOUT', `the job ran past its budget of ${budgetSeconds} s (REVIVE_JOB_TIMEOUT_SECONDS) and was stopped`)), budgetSeconds * 1000);
+    };
     const bounded = <T>(step: Promise<T>): Promise<T> => withSignal(step, budget.signal);
     try {
       this.checkModels(job);
-      const input = await bounded(this.readSource(job));
+      const input = await this.readSource(job);
       const result = await bounded(pipeline.process(input, {
         upscale: job.options.upscale,
         onlyCenterFace: job.options.onlyCenterFace,
@@ -257,7 +262,7 @@ export class JobRunner {
         ext: job.options.ext,
         useBgUpsampler: job.options.bgUpsampler !== undefined,
         requireFace: job.options.requireFace,
-      }, { signal: budget.signal }));
+      }, { signal: budget.signal, onStarted: startBudget }));
       if (active.released || active.leaseLost) return;
       const { contentType, extension } = CONTENT_TYPES[result.format];
       // One object per attempt: a worker that lost its lease writes its own key, never the winner's (see resultKey).
