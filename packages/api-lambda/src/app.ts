@@ -74,7 +74,13 @@ export function createDeps(env: NodeJS.ProcessEnv = process.env): ApiDeps {
     config,
     table: new JobTable(config.REVIVE_TABLE_NAME, new DynamoDBClient(sdkOptions(env, env.AWS_ENDPOINT_URL_DYNAMODB))),
     queue: new JobQueue(config.REVIVE_QUEUE_URL, new SQSClient(sdkOptions(env, env.AWS_ENDPOINT_URL_SQS))),
-    bucket: new MediaBucket(config.REVIVE_BUCKET_NAME, presignClient),
+    bucket: new MediaBucket(
+      config.REVIVE_BUCKET_NAME,
+      presignClient,
+      config.REVIVE_S3_PUBLIC_ENDPOINT === undefined
+        ? presignClient
+        : new S3Client({ ...sdkOptions(env, env.AWS_ENDPOINT_URL_S3), forcePathStyle: config.REVIVE_S3_FORCE_PATH_STYLE }),
+    ),
     urlAllowList: new AddressPolicy(config.REVIVE_URL_ALLOW_CIDRS),
     logger: new Logger({ serviceName: SERVICE_NAME }),
     metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME }),

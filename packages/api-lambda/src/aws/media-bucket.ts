@@ -1,4 +1,4 @@
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createPresignedPost, type PresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 
@@ -13,14 +13,30 @@ export interface PresignUploadOptions {
 }
 
 /**
- * The media bucket, for presigning only: the API never moves image bytes itself. Presigning is local computation,
- * so the client's endpoint may be a public one (the local stack's same-origin proxy) that this process never calls.
+ * The media bucket: presigning, and a HeadObject of uploads. The API never moves image bytes itself. Presigning is
+ * local computation, so `client`'s endpoint may be a public one (the local stack's same-origin proxy) that this
+ * process never calls; `dataClient` is the one that makes requests.
  */
 export class MediaBucket {
   constructor(
     private readonly bucketName: string,
     private readonly client: S3Client = new S3Client({}),
+    private readonly dataClient: S3Client = client,
   ) {}
+
+  /**
+   * Whether an object exists (HeadObject). A missing key is a 404 only with s3:ListBucket (infra grants it to
+   * create-job); any other failure, a 403 included, is thrown.
+   */
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.dataClient.send(new HeadObjectCommand({ Bucket: this.bucketName, Key: key }));
+      return true;
+    } catch (error) {
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+      throw error;
+    }
+  }
 
   /** A presigned POST whose policy pins the key, bounds the size and requires an image content type. */
   async presignUpload(options: PresignUploadOptions): Promise<PresignedPost> {
@@ -42,5 +58,6 @@ export class MediaBucket {
 
   destroy(): void {
     this.client.destroy();
+    if (this.dataClient !== this.client) this.dataClient.destroy();
   }
 }

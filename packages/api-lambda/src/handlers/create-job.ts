@@ -83,6 +83,15 @@ export const createJob: RouteLogic = async (event, deps) => {
   };
   const base = baseUrl(event);
 
+  // A job for an upload that is not there would only fail later in the worker: refuse it now. An Idempotency-Key
+  // repeat of a job created before the upload expired still gets its job.
+  if ('uploadKey' in request.source && !(await deps.bucket.exists(request.source.uploadKey))) {
+    const earlier = key === undefined ? undefined : await deps.table.get(record.jobId);
+    if (earlier === undefined) {
+      throw new ClientError(422, 'UPLOAD_NOT_FOUND', 'Nothing was uploaded at source.uploadKey (or the upload expired); upload the photo to the URL from POST /uploads first.');
+    }
+  }
+
   if (await deps.table.putNew(record)) {
     await enqueue(record, deps);
     deps.metrics.addMetric('JobsCreated', MetricUnit.Count, 1);
