@@ -309,7 +309,8 @@ export async function startWorkerProcess(stack: Stack, options: WorkerOptions): 
       }
     },
   };
-  await waitForLog((l) => l.message === 'worker ready');
+  // Model load under tsx on a loaded machine (several workers starting at once) can take minutes.
+  await waitForLog((l) => l.message === 'worker ready', 240_000);
   return worker;
 }
 

@@ -12,8 +12,8 @@ const TENANT = 'tenant-sigterm';
 const SLOW_CONVS = 300;
 /** @default 20 */
 const RUNS = Number(process.env.REVIVE_SIGTERM_RUNS ?? 20);
-/** Workers started and stopped together. @default 4 */
-const PARALLEL = Number(process.env.REVIVE_SIGTERM_PARALLEL ?? 4);
+/** Workers started and stopped together. @default 2 */
+const PARALLEL = Number(process.env.REVIVE_SIGTERM_PARALLEL ?? 2);
 let stack: Stack;
 let dir: string;
 let restorer: string;
