@@ -125,6 +125,11 @@ export const jobResponseSchema = z.object({
     attempts: z.number().int(),
   }),
   webhook: z.string().nullable(),
+  /** The last webhook post's outcome (status, attempts, the receiver's HTTP status or the error); null before one was tried. */
+  webhook_delivery: z
+    .object({ status: z.enum(['DELIVERED', 'FAILED', 'REFUSED']), attempts: z.number().int(), http_status: z.number().int().nullable(), error: z.string().nullable(), at: z.iso.datetime() })
+    .nullable()
+    .optional(),
   urls: z.object({ get: z.string(), cancel: z.string() }),
 });
 export type JobResponse = z.infer<typeof jobResponseSchema>;

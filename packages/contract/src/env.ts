@@ -19,6 +19,11 @@ export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 120;
 export const DEFAULT_MAX_RECEIVE_COUNT = 4;
 /** Fargate allows a task at most 120 s between SIGTERM and SIGKILL. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 110;
+/**
+ * A job's budget: past it the job fails with JOB_TIMEOUT (permanent) and its pipeline thread is replaced. A 64 MP photo
+ * at 4x with GFPGAN on one vCPU stays under it; the health check's wedge limit is this plus a margin.
+ */
+export const DEFAULT_JOB_TIMEOUT_SECONDS = 600;
 /** Job records live this long (DynamoDB TTL). Uploads and results expire with the bucket's lifecycle rules. */
 export const DEFAULT_JOB_TTL_DAYS = 7;
 
@@ -51,6 +56,8 @@ export const workerEnvSchema = z.object({
   REVIVE_HEARTBEAT_INTERVAL_SECONDS: intFrom(1, 3_600).optional(),
   /** Must equal the queue's redrive maxReceiveCount: on the last delivery a transient failure marks the job FAILED. @default 4 */
   REVIVE_MAX_RECEIVE_COUNT: intFrom(1, 1_000).default(DEFAULT_MAX_RECEIVE_COUNT),
+  /** A job's budget from the moment a pipeline thread takes it (pipeline and result write); past it the job FAILS with JOB_TIMEOUT. @default 600 */
+  REVIVE_JOB_TIMEOUT_SECONDS: intFrom(1, 43_200).default(DEFAULT_JOB_TIMEOUT_SECONDS),
   /** Time in-flight jobs get to finish after SIGTERM. @default 110 */
   REVIVE_SHUTDOWN_TIMEOUT_SECONDS: intFrom(0, 3_600).default(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS),
   /** Heartbeat file the health check reads. @default /tmp/revive-health.json */

@@ -23,6 +23,8 @@ export const JOB_ERROR_CODES = [
   'UNSUPPORTED_MODEL', // the job asked for a restorer or upsampler this worker does not serve
   'ENQUEUE_FAILED', // the API wrote the record but could not send the message
   'RETRIES_EXHAUSTED', // transient failures on every delivery; the message went to the dead-letter queue
+  'JOB_TIMEOUT', // the job ran past the worker's budget (REVIVE_JOB_TIMEOUT_SECONDS); a retry would take as long
+  'DEAD_LETTERED', // the message reached the dead-letter queue before any worker wrote an outcome; a redrive may still finish it
   'INTERNAL', // a bug; the reason says what happened
 ] as const;
 export const jobErrorCodeSchema = z.enum(JOB_ERROR_CODES);
@@ -112,6 +114,17 @@ export const faceSchema = z.object({
 });
 export type FaceSummary = z.infer<typeof faceSchema>;
 
+/** Outcome of posting a finished job to its webhook: DELIVERED (2xx), FAILED (retries ran out), REFUSED (the address or answer is final). */
+export const webhookDeliverySchema = z.object({
+  status: z.enum(['DELIVERED', 'FAILED', 'REFUSED']),
+  attempts: z.number().int().nonnegative(),
+  /** The receiver's last HTTP status, when it answered. */
+  httpStatus: z.number().int().optional(),
+  error: z.string().optional(),
+  at: z.iso.datetime(),
+});
+export type WebhookDelivery = z.infer<typeof webhookDeliverySchema>;
+
 /** The DynamoDB item for a job. Attribute names are part of the contract: the table's keys, GSI and TTL use them. */
 export const jobRecordSchema = z.object({
   jobId: jobIdSchema,
@@ -139,6 +152,8 @@ export const jobRecordSchema = z.object({
   resultHeight: z.number().int().optional(),
   errorCode: jobErrorCodeSchema.optional(),
   errorMessage: z.string().optional(),
+  /** What became of the last webhook post for this job; absent until one was tried. */
+  webhookDelivery: webhookDeliverySchema.optional(),
   /**
    * Present (with `enqueuePendingSince`) from the API's put until its message is known to be sent: the key of the
    * sparse `TABLE_SCHEMA.pendingIndex` that the enqueue sweeper reads.
@@ -172,6 +187,7 @@ export const tenantIndexItemSchema = jobRecordSchema.pick({
   source: true,
   options: true,
   webhookUrl: true,
+  webhookDelivery: true,
   attempts: true,
   startedAt: true,
   finishedAt: true,

@@ -12,7 +12,7 @@ export const TABLE_SCHEMA = {
     name: 'byTenant',
     partitionKey: 'tenantId',
     sortKey: 'createdAt',
-    projected: ['status', 'source', 'options', 'webhookUrl', 'attempts', 'startedAt', 'finishedAt', 'timingsMs', 'facesFound', 'faces', 'resultKey', 'resultWidth', 'resultHeight', 'errorCode', 'errorMessage'],
+    projected: ['status', 'source', 'options', 'webhookUrl', 'webhookDelivery', 'attempts', 'startedAt', 'finishedAt', 'timingsMs', 'facesFound', 'faces', 'resultKey', 'resultWidth', 'resultHeight', 'errorCode', 'errorMessage'],
   },
   /**
    * Sparse index of jobs whose message may not have been sent yet (the API's transactional outbox): only records
@@ -63,9 +63,12 @@ export function uploadKey(tenantId: string, uploadId: string): string {
   return `${BUCKET_PREFIXES.uploads}${tenantKeySegment(tenantId)}/${uploadId}`;
 }
 
-/** Key of a job's restored photo. */
-export function resultKey(tenantId: string, jobId: string, extension: string): string {
-  return `${BUCKET_PREFIXES.results}${tenantKeySegment(tenantId)}/${jobId}.${extension}`;
+/**
+ * Key of a job's restored photo. With `attempt`, each delivery writes its own object (`<jobId>-<attempt>.<ext>`) and the
+ * record names the one whose conditional write won, so a worker that lost its lease can never overwrite a finished result.
+ */
+export function resultKey(tenantId: string, jobId: string, extension: string, attempt?: number): string {
+  return `${BUCKET_PREFIXES.results}${tenantKeySegment(tenantId)}/${jobId}${attempt === undefined ? '' : `-${attempt}`}.${extension}`;
 }
 
 /** True when `key` is one of this tenant's uploads: a job may only read its own tenant's objects. */

@@ -60,6 +60,9 @@ export function jobResponseFromRecord(record: TenantIndexItem, links: JobRespons
       attempts: record.attempts,
     },
     webhook: record.webhookUrl ?? null,
+    webhook_delivery: record.webhookDelivery
+      ? { status: record.webhookDelivery.status, attempts: record.webhookDelivery.attempts, http_status: record.webhookDelivery.httpStatus ?? null, error: record.webhookDelivery.error ?? null, at: record.webhookDelivery.at }
+      : null,
     urls: { get: `${base}/jobs/${record.jobId}`, cancel: `${base}/jobs/${record.jobId}` },
   };
 }

@@ -2,6 +2,7 @@ import { BUCKET_PREFIXES, TABLE_SCHEMA } from '@revive/contract';
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { JobApi } from './api.js';
+import type { DeadLetterConsumer } from './dead-letters.js';
 import type { JobQueue } from './queue.js';
 import type { JobStorage } from './storage.js';
 import type { WorkerService } from './worker.js';
@@ -12,6 +13,7 @@ export interface LeastPrivilegeTargets {
   readonly queue: JobQueue;
   readonly api: JobApi;
   readonly worker: WorkerService;
+  readonly deadLetters?: DeadLetterConsumer;
 }
 
 /**
@@ -21,7 +23,7 @@ export interface LeastPrivilegeTargets {
  * Note: only create-job gets s3:ListBucket, so that its HeadObject of a missing upload answers 404 (refused as
  * UPLOAD_NOT_FOUND) rather than 403 (a 5xx); for every other role a missing key answers 403.
  */
-export function grantLeastPrivilege({ storage, queue, api, worker }: LeastPrivilegeTargets): void {
+export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters }: LeastPrivilegeTargets): void {
   const { bucket, table } = storage;
   const uploads = bucket.arnForObjects(`${BUCKET_PREFIXES.uploads}*`);
   const results = bucket.arnForObjects(`${BUCKET_PREFIXES.results}*`);
@@ -70,7 +72,8 @@ export function grantLeastPrivilege({ storage, queue, api, worker }: LeastPrivil
     ),
   );
   task.addToPrincipalPolicy(allow('ReadUploads', ['s3:GetObject'], [uploads]));
-  task.addToPrincipalPolicy(allow('WriteResults', ['s3:PutObject'], [results]));
+  // Large results go up in parts (lib-storage): s3:PutObject covers each part; a failed upload is aborted.
+  task.addToPrincipalPolicy(allow('WriteResults', ['s3:PutObject', 's3:AbortMultipartUpload'], [results]));
   // The webhook body carries a presigned result URL, signed with the task role's credentials.
   task.addToPrincipalPolicy(allow('PresignResults', ['s3:GetObject'], [results]));
   task.addToPrincipalPolicy(allow('UpdateJobs', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
@@ -79,6 +82,15 @@ export function grantLeastPrivilege({ storage, queue, api, worker }: LeastPrivil
   task.addToPrincipalPolicy(allow('ProtectOwnTask', ['ecs:UpdateTaskProtection'], [clusterTasksArn(worker)]));
   // REVIVE_WEBHOOK_SECRET is injected by ECS at start, so only the execution role reads the secret
   // (ecs.Secret.fromSecretsManager grants that); the running worker needs no Secrets Manager access.
+
+  if (deadLetters) {
+    const fn = deadLetters.function;
+    fn.addToRolePolicy(allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [deadLetters.logGroup.logGroupArn]));
+    // The SQS event source polls the DLQ with the function's role.
+    fn.addToRolePolicy(allow('ConsumeDeadLetters', ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'], [queue.deadLetterQueue.queueArn]));
+    fn.addToRolePolicy(allow('FailDeadLetteredJobs', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
+    fn.addToRolePolicy(allow('ReadWebhookSecret', ['secretsmanager:GetSecretValue'], [worker.webhookSecret.secretArn]));
+  }
 }
 
 /** `arn:${partition}:ecs:${region}:${account}:task/${clusterName}/*`: every task of the worker's cluster. */

@@ -6,6 +6,7 @@ import type { Construct } from 'constructs';
 import { JobApi } from './api.js';
 import { DEFAULT_API_5XX_ALARM_THRESHOLD, type ReviveConfig } from './config.js';
 import { grantLeastPrivilege } from './grants.js';
+import { DeadLetterConsumer } from './dead-letters.js';
 import { Monitoring } from './monitoring.js';
 import { acknowledgeNagFindings } from './nag.js';
 import { JobQueue } from './queue.js';
@@ -27,6 +28,7 @@ export class ReviveStack extends Stack {
   public readonly vpc: ec2.Vpc;
   public readonly storage: JobStorage;
   public readonly jobQueue: JobQueue;
+  public readonly deadLetters: DeadLetterConsumer;
   public readonly api: JobApi;
   public readonly worker: WorkerService;
   public readonly monitoring: Monitoring;
@@ -111,7 +113,15 @@ export class ReviveStack extends Stack {
       logRetention,
     });
 
-    grantLeastPrivilege({ storage: this.storage, queue: this.jobQueue, api: this.api, worker: this.worker });
+    // Jobs whose message is dead-lettered end FAILED (DEAD_LETTERED) instead of waiting forever.
+    this.deadLetters = new DeadLetterConsumer(this, 'DeadLetters', {
+      deadLetterQueue: this.jobQueue.deadLetterQueue,
+      tableName: this.storage.table.tableName,
+      jobTtlDays: c.jobTtlDays,
+      webhookSecret: this.worker.webhookSecret,
+      logRetention,
+    });
+    grantLeastPrivilege({ storage: this.storage, queue: this.jobQueue, api: this.api, worker: this.worker, deadLetters: this.deadLetters });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       queue: this.jobQueue,

@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < jobs + 2; i++) {
       const started = performance.now();
       const job = await enqueue(stack, { kind: 's3', key }, { tenantId: TENANT, options: { upscale: 1 } });
-      const target = resultKey(TENANT, job.jobId, 'jpg');
+      const target = resultKey(TENANT, job.jobId, 'jpg', 1);
       const giveUpAt = Date.now() + JOB_TIMEOUT_MS;
       for (;;) {
         if (Date.now() > giveUpAt) {

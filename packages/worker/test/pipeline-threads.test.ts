@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PermanentError, RetryableError, WorkerError } from '../src/errors.js';
 import { decode } from '../src/pipeline/decode.js';
 import { writeImage } from '../src/pipeline/image.js';
@@ -91,17 +91,21 @@ describe('PipelineThreadPool', () => {
     const ticks: number[] = [];
     const timer = setInterval(() => ticks.push(performance.now()), 10);
     const started = performance.now();
+    let result: ProcessResult;
     try {
-      await threads.process(input.slice(), { upscale: 1 });
+      result = await threads.process(input.slice(), { upscale: 1 });
     } finally {
       clearInterval(timer);
     }
     const elapsedMs = performance.now() - started;
     expect(elapsedMs).toBeGreaterThan(300);
     const gaps = ticks.map((t, i) => t - (ticks[i - 1] ?? started));
-    // In-process, one face's session.run alone is hundreds of ms without a single tick.
-    expect(Math.max(...gaps)).toBeLessThan(150);
-    expect(ticks.length).toBeGreaterThan(elapsedMs / 10 / 3);
+    // In-process, one face's session.run blocks this loop for the whole run, with no tick. Measured against that run
+    // (timed in the thread, so a loaded machine stretches both alike), not against a fixed number of ms.
+    const restoreMsPerFace = (result.timingsMs.restore ?? 0) / Math.max(1, result.faces.length);
+    expect(restoreMsPerFace).toBeGreaterThan(100);
+    expect(Math.max(...gaps)).toBeLessThan(restoreMsPerFace / 2);
+    expect(ticks.length).toBeGreaterThan(elapsedMs / (restoreMsPerFace / 2));
   });
 
   it('runs two jobs at once on two threads', async () => {
@@ -124,6 +128,26 @@ describe('PipelineThreadPool', () => {
     const result = await threads.process(input.slice(), { upscale: 1 });
     expect(result.faces.length).toBeGreaterThan(0);
     expect(threads.threadCount).toBe(1);
+    expect([...slots][0]!.worker).not.toBe(first!.worker);
+  });
+
+  it('issue 10 point 12: an aborted job fails at once with the reason; its thread is replaced and the next job runs', async () => {
+    const threads = await pool(slow, 1);
+    const { slots } = threads as unknown as { slots: Set<{ worker: Worker }> };
+    const [first] = [...slots];
+    const budget = new AbortController();
+    const job = threads.process(input.slice(), { upscale: 1 }, { signal: budget.signal }).catch((e: unknown) => e);
+    const next = threads.process(input.slice(), { upscale: 1 });
+    // Aborted while the first job computes (its restorer alone takes seconds): the reason comes back unchanged.
+    await new Promise((r) => setTimeout(r, 300));
+    const reason = new PermanentError('JOB_TIMEOUT', 'over budget');
+    budget.abort(reason);
+    expect(await job).toBe(reason);
+    // The queued job runs on a new thread once the old one has left its native run and exited.
+    expect((await next).faces.length).toBeGreaterThan(0);
+    expect(threads.threadCount).toBe(1);
+    await vi.waitFor(() => expect(threads.stoppingCount).toBe(0), { timeout: 60_000, interval: 100 });
+    expect([...slots]).toHaveLength(1);
     expect([...slots][0]!.worker).not.toBe(first!.worker);
   });
 

@@ -84,12 +84,13 @@ describe('worker deaths', () => {
     expect(await getRecord(stack, jobId)).toMatchObject({ status: 'RUNNING', attempts: 1 });
     const second = await worker();
     const record = await waitForRecord(stack, jobId, isTerminal, 90_000);
-    expect(record).toMatchObject({ status: 'SUCCEEDED', attempts: 2, resultKey: resultKey(TENANT, jobId, 'jpg') });
+    expect(record).toMatchObject({ status: 'SUCCEEDED', attempts: 2, resultKey: resultKey(TENANT, jobId, 'jpg', 2) });
     // The message came back only once the visibility the dead worker had extended ran out.
     const takeover = second.logs.find((l) => l.message === 'job started' && l.jobId === jobId);
     expect(takeover).toMatchObject({ attempts: 2 });
     expect(Date.parse(String(takeover!.timestamp)) - killedAt).toBeGreaterThan(500);
-    expect(await resultKeys()).toEqual([resultKey(TENANT, jobId, 'jpg')]);
+    // The killed attempt never reached its write; the winner wrote its own key.
+    expect(await resultKeys()).toEqual([resultKey(TENANT, jobId, 'jpg', 2)]);
     const deadline = Date.now() + 10_000;
     while ((await queueDepth(stack, stack.resources.queueUrl)) > 0 && Date.now() < deadline) await sleep(250);
     expect(await queueDepth(stack, stack.resources.queueUrl)).toBe(0);

@@ -302,13 +302,15 @@ export async function startWorkerProcess(stack: Stack, options: WorkerOptions): 
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        // Generous: on a loaded machine a clean drain can take a while, and a kill here would read as a crash.
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
         await exited;
         clearTimeout(timer);
       }
     },
   };
-  await waitForLog((l) => l.message === 'worker ready');
+  // Model load under tsx on a loaded machine (several workers starting at once) can take minutes.
+  await waitForLog((l) => l.message === 'worker ready', 240_000);
   return worker;
 }
 

@@ -85,7 +85,7 @@ describe('revive serve', () => {
     const key = await upload(stack, TENANT, small.bytes);
     const job = await enqueue(stack, { kind: 's3', key }, { options: { upscale: 2 } });
     const record = await waitForRecord(stack, job.jobId, isTerminal);
-    expect(record).toMatchObject({ status: 'SUCCEEDED', attempts: 1, resultKey: resultKey(TENANT, job.jobId, 'jpg'), resultWidth: small.width * 2, resultHeight: small.height * 2 });
+    expect(record).toMatchObject({ status: 'SUCCEEDED', attempts: 1, resultKey: resultKey(TENANT, job.jobId, 'jpg', 1), resultWidth: small.width * 2, resultHeight: small.height * 2 });
     expect(record.facesFound).toBeGreaterThanOrEqual(1);
     expect(record.timingsMs?.restore).toBeGreaterThan(0);
     expect(record.finishedAt && record.startedAt && record.finishedAt >= record.startedAt).toBe(true);
@@ -110,7 +110,7 @@ describe('revive serve', () => {
   it('fetches a URL source from an allowed address and delivers a signed webhook', async () => {
     const job = await enqueue(stack, { kind: 'url', url: `${allowedBase}/photo.jpg` }, { options: { upscale: 1, ext: 'png' }, webhookUrl: `${allowedBase}/hook` });
     const record = await waitForRecord(stack, job.jobId, isTerminal);
-    expect(record).toMatchObject({ status: 'SUCCEEDED', resultKey: resultKey(TENANT, job.jobId, 'png'), resultWidth: small.width });
+    expect(record).toMatchObject({ status: 'SUCCEEDED', resultKey: resultKey(TENANT, job.jobId, 'png', record.attempts), resultWidth: small.width });
     expect((await readImageHeader((await getObjectBytes(stack, record.resultKey!)).bytes)).format).toBe('png');
     const deadline = Date.now() + 20_000;
     while (!hooks.some((h) => h.body.includes(job.jobId)) && Date.now() < deadline) await sleep(100);

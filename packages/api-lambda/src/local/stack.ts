@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import {
   createReviveResources,
   localAwsEnv,
+  localClients,
   startLocalAws,
   type LocalAws,
   type LocalAwsTarget,
@@ -237,6 +238,27 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const sweeper = startLocalSweeper(server.deps, sweepIntervalMs);
       cleanup.push({ name: 'enqueue sweeper', run: () => sweeper.stop() });
     }
+    // The DLQ consumer (a Lambda in AWS): a job whose message is dead-lettered ends FAILED (DEAD_LETTERED).
+    const { startLocalDeadLetterConsumer } = await import('@revive/worker/dead-letters');
+    const dlqClients = localClients(target);
+    const deadLetters = startLocalDeadLetterConsumer({
+      dlqUrl: resources.dlqUrl,
+      sqs: dlqClients.sqs,
+      dynamodb: dlqClients.dynamodb,
+      env: {
+        ...base,
+        ...env,
+        REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
+        ...(server.s3PublicEndpoint === undefined ? {} : { REVIVE_S3_PUBLIC_ENDPOINT: server.s3PublicEndpoint }),
+      },
+    });
+    cleanup.push({
+      name: 'dead-letter consumer',
+      run: async () => {
+        await deadLetters.stop();
+        for (const client of Object.values(dlqClients)) client.destroy();
+      },
+    });
     let worker: WorkerSupervisor | undefined;
     if (options.worker ?? true) {
       const healthDir = await mkdtemp(path.join(tmpdir(), 'revive-health-'));

@@ -17,15 +17,26 @@ import { defaultModelsDir, resolveModel } from './models.js';
 export interface RestorationService {
   /** Ids or paths of the loaded models. */
   readonly models: RestorationPipeline['models'];
-  /** decode → … → encode. Fails with the same WorkerError classes and codes as `RestorationPipeline.process`. */
-  process(input: Uint8Array, options?: ProcessOptions): Promise<ProcessResult>;
+  /**
+   * decode → … → encode. Fails with the same WorkerError classes and codes as `RestorationPipeline.process`, or with
+   * `run.signal`'s reason once it aborts (the pool then stops the job's thread and starts a new one).
+   */
+  process(input: Uint8Array, options?: ProcessOptions, run?: ProcessRun): Promise<ProcessResult>;
   /** Releases the models (and, for the pool, its threads). */
   dispose(): Promise<void>;
 }
 
+/** Per-job controls that are not pipeline options. */
+export interface ProcessRun {
+  /** Aborting fails the job at once with the signal's reason; its thread exits at its next JavaScript turn and is replaced. */
+  readonly signal?: AbortSignal;
+  /** Called when a thread takes the job (not while it waits for one): where a job's own time starts. */
+  readonly onStarted?: () => void;
+}
+
 /** @default 1 */
 export const DEFAULT_THREAD_COUNT = 1;
-/** Time an idle thread gets to release its onnxruntime sessions at `dispose()` before it is terminated. @default 5_000 */
+/** Time an idle thread gets to release its onnxruntime sessions at `dispose()` before it is told to exit without. @default 5_000 */
 export const DEFAULT_THREAD_DISPOSE_TIMEOUT_MS = 5_000;
 
 /** Pool options: the in-process pipeline's, less the download progress callback (functions can't cross threads). */
@@ -62,7 +73,9 @@ interface SerializedError {
 
 type ToThread =
   | { readonly type: 'process'; readonly id: number; readonly input: Uint8Array; readonly options: ProcessOptions }
-  | { readonly type: 'dispose' };
+  | { readonly type: 'dispose' }
+  // Ends the thread at its next turn of the event loop, between two native runs: see `stopThread`.
+  | { readonly type: 'exit' };
 
 type FromThread =
   | { readonly type: 'ready'; readonly models: RestorationPipeline['models'] }
@@ -155,6 +168,12 @@ function startPipelineThread(port: MessagePort, data: ThreadData): void {
     }
     let running: Promise<void> | undefined;
     port.on('message', (message: ToThread) => {
+      if (message.type === 'exit') {
+        // A message is handled in the poll phase, and onnxruntime-node runs a session inside a setImmediate callback
+        // (the check phase), so this never runs inside a native run. Leaving here, the job's next stage never starts;
+        // the thread's environment, sessions included, is torn down while no native code of ours is on its stack.
+        process.exit(0);
+      }
       if (message.type === 'dispose') {
         // Releasing the sessions under a running job would make its next session.run abort the process, and
         // terminating a thread inside one does too: the job's stages run out first (its result is ignored).
@@ -180,6 +199,7 @@ if (isPipelineThread() && parentPort) startPipelineThread(parentPort, workerData
 // ---- main side ---------------------------------------------------------------------------------------------
 
 interface Job {
+  readonly onStarted?: (() => void) | undefined;
   readonly id: number;
   readonly input: Uint8Array;
   readonly options: ProcessOptions;
@@ -190,6 +210,23 @@ interface Job {
 interface Slot {
   readonly worker: Worker;
   job: Job | undefined;
+  /** Told to exit (an aborted job): takes no new job; the pool replaces it once it has exited. */
+  stopping: boolean;
+}
+
+/**
+ * Asks a thread to end between two native runs. Neither `worker.terminate()` nor `process.exit()` on the main thread
+ * may stop a thread that is inside onnxruntime's `session.run`: when that run returns into a terminating JavaScript
+ * environment, onnxruntime-node throws a C++ `Napi::Error` nothing catches, and the whole process aborts (SIGABRT).
+ * The thread exits itself instead, at its next turn of the event loop: at most one native run later.
+ */
+function stopThread(slot: Slot): Promise<void> {
+  const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()));
+  if (!slot.stopping) {
+    slot.stopping = true;
+    slot.worker.postMessage({ type: 'exit' } satisfies ToThread);
+  }
+  return exited;
 }
 
 /**
@@ -294,27 +331,54 @@ export class PipelineThreadPool implements RestorationService {
     if (config.bgUpsampler !== undefined) await resolveModel(config.bgUpsampler, 'upsampler', options);
   }
 
+  /** Threads that take jobs (not those told to exit, which are on their way out). */
   get threadCount(): number {
-    return this.slots.size;
+    return [...this.slots].filter((s) => !s.stopping).length;
   }
 
   /**
    * Runs one image on an idle thread (queued in order while all are busy). The input's ArrayBuffer moves to the
    * thread when the view covers all of it, leaving `input` empty here; pass a copy to keep using the bytes.
    */
-  process(input: Uint8Array, options: ProcessOptions = {}): Promise<ProcessResult> {
+  process(input: Uint8Array, options: ProcessOptions = {}, run: ProcessRun = {}): Promise<ProcessResult> {
     if (this.disposed) return Promise.reject(new RetryableError('INTERNAL', 'the pipeline thread pool is disposed'));
+    const { signal } = run;
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
     return new Promise<ProcessResult>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, input, options, resolve, reject });
+      const onAbort = () => {
+        const queued = this.queue.indexOf(job);
+        if (queued >= 0) this.queue.splice(queued, 1);
+        for (const slot of this.slots) {
+          if (slot.job !== job) continue;
+          slot.job = undefined;
+          // The old thread finishes the native run it is in and exits; its replacement loads meanwhile, so the next
+          // job waits for a model load at most (memory holds one more set of models for that while).
+          void stopThread(slot);
+          if (!this.disposed) this.replace();
+        }
+        reject(signal!.reason as Error);
+      };
+      const settle = <T>(f: (value: T) => void) => (value: T) => {
+        signal?.removeEventListener('abort', onAbort);
+        f(value);
+      };
+      const job: Job = { id: this.nextId++, input, options, resolve: settle(resolve), reject: settle(reject), onStarted: run.onStarted };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(job);
       this.pump();
     });
   }
 
+  /** Threads told to exit (aborted jobs) that have not exited yet. */
+  get stoppingCount(): number {
+    return [...this.slots].filter((s) => s.stopping).length;
+  }
+
   /**
-   * Every thread releases its sessions and exits. A running job fails here at once (RetryableError) while its
-   * thread finishes the job's stages before it exits: terminating a thread inside onnxruntime's native run, or
-   * releasing a session under it, aborts the whole process. A busy thread still running after
-   * DEFAULT_THREAD_DISPOSE_TIMEOUT_MS is unref'd and left to end with the process; an idle one is terminated.
+   * Every thread exits. An idle thread releases its sessions first (told to exit without if that takes longer than
+   * DEFAULT_THREAD_DISPOSE_TIMEOUT_MS). A running job fails here at once (RetryableError) and its thread exits at
+   * its next turn, after the native run it is inside (see `stopThread`): resolves only once every thread has
+   * exited, so the process can then exit with its own code instead of aborting inside onnxruntime.
    */
   async dispose(): Promise<void> {
     if (this.disposed) return;
@@ -325,24 +389,23 @@ export class PipelineThreadPool implements RestorationService {
         const { worker, job } = slot;
         slot.job = undefined;
         job?.reject(new RetryableError('INTERNAL', 'the pipeline thread pool was disposed during the job'));
-        let timer: NodeJS.Timeout | undefined;
-        const gaveUp = new Promise<void>((resolve) => {
-          timer = setTimeout(() => {
-            if (job) worker.unref();
-            else void worker.terminate();
-            resolve();
-          }, DEFAULT_THREAD_DISPOSE_TIMEOUT_MS);
-        });
+        if (job || slot.stopping) {
+          await stopThread(slot);
+          return;
+        }
+        // Idle: it releases its sessions and exits. Releasing is native code too, so a slow release (a loaded machine) is
+        // not terminated under it: after the timeout the thread is told to exit at its next turn instead.
         const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+        const timer = setTimeout(() => void stopThread(slot), DEFAULT_THREAD_DISPOSE_TIMEOUT_MS);
         worker.postMessage({ type: 'dispose' } satisfies ToThread);
-        await Promise.race([exited, gaveUp]);
+        await exited;
         clearTimeout(timer);
       }),
     );
   }
 
   private adopt(worker: Worker): void {
-    const slot: Slot = { worker, job: undefined };
+    const slot: Slot = { worker, job: undefined, stopping: false };
     this.slots.add(slot);
     let lastError: unknown;
     worker.on('message', (message: FromThread) => {
@@ -366,7 +429,8 @@ export class PipelineThreadPool implements RestorationService {
           }),
         );
       }
-      if (!this.disposed) this.replace();
+      // A thread told to exit (aborted job) was replaced when it was told.
+      if (!this.disposed && !slot.stopping) this.replace();
     });
   }
 
@@ -399,13 +463,14 @@ export class PipelineThreadPool implements RestorationService {
     }
     for (const slot of this.slots) {
       if (this.queue.length === 0) return;
-      if (slot.job) continue;
+      if (slot.job || slot.stopping) continue;
       const job = this.queue.shift()!;
       slot.job = job;
       const input = ownsBuffer(job.input) ? job.input : job.input.slice();
       const message: ToThread = { type: 'process', id: job.id, input, options: job.options };
       try {
         postTransferring(slot.worker, message, [input.buffer as ArrayBuffer]);
+        job.onStarted?.();
       } catch (error) {
         // Options that can't be cloned are the caller's bug, not the thread's.
         slot.job = undefined;

@@ -50,7 +50,7 @@ function harness(process: () => Promise<ProcessResult>, options: HarnessOptions 
   const objects = { getUpload: async () => JPEG, putResult: async () => void calls.push('put') } as unknown as ObjectStore;
   const health = { jobStarted: () => undefined, jobEnded: () => undefined } as unknown as HealthReporter;
   const deps: JobRunnerDeps = { pipeline: { process }, store, queue, objects, health, http: {} as SafeHttpClient, webhooks: {} as WebhookSender, telemetry: new Telemetry({ logLevel: 'SILENT' }) };
-  const runner = new JobRunner(deps, { workerId: 'w', visibilityTimeoutSeconds: 10, heartbeatIntervalMs: 60_000, maxReceiveCount: 3, jobTtlDays: 1, maxSourceBytes: 1_000, restorer: 'gfpgan-1.4', bgUpsampler: undefined });
+  const runner = new JobRunner(deps, { workerId: 'w', visibilityTimeoutSeconds: 10, heartbeatIntervalMs: 60_000, maxReceiveCount: 3, jobTtlDays: 1, maxSourceBytes: 1_000, jobTimeoutSeconds: 600, restorer: 'gfpgan-1.4', bgUpsampler: undefined });
   ref.runner = runner;
   const deliver = (receiveCount: number) => runner.handle({ Body: body, ReceiptHandle: 'rh', MessageId: 'm', Attributes: { ApproximateReceiveCount: String(receiveCount) } } as Message, 0);
   return { calls, deliver, runner };

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Message } from '@aws-sdk/client-sqs';
-import { JOB_ERROR_CODES, TERMINAL_STATUSES, jobResponseFromRecord, jobMessageSchema, jobIdSchema, resultKey, isTenantUploadKey, tenantIdSchema, webhookEvent, type JobErrorCode, type JobMessage, type JobRecord } from '@revive/contract';
+import { JOB_ERROR_CODES, TERMINAL_STATUSES, jobResponseFromRecord, jobMessageSchema, jobIdSchema, resultKey, isTenantUploadKey, tenantIdSchema, webhookEvent, type JobErrorCode, type JobMessage, type JobRecord, type WebhookDelivery } from '@revive/contract';
 import { z } from 'zod';
 import { PermanentError, WorkerError, messageOf, describeThrown } from '../errors.js';
 import type { RestorationService } from '../pipeline/pipeline-threads.js';
@@ -11,7 +11,7 @@ import type { ObjectStore } from './object-store.js';
 import type { JobQueue } from './queue.js';
 import { assertImageBytes, type SafeHttpClient } from './source-fetch.js';
 import type { Telemetry } from './telemetry.js';
-import type { WebhookSender } from './webhook.js';
+import type { WebhookOutcome, WebhookSender } from './webhook.js';
 
 /** First backoff after a transient failure; doubles per delivery. @default 5 */
 export const DEFAULT_RETRY_BASE_SECONDS = 5;
@@ -42,6 +42,8 @@ export interface JobRunnerSettings {
   /** REVIVE_RESTORER and REVIVE_BG_UPSAMPLER as configured: a job's options must name these (or nothing). */
   readonly restorer: string;
   readonly bgUpsampler: string | undefined;
+  /** A job's budget from the moment a pipeline thread takes it; past it the job FAILS with JOB_TIMEOUT (REVIVE_JOB_TIMEOUT_SECONDS). */
+  readonly jobTimeoutSeconds: number;
   /** @default DEFAULT_RETRY_BASE_SECONDS */
   readonly retryBaseSeconds?: number;
   /** @default DEFAULT_RETRY_MAX_SECONDS */
@@ -238,10 +240,21 @@ export class JobRunner {
   private async run(job: JobMessage, record: JobRecord, active: ActiveJob, receiveCount: number, startedAt: Date, queueWaitMs: number | undefined, logKeys: Record<string, unknown>): Promise<void> {
     const { store, objects, queue, pipeline, telemetry } = this.deps;
     const owner = this.settings.workerId;
+    // The budget aborts whatever step is under way: a pipeline thread is stopped and replaced by the pool, so neither
+    // the slot nor the task is lost to one photo that would take too long. A retry would take as long: permanent.
+    // It runs from the moment a pipeline thread takes the job (the source fetch has its own timeouts), so time spent
+    // waiting for a replacement thread is the worker's, never counted against the photo.
+    const budgetSeconds = this.settings.jobTimeoutSeconds;
+    const budget = new AbortController();
+    let budgetTimer: NodeJS.Timeout | undefined;
+    const startBudget = () => {
+      budgetTimer ??= setTimeout(() => budget.abort(new PermanentError('JOB_TIMEOUT', `the job ran past its budget of ${budgetSeconds} s (REVIVE_JOB_TIMEOUT_SECONDS) and was stopped`)), budgetSeconds * 1000);
+    };
+    const bounded = <T>(step: Promise<T>): Promise<T> => withSignal(step, budget.signal);
     try {
       this.checkModels(job);
       const input = await this.readSource(job);
-      const result = await pipeline.process(input, {
+      const result = await bounded(pipeline.process(input, {
         upscale: job.options.upscale,
         onlyCenterFace: job.options.onlyCenterFace,
         blend: job.options.blend,
@@ -249,11 +262,13 @@ export class JobRunner {
         ext: job.options.ext,
         useBgUpsampler: job.options.bgUpsampler !== undefined,
         requireFace: job.options.requireFace,
-      });
+      }, { signal: budget.signal, onStarted: startBudget }));
       if (active.released || active.leaseLost) return;
       const { contentType, extension } = CONTENT_TYPES[result.format];
-      const key = resultKey(job.tenantId, job.jobId, extension);
-      await objects.putResult(key, result.image, contentType);
+      // One object per attempt: a worker that lost its lease writes its own key, never the winner's (see resultKey).
+      const key = resultKey(job.tenantId, job.jobId, extension, record.attempts);
+      await bounded(objects.putResult(key, result.image, contentType));
+      if (budget.signal.aborted) throw budget.signal.reason;
       const finishedAt = new Date();
       const faces = result.faces.map((f) => ({ box: [...f.box] as [number, number, number, number], score: f.score, landmarks: f.landmarks.map((p) => [p[0], p[1]] as [number, number]) }));
       const timingsMs = Object.fromEntries(Object.entries(result.timingsMs).filter((e): e is [string, number] => typeof e[1] === 'number'));
@@ -272,6 +287,8 @@ export class JobRunner {
     } catch (caught) {
       if (active.released || active.leaseLost) return;
       await this.failed(job, record, active, receiveCount, startedAt, toWorkerError(caught), logKeys);
+    } finally {
+      clearTimeout(budgetTimer);
     }
   }
 
@@ -365,6 +382,8 @@ export class JobRunner {
       const outcome = await this.deps.webhooks.send(url, webhookEvent(record.status), payload);
       if (outcome.delivered) this.log.info('webhook delivered', { jobId: record.jobId, attempts: outcome.attempts, status: outcome.status });
       else this.log.warn('webhook not delivered', { jobId: record.jobId, attempts: outcome.attempts, status: outcome.status, error: outcome.error });
+      // On the record, so GET /jobs/{id} shows a refused address or a receiver that never answered 2xx.
+      await this.deps.store.recordWebhookDelivery(record.jobId, webhookDeliveryOf(outcome)).catch((e: unknown) => this.log.warn('could not record the webhook outcome', { jobId: record.jobId, error: describeThrown(e) }));
     })().catch((error: unknown) => this.log.warn('webhook failed', { jobId: record.jobId, error: describeThrown(error) }));
     this.webhooksInFlight.add(delivery);
     void delivery.finally(() => this.webhooksInFlight.delete(delivery));
@@ -453,6 +472,39 @@ function safeJson(body: string | undefined): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** Rejects with the signal's reason once it aborts; the step itself is left to settle (or be stopped) on its own. */
+export function withSignal<T>(step: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    step.catch(() => undefined);
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    step.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
+}
+
+/** The record's view of a webhook outcome. */
+export function webhookDeliveryOf(outcome: WebhookOutcome, at: Date = new Date()): WebhookDelivery {
+  return {
+    status: outcome.delivered ? 'DELIVERED' : outcome.final ? 'REFUSED' : 'FAILED',
+    attempts: outcome.attempts,
+    ...(outcome.status !== undefined && { httpStatus: outcome.status }),
+    ...(outcome.error !== undefined && { error: outcome.error.slice(0, 500) }),
+    at: at.toISOString(),
+  };
 }
 
 function isJobErrorCode(code: string): code is JobErrorCode {

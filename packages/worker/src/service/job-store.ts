@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { FaceSummary, JobErrorCode, JobRecord, StageTimings } from '@revive/contract';
+import type { FaceSummary, JobErrorCode, JobRecord, StageTimings, WebhookDelivery } from '@revive/contract';
 import { awsErrorName, toStorageError } from './aws-errors.js';
 
 /** What a successful job writes into its record. */
@@ -58,6 +58,10 @@ export class JobStore {
   /**
    * QUEUED → RUNNING, or takes over a RUNNING job whose lease has expired; attempts + 1 either way.
    * The record must belong to `tenantId`, so a forged message cannot run another tenant's job.
+   *
+   * A job FAILED with DEAD_LETTERED is claimed too: that code means no worker ever wrote an outcome (the DLQ consumer
+   * only marked it so the client stops waiting), so when an operator redrives its message the job runs again and
+   * can still end SUCCEEDED. Every other FAILED code is an outcome a worker wrote, and stays.
    */
   async claim(jobId: string, tenantId: string, owner: string, now: Date, leaseMs: number): Promise<ClaimResult> {
     try {
@@ -65,13 +69,16 @@ export class JobStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: { jobId },
-          UpdateExpression: 'SET #status = :running, attempts = if_not_exists(attempts, :zero) + :one, leaseOwner = :owner, leaseExpiresAt = :lease, startedAt = :now',
+          UpdateExpression:
+            'SET #status = :running, attempts = if_not_exists(attempts, :zero) + :one, leaseOwner = :owner, leaseExpiresAt = :lease, startedAt = :now REMOVE errorCode, errorMessage, finishedAt',
           ConditionExpression:
-            'attribute_exists(jobId) AND tenantId = :tenant AND (#status = :queued OR (#status = :running AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :nowMs)))',
+            'attribute_exists(jobId) AND tenantId = :tenant AND (#status = :queued OR (#status = :running AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :nowMs)) OR (#status = :failed AND errorCode = :deadLettered))',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':running': 'RUNNING',
             ':queued': 'QUEUED',
+            ':failed': 'FAILED',
+            ':deadLettered': 'DEAD_LETTERED',
             ':zero': 0,
             ':one': 1,
             ':owner': owner,
@@ -169,6 +176,59 @@ export class JobStore {
     } catch (error) {
       if (awsErrorName(error) === 'ConditionalCheckFailedException') return false;
       throw toStorageError(error, 'DynamoDB UpdateItem (fail unclaimed)');
+    }
+  }
+
+  /** Writes the outcome of the job's webhook; a record that is gone (TTL) is left alone. */
+  async recordWebhookDelivery(jobId: string, delivery: WebhookDelivery): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { jobId },
+          UpdateExpression: 'SET webhookDelivery = :delivery',
+          ConditionExpression: 'attribute_exists(jobId)',
+          ExpressionAttributeValues: { ':delivery': delivery },
+        }),
+      );
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return;
+      throw toStorageError(error, 'DynamoDB UpdateItem (webhook delivery)');
+    }
+  }
+
+  /**
+   * A dead-lettered message's job → FAILED DEAD_LETTERED, unless it already ended or a live lease holds it (a worker
+   * still running it will write its own outcome). Returns the FAILED record, or undefined when nothing was changed.
+   */
+  async failDeadLettered(jobId: string, tenantId: string, now: Date, failure: JobFailure): Promise<JobRecord | undefined> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { jobId },
+          UpdateExpression: 'SET #status = :failed, errorCode = :code, errorMessage = :message, finishedAt = :finished, expiresAt = :expires REMOVE leaseOwner, leaseExpiresAt',
+          ConditionExpression:
+            'attribute_exists(jobId) AND tenantId = :tenant AND (#status = :queued OR (#status = :running AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :nowMs)))',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':failed': 'FAILED',
+            ':queued': 'QUEUED',
+            ':running': 'RUNNING',
+            ':code': failure.code,
+            ':message': failure.message.slice(0, MAX_ERROR_MESSAGE_CHARS),
+            ':finished': failure.finishedAt.toISOString(),
+            ':expires': failure.expiresAt,
+            ':tenant': tenantId,
+            ':nowMs': now.getTime(),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return out.Attributes as JobRecord;
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return undefined;
+      throw toStorageError(error, 'DynamoDB UpdateItem (dead-lettered)');
     }
   }
 

@@ -5,7 +5,7 @@ import { startWorker } from './serve.js';
 import { Telemetry } from './telemetry.js';
 import { workerEnvSchema } from '@revive/contract';
 
-/** After a clean shutdown, exit even if a released job's pipeline thread is still inside a native run (its result is no longer wanted). @default 2_000 */
+/** After a clean shutdown (every pipeline thread has exited), exit even if a stray handle would keep the loop alive. @default 2_000 */
 export const DEFAULT_EXIT_GRACE_MS = 2_000;
 
 /**
@@ -17,9 +17,11 @@ export async function serveMain(env: NodeJS.ProcessEnv = process.env): Promise<v
   const config = loadWorkerConfig(env);
   const telemetry = new Telemetry();
   const worker = await startWorker(config, telemetry);
+  // `on`, not `once`: a second signal (pnpm and tsx forward theirs, ECS may repeat) must not kill the drain midway
+  // with the default handler. Later signals are no-ops; the shutdown is idempotent.
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    process.on('SIGTERM', () => resolve('SIGTERM'));
+    process.on('SIGINT', () => resolve('SIGINT'));
   });
   const signal = await signalled;
   await worker.shutdown(signal);

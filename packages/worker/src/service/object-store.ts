@@ -1,8 +1,18 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { PermanentError } from '../errors.js';
 import { awsErrorName, toStorageError } from './aws-errors.js';
+
+/**
+ * Part size of a result upload. Results up to this size go in one PutObject; larger ones (a 2000×2000 PNG is ≈ 12 MiB,
+ * a 64 MP one at 4x far more) in parts, so no single request carries more than this: S3's minimum part is 5 MiB, and
+ * the local emulator refuses bodies over 11 MiB. @default 8 MiB
+ */
+export const DEFAULT_RESULT_PART_BYTES = 8 * 1024 * 1024;
+/** Parts in flight per result upload. @default 4 */
+export const DEFAULT_RESULT_UPLOAD_CONCURRENCY = 4;
 
 /** The bucket: tenants' uploads in, restored photos out. */
 export class ObjectStore {
@@ -36,11 +46,18 @@ export class ObjectStore {
     }
   }
 
-  async putResult(key: string, bytes: Uint8Array, contentType: string): Promise<void> {
+  /** One PutObject up to `partBytes`, a multipart upload above it (lib-storage aborts the upload if a part fails). */
+  async putResult(key: string, bytes: Uint8Array, contentType: string, partBytes: number = DEFAULT_RESULT_PART_BYTES): Promise<void> {
     try {
-      await this.s3.send(new PutObjectCommand({ Bucket: this.bucketName, Key: key, Body: bytes, ContentType: contentType }));
+      await new Upload({
+        client: this.s3,
+        params: { Bucket: this.bucketName, Key: key, Body: bytes, ContentType: contentType },
+        partSize: partBytes,
+        queueSize: DEFAULT_RESULT_UPLOAD_CONCURRENCY,
+        leavePartsOnError: false,
+      }).done();
     } catch (error) {
-      throw toStorageError(error, 'S3 PutObject');
+      throw toStorageError(error, bytes.byteLength > partBytes ? 'S3 multipart upload' : 'S3 PutObject');
     }
   }
 

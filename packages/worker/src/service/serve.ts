@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -19,6 +21,11 @@ import { messageOf } from '../errors.js';
 
 /** Time kept back from the shutdown budget to release unfinished jobs and flush logs. @default 3_000 */
 export const DEFAULT_SHUTDOWN_RESERVE_MS = 3_000;
+/**
+ * How long past its budget (REVIVE_JOB_TIMEOUT_SECONDS) a job may still hold its slot before the health check calls
+ * the slot wedged: the budget ends the job itself, so only a step that ignores it (a hung write) gets there. @default 120_000
+ */
+export const DEFAULT_JOB_WEDGE_MARGIN_MS = 120_000;
 /** Slack on top of the long poll before an SDK call to SQS counts as hung. @default 10_000 */
 export const DEFAULT_POLL_REQUEST_SLACK_MS = 10_000;
 
@@ -47,8 +54,18 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
   const log = telemetry.logger;
   const workerId = `${os.hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   log.appendKeys({ workerId });
-  const health = new HealthReporter({ file: config.REVIVE_HEALTH_FILE, concurrency: config.REVIVE_CONCURRENCY, waitTimeSeconds: config.REVIVE_WAIT_TIME_SECONDS });
+  const health = new HealthReporter({
+    file: config.REVIVE_HEALTH_FILE,
+    concurrency: config.REVIVE_CONCURRENCY,
+    waitTimeSeconds: config.REVIVE_WAIT_TIME_SECONDS,
+    // A job ends at its budget, so a slot busy for longer than the budget plus a margin is truly stuck.
+    jobWedgedAfterMs: config.REVIVE_JOB_TIMEOUT_SECONDS * 1000 + DEFAULT_JOB_WEDGE_MARGIN_MS,
+  });
   health.start();
+  // onnxruntime's bundled telemetry SDK writes mat-debug-<pid>.log (and .ses) into $TMPDIR, /tmp when unset. Native
+  // getenv reads the process environment, which this assignment changes before any pipeline thread loads onnxruntime.
+  const taskTmpDir = await mkdtemp(path.join(os.tmpdir(), 'revive-worker-'));
+  process.env.TMPDIR = taskTmpDir;
 
   const loadStarted = performance.now();
   let pipeline: PipelineThreadPool;
@@ -70,6 +87,7 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
     });
   } catch (error) {
     const message = messageOf(error);
+    await rm(taskTmpDir, { recursive: true, force: true }).catch(() => undefined);
     await health.modelLoadFailed(message);
     health.stop();
     log.error('models failed to load', { error: message, restorer: config.REVIVE_RESTORER, detector: config.REVIVE_DETECTOR, modelsDir: config.REVIVE_MODELS_DIR });
@@ -114,6 +132,7 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
       maxReceiveCount: config.REVIVE_MAX_RECEIVE_COUNT,
       jobTtlDays: config.REVIVE_JOB_TTL_DAYS,
       maxSourceBytes: DEFAULT_MAX_SOURCE_BYTES,
+      jobTimeoutSeconds: config.REVIVE_JOB_TIMEOUT_SECONDS,
       restorer: config.REVIVE_RESTORER,
       bgUpsampler: config.REVIVE_BG_UPSAMPLER,
     },
@@ -154,8 +173,10 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
     await health.flush();
     await http.close().catch(() => undefined);
     for (const client of [sqs, pollSqs, dynamodb, s3]) client.destroy();
-    // Released jobs may still be computing: their threads are terminated, which stops them without touching this one.
+    // Released jobs may still be computing: their threads exit after the native run they are in (one stage at most),
+    // and only then does this resolve, so the process exits with its own code rather than abort inside onnxruntime.
     await pipeline.dispose().catch(() => undefined);
+    await rm(taskTmpDir, { recursive: true, force: true }).catch(() => undefined);
     const summary = { drained: running - released, released };
     log.info('shutdown complete', { ...summary, ms: Date.now() - started });
     return summary;

@@ -30,6 +30,8 @@ export interface WebhookOutcome {
   readonly attempts: number;
   readonly status?: number;
   readonly error?: string;
+  /** Not delivered, and retrying would not help: a forbidden address or a final 4xx. */
+  readonly final?: boolean;
 }
 
 /** Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"). */
@@ -77,11 +79,11 @@ export class WebhookSender {
         const status = await this.http.post(url, body, headers, this.timeoutMs);
         if (status >= 200 && status < 300) return { delivered: true, attempts: attempt + 1, status };
         last = { delivered: false, attempts: attempt + 1, status, error: `answered ${status}` };
-        if (status >= 400 && status < 500 && status !== 408 && status !== 429) return last;
+        if (status >= 400 && status < 500 && status !== 408 && status !== 429) return { ...last, final: true };
       } catch (error) {
         const message = messageOf(error);
         last = { delivered: false, attempts: attempt + 1, error: message };
-        if ((error as { code?: string }).code === 'FORBIDDEN_URL') return last;
+        if ((error as { code?: string }).code === 'FORBIDDEN_URL') return { ...last, final: true };
       }
     }
     return last;

@@ -21,6 +21,8 @@ const MESSAGES = {
   UNSUPPORTED_MODEL: ['That restoration model is not available', 'Choose another model, or leave the default.'],
   RETRIES_EXHAUSTED: ['The restoration kept failing', 'Please try again later.'],
   INVALID_MESSAGE: ['The job could not be read by the service', 'Please try again.'],
+  JOB_TIMEOUT: ['This photo took too long to restore', 'Try a smaller photo, or one with fewer faces.'],
+  DEAD_LETTERED: ['The service could not finish this job', 'It was set aside after repeated failures. Please try again.'],
   // API problems (problem+json code).
   ENQUEUE_FAILED: ['The job could not be started', 'The service is busy. Try again in a moment.'],
   UNAUTHENTICATED: ['You are not signed in', 'Local mode: set a tenant under Settings.'],

@@ -1,0 +1,196 @@
+// The dead-letter queue's consumer: a message lands there after maxReceiveCount deliveries without a final write
+// (a kill on the last delivery, a hand-back at shutdown, a deferral), and its job would otherwise stay QUEUED or
+// RUNNING forever. This marks it FAILED with DEAD_LETTERED and sends its webhook.
+//
+// It lives in the worker package because it is one more writer of the job lifecycle: it reuses the worker's
+// conditional JobStore updates (the same "only QUEUED or an expired lease" rule as every other transition) and its
+// SSRF-guarded, signed WebhookSender. It imports neither onnxruntime nor sharp, so the Lambda bundle stays small.
+//
+// The message is deleted from the DLQ once the record is final (the Lambda's event source does so on success), so
+// the DLQ empties at once and the job's end is what is watched (JobsFailed{ErrorCode=DEAD_LETTERED}). A redrive still
+// finishes the job: sending the body to the jobs queue again (it is logged whole, and the record holds every field of
+// it) makes a worker claim the job, because JobStore.claim takes a FAILED job whose code is DEAD_LETTERED: that code
+// says no worker ever wrote an outcome, so running it is the first outcome, not a second one. Keeping messages in the
+// DLQ for `start-message-move-task` instead would leave their jobs non-terminal, which is what this consumer is for;
+// an operator who wants that disables the event source (AWS) for the while.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Message, SQSClient } from '@aws-sdk/client-sqs';
+import { jobResponseFromRecord, TERMINAL_STATUSES, tenantIdSchema, jobIdSchema, webhookEvent, type JobRecord } from '@revive/contract';
+import { Consumer } from 'sqs-consumer';
+import { z } from 'zod';
+import { describeThrown } from '../errors.js';
+import { webhookDeliveryOf } from './job-runner.js';
+import { JobStore } from './job-store.js';
+import { SafeHttpClient } from './source-fetch.js';
+import { Telemetry } from './telemetry.js';
+import { WebhookSender, type WebhookOptions } from './webhook.js';
+
+/** What one dead-lettered message came to. */
+export type DeadLetterOutcome =
+  /** The job was QUEUED or RUNNING with an expired lease: now FAILED DEAD_LETTERED (and its webhook sent). */
+  | 'failed'
+  /** The job had already ended (or is gone, or the body names no job): nothing to do. */
+  | 'ended'
+  /** A live lease holds the job: a worker is still on it and will write its outcome; look again later. */
+  | 'leased';
+
+/**
+ * Webhook settings for the DLQ consumer: fewer, shorter attempts than the worker's, so that one message is handled
+ * well inside the Lambda's timeout (3 × 5 s plus at most 2 × 2 s of backoff). @default see below
+ */
+export const DEAD_LETTER_WEBHOOK_OPTIONS = { maxAttempts: 3, timeoutMs: 5_000, baseDelayMs: 500, maxDelayMs: 2_000 } as const satisfies Omit<WebhookOptions, 'secret'>;
+
+const idsSchema = z.object({ jobId: jobIdSchema, tenantId: tenantIdSchema });
+
+export interface DeadLetterHandlerDeps {
+  readonly store: JobStore;
+  readonly webhooks: WebhookSender;
+  readonly telemetry: Telemetry;
+  /** Job records live this long after they end (REVIVE_JOB_TTL_DAYS). */
+  readonly jobTtlDays: number;
+}
+
+/** Handles one dead-lettered message body; never loses a job it could not write (it throws instead). */
+export class DeadLetterHandler {
+  constructor(private readonly deps: DeadLetterHandlerDeps) {}
+
+  async handle(body: string | undefined, context: { readonly messageId?: string; readonly receiveCount?: number } = {}): Promise<DeadLetterOutcome> {
+    const log = this.deps.telemetry.logger;
+    let json: unknown;
+    try {
+      json = body === undefined ? undefined : JSON.parse(body);
+    } catch {
+      json = undefined;
+    }
+    const ids = idsSchema.safeParse(json);
+    if (!ids.success) {
+      // Nothing to mark: the body names no job. Logged with its body so that an operator can see what it was.
+      log.error('dead-lettered message names no job', { messageId: context.messageId, body: body?.slice(0, 2_000) });
+      return 'ended';
+    }
+    const { jobId, tenantId } = ids.data;
+    const now = new Date();
+    const deliveries = context.receiveCount === undefined ? '' : ` after ${context.receiveCount} deliveries`;
+    const failed = await this.deps.store.failDeadLettered(jobId, tenantId, now, {
+      code: 'DEAD_LETTERED',
+      message: `the job's queue message reached the dead-letter queue${deliveries} without any worker recording an outcome (each delivery was interrupted or handed back); an operator's redrive will run it again`,
+      finishedAt: now,
+      expiresAt: Math.floor(now.getTime() / 1000) + this.deps.jobTtlDays * 86_400,
+    });
+    if (!failed) {
+      const record = await this.deps.store.get(jobId);
+      if (record && record.tenantId === tenantId && !TERMINAL_STATUSES.includes(record.status)) {
+        log.info('dead-lettered job is still leased by a worker; looking again later', { jobId, leaseExpiresAt: record.leaseExpiresAt });
+        return 'leased';
+      }
+      log.info('dead-lettered job had already ended', { jobId, status: record?.status });
+      return 'ended';
+    }
+    // The body is logged whole: it is what a redrive resends, once the message is gone from the DLQ.
+    log.warn('job marked FAILED: its message was dead-lettered', { jobId, tenantId, messageId: context.messageId, body });
+    // JobsFailed{ErrorCode=DEAD_LETTERED}: what pages now that the DLQ itself is drained at once.
+    this.deps.telemetry.jobFailed('DEAD_LETTERED', undefined);
+    await this.notify(failed);
+    return 'failed';
+  }
+
+  private async notify(record: JobRecord): Promise<void> {
+    if (!record.webhookUrl) return;
+    const log = this.deps.telemetry.logger;
+    const outcome = await this.deps.webhooks.send(record.webhookUrl, webhookEvent(record.status), jobResponseFromRecord(record));
+    if (!outcome.delivered) log.warn('webhook not delivered', { jobId: record.jobId, attempts: outcome.attempts, status: outcome.status, error: outcome.error });
+    await this.deps.store.recordWebhookDelivery(record.jobId, webhookDeliveryOf(outcome)).catch((e: unknown) => log.warn('could not record the webhook outcome', { jobId: record.jobId, error: describeThrown(e) }));
+  }
+}
+
+/** The consumer's environment, validated once (the Lambda's, or the local stack's). */
+export const deadLetterEnvSchema = z.object({
+  REVIVE_TABLE_NAME: z.string().min(1),
+  /** @default 7 */
+  REVIVE_JOB_TTL_DAYS: z.coerce.number().int().min(1).max(3_650).default(7),
+  /** The webhook HMAC key itself (local stack). */
+  REVIVE_WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** Or the ARN of the Secrets Manager secret holding it (AWS), read once per cold start. */
+  REVIVE_WEBHOOK_SECRET_ARN: z.string().min(1).optional(),
+  REVIVE_URL_ALLOW_CIDRS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
+    .pipe(z.array(z.union([z.cidrv4(), z.cidrv6()]))),
+});
+export type DeadLetterEnv = z.infer<typeof deadLetterEnvSchema>;
+
+/** Builds a handler from its environment and clients. */
+export function createDeadLetterHandler(env: DeadLetterEnv, dynamodb: DynamoDBClient, secret: string | undefined, telemetry = new Telemetry()): DeadLetterHandler {
+  const http = new SafeHttpClient({ allowCidrs: env.REVIVE_URL_ALLOW_CIDRS });
+  return new DeadLetterHandler({
+    store: new JobStore(env.REVIVE_TABLE_NAME, dynamodb),
+    webhooks: new WebhookSender(http, { secret, ...DEAD_LETTER_WEBHOOK_OPTIONS }),
+    telemetry,
+    jobTtlDays: env.REVIVE_JOB_TTL_DAYS,
+  });
+}
+
+/** Options of the in-process consumer that `pnpm start` runs in place of the Lambda. */
+export interface DeadLetterConsumerOptions {
+  readonly dlqUrl: string;
+  readonly sqs: SQSClient;
+  readonly handler: DeadLetterHandler;
+  /** Long poll. @default 1 (so a stack stops quickly) */
+  readonly waitTimeSeconds?: number;
+  /**
+   * How long a message whose job is still leased stays hidden before it is looked at again; keep it at most the job
+   * queue's visibility timeout, so that no job waits more than one visibility timeout once its lease has run out.
+   * @default 5
+   */
+  readonly retryAfterSeconds?: number;
+}
+
+/** A running in-process consumer. */
+export interface DeadLetterConsumer {
+  stop(): Promise<void>;
+}
+
+/**
+ * The DLQ consumer for the local stack: sqs-consumer polling the DLQ, as the Lambda's SQS event source does in AWS.
+ * A message is deleted once its job is final; a leased job's message comes back after `retryAfterSeconds`.
+ */
+export function startDeadLetterConsumer(options: DeadLetterConsumerOptions): DeadLetterConsumer {
+  const retryAfterSeconds = options.retryAfterSeconds ?? 5;
+  const consumer = Consumer.create({
+    queueUrl: options.dlqUrl,
+    sqs: options.sqs,
+    batchSize: 10,
+    waitTimeSeconds: options.waitTimeSeconds ?? 1,
+    visibilityTimeout: retryAfterSeconds,
+    messageSystemAttributeNames: ['ApproximateReceiveCount'],
+    pollingWaitTimeMs: 0,
+    // stop() then waits for a message being handled, so the local stack never stops it halfway through a write.
+    pollingCompleteWaitTimeMs: 10_000,
+    handleMessage: async (message: Message) => {
+      const outcome = await options.handler.handle(message.Body, { ...(message.MessageId !== undefined && { messageId: message.MessageId }) });
+      // A thrown error leaves the message for another look after its visibility; the consumer deletes otherwise.
+      if (outcome === 'leased') throw new Error('job still leased');
+      return message;
+    },
+  });
+  consumer.on('error', () => undefined);
+  consumer.on('processing_error', () => undefined);
+  consumer.start();
+  return {
+    stop: async () => {
+      const stopped = new Promise<void>((resolve) => consumer.once('stopped', () => resolve()));
+      consumer.stop();
+      await stopped;
+    },
+  };
+}
+
+/**
+ * The local stack's DLQ consumer in one call: `env` is the stack's environment (table name, TTL, webhook key, allowed
+ * CIDRs); `clients` point at the emulators. Stopping it does not destroy the clients.
+ */
+export function startLocalDeadLetterConsumer(options: { readonly dlqUrl: string; readonly env: NodeJS.ProcessEnv; readonly sqs: SQSClient; readonly dynamodb: DynamoDBClient }): DeadLetterConsumer {
+  const env = deadLetterEnvSchema.parse(options.env);
+  return startDeadLetterConsumer({ dlqUrl: options.dlqUrl, sqs: options.sqs, handler: createDeadLetterHandler(env, options.dynamodb, env.REVIVE_WEBHOOK_SECRET) });
+}

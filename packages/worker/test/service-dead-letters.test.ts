@@ -1,0 +1,117 @@
+// Issue 10 point 10: a job never ends for a dead-lettered message. The DLQ consumer (in-process here, as under
+// `pnpm start`; a Lambda in AWS) marks it FAILED with DEAD_LETTERED and sends its webhook; a redrive still finishes it.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { jobResponseSchema, verifyWebhook, WEBHOOK_EVENT_HEADER, WEBHOOK_SIGNATURE_HEADER, type JobRecord } from '@revive/contract';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startLocalDeadLetterConsumer, type DeadLetterConsumer } from '../src/service/dead-letters.js';
+import {
+  createStack,
+  enqueue,
+  getRecord,
+  isTerminal,
+  photo,
+  queueDepth,
+  sleep,
+  startWorkerProcess,
+  upload,
+  waitForRecord,
+  writeIdentityRestorer,
+  type Stack,
+} from './service-helpers.js';
+
+const TENANT = 'tenant-dlq';
+const SECRET = 'test-webhook-secret-0123456789';
+const VISIBILITY_TIMEOUT_SECONDS = 6;
+const MAX_RECEIVE_COUNT = 2;
+let stack: Stack;
+let dir: string;
+let hooks: Server;
+let hookBase = '';
+const received: { body: string; headers: IncomingHttpHeaders }[] = [];
+let consumer: DeadLetterConsumer | undefined;
+
+/** Receives the job's message and hands it straight back, as a worker interrupted on each delivery would; the receive
+ * after the last allowed one is when SQS moves it to the DLQ. Resolves once the jobs queue no longer holds it. */
+async function deadLetter(): Promise<number> {
+  for (;;) {
+    const out = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.resources.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 0 }));
+    if ((out.Messages ?? []).length === 0 && (await queueDepth(stack, stack.resources.queueUrl)) === 0) return Date.now();
+    await sleep(50);
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'revive-dlq-'));
+  hooks = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      received.push({ body, headers: req.headers });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => hooks.listen(0, '127.0.0.2', r));
+  hookBase = `http://127.0.0.2:${(hooks.address() as AddressInfo).port}`;
+  stack = await createStack(inject('localAws'), { visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS, maxReceiveCount: MAX_RECEIVE_COUNT });
+});
+
+afterAll(async () => {
+  await consumer?.stop();
+  stack?.destroy();
+  hooks?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('issue 10 point 10: dead-lettered jobs end', () => {
+  it('the DLQ consumer marks the job FAILED (DEAD_LETTERED) within one visibility timeout and sends its webhook; a redrive finishes it', async () => {
+    const key = await upload(stack, TENANT, (await photo(240)).bytes);
+    const job = await enqueue(stack, { kind: 's3', key }, { tenantId: TENANT, options: { upscale: 1 }, webhookUrl: `${hookBase}/hook` });
+    // Another job whose message is dead-lettered after it SUCCEEDED (the delete was lost): left as it is.
+    const done = await enqueue(stack, { kind: 's3', key }, { tenantId: TENANT, status: 'SUCCEEDED' });
+    const deadAt = await deadLetter();
+    expect(await getRecord(stack, job.jobId)).toMatchObject({ status: 'QUEUED' });
+
+    consumer = startLocalDeadLetterConsumer({
+      dlqUrl: stack.resources.dlqUrl,
+      sqs: stack.clients.sqs,
+      dynamodb: stack.clients.dynamodb,
+      env: { REVIVE_TABLE_NAME: stack.resources.tableName, REVIVE_WEBHOOK_SECRET: SECRET, REVIVE_URL_ALLOW_CIDRS: '127.0.0.2/32' },
+    });
+    const failed = await waitForRecord(stack, job.jobId, isTerminal, 60_000);
+    expect(Date.now() - deadAt).toBeLessThan(VISIBILITY_TIMEOUT_SECONDS * 1000);
+    expect(failed).toMatchObject({ status: 'FAILED', errorCode: 'DEAD_LETTERED' });
+    expect(failed.errorMessage).toMatch(/dead-letter queue/);
+    expect(await getRecord(stack, done.jobId)).toMatchObject({ status: 'SUCCEEDED' });
+    expect(failed.finishedAt).toBeDefined();
+
+    // The webhook: signed, job.failed, the job as GET /jobs/{id} shows it; its delivery is recorded on the job.
+    const withDelivery = await waitForRecord(stack, job.jobId, (r: JobRecord) => r.webhookDelivery !== undefined, 30_000);
+    expect(withDelivery.webhookDelivery).toMatchObject({ status: 'DELIVERED', httpStatus: 204 });
+    const hook = received.find((h) => h.body.includes(job.jobId))!;
+    expect(hook.headers[WEBHOOK_EVENT_HEADER.toLowerCase()]).toBe('job.failed');
+    expect(verifyWebhook(SECRET, hook.body, hook.headers[WEBHOOK_SIGNATURE_HEADER.toLowerCase()] as string)).toBe(true);
+    expect(jobResponseSchema.parse(JSON.parse(hook.body))).toMatchObject({ id: job.jobId, status: 'FAILED', error: { code: 'DEAD_LETTERED' } });
+    // The consumer emptied the DLQ.
+    const deadline = Date.now() + 20_000;
+    while ((await queueDepth(stack, stack.resources.dlqUrl)) > 0 && Date.now() < deadline) await sleep(200);
+    expect(await queueDepth(stack, stack.resources.dlqUrl)).toBe(0);
+
+    // A redrive (the body sent to the jobs queue again) runs the job, which then SUCCEEDS.
+    await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.resources.queueUrl, MessageBody: JSON.stringify(job) }));
+    const restorer = await writeIdentityRestorer(path.join(dir, 'models'));
+    const worker = await startWorkerProcess(stack, { restorer, healthFile: path.join(dir, 'health.json') });
+    try {
+      const finished = await waitForRecord(stack, job.jobId, (r) => r.status === 'SUCCEEDED', 90_000);
+      expect(finished).toMatchObject({ status: 'SUCCEEDED', attempts: 1 });
+      expect(finished.errorCode).toBeUndefined();
+      expect(finished.errorMessage).toBeUndefined();
+    } finally {
+      await worker.stop();
+    }
+  });
+});

@@ -1,0 +1,175 @@
+// Issue 10's worker points, end to end against the emulators with `revive serve` as a child process: per-attempt
+// result keys (11), the job budget (12), large results in parts (3), the webhook outcome on the record and
+// onnxruntime's telemetry log kept out of /tmp (13).
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { jobResponseFromRecord, jobResponseSchema, resultKey } from '@revive/contract';
+import { clientConfig } from '@revive/local-aws';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { writeImage } from '../src/pipeline/image.js';
+import { ObjectStore } from '../src/service/object-store.js';
+import {
+  createStack,
+  enqueue,
+  getObjectBytes,
+  getRecord,
+  isTerminal,
+  photo,
+  runHealthcheck,
+  startWorkerProcess,
+  upload,
+  waitForRecord,
+  writeIdentityRestorer,
+  writeSlowRestorer,
+  type Stack,
+  type WorkerProcess,
+} from './service-helpers.js';
+
+const TENANT = 'tenant-hard';
+/**
+ * About 10 s of restoring per face on an idle machine (two faces): past the budget below whatever the load. The
+ * budget leaves the next job room for the replacement thread's start (tsx and the models) on a loaded machine.
+ */
+const SLOW_CONVS = 600;
+const BUDGET_SECONDS = 15;
+let stack: Stack;
+let dir: string;
+let identity: string;
+let slow: string;
+let faces: Uint8Array;
+let noFace: Uint8Array;
+let hooks: Server;
+let hookBase = '';
+const workers: WorkerProcess[] = [];
+
+async function worker(restorer: string, env: Record<string, string> = {}): Promise<WorkerProcess> {
+  const w = await startWorkerProcess(stack, { restorer, healthFile: path.join(dir, `health-${workers.length}.json`), env: { REVIVE_CONCURRENCY: '1', ...env } });
+  workers.push(w);
+  return w;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'revive-hard-'));
+  identity = await writeIdentityRestorer(path.join(dir, 'models'));
+  slow = await writeSlowRestorer(path.join(dir, 'models'), SLOW_CONVS);
+  faces = (await photo(360)).bytes;
+  // 64×64 of flat grey: no face, so no restorer run; it takes milliseconds whatever the restorer.
+  noFace = await writeImage({ width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(128) }, undefined, 'jpeg', { quality: 90 });
+  hooks = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(204).end());
+  });
+  await new Promise<void>((r) => hooks.listen(0, '127.0.0.2', r));
+  hookBase = `http://127.0.0.2:${(hooks.address() as AddressInfo).port}`;
+  stack = await createStack(inject('localAws'), { visibilityTimeoutSeconds: 8, maxReceiveCount: 3 });
+});
+
+afterAll(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+  stack?.destroy();
+  hooks?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('issue 10 point 11: a stale worker cannot overwrite a finished result', () => {
+  it('each attempt writes its own key, recorded on the job; a write by the stale attempt leaves the result alone', async () => {
+    const w = await worker(identity);
+    const key = await upload(stack, TENANT, faces);
+    const job = await enqueue(stack, { kind: 's3', key }, { tenantId: TENANT, options: { upscale: 1 } });
+    // An earlier attempt by another worker whose lease has run out: this delivery takes the job over as attempt 2.
+    await stack.doc.send(
+      new UpdateCommand({
+        TableName: stack.resources.tableName,
+        Key: { jobId: job.jobId },
+        UpdateExpression: 'SET #s = :running, attempts = :one, leaseOwner = :stale, leaseExpiresAt = :past',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':running': 'RUNNING', ':one': 1, ':stale': 'stale-worker', ':past': Date.now() - 1_000 },
+      }),
+    );
+    const record = await waitForRecord(stack, job.jobId, isTerminal, 90_000);
+    expect(record).toMatchObject({ status: 'SUCCEEDED', attempts: 2, resultKey: resultKey(TENANT, job.jobId, 'jpg', 2) });
+    const winner = (await getObjectBytes(stack, record.resultKey!)).bytes;
+    // The stale attempt (1) finishes late and writes its result, as a worker that lost its lease would.
+    const objects = new ObjectStore(stack.resources.bucketName, stack.clients.s3);
+    await objects.putResult(resultKey(TENANT, job.jobId, 'jpg', 1), new Uint8Array([1, 2, 3]), 'image/jpeg');
+    expect(Buffer.from((await getObjectBytes(stack, record.resultKey!)).bytes).equals(Buffer.from(winner))).toBe(true);
+    expect((await getRecord(stack, job.jobId))?.resultKey).toBe(resultKey(TENANT, job.jobId, 'jpg', 2));
+    await w.stop();
+  });
+});
+
+describe('issue 10 point 12: a job budget', () => {
+  it('past REVIVE_JOB_TIMEOUT_SECONDS the job FAILS with JOB_TIMEOUT; the slot, the thread and the task carry on', async () => {
+    const w = await worker(slow, { REVIVE_JOB_TIMEOUT_SECONDS: String(BUDGET_SECONDS) });
+    const long = await enqueue(stack, { kind: 's3', key: await upload(stack, TENANT, faces) }, { tenantId: TENANT, options: { upscale: 1 } });
+    const failed = await waitForRecord(stack, long.jobId, isTerminal, 90_000);
+    expect(failed).toMatchObject({ status: 'FAILED', errorCode: 'JOB_TIMEOUT', attempts: 1 });
+    expect(failed.errorMessage).toContain(`${BUDGET_SECONDS} s`);
+    // Permanent: not retried, the message is gone.
+    expect(w.logs.filter((l) => l.message === 'job started' && l.jobId === long.jobId)).toHaveLength(1);
+    // The same worker (one slot) runs the next job on a fresh pipeline thread.
+    const next = await enqueue(stack, { kind: 's3', key: await upload(stack, TENANT, noFace) }, { tenantId: TENANT, options: { upscale: 1 } });
+    expect(await waitForRecord(stack, next.jobId, isTerminal, 90_000)).toMatchObject({ status: 'SUCCEEDED', attempts: 1 });
+    expect(w.child.exitCode).toBeNull();
+    // The health check agrees: the slot is free again, and its wedge limit lies past the budget.
+    const health = await runHealthcheck(w.healthFile);
+    expect(health).toMatchObject({ code: 0 });
+    expect(health.output).toContain('0/1 slots busy');
+    await w.stop();
+    expect(await w.exited).toBe(0);
+  });
+});
+
+describe('issue 10 point 3: large results go up in parts', () => {
+  it('a 12 MiB result (over the emulator\'s 11 MiB body limit) is stored whole', async () => {
+    const s3 = new S3Client(clientConfig(stack.target, 's3'));
+    const objects = new ObjectStore(stack.resources.bucketName, s3);
+    const bytes = new Uint8Array(12 * 1024 * 1024);
+    for (let i = 0; i < bytes.length; i += 4096) bytes[i] = (i / 4096) % 251;
+    const key = resultKey(TENANT, '00000000-0000-4000-8000-000000000000', 'png', 1);
+    await objects.putResult(key, bytes, 'image/png');
+    const stored = await getObjectBytes(stack, key);
+    expect(stored.contentType).toBe('image/png');
+    expect(stored.bytes.byteLength).toBe(bytes.byteLength);
+    expect(Buffer.from(stored.bytes).equals(Buffer.from(bytes))).toBe(true);
+    s3.destroy();
+  });
+});
+
+describe('issue 10 point 13: smaller points', () => {
+  it('a refused webhook leaves its trace on the job, shown in the job response', async () => {
+    const w = await worker(identity);
+    // 127.0.0.1 is not an allowed address (only 127.0.0.2 is): the worker refuses to post there.
+    const refused = await enqueue(stack, { kind: 's3', key: await upload(stack, TENANT, noFace) }, { tenantId: TENANT, options: { upscale: 1 }, webhookUrl: 'http://127.0.0.1:9/hook' });
+    const delivered = await enqueue(stack, { kind: 's3', key: await upload(stack, TENANT, noFace) }, { tenantId: TENANT, options: { upscale: 1 }, webhookUrl: `${hookBase}/hook` });
+    const a = await waitForRecord(stack, refused.jobId, (r) => r.webhookDelivery !== undefined, 90_000);
+    expect(a).toMatchObject({ status: 'SUCCEEDED', webhookDelivery: { status: 'REFUSED', attempts: 1 } });
+    expect(a.webhookDelivery?.error).toMatch(/^refused http:\/\/127.0.0.1:9/);
+    const b = await waitForRecord(stack, delivered.jobId, (r) => r.webhookDelivery !== undefined, 90_000);
+    expect(b.webhookDelivery).toMatchObject({ status: 'DELIVERED', attempts: 1, httpStatus: 204 });
+    const response = jobResponseSchema.parse(jobResponseFromRecord(a));
+    expect(response.webhook_delivery).toMatchObject({ status: 'REFUSED', attempts: 1, http_status: null });
+    await w.stop();
+  });
+
+  it('onnxruntime\'s telemetry log goes to the task\'s temp dir, not /tmp/mat-debug-<pid>.log, and is removed at exit', async () => {
+    const w = await worker(identity);
+    const pid = w.child.pid!;
+    const taskDirs = async () => (await readdir(tmpdir())).filter((n) => n.startsWith('revive-worker-'));
+    const before = await taskDirs();
+    expect(existsSync(path.join('/tmp', `mat-debug-${pid}.log`))).toBe(false);
+    const found: string[] = [];
+    for (const d of before) if (existsSync(path.join(tmpdir(), d, `mat-debug-${pid}.log`))) found.push(d);
+    expect(found).toHaveLength(1);
+    await w.stop();
+    expect({ code: await w.exited, signal: w.child.signalCode, logs: w.logs.slice(-3) }).toMatchObject({ code: 0, signal: null });
+    expect(existsSync(path.join(tmpdir(), found[0]!))).toBe(false);
+    expect(existsSync(path.join('/tmp', `mat-debug-${pid}.log`))).toBe(false);
+  });
+});
