@@ -46,6 +46,20 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
 });
+// The models stage's fetcher: one file, no splitting and no map, so that its bytes depend only on what it bundles.
+await build({
+  absWorkingDir: root,
+  entryPoints: { 'models-fetch': 'src/cli/models-fetch.ts' },
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  outdir: path.join(outdir, 'models-fetch'),
+  outExtension: { '.js': '.mjs' },
+  banner: { js: "import { createRequire as __reviveCreateRequire } from 'node:module'; const require = __reviveCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
+
 // bin/revive.js runs dist/ only while every one of these files is older than the build (see bin/fresh-bundle.js).
 const repoRoot = path.resolve(root, '../..');
 const inputs = Object.keys(result.metafile.inputs)
