@@ -1,6 +1,8 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createPresignedPost, type PresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { ApiConfig } from '../config.js';
+import { sdkOptions } from './sdk-options.js';
 
 /** Options of a presigned upload. */
 export interface PresignUploadOptions {
@@ -43,4 +45,18 @@ export class MediaBucket {
   destroy(): void {
     this.client.destroy();
   }
+}
+
+/**
+ * The bucket from the API's environment. Presigned URLs carry the public endpoint when there is one (the local
+ * stack's same-origin proxy), else the S3 endpoint override, else the SDK's default.
+ */
+export function mediaBucketFromEnv(env: NodeJS.ProcessEnv, config: ApiConfig): MediaBucket {
+  const s3Endpoint = config.REVIVE_S3_PUBLIC_ENDPOINT ?? env.AWS_ENDPOINT_URL_S3;
+  const client = new S3Client({
+    ...sdkOptions(env, undefined),
+    forcePathStyle: config.REVIVE_S3_FORCE_PATH_STYLE,
+    ...(s3Endpoint === undefined ? {} : { endpoint: s3Endpoint }),
+  });
+  return new MediaBucket(config.REVIVE_BUCKET_NAME, client);
 }
