@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { MODEL_MANIFEST } from '@revive/worker/models';
-import type { App } from 'aws-cdk-lib';
+import type { App, CfnElement } from 'aws-cdk-lib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { API_HANDLERS } from '../src/api.js';
 import { bakeableModelIds, loadReviveConfig, ReviveConfigError } from '../src/config.js';
@@ -133,7 +133,7 @@ describe('the synthesized artifacts', () => {
     };
     const sizes: string[] = [];
     for (const name of API_HANDLERS) {
-      const id = synth.stack.resolve((synth.stack.node.findChild('Api').node.findChild(name).node.defaultChild as { logicalId: string }).logicalId) as string;
+      const id = synth.stack.getLogicalId(synth.stack.api.functions[name].node.defaultChild as CfnElement);
       const fn = synth.template.toJSON().Resources[id] as LambdaResource;
       const assetDir = join(cdkOut, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
       expect(readdirSync(assetDir).sort()).toEqual(['index.mjs']);
