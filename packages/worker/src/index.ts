@@ -6,11 +6,16 @@ export {
   MODEL_MANIFEST,
   defaultModelsDir,
   findModel,
+  modelDownloadUrl,
   resolveModel,
+  MODELS_BASE_URL_ENV,
+  MODELS_DIR_ENV,
   type ModelEntry,
   type ModelRole,
   type ResolveModelOptions,
 } from './pipeline/models.js';
+export { ModelDownloadError, type DownloadStage } from './pipeline/model-fetch.js';
+export { createDownloadProgress } from './cli/progress.js';
 export type { DetectorKind } from './pipeline/detect.js';
 export type { ExecutionDevice } from './pipeline/inference.js';
 export { main as runCli } from './cli/program.js';

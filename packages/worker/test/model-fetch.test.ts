@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PermanentError } from '../src/errors.js';
-import { PARTIAL_SUFFIX, downloadModel, sha256OfFile } from '../src/pipeline/model-fetch.js';
+import { ModelDownloadError, PARTIAL_SUFFIX, downloadModel, sha256OfFile } from '../src/pipeline/model-fetch.js';
 import { MODELS_BASE_URL_ENV, findModel, resolveModel } from '../src/pipeline/models.js';
 import { sharedDir } from '../src/testing/shared-dir.js';
 
@@ -30,6 +30,20 @@ beforeAll(async () => {
     if (url.pathname.startsWith('/redirect/')) {
       record(302);
       res.writeHead(302, { location: url.pathname.slice('/redirect'.length) }).end();
+      return;
+    }
+    // /stall/<path> sends the headers and the first half of the body, then nothing more: a stalled connection.
+    // /break/<path> sends the first half and closes the connection.
+    const cut = /^\/(stall|break)\//.exec(url.pathname);
+    if (cut) {
+      const cutFile = path.join(modelsRoot, path.normalize(decodeURIComponent(url.pathname.slice(cut[0].length - 1))).replace(/^(\.\.[/\\])+/, ''));
+      record(200);
+      void readFile(cutFile).then((body) => {
+        res.writeHead(200, { 'content-length': body.length });
+        res.write(body.subarray(0, body.length >> 1), () => {
+          if (cut[1] === 'break') res.destroy();
+        });
+      });
       return;
     }
     // /norange/<path> plays a server that ignores Range and always sends the whole file.
@@ -69,6 +83,8 @@ beforeAll(async () => {
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(async () => {
+  // The stalled responses never end on their own.
+  server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
   await rm(dir, { recursive: true, force: true });
 });
@@ -160,6 +176,41 @@ describe('model download against a local HTTP server', () => {
     expect(message).toContain(`${deadUrl}/${entry.file}`);
     expect(message).toContain(path.join(modelsDir, entry.file));
     expect(message).toMatch(/offline or unreachable/);
+  });
+
+  it('a body that stalls fails after the idle timeout, keeping what arrived, and the next try resumes it', async () => {
+    const destination = path.join(dir, 'stall', entry.file);
+    const original = await readFile(path.join(modelsRoot, entry.file));
+    const error = await downloadModel({ url: `${baseUrl}/stall/${entry.file}`, destination, sha256: entry.sha256!, idleTimeoutMs: 500 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelDownloadError);
+    expect(error).toMatchObject({ code: 'MODEL_UNAVAILABLE', stage: 'body' });
+    expect((error as Error).message).toMatch(/stalled \(no data for 0\.5 s\) after \d+ bytes/);
+    expect((error as Error).message).toContain(destination + PARTIAL_SUFFIX);
+    expect(existsSync(destination)).toBe(false);
+    const kept = (await stat(destination + PARTIAL_SUFFIX)).size;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(original.length >> 1);
+    await downloadModel({ url: `${baseUrl}/${entry.file}`, destination, sha256: entry.sha256! });
+    expect(seen.at(-1)).toMatchObject({ status: 206, headers: expect.objectContaining({ range: `bytes=${kept}-` }) });
+    expect(await sha256OfFile(destination)).toBe(entry.sha256);
+  });
+
+  it('a connection that breaks midway keeps every byte it counted in the .partial file', async () => {
+    const destination = path.join(dir, 'break', entry.file);
+    const error = await downloadModel({ url: `${baseUrl}/break/${entry.file}`, destination, sha256: entry.sha256! }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'MODEL_UNAVAILABLE', stage: 'body' });
+    const received = Number(/the connection broke after (\d+) bytes/.exec((error as Error).message)?.[1]);
+    expect(received).toBeGreaterThan(0);
+    expect((await stat(destination + PARTIAL_SUFFIX)).size).toBe(received);
+  });
+
+  it('offline is a connect-stage error, an error status an http-stage one', async () => {
+    const dead = createServer();
+    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
+    const deadUrl = `http://127.0.0.1:${(dead.address() as AddressInfo).port}`;
+    await new Promise((resolve) => dead.close(resolve));
+    await expect(downloadModel({ url: `${deadUrl}/x.onnx`, destination: path.join(dir, 'stages', 'x.onnx') })).rejects.toMatchObject({ stage: 'connect' });
+    await expect(downloadModel({ url: `${baseUrl}/nope/x.onnx`, destination: path.join(dir, 'stages', 'x.onnx') })).rejects.toMatchObject({ stage: 'http' });
   });
 
   it('an HTTP error is MODEL_UNAVAILABLE too, with the status', async () => {

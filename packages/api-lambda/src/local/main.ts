@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CreateUploadResponse, JobResponse } from '@revive/contract';
+import { provisionForStart } from './models.js';
 import { startLocalStack, type LocalStack } from './stack.js';
 
 /** The smoke run's photo: small, one face. */
@@ -78,7 +79,10 @@ async function smoke(stack: LocalStack, timeoutMs: number): Promise<boolean> {
 
 async function main(): Promise<number> {
   const smokeRun = process.argv.includes('--smoke') || process.env.REVIVE_SMOKE === '1' || process.env.REVIVE_SMOKE === 'true';
-  const stack = await startLocalStack();
+  // Models first: a start that can't have them ends here, before any emulator or worker exists.
+  const models = await provisionForStart();
+  if (typeof models === 'number') return models;
+  const stack = await startLocalStack({ env: models.env, restorer: models.restorer });
   let stopped: Promise<void> | undefined;
   const stop = () => (stopped ??= stack.stop());
   stack.worker?.once('exit', () => {

@@ -21,10 +21,6 @@ export const LOCAL_WEBHOOK_SECRET = 'revive-local-webhook-secret';
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../../..');
 /** The default restorer, when its weights are in the models folder or can be downloaded. */
 export const DEFAULT_RESTORER = 'gfpgan-1.4';
-/** Where gfpgan-1.4's weights come from (contract: models/CATALOG.md). */
-export const GFPGAN_14_URL = 'https://github.com/clibdev/GFPGAN-onnxruntime-demo/releases/latest/download/gfpgan-v1.4.onnx';
-/** How long the reachability check of the weights URL may take before the stack goes offline. @default 3_000 */
-export const DEFAULT_DOWNLOAD_PROBE_TIMEOUT_MS = 3_000;
 /** Local jobs are short; Ctrl-C should not wait Fargate's 110 s. @default 10 */
 export const DEFAULT_LOCAL_SHUTDOWN_TIMEOUT_SECONDS = 10;
 /** Time the worker gets to exit after SIGTERM before it is killed. @default 15_000 */
@@ -44,20 +40,12 @@ export interface RestorerChoice {
   readonly offline: boolean;
 }
 
-async function reachable(url: string, timeoutMs: number): Promise<boolean> {
-  try {
-    const res = await fetch(url, { method: 'HEAD', redirect: 'follow', signal: AbortSignal.timeout(timeoutMs) });
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * REVIVE_RESTORER when set; else gfpgan-1.4 when its file is in the models folder or its URL answers; else a
- * generated identity restorer (the pipeline runs end to end, faces come back unchanged) so the flow works offline.
+ * For callers that provision nothing (`pnpm start` uses local/models.ts, which downloads): REVIVE_RESTORER when
+ * set; else gfpgan-1.4 when its file is in the models folder; else a generated identity restorer (the pipeline runs
+ * end to end, faces come back unchanged). `revive serve` never downloads, so a URL that answers is no reason to pick it.
  */
-export async function chooseRestorer(env: NodeJS.ProcessEnv, modelsDir: string | undefined, probeTimeoutMs = DEFAULT_DOWNLOAD_PROBE_TIMEOUT_MS): Promise<RestorerChoice> {
+export async function chooseRestorer(env: NodeJS.ProcessEnv, modelsDir: string | undefined): Promise<RestorerChoice> {
   if (env.REVIVE_RESTORER) return { restorer: env.REVIVE_RESTORER, reason: 'REVIVE_RESTORER', offline: false };
   const dirs = [modelsDir, path.join(env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'revive', 'models')].filter((d): d is string => d !== undefined);
   for (const dir of dirs) {
@@ -65,16 +53,13 @@ export async function chooseRestorer(env: NodeJS.ProcessEnv, modelsDir: string |
       if (existsSync(path.join(dir, file))) return { restorer: DEFAULT_RESTORER, reason: `found ${path.join(dir, file)}`, offline: false };
     }
   }
-  if (await reachable(GFPGAN_14_URL, probeTimeoutMs)) {
-    return { restorer: DEFAULT_RESTORER, reason: `the worker downloads it from ${GFPGAN_14_URL}`, offline: false };
-  }
   const { writeIdentityRestorer } = await import('@revive/worker/testing');
   const dir = path.join(tmpdir(), 'revive-local-models');
   await mkdir(dir, { recursive: true });
   const file = await writeIdentityRestorer(dir);
   return {
     restorer: file,
-    reason: `gfpgan-1.4 is not in ${modelsDir ?? 'the models folder'} and ${GFPGAN_14_URL} is unreachable`,
+    reason: `gfpgan-1.4 is not in ${modelsDir ?? 'the models folder'} (pnpm revive models fetch gfpgan-1.4)`,
     offline: true,
   };
 }
@@ -88,6 +73,8 @@ export interface LocalStackOptions {
   readonly port?: number;
   /** Run `revive serve`. @default true */
   readonly worker?: boolean;
+  /** The restorer, already provisioned (`pnpm start`: local/models.ts); when absent it is chosen with {@link chooseRestorer}. */
+  readonly restorer?: RestorerChoice;
   /** Extra environment for the worker only. */
   readonly workerEnv?: Record<string, string>;
   /** @default 'inherit' */
@@ -143,7 +130,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const resources = await createReviveResources(target, { prefix: `revive-local-${Date.now().toString(36)}` });
     const env = localAwsEnv(target, resources);
     const modelsDir = defaultModelsDir(base);
-    const restorer = await chooseRestorer(base, modelsDir);
+    const restorer = options.restorer ?? (await chooseRestorer(base, modelsDir));
     const server = await startLocalServer({
       env: { ...base, ...env, REVIVE_LOCAL_MODE: 'true' },
       ...(options.port === undefined ? {} : { port: options.port }),

@@ -41,6 +41,16 @@ describe('MODEL_MANIFEST', () => {
       expect(entry?.sha256).toMatch(/^[0-9a-f]{64}$/);
     }
   });
+
+  it('pins every URL to a release tag or a commit, never a branch or `latest`, and checksums each one', () => {
+    const withUrl = MODEL_MANIFEST.filter((e) => e.url !== undefined);
+    expect(withUrl.map((e) => e.id)).toEqual(expect.arrayContaining(['yunet', 'gfpgan-1.4']));
+    for (const entry of withUrl) {
+      expect(entry.url).not.toMatch(/\/latest\/|\/(raw|blob|resolve)\/(main|master)\//);
+      expect(entry.url).toMatch(/\/releases\/download\/[^/]+\/|\/raw\/[0-9a-f]{40}\//);
+      expect(entry.sha256).toMatch(/^[0-9a-f]{64}$/);
+    }
+  });
 });
 
 describe('defaultModelsDir', () => {
@@ -76,7 +86,7 @@ describe('resolveModel', () => {
     const error = await resolveModel('gfpgan-1.4', 'restorer', { modelsDir: dir, download: false, baseUrl: '' }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'MODEL_UNAVAILABLE' });
     const message = (error as Error).message;
-    expect(message).toContain('https://github.com/clibdev/GFPGAN-onnxruntime-demo/releases/latest/download/gfpgan-v1.4.onnx');
+    expect(message).toContain('https://github.com/clibdev/GFPGAN-onnxruntime-demo/releases/download/1.0.0/gfpgan-v1.4.onnx');
     expect(message).toContain(path.join(dir, 'restorers', 'gfpgan-v1.4.onnx'));
   });
 

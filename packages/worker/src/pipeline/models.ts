@@ -25,7 +25,12 @@ export interface ModelEntry {
   readonly licence: string;
 }
 
-const GFPGAN_RELEASES = 'https://github.com/clibdev/GFPGAN-onnxruntime-demo/releases/latest/download';
+// Every URL is pinned (a release tag, a commit): a moving `latest`/`main` would turn an upstream change into a
+// sha256 failure at the next image build or first start, with nothing changed here.
+/** clibdev's GFPGAN ONNX exports, release tag 1.0.0 (the files CATALOG.md's sha256s describe). */
+const GFPGAN_RELEASES = 'https://github.com/clibdev/GFPGAN-onnxruntime-demo/releases/download/1.0.0';
+/** opencv_zoo at a fixed commit (the 2023mar YuNet is unchanged since March 2023; `raw/` redirects to Git LFS). */
+const OPENCV_ZOO = 'https://github.com/opencv/opencv_zoo/raw/fef72f8fa7c52eaf116d3df358d24e6e959ada0e';
 const GFPGAN_CONTRACT =
   "input 'input' [1,3,512,512] float32 RGB, (x/255-0.5)/0.5; one output (auto-generated name: the first output is used) in [-1,1]; FFHQ-512 template";
 const GFPGAN_LICENCE = 'Apache-2.0 (TencentARC/GFPGAN; the StyleGAN2 parts carry their own terms: check upstream before commercial use)';
@@ -37,7 +42,7 @@ export const MODEL_MANIFEST: readonly ModelEntry[] = [
     id: 'yunet',
     role: 'detector',
     file: 'detectors/yunet_s_640_640.onnx',
-    url: 'https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx',
+    url: `${OPENCV_ZOO}/models/face_detection_yunet/face_detection_yunet_2023mar.onnx`,
     sha256: '8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4',
     bytes: 232_589,
     contract: "YuNet 2023mar: input 'input' [1,3,640,640] BGR 0..255; outputs cls/obj/bbox/kps_{8,16,32}",
@@ -160,6 +165,17 @@ export interface ResolveModelOptions {
   readonly onProgress?: (receivedBytes: number, totalBytes: number | undefined) => void;
   /** Mirror to download from instead of the public URLs. @default process.env.REVIVE_MODELS_BASE_URL */
   readonly baseUrl?: string;
+  /**
+   * Expected sha256 instead of the manifest's, for a stand-in file (the local stack's tests serve a generated
+   * restorer at GFPGAN's contract). The CLI and the service never set it; see `pnpm start`'s
+   * REVIVE_MODELS_TEST_SHA256 for how it is kept from bypassing the published checksums silently.
+   */
+  readonly sha256?: string;
+}
+
+/** Where a catalogue model downloads from: `<baseUrl>/<file>` with a mirror (checksummed models only), else its URL. */
+export function modelDownloadUrl(entry: ModelEntry, baseUrl: string | undefined = process.env[MODELS_BASE_URL_ENV]): string | undefined {
+  return baseUrl && entry.sha256 !== undefined ? `${baseUrl.replace(/\/+$/, '')}/${entry.file}` : entry.url;
 }
 
 /** The catalogue entry for an id, or undefined. */
@@ -218,21 +234,21 @@ export async function resolveModel(idOrPath: string, role: ModelRole, options: R
   if (entry.role !== role) throw new PermanentError('CONFIG', `'${entry.id}' is a ${entry.role}, not a ${role}`);
 
   const file = path.join(options.modelsDir, entry.file);
+  const sha256 = options.sha256?.toLowerCase() ?? entry.sha256;
   if (existsSync(file)) {
-    if (entry.sha256 !== undefined) {
-      const actual = await verifyModelFile(file, entry.sha256);
-      if (actual !== entry.sha256) {
+    if (sha256 !== undefined) {
+      const actual = await verifyModelFile(file, sha256);
+      if (actual !== sha256) {
         throw new PermanentError(
           'MODEL_CHECKSUM',
-          `${file} has sha256 ${actual}, expected ${entry.sha256} for '${entry.id}': delete it and fetch it again (revive models fetch ${entry.id}).`,
+          `${file} has sha256 ${actual}, expected ${sha256} for '${entry.id}': delete it and fetch it again (revive models fetch ${entry.id}).`,
         );
       }
     }
     return file;
   }
 
-  const baseUrl = options.baseUrl ?? process.env[MODELS_BASE_URL_ENV];
-  const url = baseUrl && entry.sha256 !== undefined ? `${baseUrl.replace(/\/+$/, '')}/${entry.file}` : entry.url;
+  const url = modelDownloadUrl(entry, options.baseUrl ?? process.env[MODELS_BASE_URL_ENV]);
   if (url === undefined) {
     throw new PermanentError('MODEL_UNAVAILABLE', `'${entry.id}' is not in ${options.modelsDir} and has no known public download. ${manualHint(entry, file)}`);
   }
@@ -245,11 +261,11 @@ export async function resolveModel(idOrPath: string, role: ModelRole, options: R
   await downloadModel({
     url,
     destination: file,
-    ...(entry.sha256 !== undefined && { sha256: entry.sha256 }),
+    ...(sha256 !== undefined && { sha256 }),
     ...(options.onProgress && { onProgress: options.onProgress }),
     manualHint: manualHint(entry, file),
   });
   // downloadModel verified the bytes as they arrived: record that so the next start does not hash them again.
-  if (entry.sha256 !== undefined) await rememberVerified(file, entry.sha256);
+  if (sha256 !== undefined) await rememberVerified(file, sha256);
   return file;
 }
