@@ -55,7 +55,7 @@ export function buildOpenApiDocument(serverUrl?: string): Record<string, unknown
             '403': problem('FORBIDDEN_UPLOAD_KEY.'),
             '413': problem('PAYLOAD_TOO_LARGE.'),
             '415': problem('UNSUPPORTED_MEDIA_TYPE.'),
-            '422': problem('IDEMPOTENCY_KEY_REUSED.'),
+            '422': problem('IDEMPOTENCY_KEY_REUSED, UPLOAD_NOT_FOUND.'),
             '503': problem('ENQUEUE_FAILED: retry with the same Idempotency-Key.'),
             ...common,
           },

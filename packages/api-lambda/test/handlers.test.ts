@@ -3,10 +3,12 @@ process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { jobMessageSchema, TABLE_SCHEMA, uploadKey, type JobListResponse, type JobResponse, type Problem } from '@revive/contract';
 import { createReviveResources, localAwsEnv, localClients, type ReviveResources } from '@revive/local-aws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps, destroyDeps, type ApiDeps } from '../src/app.js';
+import { idempotentJobId } from '../src/jobs.js';
 import { bindHandlers } from '../src/routes.js';
 import { apiEvent, bodyOf, type EventOptions } from './helpers.js';
 
@@ -50,12 +52,17 @@ async function rawRecord(jobId: string) {
   return out.Item;
 }
 const upload = (tenant: string, id = '00000000-0000-4000-8000-000000000001') => ({ source: { uploadKey: uploadKey(tenant, id) } });
+async function putUpload(key: string) {
+  await clients.s3.send(new PutObjectCommand({ Bucket: resources.bucketName, Key: key, Body: Buffer.from('not really a jpeg'), ContentType: 'image/jpeg' }));
+}
 
 beforeAll(async () => {
   resources = await createReviveResources(aws);
   env = { ...localAwsEnv(aws, resources), REVIVE_LOCAL_MODE: 'false' };
   deps = createDeps(env);
   api = bindHandlers(deps);
+  // create-job refuses an upload key with nothing behind it: the uploads the tests name exist.
+  for (const tenant of [tenantA, tenantB, 'org-7']) await putUpload(upload(tenant).source.uploadKey);
 });
 afterAll(() => {
   destroyDeps(deps);
@@ -109,6 +116,29 @@ describe('POST /jobs', () => {
 
     const otherTenant = bodyOf<JobResponse>(await create(tenantB, upload(tenantB), headers));
     expect(otherTenant.id).not.toBe(first.id);
+  });
+
+  it('refuses an upload key with nothing uploaded: 422 UPLOAD_NOT_FOUND, no record, no message; a repeat of an existing job still gets it', async () => {
+    await drainQueue();
+    const missing = { source: { uploadKey: uploadKey(tenantA, '00000000-0000-4000-8000-00000000dead') } };
+    const headers = { 'idempotency-key': 'never-uploaded' };
+    const res = await create(tenantA, missing, headers);
+    expect(res.statusCode).toBe(422);
+    expect(res.headers?.['content-type']).toBe('application/problem+json');
+    expect(bodyOf<Problem>(res)).toMatchObject({ status: 422, code: 'UPLOAD_NOT_FOUND' });
+    expect(await drainQueue()).toEqual([]);
+    expect(await rawRecord(idempotentJobId(tenantA, headers['idempotency-key']))).toBeUndefined();
+
+    // Uploaded: the same request now creates the job. Once the upload is gone (lifecycle expiry), a repeat with the
+    // same Idempotency-Key still returns that job instead of refusing it.
+    await putUpload(missing.source.uploadKey);
+    const created = await create(tenantA, missing, headers);
+    expect(created.statusCode).toBe(202);
+    await clients.s3.send(new DeleteObjectCommand({ Bucket: resources.bucketName, Key: missing.source.uploadKey }));
+    const replay = await create(tenantA, missing, headers);
+    expect(replay.statusCode).toBe(202);
+    expect(bodyOf<JobResponse>(replay).id).toBe(bodyOf<JobResponse>(created).id);
+    expect(await drainQueue()).toHaveLength(1);
   });
 
   it('refuses the same Idempotency-Key with another body: 422 IDEMPOTENCY_KEY_REUSED', async () => {
@@ -173,6 +203,7 @@ describe('GET /jobs/{id}', () => {
 describe('GET /jobs', () => {
   it("pages through the caller's jobs newest first, and only the caller's", async () => {
     const tenant = `lister-${Date.now()}`;
+    for (const t of [tenant, `${tenant}-other`]) await putUpload(upload(t).source.uploadKey);
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       ids.push(bodyOf<JobResponse>(await create(tenant, upload(tenant))).id);

@@ -3,6 +3,7 @@
 // this file's records.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { jobMessageSchema, TABLE_SCHEMA, uploadKey, type JobMessage, type JobResponse } from '@revive/contract';
@@ -49,6 +50,8 @@ async function createThenDie(body: Record<string, unknown> = {}): Promise<JobMes
   const queue = new DyingQueue();
   const handlers = bindHandlers({ ...deps, queue });
   const source = { uploadKey: uploadKey(tenant, crypto.randomUUID()) };
+  // create-job checks that the upload exists before it writes anything.
+  await clients.s3.send(new PutObjectCommand({ Bucket: resources.bucketName, Key: source.uploadKey, Body: Buffer.from('photo') }));
   void handlers['create-job'](apiEvent({ method: 'POST', path: '/jobs', body: { source, ...body }, ...as }));
   return await queue.reached;
 }

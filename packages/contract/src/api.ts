@@ -17,6 +17,7 @@ export const API_ERROR_CODES = [
   'HEADERS_TOO_LARGE', // request line and headers over API Gateway's 10240 bytes
   'UNAUTHENTICATED', // no tenant: no JWT claims (or, in local mode, no x-revive-tenant header)
   'FORBIDDEN_UPLOAD_KEY', // an uploadKey outside the caller's tenant prefix
+  'UPLOAD_NOT_FOUND', // an uploadKey with nothing uploaded there (not uploaded yet, or expired)
   'FORBIDDEN_URL', // a source or webhook URL that is not http(s) or points at a private, loopback or metadata address
   'INVALID_IDEMPOTENCY_KEY', // an Idempotency-Key header outside 1..255 printable ASCII characters
   'IDEMPOTENCY_KEY_REUSED', // the same Idempotency-Key with a different body

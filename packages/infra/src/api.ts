@@ -188,6 +188,9 @@ export class JobApi extends Construct {
 
     const schedules: Partial<Record<ApiHandlerName, events.Rule>> = {};
     for (const schedule of API_SCHEDULES) {
+      // EventBridge invokes asynchronously, so Lambda itself would retry a failed run twice more on top of the
+      // target's retryAttempts: 0; the next scheduled run is the retry.
+      functions[schedule.handler].configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(schedule.rateMinutes) });
       schedules[schedule.handler] = new events.Rule(this, `${schedule.handler}-schedule`, {
         description: schedule.description,
         schedule: events.Schedule.rate(Duration.minutes(schedule.rateMinutes)),

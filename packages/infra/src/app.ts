@@ -1,33 +1,63 @@
-import { App, Validations } from 'aws-cdk-lib';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Validations, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { loadReviveConfig } from './config.js';
+import { loadReviveConfig, ReviveConfigError } from './config.js';
+import { REPO_ROOT } from './paths.js';
 import { ReviveStack } from './stack.js';
 
 /** The stack's name; `-c stackName=...` deploys a second copy (e.g. a GPU stack beside a CPU one). */
 export const DEFAULT_STACK_NAME = 'Revive';
 
-/**
- * Feature flags the app relies on, set here so that `cdk synth` and the tests build the same template.
- * serverAccessLogsUseBucketPolicy: S3 log delivery through a bucket policy, so the log bucket keeps ACLs disabled.
- */
-export const FEATURE_FLAGS: Readonly<Record<string, unknown>> = {
-  '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true,
-};
+/** cdk.json at the repository root: the CLI's app command and context. */
+export const CDK_JSON_PATH = join(REPO_ROOT, 'cdk.json');
 
-/** Builds the app from context: used by cdk.json and by the tests. */
-export function createApp(context: Record<string, unknown> = {}, outdir?: string): { app: App; stack: ReviveStack } {
-  const app = new App({ context: { ...FEATURE_FLAGS, ...context }, ...(outdir !== undefined ? { outdir } : {}) });
+/** Context keys that are CDK feature flags, not Revive settings. */
+const isFeatureFlag = (key: string): boolean => key.startsWith('@aws-cdk');
+
+/**
+ * The feature flags pinned in cdk.json (aws-cdk-lib's recommended set when the project was last upgraded), so a
+ * CDK upgrade cannot silently change resources. The CLI passes them to the app itself; createApp reads them too, so
+ * the tests build the same template as `cdk synth`.
+ */
+export function pinnedFeatureFlags(): Readonly<Record<string, unknown>> {
+  const cdkJson = JSON.parse(readFileSync(CDK_JSON_PATH, 'utf8')) as { context?: Record<string, unknown> };
+  return Object.fromEntries(Object.entries(cdkJson.context ?? {}).filter(([key]) => isFeatureFlag(key)));
+}
+
+/** Where the stack deploys: the CLI sets CDK_DEFAULT_ACCOUNT/REGION (it always resolves a region); tests pass one or none. */
+function defaultEnvironment(): Environment {
+  return { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
+}
+
+/**
+ * Builds the app from context: used by cdk.json and by the tests.
+ * @param env the stack's account and region. @default CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION (what the CLI sets)
+ */
+export function createApp(
+  context: Record<string, unknown> = {},
+  outdir?: string,
+  env: Environment = defaultEnvironment(),
+): { app: App; stack: ReviveStack } {
+  const app = new App({ context: { ...pinnedFeatureFlags(), ...context }, ...(outdir !== undefined ? { outdir } : {}) });
   const config = loadReviveConfig((key) => app.node.tryGetContext(key));
   const stackName = (app.node.tryGetContext('stackName') as string | undefined) ?? DEFAULT_STACK_NAME;
   const stack = new ReviveStack(app, stackName, {
     config,
     description: `Revive face restoration (${config.workerMode} workers)`,
-    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+    env,
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  createApp().app.synth();
+  try {
+    createApp().app.synth();
+  } catch (error) {
+    // A settings problem is the operator's to fix: the message says which setting and how, a stack trace adds noise.
+    if (!(error instanceof ReviveConfigError)) throw error;
+    console.error(error.message);
+    process.exitCode = 1;
+  }
 }

@@ -56,6 +56,12 @@ describe('loadReviveConfig', () => {
     [{ workerVcpu: 2, workerMemoryMiB: 2048 }, /Fargate does not offer 2 vCPU with 2048 MiB.*4096/],
     [{ workerVcpu: 3 }, /workerVcpu: one of 0.25/],
     [{ workerMode: 'gpu', gpuInstanceType: 'p3.2xlarge' }, /gpuInstanceType: a g4dn\.\* or g5\.\*/],
+    // A task that reserves more than the instance has stays in PROVISIONING for ever.
+    [{ workerMode: 'gpu', gpuInstanceType: 'g4dn.xlarge', workerVcpu: 8, workerMemoryMiB: 8192 }, /workerVcpu: g4dn\.xlarge has 4 vCPU/],
+    [{ workerMode: 'gpu', gpuInstanceType: 'g4dn.xlarge', workerVcpu: 4, workerMemoryMiB: 16_384 }, /workerMemoryMiB: g4dn\.xlarge .*at most 14745 MiB/],
+    // The placeholders cdk.json used to ship pass the URL check but make every request a 401.
+    [{ jwtIssuer: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_REPLACEME' }, /jwtIssuer: a placeholder[\s\S]*-c jwtIssuer=https:\/\//],
+    [{ jwtAudience: ['replace-with-your-app-client-id'] }, /jwtAudience\.0: a placeholder[\s\S]*-c jwtAudience=/],
     [{ logRetentionDays: 10 }, /logRetentionDays: one of 1, 3, 5/],
     [{ jwtIssuer: 'http://insecure.example.com' }, /jwtIssuer/],
     [{ corsAllowedOrigins: 'https://app.example.com/path' }, /corsAllowedOrigins/],
@@ -66,8 +72,13 @@ describe('loadReviveConfig', () => {
     expect(() => load({ ...REQUIRED, ...bad })).toThrow(message);
   });
 
-  it('requires the JWT issuer and audience', () => {
-    expect(() => load({})).toThrow(/jwtIssuer[\s\S]*jwtAudience/);
+  it('requires the JWT issuer and audience, and says how to set them', () => {
+    expect(() => load({})).toThrow(/jwtIssuer[\s\S]*jwtAudience[\s\S]*-c jwtIssuer=https:\/\/.* -c jwtAudience=.*cdk\.json/);
+  });
+
+  it('accepts a gpu task that fits its instance type', () => {
+    const c = load({ ...REQUIRED, workerMode: 'gpu', gpuInstanceType: 'g5.2xlarge', workerVcpu: 8, workerMemoryMiB: 28_672 });
+    expect(c).toMatchObject({ workerVcpu: 8, workerMemoryMiB: 28_672, gpuInstanceType: 'g5.2xlarge' });
   });
 
   it('accepts any GPU-era memory in gpu mode (Fargate sizes only apply to cpu)', () => {
@@ -97,6 +108,9 @@ describe('construct props', () => {
     expect(() => new WorkerService(stack, 'A', { ...base, gpuInstanceType: 'g5.xlarge' })).toThrow(/gpuInstanceType only applies to mode "gpu"/);
     expect(() => new WorkerService(stack, 'B', { ...base, minTasks: 3 })).toThrow(/minTasks \(3\) exceeds maxTasks \(2\)/);
     expect(() => new WorkerService(stack, 'C', { ...base, shutdownTimeoutSeconds: 115 })).toThrow(/at most 120 s after SIGTERM/);
+    expect(() => new WorkerService(stack, 'D', { ...base, mode: 'gpu', gpuInstanceType: 'g4dn.xlarge', vcpu: 8 })).toThrow(
+      /does not fit on g4dn\.xlarge/,
+    );
     expect(stack.node.tryFindChild('A')?.node.children ?? []).toHaveLength(0);
   });
 

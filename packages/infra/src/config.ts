@@ -68,6 +68,29 @@ export const DEFAULT_WORKER_VCPU = 2;
 export const DEFAULT_WORKER_MEMORY_MIB = 4096;
 /** One NVIDIA T4: the cheapest GPU ECS runs. @default 'g4dn.xlarge' */
 export const DEFAULT_GPU_INSTANCE_TYPE = 'g4dn.xlarge';
+/** vCPUs and installed memory (MiB) of the GPU instance types gpu mode runs on (one GPU task per instance). */
+export const GPU_INSTANCE_SIZES: Readonly<Record<string, { readonly vcpu: number; readonly memoryMiB: number }>> = {
+  'g4dn.xlarge': { vcpu: 4, memoryMiB: 16_384 },
+  'g4dn.2xlarge': { vcpu: 8, memoryMiB: 32_768 },
+  'g4dn.4xlarge': { vcpu: 16, memoryMiB: 65_536 },
+  'g4dn.8xlarge': { vcpu: 32, memoryMiB: 131_072 },
+  'g4dn.12xlarge': { vcpu: 48, memoryMiB: 196_608 },
+  'g4dn.16xlarge': { vcpu: 64, memoryMiB: 262_144 },
+  'g5.xlarge': { vcpu: 4, memoryMiB: 16_384 },
+  'g5.2xlarge': { vcpu: 8, memoryMiB: 32_768 },
+  'g5.4xlarge': { vcpu: 16, memoryMiB: 65_536 },
+  'g5.8xlarge': { vcpu: 32, memoryMiB: 131_072 },
+  'g5.12xlarge': { vcpu: 48, memoryMiB: 196_608 },
+  'g5.16xlarge': { vcpu: 64, memoryMiB: 262_144 },
+  'g5.24xlarge': { vcpu: 96, memoryMiB: 393_216 },
+};
+/**
+ * Share of an instance's installed memory a task may reserve: the ECS agent registers less than is installed (the
+ * kernel, the agent, Docker and the NVIDIA driver keep some), and a reservation above the registered memory leaves the
+ * task in PROVISIONING for ever. 10 % is a margin, not a measurement (no GPU instance to measure on).
+ */
+export const GPU_INSTANCE_MEMORY_SHARE = 0.9;
+
 /** @default 30 */
 export const DEFAULT_LOG_RETENTION_DAYS = 30;
 /** Uploads are only read by the job that was created for them. @default 1 */
@@ -84,6 +107,14 @@ export const DEFAULT_API_5XX_ALARM_THRESHOLD = 5;
 export const DEFAULT_API_THROTTLE_RATE_PER_SECOND = 50;
 /** @default 100 */
 export const DEFAULT_API_THROTTLE_BURST = 100;
+
+/** Template values that pass the URL check but can never match a token (cdk.json shipped REPLACEME ones). */
+const PLACEHOLDER = /replace|your-|[<>]/i;
+/** How to set the JWT settings, added to any error about them. */
+export const JWT_SETTINGS_HINT =
+  'Set the JWT issuer and audience the API accepts (e.g. a Cognito user pool and its app client id): ' +
+  '-c jwtIssuer=https://cognito-idp.<region>.amazonaws.com/<user-pool-id> -c jwtAudience=<app-client-id>, ' +
+  'or put "jwtIssuer" and "jwtAudience" in cdk.json "context".';
 
 function range(from: number, to: number, step: number): number[] {
   const out: number[] = [];
@@ -131,10 +162,10 @@ export const reviveContextSchema = z
       .default(DEFAULT_WORKER_VCPU),
     /** Task memory (MiB), one of Fargate's sizes for workerVcpu in cpu mode. @default 4096 */
     workerMemoryMiB: int(512, 122_880).default(DEFAULT_WORKER_MEMORY_MIB),
-    /** EC2 type in gpu mode; g4dn.* or g5.*. @default 'g4dn.xlarge' */
+    /** EC2 type in gpu mode; g4dn.* or g5.* (GPU_INSTANCE_SIZES). @default 'g4dn.xlarge' */
     gpuInstanceType: z
       .string()
-      .regex(/^(g4dn|g5)\.(xlarge|\d+xlarge|metal)$/, 'a g4dn.* or g5.* instance type, e.g. g4dn.xlarge')
+      .refine((v) => v in GPU_INSTANCE_SIZES, `a g4dn.* or g5.* instance type, one of ${Object.keys(GPU_INSTANCE_SIZES).join(', ')}`)
       .default(DEFAULT_GPU_INSTANCE_TYPE),
     /**
      * sha256 of onnxruntime's CUDA provider package (microsoft.ml.onnxruntime.gpu.linux.<version>.nupkg), which
@@ -147,9 +178,13 @@ export const reviveContextSchema = z
       .refine((v) => (LOG_RETENTION_DAYS as readonly number[]).includes(v), `one of ${LOG_RETENTION_DAYS.join(', ')}`)
       .default(DEFAULT_LOG_RETENTION_DAYS),
     /** The JWT issuer (e.g. a Cognito user pool URL); required. */
-    jwtIssuer: z.url({ protocol: /^https$/ }),
+    jwtIssuer: z.url({ protocol: /^https$/ }).refine((v) => !PLACEHOLDER.test(v), { message: 'a placeholder; set the real issuer URL' }),
     /** Accepted JWT audiences (client ids); required. */
-    jwtAudience: stringList.pipe(z.array(z.string()).min(1, 'at least one audience')),
+    jwtAudience: stringList.pipe(
+      z
+        .array(z.string().refine((v) => !PLACEHOLDER.test(v), { message: 'a placeholder; set the real audience (app client id)' }))
+        .min(1, 'at least one audience'),
+    ),
     /** Browser origins allowed to call the API and upload with presigned POSTs. @default [] (no CORS) */
     corsAllowedOrigins: stringList.pipe(z.array(origin)).default([]),
     /** @default 1 */
@@ -200,6 +235,24 @@ export const reviveContextSchema = z
     if (c.minTasks > c.maxTasks) {
       ctx.addIssue({ code: 'custom', path: ['minTasks'], message: `minTasks (${c.minTasks}) exceeds maxTasks (${c.maxTasks})` });
     }
+    if (c.workerMode === 'gpu') {
+      const size = GPU_INSTANCE_SIZES[c.gpuInstanceType];
+      const maxMemoryMiB = size === undefined ? 0 : Math.floor(size.memoryMiB * GPU_INSTANCE_MEMORY_SHARE);
+      if (size !== undefined && c.workerVcpu > size.vcpu) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workerVcpu'],
+          message: `${c.gpuInstanceType} has ${size.vcpu} vCPU; a task that reserves ${c.workerVcpu} never starts (use ≤ ${size.vcpu} or a larger gpuInstanceType)`,
+        });
+      }
+      if (size !== undefined && c.workerMemoryMiB > maxMemoryMiB) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workerMemoryMiB'],
+          message: `${c.gpuInstanceType} registers less than its ${size.memoryMiB} MiB with ECS; reserve at most ${maxMemoryMiB} MiB (or use a larger gpuInstanceType)`,
+        });
+      }
+    }
     if (c.workerMode === 'cpu') {
       const allowed = FARGATE_MEMORY_MIB_BY_VCPU[String(c.workerVcpu)] ?? [];
       if (!allowed.includes(c.workerMemoryMiB)) {
@@ -242,8 +295,9 @@ export function loadReviveConfig(tryGetContext: (key: string) => unknown): Reviv
   const parsed = reviveContextSchema.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(context)'}: ${i.message}`);
+    const aboutJwt = parsed.error.issues.some((i) => i.path[0] === 'jwtIssuer' || i.path[0] === 'jwtAudience');
     throw new ReviveConfigError(
-      `Invalid Revive CDK context (set it in cdk.json "context" or with -c key=value):\n${lines.join('\n')}`,
+      `Invalid Revive CDK context (set it in cdk.json "context" or with -c key=value):\n${lines.join('\n')}${aboutJwt ? `\n${JWT_SETTINGS_HINT}` : ''}`,
     );
   }
   return parsed.data;

@@ -18,7 +18,8 @@ export interface LeastPrivilegeTargets {
  * Grants every API handler and the worker exactly the actions it calls, on the narrowest resource
  * (object prefixes, the tenant and pending-enqueue indexes). No wildcard actions.
  *
- * Note: no role gets s3:ListBucket, so a HeadObject/GetObject of a missing key answers 403, not 404.
+ * Note: only create-job gets s3:ListBucket, so that its HeadObject of a missing upload answers 404 (refused as
+ * UPLOAD_NOT_FOUND) rather than 403 (a 5xx); for every other role a missing key answers 403.
  */
 export function grantLeastPrivilege({ storage, queue, api, worker }: LeastPrivilegeTargets): void {
   const { bucket, table } = storage;
@@ -41,7 +42,10 @@ export function grantLeastPrivilege({ storage, queue, api, worker }: LeastPrivil
 
   fns['create-job'].addToRolePolicy(allow('JobRecord', ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
   fns['create-job'].addToRolePolicy(allow('Enqueue', ['sqs:SendMessage'], [queue.queue.queueArn]));
+  // HeadObject of the upload before the job is created (HeadObject is authorized as s3:GetObject). ListBucket on the
+  // bucket turns a missing key's 403 into a 404; it shows key names only, less than the table grant already reads.
   fns['create-job'].addToRolePolicy(allow('CheckUpload', ['s3:GetObject'], [uploads]));
+  fns['create-job'].addToRolePolicy(allow('MissingUploadIs404', ['s3:ListBucket'], [bucket.bucketArn]));
 
   fns['get-job'].addToRolePolicy(allow('ReadJob', ['dynamodb:GetItem'], [table.tableArn]));
   fns['get-job'].addToRolePolicy(allow('PresignResult', ['s3:GetObject'], [results]));

@@ -1,9 +1,10 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -50,6 +51,9 @@ export class Monitoring extends Construct {
   public readonly oldestMessageAlarm: cloudwatch.Alarm;
   public readonly unhealthyTasksAlarm: cloudwatch.Alarm;
   public readonly api5xxAlarm: cloudwatch.Alarm;
+  /** Errors (crashes, timeouts) of any API Lambda, the outbox sweeper included. */
+  public readonly lambdaErrorsAlarm: cloudwatch.Alarm;
+  public readonly lambdaThrottlesAlarm: cloudwatch.Alarm;
   public readonly taskStopLogGroup: logs.LogGroup;
   public readonly dashboard: cloudwatch.Dashboard;
 
@@ -69,6 +73,22 @@ export class Monitoring extends Construct {
       }),
     );
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { masterKey: this.topicKey, enforceSSL: true });
+    // enforceSSL gives the topic a policy, which replaces SNS's default one: without this Allow no alarm is delivered.
+    const stack = Stack.of(this);
+    this.alarmTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alarmTopic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+          },
+        },
+      }),
+    );
     if (props.alarmEmail !== undefined) {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
@@ -100,10 +120,8 @@ export class Monitoring extends Construct {
     );
 
     // ECS reports a health-check kill only as a task state change event; route those to a log group and count them.
-    this.taskStopLogGroup = new logs.LogGroup(this, 'UnhealthyTaskStops', {
-      logGroupName: `/aws/events/${Stack.of(this).stackName}/worker-unhealthy-stops`,
-      retention: props.logRetention,
-    });
+    // No fixed name: the group is retained on delete, so a fixed name would make `cdk destroy` + `cdk deploy` fail.
+    this.taskStopLogGroup = new logs.LogGroup(this, 'UnhealthyTaskStops', { retention: props.logRetention });
     new logs.ResourcePolicy(this, 'EventsToLogs', {
       policyStatements: [
         new iam.PolicyStatement({
@@ -113,7 +131,16 @@ export class Monitoring extends Construct {
         }),
       ],
     });
-    const stopLogGroupArn = this.taskStopLogGroup.logGroupArn;
+    // EventBridge delivers only to a log group ARN without the `:*` that GetAtt Arn carries; this is the ARN
+    // aws-events-targets.CloudWatchLogGroup builds. That target itself is not used because it writes the logs
+    // resource policy through a custom-resource Lambda (an extra function, role and nag findings), where the native
+    // AWS::Logs::ResourcePolicy above does the same.
+    const stopLogGroupArn = stack.formatArn({
+      service: 'logs',
+      resource: 'log-group',
+      resourceName: this.taskStopLogGroup.logGroupName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
     new events.Rule(this, 'UnhealthyTaskStopRule', {
       description: 'Worker tasks ECS stopped because `revive healthcheck` failed',
       eventPattern: {
@@ -152,6 +179,36 @@ export class Monitoring extends Construct {
         alarmDescription: 'The job API answers 5xx.',
         metric: api.httpApi.metricServerError({ statistic: 'Sum', period: FIVE_MINUTES }),
         threshold: props.api5xxThreshold,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    // Route handlers turn their own errors into 5xx answers (the alarm above); these count what escapes a handler:
+    // crashes, timeouts and out-of-memory, and every failed sweep-enqueue run, which no client would ever see.
+    const allFunctions = (metric: (fn: lambda.IFunction) => cloudwatch.Metric, label: string) =>
+      new cloudwatch.MathExpression({
+        expression: 'SUM(METRICS())',
+        label,
+        period: FIVE_MINUTES,
+        usingMetrics: Object.fromEntries(Object.values(api.functions).map((fn, i) => [`f${i}`, metric(fn)])),
+      });
+    this.lambdaErrorsAlarm = notify(
+      new cloudwatch.Alarm(this, 'ApiLambdaErrors', {
+        alarmDescription: 'An API Lambda (a route or the outbox sweeper) failed: crashed, timed out or ran out of memory.',
+        metric: allFunctions((fn) => fn.metricErrors({ statistic: 'Sum', period: FIVE_MINUTES }), 'Lambda errors'),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    this.lambdaThrottlesAlarm = notify(
+      new cloudwatch.Alarm(this, 'ApiLambdaThrottles', {
+        alarmDescription: 'Lambda throttled an API function (account or reserved concurrency exhausted).',
+        metric: allFunctions((fn) => fn.metricThrottles({ statistic: 'Sum', period: FIVE_MINUTES }), 'Lambda throttles'),
+        threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -243,7 +300,14 @@ export class Monitoring extends Construct {
           }),
           new cloudwatch.AlarmStatusWidget({
             title: 'Alarms',
-            alarms: [this.deadLetterAlarm, this.oldestMessageAlarm, this.unhealthyTasksAlarm, this.api5xxAlarm],
+            alarms: [
+              this.deadLetterAlarm,
+              this.oldestMessageAlarm,
+              this.unhealthyTasksAlarm,
+              this.api5xxAlarm,
+              this.lambdaErrorsAlarm,
+              this.lambdaThrottlesAlarm,
+            ],
             width: 12,
           }),
         ],

@@ -3,6 +3,7 @@ import { Stack, Validations } from 'aws-cdk-lib';
 import type { CfnResource } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { IConstruct } from 'constructs';
+import { clusterTasksArn } from './grants.js';
 import type { ReviveStack } from './stack.js';
 
 /** cdk-nag v3 reports under this plugin namespace; acknowledgements carry it as a prefix. */
@@ -11,6 +12,25 @@ const PACK = 'AwsSolutions::';
 function roleOf(fn: lambda.IFunction): IConstruct {
   if (fn.role === undefined) throw new Error(`${fn.node.path} has no role`);
   return fn.role;
+}
+
+/**
+ * An IAM resource as cdk-nag writes it in a finding: literals as they are, `Ref`s as `<Name>`, `Fn::GetAtt`s as
+ * `<LogicalId.Attribute>`, `Fn::Join`s joined.
+ */
+export function nagResourceString(scope: IConstruct, value: string): string {
+  const render = (part: unknown): string => {
+    if (typeof part === 'string') return part;
+    const obj = (part ?? {}) as Record<string, unknown>;
+    if (typeof obj.Ref === 'string') return `<${obj.Ref}>`;
+    if (Array.isArray(obj['Fn::GetAtt'])) return `<${(obj['Fn::GetAtt'] as string[]).join('.')}>`;
+    if (Array.isArray(obj['Fn::Join'])) {
+      const [separator, parts] = obj['Fn::Join'] as [string, unknown[]];
+      return parts.map(render).join(separator);
+    }
+    throw new Error(`nagResourceString: cannot render ${JSON.stringify(part)}`);
+  };
+  return render(Stack.of(scope).resolve(value));
 }
 
 function ack(scope: IConstruct, id: string, reason: string): void {
@@ -33,10 +53,11 @@ export function acknowledgeNagFindings(stack: ReviveStack): void {
   ack(roleOf(fns['get-job']), objects(BUCKET_PREFIXES.results), prefixReason('Presigned GET of the job\'s result'));
   ack(stack.worker.taskDefinition.taskRole, objects(BUCKET_PREFIXES.uploads), prefixReason('The worker reads uploads'));
   ack(stack.worker.taskDefinition.taskRole, objects(BUCKET_PREFIXES.results), prefixReason('The worker writes results'));
-  const clusterId = Stack.of(stack).resolve((stack.worker.cluster.node.defaultChild as CfnResource).logicalId) as string;
+  // Rendered from the granted ARN itself: with a concrete env (what the CLI always gives) the region and account are
+  // literals, without one they are <AWS::Region> and <AWS::AccountId>; a hand-written string matches only one of them.
   ack(
     stack.worker.taskDefinition.taskRole,
-    `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${clusterId}>/*]`,
+    `AwsSolutions-IAM5[Resource::${nagResourceString(stack, clusterTasksArn(stack.worker))}]`,
     'ecs:UpdateTaskProtection (scale-in protection while jobs run) for the worker\'s own task, whose id exists only at run time; the wildcard is limited to the tasks of this cluster.',
   );
 

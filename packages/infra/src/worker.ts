@@ -4,7 +4,7 @@ import {
   HEALTHCHECK_START_PERIOD_SECONDS,
   HEALTHCHECK_TIMEOUT_SECONDS,
 } from '@revive/contract';
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -16,7 +16,13 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { MAX_STOP_TIMEOUT_SECONDS, STOP_TIMEOUT_MARGIN_SECONDS } from './config.js';
+import {
+  DEFAULT_GPU_INSTANCE_TYPE,
+  GPU_INSTANCE_MEMORY_SHARE,
+  GPU_INSTANCE_SIZES,
+  MAX_STOP_TIMEOUT_SECONDS,
+  STOP_TIMEOUT_MARGIN_SECONDS,
+} from './config.js';
 import { REPO_ROOT } from './paths.js';
 
 export type WorkerMode = 'cpu' | 'gpu';
@@ -122,6 +128,16 @@ export class WorkerService extends Construct {
     if (!Number.isInteger(minTasks) || minTasks < 0 || !Number.isInteger(props.maxTasks) || props.maxTasks < 1) {
       throw new Error(`WorkerService: need whole numbers minTasks ≥ 0 and maxTasks ≥ 1 (got ${minTasks}, ${props.maxTasks})`);
     }
+    if (props.mode === 'gpu') {
+      const type = props.gpuInstanceType ?? DEFAULT_GPU_INSTANCE_TYPE;
+      const size = GPU_INSTANCE_SIZES[type];
+      if (size === undefined) throw new Error(`WorkerService: gpuInstanceType ${type} is not one of ${Object.keys(GPU_INSTANCE_SIZES).join(', ')}`);
+      if (props.vcpu > size.vcpu || props.memoryMiB > size.memoryMiB * GPU_INSTANCE_MEMORY_SHARE) {
+        throw new Error(
+          `WorkerService: ${props.vcpu} vCPU / ${props.memoryMiB} MiB does not fit on ${type} (${size.vcpu} vCPU, ${size.memoryMiB} MiB installed); the task would never leave PROVISIONING`,
+        );
+      }
+    }
     if (minTasks > props.maxTasks) throw new Error(`WorkerService: minTasks (${minTasks}) exceeds maxTasks (${props.maxTasks})`);
     if (!(props.backlogPerTask > 0)) throw new Error(`WorkerService: backlogPerTask must be > 0 (got ${props.backlogPerTask})`);
     const stopTimeoutSeconds = props.shutdownTimeoutSeconds + STOP_TIMEOUT_MARGIN_SECONDS;
@@ -204,12 +220,17 @@ export class WorkerService extends Construct {
         description: 'Revive GPU container instances (ECS agent)',
       });
       const launchTemplate = new ec2.LaunchTemplate(this, 'GpuLaunchTemplate', {
-        machineImage: ecs.EcsOptimizedImage.amazonLinux2(ecs.AmiHardwareType.GPU),
-        instanceType: new ec2.InstanceType(props.gpuInstanceType ?? 'g4dn.xlarge'),
+        // The Amazon Linux 2023 ECS GPU AMI (AL2's ends 2026-06-30). Its NVIDIA driver (580 series in the 2026-11 AMIs)
+        // runs Dockerfile.gpu's CUDA 12.8 natively; AL2's 535 driver (CUDA 12.2) needed forward compatibility.
+        machineImage: ecs.EcsOptimizedImage.amazonLinux2023(ecs.AmiHardwareType.GPU),
+        instanceType: new ec2.InstanceType(props.gpuInstanceType ?? DEFAULT_GPU_INSTANCE_TYPE),
         role: instanceRole,
         securityGroup: this.securityGroup,
         userData: ec2.UserData.forLinux(),
         requireImdsv2: true,
+        // One hop: the agent on the host reaches IMDS, bridge-mode containers (one hop further) do not, so a task
+        // only ever has its task role's credentials, never the instance role's.
+        httpPutResponseHopLimit: 1,
         associatePublicIpAddress: props.assignPublicIp,
         blockDevices: [
           {
@@ -244,6 +265,8 @@ export class WorkerService extends Construct {
       this.taskDefinition = taskDefinition;
       this.container = taskDefinition.addContainer('worker', {
         ...containerOptions,
+        // Fargate always sets AWS_REGION; the ECS agent on EC2 does not on every version, and the SDK then has no region.
+        environment: { ...containerOptions.environment, AWS_REGION: Stack.of(this).region },
         gpuCount: 1,
         cpu: cpuUnits,
         memoryReservationMiB: props.memoryMiB,
@@ -257,6 +280,10 @@ export class WorkerService extends Construct {
         capacityProviderStrategies: [{ capacityProvider: capacityProvider.capacityProviderName, weight: 1 }],
         circuitBreaker: { rollback: true },
       });
+      // The strategy names the capacity provider, but only the cluster's ClusterCapacityProviderAssociations makes it
+      // usable: create the service after it, delete it before it. CDK adds that resource under the cluster in an
+      // aspect at synth time, so the dependency is on the cluster construct, which covers its children then.
+      this.service.node.addDependency(this.cluster);
       startCooldownSeconds = GPU_START_COOLDOWN_SECONDS;
     }
 

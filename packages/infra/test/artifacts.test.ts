@@ -124,7 +124,7 @@ describe('the synthesized artifacts', () => {
     const markers = { dynamodb: 'DynamoDB_20120810', sqs: 'AmazonSQS', s3: 'ListBuckets' } as const;
     const expected: Record<(typeof API_HANDLERS)[number], (keyof typeof markers)[]> = {
       'create-upload': ['s3'],
-      'create-job': ['dynamodb', 'sqs'],
+      'create-job': ['dynamodb', 'sqs', 's3'],
       'get-job': ['dynamodb', 's3'],
       'list-jobs': ['dynamodb'],
       'cancel-job': ['dynamodb'],

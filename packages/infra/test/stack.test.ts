@@ -9,13 +9,18 @@ import {
   HEALTHCHECK_TIMEOUT_SECONDS,
   TABLE_SCHEMA,
 } from '@revive/contract';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { API_HANDLERS, API_ROUTES, API_SCHEDULES } from '../src/api.js';
-import { MAX_STOP_TIMEOUT_SECONDS } from '../src/config.js';
+import { createApp, pinnedFeatureFlags } from '../src/app.js';
+import { loadReviveConfig, MAX_STOP_TIMEOUT_SECONDS } from '../src/config.js';
 import { MIN_MAX_RECEIVE_COUNT } from '../src/queue.js';
 import { WORKER_DOCKERFILES } from '../src/worker.js';
-import { BASE_CONTEXT, synthesize, type Synthesized } from './synth.js';
+import { BASE_CONTEXT, CONCRETE_ENV, synthesize, type Synthesized } from './synth.js';
 
 type Resource = { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, unknown> };
 const EXPECTED_BACKLOG = Math.floor(BASE_CONTEXT.acceptableLatencySeconds / BASE_CONTEXT.secondsPerJob);
@@ -63,15 +68,25 @@ function statementsOfRole(t: Template, roleId: string): { Action: unknown; Resou
 
 let cpu: Synthesized;
 let gpu: Synthesized;
+/** The same two apps with a concrete account and region, as the CDK CLI always synthesizes them. */
+let cpuInRegion: Synthesized;
+let gpuInRegion: Synthesized;
+const GPU_CONTEXT = { workerMode: 'gpu', gpuInstanceType: 'g5.2xlarge', minTasks: '1' } as const;
 beforeAll(() => {
-  // One synthesis per mode, shared by every test (each runs esbuild for seven handlers).
+  // One synthesis per mode and environment, shared by every test (each runs esbuild for seven handlers).
   cpu = synthesize({ workerMode: 'cpu' });
-  gpu = synthesize({ workerMode: 'gpu', gpuInstanceType: 'g5.2xlarge', minTasks: '1' });
-}, 180_000);
+  gpu = synthesize(GPU_CONTEXT);
+  cpuInRegion = synthesize({ workerMode: 'cpu' }, CONCRETE_ENV);
+  gpuInRegion = synthesize(GPU_CONTEXT, CONCRETE_ENV);
+}, 600_000);
+/** Every synthesis, by name, for tests that must hold in each. */
+const VARIANTS = ['cpu', 'gpu', 'cpu in region', 'gpu in region'] as const;
+const variant = (name: (typeof VARIANTS)[number]): Synthesized =>
+  ({ cpu, gpu, 'cpu in region': cpuInRegion, 'gpu in region': gpuInRegion })[name];
 
 describe('cdk-nag (AwsSolutions, v3 validation plugin)', () => {
-  it.each(['cpu', 'gpu'] as const)('%s mode has no unacknowledged findings, and every acknowledgement has a reason', (mode) => {
-    const report = (mode === 'cpu' ? cpu : gpu).validationReport;
+  it.each(VARIANTS)('%s has no unacknowledged findings, and every acknowledgement has a reason', (name) => {
+    const report = variant(name).validationReport;
     const nag = report.pluginReports.find((p) => p.pluginName === 'AwsSolutions');
     expect(nag, 'the AwsSolutions plugin ran').toBeDefined();
     expect(nag!.violations.map((v) => v.ruleName)).toEqual([]);
@@ -225,7 +240,11 @@ describe('api', () => {
   });
 
   it('runs every handler as a bundled NodejsFunction on nodejs22.x with the API environment', () => {
-    const fns = resources(cpu.template, 'AWS::Lambda::Function');
+    const all = resources(cpu.template, 'AWS::Lambda::Function');
+    // Besides the handlers, one CDK provider that strips the VPC default security group's rules (the pinned
+    // @aws-cdk/aws-ec2:restrictDefaultSecurityGroup flag); it runs at deploy time only.
+    const fns = all.filter(([id]) => !id.startsWith('CustomVpcRestrictDefaultSG'));
+    expect(all.length - fns.length).toBe(1);
     // Six routed handlers and the outbox sweeper.
     expect(API_HANDLERS).toHaveLength(7);
     expect(fns).toHaveLength(API_HANDLERS.length);
@@ -320,7 +339,7 @@ describe('worker', () => {
     });
   });
 
-  it('gpu: runs on EC2 GPU instances from the ECS GPU AMI through an ASG capacity provider', () => {
+  it('gpu: runs on EC2 GPU instances from the Amazon Linux 2023 ECS GPU AMI through an ASG capacity provider', () => {
     const def = containerDefinition(gpu.template);
     expect(def.ResourceRequirements).toEqual([{ Type: 'GPU', Value: '1' }]);
     expect(containerEnv(gpu.template).REVIVE_DEVICE).toBe('cuda');
@@ -331,9 +350,11 @@ describe('worker', () => {
     const data = lt.Properties.LaunchTemplateData as { InstanceType: string; ImageId: { Ref: string }; MetadataOptions: unknown };
     expect(data.InstanceType).toBe('g5.2xlarge');
     expect(data.InstanceType).toMatch(/^(g4dn|g5)\./);
-    expect(data.MetadataOptions).toEqual({ HttpTokens: 'required' });
+    // IMDSv2 with one hop: bridge-mode containers cannot reach the instance role's credentials.
+    expect(data.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
+    // AL2's GPU AMI reaches end of life on 2026-06-30.
     const params = gpu.template.toJSON().Parameters as Record<string, { Default: string }>;
-    expect(params[data.ImageId.Ref]!.Default).toBe('/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recommended/image_id');
+    expect(params[data.ImageId.Ref]!.Default).toBe('/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id');
 
     const [asgId, asg] = only(gpu.template, 'AWS::AutoScaling::AutoScalingGroup');
     expect(asg.Properties).toMatchObject({ MinSize: '0', MaxSize: String(BASE_CONTEXT.maxTasks) });
@@ -432,7 +453,8 @@ describe('least privilege', () => {
     const logs = ['logs:CreateLogStream', 'logs:PutLogEvents'];
     const expected: Record<(typeof API_HANDLERS)[number], string[]> = {
       'create-upload': ['s3:PutObject'],
-      'create-job': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject'],
+      // HeadObject of the upload (s3:GetObject); ListBucket so that a missing upload is a 404, not a 403.
+      'create-job': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject', 's3:ListBucket'],
       'get-job': ['dynamodb:GetItem', 's3:GetObject'],
       'list-jobs': ['dynamodb:Query'],
       'cancel-job': ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
@@ -453,6 +475,9 @@ describe('least privilege', () => {
     expect(statementsOfRole(t, roleOf('get-job')).find((s) => s.Action === 's3:GetObject')!.Resource).toEqual(
       objects(BUCKET_PREFIXES.results),
     );
+    const createJob = statementsOfRole(t, roleOf('create-job'));
+    expect(createJob.find((s) => s.Action === 's3:GetObject')!.Resource).toEqual(objects(BUCKET_PREFIXES.uploads));
+    expect(createJob.find((s) => s.Action === 's3:ListBucket')!.Resource).toEqual({ 'Fn::GetAtt': [bucketId, 'Arn'] });
     const tableId = logicalId(cpu, cpu.stack.storage.table);
     expect(statementsOfRole(t, roleOf('list-jobs')).find((st) => st.Action === 'dynamodb:Query')!.Resource).toEqual({
       'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${TABLE_SCHEMA.tenantIndex.name}`]],
@@ -553,5 +578,174 @@ describe('alarms and dashboard', () => {
     ]) {
       expect(body, needle).toContain(needle);
     }
+  });
+});
+
+/** What a CloudFormation value refers to: `{ Ref }` / `{ Fn::GetAtt }` logical ids anywhere inside it. */
+function referencedIds(value: unknown): string[] {
+  const json = JSON.stringify(value);
+  return [...json.matchAll(/"Ref":"([A-Za-z0-9]+)"|"Fn::GetAtt":\["([A-Za-z0-9]+)"/g)].map((m) => (m[1] ?? m[2])!);
+}
+function typeOf(t: Template, id: string): string | undefined {
+  return (t.toJSON().Resources as Record<string, Resource>)[id]?.Type;
+}
+
+describe('deployable as checked in', () => {
+  it.each(VARIANTS)('%s: every alarm reaches a person (a topic CloudWatch may publish to, with a subscriber) or is a scaling trigger', (name) => {
+    const s = variant(name);
+    const t = s.template;
+    const alarms = resources(t, 'AWS::CloudWatch::Alarm');
+    expect(alarms.length).toBeGreaterThanOrEqual(6);
+    let paging = 0;
+    for (const [id, alarm] of alarms) {
+      const targets = ((alarm.Properties.AlarmActions as unknown[] | undefined) ?? []).flatMap(referencedIds);
+      expect(targets.length, `${id} has an action`).toBeGreaterThan(0);
+      if (targets.every((target) => typeOf(t, target) === 'AWS::ApplicationAutoScaling::ScalingPolicy')) continue;
+      paging++;
+      const topics = targets.filter((target) => typeOf(t, target) === 'AWS::SNS::Topic');
+      expect(topics, `${id} pages through an SNS topic`).toHaveLength(targets.length);
+      for (const topicId of topics) {
+        const [, policy] = only(t, 'AWS::SNS::TopicPolicy', { Topics: [{ Ref: topicId }] });
+        const statements = (policy.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement;
+        const allow = statements.find((st) => st.Effect === 'Allow' && JSON.stringify(st.Principal).includes('cloudwatch.amazonaws.com'));
+        expect(allow, `${topicId}'s policy lets CloudWatch publish`).toBeDefined();
+        expect(allow!.Action).toBe('sns:Publish');
+        expect(allow!.Resource).toEqual({ Ref: topicId });
+        const conditions = allow!.Condition as { StringEquals: Record<string, unknown>; ArnLike: Record<string, unknown> };
+        expect(conditions.StringEquals['aws:SourceAccount']).toEqual(CONCRETE_ENV.account !== undefined && name.includes('region') ? CONCRETE_ENV.account : { Ref: 'AWS::AccountId' });
+        expect(JSON.stringify(conditions.ArnLike['aws:SourceArn'])).toMatch(/:cloudwatch:.*:alarm:\*"/);
+        // No statement denies CloudWatch's TLS publishes.
+        for (const st of statements.filter((x) => x.Effect === 'Deny')) expect(JSON.stringify(st.Condition)).toContain('aws:SecureTransport');
+        // Somebody is subscribed, and the topic's key lets CloudWatch encrypt.
+        t.hasResourceProperties('AWS::SNS::Subscription', { TopicArn: { Ref: topicId }, Protocol: 'email', Endpoint: BASE_CONTEXT.alarmEmail });
+        const [keyId] = referencedIds((t.toJSON().Resources as Record<string, Resource>)[topicId]!.Properties.KmsMasterKeyId);
+        const key = (t.toJSON().Resources as Record<string, Resource>)[keyId!]!;
+        expect(JSON.stringify(key.Properties.KeyPolicy)).toContain('cloudwatch.amazonaws.com');
+      }
+    }
+    expect(paging).toBeGreaterThanOrEqual(6);
+  });
+
+  it.each(VARIANTS)('%s: every EventBridge target ARN has the form its service accepts', (name) => {
+    const t = variant(name).template;
+    const rules = resources(t, 'AWS::Events::Rule');
+    expect(rules.length).toBeGreaterThanOrEqual(2);
+    for (const [ruleId, rule] of rules) {
+      for (const target of rule.Properties.Targets as { Arn: unknown; Id: string }[]) {
+        const where = `${ruleId} → ${target.Id}`;
+        const arn = target.Arn as Record<string, unknown>;
+        if ('Fn::GetAtt' in arn) {
+          const [id, attribute] = arn['Fn::GetAtt'] as [string, string];
+          // GetAtt Arn of a log group ends in ":*", which EventBridge does not deliver to.
+          expect(typeOf(t, id), where).toBe('AWS::Lambda::Function');
+          expect(attribute, where).toBe('Arn');
+          continue;
+        }
+        const text = JSON.stringify(arn);
+        expect(text, `${where}: a log group ARN`).toContain(':log-group:');
+        expect(text, where).not.toMatch(/:\*"/);
+        const parts = (arn['Fn::Join'] as [string, unknown[]])[1];
+        const last = parts[parts.length - 1] as { Ref: string };
+        expect(typeOf(t, last.Ref), `${where} ends with the log group's name`).toBe('AWS::Logs::LogGroup');
+        // The log group's resource policy lets EventBridge write to it.
+        const policies = resources(t, 'AWS::Logs::ResourcePolicy').map(([, p]) => JSON.stringify(p.Properties.PolicyDocument));
+        expect(policies.some((p) => p.includes('events.amazonaws.com') && p.includes(last.Ref)), where).toBe(true);
+      }
+    }
+  });
+
+  it.each(VARIANTS)('%s: no log group has a fixed name (retained groups would block `cdk destroy` then `cdk deploy`)', (name) => {
+    for (const [id, group] of resources(variant(name).template, 'AWS::Logs::LogGroup')) {
+      expect(group.Properties.LogGroupName, id).toBeUndefined();
+    }
+  });
+
+  it.each(VARIANTS)('%s: Lambda does not retry a scheduled function on top of EventBridge (async retries 0)', (name) => {
+    const s = variant(name);
+    const t = s.template;
+    for (const schedule of API_SCHEDULES) {
+      const fnId = logicalId(s, s.stack.api.functions[schedule.handler]);
+      const [, config] = only(t, 'AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: fnId } });
+      expect(config.Properties).toMatchObject({ MaximumRetryAttempts: 0, Qualifier: '$LATEST' });
+    }
+  });
+
+  it.each(VARIANTS)('%s: Lambda errors and throttles of every API function page', (name) => {
+    const s = variant(name);
+    const t = s.template;
+    const topicId = logicalId(s, s.stack.monitoring.alarmTopic);
+    const fnIds = API_HANDLERS.map((h) => logicalId(s, s.stack.api.functions[h]));
+    for (const metricName of ['Errors', 'Throttles']) {
+      const matching = resources(t, 'AWS::CloudWatch::Alarm').filter(([, a]) =>
+        ((a.Properties.Metrics as { MetricStat?: { Metric: { MetricName: string } } }[] | undefined) ?? []).some(
+          (m) => m.MetricStat?.Metric.MetricName === metricName,
+        ),
+      );
+      expect(matching, metricName).toHaveLength(1);
+      const [, alarm] = matching[0]!;
+      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+      expect(alarm.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+      const metrics = alarm.Properties.Metrics as { MetricStat?: { Metric: { Namespace: string; Dimensions: { Value: unknown }[] } }; Expression?: string }[];
+      const counted = metrics.filter((m) => m.MetricStat !== undefined).flatMap((m) => referencedIds(m.MetricStat!.Metric.Dimensions));
+      expect(counted.sort(), `${metricName} of every function`).toEqual([...fnIds].sort());
+      expect(metrics.find((m) => m.Expression !== undefined)!.Expression).toBe('SUM(METRICS())');
+    }
+  });
+
+  it.each(['gpu', 'gpu in region'] as const)('%s: the service waits for the capacity provider association, and the container knows its region', (name) => {
+    const s = variant(name);
+    const t = s.template;
+    const [associationId] = only(t, 'AWS::ECS::ClusterCapacityProviderAssociations');
+    const [, service] = only(t, 'AWS::ECS::Service');
+    expect((service as unknown as { DependsOn?: string[] }).DependsOn ?? [], 'Service DependsOn').toContain(associationId);
+    expect(containerEnv(t).AWS_REGION).toEqual(name === 'gpu' ? { Ref: 'AWS::Region' } : CONCRETE_ENV.region);
+  });
+
+  it.each(['cpu', 'cpu in region'] as const)('%s: the worker task role may protect only its own cluster\'s tasks, in the stack\'s region', (name) => {
+    const s = variant(name);
+    const roleId = logicalId(s, s.stack.worker.taskDefinition.taskRole as never);
+    const resource = JSON.stringify(statementsOfRole(s.template, roleId).find((st) => st.Action === 'ecs:UpdateTaskProtection')!.Resource);
+    expect(resource).toContain(name === 'cpu' ? '{"Ref":"AWS::Region"}' : `:ecs:${CONCRETE_ENV.region}:${CONCRETE_ENV.account}:task/`);
+  });
+});
+
+describe('cdk.json and the CLI path', () => {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const cdkJson = JSON.parse(readFileSync(join(root, 'cdk.json'), 'utf8')) as { app: string; context: Record<string, unknown> };
+
+  it("pins every feature flag aws-cdk-lib currently recommends, so an upgrade cannot change resources unseen", () => {
+    for (const [flag, value] of Object.entries(CURRENTLY_RECOMMENDED_FLAGS)) expect(cdkJson.context[flag], flag).toEqual(value);
+    // createApp applies the same flags, so the tests build what `cdk synth` builds.
+    expect(pinnedFeatureFlags()).toEqual(Object.fromEntries(Object.entries(cdkJson.context).filter(([k]) => k.startsWith('@aws-cdk'))));
+  });
+
+  it('ships no JWT placeholder: the settings are set per deployment, and synth without them names both', () => {
+    expect(cdkJson.context.jwtIssuer).toBeUndefined();
+    expect(cdkJson.context.jwtAudience).toBeUndefined();
+    const settings = Object.fromEntries(Object.entries(cdkJson.context).filter(([k]) => !k.startsWith('@')));
+    expect(() => createApp(settings, undefined, {})).toThrow(/jwtIssuer[\s\S]*jwtAudience[\s\S]*-c jwtIssuer=https:\/\/.*-c jwtAudience=/);
+  });
+
+  it("holds no setting that a documented -c option then conflicts with (backlogPerTask vs acceptableLatencySeconds)", () => {
+    const settings = Object.fromEntries(Object.entries(cdkJson.context).filter(([k]) => !k.startsWith('@')));
+    const jwt = { jwtIssuer: BASE_CONTEXT.jwtIssuer, jwtAudience: BASE_CONTEXT.jwtAudience };
+    const load = (extra: Record<string, unknown>) => {
+      const context: Record<string, unknown> = { ...settings, ...jwt, ...extra };
+      return loadReviveConfig((k) => context[k]);
+    };
+    expect(load({ acceptableLatencySeconds: '60', secondsPerJob: '5' }).backlogPerTask).toBe(12);
+    expect(load({ workerMode: 'gpu' }).workerMode).toBe('gpu');
+  });
+
+  it("packages/infra's own synth script runs the app cdk.json runs", () => {
+    const pkgDir = join(root, 'packages/infra');
+    const script = (JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.synth!;
+    // Follow a leading `cd DIR &&`, then the app is --app's or the cdk.json's there.
+    const cd = /^cd (\S+) && /.exec(script);
+    const cwd = cd === null ? pkgDir : join(pkgDir, cd[1]!);
+    const app = /--app '([^']+)'/.exec(script)?.[1] ?? (JSON.parse(readFileSync(join(cwd, 'cdk.json'), 'utf8')) as { app: string }).app;
+    const entry = /(\S+\.ts)\b/.exec(app)![1]!;
+    expect(existsSync(join(cwd, entry)), `${entry} from ${cwd}`).toBe(true);
+    expect(app).toBe(cdkJson.app);
   });
 });

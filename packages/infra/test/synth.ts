@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Environment } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { createApp } from '../src/app.js';
 import type { ReviveStack } from '../src/stack.js';
@@ -34,10 +35,25 @@ export interface Synthesized {
   };
 }
 
-/** Synthesizes the whole app (with cdk-nag registered, exactly as cdk.json runs it) into a fresh folder. */
-export function synthesize(context: Record<string, unknown>): Synthesized {
-  const outdir = mkdtempSync(join(tmpdir(), 'revive-infra-'));
-  const { app, stack } = createApp({ ...BASE_CONTEXT, ...context }, outdir);
+/**
+ * One output folder per test process: CDK's asset cache (keyed by source, bundling options and output folder) then
+ * reuses the esbuild bundles and the image fingerprint across syntheses instead of redoing them for each. Every
+ * synthesis's files are read before the next one replaces them.
+ */
+let outdir: string | undefined;
+
+/** A concrete account and region, as the CDK CLI always resolves one (us-east-1 by default, or AWS_REGION). */
+export const CONCRETE_ENV: Environment = { account: '123456789012', region: 'eu-west-1' };
+/** No account or region: region and account stay CloudFormation pseudo parameters. */
+export const AGNOSTIC_ENV: Environment = { account: undefined, region: undefined };
+
+/**
+ * Synthesizes the whole app (with cdk-nag registered and cdk.json's feature flags, exactly as cdk.json runs it) into
+ * a fresh folder. @default env AGNOSTIC_ENV
+ */
+export function synthesize(context: Record<string, unknown>, env: Environment = AGNOSTIC_ENV): Synthesized {
+  outdir ??= mkdtempSync(join(tmpdir(), 'revive-infra-'));
+  const { app, stack } = createApp({ ...BASE_CONTEXT, ...context }, outdir, env);
   const assembly = app.synth();
   const read = (file: string) => JSON.parse(readFileSync(join(assembly.directory, file), 'utf8'));
   return {

@@ -1,4 +1,4 @@
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createPresignedPost, type PresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ApiConfig } from '../config.js';
@@ -15,14 +15,30 @@ export interface PresignUploadOptions {
 }
 
 /**
- * The media bucket, for presigning only: the API never moves image bytes itself. Presigning is local computation,
- * so the client's endpoint may be a public one (the local stack's same-origin proxy) that this process never calls.
+ * The media bucket: presigning, and a HeadObject of uploads. The API never moves image bytes itself. Presigning is
+ * local computation, so `client`'s endpoint may be a public one (the local stack's same-origin proxy) that this
+ * process never calls; `dataClient` is the one that makes requests.
  */
 export class MediaBucket {
   constructor(
     private readonly bucketName: string,
     private readonly client: S3Client = new S3Client({}),
+    private readonly dataClient: S3Client = client,
   ) {}
+
+  /**
+   * Whether an object exists (HeadObject). A missing key is a 404 only with s3:ListBucket (infra grants it to
+   * create-job); any other failure, a 403 included, is thrown.
+   */
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.dataClient.send(new HeadObjectCommand({ Bucket: this.bucketName, Key: key }));
+      return true;
+    } catch (error) {
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+      throw error;
+    }
+  }
 
   /** A presigned POST whose policy pins the key, bounds the size and requires an image content type. */
   async presignUpload(options: PresignUploadOptions): Promise<PresignedPost> {
@@ -44,6 +60,7 @@ export class MediaBucket {
 
   destroy(): void {
     this.client.destroy();
+    if (this.dataClient !== this.client) this.dataClient.destroy();
   }
 }
 
@@ -58,5 +75,10 @@ export function mediaBucketFromEnv(env: NodeJS.ProcessEnv, config: ApiConfig): M
     forcePathStyle: config.REVIVE_S3_FORCE_PATH_STYLE,
     ...(s3Endpoint === undefined ? {} : { endpoint: s3Endpoint }),
   });
-  return new MediaBucket(config.REVIVE_BUCKET_NAME, client);
+  // Presigned URLs may carry the public endpoint; calls this process makes (HeadObject) go to S3's own.
+  const dataClient =
+    config.REVIVE_S3_PUBLIC_ENDPOINT === undefined
+      ? client
+      : new S3Client({ ...sdkOptions(env, env.AWS_ENDPOINT_URL_S3), forcePathStyle: config.REVIVE_S3_FORCE_PATH_STYLE });
+  return new MediaBucket(config.REVIVE_BUCKET_NAME, client, dataClient);
 }

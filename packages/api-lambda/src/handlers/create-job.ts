@@ -52,7 +52,7 @@ async function enqueue(record: JobRecord, deps: DepsWith<'table' | 'queue'>): Pr
 }
 
 /** `POST /jobs`: validate, conditional put, send; an idempotent repeat returns the same job. */
-export const createJob: RouteLogic<DepsWith<'table' | 'queue'>> = async (event, deps) => {
+export const createJob: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
   const key = idempotencyKeyOf(event);
   const request = parseJsonBody(event, createJobRequestSchema);
@@ -82,6 +82,15 @@ export const createJob: RouteLogic<DepsWith<'table' | 'queue'>> = async (event, 
     ...pendingEnqueueMark(now),
   };
   const base = baseUrl(event);
+
+  // A job for an upload that is not there would only fail later in the worker: refuse it now. An Idempotency-Key
+  // repeat of a job created before the upload expired still gets its job.
+  if ('uploadKey' in request.source && !(await deps.bucket.exists(request.source.uploadKey))) {
+    const earlier = key === undefined ? undefined : await deps.table.get(record.jobId);
+    if (earlier === undefined) {
+      throw new ClientError(422, 'UPLOAD_NOT_FOUND', 'Nothing was uploaded at source.uploadKey (or the upload expired); upload the photo to the URL from POST /uploads first.');
+    }
+  }
 
   if (await deps.table.putNew(record)) {
     await enqueue(record, deps);

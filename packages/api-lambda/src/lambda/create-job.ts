@@ -3,6 +3,7 @@
 import { lambdaDeps, toHandler } from '../handler.js';
 import { jobTableFromEnv } from '../aws/job-table.js';
 import { jobQueueFromEnv } from '../aws/job-queue.js';
+import { mediaBucketFromEnv } from '../aws/media-bucket.js';
 import { createJob } from '../handlers/create-job.js';
 
-export const handler = toHandler('create-job', createJob, lambdaDeps({ table: jobTableFromEnv, queue: jobQueueFromEnv }));
+export const handler = toHandler('create-job', createJob, lambdaDeps({ table: jobTableFromEnv, queue: jobQueueFromEnv, bucket: mediaBucketFromEnv }));

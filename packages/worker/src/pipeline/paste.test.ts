@@ -56,8 +56,8 @@ describe('pasteFaces', () => {
         { name: 'eye80-edge', lm: placedFace(80, 5, 0.4 * 80, 0.5 * H, 4) },
       ];
       for (const { name, lm } of faces) {
-        const { crop, affine } = alignFace(rgb, lm, 512);
-        const out = pasteFaces(background, [{ face: crop, affine }], { upscale: UPSCALE, sourceWidth: W, sourceHeight: H });
+        const { crop, affine } = await alignFace(rgb, lm, 512);
+        const out = await pasteFaces(background, [{ face: crop, affine }], { upscale: UPSCALE, sourceWidth: W, sourceHeight: H });
         const { sum, count } = squaredError(out, background, outputBox(affine, 512));
         results.push({ photo, face: name, db: psnrFromSquaredError(sum, count) });
       }
@@ -70,23 +70,23 @@ describe('pasteFaces', () => {
     expect(worst).toBeGreaterThanOrEqual(35);
   }, 180_000);
 
-  it('a face square crossing the image edge never shows the crop’s border colour', () => {
+  it('a face square crossing the image edge never shows the crop’s border colour', async () => {
     const colour = [30, 200, 60] as const;
     const source = solid(200, 150, colour);
     const background = solid(400, 300, colour);
     // Crosses the left and the top edge: a large part of the crop is fill colour.
     const lm = placedFace(70, 25, 20, 15, 7);
-    const { crop, affine } = alignFace(source, lm, 512);
-    const out = pasteFaces(background, [{ face: crop, affine }], { upscale: UPSCALE, sourceWidth: 200, sourceHeight: 150 });
+    const { crop, affine } = await alignFace(source, lm, 512);
+    const out = await pasteFaces(background, [{ face: crop, affine }], { upscale: UPSCALE, sourceWidth: 200, sourceHeight: 150 });
     expect(maxColourDistance(out, background)).toBeLessThanOrEqual(1.8);
   });
 
-  it('leaves everything outside the face square untouched', () => {
+  it('leaves everything outside the face square untouched', async () => {
     const source = solid(300, 300, [90, 90, 90]);
     const background = solid(600, 600, [10, 20, 30]);
     const lm = placedFace(40, 0, 150, 150, 5);
-    const { crop, affine } = alignFace(source, lm, 512);
-    const out = pasteFaces(background, [{ face: crop, affine }], { upscale: UPSCALE, sourceWidth: 300, sourceHeight: 300 });
+    const { crop, affine } = await alignFace(source, lm, 512);
+    const out = await pasteFaces(background, [{ face: crop, affine }], { upscale: UPSCALE, sourceWidth: 300, sourceHeight: 300 });
     const box = outputBox(affine, 512);
     expect(psnr(out, background, { x0: 0, y0: 0, x1: 600, y1: Math.floor(box.y0) })).toBe(Infinity);
     expect(psnr(out, background, { x0: Math.ceil(box.x1), y0: 0, x1: 600, y1: 600 })).toBe(Infinity);
@@ -95,12 +95,12 @@ describe('pasteFaces', () => {
     expect(Array.from(out.data.subarray(centre, centre + 3))).toEqual([90, 90, 90]);
   });
 
-  it('composites faces one after another: the later face wins where they overlap', () => {
+  it('composites faces one after another: the later face wins where they overlap', async () => {
     const source = solid(300, 300, [128, 128, 128]);
     const background = solid(600, 600, [0, 0, 0]);
-    const first = alignFace(source, placedFace(60, 0, 100, 150, 1), 512);
-    const second = alignFace(source, placedFace(60, 0, 200, 150, 2), 512);
-    const out = pasteFaces(
+    const first = await alignFace(source, placedFace(60, 0, 100, 150, 1), 512);
+    const second = await alignFace(source, placedFace(60, 0, 200, 150, 2), 512);
+    const out = await pasteFaces(
       background,
       [
         { face: solid(512, 512, [255, 0, 0]), affine: first.affine },
@@ -114,10 +114,10 @@ describe('pasteFaces', () => {
     expect(Array.from(out.data.subarray(left, left + 3))).toEqual([255, 0, 0]);
   });
 
-  it('rejects a face that is not square', () => {
+  it('rejects a face that is not square', async () => {
     const bg = solid(20, 20, [0, 0, 0]);
-    expect(() =>
+    await expect(
       pasteFaces(bg, [{ face: solid(4, 5, [0, 0, 0]), affine: [1, 0, 0, 0, 1, 0] }], { upscale: 2, sourceWidth: 10, sourceHeight: 10 }),
-    ).toThrow(/square/);
+    ).rejects.toThrow(/square/);
   });
 });

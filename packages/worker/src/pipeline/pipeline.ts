@@ -242,7 +242,7 @@ export class RestorationPipeline {
       toPaste.length === 0
         ? background
         : await clock.time('paste', () =>
-            pasteFaces(background, toPaste, { upscale, sourceWidth: rgb.width, sourceHeight: rgb.height }),
+            pasteFaces(background, toPaste, { upscale, sourceWidth: rgb.width, sourceHeight: rgb.height, inPlace: background !== rgb }),
           );
     const outAlpha =
       alpha === undefined || upscale === 1
