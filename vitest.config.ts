@@ -32,6 +32,8 @@ export default defineConfig({
       integration('worker'),
       unit('api-lambda'),
       integration('api-lambda'),
+      unit('client'),
+      integration('client'),
       { test: { name: 'infra', root: 'packages/infra', include: ['src/**/*.test.ts', 'test/**/*.test.ts'], testTimeout: 180_000 } },
     ],
   },

@@ -73,7 +73,7 @@ export function buildOpenApiDocument(serverUrl?: string): Record<string, unknown
       '/jobs/{id}': {
         get: {
           operationId: 'getJob',
-          summary: 'A job; SUCCEEDED jobs carry a presigned result URL',
+          summary: 'A job; SUCCEEDED jobs carry a presigned result URL and the faces found (boxes in input pixels)',
           parameters: [idParam],
           responses: { '200': jsonBody('Job', 'The job.'), '404': problem('JOB_NOT_FOUND.'), ...common },
         },

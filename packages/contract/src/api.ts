@@ -84,6 +84,17 @@ export const createJobRequestSchema = z.strictObject({
 });
 export type CreateJobRequest = z.output<typeof createJobRequestSchema>;
 
+/** One face the worker found, in the INPUT photo's pixels (not the upscaled output's): draw it over the original. */
+export const jobFaceSchema = z.object({
+  /** `[x1, y1, x2, y2]`: left, top, right and bottom edges. */
+  box: z.tuple([z.number(), z.number(), z.number(), z.number()]).describe("[x1, y1, x2, y2] in the input photo's pixels"),
+  /** The detector's confidence, 0..1. */
+  score: z.number().describe("The detector's confidence, 0..1"),
+  /** Eyes, nose tip and mouth corners as `[x, y]`, in the same pixels. */
+  landmarks: z.array(z.tuple([z.number(), z.number()])).describe('Eyes, nose tip and mouth corners as [x, y], in the same pixels'),
+});
+export type JobFace = z.infer<typeof jobFaceSchema>;
+
 /** A job as the API returns it. */
 export const jobResponseSchema = z.object({
   id: jobIdSchema,
@@ -102,6 +113,8 @@ export const jobResponseSchema = z.object({
     })
     .nullable(),
   error: z.object({ code: jobErrorCodeSchema, message: z.string() }).nullable(),
+  /** Present once the job SUCCEEDED (`[]` when no face was found); null before, and for failed or canceled jobs. */
+  faces: z.array(jobFaceSchema).nullable().describe('Faces found, in input pixels; present once SUCCEEDED ([] when none), else null'),
   metrics: z.object({
     faces_found: z.number().int().nullable(),
     /** Milliseconds per pipeline stage. */

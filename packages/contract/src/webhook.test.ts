@@ -59,4 +59,14 @@ describe('jobResponseFromRecord', () => {
     expect(failed.error).toEqual({ code: 'NO_FACE', message: 'none' });
     expect(webhookEvent('FAILED')).toBe('job.failed');
   });
+
+  it('returns the faces in input pixels once SUCCEEDED, and null before or on failure', () => {
+    const face = { box: [10.5, 20, 110, 140] as [number, number, number, number], score: 0.93, landmarks: [[40, 60], [80, 60], [60, 90], [45, 115], [75, 115]] as [number, number][] };
+    const done = jobResponseFromRecord({ ...record, faces: [face] }, { resultUrl: 'https://s3/x' });
+    expect(jobResponseSchema.parse(done).faces).toEqual([face]);
+    // A record written before faces were recorded still parses: no faces listed rather than a broken body.
+    expect(jobResponseFromRecord(record, { resultUrl: 'https://s3/x' }).faces).toEqual([]);
+    expect(jobResponseFromRecord({ ...record, status: 'RUNNING', faces: [face] }).faces).toBeNull();
+    expect(jobResponseFromRecord({ ...record, status: 'FAILED', errorCode: 'NO_FACE', faces: [face] }).faces).toBeNull();
+  });
 });

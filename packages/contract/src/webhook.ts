@@ -52,6 +52,7 @@ export function jobResponseFromRecord(record: JobRecord, links: JobResponseLinks
           }
         : null,
     error: record.errorCode ? { code: record.errorCode, message: record.errorMessage ?? record.errorCode } : null,
+    faces: record.status === 'SUCCEEDED' ? (record.faces ?? []).map((f) => ({ box: f.box, score: f.score, landmarks: f.landmarks })) : null,
     metrics: {
       faces_found: record.facesFound ?? null,
       timings_ms: record.timingsMs ?? null,

@@ -7,6 +7,7 @@ import { ClientError } from '../errors.js';
 import { validationError } from '../http/body.js';
 import { baseUrl, json } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
+import { outputLinks } from './get-job.js';
 
 const cursorSchema = z.strictObject({ jobId: z.string(), tenantId: z.string(), createdAt: z.string() });
 
@@ -36,9 +37,11 @@ export const listJobs: RouteLogic<DepsWith<'table'>> = async (event, deps) => {
   const start = query.data.cursor === undefined ? undefined : decodeCursor(query.data.cursor, tenantId);
   const page = await deps.table.listByTenant(tenantId, query.data.limit, start);
   const base = baseUrl(event);
+  // Presigning is a local signature (no call to S3): listed SUCCEEDED jobs carry output.url, so a list can show thumbnails.
+  const jobs = await Promise.all(page.jobs.map(async (record) => jobResponseFromRecord(record, { apiBaseUrl: base, ...(await outputLinks(record, deps)) })));
   return json(
     200,
-    { jobs: page.jobs.map((record) => jobResponseFromRecord(record, { apiBaseUrl: base })), next_cursor: page.lastKey === undefined ? null : encodeCursor(page.lastKey) },
+    { jobs, next_cursor: page.lastKey === undefined ? null : encodeCursor(page.lastKey) },
     { 'cache-control': 'no-store' },
   );
 };

@@ -32,6 +32,9 @@ const STATIC_FILES: Record<string, { file: string; type: string }> = {
   '/demo/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/demo/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
 };
+/** The demo page loads `@revive/client`'s built ESM from here (`pnpm --filter @revive/client build`). */
+const CLIENT_DIST = path.resolve(import.meta.dirname, '../../../client/dist');
+const CLIENT_PREFIX = '/demo/client/';
 
 export interface LocalServerOptions {
   /** Environment for the handlers (contract's apiEnvSchema, plus AWS_ENDPOINT_URL_S3 for the S3 proxy). @default process.env */
@@ -207,6 +210,19 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     res.end(body);
   }
 
+  async function handleClientModule(res: ServerResponse, name: string): Promise<void> {
+    // Flat file names only: nothing outside the client's dist folder can be named.
+    const file = /^[\w-]+\.js$/.test(name) ? path.join(CLIENT_DIST, name) : undefined;
+    const body = file === undefined ? undefined : await readFile(file).catch(() => undefined);
+    if (body === undefined) {
+      const text = `Not found: ${name}. The demo page needs @revive/client built: pnpm --filter @revive/client build`;
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(text);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'content-length': String(body.length), 'cache-control': 'no-cache' });
+    res.end(body);
+  }
+
   const server: Server = createServer((req, res) => {
     const domainName = req.headers.host ?? `${host}:${port}`;
     const url = new URL(req.url ?? '/', `http://${domainName}`);
@@ -217,6 +233,10 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
           return;
         }
         await proxy.handle(req, res, url.pathname.slice(S3_PROXY_PREFIX.length), url.searchParams);
+        return;
+      }
+      if (req.method === 'GET' && url.pathname.startsWith(CLIENT_PREFIX)) {
+        await handleClientModule(res, url.pathname.slice(CLIENT_PREFIX.length));
         return;
       }
       const asset = req.method === 'GET' ? STATIC_FILES[url.pathname] : undefined;

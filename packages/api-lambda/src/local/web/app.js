@@ -1,73 +1,515 @@
-// The demo page's script: the same calls a front end makes against the deployed API (see the README).
+// The demo page: @revive/client (served by the local server from packages/client/dist) driving the same API a
+// deployed front end calls. No framework: the DOM is built with createElement/textContent, never from API strings.
 const $ = (id) => document.getElementById(id);
-const STEPS = { UPLOADING: 1, QUEUED: 2, RUNNING: 3, SUCCEEDED: 4, FAILED: 4, CANCELED: 4 };
-const POLL_MS = 500;
+const ACCEPTED = ['image/jpeg', 'image/png', 'image/webp'];
+const RECENT_LIMIT = 12;
+const TICK_MS = 100;
 
-function setStatus(status, text) {
-  $('status').dataset.status = status;
-  $('status').textContent = text;
-  $('progress').value = STEPS[status] ?? 0;
+/** What a person reads for each code: the API's problem codes, the worker's job codes, the client's own. */
+const MESSAGES = {
+  // The page's own check, before anything is sent.
+  NOT_AN_IMAGE: ['This file is not a photo', 'Choose a JPEG, PNG or WebP image.'],
+  RESULT_UNAVAILABLE: ['The restored photo could not be loaded', 'Its link may have expired. Open the job again from Recent jobs.'],
+  // Job failures (job.error.code).
+  INVALID_IMAGE: ['This photo could not be read', 'The file may be damaged, or not really a JPEG, PNG or WebP image. Try exporting it again.'],
+  IMAGE_TOO_LARGE: ['This photo has too many pixels', 'Try a smaller version of it.'],
+  SOURCE_TOO_LARGE: ['This photo is too large', 'Try a smaller version of it.'],
+  SOURCE_NOT_FOUND: ['The uploaded photo was not found', 'The upload may have expired. Upload the photo again.'],
+  SOURCE_UNREACHABLE: ['The photo could not be downloaded', 'Its address did not answer. Try again later.'],
+  FORBIDDEN_URL: ['That address is not allowed', 'Photos must come from a public http(s) address.'],
+  NO_FACE: ['No face was found', 'Try a photo where faces are clearly visible.'],
+  UNSUPPORTED_MODEL: ['That restoration model is not available', 'Choose another model, or leave the default.'],
+  RETRIES_EXHAUSTED: ['The restoration kept failing', 'Please try again later.'],
+  INVALID_MESSAGE: ['The job could not be read by the service', 'Please try again.'],
+  // API problems (problem+json code).
+  ENQUEUE_FAILED: ['The job could not be started', 'The service is busy. Try again in a moment.'],
+  UNAUTHENTICATED: ['You are not signed in', 'Local mode: set a tenant under Settings.'],
+  FORBIDDEN_UPLOAD_KEY: ['That upload belongs to someone else', 'Upload the photo again.'],
+  UPLOAD_NOT_FOUND: ['The uploaded photo was not found', 'The upload may not have finished, or it expired. Upload the photo again.'],
+  JOB_NOT_FOUND: ['This job no longer exists', 'Old jobs are deleted after a while.'],
+  JOB_NOT_CANCELABLE: ['This job can no longer be canceled', 'It has already started or finished.'],
+  PAYLOAD_TOO_LARGE: ['The request was too large', 'Try a smaller photo.'],
+  HEADERS_TOO_LARGE: ['The request was too large', 'Try a shorter tenant name.'],
+  TIMEOUT: ['The service took too long to answer', 'Try again in a moment.'],
+  MALFORMED_JSON: ['The request was refused', 'This page sent something the API could not read.'],
+  VALIDATION_FAILED: ['The request was refused', 'One of the settings is out of range.'],
+  UNKNOWN_FIELD: ['The request was refused', 'This page sent a setting the API does not know.'],
+  UNSUPPORTED_MEDIA_TYPE: ['The request was refused', 'This page sent a body the API does not accept.'],
+  INVALID_IDEMPOTENCY_KEY: ['The request was refused', 'Its retry key was malformed.'],
+  IDEMPOTENCY_KEY_REUSED: ['The request was refused', 'Its retry key was already used for another photo.'],
+  INVALID_CURSOR: ['Could not load more jobs', 'Refresh the list.'],
+  ROUTE_NOT_FOUND: ['The service does not know this request', 'The page and the API may be different versions.'],
+  INTERNAL: ['Something went wrong on our side', 'Please try again. If it keeps happening, send us the details below.'],
+  // The client's own codes.
+  UPLOAD_TOO_LARGE: ['This photo is too large to upload', 'Try a smaller version of it.'],
+  UPLOAD_REJECTED: ['The upload was refused', 'The upload link may have expired, or the file is not an image. Try again.'],
+  NETWORK: ['Cannot reach Revive', 'Check your connection and try again.'],
+  RATE_LIMITED: ['Too many requests', 'Wait a moment and try again.'],
+  HTTP_ERROR: ['The service answered unexpectedly', 'Please try again.'],
+  WAIT_TIMEOUT: ['This is taking longer than expected', 'The job goes on: it will appear under Recent jobs when it is done.'],
+  ABORTED: ['Stopped', ''],
+  JOB_FAILED: ['The restoration failed', 'Please try again.'],
+  JOB_CANCELED: ['The job was canceled', ''],
+  CANCELED: ['The job was canceled', ''],
+};
+
+const STEP_ORDER = ['UPLOADING', 'QUEUED', 'RUNNING', 'DONE'];
+const STATUS_TEXT = { UPLOADING: 'Uploading', QUEUED: 'Waiting in the queue', RUNNING: 'Restoring faces' };
+const STATUS_LABEL = { QUEUED: 'Queued', RUNNING: 'Restoring', SUCCEEDED: 'Done', FAILED: 'Failed', CANCELED: 'Canceled' };
+
+let lib; // the @revive/client module
+let client;
+let run = 0; // each new photo or opened job gets a number; late answers for older ones are ignored
+let ticker;
+const originals = new Map(); // job id → object URL of the photo picked in this session
+
+function makeClient() {
+  client = new lib.Revive({ baseUrl: '', tenant: $('tenant').value.trim() || undefined });
 }
 
-function fail(message) {
-  setStatus('FAILED', 'Failed.');
-  $('error').hidden = false;
-  $('error').textContent = message;
-}
-
-async function api(path, init = {}) {
-  const res = await fetch(path, {
-    ...init,
-    headers: { 'content-type': 'application/json', 'x-revive-tenant': $('tenant').value, ...init.headers },
-  });
-  const body = await res.json();
-  if (!res.ok) throw new Error(`${res.status} ${body.code}: ${body.detail ?? body.title}`);
-  return body;
-}
-
-async function run(file) {
-  $('error').hidden = true;
-  $('download').hidden = true;
-  $('after').removeAttribute('src');
-  $('before').src = URL.createObjectURL(file);
-  setStatus('UPLOADING', `Uploading ${file.name}…`);
-  const upload = await api('/uploads', { method: 'POST', body: JSON.stringify({}) });
-  const form = new FormData();
-  for (const [name, value] of Object.entries(upload.fields)) form.append(name, value);
-  form.append('Content-Type', file.type || 'image/jpeg');
-  form.append('file', file); // S3 ignores fields after the file: it must come last.
-  const put = await fetch(upload.url, { method: 'POST', body: form });
-  if (!put.ok) throw new Error(`Upload refused (${put.status}): ${await put.text()}`);
-
-  const options = { upscale: Number($('upscale').value) };
-  let job = await api('/jobs', {
-    method: 'POST',
-    headers: { 'idempotency-key': crypto.randomUUID() },
-    body: JSON.stringify({ source: { uploadKey: upload.uploadKey }, options }),
-  });
-  $('details').textContent = JSON.stringify(job, null, 2);
-  while (job.status === 'QUEUED' || job.status === 'RUNNING') {
-    setStatus(job.status, job.status === 'QUEUED' ? 'Queued…' : 'Restoring…');
-    await new Promise((r) => setTimeout(r, POLL_MS));
-    job = await api(new URL(job.urls.get).pathname);
-    $('details').textContent = JSON.stringify(job, null, 2);
+function el(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'dataset') Object.assign(node.dataset, v);
+    else if (k in node) node[k] = v;
+    else node.setAttribute(k, v);
   }
-  if (job.status !== 'SUCCEEDED') {
-    fail(`Job ${job.status}: ${job.error ? `${job.error.code}: ${job.error.message}` : ''}`);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function seconds(ms) {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+function timeAgo(iso) {
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (s < 60) return 'just now';
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`;
+  return new Date(iso).toLocaleDateString();
+}
+
+// ---- Progress ----
+
+function setStep(step, failed = false) {
+  const index = STEP_ORDER.indexOf(step);
+  for (const li of $('steps').children) {
+    const i = STEP_ORDER.indexOf(li.dataset.step);
+    li.className = i < index ? 'done' : i === index ? (failed ? 'failed' : step === 'DONE' ? 'done' : 'current') : '';
+    if (i === index && !failed && step !== 'DONE') li.setAttribute('aria-current', 'step');
+    else li.removeAttribute('aria-current');
+  }
+}
+
+/** The live region changes once per step; the elapsed time ticks beside it, hidden from screen readers. */
+function setPhase(step) {
+  const status = $('status');
+  if (status.dataset.status === step) return;
+  status.dataset.status = step;
+  status.textContent = `${STATUS_TEXT[step] ?? 'Working'}…`;
+}
+
+function startClock(step, since = performance.now()) {
+  stopClock();
+  const show = () => {
+    $('elapsed').textContent = seconds(performance.now() - since);
+  };
+  setPhase(step);
+  show();
+  ticker = setInterval(show, TICK_MS);
+  return since;
+}
+
+function stopClock() {
+  clearInterval(ticker);
+  ticker = undefined;
+  $('elapsed').textContent = '';
+}
+
+function showError(code, detail) {
+  const [title, text] = MESSAGES[code] ?? ['Something went wrong', ''];
+  $('error').hidden = false;
+  $('error').dataset.code = code;
+  $('error-title').textContent = title;
+  $('error-text').textContent = text;
+  // The service's own words, for someone reporting the problem; secondary to the sentence above.
+  $('error-detail').textContent = detail ? `Reported: ${detail}` : '';
+  $('error-detail').hidden = !detail;
+}
+
+function errorCodeOf(error) {
+  if (error instanceof lib.ReviveError) return error.code === 'JOB_FAILED' ? error.job?.error?.code ?? 'INTERNAL' : error.code;
+  return 'HTTP_ERROR';
+}
+
+function setDetails(value) {
+  $('details').textContent = value === undefined ? '' : JSON.stringify(value, null, 2);
+  $('details-box').hidden = value === undefined;
+}
+
+// ---- Comparison viewer ----
+
+function loadImage(img, src) {
+  return new Promise((resolve, reject) => {
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new Error('image did not load'));
+    img.src = src;
+  });
+}
+
+function setSlider(percent) {
+  const p = Math.min(100, Math.max(0, percent));
+  $('slider').value = String(p);
+  $('slider').setAttribute('aria-valuetext', `${Math.round(p)}% before, ${Math.round(100 - p)}% after`);
+  $('stage').style.setProperty('--split', `${p}%`);
+}
+
+function zoomTo(box, width, height, button) {
+  const stage = $('stage');
+  for (const b of document.querySelectorAll('.zoom button')) b.setAttribute('aria-pressed', String(b === button));
+  if (!box) {
+    stage.style.transform = '';
+    stage.style.setProperty('--zoom', '1');
     return;
   }
-  await new Promise((resolve, reject) => {
-    $('after').onload = resolve;
-    $('after').onerror = () => reject(new Error('The result did not load.'));
-    $('after').src = job.output.url;
-  });
-  $('download').href = job.output.url;
-  $('download').hidden = false;
-  const faces = job.metrics.faces_found;
-  setStatus('SUCCEEDED', `Done: ${faces} face${faces === 1 ? '' : 's'}, ${job.output.width}×${job.output.height}.`);
+  const [x1, y1, x2, y2] = box;
+  // The face with a little room fills the view: at least 2× (a face that already fills the photo still gets a close
+  // look), at most 12× (beyond that the pixels are all one sees).
+  const margin = 0.3;
+  const w = (x2 - x1) * (1 + margin);
+  const h = (y2 - y1) * (1 + margin);
+  const scale = Math.min(12, Math.max(2, Math.min(width / w, height / h)));
+  const cx = (x1 + x2) / 2 / width;
+  const cy = (y1 + y2) / 2 / height;
+  const clamp = (t) => Math.min(0, Math.max(1 - scale, t));
+  const tx = clamp(0.5 - cx * scale);
+  const ty = clamp(0.5 - cy * scale);
+  stage.style.transform = `translate(${tx * 100}%, ${ty * 100}%) scale(${scale})`;
+  stage.style.setProperty('--zoom', String(scale));
 }
 
-$('file').addEventListener('change', () => {
-  const file = $('file').files[0];
-  if (file) run(file).catch((error) => fail(error.message));
-});
+function drawFaces(faces, width, height) {
+  const svg = $('faces');
+  svg.replaceChildren();
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.setAttribute('preserveAspectRatio', 'none');
+  const ns = 'http://www.w3.org/2000/svg';
+  faces.forEach((face, i) => {
+    const [x1, y1, x2, y2] = face.box;
+    const rect = document.createElementNS(ns, 'rect');
+    rect.setAttribute('class', 'face-box');
+    rect.setAttribute('x', String(x1));
+    rect.setAttribute('y', String(y1));
+    rect.setAttribute('width', String(x2 - x1));
+    rect.setAttribute('height', String(y2 - y1));
+    rect.setAttribute('rx', String(Math.min(x2 - x1, y2 - y1) * 0.08));
+    rect.setAttribute('vector-effect', 'non-scaling-stroke');
+    svg.append(rect);
+    const label = document.createElementNS(ns, 'text');
+    label.setAttribute('class', 'face-label');
+    label.setAttribute('x', String(x1));
+    label.setAttribute('y', String(Math.max(0, y1) - Math.max(4, height * 0.008)));
+    label.setAttribute('font-size', String(Math.max(12, height * 0.035)));
+    label.textContent = String(i + 1);
+    svg.append(label);
+  });
+  const buttons = $('face-buttons');
+  buttons.replaceChildren(
+    ...faces.map((face, i) => {
+      const button = el('button', { type: 'button', textContent: `Face ${i + 1}`, title: `Zoom on face ${i + 1} (${Math.round(face.score * 100)}% sure)` });
+      button.setAttribute('aria-pressed', 'false');
+      button.addEventListener('click', () => zoomTo(face.box, width, height, button));
+      return button;
+    }),
+  );
+}
+
+/** Shows a SUCCEEDED job: before (when this session has the original) over after, faces outlined, zoom buttons. */
+async function showResult(job, token) {
+  const upscale = job.input.options.upscale ?? 1;
+  const outW = job.output.width ?? 0;
+  const outH = job.output.height ?? 0;
+  const width = Math.round(outW / upscale);
+  const height = Math.round(outH / upscale);
+  const original = originals.get(job.id);
+  const after = new Image();
+  try {
+    await loadImage(after, job.output.url);
+  } catch {
+    if (token !== run) return;
+    showError('RESULT_UNAVAILABLE');
+    return;
+  }
+  if (token !== run) return;
+  const name = job.input.source.uploadKey ? 'your photo' : 'the photo';
+  $('after').src = after.src;
+  $('after').alt = `Restored version of ${name}, ${outW} by ${outH} pixels`;
+  const haveOriginal = original !== undefined;
+  if (haveOriginal) {
+    $('before').src = original;
+    $('before').alt = `Original of ${name}, ${width} by ${height} pixels, with the faces found outlined`;
+  } else {
+    $('before').removeAttribute('src');
+    $('before').alt = '';
+  }
+  $('viewer').classList.toggle('no-original', !haveOriginal);
+  $('no-original').hidden = haveOriginal;
+  $('slider').disabled = !haveOriginal;
+  // Nothing to compare without the original: the slider goes rather than sitting there disabled.
+  $('slider').closest('.controls').hidden = !haveOriginal;
+  $('result').style.setProperty('--aspect', String(width / height));
+  $('viewer').style.aspectRatio = `${width} / ${height}`;
+  drawFaces(job.faces ?? [], width, height);
+  zoomTo(undefined, width, height, $('zoom-fit'));
+  setSlider(50);
+  const faces = job.metrics.faces_found ?? job.faces?.length ?? 0;
+  const took = job.metrics.predict_time_ms === null ? '' : ` · the worker took ${seconds(job.metrics.predict_time_ms)}`;
+  $('summary').textContent = `${faces === 0 ? 'No face' : faces === 1 ? '1 face' : `${faces} faces`} found · ${width}×${height} → ${outW}×${outH}${took}`;
+  $('download').href = job.output.url;
+  $('download').setAttribute('download', `revive-${job.id.slice(0, 8)}`);
+  $('result').hidden = false;
+}
+
+// ---- One job on screen ----
+
+function resetJobView(title) {
+  stopClock();
+  $('job').hidden = false;
+  $('pick').classList.add('compact');
+  $('job-title').textContent = title;
+  $('error').hidden = true;
+  $('result').hidden = true;
+  $('status').textContent = '';
+  $('status').dataset.status = 'IDLE';
+  $('steps').hidden = false;
+  setStep('');
+  setDetails(undefined);
+}
+
+async function finish(job, token, since) {
+  setDetails(job);
+  if (token !== run) return;
+  stopClock();
+  const elapsed = since === undefined ? '' : ` in ${seconds(performance.now() - since)}`;
+  if (job.status === 'SUCCEEDED') {
+    setStep('DONE');
+    $('status').textContent = `Restored${elapsed}.`;
+    await showResult(job, token);
+  } else {
+    setStep(job.status === 'CANCELED' ? 'QUEUED' : 'RUNNING', true);
+    $('status').textContent = job.status === 'CANCELED' ? 'Canceled.' : `Failed${elapsed}.`;
+    showError(job.status === 'CANCELED' ? 'CANCELED' : job.error?.code ?? 'INTERNAL', job.error?.message);
+  }
+  $('status').dataset.status = job.status;
+}
+
+function fail(error, token) {
+  if (token !== run) return;
+  stopClock();
+  $('status').dataset.status = 'ERROR';
+  $('status').textContent = 'Could not finish.';
+  const current = [...$('steps').children].find((li) => li.classList.contains('current'));
+  if (current) current.className = 'failed';
+  showError(errorCodeOf(error), error instanceof lib.ReviveError ? error.detail : String(error?.message ?? error));
+  setDetails(error instanceof lib.ReviveError ? { code: error.code, status: error.status, detail: error.detail, errors: error.errors } : String(error));
+}
+
+async function restore(file) {
+  const token = ++run;
+  resetJobView(file.name ? `“${file.name}”` : 'Your photo');
+  if (!ACCEPTED.includes(file.type)) {
+    $('steps').hidden = true;
+    $('status').dataset.status = 'ERROR';
+    $('status').textContent = 'Nothing was sent.';
+    showError('NOT_AN_IMAGE', file.name ? `“${file.name}” is ${file.type || 'of an unknown type'}` : '');
+    return;
+  }
+  const original = URL.createObjectURL(file);
+  setStep('UPLOADING');
+  const since = startClock('UPLOADING');
+  try {
+    const upload = await client.uploads.create(file, { contentType: file.type });
+    if (token !== run) return;
+    const created = await client.jobs.create({ source: { uploadKey: upload.uploadKey }, options: { upscale: Number($('upscale').value) } });
+    originals.set(created.id, original);
+    loadRecent();
+    await follow(created, token, since);
+    loadRecent();
+  } catch (error) {
+    fail(error, token);
+  }
+}
+
+/** Polls a job until it ends, showing its steps; `since` is when the person started (for the elapsed time). */
+async function follow(job, token, since) {
+  setDetails(job);
+  if (!lib.TERMINAL_STATUSES.includes(job.status)) {
+    setStep(job.status);
+    setPhase(job.status);
+    const done = await client.jobs.wait(job.id, {
+      intervalMs: 300,
+      maxIntervalMs: 2000,
+      onUpdate: (j) => {
+        if (token !== run || lib.TERMINAL_STATUSES.includes(j.status)) return;
+        setStep(j.status);
+        setPhase(j.status);
+        setDetails(j);
+      },
+    });
+    return await finish(done, token, since);
+  }
+  return await finish(job, token, undefined);
+}
+
+async function openJob(id) {
+  const token = ++run;
+  resetJobView('A recent job');
+  try {
+    const job = await client.jobs.get(id);
+    if (token !== run) return;
+    if (!lib.TERMINAL_STATUSES.includes(job.status)) startClock(job.status, performance.now() - (Date.now() - Date.parse(job.created_at)));
+    await follow(job, token, undefined);
+  } catch (error) {
+    fail(error, token);
+  }
+  $('job').scrollIntoView({ behavior: 'smooth', block: 'start' });
+}
+
+// ---- Recent jobs ----
+
+function thumbnail(job) {
+  const box = el('span', { className: 'thumb' });
+  const placeholder = () => box.replaceChildren(el('span', { className: `thumb-placeholder status-${job.status.toLowerCase()}`, textContent: STATUS_LABEL[job.status] ?? job.status }));
+  if (job.status === 'SUCCEEDED' && job.output) {
+    const img = el('img', { alt: '', loading: 'lazy', decoding: 'async' });
+    img.addEventListener('error', placeholder); // an expired link shows a placeholder, never a broken image
+    img.src = job.output.url;
+    box.append(img);
+  } else {
+    placeholder();
+  }
+  return box;
+}
+
+let recentLoading;
+async function loadRecent() {
+  if (recentLoading) return recentLoading;
+  recentLoading = (async () => {
+    const list = $('recent');
+    try {
+      const jobs = [];
+      for await (const job of client.jobs.list({ limit: RECENT_LIMIT })) {
+        jobs.push(job);
+        if (jobs.length >= RECENT_LIMIT) break;
+      }
+      list.replaceChildren(
+        ...jobs.map((job) => {
+          const faces = job.metrics.faces_found;
+          const what = job.status === 'SUCCEEDED' ? (faces === 1 ? '1 face' : `${faces ?? 0} faces`) : job.error ? (MESSAGES[job.error.code]?.[0] ?? job.error.code) : STATUS_LABEL[job.status];
+          const button = el('button', { type: 'button', className: 'card' }, [
+            thumbnail(job),
+            el('span', { className: 'card-meta' }, [
+              el('span', { className: `badge status-${job.status.toLowerCase()}`, textContent: STATUS_LABEL[job.status] ?? job.status }),
+              el('span', { className: 'card-what', textContent: what }),
+              el('time', { className: 'card-when', dateTime: job.created_at, textContent: timeAgo(job.created_at) }),
+            ]),
+          ]);
+          button.setAttribute('aria-label', `${STATUS_LABEL[job.status] ?? job.status} job from ${timeAgo(job.created_at)}: ${what}. Open it.`);
+          button.addEventListener('click', () => openJob(job.id));
+          return el('li', {}, [button]);
+        }),
+      );
+      $('recent-empty').textContent = 'Your restored photos will appear here.';
+      $('recent-empty').hidden = jobs.length > 0;
+    } catch (error) {
+      const code = errorCodeOf(error);
+      $('recent-empty').hidden = false;
+      $('recent-empty').textContent = `Could not load recent jobs: ${(MESSAGES[code] ?? ['Something went wrong'])[0]}.`;
+    } finally {
+      recentLoading = undefined;
+    }
+  })();
+  return recentLoading;
+}
+
+// ---- Wiring ----
+
+function wire() {
+  const zone = $('dropzone');
+  $('file').addEventListener('change', () => {
+    const file = $('file').files[0];
+    if (file) restore(file);
+    $('file').value = '';
+  });
+  zone.addEventListener('click', (event) => {
+    if (event.target === zone || event.target.closest('.drop-icon, .drop-title')) $('file').click();
+  });
+  for (const type of ['dragenter', 'dragover']) {
+    zone.addEventListener(type, (event) => {
+      event.preventDefault();
+      zone.classList.add('dragging');
+    });
+  }
+  for (const type of ['dragleave', 'drop']) zone.addEventListener(type, () => zone.classList.remove('dragging'));
+  zone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    const file = event.dataTransfer?.files?.[0];
+    if (file) restore(file);
+  });
+  // A photo dropped anywhere else must not make the browser navigate away from the page.
+  window.addEventListener('dragover', (event) => event.preventDefault());
+  window.addEventListener('drop', (event) => event.preventDefault());
+
+  $('slider').addEventListener('input', () => setSlider(Number($('slider').value)));
+  const viewer = $('viewer');
+  let dragging = false;
+  const track = (event) => {
+    const rect = viewer.getBoundingClientRect();
+    const stage = $('stage');
+    // The divider is in stage coordinates; undo the zoom to find where the pointer is on the photo.
+    const zoom = Number(stage.style.getPropertyValue('--zoom') || 1);
+    const stageRect = stage.getBoundingClientRect();
+    const x = zoom === 1 ? (event.clientX - rect.left) / rect.width : (event.clientX - stageRect.left) / stageRect.width;
+    setSlider(x * 100);
+  };
+  viewer.addEventListener('pointerdown', (event) => {
+    if ($('slider').disabled) return;
+    dragging = true;
+    viewer.setPointerCapture(event.pointerId);
+    track(event);
+  });
+  viewer.addEventListener('pointermove', (event) => dragging && track(event));
+  viewer.addEventListener('pointerup', () => (dragging = false));
+  $('zoom-fit').addEventListener('click', () => zoomTo(undefined, 0, 0, $('zoom-fit')));
+  $('show-faces').addEventListener('change', () => $('viewer').classList.toggle('hide-faces', !$('show-faces').checked));
+  $('refresh').addEventListener('click', () => loadRecent());
+  $('tenant').addEventListener('change', () => {
+    makeClient();
+    $('job').hidden = true;
+    $('pick').classList.remove('compact');
+    loadRecent();
+  });
+}
+
+async function boot() {
+  try {
+    lib = await import('/demo/client/index.js');
+  } catch {
+    $('job').hidden = false;
+    $('steps').hidden = true;
+    showError('HTTP_ERROR');
+    $('error-title').textContent = 'The page could not load @revive/client';
+    $('error-text').textContent = 'Build it with: pnpm --filter @revive/client build (pnpm start does this), then reload.';
+    return;
+  }
+  // ?tenant=… picks the local tenant, so a link can open one tenant's jobs.
+  const tenant = new URLSearchParams(location.search).get('tenant');
+  if (tenant) $('tenant').value = tenant;
+  makeClient();
+  wire();
+  document.body.dataset.ready = 'true';
+  await loadRecent();
+}
+
+boot();

@@ -1,0 +1,114 @@
+// The client's retry, wait and abort logic against a real HTTP server that answers what the API answers in rare
+// cases (ENQUEUE_FAILED, 429 with Retry-After) that the local stack cannot be made to produce on demand.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Revive } from './client.js';
+import { ReviveError } from './errors.js';
+
+const JOB_ID = '0b6e8f0e-5f2c-4f5e-9a7e-2d7c7d1f0a11';
+let server: Server | undefined;
+
+async function serve(handler: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<string> {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => handler(req, res, body));
+  });
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+afterEach(async () => {
+  if (server === undefined) return;
+  server.closeAllConnections();
+  await new Promise((resolve) => server!.close(resolve));
+  server = undefined;
+});
+
+const problem = (res: ServerResponse, status: number, code: string, headers: Record<string, string> = {}) =>
+  res.writeHead(status, { 'content-type': 'application/problem+json', ...headers }).end(JSON.stringify({ type: 'about:blank', title: code, status, code }));
+const job = (status: string) => ({ id: JOB_ID, status, faces: null });
+
+describe('Revive client', () => {
+  it('retries 503 ENQUEUE_FAILED with the same Idempotency-Key (generated when none is given)', async () => {
+    const keys: string[] = [];
+    const url = await serve((req, res) => {
+      keys.push(String(req.headers['idempotency-key']));
+      if (keys.length < 3) return problem(res, 503, 'ENQUEUE_FAILED', { 'retry-after': '0' });
+      res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify(job('QUEUED')));
+    });
+    const revive = new Revive({ baseUrl: url, tenant: 't' });
+    expect((await revive.jobs.create({ source: { uploadKey: 'uploads/t/a' } })).id).toBe(JOB_ID);
+    expect(keys).toHaveLength(3);
+    expect(new Set(keys).size).toBe(1);
+    expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/);
+
+    keys.length = 0;
+    await revive.jobs.create({ source: { uploadKey: 'uploads/t/a' } }, { idempotencyKey: 'mine' });
+    expect(keys).toEqual(['mine', 'mine', 'mine']);
+  });
+
+  it('gives up after maxRetries with a retryable ReviveError, and never retries a permanent one', async () => {
+    let calls = 0;
+    const url = await serve((req, res) => {
+      calls++;
+      problem(res, req.url === '/jobs' ? 503 : 400, req.url === '/jobs' ? 'ENQUEUE_FAILED' : 'VALIDATION_FAILED', { 'retry-after': '0' });
+    });
+    const revive = new Revive({ baseUrl: url, maxRetries: 1 });
+    await expect(revive.jobs.create({ source: { uploadKey: 'k' } })).rejects.toMatchObject({ code: 'ENQUEUE_FAILED', retryable: true, status: 503 });
+    expect(calls).toBe(2);
+    calls = 0;
+    await expect(revive.jobs.page({ limit: 1 })).rejects.toMatchObject({ code: 'VALIDATION_FAILED', retryable: false });
+    expect(calls).toBe(1);
+  });
+
+  it('wait: polls until an end state, honours Retry-After on 429, backs off', async () => {
+    const at: number[] = [];
+    const url = await serve((_req, res) => {
+      at.push(Date.now());
+      if (at.length === 2) return res.writeHead(429, { 'retry-after': '1', 'content-type': 'application/json' }).end('{"message":"Too Many Requests"}');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(job(at.length < 4 ? 'RUNNING' : 'SUCCEEDED')));
+    });
+    const seen: string[] = [];
+    const done = await new Revive({ baseUrl: url }).jobs.wait(JOB_ID, { intervalMs: 20, onUpdate: (j) => seen.push(j.status) });
+    expect(done.status).toBe('SUCCEEDED');
+    expect(seen).toEqual(['RUNNING', 'SUCCEEDED']);
+    expect(at).toHaveLength(4);
+    // The pause after the 429 is Retry-After's second, not the 30 ms interval.
+    expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(950);
+  });
+
+  it('wait: stops with ABORTED when the signal fires, and with WAIT_TIMEOUT after timeoutMs', async () => {
+    let polls = 0;
+    const url = await serve((_req, res) => {
+      polls++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(job('QUEUED')));
+    });
+    const revive = new Revive({ baseUrl: url });
+    const controller = new AbortController();
+    const waiting = revive.jobs.wait(JOB_ID, { signal: controller.signal, intervalMs: 60_000, onUpdate: () => controller.abort() });
+    await expect(waiting).rejects.toMatchObject({ name: 'ReviveError', code: 'ABORTED' });
+    expect(polls).toBe(1);
+    const late = await revive.jobs.wait(JOB_ID, { intervalMs: 10, timeoutMs: 100 }).catch((e: unknown) => e);
+    expect(late).toBeInstanceOf(ReviveError);
+    expect(late).toMatchObject({ code: 'WAIT_TIMEOUT', retryable: false });
+  });
+
+  it('sends the token from a function, asks it again once after a 401', async () => {
+    const seen: string[] = [];
+    const url = await serve((req, res) => {
+      seen.push(String(req.headers.authorization));
+      if (seen.length === 1) return res.writeHead(401, { 'content-type': 'application/json' }).end('{"message":"Unauthorized"}');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(job('QUEUED')));
+    });
+    let n = 0;
+    const revive = new Revive({ baseUrl: `${url}/`, token: async () => `jwt-${++n}` });
+    await revive.jobs.get(JOB_ID);
+    expect(seen).toEqual(['Bearer jwt-1', 'Bearer jwt-2']);
+  });
+
+  it('reports NETWORK (retryable) when nothing answers', async () => {
+    const revive = new Revive({ baseUrl: 'http://127.0.0.1:9', maxRetries: 0 });
+    await expect(revive.jobs.get(JOB_ID)).rejects.toMatchObject({ code: 'NETWORK', status: 0, retryable: true });
+  });
+});
