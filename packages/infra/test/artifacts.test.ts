@@ -126,7 +126,7 @@ describe('the synthesized artifacts', () => {
       'create-upload': ['s3'],
       'create-job': ['dynamodb', 'sqs', 's3'],
       'get-job': ['dynamodb', 's3'],
-      'list-jobs': ['dynamodb'],
+      'list-jobs': ['dynamodb', 's3'],
       'cancel-job': ['dynamodb'],
       openapi: [],
       'sweep-enqueue': ['dynamodb', 'sqs'],

@@ -30,7 +30,7 @@ function decodeCursor(cursor: string, tenantId: string): TenantPageKey {
 }
 
 /** `GET /jobs?limit=&cursor=`: the caller's jobs, newest first. */
-export const listJobs: RouteLogic<DepsWith<'table'>> = async (event, deps) => {
+export const listJobs: RouteLogic<DepsWith<'table' | 'bucket'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
   const query = listJobsQuerySchema.safeParse(event.queryStringParameters ?? {});
   if (!query.success) throw validationError(query.error, 'Invalid query string');
