@@ -1,4 +1,5 @@
 import { DEFAULT_JOB_TTL_DAYS, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, workerEnvSchema } from '@revive/contract';
+import { MODEL_MANIFEST, type ModelRole } from '@revive/worker/models';
 import { z } from 'zod';
 import {
   DEFAULT_SCALE_IN_EVALUATION_PERIODS,
@@ -56,6 +57,32 @@ export const GPU_START_SECONDS = { cold: 390, warm: 150 } as const;
 export const DEFAULT_GPU_WARM_POOL_SIZE = 0;
 /** @default 'gfpgan-1.4' (the worker's own default) */
 export const DEFAULT_RESTORER = workerEnvSchema.shape.REVIVE_RESTORER.parse(undefined);
+/** @default 'yunet' (the worker's own default) */
+export const DEFAULT_DETECTOR = workerEnvSchema.shape.REVIVE_DETECTOR.parse(undefined);
+
+/**
+ * Catalogue models the worker images can bake: the Dockerfiles' models stage downloads them at build time and
+ * checks their sha256, and `revive serve` never downloads. So a model needs a URL and a sha256 in the manifest
+ * (packages/worker/src/pipeline/models.ts); anything else would deploy workers that exit MODEL_UNAVAILABLE.
+ */
+export function bakeableModelIds(role: ModelRole): string[] {
+  return MODEL_MANIFEST.filter((entry) => entry.role === role && entry.url !== undefined && entry.sha256 !== undefined).map((entry) => entry.id);
+}
+
+/** A model setting that synth accepts only when the image can bake it. */
+function bakedModel(role: ModelRole) {
+  return z.string().superRefine((id, ctx) => {
+    const bakeable = bakeableModelIds(role);
+    if (bakeable.includes(id)) return;
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        `'${id}' can't be baked into the worker image, and the worker does not download models: use a catalogue ${role} ` +
+        `with a download URL and a sha256 (${bakeable.length > 0 ? bakeable.join(', ') : `none in the catalogue yet`}), ` +
+        `or add them for '${id}' to packages/worker/src/pipeline/models.ts`,
+    });
+  });
+}
 /** @default 2 */
 export const DEFAULT_WORKER_VCPU = 2;
 /** @default 4096 */
@@ -160,8 +187,12 @@ export const reviveContextSchema = z
     tableWarmWritesPerSecond: int(4000, 40_000).optional(),
     /** gpu mode: stopped, pre-initialised instances in a warm pool. @default 0 */
     gpuWarmPoolSize: int(0, 100).default(DEFAULT_GPU_WARM_POOL_SIZE),
-    /** Restorer the worker loads (catalogue id or path inside the image). @default 'gfpgan-1.4' */
-    restorer: workerEnvSchema.shape.REVIVE_RESTORER.unwrap().default(DEFAULT_RESTORER),
+    /** Restorer the worker image bakes and loads: a catalogue id that bakeableModelIds('restorer') lists. @default 'gfpgan-1.4' */
+    restorer: bakedModel('restorer').default(DEFAULT_RESTORER),
+    /** Face detector the image bakes and loads (bakeableModelIds('detector')). @default 'yunet' */
+    detector: bakedModel('detector').default(DEFAULT_DETECTOR),
+    /** Background upsampler the image bakes (bakeableModelIds('upsampler')). @default none (Lanczos) */
+    bgUpsampler: bakedModel('upsampler').optional(),
     /** Task vCPU (Fargate sizes; in gpu mode the container's CPU reservation). @default 2 */
     workerVcpu: z.coerce
       .number()
@@ -174,6 +205,11 @@ export const reviveContextSchema = z
       .string()
       .refine((v) => v in GPU_INSTANCE_SIZES, `a g4dn.* or g5.* instance type, one of ${Object.keys(GPU_INSTANCE_SIZES).join(', ')}`)
       .default(DEFAULT_GPU_INSTANCE_TYPE),
+    /**
+     * sha256 of onnxruntime's CUDA provider package (microsoft.ml.onnxruntime.gpu.linux.<version>.nupkg), which
+     * Dockerfile.gpu checks before using it; the GPU image does not build without it. @default none
+     */
+    gpuProviderSha256: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in lowercase hex').optional(),
     /** @default 30 */
     logRetentionDays: z.coerce
       .number()

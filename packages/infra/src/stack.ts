@@ -94,6 +94,8 @@ export class ReviveStack extends Stack {
       environment: {
         ...names,
         REVIVE_RESTORER: c.restorer,
+        REVIVE_DETECTOR: c.detector,
+        ...(c.bgUpsampler === undefined ? {} : { REVIVE_BG_UPSAMPLER: c.bgUpsampler }),
         REVIVE_DEVICE: c.workerMode === 'gpu' ? 'cuda' : 'cpu',
         REVIVE_VISIBILITY_TIMEOUT_SECONDS: String(this.jobQueue.visibilityTimeoutSeconds),
         REVIVE_MAX_RECEIVE_COUNT: String(this.jobQueue.maxReceiveCount),
@@ -102,6 +104,8 @@ export class ReviveStack extends Stack {
       } satisfies EnvOf<WorkerEnv>,
       vcpu: c.workerVcpu,
       memoryMiB: c.workerMemoryMiB,
+      models: { restorer: c.restorer, detector: c.detector, ...(c.bgUpsampler === undefined ? {} : { bgUpsampler: c.bgUpsampler }) },
+      ...(c.gpuProviderSha256 === undefined ? {} : { buildArgs: { ORT_GPU_NUPKG_SHA256: c.gpuProviderSha256 } }),
       ...(c.workerMode === 'gpu' ? { gpuInstanceType: c.gpuInstanceType } : {}),
       minTasks: c.minTasks,
       maxTasks: c.maxTasks,

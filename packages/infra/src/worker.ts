@@ -42,6 +42,16 @@ const GPU_ROOT_VOLUME_GIB = 100;
 /** Files the worker image never needs; the same as a .dockerignore would list, so the asset hash stays stable. */
 const IMAGE_EXCLUDES = ['**/node_modules', '.git', 'cdk.out', '**/cdk.out', 'coverage', '**/*.onnx', '.revive', '.gl', '.whl'];
 
+/** The models the image bakes (build arguments of the Dockerfiles' models stage) and the worker loads. */
+export interface WorkerImageModels {
+  readonly restorer: string;
+  readonly detector: string;
+  /** @default none (Lanczos) */
+  readonly bgUpsampler?: string;
+}
+/** The Dockerfiles' own defaults. */
+export const DEFAULT_WORKER_IMAGE_MODELS: WorkerImageModels = { restorer: 'gfpgan-1.4', detector: 'yunet' };
+
 export interface WorkerServiceProps {
   /** `cpu`: Fargate; `gpu`: EC2 GPU instances in an Auto Scaling group capacity provider. */
   readonly mode: WorkerMode;
@@ -76,6 +86,10 @@ export interface WorkerServiceProps {
   readonly logRetention: logs.RetentionDays;
   /** @default WORKER_DOCKERFILES[mode] */
   readonly dockerfile?: string;
+  /** Baked into the image as build arguments; validate them first (config.ts refuses what can't be baked). @default DEFAULT_WORKER_IMAGE_MODELS */
+  readonly models?: WorkerImageModels;
+  /** Extra build arguments, e.g. ORT_GPU_NUPKG_SHA256 for the GPU image. @default none */
+  readonly buildArgs?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -138,7 +152,10 @@ export class WorkerService extends Construct {
       directory: REPO_ROOT,
       file: props.dockerfile ?? WORKER_DOCKERFILES[props.mode],
       platform: Platform.LINUX_AMD64,
+      // Besides these, DockerImageAsset applies the repository's .dockerignore, an allow-list of what the
+      // Dockerfiles copy: README, infra or API edits leave the image's hash, and the image, as they were.
       exclude: IMAGE_EXCLUDES,
+      buildArgs: { ...props.buildArgs, ...imageBuildArgs(props.models ?? DEFAULT_WORKER_IMAGE_MODELS) },
     });
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention });
     this.webhookSecret = new secretsmanager.Secret(this, 'WebhookSecret', {
@@ -292,4 +309,13 @@ export class WorkerService extends Construct {
       period: Duration.seconds(SCALING_PERIOD_SECONDS),
     });
   }
+}
+
+/** The Dockerfiles' build arguments for the models (REVIVE_BG_UPSAMPLER only when there is one). */
+export function imageBuildArgs(models: WorkerImageModels): Record<string, string> {
+  return {
+    REVIVE_RESTORER: models.restorer,
+    REVIVE_DETECTOR: models.detector,
+    ...(models.bgUpsampler === undefined ? {} : { REVIVE_BG_UPSAMPLER: models.bgUpsampler }),
+  };
 }

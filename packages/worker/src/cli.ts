@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// Entry of `revive` (bundled to dist/revive.mjs; `pnpm revive` runs it with tsx). The bundle is also the entry of
-// the pipeline's worker threads (`revive serve`): there this module's import starts the thread, and the CLI must not run.
+// Entry of `revive` (bundled to dist/revive.mjs; `pnpm revive` runs it). In the bundle, the pipeline's worker threads
+// start from the chunk that holds pipeline-threads.ts, not from this entry; under tsx a thread starts from
+// pipeline-threads.ts itself. Either way this module only runs the CLI on the main thread (or in a thread someone
+// else started), and it imports the pipeline only to ask, so that `revive healthcheck` never loads it.
+import { isMainThread } from 'node:worker_threads';
 import { main } from './cli/program.js';
-import { isPipelineThread } from './pipeline/pipeline-threads.js';
 
-if (!isPipelineThread()) process.exitCode = await main(process.argv);
+const isPipelineThread = !isMainThread && (await import('./pipeline/pipeline-threads.js')).isPipelineThread();
+if (!isPipelineThread) process.exitCode = await main(process.argv);

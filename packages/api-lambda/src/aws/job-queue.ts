@@ -1,5 +1,7 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { JobMessage } from '@revive/contract';
+import type { ApiConfig } from '../config.js';
+import { sdkOptions } from './sdk-options.js';
 
 /** The jobs queue. The message body is contract's jobMessageSchema, version 1. */
 export class JobQueue {
@@ -17,4 +19,9 @@ export class JobQueue {
   destroy(): void {
     this.client.destroy();
   }
+}
+
+/** The queue from the API's environment (a Lambda entry's or the local server's). */
+export function jobQueueFromEnv(env: NodeJS.ProcessEnv, config: ApiConfig): JobQueue {
+  return new JobQueue(config.REVIVE_QUEUE_URL, new SQSClient(sdkOptions(env, env.AWS_ENDPOINT_URL_SQS)));
 }

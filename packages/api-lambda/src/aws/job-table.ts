@@ -1,7 +1,9 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { jobRecordSchema, pendingShardKey, TABLE_SCHEMA, tenantIndexItemSchema, type JobRecord, type TenantIndexItem } from '@revive/contract';
+import type { ApiConfig } from '../config.js';
 import { ServiceError } from '../errors.js';
+import { sdkOptions } from './sdk-options.js';
 
 /** The key of the last item of a page of the tenant index (table key + index keys). */
 export interface TenantPageKey {
@@ -228,4 +230,9 @@ function parseIndexItem(item: Record<string, unknown>): TenantIndexItem {
 
 function storageError(action: string, error: unknown): ServiceError {
   return new ServiceError(503, 'INTERNAL', `Could not ${action}; retry later.`, { cause: error, headers: { 'retry-after': '1' } });
+}
+
+/** The table from the API's environment (a Lambda entry's or the local server's). */
+export function jobTableFromEnv(env: NodeJS.ProcessEnv, config: ApiConfig): JobTable {
+  return new JobTable(config.REVIVE_TABLE_NAME, new DynamoDBClient(sdkOptions(env, env.AWS_ENDPOINT_URL_DYNAMODB)));
 }

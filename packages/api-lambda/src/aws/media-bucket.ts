@@ -1,6 +1,8 @@
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createPresignedPost, type PresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { ApiConfig } from '../config.js';
+import { sdkOptions } from './sdk-options.js';
 
 /** Options of a presigned upload. */
 export interface PresignUploadOptions {
@@ -60,4 +62,23 @@ export class MediaBucket {
     this.client.destroy();
     if (this.dataClient !== this.client) this.dataClient.destroy();
   }
+}
+
+/**
+ * The bucket from the API's environment. Presigned URLs carry the public endpoint when there is one (the local
+ * stack's same-origin proxy), else the S3 endpoint override, else the SDK's default.
+ */
+export function mediaBucketFromEnv(env: NodeJS.ProcessEnv, config: ApiConfig): MediaBucket {
+  const s3Endpoint = config.REVIVE_S3_PUBLIC_ENDPOINT ?? env.AWS_ENDPOINT_URL_S3;
+  const client = new S3Client({
+    ...sdkOptions(env, undefined),
+    forcePathStyle: config.REVIVE_S3_FORCE_PATH_STYLE,
+    ...(s3Endpoint === undefined ? {} : { endpoint: s3Endpoint }),
+  });
+  // Presigned URLs may carry the public endpoint; calls this process makes (HeadObject) go to S3's own.
+  const dataClient =
+    config.REVIVE_S3_PUBLIC_ENDPOINT === undefined
+      ? client
+      : new S3Client({ ...sdkOptions(env, env.AWS_ENDPOINT_URL_S3), forcePathStyle: config.REVIVE_S3_FORCE_PATH_STYLE });
+  return new MediaBucket(config.REVIVE_BUCKET_NAME, client, dataClient);
 }

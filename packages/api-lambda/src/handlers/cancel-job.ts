@@ -1,14 +1,14 @@
-// Lambda entry point for `DELETE /jobs/{id}` (bundled by CDK's NodejsFunction).
+// `DELETE /jobs/{id}`; the Lambda entry is src/lambda/cancel-job.ts.
 import { jobResponseFromRecord } from '@revive/contract';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { defaultDeps, toHandler, type RouteLogic } from '../app.js';
+import type { DepsWith, RouteLogic } from '../app.js';
 import { ClientError } from '../errors.js';
 import { baseUrl, json } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
 import { loadTenantJob } from './get-job.js';
 
 /** `DELETE /jobs/{id}`: QUEUED → CANCELED (conditional); the worker skips CANCELED jobs. Other states: 409. */
-export const cancelJob: RouteLogic = async (event, deps) => {
+export const cancelJob: RouteLogic<DepsWith<'table'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
   const record = await loadTenantJob(event, deps, tenantId);
   const canceled = record.status === 'QUEUED' ? await deps.table.cancelQueued(tenantId, record.jobId, new Date(deps.now()).toISOString()) : undefined;
@@ -22,5 +22,3 @@ export const cancelJob: RouteLogic = async (event, deps) => {
   deps.metrics.addMetric('JobsCanceled', MetricUnit.Count, 1);
   return json(200, jobResponseFromRecord(canceled, { apiBaseUrl: baseUrl(event) }));
 };
-
-export const handler = toHandler('cancel-job', cancelJob, defaultDeps);

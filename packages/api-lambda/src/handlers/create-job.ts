@@ -1,8 +1,8 @@
-// Lambda entry point for `POST /jobs` (bundled by CDK's NodejsFunction).
+// `POST /jobs`; the Lambda entry is src/lambda/create-job.ts.
 import { randomUUID } from 'node:crypto';
 import { createJobRequestSchema, isTenantUploadKey, type JobRecord, jobResponseFromRecord } from '@revive/contract';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { defaultDeps, toHandler, type ApiDeps, type RouteLogic } from '../app.js';
+import type { DepsWith, RouteLogic } from '../app.js';
 import { ClientError, ServiceError } from '../errors.js';
 import { parseJsonBody } from '../http/body.js';
 import { baseUrl, header, json, type ApiEvent } from '../http/event.js';
@@ -28,7 +28,7 @@ function idempotencyKeyOf(event: ApiEvent): string | undefined {
  * record FAILED ENQUEUE_FAILED (so it is not QUEUED for ever) and answers 503. If the Lambda dies before either, the
  * record stays in the outbox and sweep-enqueue.ts sends its message after the grace period.
  */
-async function enqueue(record: JobRecord, deps: ApiDeps): Promise<void> {
+async function enqueue(record: JobRecord, deps: DepsWith<'table' | 'queue'>): Promise<void> {
   try {
     await deps.queue.send(jobMessageFromRecord(record, deps.now()));
   } catch (sendError) {
@@ -52,7 +52,7 @@ async function enqueue(record: JobRecord, deps: ApiDeps): Promise<void> {
 }
 
 /** `POST /jobs`: validate, conditional put, send; an idempotent repeat returns the same job. */
-export const createJob: RouteLogic = async (event, deps) => {
+export const createJob: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
   const key = idempotencyKeyOf(event);
   const request = parseJsonBody(event, createJobRequestSchema);
@@ -121,5 +121,3 @@ export const createJob: RouteLogic = async (event, deps) => {
   }
   return json(202, jobResponseFromRecord(existing, { apiBaseUrl: base }), replayHeaders);
 };
-
-export const handler = toHandler('create-job', createJob, defaultDeps);

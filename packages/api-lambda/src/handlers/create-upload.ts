@@ -1,13 +1,13 @@
-// Lambda entry point for `POST /uploads` (bundled by CDK's NodejsFunction).
+// `POST /uploads`; the Lambda entry is src/lambda/create-upload.ts.
 import { randomUUID } from 'node:crypto';
 import { createUploadRequestSchema, uploadKey, type CreateUploadResponse } from '@revive/contract';
-import { defaultDeps, toHandler, type RouteLogic } from '../app.js';
+import type { DepsWith, RouteLogic } from '../app.js';
 import { parseJsonBody } from '../http/body.js';
 import { json } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
 
 /** `POST /uploads`: a presigned POST under the tenant's prefix, limited in size and to image content types. */
-export const createUpload: RouteLogic = async (event, deps) => {
+export const createUpload: RouteLogic<DepsWith<'bucket'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
   const request = parseJsonBody(event, createUploadRequestSchema, { emptyAs: {} });
   const key = uploadKey(tenantId, randomUUID());
@@ -23,5 +23,3 @@ export const createUpload: RouteLogic = async (event, deps) => {
   };
   return json(201, body, { 'cache-control': 'no-store' });
 };
-
-export const handler = toHandler('create-upload', createUpload, defaultDeps);

@@ -1,6 +1,6 @@
-// Lambda entry point for `GET /jobs/{id}` (bundled by CDK's NodejsFunction).
+// `GET /jobs/{id}`; the Lambda entry is src/lambda/get-job.ts.
 import { jobIdSchema, jobResponseFromRecord, type JobRecord, type JobResponseLinks } from '@revive/contract';
-import { defaultDeps, toHandler, type ApiDeps, type RouteLogic } from '../app.js';
+import type { DepsWith, RouteLogic } from '../app.js';
 import { ClientError } from '../errors.js';
 import { baseUrl, json, type ApiEvent } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
@@ -8,7 +8,7 @@ import { tenantOf } from '../http/tenant.js';
 /**
  * This tenant's job, or a 404. Another tenant's job is "not found" too: the API never confirms that an id exists.
  */
-export async function loadTenantJob(event: ApiEvent, deps: ApiDeps, tenantId: string): Promise<JobRecord> {
+export async function loadTenantJob(event: ApiEvent, deps: DepsWith<'table'>, tenantId: string): Promise<JobRecord> {
   const id = event.pathParameters?.id ?? '';
   const notFound = () => new ClientError(404, 'JOB_NOT_FOUND', `No job ${id} for this tenant.`, { instance: `/jobs/${id}` });
   if (!jobIdSchema.safeParse(id).success) throw notFound();
@@ -18,7 +18,7 @@ export async function loadTenantJob(event: ApiEvent, deps: ApiDeps, tenantId: st
 }
 
 /** The short-lived presigned URL of a SUCCEEDED job's result, as response links. */
-export async function outputLinks(record: Pick<JobRecord, 'status' | 'resultKey'>, deps: ApiDeps): Promise<Pick<JobResponseLinks, 'resultUrl' | 'resultUrlExpiresAt'>> {
+export async function outputLinks(record: Pick<JobRecord, 'status' | 'resultKey'>, deps: DepsWith<'bucket'>): Promise<Pick<JobResponseLinks, 'resultUrl' | 'resultUrlExpiresAt'>> {
   if (record.status !== 'SUCCEEDED' || record.resultKey === undefined) return {};
   const ttl = deps.config.REVIVE_PRESIGN_TTL_SECONDS;
   return {
@@ -28,10 +28,8 @@ export async function outputLinks(record: Pick<JobRecord, 'status' | 'resultKey'
 }
 
 /** `GET /jobs/{id}`. */
-export const getJob: RouteLogic = async (event, deps) => {
+export const getJob: RouteLogic<DepsWith<'table' | 'bucket'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
   const record = await loadTenantJob(event, deps, tenantId);
   return json(200, jobResponseFromRecord(record, { apiBaseUrl: baseUrl(event), ...(await outputLinks(record, deps)) }), { 'cache-control': 'no-store' });
 };
-
-export const handler = toHandler('get-job', getJob, defaultDeps);

@@ -1,7 +1,7 @@
-// Lambda entry point for `GET /jobs` (bundled by CDK's NodejsFunction).
+// `GET /jobs`; the Lambda entry is src/lambda/list-jobs.ts.
 import { jobIdSchema, jobResponseFromRecord, listJobsQuerySchema, tenantIdSchema } from '@revive/contract';
 import { z } from 'zod';
-import { defaultDeps, toHandler, type RouteLogic } from '../app.js';
+import type { DepsWith, RouteLogic } from '../app.js';
 import type { TenantPageKey } from '../aws/job-table.js';
 import { ClientError } from '../errors.js';
 import { validationError } from '../http/body.js';
@@ -31,7 +31,7 @@ function decodeCursor(cursor: string, tenantId: string): TenantPageKey {
 }
 
 /** `GET /jobs?limit=&cursor=`: the caller's jobs, newest first. */
-export const listJobs: RouteLogic = async (event, deps) => {
+export const listJobs: RouteLogic<DepsWith<'table' | 'bucket'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
   const query = listJobsQuerySchema.safeParse(event.queryStringParameters ?? {});
   if (!query.success) throw validationError(query.error, 'Invalid query string');
@@ -46,5 +46,3 @@ export const listJobs: RouteLogic = async (event, deps) => {
     { 'cache-control': 'no-store' },
   );
 };
-
-export const handler = toHandler('list-jobs', listJobs, defaultDeps);

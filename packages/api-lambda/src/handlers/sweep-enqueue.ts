@@ -1,4 +1,4 @@
-// Lambda entry point for the enqueue sweeper (an EventBridge schedule; no HTTP route), bundled by CDK's NodejsFunction.
+// The enqueue sweeper (an EventBridge schedule; no HTTP route); the Lambda entry is src/lambda/sweep-enqueue.ts.
 //
 // The outbox: create-job puts the record with a pending-enqueue mark (a sparse index), sends the message, then clears
 // the mark. A Lambda that dies between the put and the send leaves the mark; this sweeper finds such records once
@@ -6,9 +6,12 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { pendingShardKeys } from '@revive/contract';
 import type { Context, ScheduledEvent } from 'aws-lambda';
-import { defaultDeps, type ApiDeps } from '../app.js';
+import type { DepsWith } from '../app.js';
 import type { PendingPageKey } from '../aws/job-table.js';
 import { jobMessageFromRecord } from '../jobs.js';
+
+/** What the sweeper uses: the table's pending index and the queue. */
+export type SweepDeps = DepsWith<'table' | 'queue'>;
 
 /**
  * How long a record may stay pending before the sweeper acts. Longer than create-job's Lambda timeout (10 s), so a
@@ -57,7 +60,7 @@ export interface SweepResult {
 
 type Outcome = 'reenqueued' | 'cleared' | 'failed' | 'skipped';
 
-async function sweepOne(jobId: string, deps: ApiDeps): Promise<Outcome> {
+async function sweepOne(jobId: string, deps: SweepDeps): Promise<Outcome> {
   const record = await deps.table.get(jobId);
   // The index lags the table: the record may be gone or already out of the outbox.
   if (record === undefined || record.enqueuePendingSince === undefined) return 'skipped';
@@ -89,7 +92,7 @@ async function sweepOne(jobId: string, deps: ApiDeps): Promise<Outcome> {
  * only leaves the outbox. A second message for one job is harmless: the worker's claim is a conditional
  * QUEUED → RUNNING update, so the later delivery finds the job RUNNING or ended and is deferred or deleted.
  */
-export async function sweepEnqueue(deps: ApiDeps, options: SweepOptions = {}): Promise<SweepResult> {
+export async function sweepEnqueue(deps: SweepDeps, options: SweepOptions = {}): Promise<SweepResult> {
   const gracePeriodMs = options.gracePeriodMs ?? DEFAULT_ENQUEUE_GRACE_PERIOD_MS;
   const maxJobs = options.maxJobsPerRun ?? DEFAULT_SWEEP_MAX_JOBS_PER_RUN;
   const pageSize = options.pageSize ?? DEFAULT_SWEEP_PAGE_SIZE;
@@ -145,7 +148,7 @@ async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => 
 }
 
 /** A scheduled-event handler around `sweepEnqueue`: Lambda context in the logs, the budget from the remaining time, metrics published. */
-export function toSweepHandler(getDeps: () => ApiDeps, options: SweepOptions = {}) {
+export function toSweepHandler(getDeps: () => SweepDeps, options: SweepOptions = {}) {
   return async (_event?: ScheduledEvent, context?: Context): Promise<SweepResult> => {
     const deps = getDeps();
     if (context) deps.logger.addContext(context);
@@ -160,5 +163,3 @@ export function toSweepHandler(getDeps: () => ApiDeps, options: SweepOptions = {
     }
   };
 }
-
-export const handler = toSweepHandler(defaultDeps);

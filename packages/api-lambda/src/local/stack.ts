@@ -4,7 +4,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import {
   createReviveResources,
   localAwsEnv,
@@ -110,11 +109,13 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-/** The worker's CLI run from source with tsx, as `pnpm revive serve` does. */
+/**
+ * `revive serve` as `pnpm revive serve` runs it: bin/revive.js, which runs the worker's bundle when dist/ is newer
+ * than the sources (`pnpm start` builds it first) and the sources under tsx otherwise.
+ */
 function spawnWorker(env: NodeJS.ProcessEnv, stdio: 'inherit' | 'ignore' | 'pipe'): ChildProcess {
-  const cli = path.join(REPO_ROOT, 'packages', 'worker', 'src', 'cli.ts');
-  const tsx = pathToFileURL(path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-  return spawn(process.execPath, ['--import', tsx, cli, 'serve'], { cwd: path.join(REPO_ROOT, 'packages', 'worker'), env, stdio: ['ignore', stdio, stdio] });
+  const cli = path.join(REPO_ROOT, 'packages', 'worker', 'bin', 'revive.js');
+  return spawn(process.execPath, [cli, 'serve'], { cwd: path.join(REPO_ROOT, 'packages', 'worker'), env, stdio: ['ignore', stdio, stdio] });
 }
 
 /** Events of a WorkerSupervisor. */

@@ -8,16 +8,9 @@ import { resizeImage } from './image.js';
 import { OnnxModel } from './inference.js';
 import type { ModelMetadata, SessionOptions } from './inference.js';
 import type { DetectedFace, Landmarks5, Point, RgbImage } from './types.js';
+import { DEFAULT_SCORE_THRESHOLDS, type DetectorKind } from './defaults.js';
 
-export type DetectorKind = 'yunet' | 'scrfd' | 'retinaface';
-
-/**
- * Face-probability thresholds per family: the families' scores are calibrated differently. RetinaFace 0.8 is
- * facexlib's; SCRFD 0.5 is insightface's; YuNet 0.7 sits between OpenCV's demo (0.9, which drops blurry faces)
- * and its scores for non-faces. On the test photos the real faces score ≥ 0.79 / 0.67 / 0.99 and the one
- * face-like newel post 0.61 / 0.45 / 0.65 (YuNet-s / SCRFD / RetinaFace), measured in detect.test.ts.
- */
-export const DEFAULT_SCORE_THRESHOLDS: Readonly<Record<DetectorKind, number>> = { yunet: 0.7, scrfd: 0.5, retinaface: 0.8 };
+export { DEFAULT_SCORE_THRESHOLDS, type DetectorKind };
 /** The default detector's (YuNet's) threshold; `detect()` without a threshold uses its own family's. */
 export const DEFAULT_SCORE_THRESHOLD = DEFAULT_SCORE_THRESHOLDS.yunet;
 /** 0.4: insightface's SCRFD default; OpenCV's YuNet demo uses 0.3, facexlib 0.4. */

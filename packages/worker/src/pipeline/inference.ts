@@ -4,12 +4,9 @@ import { existsSync, statSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { PermanentError, WorkerError, messageOf } from '../errors.js';
 
-/** Where a model runs. */
-export type ExecutionDevice = 'cpu' | 'cuda';
+import { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice } from './defaults.js';
 
-/** 0 lets onnxruntime choose the intra-op thread count (one per physical core). */
-export const DEFAULT_THREADS = 0;
-export const DEFAULT_DEVICE: ExecutionDevice = 'cpu';
+export { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice };
 
 /** @default threads 0 (onnxruntime chooses), device 'cpu' */
 export interface SessionOptions {

@@ -12,11 +12,9 @@ import { pasteFaces, type FaceToPaste } from './paste.js';
 import { DEFAULT_FIDELITY, FaceRestorer } from './restore.js';
 import type { Affine, DetectedFace, EncodedFormat, Landmarks5, RgbImage, StageName, StageTimingsMs } from './types.js';
 import { BackgroundUpsampler } from './upscale.js';
+import { DEFAULT_DETECTOR, DEFAULT_RESTORER } from './defaults.js';
 
-/** @default 'yunet' (YuNet 2023mar, 640×640) */
-export const DEFAULT_DETECTOR = 'yunet';
-/** @default 'gfpgan-1.4' */
-export const DEFAULT_RESTORER = 'gfpgan-1.4';
+export { DEFAULT_DETECTOR, DEFAULT_RESTORER } from './defaults.js';
 
 export interface PipelineConfig {
   /** Folder of model files. @default defaultModelsDir() */

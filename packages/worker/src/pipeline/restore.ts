@@ -5,8 +5,9 @@ import type { RgbImage } from './types.js';
 
 /** 1: the restored face only, as GFPGAN writes it. */
 export const DEFAULT_RESTORE_BLEND = 1;
-/** 0.5: CodeFormer's usual middle between quality (0) and fidelity (1). */
-export const DEFAULT_FIDELITY = 0.5;
+import { DEFAULT_FIDELITY } from './defaults.js';
+
+export { DEFAULT_FIDELITY };
 /** Names CodeFormer-style exports give their fidelity input (facefusion's codeformer.onnx uses `weight`). */
 const FIDELITY_INPUT_NAMES: ReadonlySet<string> = new Set(['weight', 'w']);
 

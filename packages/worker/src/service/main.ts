@@ -1,9 +1,7 @@
 // Entry points the CLI calls for `revive serve` and `revive healthcheck`.
 import { loadWorkerConfig } from './config.js';
-import { checkHealthFile } from './health.js';
 import { startWorker } from './serve.js';
 import { Telemetry } from './telemetry.js';
-import { workerEnvSchema } from '@revive/contract';
 
 /** After a clean shutdown (every pipeline thread has exited), exit even if a stray handle would keep the loop alive. @default 2_000 */
 export const DEFAULT_EXIT_GRACE_MS = 2_000;
@@ -28,19 +26,4 @@ export async function serveMain(env: NodeJS.ProcessEnv = process.env): Promise<v
   setTimeout(() => process.exit(process.exitCode ?? 0), DEFAULT_EXIT_GRACE_MS).unref();
 }
 
-/** Checks the heartbeat file; returns the process exit code (0 healthy, 1 unhealthy). */
-export async function healthcheckMain(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  // Only the file's path is needed: the thresholds are in the file, written by the worker that knows them.
-  const parsed = workerEnvSchema.pick({ REVIVE_HEALTH_FILE: true }).safeParse(env);
-  if (!parsed.success) {
-    process.stderr.write(`revive healthcheck: invalid REVIVE_HEALTH_FILE: ${parsed.error.issues[0]?.message ?? ''}\n`);
-    return 1;
-  }
-  const verdict = await checkHealthFile(parsed.data.REVIVE_HEALTH_FILE);
-  if (verdict.healthy) {
-    process.stdout.write(`healthy: ${verdict.detail}\n`);
-    return 0;
-  }
-  process.stderr.write(`unhealthy: ${verdict.reason}\n`);
-  return 1;
-}
+export { healthcheckMain } from './healthcheck.js';

@@ -1,0 +1,88 @@
+// What turns route logic into a Lambda handler, without any AWS client: each Lambda entry (src/lambda/*.ts) adds
+// only the adapters its route uses, so its bundle carries only those SDK clients (openapi carries none).
+import { AddressPolicy } from '@revive/contract';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { ApiDeps, BaseDeps, DepsWith, AdapterName, RouteLogic, ApiHandler } from './app.js';
+import { loadConfig, type ApiConfig } from './config.js';
+import { ApiError } from './errors.js';
+import type { ApiResult } from './http/event.js';
+import { problemFromError, problemResult } from './http/problem.js';
+
+/** Powertools namespace of the API's metrics. */
+export const METRICS_NAMESPACE = 'Revive';
+/**
+ * The service name when POWERTOOLS_SERVICE_NAME is not set (the local server, tests). In AWS each function has its
+ * own (`api-<handler>`, set by the infra), so logs and metrics split per function.
+ */
+export const SERVICE_NAME = 'api';
+
+/** Logger, metrics, config and the address policy: what every route has, built from the environment. */
+export function createBaseDeps(env: NodeJS.ProcessEnv, config: ApiConfig = loadConfig(env)): BaseDeps {
+  // An explicit serviceName would win over POWERTOOLS_SERVICE_NAME, so it is passed only as the fallback.
+  const serviceName = env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME;
+  return {
+    config,
+    urlAllowList: new AddressPolicy(config.REVIVE_URL_ALLOW_CIDRS),
+    logger: new Logger({ serviceName }),
+    metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName }),
+    now: Date.now,
+  };
+}
+
+/** Builds an adapter from the environment (`jobTableFromEnv`, `jobQueueFromEnv`, `mediaBucketFromEnv`). */
+export type AdapterFactory<K extends AdapterName> = (env: NodeJS.ProcessEnv, config: ApiConfig) => ApiDeps[K];
+
+/**
+ * A Lambda container's deps: the base plus the given adapters, created at the first request from `env` and then
+ * reused. The type only offers the route the adapters it was given.
+ */
+export function lambdaDeps<K extends AdapterName = never>(
+  factories: { readonly [P in K]: AdapterFactory<P> },
+  env: NodeJS.ProcessEnv = process.env,
+): () => DepsWith<K> {
+  let deps: DepsWith<K> | undefined;
+  return () => {
+    if (deps !== undefined) return deps;
+    const base = createBaseDeps(env);
+    const adapters = Object.fromEntries(
+      (Object.entries(factories) as [K, AdapterFactory<K>][]).map(([name, factory]) => [name, factory(env, base.config)]),
+    );
+    deps = { ...base, ...adapters } as DepsWith<K>;
+    return deps;
+  };
+}
+
+/**
+ * Turns route logic into a handler: problem+json for ApiErrors, a logged 500 for anything else, one log line and
+ * latency/error metrics per request.
+ */
+export function toHandler<D extends BaseDeps>(route: string, logic: RouteLogic<D>, getDeps: () => D): ApiHandler {
+  return async (event, context) => {
+    const deps = getDeps();
+    const { logger, metrics } = deps;
+    const started = performance.now();
+    if (context) logger.addContext(context);
+    let result: ApiResult;
+    try {
+      result = await logic(event, deps);
+    } catch (error) {
+      if (error instanceof ApiError) {
+        result = problemFromError(error);
+        if (error.status >= 500) logger.error('request failed', { route, code: error.code, error: error as Error });
+        else logger.info('request refused', { route, code: error.code, detail: error.message });
+      } else {
+        logger.error('unhandled error', { route, error: error as Error });
+        result = problemResult(500, 'INTERNAL', `Unexpected error: ${(error as Error).message ?? String(error)}`);
+      }
+    }
+    const status = result.statusCode ?? 200;
+    const single = metrics.singleMetric();
+    single.addDimension('route', route);
+    single.addMetric('LatencyMs', MetricUnit.Milliseconds, performance.now() - started);
+    if (status >= 400) metrics.addMetric(status >= 500 ? 'Errors5xx' : 'Errors4xx', MetricUnit.Count, 1);
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+    logger.debug('request done', { route, status });
+    return result;
+  };
+}

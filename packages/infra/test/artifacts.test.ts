@@ -1,0 +1,150 @@
+// What the CDK app ships, read from the synthesized assembly: the worker image's build (its models as build
+// arguments, its build context) and the Lambda bundles (what each carries). The Docker image itself can't be built
+// here; the Dockerfiles are read for the parts that connect to the app.
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { MODEL_MANIFEST } from '@revive/worker/models';
+import type { App, CfnElement } from 'aws-cdk-lib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { API_HANDLERS } from '../src/api.js';
+import { bakeableModelIds, loadReviveConfig, ReviveConfigError } from '../src/config.js';
+import { REPO_ROOT } from '../src/paths.js';
+import { WORKER_DOCKERFILES } from '../src/worker.js';
+import { BASE_CONTEXT, synthesize, type Synthesized } from './synth.js';
+
+const run = promisify(execFile);
+const SETTING_OF_ROLE = { restorer: 'restorer', detector: 'detector', upsampler: 'bgUpsampler' } as const;
+const BUILD_ARG_OF_ROLE = { restorer: 'REVIVE_RESTORER', detector: 'REVIVE_DETECTOR', upsampler: 'REVIVE_BG_UPSAMPLER' } as const;
+
+type DockerAsset = { source: { directory: string; dockerFile?: string; dockerBuildArgs?: Record<string, string> } };
+type LambdaResource = { Properties: { Code: { S3Key: string }; Environment?: { Variables?: Record<string, unknown> } } };
+
+function configWith(context: Record<string, unknown>) {
+  const all: Record<string, unknown> = { ...BASE_CONTEXT, ...context };
+  return loadReviveConfig((key) => all[key]);
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(dir, join(entry.parentPath, entry.name)));
+}
+
+describe('models: what synth accepts, the image bakes', () => {
+  const cases = [
+    ...MODEL_MANIFEST.map((entry) => ({ role: entry.role, id: entry.id })),
+    // Paths and unknown ids: nothing puts such a file into the image.
+    { role: 'restorer' as const, id: '/models/restorers/mine.onnx' },
+    { role: 'detector' as const, id: 'no-such-detector' },
+  ];
+
+  it.each(cases)('$role $id: baked with a download and a sha256, or refused at synth with a message', ({ role, id }) => {
+    const setting = SETTING_OF_ROLE[role];
+    const entry = MODEL_MANIFEST.find((candidate) => candidate.id === id && candidate.role === role);
+    let accepted = true;
+    try {
+      const config = configWith({ [setting]: id });
+      expect(config[setting]).toBe(id);
+    } catch (error) {
+      accepted = false;
+      expect(error).toBeInstanceOf(ReviveConfigError);
+      const message = (error as Error).message;
+      expect(message).toContain(`${setting}: '${id}' can't be baked into the worker image`);
+      // The message names what would work.
+      for (const bakeable of bakeableModelIds(role)) expect(message).toContain(bakeable);
+    }
+    // Accepted exactly when the models stage can fetch and verify it: a URL and a sha256 in the manifest.
+    expect(accepted).toBe(entry?.url !== undefined && entry.sha256 !== undefined);
+  });
+
+  it.each(Object.entries(WORKER_DOCKERFILES))('%s image: the models stage fetches the build arguments the app passes', (_mode, file) => {
+    const dockerfile = readFileSync(join(REPO_ROOT, file), 'utf8');
+    const models = dockerfile.slice(dockerfile.indexOf(' AS models'));
+    for (const arg of Object.values(BUILD_ARG_OF_ROLE)) {
+      expect(models).toMatch(new RegExp(`^ARG ${arg}=`, 'm'));
+      expect(models).toContain(`\${${arg}}`);
+    }
+    expect(models).toMatch(/^RUN node \/opt\/revive\/models-fetch\.mjs \$\{REVIVE_DETECTOR\} \$\{REVIVE_RESTORER\} \$\{REVIVE_BG_UPSAMPLER\}$/m);
+    // Every base pinned by digest.
+    for (const base of dockerfile.matchAll(/^ARG (?:NODE|CUDA)_IMAGE=(\S+)$/gm)) expect(base[1]).toMatch(/@sha256:[0-9a-f]{64}$/);
+    expect(dockerfile).toMatch(/^ARG PNPM_VERSION=\d+\.\d+\.\d+$/m);
+  });
+
+  it('refuses an unbakeable restorer through the CDK CLI too', async () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'revive-cli-'));
+    const failed = await run('pnpm', ['exec', 'cdk', 'synth', '--quiet', '-o', outdir, '-c', 'restorer=codeformer'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true' },
+    }).then(
+      () => undefined,
+      (error: { stderr?: string; stdout?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
+    );
+    expect(failed, 'cdk synth exits non-zero').toBeDefined();
+    expect(failed).toContain("restorer: 'codeformer' can't be baked into the worker image");
+  }, 180_000);
+});
+
+describe('the synthesized artifacts', () => {
+  let synth: Synthesized;
+  let cdkOut: string;
+  beforeAll(() => {
+    synth = synthesize({ restorer: 'gfpgan-1.3' });
+    cdkOut = (synth.stack.node.root as App).outdir;
+  }, 180_000);
+
+  it('passes the models to the image build and to the task', () => {
+    const images = Object.values(synth.assets.dockerImages) as DockerAsset[];
+    expect(images).toHaveLength(1);
+    expect(images[0]!.source.dockerBuildArgs).toEqual({ REVIVE_RESTORER: 'gfpgan-1.3', REVIVE_DETECTOR: 'yunet' });
+    const task = Object.values(synth.template.findResources('AWS::ECS::TaskDefinition'))[0] as {
+      Properties: { ContainerDefinitions: { Environment: { Name: string; Value: unknown }[] }[] };
+    };
+    const env = Object.fromEntries(task.Properties.ContainerDefinitions[0]!.Environment.map((e) => [e.Name, e.Value]));
+    expect(env).toMatchObject({ REVIVE_RESTORER: 'gfpgan-1.3', REVIVE_DETECTOR: 'yunet' });
+  });
+
+  it("sends the image build only what the Dockerfiles copy, so README or infra edits don't rebuild it", () => {
+    const image = Object.values(synth.assets.dockerImages)[0] as DockerAsset;
+    const files = filesUnder(join(cdkOut, image.source.directory));
+    for (const needed of ['pnpm-lock.yaml', 'packages/worker/Dockerfile', 'packages/worker/build.mjs', 'packages/worker/src/cli.ts', 'packages/worker/bin/revive.sh', 'packages/contract/src/index.ts', 'packages/infra/package.json']) {
+      expect(files).toContain(needed);
+    }
+    const unwanted = files.filter(
+      (file) => /(^|\/)README\.md$|\.test\.ts$|^packages\/(infra|api-lambda|local-aws)\/src\/|^packages\/worker\/(test|bench)\/|\/testing\/|node_modules|^cdk\.json$/.test(file),
+    );
+    expect(unwanted).toEqual([]);
+  });
+
+  it('bundles into each Lambda only the SDK clients its route uses, without source maps', () => {
+    // String constants each client's protocol code carries (minification keeps them).
+    const markers = { dynamodb: 'DynamoDB_20120810', sqs: 'AmazonSQS', s3: 'ListBuckets' } as const;
+    const expected: Record<(typeof API_HANDLERS)[number], (keyof typeof markers)[]> = {
+      'create-upload': ['s3'],
+      'create-job': ['dynamodb', 'sqs', 's3'],
+      'get-job': ['dynamodb', 's3'],
+      'list-jobs': ['dynamodb', 's3'],
+      'cancel-job': ['dynamodb'],
+      openapi: [],
+      'sweep-enqueue': ['dynamodb', 'sqs'],
+    };
+    const sizes: string[] = [];
+    for (const name of API_HANDLERS) {
+      const id = synth.stack.getLogicalId(synth.stack.api.functions[name].node.defaultChild as CfnElement);
+      const fn = synth.template.toJSON().Resources[id] as LambdaResource;
+      const assetDir = join(cdkOut, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
+      expect(readdirSync(assetDir).sort()).toEqual(['index.mjs']);
+      const bundle = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
+      const carried = (Object.keys(markers) as (keyof typeof markers)[]).filter((client) => bundle.includes(markers[client]));
+      expect(carried, name).toEqual(expected[name]);
+      const variables = fn.Properties.Environment?.Variables ?? {};
+      expect(variables.POWERTOOLS_SERVICE_NAME).toBe(`api-${name}`);
+      expect(variables.NODE_OPTIONS).toBeUndefined();
+      sizes.push(`${name} ${(statSync(join(assetDir, 'index.mjs')).size / 1e6).toFixed(2)} MB`);
+    }
+    console.log(`Lambda bundles: ${sizes.join(', ')}`);
+  });
+});
