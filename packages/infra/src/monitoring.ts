@@ -52,6 +52,8 @@ export class Monitoring extends Construct {
   public readonly alarmTopic: sns.Topic;
   public readonly topicKey: kms.Key;
   public readonly deadLetterAlarm: cloudwatch.Alarm;
+  /** Pages when the DLQ consumer receives a message: a job ended DEAD_LETTERED. */
+  public readonly deadLetteredAlarm: cloudwatch.Alarm;
   public readonly oldestMessageAlarm: cloudwatch.Alarm;
   /** The backlog would take longer than drainTimeAlarmSeconds at full fleet: raise maxTasks (and its quota). */
   public readonly drainTimeAlarm: cloudwatch.Alarm;
@@ -111,6 +113,18 @@ export class Monitoring extends Construct {
       new cloudwatch.Alarm(this, 'DeadLetterNotEmpty', {
         alarmDescription: 'Jobs exhausted their deliveries and sit in the dead-letter queue.',
         metric: queue.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    // The DLQ consumer drains the DLQ at once (it marks each job DEAD_LETTERED), so "not empty" only pages when the
+    // consumer itself fails; every message the consumer receives is a job that ended without a worker's outcome.
+    this.deadLetteredAlarm = notify(
+      new cloudwatch.Alarm(this, 'JobsDeadLettered', {
+        alarmDescription: 'Messages reached the dead-letter queue: their jobs were marked FAILED (DEAD_LETTERED). See the README on redrive.',
+        metric: queue.deadLetterQueue.metricNumberOfMessagesReceived({ statistic: 'Sum', period: Duration.minutes(1) }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,

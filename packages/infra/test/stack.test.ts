@@ -490,6 +490,14 @@ describe('alarms and dashboard', () => {
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     });
+    // The DLQ consumer drains the DLQ, so each message it receives (a job marked DEAD_LETTERED) pages too.
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ...paging,
+      MetricName: 'NumberOfMessagesReceived',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }],
+      Statistic: 'Sum',
+      Threshold: 1,
+    });
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
       ...paging,
       MetricName: 'ApproximateAgeOfOldestMessage',
