@@ -1,5 +1,5 @@
 import type { ApiEnv, WorkerEnv } from '@revive/contract';
-import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -85,6 +85,13 @@ export class ReviveStack extends Stack {
       environment: names satisfies EnvOf<ApiEnv>,
     });
 
+    if (c.workerMode === 'gpu' && c.gpuProviderSha256 === undefined) {
+      // Synth (and CI) need no Docker, so this is a warning; the image build itself stops without the checksum.
+      Annotations.of(this).addWarningV2(
+        '@revive/infra:gpuProviderSha256',
+        "gpu mode: the CUDA image's build verifies onnxruntime's CUDA provider package and stops without its sha256. Set -c gpuProviderSha256=<sha256 of microsoft.ml.onnxruntime.gpu.linux nupkg> before `cdk deploy`.",
+      );
+    }
     this.worker = new WorkerService(this, 'Worker', {
       mode: c.workerMode,
       vpc: this.vpc,
