@@ -1,7 +1,7 @@
 // Background upscale candidates, side by side on one photo enlarged to a close-up's size: Revive's exact
 // TypeScript Lanczos-3 (image.ts resizeImage) against libvips' affine with exact pixel centres (warpRaw) and
 // each of its interpolators. Prints the time of each (median of REVIVE_BENCH_RUNS, default 3, interleaved), the
-// PSNR of each against the Lanczos-3 result, and the centre of an impulse (no half-pixel shift: 40.5 for pixel 20).
+// PSNR of each against the Lanczos-3 result, and the centre of an impulse (no half-pixel shift: pixel 20, centre 20.5, lands at 41).
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readImage, resizeImage, warpRaw, type WarpInterpolator } from '../src/pipeline/image.js';
