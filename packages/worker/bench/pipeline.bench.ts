@@ -1,5 +1,5 @@
 // `pnpm bench`: per-stage median milliseconds per image and per face, and peak RSS, over photos/whole at
-// upscale 2 with the identity restorer; Lanczos and the ONNX background upsampler measured side by side.
+// upscale 2 with the identity restorer; the plain (bicubic) upscale and the ONNX background upsampler measured side by side.
 // REVIVE_BENCH_ITERATIONS (default 3) sets the timed runs per photo, after one warm-up run.
 // Last, throughput of the same jobs through the in-process pipeline one at a time (REVIVE_CONCURRENCY=1) and
 // through PipelineThreadPool with 2 threads two at a time (REVIVE_CONCURRENCY=2), alternating rounds.

@@ -33,7 +33,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('-r, --restorer <id|path>', 'restorer: catalogue id or .onnx file', DEFAULT_RESTORER)
     .option('--detector <id|path>', 'face detector: catalogue id or .onnx file', DEFAULT_DETECTOR)
     .addOption(new Option('--detector-kind <kind>', 'decoder for a detector file whose name does not say').choices(['yunet', 'scrfd', 'retinaface']))
-    .option('--bg-upsampler <id|path>', 'ONNX background super-resolution model (default: Lanczos)')
+    .option('--bg-upsampler <id|path>', 'ONNX background super-resolution model (default: bicubic with exact pixel centres, libvips)')
     .option('--only-center-face', 'restore only the face closest to the image centre')
     .option('--aligned', 'inputs are already aligned face crops: restore them only')
     .option('--blend <0..1>', '0 keeps the original face, 1 the restored one', String(DEFAULT_BLEND))

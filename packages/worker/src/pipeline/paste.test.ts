@@ -114,6 +114,33 @@ describe('pasteFaces', () => {
     expect(Array.from(out.data.subarray(left, left + 3))).toEqual([255, 0, 0]);
   });
 
+  it("soft edge where facexlib puts it: half-way at the eroded square's side, w_edge wide", async () => {
+    // A white face whose square covers output [100, 300)² (side 200) over black. facexlib: erode 4 then 18
+    // (w_edge = floor(197 / 20) = 9) leaves [111, 291) along a row, blurred with a 19-tap Gaussian.
+    const side = 200, x0 = 100, wEdge = 9;
+    const scale = 512 / (side / UPSCALE);
+    const affine: Affine = [scale, 0, -scale * (x0 / UPSCALE), 0, scale, -scale * (x0 / UPSCALE)];
+    const out = await pasteFaces(solid(400, 400, [0, 0, 0]), [{ face: solid(512, 512, [255, 255, 255]), affine }], {
+      upscale: UPSCALE,
+      sourceWidth: 200,
+      sourceHeight: 200,
+    });
+    const row = Array.from({ length: 400 }, (_, x) => out.data[(200 * 400 + x) * 3]!);
+    const crossing = (from: number, step: number): number => {
+      let x = from;
+      while (row[x]! < 127.5) x += step;
+      return x;
+    };
+    // Between facexlib's 111 on the left and 291 on the right (its anchor is half a pixel off centre).
+    expect(Math.abs(crossing(0, 1) - 110.5)).toBeLessThanOrEqual(1.5);
+    expect(Math.abs(crossing(399, -1) - 289.5)).toBeLessThanOrEqual(1.5);
+    // Zero well outside the eroded side, full well inside: the ramp is about 2·w_edge wide, not a hard step.
+    expect(row[111 - wEdge - 2]).toBeLessThanOrEqual(3);
+    expect(row[111 + wEdge + 2]).toBeGreaterThanOrEqual(252);
+    expect(row[111 - 3]! > 10 && row[111 + 3]! < 245).toBe(true);
+    expect(row.slice(0, x0).every((v) => v === 0)).toBe(true);
+  });
+
   it('rejects a face that is not square', async () => {
     const bg = solid(20, 20, [0, 0, 0]);
     await expect(
