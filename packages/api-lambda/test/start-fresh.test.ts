@@ -41,7 +41,13 @@ async function cloneRepository(destination: string): Promise<void> {
   }
   // The store stays where `pnpm install` put it; the packages' own node_modules are pnpm's relative links, copied
   // as links, so `@revive/*` resolves to the clone's packages and third-party modules to the store.
-  await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(destination, 'node_modules'));
+  // A real folder of links rather than one link: pnpm refuses to keep its task run state
+  // (node_modules/.pnpm-task-run-state-v1) behind a symbolic link, so the clone gets a state folder of its own.
+  await mkdir(path.join(destination, 'node_modules'));
+  for (const entry of await readdir(path.join(REPO_ROOT, 'node_modules'))) {
+    if (entry.startsWith('.pnpm-task-run-state')) continue;
+    await symlink(path.join(REPO_ROOT, 'node_modules', entry), path.join(destination, 'node_modules', entry));
+  }
   for (const pkg of await readdir(path.join(REPO_ROOT, 'packages'))) {
     const modules = path.join(REPO_ROOT, 'packages', pkg, 'node_modules');
     if (existsSync(modules)) await cp(modules, path.join(destination, 'packages', pkg, 'node_modules'), { recursive: true, verbatimSymlinks: true });
