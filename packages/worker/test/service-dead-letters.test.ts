@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { jobResponseSchema, verifyWebhook, WEBHOOK_EVENT_HEADER, WEBHOOK_SIGNATURE_HEADER, type JobRecord } from '@revive/contract';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalDeadLetterConsumer, type DeadLetterConsumer } from '../src/service/dead-letters.js';
@@ -114,5 +115,30 @@ describe('issue 10 point 10: dead-lettered jobs end', () => {
     } finally {
       await worker.stop();
     }
+  });
+
+  it('a job marked DEAD_LETTERED whose webhook was never sent (the consumer stopped in between) gets it on the next delivery', async () => {
+    const job = await enqueue(stack, { kind: 's3', key: await upload(stack, TENANT, (await photo(240)).bytes) }, { tenantId: TENANT, webhookUrl: `${hookBase}/late` });
+    // What an earlier delivery left behind when the Lambda timed out between the mark and the webhook.
+    await stack.doc.send(
+      new UpdateCommand({
+        TableName: stack.resources.tableName,
+        Key: { jobId: job.jobId },
+        UpdateExpression: 'SET #s = :failed, errorCode = :code, errorMessage = :msg, finishedAt = :now',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':failed': 'FAILED', ':code': 'DEAD_LETTERED', ':msg': 'dead-lettered', ':now': new Date().toISOString() },
+      }),
+    );
+    consumer ??= startLocalDeadLetterConsumer({
+      dlqUrl: stack.resources.dlqUrl,
+      sqs: stack.clients.sqs,
+      dynamodb: stack.clients.dynamodb,
+      env: { REVIVE_TABLE_NAME: stack.resources.tableName, REVIVE_WEBHOOK_SECRET: SECRET, REVIVE_URL_ALLOW_CIDRS: '127.0.0.2/32' },
+    });
+    await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.resources.dlqUrl, MessageBody: JSON.stringify(job) }));
+    const delivered = await waitForRecord(stack, job.jobId, (r: JobRecord) => r.webhookDelivery !== undefined, 60_000);
+    expect(delivered).toMatchObject({ status: 'FAILED', errorCode: 'DEAD_LETTERED', webhookDelivery: { status: 'DELIVERED', httpStatus: 204 } });
+    const hook = received.find((h) => h.body.includes(job.jobId))!;
+    expect(hook.headers[WEBHOOK_EVENT_HEADER.toLowerCase()]).toBe('job.failed');
   });
 });
