@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs a command with every core busy: one `node -e 'for(;;);'` per core (REVIVE_HOG_PROCESSES to change), started
+// Runs a command with every core busy: one `node -e` busy loop per core (REVIVE_HOG_PROCESSES to change), started
 // before the command and killed after it, whatever its outcome. CI runs the integration projects under it, so a test
 // that only passes on an idle machine fails here first.
 //   node scripts/with-cpu-hog.mjs pnpm vitest run --project worker:integration
@@ -12,7 +12,11 @@ if (command.length === 0) {
   process.exit(2);
 }
 const count = Number(process.env.REVIVE_HOG_PROCESSES ?? availableParallelism());
-const hogs = Array.from({ length: count }, () => spawn(process.execPath, ['-e', 'for(;;);'], { stdio: 'ignore' }));
+// Each hog checks every 2^24 turns (a fraction of a second) that its parent still lives: a SIGKILLed run (a CI
+// timeout, a cancelled job) never reaches stopHogs, and orphaned busy loops would load the machine for good. An
+// orphan is re-parented (to init or a subreaper), so its ppid changes.
+const HOG = 'const p=process.ppid;for(let i=1;;i=(i+1)&0xffffff)if(i===0&&process.ppid!==p)process.exit(0);';
+const hogs = Array.from({ length: count }, () => spawn(process.execPath, ['-e', HOG], { stdio: 'ignore' }));
 const stopHogs = () => {
   for (const hog of hogs) if (hog.exitCode === null && hog.signalCode === null) hog.kill('SIGKILL');
 };

@@ -1,6 +1,6 @@
 // The pipeline on worker threads, as `revive serve` runs it: same output as in-process, same error classes and
 // codes across the thread boundary, a free main event loop while a job computes, and real parallelism.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -150,6 +150,34 @@ describe('PipelineThreadPool', () => {
     expect([...slots]).toHaveLength(1);
     expect([...slots][0]!.worker).not.toBe(first!.worker);
   });
+
+  it('after an abort whose replacement fails to load, a queued job fails instead of hanging; the pool retries the thread', async () => {
+    // Seconds per face inside one native run: the old thread is still in it when the replacement has already failed.
+    const slower = await writeSlowRestorer(path.join(dir, 'slower'), SLOW_CONVS * 10);
+    const restorer = path.join(dir, 'vanishing.onnx');
+    await copyFile(slower, restorer);
+    const threads = await pool(restorer, 1);
+    const budget = new AbortController();
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const job = threads.process(input.slice(), { upscale: 1 }, { signal: budget.signal, onStarted: started }).catch((e: unknown) => e);
+    const queued = threads.process(input.slice(), { upscale: 1 }).catch((e: unknown) => e);
+    await running;
+    // Into the restorer's native run: CPU time (this process's, threads included) past decode and detect's share.
+    const cpuAtStart = process.cpuUsage();
+    await vi.waitFor(() => expect(process.cpuUsage(cpuAtStart).user / 1000).toBeGreaterThan(1_500), { timeout: 120_000, interval: 50 });
+    await rm(restorer);
+    budget.abort(new PermanentError('JOB_TIMEOUT', 'over budget'));
+    await job;
+    const error = await queued;
+    expect(error).toBeInstanceOf(RetryableError);
+    expect((error as Error).message).toMatch(/no pipeline thread is running/);
+    // The model is back: the pool's retry (with backoff) brings the thread count back to what it was created with.
+    await copyFile(slower, restorer);
+    await vi.waitFor(() => expect(threads.threadCount).toBe(1), { timeout: 120_000, interval: 200 });
+    expect(threads.missingThreads).toBe(0);
+    expect((await threads.process(input.slice(), { upscale: 1 })).faces.length).toBeGreaterThan(0);
+  }, 240_000);
 
   it('fails a running job as retryable when the pool is disposed, without taking the process down', async () => {
     const threads = await PipelineThreadPool.create({ modelsDir, restorer: slow, download: false, threads: 1, threadCount: 1 });

@@ -12,6 +12,7 @@ import {
   drainDlq,
   enqueue,
   photo,
+  sendRaw,
   sleep,
   startWorkerProcess,
   upload,
@@ -72,5 +73,16 @@ describe('transient failures', () => {
     expect(dead).toHaveLength(1);
     expect(jobMessageSchema.parse(JSON.parse(dead[0]!))).toMatchObject({ jobId: job.jobId });
     expect(worker.child.exitCode).toBeNull();
+    await worker.stop();
+
+    // Redrive once the fault is gone: RETRIES_EXHAUSTED is no outcome for the photo, so the resent body runs the job.
+    worker = await startWorkerProcess(stack, {
+      restorer: await writeIdentityRestorer(path.join(dir, 'models')),
+      healthFile: path.join(dir, 'health-redrive.json'),
+    });
+    await sendRaw(stack, dead[0]!);
+    const redriven = await waitForRecord(stack, job.jobId, (r) => r.status !== 'FAILED' && r.status !== 'RUNNING', 90_000);
+    expect(redriven).toMatchObject({ status: 'SUCCEEDED', attempts: MAX_RECEIVE_COUNT + 1 });
+    expect(redriven.errorCode).toBeUndefined();
   });
 });

@@ -38,6 +38,16 @@ export interface ProcessRun {
 export const DEFAULT_THREAD_COUNT = 1;
 /** Time an idle thread gets to release its onnxruntime sessions at `dispose()` before it is told to exit without. @default 5_000 */
 export const DEFAULT_THREAD_DISPOSE_TIMEOUT_MS = 5_000;
+/**
+ * How long `dispose()` waits for a busy thread to finish its native run and exit. A run that never returns (a hung
+ * kernel) must not hold the shutdown forever; past this the pool resolves and leaves the thread (the process may
+ * then abort on exit, which a stuck task would meet anyway when ECS kills it). @default 120_000
+ */
+export const DEFAULT_BUSY_THREAD_DISPOSE_TIMEOUT_MS = 120_000;
+/** First wait before a failed replacement thread is started again; doubles per failure. @default 1_000 */
+export const DEFAULT_REPLACE_RETRY_MS = 1_000;
+/** Longest wait between replacement attempts. @default 60_000 */
+export const DEFAULT_REPLACE_RETRY_MAX_MS = 60_000;
 
 /** Pool options: the in-process pipeline's, less the download progress callback (functions can't cross threads). */
 export interface PipelineThreadPoolConfig extends Omit<PipelineConfig, 'onDownloadProgress'> {
@@ -291,13 +301,24 @@ export class PipelineThreadPool implements RestorationService {
   private replacements = 0;
   private disposed = false;
   private lastReplacementError: unknown;
+  /** Consecutive failed replacements: the backoff before the next attempt grows with them. */
+  private replaceFailures = 0;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Threads the pool was created with: below that (a replacement failed to load), it keeps trying. */
+  private readonly targetThreads: number;
 
   private constructor(
     readonly models: RestorationPipeline['models'],
     private readonly config: PipelineConfig,
     workers: readonly Worker[],
   ) {
+    this.targetThreads = workers.length;
     for (const worker of workers) this.adopt(worker);
+  }
+
+  /** Threads the pool runs or is starting, short of the configured count (a replacement failed to load). */
+  get missingThreads(): number {
+    return Math.max(0, this.targetThreads - this.threadCount - this.replacements);
   }
 
   /**
@@ -383,6 +404,8 @@ export class PipelineThreadPool implements RestorationService {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
     for (const job of this.queue.splice(0)) job.reject(new RetryableError('INTERNAL', 'the pipeline thread pool was disposed before the job started'));
     await Promise.all(
       [...this.slots].map(async (slot) => {
@@ -390,7 +413,10 @@ export class PipelineThreadPool implements RestorationService {
         slot.job = undefined;
         job?.reject(new RetryableError('INTERNAL', 'the pipeline thread pool was disposed during the job'));
         if (job || slot.stopping) {
-          await stopThread(slot);
+          let timer: NodeJS.Timeout | undefined;
+          const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, DEFAULT_BUSY_THREAD_DISPOSE_TIMEOUT_MS)));
+          await Promise.race([stopThread(slot), gaveUp]);
+          clearTimeout(timer);
           return;
         }
         // Idle: it releases its sessions and exits. Releasing is native code too, so a slow release (a loaded machine) is
@@ -431,6 +457,8 @@ export class PipelineThreadPool implements RestorationService {
       }
       // A thread told to exit (aborted job) was replaced when it was told.
       if (!this.disposed && !slot.stopping) this.replace();
+      // Always: when this was the last thread and its replacement already failed, queued jobs must fail now, not hang.
+      this.pump();
     });
   }
 
@@ -443,13 +471,24 @@ export class PipelineThreadPool implements RestorationService {
           void worker.terminate();
           return;
         }
+        this.replaceFailures = 0;
         this.adopt(worker);
         this.pump();
       },
       (error: unknown) => {
         this.replacements--;
         this.lastReplacementError = error;
+        this.replaceFailures++;
         this.pump();
+        // Below the configured count the pool keeps trying (memory may free up, a file may come back), with backoff.
+        if (this.disposed || this.missingThreads === 0) return;
+        const waitMs = Math.min(DEFAULT_REPLACE_RETRY_MAX_MS, DEFAULT_REPLACE_RETRY_MS * 2 ** (this.replaceFailures - 1));
+        const timer = setTimeout(() => {
+          this.retryTimers.delete(timer);
+          if (!this.disposed && this.missingThreads > 0) this.replace();
+        }, waitMs);
+        timer.unref();
+        this.retryTimers.add(timer);
       },
     );
   }

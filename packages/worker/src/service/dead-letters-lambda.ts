@@ -27,7 +27,11 @@ async function init(): Promise<{ handler: DeadLetterHandler; telemetry: Telemetr
  * timeout, and it stays in the DLQ (with its body) for a redrive either way.
  */
 export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
-  ready ??= init();
+  // A failed init (Secrets Manager throttled, a bad deploy fixed since) must not stay cached for the container's life.
+  ready ??= init().catch((error: unknown) => {
+    ready = undefined;
+    throw error;
+  });
   const { handler: deadLetters, telemetry } = await ready;
   const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
   for (const record of event.Records) {

@@ -83,7 +83,16 @@ export class DeadLetterHandler {
         log.info('dead-lettered job is still leased by a worker; looking again later', { jobId, leaseExpiresAt: record.leaseExpiresAt });
         return 'leased';
       }
-      log.info('dead-lettered job had already ended', { jobId, status: record?.status });
+      if (!record || record.tenantId !== tenantId) {
+        // Nothing of ours to mark: the body is all an operator gets to find out what it was.
+        log.warn('dead-lettered message names a job that is missing or another tenant\'s', { jobId, tenantId, messageId: context.messageId, body });
+        return 'ended';
+      }
+      // A redrivable end (no outcome for the photo): the body is what a redrive resends, logged whole as above.
+      const redrivable = record.status === 'FAILED' && (record.errorCode === 'DEAD_LETTERED' || record.errorCode === 'RETRIES_EXHAUSTED');
+      log.info('dead-lettered job had already ended', { jobId, status: record.status, errorCode: record.errorCode, ...(redrivable && { body }) });
+      // An earlier delivery marked it but stopped before its webhook (a Lambda timeout between the two): send it now.
+      if (record.status === 'FAILED' && record.errorCode === 'DEAD_LETTERED' && record.webhookDelivery === undefined) await this.notify(record);
       return 'ended';
     }
     // The body is logged whole: it is what a redrive resends, once the message is gone from the DLQ.

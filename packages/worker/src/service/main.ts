@@ -14,13 +14,15 @@ export const DEFAULT_EXIT_GRACE_MS = 2_000;
 export async function serveMain(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = loadWorkerConfig(env);
   const telemetry = new Telemetry();
-  const worker = await startWorker(config, telemetry);
   // `on`, not `once`: a second signal (pnpm and tsx forward theirs, ECS may repeat) must not kill the drain midway
-  // with the default handler. Later signals are no-ops; the shutdown is idempotent.
+  // with the default handler. Later signals are no-ops; the shutdown is idempotent. Installed before the start: a
+  // signal that arrives while models load, or just after "worker ready" was written but before this function
+  // resumed (a loaded machine can deschedule us there), would otherwise kill the process with the default action.
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
     process.on('SIGTERM', () => resolve('SIGTERM'));
     process.on('SIGINT', () => resolve('SIGINT'));
   });
+  const worker = await startWorker(config, telemetry);
   const signal = await signalled;
   await worker.shutdown(signal);
   setTimeout(() => process.exit(process.exitCode ?? 0), DEFAULT_EXIT_GRACE_MS).unref();

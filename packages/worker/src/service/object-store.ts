@@ -2,6 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { BUCKET_PREFIXES } from '@revive/contract';
 import { PermanentError } from '../errors.js';
 import { awsErrorName, toStorageError } from './aws-errors.js';
 
@@ -36,6 +37,10 @@ export class ObjectStore {
     } catch (error) {
       const name = awsErrorName(error);
       if (name === 'NoSuchKey' || name === 'NotFound') throw new PermanentError('SOURCE_NOT_FOUND', `no upload at ${key}`, { cause: error });
+      // The task role has s3:GetObject on uploads/* and no s3:ListBucket, so S3 answers a missing upload with 403
+      // AccessDenied rather than 404: under that prefix it means "not there" (expired, never uploaded), a photo's
+      // outcome, not an infrastructure fault to retry and dead-letter.
+      if (name === 'AccessDenied' && key.startsWith(BUCKET_PREFIXES.uploads)) throw new PermanentError('SOURCE_NOT_FOUND', `no upload at ${key} (S3 answered AccessDenied: without ListBucket that is how a missing key reads)`, { cause: error });
       throw toStorageError(error, 'S3 GetObject');
     }
     if (!body) throw new PermanentError('SOURCE_NOT_FOUND', `the upload at ${key} has no body`);
