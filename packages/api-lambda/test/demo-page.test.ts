@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { API_ERROR_CODES, JOB_ERROR_CODES, jobListResponseSchema } from '@revive/contract';
 import { sharedDir, writeIdentityRestorer } from '@revive/worker/testing';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page, type Request, type Route } from 'playwright-core';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { REPO_ROOT, startLocalStack, type LocalStack } from '../src/local/stack.js';
 import { imageSize } from './image-size.js';
@@ -213,6 +213,37 @@ it('explains a non-image in words, and a fake JPEG fails as a job with its own m
   expect(await page.getByLabel('Compare before and after').isVisible()).toBe(false);
   expect(await brokenImages(page)).toEqual([]);
   await page.screenshot({ path: path.join(SCREENSHOTS, '5-opened-from-recent.png'), fullPage: true });
+  expect(pageErrors).toEqual([]);
+  await page.close();
+});
+
+it("a photo left for a job from the list stops: its request is aborted and its answers never reach the view", async () => {
+  const { page, pageErrors } = await openPage();
+  // Hold the new photo's POST /jobs: the person opens an earlier job from the list before it is answered.
+  let held: Route | undefined;
+  const heldRequest = new Promise<Request>((resolve) => {
+    void page.route(
+      (url) => url.pathname === '/jobs',
+      async (route) => {
+        if (route.request().method() !== 'POST' || held !== undefined) return await route.continue();
+        held = route;
+        resolve(route.request());
+      },
+    );
+  });
+  await page.locator('#recent .card', { hasText: 'Done' }).first().waitFor();
+  await dropFile(page, await readFile(PHOTO), 'left-behind.jpg', 'image/jpeg');
+  const request = await heldRequest;
+  const aborted = page.waitForEvent('requestfailed', { predicate: (r) => r === request, timeout: 30_000 });
+  await page.locator('#recent .card', { hasText: 'Done' }).first().click();
+  // The left run's request is aborted (its AbortController), not left to answer into the opened job's view.
+  await aborted;
+  expect(await endState(page)).toBe('SUCCEEDED');
+  await held!.continue().catch(() => undefined);
+  await page.locator('#result').waitFor();
+  expect(await page.locator('#job-title').textContent()).toBe('A recent job');
+  expect(await page.locator('#error').isVisible()).toBe(false);
+  expect(JSON.parse((await page.locator('#details').textContent())!)).toMatchObject({ status: 'SUCCEEDED' });
   expect(pageErrors).toEqual([]);
   await page.close();
 });

@@ -107,6 +107,57 @@ describe('Revive client', () => {
     expect(seen).toEqual(['Bearer jwt-1', 'Bearer jwt-2']);
   });
 
+  it('retries a 503 INTERNAL (DynamoDB throttled) with Retry-After', async () => {
+    let calls = 0;
+    const url = await serve((_req, res) => {
+      calls++;
+      if (calls === 1) return problem(res, 503, 'INTERNAL', { 'retry-after': '0' });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(job('RUNNING')));
+    });
+    expect((await new Revive({ baseUrl: url }).jobs.get(JOB_ID)).status).toBe('RUNNING');
+    expect(calls).toBe(2);
+  });
+
+  it('cuts a long Retry-After to maxRetryAfterMs', async () => {
+    const at: number[] = [];
+    const url = await serve((_req, res) => {
+      at.push(Date.now());
+      if (at.length === 1) return res.writeHead(429, { 'retry-after': '3600', 'content-type': 'application/json' }).end('{"message":"Too Many Requests"}');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(job('QUEUED')));
+    });
+    // An hour asked, 200 ms allowed: the retry comes after the cap, not the hour (nor at once).
+    await new Revive({ baseUrl: url, maxRetryAfterMs: 200 }).jobs.get(JOB_ID);
+    expect(at).toHaveLength(2);
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(190);
+    // jobs.wait never sleeps past its own timeout either.
+    at.length = 0;
+    const waited = await new Revive({ baseUrl: url, maxRetryAfterMs: 3_600_000 })
+      .jobs.wait(JOB_ID, { timeoutMs: 300, intervalMs: 10 })
+      .catch((e: unknown) => e);
+    expect(waited).toMatchObject({ code: 'WAIT_TIMEOUT' });
+  });
+
+  it('retries a throttled POST /uploads (presigning creates nothing), then uploads', async () => {
+    const calls: string[] = [];
+    let base = '';
+    const url = await serve((req, res) => {
+      calls.push(`${req.method} ${req.url}`);
+      if (req.url === '/uploads') {
+        if (calls.filter((c) => c === 'POST /uploads').length === 1) {
+          return res.writeHead(429, { 'retry-after': '0', 'content-type': 'application/json' }).end('{"message":"Too Many Requests"}');
+        }
+        return res
+          .writeHead(201, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ uploadKey: 'uploads/t/a', url: `${base}/bucket`, fields: { key: 'uploads/t/a' }, max_bytes: 1024, expires_at: '2030-01-01T00:00:00Z' }));
+      }
+      res.writeHead(204).end();
+    });
+    base = url;
+    const upload = await new Revive({ baseUrl: url, tenant: 't' }).uploads.create(new Blob([new Uint8Array(8)], { type: 'image/png' }));
+    expect(upload.uploadKey).toBe('uploads/t/a');
+    expect(calls).toEqual(['POST /uploads', 'POST /uploads', 'POST /bucket']);
+  });
+
   it('reports NETWORK (retryable) when nothing answers', async () => {
     const revive = new Revive({ baseUrl: 'http://127.0.0.1:9', maxRetries: 0 });
     await expect(revive.jobs.get(JOB_ID)).rejects.toMatchObject({ code: 'NETWORK', status: 0, retryable: true });

@@ -18,6 +18,11 @@ export const DEFAULT_WAIT_TIMEOUT_MS = 600_000;
 export const DEFAULT_MAX_RETRIES = 2;
 /** Pause before the first retry when the answer had no Retry-After; doubled on each further try. @default 1_000 */
 export const DEFAULT_RETRY_DELAY_MS = 1_000;
+/**
+ * Longest pause a Retry-After may ask for before a retry (a longer one is cut to this; `jobs.wait` also never sleeps
+ * past its timeout), so a proxy's or a misconfigured "Retry-After: 3600" doesn't hang the caller. @default 60_000
+ */
+export const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
 /** Local mode's stand-in for a JWT (`pnpm start`). */
 export const TENANT_HEADER = 'x-revive-tenant';
 
@@ -37,6 +42,8 @@ export interface ReviveOptions {
   readonly maxRetries?: number;
   /** @default DEFAULT_RETRY_DELAY_MS */
   readonly retryDelayMs?: number;
+  /** @default DEFAULT_MAX_RETRY_AFTER_MS */
+  readonly maxRetryAfterMs?: number;
 }
 
 export interface RequestOptions {
@@ -144,6 +151,7 @@ export class Revive {
   private readonly fetchImpl: typeof fetch;
   private readonly maxRetries: number;
   private readonly retryDelayMs: number;
+  private readonly maxRetryAfterMs: number;
 
   /** Presigned uploads. */
   readonly uploads: { create: (file: Blob, options?: CreateUploadOptions) => Promise<Upload> };
@@ -166,6 +174,7 @@ export class Revive {
     this.fetchImpl = (input, init) => f.call(globalThis, input, init);
     this.maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
     this.retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
+    this.maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
     this.uploads = { create: (file, o) => this.createUpload(file, o) };
     this.jobs = {
       create: (input, o) => this.createJob(input, o),
@@ -199,7 +208,12 @@ export class Revive {
   private async createUpload(file: Blob, options: CreateUploadOptions = {}): Promise<Upload> {
     const known = (UPLOAD_CONTENT_TYPES as readonly string[]).includes(file.type) ? (file.type as UploadContentType) : undefined;
     const contentType = options.contentType ?? known;
-    const upload = await this.request<CreateUploadResponse>('POST', '/uploads', { body: contentType ? { contentType } : {}, ...(options.signal && { signal: options.signal }) });
+    // Presigning creates nothing, so a throttled (429) or failed POST /uploads is safe to send again.
+    const upload = await this.request<CreateUploadResponse>('POST', '/uploads', {
+      body: contentType ? { contentType } : {},
+      retryNonIdempotent: true,
+      ...(options.signal && { signal: options.signal }),
+    });
     if (file.size > upload.max_bytes) {
       throw new ReviveError({ status: 0, code: 'UPLOAD_TOO_LARGE', detail: `The file has ${file.size} bytes; uploads take at most ${upload.max_bytes}.` });
     }
@@ -272,7 +286,7 @@ export class Revive {
       } catch (error) {
         // A throttled or briefly unreachable API should not end a wait; anything else (404, 401) should.
         if (!(error instanceof ReviveError) || !error.retryable) throw error;
-        if (error.retryAfterSeconds !== undefined) pauseMs = Math.max(pauseMs, error.retryAfterSeconds * 1000);
+        if (error.retryAfterSeconds !== undefined) pauseMs = Math.max(pauseMs, Math.min(error.retryAfterSeconds * 1000, this.maxRetryAfterMs));
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new ReviveError({ status: 0, code: 'WAIT_TIMEOUT', detail: `Job ${id} did not finish within ${timeoutMs} ms (last status: ${lastStatus ?? 'unknown'}).` });
@@ -320,10 +334,11 @@ export class Revive {
           continue;
         }
       }
-      // POST /jobs is only retried because it always carries an Idempotency-Key.
+      // POST /jobs is only retried because it always carries an Idempotency-Key; POST /uploads because it creates nothing.
       const safe = method === 'GET' || method === 'DELETE' || init.retryNonIdempotent === true;
       if (!safe || !error!.retryable || attempt >= retries) throw error!;
-      await sleep(error!.retryAfterSeconds !== undefined ? error!.retryAfterSeconds * 1000 : this.retryDelayMs * 2 ** attempt, init.signal);
+      const retryAfterMs = error!.retryAfterSeconds !== undefined ? Math.min(error!.retryAfterSeconds * 1000, this.maxRetryAfterMs) : undefined;
+      await sleep(retryAfterMs ?? this.retryDelayMs * 2 ** attempt, init.signal);
     }
   }
 }

@@ -29,6 +29,15 @@ describe('ReviveError', () => {
     expect(await errorFromResponse(new Response('{"code":"SOMETHING_NEW"}', { status: 400 }))).toMatchObject({ code: 'HTTP_ERROR', retryable: false });
   });
 
+  it('calls every 502/503/504 retryable whatever its code (a DynamoDB throttle is 503 INTERNAL), and a 500 not', async () => {
+    const answer = (status: number, code: string) =>
+      errorFromResponse(new Response(JSON.stringify({ title: 't', status, code }), { status, headers: { 'content-type': 'application/problem+json', 'retry-after': '1' } }));
+    expect(await answer(503, 'INTERNAL')).toMatchObject({ code: 'INTERNAL', status: 503, retryable: true, retryAfterSeconds: 1 });
+    expect(await answer(502, 'INTERNAL')).toMatchObject({ code: 'INTERNAL', retryable: true });
+    expect(await answer(504, 'INTERNAL')).toMatchObject({ code: 'INTERNAL', retryable: true });
+    expect(await answer(500, 'INTERNAL')).toMatchObject({ code: 'INTERNAL', retryable: false });
+  });
+
   it('reads Retry-After as seconds or as an HTTP date', () => {
     expect(parseRetryAfter('3')).toBe(3);
     expect(parseRetryAfter(null)).toBeUndefined();

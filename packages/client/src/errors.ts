@@ -62,6 +62,11 @@ export function isApiErrorCode(code: unknown): code is ApiErrorCode {
 
 /** Codes that may succeed when the same request is sent again (with the same Idempotency-Key for `jobs.create`). */
 const RETRYABLE: ReadonlySet<ReviveErrorCode> = new Set<ReviveErrorCode>(['ENQUEUE_FAILED', 'TIMEOUT', 'NETWORK', 'RATE_LIMITED']);
+/**
+ * Statuses that say "not now" whatever the body's code: a gateway's or the service's own unavailability, e.g. the
+ * API's 503 INTERNAL with Retry-After when DynamoDB throttles.
+ */
+const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
 
 export interface ReviveErrorInit {
   readonly status: number;
@@ -96,7 +101,7 @@ export class ReviveError extends Error {
     this.code = init.code;
     this.detail = init.detail ?? init.code;
     this.errors = init.errors ?? [];
-    this.retryable = RETRYABLE.has(init.code) || (init.code === 'HTTP_ERROR' && (init.status === 502 || init.status === 503 || init.status === 504));
+    this.retryable = RETRYABLE.has(init.code) || RETRYABLE_STATUSES.has(init.status);
     this.retryAfterSeconds = init.retryAfterSeconds;
     this.job = init.job;
   }

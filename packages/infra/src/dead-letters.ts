@@ -16,8 +16,16 @@ import { REPO_ROOT } from './paths.js';
  * one invocation still runs; long enough for one DynamoDB write and a webhook of 3 × 5 s attempts. @default 25
  */
 export const DEAD_LETTER_TIMEOUT_SECONDS = 25;
-/** Messages per invocation: each is one conditional write (and maybe a webhook). @default 10 */
-export const DEAD_LETTER_BATCH_SIZE = 10;
+/**
+ * Messages per invocation. Records are handled one after another and one webhook can take ≈ 19 s (3 attempts of 5 s
+ * plus backoff), so only a batch of one is sure to fit DEAD_LETTER_TIMEOUT_SECONDS. @default 1
+ */
+export const DEAD_LETTER_BATCH_SIZE = 1;
+/**
+ * Concurrent invocations the event source may start (SQS's minimum is 2), so a flood of dead letters (say, a missing
+ * permission failing every job) cannot use up the account's Lambda concurrency that the API routes need. @default 5
+ */
+export const DEAD_LETTER_MAX_CONCURRENCY = 5;
 
 export interface DeadLetterConsumerProps {
   /** The job queue's dead-letter queue. */
@@ -33,8 +41,9 @@ export interface DeadLetterConsumerProps {
 
 /**
  * A Lambda on the DLQ that marks each dead-lettered message's job FAILED (DEAD_LETTERED) unless it already ended, and
- * sends its webhook, so no job waits forever once its message is dead-lettered. Batches go at once (no batching
- * window) and failures are reported per message, so one bad record never holds the others back. The handler is
+ * sends its webhook, so no job waits forever once its message is dead-lettered. Each message goes at once (no batching
+ * window, one per invocation, at most DEAD_LETTER_MAX_CONCURRENCY at a time) and failures are reported per message,
+ * so one bad record never holds the others back. The handler is
  * packages/worker/src/service/dead-letters-lambda.ts (the worker package owns the job lifecycle writes).
  * Grants are in grants.ts.
  */
@@ -81,6 +90,7 @@ export class DeadLetterConsumer extends Construct {
     this.eventSource = new SqsEventSource(props.deadLetterQueue, {
       batchSize: DEAD_LETTER_BATCH_SIZE,
       maxBatchingWindow: Duration.seconds(0),
+      maxConcurrency: DEAD_LETTER_MAX_CONCURRENCY,
       reportBatchItemFailures: true,
     });
     this.function.addEventSource(this.eventSource);

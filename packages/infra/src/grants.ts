@@ -44,8 +44,10 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters }
 
   fns['create-job'].addToRolePolicy(allow('JobRecord', ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
   fns['create-job'].addToRolePolicy(allow('Enqueue', ['sqs:SendMessage'], [queue.queue.queueArn]));
-  // HeadObject of the upload before the job is created (HeadObject is authorized as s3:GetObject). ListBucket on the
-  // bucket turns a missing key's 403 into a 404; it shows key names only, less than the table grant already reads.
+  // HeadObject of the upload before the job is created (HeadObject is authorized as s3:GetObject). Without
+  // s3:ListBucket, S3 answers HeadObject of a missing key with 403, which the handler could only report as a 500; with
+  // it, a 404 (UPLOAD_NOT_FOUND, a 4xx the client can act on). The cost: create-job's role may list the bucket, so it
+  // could read every tenant's upload key names (not their contents). README (Deploy) says so.
   fns['create-job'].addToRolePolicy(allow('CheckUpload', ['s3:GetObject'], [uploads]));
   fns['create-job'].addToRolePolicy(allow('MissingUploadIs404', ['s3:ListBucket'], [bucket.bucketArn]));
 
@@ -53,6 +55,8 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters }
   fns['get-job'].addToRolePolicy(allow('PresignResult', ['s3:GetObject'], [results]));
 
   fns['list-jobs'].addToRolePolicy(allow('ListTenantJobs', ['dynamodb:Query'], [tenantIndex]));
+  // Each listed job that is done carries a presigned result URL (outputLinks), signed with this role.
+  fns['list-jobs'].addToRolePolicy(allow('PresignResults', ['s3:GetObject'], [results]));
 
   fns['cancel-job'].addToRolePolicy(allow('CancelJob', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
 

@@ -51,6 +51,7 @@ export function acknowledgeNagFindings(stack: ReviveStack): void {
   ack(roleOf(fns['create-upload']), objects(BUCKET_PREFIXES.uploads), prefixReason('Presigned uploads to uploads/'));
   ack(roleOf(fns['create-job']), objects(BUCKET_PREFIXES.uploads), prefixReason('HeadObject of the tenant\'s upload'));
   ack(roleOf(fns['get-job']), objects(BUCKET_PREFIXES.results), prefixReason('Presigned GET of the job\'s result'));
+  ack(roleOf(fns['list-jobs']), objects(BUCKET_PREFIXES.results), prefixReason('Presigned GETs of the listed jobs\' results'));
   ack(stack.worker.taskDefinition.taskRole, objects(BUCKET_PREFIXES.uploads), prefixReason('The worker reads uploads'));
   ack(stack.worker.taskDefinition.taskRole, objects(BUCKET_PREFIXES.results), prefixReason('The worker writes results'));
   // Rendered from the granted ARN itself: with a concrete env (what the CLI always gives) the region and account are

@@ -34,6 +34,37 @@ function filesUnder(dir: string): string[] {
     .map((entry) => relative(dir, join(entry.parentPath, entry.name)));
 }
 
+/** The files `pnpm install` reads besides the manifests: the workspace file, the lockfile, each patch it names. */
+function pnpmInputs(): string[] {
+  const workspace = readFileSync(join(REPO_ROOT, 'pnpm-workspace.yaml'), 'utf8');
+  const block = /^patchedDependencies:\n((?:[ \t]+\S.*\n?)*)/m.exec(workspace)?.[1] ?? '';
+  const patches = [...block.matchAll(/^[ \t]+['"]?[^:\s]+['"]?:\s*['"]?([^'"\s#]+)/gm)].map((match) => match[1]!);
+  // A block this parser misreads would make the checks below pass vacuously.
+  if (/^patchedDependencies:/m.test(workspace) && patches.length === 0) throw new Error('pnpm-workspace.yaml: patchedDependencies not parsed');
+  return ['pnpm-workspace.yaml', 'pnpm-lock.yaml', ...patches];
+}
+
+/** A Dockerfile's named stages: the image each is built FROM and its instructions. */
+function stagesOf(dockerfile: string): Map<string, { base: string; body: string }> {
+  const stages = new Map<string, { base: string; body: string }>();
+  for (const part of dockerfile.split(/^(?=FROM )/m)) {
+    const header = /^FROM\s+(\S+)\s+AS\s+(\S+)/i.exec(part);
+    if (header !== null) stages.set(header[2]!, { base: header[1]!, body: part });
+  }
+  return stages;
+}
+
+/** COPY sources (from the build context) of a stage and of the stages it is built FROM. */
+function copiedInto(stages: Map<string, { base: string; body: string }>, stage: string): string[] {
+  const sources: string[] = [];
+  for (let name: string | undefined = stage; name !== undefined; name = stages.get(name)?.base) {
+    for (const copy of stages.get(name)?.body.matchAll(/^COPY\s+(?!--from)(?:--\S+\s+)*(.+)$/gm) ?? []) {
+      sources.push(...copy[1]!.trim().split(/\s+/).slice(0, -1));
+    }
+  }
+  return sources;
+}
+
 describe('models: what synth accepts, the image bakes', () => {
   const cases = [
     ...MODEL_MANIFEST.map((entry) => ({ role: entry.role, id: entry.id })),
@@ -117,6 +148,23 @@ describe('the synthesized artifacts', () => {
       (file) => /(^|\/)README\.md$|\.test\.ts$|^packages\/(infra|api-lambda|local-aws)\/src\/|^packages\/worker\/(test|bench)\/|\/testing\/|node_modules|^cdk\.json$/.test(file),
     );
     expect(unwanted).toEqual([]);
+  });
+
+  it.each(Object.entries(WORKER_DOCKERFILES))('%s image: every file pnpm install reads is sent and copied before it runs', (_mode, file) => {
+    const image = Object.values(synth.assets.dockerImages)[0] as DockerAsset;
+    const sent = filesUnder(join(cdkOut, image.source.directory));
+    const needed = pnpmInputs();
+    const stages = stagesOf(readFileSync(join(REPO_ROOT, file), 'utf8'));
+    // `pnpm deploy` installs too.
+    const installing = [...stages].filter(([, { body }]) => /^RUN pnpm .*\b(install|deploy)\b/m.test(body)).map(([name]) => name);
+    expect(installing.length).toBeGreaterThan(0);
+    for (const path of needed) {
+      expect(sent, `${path} is allowed by .dockerignore`).toContain(path);
+      for (const stage of installing) {
+        const sources = copiedInto(stages, stage);
+        expect(sources.some((source) => source === path || path.startsWith(`${source.replace(/\/$/, '')}/`)), `${file} stage ${stage} copies ${path}`).toBe(true);
+      }
+    }
   });
 
   it('bundles into each Lambda only the SDK clients its route uses, without source maps', () => {

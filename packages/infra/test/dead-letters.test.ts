@@ -3,7 +3,7 @@
 import { DEFAULT_VISIBILITY_TIMEOUT_SECONDS } from '@revive/contract';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEAD_LETTER_BATCH_SIZE, DEAD_LETTER_TIMEOUT_SECONDS } from '../src/dead-letters.js';
+import { DEAD_LETTER_BATCH_SIZE, DEAD_LETTER_MAX_CONCURRENCY, DEAD_LETTER_TIMEOUT_SECONDS } from '../src/dead-letters.js';
 import { synthesize, type Synthesized } from './synth.js';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
@@ -32,9 +32,16 @@ describe('dead-lettered jobs end (DLQ consumer)', () => {
     const mapping = mappings[0]!.Properties;
     expect(JSON.stringify(mapping.FunctionName)).toContain(fnId);
     expect(mapping.Enabled ?? true).toBe(true);
-    // Handled as soon as it arrives: no batching window, a small batch, failures reported per message.
+    // Handled as soon as it arrives: no batching window, failures reported per message. One message per invocation:
+    // the handler takes records one after another and one webhook can take ≈ 19 s (3 × 5 s attempts plus backoff), so
+    // a second record in the batch could run past the timeout and both would come back.
     expect(mapping.MaximumBatchingWindowInSeconds ?? 0).toBe(0);
-    expect(mapping.BatchSize).toBe(DEAD_LETTER_BATCH_SIZE);
+    expect(DEAD_LETTER_BATCH_SIZE).toBe(1);
+    expect(mapping.BatchSize).toBe(1);
+    // A flood of dead letters gets a bounded share of the account's concurrency (SQS allows 2–1000).
+    expect(mapping.ScalingConfig).toEqual({ MaximumConcurrency: DEAD_LETTER_MAX_CONCURRENCY });
+    expect(DEAD_LETTER_MAX_CONCURRENCY).toBeGreaterThanOrEqual(2);
+    expect(DEAD_LETTER_MAX_CONCURRENCY).toBeLessThanOrEqual(10);
     expect(mapping.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
     // One invocation ends before the DLQ would show its message again, and a retried message (a job still leased, a
     // failed write) comes back within the job queue's visibility timeout: the longest a lease can outlive its message.

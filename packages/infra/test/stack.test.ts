@@ -408,7 +408,8 @@ describe('least privilege', () => {
       // HeadObject of the upload (s3:GetObject); ListBucket so that a missing upload is a 404, not a 403.
       'create-job': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject', 's3:ListBucket'],
       'get-job': ['dynamodb:GetItem', 's3:GetObject'],
-      'list-jobs': ['dynamodb:Query'],
+      // Done jobs in the list carry presigned result URLs.
+      'list-jobs': ['dynamodb:Query', 's3:GetObject'],
       'cancel-job': ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
       openapi: [],
       'sweep-enqueue': ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'sqs:SendMessage'],
@@ -425,6 +426,9 @@ describe('least privilege', () => {
       objects(BUCKET_PREFIXES.uploads),
     );
     expect(statementsOfRole(t, roleOf('get-job')).find((s) => s.Action === 's3:GetObject')!.Resource).toEqual(
+      objects(BUCKET_PREFIXES.results),
+    );
+    expect(statementsOfRole(t, roleOf('list-jobs')).find((s) => s.Action === 's3:GetObject')!.Resource).toEqual(
       objects(BUCKET_PREFIXES.results),
     );
     const createJob = statementsOfRole(t, roleOf('create-job'));

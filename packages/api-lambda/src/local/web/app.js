@@ -63,8 +63,16 @@ const STATUS_LABEL = { QUEUED: 'Queued', RUNNING: 'Restoring', SUCCEEDED: 'Done'
 let lib; // the @revive/client module
 let client;
 let run = 0; // each new photo or opened job gets a number; late answers for older ones are ignored
+let runAbort; // the current run's AbortController: a new run stops the old one's requests and polling
 let ticker;
 const originals = new Map(); // job id → object URL of the photo picked in this session
+
+/** Starts a run: stops the previous one (its requests, its polling) and numbers this one. */
+function startRun() {
+  runAbort?.abort();
+  runAbort = new AbortController();
+  return { token: ++run, signal: runAbort.signal };
+}
 
 function makeClient() {
   client = new lib.Revive({ baseUrl: '', tenant: $('tenant').value.trim() || undefined });
@@ -291,8 +299,8 @@ function resetJobView(title) {
 }
 
 async function finish(job, token, since) {
-  setDetails(job);
   if (token !== run) return;
+  setDetails(job);
   stopClock();
   const elapsed = since === undefined ? '' : ` in ${seconds(performance.now() - since)}`;
   if (job.status === 'SUCCEEDED') {
@@ -308,7 +316,8 @@ async function finish(job, token, since) {
 }
 
 function fail(error, token) {
-  if (token !== run) return;
+  // ABORTED: this run was stopped by a newer one, which owns the view now.
+  if (token !== run || (error instanceof lib.ReviveError && error.code === 'ABORTED')) return;
   stopClock();
   $('status').dataset.status = 'ERROR';
   $('status').textContent = 'Could not finish.';
@@ -319,7 +328,7 @@ function fail(error, token) {
 }
 
 async function restore(file) {
-  const token = ++run;
+  const { token, signal } = startRun();
   resetJobView(file.name ? `“${file.name}”` : 'Your photo');
   if (!ACCEPTED.includes(file.type)) {
     $('steps').hidden = true;
@@ -329,28 +338,37 @@ async function restore(file) {
     return;
   }
   const original = URL.createObjectURL(file);
+  let kept = false;
   setStep('UPLOADING');
   const since = startClock('UPLOADING');
   try {
-    const upload = await client.uploads.create(file, { contentType: file.type });
+    const upload = await client.uploads.create(file, { contentType: file.type, signal });
     if (token !== run) return;
-    const created = await client.jobs.create({ source: { uploadKey: upload.uploadKey }, options: { upscale: Number($('upscale').value) } });
+    const created = await client.jobs.create({ source: { uploadKey: upload.uploadKey }, options: { upscale: Number($('upscale').value) } }, { signal });
+    // The job exists even if this run was left meanwhile: keep its original for when it is opened from the list.
     originals.set(created.id, original);
+    kept = true;
     loadRecent();
-    await follow(created, token, since);
+    if (token !== run) return;
+    await follow(created, token, since, signal);
     loadRecent();
   } catch (error) {
     fail(error, token);
+  } finally {
+    // A run that ended without a job (left, refused, failed upload) never shows its original.
+    if (!kept) URL.revokeObjectURL(original);
   }
 }
 
 /** Polls a job until it ends, showing its steps; `since` is when the person started (for the elapsed time). */
-async function follow(job, token, since) {
+async function follow(job, token, since, signal) {
+  if (token !== run) return;
   setDetails(job);
   if (!lib.TERMINAL_STATUSES.includes(job.status)) {
     setStep(job.status);
     setPhase(job.status);
     const done = await client.jobs.wait(job.id, {
+      signal,
       intervalMs: 300,
       maxIntervalMs: 2000,
       onUpdate: (j) => {
@@ -366,17 +384,17 @@ async function follow(job, token, since) {
 }
 
 async function openJob(id) {
-  const token = ++run;
+  const { token, signal } = startRun();
   resetJobView('A recent job');
   try {
-    const job = await client.jobs.get(id);
+    const job = await client.jobs.get(id, { signal });
     if (token !== run) return;
     if (!lib.TERMINAL_STATUSES.includes(job.status)) startClock(job.status, performance.now() - (Date.now() - Date.parse(job.created_at)));
-    await follow(job, token, undefined);
+    await follow(job, token, undefined, signal);
   } catch (error) {
     fail(error, token);
   }
-  $('job').scrollIntoView({ behavior: 'smooth', block: 'start' });
+  if (token === run) $('job').scrollIntoView({ behavior: 'smooth', block: 'start' });
 }
 
 // ---- Recent jobs ----
@@ -488,6 +506,9 @@ function wire() {
   $('show-faces').addEventListener('change', () => $('viewer').classList.toggle('hide-faces', !$('show-faces').checked));
   $('refresh').addEventListener('click', () => loadRecent());
   $('tenant').addEventListener('change', () => {
+    // The open run belongs to the other tenant: stop it, and let none of its answers reach the page.
+    startRun();
+    stopClock();
     makeClient();
     $('job').hidden = true;
     $('pick').classList.remove('compact');
