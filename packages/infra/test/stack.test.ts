@@ -474,7 +474,8 @@ describe('least privilege', () => {
     expect(readable).toHaveLength(2);
     expect(readable.find((r) => r.includes(`/${BUCKET_PREFIXES.uploads}*`))).toBeDefined();
     expect(readable.find((r) => r.includes(`/${BUCKET_PREFIXES.results}*`))).toBeDefined();
-    expect(JSON.stringify(statements.find((st) => st.Action === 's3:PutObject')!.Resource)).toContain(`/${BUCKET_PREFIXES.results}*`);
+    const writes = statements.find((st) => JSON.stringify(st.Action) === JSON.stringify(['s3:PutObject', 's3:AbortMultipartUpload']));
+    expect(JSON.stringify(writes!.Resource)).toContain(`/${BUCKET_PREFIXES.results}*`);
     expect(JSON.stringify(statements)).toContain(bucketId);
     // Scale-in protection: only this cluster's tasks, never Resource "*".
     const clusterId = logicalId(s, s.stack.worker.cluster);
