@@ -138,6 +138,27 @@ async function listenable(port: number): Promise<boolean> {
   });
 }
 
+/** Process group of `pid` (field 5 of /proc/<pid>/stat). */
+function processGroup(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+}
+
+describe('local-fix 1: Ctrl-C does not reach DynamoDB Local', () => {
+  it.runIf(process.platform === 'linux')('runs the JVM in its own process group, and stop() still ends it', async () => {
+    const aws = await startLocalAws({ dynamo: 'dynamodb-local' });
+    const pid = aws.dynamoPid!;
+    try {
+      // A terminal's Ctrl-C signals the foreground group (this process's); the harness stops the JVM itself, last.
+      expect(processGroup(pid)).toBe(pid);
+      expect(processGroup(pid)).not.toBe(processGroup(process.pid));
+    } finally {
+      await aws.stop();
+    }
+    expect(dynamoChildren()).toEqual([]);
+  });
+});
+
 describe('local-fix 2: failed starts clean up', () => {
   it.runIf(process.platform === 'linux')('reaps DynamoDB Local after its start timeout before falling back to dynalite', async () => {
     const aws = await startLocalAws({ dynamoStartTimeoutMs: 1 });
