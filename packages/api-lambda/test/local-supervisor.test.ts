@@ -26,43 +26,93 @@ const VISIBILITY_TIMEOUT_SECONDS = 6;
 const EVENT_TIMEOUT_MS = 240_000;
 
 let modelDir: string;
-let child: ChildProcess;
-let apiUrl: string;
-let mainPid: number;
-const lines: string[] = [];
-const waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
+let restorer: string;
 
-/** The first line (already seen or still to come) that matches; rejects when the stack exits first or on timeout. */
-function waitForLine(pattern: RegExp, from = 0): Promise<string> {
-  const seen = lines.slice(from).find((l) => pattern.test(l));
-  if (seen !== undefined) return Promise.resolve(seen);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${EVENT_TIMEOUT_MS} ms:\n${lines.slice(-30).join('\n')}`)), EVENT_TIMEOUT_MS);
-    const exited = () => reject(new Error(`pnpm start exited before a line matching ${pattern}:\n${lines.slice(-30).join('\n')}`));
-    child.once('exit', exited);
-    waiters.push({
-      test: (l) => pattern.test(l),
-      resolve: (l) => {
-        clearTimeout(timer);
-        child.off('exit', exited);
-        resolve(l);
+/** One `pnpm start` run as a child process, with its output as lines. */
+class Stack {
+  readonly child: ChildProcess;
+  readonly lines: string[] = [];
+  apiUrl = '';
+  mainPid = 0;
+  readonly #waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
+
+  /** `detached`: its own process group, as a terminal's foreground job, so the test can signal the group like Ctrl-C. */
+  constructor(detached = false) {
+    this.child = spawn('pnpm', ['start'], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        PORT: '0',
+        REVIVE_RESTORER: restorer,
+        REVIVE_MODELS_DIR: path.join(sharedDir(), 'models'),
+        REVIVE_WAIT_TIME_SECONDS: '1',
+        REVIVE_VISIBILITY_TIMEOUT_SECONDS: String(VISIBILITY_TIMEOUT_SECONDS),
+        REVIVE_URL_ALLOW_CIDRS: `${SOURCE_HOST}/32`,
       },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached,
     });
-  });
-}
+    this.child.stdout!.on('data', (chunk: Buffer) => this.#onOutput(chunk));
+    this.child.stderr!.on('data', (chunk: Buffer) => this.#onOutput(chunk));
+  }
 
-function onOutput(chunk: Buffer): void {
-  for (const line of chunk.toString().split('\n')) {
-    if (!line) continue;
-    lines.push(line);
-    for (const w of [...waiters]) {
-      if (w.test(line)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(line);
+  /** Resolves once the stack is up (its banner printed). */
+  async ready(): Promise<this> {
+    await this.waitForLine(/Ctrl-C stops everything/);
+    this.apiUrl = /API\s+(http:\/\/\S+)/.exec(this.lines.find((l) => /^\s+API\s+http/.test(l))!)![1]!;
+    this.mainPid = Number(/processes\s+main (\d+)/.exec(this.lines.find((l) => /processes\s+main/.test(l))!)![1]);
+    return this;
+  }
+
+  /** The first line (already seen or still to come) that matches; rejects when the stack exits first or on timeout. */
+  waitForLine(pattern: RegExp, from = 0): Promise<string> {
+    const seen = this.lines.slice(from).find((l) => pattern.test(l));
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${EVENT_TIMEOUT_MS} ms:\n${this.lines.slice(-30).join('\n')}`)), EVENT_TIMEOUT_MS);
+      const exited = () => reject(new Error(`pnpm start exited before a line matching ${pattern}:\n${this.lines.slice(-30).join('\n')}`));
+      this.child.once('exit', exited);
+      this.#waiters.push({
+        test: (l) => pattern.test(l),
+        resolve: (l) => {
+          clearTimeout(timer);
+          this.child.off('exit', exited);
+          resolve(l);
+        },
+      });
+    });
+  }
+
+  #onOutput(chunk: Buffer): void {
+    for (const line of chunk.toString().split('\n')) {
+      if (!line) continue;
+      this.lines.push(line);
+      for (const w of [...this.#waiters]) {
+        if (w.test(line)) {
+          this.#waiters.splice(this.#waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
       }
     }
   }
+
+  /** Only after a failure is anything left: kill what the test started. */
+  killAll(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      for (const pid of descendants(this.child.pid!)) process.kill(pid, 'SIGKILL');
+      this.child.kill('SIGKILL');
+    }
+  }
 }
+
+let stack: Stack;
+/** Every stack the tests started, for afterAll. */
+const started: Stack[] = [];
+const launch = (detached = false) => {
+  const s = new Stack(detached);
+  started.push(s);
+  return s.ready();
+};
 
 /** Process state from /proc: undefined when the process is gone; 'Z' for a zombie (exited, not yet reaped). */
 function procState(pid: number): string | undefined {
@@ -104,7 +154,7 @@ function descendants(root: number): number[] {
 }
 
 async function api(method: string, route: string, body?: unknown) {
-  const res = await fetch(`${apiUrl}${route}`, {
+  const res = await fetch(`${stack.apiUrl}${route}`, {
     method,
     headers: { 'content-type': 'application/json', 'x-revive-tenant': TENANT },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -114,33 +164,12 @@ async function api(method: string, route: string, body?: unknown) {
 
 beforeAll(async () => {
   modelDir = await mkdtemp(path.join(tmpdir(), 'revive-supervisor-models-'));
-  const restorer = await writeIdentityRestorer(modelDir);
-  child = spawn('pnpm', ['start'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      PORT: '0',
-      REVIVE_RESTORER: restorer,
-      REVIVE_MODELS_DIR: path.join(sharedDir(), 'models'),
-      REVIVE_WAIT_TIME_SECONDS: '1',
-      REVIVE_VISIBILITY_TIMEOUT_SECONDS: String(VISIBILITY_TIMEOUT_SECONDS),
-      REVIVE_URL_ALLOW_CIDRS: `${SOURCE_HOST}/32`,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', onOutput);
-  child.stderr!.on('data', onOutput);
-  await waitForLine(/Ctrl-C stops everything/);
-  apiUrl = /API\s+(http:\/\/\S+)/.exec(lines.find((l) => /^\s+API\s+http/.test(l))!)![1]!;
-  mainPid = Number(/processes\s+main (\d+)/.exec(lines.find((l) => /processes\s+main/.test(l))!)![1]);
+  restorer = await writeIdentityRestorer(modelDir);
+  stack = await launch();
 }, EVENT_TIMEOUT_MS + 10_000);
 
 afterAll(async () => {
-  // Only after a failure is anything left: kill what the test started.
-  if (child?.exitCode === null && child.signalCode === null) {
-    for (const pid of descendants(child.pid!)) process.kill(pid, 'SIGKILL');
-    child.kill('SIGKILL');
-  }
+  for (const s of started) s.killAll();
   await rm(modelDir, { recursive: true, force: true });
 });
 
@@ -168,18 +197,18 @@ describe('issue 10.5: pnpm start restarts a crashed worker', () => {
       const job = created.body as JobResponse;
 
       await fetched;
-      const startedLine = lines.filter((l) => /revive serve started \(pid \d+\)/.test(l)).at(-1)!;
+      const startedLine = stack.lines.filter((l) => /revive serve started \(pid \d+\)/.test(l)).at(-1)!;
       const workerPid = Number(/pid (\d+)/.exec(startedLine)![1]);
-      const mark = lines.length;
+      const mark = stack.lines.length;
       process.kill(workerPid, 'SIGKILL');
-      await waitForLine(/revive serve exited \(SIGKILL\).*restarting it in \d+ ms/, mark);
+      await stack.waitForLine(/revive serve exited \(SIGKILL\).*restarting it in \d+ ms/, mark);
 
       // The API answers while the worker is down (it is the same process as the emulators' host).
       const during = await api('GET', `/jobs/${job.id}`);
       expect(during.status).toBe(200);
       expect(['QUEUED', 'RUNNING']).toContain((during.body as JobResponse).status);
 
-      const restarted = await waitForLine(/revive serve started \(pid \d+\)/, mark);
+      const restarted = await stack.waitForLine(/revive serve started \(pid \d+\)/, mark);
       expect(Number(/pid (\d+)/.exec(restarted)![1])).not.toBe(workerPid);
 
       // Redelivery after the visibility timeout; poll the API as a front end does, until the job ends.
@@ -189,10 +218,10 @@ describe('issue 10.5: pnpm start restarts a crashed worker', () => {
         await new Promise((r) => setTimeout(r, 250));
         current = (await api('GET', `/jobs/${job.id}`)).body as JobResponse;
       }
-      expect(current.status, `${JSON.stringify(current.error)}\n${lines.slice(-20).join('\n')}`).toBe('SUCCEEDED');
+      expect(current.status, `${JSON.stringify(current.error)}\n${stack.lines.slice(-20).join('\n')}`).toBe('SUCCEEDED');
       expect(current.metrics.attempts).toBeGreaterThanOrEqual(2);
       expect(fetches).toBeGreaterThanOrEqual(2);
-      expect(alive(mainPid)).toBe(true);
+      expect(alive(stack.mainPid)).toBe(true);
     } finally {
       source.closeAllConnections();
       await new Promise((resolve) => source.close(resolve));
@@ -202,17 +231,17 @@ describe('issue 10.5: pnpm start restarts a crashed worker', () => {
 
 describe('issue 10.4: pnpm start stops in order on one signal or several', () => {
   it('two SIGTERMs 50 ms apart (pnpm, then main): worker drain, then API, then emulators; exit 0; no process left', async () => {
-    const family = descendants(child.pid!);
-    expect(family).toContain(mainPid);
-    const mark = lines.length;
+    const family = descendants(stack.child.pid!);
+    expect(family).toContain(stack.mainPid);
+    const mark = stack.lines.length;
     // 'close': pnpm has exited AND every process holding its output pipes (tsx, main, the worker) has too. pnpm
     // itself may exit first: it re-raises the signal once it has passed it on.
-    const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
-    child.kill('SIGTERM');
+    const exited = once(stack.child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+    stack.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 50));
-    process.kill(mainPid, 'SIGTERM');
+    process.kill(stack.mainPid, 'SIGTERM');
     const [code, signal] = await exited;
-    const log = lines.slice(mark);
+    const log = stack.lines.slice(mark);
     const at = (pattern: RegExp) => log.findIndex((l) => pattern.test(l));
     const order = [/stopping revive serve/, /revive serve stopped/, /stopped: API/, /stopped: emulators/, /local stack stopped/].map(at);
     expect(order.every((i) => i >= 0), log.join('\n')).toBe(true);
@@ -226,10 +255,73 @@ describe('issue 10.4: pnpm start stops in order on one signal or several', () =>
     const deadline = Date.now() + 30_000;
     while (family.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(family.filter(alive).map((pid) => `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 120)}`)).toEqual([]);
-    const refused = await fetch(`${apiUrl}/openapi.json`).then(
+    const refused = await fetch(`${stack.apiUrl}/openapi.json`).then(
       () => false,
       () => true,
     );
     expect(refused).toBe(true);
   }, EVENT_TIMEOUT_MS);
+});
+
+const cmdline = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+};
+
+/** Waits, under a ceiling, until none of `pids` is alive; returns those still alive with their command lines. */
+async function leftOver(pids: number[], ceilingMs = 60_000): Promise<string[]> {
+  const deadline = Date.now() + ceilingMs;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return pids.filter(alive).map((pid) => `${pid} ${cmdline(pid).slice(0, 120)}`);
+}
+
+describe('local-fix 1: Ctrl-C (SIGINT to the whole foreground process group)', () => {
+  it('stops in order with DynamoDB Local alive until the worker has drained; no process left', async () => {
+    const s = await launch(true);
+    const family = descendants(s.child.pid!);
+    const jvm = family.find((pid) => cmdline(pid).includes('DynamoDbLocalLoopback'));
+    // Outside the group Ctrl-C signals: the JVM is stopped by the stack, after the worker and the API.
+    if (jvm !== undefined) expect(readFileSync(`/proc/${jvm}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[2]).not.toBe(String(s.child.pid));
+    try {
+      const mark = s.lines.length;
+      const exited = once(s.child, 'close');
+      let jvmAliveAfterDrain: boolean | undefined;
+      const drained = s.waitForLine(/revive serve stopped/, mark).then(() => {
+        if (jvm !== undefined) jvmAliveAfterDrain = alive(jvm);
+      });
+      // What a terminal does on Ctrl-C: SIGINT to every process of the foreground group (pnpm's, as it is the leader).
+      process.kill(-s.child.pid!, 'SIGINT');
+      await exited;
+      await drained;
+      const log = s.lines.slice(mark);
+      const at = (pattern: RegExp) => log.findIndex((l) => pattern.test(l));
+      const order = [/stopping revive serve/, /revive serve stopped/, /stopped: API/, /stopped: emulators/, /local stack stopped/].map(at);
+      expect(order.every((i) => i >= 0), log.join('\n')).toBe(true);
+      expect([...order].sort((a, b) => a - b), log.join('\n')).toEqual(order);
+      expect(log.join('\n')).not.toMatch(/ECONNREFUSED/);
+      // With the dynalite fallback (no JDK) there is no JVM to check.
+      if (jvm !== undefined) expect(jvmAliveAfterDrain, log.join('\n')).toBe(true);
+      expect(await leftOver(family)).toEqual([]);
+    } finally {
+      for (const pid of family.filter(alive)) process.kill(pid, 'SIGKILL');
+    }
+  }, EVENT_TIMEOUT_MS * 2);
+});
+
+describe('local-fix 3: kill -9 of pnpm start\'s main process', () => {
+  it('the worker (and DynamoDB Local) see their stdin close and exit; no process left', async () => {
+    const s = await launch(true);
+    const family = descendants(s.child.pid!);
+    const workerPid = Number(/processes\s+main \d+, worker (\d+)/.exec(s.lines.find((l) => /processes\s+main/.test(l))!)![1]);
+    expect(family).toContain(workerPid);
+    try {
+      process.kill(s.mainPid, 'SIGKILL');
+      expect(await leftOver(family)).toEqual([]);
+    } finally {
+      for (const pid of family.filter(alive)) process.kill(pid, 'SIGKILL');
+    }
+  }, EVENT_TIMEOUT_MS * 2);
 });

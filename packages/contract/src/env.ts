@@ -84,6 +84,11 @@ export const workerEnvSchema = z.object({
    * worker protects its task from scale-in while jobs run. @default unset (no task protection)
    */
   ECS_AGENT_URI: endpointUrl.optional(),
+  /**
+   * Treat end of stdin as SIGTERM. The local stack sets it and holds the worker's stdin open, so a worker whose parent
+   * was killed outright (kill -9) drains and exits instead of polling dead emulators forever. @default false
+   */
+  REVIVE_EXIT_ON_STDIN_EOF: bool.default(false),
 });
 export type WorkerEnv = z.output<typeof workerEnvSchema>;
 

@@ -13,8 +13,14 @@ import { startFauxqs } from 'fauxqs';
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
 /** @default 'us-east-1' */
 export const LOCAL_REGION = 'us-east-1';
-/** DynamoDB Local's JVM takes 2–5 s to start here; past this the harness falls back to dynalite. */
-export const DEFAULT_DYNAMO_START_TIMEOUT_MS = 30_000;
+/**
+ * DynamoDB Local's JVM takes 2–5 s to start on an idle machine, much longer on a loaded 2-core CI runner; past this the
+ * harness falls back to dynalite.
+ * @default 60_000
+ */
+export const DEFAULT_DYNAMO_START_TIMEOUT_MS = 60_000;
+/** How long stop() waits for the JVM after SIGTERM before SIGKILL. @default 5_000 */
+export const DYNAMO_STOP_GRACE_MS = 5_000;
 /** Every emulator listens here only: other machines on the network must not read or write local data. */
 export const LOOPBACK_HOST = '127.0.0.1';
 /**
@@ -132,6 +138,8 @@ interface StartedDynamo {
 /**
  * DynamoDB Local through DynamoDbLocalLoopback.java: bound to loopback (its CLI has no such option) and tied to this
  * process by its stdin pipe, so it also goes away when this process is killed without a chance to stop it.
+ * It runs in its own process group: Ctrl-C signals the terminal's whole foreground group, and the JVM must outlive
+ * that signal until the worker has drained and this harness stops it.
  */
 async function startDynamoDbLocal(port: number, timeoutMs: number): Promise<StartedDynamo> {
   const dir = dynamoDbLocalDir();
@@ -153,26 +161,37 @@ async function startDynamoDbLocal(port: number, timeoutMs: number): Promise<Star
       '-port',
       String(port),
     ],
-    { cwd: dir, stdio: ['pipe', 'ignore', 'ignore'] },
+    { cwd: dir, stdio: ['pipe', 'ignore', 'ignore'], detached: true },
   );
   child.once('error', () => undefined);
   // The pipe must not keep this process alive; it closes when this process exits, which stops the JVM.
   child.stdin?.on('error', () => undefined);
   (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
   const stopped = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  // The JVM leads its own group (detached); signalling the group also reaches any helper it forked.
+  const signal = (name: NodeJS.Signals): void => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, name);
+    } catch {
+      child.kill(name);
+    }
+  };
   try {
     await waitForDynamo(`http://${LOOPBACK_HOST}:${port}`, timeoutMs, child);
   } catch (error) {
-    child.kill('SIGKILL');
+    // Wait for the exit: the caller's fallback must not start while the JVM may still hold its port.
+    if (running()) signal('SIGKILL');
+    if (child.pid !== undefined) await stopped;
     throw error;
   }
   return {
     pid: child.pid,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await Promise.race([stopped, new Promise((r) => setTimeout(r, 5_000))]);
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
+      if (running()) signal('SIGTERM');
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, DYNAMO_STOP_GRACE_MS).unref())]);
+      if (running()) {
+        signal('SIGKILL');
         await stopped;
       }
     },
@@ -207,25 +226,30 @@ export async function startLocalAws(options: StartLocalAwsOptions = {}): Promise
     listenAddress: LOOPBACK_HOST,
     bodyLimit: options.s3BodyLimitBytes ?? DEFAULT_S3_BODY_LIMIT_BYTES,
   });
-  const dynamoPort = options.dynamoPort || (await freePort());
   const timeoutMs = options.dynamoStartTimeoutMs ?? DEFAULT_DYNAMO_START_TIMEOUT_MS;
   const wanted = options.dynamo ?? 'auto';
+  let dynamoPort = 0;
   let dynamo: StartedDynamo;
   let dynamoEngine: DynamoEngine;
   try {
-    if (wanted === 'dynalite') throw new Error('dynalite requested');
-    dynamo = await startDynamoDbLocal(dynamoPort, timeoutMs);
-    dynamoEngine = 'dynamodb-local';
+    try {
+      if (wanted === 'dynalite') throw new Error('dynalite requested');
+      dynamoPort = options.dynamoPort || (await freePort());
+      dynamo = await startDynamoDbLocal(dynamoPort, timeoutMs);
+      dynamoEngine = 'dynamodb-local';
+    } catch (error) {
+      if (wanted === 'dynamodb-local') throw error;
+      if (wanted === 'auto') {
+        process.emitWarning(`DynamoDB Local did not start (${(error as Error).message}); using dynalite, which has no TTL or transactions.`);
+      }
+      // A fresh port unless one was asked for: a JVM that failed may have left its port in TIME_WAIT or half-bound.
+      dynamoPort = options.dynamoPort || (await freePort());
+      dynamo = await startDynalite(dynamoPort);
+      dynamoEngine = 'dynalite';
+    }
   } catch (error) {
-    if (wanted === 'dynamodb-local') {
-      await fauxqs.stop();
-      throw error;
-    }
-    if (wanted === 'auto') {
-      process.emitWarning(`DynamoDB Local did not start (${(error as Error).message}); using dynalite, which has no TTL or transactions.`);
-    }
-    dynamo = await startDynalite(dynamoPort);
-    dynamoEngine = 'dynalite';
+    await fauxqs.stop().catch(() => undefined);
+    throw error;
   }
   const address = `http://${LOOPBACK_HOST}:${fauxqs.port}`;
   return {

@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { DescribeTableCommand, DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { TABLE_SCHEMA } from '@revive/contract';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createReviveResources, localClients, startLocalAws, type ReviveResources } from '../src/index.js';
+import { createReviveResources, localClients, LOOPBACK_HOST, startLocalAws, type ReviveResources } from '../src/index.js';
 
 const target = inject('localAws');
 const clients = localClients(target);
@@ -110,5 +111,78 @@ describe('issue 10.3: S3 bodies up to the API\'s upload limit', () => {
     const bytes = await got.Body!.transformToByteArray();
     expect(bytes.length).toBe(body.length);
     expect(Buffer.from(bytes).equals(Buffer.from(body))).toBe(true);
+  });
+});
+
+/** Pids of this process's live children running DynamoDB Local (Linux /proc). */
+function dynamoChildren(): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('DynamoDbLocalLoopback')) found.push(Number(name));
+    } catch {
+      // Gone between readdir and read.
+    }
+  }
+  return found;
+}
+
+async function listenable(port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, LOOPBACK_HOST, () => server.close(() => resolve(true)));
+  });
+}
+
+/** Process group of `pid` (field 5 of /proc/<pid>/stat). */
+function processGroup(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+}
+
+describe('local-fix 1: Ctrl-C does not reach DynamoDB Local', () => {
+  it.runIf(process.platform === 'linux')('runs the JVM in its own process group, and stop() still ends it', async () => {
+    const aws = await startLocalAws({ dynamo: 'dynamodb-local' });
+    const pid = aws.dynamoPid!;
+    try {
+      // A terminal's Ctrl-C signals the foreground group (this process's); the harness stops the JVM itself, last.
+      expect(processGroup(pid)).toBe(pid);
+      expect(processGroup(pid)).not.toBe(processGroup(process.pid));
+    } finally {
+      await aws.stop();
+    }
+    expect(dynamoChildren()).toEqual([]);
+  });
+});
+
+describe('local-fix 2: failed starts clean up', () => {
+  it.runIf(process.platform === 'linux')('reaps DynamoDB Local after its start timeout before falling back to dynalite', async () => {
+    const aws = await startLocalAws({ dynamoStartTimeoutMs: 1 });
+    try {
+      expect(aws.dynamoEngine).toBe('dynalite');
+      expect(dynamoChildren()).toEqual([]);
+    } finally {
+      await aws.stop();
+    }
+  });
+
+  it('stops fauxqs when the DynamoDB emulator cannot start', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, LOOPBACK_HOST, () => resolve()));
+    const sqsS3 = createServer();
+    await new Promise<void>((resolve) => sqsS3.listen(0, LOOPBACK_HOST, () => resolve()));
+    const sqsS3Port = (sqsS3.address() as AddressInfo).port;
+    await new Promise((resolve) => sqsS3.close(resolve));
+    try {
+      // dynalite cannot listen on a port that is taken: startLocalAws must throw and leave fauxqs stopped.
+      await expect(startLocalAws({ dynamo: 'dynalite', dynamoPort: (blocker.address() as AddressInfo).port, sqsS3Port })).rejects.toThrow();
+      expect(await listenable(sqsS3Port)).toBe(true);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
   });
 });

@@ -115,7 +115,13 @@ export interface LocalStack {
  */
 function spawnWorker(env: NodeJS.ProcessEnv, stdio: 'inherit' | 'ignore' | 'pipe'): ChildProcess {
   const cli = path.join(REPO_ROOT, 'packages', 'worker', 'bin', 'revive.js');
-  return spawn(process.execPath, [cli, 'serve'], { cwd: path.join(REPO_ROOT, 'packages', 'worker'), env, stdio: ['ignore', stdio, stdio] });
+  // stdin is a pipe this process never writes to: it closes when this process dies however it dies (kill -9 included),
+  // and the worker (REVIVE_EXIT_ON_STDIN_EOF) takes that end as SIGTERM.
+  const child = spawn(process.execPath, [cli, 'serve'], { cwd: path.join(REPO_ROOT, 'packages', 'worker'), env, stdio: ['pipe', stdio, stdio] });
+  child.stdin?.on('error', () => undefined);
+  // The pipe must not keep this process alive on its own.
+  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return child;
 }
 
 /** Events of a WorkerSupervisor. */
@@ -221,10 +227,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const cleanup: { name: string; run: () => Promise<void> }[] = [];
   if (aws !== undefined) cleanup.push({ name: 'emulators', run: () => aws.stop() });
   try {
+    // The queue's settings come from the same variables the worker reads, so both agree on them.
     const visibility = Number(base.REVIVE_VISIBILITY_TIMEOUT_SECONDS);
+    const maxReceiveCount = Number(base.REVIVE_MAX_RECEIVE_COUNT);
     const resources = await createReviveResources(target, {
       prefix: `revive-local-${Date.now().toString(36)}`,
       ...(Number.isInteger(visibility) && visibility > 0 ? { visibilityTimeoutSeconds: visibility } : {}),
+      ...(Number.isInteger(maxReceiveCount) && maxReceiveCount > 0 ? { maxReceiveCount } : {}),
     });
     const env = localAwsEnv(target, resources);
     const modelsDir = defaultModelsDir(base);
@@ -273,6 +282,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         // Local webhooks are signed too, with a known key, so a receiver can be tested against the stack.
         REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
         REVIVE_SHUTDOWN_TIMEOUT_SECONDS: base.REVIVE_SHUTDOWN_TIMEOUT_SECONDS ?? String(DEFAULT_LOCAL_SHUTDOWN_TIMEOUT_SECONDS),
+        REVIVE_EXIT_ON_STDIN_EOF: 'true',
         // Webhooks carry presigned result URLs: they must point at the same public /s3 proxy as GET /jobs/{id}.
         ...(server.s3PublicEndpoint === undefined ? {} : { REVIVE_S3_PUBLIC_ENDPOINT: server.s3PublicEndpoint }),
         ...options.workerEnv,

@@ -21,9 +21,15 @@ export async function serveMain(env: NodeJS.ProcessEnv = process.env): Promise<v
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
     process.on('SIGTERM', () => resolve('SIGTERM'));
     process.on('SIGINT', () => resolve('SIGINT'));
+    if (config.REVIVE_EXIT_ON_STDIN_EOF) {
+      process.stdin.once('end', () => resolve('SIGTERM'));
+      process.stdin.resume();
+    }
   });
   const worker = await startWorker(config, telemetry);
   const signal = await signalled;
+  // Reading stdin holds the event loop open; the drain must not depend on it.
+  if (config.REVIVE_EXIT_ON_STDIN_EOF) process.stdin.pause();
   await worker.shutdown(signal);
   setTimeout(() => process.exit(process.exitCode ?? 0), DEFAULT_EXIT_GRACE_MS).unref();
 }
