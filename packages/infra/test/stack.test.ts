@@ -474,7 +474,7 @@ describe('least privilege', () => {
     expect(readable).toHaveLength(2);
     expect(readable.find((r) => r.includes(`/${BUCKET_PREFIXES.uploads}*`))).toBeDefined();
     expect(readable.find((r) => r.includes(`/${BUCKET_PREFIXES.results}*`))).toBeDefined();
-    const writes = statements.find((st) => JSON.stringify(st.Action) === JSON.stringify(['s3:PutObject', 's3:AbortMultipartUpload']));
+    const writes = statements.find((st) => JSON.stringify(st.Action).includes('"s3:PutObject"'));
     expect(JSON.stringify(writes!.Resource)).toContain(`/${BUCKET_PREFIXES.results}*`);
     expect(JSON.stringify(statements)).toContain(bucketId);
     // Scale-in protection: only this cluster's tasks, never Resource "*".
