@@ -285,6 +285,9 @@ describe('local-fix 1: Ctrl-C (SIGINT to the whole foreground process group)', (
     const jvm = family.find((pid) => cmdline(pid).includes('DynamoDbLocalLoopback'));
     // Outside the group Ctrl-C signals: the JVM is stopped by the stack, after the worker and the API.
     if (jvm !== undefined) expect(readFileSync(`/proc/${jvm}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[2]).not.toBe(String(s.child.pid));
+    // So is the worker: a Ctrl-C while it still loads (before its handlers exist) would kill it, not drain it.
+    const workerPid = Number(/processes\s+main \d+, worker (\d+)/.exec(s.lines.find((l) => /processes\s+main/.test(l))!)![1]);
+    expect(readFileSync(`/proc/${workerPid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[2]).not.toBe(String(s.child.pid));
     try {
       const mark = s.lines.length;
       const exited = once(s.child, 'close');

@@ -117,7 +117,15 @@ function spawnWorker(env: NodeJS.ProcessEnv, stdio: 'inherit' | 'ignore' | 'pipe
   const cli = path.join(REPO_ROOT, 'packages', 'worker', 'bin', 'revive.js');
   // stdin is a pipe this process never writes to: it closes when this process dies however it dies (kill -9 included),
   // and the worker (REVIVE_EXIT_ON_STDIN_EOF) takes that end as SIGTERM.
-  const child = spawn(process.execPath, [cli, 'serve'], { cwd: path.join(REPO_ROOT, 'packages', 'worker'), env, stdio: ['pipe', stdio, stdio] });
+  // `detached`: its own process group, as DynamoDB Local's JVM. A terminal's Ctrl-C signals the whole foreground
+  // group; a worker in it would get SIGINT while still loading (before its handlers exist) and die, and the
+  // supervisor would take that for a crash. Outside the group, only stop() signals it: SIGTERM, then the drain.
+  const child = spawn(process.execPath, [cli, 'serve'], {
+    cwd: path.join(REPO_ROOT, 'packages', 'worker'),
+    env,
+    stdio: ['pipe', stdio, stdio],
+    detached: true,
+  });
   child.stdin?.on('error', () => undefined);
   // The pipe must not keep this process alive on its own.
   (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
