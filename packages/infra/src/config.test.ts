@@ -31,6 +31,7 @@ describe('loadReviveConfig', () => {
       workerConcurrency: DEFAULT_WORKER_CONCURRENCY.cpu,
       scalingCooldownSeconds: 120,
       scaleInEvaluationPeriods: 5,
+      scaleToZeroQuietMinutes: 10,
       drainTimeAlarmSeconds: 3600,
       workerVcpu: DEFAULT_WORKER_VCPU,
       workerMemoryMiB: DEFAULT_WORKER_MEMORY_MIB,
@@ -42,6 +43,12 @@ describe('loadReviveConfig', () => {
       jwtAudience: ['web'],
     });
     expect(c.alarmEmail).toBeUndefined();
+  });
+
+  it('keeps the last task 10 quiet minutes on cpu, 15 on gpu, never fewer than the scale-in window', () => {
+    expect(load({ ...REQUIRED, workerMode: 'gpu' }).scaleToZeroQuietMinutes).toBe(15);
+    expect(load({ ...REQUIRED, scaleToZeroQuietMinutes: '30' }).scaleToZeroQuietMinutes).toBe(30);
+    expect(load({ ...REQUIRED, scaleInEvaluationPeriods: 20 }).scaleToZeroQuietMinutes).toBe(20);
   });
 
   it('coerces -c strings and comma lists', () => {

@@ -3,6 +3,7 @@ import { MODEL_MANIFEST, type ModelRole } from '@revive/worker/models';
 import { z } from 'zod';
 import {
   DEFAULT_SCALE_IN_EVALUATION_PERIODS,
+  DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES,
   DEFAULT_SCALING_COOLDOWN_SECONDS,
   jobsPerTaskFor,
   MIN_SCALING_COOLDOWN_SECONDS,
@@ -183,6 +184,8 @@ export const reviveContextSchema = z
     scalingCooldownSeconds: int(MIN_SCALING_COOLDOWN_SECONDS, 3600).default(DEFAULT_SCALING_COOLDOWN_SECONDS),
     /** Minutes of surplus before the policy removes tasks. @default 5 */
     scaleInEvaluationPeriods: int(1, 60).default(DEFAULT_SCALE_IN_EVALUATION_PERIODS),
+    /** Minutes with no job waiting or running before the last task goes; ≥ scaleInEvaluationPeriods. @default 10 (cpu), 15 (gpu) */
+    scaleToZeroQuietMinutes: int(1, 1440).optional(),
     /** Pre-warmed writes/s of the job table and its indexes (reads: 3×); a one-time charge. @default none */
     tableWarmWritesPerSecond: int(4000, 40_000).optional(),
     /** gpu mode: stopped, pre-initialised instances in a warm pool. @default 0 */
@@ -311,7 +314,7 @@ export const reviveContextSchema = z
     }
   })
   .transform((c) => {
-    const { acceptableLatencySeconds, secondsPerJob, jobsPerTask, workerConcurrency, resultExpiryDays, maxTasks, peakJobsPerSecond, ...rest } = c;
+    const { acceptableLatencySeconds, secondsPerJob, jobsPerTask, workerConcurrency, resultExpiryDays, maxTasks, peakJobsPerSecond, scaleToZeroQuietMinutes, ...rest } = c;
     const mode = rest.workerMode;
     const jobSeconds = secondsPerJob ?? DEFAULT_SECONDS_PER_JOB[mode];
     const sized = peakJobsPerSecond === undefined ? undefined : maxTasksFor(peakJobsPerSecond, jobSeconds);
@@ -327,6 +330,7 @@ export const reviveContextSchema = z
           secondsPerJob: jobSeconds,
         }),
       resultExpiryDays: resultExpiryDays ?? rest.jobTtlDays,
+      scaleToZeroQuietMinutes: Math.max(rest.scaleInEvaluationPeriods, scaleToZeroQuietMinutes ?? DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[mode]),
     };
   });
 

@@ -20,6 +20,13 @@ export const MIN_SCALING_COOLDOWN_SECONDS = SCALING_PERIOD_SECONDS + SCALING_MET
 export const DEFAULT_SCALING_COOLDOWN_SECONDS = MIN_SCALING_COOLDOWN_SECONDS;
 /** Minutes of surplus before tasks are removed: a short lull between bursts is cheaper to ride out than a restart. @default 5 */
 export const DEFAULT_SCALE_IN_EVALUATION_PERIODS = 5;
+/**
+ * Minutes with no job at all (none waiting, none running) before the last task goes. Per mode: a Fargate task starts
+ * in 60–90 s, so CPU waits as long as any scale-in; a GPU instance freed by its task stays up (and billed) for about
+ * 15 minutes under ECS managed scaling, so keeping the last GPU task that long costs almost nothing and spares a
+ * 5–8 minute cold start for the next job. @default cpu 10, gpu 15
+ */
+export const DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES: Readonly<Record<'cpu' | 'gpu', number>> = { cpu: 10, gpu: 15 };
 
 /**
  * Scale-out steps on the error e = tasks wanted − tasks desired: at each step the lower bound is added, so one action
@@ -51,6 +58,8 @@ export interface QueueDepthScalingProps {
   readonly cooldownSeconds?: number;
   /** @default DEFAULT_SCALE_IN_EVALUATION_PERIODS (5) */
   readonly scaleInEvaluationPeriods?: number;
+  /** Minutes with no job waiting or running before the last task goes; ≥ scaleInEvaluationPeriods. @default 15 (or scaleInEvaluationPeriods, if more) */
+  readonly scaleToZeroQuietMinutes?: number;
 }
 
 /**
@@ -59,9 +68,14 @@ export interface QueueDepthScalingProps {
  *   e = CEIL((visible + notVisible) / jobsPerTask) − DesiredTaskCount
  *
  * One policy serves two alarms on e: one datapoint above 0 scales out (and from zero: with no task, e is the task
- * count the queue asks for), `scaleInEvaluationPeriods` datapoints below 0 scale in. Counting in-flight messages keeps
- * the count up while busy workers hold the queue empty; comparing with the desired count (not the running count)
- * stops the compounding of target tracking while tasks start.
+ * count the queue asks for), `scaleInEvaluationPeriods` datapoints below 0 scale in, down to one task. Counting
+ * in-flight messages keeps the count up while busy workers hold the queue empty; comparing with the desired count
+ * (not the running count) stops the compounding of target tracking while tasks start.
+ *
+ * The last task goes only through a second policy, after `scaleToZeroQuietMinutes` minutes with no job at all. The
+ * queue's metrics reach alarms a minute or two late, so a job that arrives just before that action is not in them;
+ * a long quiet spell makes that rare, and the worker's scale-in protection keeps a task that holds a job running
+ * until the job ends (the next datapoint then asks for a task again).
  */
 export class QueueDepthScaling extends Construct {
   /** The controller's error, in tasks: positive when the work asks for more tasks than are desired. */
@@ -69,8 +83,13 @@ export class QueueDepthScaling extends Construct {
   public readonly policy: appscaling.StepScalingAction;
   public readonly scaleOutAlarm: cloudwatch.Alarm;
   public readonly scaleInAlarm: cloudwatch.Alarm;
+  /** Sets the desired count to 0 (ExactCapacity) when its alarm fires. */
+  public readonly scaleToZeroPolicy: appscaling.StepScalingAction;
+  /** In alarm after `scaleToZeroQuietMinutes` minutes with tasks desired and no job waiting or running. */
+  public readonly scaleToZeroAlarm: cloudwatch.Alarm;
   public readonly jobsPerTask: number;
   public readonly cooldownSeconds: number;
+  public readonly scaleToZeroQuietMinutes: number;
 
   constructor(scope: Construct, id: string, props: QueueDepthScalingProps) {
     super(scope, id);
@@ -87,19 +106,40 @@ export class QueueDepthScaling extends Construct {
     if (!Number.isInteger(scaleInPeriods) || scaleInPeriods < 1) {
       throw new Error(`QueueDepthScaling: scaleInEvaluationPeriods must be a whole number ≥ 1 (got ${scaleInPeriods})`);
     }
+    const quietMinutes = props.scaleToZeroQuietMinutes ?? Math.max(DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES.gpu, scaleInPeriods);
+    if (!Number.isInteger(quietMinutes) || quietMinutes < scaleInPeriods) {
+      throw new Error(`QueueDepthScaling: scaleToZeroQuietMinutes must be a whole number ≥ scaleInEvaluationPeriods (${scaleInPeriods}; got ${quietMinutes})`);
+    }
     this.jobsPerTask = props.jobsPerTask;
     this.cooldownSeconds = cooldownSeconds;
+    this.scaleToZeroQuietMinutes = quietMinutes;
     const period = Duration.seconds(SCALING_PERIOD_SECONDS);
+    const usingMetrics = {
+      visible: props.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period }),
+      inFlight: props.queue.metricApproximateNumberOfMessagesNotVisible({ statistic: 'Maximum', period }),
+      desired: props.desiredTaskCount,
+    };
+    const work = '(FILL(visible, 0) + FILL(inFlight, 0))';
+    const wanted = `CEIL(${work} / ${props.jobsPerTask})`;
 
     this.error = new cloudwatch.MathExpression({
       label: 'Tasks the work asks for minus tasks desired',
-      expression: `CEIL((FILL(visible, 0) + FILL(inFlight, 0)) / ${props.jobsPerTask}) - FILL(desired, 0)`,
+      expression: `${wanted} - FILL(desired, 0)`,
       period,
-      usingMetrics: {
-        visible: props.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period }),
-        inFlight: props.queue.metricApproximateNumberOfMessagesNotVisible({ statistic: 'Maximum', period }),
-        desired: props.desiredTaskCount,
-      },
+      usingMetrics,
+    });
+    // Scale-in sees at least one task wanted: the last one is the scale-to-zero policy's.
+    const surplus = new cloudwatch.MathExpression({
+      label: 'Tasks the work asks for (at least one) minus tasks desired',
+      expression: `IF(${wanted} < 1, 1, ${wanted}) - FILL(desired, 0)`,
+      period,
+      usingMetrics,
+    });
+    const idle = new cloudwatch.MathExpression({
+      label: 'Tasks desired with no job waiting or running (1) or not (0)',
+      expression: `IF(FILL(desired, 0) >= 1 AND ${work} == 0, 1, 0)`,
+      period,
+      usingMetrics,
     });
 
     this.policy = new appscaling.StepScalingAction(this, 'Policy', {
@@ -122,8 +162,8 @@ export class QueueDepthScaling extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.IGNORE,
     });
     this.scaleOutAlarm.addAlarmAction(action);
-    this.scaleInAlarm = this.error.createAlarm(this, 'ScaleInAlarm', {
-      alarmDescription: `More worker tasks are desired than queued and running jobs ask for, for ${scaleInPeriods} minutes`,
+    this.scaleInAlarm = surplus.createAlarm(this, 'ScaleInAlarm', {
+      alarmDescription: `More worker tasks (above one) are desired than queued and running jobs ask for, for ${scaleInPeriods} minutes`,
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
       evaluationPeriods: scaleInPeriods,
@@ -131,6 +171,23 @@ export class QueueDepthScaling extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.IGNORE,
     });
     this.scaleInAlarm.addAlarmAction(action);
+
+    this.scaleToZeroPolicy = new appscaling.StepScalingAction(this, 'ScaleToZeroPolicy', {
+      scalingTarget: props.scalableTarget,
+      adjustmentType: appscaling.AdjustmentType.EXACT_CAPACITY,
+      cooldown: Duration.seconds(cooldownSeconds),
+      metricAggregationType: appscaling.MetricAggregationType.MAXIMUM,
+    });
+    this.scaleToZeroPolicy.addAdjustment({ adjustment: 0, lowerBound: 0 });
+    this.scaleToZeroAlarm = idle.createAlarm(this, 'ScaleToZeroAlarm', {
+      alarmDescription: `Worker tasks are desired and no job has waited or run for ${quietMinutes} minutes`,
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: quietMinutes,
+      datapointsToAlarm: quietMinutes,
+      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+    });
+    this.scaleToZeroAlarm.addAlarmAction(new cwactions.ApplicationScalingAction(this.scaleToZeroPolicy));
   }
 }
 

@@ -119,6 +119,7 @@ export class ReviveStack extends Stack {
       jobsPerTask: c.jobsPerTask,
       scalingCooldownSeconds: c.scalingCooldownSeconds,
       scaleInEvaluationPeriods: c.scaleInEvaluationPeriods,
+      scaleToZeroQuietMinutes: c.scaleToZeroQuietMinutes,
       ...(c.workerMode === 'gpu' ? { gpuWarmPoolSize: c.gpuWarmPoolSize } : {}),
       shutdownTimeoutSeconds: c.shutdownTimeoutSeconds,
       logRetention,

@@ -24,7 +24,13 @@ import {
   STOP_TIMEOUT_MARGIN_SECONDS,
 } from './config.js';
 import { REPO_ROOT } from './paths.js';
-import { addGpuWarmPool, QueueDepthScaling, SCALING_PERIOD_SECONDS } from './scaling.js';
+import {
+  addGpuWarmPool,
+  DEFAULT_SCALE_IN_EVALUATION_PERIODS,
+  DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES,
+  QueueDepthScaling,
+  SCALING_PERIOD_SECONDS,
+} from './scaling.js';
 
 export type WorkerMode = 'cpu' | 'gpu';
 
@@ -79,6 +85,8 @@ export interface WorkerServiceProps {
   readonly scalingCooldownSeconds?: number;
   /** @default DEFAULT_SCALE_IN_EVALUATION_PERIODS */
   readonly scaleInEvaluationPeriods?: number;
+  /** @default DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES for the mode */
+  readonly scaleToZeroQuietMinutes?: number;
   /** gpu mode only: stopped, pre-initialised instances in a warm pool. @default 0 */
   readonly gpuWarmPoolSize?: number;
   /** The worker's SIGTERM budget (REVIVE_SHUTDOWN_TIMEOUT_SECONDS); stopTimeout adds a 10 s margin. */
@@ -296,6 +304,9 @@ export class WorkerService extends Construct {
       jobsPerTask: props.jobsPerTask,
       ...(props.scalingCooldownSeconds !== undefined ? { cooldownSeconds: props.scalingCooldownSeconds } : {}),
       ...(props.scaleInEvaluationPeriods !== undefined ? { scaleInEvaluationPeriods: props.scaleInEvaluationPeriods } : {}),
+      scaleToZeroQuietMinutes:
+        props.scaleToZeroQuietMinutes ??
+        Math.max(DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[props.mode], props.scaleInEvaluationPeriods ?? DEFAULT_SCALE_IN_EVALUATION_PERIODS),
     });
   }
 

@@ -5,7 +5,7 @@ import { TABLE_SCHEMA } from '@revive/contract';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile } from '../bench/metric-math.js';
-import { readScaling, type StepPolicySpec } from '../bench/policy.js';
+import { readScaling, type AlarmSpec, type StepPolicySpec } from '../bench/policy.js';
 import { createApp } from '../src/app.js';
 import { DEFAULT_SECONDS_PER_JOB, GPU_START_SECONDS } from '../src/config.js';
 import { MIN_SCALING_COOLDOWN_SECONDS, SCALING_METRIC_LAG_SECONDS } from '../src/scaling.js';
@@ -30,12 +30,22 @@ beforeAll(() => {
 }, 180_000);
 
 describe('queue-depth scaling policy', () => {
+  /** The controller (ChangeInCapacity) and the scale-to-zero policy (ExactCapacity 0). */
+  const policiesOf = (t: Json) => {
+    const spec = readScaling(t);
+    const steps = spec.policies as StepPolicySpec[];
+    return {
+      spec,
+      policy: steps.find((p) => p.adjustmentType === 'ChangeInCapacity')!,
+      zero: steps.find((p) => p.adjustmentType === 'ExactCapacity')!,
+    };
+  };
+
   it.each(['cpu', 'gpu'] as const)('%s: one step policy on all the work (visible + in flight) against the desired count', (mode) => {
     const t = mode === 'cpu' ? cpu : gpu;
     const policies = ofType(t, 'AWS::ApplicationAutoScaling::ScalingPolicy');
-    expect(policies.map(([, r]) => r.Properties.PolicyType)).toEqual(['StepScaling']);
-    const spec = readScaling(t);
-    const policy = spec.policies[0] as StepPolicySpec;
+    expect(policies.map(([, r]) => r.Properties.PolicyType)).toEqual(['StepScaling', 'StepScaling']);
+    const { policy } = policiesOf(t);
     expect(policy.alarms).toHaveLength(2);
     for (const alarm of policy.alarms) {
       const metrics = Object.values(alarm.signal.metrics).map((m) => `${m.namespace}/${m.metricName}`).sort();
@@ -46,21 +56,47 @@ describe('queue-depth scaling policy', () => {
       ]);
       expect(alarm.threshold).toBe(0);
     }
-    const expression = policy.alarms[0]!.signal.expression;
-    expect(policy.alarms[1]!.signal.expression).toBe(expression);
-    // Evaluate the template's expression: in-flight jobs count, and the desired (not running) count is subtracted.
-    const e = compile(expression);
+    // Evaluate the template's expressions: in-flight jobs count, and the desired (not running) count is subtracted.
+    const e = compile(policy.alarms.find((a) => a.comparison === 'GreaterThanThreshold')!.signal.expression);
+    const surplus = compile(policy.alarms.find((a) => a.comparison === 'LessThanThreshold')!.signal.expression);
     const jobsPerTask = mode === 'cpu' ? 2 : Math.floor(GPU_START_SECONDS.cold / DEFAULT_SECONDS_PER_JOB.gpu);
     expect(e({ visible: 0, inFlight: 0, desired: 0 })).toBe(0);
     expect(e({ visible: 1, inFlight: undefined, desired: undefined })).toBe(1); // from zero: no Container Insights data yet
     expect(e({ visible: 0, inFlight: 30 * jobsPerTask, desired: 30 })).toBe(0); // busy workers, empty queue: hold
-    expect(e({ visible: 0, inFlight: 30 * jobsPerTask, desired: 31 })).toBe(-1);
     expect(e({ visible: 500, inFlight: 0, desired: 1 })).toBe(Math.ceil(500 / jobsPerTask) - 1);
+    for (const f of [e, surplus]) expect(f({ visible: 0, inFlight: 30 * jobsPerTask, desired: 31 })).toBe(-1);
+    // Scale-in keeps the last task: that one is the scale-to-zero policy's.
+    expect(surplus({ visible: 0, inFlight: 0, desired: 3 })).toBe(-2);
+    expect(surplus({ visible: 0, inFlight: 0, desired: 1 })).toBe(0);
+    expect(surplus({ visible: 0, inFlight: 0, desired: undefined })).toBe(1);
+  });
+
+  it.each([
+    ['cpu', 10],
+    ['gpu', 15],
+  ] as const)('%s: the last task goes only after %i minutes with no job waiting or running, to exactly 0', (mode, minutes) => {
+    const { zero } = policiesOf(mode === 'cpu' ? cpu : gpu);
+    expect(zero.steps).toEqual([{ lower: 0, upper: Number.POSITIVE_INFINITY, adjustment: 0 }]);
+    expect(zero.alarms).toHaveLength(1);
+    const [alarm] = zero.alarms as [AlarmSpec];
+    expect([alarm.comparison, alarm.threshold, alarm.evaluationPeriods, alarm.datapointsToAlarm]).toEqual(['GreaterThanThreshold', 0, minutes, minutes]);
+    const idle = compile(alarm.signal.expression);
+    expect(idle({ visible: 0, inFlight: 0, desired: 1 })).toBe(1);
+    expect(idle({ visible: 0, inFlight: 1, desired: 1 })).toBe(0); // a running job holds the last task
+    expect(idle({ visible: 1, inFlight: 0, desired: 1 })).toBe(0);
+    expect(idle({ visible: 0, inFlight: 0, desired: 0 })).toBe(0); // already at zero: no action every minute
+    expect(idle({ visible: undefined, inFlight: undefined, desired: 2 })).toBe(1); // SQS publishes nothing for an idle queue
+  });
+
+  it('scaleToZeroQuietMinutes is configurable, and never shorter than the scale-in window', () => {
+    const zeroAlarm = (t: Json) => policiesOf(t).zero.alarms[0]!.evaluationPeriods;
+    expect(zeroAlarm(synth({ workerMode: 'gpu', scaleToZeroQuietMinutes: 30 }))).toBe(30);
+    expect(zeroAlarm(synth({ workerMode: 'cpu', scaleInEvaluationPeriods: 12 }))).toBe(12);
+    expect(() => synth({ scaleToZeroQuietMinutes: 0 })).toThrow(/scaleToZeroQuietMinutes/);
   });
 
   it.each(['cpu', 'gpu'] as const)('%s: scales out on 1 datapoint and in after 5, with a cooldown of at least one period plus the metric lag', (mode) => {
-    const spec = readScaling(mode === 'cpu' ? cpu : gpu);
-    const policy = spec.policies[0] as StepPolicySpec;
+    const { spec, policy, zero } = policiesOf(mode === 'cpu' ? cpu : gpu);
     const out = policy.alarms.find((a) => a.comparison === 'GreaterThanThreshold')!;
     const inn = policy.alarms.find((a) => a.comparison === 'LessThanThreshold')!;
     expect([out.evaluationPeriods, out.datapointsToAlarm]).toEqual([1, 1]);
@@ -71,11 +107,13 @@ describe('queue-depth scaling policy', () => {
       expect(policy.cooldownSeconds).toBeGreaterThanOrEqual(alarm.signal.periodSeconds + SCALING_METRIC_LAG_SECONDS);
     }
     expect(policy.cooldownSeconds).toBeGreaterThanOrEqual(MIN_SCALING_COOLDOWN_SECONDS);
+    expect(zero.cooldownSeconds).toBeGreaterThanOrEqual(MIN_SCALING_COOLDOWN_SECONDS);
+    for (const m of Object.values(zero.alarms[0]!.signal.metrics)) expect(m.periodSeconds).toBe(60);
     expect(spec).toMatchObject({ minCapacity: 0, maxCapacity: 50 });
   });
 
   it('steps cover every value of e without gaps: half the surplus away, never more than e added, at most +64', () => {
-    const policy = readScaling(cpu).policies[0] as StepPolicySpec;
+    const { policy } = policiesOf(cpu);
     const steps = policy.steps;
     expect(steps[0]!.lower).toBe(Number.NEGATIVE_INFINITY);
     expect(steps.at(-1)!.upper).toBe(Number.POSITIVE_INFINITY);
