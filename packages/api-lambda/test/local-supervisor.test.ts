@@ -127,7 +127,7 @@ const alive = (pid: number) => {
   return state !== undefined && state !== 'Z';
 };
 
-/** Every living descendant of `root` (pnpm → sh → tsx → main → worker, JVM, esbuild…). */
+/** Every living descendant of `root` (pnpm → sh → pnpm → sh → main → worker, JVM, esbuild…). */
 function descendants(root: number): number[] {
   const parent = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {

@@ -1,10 +1,11 @@
 // `pnpm start`: the local stack (emulators, resources, `revive serve`, the local API and the demo page).
 // `pnpm start --smoke` (or REVIVE_SMOKE=1) submits one photo from ../shared/photos, exits 0 when it SUCCEEDS.
 //
-// It is a supervisor: a crashed worker is restarted (stack.ts), and one stop signal or several (pnpm and tsx both
-// forward Ctrl-C/SIGTERM, so the process often gets two) stops everything once, in order: worker drain, API,
-// emulators. The handlers are installed before anything starts and stay installed, so a repeated signal never
-// kills this process halfway and orphans a child.
+// It is a supervisor: a crashed worker is restarted (stack.ts), and one stop signal or several (pnpm forwards
+// Ctrl-C/SIGTERM, so the process often gets two) stops everything once, in order: worker drain, API, emulators.
+// The handlers are installed before anything starts and stay installed, so a repeated signal never kills this
+// process halfway and orphans a child. It runs as `node --import tsx`, not under tsx's CLI: that relays a signal
+// to its child and SIGKILLs the child when it does not acknowledge within 60 ms, which happens on a loaded machine.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CreateUploadResponse, JobResponse } from '@revive/contract';
