@@ -19,7 +19,8 @@ import { writeIdentityRestorer } from '../src/testing/models.js';
 const RUNS = Number(process.env.REVIVE_BENCH_RUNS ?? 3);
 const PYTHON = '/usr/bin/python3';
 const shared = sharedDir();
-const cliPath = path.resolve(import.meta.dirname, '../src/cli.ts');
+// `pnpm revive`'s entry: the bundle (`pnpm bench` builds it first), as a user runs it; under tsx only when stale.
+const cliPath = path.resolve(import.meta.dirname, '../bin/revive.js');
 const reference = path.join(shared, 'reference', 'opencv_pipeline.py');
 
 const median = (values: readonly number[]): number => {
@@ -42,9 +43,8 @@ async function compare(label: string, input: string, ext: 'png' | 'jpg', restore
   const reviveMs: number[] = [], opencvMs: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const out = path.join(work, `${label}-revive-${i}`), ref = path.join(work, `${label}-opencv-${i}`);
-    // Revive runs under the same Node and loader as this script (tsx), as `pnpm revive` does.
     reviveMs.push(
-      await run(process.execPath, [...process.execArgv, cliPath, 'restore', input, '--output', out, '--restorer', restorer,
+      await run(process.execPath, [cliPath, 'restore', input, '--output', out, '--restorer', restorer,
         '--models-dir', path.join(shared, 'models'), '--no-download', '-s', '2', '--ext', ext]),
     );
     opencvMs.push(await run(PYTHON, [reference, '-i', input, '-o', ref, '--upscale', '2', '--score-threshold', '0.7', '--paste-offset', '0.5', '--ext', ext]));
@@ -110,7 +110,7 @@ try {
   console.log(`close-up ratio ${closeRatio.toFixed(2)} (≤ 0.3): ${closeRatio <= 0.3 ? 'met' : 'NOT met'}`);
   if (process.argv.includes('--64mp')) {
     const dir = await closeUp(work, 31);
-    const ms = await run(process.execPath, [...process.execArgv, cliPath, 'restore', dir, '--output', path.join(work, 'out64'), '--restorer', restorer,
+    const ms = await run(process.execPath, [cliPath, 'restore', dir, '--output', path.join(work, 'out64'), '--restorer', restorer,
       '--models-dir', path.join(shared, 'models'), '--no-download', '-s', '2', '--ext', 'jpg']);
     console.log(`64 MP close-up: ${(ms / 1000).toFixed(1)} s (< 60 s): ${ms < 60_000 ? 'met' : 'NOT met'}`);
   }

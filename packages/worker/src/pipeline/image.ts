@@ -1,5 +1,6 @@
 // The only module that imports sharp: every codec and resampling call in the worker goes through here, so the
 // libvips options that matter for safety (pixel limits, failOn) are set in one place.
+import { availableParallelism } from 'node:os';
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { PermanentError } from '../errors.js';
 import type { DecodedImage, EncodedFormat, ImageFormat, RgbImage } from './types.js';
@@ -12,6 +13,15 @@ export type ResizeKernel = 'lanczos3' | 'cubic' | 'linear' | 'nearest';
  * `warning` would reject.
  */
 const DECODE_FAIL_ON = 'error' as const;
+
+/**
+ * libvips threads per operation. sharp defaults to 1 on glibc Linux without jemalloc (to limit heap
+ * fragmentation), which left one of a task's two cores idle during every warp, upscale and encode: on the 6.4 MP
+ * close-up, paste and upscale took 1.6–2× as long (see the README's speed section). The batch's peak RSS, the
+ * cost sharp's default guards against, is measured by `pnpm bench`. @default os.availableParallelism()
+ */
+export const DEFAULT_VIPS_THREADS = availableParallelism();
+sharp.concurrency(DEFAULT_VIPS_THREADS);
 
 /** What the decoder reads from a file's header, before any pixel is decoded. */
 export interface ImageHeader {
