@@ -22,6 +22,17 @@ export const BUILD_INFO_FILE = 'build-info.json';
 /** The runtime's native modules, installed in the image rather than bundled. */
 export const EXTERNALS = ['sharp', 'onnxruntime-node'];
 
+// `--if-stale` (`pnpm start`): nothing to do while dist/ is newer than every file it was built from, the same check
+// bin/revive.js makes before running it. A rebuild deletes dist/ first, which a worker already running from it
+// would not survive, and costs seconds at every start.
+if (process.argv.includes('--if-stale') && outdirFlag < 0) {
+  const { freshBundle } = await import('./bin/fresh-bundle.js');
+  if (freshBundle(outdir) !== undefined) {
+    process.stdout.write('dist: up to date\n');
+    process.exit(0);
+  }
+}
+
 // A stale chunk from an earlier build must never be picked up.
 await rm(outdir, { recursive: true, force: true });
 // Taken before esbuild reads a file: a source saved during the build counts as newer than the bundle.

@@ -176,6 +176,8 @@ describe('issue 10.1: the /s3 proxy checks presigned GETs and serves no active c
     expect(ok.status).toBe(200);
     expect(ok.headers.get('content-type')).toBe('image/jpeg');
     expect(Buffer.from(await ok.arrayBuffer()).equals(await readFile(PHOTO))).toBe(true);
+    // The method is part of the signature, as in S3: the GET URL does not work for a HEAD.
+    expect((await fetch(good, { method: 'HEAD' })).status).toBe(403);
     // The same signature with a changed date, expiry or key, or another signature, is refused.
     const tamper = (name: string, value: string) => {
       const url = new URL(good);

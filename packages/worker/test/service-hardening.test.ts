@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { jobResponseFromRecord, jobResponseSchema, resultKey } from '@revive/contract';
 import { clientConfig } from '@revive/local-aws';
@@ -143,6 +143,30 @@ describe('issue 10 point 3: large results go up in parts', () => {
     expect(stored.contentType).toBe('image/png');
     expect(stored.bytes.byteLength).toBe(bytes.byteLength);
     expect(Buffer.from(stored.bytes).equals(Buffer.from(bytes))).toBe(true);
+    s3.destroy();
+  });
+
+  it('a job budget that runs out mid-upload aborts the multipart upload: no parts left, no object', async () => {
+    const s3 = new S3Client(clientConfig(stack.target, 's3'));
+    // Watches the real calls the client sends (a middleware, not a mock): the budget runs out once a part is on
+    // its way, and the abort is awaited as an event.
+    const budget = new AbortController();
+    let aborted: () => void = () => undefined;
+    const abortSent = new Promise<void>((resolve) => (aborted = resolve));
+    s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'UploadPartCommand' && !budget.signal.aborted) budget.abort(new Error('budget spent'));
+        const out = await next(args);
+        if (context.commandName === 'AbortMultipartUploadCommand') aborted();
+        return out;
+      },
+      { step: 'initialize', name: 'watchCalls' },
+    );
+    const objects = new ObjectStore(stack.resources.bucketName, s3);
+    const key = resultKey(TENANT, '00000000-0000-4000-8000-00000000000a', 'png', 1);
+    await expect(objects.putResult(key, new Uint8Array(12 * 1024 * 1024), 'image/png', { signal: budget.signal })).rejects.toThrow('budget spent');
+    await abortSent;
+    await expect(s3.send(new HeadObjectCommand({ Bucket: stack.resources.bucketName, Key: key }))).rejects.toMatchObject({ name: 'NotFound' });
     s3.destroy();
   });
 });

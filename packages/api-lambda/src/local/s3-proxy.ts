@@ -209,7 +209,8 @@ export function createS3Proxy(options: S3ProxyOptions) {
     const expected = await presigner
       .presign(
         {
-          method: 'GET',
+          // The method is signed: S3 refuses a HEAD with a URL presigned for GET, and so does this proxy.
+          method: req.method === 'HEAD' ? 'HEAD' : 'GET',
           protocol: 'http:',
           hostname: host.hostname,
           ...(host.port === '' ? {} : { port: Number(host.port) }),

@@ -267,7 +267,7 @@ export class JobRunner {
       const { contentType, extension } = CONTENT_TYPES[result.format];
       // One object per attempt: a worker that lost its lease writes its own key, never the winner's (see resultKey).
       const key = resultKey(job.tenantId, job.jobId, extension, record.attempts);
-      await bounded(objects.putResult(key, result.image, contentType));
+      await bounded(objects.putResult(key, result.image, contentType, { signal: budget.signal }));
       if (budget.signal.aborted) throw budget.signal.reason;
       const finishedAt = new Date();
       const faces = result.faces.map((f) => ({ box: [...f.box] as [number, number, number, number], score: f.score, landmarks: f.landmarks.map((p) => [p[0], p[1]] as [number, number]) }));

@@ -51,18 +51,31 @@ export class ObjectStore {
     }
   }
 
-  /** One PutObject up to `partBytes`, a multipart upload above it (lib-storage aborts the upload if a part fails). */
-  async putResult(key: string, bytes: Uint8Array, contentType: string, partBytes: number = DEFAULT_RESULT_PART_BYTES): Promise<void> {
+  /**
+   * One PutObject up to `partBytes`, a multipart upload above it. lib-storage aborts the multipart upload (its parts
+   * deleted) if a part fails, and so does `signal` (the job's budget): a job stopped mid-upload leaves no parts.
+   */
+  async putResult(key: string, bytes: Uint8Array, contentType: string, options: { readonly partBytes?: number; readonly signal?: AbortSignal } = {}): Promise<void> {
+    const partBytes = options.partBytes ?? DEFAULT_RESULT_PART_BYTES;
+    const abortController = new AbortController();
+    const onAbort = () => abortController.abort(options.signal?.reason);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      if (options.signal?.aborted) throw options.signal.reason;
       await new Upload({
         client: this.s3,
         params: { Bucket: this.bucketName, Key: key, Body: bytes, ContentType: contentType },
         partSize: partBytes,
         queueSize: DEFAULT_RESULT_UPLOAD_CONCURRENCY,
         leavePartsOnError: false,
+        abortController,
       }).done();
     } catch (error) {
+      if (options.signal?.aborted) throw options.signal.reason;
       throw toStorageError(error, bytes.byteLength > partBytes ? 'S3 multipart upload' : 'S3 PutObject');
+    }
+    finally {
+      options.signal?.removeEventListener('abort', onAbort);
     }
   }
 
