@@ -152,33 +152,7 @@ export class JobStore {
    * (its body is invalid) but still names its job. Never touches another tenant's record or a live lease.
    */
   async failUnclaimed(jobId: string, tenantId: string, now: Date, failure: JobFailure): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { jobId },
-          UpdateExpression: 'SET #status = :failed, errorCode = :code, errorMessage = :message, finishedAt = :finished, expiresAt = :expires REMOVE leaseOwner, leaseExpiresAt',
-          ConditionExpression:
-            'attribute_exists(jobId) AND tenantId = :tenant AND (#status = :queued OR (#status = :running AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :nowMs)))',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':failed': 'FAILED',
-            ':queued': 'QUEUED',
-            ':running': 'RUNNING',
-            ':code': failure.code,
-            ':message': failure.message.slice(0, MAX_ERROR_MESSAGE_CHARS),
-            ':finished': failure.finishedAt.toISOString(),
-            ':expires': failure.expiresAt,
-            ':tenant': tenantId,
-            ':nowMs': now.getTime(),
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (awsErrorName(error) === 'ConditionalCheckFailedException') return false;
-      throw toStorageError(error, 'DynamoDB UpdateItem (fail unclaimed)');
-    }
+    return (await this.failUnheld(jobId, tenantId, now, failure, 'fail unclaimed')) !== undefined;
   }
 
   /** Writes the outcome of the job's webhook; a record that is gone (TTL) is left alone. */
@@ -204,6 +178,14 @@ export class JobStore {
    * still running it will write its own outcome). Returns the FAILED record, or undefined when nothing was changed.
    */
   async failDeadLettered(jobId: string, tenantId: string, now: Date, failure: JobFailure): Promise<JobRecord | undefined> {
+    return await this.failUnheld(jobId, tenantId, now, failure, 'dead-lettered');
+  }
+
+  /**
+   * The tenant's job → FAILED, only while it is QUEUED or RUNNING without a live lease. Returns the FAILED record, or
+   * undefined when the condition did not hold.
+   */
+  private async failUnheld(jobId: string, tenantId: string, now: Date, failure: JobFailure, what: string): Promise<JobRecord | undefined> {
     try {
       const out = await this.doc.send(
         new UpdateCommand({
@@ -230,7 +212,7 @@ export class JobStore {
       return out.Attributes as JobRecord;
     } catch (error) {
       if (awsErrorName(error) === 'ConditionalCheckFailedException') return undefined;
-      throw toStorageError(error, 'DynamoDB UpdateItem (dead-lettered)');
+      throw toStorageError(error, `DynamoDB UpdateItem (${what})`);
     }
   }
 
