@@ -108,28 +108,30 @@ export class Monitoring extends Construct {
       alarm.addOkAction(new actions.SnsAction(this.alarmTopic));
       return alarm;
     };
+    /** Pages (and sends OK) as soon as one datapoint reaches `threshold`; no data is no trouble. */
+    const pageWhenAtLeast = (id: string, alarmDescription: string, metric: cloudwatch.IMetric, threshold = 1) =>
+      notify(
+        new cloudwatch.Alarm(this, id, {
+          alarmDescription,
+          metric,
+          threshold,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
 
-    this.deadLetterAlarm = notify(
-      new cloudwatch.Alarm(this, 'DeadLetterNotEmpty', {
-        alarmDescription: 'Jobs exhausted their deliveries and sit in the dead-letter queue.',
-        metric: queue.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+    this.deadLetterAlarm = pageWhenAtLeast(
+      'DeadLetterNotEmpty',
+      'Jobs exhausted their deliveries and sit in the dead-letter queue.',
+      queue.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) }),
     );
     // The DLQ consumer drains the DLQ at once (it marks each job DEAD_LETTERED), so "not empty" only pages when the
     // consumer itself fails; every message the consumer receives is a job that ended without a worker's outcome.
-    this.deadLetteredAlarm = notify(
-      new cloudwatch.Alarm(this, 'JobsDeadLettered', {
-        alarmDescription: 'Messages reached the dead-letter queue: their jobs were marked FAILED (DEAD_LETTERED). See the README on redrive.',
-        metric: queue.deadLetterQueue.metricNumberOfMessagesReceived({ statistic: 'Sum', period: Duration.minutes(1) }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+    this.deadLetteredAlarm = pageWhenAtLeast(
+      'JobsDeadLettered',
+      'Messages reached the dead-letter queue: their jobs were marked FAILED (DEAD_LETTERED). See the README on redrive.',
+      queue.deadLetterQueue.metricNumberOfMessagesReceived({ statistic: 'Sum', period: Duration.minutes(1) }),
     );
     this.oldestMessageAlarm = notify(
       new cloudwatch.Alarm(this, 'OldestMessageAge', {
@@ -205,26 +207,17 @@ export class Monitoring extends Construct {
       metricValue: '1',
       defaultValue: 0,
     }).metric({ statistic: 'Sum', period: FIVE_MINUTES });
-    this.unhealthyTasksAlarm = notify(
-      new cloudwatch.Alarm(this, 'WorkerHealthCheckFailures', {
-        alarmDescription: 'ECS stopped worker tasks that failed `revive healthcheck`.',
-        metric: unhealthyStops,
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+    this.unhealthyTasksAlarm = pageWhenAtLeast(
+      'WorkerHealthCheckFailures',
+      'ECS stopped worker tasks that failed `revive healthcheck`.',
+      unhealthyStops,
     );
 
-    this.api5xxAlarm = notify(
-      new cloudwatch.Alarm(this, 'Api5xx', {
-        alarmDescription: 'The job API answers 5xx.',
-        metric: api.httpApi.metricServerError({ statistic: 'Sum', period: FIVE_MINUTES }),
-        threshold: props.api5xxThreshold,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+    this.api5xxAlarm = pageWhenAtLeast(
+      'Api5xx',
+      'The job API answers 5xx.',
+      api.httpApi.metricServerError({ statistic: 'Sum', period: FIVE_MINUTES }),
+      props.api5xxThreshold,
     );
 
     // Route handlers turn their own errors into 5xx answers (the alarm above); these count what escapes a handler:
@@ -236,25 +229,15 @@ export class Monitoring extends Construct {
         period: FIVE_MINUTES,
         usingMetrics: Object.fromEntries(Object.values(api.functions).map((fn, i) => [`f${i}`, metric(fn)])),
       });
-    this.lambdaErrorsAlarm = notify(
-      new cloudwatch.Alarm(this, 'ApiLambdaErrors', {
-        alarmDescription: 'An API Lambda (a route or the outbox sweeper) failed: crashed, timed out or ran out of memory.',
-        metric: allFunctions((fn) => fn.metricErrors({ statistic: 'Sum', period: FIVE_MINUTES }), 'Lambda errors'),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+    this.lambdaErrorsAlarm = pageWhenAtLeast(
+      'ApiLambdaErrors',
+      'An API Lambda (a route or the outbox sweeper) failed: crashed, timed out or ran out of memory.',
+      allFunctions((fn) => fn.metricErrors({ statistic: 'Sum', period: FIVE_MINUTES }), 'Lambda errors'),
     );
-    this.lambdaThrottlesAlarm = notify(
-      new cloudwatch.Alarm(this, 'ApiLambdaThrottles', {
-        alarmDescription: 'Lambda throttled an API function (account or reserved concurrency exhausted).',
-        metric: allFunctions((fn) => fn.metricThrottles({ statistic: 'Sum', period: FIVE_MINUTES }), 'Lambda throttles'),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+    this.lambdaThrottlesAlarm = pageWhenAtLeast(
+      'ApiLambdaThrottles',
+      'Lambda throttled an API function (account or reserved concurrency exhausted).',
+      allFunctions((fn) => fn.metricThrottles({ statistic: 'Sum', period: FIVE_MINUTES }), 'Lambda throttles'),
     );
 
     const workerMetric = (metricName: string, statistic: string) =>
