@@ -4,7 +4,8 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/**', '**/dist/**', 'cdk.out/**', '**/cdk.out/**', '**/*.js', '**/*.mjs', '**/*.cjs'],
+    // packages/worker/kernels: AssemblyScript (compiled to WebAssembly by build-kernels.mjs), not TypeScript.
+    ignores: ['**/node_modules/**', '**/dist/**', 'cdk.out/**', '**/cdk.out/**', '**/*.js', '**/*.mjs', '**/*.cjs', 'packages/worker/kernels/**'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

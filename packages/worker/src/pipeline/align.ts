@@ -1,4 +1,4 @@
-import { warpRaw, type WarpInterpolator } from './image.js';
+import { warpRaw } from './image.js';
 import type { Affine, Landmarks5, Point, RgbImage } from './types.js';
 
 /**
@@ -134,22 +134,11 @@ export function affineScale(m: Affine): number {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Resampling runs in libvips (image.ts `warpRaw`): the source region under the crop is extracted, reduced first
-// when the warp shrinks (antialiasing, which OpenCV's warpAffine lacks), and warped with exact pixel centres.
-// Measured against the former TypeScript Lanczos-3 warp (2 cores, shared/photos/whole): 300 ms → under 10 ms
-// per 512 crop, with the round trip still above 45 dB inside the face boxes (README, "The pipeline").
-
-/** libvips' bicubic (Catmull-Rom): interpolating, so an integer translation copies pixels exactly. */
-export const DEFAULT_WARP_INTERPOLATOR: WarpInterpolator = 'bicubic';
-
-/** Rounds and clamps a sampled channel value to a byte. */
-export function toByte(v: number): number {
-  return v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
-}
+// Resampling runs in the WebAssembly kernels (image.ts `warpRaw`, resample.ts): the source region under the crop
+// is copied, reduced first when the warp shrinks (antialiasing, which OpenCV's warpAffine lacks), and warped with
+// Catmull-Rom bicubic and exact pixel centres (figures in the README's speed section).
 
 export interface WarpOptions {
-  /** @default DEFAULT_WARP_INTERPOLATOR */
-  readonly interpolator?: WarpInterpolator;
   /** Colour for crop pixels whose pre-image lies outside the photo. @default CROP_BORDER_RGB */
   readonly borderRgb?: readonly [number, number, number];
 }
@@ -179,7 +168,6 @@ export async function warpAffine(
     y0: 0,
     outWidth: width,
     outHeight: height,
-    interpolator: options?.interpolator ?? DEFAULT_WARP_INTERPOLATOR,
   });
   const inside = (p: Point): boolean => p[0] >= 0 && p[1] >= 0 && p[0] <= W && p[1] <= H;
   const corners: Point[] = [[0, 0], [width, 0], [0, height], [width, height]];

@@ -52,7 +52,7 @@ describe('resizePlane', () => {
   });
 });
 
-describe('warpRaw (libvips affine with exact pixel centres)', () => {
+describe('warpRaw (the WebAssembly bicubic kernel with exact pixel centres)', () => {
   // A linear ramp is reproduced exactly by bicubic interpolation, so each output value says which source point
   // was sampled: a half-pixel error in the libvips offsets would show as 1 grey level (slope 2) or more.
   const W = 120, H = 100;
@@ -67,7 +67,7 @@ describe('warpRaw (libvips affine with exact pixel centres)', () => {
   ];
   it.each(cases)('rotation %s, scale %s: samples the exact pre-image of each pixel centre', async (t, s, tx, ty, x0, y0, w, h) => {
     const inverse = invertAffine([s * Math.cos(t), -s * Math.sin(t), tx, s * Math.sin(t), s * Math.cos(t), ty]);
-    const out = await warpRaw({ data: ramp, width: W, height: H, channels: 3, inverse, x0, y0, outWidth: w, outHeight: h, interpolator: 'bicubic' });
+    const out = await warpRaw({ data: ramp, width: W, height: H, channels: 3, inverse, x0, y0, outWidth: w, outHeight: h });
     expect(out.length).toBe(w * h * 3);
     let checked = 0, worst = 0;
     for (let j = 0; j < h; j++) {
@@ -93,7 +93,7 @@ describe('warpRaw (libvips affine with exact pixel centres)', () => {
     for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) checker[y * n + x] = (x + y) % 2 === 0 ? 255 : 0;
     const s = 0.23;
     const inverse = invertAffine([s * Math.cos(0.2), -s * Math.sin(0.2), 30, s * Math.sin(0.2), s * Math.cos(0.2), 5]);
-    const out = await warpRaw({ data: checker, width: n, height: n, channels: 1, inverse, x0: 20, y0: 20, outWidth: 40, outHeight: 40, interpolator: 'bicubic' });
+    const out = await warpRaw({ data: checker, width: n, height: n, channels: 1, inverse, x0: 20, y0: 20, outWidth: 40, outHeight: 40 });
     const values = Array.from(out);
     expect(Math.max(...values) - Math.min(...values)).toBeLessThanOrEqual(8);
   });

@@ -1,8 +1,9 @@
 // The only module that imports sharp: every codec and resampling call in the worker goes through here, so the
 // libvips options that matter for safety (pixel limits, failOn) are set in one place.
 import { availableParallelism } from 'node:os';
-import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { PermanentError } from '../errors.js';
+import { enlargeCubic, warpBicubic, type WarpSource } from './resample.js';
 import type { DecodedImage, EncodedFormat, ImageFormat, RgbImage } from './types.js';
 
 export type ResizeKernel = 'lanczos3' | 'cubic' | 'linear' | 'nearest';
@@ -125,15 +126,9 @@ async function resizeRaw(
     throw new RangeError(`Resize: bad target size ${toWidth}×${toHeight}.`);
   }
   if (toWidth === width && toHeight === height) return data.slice();
-  if (toWidth >= width && toHeight >= height && kernel === 'cubic' && (channels === 1 || channels === 3 || channels === 4)) {
-    // libvips' bicubic is the same Catmull-Rom kernel; warpRaw gives it exact pixel centres and replicated edges.
-    return warpRaw({
-      data, width, height, channels, inverse: [width / toWidth, 0, 0, 0, height / toHeight, 0],
-      x0: 0, y0: 0, outWidth: toWidth, outHeight: toHeight, interpolator: 'bicubic',
-    });
-  }
   if (toWidth >= width && toHeight >= height && kernel !== 'nearest') {
-    return upsize(data, width, height, channels, toWidth, toHeight, kernel);
+    // Cubic: Catmull-Rom (libvips' bicubic) with exact pixel centres and replicated edges, separable (resample.ts).
+    return kernel === 'cubic' ? enlargeCubic({ data, width, height, channels }, toWidth, toHeight) : upsize(data, width, height, channels, toWidth, toHeight, kernel);
   }
   // Internal buffers are already bounded by decode's limit; sharp's own default limit would reject 16 MP × upscale.
   const resized = sharp(data, { raw: { width, height, channels }, limitInputPixels: false }).resize(toWidth, toHeight, {
@@ -150,11 +145,6 @@ async function resizeRaw(
 /** Separable interpolation kernels for enlarging: radius in source pixels and the weight at distance t. */
 const UPSIZE_KERNELS = {
   linear: { radius: 1, weight: (t: number) => Math.max(0, 1 - t) },
-  // Keys' cubic with a = -0.5 (Catmull-Rom), what libvips calls bicubic.
-  cubic: {
-    radius: 2,
-    weight: (t: number) => (t < 1 ? 1.5 * t ** 3 - 2.5 * t ** 2 + 1 : t < 2 ? -0.5 * t ** 3 + 2.5 * t ** 2 - 4 * t + 2 : 0),
-  },
   lanczos3: {
     radius: 3,
     weight: (t: number) => {
@@ -167,7 +157,7 @@ const UPSIZE_KERNELS = {
 } as const;
 
 /**
- * Enlargement (Lanczos-3 or linear; cubic runs in libvips, see resizeRaw) with pixel centres aligned exactly (source x = (X + 0.5)·w/W − 0.5), edges replicated.
+ * Enlargement (Lanczos-3 or linear; cubic runs in the WebAssembly kernels, see resizeRaw) with pixel centres aligned exactly (source x = (X + 0.5)·w/W − 0.5), edges replicated.
  * Hand-written because sharp (libvips 8.17) enlarges with its bicubic affine interpolator whatever kernel is
  * asked for, and shifts the result by half an output pixel: measured on an impulse, a 2× enlargement puts the
  * centre of source pixel 20 at output 41 instead of 40.5, which cost 8 dB on the face round trip
@@ -317,9 +307,6 @@ export async function writeImage(
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
-/** libvips interpolators sharp's `affine` offers that Revive uses for warps. */
-export type WarpInterpolator = 'bicubic' | 'bilinear' | 'nohalo' | 'lbb';
-
 /** 2×3 affine [a, b, c, d, e, f]: (x, y) → (a·x + b·y + c, d·x + e·y + f). */
 type Matrix = readonly [number, number, number, number, number, number];
 
@@ -335,12 +322,17 @@ export interface WarpRawRequest {
   readonly y0: number;
   readonly outWidth: number;
   readonly outHeight: number;
-  readonly interpolator: WarpInterpolator;
+}
+
+/** The part of a warp's source that its destination rectangle needs, ready for a resampling kernel. */
+export interface WarpSourceRegion extends WarpSource {
+  /** Destination continuous → region continuous. */
+  readonly toRegion: Matrix;
 }
 
 /**
- * Source pixels kept around the pre-image of the destination rectangle: bicubic reaches 2 pixels, nohalo and lbb
- * a little more; the rest of the margin absorbs rounding of the bounding box.
+ * Source pixels kept around the pre-image of the destination rectangle: bicubic reaches 2 pixels; the rest of the
+ * margin absorbs rounding of the bounding box.
  */
 const WARP_MARGIN_PX = 4;
 /**
@@ -360,15 +352,33 @@ function copyRect(src: Uint8Array, srcWidth: number, channels: number, x: number
 }
 
 /**
- * Affine resampling in libvips (sharp's `affine`, SIMD and threaded) with Revive's exact pixel-centre convention:
- * only the source region under the destination rectangle is extracted (edges replicated beyond the source), shrunk
- * first when the warp shrinks (antialiasing), and warped straight into the rectangle.
- *
- * libvips' convention, measured on ramps (see image.test.ts): for output index (i, j) the source index sampled is
- * M⁻¹·((i, j) + L − od) − id, where M is the 2×2 matrix and L the rounded top-left of M applied to the input's
- * bounds; `idx/idy` are chosen here so that this is exactly the pre-image of (x0+i+0.5, y0+j+0.5) minus 0.5.
+ * Copies the source rectangle [x0, x1)×[y0, y1), which may reach past the source, with the source's edge pixels
+ * replicated outside it (what libvips' `extend: copy` does, without a second libvips round trip).
  */
-export async function warpRaw(req: WarpRawRequest): Promise<Uint8Array> {
+function replicatedRect(src: Uint8Array, W: number, H: number, channels: number, x0: number, y0: number, x1: number, y1: number): Uint8Array {
+  const w = x1 - x0, h = y1 - y0, row = w * channels;
+  const out = new Uint8Array(w * h * channels);
+  const inX0 = Math.min(Math.max(x0, 0), W - 1), inX1 = Math.max(Math.min(x1, W), inX0 + 1);
+  const left = inX0 - x0, right = x1 - inX1;
+  for (let j = 0; j < h; j++) {
+    const sy = Math.min(Math.max(y0 + j, 0), H - 1);
+    const d = j * row, s = sy * W * channels;
+    out.set(src.subarray(s + inX0 * channels, s + inX1 * channels), d + left * channels);
+    const first = src.subarray(s + inX0 * channels, s + (inX0 + 1) * channels);
+    const last = src.subarray(s + (inX1 - 1) * channels, s + inX1 * channels);
+    for (let i = 0; i < left; i++) out.set(first, d + i * channels);
+    for (let i = 0; i < right; i++) out.set(last, d + (w - right + i) * channels);
+  }
+  return out;
+}
+
+/**
+ * The source region under a warp's destination rectangle: only the pixels its taps reach, and, when the warp
+ * shrinks by more than WARP_MAX_SHRINK, that region (edges replicated) reduced first with libvips' Lanczos-3
+ * (antialiasing, which OpenCV's warpAffine lacks), so the bicubic taps never alias. Without a shrink no libvips
+ * call is made: the region is the clipped rectangle, and the kernels replicate the edges themselves.
+ */
+export async function warpSourceRegion(req: WarpRawRequest): Promise<WarpSourceRegion> {
   const { width: W, height: H, channels, inverse, x0, y0, outWidth, outHeight } = req;
   if (req.data.length !== W * H * channels) throw new RangeError(`Warp: ${req.data.length} bytes is not ${W}×${H}×${channels}.`);
   const [a, b, c, d, e, f] = inverse;
@@ -381,70 +391,52 @@ export async function warpRaw(req: WarpRawRequest): Promise<Uint8Array> {
   const scale = Math.sqrt(Math.abs(a * e - b * d)); // source pixels per destination pixel
   const prefilter = scale > WARP_MAX_SHRINK ? scale : 1;
   const margin = Math.ceil(WARP_MARGIN_PX * prefilter);
-  // The region of the source the rectangle needs, in whole pixels, then clamped to the source (at least 1 pixel).
+  // The region of the source the rectangle needs, in whole pixels.
   const rx0 = Math.floor(Math.min(...corners.map((p) => p[0]))) - margin;
   const ry0 = Math.floor(Math.min(...corners.map((p) => p[1]))) - margin;
   const rx1 = Math.ceil(Math.max(...corners.map((p) => p[0]))) + margin;
   const ry1 = Math.ceil(Math.max(...corners.map((p) => p[1]))) + margin;
-  const ix0 = Math.min(Math.max(rx0, 0), W - 1), iy0 = Math.min(Math.max(ry0, 0), H - 1);
-  const ix1 = Math.max(Math.min(rx1, W), ix0 + 1), iy1 = Math.max(Math.min(ry1, H), iy0 + 1);
-  const left = Math.max(0, ix0 - rx0), top = Math.max(0, iy0 - ry0);
-  const right = Math.max(0, rx1 - ix1), bottom = Math.max(0, ry1 - iy1);
-  // Region origin in source pixels (continuous coordinates: region point = source point − origin).
-  const ox = ix0 - left, oy = iy0 - top;
-  const regionWidth = ix1 - ix0 + left + right, regionHeight = iy1 - iy0 + top + bottom;
+  if (prefilter === 1) {
+    // Clamped to the source (at least 1 pixel): taps beyond it are the kernels' replicated edge.
+    const ix0 = Math.min(Math.max(rx0, 0), W - 1), iy0 = Math.min(Math.max(ry0, 0), H - 1);
+    const ix1 = Math.max(Math.min(rx1, W), ix0 + 1), iy1 = Math.max(Math.min(ry1, H), iy0 + 1);
+    const whole = ix0 === 0 && iy0 === 0 && ix1 === W && iy1 === H;
+    return {
+      data: whole ? req.data : copyRect(req.data, W, channels, ix0, iy0, ix1 - ix0, iy1 - iy0),
+      width: ix1 - ix0,
+      height: iy1 - iy0,
+      channels,
+      toRegion: [a, b, c - ix0, d, e, f - iy0],
+    };
+  }
+  // Reduced as a whole rectangle, edges replicated first, so the reduce near the photo's edge sees what the
+  // kernels would have replicated.
+  const regionWidth = rx1 - rx0, regionHeight = ry1 - ry0;
+  const rw = Math.max(1, Math.round(regionWidth / prefilter));
+  const rh = Math.max(1, Math.round(regionHeight / prefilter));
+  const kx = rw / regionWidth, ky = rh / regionHeight;
+  const padded = replicatedRect(req.data, W, H, channels, rx0, ry0, rx1, ry1);
+  const reduced = sharp(padded, { raw: { width: regionWidth, height: regionHeight, channels }, limitInputPixels: false }).resize(rw, rh, {
+    kernel: 'lanczos3',
+    fit: 'fill',
+  });
   // Without it sharp writes a one-channel input back out as three-channel sRGB.
-  const keepBands = (image: Sharp): Sharp => (channels === 1 ? image.toColourspace('b-w') : image);
-  const raw = { width: W, height: H, channels };
-  let region = sharp(req.data, { raw, limitInputPixels: false });
-  if (ix0 !== 0 || iy0 !== 0 || ix1 !== W || iy1 !== H) region = region.extract({ left: ix0, top: iy0, width: ix1 - ix0, height: iy1 - iy0 });
-  if (left + top + right + bottom > 0) region = region.extend({ left, top, right, bottom, extendWith: 'copy' });
-  let kx = 1, ky = 1, rw = regionWidth, rh = regionHeight;
-  if (prefilter > 1) {
-    rw = Math.max(1, Math.round(regionWidth / prefilter));
-    rh = Math.max(1, Math.round(regionHeight / prefilter));
-    kx = rw / regionWidth;
-    ky = rh / regionHeight;
-    region = sharp(await keepBands(region).raw({ depth: 'uchar' }).toBuffer(), { raw: { width: regionWidth, height: regionHeight, channels }, limitInputPixels: false })
-      .resize(rw, rh, { kernel: 'lanczos3', fit: 'fill' });
-  }
-  const regionData: Uint8Array = await keepBands(region).raw({ depth: 'uchar' }).toBuffer();
-  // G: destination continuous → region continuous = diag(kx, ky) · (inverse − origin).
-  const g = [kx * a, kx * b, kx * (c - ox), ky * d, ky * e, ky * (f - oy)] as const;
-  // libvips' forward matrix M = G's linear part inverted.
-  const det = g[0] * g[4] - g[1] * g[3];
-  const m: [number, number, number, number] = [g[4] / det, -g[1] / det, -g[3] / det, g[0] / det];
-  const mapped = [
-    [0, 0],
-    [rw, 0],
-    [0, rh],
-    [rw, rh],
-  ].map(([x, y]) => [m[0] * x! + m[1] * y!, m[2] * x! + m[3] * y!] as const);
-  const minX = Math.min(...mapped.map((p) => p[0])), maxX = Math.max(...mapped.map((p) => p[0]));
-  const minY = Math.min(...mapped.map((p) => p[1])), maxY = Math.max(...mapped.map((p) => p[1]));
-  const Lx = Math.floor(minX + 0.5), Ly = Math.floor(minY + 0.5);
-  // Region index sampled for output index (i, j): G·(i + x0 + 0.5, j + y0 + 0.5) − 0.5, which libvips computes as
-  // M⁻¹·((i, j) + L) − id.
-  const px = x0 + 0.5 - Lx, py = y0 + 0.5 - Ly;
-  const idx = -(g[0] * px + g[1] * py + g[2] - 0.5);
-  const idy = -(g[3] * px + g[4] * py + g[5] - 0.5);
-  const { data: warped, info } = await keepBands(
-    sharp(regionData, { raw: { width: rw, height: rh, channels }, limitInputPixels: false }).affine(m, {
-      interpolator: req.interpolator,
-      idx,
-      idy,
-      odx: 0,
-      ody: 0,
-    }),
-  )
-    .raw({ depth: 'uchar' })
-    .toBuffer({ resolveWithObject: true });
-  if (info.width !== Math.floor(maxX - minX + 0.5) || info.height !== Math.floor(maxY - minY + 0.5) || info.channels !== channels) {
-    throw new Error(`Warp: libvips returned ${info.width}×${info.height}×${info.channels}, not the bounds its affine convention predicts.`);
-  }
-  if (info.width < outWidth || info.height < outHeight) {
-    throw new Error(`Warp: libvips returned ${info.width}×${info.height}, smaller than the ${outWidth}×${outHeight} asked for.`);
-  }
-  const out = new Uint8Array(warped.buffer, warped.byteOffset, warped.byteLength);
-  return info.width === outWidth && info.height === outHeight ? out : copyRect(out, info.width, channels, 0, 0, outWidth, outHeight);
+  const data = await (channels === 1 ? reduced.toColourspace('b-w') : reduced).raw({ depth: 'uchar' }).toBuffer();
+  return {
+    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    width: rw,
+    height: rh,
+    channels,
+    toRegion: [kx * a, kx * b, kx * (c - rx0), ky * d, ky * e, ky * (f - ry0)],
+  };
+}
+
+/**
+ * Affine resampling with Revive's exact pixel-centre convention: the source region under the destination
+ * rectangle (warpSourceRegion: prefiltered when the warp shrinks), warped by the bicubic kernel (resample.ts,
+ * WebAssembly with SIMD) straight into the rectangle.
+ */
+export async function warpRaw(req: WarpRawRequest): Promise<Uint8Array> {
+  const region = await warpSourceRegion(req);
+  return warpBicubic(region, region.toRegion, req.x0, req.y0, req.outWidth, req.outHeight);
 }

@@ -1,5 +1,6 @@
-import { affineScale, applyAffine, DEFAULT_WARP_INTERPOLATOR, invertAffine, toByte } from './align.js';
-import { warpRaw, type WarpInterpolator } from './image.js';
+import { affineScale, applyAffine, invertAffine } from './align.js';
+import { warpSourceRegion } from './image.js';
+import { pasteBicubic } from './resample.js';
 import type { Affine, Point, RgbImage } from './types.js';
 
 export interface FaceToPaste {
@@ -18,8 +19,6 @@ export interface PasteOptions {
    * (saves a copy of the whole output, 120 MB for a 20 MP result). @default false
    */
   readonly inPlace?: boolean;
-  /** Interpolator for the inverse warp. @default DEFAULT_WARP_INTERPOLATOR */
-  readonly interpolator?: WarpInterpolator;
 }
 
 /** facexlib's blend width: the soft edge is 1/20 of the side of the (eroded) face square. */
@@ -173,36 +172,21 @@ function rowSpan(slope: number, at0: number, lo: number, hi: number, width: numb
 }
 
 /**
- * out = face·α + out·(1 − α) over the footprint, rounded, with α = round(255·P(u)·P(v)) at each output pixel's
- * face-space position (u, v): the product of the two linearly interpolated profiles, which is exactly a bilinear
- * warp of the face-space mask P(i)·P(j) (facexlib warps its mask bilinearly too). Per row the mask's zero and
- * opaque stretches are found from the lines u(X) and v(X), so the opaque inside of a face is copied as whole runs
- * and the mask is evaluated only on its soft edge; computing it here replaced a libvips warp of the mask that took
- * longer than the face's own on the close-up (see the README's speed section). It stays in TypeScript: sharp's
- * composite 'over' truncates (measured: −0.49 grey levels on average on random data), and sharp has no
- * image × image multiply.
+ * Per footprint row, where the mask α = round(255·P(u)·P(v)) can be non-zero and where it is surely 255, as the
+ * 4 values pasteBicubic takes (from, to, opaqueFrom, opaqueTo; footprint x indices). The mask is the product of
+ * the two linearly interpolated profiles at each output pixel's face-space position (u, v), which is exactly a
+ * bilinear warp of the face-space mask P(i)·P(j) (facexlib warps its mask bilinearly too); u and v are linear
+ * along a row, so both stretches follow from the profile's own, and the opaque inside of a face is copied whole.
  */
-function blendFootprint(
-  out: Uint8Array,
-  outWidth: number,
-  face: Uint8Array,
+function maskSpans(
   rect: { readonly x0: number; readonly y0: number; readonly width: number; readonly height: number },
   toFace: Affine,
   profile: Float64Array,
-): void {
+): Int32Array {
   const { x0, y0, width: mw, height: mh } = rect;
   const [a, b, c, d, e, f] = toFace;
   const span = profileSpan(profile);
-  const n = profile.length;
-  const at = (t: number): number => {
-    // Linear interpolation of the profile at face coordinate t (samples at i + 0.5, zero outside).
-    const ft = t - 0.5;
-    const i = Math.floor(ft);
-    const w = ft - i;
-    const p0 = i >= 0 && i < n ? profile[i]! : 0;
-    const p1 = i + 1 >= 0 && i + 1 < n ? profile[i + 1]! : 0;
-    return p0 + (p1 - p0) * w;
-  };
+  const spans = new Int32Array(mh * 4);
   for (let y = 0; y < mh; y++) {
     const Y = y0 + y + 0.5;
     // u, v at the centre of row pixel x: slope·x + at0, with x the index inside the footprint.
@@ -216,29 +200,9 @@ function blendFootprint(
     // One pixel in from each end: the run copied whole is surely opaque whatever the rounding of its ends.
     let opaqueFrom = Math.max(ou0, ov0, from) + 1, opaqueTo = Math.min(ou1, ov1, to) - 1;
     if (opaqueFrom >= opaqueTo) opaqueFrom = opaqueTo = to;
-    const rowOut = ((y0 + y) * outWidth + x0) * 3;
-    const rowIn = y * mw * 3;
-    if (opaqueTo > opaqueFrom) out.set(face.subarray(rowIn + opaqueFrom * 3, rowIn + opaqueTo * 3), rowOut + opaqueFrom * 3);
-    for (let x = from; x < to; x++) {
-      if (x === opaqueFrom) {
-        x = opaqueTo - 1;
-        continue;
-      }
-      const alpha = Math.round(255 * at(u0 + a * x) * at(v0 + d * x));
-      if (alpha <= 0) continue;
-      const o = rowOut + x * 3, s = rowIn + x * 3;
-      if (alpha >= 255) {
-        out[o] = face[s]!;
-        out[o + 1] = face[s + 1]!;
-        out[o + 2] = face[s + 2]!;
-        continue;
-      }
-      const w = alpha / 255;
-      out[o] = toByte(w * face[s]! + (1 - w) * out[o]!);
-      out[o + 1] = toByte(w * face[s + 1]! + (1 - w) * out[o + 1]!);
-      out[o + 2] = toByte(w * face[s + 2]! + (1 - w) * out[o + 2]!);
-    }
+    spans.set([from, to, opaqueFrom, opaqueTo], y * 4);
   }
+  return spans;
 }
 
 /**
@@ -252,7 +216,6 @@ function blendFootprint(
  */
 export async function pasteFaces(background: RgbImage, faces: readonly FaceToPaste[], options: PasteOptions): Promise<RgbImage> {
   const { upscale, sourceWidth, sourceHeight } = options;
-  const interpolator = options.interpolator ?? DEFAULT_WARP_INTERPOLATOR;
   const outWidth = background.width, outHeight = background.height;
   if (background.data.length !== outWidth * outHeight * 3) throw new RangeError('pasteFaces: background size mismatch.');
   const out = options.inPlace === true ? background.data : background.data.slice();
@@ -263,13 +226,12 @@ export async function pasteFaces(background: RgbImage, faces: readonly FaceToPas
     const toFace: Affine = [a / upscale, b / upscale, c, d / upscale, e / upscale, f];
     const rect = footprint(toFace, size, outWidth, outHeight);
     if (rect === undefined) continue;
-    const { x0, y0, width: mw, height: mh } = rect;
     const rgb = replicatePhotoEdge(face.data, affine, size, sourceWidth, sourceHeight);
     const profile = faceSpaceMaskProfile(size, upscale, affineScale(toFace));
-    // The face is warped onto the footprint only, as three bands: libvips' fast bicubic path (a four-band warp with
-    // the mask as alpha took twice as long on the close-up).
-    const warped = await warpRaw({ data: rgb, width: size, height: size, channels: 3, interpolator, inverse: toFace, x0, y0, outWidth: mw, outHeight: mh });
-    blendFootprint(out, outWidth, warped, { x0, y0, width: mw, height: mh }, toFace, profile);
+    // The face is sampled only where the mask is non-zero, straight into the output: no warped copy of the
+    // footprint, and nothing computed in its corners outside the (rotated) square.
+    const region = await warpSourceRegion({ data: rgb, width: size, height: size, channels: 3, inverse: toFace, x0: rect.x0, y0: rect.y0, outWidth: rect.width, outHeight: rect.height });
+    pasteBicubic(out, outWidth, { source: region, toSource: region.toRegion, toFace, profile, rect, spans: maskSpans(rect, toFace, profile) });
   }
   return { width: outWidth, height: outHeight, data: out };
 }
