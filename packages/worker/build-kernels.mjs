@@ -14,7 +14,9 @@ export async function compileKernels() {
   let wasm;
   const stderr = [];
   const { error } = await asc.main(
-    [KERNELS_SOURCE, '--outFile', 'resample.wasm', '-O3', '--runtime', 'stub', '--noAssert', '--enable', 'simd', '--initialMemory', '1'],
+    [KERNELS_SOURCE, '--outFile', 'resample.wasm', '-O3', '--runtime', 'stub', '--noAssert', '--enable', 'simd', '--enable', 'threads',
+      // The memory is the wrapper's: shared, so helper threads run strips over the same buffers.
+      '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '16384'],
     {
       writeFile: (name, contents) => {
         if (name.endsWith('.wasm')) wasm = contents;

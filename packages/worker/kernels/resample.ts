@@ -1,4 +1,4 @@
-// AssemblyScript, compiled to WebAssembly (SIMD) by build-kernels.mjs into src/pipeline/resample-wasm.ts.
+// AssemblyScript, compiled to WebAssembly (SIMD, shared memory) by build-kernels.mjs into src/pipeline/resample-wasm.ts.
 // The per-pixel inner loops of align, paste and the background upscale; src/pipeline/resample.ts owns the memory
 // layout and calls these with pointers into this module's memory. Every kernel uses Revive's pixel-centre
 // convention and Catmull-Rom (Keys, a = -0.5), libvips' "bicubic", with edges replicated.
@@ -230,7 +230,7 @@ export function paste(
  * float rows of dw·ch values at `dst`, output pixel X taking taps at the 4 source columns idx[4X..4X+3] (already
  * clamped to the row) with weights wt[4X..4X+3].
  */
-export function enlargeRows(src: usize, sw: i32, rows: i32, ch: i32, dst: usize, dw: i32, idx: usize, wt: usize): void {
+function enlargeRows(src: usize, sw: i32, rows: i32, ch: i32, dst: usize, dw: i32, idx: usize, wt: usize): void {
   const srcStride = <usize>(sw * ch), dstStride = <usize>(dw * ch) << 2;
   const c = <usize>ch;
   for (let r = 0; r < rows; r++) {
@@ -262,7 +262,7 @@ export function enlargeRows(src: usize, sw: i32, rows: i32, ch: i32, dst: usize,
  * Vertical pass: `rows` output rows of n bytes at dst, row j = Σ_k wt[4j+k]·(float row idx[4j+k] of `src`, n
  * floats each), rounded and saturated.
  */
-export function enlargeColumns(src: usize, n: i32, dst: usize, rows: i32, idx: usize, wt: usize): void {
+function enlargeColumns(src: usize, n: i32, dst: usize, rows: i32, idx: usize, wt: usize): void {
   const stride = <usize>n << 2;
   for (let j = 0; j < rows; j++) {
     const i = idx + (<usize>j << 4), w = wt + (<usize>j << 4);
@@ -286,6 +286,18 @@ export function enlargeColumns(src: usize, n: i32, dst: usize, rows: i32, idx: u
       store<u8>(out + <usize>x, byteOf(s0 * load<f32>(r0 + o) + s1 * load<f32>(r1 + o) + s2 * load<f32>(r2 + o) + s3 * load<f32>(r3 + o)));
     }
   }
+}
+
+/**
+ * One strip of a separable enlargement: the horizontal pass over the `rows` source rows the strip needs (into
+ * `mid`), then the vertical pass to its `outRows` output rows at dst.
+ */
+export function enlarge(
+  src: usize, sw: i32, rows: i32, ch: i32, mid: usize, dw: i32, hIdx: usize, hWt: usize,
+  dst: usize, outRows: i32, vIdx: usize, vWt: usize,
+): void {
+  enlargeRows(src, sw, rows, ch, mid, dw, hIdx, hWt);
+  enlargeColumns(mid, dw * ch, dst, outRows, vIdx, vWt);
 }
 
 /** Where the wrapper may lay out its buffers: the end of this module's static data. */

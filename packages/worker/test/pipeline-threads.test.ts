@@ -62,6 +62,23 @@ describe('PipelineThreadPool', () => {
     b.faces.forEach((face, i) => expect(Math.abs(face.box[0] - a.faces[i]!.box[0])).toBeLessThan(0.5));
   });
 
+  it('runs a large photo\'s kernels on helper threads inside a pipeline thread: the same output, and dispose still ends the thread', async () => {
+    // 1400×928 at upscale 2: a 7.8 MB background and a large face footprint, over PARALLEL_MIN_BYTES, so the
+    // upscale and the paste run strips on helper threads (nested in the pipeline thread).
+    const large = (await photo(1400)).bytes;
+    const inProcess = await RestorationPipeline.create({ modelsDir, restorer: identity, download: false, threads: 1 });
+    pools.push(inProcess);
+    const threads = await PipelineThreadPool.create({ modelsDir, restorer: identity, download: false, threads: 1, threadCount: 1 });
+    const options = { upscale: 2, ext: 'png' } as const;
+    const a = await inProcess.process(large.slice(), options);
+    const b = await threads.process(large.slice(), options);
+    expect(a.faces.length).toBeGreaterThan(0);
+    const [imgA, imgB] = await Promise.all([decode(a.image), decode(b.image)]);
+    expect(psnr(imgA.rgb, imgB.rgb)).toBeGreaterThan(50);
+    // The thread with its helpers asleep in Atomics.wait still exits when told to.
+    await threads.dispose();
+  });
+
   it('keeps error classes and codes across the thread boundary', async () => {
     const threads = await pool(identity, 1);
     const notImage = await threads.process(new TextEncoder().encode('this is not an image')).catch((e: unknown) => e);

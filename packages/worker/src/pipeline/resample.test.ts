@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { compileKernels, kernelsModuleText, KERNELS_MODULE } from '../../build-kernels.mjs';
-import { enlargeCubic, pasteBicubic, STRIP_BYTES, warpBicubic, type Matrix, type WarpSource } from './resample.js';
+import { DEFAULT_KERNEL_THREADS, enlargeCubic, kernelHelperThreads, PARALLEL_MIN_BYTES, pasteBicubic, STRIP_BYTES, warpBicubic, type Matrix, type WarpSource } from './resample.js';
 
 /** Catmull-Rom (Keys, a = −0.5), the kernels' interpolator, written the plain way as the reference. */
 function keys(t: number): number {
@@ -67,11 +67,13 @@ describe('warpBicubic', () => {
     expect(worst).toBeLessThanOrEqual(1);
   });
 
-  it('gives the same pixels across strip boundaries as within a strip', () => {
+  it('gives the same pixels across strip boundaries, and on helper threads, as within a strip', () => {
     const src = pattern(64, 64, 3);
     const w = 700;
     const rowsPerStrip = Math.floor(STRIP_BYTES / (w * 3));
+    // Three strips: over PARALLEL_MIN_BYTES, so they run on this thread and helpers at once.
     const h = 2 * rowsPerStrip + 7;
+    expect(w * h * 3).toBeGreaterThanOrEqual(PARALLEL_MIN_BYTES);
     const inverse = similarity(0.09, 0.2, 3, -4);
     const out = warpBicubic(src, inverse, 0, 0, w, h);
     // The rows either side of each boundary against the reference.
@@ -82,13 +84,17 @@ describe('warpBicubic', () => {
         expect(Math.abs(out[(j * w + i) * 3]! - byte(referenceSample(src, x, y, 0))), `row ${j}`).toBeLessThanOrEqual(1);
       }
     }
+    // The other strips ran on helper threads, one per further core (the three strips need at most two); the
+    // calls before this one in the file were too small to start any.
+    expect(kernelHelperThreads()).toBe(Math.min(DEFAULT_KERNEL_THREADS, 3) - 1);
   });
 });
 
 describe('enlargeCubic', () => {
   it.each([1, 3, 4] as const)('is the exact-centre Catmull-Rom enlargement, strip after strip (%i channels)', (channels) => {
     const src = pattern(311, 257, channels);
-    const W = 777, H = 1290; // several strips, non-integer factors
+    // Non-integer factors, and enough strips to run on helper threads too.
+    const W = 777, H = Math.ceil((1.5 * PARALLEL_MIN_BYTES) / (W * channels));
     const out = enlargeCubic(src, W, H);
     expect(out.length).toBe(W * H * channels);
     let worst = 0;
@@ -105,12 +111,14 @@ describe('enlargeCubic', () => {
 describe('pasteBicubic', () => {
   it('blends the sampled face over the non-zero spans with α = round(255·P(u)·P(v)), copies the opaque spans, leaves the rest', () => {
     const face = pattern(64, 64, 3);
-    const outWidth = 900, outHeight = 1200;
+    const outWidth = 900, outHeight = 2000;
     const out = new Uint8Array(outWidth * outHeight * 3).fill(40);
     const before = out.slice();
     // Output → face: the face enlarged about 14× and rotated, covering several strips of the footprint.
     const toFace = similarity(1 / 14, 0.3, 20, -10);
-    const rect = { x0: 10, y0: 20, width: 880, height: 1150 };
+    // Taller than PARALLEL_MIN_BYTES: its strips run on helper threads too.
+    const rect = { x0: 10, y0: 20, width: 880, height: 1950 };
+    expect(rect.width * rect.height * 3).toBeGreaterThanOrEqual(PARALLEL_MIN_BYTES);
     const profile = Float64Array.from({ length: 64 }, (_, i) => Math.min(1, Math.min(i + 0.5, 63.5 - i) / 10));
     // Every row: a non-zero span and an opaque run inside it, chosen by hand (maskSpans computes real ones).
     const spans = new Int32Array(rect.height * 4);
