@@ -66,7 +66,7 @@ const similarity = (s: number, t: number, tx: number, ty: number): Matrix => [s 
 
 const { rgb: photo } = await readImage(await readFile(path.join(sharedDir(), 'photos', 'whole', '00.jpg')), { maxPixels: 1e8 });
 const { rgb: small } = await readImage(await readFile(path.join(sharedDir(), 'photos', 'whole', 'blurry_face.jpg')), { maxPixels: 1e8 });
-console.log(`Resampling kernels: WebAssembly (SIMD, 1 thread) against libvips' affine (${availableParallelism()} threads)\n`);
+console.log(`Resampling kernels: WebAssembly (SIMD; large calls on ${availableParallelism()} threads) against libvips' affine (${availableParallelism()} threads)\n`);
 
 // 1. align: crop → photo at scale 0.5 (the face enlarged 2×), rotated 10°, around the photo's centre.
 const alignInverse = similarity(0.5, 0.17, photo.width / 2 - 128, photo.height / 2 - 128);

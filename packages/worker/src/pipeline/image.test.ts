@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { invertAffine } from './align.js';
-import { resizeImage, resizePlane, warpRaw } from './image.js';
+import { replicatedRect, resizeImage, resizePlane, warpRaw } from './image.js';
 import type { RgbImage } from './types.js';
 
 /** Intensity-weighted centre (in continuous coordinates) of row `y`'s red channel. */
@@ -96,5 +96,29 @@ describe('warpRaw (the WebAssembly bicubic kernel with exact pixel centres)', ()
     const out = await warpRaw({ data: checker, width: n, height: n, channels: 1, inverse, x0: 20, y0: 20, outWidth: 40, outHeight: 40 });
     const values = Array.from(out);
     expect(Math.max(...values) - Math.min(...values)).toBeLessThanOrEqual(8);
+  });
+});
+
+describe('replicatedRect', () => {
+  it.each([
+    ['inside', 3, 2, 9, 7],
+    ['past every side', -5, -4, 17, 13],
+    ['left and above only', -3, -6, 4, 2],
+    ['wholly left of the source', -9, 1, -2, 5],
+    ['wholly right of and below the source', 14, 11, 20, 15],
+  ] as const)('copies [x0, x1)×[y0, y1) with the edge pixels replicated outside the source: %s', (_name, x0, y0, x1, y1) => {
+    const W = 12, H = 9;
+    for (const channels of [1, 3, 4] as const) {
+      const src = Uint8Array.from({ length: W * H * channels }, (_, i) => (i * 37) % 251);
+      const out = replicatedRect(src, W, H, channels, x0, y0, x1, y1);
+      const w = x1 - x0, h = y1 - y0;
+      expect(out.length).toBe(w * h * channels);
+      for (let j = 0; j < h; j++) {
+        for (let i = 0; i < w; i++) {
+          const sx = Math.min(W - 1, Math.max(0, x0 + i)), sy = Math.min(H - 1, Math.max(0, y0 + j));
+          for (let c = 0; c < channels; c++) expect(out[(j * w + i) * channels + c]).toBe(src[(sy * W + sx) * channels + c]);
+        }
+      }
+    }
   });
 });

@@ -355,19 +355,38 @@ function copyRect(src: Uint8Array, srcWidth: number, channels: number, x: number
  * Copies the source rectangle [x0, x1)×[y0, y1), which may reach past the source, with the source's edge pixels
  * replicated outside it (what libvips' `extend: copy` does, without a second libvips round trip).
  */
-function replicatedRect(src: Uint8Array, W: number, H: number, channels: number, x0: number, y0: number, x1: number, y1: number): Uint8Array {
+export function replicatedRect(src: Uint8Array, W: number, H: number, channels: number, x0: number, y0: number, x1: number, y1: number): Uint8Array {
   const w = x1 - x0, h = y1 - y0, row = w * channels;
   const out = new Uint8Array(w * h * channels);
-  const inX0 = Math.min(Math.max(x0, 0), W - 1), inX1 = Math.max(Math.min(x1, W), inX0 + 1);
+  // The columns of the source inside the rectangle (empty when it lies wholly left or right of the source).
+  const inX0 = Math.max(x0, 0), inX1 = Math.min(x1, W);
   const left = inX0 - x0, right = x1 - inX1;
+  const outside = inX1 <= inX0 ? (x1 <= 0 ? 0 : W - 1) : -1;
+  /** `count` copies of the pixel at `from`, written from `to` on, in O(log count) copies. */
+  const repeat = (from: number, to: number, count: number): void => {
+    if (count <= 0) return;
+    out.copyWithin(to, from, from + channels);
+    for (let done = 1; done < count; done *= 2) out.copyWithin(to + done * channels, to, to + Math.min(done, count - done) * channels);
+  };
+  let previousSy = -1;
   for (let j = 0; j < h; j++) {
     const sy = Math.min(Math.max(y0 + j, 0), H - 1);
-    const d = j * row, s = sy * W * channels;
+    const d = j * row;
+    // Rows above and below the source repeat its first and last row.
+    if (sy === previousSy) {
+      out.copyWithin(d, d - row, d);
+      continue;
+    }
+    previousSy = sy;
+    const s = sy * W * channels;
+    if (outside >= 0) {
+      out.set(src.subarray(s + outside * channels, s + (outside + 1) * channels), d);
+      repeat(d, d + channels, w - 1);
+      continue;
+    }
     out.set(src.subarray(s + inX0 * channels, s + inX1 * channels), d + left * channels);
-    const first = src.subarray(s + inX0 * channels, s + (inX0 + 1) * channels);
-    const last = src.subarray(s + (inX1 - 1) * channels, s + inX1 * channels);
-    for (let i = 0; i < left; i++) out.set(first, d + i * channels);
-    for (let i = 0; i < right; i++) out.set(last, d + (w - right + i) * channels);
+    repeat(d + left * channels, d, left);
+    repeat(d + (w - right - 1) * channels, d + (w - right) * channels, right);
   }
   return out;
 }
