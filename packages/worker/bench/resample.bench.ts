@@ -12,13 +12,15 @@ import { availableParallelism } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readImage, resizeImage, warpRaw } from '../src/pipeline/image.js';
-import { enlargeCubic, warpBicubic, type Matrix } from '../src/pipeline/resample.js';
+import { configureKernels, enlargeCubic, kernelStats, warpBicubic, type Matrix } from '../src/pipeline/resample.js';
 import type { RgbImage } from '../src/pipeline/types.js';
 import { psnr } from '../src/testing/metrics.js';
 import { sharedDir } from '../src/testing/shared-dir.js';
 
 const RUNS = Number(process.env.REVIVE_BENCH_RUNS ?? 3);
 sharp.concurrency(availableParallelism());
+// As RestorationPipeline.create does: the kernels' helper threads start before the first call.
+configureKernels();
 const median = (v: readonly number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1]!;
 
 /**
@@ -114,3 +116,5 @@ for (const [name, out] of Object.entries(upscaled)) {
   const onImpulse = name.startsWith('wasm') ? enlargeCubic({ ...impulse, channels: 3 }, 82, 2) : await libvipsWarp(impulse, [0.5, 0, 0, 0, 0.5, 0], 82, 2);
   console.log(`${name.padEnd(24)} PSNR vs TypeScript Lanczos-3 ${psnr({ width: W, height: H, data: out }, exact).toFixed(1)} dB, impulse centre ${centre(onImpulse).toFixed(3)} (exact 41.000)`);
 }
+const stats = kernelStats();
+console.log(`\nkernel strips: ${stats.stripsHere} on the calling thread, ${stats.stripsOnHelpers} on ${stats.helperThreads} helper thread(s)`);

@@ -4,7 +4,9 @@
 // convention and Catmull-Rom (Keys, a = -0.5), libvips' "bicubic", with edges replicated.
 //
 // Buffers the wrapper passes are padded by at least 16 bytes: a 3-channel pixel is read and written as 4 bytes
-// (the fourth belongs to the next pixel and is rewritten by it), and float rows as whole v128 lanes.
+// (the fourth belongs to the next pixel and is rewritten by it), a row of four 3-channel taps is read as 16 bytes
+// (4 past the taps), and float rows as whole v128 lanes. Paste writes exactly 3 bytes a pixel: the pixels beside a
+// span are not its to touch.
 
 /** Catmull-Rom weights of the taps at −1, 0, 1, 2 for a sample at fraction t ∈ [0, 1) past tap 0. */
 @inline function w0(t: f32): f32 { return ((-0.5 * t + 1.0) * t - 0.5) * t; }
@@ -13,6 +15,12 @@
 @inline function w3(t: f32): f32 { return (0.5 * t - 0.5) * t * t; }
 
 @inline function clampI(v: i32, hi: i32): i32 { return v < 0 ? 0 : v > hi ? hi : v; }
+
+/**
+ * A sample index coordinate brought within [−4, n + 3]: beyond that every tap is the replicated edge anyway, and
+ * the tap indices then stay far from i32 overflow (a huge or infinite coordinate would wrap the bounds checks).
+ */
+@inline function clampCoordinate(v: f64, n: i32): f64 { return Math.min(Math.max(v, -4.0), <f64>n + 3.0); }
 
 /** Bytes at p as four f32 lanes (R, G, B, and the next byte). */
 @inline function px(p: usize): v128 {
@@ -43,7 +51,8 @@
  * Bicubic sample of a 3- or 4-channel image (row stride `stride` bytes) at index coordinates (x, y), edges
  * replicated: four f32 lanes (the fourth is garbage for 3 channels).
  */
-@inline function sample(src: usize, sw: i32, sh: i32, ch: i32, stride: i32, x: f64, y: f64): v128 {
+@inline function sample(src: usize, sw: i32, sh: i32, ch: i32, stride: i32, x0: f64, y0: f64): v128 {
+  const x = clampCoordinate(x0, sw), y = clampCoordinate(y0, sh);
   const fx = Math.floor(x), fy = Math.floor(y);
   const ix = <i32>fx, iy = <i32>fy;
   const tx = <f32>(x - fx), ty = <f32>(y - fy);
@@ -122,7 +131,8 @@
 }
 
 /** Scalar bicubic sample of a one-channel image. */
-@inline function sample1(src: usize, sw: i32, sh: i32, x: f64, y: f64): f32 {
+@inline function sample1(src: usize, sw: i32, sh: i32, x0: f64, y0: f64): f32 {
+  const x = clampCoordinate(x0, sw), y = clampCoordinate(y0, sh);
   const fx = Math.floor(x), fy = Math.floor(y);
   const ix = <i32>fx, iy = <i32>fy;
   const tx = <f32>(x - fx), ty = <f32>(y - fy);

@@ -53,7 +53,7 @@ function maskProfile(size: number, inset: number, sigma: number, radius: number)
 
 /**
  * facexlib's soft square mask, in face space: a product P(u)·P(v) of one 1-D profile (values 0..1 at the face's
- * pixel centres), evaluated in the output by blendFootprint.
+ * pixel centres), evaluated in the output by the paste kernel (resample.ts pasteBicubic).
  *
  * facexlib builds it in the output: the square of ones warped there, eroded by 2·upscale, then eroded by 2·w_edge
  * and blurred with a (2·w_edge+1) Gaussian (OpenCV's sigma for that size), w_edge = floor(sqrt(area) / 20). Here

@@ -332,7 +332,9 @@ export class PipelineThreadPool implements RestorationService {
     if (!Number.isInteger(threadCount) || threadCount < 1) throw new PermanentError('CONFIG', `threadCount must be a positive integer, not ${threadCount}`);
     const intraOpThreads = (config.threads ?? 0) === 0 && threadCount > 1 ? Math.max(1, Math.floor(availableParallelism() / threadCount)) : (config.threads ?? 0);
     if (config.download ?? true) await PipelineThreadPool.downloadOnce(pipelineConfig);
-    const threadConfig: PipelineConfig = { ...pipelineConfig, threads: intraOpThreads, download: false };
+    // The kernels' helper threads likewise: each pipeline thread gets its share of the cores.
+    const kernelThreads = config.kernelThreads ?? Math.max(1, Math.floor(availableParallelism() / threadCount));
+    const threadConfig: PipelineConfig = { ...pipelineConfig, threads: intraOpThreads, kernelThreads, download: false };
     const workers: Worker[] = [];
     const started = await Promise.allSettled(Array.from({ length: threadCount }, () => spawnThread(threadConfig, (w) => workers.push(w))));
     const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');

@@ -9,6 +9,7 @@ import { resizeImage, resizePlane, type ResizeKernel } from './image.js';
 import { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice, type SessionOptions } from './inference.js';
 import { defaultModelsDir, resolveModel, type ModelRole } from './models.js';
 import { pasteFaces, type FaceToPaste } from './paste.js';
+import { configureKernels } from './resample.js';
 import { DEFAULT_FIDELITY, FaceRestorer } from './restore.js';
 import type { Affine, DetectedFace, EncodedFormat, Landmarks5, RgbImage, StageName, StageTimingsMs } from './types.js';
 import { BackgroundUpsampler } from './upscale.js';
@@ -43,6 +44,11 @@ export interface PipelineConfig {
   readonly device?: ExecutionDevice;
   /** Download missing catalogue models. @default true */
   readonly download?: boolean;
+  /**
+   * Threads the resampling kernels run a large photo's strips on, this one included (resample.ts; per thread:
+   * PipelineThreadPool gives each of its threads a share of the cores). @default os.availableParallelism()
+   */
+  readonly kernelThreads?: number;
   /** Largest input the decoder accepts. @default DEFAULT_MAX_PIXELS (decode.ts) */
   readonly maxPixels?: number;
   readonly onDownloadProgress?: (modelId: string, receivedBytes: number, totalBytes: number | undefined) => void;
@@ -169,6 +175,11 @@ export class RestorationPipeline {
     const restorerPath = await resolve(restorerId, 'restorer');
     const upsamplerPath = config.bgUpsampler === undefined ? undefined : await resolve(config.bgUpsampler, 'upsampler');
 
+    try {
+      configureKernels(config.kernelThreads === undefined ? {} : { threads: config.kernelThreads });
+    } catch (error) {
+      throw new PermanentError('CONFIG', error instanceof Error ? error.message : String(error), { cause: error });
+    }
     const loaded: { dispose(): Promise<void> }[] = [];
     try {
       const detector = await FaceDetector.create(detectorPath, {

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { compileKernels, kernelsModuleText, KERNELS_MODULE } from '../../build-kernels.mjs';
-import { DEFAULT_KERNEL_THREADS, enlargeCubic, kernelHelperThreads, PARALLEL_MIN_BYTES, pasteBicubic, STRIP_BYTES, warpBicubic, type Matrix, type WarpSource } from './resample.js';
+import { availableParallelism } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { enlargeCubic, kernelStats, PARALLEL_MIN_BYTES, pasteBicubic, STRIP_BYTES, warpBicubic, type Matrix, type WarpSource } from './resample.js';
 
 /** Catmull-Rom (Keys, a = −0.5), the kernels' interpolator, written the plain way as the reference. */
 function keys(t: number): number {
@@ -67,11 +69,11 @@ describe('warpBicubic', () => {
     expect(worst).toBeLessThanOrEqual(1);
   });
 
-  it('gives the same pixels across strip boundaries, and on helper threads, as within a strip', () => {
+  it('gives the same pixels across strip boundaries as within a strip', () => {
     const src = pattern(64, 64, 3);
     const w = 700;
     const rowsPerStrip = Math.floor(STRIP_BYTES / (w * 3));
-    // Three strips: over PARALLEL_MIN_BYTES, so they run on this thread and helpers at once.
+    // Three strips: over PARALLEL_MIN_BYTES, so they also run on helper threads once those have loaded.
     const h = 2 * rowsPerStrip + 7;
     expect(w * h * 3).toBeGreaterThanOrEqual(PARALLEL_MIN_BYTES);
     const inverse = similarity(0.09, 0.2, 3, -4);
@@ -84,9 +86,39 @@ describe('warpBicubic', () => {
         expect(Math.abs(out[(j * w + i) * 3]! - byte(referenceSample(src, x, y, 0))), `row ${j}`).toBeLessThanOrEqual(1);
       }
     }
-    // The other strips ran on helper threads, one per further core (the three strips need at most two); the
-    // calls before this one in the file were too small to start any.
-    expect(kernelHelperThreads()).toBe(Math.min(DEFAULT_KERNEL_THREADS, 3) - 1);
+  });
+
+  it('runs a large call\'s strips on helper threads once they have loaded, one per further core', async () => {
+    const src = pattern(64, 64, 3);
+    const w = 700, h = 3 * Math.floor(STRIP_BYTES / (w * 3));
+    const run = () => warpBicubic(src, similarity(0.09, 0.2, 3, -4), 0, 0, w, h);
+    const first = run();
+    const started = kernelStats().helperThreads;
+    expect(started).toBe(Math.min(availableParallelism(), 3) - 1);
+    // A helper takes strips once it has loaded (until then the caller runs them): wait for that, bounded.
+    let before = kernelStats();
+    for (let attempt = 0; attempt < 600 && started > 0; attempt++) {
+      before = kernelStats();
+      // Whoever ran the strips, the pixels are the same (compared as bytes: a deep equality of 4 MB is slow).
+      expect(Buffer.from(run()).equals(Buffer.from(first))).toBe(true);
+      if (kernelStats().stripsOnHelpers > before.stripsOnHelpers) break;
+      await sleep(50);
+    }
+    if (started > 0) expect(kernelStats().stripsOnHelpers).toBeGreaterThan(before.stripsOnHelpers);
+  });
+
+  it('refuses a matrix that is not finite, and samples the replicated edge for coordinates far outside', () => {
+    const src = pattern(16, 16, 4);
+    expect(() => warpBicubic(src, [NaN, 0, 0, 0, 1, 0], 0, 0, 4, 4)).toThrow(RangeError);
+    expect(() => warpBicubic(src, [1, 0, Infinity, 0, 1, 0], 0, 0, 4, 4)).toThrow(RangeError);
+    // x about ±3·10⁹ and ±2³¹: beyond i32, where the tap indices would wrap without the kernel's clamp.
+    for (const tx of [3e9, -3e9, 2 ** 31 - 2, -(2 ** 31)]) {
+      const out = warpBicubic(src, [1, 0, tx, 0, 1, 0], 0, 0, 4, 4);
+      const column = tx > 0 ? 15 : 0;
+      for (let j = 0; j < 4; j++) {
+        for (let c = 0; c < 4; c++) expect(out[(j * 4) * 4 + c], `tx ${tx}`).toBe(byte(referenceSample(src, column + 0.5, j + 0.5, c)));
+      }
+    }
   });
 });
 
@@ -109,6 +141,18 @@ describe('enlargeCubic', () => {
 });
 
 describe('pasteBicubic', () => {
+  it('refuses spans that leave the footprint and a footprint that leaves the output', () => {
+    const face = pattern(8, 8, 3);
+    const out = new Uint8Array(20 * 10 * 3);
+    const base = { source: face, toSource: similarity(0.5, 0, 0, 0), toFace: similarity(0.5, 0, 0, 0), profile: new Float64Array(8).fill(1) };
+    const rect = { x0: 2, y0: 1, width: 10, height: 5 };
+    const spans = new Int32Array(5 * 4);
+    expect(() => pasteBicubic(out, 20, { ...base, rect, spans: spans.map((_, i) => (i === 1 ? 11 : 0)) })).toThrow(RangeError);
+    expect(() => pasteBicubic(out, 20, { ...base, rect, spans: spans.subarray(4) })).toThrow(RangeError);
+    expect(() => pasteBicubic(out, 20, { ...base, rect: { ...rect, x0: 12 }, spans })).toThrow(RangeError);
+    expect(() => pasteBicubic(out, 20, { ...base, rect: { ...rect, y0: 6 }, spans })).toThrow(RangeError);
+  });
+
   it('blends the sampled face over the non-zero spans with α = round(255·P(u)·P(v)), copies the opaque spans, leaves the rest', () => {
     const face = pattern(64, 64, 3);
     const outWidth = 900, outHeight = 2000;

@@ -5,10 +5,12 @@
 // kernels here sample only the pixels asked for (figures: `pnpm bench`, bench/resample.bench.ts, and the README).
 //
 // Each call is synchronous: the inputs are copied into the module's memory, the kernel runs, the output is copied
-// out. Outputs run in strips of rows, so the module's memory stays a few MiB whatever the photo's size; a call with
-// enough strips runs them on helper threads too (the memory is shared, each helper has its own instance of the
-// module), one strip per thread at a time. The module and its helpers are per thread (per isolate), so pipeline
-// threads never share them.
+// out. Outputs run in strips of rows, so the module's memory is bounded whatever the photo's size (about 15 MiB on
+// 2 cores for the ×2 upscale of an 8000×3300 photo, at most LANE_MEMORY_BUDGET_BYTES of strips); a call with enough
+// strips runs them on helper threads too (the memory is shared, each helper has its own instance of the module),
+// one strip per thread at a time. The module and its helpers are per thread (per isolate), so pipeline threads
+// never share them. A call blocks its thread (about 0.45 s for the ×2 upscale of an 8000×3300 photo on 2 cores): the
+// service runs the pipeline on its own threads, so the main event loop never waits for one.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { RESAMPLE_WASM_BASE64 } from './resample-wasm.js';
@@ -44,21 +46,22 @@ interface StripJob {
 }
 
 /**
- * Bytes of output a strip holds: small enough that the module's memory stays a few MiB (it never shrinks), large
- * enough that the per-strip copies, calls and hand-overs to helper threads are noise. @default 2 MiB
+ * Bytes of output a strip holds: small enough that a call's buffers stay bounded (they never shrink), large enough
+ * that the per-strip copies, calls and hand-overs to helper threads are noise. @default 2 MiB
  */
 export const STRIP_BYTES = 2 * 2 ** 20;
-/**
- * Threads a large call runs its strips on, the calling one included. The same default as libvips' (image.ts):
- * a job owns its task's cores while it runs its pixel stages. @default os.availableParallelism()
- */
-export const DEFAULT_KERNEL_THREADS = availableParallelism();
 /**
  * Output below which a call stays on the calling thread: handing a strip to a helper costs tens of microseconds,
  * and a 512² crop (0.75 MiB) is done in a few milliseconds. @default 2 strips
  */
 export const PARALLEL_MIN_BYTES = 2 * STRIP_BYTES;
-/** Bytes past every buffer: kernels read and write a 3-byte pixel as 4 bytes and float rows as 16-byte lanes. */
+/**
+ * Buffers a call may lay out for strips that run at once: each lane of a ×2 upscale of a wide photo holds about
+ * 7 MiB (source rows, float rows, output), so a many-core host runs fewer lanes than it has cores rather than
+ * keep hundreds of MiB in every thread's module. @default 64 MiB
+ */
+const LANE_MEMORY_BUDGET_BYTES = 64 * 2 ** 20;
+/** Bytes past every buffer: kernels read a 3-byte pixel as 4 bytes (a row of 4 taps as 16) and float rows as 16-byte lanes. */
 const PAD_BYTES = 16;
 const WASM_PAGE_BYTES = 65_536;
 /** The most the module's memory may grow to (shared memory needs a maximum): 1 GiB, far above any strip layout. */
@@ -66,26 +69,55 @@ const MAX_MEMORY_PAGES = 16_384;
 /** How long a helper may take over one strip before the call fails (a strip takes milliseconds). */
 const HELPER_TIMEOUT_MS = 120_000;
 
-// Helper protocol, one Int32Array per helper: [state, kernel index, argument count]; arguments in a Float64Array.
-const STATE = 0, KERNEL = 1, ARG_COUNT = 2;
-const IDLE = 0, RUN = 1, DONE = 2, FAILED = 3, BROKEN = 4;
-const MAX_ARGS = 32;
+export interface KernelOptions {
+  /**
+   * Threads a large call runs its strips on, the calling one included. Like libvips (image.ts), a job owns its
+   * task's cores while it runs its pixel stages; PipelineThreadPool gives each of its threads a share.
+   * @default os.availableParallelism()
+   */
+  readonly threads?: number;
+}
+
+let kernelThreads = availableParallelism();
 
 /**
- * The helper thread: its own instance of the module over the shared memory; it sleeps on its state word, runs
- * the strip it is handed, and says DONE (or FAILED when the kernel trapped, BROKEN when it never loaded).
+ * Sets the kernels' options for this thread (each pipeline thread has its own module and helpers) and starts the
+ * helper threads now, as the models load, so the first large call finds them ready rather than loading.
+ */
+export function configureKernels(options: KernelOptions = {}): void {
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`kernel threads must be a positive integer, not ${threads}`);
+  kernelThreads = threads;
+  const rt = load();
+  for (let i = 0; i < threads - 1; i++) rt.helpers[i] ??= new KernelHelper(rt.module, rt.memory);
+}
+
+// Helper protocol, one Int32Array per helper: [state, job number, kernel index, argument count, error length];
+// the arguments in a Float64Array, a failure's message in a byte array. The job number the helper echoes with its
+// answer ties the answer to the strip it was given.
+const STATE = 0, JOB = 1, KERNEL = 2, ARG_COUNT = 3, ERROR_LENGTH = 4, CONTROL_WORDS = 5;
+// State 0 is "loading": a new control block is zeroed, and the helper says IDLE once it has loaded the module.
+const IDLE = 1, RUN = 2, DONE = 3, FAILED = 4, BROKEN = 5;
+const MAX_ARGS = 32;
+const ERROR_BYTES = 1024;
+
+/**
+ * The helper thread: its own instance of the module over the shared memory. It says IDLE once loaded (BROKEN
+ * if it can't load), sleeps on its state word, runs the strip it is handed and says DONE, or FAILED with the
+ * message when the kernel threw.
  */
 const HELPER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { module, memory, control, args, names } = workerData;
-const state = new Int32Array(control), values = new Float64Array(args);
+const { module, memory, control, args, error, names } = workerData;
+const state = new Int32Array(control), values = new Float64Array(args), message = new Uint8Array(error);
 let kernels;
 try {
   kernels = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('resample kernel aborted'); } } }).exports;
+  Atomics.store(state, ${STATE}, ${IDLE});
 } catch {
   Atomics.store(state, ${STATE}, ${BROKEN});
-  Atomics.notify(state, ${STATE});
 }
+Atomics.notify(state, ${STATE});
 while (kernels !== undefined) {
   const s = Atomics.load(state, ${STATE});
   if (s !== ${RUN}) {
@@ -95,58 +127,85 @@ while (kernels !== undefined) {
   try {
     kernels[names[state[${KERNEL}]]](...values.subarray(0, state[${ARG_COUNT}]));
     Atomics.store(state, ${STATE}, ${DONE});
-  } catch {
+  } catch (e) {
+    const { written } = new TextEncoder().encodeInto(String(e && e.message || e), message);
+    state[${ERROR_LENGTH}] = written;
     Atomics.store(state, ${STATE}, ${FAILED});
   }
   Atomics.notify(state, ${STATE});
 }
 `;
 
+/** Counters for the bench and the tests: what ran where. */
+const stats = { helperThreads: 0, stripsOnHelpers: 0, stripsHere: 0 };
+
 class KernelHelper {
-  readonly #state = new Int32Array(new SharedArrayBuffer(3 * 4));
+  readonly #state = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
   readonly #args = new Float64Array(new SharedArrayBuffer(MAX_ARGS * 8));
-  /** Set once the helper could not load the module: its strips run on the calling thread instead. */
-  broken = false;
+  readonly #error = new Uint8Array(new SharedArrayBuffer(ERROR_BYTES));
+  #job = 0;
+  /** Set when the helper could not start, could not load the module or exited: its strips run on the caller. */
+  #broken = false;
 
   constructor(module: object, memory: WasmMemory) {
-    const worker = new Worker(HELPER_SOURCE, {
-      eval: true,
-      workerData: { module, memory, control: this.#state.buffer, args: this.#args.buffer, names: KERNEL_NAMES },
-    });
-    // Asleep between calls: it must not keep the process (or a pipeline thread) alive.
-    worker.unref();
-    worker.on('error', () => {
-      this.broken = true;
-    });
+    try {
+      const worker = new Worker(HELPER_SOURCE, {
+        eval: true,
+        workerData: { module, memory, control: this.#state.buffer, args: this.#args.buffer, error: this.#error.buffer, names: KERNEL_NAMES },
+      });
+      // Asleep between calls: it must not keep the process (or a pipeline thread) alive.
+      worker.unref();
+      const lost = (): void => {
+        this.#broken = true;
+      };
+      worker.on('error', lost);
+      worker.on('exit', lost);
+      stats.helperThreads++;
+    } catch {
+      // No thread to be had (a process limit, say): this lane's strips run on the calling thread.
+      this.#broken = true;
+    }
+  }
+
+  /** Loaded and waiting: a strip handed over now starts at once (one still loading would only delay the call). */
+  get ready(): boolean {
+    return !this.#broken && Atomics.load(this.#state, STATE) === IDLE;
+  }
+
+  get broken(): boolean {
+    return this.#broken || Atomics.load(this.#state, STATE) === BROKEN;
   }
 
   start(job: StripJob): void {
+    if (Atomics.load(this.#state, STATE) !== IDLE) throw new Error('resample: a strip was handed to a busy helper thread');
     this.#args.set(job.args);
+    this.#state[JOB] = ++this.#job;
     this.#state[KERNEL] = KERNEL_NAMES.indexOf(job.kernel);
     this.#state[ARG_COUNT] = job.args.length;
     Atomics.store(this.#state, STATE, RUN);
     Atomics.notify(this.#state, STATE);
   }
 
-  /** Blocks until the strip is done; false when the helper never loaded (the strip was not touched). */
-  finish(): boolean {
+  /** Blocks until the helper has answered for the strip it was handed; throws when it failed or gave no answer. */
+  finish(): void {
     const deadline = performance.now() + HELPER_TIMEOUT_MS;
     for (;;) {
       const s = Atomics.load(this.#state, STATE);
-      if (s === DONE) break;
-      if (s === BROKEN) {
-        this.broken = true;
-        return false;
-      }
+      if (s === DONE && this.#state[JOB] === this.#job) break;
       if (s === FAILED) {
+        const reason = new TextDecoder().decode(this.#error.slice(0, this.#state[ERROR_LENGTH]));
         Atomics.store(this.#state, STATE, IDLE);
-        throw new Error('resample kernel failed on a helper thread');
+        throw new Error(`resample kernel failed on a helper thread: ${reason}`);
       }
-      if (performance.now() > deadline) throw new Error(`resample helper thread gave no answer in ${HELPER_TIMEOUT_MS / 1000} s`);
+      if (performance.now() > deadline) {
+        // It may still be writing into the module's memory: it is never handed another strip.
+        this.#broken = true;
+        throw new Error(`resample helper thread gave no answer in ${HELPER_TIMEOUT_MS / 1000} s`);
+      }
       Atomics.wait(this.#state, STATE, s, 1000);
     }
     Atomics.store(this.#state, STATE, IDLE);
-    return true;
+    stats.stripsOnHelpers++;
   }
 }
 
@@ -173,22 +232,28 @@ function load(): Runtime {
   return runtime;
 }
 
-/** Helper threads this thread has started and that loaded the kernels (diagnostics: the bench, the tests). */
-export function kernelHelperThreads(): number {
-  return runtime?.helpers.filter((helper) => !helper.broken).length ?? 0;
+/**
+ * What ran where on this thread so far: helper threads started, strips run on them and on this thread
+ * (diagnostics for the bench and the tests).
+ */
+export function kernelStats(): { readonly helperThreads: number; readonly stripsOnHelpers: number; readonly stripsHere: number } {
+  return { ...stats };
 }
+
+const align16 = (n: number): number => Math.ceil(n / 16) * 16;
 
 /** Lays out buffers of the given byte sizes (16-byte aligned, padded) from the heap base; returns their offsets. */
 function layout(sizes: readonly number[]): { readonly rt: Runtime; readonly at: number[] } {
   const rt = load();
   const at: number[] = [];
-  let p = (rt.kernels.heapBase() + 15) & ~15;
+  let p = align16(rt.kernels.heapBase());
   for (const size of sizes) {
     at.push(p);
-    p += (size + PAD_BYTES + 15) & ~15;
+    p += align16(size + PAD_BYTES);
   }
+  const limit = MAX_MEMORY_PAGES * WASM_PAGE_BYTES;
+  if (p > limit) throw new RangeError(`resample: ${p} bytes of buffers exceed the kernels' ${limit}`);
   const have = rt.memory.buffer.byteLength;
-  if (p > MAX_MEMORY_PAGES * WASM_PAGE_BYTES) throw new RangeError(`resample: ${p} bytes of buffers exceed the kernels' ${MAX_MEMORY_PAGES * WASM_PAGE_BYTES}`);
   if (p > have) rt.memory.grow(Math.ceil((p - have) / WASM_PAGE_BYTES));
   return { rt, at };
 }
@@ -200,30 +265,65 @@ function stripRows(width: number, channels: number): number {
   return Math.max(1, Math.floor(STRIP_BYTES / (width * channels)));
 }
 
-/** Strips run at once (each with its own buffers): 1 for small calls, else up to DEFAULT_KERNEL_THREADS. */
-function lanesFor(outputBytes: number, strips: number): number {
-  return outputBytes < PARALLEL_MIN_BYTES ? 1 : Math.max(1, Math.min(DEFAULT_KERNEL_THREADS, strips));
+/**
+ * Strips run at once, each with its own buffers of `laneBytes`: 1 for small calls, else one per kernel thread,
+ * no more than there are strips or than LANE_MEMORY_BUDGET_BYTES holds.
+ */
+function lanesFor(outputBytes: number, strips: number, laneBytes: number): number {
+  if (outputBytes < PARALLEL_MIN_BYTES) return 1;
+  return Math.max(1, Math.min(kernelThreads, strips, Math.floor(LANE_MEMORY_BUDGET_BYTES / laneBytes)));
 }
 
-/** Runs the strips at once: the first on this thread, the others on helper threads (started on first use). */
+/**
+ * Runs the strips at once: each on a ready helper thread (started on first use) or on this thread. Every strip
+ * handed over is waited for, also when another one throws, so no helper is still writing into the module's memory
+ * when the next call lays out its buffers there.
+ */
 function runStrips(rt: Runtime, jobs: readonly StripJob[]): void {
-  const handed: [KernelHelper, StripJob][] = [];
-  jobs.slice(1).forEach((job, i) => {
-    const helper = (rt.helpers[i] ??= new KernelHelper(rt.module, rt.memory));
-    if (helper.broken) rt.kernels[job.kernel](...job.args);
-    else {
-      helper.start(job);
-      handed.push([helper, job]);
-    }
+  const here: StripJob[] = [];
+  const handed: KernelHelper[] = [];
+  jobs.forEach((job, i) => {
+    if (i === 0) return here.push(job);
+    const helper = (rt.helpers[i - 1] ??= new KernelHelper(rt.module, rt.memory));
+    if (!helper.ready) return here.push(job);
+    helper.start(job);
+    handed.push(helper);
   });
-  const first = jobs[0];
-  if (first !== undefined) rt.kernels[first.kernel](...first.args);
-  for (const [helper, job] of handed) if (!helper.finish()) rt.kernels[job.kernel](...job.args);
+  let failure: unknown;
+  try {
+    for (const job of here) {
+      rt.kernels[job.kernel](...job.args);
+      stats.stripsHere++;
+    }
+  } catch (error) {
+    failure = error;
+  }
+  for (const helper of handed) {
+    try {
+      helper.finish();
+    } catch (error) {
+      failure ??= error;
+    }
+  }
+  if (failure !== undefined) throw failure;
+}
+
+/** The matrix a kernel takes, refused when a coefficient is not finite (a NaN would sample garbage silently). */
+function finiteMatrix(m: Matrix, what: string): Matrix {
+  if (!m.every(Number.isFinite)) throw new RangeError(`resample: the ${what} matrix [${m.join(', ')}] is not finite`);
+  return m;
+}
+
+function checkSource(src: WarpSource): void {
+  const { data, width, height, channels } = src;
+  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0) || data.length !== width * height * channels) {
+    throw new RangeError(`resample: ${data.length} bytes is not a ${width}×${height}×${channels} image`);
+  }
 }
 
 /** Source index coordinates sampled for destination pixel (X, Y): the matrix with the half-pixel centres folded in. */
 function indexMatrix(m: Matrix, x0: number, y0: number): Matrix {
-  const [a, b, c, d, e, f] = m;
+  const [a, b, c, d, e, f] = finiteMatrix(m, 'sampling');
   return [a, b, a * (x0 + 0.5) + b * (y0 + 0.5) + c - 0.5, d, e, d * (x0 + 0.5) + e * (y0 + 0.5) + f - 0.5];
 }
 
@@ -239,11 +339,15 @@ export interface WarpSource {
  * rectangle at (x0, y0) takes the source at `inverse`(x0 + i + 0.5, y0 + j + 0.5) (continuous coordinates).
  */
 export function warpBicubic(src: WarpSource, inverse: Matrix, x0: number, y0: number, outWidth: number, outHeight: number): Uint8Array {
+  checkSource(src);
+  if (!(Number.isInteger(outWidth) && Number.isInteger(outHeight) && outWidth > 0 && outHeight > 0)) {
+    throw new RangeError(`warpBicubic: bad output size ${outWidth}×${outHeight}`);
+  }
   const { width, height, channels } = src;
   const rowBytes = outWidth * channels;
   const out = new Uint8Array(outHeight * rowBytes);
   const rows = Math.min(stripRows(outWidth, channels), outHeight);
-  const lanes = lanesFor(out.length, Math.ceil(outHeight / rows));
+  const lanes = lanesFor(out.length, Math.ceil(outHeight / rows), rows * rowBytes);
   const { rt, at } = layout([src.data.length, ...Array<number>(lanes).fill(rows * rowBytes)]);
   const [srcAt, ...dstAt] = at as [number, ...number[]];
   bytesAt(rt, srcAt, src.data.length).set(src.data);
@@ -277,16 +381,20 @@ function enlargeTaps(n: number, toN: number): { readonly index: Int32Array; read
  * into floats and a vertical pass to bytes.
  */
 export function enlargeCubic(src: WarpSource, toWidth: number, toHeight: number): Uint8Array {
+  checkSource(src);
   const { width, height, channels } = src;
+  if (!(Number.isInteger(toWidth) && Number.isInteger(toHeight) && toWidth >= width && toHeight >= height)) {
+    throw new RangeError(`enlargeCubic: ${toWidth}×${toHeight} is not an enlargement of ${width}×${height}`);
+  }
   const h = enlargeTaps(width, toWidth);
   const v = enlargeTaps(height, toHeight);
   const out = new Uint8Array(toWidth * toHeight * channels);
   const rows = Math.min(stripRows(toWidth, channels), toHeight);
-  const lanes = lanesFor(out.length, Math.ceil(toHeight / rows));
   // Source rows one strip can need: its own span at this scale plus the kernel's reach on both sides.
   const maxSourceRows = Math.min(height, Math.ceil((rows * height) / toHeight) + 4);
   const rowBytes = width * channels, outRow = toWidth * channels;
   const lane = [maxSourceRows * rowBytes, maxSourceRows * outRow * 4, rows * outRow, rows * 16, rows * 16];
+  const lanes = lanesFor(out.length, Math.ceil(toHeight / rows), lane.reduce((sum, bytes) => sum + bytes, 0));
   const { rt, at } = layout([h.index.byteLength, h.weight.byteLength, ...Array.from({ length: lanes }, () => lane).flat()]);
   const [hIndexAt, hWeightAt] = at as [number, number];
   const buffer = rt.memory.buffer;
@@ -339,12 +447,18 @@ export interface PasteRequest {
  */
 export function pasteBicubic(out: Uint8Array, outWidth: number, req: PasteRequest): void {
   const { source, rect, profile, spans } = req;
+  checkSource(source);
   if (source.channels !== 3) throw new RangeError('pasteBicubic: the face must be RGB.');
   const { x0, y0, width: mw, height: mh } = rect;
+  if (!(x0 >= 0 && y0 >= 0 && mw > 0 && mh > 0 && x0 + mw <= outWidth && (y0 + mh) * outWidth * 3 <= out.length)) {
+    throw new RangeError(`pasteBicubic: the footprint ${mw}×${mh} at (${x0}, ${y0}) is not inside the output`);
+  }
+  // The kernel writes where the spans say: each must lie inside the footprint's row.
+  if (spans.length !== mh * 4 || !spans.every((x) => x >= 0 && x <= mw)) throw new RangeError('pasteBicubic: the spans do not fit the footprint');
   const rowBytes = mw * 3;
   const rows = Math.min(stripRows(mw, 3), mh);
-  const lanes = lanesFor(mh * rowBytes, Math.ceil(mh / rows));
   const lane = [rows * rowBytes, rows * 16];
+  const lanes = lanesFor(mh * rowBytes, Math.ceil(mh / rows), lane[0]! + lane[1]!);
   const { rt, at } = layout([source.data.length, profile.length * 4, ...Array.from({ length: lanes }, () => lane).flat()]);
   const [faceAt, profileAt] = at as [number, number];
   const buffer = rt.memory.buffer;
