@@ -18,6 +18,8 @@ export const API_ERROR_CODES = [
   'UNAUTHENTICATED', // no tenant: no JWT claims (or, in local mode, no x-revive-tenant header)
   'FORBIDDEN_UPLOAD_KEY', // an uploadKey outside the caller's tenant prefix
   'UPLOAD_NOT_FOUND', // an uploadKey with nothing uploaded there (not uploaded yet, or expired)
+  'IMAGE_TOO_LARGE', // the upload's header says it has more pixels than the worker accepts, before or after upscale
+  'OUTPUT_TOO_LARGE', // the output would be wider or taller than the requested ext can hold
   'FORBIDDEN_URL', // a source or webhook URL that is not http(s) or points at a private, loopback or metadata address
   'INVALID_IDEMPOTENCY_KEY', // an Idempotency-Key header outside 1..255 printable ASCII characters
   'IDEMPOTENCY_KEY_REUSED', // the same Idempotency-Key with a different body

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_MAX_OUTPUT_PIXELS } from './limits.js';
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const cidrList = z
@@ -48,6 +49,17 @@ export const workerEnvSchema = z.object({
   REVIVE_THREADS: intFrom(0, 256).default(0),
   /** Jobs processed at once. @default 1 */
   REVIVE_CONCURRENCY: intFrom(1, 64).default(1),
+  /**
+   * Largest output of a job, input pixels × upscale²; bigger jobs end FAILED IMAGE_TOO_LARGE before any pixel is
+   * decoded. @default 256_000_000 (a 64 MP photo at upscale 2)
+   */
+  REVIVE_MAX_OUTPUT_PIXELS: intFrom(1, 2 ** 40).default(DEFAULT_MAX_OUTPUT_PIXELS),
+  /**
+   * Working memory one job may need (decoded input, upscaled background, alpha, encoder output; see
+   * JOB_MEMORY_BYTES_PER_PIXEL); bigger jobs end FAILED IMAGE_TOO_LARGE before any pixel is decoded.
+   * @default defaultJobMemoryMiB(REVIVE_CONCURRENCY): (4096 − 1024) / REVIVE_CONCURRENCY, the default task's share
+   */
+  REVIVE_JOB_MEMORY_MIB: intFrom(64, 1_048_576).optional(),
   /** @default 20 (SQS's maximum long poll) */
   REVIVE_WAIT_TIME_SECONDS: intFrom(0, 20).default(20),
   /** @default 120 */

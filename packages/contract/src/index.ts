@@ -6,3 +6,4 @@ export * from './webhook.js';
 export * from './health.js';
 export * from './url-policy.js';
 export * from './api-routes.js';
+export * from './limits.js';

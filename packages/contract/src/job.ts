@@ -14,7 +14,8 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED', '
 export const JOB_ERROR_CODES = [
   'INVALID_MESSAGE', // the queue message did not match the contract
   'INVALID_IMAGE', // not an image, truncated, or an unsupported format
-  'IMAGE_TOO_LARGE', // more pixels than the worker accepts (decompression bombs land here)
+  'IMAGE_TOO_LARGE', // more input or output pixels (input × upscale²), or more working memory, than the worker accepts (decompression bombs land here)
+  'OUTPUT_TOO_LARGE', // the output is wider or taller than the requested ext can hold (WebP 16383, JPEG 65500 pixels per side)
   'SOURCE_TOO_LARGE', // more bytes than the worker downloads
   'SOURCE_NOT_FOUND', // the upload key does not exist, or the URL answered 404/410
   'SOURCE_UNREACHABLE', // the URL timed out, refused, or answered a 5xx
