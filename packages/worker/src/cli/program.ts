@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { DEFAULT_BLEND, DEFAULT_UPSCALE, MAX_UPSCALE, OUTPUT_EXTS } from '@revive/contract';
+import { DEFAULT_BLEND, DEFAULT_MAX_OUTPUT_PIXELS, DEFAULT_UPSCALE, MAX_UPSCALE, OUTPUT_EXTS, defaultJobMemoryMiB } from '@revive/contract';
 // Only light modules at the top: every command's own modules are imported in its action. `revive healthcheck` runs
 // every 30 s inside the worker's task and must not load sharp, onnxruntime-node or the AWS SDK (with them it took
 // 0.45 s and 118 MB; without, about 0.1 s and 50 MB: `pnpm vitest run packages/worker/test/image-layout.test.ts`).
@@ -45,6 +45,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--models-dir <dir>', 'model folder (default: $REVIVE_MODELS_DIR or ~/.cache/revive/models)')
     .option('--score-threshold <0..1>', `minimum face detection score (default: the detector's own: ${Object.entries(DEFAULT_SCORE_THRESHOLDS).map(([k, v]) => `${k} ${v}`).join(', ')})`)
     .option('--max-pixels <n>', 'largest input accepted, in pixels (decompression-bomb guard)')
+    .option('--max-output-pixels <n>', `largest output accepted, input pixels × upscale² (default: ${DEFAULT_MAX_OUTPUT_PIXELS})`)
+    .option('--job-memory-mib <n>', `working memory one photo may need, in MiB (default: ${defaultJobMemoryMiB(1)})`)
     .option('--no-download', 'never download missing models')
     .option('--no-save-faces', 'skip cropped_faces/, restored_faces/ and cmp/')
     .addHelpText('after', EXIT_CODES_HELP)

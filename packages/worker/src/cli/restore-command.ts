@@ -37,6 +37,9 @@ export const restoreOptionsSchema = z.strictObject({
   modelsDir: z.string().min(1).optional(),
   scoreThreshold: z.coerce.number().gt(0).lt(1).optional(),
   maxPixels: z.coerce.number().int().positive().optional(),
+  maxOutputPixels: z.coerce.number().int().positive().optional(),
+  // commander's name for --job-memory-mib.
+  jobMemoryMib: z.coerce.number().int().positive().optional(),
   download: z.boolean().default(true),
   saveFaces: z.boolean().default(true),
 });
@@ -93,6 +96,8 @@ export async function runRestore(
       ...(options.detectorKind !== undefined && { detectorKind: options.detectorKind }),
       ...(options.bgUpsampler !== undefined && { bgUpsampler: options.bgUpsampler }),
       ...(options.maxPixels !== undefined && { maxPixels: options.maxPixels }),
+      ...(options.maxOutputPixels !== undefined && { maxOutputPixels: options.maxOutputPixels }),
+      ...(options.jobMemoryMib !== undefined && { jobMemoryMiB: options.jobMemoryMib }),
     });
   } catch (error) {
     io.stderr.write(`revive restore: cannot load the models: ${describeError(error)}\n`);

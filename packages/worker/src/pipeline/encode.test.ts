@@ -66,3 +66,12 @@ describe('encode', () => {
     await expect(encode(gradient(4, 4), new Uint8Array(16), 'jpeg')).rejects.toThrow(/alpha/);
   });
 });
+
+// Issue 18 item 2: libvips' "too large for the WebP format" ended jobs as INTERNAL (a bug, as if a retry could help).
+describe('an output the format cannot hold', () => {
+  it('fails as a permanent OUTPUT_TOO_LARGE, with the size and the format', async () => {
+    const wide = gradient(16_384, 1);
+    await expect(encode(wide, undefined, 'webp')).rejects.toMatchObject({ code: 'OUTPUT_TOO_LARGE', retryable: false, message: expect.stringContaining('16384×1 output cannot be written as webp') });
+    await expect(encode(wide, undefined, 'png')).resolves.toBeInstanceOf(Uint8Array);
+  });
+});

@@ -1,4 +1,4 @@
-import type { OutputExt } from '@revive/contract';
+import { requestedOutputFormat, type OutputExt } from '@revive/contract';
 import { resizePlane, writeImage } from './image.js';
 import type { EncodedFormat, ImageFormat, RgbImage } from './types.js';
 
@@ -7,17 +7,7 @@ export const DEFAULT_QUALITY = 95;
 
 /** `auto` keeps the input's format (formats Revive does not write become PNG); alpha always forces PNG. */
 export function resolveOutputFormat(ext: OutputExt, input: ImageFormat, hasAlpha: boolean): EncodedFormat {
-  if (hasAlpha) return 'png';
-  switch (ext) {
-    case 'jpg':
-      return 'jpeg';
-    case 'png':
-      return 'png';
-    case 'webp':
-      return 'webp';
-    case 'auto':
-      return input === 'other' ? 'png' : input;
-  }
+  return requestedOutputFormat(ext, input, hasAlpha);
 }
 
 /** File extension for a format: jpeg → 'jpg'. */

@@ -32,6 +32,8 @@ export interface ImageHeader {
   readonly height: number;
   readonly hasAlpha: boolean;
   readonly isGrayscale: boolean;
+  /** EXIF orientation (1–8; 1 when absent): 5 to 8 turn the image by 90°, so its displayed width is `height`. */
+  readonly orientation: number;
 }
 
 function formatOf(name: string | undefined): ImageFormat {
@@ -61,6 +63,7 @@ export async function readImageHeader(input: Uint8Array): Promise<ImageHeader> {
     height,
     hasAlpha: meta.hasAlpha,
     isGrayscale: meta.space === 'b-w' || meta.space === 'grey16' || meta.channels <= 2,
+    orientation: meta.orientation ?? 1,
   };
 }
 
@@ -281,28 +284,51 @@ export async function writeImage(
   const { width, height } = image;
   const n = width * height;
   if (image.data.length !== n * 3) throw new RangeError(`Encode: ${image.data.length} bytes is not ${width}×${height}×3.`);
-  let raw: Uint8Array = image.data;
-  let channels: 3 | 4 = 3;
   if (alpha !== undefined) {
     if (alpha.length !== n) throw new RangeError(`Encode: alpha has ${alpha.length} bytes, not ${n}.`);
     if (format === 'jpeg') throw new RangeError('Encode: JPEG cannot carry alpha.');
-    raw = new Uint8Array(n * 4);
-    const src = image.data;
-    for (let i = 0, s = 0, d = 0; i < n; i++, s += 3, d += 4) {
-      raw[d] = src[s]!;
-      raw[d + 1] = src[s + 1]!;
-      raw[d + 2] = src[s + 2]!;
-      raw[d + 3] = alpha[i]!;
-    }
-    channels = 4;
   }
-  const plain = sharp(raw, { raw: { width, height, channels }, limitInputPixels: false });
+  // The alpha plane is joined inside libvips, which streams both planes into the encoder: an interleaved RGBA copy
+  // made here cost 4 bytes per output pixel (4 GiB for a 1,024 MP output) on top of the planes themselves.
+  const rgb = sharp(image.data, { raw: { width, height, channels: 3 }, limitInputPixels: false });
+  const plain = alpha === undefined ? rgb : rgb.joinChannel(Buffer.from(alpha.buffer, alpha.byteOffset, alpha.byteLength), { raw: { width, height, channels: 1 }, limitInputPixels: false });
   const base = options?.exifOrientation === undefined ? plain : plain.withMetadata({ orientation: options.exifOrientation });
   const quality = options?.quality;
   const encoder =
     format === 'jpeg' ? base.jpeg({ ...options?.jpeg, ...(quality !== undefined && { quality }) })
     : format === 'webp' ? base.webp({ ...options?.webp, ...(quality !== undefined && { quality }) })
     : base.png({ ...options?.png });
+  let out: Buffer;
+  try {
+    out = await encoder.toBuffer();
+  } catch (error) {
+    // Callers check each format's largest side first (planOutput in the contract); should libvips still refuse a
+    // size, the job fails for what it is, a permanent OUTPUT_TOO_LARGE, not an INTERNAL bug to be retried.
+    const reason = error instanceof Error ? error.message.trim() : String(error);
+    if (/too large for the|maximum supported image dimension/i.test(reason)) {
+      throw new PermanentError('OUTPUT_TOO_LARGE', `The ${width}×${height} output cannot be written as ${format}: ${reason}`, { cause: error });
+    }
+    throw error;
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/**
+ * Encodes a flat image of any size without holding its pixels: libvips generates and encodes it in strips. Tests
+ * and benches make decompression bombs with it (an 8000×8000 RGBA PNG of one colour is about a megabyte).
+ */
+export async function writeSolidImage(
+  width: number,
+  height: number,
+  channels: 1 | 3 | 4,
+  format: EncodedFormat,
+  options?: { readonly compressionLevel?: number },
+): Promise<Uint8Array> {
+  const background = { r: 120, g: 90, b: 60, alpha: 0.5 };
+  const created = sharp({ create: { width, height, channels: channels === 1 ? 3 : channels, background }, limitInputPixels: false });
+  const coloured = channels === 1 ? created.toColourspace('b-w') : created;
+  const encoder =
+    format === 'jpeg' ? coloured.jpeg() : format === 'webp' ? coloured.webp() : coloured.png({ compressionLevel: options?.compressionLevel ?? 9 });
   const out = await encoder.toBuffer();
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }

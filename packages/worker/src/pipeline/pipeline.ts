@@ -2,7 +2,7 @@ import path from 'node:path';
 import { DEFAULT_BLEND, DEFAULT_UPSCALE, type OutputExt } from '@revive/contract';
 import { PermanentError } from '../errors.js';
 import { alignFace, templateForSize } from './align.js';
-import { decode, type DecodeOptions } from './decode.js';
+import { checkSize, decode, type SizeCheckOptions } from './decode.js';
 import { FaceDetector, type DetectorKind } from './detect.js';
 import { encode, resolveOutputFormat } from './encode.js';
 import { resizeImage, resizePlane, type ResizeKernel } from './image.js';
@@ -51,6 +51,10 @@ export interface PipelineConfig {
   readonly kernelThreads?: number;
   /** Largest input the decoder accepts. @default DEFAULT_MAX_PIXELS (decode.ts) */
   readonly maxPixels?: number;
+  /** Largest output (input × upscale²) a job may have. @default the contract's DEFAULT_MAX_OUTPUT_PIXELS */
+  readonly maxOutputPixels?: number;
+  /** Working memory a job may need (the contract's jobMemoryBytes). @default the contract's defaultJobMemoryMiB(1) */
+  readonly jobMemoryMiB?: number;
   readonly onDownloadProgress?: (modelId: string, receivedBytes: number, totalBytes: number | undefined) => void;
 }
 
@@ -94,6 +98,8 @@ export interface ProcessResult {
   readonly height: number;
   readonly faces: readonly ProcessedFace[];
   readonly timingsMs: StageTimingsMs;
+  /** Why the output is not in the requested format, when `ext: auto` had to fall back to PNG (the input's format cannot hold it). */
+  readonly formatFallback?: string;
 }
 
 /** Detector kind from a catalogue id or file name; undefined lets the detector tell it from the model's outputs. */
@@ -146,7 +152,7 @@ export class RestorationPipeline {
     private readonly restorer: FaceRestorer,
     private readonly bgUpsampler: BackgroundUpsampler | undefined,
     models: RestorationPipeline['models'],
-    private readonly decodeOptions: DecodeOptions,
+    private readonly sizeOptions: SizeCheckOptions,
   ) {
     this.models = models;
   }
@@ -195,7 +201,11 @@ export class RestorationPipeline {
         restorer,
         upsampler,
         { detector: detectorId, restorer: restorerId, bgUpsampler: config.bgUpsampler },
-        config.maxPixels === undefined ? {} : { maxPixels: config.maxPixels },
+        {
+          ...(config.maxPixels !== undefined && { maxPixels: config.maxPixels }),
+          ...(config.maxOutputPixels !== undefined && { maxOutputPixels: config.maxOutputPixels }),
+          ...(config.jobMemoryMiB !== undefined && { jobMemoryMiB: config.jobMemoryMiB }),
+        },
       );
     } catch (error) {
       await Promise.allSettled(loaded.map((model) => model.dispose()));
@@ -203,16 +213,32 @@ export class RestorationPipeline {
     }
   }
 
-  /** decode → detect → align → restore → paste → encode. Fails with INVALID_IMAGE, IMAGE_TOO_LARGE or NO_FACE. */
+  /**
+   * decode → detect → align → restore → paste → encode. Fails with INVALID_IMAGE, IMAGE_TOO_LARGE, OUTPUT_TOO_LARGE
+   * (the size limits are checked from the header, before any pixel is decoded) or NO_FACE.
+   */
   async process(input: Uint8Array, options: ProcessOptions = {}): Promise<ProcessResult> {
     const clock = new StageClock();
-    const decoded = await clock.time('decode', () => decode(input, this.decodeOptions));
+    const ext = options.ext ?? 'auto';
+    // `--aligned` writes the restorer's crop size, whatever the upscale: only the input limit applies to it.
+    const plan = options.aligned
+      ? undefined
+      : await clock.time('decode', () => checkSize(input, { upscale: options.upscale ?? DEFAULT_UPSCALE, ext }, this.sizeOptions));
+    const decoded = await clock.time('decode', () => decode(input, this.sizeOptions));
     const { faces, image, alpha } = options.aligned
       ? await this.restoreAligned(decoded.rgb, decoded.alpha, options, clock)
       : await this.restoreWhole(decoded.rgb, decoded.alpha, options, clock);
-    const format = resolveOutputFormat(options.ext ?? 'auto', decoded.format, alpha !== undefined);
+    const format = plan?.format ?? resolveOutputFormat(ext, decoded.format, alpha !== undefined);
     const bytes = await clock.time('encode', () => encode(image, alpha, format));
-    return { image: bytes, format, width: image.width, height: image.height, faces, timingsMs: clock.timingsMs };
+    return {
+      image: bytes,
+      format,
+      width: image.width,
+      height: image.height,
+      faces,
+      timingsMs: clock.timingsMs,
+      ...(plan?.fallback !== undefined && { formatFallback: plan.fallback }),
+    };
   }
 
   private async restoreWhole(

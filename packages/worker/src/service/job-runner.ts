@@ -281,7 +281,8 @@ export class JobRunner {
       await queue.delete(active.receiptHandle).catch((e: unknown) => this.log.warn('could not delete the message of a succeeded job; it will be redelivered and skipped', { ...logKeys, error: describeThrown(e) }));
       const durationMs = finishedAt.getTime() - startedAt.getTime();
       telemetry.jobSucceeded(durationMs, faces.length, queueWaitMs, timingsMs);
-      this.log.info('job succeeded', { ...logKeys, durationMs, facesFound: faces.length, resultKey: key, timingsMs });
+      // A format fallback (ext auto, an output the input's format cannot hold) shows in the result key's extension.
+      this.log.info('job succeeded', { ...logKeys, durationMs, facesFound: faces.length, resultKey: key, timingsMs, ...(result.formatFallback !== undefined && { formatFallback: result.formatFallback }) });
       const { leaseOwner: _o, leaseExpiresAt: _l, ...rest } = record;
       this.notify({ ...rest, status: 'SUCCEEDED', ...success, finishedAt: finishedAt.toISOString() });
     } catch (caught) {

@@ -6,6 +6,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Consumer } from 'sqs-consumer';
+import { defaultJobMemoryMiB } from '@revive/contract';
 import { PipelineThreadPool } from '../pipeline/pipeline-threads.js';
 import { heartbeatIntervalMs, type WorkerConfig } from './config.js';
 import { HealthReporter } from './health.js';
@@ -82,6 +83,9 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
       ...(config.REVIVE_BG_UPSAMPLER !== undefined && { bgUpsampler: config.REVIVE_BG_UPSAMPLER }),
       device: config.REVIVE_DEVICE,
       threads: config.REVIVE_THREADS,
+      // Jobs over these fail IMAGE_TOO_LARGE from the header alone: the memory is the task's share per running job.
+      maxOutputPixels: config.REVIVE_MAX_OUTPUT_PIXELS,
+      jobMemoryMiB: config.REVIVE_JOB_MEMORY_MIB ?? defaultJobMemoryMiB(config.REVIVE_CONCURRENCY),
       // Models are baked into the image; a task that downloads 325 MB at every start is a slow, flaky start.
       download: false,
     });
