@@ -55,7 +55,7 @@ export function buildOpenApiDocument(serverUrl?: string): Record<string, unknown
             '403': problem('FORBIDDEN_UPLOAD_KEY.'),
             '413': problem('PAYLOAD_TOO_LARGE.'),
             '415': problem('UNSUPPORTED_MEDIA_TYPE.'),
-            '422': problem('IDEMPOTENCY_KEY_REUSED, UPLOAD_NOT_FOUND.'),
+            '422': problem('IDEMPOTENCY_KEY_REUSED, UPLOAD_NOT_FOUND, IMAGE_TOO_LARGE (the upload\'s header: input or output pixels over the limit), OUTPUT_TOO_LARGE (the output is wider or taller than the requested ext holds).'),
             '503': problem('ENQUEUE_FAILED: retry with the same Idempotency-Key.'),
             ...common,
           },

@@ -115,6 +115,11 @@ export const apiEnvSchema = z.object({
   REVIVE_LOCAL_MODE: bool.default(false),
   /** Largest upload the presigned POST allows. @default 20 MiB */
   REVIVE_UPLOAD_MAX_BYTES: intFrom(1, 5 * 1024 ** 3).default(20 * 1024 * 1024),
+  /**
+   * The worker's REVIVE_MAX_OUTPUT_PIXELS: POST /jobs refuses an upload whose header says its output (pixels ×
+   * upscale²) is larger, with 422 IMAGE_TOO_LARGE. Set both to the same value. @default 256_000_000
+   */
+  REVIVE_MAX_OUTPUT_PIXELS: intFrom(1, 2 ** 40).default(DEFAULT_MAX_OUTPUT_PIXELS),
   /** Lifetime of presigned upload and result URLs. @default 900 */
   REVIVE_PRESIGN_TTL_SECONDS: intFrom(60, 604_800).default(900),
   /** @default 7 */

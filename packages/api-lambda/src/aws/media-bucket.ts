@@ -40,6 +40,25 @@ export class MediaBucket {
     }
   }
 
+  /**
+   * The first `maxBytes` of an object (a ranged GetObject, authorized as s3:GetObject like HeadObject), enough for an
+   * image's header; undefined when the key does not exist (404, as for `exists`). An empty object gives no bytes.
+   */
+  async readHead(key: string, maxBytes: number): Promise<Uint8Array | undefined> {
+    try {
+      const answer = await this.dataClient.send(new GetObjectCommand({ Bucket: this.bucketName, Key: key, Range: `bytes=0-${maxBytes - 1}` }));
+      const bytes = answer.Body === undefined ? new Uint8Array(0) : await answer.Body.transformToByteArray();
+      // A server that ignores Range sends the whole object: keep what was asked for.
+      return bytes.length > maxBytes ? bytes.subarray(0, maxBytes) : bytes;
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404) return undefined;
+      // 416: the range starts past the end, i.e. the object is empty.
+      if (status === 416) return new Uint8Array(0);
+      throw error;
+    }
+  }
+
   /** A presigned POST whose policy pins the key, bounds the size and requires an image content type. */
   async presignUpload(options: PresignUploadOptions): Promise<PresignedPost> {
     const contentTypeCondition: ['eq', string, string] | ['starts-with', string, string] =

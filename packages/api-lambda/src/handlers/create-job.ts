@@ -1,10 +1,11 @@
 // `POST /jobs`; the Lambda entry is src/lambda/create-job.ts.
 import { randomUUID } from 'node:crypto';
-import { createJobRequestSchema, isTenantUploadKey, type JobRecord, jobResponseFromRecord } from '@revive/contract';
+import { createJobRequestSchema, isTenantUploadKey, planOutput, type JobOptions, type JobRecord, jobResponseFromRecord } from '@revive/contract';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { DepsWith, RouteLogic } from '../app.js';
 import { ClientError, ServiceError } from '../errors.js';
 import { parseJsonBody } from '../http/body.js';
+import { UPLOAD_HEADER_BYTES, uploadGeometry } from '../image-header.js';
 import { baseUrl, header, json, type ApiEvent } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
 import { assertPublicUrl } from '../http/url-guard.js';
@@ -51,6 +52,18 @@ async function enqueue(record: JobRecord, deps: DepsWith<'table' | 'queue'>): Pr
   }
 }
 
+/**
+ * Refuses an upload whose header says the worker would refuse it (IMAGE_TOO_LARGE, OUTPUT_TOO_LARGE) with the same
+ * message: input and output pixels and the format's largest side. The working memory depends on the worker's task,
+ * so the worker alone checks it; a header image-size can't read is left to the worker too.
+ */
+function checkUploadSize(head: Uint8Array, options: JobOptions, deps: DepsWith<never>): void {
+  const geometry = uploadGeometry(head);
+  if (geometry === undefined) return;
+  const plan = planOutput(geometry, options, { maxOutputPixels: deps.config.REVIVE_MAX_OUTPUT_PIXELS, jobMemoryMiB: Number.POSITIVE_INFINITY });
+  if (!plan.ok) throw new ClientError(422, plan.code, plan.message);
+}
+
 /** `POST /jobs`: validate, conditional put, send; an idempotent repeat returns the same job. */
 export const createJob: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
@@ -84,12 +97,17 @@ export const createJob: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = asy
   };
   const base = baseUrl(event);
 
-  // A job for an upload that is not there would only fail later in the worker: refuse it now. An Idempotency-Key
-  // repeat of a job created before the upload expired still gets its job.
-  if ('uploadKey' in request.source && !(await deps.bucket.exists(request.source.uploadKey))) {
-    const earlier = key === undefined ? undefined : await deps.table.get(record.jobId);
-    if (earlier === undefined) {
-      throw new ClientError(422, 'UPLOAD_NOT_FOUND', 'Nothing was uploaded at source.uploadKey (or the upload expired); upload the photo to the URL from POST /uploads first.');
+  // A job for an upload that is not there, or that the worker would refuse from its header, would only fail later in
+  // the worker: refuse it now. An Idempotency-Key repeat of a job created before the upload expired still gets its job.
+  if ('uploadKey' in request.source) {
+    const head = await deps.bucket.readHead(request.source.uploadKey, UPLOAD_HEADER_BYTES);
+    if (head === undefined) {
+      const earlier = key === undefined ? undefined : await deps.table.get(record.jobId);
+      if (earlier === undefined) {
+        throw new ClientError(422, 'UPLOAD_NOT_FOUND', 'Nothing was uploaded at source.uploadKey (or the upload expired); upload the photo to the URL from POST /uploads first.');
+      }
+    } else {
+      checkUploadSize(head, options, deps);
     }
   }
 
