@@ -1,4 +1,5 @@
 import type { ApiEnv, WorkerEnv } from '@revive/contract';
+import { jobMemoryBudgetMiB } from '@revive/contract';
 import { Annotations, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -108,6 +109,8 @@ export class ReviveStack extends Stack {
         REVIVE_MAX_RECEIVE_COUNT: String(this.jobQueue.maxReceiveCount),
         REVIVE_SHUTDOWN_TIMEOUT_SECONDS: String(c.shutdownTimeoutSeconds),
         REVIVE_CONCURRENCY: String(c.workerConcurrency),
+        // Each running job's share of the task's memory after the baseline: bigger jobs fail IMAGE_TOO_LARGE up front.
+        REVIVE_JOB_MEMORY_MIB: String(jobMemoryBudgetMiB(c.workerMemoryMiB, c.workerConcurrency)),
       } satisfies EnvOf<WorkerEnv>,
       vcpu: c.workerVcpu,
       memoryMiB: c.workerMemoryMiB,
