@@ -12,7 +12,8 @@ const MESSAGES = {
   RESULT_UNAVAILABLE: ['The restored photo could not be loaded', 'Its link may have expired. Open the job again from Recent jobs.'],
   // Job failures (job.error.code).
   INVALID_IMAGE: ['This photo could not be read', 'The file may be damaged, or not really a JPEG, PNG or WebP image. Try exporting it again.'],
-  IMAGE_TOO_LARGE: ['This photo has too many pixels', 'Try a smaller version of it.'],
+  IMAGE_TOO_LARGE: ['This photo has too many pixels', 'Choose a smaller upscale, or try a smaller version of it.'],
+  OUTPUT_TOO_LARGE: ['The result would be too wide or tall for that format', 'Choose PNG or Auto as the format, or a smaller upscale.'],
   SOURCE_TOO_LARGE: ['This photo is too large', 'Try a smaller version of it.'],
   SOURCE_NOT_FOUND: ['The uploaded photo was not found', 'The upload may have expired. Upload the photo again.'],
   SOURCE_UNREACHABLE: ['The photo could not be downloaded', 'Its address did not answer. Try again later.'],
