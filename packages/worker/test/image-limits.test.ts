@@ -1,7 +1,7 @@
 // Issue 18 items 1 and 2, through the pipeline as `revive restore` and `revive serve` run it: a flat 8000×8000 RGBA
 // PNG of a few hundred KB at upscale 4 drove the worker to 8.8 GB of RSS; an 8192×1024 WebP at upscale 2 failed in the
 // encoder as INTERNAL. Both are now refused from the header, before any pixel is decoded.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { readImageHeader, writeSolidImage } from '../src/pipeline/image.js';
 import { RestorationPipeline, type PipelineConfig } from '../src/pipeline/pipeline.js';
 import { sharedDir } from '../src/testing/shared-dir.js';
 import { writeIdentityRestorer } from '../src/testing/models.js';
-import { photosDir } from './restore-helpers.js';
+import { photosDir, readReport, runCli } from './restore-helpers.js';
 
 const MiB = 2 ** 20;
 
@@ -143,4 +143,25 @@ describe('format limits before encoding (issue 18 item 2)', () => {
     expect(error.code).toBe('OUTPUT_TOO_LARGE');
     expect(error.message).toContain('its width 66,000 is too large: JPEG holds at most 65,500 pixels per side');
   });
+});
+
+describe('revive restore', () => {
+  it('refuses the RGBA bomb at upscale 4 and writes the next photo; the reason is in report.json', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'revive-limits-cli-'));
+    try {
+      const inputs = path.join(dir, 'in');
+      await mkdir(inputs);
+      await writeFile(path.join(inputs, 'bomb.png'), await writeSolidImage(8000, 8000, 4, 'png'));
+      await writeFile(path.join(inputs, 'small.jpg'), await writeSolidImage(64, 64, 3, 'jpeg'));
+      const out = path.join(dir, 'out');
+      const run = await runCli(['restore', inputs, '--output', out, '--restorer', await writeIdentityRestorer(dir), '--no-download', '-s', '4']);
+      expect(run.exitCode).toBe(1);
+      expect(run.stderr).toContain('IMAGE_TOO_LARGE: The output would be 32000×32000 = 1,024,000,000 pixels');
+      const report = await readReport(out);
+      expect(report.images.find((i) => i.input.endsWith('bomb.png'))).toMatchObject({ status: 'failed', error: { code: 'IMAGE_TOO_LARGE' } });
+      expect(report.images.find((i) => i.input.endsWith('small.jpg'))).toMatchObject({ status: 'ok', width: 256, height: 256 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
