@@ -315,7 +315,7 @@ export async function writeImage(
 
 /**
  * Encodes a flat image of any size without holding its pixels: libvips generates and encodes it in strips. Tests
- * and benches make decompression bombs with it (an 8000×8000 RGBA PNG of one colour is about a megabyte).
+ * and benches make decompression bombs with it (an 8000×8000 RGBA PNG of one colour is 265 KB).
  */
 export async function writeSolidImage(
   width: number,
