@@ -24,7 +24,7 @@ export const JOB_ERROR_CODES = [
   'ENQUEUE_FAILED', // the API wrote the record but could not send the message
   'RETRIES_EXHAUSTED', // transient failures on every delivery; the message went to the dead-letter queue
   'JOB_TIMEOUT', // the job ran past the worker's budget (REVIVE_JOB_TIMEOUT_SECONDS); a retry would take as long
-  'DEAD_LETTERED', // the message reached the dead-letter queue before any worker wrote an outcome; a redrive may still finish it
+  'DEAD_LETTERED', // the message reached the dead-letter queue before any worker wrote an outcome; final, like every FAILED
   'INTERNAL', // a bug; the reason says what happened
 ] as const;
 export const jobErrorCodeSchema = z.enum(JOB_ERROR_CODES);

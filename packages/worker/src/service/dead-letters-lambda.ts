@@ -24,7 +24,7 @@ async function init(): Promise<{ handler: DeadLetterHandler; telemetry: Telemetr
 /**
  * Marks each dead-lettered message's job FAILED (DEAD_LETTERED) unless it already ended. A message whose job is still
  * leased, or whose write failed, is reported as a batch item failure: SQS shows it again after the DLQ's visibility
- * timeout, and it stays in the DLQ (with its body) for a redrive either way.
+ * timeout, and it stays in the DLQ (with its body) until it is handled.
  */
 export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
   // A failed init (Secrets Manager throttled, a bad deploy fixed since) must not stay cached for the container's life.

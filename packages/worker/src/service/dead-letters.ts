@@ -7,12 +7,12 @@
 // SSRF-guarded, signed WebhookSender. It imports neither onnxruntime nor sharp, so the Lambda bundle stays small.
 //
 // The message is deleted from the DLQ once the record is final (the Lambda's event source does so on success), so
-// the DLQ empties at once and the job's end is what is watched (JobsFailed{ErrorCode=DEAD_LETTERED}). A redrive still
-// finishes the job: sending the body to the jobs queue again (it is logged whole, and the record holds every field of
-// it) makes a worker claim the job, because JobStore.claim takes a FAILED job whose code is DEAD_LETTERED: that code
-// says no worker ever wrote an outcome, so running it is the first outcome, not a second one. Keeping messages in the
-// DLQ for `start-message-move-task` instead would leave their jobs non-terminal, which is what this consumer is for;
-// an operator who wants that disables the event source (AWS) for the while.
+// the DLQ empties at once and the job's end is what is watched (JobsFailed{ErrorCode=DEAD_LETTERED}). FAILED
+// DEAD_LETTERED is final, like every terminal status: a job ends once, with one webhook. A redrive of the body (it is
+// logged whole) finds the job terminal, and the worker deletes the message without running it (JobStore.claim never
+// takes a terminal job); the client submits a new job to try again. Keeping messages in the DLQ for
+// `start-message-move-task` instead (to run them once the cause is fixed) means disabling the event source (AWS) for
+// the while: their jobs then stay non-terminal until the move.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { jobResponseFromRecord, TERMINAL_STATUSES, tenantIdSchema, jobIdSchema, webhookEvent, type JobRecord } from '@revive/contract';
@@ -73,7 +73,7 @@ export class DeadLetterHandler {
     const deliveries = context.receiveCount === undefined ? '' : ` after ${context.receiveCount} deliveries`;
     const failed = await this.deps.store.failDeadLettered(jobId, tenantId, now, {
       code: 'DEAD_LETTERED',
-      message: `the job's queue message reached the dead-letter queue${deliveries} without any worker recording an outcome (each delivery was interrupted or handed back); an operator's redrive will run it again`,
+      message: `the job's queue message reached the dead-letter queue${deliveries} without any worker recording an outcome (each delivery was interrupted or handed back); submit a new job to try again`,
       finishedAt: now,
       expiresAt: Math.floor(now.getTime() / 1000) + this.deps.jobTtlDays * 86_400,
     });
@@ -88,14 +88,12 @@ export class DeadLetterHandler {
         log.warn('dead-lettered message names a job that is missing or another tenant\'s', { jobId, tenantId, messageId: context.messageId, body });
         return 'ended';
       }
-      // A redrivable end (no outcome for the photo): the body is what a redrive resends, logged whole as above.
-      const redrivable = record.status === 'FAILED' && (record.errorCode === 'DEAD_LETTERED' || record.errorCode === 'RETRIES_EXHAUSTED');
-      log.info('dead-lettered job had already ended', { jobId, status: record.status, errorCode: record.errorCode, ...(redrivable && { body }) });
+      log.info('dead-lettered job had already ended', { jobId, status: record.status, errorCode: record.errorCode });
       // An earlier delivery marked it but stopped before its webhook (a Lambda timeout between the two): send it now.
       if (record.status === 'FAILED' && record.errorCode === 'DEAD_LETTERED' && record.webhookDelivery === undefined) await this.notify(record);
       return 'ended';
     }
-    // The body is logged whole: it is what a redrive resends, once the message is gone from the DLQ.
+    // The body is logged whole, so an operator can see what the job was once the message is gone from the DLQ.
     log.warn('job marked FAILED: its message was dead-lettered', { jobId, tenantId, messageId: context.messageId, body });
     // JobsFailed{ErrorCode=DEAD_LETTERED}: what pages now that the DLQ itself is drained at once.
     this.deps.telemetry.jobFailed('DEAD_LETTERED', undefined);
