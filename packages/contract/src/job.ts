@@ -114,14 +114,27 @@ export const faceSchema = z.object({
 });
 export type FaceSummary = z.infer<typeof faceSchema>;
 
-/** Outcome of posting a finished job to its webhook: DELIVERED (2xx), FAILED (retries ran out), REFUSED (the address or answer is final). */
+/**
+ * Where a finished job's webhook stands. DELIVERING: not delivered yet, a retry is scheduled at `nextAttemptAt` (retries
+ * are durable, on the webhook-retry queue, spread over about a day); DELIVERED: a 2xx; FAILED: retries ran out (or could
+ * not be scheduled); REFUSED: a final answer (a 3xx, which is never followed, or a 4xx other than 408/429) or a
+ * forbidden address. Every state but DELIVERING is final.
+ */
+export const WEBHOOK_DELIVERY_STATUSES = ['DELIVERING', 'DELIVERED', 'FAILED', 'REFUSED'] as const;
 export const webhookDeliverySchema = z.object({
-  status: z.enum(['DELIVERED', 'FAILED', 'REFUSED']),
+  status: z.enum(WEBHOOK_DELIVERY_STATUSES),
+  /** POSTs made so far. */
   attempts: z.number().int().nonnegative(),
   /** The receiver's last HTTP status, when it answered. */
   httpStatus: z.number().int().optional(),
+  /** Why the last attempt did not deliver. */
   error: z.string().optional(),
+  /** Time of the last attempt. */
   at: z.iso.datetime(),
+  /** While DELIVERING: when the next attempt is due. */
+  nextAttemptAt: z.iso.datetime().optional(),
+  /** Once final (DELIVERED, FAILED, REFUSED): when it became so. */
+  completedAt: z.iso.datetime().optional(),
 });
 export type WebhookDelivery = z.infer<typeof webhookDeliverySchema>;
 

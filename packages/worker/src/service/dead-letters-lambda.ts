@@ -1,6 +1,7 @@
 // The DLQ consumer as a Lambda (SQS event source on the dead-letter queue, partial batch responses): see dead-letters.ts.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { describeThrown } from '../errors.js';
 import { createDeadLetterHandler, deadLetterEnvSchema, type DeadLetterHandler } from './dead-letters.js';
@@ -18,7 +19,7 @@ async function init(): Promise<{ handler: DeadLetterHandler; telemetry: Telemetr
     client.destroy();
   }
   const telemetry = new Telemetry();
-  return { handler: createDeadLetterHandler(env, new DynamoDBClient({}), secret, telemetry), telemetry };
+  return { handler: createDeadLetterHandler(env, new DynamoDBClient({}), secret, telemetry, new SQSClient({})), telemetry };
 }
 
 /**

@@ -15,15 +15,14 @@
 // the while: their jobs then stay non-terminal until the move.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
-import { jobResponseFromRecord, TERMINAL_STATUSES, tenantIdSchema, jobIdSchema, webhookEvent, type JobRecord } from '@revive/contract';
+import { TERMINAL_STATUSES, tenantIdSchema, jobIdSchema, type JobRecord } from '@revive/contract';
 import { Consumer } from 'sqs-consumer';
 import { z } from 'zod';
-import { describeThrown } from '../errors.js';
-import { webhookDeliveryOf } from './job-runner.js';
 import { JobStore } from './job-store.js';
 import { SafeHttpClient } from './source-fetch.js';
 import { Telemetry } from './telemetry.js';
 import { WebhookSender, type WebhookOptions } from './webhook.js';
+import { webhookPayload, WebhookDispatcher, WebhookRetryQueue } from './webhook-retries.js';
 
 /** What one dead-lettered message came to. */
 export type DeadLetterOutcome =
@@ -35,8 +34,8 @@ export type DeadLetterOutcome =
   | 'leased';
 
 /**
- * Webhook settings for the DLQ consumer: fewer, shorter attempts than the worker's, so that one message is handled
- * well inside the Lambda's timeout (3 × 5 s plus at most 2 × 2 s of backoff). @default see below
+ * Quick webhook attempts of the DLQ consumer: shorter than the worker's, so that one message is handled well inside
+ * the Lambda's timeout (3 × 5 s plus at most 2 × 2 s of backoff); the durable retries do the rest. @default see below
  */
 export const DEAD_LETTER_WEBHOOK_OPTIONS = { maxAttempts: 3, timeoutMs: 5_000, baseDelayMs: 500, maxDelayMs: 2_000 } as const satisfies Omit<WebhookOptions, 'secret'>;
 
@@ -44,7 +43,8 @@ const idsSchema = z.object({ jobId: jobIdSchema, tenantId: tenantIdSchema });
 
 export interface DeadLetterHandlerDeps {
   readonly store: JobStore;
-  readonly webhooks: WebhookSender;
+  /** Quick attempts, then the durable retries (webhook-retries.ts). */
+  readonly webhooks: WebhookDispatcher;
   readonly telemetry: Telemetry;
   /** Job records live this long after they end (REVIVE_JOB_TTL_DAYS). */
   readonly jobTtlDays: number;
@@ -102,11 +102,8 @@ export class DeadLetterHandler {
   }
 
   private async notify(record: JobRecord): Promise<void> {
-    if (!record.webhookUrl) return;
-    const log = this.deps.telemetry.logger;
-    const outcome = await this.deps.webhooks.send(record.webhookUrl, webhookEvent(record.status), jobResponseFromRecord(record));
-    if (!outcome.delivered) log.warn('webhook not delivered', { jobId: record.jobId, attempts: outcome.attempts, status: outcome.status, error: outcome.error });
-    await this.deps.store.recordWebhookDelivery(record.jobId, webhookDeliveryOf(outcome)).catch((e: unknown) => log.warn('could not record the webhook outcome', { jobId: record.jobId, error: describeThrown(e) }));
+    // A FAILED job's body has no result URL to presign.
+    await this.deps.webhooks.deliver(record, await webhookPayload(record, undefined));
   }
 }
 
@@ -119,6 +116,8 @@ export const deadLetterEnvSchema = z.object({
   REVIVE_WEBHOOK_SECRET: z.string().min(16).optional(),
   /** Or the ARN of the Secrets Manager secret holding it (AWS), read once per cold start. */
   REVIVE_WEBHOOK_SECRET_ARN: z.string().min(1).optional(),
+  /** Where webhooks the quick attempts leave undelivered are retried from; without it they end FAILED. */
+  REVIVE_WEBHOOK_RETRY_QUEUE_URL: z.string().min(1).optional(),
   REVIVE_URL_ALLOW_CIDRS: z
     .string()
     .default('')
@@ -127,12 +126,14 @@ export const deadLetterEnvSchema = z.object({
 });
 export type DeadLetterEnv = z.infer<typeof deadLetterEnvSchema>;
 
-/** Builds a handler from its environment and clients. */
-export function createDeadLetterHandler(env: DeadLetterEnv, dynamodb: DynamoDBClient, secret: string | undefined, telemetry = new Telemetry()): DeadLetterHandler {
+/** Builds a handler from its environment and clients (`sqs` sends the webhook retries, when a queue is configured). */
+export function createDeadLetterHandler(env: DeadLetterEnv, dynamodb: DynamoDBClient, secret: string | undefined, telemetry = new Telemetry(), sqs?: SQSClient): DeadLetterHandler {
   const http = new SafeHttpClient({ allowCidrs: env.REVIVE_URL_ALLOW_CIDRS });
+  const store = new JobStore(env.REVIVE_TABLE_NAME, dynamodb);
+  const retries = env.REVIVE_WEBHOOK_RETRY_QUEUE_URL !== undefined && sqs !== undefined ? new WebhookRetryQueue(env.REVIVE_WEBHOOK_RETRY_QUEUE_URL, sqs) : undefined;
   return new DeadLetterHandler({
-    store: new JobStore(env.REVIVE_TABLE_NAME, dynamodb),
-    webhooks: new WebhookSender(http, { secret, ...DEAD_LETTER_WEBHOOK_OPTIONS }),
+    store,
+    webhooks: new WebhookDispatcher({ sender: new WebhookSender(http, { secret, ...DEAD_LETTER_WEBHOOK_OPTIONS }), store, retries, telemetry }),
     telemetry,
     jobTtlDays: env.REVIVE_JOB_TTL_DAYS,
   });
@@ -199,5 +200,5 @@ export function startDeadLetterConsumer(options: DeadLetterConsumerOptions): Dea
  */
 export function startLocalDeadLetterConsumer(options: { readonly dlqUrl: string; readonly env: NodeJS.ProcessEnv; readonly sqs: SQSClient; readonly dynamodb: DynamoDBClient }): DeadLetterConsumer {
   const env = deadLetterEnvSchema.parse(options.env);
-  return startDeadLetterConsumer({ dlqUrl: options.dlqUrl, sqs: options.sqs, handler: createDeadLetterHandler(env, options.dynamodb, env.REVIVE_WEBHOOK_SECRET) });
+  return startDeadLetterConsumer({ dlqUrl: options.dlqUrl, sqs: options.sqs, handler: createDeadLetterHandler(env, options.dynamodb, env.REVIVE_WEBHOOK_SECRET, new Telemetry(), options.sqs) });
 }

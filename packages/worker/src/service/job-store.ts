@@ -151,20 +151,27 @@ export class JobStore {
     return (await this.failUnheld(jobId, tenantId, now, failure, 'fail unclaimed')) !== undefined;
   }
 
-  /** Writes the outcome of the job's webhook; a record that is gone (TTL) is left alone. */
-  async recordWebhookDelivery(jobId: string, delivery: WebhookDelivery): Promise<void> {
+  /**
+   * Writes where the job's webhook stands; a record that is gone (TTL) is left alone. With `expectedAttempts`, only while
+   * the record says DELIVERING after exactly that many attempts: a durable retry's step, which a duplicate or late
+   * message must not repeat or overwrite. False when the condition did not hold.
+   */
+  async recordWebhookDelivery(jobId: string, delivery: WebhookDelivery, expectedAttempts?: number): Promise<boolean> {
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { jobId },
           UpdateExpression: 'SET webhookDelivery = :delivery',
-          ConditionExpression: 'attribute_exists(jobId)',
-          ExpressionAttributeValues: { ':delivery': delivery },
+          ConditionExpression:
+            expectedAttempts === undefined ? 'attribute_exists(jobId)' : 'attribute_exists(jobId) AND webhookDelivery.#ds = :delivering AND webhookDelivery.attempts = :expected',
+          ExpressionAttributeValues: { ':delivery': delivery, ...(expectedAttempts !== undefined && { ':delivering': 'DELIVERING', ':expected': expectedAttempts }) },
+          ...(expectedAttempts !== undefined && { ExpressionAttributeNames: { '#ds': 'status' } }),
         }),
       );
+      return true;
     } catch (error) {
-      if (awsErrorName(error) === 'ConditionalCheckFailedException') return;
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return false;
       throw toStorageError(error, 'DynamoDB UpdateItem (webhook delivery)');
     }
   }
