@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_JOB_TTL_DAYS, jobOptionsSchema, jobResponseFromRecord, verifyWebhook, WEBHOOK_SIGNATURE_HEADER, type JobRecord } from '@revive/contract';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -102,7 +103,7 @@ function startConsumer(): void {
       REVIVE_WEBHOOK_SECRET: SECRET,
       REVIVE_URL_ALLOW_CIDRS: '127.0.0.2/32',
     },
-    clients: stack.clients,
+    clients: { sqs: stack.clients.sqs, dynamodb: stack.clients.dynamodb, presignS3: stack.clients.s3 },
     schedule: SCHEDULE,
     telemetry,
     onOutcome: (outcome, message) => outcomes.push({ outcome, jobId: (JSON.parse(message.Body ?? '{}') as { jobId?: string }).jobId ?? '' }),
@@ -164,6 +165,28 @@ describe('issue 18 item 9: durable webhook retries', () => {
     expect(b.webhookDelivery).toMatchObject({ status: 'FAILED', attempts: 4, httpStatus: 500 });
     expect(b.webhookDelivery!.error).toMatch(/gave up after 4 attempts; last: answered 500/);
     expect(hits('/down')).toHaveLength(4);
+  });
+
+  it("a SUCCEEDED job's retried body carries a result URL presigned at the retry, which downloads the result", async () => {
+    startConsumer();
+    const job = await finishedJob('/succeeded', [503, 200]);
+    const resultKey = `results/${TENANT}/${job.jobId}-1.png`;
+    await stack.clients.s3.send(new PutObjectCommand({ Bucket: stack.resources.bucketName, Key: resultKey, Body: 'the result', ContentType: 'image/png' }));
+    const succeeded: JobRecord = { ...job, status: 'SUCCEEDED', resultKey, resultWidth: 4, resultHeight: 4 };
+    delete (succeeded as Partial<JobRecord>).errorCode;
+    delete (succeeded as Partial<JobRecord>).errorMessage;
+    await stack.doc.send(new PutCommand({ TableName: stack.resources.tableName, Item: succeeded }));
+    await deliverOnce(succeeded);
+    await waitForRecord(stack, job.jobId, (r) => r.webhookDelivery?.status === 'DELIVERED', 60_000);
+    const posts = hits('/succeeded');
+    expect(posts).toHaveLength(2);
+    // The quick attempt had no presigner here; the retry signed one.
+    expect(JSON.parse(posts[0]!.body)).toMatchObject({ status: 'SUCCEEDED', output: null });
+    const retried = JSON.parse(posts[1]!.body) as { status: string; output: { url: string } | null };
+    expect(retried.status).toBe('SUCCEEDED');
+    const download = await fetch(retried.output!.url);
+    expect(download.status).toBe(200);
+    expect(await download.text()).toBe('the result');
   });
 
   it('a wait longer than one queue delay is made in hops (re-sent until due), then attempted', async () => {

@@ -276,6 +276,8 @@ export type WebhookRetryEnv = z.infer<typeof webhookRetryEnvSchema>;
 export interface WebhookRetryClients {
   readonly sqs: SQSClient;
   readonly dynamodb: DynamoDBClient;
+  /** Signs result URLs; not destroyed by `close()`. @default one from the environment (the function's credentials, REVIVE_S3_PUBLIC_ENDPOINT) */
+  readonly presignS3?: S3Client;
 }
 
 /** Builds a handler from its environment and clients (the S3 clients for presigning are its own). */
@@ -289,7 +291,8 @@ export function createWebhookRetryHandler(
   const http = new SafeHttpClient({ allowCidrs: env.REVIVE_URL_ALLOW_CIDRS });
   const store = new JobStore(env.REVIVE_TABLE_NAME, clients.dynamodb);
   const queue = new WebhookRetryQueue(env.REVIVE_WEBHOOK_RETRY_QUEUE_URL, clients.sqs, schedule.maxQueueDelaySeconds);
-  const s3 = new S3Client({ forcePathStyle: env.REVIVE_S3_FORCE_PATH_STYLE, ...(env.REVIVE_S3_PUBLIC_ENDPOINT !== undefined && { endpoint: env.REVIVE_S3_PUBLIC_ENDPOINT }) });
+  const ownS3 = clients.presignS3 === undefined;
+  const s3 = clients.presignS3 ?? new S3Client({ forcePathStyle: env.REVIVE_S3_FORCE_PATH_STYLE, ...(env.REVIVE_S3_PUBLIC_ENDPOINT !== undefined && { endpoint: env.REVIVE_S3_PUBLIC_ENDPOINT }) });
   // One quick attempt per message: the schedule is the retry.
   const dispatcher = new WebhookDispatcher({ sender: new WebhookSender(http, { secret, maxAttempts: 1 }), store, retries: queue, telemetry }, schedule);
   const handler = new WebhookRetryHandler({ dispatcher, store, queue, objects: new ObjectStore(env.REVIVE_BUCKET_NAME, s3), telemetry });
@@ -297,7 +300,7 @@ export function createWebhookRetryHandler(
     handler,
     close: async () => {
       await http.close().catch(() => undefined);
-      s3.destroy();
+      if (ownS3) s3.destroy();
     },
   };
 }
