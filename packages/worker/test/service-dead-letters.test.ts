@@ -105,6 +105,18 @@ describe('issue 10 point 10: dead-lettered jobs end', () => {
     while ((await queueDepth(stack, stack.resources.dlqUrl)) > 0 && Date.now() < deadline) await sleep(200);
     expect(await queueDepth(stack, stack.resources.dlqUrl)).toBe(0);
 
+    // A job the API marked FAILED ENQUEUE_FAILED (its 503 to the create) whose message did reach SQS after all: a worker
+    // must not run it or send a webhook for it (only the same Idempotency-Key may queue it again, through the API).
+    const enqueueFailed = await enqueue(stack, { kind: 's3', key }, { tenantId: TENANT, webhookUrl: `${hookBase}/enqueue-failed` });
+    await stack.doc.send(
+      new UpdateCommand({
+        TableName: stack.resources.tableName,
+        Key: { jobId: enqueueFailed.jobId },
+        UpdateExpression: 'SET #s = :failed, errorCode = :code, errorMessage = :msg, finishedAt = :now',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':failed': 'FAILED', ':code': 'ENQUEUE_FAILED', ':msg': 'could not be queued', ':now': new Date().toISOString() },
+      }),
+    );
     // The same message delivered to a worker again (a redrive, or a copy the DLQ move raced): the worker deletes it
     // and the job stays FAILED, with the one webhook it had.
     await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.resources.queueUrl, MessageBody: JSON.stringify(job) }));
@@ -113,6 +125,8 @@ describe('issue 10 point 10: dead-lettered jobs end', () => {
     try {
       const seen = await worker.waitForLog((l) => l.jobId === job.jobId && (l.message === 'job already ended; deleting the redelivered message' || l.message === 'job started'), 90_000);
       expect(seen.message).toBe('job already ended; deleting the redelivered message');
+      const other = await worker.waitForLog((l) => l.jobId === enqueueFailed.jobId && (l.message === 'job already ended; deleting the redelivered message' || l.message === 'job started'), 90_000);
+      expect(other.message).toBe('job already ended; deleting the redelivered message');
       // Deleted, not left in flight: queueDepth counts both.
       const drained = Date.now() + 20_000;
       while ((await queueDepth(stack, stack.resources.queueUrl)) > 0 && Date.now() < drained) await sleep(200);
@@ -123,6 +137,8 @@ describe('issue 10 point 10: dead-lettered jobs end', () => {
     const after = await getRecord(stack, job.jobId);
     expect(after).toMatchObject({ status: 'FAILED', errorCode: 'DEAD_LETTERED', attempts: 0, finishedAt: failed.finishedAt });
     expect(received.filter((h) => h.body.includes(job.jobId))).toHaveLength(1);
+    expect(await getRecord(stack, enqueueFailed.jobId)).toMatchObject({ status: 'FAILED', errorCode: 'ENQUEUE_FAILED', attempts: 0 });
+    expect(received.filter((h) => h.body.includes(enqueueFailed.jobId))).toHaveLength(0);
   });
 
   it('a job marked DEAD_LETTERED whose webhook was never sent (the consumer stopped in between) gets it on the next delivery', async () => {
