@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_JOB_TTL_DAYS, jobOptionsSchema, jobResponseFromRecord, verifyWebhook, WEBHOOK_SIGNATURE_HEADER, type JobRecord } from '@revive/contract';
@@ -187,6 +187,34 @@ describe('issue 18 item 9: durable webhook retries', () => {
     const download = await fetch(retried.output!.url);
     expect(download.status).toBe(200);
     expect(await download.text()).toBe('the result');
+  });
+
+  it('a retry message for a webhook already final is dropped without a POST; one whose step was recorded but not scheduled sends the next', async () => {
+    startConsumer();
+    const sendRetry = (jobId: string, attempt: number) =>
+      stack.clients.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: stack.resources.webhookRetryQueueUrl,
+          MessageBody: JSON.stringify({ version: 1, jobId, tenantId: TENANT, attempt, retry: 0, notBefore: new Date().toISOString() }),
+        }),
+      );
+    const at = new Date().toISOString();
+    // Final already (a duplicate or late message): nothing is posted.
+    const done = await finishedJob('/already-done', [200]);
+    await stack.doc.send(new PutCommand({ TableName: stack.resources.tableName, Item: { ...done, webhookDelivery: { status: 'DELIVERED', attempts: 2, httpStatus: 200, at, completedAt: at } } }));
+    await sendRetry(done.jobId, 3);
+    // The record says attempt 2 was made and the next is due, but its message was never sent (a failed send).
+    const stuck = await finishedJob('/stuck', [200]);
+    await stack.doc.send(new PutCommand({ TableName: stack.resources.tableName, Item: { ...stuck, webhookDelivery: { status: 'DELIVERING', attempts: 2, httpStatus: 503, at, nextAttemptAt: at } } }));
+    await sendRetry(stuck.jobId, 2);
+    const delivered = await waitForRecord(stack, stuck.jobId, (r) => r.webhookDelivery?.status === 'DELIVERED', 60_000);
+    expect(delivered.webhookDelivery).toMatchObject({ attempts: 3, httpStatus: 200 });
+    expect(outcomes.filter((o) => o.jobId === stuck.jobId).map((o) => o.outcome)).toEqual(['rescheduled', 'attempted']);
+    const until = Date.now() + 30_000;
+    while (!outcomes.some((o) => o.jobId === done.jobId) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    expect(outcomes.filter((o) => o.jobId === done.jobId).map((o) => o.outcome)).toEqual(['stale']);
+    expect(hits('/already-done')).toHaveLength(0);
+    expect(hits('/stuck')).toHaveLength(1);
   });
 
   it('a wait longer than one queue delay is made in hops (re-sent until due), then attempted', async () => {
