@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jobErrorCodeSchema, jobIdSchema, jobOptionsSchema, jobStatusSchema, stageTimingsSchema } from './job.js';
+import { jobErrorCodeSchema, jobIdSchema, jobOptionsSchema, jobStatusSchema, stageTimingsSchema, WEBHOOK_DELIVERY_STATUSES } from './job.js';
 
 /**
  * The HTTP API's bodies. Requests are strict (an unknown field is a 400, not silently dropped); responses follow
@@ -127,9 +127,21 @@ export const jobResponseSchema = z.object({
     attempts: z.number().int(),
   }),
   webhook: z.string().nullable(),
-  /** The last webhook post's outcome (status, attempts, the receiver's HTTP status or the error); null before one was tried. */
+  /**
+   * Where the webhook stands (WEBHOOK_DELIVERY_STATUSES: DELIVERING while retries are scheduled, then DELIVERED, FAILED
+   * or REFUSED), POSTs made, the receiver's last HTTP status or the error, the last attempt's time, the next one's
+   * (while DELIVERING) and when it became final; null before one was tried.
+   */
   webhook_delivery: z
-    .object({ status: z.enum(['DELIVERED', 'FAILED', 'REFUSED']), attempts: z.number().int(), http_status: z.number().int().nullable(), error: z.string().nullable(), at: z.iso.datetime() })
+    .object({
+      status: z.enum(WEBHOOK_DELIVERY_STATUSES),
+      attempts: z.number().int(),
+      http_status: z.number().int().nullable(),
+      error: z.string().nullable(),
+      at: z.iso.datetime(),
+      next_attempt_at: z.iso.datetime().nullable().optional(),
+      completed_at: z.iso.datetime().nullable().optional(),
+    })
     .nullable()
     .optional(),
   urls: z.object({ get: z.string(), cancel: z.string() }),

@@ -79,6 +79,11 @@ export const workerEnvSchema = z.object({
   /** HMAC key for webhook signatures. ECS injects it from Secrets Manager. */
   REVIVE_WEBHOOK_SECRET: z.string().min(16).optional(),
   /**
+   * The webhook-retry queue: a webhook the worker could not deliver in its quick tries is retried from there (a Lambda
+   * in AWS), over about a day. @default unset (no durable retries: the quick tries are all)
+   */
+  REVIVE_WEBHOOK_RETRY_QUEUE_URL: endpointUrl.optional(),
+  /**
    * Comma-separated CIDRs that URL sources and webhooks may reach although they are private or loopback
    * (e.g. `127.0.0.2/32`). Only local tests set it; metadata addresses (169.254.169.254, fd00:ec2::254) stay refused.
    * @default '' (none)

@@ -25,7 +25,7 @@ export const JOB_ERROR_CODES = [
   'ENQUEUE_FAILED', // the API wrote the record but could not send the message
   'RETRIES_EXHAUSTED', // transient failures on every delivery; the message went to the dead-letter queue
   'JOB_TIMEOUT', // the job ran past the worker's budget (REVIVE_JOB_TIMEOUT_SECONDS); a retry would take as long
-  'DEAD_LETTERED', // the message reached the dead-letter queue before any worker wrote an outcome; a redrive may still finish it
+  'DEAD_LETTERED', // the message reached the dead-letter queue before any worker wrote an outcome; final, like every FAILED
   'INTERNAL', // a bug; the reason says what happened
 ] as const;
 export const jobErrorCodeSchema = z.enum(JOB_ERROR_CODES);
@@ -115,14 +115,27 @@ export const faceSchema = z.object({
 });
 export type FaceSummary = z.infer<typeof faceSchema>;
 
-/** Outcome of posting a finished job to its webhook: DELIVERED (2xx), FAILED (retries ran out), REFUSED (the address or answer is final). */
+/**
+ * Where a finished job's webhook stands. DELIVERING: not delivered yet, a retry is scheduled at `nextAttemptAt` (retries
+ * are durable, on the webhook-retry queue, spread over about a day); DELIVERED: a 2xx; FAILED: retries ran out (or could
+ * not be scheduled); REFUSED: a final answer (a 3xx, which is never followed, or a 4xx other than 408/429) or a
+ * forbidden address. Every state but DELIVERING is final.
+ */
+export const WEBHOOK_DELIVERY_STATUSES = ['DELIVERING', 'DELIVERED', 'FAILED', 'REFUSED'] as const;
 export const webhookDeliverySchema = z.object({
-  status: z.enum(['DELIVERED', 'FAILED', 'REFUSED']),
+  status: z.enum(WEBHOOK_DELIVERY_STATUSES),
+  /** POSTs made so far. */
   attempts: z.number().int().nonnegative(),
   /** The receiver's last HTTP status, when it answered. */
   httpStatus: z.number().int().optional(),
+  /** Why the last attempt did not deliver. */
   error: z.string().optional(),
+  /** Time of the last attempt. */
   at: z.iso.datetime(),
+  /** While DELIVERING: when the next attempt is due. */
+  nextAttemptAt: z.iso.datetime().optional(),
+  /** Once final (DELIVERED, FAILED, REFUSED): when it became so. */
+  completedAt: z.iso.datetime().optional(),
 });
 export type WebhookDelivery = z.infer<typeof webhookDeliverySchema>;
 

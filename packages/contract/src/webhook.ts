@@ -61,7 +61,15 @@ export function jobResponseFromRecord(record: TenantIndexItem, links: JobRespons
     },
     webhook: record.webhookUrl ?? null,
     webhook_delivery: record.webhookDelivery
-      ? { status: record.webhookDelivery.status, attempts: record.webhookDelivery.attempts, http_status: record.webhookDelivery.httpStatus ?? null, error: record.webhookDelivery.error ?? null, at: record.webhookDelivery.at }
+      ? {
+          status: record.webhookDelivery.status,
+          attempts: record.webhookDelivery.attempts,
+          http_status: record.webhookDelivery.httpStatus ?? null,
+          error: record.webhookDelivery.error ?? null,
+          at: record.webhookDelivery.at,
+          next_attempt_at: record.webhookDelivery.nextAttemptAt ?? null,
+          completed_at: record.webhookDelivery.completedAt ?? null,
+        }
       : null,
     urls: { get: `${base}/jobs/${record.jobId}`, cancel: `${base}/jobs/${record.jobId}` },
   };

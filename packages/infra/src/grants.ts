@@ -5,6 +5,7 @@ import type { JobApi } from './api.js';
 import type { DeadLetterConsumer } from './dead-letters.js';
 import type { JobQueue } from './queue.js';
 import type { JobStorage } from './storage.js';
+import type { WebhookRetries } from './webhook-retries.js';
 import type { WorkerService } from './worker.js';
 
 /** What each role may do, per resource. The only place the stack grants data access. */
@@ -14,6 +15,7 @@ export interface LeastPrivilegeTargets {
   readonly api: JobApi;
   readonly worker: WorkerService;
   readonly deadLetters?: DeadLetterConsumer;
+  readonly webhookRetries?: WebhookRetries;
 }
 
 /**
@@ -23,7 +25,7 @@ export interface LeastPrivilegeTargets {
  * Note: only create-job gets s3:ListBucket, so that its HeadObject of a missing upload answers 404 (refused as
  * UPLOAD_NOT_FOUND) rather than 403 (a 5xx); for every other role a missing key answers 403.
  */
-export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters }: LeastPrivilegeTargets): void {
+export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, webhookRetries }: LeastPrivilegeTargets): void {
   const { bucket, table } = storage;
   const uploads = bucket.arnForObjects(`${BUCKET_PREFIXES.uploads}*`);
   const results = bucket.arnForObjects(`${BUCKET_PREFIXES.results}*`);
@@ -93,6 +95,24 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters }
     // The SQS event source polls the DLQ with the function's role.
     fn.addToRolePolicy(allow('ConsumeDeadLetters', ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'], [queue.deadLetterQueue.queueArn]));
     fn.addToRolePolicy(allow('FailDeadLetteredJobs', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
+    fn.addToRolePolicy(allow('ReadWebhookSecret', ['secretsmanager:GetSecretValue'], [worker.webhookSecret.secretArn]));
+  }
+
+  if (webhookRetries) {
+    const retryQueue = webhookRetries.queue.queueArn;
+    // A webhook the quick attempts left undelivered is scheduled on the retry queue by whoever sent it.
+    task.addToPrincipalPolicy(allow('ScheduleWebhookRetries', ['sqs:SendMessage'], [retryQueue]));
+    deadLetters?.function.addToRolePolicy(allow('ScheduleWebhookRetries', ['sqs:SendMessage'], [retryQueue]));
+    const fn = webhookRetries.function;
+    fn.addToRolePolicy(allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [webhookRetries.logGroup.logGroupArn]));
+    // The SQS event source polls the queue with the function's role; the function itself re-sends a message that is
+    // not due yet (waits past SQS's 15-minute delay) and sends the next retry.
+    fn.addToRolePolicy(allow('ConsumeWebhookRetries', ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'], [retryQueue]));
+    fn.addToRolePolicy(allow('ScheduleWebhookRetries', ['sqs:SendMessage'], [retryQueue]));
+    // Reads the job (the body is the job as GET /jobs/{id} shows it) and records each attempt on it.
+    fn.addToRolePolicy(allow('RecordWebhookDelivery', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
+    // A SUCCEEDED job's body carries a presigned result URL, signed now (the worker's has expired by a late retry).
+    fn.addToRolePolicy(allow('PresignResults', ['s3:GetObject'], [results]));
     fn.addToRolePolicy(allow('ReadWebhookSecret', ['secretsmanager:GetSecretValue'], [worker.webhookSecret.secretArn]));
   }
 }

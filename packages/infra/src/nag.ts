@@ -54,6 +54,7 @@ export function acknowledgeNagFindings(stack: ReviveStack): void {
   ack(roleOf(fns['list-jobs']), objects(BUCKET_PREFIXES.results), prefixReason('Presigned GETs of the listed jobs\' results'));
   ack(stack.worker.taskDefinition.taskRole, objects(BUCKET_PREFIXES.uploads), prefixReason('The worker reads uploads'));
   ack(stack.worker.taskDefinition.taskRole, objects(BUCKET_PREFIXES.results), prefixReason('The worker writes results'));
+  ack(roleOf(stack.webhookRetries.function), objects(BUCKET_PREFIXES.results), prefixReason('Presigned GET of the job\'s result in a retried webhook'));
   // Rendered from the granted ARN itself: with a concrete env (what the CLI always gives) the region and account are
   // literals, without one they are <AWS::Region> and <AWS::AccountId>; a hand-written string matches only one of them.
   ack(
@@ -62,7 +63,7 @@ export function acknowledgeNagFindings(stack: ReviveStack): void {
     'ecs:UpdateTaskProtection (scale-in protection while jobs run) for the worker\'s own task, whose id exists only at run time; the wildcard is limited to the tasks of this cluster.',
   );
 
-  for (const fn of [...Object.values(fns), stack.deadLetters.function]) {
+  for (const fn of [...Object.values(fns), stack.deadLetters.function, stack.webhookRetries.function]) {
     ack(fn, 'AwsSolutions-L1', 'Revive targets nodejs22.x on purpose (the worker image and the tests run Node 22); move to the next LTS with the whole repo.');
   }
 

@@ -1,6 +1,7 @@
 import type { ApiEnv, WorkerEnv } from '@revive/contract';
 import { jobMemoryBudgetMiB } from '@revive/contract';
 import { Annotations, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -9,6 +10,7 @@ import { DEFAULT_API_5XX_ALARM_THRESHOLD, type ReviveConfig } from './config.js'
 import { grantLeastPrivilege } from './grants.js';
 import { DeadLetterConsumer } from './dead-letters.js';
 import { Monitoring } from './monitoring.js';
+import { WebhookRetries } from './webhook-retries.js';
 import { acknowledgeNagFindings } from './nag.js';
 import { JobQueue } from './queue.js';
 import { JobStorage } from './storage.js';
@@ -30,6 +32,7 @@ export class ReviveStack extends Stack {
   public readonly storage: JobStorage;
   public readonly jobQueue: JobQueue;
   public readonly deadLetters: DeadLetterConsumer;
+  public readonly webhookRetries: WebhookRetries;
   public readonly api: JobApi;
   public readonly worker: WorkerService;
   public readonly monitoring: Monitoring;
@@ -136,7 +139,16 @@ export class ReviveStack extends Stack {
       webhookSecret: this.worker.webhookSecret,
       logRetention,
     });
-    grantLeastPrivilege({ storage: this.storage, queue: this.jobQueue, api: this.api, worker: this.worker, deadLetters: this.deadLetters });
+    // Webhooks the quick attempts left undelivered are retried from their own queue (not the job queue: scaling never sees it).
+    this.webhookRetries = new WebhookRetries(this, 'WebhookRetries', {
+      tableName: this.storage.table.tableName,
+      bucketName: this.storage.bucket.bucketName,
+      webhookSecret: this.worker.webhookSecret,
+      logRetention,
+    });
+    this.worker.container.addEnvironment('REVIVE_WEBHOOK_RETRY_QUEUE_URL' satisfies keyof WorkerEnv, this.webhookRetries.queue.queueUrl);
+    this.deadLetters.function.addEnvironment('REVIVE_WEBHOOK_RETRY_QUEUE_URL', this.webhookRetries.queue.queueUrl);
+    grantLeastPrivilege({ storage: this.storage, queue: this.jobQueue, api: this.api, worker: this.worker, deadLetters: this.deadLetters, webhookRetries: this.webhookRetries });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       queue: this.jobQueue,
@@ -149,6 +161,9 @@ export class ReviveStack extends Stack {
       ...(c.alarmEmail !== undefined ? { alarmEmail: c.alarmEmail } : {}),
       logRetention,
     });
+
+    this.webhookRetries.deadLetterAlarm.addAlarmAction(new SnsAction(this.monitoring.alarmTopic));
+    this.webhookRetries.deadLetterAlarm.addOkAction(new SnsAction(this.monitoring.alarmTopic));
 
     acknowledgeNagFindings(this);
 

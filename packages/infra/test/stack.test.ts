@@ -180,7 +180,7 @@ describe('storage', () => {
 describe('queue', () => {
   it('encrypts both queues and redrives to the DLQ after the contract maxReceiveCount (≥ 3)', () => {
     const dlqId = logicalId(cpu, cpu.stack.jobQueue.deadLetterQueue);
-    const [, queue] = only(cpu.template, 'AWS::SQS::Queue', { RedrivePolicy: Match.anyValue() });
+    const [, queue] = only(cpu.template, 'AWS::SQS::Queue', { RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] } } });
     expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
     expect(queue.Properties.RedrivePolicy).toEqual({
       deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
@@ -188,14 +188,14 @@ describe('queue', () => {
     });
     expect(DEFAULT_MAX_RECEIVE_COUNT).toBeGreaterThanOrEqual(MIN_MAX_RECEIVE_COUNT);
     cpu.template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 86_400 });
-    // TLS only on both queues.
+    // TLS only on every queue (the job queue, the webhook-retry queue and their DLQs).
     const policies = resources(cpu.template, 'AWS::SQS::QueuePolicy');
-    expect(policies).toHaveLength(2);
+    expect(policies).toHaveLength(resources(cpu.template, 'AWS::SQS::Queue').length);
     for (const [, p] of policies) expect(JSON.stringify(p.Properties.PolicyDocument)).toContain('"aws:SecureTransport":"false"');
   });
 
   it('uses a visibility timeout the worker heartbeat extends, and tells the worker the same numbers', () => {
-    const [, queue] = only(cpu.template, 'AWS::SQS::Queue', { RedrivePolicy: Match.anyValue() });
+    const [, queue] = only(cpu.template, 'AWS::SQS::Queue', { RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [logicalId(cpu, cpu.stack.jobQueue.deadLetterQueue), 'Arn'] } } });
     expect(queue.Properties.VisibilityTimeout).toBe(DEFAULT_VISIBILITY_TIMEOUT_SECONDS);
     const env = containerEnv(cpu.template);
     expect(env.REVIVE_VISIBILITY_TIMEOUT_SECONDS).toBe(String(DEFAULT_VISIBILITY_TIMEOUT_SECONDS));
@@ -244,8 +244,10 @@ describe('api', () => {
     // @aws-cdk/aws-ec2:restrictDefaultSecurityGroup flag); it runs at deploy time only.
     // and the DLQ consumer, which is the worker's code rather than an API handler (test/dead-letters.test.ts).
     const deadLetters = logicalId(cpu, cpu.stack.deadLetters.function);
-    const fns = all.filter(([id]) => !id.startsWith('CustomVpcRestrictDefaultSG') && id !== deadLetters);
-    expect(all.length - fns.length).toBe(2);
+    // And the webhook-retry consumer, the worker's code too (test/webhook-retries.test.ts).
+    const webhookRetries = logicalId(cpu, cpu.stack.webhookRetries.function);
+    const fns = all.filter(([id]) => !id.startsWith('CustomVpcRestrictDefaultSG') && id !== deadLetters && id !== webhookRetries);
+    expect(all.length - fns.length).toBe(3);
     // Six routed handlers and the outbox sweeper.
     expect(API_HANDLERS).toHaveLength(7);
     expect(fns).toHaveLength(API_HANDLERS.length);
@@ -465,6 +467,8 @@ describe('least privilege', () => {
         'dynamodb:GetItem',
         'dynamodb:UpdateItem',
         'ecs:UpdateTaskProtection',
+        // Schedules a webhook's durable retry on the webhook-retry queue (test/webhook-retries.test.ts).
+        'sqs:SendMessage',
       ].sort(),
     );
     const bucketId = logicalId(s, s.stack.storage.bucket);

@@ -38,6 +38,9 @@ export interface ReviveResources {
   readonly queueUrl: string;
   readonly queueArn: string;
   readonly dlqUrl: string;
+  /** The webhook-retry queue (durable webhook retries) and its own dead-letter queue. */
+  readonly webhookRetryQueueUrl: string;
+  readonly webhookRetryDlqUrl: string;
   readonly tableName: string;
   readonly bucketName: string;
   readonly visibilityTimeoutSeconds: number;
@@ -74,6 +77,7 @@ export async function createReviveResources(target: LocalAwsTarget, options: Cre
     );
     const queueUrl = queue.QueueUrl!;
     const queueAttributes = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+    const { webhookRetryQueueUrl, webhookRetryDlqUrl } = await createWebhookRetryQueues(sqs, prefix);
 
     const tableName = `${prefix}-jobs`;
     const index = TABLE_SCHEMA.tenantIndex;
@@ -121,12 +125,25 @@ export async function createReviveResources(target: LocalAwsTarget, options: Cre
 
     const bucketName = `${prefix}-media`.toLowerCase();
     await s3.send(new CreateBucketCommand({ Bucket: bucketName }));
-    return { queueUrl, queueArn: queueAttributes.Attributes!.QueueArn!, dlqUrl, tableName, bucketName, visibilityTimeoutSeconds, maxReceiveCount };
+    return { queueUrl, queueArn: queueAttributes.Attributes!.QueueArn!, dlqUrl, webhookRetryQueueUrl, webhookRetryDlqUrl, tableName, bucketName, visibilityTimeoutSeconds, maxReceiveCount };
   } finally {
     sqs.destroy();
     s3.destroy();
     dynamodb.destroy();
   }
+}
+
+/** As the CDK app's WebhookRetries: the retry queue, redriving to its own DLQ after a few failed receives. */
+async function createWebhookRetryQueues(sqs: SQSClient, prefix: string): Promise<{ webhookRetryQueueUrl: string; webhookRetryDlqUrl: string }> {
+  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${prefix}-webhook-retries-dlq`, Attributes: { MessageRetentionPeriod: '1209600' } }));
+  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl!, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `${prefix}-webhook-retries`,
+      Attributes: { VisibilityTimeout: '30', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 5 }) },
+    }),
+  );
+  return { webhookRetryQueueUrl: queue.QueueUrl!, webhookRetryDlqUrl: dlq.QueueUrl! };
 }
 
 /**
@@ -148,6 +165,7 @@ export function localAwsEnv(target: LocalAwsTarget, resources: ReviveResources):
     // Local runs use this machine's Node 20; the deployed worker and Lambdas run Node 22, which the notice asks for.
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     REVIVE_QUEUE_URL: resources.queueUrl,
+    REVIVE_WEBHOOK_RETRY_QUEUE_URL: resources.webhookRetryQueueUrl,
     REVIVE_TABLE_NAME: resources.tableName,
     REVIVE_BUCKET_NAME: resources.bucketName,
     REVIVE_VISIBILITY_TIMEOUT_SECONDS: String(resources.visibilityTimeoutSeconds),

@@ -1,5 +1,7 @@
 // Issue 10 point 10: a job never ends for a dead-lettered message. The DLQ consumer (in-process here, as under
-// `pnpm start`; a Lambda in AWS) marks it FAILED with DEAD_LETTERED and sends its webhook; a redrive still finishes it.
+// `pnpm start`; a Lambda in AWS) marks it FAILED with DEAD_LETTERED and sends its webhook.
+// Issue 18 item 10: that FAILED is final: the same message delivered to a worker again leaves the job FAILED, with
+// one webhook (before, the claim took the job over and it ended SUCCEEDED, with a second webhook).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -69,7 +71,7 @@ afterAll(async () => {
 });
 
 describe('issue 10 point 10: dead-lettered jobs end', () => {
-  it('the DLQ consumer marks the job FAILED (DEAD_LETTERED) and sends its webhook; a redrive finishes it', async () => {
+  it('the DLQ consumer marks the job FAILED (DEAD_LETTERED) and sends its webhook; a redelivery leaves it FAILED, one webhook', async () => {
     const key = await upload(stack, TENANT, (await photo(240)).bytes);
     const job = await enqueue(stack, { kind: 's3', key }, { tenantId: TENANT, options: { upscale: 1 }, webhookUrl: `${hookBase}/hook` });
     // Another job whose message is dead-lettered after it SUCCEEDED (the delete was lost): left as it is.
@@ -103,18 +105,40 @@ describe('issue 10 point 10: dead-lettered jobs end', () => {
     while ((await queueDepth(stack, stack.resources.dlqUrl)) > 0 && Date.now() < deadline) await sleep(200);
     expect(await queueDepth(stack, stack.resources.dlqUrl)).toBe(0);
 
-    // A redrive (the body sent to the jobs queue again) runs the job, which then SUCCEEDS.
+    // A job the API marked FAILED ENQUEUE_FAILED (its 503 to the create) whose message did reach SQS after all: a worker
+    // must not run it or send a webhook for it (only the same Idempotency-Key may queue it again, through the API).
+    const enqueueFailed = await enqueue(stack, { kind: 's3', key }, { tenantId: TENANT, webhookUrl: `${hookBase}/enqueue-failed` });
+    await stack.doc.send(
+      new UpdateCommand({
+        TableName: stack.resources.tableName,
+        Key: { jobId: enqueueFailed.jobId },
+        UpdateExpression: 'SET #s = :failed, errorCode = :code, errorMessage = :msg, finishedAt = :now',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':failed': 'FAILED', ':code': 'ENQUEUE_FAILED', ':msg': 'could not be queued', ':now': new Date().toISOString() },
+      }),
+    );
+    // The same message delivered to a worker again (a redrive, or a copy the DLQ move raced): the worker deletes it
+    // and the job stays FAILED, with the one webhook it had.
     await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.resources.queueUrl, MessageBody: JSON.stringify(job) }));
     const restorer = await writeIdentityRestorer(path.join(dir, 'models'));
     const worker = await startWorkerProcess(stack, { restorer, healthFile: path.join(dir, 'health.json') });
     try {
-      const finished = await waitForRecord(stack, job.jobId, (r) => r.status === 'SUCCEEDED', 90_000);
-      expect(finished).toMatchObject({ status: 'SUCCEEDED', attempts: 1 });
-      expect(finished.errorCode).toBeUndefined();
-      expect(finished.errorMessage).toBeUndefined();
+      const seen = await worker.waitForLog((l) => l.jobId === job.jobId && (l.message === 'job already ended; deleting the redelivered message' || l.message === 'job started'), 90_000);
+      expect(seen.message).toBe('job already ended; deleting the redelivered message');
+      const other = await worker.waitForLog((l) => l.jobId === enqueueFailed.jobId && (l.message === 'job already ended; deleting the redelivered message' || l.message === 'job started'), 90_000);
+      expect(other.message).toBe('job already ended; deleting the redelivered message');
+      // Deleted, not left in flight: queueDepth counts both.
+      const drained = Date.now() + 20_000;
+      while ((await queueDepth(stack, stack.resources.queueUrl)) > 0 && Date.now() < drained) await sleep(200);
+      expect(await queueDepth(stack, stack.resources.queueUrl)).toBe(0);
     } finally {
       await worker.stop();
     }
+    const after = await getRecord(stack, job.jobId);
+    expect(after).toMatchObject({ status: 'FAILED', errorCode: 'DEAD_LETTERED', attempts: 0, finishedAt: failed.finishedAt });
+    expect(received.filter((h) => h.body.includes(job.jobId))).toHaveLength(1);
+    expect(await getRecord(stack, enqueueFailed.jobId)).toMatchObject({ status: 'FAILED', errorCode: 'ENQUEUE_FAILED', attempts: 0 });
+    expect(received.filter((h) => h.body.includes(enqueueFailed.jobId))).toHaveLength(0);
   });
 
   it('a job marked DEAD_LETTERED whose webhook was never sent (the consumer stopped in between) gets it on the next delivery', async () => {

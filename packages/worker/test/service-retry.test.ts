@@ -75,14 +75,15 @@ describe('transient failures', () => {
     expect(worker.child.exitCode).toBeNull();
     await worker.stop();
 
-    // Redrive once the fault is gone: RETRIES_EXHAUSTED is no outcome for the photo, so the resent body runs the job.
+    // A redrive once the fault is gone: FAILED RETRIES_EXHAUSTED is final (one end, one webhook, issue 18 item 10),
+    // so the resent body is deleted and the job stays as it was; the client submits a new job.
     worker = await startWorkerProcess(stack, {
       restorer: await writeIdentityRestorer(path.join(dir, 'models')),
       healthFile: path.join(dir, 'health-redrive.json'),
     });
     await sendRaw(stack, dead[0]!);
-    const redriven = await waitForRecord(stack, job.jobId, (r) => r.status !== 'FAILED' && r.status !== 'RUNNING', 90_000);
-    expect(redriven).toMatchObject({ status: 'SUCCEEDED', attempts: MAX_RECEIVE_COUNT + 1 });
-    expect(redriven.errorCode).toBeUndefined();
+    const seen = await worker.waitForLog((l) => l.jobId === job.jobId && (l.message === 'job already ended; deleting the redelivered message' || l.message === 'job started'), 90_000);
+    expect(seen.message).toBe('job already ended; deleting the redelivered message');
+    expect(await waitForRecord(stack, job.jobId, () => true)).toMatchObject({ status: 'FAILED', errorCode: 'RETRIES_EXHAUSTED', attempts: MAX_RECEIVE_COUNT });
   });
 });

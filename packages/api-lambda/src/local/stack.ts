@@ -15,6 +15,7 @@ import {
 } from '@revive/local-aws';
 import { startLocalServer, type LocalServer } from './server.js';
 import { DEFAULT_LOCAL_SWEEP_INTERVAL_MS, startLocalSweeper } from './sweeper.js';
+import { startLocalWebhookRetries } from './webhook-retries.js';
 
 /** The webhook signing key `pnpm start` gives its worker unless REVIVE_WEBHOOK_SECRET is set. Local use only. */
 export const LOCAL_WEBHOOK_SECRET = 'revive-local-webhook-secret';
@@ -277,6 +278,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         for (const client of Object.values(dlqClients)) client.destroy();
       },
     });
+    // Durable webhook retries (a Lambda on the webhook-retry queue in AWS).
+    const webhookRetries = await startLocalWebhookRetries(target, {
+      ...base,
+      ...env,
+      REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
+      ...(server.s3PublicEndpoint === undefined ? {} : { REVIVE_S3_PUBLIC_ENDPOINT: server.s3PublicEndpoint }),
+    });
+    cleanup.push({ name: 'webhook retries', run: () => webhookRetries.stop() });
     let worker: WorkerSupervisor | undefined;
     if (options.worker ?? true) {
       const healthDir = await mkdtemp(path.join(tmpdir(), 'revive-health-'));

@@ -21,7 +21,7 @@ export function awsErrorName(error: unknown): string | undefined {
 /**
  * Wraps an AWS SDK failure as the worker's error. Every AWS failure the adapters do not handle themselves is
  * retryable: throttles and 5xx pass, and a 4xx such as AccessDenied is an infrastructure fault that should send
- * the message to the DLQ (to be redriven after the fix) rather than fail the customer's job.
+ * later deliveries (and, when they all fail, RETRIES_EXHAUSTED) rather than fail the customer's job at once.
  */
 export function toStorageError(error: unknown, what: string): WorkerError {
   if (error instanceof WorkerError) return error;

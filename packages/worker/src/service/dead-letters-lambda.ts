@@ -1,6 +1,7 @@
 // The DLQ consumer as a Lambda (SQS event source on the dead-letter queue, partial batch responses): see dead-letters.ts.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { describeThrown } from '../errors.js';
 import { createDeadLetterHandler, deadLetterEnvSchema, type DeadLetterHandler } from './dead-letters.js';
@@ -18,13 +19,13 @@ async function init(): Promise<{ handler: DeadLetterHandler; telemetry: Telemetr
     client.destroy();
   }
   const telemetry = new Telemetry();
-  return { handler: createDeadLetterHandler(env, new DynamoDBClient({}), secret, telemetry), telemetry };
+  return { handler: createDeadLetterHandler(env, new DynamoDBClient({}), secret, telemetry, new SQSClient({})), telemetry };
 }
 
 /**
  * Marks each dead-lettered message's job FAILED (DEAD_LETTERED) unless it already ended. A message whose job is still
  * leased, or whose write failed, is reported as a batch item failure: SQS shows it again after the DLQ's visibility
- * timeout, and it stays in the DLQ (with its body) for a redrive either way.
+ * timeout, and it stays in the DLQ (with its body) until it is handled.
  */
 export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
   // A failed init (Secrets Manager throttled, a bad deploy fixed since) must not stay cached for the container's life.

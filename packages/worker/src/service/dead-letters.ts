@@ -7,23 +7,22 @@
 // SSRF-guarded, signed WebhookSender. It imports neither onnxruntime nor sharp, so the Lambda bundle stays small.
 //
 // The message is deleted from the DLQ once the record is final (the Lambda's event source does so on success), so
-// the DLQ empties at once and the job's end is what is watched (JobsFailed{ErrorCode=DEAD_LETTERED}). A redrive still
-// finishes the job: sending the body to the jobs queue again (it is logged whole, and the record holds every field of
-// it) makes a worker claim the job, because JobStore.claim takes a FAILED job whose code is DEAD_LETTERED: that code
-// says no worker ever wrote an outcome, so running it is the first outcome, not a second one. Keeping messages in the
-// DLQ for `start-message-move-task` instead would leave their jobs non-terminal, which is what this consumer is for;
-// an operator who wants that disables the event source (AWS) for the while.
+// the DLQ empties at once and the job's end is what is watched (JobsFailed{ErrorCode=DEAD_LETTERED}). FAILED
+// DEAD_LETTERED is final, like every terminal status: a job ends once, with one webhook. A redrive of the body (it is
+// logged whole) finds the job terminal, and the worker deletes the message without running it (JobStore.claim never
+// takes a terminal job); the client submits a new job to try again. Keeping messages in the DLQ for
+// `start-message-move-task` instead (to run them once the cause is fixed) means disabling the event source (AWS) for
+// the while: their jobs then stay non-terminal until the move.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
-import { jobResponseFromRecord, TERMINAL_STATUSES, tenantIdSchema, jobIdSchema, webhookEvent, type JobRecord } from '@revive/contract';
+import { TERMINAL_STATUSES, tenantIdSchema, jobIdSchema, type JobRecord } from '@revive/contract';
 import { Consumer } from 'sqs-consumer';
 import { z } from 'zod';
-import { describeThrown } from '../errors.js';
-import { webhookDeliveryOf } from './job-runner.js';
 import { JobStore } from './job-store.js';
 import { SafeHttpClient } from './source-fetch.js';
 import { Telemetry } from './telemetry.js';
 import { WebhookSender, type WebhookOptions } from './webhook.js';
+import { webhookPayload, WebhookDispatcher, WebhookRetryQueue } from './webhook-retries.js';
 
 /** What one dead-lettered message came to. */
 export type DeadLetterOutcome =
@@ -35,8 +34,8 @@ export type DeadLetterOutcome =
   | 'leased';
 
 /**
- * Webhook settings for the DLQ consumer: fewer, shorter attempts than the worker's, so that one message is handled
- * well inside the Lambda's timeout (3 × 5 s plus at most 2 × 2 s of backoff). @default see below
+ * Quick webhook attempts of the DLQ consumer: shorter than the worker's, so that one message is handled well inside
+ * the Lambda's timeout (3 × 5 s plus at most 2 × 2 s of backoff); the durable retries do the rest. @default see below
  */
 export const DEAD_LETTER_WEBHOOK_OPTIONS = { maxAttempts: 3, timeoutMs: 5_000, baseDelayMs: 500, maxDelayMs: 2_000 } as const satisfies Omit<WebhookOptions, 'secret'>;
 
@@ -44,7 +43,8 @@ const idsSchema = z.object({ jobId: jobIdSchema, tenantId: tenantIdSchema });
 
 export interface DeadLetterHandlerDeps {
   readonly store: JobStore;
-  readonly webhooks: WebhookSender;
+  /** Quick attempts, then the durable retries (webhook-retries.ts). */
+  readonly webhooks: WebhookDispatcher;
   readonly telemetry: Telemetry;
   /** Job records live this long after they end (REVIVE_JOB_TTL_DAYS). */
   readonly jobTtlDays: number;
@@ -73,7 +73,7 @@ export class DeadLetterHandler {
     const deliveries = context.receiveCount === undefined ? '' : ` after ${context.receiveCount} deliveries`;
     const failed = await this.deps.store.failDeadLettered(jobId, tenantId, now, {
       code: 'DEAD_LETTERED',
-      message: `the job's queue message reached the dead-letter queue${deliveries} without any worker recording an outcome (each delivery was interrupted or handed back); an operator's redrive will run it again`,
+      message: `the job's queue message reached the dead-letter queue${deliveries} without any worker recording an outcome (each delivery was interrupted or handed back); submit a new job to try again`,
       finishedAt: now,
       expiresAt: Math.floor(now.getTime() / 1000) + this.deps.jobTtlDays * 86_400,
     });
@@ -88,14 +88,12 @@ export class DeadLetterHandler {
         log.warn('dead-lettered message names a job that is missing or another tenant\'s', { jobId, tenantId, messageId: context.messageId, body });
         return 'ended';
       }
-      // A redrivable end (no outcome for the photo): the body is what a redrive resends, logged whole as above.
-      const redrivable = record.status === 'FAILED' && (record.errorCode === 'DEAD_LETTERED' || record.errorCode === 'RETRIES_EXHAUSTED');
-      log.info('dead-lettered job had already ended', { jobId, status: record.status, errorCode: record.errorCode, ...(redrivable && { body }) });
+      log.info('dead-lettered job had already ended', { jobId, status: record.status, errorCode: record.errorCode });
       // An earlier delivery marked it but stopped before its webhook (a Lambda timeout between the two): send it now.
       if (record.status === 'FAILED' && record.errorCode === 'DEAD_LETTERED' && record.webhookDelivery === undefined) await this.notify(record);
       return 'ended';
     }
-    // The body is logged whole: it is what a redrive resends, once the message is gone from the DLQ.
+    // The body is logged whole, so an operator can see what the job was once the message is gone from the DLQ.
     log.warn('job marked FAILED: its message was dead-lettered', { jobId, tenantId, messageId: context.messageId, body });
     // JobsFailed{ErrorCode=DEAD_LETTERED}: what pages now that the DLQ itself is drained at once.
     this.deps.telemetry.jobFailed('DEAD_LETTERED', undefined);
@@ -104,11 +102,8 @@ export class DeadLetterHandler {
   }
 
   private async notify(record: JobRecord): Promise<void> {
-    if (!record.webhookUrl) return;
-    const log = this.deps.telemetry.logger;
-    const outcome = await this.deps.webhooks.send(record.webhookUrl, webhookEvent(record.status), jobResponseFromRecord(record));
-    if (!outcome.delivered) log.warn('webhook not delivered', { jobId: record.jobId, attempts: outcome.attempts, status: outcome.status, error: outcome.error });
-    await this.deps.store.recordWebhookDelivery(record.jobId, webhookDeliveryOf(outcome)).catch((e: unknown) => log.warn('could not record the webhook outcome', { jobId: record.jobId, error: describeThrown(e) }));
+    // A FAILED job's body has no result URL to presign.
+    await this.deps.webhooks.deliver(record, await webhookPayload(record, undefined));
   }
 }
 
@@ -121,6 +116,8 @@ export const deadLetterEnvSchema = z.object({
   REVIVE_WEBHOOK_SECRET: z.string().min(16).optional(),
   /** Or the ARN of the Secrets Manager secret holding it (AWS), read once per cold start. */
   REVIVE_WEBHOOK_SECRET_ARN: z.string().min(1).optional(),
+  /** Where webhooks the quick attempts leave undelivered are retried from; without it they end FAILED. */
+  REVIVE_WEBHOOK_RETRY_QUEUE_URL: z.string().min(1).optional(),
   REVIVE_URL_ALLOW_CIDRS: z
     .string()
     .default('')
@@ -129,12 +126,14 @@ export const deadLetterEnvSchema = z.object({
 });
 export type DeadLetterEnv = z.infer<typeof deadLetterEnvSchema>;
 
-/** Builds a handler from its environment and clients. */
-export function createDeadLetterHandler(env: DeadLetterEnv, dynamodb: DynamoDBClient, secret: string | undefined, telemetry = new Telemetry()): DeadLetterHandler {
+/** Builds a handler from its environment and clients (`sqs` sends the webhook retries, when a queue is configured). */
+export function createDeadLetterHandler(env: DeadLetterEnv, dynamodb: DynamoDBClient, secret: string | undefined, telemetry = new Telemetry(), sqs?: SQSClient): DeadLetterHandler {
   const http = new SafeHttpClient({ allowCidrs: env.REVIVE_URL_ALLOW_CIDRS });
+  const store = new JobStore(env.REVIVE_TABLE_NAME, dynamodb);
+  const retries = env.REVIVE_WEBHOOK_RETRY_QUEUE_URL !== undefined && sqs !== undefined ? new WebhookRetryQueue(env.REVIVE_WEBHOOK_RETRY_QUEUE_URL, sqs) : undefined;
   return new DeadLetterHandler({
-    store: new JobStore(env.REVIVE_TABLE_NAME, dynamodb),
-    webhooks: new WebhookSender(http, { secret, ...DEAD_LETTER_WEBHOOK_OPTIONS }),
+    store,
+    webhooks: new WebhookDispatcher({ sender: new WebhookSender(http, { secret, ...DEAD_LETTER_WEBHOOK_OPTIONS }), store, retries, telemetry }),
     telemetry,
     jobTtlDays: env.REVIVE_JOB_TTL_DAYS,
   });
@@ -201,5 +200,5 @@ export function startDeadLetterConsumer(options: DeadLetterConsumerOptions): Dea
  */
 export function startLocalDeadLetterConsumer(options: { readonly dlqUrl: string; readonly env: NodeJS.ProcessEnv; readonly sqs: SQSClient; readonly dynamodb: DynamoDBClient }): DeadLetterConsumer {
   const env = deadLetterEnvSchema.parse(options.env);
-  return startDeadLetterConsumer({ dlqUrl: options.dlqUrl, sqs: options.sqs, handler: createDeadLetterHandler(env, options.dynamodb, env.REVIVE_WEBHOOK_SECRET) });
+  return startDeadLetterConsumer({ dlqUrl: options.dlqUrl, sqs: options.sqs, handler: createDeadLetterHandler(env, options.dynamodb, env.REVIVE_WEBHOOK_SECRET, new Telemetry(), options.sqs) });
 }

@@ -10,7 +10,7 @@ import type { ObjectStore } from './object-store.js';
 import type { JobQueue } from './queue.js';
 import type { SafeHttpClient } from './source-fetch.js';
 import { Telemetry } from './telemetry.js';
-import type { WebhookSender } from './webhook.js';
+import type { WebhookDispatcher } from './webhook-retries.js';
 
 const JOB_ID = '0b6e8f0e-5f2c-4f5e-9a7e-2d7c7d1f0a11';
 const JPEG = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
@@ -49,7 +49,7 @@ function harness(process: () => Promise<ProcessResult>, options: HarnessOptions 
   } as unknown as JobQueue;
   const objects = { getUpload: async () => JPEG, putResult: async () => void calls.push('put') } as unknown as ObjectStore;
   const health = { jobStarted: () => undefined, jobEnded: () => undefined } as unknown as HealthReporter;
-  const deps: JobRunnerDeps = { pipeline: { process }, store, queue, objects, health, http: {} as SafeHttpClient, webhooks: {} as WebhookSender, telemetry: new Telemetry({ logLevel: 'SILENT' }) };
+  const deps: JobRunnerDeps = { pipeline: { process }, store, queue, objects, health, http: {} as SafeHttpClient, webhooks: {} as WebhookDispatcher, telemetry: new Telemetry({ logLevel: 'SILENT' }) };
   const runner = new JobRunner(deps, { workerId: 'w', visibilityTimeoutSeconds: 10, heartbeatIntervalMs: 60_000, maxReceiveCount: 3, jobTtlDays: 1, maxSourceBytes: 1_000, jobTimeoutSeconds: 600, restorer: 'gfpgan-1.4', bgUpsampler: undefined });
   ref.runner = runner;
   const deliver = (receiveCount: number) => runner.handle({ Body: body, ReceiptHandle: 'rh', MessageId: 'm', Attributes: { ApproximateReceiveCount: String(receiveCount) } } as Message, 0);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Message } from '@aws-sdk/client-sqs';
-import { JOB_ERROR_CODES, TERMINAL_STATUSES, jobResponseFromRecord, jobMessageSchema, jobIdSchema, resultKey, isTenantUploadKey, tenantIdSchema, webhookEvent, type JobErrorCode, type JobMessage, type JobRecord, type WebhookDelivery } from '@revive/contract';
+import { JOB_ERROR_CODES, TERMINAL_STATUSES, jobMessageSchema, jobIdSchema, resultKey, isTenantUploadKey, tenantIdSchema, type JobErrorCode, type JobMessage, type JobRecord } from '@revive/contract';
 import { z } from 'zod';
 import { PermanentError, WorkerError, messageOf, describeThrown } from '../errors.js';
 import type { RestorationService } from '../pipeline/pipeline-threads.js';
@@ -11,7 +11,7 @@ import type { ObjectStore } from './object-store.js';
 import type { JobQueue } from './queue.js';
 import { assertImageBytes, type SafeHttpClient } from './source-fetch.js';
 import type { Telemetry } from './telemetry.js';
-import type { WebhookOutcome, WebhookSender } from './webhook.js';
+import { webhookPayload, type WebhookDispatcher } from './webhook-retries.js';
 
 /** First backoff after a transient failure; doubles per delivery. @default 5 */
 export const DEFAULT_RETRY_BASE_SECONDS = 5;
@@ -19,8 +19,6 @@ export const DEFAULT_RETRY_BASE_SECONDS = 5;
 export const DEFAULT_RETRY_MAX_SECONDS = 300;
 /** Largest gap between a job's lease expiry and its message's visibility timeout. @default 5_000 */
 export const LEASE_MARGIN_MAX_MS = 5_000;
-/** Lifetime of the presigned result URL in a webhook. @default 3_600 */
-export const DEFAULT_WEBHOOK_RESULT_URL_TTL_SECONDS = 3_600;
 
 const CONTENT_TYPES: Record<EncodedFormat, { readonly contentType: string; readonly extension: string }> = {
   jpeg: { contentType: 'image/jpeg', extension: 'jpg' },
@@ -56,7 +54,8 @@ export interface JobRunnerDeps {
   readonly objects: ObjectStore;
   readonly queue: JobQueue;
   readonly http: SafeHttpClient;
-  readonly webhooks: WebhookSender;
+  /** Quick attempts, then the durable retries (webhook-retries.ts). */
+  readonly webhooks: WebhookDispatcher;
   readonly telemetry: Telemetry;
   readonly health: HealthReporter;
   /** Told the running-job count after each job starts and ends (task scale-in protection listens). */
@@ -371,21 +370,16 @@ export class JobRunner {
     }
   }
 
-  /** Posts the final job to its webhook in the background; shutdown waits for these within its budget. */
+  /**
+   * Posts the final job to its webhook in the background; shutdown waits for these within its budget. What the quick
+   * attempts leave undelivered is retried from the webhook-retry queue, not from this process.
+   */
   private notify(record: JobRecord): void {
     if (!record.webhookUrl) return;
-    const url = record.webhookUrl;
-    const delivery = (async () => {
-      const resultUrl = record.status === 'SUCCEEDED' && record.resultKey ? await this.deps.objects.presignResult(record.resultKey, DEFAULT_WEBHOOK_RESULT_URL_TTL_SECONDS).catch(() => undefined) : undefined;
-      const payload = jobResponseFromRecord(record, {
-        ...(resultUrl !== undefined && { resultUrl, resultUrlExpiresAt: new Date(Date.now() + DEFAULT_WEBHOOK_RESULT_URL_TTL_SECONDS * 1000) }),
-      });
-      const outcome = await this.deps.webhooks.send(url, webhookEvent(record.status), payload);
-      if (outcome.delivered) this.log.info('webhook delivered', { jobId: record.jobId, attempts: outcome.attempts, status: outcome.status });
-      else this.log.warn('webhook not delivered', { jobId: record.jobId, attempts: outcome.attempts, status: outcome.status, error: outcome.error });
-      // On the record, so GET /jobs/{id} shows a refused address or a receiver that never answered 2xx.
-      await this.deps.store.recordWebhookDelivery(record.jobId, webhookDeliveryOf(outcome)).catch((e: unknown) => this.log.warn('could not record the webhook outcome', { jobId: record.jobId, error: describeThrown(e) }));
-    })().catch((error: unknown) => this.log.warn('webhook failed', { jobId: record.jobId, error: describeThrown(error) }));
+    // The dispatcher records every outcome on the job, so GET /jobs/{id} shows a refused address or a receiver that never answered 2xx.
+    const delivery = (async () => this.deps.webhooks.deliver(record, await webhookPayload(record, this.deps.objects)))().catch((error: unknown) =>
+      this.log.warn('webhook failed', { jobId: record.jobId, error: describeThrown(error) }),
+    );
     this.webhooksInFlight.add(delivery);
     void delivery.finally(() => this.webhooksInFlight.delete(delivery));
   }
@@ -495,17 +489,6 @@ export function withSignal<T>(step: Promise<T>, signal: AbortSignal): Promise<T>
       },
     );
   });
-}
-
-/** The record's view of a webhook outcome. */
-export function webhookDeliveryOf(outcome: WebhookOutcome, at: Date = new Date()): WebhookDelivery {
-  return {
-    status: outcome.delivered ? 'DELIVERED' : outcome.final ? 'REFUSED' : 'FAILED',
-    attempts: outcome.attempts,
-    ...(outcome.status !== undefined && { httpStatus: outcome.status }),
-    ...(outcome.error !== undefined && { error: outcome.error.slice(0, 500) }),
-    at: at.toISOString(),
-  };
 }
 
 function isJobErrorCode(code: string): code is JobErrorCode {

@@ -59,10 +59,9 @@ export class JobStore {
    * QUEUED → RUNNING, or takes over a RUNNING job whose lease has expired; attempts + 1 either way.
    * The record must belong to `tenantId`, so a forged message cannot run another tenant's job.
    *
-   * A job FAILED with DEAD_LETTERED or RETRIES_EXHAUSTED is claimed too: neither is an outcome for the photo
-   * (DEAD_LETTERED: the DLQ consumer only marked it so the client stops waiting; RETRIES_EXHAUSTED: every delivery
-   * met an infrastructure fault), so when an operator redrives its message the job runs again and can still end
-   * SUCCEEDED. Every other FAILED code is an outcome about the photo itself, and stays.
+   * A terminal job (SUCCEEDED, FAILED, CANCELED) is never claimed, whatever its code: a job ends once, and its one
+   * webhook has been sent (or is being retried) for that end. A message redriven or redelivered for it is deleted by
+   * the caller. Running it again would give the client a second end and a second webhook.
    */
   async claim(jobId: string, tenantId: string, owner: string, now: Date, leaseMs: number): Promise<ClaimResult> {
     try {
@@ -73,14 +72,11 @@ export class JobStore {
           UpdateExpression:
             'SET #status = :running, attempts = if_not_exists(attempts, :zero) + :one, leaseOwner = :owner, leaseExpiresAt = :lease, startedAt = :now REMOVE errorCode, errorMessage, finishedAt',
           ConditionExpression:
-            'attribute_exists(jobId) AND tenantId = :tenant AND (#status = :queued OR (#status = :running AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :nowMs)) OR (#status = :failed AND (errorCode = :deadLettered OR errorCode = :retriesExhausted)))',
+            'attribute_exists(jobId) AND tenantId = :tenant AND (#status = :queued OR (#status = :running AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :nowMs)))',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':running': 'RUNNING',
             ':queued': 'QUEUED',
-            ':failed': 'FAILED',
-            ':deadLettered': 'DEAD_LETTERED',
-            ':retriesExhausted': 'RETRIES_EXHAUSTED',
             ':zero': 0,
             ':one': 1,
             ':owner': owner,
@@ -155,20 +151,27 @@ export class JobStore {
     return (await this.failUnheld(jobId, tenantId, now, failure, 'fail unclaimed')) !== undefined;
   }
 
-  /** Writes the outcome of the job's webhook; a record that is gone (TTL) is left alone. */
-  async recordWebhookDelivery(jobId: string, delivery: WebhookDelivery): Promise<void> {
+  /**
+   * Writes where the job's webhook stands; a record that is gone (TTL) is left alone. With `expectedAttempts`, only while
+   * the record says DELIVERING after exactly that many attempts: a durable retry's step, which a duplicate or late
+   * message must not repeat or overwrite. False when the condition did not hold.
+   */
+  async recordWebhookDelivery(jobId: string, delivery: WebhookDelivery, expectedAttempts?: number): Promise<boolean> {
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { jobId },
           UpdateExpression: 'SET webhookDelivery = :delivery',
-          ConditionExpression: 'attribute_exists(jobId)',
-          ExpressionAttributeValues: { ':delivery': delivery },
+          ConditionExpression:
+            expectedAttempts === undefined ? 'attribute_exists(jobId)' : 'attribute_exists(jobId) AND webhookDelivery.#ds = :delivering AND webhookDelivery.attempts = :expected',
+          ExpressionAttributeValues: { ':delivery': delivery, ...(expectedAttempts !== undefined && { ':delivering': 'DELIVERING', ':expected': expectedAttempts }) },
+          ...(expectedAttempts !== undefined && { ExpressionAttributeNames: { '#ds': 'status' } }),
         }),
       );
+      return true;
     } catch (error) {
-      if (awsErrorName(error) === 'ConditionalCheckFailedException') return;
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return false;
       throw toStorageError(error, 'DynamoDB UpdateItem (webhook delivery)');
     }
   }

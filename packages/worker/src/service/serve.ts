@@ -18,6 +18,7 @@ import { DEFAULT_MAX_SOURCE_BYTES, SafeHttpClient } from './source-fetch.js';
 import { TaskProtection } from './task-protection.js';
 import { Telemetry } from './telemetry.js';
 import { WebhookSender } from './webhook.js';
+import { WebhookDispatcher, WebhookRetryQueue } from './webhook-retries.js';
 import { messageOf } from '../errors.js';
 
 /** Time kept back from the shutdown budget to release unfinished jobs and flush logs. @default 3_000 */
@@ -115,16 +116,24 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
   const http = new SafeHttpClient({ allowCidrs: config.REVIVE_URL_ALLOW_CIDRS, maxBytes: DEFAULT_MAX_SOURCE_BYTES });
   if (!config.REVIVE_WEBHOOK_SECRET) log.warn('REVIVE_WEBHOOK_SECRET is not set: webhooks are sent unsigned');
   const queue = new JobQueue(config.REVIVE_QUEUE_URL, sqs);
+  const store = new JobStore(config.REVIVE_TABLE_NAME, dynamodb);
+  if (config.REVIVE_WEBHOOK_RETRY_QUEUE_URL === undefined) log.warn('REVIVE_WEBHOOK_RETRY_QUEUE_URL is not set: webhooks get only their quick attempts');
+  const webhooks = new WebhookDispatcher({
+    sender: new WebhookSender(http, { secret: config.REVIVE_WEBHOOK_SECRET }),
+    store,
+    retries: config.REVIVE_WEBHOOK_RETRY_QUEUE_URL === undefined ? undefined : new WebhookRetryQueue(config.REVIVE_WEBHOOK_RETRY_QUEUE_URL, sqs),
+    telemetry,
+  });
   // Scale-in then picks idle tasks instead of SIGTERMing one mid-job; a no-op outside ECS (no ECS_AGENT_URI).
   const protection = new TaskProtection({ agentUri: config.ECS_AGENT_URI, logger: log });
   const runner = new JobRunner(
     {
       pipeline,
-      store: new JobStore(config.REVIVE_TABLE_NAME, dynamodb),
+      store,
       objects: new ObjectStore(config.REVIVE_BUCKET_NAME, s3, presignS3),
       queue,
       http,
-      webhooks: new WebhookSender(http, { secret: config.REVIVE_WEBHOOK_SECRET }),
+      webhooks,
       telemetry,
       health,
       onActiveChange: (count) => protection.jobsRunning(count),

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { verifyWebhook, WEBHOOK_SIGNATURE_HEADER } from '@revive/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafeHttpClient } from './source-fetch.js';
-import { backoffDelayMs, WebhookSender } from './webhook.js';
+import { backoffDelayMs, classifyWebhookError, classifyWebhookStatus, DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS, WEBHOOK_RETRY_JITTER, webhookRetryDelaySeconds, WebhookSender } from './webhook.js';
 
 const SECRET = 'a-webhook-secret-of-some-length';
 
@@ -18,6 +18,8 @@ describe('WebhookSender', () => {
       received.push({ path: req.url ?? '', body, signature, event: req.headers['revive-event'] as string | undefined });
       if (req.url === '/flaky' && failuresLeft-- > 0) return res.writeHead(503).end();
       if (req.url === '/gone') return res.writeHead(410).end();
+      if (req.url === '/moved') return res.writeHead(302, { location: `${base}/ok` }).end();
+      if (req.url === '/slow-down') return res.writeHead(429).end();
       res.writeHead(200).end('ok');
     });
   });
@@ -49,6 +51,18 @@ describe('WebhookSender', () => {
     expect(await sender.send(`${base}/gone`, 'job.failed', {})).toMatchObject({ delivered: false, attempts: 1, status: 410 });
   });
 
+  it('treats a 3xx as final: one attempt, the redirect not followed', async () => {
+    const before = received.filter((r) => r.path === '/ok').length;
+    expect(await sender.send(`${base}/moved`, 'job.failed', {})).toMatchObject({ delivered: false, attempts: 1, status: 302, final: true, error: expect.stringMatching(/redirect/) });
+    expect(received.filter((r) => r.path === '/moved')).toHaveLength(1);
+    expect(received.filter((r) => r.path === '/ok')).toHaveLength(before);
+  });
+
+  it('retries a 429 until its attempts run out, and says it was not final', async () => {
+    expect(await sender.send(`${base}/slow-down`, 'job.failed', {})).toMatchObject({ delivered: false, attempts: 4, status: 429 });
+    expect((await sender.send(`${base}/slow-down`, 'job.failed', {})).final).toBeUndefined();
+  });
+
   it('refuses forbidden URLs without retrying', async () => {
     expect(await sender.send('http://169.254.169.254/hook', 'job.failed', {})).toMatchObject({ delivered: false, attempts: 1 });
   });
@@ -57,5 +71,41 @@ describe('WebhookSender', () => {
     expect(backoffDelayMs(0, 100, 1_000, () => 0.999)).toBeLessThan(100);
     expect(backoffDelayMs(3, 100, 1_000, () => 0.999)).toBeGreaterThan(700);
     expect(backoffDelayMs(10, 100, 1_000, () => 0.999)).toBeLessThan(1_000);
+  });
+});
+
+describe('webhook classification', () => {
+  it('2xx delivered; 3xx final; 4xx final except 408 and 429; 5xx retried', () => {
+    for (const status of [200, 201, 202, 204, 299]) expect(classifyWebhookStatus(status)).toBe('delivered');
+    for (const status of [300, 301, 302, 303, 307, 308]) expect(classifyWebhookStatus(status)).toBe('final');
+    for (const status of [400, 401, 403, 404, 410, 413, 422]) expect(classifyWebhookStatus(status)).toBe('final');
+    for (const status of [408, 429, 500, 502, 503, 504, 599, 100]) expect(classifyWebhookStatus(status)).toBe('retry');
+  });
+
+  it('a forbidden address is final; timeouts and connection errors are retried', () => {
+    expect(classifyWebhookError(Object.assign(new Error('refused 10.0.0.1'), { code: 'FORBIDDEN_URL' }))).toBe('final');
+    expect(classifyWebhookError(Object.assign(new Error('timed out'), { code: 'SOURCE_UNREACHABLE' }))).toBe('retry');
+    expect(classifyWebhookError(new Error('ECONNRESET'))).toBe('retry');
+  });
+});
+
+describe('durable retry schedule', () => {
+  it('spreads the retries over about a day, growing, each jittered within its bounds', () => {
+    const total = DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(20 * 3_600);
+    expect(total).toBeLessThan(26 * 3_600);
+    for (let i = 1; i < DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS.length; i++) {
+      expect(DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS[i]!).toBeGreaterThan(DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS[i - 1]!);
+    }
+    DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS.forEach((base, i) => {
+      expect(webhookRetryDelaySeconds(i, DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS, () => 0)).toBe(Math.round(base * (1 - WEBHOOK_RETRY_JITTER)));
+      expect(webhookRetryDelaySeconds(i, DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS, () => 1)).toBe(Math.round(base * (1 + WEBHOOK_RETRY_JITTER)));
+    });
+  });
+
+  it('ends when the schedule runs out, and never answers less than a second', () => {
+    expect(webhookRetryDelaySeconds(DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS.length)).toBeUndefined();
+    expect(webhookRetryDelaySeconds(2, [1, 2])).toBeUndefined();
+    expect(webhookRetryDelaySeconds(0, [0], () => 0)).toBe(1);
   });
 });

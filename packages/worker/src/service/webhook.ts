@@ -2,14 +2,25 @@ import { signWebhook, WEBHOOK_EVENT_HEADER, WEBHOOK_SIGNATURE_HEADER, type Webho
 import type { SafeHttpClient } from './source-fetch.js';
 import { messageOf } from '../errors.js';
 
-/** Attempts per webhook, the first included. @default 5 */
-export const DEFAULT_WEBHOOK_MAX_ATTEMPTS = 5;
-/** First retry delay; doubles per attempt, with full jitter. @default 1_000 */
+/**
+ * Quick attempts in the process that finished the job, the first included; what they leave undelivered goes to the
+ * durable schedule (webhook-retries.ts). @default 3
+ */
+export const DEFAULT_WEBHOOK_MAX_ATTEMPTS = 3;
+/** First quick retry delay; doubles per attempt, with full jitter. @default 1_000 */
 export const DEFAULT_WEBHOOK_BASE_DELAY_MS = 1_000;
-/** Cap on one retry delay. @default 30_000 */
-export const DEFAULT_WEBHOOK_MAX_DELAY_MS = 30_000;
+/** Cap on one quick retry delay. @default 4_000 */
+export const DEFAULT_WEBHOOK_MAX_DELAY_MS = 4_000;
 /** One POST. @default 10_000 */
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000;
+/**
+ * Delays of the durable retries after the quick ones, each from the attempt before: 30 s, 2 min, 10 min, 30 min, 1 h,
+ * 3 h, 6 h, 12 h, so a receiver gets 11 attempts over about 23 h (Stripe retries over days, Replicate over minutes;
+ * a day covers a receiver that is down overnight). Each is jittered by ±WEBHOOK_RETRY_JITTER. @default see the list
+ */
+export const DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS: readonly number[] = [30, 120, 600, 1_800, 3_600, 10_800, 21_600, 43_200];
+/** Relative jitter of a durable retry delay, so that the retries of many jobs failed together spread out. */
+export const WEBHOOK_RETRY_JITTER = 0.1;
 
 export interface WebhookOptions {
   /** HMAC key (REVIVE_WEBHOOK_SECRET); without it webhooks are sent unsigned, and the log says so. */
@@ -30,8 +41,29 @@ export interface WebhookOutcome {
   readonly attempts: number;
   readonly status?: number;
   readonly error?: string;
-  /** Not delivered, and retrying would not help: a forbidden address or a final 4xx. */
+  /** Not delivered, and retrying would not help: a forbidden address, a 3xx or a final 4xx. */
   readonly final?: boolean;
+}
+
+/** What one answer means: delivered, final (never retried), or worth another attempt. */
+export type WebhookAnswerClass = 'delivered' | 'final' | 'retry';
+
+/**
+ * Classifies a receiver's HTTP status. 2xx is delivered. 3xx is final: a redirect is never followed (the signed body
+ * would go to an address the caller did not register, past the SSRF check of the one it did), and it will not change
+ * by itself. 4xx is final (the receiver refused it) except 408 and 429, which ask for a retry. 5xx, and anything
+ * else, is retried.
+ */
+export function classifyWebhookStatus(status: number): WebhookAnswerClass {
+  if (status >= 200 && status < 300) return 'delivered';
+  if (status >= 300 && status < 400) return 'final';
+  if (status >= 400 && status < 500 && status !== 408 && status !== 429) return 'final';
+  return 'retry';
+}
+
+/** A failed POST (no answer): a forbidden address is final; timeouts, refused or reset connections are retried. */
+export function classifyWebhookError(error: unknown): WebhookAnswerClass {
+  return (error as { code?: string }).code === 'FORBIDDEN_URL' ? 'final' : 'retry';
 }
 
 /** Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"). */
@@ -40,9 +72,19 @@ export function backoffDelayMs(attempt: number, baseDelayMs: number, maxDelayMs:
 }
 
 /**
- * Posts a finished job to its webhook URL, signed, with bounded retries. 2xx is success; 4xx other than 408/429
- * is final (the receiver refused it, retrying will not help); anything else is retried. Never throws: a webhook
- * failure is logged by the caller and never fails the job. The SafeHttpClient applies the SSRF rules.
+ * The delay before durable retry `index` (0-based) of `delaysSeconds`, jittered by ±WEBHOOK_RETRY_JITTER; undefined
+ * once the schedule has run out. Whole seconds, at least 1.
+ */
+export function webhookRetryDelaySeconds(index: number, delaysSeconds: readonly number[] = DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS, random: () => number = Math.random): number | undefined {
+  const base = delaysSeconds[index];
+  if (base === undefined) return undefined;
+  return Math.max(1, Math.round(base * (1 + WEBHOOK_RETRY_JITTER * (2 * random() - 1))));
+}
+
+/**
+ * Posts a finished job to its webhook URL, signed. `send` makes the quick in-process attempts with backoff;
+ * `attemptOnce` makes one (the durable retries). Classification: classifyWebhookStatus / classifyWebhookError. Never
+ * throws: a webhook failure never fails the job. The SafeHttpClient applies the SSRF rules and follows no redirect.
  */
 export class WebhookSender {
   private readonly maxAttempts: number;
@@ -68,25 +110,35 @@ export class WebhookSender {
         await sleep(backoffDelayMs(attempt - 1, this.baseDelayMs, this.maxDelayMs), signal);
         if (signal?.aborted) break;
       }
-      // Signed per attempt: the timestamp is part of the signature, and a receiver may refuse old ones.
-      const headers: Record<string, string> = {
-        'content-type': 'application/json',
-        'user-agent': 'revive-worker',
-        [WEBHOOK_EVENT_HEADER.toLowerCase()]: event,
-      };
-      if (this.options.secret) headers[WEBHOOK_SIGNATURE_HEADER.toLowerCase()] = signWebhook(this.options.secret, body);
-      try {
-        const status = await this.http.post(url, body, headers, this.timeoutMs);
-        if (status >= 200 && status < 300) return { delivered: true, attempts: attempt + 1, status };
-        last = { delivered: false, attempts: attempt + 1, status, error: `answered ${status}` };
-        if (status >= 400 && status < 500 && status !== 408 && status !== 429) return { ...last, final: true };
-      } catch (error) {
-        const message = messageOf(error);
-        last = { delivered: false, attempts: attempt + 1, error: message };
-        if ((error as { code?: string }).code === 'FORBIDDEN_URL') return { ...last, final: true };
-      }
+      const one = await this.post(url, event, body);
+      last = { ...one, attempts: attempt + 1 };
+      if (one.delivered || one.final) return last;
     }
     return last;
+  }
+
+  /** One POST; `attempts` in the outcome is 1. */
+  async attemptOnce(url: string, event: WebhookEvent, payload: unknown): Promise<WebhookOutcome> {
+    return { ...(await this.post(url, event, JSON.stringify(payload))), attempts: 1 };
+  }
+
+  private async post(url: string, event: WebhookEvent, body: string): Promise<Omit<WebhookOutcome, 'attempts'>> {
+    // Signed per attempt: the timestamp is part of the signature, and a receiver may refuse old ones.
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'user-agent': 'revive-worker',
+      [WEBHOOK_EVENT_HEADER.toLowerCase()]: event,
+    };
+    if (this.options.secret) headers[WEBHOOK_SIGNATURE_HEADER.toLowerCase()] = signWebhook(this.options.secret, body);
+    try {
+      const status = await this.http.post(url, body, headers, this.timeoutMs);
+      const verdict = classifyWebhookStatus(status);
+      if (verdict === 'delivered') return { delivered: true, status };
+      const reason = verdict === 'final' && status < 400 ? `answered ${status} (a redirect, which is not followed)` : `answered ${status}`;
+      return { delivered: false, status, error: reason, ...(verdict === 'final' && { final: true }) };
+    } catch (error) {
+      return { delivered: false, error: messageOf(error), ...(classifyWebhookError(error) === 'final' && { final: true }) };
+    }
   }
 }
 
