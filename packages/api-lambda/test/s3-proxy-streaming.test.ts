@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { CreateUploadResponse } from '@revive/contract';
-import { createReviveResources, localAwsEnv } from '@revive/local-aws';
+import { createReviveResources, DEFAULT_S3_BODY_LIMIT_BYTES, localAwsEnv } from '@revive/local-aws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalServer, type LocalServer } from '../src/local/server.js';
 
@@ -25,6 +25,8 @@ const gc = runInNewContext('gc') as () => void;
 
 let large: LocalServer;
 let small: LocalServer;
+/** A server whose upload limit is above what the emulator behind it takes. */
+let beyondEmulator: LocalServer;
 
 async function createUpload(server: LocalServer): Promise<CreateUploadResponse> {
   const res = await fetch(`${server.url}/uploads`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-revive-tenant': TENANT }, body: '{}' });
@@ -125,11 +127,13 @@ beforeAll(async () => {
   const env = { ...process.env, ...localAwsEnv(aws, resources) };
   large = await startLocalServer({ env: { ...env, REVIVE_UPLOAD_MAX_BYTES: String(LARGE_OBJECT_BYTES) }, port: 0 });
   small = await startLocalServer({ env: { ...env, REVIVE_UPLOAD_MAX_BYTES: String(SMALL_LIMIT_BYTES) }, port: 0 });
+  beyondEmulator = await startLocalServer({ env: { ...env, REVIVE_UPLOAD_MAX_BYTES: String(DEFAULT_S3_BODY_LIMIT_BYTES + 8 * MiB) }, port: 0 });
 });
 
 afterAll(async () => {
   await large?.close();
   await small?.close();
+  await beyondEmulator?.close();
 });
 
 describe('issue 18.11: the /s3 proxy streams uploads and downloads', () => {
@@ -219,4 +223,11 @@ describe('issue 18.11: a refused oversize upload gets its S3 error, not ECONNRES
     const got = await fetch(await small.deps.bucket.presignDownload(upload.uploadKey, 60));
     expect(got.status).toBe(404);
   });
+
+  it('an object the emulator refuses (over its body limit) is an EntityTooLarge for the client, not a 500', async () => {
+    const upload = await createUpload(beyondEmulator);
+    const res = await postStream(upload.url, streamingForm(upload.fields, DEFAULT_S3_BODY_LIMIT_BYTES + MiB));
+    expect(res.status, res.text).toBe(400);
+    expect(res.text).toContain('<Code>EntityTooLarge</Code>');
+  }, 120_000);
 });

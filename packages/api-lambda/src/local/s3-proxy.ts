@@ -272,6 +272,19 @@ function receiveForm(
 }
 
 /**
+ * The emulator's own refusal of a PutObject as an S3 error for the client. fauxqs answers an object over its body
+ * limit with a 413 in JSON, which the SDK fails to parse as XML: without this the client got a 500 about XML.
+ */
+function emulatorRefusal(error: unknown, fileBytes: number): S3ProxyError | undefined {
+  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number } };
+  const status = e.$metadata?.httpStatusCode ?? e.$response?.statusCode;
+  if (status === 413) {
+    return new S3ProxyError(400, 'EntityTooLarge', `The local S3 emulator refused the ${fileBytes}-byte object as larger than its body limit.`);
+  }
+  return undefined;
+}
+
+/**
  * After an answer to a request whose body has not all arrived: reads and drops the rest, for at most
  * REFUSED_UPLOAD_LINGER_MS, then cuts the connection. The answer is already on its way, so the client reads it.
  */
@@ -307,15 +320,19 @@ export function createS3Proxy(options: S3ProxyOptions) {
     try {
       const spoolFile = path.join(dir, 'file');
       const { policy, fileBytes } = await receiveForm(req, { bucket, secretAccessKey: options.credentials.secretAccessKey, maxFormBytes: options.maxFormBytes, spoolFile });
-      await client.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: policy.key,
-          Body: createReadStream(spoolFile),
-          ContentLength: fileBytes,
-          ...(policy.contentType === undefined ? {} : { ContentType: policy.contentType }),
-        }),
-      );
+      try {
+        await client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: policy.key,
+            Body: createReadStream(spoolFile),
+            ContentLength: fileBytes,
+            ...(policy.contentType === undefined ? {} : { ContentType: policy.contentType }),
+          }),
+        );
+      } catch (error) {
+        throw emulatorRefusal(error, fileBytes) ?? error;
+      }
       res.writeHead(204, { location: `/s3/${bucket}/${policy.key}` });
       res.end();
     } finally {
