@@ -205,12 +205,15 @@ function receiveForm(
     let requestBytes = 0;
     let settled = false;
     let file: Promise<{ policy: CheckedPolicy; fileBytes: number }> | undefined;
+    let fileSource: Readable | undefined;
     function fail(error: unknown): void {
       if (settled) return;
       settled = true;
-      // Nothing more is parsed; the caller answers and drops the rest of the body.
+      // Nothing more is parsed; the caller answers and drops the rest of the body. The file part's stream is
+      // destroyed so that its pipeline ends and closes the spool file.
       req.unpipe(parser);
       req.off('data', countRequest);
+      fileSource?.destroy();
       reject(error);
     }
     function countRequest(chunk: Buffer): void {
@@ -243,6 +246,7 @@ function receiveForm(
         return;
       }
       let fileBytes = 0;
+      fileSource = stream;
       const counter = new Transform({
         transform(chunk: Buffer, _encoding, done) {
           fileBytes += chunk.length;
