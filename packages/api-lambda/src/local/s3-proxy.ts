@@ -324,18 +324,22 @@ export function createS3Proxy(options: S3ProxyOptions) {
     try {
       const spoolFile = path.join(dir, 'file');
       const { policy, fileBytes } = await receiveForm(req, { bucket, secretAccessKey: options.credentials.secretAccessKey, maxFormBytes: options.maxFormBytes, spoolFile });
+      const body = createReadStream(spoolFile);
       try {
         await client.send(
           new PutObjectCommand({
             Bucket: bucket,
             Key: policy.key,
-            Body: createReadStream(spoolFile),
+            Body: body,
             ContentLength: fileBytes,
             ...(policy.contentType === undefined ? {} : { ContentType: policy.contentType }),
           }),
         );
       } catch (error) {
         throw emulatorRefusal(error, fileBytes) ?? error;
+      } finally {
+        // The SDK leaves the body open when the emulator answers before reading it all (its 413).
+        body.destroy();
       }
       res.writeHead(204, { location: `/s3/${bucket}/${policy.key}` });
       res.end();
