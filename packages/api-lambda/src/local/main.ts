@@ -18,6 +18,13 @@ export const SMOKE_PHOTO = 'photos/whole/blurry_face.jpg';
 export const DEFAULT_SMOKE_TIMEOUT_MS = 180_000;
 const TENANT = 'demo';
 
+/**
+ * Powertools Metrics writes each metric as an EMF JSON line on stdout (CloudWatch turns them into metrics in AWS);
+ * in a terminal they are noise, a few lines per request, job and 10 s sweep. `pnpm start` sets this unless the user
+ * did (`POWERTOOLS_METRICS_DISABLED=false pnpm start` prints them); the API, the DLQ consumer and the worker read it.
+ */
+const LOCAL_METRICS_DISABLED_DEFAULT = 'true';
+
 /** Signals that stop the stack. */
 export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -48,6 +55,7 @@ function banner(stack: LocalStack): string {
     `  API           ${url}  (OpenAPI: ${url}/openapi.json)`,
     `  S3 proxy      ${url}/s3  (presigned POST uploads and result downloads, same origin)`,
     `  restorer      ${stack.restorer.restorer}  (${stack.restorer.reason})`,
+    `  metrics       ${process.env.POWERTOOLS_METRICS_DISABLED === LOCAL_METRICS_DISABLED_DEFAULT ? 'EMF lines off (POWERTOOLS_METRICS_DISABLED=false pnpm start prints them)' : 'EMF lines on stdout'}`,
     '',
     'Try it:',
     `  curl -s -X POST ${url}/uploads -H 'x-revive-tenant: ${TENANT}'`,
@@ -107,6 +115,8 @@ async function smoke(stack: LocalStack, timeoutMs: number): Promise<boolean> {
 async function main(): Promise<number> {
   const smokeRun = process.argv.includes('--smoke') || process.env.REVIVE_SMOKE === '1' || process.env.REVIVE_SMOKE === 'true';
   const signalled = firstStopSignal();
+  // Before anything creates a Metrics (each reads the variable when it is built); the worker inherits it.
+  process.env.POWERTOOLS_METRICS_DISABLED ??= LOCAL_METRICS_DISABLED_DEFAULT;
   // Models first: a start that can't have them ends here, before any emulator or worker exists. A stop signal
   // during a download ends the start there too.
   const models = await Promise.race([provisionForStart(), signalled]);

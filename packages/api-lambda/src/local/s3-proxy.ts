@@ -1,7 +1,14 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
+import busboy from 'busboy';
 
 /**
  * A same-origin stand-in for S3's browser-facing endpoints, for the local stack only. fauxqs has no CORS and treats
@@ -10,6 +17,13 @@ import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
  * conditions (key, bucket, content-length-range, Content-Type), then stores the file in the emulator with PutObject;
  * presigned GETs are checked like S3 checks them (SigV4 query signature over method, path, query and host, then
  * expiry) and served from the emulator. Nothing here runs in AWS.
+ *
+ * Bodies stream both ways, so memory stays bounded whatever the object's size: an upload's file part goes to a
+ * temporary file as it arrives (counted against the policy's content-length-range and the proxy's own limit, and
+ * refused the moment it passes either), then to the emulator with its exact length, so a refused upload stores
+ * nothing; a download is piped from the emulator's response. A refused upload is answered at once (before the body
+ * is read when Content-Length already says it is too large) and the rest of the body is read and dropped, so the
+ * client, still sending, reads the answer instead of a reset connection.
  *
  * The proxy shares the API's origin, so an uploaded object must never run as a page there (an SVG with a script
  * would). Raster image types are served as such; anything else goes out as an `application/octet-stream`
@@ -22,6 +36,14 @@ export const INLINE_IMAGE_TYPES: ReadonlySet<string> = new Set(['image/jpeg', 'i
 const MAX_PRESIGN_SECONDS = 604_800;
 /** S3 accepts request times up to 15 minutes in the future (clock skew). */
 const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
+/**
+ * After refusing an upload whose body has not all arrived, how long the proxy keeps reading (and dropping) the rest
+ * before it cuts the connection. Closing at once resets a connection the client is still writing to, and the reset
+ * can discard the answer before the client reads it (nginx's `lingering_time` is the same idea). @default 30_000
+ */
+export const REFUSED_UPLOAD_LINGER_MS = 30_000;
+/** Largest total of a form's non-file fields (names and values); S3's policy documents are a few KB. @default 65_536 */
+export const MAX_FORM_FIELDS_BYTES = 64 * 1024;
 /** Headers that keep a served object from acting as a page or script on the API's origin. */
 const SAFE_OBJECT_HEADERS = {
   'x-content-type-options': 'nosniff',
@@ -33,8 +55,10 @@ export interface S3ProxyOptions {
   readonly endpoint: string;
   readonly region: string;
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
-  /** Largest form the proxy reads (the policy's own limit is checked separately). */
+  /** Largest form the proxy reads (the policy's own limit is checked separately), Content-Length or streamed. */
   readonly maxFormBytes: number;
+  /** Where uploads are spooled while they arrive. @default os.tmpdir() */
+  readonly spoolDir?: string;
 }
 
 class S3ProxyError extends Error {
@@ -71,27 +95,22 @@ function signingKey(secret: string, date: string, region: string, service: strin
   return hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), service), 'aws4_request');
 }
 
-async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > maxBytes) throw new S3ProxyError(400, 'EntityTooLarge', `The upload is larger than ${maxBytes} bytes.`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
 type Condition = Record<string, string> | [string, string | number, string | number];
 
-/** Verifies a POST policy against the submitted fields the way S3 does; returns the key and content type. */
-export function verifyPostPolicy(
-  bucket: string,
-  fields: Map<string, string>,
-  fileBytes: number,
-  secretAccessKey: string,
-  nowMs: number,
-): { key: string; contentType: string | undefined } {
+/** What a POST policy allows, once its signature, expiry and conditions have been checked. */
+interface CheckedPolicy {
+  readonly key: string;
+  readonly contentType: string | undefined;
+  /** The content-length-range, or [0, Infinity] without one. */
+  readonly minBytes: number;
+  readonly maxBytes: number;
+}
+
+/**
+ * Checks a POST policy against the submitted fields the way S3 does, all but the file's size (which a streamed upload
+ * only knows at its end): signature, expiry, conditions, extra fields. Returns the key, content type and size range.
+ */
+function checkPostPolicy(bucket: string, fields: Map<string, string>, secretAccessKey: string, nowMs: number): CheckedPolicy {
   const get = (name: string) => fields.get(name.toLowerCase());
   const policyB64 = get('policy');
   const signature = get('x-amz-signature');
@@ -107,12 +126,14 @@ export function verifyPostPolicy(
   if (Date.parse(policy.expiration) < nowMs) throw new S3ProxyError(403, 'AccessDenied', 'Invalid according to Policy: Policy expired.');
   const covered = new Set(['policy', 'x-amz-signature', 'file']);
   const field = (name: string) => (name.toLowerCase() === 'bucket' ? bucket : (get(name) ?? ''));
+  let minBytes = 0;
+  let maxBytes = Number.POSITIVE_INFINITY;
   for (const condition of policy.conditions) {
     if (Array.isArray(condition)) {
       const [op, a, b] = condition;
       if (op === 'content-length-range') {
-        if (fileBytes < Number(a)) throw new S3ProxyError(400, 'EntityTooSmall', `Your proposed upload is smaller than the minimum allowed size (${a}).`);
-        if (fileBytes > Number(b)) throw new S3ProxyError(400, 'EntityTooLarge', `Your proposed upload exceeds the maximum allowed size (${b}).`);
+        minBytes = Math.max(minBytes, Number(a));
+        maxBytes = Math.min(maxBytes, Number(b));
         continue;
       }
       const name = String(a).replace(/^\$/, '');
@@ -136,7 +157,150 @@ export function verifyPostPolicy(
   }
   const key = get('key');
   if (!key) throw new S3ProxyError(400, 'InvalidArgument', 'The form has no key field.');
-  return { key, contentType: get('content-type') };
+  return { key, contentType: get('content-type'), minBytes, maxBytes };
+}
+
+function tooLarge(maxBytes: number): S3ProxyError {
+  return new S3ProxyError(400, 'EntityTooLarge', `Your proposed upload exceeds the maximum allowed size (${maxBytes}).`);
+}
+
+function checkFileBytes(policy: CheckedPolicy, fileBytes: number): void {
+  if (fileBytes < policy.minBytes) throw new S3ProxyError(400, 'EntityTooSmall', `Your proposed upload is smaller than the minimum allowed size (${policy.minBytes}).`);
+  if (fileBytes > policy.maxBytes) throw tooLarge(policy.maxBytes);
+}
+
+/** Verifies a POST policy against the submitted fields the way S3 does; returns the key and content type. */
+export function verifyPostPolicy(
+  bucket: string,
+  fields: Map<string, string>,
+  fileBytes: number,
+  secretAccessKey: string,
+  nowMs: number,
+): { key: string; contentType: string | undefined } {
+  const policy = checkPostPolicy(bucket, fields, secretAccessKey, nowMs);
+  checkFileBytes(policy, fileBytes);
+  return { key: policy.key, contentType: policy.contentType };
+}
+
+/**
+ * Reads a presigned POST's multipart form as it arrives: the fields before the file part (S3 ignores any after it),
+ * the policy checked as soon as the file part begins, then the file written to `spoolFile`, counted, and refused
+ * the moment it passes the policy's maximum or `maxFormBytes` of request. Resolves with the checked policy and the
+ * file's size; rejects with an S3ProxyError, leaving the rest of the request unread.
+ */
+function receiveForm(
+  req: IncomingMessage,
+  options: { readonly bucket: string; readonly secretAccessKey: string; readonly maxFormBytes: number; readonly spoolFile: string },
+): Promise<{ policy: CheckedPolicy; fileBytes: number }> {
+  return new Promise((resolve, reject) => {
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({ headers: req.headers, limits: { fieldSize: MAX_FORM_FIELDS_BYTES, fields: 1_000, headerPairs: 100 } });
+    } catch (error) {
+      reject(new S3ProxyError(400, 'MalformedPOSTRequest', `The body of your POST request is not well-formed multipart/form-data (${(error as Error).message}).`));
+      return;
+    }
+    const fields = new Map<string, string>();
+    let fieldBytes = 0;
+    let requestBytes = 0;
+    let settled = false;
+    let file: Promise<{ policy: CheckedPolicy; fileBytes: number }> | undefined;
+    let fileSource: Readable | undefined;
+    function fail(error: unknown): void {
+      if (settled) return;
+      settled = true;
+      // Nothing more is parsed; the caller answers and drops the rest of the body. The file part's stream is
+      // destroyed so that its pipeline ends and closes the spool file.
+      req.unpipe(parser);
+      req.off('data', countRequest);
+      fileSource?.destroy();
+      reject(error);
+    }
+    function countRequest(chunk: Buffer): void {
+      requestBytes += chunk.length;
+      if (requestBytes > options.maxFormBytes) fail(tooLarge(options.maxFormBytes));
+    }
+    parser.on('field', (name, value, info) => {
+      const lower = name.toLowerCase();
+      if (file !== undefined) return;
+      if (lower === 'file') return fail(new S3ProxyError(400, 'InvalidArgument', 'The file field must be a file.'));
+      fieldBytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+      if (info.valueTruncated || info.nameTruncated || fieldBytes > MAX_FORM_FIELDS_BYTES) {
+        return fail(new S3ProxyError(400, 'MaxPostPreDataLengthExceeded', `Your POST request fields preceding the upload file were too large (over ${MAX_FORM_FIELDS_BYTES} bytes).`));
+      }
+      fields.set(lower, value);
+    });
+    parser.on('file', (name, stream: Readable) => {
+      if (name.toLowerCase() !== 'file' || file !== undefined) {
+        stream.resume();
+        return;
+      }
+      let policy: CheckedPolicy;
+      try {
+        policy = checkPostPolicy(options.bucket, fields, options.secretAccessKey, Date.now());
+      } catch (error) {
+        stream.resume();
+        file = Promise.reject(error);
+        file.catch(() => undefined);
+        fail(error);
+        return;
+      }
+      let fileBytes = 0;
+      fileSource = stream;
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          fileBytes += chunk.length;
+          done(fileBytes > policy.maxBytes ? tooLarge(policy.maxBytes) : undefined, chunk);
+        },
+      });
+      file = pipeline(stream, counter, createWriteStream(options.spoolFile)).then(() => ({ policy, fileBytes }));
+      file.catch(fail);
+    });
+    parser.on('error', (error: Error) => fail(new S3ProxyError(400, 'MalformedPOSTRequest', `The body of your POST request is not well-formed multipart/form-data (${error.message}).`)));
+    parser.on('close', () => {
+      if (file === undefined) return fail(new S3ProxyError(400, 'InvalidArgument', 'POST requires exactly one file upload per request.'));
+      file.then(({ policy, fileBytes }) => {
+        checkFileBytes(policy, fileBytes);
+        if (settled) return;
+        settled = true;
+        resolve({ policy, fileBytes });
+      }).catch(fail);
+    });
+    // A client that goes away halfway leaves a form that never ends.
+    req.once('close', () => {
+      if (!req.complete) fail(new S3ProxyError(400, 'IncompleteBody', 'The request body ended before the form did.'));
+    });
+    req.on('data', countRequest);
+    req.pipe(parser);
+  });
+}
+
+/**
+ * The emulator's own refusal of a PutObject as an S3 error for the client. fauxqs answers an object over its body
+ * limit with a 413 in JSON, which the SDK fails to parse as XML: without this the client got a 500 about XML.
+ */
+function emulatorRefusal(error: unknown, fileBytes: number): S3ProxyError | undefined {
+  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number } };
+  const status = e.$metadata?.httpStatusCode ?? e.$response?.statusCode;
+  if (status === 413) {
+    return new S3ProxyError(400, 'EntityTooLarge', `The local S3 emulator refused the ${fileBytes}-byte object as larger than its body limit.`);
+  }
+  return undefined;
+}
+
+/**
+ * After an answer to a request whose body has not all arrived: reads and drops the rest, for at most
+ * REFUSED_UPLOAD_LINGER_MS, then cuts the connection. The answer is already on its way, so the client reads it.
+ */
+function dropUnreadBody(req: IncomingMessage): void {
+  if (req.complete) return;
+  req.unpipe();
+  req.removeAllListeners('data');
+  const timer = setTimeout(() => req.socket.destroy(), REFUSED_UPLOAD_LINGER_MS);
+  timer.unref();
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
 }
 
 /** Serves `POST /s3/{bucket}` (presigned POST uploads) and `GET /s3/{bucket}/{key}` (presigned downloads). */
@@ -153,25 +317,35 @@ export function createS3Proxy(options: S3ProxyOptions) {
   async function upload(req: IncomingMessage, res: ServerResponse, bucket: string): Promise<void> {
     const contentType = req.headers['content-type'] ?? '';
     if (!contentType.startsWith('multipart/form-data')) throw new S3ProxyError(412, 'PreconditionFailed', 'Bucket POST must be of the enclosure-type multipart/form-data.');
-    const body = await readBody(req, options.maxFormBytes);
-    const form = await new Request('http://local/', { method: 'POST', headers: { 'content-type': contentType }, body }).formData();
-    const fields = new Map<string, string>();
-    let file: Blob | undefined;
-    for (const [name, value] of form.entries()) {
-      if (name.toLowerCase() === 'file') {
-        if (typeof value === 'string') throw new S3ProxyError(400, 'InvalidArgument', 'The file field must be a file.');
-        file = value;
-      } else if (typeof value === 'string') {
-        fields.set(name.toLowerCase(), value);
+    // A declared length over the limit is refused before a byte of the body is read.
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > options.maxFormBytes) throw tooLarge(options.maxFormBytes);
+    const dir = await mkdtemp(path.join(options.spoolDir ?? tmpdir(), 'revive-s3-upload-'));
+    try {
+      const spoolFile = path.join(dir, 'file');
+      const { policy, fileBytes } = await receiveForm(req, { bucket, secretAccessKey: options.credentials.secretAccessKey, maxFormBytes: options.maxFormBytes, spoolFile });
+      const body = createReadStream(spoolFile);
+      try {
+        await client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: policy.key,
+            Body: body,
+            ContentLength: fileBytes,
+            ...(policy.contentType === undefined ? {} : { ContentType: policy.contentType }),
+          }),
+        );
+      } catch (error) {
+        throw emulatorRefusal(error, fileBytes) ?? error;
+      } finally {
+        // The SDK leaves the body open when the emulator answers before reading it all (its 413).
+        body.destroy();
       }
+      res.writeHead(204, { location: `/s3/${bucket}/${policy.key}` });
+      res.end();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
-    if (file === undefined) throw new S3ProxyError(400, 'InvalidArgument', 'POST requires exactly one file upload per request.');
-    const { key, contentType: objectType } = verifyPostPolicy(bucket, fields, file.size, options.credentials.secretAccessKey, Date.now());
-    await client.send(
-      new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from(await file.arrayBuffer()), ...(objectType === undefined ? {} : { ContentType: objectType }) }),
-    );
-    res.writeHead(204, { location: `/s3/${bucket}/${key}` });
-    res.end();
   }
 
   /**
@@ -236,17 +410,23 @@ export function createS3Proxy(options: S3ProxyOptions) {
     await verifyPresignedGet(req, rawPath, query);
     try {
       const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      const bytes = await out.Body!.transformToByteArray();
+      // The SDK's body in Node is the emulator's response stream: piped, never read whole.
+      const body = out.Body as Readable;
       const stored = (out.ContentType ?? '').split(';')[0]!.trim().toLowerCase();
       const inline = INLINE_IMAGE_TYPES.has(stored);
       res.writeHead(200, {
         'content-type': inline ? stored : 'application/octet-stream',
         ...(inline ? {} : { 'content-disposition': 'attachment' }),
         ...SAFE_OBJECT_HEADERS,
-        'content-length': String(bytes.length),
+        ...(out.ContentLength === undefined ? {} : { 'content-length': String(out.ContentLength) }),
         'cache-control': 'private, max-age=60',
       });
-      res.end(req.method === 'HEAD' ? undefined : Buffer.from(bytes));
+      if (req.method === 'HEAD') {
+        body.destroy();
+        res.end();
+        return;
+      }
+      await pipeline(body, res);
     } catch (error) {
       if ((error as { name?: string }).name === 'NoSuchKey') throw new S3ProxyError(404, 'NoSuchKey', 'The specified key does not exist.');
       throw error;
@@ -268,8 +448,14 @@ export function createS3Proxy(options: S3ProxyOptions) {
         else if ((req.method === 'GET' || req.method === 'HEAD') && key !== '') await download(req, res, rawPath, bucket, key, query);
         else throw new S3ProxyError(405, 'MethodNotAllowed', 'The local S3 proxy serves presigned POST uploads and presigned GETs only.');
       } catch (error) {
+        if (res.headersSent) {
+          // A download cut halfway: the length was announced, so the client sees a short body, never a wrong one.
+          res.destroy();
+          return;
+        }
         if (error instanceof S3ProxyError) sendS3Error(res, error);
         else sendS3Error(res, new S3ProxyError(500, 'InternalError', (error as Error).message));
+        dropUnreadBody(req);
       }
     },
     destroy(): void {

@@ -13,6 +13,7 @@
 // takes a terminal job); the client submits a new job to try again. Keeping messages in the DLQ for
 // `start-message-move-task` instead (to run them once the cause is fixed) means disabling the event source (AWS) for
 // the while: their jobs then stay non-terminal until the move.
+import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { TERMINAL_STATUSES, tenantIdSchema, jobIdSchema, type JobRecord } from '@revive/contract';
@@ -152,7 +153,20 @@ export interface DeadLetterConsumerOptions {
    * @default 5
    */
   readonly retryAfterSeconds?: number;
+  /**
+   * Where failures go: a message whose handling threw (it stays in the DLQ and comes back after `retryAfterSeconds`)
+   * and a failed SQS call, each logged once with its error. @default a Powertools Logger (JSON on stdout)
+   */
+  readonly logger?: Pick<Logger, 'error'>;
 }
+
+/** First wait before polling again after a failed receive; it doubles per failure in a row. @default 1_000 */
+export const DEAD_LETTER_RECEIVE_RETRY_MS = 1_000;
+/** Longest wait between receives that fail in a row (short: stop() waits for it). @default 5_000 */
+export const MAX_DEAD_LETTER_RECEIVE_RETRY_MS = 5_000;
+
+/** Thrown for a job a worker still holds: the message comes back later; not a failure, so not logged as one. */
+class JobStillLeased extends Error {}
 
 /** A running in-process consumer. */
 export interface DeadLetterConsumer {
@@ -165,6 +179,10 @@ export interface DeadLetterConsumer {
  */
 export function startDeadLetterConsumer(options: DeadLetterConsumerOptions): DeadLetterConsumer {
   const retryAfterSeconds = options.retryAfterSeconds ?? 5;
+  const log = options.logger ?? new Telemetry().logger;
+  // sqs-consumer polls again at once after a failed receive (pollingWaitTimeMs 0); an emulator that is gone would
+  // otherwise make a tight loop of error lines.
+  let receiveFailures = 0;
   const consumer = Consumer.create({
     queueUrl: options.dlqUrl,
     sqs: options.sqs,
@@ -175,15 +193,45 @@ export function startDeadLetterConsumer(options: DeadLetterConsumerOptions): Dea
     pollingWaitTimeMs: 0,
     // stop() then waits for a message being handled, so the local stack never stops it halfway through a write.
     pollingCompleteWaitTimeMs: 10_000,
+    preReceiveMessageCallback: async () => {
+      if (receiveFailures === 0) return;
+      const delayMs = Math.min(DEAD_LETTER_RECEIVE_RETRY_MS * 2 ** (receiveFailures - 1), MAX_DEAD_LETTER_RECEIVE_RETRY_MS);
+      await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+    },
+    postReceiveMessageCallback: async () => {
+      receiveFailures = 0;
+    },
     handleMessage: async (message: Message) => {
       const outcome = await options.handler.handle(message.Body, { ...(message.MessageId !== undefined && { messageId: message.MessageId }) });
       // A thrown error leaves the message for another look after its visibility; the consumer deletes otherwise.
-      if (outcome === 'leased') throw new Error('job still leased');
+      if (outcome === 'leased') throw new JobStillLeased('job still leased');
       return message;
     },
   });
-  consumer.on('error', () => undefined);
-  consumer.on('processing_error', () => undefined);
+  const context = (message: Message | Message[] | undefined) => {
+    const one = Array.isArray(message) ? undefined : message;
+    return {
+      dlqUrl: options.dlqUrl,
+      ...(one?.MessageId !== undefined && { messageId: one.MessageId }),
+      ...(one?.Attributes?.ApproximateReceiveCount !== undefined && { receiveCount: Number(one.Attributes.ApproximateReceiveCount) }),
+      ...(Array.isArray(message) && { messageIds: message.map((m) => m.MessageId) }),
+    };
+  };
+  consumer.on('error', (error, message) => {
+    if (message === undefined) receiveFailures += 1;
+    log.error('dead-letter consumer: an SQS call failed; it is tried again', { ...context(message), error });
+  });
+  consumer.on('processing_error', (error, message) => {
+    // sqs-consumer wraps what the handler threw; the cause is the handler's own error.
+    const cause = error.cause ?? error;
+    if (cause instanceof JobStillLeased) return;
+    log.error('dead-letter consumer: handling a message failed; it stays in the DLQ and is tried again', {
+      ...context(message),
+      retryAfterSeconds,
+      error: cause instanceof Error ? cause : error,
+    });
+  });
+  consumer.on('timeout_error', (error, message) => log.error('dead-letter consumer: handling a message timed out', { ...context(message), error }));
   consumer.start();
   return {
     stop: async () => {
@@ -198,7 +246,23 @@ export function startDeadLetterConsumer(options: DeadLetterConsumerOptions): Dea
  * The local stack's DLQ consumer in one call: `env` is the stack's environment (table name, TTL, webhook key, allowed
  * CIDRs); `clients` point at the emulators. Stopping it does not destroy the clients.
  */
-export function startLocalDeadLetterConsumer(options: { readonly dlqUrl: string; readonly env: NodeJS.ProcessEnv; readonly sqs: SQSClient; readonly dynamodb: DynamoDBClient }): DeadLetterConsumer {
+export function startLocalDeadLetterConsumer(options: {
+  readonly dlqUrl: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly sqs: SQSClient;
+  readonly dynamodb: DynamoDBClient;
+  /** @default the handler's Powertools Logger */
+  readonly logger?: Pick<Logger, 'error'>;
+  /** @default 5 */
+  readonly retryAfterSeconds?: number;
+}): DeadLetterConsumer {
   const env = deadLetterEnvSchema.parse(options.env);
-  return startDeadLetterConsumer({ dlqUrl: options.dlqUrl, sqs: options.sqs, handler: createDeadLetterHandler(env, options.dynamodb, env.REVIVE_WEBHOOK_SECRET, new Telemetry(), options.sqs) });
+  const telemetry = new Telemetry();
+  return startDeadLetterConsumer({
+    dlqUrl: options.dlqUrl,
+    sqs: options.sqs,
+    handler: createDeadLetterHandler(env, options.dynamodb, env.REVIVE_WEBHOOK_SECRET, telemetry, options.sqs),
+    logger: options.logger ?? telemetry.logger,
+    ...(options.retryAfterSeconds !== undefined && { retryAfterSeconds: options.retryAfterSeconds }),
+  });
 }
