@@ -24,6 +24,8 @@ export interface AlarmSpec {
   readonly comparison: 'GreaterThanThreshold' | 'GreaterThanOrEqualToThreshold' | 'LessThanThreshold' | 'LessThanOrEqualToThreshold';
   readonly evaluationPeriods: number;
   readonly datapointsToAlarm: number;
+  /** CloudWatch's default is `missing` (kept apart from `ignore` here only by name: both skip missing points). */
+  readonly treatMissingData: 'breaching' | 'notBreaching' | 'ignore' | 'missing';
 }
 
 export interface StepSpec {
@@ -54,6 +56,8 @@ export interface TargetPolicySpec {
 export interface ScalingSpec {
   readonly minCapacity: number;
   readonly maxCapacity: number;
+  /** The scaling-signal Lambda's settings (from its environment), when the template has one. */
+  readonly signal?: { readonly jobsPerTask: number; readonly concurrency: number };
   readonly policies: readonly (StepPolicySpec | TargetPolicySpec)[];
 }
 
@@ -120,6 +124,7 @@ export function readScaling(template: Template): ScalingSpec {
               comparison: a.Properties.ComparisonOperator as AlarmSpec['comparison'],
               evaluationPeriods: a.Properties.EvaluationPeriods as number,
               datapointsToAlarm: (a.Properties.DatapointsToAlarm as number | undefined) ?? (a.Properties.EvaluationPeriods as number),
+              treatMissingData: (a.Properties.TreatMissingData as AlarmSpec['treatMissingData'] | undefined) ?? 'missing',
             })),
         };
       }
@@ -144,5 +149,14 @@ export function readScaling(template: Template): ScalingSpec {
         signal,
       };
     });
-  return { minCapacity: target.MinCapacity as number, maxCapacity: target.MaxCapacity as number, policies };
+  const signalEnv = entries
+    .filter(([, r]) => r.Type === 'AWS::Lambda::Function')
+    .map(([, r]) => (r.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables)
+    .find((v) => v?.REVIVE_JOBS_PER_TASK !== undefined);
+  return {
+    minCapacity: target.MinCapacity as number,
+    maxCapacity: target.MaxCapacity as number,
+    policies,
+    ...(signalEnv ? { signal: { jobsPerTask: Number(signalEnv.REVIVE_JOBS_PER_TASK), concurrency: Number(signalEnv.REVIVE_CONCURRENCY) } } : {}),
+  };
 }

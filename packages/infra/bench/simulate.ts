@@ -1,11 +1,15 @@
 // A second-by-second replay of one scaling policy (read from a template) against a job arrival pattern.
 //
 // Modelled (Application Auto Scaling, CloudWatch, SQS, ECS):
-// - SQS and Container Insights publish one-minute samples; a datapoint reaches alarms METRIC_LAG_S after its period
-//   ends. Longer periods (ecs-patterns alarms on 5-minute queue metrics) aggregate those samples with the stat.
-// - Alarms: M of N datapoints, evaluated every minute; missing datapoints (no data, x / 0) are skipped.
+// - SQS, Container Insights and the scaling-signal Lambda publish one-minute samples (the Lambda's computed with
+//   scalingSignal() from the same state, with the jobsPerTask and concurrency of its environment in the template); a
+//   datapoint reaches alarms `metricLagSeconds` after its period ends (default METRIC_LAG_S), and each source's point
+//   of a minute is missing with probability `missingPointRate`. Longer periods (ecs-patterns alarms on 5-minute queue
+//   metrics) aggregate those samples with the stat. NumberOfMessagesSent counts the minute's arrivals.
+// - Alarms: M of N datapoints, evaluated every minute; missing datapoints (no data, x / 0) are skipped, or count as
+//   the alarm's treatMissingData says (breaching, notBreaching).
 // - An alarm in ALARM invokes its step policy every minute (CloudWatch re-invokes Auto Scaling actions per period).
-// - Step scaling: the step for (value − threshold); ChangeInCapacity; during the cooldown after a scale-out only a
+// - Step scaling: the step for (value − threshold); ChangeInCapacity or ExactCapacity (0 included); during the cooldown after a scale-out only a
 //   larger scale-out goes through (the earlier one counted in), scale-in is blocked during any cooldown of the policy.
 // - Target tracking: the alarms Application Auto Scaling creates (3 datapoints above target to scale out, 15 below
 //   90 % of it to scale in), capacity = CEIL(desired × metric / target); scale-in waits out both cooldowns.
@@ -19,6 +23,7 @@
 // Assumed, not modelled: SQS's approximate counts are exact; no task or instance fails; no capacity shortage;
 // Container Insights' DesiredTaskCount equals the scalable target's desired count.
 
+import { scalingSignal, SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE } from '@revive/worker/scaling-signal';
 import { compile, type Value } from './metric-math.js';
 import type { AlarmSpec, ScalingSpec, Signal, StepPolicySpec, TargetPolicySpec } from './policy.js';
 
@@ -41,6 +46,13 @@ export interface WorkerModel {
   readonly warmPoolSize: number;
 }
 
+export interface SimOptions {
+  /** How long after its period ends a datapoint reaches the alarms. @default METRIC_LAG_S (60) */
+  readonly metricLagSeconds?: number;
+  /** Probability that one source's point (SQS, Container Insights, the scaling signal) of a minute is missing. @default 0 */
+  readonly missingPointRate?: number;
+}
+
 export interface SimResult {
   readonly jobs: number;
   readonly unstarted: number;
@@ -60,6 +72,10 @@ export interface SimResult {
    */
   readonly zeroWithWorkSeen: number;
   readonly launches: number;
+  /** Times a policy set the desired count from above 0 to 0 (scale-to-zero applied). */
+  readonly zeroActions: number;
+  /** Changes of the desired count in the opposite direction of the change before, per hour simulated. */
+  readonly reversalsPerHour: number;
 }
 
 /** A seeded PRNG (mulberry32): every run of the bench replays the same arrivals and start times. */
@@ -100,8 +116,12 @@ function breaches(a: AlarmSpec, v: number): boolean {
 }
 
 /** Replays `arrivals` (seconds, sorted) against `spec`; runs until every job is done plus 30 minutes, or `horizonS`. */
-export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: readonly number[], horizonS: number, seed = 1): SimResult {
+export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: readonly number[], horizonS: number, seed = 1, options: SimOptions = {}): SimResult {
   const random = rng(seed);
+  const lagS = options.metricLagSeconds ?? METRIC_LAG_S;
+  const missingRate = options.missingPointRate ?? 0;
+  // Its own stream, so the arrivals and start times are the same with and without missing points.
+  const missing = rng(seed ^ 0x5eed);
   const between = ([lo, hi]: readonly [number, number]) => lo + random() * (hi - lo);
   const samples: Record<string, number>[] = []; // one per minute: metric key → value
   const compiled = new Map<Signal, (v: Record<string, Value>) => Value>();
@@ -125,7 +145,7 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
   /** Datapoints an alarm sees at time t: the latest `count` whose period ended at least the lag ago. */
   const datapoints = (signal: Signal, t: number, count: number): number[] => {
     const periodMin = signal.periodSeconds / 60;
-    const lastEnd = Math.floor((t - METRIC_LAG_S) / signal.periodSeconds) * periodMin;
+    const lastEnd = Math.floor((t - lagS) / signal.periodSeconds) * periodMin;
     const out: number[] = [];
     for (let end = lastEnd, guard = 0; out.length < count && end > 0 && guard < count * 3; end -= periodMin, guard++) {
       const v = signalAt(signal, end);
@@ -134,6 +154,18 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
     return out;
   };
   const inAlarm = (a: AlarmSpec, t: number) => {
+    if (a.treatMissingData === 'notBreaching' || a.treatMissingData === 'breaching') {
+      // The last N periods as they are; a missing one counts as the alarm says.
+      const periodMin = a.signal.periodSeconds / 60;
+      const lastEnd = Math.floor((t - lagS) / a.signal.periodSeconds) * periodMin;
+      let breaching = 0;
+      for (let k = 0; k < a.evaluationPeriods; k++) {
+        const end = lastEnd - k * periodMin;
+        const v = end > 0 ? signalAt(a.signal, end) : undefined;
+        if (v === undefined ? a.treatMissingData === 'breaching' : breaches(a, v)) breaching++;
+      }
+      return breaching >= a.datapointsToAlarm;
+    }
     const pts = datapoints(a.signal, t, a.evaluationPeriods);
     return pts.length >= a.datapointsToAlarm && pts.slice(-a.datapointsToAlarm).every((v) => breaches(a, v));
   };
@@ -157,6 +189,10 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
   let zeroWithWork = 0;
   let zeroWithWorkSeen = 0;
   let launches = 0;
+  let zeroActions = 0;
+  let reversals = 0;
+  let lastDirection = 0;
+  let sentThisMinute = 0;
   let cpuAccum = 0;
   let cpuCount = 0;
   let lastDone = -1;
@@ -165,10 +201,16 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
   const setDesired = (n: number, t: number) => {
     const before = desired;
     desired = clamp(Math.round(n));
+    const direction = Math.sign(desired - before);
+    if (direction !== 0) {
+      if (lastDirection !== 0 && direction !== lastDirection) reversals++;
+      lastDirection = direction;
+    }
+    if (desired === 0 && before > 0) zeroActions++;
     if (desired === 0 && before > 0 && tasks.some((k) => k.slots.length > 0)) {
       zeroWithWork++;
       // The newest one-minute sample an alarm could see at t: did it show the work?
-      const seen = samples[Math.floor((t - METRIC_LAG_S) / 60) - 1];
+      const seen = samples[Math.floor((t - lagS) / 60) - 1];
       if ((seen?.['AWS/SQS/ApproximateNumberOfMessagesNotVisible'] ?? 0) + (seen?.['AWS/SQS/ApproximateNumberOfMessagesVisible'] ?? 0) > 0) zeroWithWorkSeen++;
     }
   };
@@ -178,7 +220,7 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
     // Above the threshold a band includes its lower bound, below it its upper bound (Application Auto Scaling).
     const below = a.comparison.startsWith('Less');
     const s = p.steps.find((x) => (below ? delta > x.lower && delta <= x.upper : delta >= x.lower && delta < x.upper));
-    if (!s || s.adjustment === 0) return;
+    if (!s) return;
     const cd = cooldowns.get(p.id) ?? { until: -1, lastOut: 0, outUntil: -1, inUntil: -1 };
     const adjust = p.adjustmentType === 'ExactCapacity' ? s.adjustment - desired : p.adjustmentType === 'PercentChangeInCapacity' ? Math.round((desired * s.adjustment) / 100) : s.adjustment;
     if (adjust > 0) {
@@ -216,7 +258,10 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
   };
 
   for (let t = 0; t < horizonS; t++) {
-    while (next < arrivals.length && arrivals[next]! <= t) queue.push(arrivals[next++]!);
+    while (next < arrivals.length && arrivals[next]! <= t) {
+      queue.push(arrivals[next++]!);
+      sentThisMinute++;
+    }
 
     // Jobs end, slots free up.
     for (const task of tasks) {
@@ -313,12 +358,27 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
     // One-minute samples, then policies act on what the alarms can see.
     if ((t + 1) % 60 === 0) {
       const inFlight = tasks.reduce((s, k) => s + k.slots.length, 0);
-      const sample: Record<string, number> = {
-        'AWS/SQS/ApproximateNumberOfMessagesVisible': queue.length - head,
-        'AWS/SQS/ApproximateNumberOfMessagesNotVisible': inFlight,
-        'ECS/ContainerInsights/DesiredTaskCount': desired,
-        'ECS/ContainerInsights/RunningTaskCount': running.length,
-      };
+      const sample: Record<string, number> = {};
+      const present = () => missingRate === 0 || missing() >= missingRate;
+      if (present()) {
+        sample['AWS/SQS/ApproximateNumberOfMessagesVisible'] = queue.length - head;
+        sample['AWS/SQS/ApproximateNumberOfMessagesNotVisible'] = inFlight;
+        sample['AWS/SQS/NumberOfMessagesSent'] = sentThisMinute;
+      }
+      sentThisMinute = 0;
+      if (present()) {
+        sample['ECS/ContainerInsights/DesiredTaskCount'] = desired;
+        sample['ECS/ContainerInsights/RunningTaskCount'] = running.length;
+      }
+      if (spec.signal && present()) {
+        const published = scalingSignal(
+          { visible: queue.length - head, inFlight, desired, running: running.length, pending: tasks.length - running.length },
+          spec.signal,
+        );
+        for (const [field, name] of Object.entries(SCALING_SIGNAL_METRICS) as [keyof typeof SCALING_SIGNAL_METRICS, string][]) {
+          sample[`${SCALING_SIGNAL_NAMESPACE}/${name}`] = published[field];
+        }
+      }
       if (cpuCount > 0) sample['AWS/ECS/CPUUtilization'] = cpuAccum / cpuCount;
       samples.push(sample);
       cpuAccum = 0;
@@ -358,5 +418,7 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
     zeroWithWork,
     zeroWithWorkSeen,
     launches,
+    zeroActions,
+    reversalsPerHour: reversals / (horizonS / 3600),
   };
 }

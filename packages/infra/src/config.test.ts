@@ -29,7 +29,7 @@ describe('loadReviveConfig', () => {
       // CPU: a 120 s latency budget at 60 s a job.
       jobsPerTask: 2,
       workerConcurrency: DEFAULT_WORKER_CONCURRENCY.cpu,
-      scalingCooldownSeconds: 120,
+      scalingCooldownSeconds: 180,
       scaleInEvaluationPeriods: 5,
       scaleToZeroQuietMinutes: 10,
       drainTimeAlarmSeconds: 3600,

@@ -180,7 +180,7 @@ export const reviveContextSchema = z
     secondsPerJob: z.coerce.number().positive().optional(),
     /** REVIVE_CONCURRENCY: jobs one task runs at once. @default 1 (cpu), 2 (gpu) */
     workerConcurrency: int(1, 64).optional(),
-    /** Seconds between two actions of the scaling policy; at least one period plus the metric lag. @default 120 */
+    /** Seconds between two actions of the scaling policy; at least one period plus the metric lag (120). @default 180 */
     scalingCooldownSeconds: int(MIN_SCALING_COOLDOWN_SECONDS, 3600).default(DEFAULT_SCALING_COOLDOWN_SECONDS),
     /** Minutes of surplus before the policy removes tasks. @default 5 */
     scaleInEvaluationPeriods: int(1, 60).default(DEFAULT_SCALE_IN_EVALUATION_PERIODS),

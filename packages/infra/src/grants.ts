@@ -89,6 +89,13 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, 
   // REVIVE_WEBHOOK_SECRET is injected by ECS at start, so only the execution role reads the secret
   // (ecs.Secret.fromSecretsManager grants that); the running worker needs no Secrets Manager access.
 
+  // The scaling signal reads the job queue's two counts and the worker service's task counts, nothing else. Its
+  // metrics go out as EMF lines in its own log stream, so it needs no cloudwatch:PutMetricData.
+  const signal = worker.scaling.signalFunction;
+  signal.addToRolePolicy(allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [worker.scaling.signalLogGroup.logGroupArn]));
+  signal.addToRolePolicy(allow('ReadQueueDepth', ['sqs:GetQueueAttributes'], [queue.queue.queueArn]));
+  signal.addToRolePolicy(allow('ReadTaskCounts', ['ecs:DescribeServices'], [worker.service.serviceArn]));
+
   if (deadLetters) {
     const fn = deadLetters.function;
     fn.addToRolePolicy(allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [deadLetters.logGroup.logGroupArn]));

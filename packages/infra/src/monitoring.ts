@@ -58,6 +58,8 @@ export class Monitoring extends Construct {
   /** The backlog would take longer than drainTimeAlarmSeconds at full fleet: raise maxTasks (and its quota). */
   public readonly drainTimeAlarm: cloudwatch.Alarm;
   public readonly unhealthyTasksAlarm: cloudwatch.Alarm;
+  /** The worker's scaling signal stopped (QueueDepthScaling.signalMissingAlarm): the task count is frozen. */
+  public readonly scalingSignalAlarm: cloudwatch.Alarm;
   public readonly api5xxAlarm: cloudwatch.Alarm;
   /** Errors (crashes, timeouts) of any API Lambda, the outbox sweeper included. */
   public readonly lambdaErrorsAlarm: cloudwatch.Alarm;
@@ -213,6 +215,8 @@ export class Monitoring extends Construct {
       unhealthyStops,
     );
 
+    this.scalingSignalAlarm = notify(worker.scaling.signalMissingAlarm);
+
     this.api5xxAlarm = pageWhenAtLeast(
       'Api5xx',
       'The job API answers 5xx.',
@@ -274,7 +278,7 @@ export class Monitoring extends Construct {
               worker.taskCountMetric('DesiredTaskCount').with({ label: 'desired' }),
               worker.taskCountMetric('PendingTaskCount').with({ label: 'pending' }),
             ],
-            right: [unhealthyStops.with({ label: 'unhealthy stops' })],
+            right: [unhealthyStops.with({ label: 'unhealthy stops' }), worker.scaling.taskDeficit.with({ label: 'task deficit (scaling signal)' })],
             width: 12,
           }),
         ],

@@ -63,7 +63,7 @@ export function acknowledgeNagFindings(stack: ReviveStack): void {
     'ecs:UpdateTaskProtection (scale-in protection while jobs run) for the worker\'s own task, whose id exists only at run time; the wildcard is limited to the tasks of this cluster.',
   );
 
-  for (const fn of [...Object.values(fns), stack.deadLetters.function, stack.webhookRetries.function]) {
+  for (const fn of [...Object.values(fns), stack.deadLetters.function, stack.webhookRetries.function, stack.worker.scaling.signalFunction]) {
     ack(fn, 'AwsSolutions-L1', 'Revive targets nodejs22.x on purpose (the worker image and the tests run Node 22); move to the next LTS with the whole repo.');
   }
 

@@ -1,42 +1,67 @@
+import { join } from 'node:path';
+import {
+  SCALING_SIGNAL_METRICS,
+  SCALING_SIGNAL_NAMESPACE,
+  SCALING_SIGNAL_SERVICE,
+} from '@revive/worker/scaling-signal';
 import { Duration } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import type * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwactions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { putLocalEsbuildOnPath } from './esbuild.js';
+import { REPO_ROOT } from './paths.js';
 
-/** SQS and Container Insights publish one-minute points; the controller evaluates each of them. */
+/** The scaling-signal Lambda runs once a minute and the alarms evaluate one-minute points. */
 export const SCALING_PERIOD_SECONDS = 60;
 /**
- * How late a one-minute SQS or Container Insights point reaches CloudWatch alarms. A scaling action is visible in
- * the DesiredTaskCount the controller subtracts only after one period plus this lag.
+ * How late the signal's point reaches the alarms: the Lambda reads the counts at the start of its minute, the EMF line
+ * becomes a metric within seconds, and an alarm evaluates a minute once it has ended. A scaling action is visible in
+ * the desired count the Lambda subtracts only from its next run, so the cooldown covers one period plus this lag.
  */
 export const SCALING_METRIC_LAG_SECONDS = 60;
-/** The shortest cooldown that never acts twice on the same stale DesiredTaskCount. @default 120 */
+/** The shortest cooldown that never acts twice on the same stale desired count. @default 120 */
 export const MIN_SCALING_COOLDOWN_SECONDS = SCALING_PERIOD_SECONDS + SCALING_METRIC_LAG_SECONDS;
-/** @default 120 (one period plus the metric lag) */
-export const DEFAULT_SCALING_COOLDOWN_SECONDS = MIN_SCALING_COOLDOWN_SECONDS;
-/** Minutes of surplus before tasks are removed: a short lull between bursts is cheaper to ride out than a restart. @default 5 */
+/**
+ * One period, the metric lag and a spare minute: a point that reaches the alarms a minute later than usual (a slow
+ * EMF extraction, a late alarm evaluation) still shows the last action before the next one can be taken. A larger
+ * deficit inside the cooldown still scales out at once (Application Auto Scaling adds the difference), so growing
+ * load does not wait for it. @default 180
+ */
+export const DEFAULT_SCALING_COOLDOWN_SECONDS = MIN_SCALING_COOLDOWN_SECONDS + SCALING_PERIOD_SECONDS;
+/** Minutes with idle tasks above what the work asks for before they are removed. @default 5 */
 export const DEFAULT_SCALE_IN_EVALUATION_PERIODS = 5;
 /**
- * Minutes with no job at all (none waiting, none running) before the last task goes. Per mode: a Fargate task starts
- * in 60–90 s, so CPU waits as long as any scale-in; a GPU instance freed by its task stays up (and billed) for about
- * 15 minutes under ECS managed scaling, so keeping the last GPU task that long costs almost nothing and spares a
- * 5–8 minute cold start for the next job. @default cpu 10, gpu 15
+ * Minutes with no job at all (none waiting, none running, none sent) before the last task goes. Per mode: a Fargate
+ * task starts in 60–90 s, so CPU waits as long as any scale-in; a GPU instance freed by its task stays up (and billed)
+ * for about 15 minutes under ECS managed scaling, so keeping the last GPU task that long costs almost nothing and
+ * spares a 5–8 minute cold start for the next job. @default cpu 10, gpu 15
  */
 export const DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES: Readonly<Record<'cpu' | 'gpu', number>> = { cpu: 10, gpu: 15 };
+/** Minutes without a point from the scaling-signal Lambda before SignalMissingAlarm pages (scaling holds meanwhile). @default 3 */
+export const SIGNAL_MISSING_ALARM_MINUTES = 3;
+/** The Lambda reads two counts; a run that takes longer has failed. @default 20 */
+export const SCALING_SIGNAL_TIMEOUT_SECONDS = 20;
 
 /**
- * Scale-out steps on the error e = tasks wanted − tasks desired: at each step the lower bound is added, so one action
- * adds at most e and never overshoots; a remainder is added by the next action (the cooldown lets a larger step
- * through at once). The largest step is +64 tasks per action.
+ * Scale-out steps on the deficit (tasks wanted − tasks desired): at each step the lower bound is added, so one action
+ * adds at most the deficit and never overshoots; a remainder is added by the next action (the cooldown lets a larger
+ * step through at once). The largest step is +64 tasks per action.
  */
 export const SCALE_OUT_STEPS: readonly number[] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
 /**
- * Scale-in steps on the surplus −e: about half of it per action, so a fleet converges in a few actions without
- * dropping below the work a noisy minute shows.
+ * Scale-in steps on the idle surplus (idle tasks above what the work asks for): about half of it per action, so a
+ * fleet converges in a few actions without dropping below the work a noisy minute shows.
  */
 export const SCALE_IN_STEPS: readonly (readonly [surplusAtLeast: number, remove: number])[] = [
   [1, 1],
@@ -50,44 +75,63 @@ export const SCALE_IN_STEPS: readonly (readonly [surplusAtLeast: number, remove:
 export interface QueueDepthScalingProps {
   readonly scalableTarget: appscaling.ScalableTarget;
   readonly queue: sqs.IQueue;
-  /** The service's DesiredTaskCount (Container Insights): the controller compares the work with what was asked for, not what runs. */
-  readonly desiredTaskCount: cloudwatch.IMetric;
+  readonly cluster: ecs.ICluster;
+  readonly service: ecs.BaseService;
   /** Jobs (waiting or running) one task is worth: the controller wants CEIL(all jobs / jobsPerTask) tasks. */
   readonly jobsPerTask: number;
-  /** ≥ MIN_SCALING_COOLDOWN_SECONDS. @default DEFAULT_SCALING_COOLDOWN_SECONDS (120) */
+  /** Jobs one task runs at once (REVIVE_CONCURRENCY): how many held messages make one task busy. */
+  readonly concurrency: number;
+  readonly logRetention: logs.RetentionDays;
+  /** ≥ MIN_SCALING_COOLDOWN_SECONDS. @default DEFAULT_SCALING_COOLDOWN_SECONDS (180) */
   readonly cooldownSeconds?: number;
   /** @default DEFAULT_SCALE_IN_EVALUATION_PERIODS (5) */
   readonly scaleInEvaluationPeriods?: number;
-  /** Minutes with no job waiting or running before the last task goes; ≥ scaleInEvaluationPeriods. @default 15 (or scaleInEvaluationPeriods, if more) */
+  /** Minutes with no job waiting, running or sent before the last task goes; ≥ scaleInEvaluationPeriods. @default 15 (or scaleInEvaluationPeriods, if more) */
   readonly scaleToZeroQuietMinutes?: number;
 }
 
 /**
- * Queue-depth autoscaling as one step-scaling controller on all the work:
+ * Queue-depth autoscaling driven by an exact signal. A Lambda, run every minute by an EventBridge rule, reads the
+ * queue (GetQueueAttributes: waiting and in-flight messages) and the service (DescribeServices: desired, running,
+ * pending) and publishes, in SCALING_SIGNAL_NAMESPACE (packages/worker/src/service/scaling-signal.ts):
  *
- *   e = CEIL((visible + notVisible) / jobsPerTask) − DesiredTaskCount
+ *   TaskDeficit     = CEIL((visible + inFlight) / jobsPerTask) − desiredCount
+ *   IdleTaskSurplus = idle tasks above what the work asks for (at least one task)
+ *   Quiet           = 1 when tasks are desired and no job waits or runs
  *
- * One policy serves two alarms on e: one datapoint above 0 scales out (and from zero: with no task, e is the task
- * count the queue asks for), `scaleInEvaluationPeriods` datapoints below 0 scale in, down to one task. Counting
- * in-flight messages keeps the count up while busy workers hold the queue empty; comparing with the desired count
- * (not the running count) stops the compounding of target tracking while tasks start.
+ * Three alarms on those drive three step policies: TaskDeficit > 0 on one point adds tasks (and starts from zero);
+ * IdleTaskSurplus > 0 for `scaleInEvaluationPeriods` points removes about half of it, down to one task; Quiet, with
+ * SQS's NumberOfMessagesSent at 0 (a job sent and taken within the minute keeps the last task), for
+ * `scaleToZeroQuietMinutes` points sets the count to 0. Every alarm treats a missing point as not breaching: a run that
+ * failed publishes nothing, and nothing then reads as zero tasks or as a quiet queue; scaling holds, and
+ * SignalMissingAlarm (which Monitoring pages on) fires after SIGNAL_MISSING_ALARM_MINUTES minutes without a point.
  *
- * The last task goes only through a second policy, after `scaleToZeroQuietMinutes` minutes with no job at all. The
- * queue's metrics reach alarms a minute or two late, so a job that arrives just before that action is not in them;
- * a long quiet spell makes that rare, and the worker's scale-in protection keeps a task that holds a job running
- * until the job ends (the next datapoint then asks for a task again).
+ * Scale-in only ever counts idle tasks, never busy ones: between "a backlog of a task's worth of jobs" (scale-out) and
+ * "tasks with nothing to do" (scale-in) lies a dead band where the count holds, so a steady load does not make the
+ * fleet go up and down. The worker's scale-in protection keeps a task that holds a job running until the job ends.
  */
 export class QueueDepthScaling extends Construct {
-  /** The controller's error, in tasks: positive when the work asks for more tasks than are desired. */
-  public readonly error: cloudwatch.MathExpression;
-  public readonly policy: appscaling.StepScalingAction;
+  /** The Lambda that publishes the signal; its grants are in grants.ts. */
+  public readonly signalFunction: NodejsFunction;
+  public readonly signalLogGroup: logs.LogGroup;
+  /** Runs the Lambda once a minute. */
+  public readonly schedule: events.Rule;
+  /** TaskDeficit: positive when the work asks for more tasks than are desired. */
+  public readonly taskDeficit: cloudwatch.Metric;
+  /** IdleTaskSurplus: idle tasks the scale-in may remove. */
+  public readonly idleTaskSurplus: cloudwatch.Metric;
+  public readonly scaleOutPolicy: appscaling.StepScalingAction;
   public readonly scaleOutAlarm: cloudwatch.Alarm;
+  public readonly scaleInPolicy: appscaling.StepScalingAction;
   public readonly scaleInAlarm: cloudwatch.Alarm;
   /** Sets the desired count to 0 (ExactCapacity) when its alarm fires. */
   public readonly scaleToZeroPolicy: appscaling.StepScalingAction;
-  /** In alarm after `scaleToZeroQuietMinutes` minutes with tasks desired and no job waiting or running. */
+  /** In alarm after `scaleToZeroQuietMinutes` minutes with tasks desired and no job waiting, running or sent. */
   public readonly scaleToZeroAlarm: cloudwatch.Alarm;
+  /** In alarm when the Lambda has published nothing for SIGNAL_MISSING_ALARM_MINUTES minutes: scaling is frozen. */
+  public readonly signalMissingAlarm: cloudwatch.Alarm;
   public readonly jobsPerTask: number;
+  public readonly concurrency: number;
   public readonly cooldownSeconds: number;
   public readonly scaleToZeroQuietMinutes: number;
 
@@ -95,8 +139,11 @@ export class QueueDepthScaling extends Construct {
     super(scope, id);
     const cooldownSeconds = props.cooldownSeconds ?? DEFAULT_SCALING_COOLDOWN_SECONDS;
     const scaleInPeriods = props.scaleInEvaluationPeriods ?? DEFAULT_SCALE_IN_EVALUATION_PERIODS;
-    if (!Number.isInteger(props.jobsPerTask) || props.jobsPerTask < 1) {
-      throw new Error(`QueueDepthScaling: jobsPerTask must be a whole number ≥ 1 (got ${props.jobsPerTask})`);
+    for (const [name, value] of [
+      ['jobsPerTask', props.jobsPerTask],
+      ['concurrency', props.concurrency],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 1) throw new Error(`QueueDepthScaling: ${name} must be a whole number ≥ 1 (got ${value})`);
     }
     if (cooldownSeconds < MIN_SCALING_COOLDOWN_SECONDS) {
       throw new Error(
@@ -111,66 +158,101 @@ export class QueueDepthScaling extends Construct {
       throw new Error(`QueueDepthScaling: scaleToZeroQuietMinutes must be a whole number ≥ scaleInEvaluationPeriods (${scaleInPeriods}; got ${quietMinutes})`);
     }
     this.jobsPerTask = props.jobsPerTask;
+    this.concurrency = props.concurrency;
     this.cooldownSeconds = cooldownSeconds;
     this.scaleToZeroQuietMinutes = quietMinutes;
     const period = Duration.seconds(SCALING_PERIOD_SECONDS);
-    const usingMetrics = {
-      visible: props.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period }),
-      inFlight: props.queue.metricApproximateNumberOfMessagesNotVisible({ statistic: 'Maximum', period }),
-      desired: props.desiredTaskCount,
-    };
-    const work = '(FILL(visible, 0) + FILL(inFlight, 0))';
-    const wanted = `CEIL(${work} / ${props.jobsPerTask})`;
 
-    this.error = new cloudwatch.MathExpression({
-      label: 'Tasks the work asks for minus tasks desired',
-      expression: `${wanted} - FILL(desired, 0)`,
-      period,
-      usingMetrics,
+    putLocalEsbuildOnPath();
+    this.signalLogGroup = new logs.LogGroup(this, 'SignalLogs', { retention: props.logRetention });
+    const role = new iam.Role(this, 'SignalRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Revive scaling signal (reads queue and service counts)',
     });
-    // Scale-in sees at least one task wanted: the last one is the scale-to-zero policy's.
-    const surplus = new cloudwatch.MathExpression({
-      label: 'Tasks the work asks for (at least one) minus tasks desired',
-      expression: `IF(${wanted} < 1, 1, ${wanted}) - FILL(desired, 0)`,
-      period,
-      usingMetrics,
+    this.signalFunction = new NodejsFunction(this, 'Signal', {
+      role,
+      entry: join(REPO_ROOT, 'packages/worker/src/service/scaling-signal-lambda.ts'),
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 256,
+      timeout: Duration.seconds(SCALING_SIGNAL_TIMEOUT_SECONDS),
+      // A late retry would publish a point for a minute it does not describe; the next run is a minute away.
+      retryAttempts: 0,
+      logGroup: this.signalLogGroup,
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, 'pnpm-lock.yaml'),
+      environment: {
+        REVIVE_QUEUE_URL: props.queue.queueUrl,
+        REVIVE_CLUSTER_NAME: props.cluster.clusterName,
+        REVIVE_SERVICE_NAME: props.service.serviceName,
+        REVIVE_JOBS_PER_TASK: String(props.jobsPerTask),
+        REVIVE_CONCURRENCY: String(props.concurrency),
+      },
+      bundling: {
+        forceDockerBundling: false,
+        format: OutputFormat.ESM,
+        target: 'node22',
+        platform: 'node',
+        minify: true,
+        sourceMap: false,
+        mainFields: ['module', 'main'],
+        externalModules: [],
+        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+      },
     });
-    const idle = new cloudwatch.MathExpression({
-      label: 'Tasks desired with no job waiting or running (1) or not (0)',
-      expression: `IF(FILL(desired, 0) >= 1 AND ${work} == 0, 1, 0)`,
-      period,
-      usingMetrics,
+    this.schedule = new events.Rule(this, 'EveryMinute', {
+      description: 'Runs the Revive scaling signal once a minute',
+      schedule: events.Schedule.rate(Duration.minutes(1)),
+      targets: [new targets.LambdaFunction(this.signalFunction, { retryAttempts: 0, maxEventAge: Duration.seconds(SCALING_PERIOD_SECONDS) })],
     });
 
-    this.policy = new appscaling.StepScalingAction(this, 'Policy', {
+    const signal = (field: keyof typeof SCALING_SIGNAL_METRICS, statistic: 'Maximum' | 'Minimum' | 'SampleCount') =>
+      new cloudwatch.Metric({
+        namespace: SCALING_SIGNAL_NAMESPACE,
+        metricName: SCALING_SIGNAL_METRICS[field],
+        dimensionsMap: { service: SCALING_SIGNAL_SERVICE, ServiceName: props.service.serviceName },
+        statistic,
+        period,
+      });
+    // Two runs can land in one minute (the rule's schedule drifts by seconds): scale out on the larger deficit, scale
+    // in and to zero only on what every run of the minute saw.
+    this.taskDeficit = signal('taskDeficit', 'Maximum');
+    this.idleTaskSurplus = signal('idleSurplus', 'Minimum');
+
+    this.scaleOutPolicy = new appscaling.StepScalingAction(this, 'ScaleOutPolicy', {
       scalingTarget: props.scalableTarget,
       adjustmentType: appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
       cooldown: Duration.seconds(cooldownSeconds),
       metricAggregationType: appscaling.MetricAggregationType.MAXIMUM,
     });
-    // Both alarms share threshold 0, so the step bounds are values of e itself. e is whole unless the desired count
-    // changed inside the minute; a fraction of a task falls in the 0 step.
-    for (const step of scalingSteps()) this.policy.addAdjustment(step);
-
-    const action = new cwactions.ApplicationScalingAction(this.policy);
-    this.scaleOutAlarm = this.error.createAlarm(this, 'ScaleOutAlarm', {
+    for (const step of scaleOutSteps()) this.scaleOutPolicy.addAdjustment(step);
+    this.scaleOutAlarm = this.taskDeficit.createAlarm(this, 'ScaleOutAlarm', {
       alarmDescription: 'Queued and running jobs ask for more worker tasks than are desired',
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
       datapointsToAlarm: 1,
-      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    this.scaleOutAlarm.addAlarmAction(action);
-    this.scaleInAlarm = surplus.createAlarm(this, 'ScaleInAlarm', {
-      alarmDescription: `More worker tasks (above one) are desired than queued and running jobs ask for, for ${scaleInPeriods} minutes`,
+    this.scaleOutAlarm.addAlarmAction(new cwactions.ApplicationScalingAction(this.scaleOutPolicy));
+
+    this.scaleInPolicy = new appscaling.StepScalingAction(this, 'ScaleInPolicy', {
+      scalingTarget: props.scalableTarget,
+      adjustmentType: appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+      cooldown: Duration.seconds(cooldownSeconds),
+      metricAggregationType: appscaling.MetricAggregationType.MINIMUM,
+    });
+    for (const step of scaleInSteps()) this.scaleInPolicy.addAdjustment(step);
+    this.scaleInAlarm = this.idleTaskSurplus.createAlarm(this, 'ScaleInAlarm', {
+      alarmDescription: `Idle worker tasks (above one) exceed what queued and running jobs ask for, for ${scaleInPeriods} minutes`,
       threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: scaleInPeriods,
       datapointsToAlarm: scaleInPeriods,
-      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    this.scaleInAlarm.addAlarmAction(action);
+    this.scaleInAlarm.addAlarmAction(new cwactions.ApplicationScalingAction(this.scaleInPolicy));
 
     this.scaleToZeroPolicy = new appscaling.StepScalingAction(this, 'ScaleToZeroPolicy', {
       scalingTarget: props.scalableTarget,
@@ -179,39 +261,53 @@ export class QueueDepthScaling extends Construct {
       metricAggregationType: appscaling.MetricAggregationType.MAXIMUM,
     });
     this.scaleToZeroPolicy.addAdjustment({ adjustment: 0, lowerBound: 0 });
-    this.scaleToZeroAlarm = idle.createAlarm(this, 'ScaleToZeroAlarm', {
-      alarmDescription: `Worker tasks are desired and no job has waited or run for ${quietMinutes} minutes`,
+    const quiet = new cloudwatch.MathExpression({
+      label: 'Tasks desired and no job waiting, running or sent (1) or not (0)',
+      // SQS publishes nothing for a queue with no traffic, so a missing NumberOfMessagesSent is 0 sent; a missing
+      // Quiet point (the Lambda did not run) leaves the whole expression without a point, which breaks the streak.
+      expression: 'IF(quiet >= 1 AND FILL(sent, 0) == 0, 1, 0)',
+      period,
+      usingMetrics: {
+        quiet: signal('quiet', 'Minimum'),
+        sent: props.queue.metricNumberOfMessagesSent({ statistic: 'Sum', period }),
+      },
+    });
+    this.scaleToZeroAlarm = quiet.createAlarm(this, 'ScaleToZeroAlarm', {
+      alarmDescription: `Worker tasks are desired and no job has been sent, waited or run for ${quietMinutes} minutes`,
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: quietMinutes,
       datapointsToAlarm: quietMinutes,
-      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     this.scaleToZeroAlarm.addAlarmAction(new cwactions.ApplicationScalingAction(this.scaleToZeroPolicy));
+
+    this.signalMissingAlarm = signal('taskDeficit', 'SampleCount').createAlarm(this, 'SignalMissingAlarm', {
+      alarmDescription: `The scaling-signal Lambda published nothing for ${SIGNAL_MISSING_ALARM_MINUTES} minutes: the worker count is frozen until it does (see its log group)`,
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: SIGNAL_MISSING_ALARM_MINUTES,
+      datapointsToAlarm: SIGNAL_MISSING_ALARM_MINUTES,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
   }
 }
 
-/**
- * The step adjustments on e, lowest first: half the surplus away when e ≤ −1, nothing in (−0.5, 1), and the lower
- * bound of each scale-out band added (so an action adds at most e).
- */
-export function scalingSteps(): appscaling.AdjustmentTier[] {
-  const steps: appscaling.AdjustmentTier[] = [];
-  const inSteps = [...SCALE_IN_STEPS].reverse();
-  inSteps.forEach(([surplus, remove], i) => {
-    const lower = inSteps[i - 1]?.[0];
-    steps.push({
-      adjustment: -remove,
-      ...(lower === undefined ? {} : { lowerBound: -(lower - 1) }),
-      upperBound: surplus === 1 ? -0.5 : -(surplus - 1),
-    });
-  });
-  steps.push({ adjustment: 0, lowerBound: -0.5, upperBound: 1 });
-  SCALE_OUT_STEPS.forEach((add, i) => {
+/** Scale-out steps on the deficit, lowest first: the lower bound of each band added (so an action adds at most the deficit). */
+export function scaleOutSteps(): appscaling.AdjustmentTier[] {
+  return SCALE_OUT_STEPS.map((add, i) => {
     const next = SCALE_OUT_STEPS[i + 1];
-    steps.push({ adjustment: add, lowerBound: add, ...(next === undefined ? {} : { upperBound: next }) });
+    // The first band starts at 0 (the alarm's threshold): a deficit is whole, so (0, 1) never occurs.
+    return { adjustment: add, lowerBound: i === 0 ? 0 : add, ...(next === undefined ? {} : { upperBound: next }) };
   });
-  return steps;
+}
+
+/** Scale-in steps on the idle surplus, lowest first: about half of it removed. */
+export function scaleInSteps(): appscaling.AdjustmentTier[] {
+  return SCALE_IN_STEPS.map(([surplus, remove], i) => {
+    const next = SCALE_IN_STEPS[i + 1]?.[0];
+    return { adjustment: -remove, lowerBound: i === 0 ? 0 : surplus, ...(next === undefined ? {} : { upperBound: next }) };
+  });
 }
 
 /** A job wait budget (CPU) or an instance's cold start (GPU) in jobs one task clears meanwhile; at least 1. */

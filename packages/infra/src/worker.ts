@@ -43,6 +43,12 @@ export const WORKER_DOCKERFILES: Readonly<Record<WorkerMode, string>> = {
 export const WORKER_HEALTHCHECK_COMMAND = ['CMD', 'revive', 'healthcheck'] as const;
 /** Container Insights namespace that carries the service's task counts. */
 export const CONTAINER_INSIGHTS_NAMESPACE = 'ECS/ContainerInsights';
+/** GPU deploys keep every running task until its replacement is healthy (see the service). @default 100 */
+export const GPU_DEPLOY_MIN_HEALTHY_PERCENT = 100;
+/** @default 200 */
+export const GPU_DEPLOY_MAX_HEALTHY_PERCENT = 200;
+/** The worker's own REVIVE_CONCURRENCY default, when the environment leaves it out. */
+const DEFAULT_SIGNAL_CONCURRENCY = 1;
 /** The GPU AMI plus the CUDA image need room. */
 const GPU_ROOT_VOLUME_GIB = 100;
 /** Files the worker image never needs; the same as a .dockerignore would list, so the asset hash stays stable. */
@@ -153,7 +159,8 @@ export class WorkerService extends Construct {
 
     this.cluster = new ecs.Cluster(this, 'Cluster', {
       vpc: props.vpc,
-      // RunningTaskCount and DesiredTaskCount, which the scaling policies divide by, come from Container Insights.
+      // The dashboard's running, desired and pending task counts come from Container Insights (the scaling alarms read
+      // the scaling-signal Lambda's exact counts instead).
       containerInsightsV2: ecs.ContainerInsights.ENABLED,
     });
     this.image = new DockerImageAsset(this, 'Image', {
@@ -207,7 +214,9 @@ export class WorkerService extends Construct {
       this.service = new ecs.FargateService(this, 'Service', {
         cluster: this.cluster,
         taskDefinition,
-        desiredCount: minTasks,
+        // No DesiredCount in the template: on update CloudFormation keeps the count autoscaling set (a deploy would
+        // otherwise reset it to minTasks); minTasks lives in the scalable target's MinCapacity.
+        desiredCount: undefined,
         minHealthyPercent: 100,
         maxHealthyPercent: 200,
         assignPublicIp: props.assignPublicIp,
@@ -277,9 +286,11 @@ export class WorkerService extends Construct {
       this.service = new ecs.Ec2Service(this, 'Service', {
         cluster: this.cluster,
         taskDefinition,
-        desiredCount: minTasks,
-        minHealthyPercent: 0,
-        maxHealthyPercent: 100,
+        desiredCount: undefined,
+        // A deploy starts each new task before it stops an old one: the new task needs a GPU of its own, which the
+        // capacity provider's managed scaling adds as an instance; at most twice the tasks for the deploy's length.
+        minHealthyPercent: GPU_DEPLOY_MIN_HEALTHY_PERCENT,
+        maxHealthyPercent: GPU_DEPLOY_MAX_HEALTHY_PERCENT,
         capacityProviderStrategies: [{ capacityProvider: capacityProvider.capacityProviderName, weight: 1 }],
         circuitBreaker: { rollback: true },
       });
@@ -300,8 +311,11 @@ export class WorkerService extends Construct {
     this.scaling = new QueueDepthScaling(this, 'Scaling', {
       scalableTarget: this.scalableTarget,
       queue: props.queue,
-      desiredTaskCount: this.taskCountMetric('DesiredTaskCount', 'Maximum'),
+      cluster: this.cluster,
+      service: this.service,
       jobsPerTask: props.jobsPerTask,
+      concurrency: Number(props.environment.REVIVE_CONCURRENCY ?? DEFAULT_SIGNAL_CONCURRENCY),
+      logRetention: props.logRetention,
       ...(props.scalingCooldownSeconds !== undefined ? { cooldownSeconds: props.scalingCooldownSeconds } : {}),
       ...(props.scaleInEvaluationPeriods !== undefined ? { scaleInEvaluationPeriods: props.scaleInEvaluationPeriods } : {}),
       scaleToZeroQuietMinutes:

@@ -1,14 +1,20 @@
-// Issue 14: the synthesized scaling policy, queue retention, outbox shards, tenant index projection, route throttles
-// and the drain-time alarm. Synthesized without bundling the handlers (they play no part here); stack.test.ts covers
-// the bundled app and cdk-nag.
+// Issues 14 and 18: the synthesized scaling policy (on the scaling-signal Lambda), the service's deploy settings,
+// queue retention, outbox shards, tenant index projection, route throttles and the drain-time alarm. Synthesized
+// without bundling the handlers (they play no part here); stack.test.ts covers the bundled app and cdk-nag.
 import { TABLE_SCHEMA } from '@revive/contract';
+import { SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE, SCALING_SIGNAL_SERVICE } from '@revive/worker/scaling-signal';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile } from '../bench/metric-math.js';
 import { readScaling, type AlarmSpec, type StepPolicySpec } from '../bench/policy.js';
 import { createApp } from '../src/app.js';
 import { DEFAULT_SECONDS_PER_JOB, GPU_START_SECONDS } from '../src/config.js';
-import { MIN_SCALING_COOLDOWN_SECONDS, SCALING_METRIC_LAG_SECONDS } from '../src/scaling.js';
+import {
+  DEFAULT_SCALING_COOLDOWN_SECONDS,
+  MIN_SCALING_COOLDOWN_SECONDS,
+  SCALING_METRIC_LAG_SECONDS,
+  SIGNAL_MISSING_ALARM_MINUTES,
+} from '../src/scaling.js';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 type Json = { Resources: Record<string, Resource> };
@@ -30,62 +36,123 @@ beforeAll(() => {
 }, 180_000);
 
 describe('queue-depth scaling policy', () => {
-  /** The controller (ChangeInCapacity) and the scale-to-zero policy (ExactCapacity 0). */
+  /** The scale-out and scale-in controllers (ChangeInCapacity) and the scale-to-zero policy (ExactCapacity 0). */
   const policiesOf = (t: Json) => {
     const spec = readScaling(t);
     const steps = spec.policies as StepPolicySpec[];
+    const change = steps.filter((p) => p.adjustmentType === 'ChangeInCapacity');
     return {
       spec,
-      policy: steps.find((p) => p.adjustmentType === 'ChangeInCapacity')!,
+      out: change.find((p) => p.steps.every((s) => s.adjustment > 0))!,
+      inn: change.find((p) => p.steps.every((s) => s.adjustment < 0))!,
       zero: steps.find((p) => p.adjustmentType === 'ExactCapacity')!,
     };
   };
+  const only = <T>(xs: readonly T[]): T => {
+    expect(xs).toHaveLength(1);
+    return xs[0]!;
+  };
+  const metricsOf = (alarm: AlarmSpec) => Object.values(alarm.signal.metrics).map((m) => `${m.namespace}/${m.metricName}`).sort();
+  const alarmProps = (t: Json, id: string) => t.Resources[id]!.Properties;
 
-  it.each(['cpu', 'gpu'] as const)('%s: one step policy on all the work (visible + in flight) against the desired count', (mode) => {
+  it.each(['cpu', 'gpu'] as const)('%s: three step policies on the scaling-signal Lambda\'s metrics, none on Container Insights or FILL(desired)', (mode) => {
     const t = mode === 'cpu' ? cpu : gpu;
     const policies = ofType(t, 'AWS::ApplicationAutoScaling::ScalingPolicy');
-    expect(policies.map(([, r]) => r.Properties.PolicyType)).toEqual(['StepScaling', 'StepScaling']);
-    const { policy } = policiesOf(t);
-    expect(policy.alarms).toHaveLength(2);
-    for (const alarm of policy.alarms) {
-      const metrics = Object.values(alarm.signal.metrics).map((m) => `${m.namespace}/${m.metricName}`).sort();
-      expect(metrics).toEqual([
-        'AWS/SQS/ApproximateNumberOfMessagesNotVisible',
-        'AWS/SQS/ApproximateNumberOfMessagesVisible',
-        'ECS/ContainerInsights/DesiredTaskCount',
-      ]);
-      expect(alarm.threshold).toBe(0);
-    }
-    // Evaluate the template's expressions: in-flight jobs count, and the desired (not running) count is subtracted.
-    const e = compile(policy.alarms.find((a) => a.comparison === 'GreaterThanThreshold')!.signal.expression);
-    const surplus = compile(policy.alarms.find((a) => a.comparison === 'LessThanThreshold')!.signal.expression);
+    expect(policies.map(([, r]) => r.Properties.PolicyType)).toEqual(['StepScaling', 'StepScaling', 'StepScaling']);
+    const { out, inn, zero } = policiesOf(t);
+    expect(metricsOf(only(out.alarms))).toEqual([`${SCALING_SIGNAL_NAMESPACE}/${SCALING_SIGNAL_METRICS.taskDeficit}`]);
+    expect(metricsOf(only(inn.alarms))).toEqual([`${SCALING_SIGNAL_NAMESPACE}/${SCALING_SIGNAL_METRICS.idleSurplus}`]);
+    expect(metricsOf(only(zero.alarms))).toEqual(['AWS/SQS/NumberOfMessagesSent', `${SCALING_SIGNAL_NAMESPACE}/${SCALING_SIGNAL_METRICS.quiet}`]);
+    const json = JSON.stringify(ofType(t, 'AWS::CloudWatch::Alarm').filter(([id]) => id.includes('Scaling')));
+    expect(json).not.toContain('ContainerInsights');
+    expect(json).not.toMatch(/FILL\(desired/);
+    // The alarms name the metrics exactly as the Lambda's EMF lines carry them: Powertools' service and the ECS service.
+    const [, deficitAlarm] = ofType(t, 'AWS::CloudWatch::Alarm').find(([id]) => id === out.alarms[0]!.id)!;
+    expect(deficitAlarm.Properties.Dimensions).toEqual([
+      { Name: 'ServiceName', Value: { 'Fn::GetAtt': [expect.stringMatching(/^WorkerService/), 'Name'] } },
+      { Name: 'service', Value: SCALING_SIGNAL_SERVICE },
+    ]);
+  });
+
+  it.each(['cpu', 'gpu'] as const)('%s: a missing point never acts (not breaching): no scale-out, no scale-in, and it breaks the quiet streak', (mode) => {
+    const t = mode === 'cpu' ? cpu : gpu;
+    const { out, inn, zero } = policiesOf(t);
+    for (const p of [out, inn, zero]) expect(only(p.alarms).treatMissingData).toBe('notBreaching');
+    const quiet = compile(only(zero.alarms).signal.expression);
+    expect(quiet({ quiet: 1, sent: undefined })).toBe(1); // SQS publishes nothing for an idle queue
+    expect(quiet({ quiet: 1, sent: 0 })).toBe(1);
+    expect(quiet({ quiet: 1, sent: 1 })).toBe(0); // a job sent and taken within the minute keeps the last task
+    expect(quiet({ quiet: 0, sent: 0 })).toBe(0);
+    expect(quiet({ quiet: undefined, sent: 0 })).toBeUndefined(); // the Lambda did not run: no point, not "quiet"
+  });
+
+  it.each(['cpu', 'gpu'] as const)('%s: pages through the alarm topic when the Lambda has published nothing for 3 minutes', (mode) => {
+    const t = mode === 'cpu' ? cpu : gpu;
+    const [[id, alarm]] = ofType(t, 'AWS::CloudWatch::Alarm').filter(([id]) => id.includes('SignalMissing')) as [[string, Resource]];
+    expect(alarm.Properties).toMatchObject({
+      MetricName: SCALING_SIGNAL_METRICS.taskDeficit,
+      Namespace: SCALING_SIGNAL_NAMESPACE,
+      Statistic: 'SampleCount',
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      EvaluationPeriods: SIGNAL_MISSING_ALARM_MINUTES,
+      TreatMissingData: 'breaching',
+    });
+    const [[topicId]] = ofType(t, 'AWS::SNS::Topic') as [[string, Resource]];
+    expect(alarmProps(t, id).AlarmActions).toEqual([{ Ref: topicId }]);
+  });
+
+  it.each(['cpu', 'gpu'] as const)('%s: the Lambda runs every minute, is told the queue, service, jobsPerTask and concurrency, and is never retried', (mode) => {
+    const t = mode === 'cpu' ? cpu : gpu;
+    const fnId = ofType(t, 'AWS::Lambda::Function').find(([, r]) => JSON.stringify(r.Properties).includes('REVIVE_JOBS_PER_TASK'))![0];
+    const fn = t.Resources[fnId]!.Properties;
+    const vars = (fn.Environment as { Variables: Record<string, unknown> }).Variables;
     const jobsPerTask = mode === 'cpu' ? 2 : Math.floor(GPU_START_SECONDS.cold / DEFAULT_SECONDS_PER_JOB.gpu);
-    expect(e({ visible: 0, inFlight: 0, desired: 0 })).toBe(0);
-    expect(e({ visible: 1, inFlight: undefined, desired: undefined })).toBe(1); // from zero: no Container Insights data yet
-    expect(e({ visible: 0, inFlight: 30 * jobsPerTask, desired: 30 })).toBe(0); // busy workers, empty queue: hold
-    expect(e({ visible: 500, inFlight: 0, desired: 1 })).toBe(Math.ceil(500 / jobsPerTask) - 1);
-    for (const f of [e, surplus]) expect(f({ visible: 0, inFlight: 30 * jobsPerTask, desired: 31 })).toBe(-1);
-    // Scale-in keeps the last task: that one is the scale-to-zero policy's.
-    expect(surplus({ visible: 0, inFlight: 0, desired: 3 })).toBe(-2);
-    expect(surplus({ visible: 0, inFlight: 0, desired: 1 })).toBe(0);
-    expect(surplus({ visible: 0, inFlight: 0, desired: undefined })).toBe(1);
+    expect(vars).toMatchObject({
+      REVIVE_QUEUE_URL: { Ref: expect.stringMatching(/^JobsQueue/) },
+      REVIVE_CLUSTER_NAME: { Ref: expect.stringMatching(/^WorkerCluster/) },
+      REVIVE_SERVICE_NAME: { 'Fn::GetAtt': [expect.stringMatching(/^WorkerService/), 'Name'] },
+      REVIVE_JOBS_PER_TASK: String(jobsPerTask),
+      REVIVE_CONCURRENCY: mode === 'cpu' ? '1' : '2',
+    });
+    expect(readScaling(t).signal).toEqual({ jobsPerTask, concurrency: mode === 'cpu' ? 1 : 2 });
+    const rules = ofType(t, 'AWS::Events::Rule').filter(([, r]) => JSON.stringify(r.Properties.Targets).includes(fnId));
+    expect(only(rules)[1].Properties).toMatchObject({
+      ScheduleExpression: 'rate(1 minute)',
+      Targets: [{ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } }],
+    });
+    const invokeConfig = ofType(t, 'AWS::Lambda::EventInvokeConfig').find(([, r]) => JSON.stringify(r.Properties.FunctionName).includes(fnId));
+    expect(invokeConfig?.[1].Properties.MaximumRetryAttempts).toBe(0);
+  });
+
+  it.each(['cpu', 'gpu'] as const)('%s: the Lambda may read the one queue\'s counts and the one service, write its own logs, and nothing else', (mode) => {
+    const t = mode === 'cpu' ? cpu : gpu;
+    const fnId = ofType(t, 'AWS::Lambda::Function').find(([, r]) => JSON.stringify(r.Properties).includes('REVIVE_JOBS_PER_TASK'))![0];
+    const roleId = (t.Resources[fnId]!.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const policies = ofType(t, 'AWS::IAM::Policy').filter(([, r]) => JSON.stringify(r.Properties.Roles) === JSON.stringify([{ Ref: roleId }]));
+    const statements = policies.flatMap(([, r]) => (r.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement);
+    const serviceId = ofType(t, 'AWS::ECS::Service')[0]![0];
+    const queueId = ofType(t, 'AWS::SQS::Queue').find(([id]) => id.startsWith('JobsQueue'))![0];
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ Action: 'sqs:GetQueueAttributes', Resource: { 'Fn::GetAtt': [queueId, 'Arn'] } }),
+        expect.objectContaining({ Action: 'ecs:DescribeServices', Resource: { Ref: serviceId } }),
+        expect.objectContaining({ Action: ['logs:CreateLogStream', 'logs:PutLogEvents'] }),
+      ]),
+    );
+    expect(statements).toHaveLength(3);
+    expect(JSON.stringify(statements)).not.toContain('cloudwatch:');
+    expect(t.Resources[roleId]!.Properties.ManagedPolicyArns).toBeUndefined();
   });
 
   it.each([
     ['cpu', 10],
     ['gpu', 15],
-  ] as const)('%s: the last task goes only after %i minutes with no job waiting or running, to exactly 0', (mode, minutes) => {
+  ] as const)('%s: the last task goes only after %i quiet minutes, to exactly 0', (mode, minutes) => {
     const { zero } = policiesOf(mode === 'cpu' ? cpu : gpu);
     expect(zero.steps).toEqual([{ lower: 0, upper: Number.POSITIVE_INFINITY, adjustment: 0 }]);
-    expect(zero.alarms).toHaveLength(1);
-    const [alarm] = zero.alarms as [AlarmSpec];
+    const alarm = only(zero.alarms);
     expect([alarm.comparison, alarm.threshold, alarm.evaluationPeriods, alarm.datapointsToAlarm]).toEqual(['GreaterThanThreshold', 0, minutes, minutes]);
-    const idle = compile(alarm.signal.expression);
-    expect(idle({ visible: 0, inFlight: 0, desired: 1 })).toBe(1);
-    expect(idle({ visible: 0, inFlight: 1, desired: 1 })).toBe(0); // a running job holds the last task
-    expect(idle({ visible: 1, inFlight: 0, desired: 1 })).toBe(0);
-    expect(idle({ visible: 0, inFlight: 0, desired: 0 })).toBe(0); // already at zero: no action every minute
-    expect(idle({ visible: undefined, inFlight: undefined, desired: 2 })).toBe(1); // SQS publishes nothing for an idle queue
   });
 
   it('scaleToZeroQuietMinutes is configurable, and never shorter than the scale-in window', () => {
@@ -95,44 +162,55 @@ describe('queue-depth scaling policy', () => {
     expect(() => synth({ scaleToZeroQuietMinutes: 0 })).toThrow(/scaleToZeroQuietMinutes/);
   });
 
-  it.each(['cpu', 'gpu'] as const)('%s: scales out on 1 datapoint and in after 5, with a cooldown of at least one period plus the metric lag', (mode) => {
-    const { spec, policy, zero } = policiesOf(mode === 'cpu' ? cpu : gpu);
-    const out = policy.alarms.find((a) => a.comparison === 'GreaterThanThreshold')!;
-    const inn = policy.alarms.find((a) => a.comparison === 'LessThanThreshold')!;
-    expect([out.evaluationPeriods, out.datapointsToAlarm]).toEqual([1, 1]);
-    expect([inn.evaluationPeriods, inn.datapointsToAlarm]).toEqual([5, 5]);
-    expect(policy.cooldownAssumed).toBe(false);
-    for (const alarm of policy.alarms) {
-      for (const m of Object.values(alarm.signal.metrics)) expect(m.periodSeconds).toBe(60);
-      expect(policy.cooldownSeconds).toBeGreaterThanOrEqual(alarm.signal.periodSeconds + SCALING_METRIC_LAG_SECONDS);
+  it.each(['cpu', 'gpu'] as const)('%s: scales out on 1 datapoint and in after 5, with a cooldown of one period, the metric lag and a spare minute', (mode) => {
+    const { spec, out, inn, zero } = policiesOf(mode === 'cpu' ? cpu : gpu);
+    expect([out.alarms[0]!.evaluationPeriods, out.alarms[0]!.datapointsToAlarm, out.alarms[0]!.comparison]).toEqual([1, 1, 'GreaterThanThreshold']);
+    expect([inn.alarms[0]!.evaluationPeriods, inn.alarms[0]!.datapointsToAlarm, inn.alarms[0]!.comparison]).toEqual([5, 5, 'GreaterThanThreshold']);
+    for (const p of [out, inn, zero]) {
+      expect(p.cooldownAssumed).toBe(false);
+      expect(p.cooldownSeconds).toBe(DEFAULT_SCALING_COOLDOWN_SECONDS);
+      for (const m of Object.values(p.alarms[0]!.signal.metrics)) expect(m.periodSeconds).toBe(60);
     }
-    expect(policy.cooldownSeconds).toBeGreaterThanOrEqual(MIN_SCALING_COOLDOWN_SECONDS);
-    expect(zero.cooldownSeconds).toBeGreaterThanOrEqual(MIN_SCALING_COOLDOWN_SECONDS);
-    for (const m of Object.values(zero.alarms[0]!.signal.metrics)) expect(m.periodSeconds).toBe(60);
+    expect(DEFAULT_SCALING_COOLDOWN_SECONDS).toBeGreaterThanOrEqual(MIN_SCALING_COOLDOWN_SECONDS + 60);
+    expect(MIN_SCALING_COOLDOWN_SECONDS).toBe(60 + SCALING_METRIC_LAG_SECONDS);
     expect(spec).toMatchObject({ minCapacity: 0, maxCapacity: 50 });
   });
 
-  it('steps cover every value of e without gaps: half the surplus away, never more than e added, at most +64', () => {
-    const { policy } = policiesOf(cpu);
-    const steps = policy.steps;
-    expect(steps[0]!.lower).toBe(Number.NEGATIVE_INFINITY);
-    expect(steps.at(-1)!.upper).toBe(Number.POSITIVE_INFINITY);
-    for (let i = 1; i < steps.length; i++) expect(steps[i]!.lower).toBe(steps[i - 1]!.upper);
-    const at = (e: number) => steps.find((s) => e >= s.lower && e < s.upper)!.adjustment;
-    for (let e = 1; e <= 200; e++) {
-      expect(at(e)).toBeGreaterThan(0);
-      expect(at(e)).toBeLessThanOrEqual(Math.min(e, 64));
+  it('steps cover every deficit and surplus without gaps: never more than the deficit added (at most +64), about half the surplus removed', () => {
+    const { out, inn } = policiesOf(cpu);
+    for (const steps of [out.steps, inn.steps]) {
+      expect(steps[0]!.lower).toBe(0);
+      expect(steps.at(-1)!.upper).toBe(Number.POSITIVE_INFINITY);
+      for (let i = 1; i < steps.length; i++) expect(steps[i]!.lower).toBe(steps[i - 1]!.upper);
     }
-    expect(at(0)).toBe(0);
-    expect(at(0.5)).toBe(0);
+    // Above a threshold of 0, a band includes its lower bound.
+    const at = (steps: readonly { lower: number; upper: number; adjustment: number }[], v: number) => steps.find((s) => v >= s.lower && v < s.upper)!.adjustment;
+    for (let e = 1; e <= 200; e++) {
+      expect(at(out.steps, e)).toBeGreaterThan(0);
+      expect(at(out.steps, e)).toBeLessThanOrEqual(Math.min(e, 64));
+    }
     for (let surplus = 1; surplus <= 200; surplus++) {
-      expect(-at(-surplus)).toBeGreaterThanOrEqual(1);
-      expect(-at(-surplus)).toBeLessThanOrEqual(Math.max(1, Math.ceil(surplus / 2)));
+      expect(-at(inn.steps, surplus)).toBeGreaterThanOrEqual(1);
+      expect(-at(inn.steps, surplus)).toBeLessThanOrEqual(Math.max(1, Math.ceil(surplus / 2)));
     }
   });
 
   it('rejects a cooldown shorter than one period plus the metric lag', () => {
     expect(() => synth({ scalingCooldownSeconds: 90 })).toThrow(/scalingCooldownSeconds/);
+  });
+
+  it.each(['cpu', 'gpu'] as const)('%s: the service has no DesiredCount, so a deploy keeps the count autoscaling set; minTasks is the target\'s MinCapacity', (mode) => {
+    const t = mode === 'cpu' ? cpu : gpu;
+    const [[, service]] = ofType(t, 'AWS::ECS::Service') as [[string, Resource]];
+    expect(service.Properties).not.toHaveProperty('DesiredCount');
+    const withMin = synth({ workerMode: mode, minTasks: 2 });
+    expect(ofType(withMin, 'AWS::ECS::Service')[0]![1].Properties).not.toHaveProperty('DesiredCount');
+    expect(ofType(withMin, 'AWS::ApplicationAutoScaling::ScalableTarget')[0]![1].Properties.MinCapacity).toBe(2);
+  });
+
+  it.each(['cpu', 'gpu'] as const)('%s: a deploy starts each new task before it stops an old one (minimum healthy 100, maximum 200)', (mode) => {
+    const [[, service]] = ofType(mode === 'cpu' ? cpu : gpu, 'AWS::ECS::Service') as [[string, Resource]];
+    expect(service.Properties.DeploymentConfiguration).toMatchObject({ MinimumHealthyPercent: 100, MaximumPercent: 200 });
   });
 
   it('gpu: an optional warm pool of pre-initialised instances, with the agent told to wait for it', () => {

@@ -243,11 +243,13 @@ describe('api', () => {
     // Besides the handlers, one CDK provider that strips the VPC default security group's rules (the pinned
     // @aws-cdk/aws-ec2:restrictDefaultSecurityGroup flag); it runs at deploy time only.
     // and the DLQ consumer, which is the worker's code rather than an API handler (test/dead-letters.test.ts).
+    // And the scaling signal (the worker's code too, asserted in scaling.test.ts).
     const deadLetters = logicalId(cpu, cpu.stack.deadLetters.function);
     // And the webhook-retry consumer, the worker's code too (test/webhook-retries.test.ts).
     const webhookRetries = logicalId(cpu, cpu.stack.webhookRetries.function);
-    const fns = all.filter(([id]) => !id.startsWith('CustomVpcRestrictDefaultSG') && id !== deadLetters && id !== webhookRetries);
-    expect(all.length - fns.length).toBe(3);
+    const signal = logicalId(cpu, cpu.stack.worker.scaling.signalFunction);
+    const fns = all.filter(([id]) => !id.startsWith('CustomVpcRestrictDefaultSG') && id !== deadLetters && id !== webhookRetries && id !== signal);
+    expect(all.length - fns.length).toBe(4);
     // Six routed handlers and the outbox sweeper.
     expect(API_HANDLERS).toHaveLength(7);
     expect(fns).toHaveLength(API_HANDLERS.length);
@@ -267,12 +269,18 @@ describe('api', () => {
 describe('outbox sweeper', () => {
   it('runs sweep-enqueue every minute from an EventBridge rule that may invoke it and nothing else', () => {
     const fnId = logicalId(cpu, cpu.stack.api.functions['sweep-enqueue']);
-    const [ruleId, rule] = only(cpu.template, 'AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' });
+    // The scaling signal has its own one-minute rule (scaling.test.ts); this one is the sweeper's.
+    const sweeperRules = resources(cpu.template, 'AWS::Events::Rule').filter(([, r]) => JSON.stringify(r.Properties.Targets).includes(`"${fnId}"`));
+    expect(sweeperRules).toHaveLength(1);
+    const [ruleId, rule] = sweeperRules[0]!;
+    expect(rule.Properties.ScheduleExpression).toBe('rate(1 minute)');
     expect(rule.Properties.State).toBe('ENABLED');
     const ruleTargets = rule.Properties.Targets as { Arn: unknown; RetryPolicy?: unknown }[];
     expect(ruleTargets).toHaveLength(1);
     expect(ruleTargets[0]!.Arn).toEqual({ 'Fn::GetAtt': [fnId, 'Arn'] });
-    const permissions = resources(cpu.template, 'AWS::Lambda::Permission').filter(([, p]) => p.Properties.Principal === 'events.amazonaws.com');
+    const permissions = resources(cpu.template, 'AWS::Lambda::Permission').filter(
+      ([, p]) => p.Properties.Principal === 'events.amazonaws.com' && JSON.stringify(p.Properties.FunctionName).includes(`"${fnId}"`),
+    );
     expect(permissions).toHaveLength(1);
     expect(permissions[0]![1].Properties).toMatchObject({
       Action: 'lambda:InvokeFunction',
