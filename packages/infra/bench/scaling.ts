@@ -39,7 +39,7 @@ const EXTRA_LAG_S = METRIC_LAG_S + 60;
 const MISSING_RATE = 0.02;
 
 type Mode = 'cpu' | 'gpu';
-const CONTEXT = { jwtIssuer: 'https://issuer.example.com/pool', jwtAudience: 'bench', 'aws:cdk:bundling-stacks': [] };
+const CONTEXT = { jwtIssuer: 'https://issuer.example.com/pool', jwtAudience: 'bench', 'aws:cdk:bundling-stacks': [], gpuProviderSha256: '0'.repeat(64) };
 const MAX_TASKS = [4, 50] as const;
 const DAY_S = 86_400;
 const DAILY_PEAK_PER_S = 0.5;

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DEFAULT_JOB_TTL_DAYS, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS } from '@revive/contract';
 import { Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -10,13 +12,19 @@ import {
   DEFAULT_MAX_TASKS,
   DEFAULT_WORKER_MEMORY_MIB,
   DEFAULT_WORKER_VCPU,
+  GPU_PROVIDER_NUPKG_URL,
+  GPU_PROVIDER_ORT_VERSION,
   loadReviveConfig,
   ReviveConfigError,
 } from './config.js';
+import { CDK_JSON_PATH } from './app.js';
+import { REPO_ROOT } from './paths.js';
 import { JobStorage } from './storage.js';
 import { WorkerService } from './worker.js';
 
 const REQUIRED = { jwtIssuer: 'https://issuer.example.com/pool', jwtAudience: 'web' };
+/** gpu mode with a synth-only checksum (test/synth.ts says why it is safe). */
+const GPU = { workerMode: 'gpu', gpuProviderSha256: '0'.repeat(64) } as const;
 const load = (ctx: Record<string, unknown>) => loadReviveConfig((k) => ctx[k]);
 
 describe('loadReviveConfig', () => {
@@ -46,7 +54,7 @@ describe('loadReviveConfig', () => {
   });
 
   it('keeps the last task 10 quiet minutes on cpu, 15 on gpu, never fewer than the scale-in window', () => {
-    expect(load({ ...REQUIRED, workerMode: 'gpu' }).scaleToZeroQuietMinutes).toBe(15);
+    expect(load({ ...REQUIRED, ...GPU }).scaleToZeroQuietMinutes).toBe(15);
     expect(load({ ...REQUIRED, scaleToZeroQuietMinutes: '30' }).scaleToZeroQuietMinutes).toBe(30);
     expect(load({ ...REQUIRED, scaleInEvaluationPeriods: 20 }).scaleToZeroQuietMinutes).toBe(20);
   });
@@ -58,14 +66,14 @@ describe('loadReviveConfig', () => {
 
   it('derives jobsPerTask per mode: the latency budget (cpu), the longer of it and a GPU start (gpu)', () => {
     expect(load({ ...REQUIRED, acceptableLatencySeconds: 100, secondsPerJob: 8 }).jobsPerTask).toBe(12);
-    expect(load({ ...REQUIRED, workerMode: 'gpu' }).jobsPerTask).toBe(111);
-    expect(load({ ...REQUIRED, workerMode: 'gpu', gpuWarmPoolSize: 2 }).jobsPerTask).toBe(111);
-    expect(load({ ...REQUIRED, workerMode: 'gpu' }).workerConcurrency).toBe(2);
+    expect(load({ ...REQUIRED, ...GPU }).jobsPerTask).toBe(111);
+    expect(load({ ...REQUIRED, ...GPU, gpuWarmPoolSize: 2 }).jobsPerTask).toBe(111);
+    expect(load({ ...REQUIRED, ...GPU }).workerConcurrency).toBe(2);
   });
 
   it('sizes maxTasks from a peak rate at 80 % busy', () => {
     expect(load({ ...REQUIRED, peakJobsPerSecond: 2 }).maxTasks).toBe(150);
-    expect(load({ ...REQUIRED, workerMode: 'gpu', peakJobsPerSecond: 2 }).maxTasks).toBe(9);
+    expect(load({ ...REQUIRED, ...GPU, peakJobsPerSecond: 2 }).maxTasks).toBe(9);
   });
 
   it.each([
@@ -79,10 +87,10 @@ describe('loadReviveConfig', () => {
     [{ minTasks: 5, maxTasks: 2 }, /minTasks \(5\) exceeds maxTasks \(2\)/],
     [{ workerVcpu: 2, workerMemoryMiB: 2048 }, /Fargate does not offer 2 vCPU with 2048 MiB.*4096/],
     [{ workerVcpu: 3 }, /workerVcpu: one of 0.25/],
-    [{ workerMode: 'gpu', gpuInstanceType: 'p3.2xlarge' }, /gpuInstanceType: a g4dn\.\* or g5\.\*/],
+    [{ ...GPU, gpuInstanceType: 'p3.2xlarge' }, /gpuInstanceType: a g4dn\.\* or g5\.\*/],
     // A task that reserves more than the instance has stays in PROVISIONING for ever.
-    [{ workerMode: 'gpu', gpuInstanceType: 'g4dn.xlarge', workerVcpu: 8, workerMemoryMiB: 8192 }, /workerVcpu: g4dn\.xlarge has 4 vCPU/],
-    [{ workerMode: 'gpu', gpuInstanceType: 'g4dn.xlarge', workerVcpu: 4, workerMemoryMiB: 16_384 }, /workerMemoryMiB: g4dn\.xlarge .*at most 14745 MiB/],
+    [{ ...GPU, gpuInstanceType: 'g4dn.xlarge', workerVcpu: 8, workerMemoryMiB: 8192 }, /workerVcpu: g4dn\.xlarge has 4 vCPU/],
+    [{ ...GPU, gpuInstanceType: 'g4dn.xlarge', workerVcpu: 4, workerMemoryMiB: 16_384 }, /workerMemoryMiB: g4dn\.xlarge .*at most 14745 MiB/],
     // The placeholders cdk.json used to ship pass the URL check but make every request a 401.
     [{ jwtIssuer: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_REPLACEME' }, /jwtIssuer: a placeholder[\s\S]*-c jwtIssuer=https:\/\//],
     [{ jwtAudience: ['replace-with-your-app-client-id'] }, /jwtAudience\.0: a placeholder[\s\S]*-c jwtAudience=/],
@@ -96,17 +104,56 @@ describe('loadReviveConfig', () => {
     expect(() => load({ ...REQUIRED, ...bad })).toThrow(message);
   });
 
+  it('requires gpuProviderSha256 in gpu mode, naming the package URL and how to compute it', () => {
+    const url = `https://api.nuget.org/v3-flatcontainer/microsoft.ml.onnxruntime.gpu.linux/${GPU_PROVIDER_ORT_VERSION}/microsoft.ml.onnxruntime.gpu.linux.${GPU_PROVIDER_ORT_VERSION}.nupkg`;
+    expect(GPU_PROVIDER_NUPKG_URL).toBe(url);
+    expect(() => load({ ...REQUIRED, workerMode: 'gpu' })).toThrow(ReviveConfigError);
+    const message = (() => {
+      try {
+        load({ ...REQUIRED, workerMode: 'gpu' });
+        return '';
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    expect(message).toContain('gpuProviderSha256: required in workerMode gpu');
+    expect(message).toContain(`curl -fsSL ${url} | sha256sum`);
+    expect(message).toContain('-c gpuProviderSha256=');
+    // Only the missing checksum is reported: the rest of the gpu defaults are valid.
+    expect(message.split('\n').filter((line) => line.startsWith('  - '))).toHaveLength(1);
+    expect(load({ ...REQUIRED, ...GPU }).gpuProviderSha256).toBe(GPU.gpuProviderSha256);
+    // cpu mode builds no CUDA image and needs none.
+    expect(load(REQUIRED).gpuProviderSha256).toBeUndefined();
+    expect(() => load({ ...REQUIRED, ...GPU, gpuProviderSha256: 'ABC' })).toThrow(/gpuProviderSha256: a sha256 in lowercase hex/);
+  });
+
+  it("pins the CUDA provider of the onnxruntime release the worker and Dockerfile.gpu use", () => {
+    const worker = JSON.parse(readFileSync(join(REPO_ROOT, 'packages/worker/package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(worker.dependencies['onnxruntime-node']).toBe(GPU_PROVIDER_ORT_VERSION);
+    const dockerfile = readFileSync(join(REPO_ROOT, 'packages/worker/Dockerfile.gpu'), 'utf8');
+    expect(dockerfile).toMatch(new RegExp(`^ARG ORT_VERSION=${GPU_PROVIDER_ORT_VERSION.replaceAll('.', '\\.')}$`, 'm'));
+  });
+
+  it("derives maxTasks from peakJobsPerSecond on top of the repository's cdk.json context", () => {
+    const cdkJson = JSON.parse(readFileSync(CDK_JSON_PATH, 'utf8')) as { context: Record<string, unknown> };
+    const settings = Object.fromEntries(Object.entries(cdkJson.context).filter(([key]) => !key.startsWith('@')));
+    expect(load({ ...settings, ...REQUIRED, peakJobsPerSecond: '2' }).maxTasks).toBe(150);
+    expect(load({ ...settings, ...REQUIRED, ...GPU, peakJobsPerSecond: '2' }).maxTasks).toBe(9);
+    // Without it, the code's default applies.
+    expect(load({ ...settings, ...REQUIRED }).maxTasks).toBe(DEFAULT_MAX_TASKS);
+  });
+
   it('requires the JWT issuer and audience, and says how to set them', () => {
     expect(() => load({})).toThrow(/jwtIssuer[\s\S]*jwtAudience[\s\S]*-c jwtIssuer=https:\/\/.* -c jwtAudience=.*cdk\.json/);
   });
 
   it('accepts a gpu task that fits its instance type', () => {
-    const c = load({ ...REQUIRED, workerMode: 'gpu', gpuInstanceType: 'g5.2xlarge', workerVcpu: 8, workerMemoryMiB: 28_672 });
+    const c = load({ ...REQUIRED, ...GPU, gpuInstanceType: 'g5.2xlarge', workerVcpu: 8, workerMemoryMiB: 28_672 });
     expect(c).toMatchObject({ workerVcpu: 8, workerMemoryMiB: 28_672, gpuInstanceType: 'g5.2xlarge' });
   });
 
   it('accepts any GPU-era memory in gpu mode (Fargate sizes only apply to cpu)', () => {
-    expect(load({ ...REQUIRED, workerMode: 'gpu', workerVcpu: 2, workerMemoryMiB: 12_288 }).workerMemoryMiB).toBe(12_288);
+    expect(load({ ...REQUIRED, ...GPU, workerVcpu: 2, workerMemoryMiB: 12_288 }).workerMemoryMiB).toBe(12_288);
   });
 });
 

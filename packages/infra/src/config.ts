@@ -132,6 +132,21 @@ export const DEFAULT_API_THROTTLE_RATE_PER_SECOND = 50;
 /** @default 100 */
 export const DEFAULT_API_THROTTLE_BURST = 100;
 
+/**
+ * onnxruntime release whose CUDA provider Dockerfile.gpu installs: onnxruntime-node's version
+ * (packages/worker/package.json) and Dockerfile.gpu's ORT_VERSION, which a test keeps equal.
+ */
+export const GPU_PROVIDER_ORT_VERSION = '1.30.0';
+/** The NuGet package Dockerfile.gpu downloads and checks against gpuProviderSha256. */
+export const GPU_PROVIDER_NUPKG_URL =
+  `https://api.nuget.org/v3-flatcontainer/microsoft.ml.onnxruntime.gpu.linux/${GPU_PROVIDER_ORT_VERSION}/microsoft.ml.onnxruntime.gpu.linux.${GPU_PROVIDER_ORT_VERSION}.nupkg`;
+/** How to set gpuProviderSha256, added to any error about it. */
+export const GPU_PROVIDER_SHA256_HINT =
+  `gpu mode: the CUDA image's build checks onnxruntime's CUDA provider package (${GPU_PROVIDER_NUPKG_URL}) against ` +
+  `gpuProviderSha256 and stops without it. Compute it once on a trusted machine, check it against the package's ` +
+  `hash on nuget.org, and set it: curl -fsSL ${GPU_PROVIDER_NUPKG_URL} | sha256sum, then ` +
+  `-c gpuProviderSha256=<the 64 hex digits>, or put "gpuProviderSha256" in cdk.json "context".`;
+
 /** Template values that pass the URL check but can never match a token (cdk.json shipped REPLACEME ones). */
 const PLACEHOLDER = /replace|your-|[<>]/i;
 /** How to set the JWT settings, added to any error about them. */
@@ -209,8 +224,8 @@ export const reviveContextSchema = z
       .refine((v) => v in GPU_INSTANCE_SIZES, `a g4dn.* or g5.* instance type, one of ${Object.keys(GPU_INSTANCE_SIZES).join(', ')}`)
       .default(DEFAULT_GPU_INSTANCE_TYPE),
     /**
-     * sha256 of onnxruntime's CUDA provider package (microsoft.ml.onnxruntime.gpu.linux.<version>.nupkg), which
-     * Dockerfile.gpu checks before using it; the GPU image does not build without it. @default none
+     * sha256 of onnxruntime's CUDA provider package (GPU_PROVIDER_NUPKG_URL), which Dockerfile.gpu checks before
+     * using it; required in gpu mode (the GPU image does not build without it), unused in cpu mode. @default none
      */
     gpuProviderSha256: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in lowercase hex').optional(),
     /** @default 30 */
@@ -283,6 +298,10 @@ export const reviveContextSchema = z
     }
     if (c.maxTasks !== undefined && c.minTasks > c.maxTasks) {
       ctx.addIssue({ code: 'custom', path: ['minTasks'], message: `minTasks (${c.minTasks}) exceeds maxTasks (${c.maxTasks})` });
+    }
+    if (c.workerMode === 'gpu' && c.gpuProviderSha256 === undefined) {
+      // Fail at synth, not minutes into `cdk deploy`'s image build (synth needs no Docker, so nothing else would).
+      ctx.addIssue({ code: 'custom', path: ['gpuProviderSha256'], message: 'required in workerMode gpu' });
     }
     if (c.workerMode === 'gpu') {
       const size = GPU_INSTANCE_SIZES[c.gpuInstanceType];
@@ -380,9 +399,10 @@ export function loadReviveConfig(tryGetContext: (key: string) => unknown): Reviv
   const parsed = reviveContextSchema.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(context)'}: ${i.message}`);
-    const aboutJwt = parsed.error.issues.some((i) => i.path[0] === 'jwtIssuer' || i.path[0] === 'jwtAudience');
+    const about = (...keys: string[]) => parsed.error.issues.some((i) => keys.includes(String(i.path[0])));
+    const hints = [...(about('jwtIssuer', 'jwtAudience') ? [JWT_SETTINGS_HINT] : []), ...(about('gpuProviderSha256') ? [GPU_PROVIDER_SHA256_HINT] : [])];
     throw new ReviveConfigError(
-      `Invalid Revive CDK context (set it in cdk.json "context" or with -c key=value):\n${lines.join('\n')}${aboutJwt ? `\n${JWT_SETTINGS_HINT}` : ''}`,
+      `Invalid Revive CDK context (set it in cdk.json "context" or with -c key=value):\n${[...lines, ...hints].join('\n')}`,
     );
   }
   return parsed.data;

@@ -96,6 +96,9 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, 
   signal.addToRolePolicy(allow('ReadQueueDepth', ['sqs:GetQueueAttributes'], [queue.queue.queueArn]));
   signal.addToRolePolicy(allow('ReadTaskCounts', ['ecs:DescribeServices'], [worker.service.serviceArn]));
 
+  const instanceRole = worker.gpuInstanceRole;
+  if (instanceRole !== undefined) grantGpuInstances(worker, instanceRole, allow);
+
   if (deadLetters) {
     const fn = deadLetters.function;
     fn.addToRolePolicy(allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [deadLetters.logGroup.logGroupArn]));
@@ -121,6 +124,58 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, 
     // A SUCCEEDED job's body carries a presigned result URL, signed now (the worker's has expired by a late retry).
     fn.addToRolePolicy(allow('PresignResults', ['s3:GetObject'], [results]));
     fn.addToRolePolicy(allow('ReadWebhookSecret', ['secretsmanager:GetSecretValue'], [worker.webhookSecret.secretArn]));
+  }
+}
+
+/** Construct id (under the worker) of the instance role's policy for the warm pool's launch hook. */
+export const GPU_WARM_POOL_BOOT_POLICY_ID = 'GpuWarmPoolBootPolicy';
+
+type Allow = (sid: string, actions: string[], resources: string[]) => iam.PolicyStatement;
+
+/**
+ * The GPU instances' role: what the ECS agent calls (the statements CDK's capacity provider would attach, but with
+ * logs limited to the worker's log group instead of every log group), the warm pool's image pull and launch hook, and
+ * the delete-time release of the group's instances.
+ */
+function grantGpuInstances(worker: WorkerService, instanceRole: iam.Role, allow: Allow): void {
+  const clusterArn = worker.cluster.clusterArn;
+  instanceRole.addToPrincipalPolicy(
+    allow('EcsAgentCluster', ['ecs:DeregisterContainerInstance', 'ecs:RegisterContainerInstance', 'ecs:Submit*'], [clusterArn]),
+  );
+  // Container instance ARNs exist only once registered: the condition keeps them to this cluster.
+  instanceRole.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'EcsAgentPoll',
+      actions: ['ecs:Poll', 'ecs:StartTelemetrySession'],
+      resources: ['*'],
+      conditions: { ArnEquals: { 'ecs:cluster': clusterArn } },
+    }),
+  );
+  // Neither action supports resource-level permissions.
+  instanceRole.addToPrincipalPolicy(allow('EcsAgentEndpoints', ['ecs:DiscoverPollEndpoint', 'ecr:GetAuthorizationToken'], ['*']));
+  // The only containers on these instances are the worker's, and they log to its group.
+  instanceRole.addToPrincipalPolicy(allow('WorkerLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [worker.logGroup.logGroupArn]));
+  const group = worker.autoScalingGroup;
+  if (worker.warmPool !== undefined && group !== undefined) {
+    // An instance entering the warm pool pulls the worker image, then completes the launch hook (scaling.ts).
+    worker.image.repository.grantPull(instanceRole);
+    // A policy of its own, not the role's default one: the launch template waits for the default policy, and this
+    // statement names the group, which is created from the launch template. The warm pool waits for it instead.
+    const boot = new iam.Policy(worker, GPU_WARM_POOL_BOOT_POLICY_ID, {
+      roles: [instanceRole],
+      statements: [allow('CompleteWarmPoolBoot', ['autoscaling:CompleteLifecycleAction'], [group.autoScalingGroupArn])],
+    });
+    worker.warmPool.node.addDependency(boot);
+  }
+  const release = worker.gpuInstanceRelease;
+  if (release !== undefined && group !== undefined) {
+    release.role.addToPrincipalPolicy(allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [release.logGroup.logGroupArn]));
+    release.providerRole.addToPrincipalPolicy(allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [release.providerLogGroup.logGroupArn]));
+    // DescribeAutoScalingGroups supports no resource-level permissions.
+    release.role.addToPrincipalPolicy(allow('FindGroupInstances', ['autoscaling:DescribeAutoScalingGroups'], ['*']));
+    release.role.addToPrincipalPolicy(
+      allow('ReleaseGroupInstances', ['autoscaling:SetInstanceProtection', 'autoscaling:UpdateAutoScalingGroup'], [group.autoScalingGroupArn]),
+    );
   }
 }
 

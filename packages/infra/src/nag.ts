@@ -3,7 +3,7 @@ import { Stack, Validations } from 'aws-cdk-lib';
 import type { CfnResource } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { IConstruct } from 'constructs';
-import { clusterTasksArn } from './grants.js';
+import { clusterTasksArn, GPU_WARM_POOL_BOOT_POLICY_ID } from './grants.js';
 import type { ReviveStack } from './stack.js';
 
 /** cdk-nag v3 reports under this plugin namespace; acknowledgements carry it as a prefix. */
@@ -63,7 +63,8 @@ export function acknowledgeNagFindings(stack: ReviveStack): void {
     'ecs:UpdateTaskProtection (scale-in protection while jobs run) for the worker\'s own task, whose id exists only at run time; the wildcard is limited to the tasks of this cluster.',
   );
 
-  for (const fn of [...Object.values(fns), stack.deadLetters.function, stack.webhookRetries.function, stack.worker.scaling.signalFunction]) {
+  const releaseFunctions = stack.worker.gpuInstanceRelease === undefined ? [] : [stack.worker.gpuInstanceRelease.function];
+  for (const fn of [...Object.values(fns), stack.deadLetters.function, stack.webhookRetries.function, stack.worker.scaling.signalFunction, ...releaseFunctions]) {
     ack(fn, 'AwsSolutions-L1', 'Revive targets nodejs22.x on purpose (the worker image and the tests run Node 22); move to the next LTS with the whole repo.');
   }
 
@@ -84,12 +85,33 @@ export function acknowledgeNagFindings(stack: ReviveStack): void {
   if (executionRole !== undefined) {
     ack(executionRole, 'AwsSolutions-IAM5[Resource::*]', 'ecr:GetAuthorizationToken only accepts Resource "*" (the CDK-generated image pull grant); the repository actions are scoped.');
   }
-  const { autoScalingGroup } = stack.worker;
-  if (autoScalingGroup !== undefined) {
-    const instanceRole = autoScalingGroup.role;
+  const { autoScalingGroup, gpuInstanceRole: instanceRole } = stack.worker;
+  if (autoScalingGroup !== undefined && instanceRole !== undefined) {
     const agent = 'The ECS container agent policy CDK attaches to capacity-provider instances';
     ack(instanceRole, 'AwsSolutions-IAM5[Action::ecs:Submit*]', `${agent}: ecs:Submit* reports container and task state for this cluster's tasks.`);
-    ack(instanceRole, 'AwsSolutions-IAM5[Resource::*]', `${agent}: ecs:DiscoverPollEndpoint, ecr:GetAuthorizationToken and logs calls accept only Resource "*".`);
+    ack(
+      instanceRole,
+      'AwsSolutions-IAM5[Resource::*]',
+      'The ECS container agent on the GPU instances (and the warm pool\'s image pre-pull): ecs:DiscoverPollEndpoint and ecr:GetAuthorizationToken accept only Resource "*"; ecs:Poll and ecs:StartTelemetrySession act on container instances that exist only once registered, and an ecs:cluster condition keeps them to this cluster. Logs are granted on the worker\'s log group only (grants.ts).',
+    );
+    // An Auto Scaling group's ARN carries an id assigned at creation, which CloudFormation does not return.
+    const groupArn = `AwsSolutions-IAM5[Resource::${nagResourceString(stack, autoScalingGroup.autoScalingGroupArn)}]`;
+    const groupReason = (what: string) =>
+      `${what} on this stack's GPU Auto Scaling group, by name; the ARN's wildcard stands only for the group id that EC2 Auto Scaling assigns at creation.`;
+    const bootPolicy = stack.worker.node.tryFindChild(GPU_WARM_POOL_BOOT_POLICY_ID);
+    if (bootPolicy !== undefined) {
+      ack(bootPolicy, groupArn, groupReason('autoscaling:CompleteLifecycleAction (the warm-pool boot script ends its launch hook)'));
+    }
+    const release = stack.worker.gpuInstanceRelease;
+    if (release !== undefined) {
+      ack(release.role, groupArn, groupReason('autoscaling:SetInstanceProtection and UpdateAutoScalingGroup (the delete-time release of the instances)'));
+      ack(release.role, 'AwsSolutions-IAM5[Resource::*]', 'autoscaling:DescribeAutoScalingGroups (lists the GPU group\'s instances at stack delete) accepts only Resource "*".');
+      ack(
+        release.providerRole,
+        `AwsSolutions-IAM5[Resource::${nagResourceString(stack, `${release.function.functionArn}:*`)}]`,
+        'The custom resource framework invokes the release function only; CDK\'s grantInvoke adds the function\'s versions and aliases (":*") to its ARN.',
+      );
+    }
     ack(
       autoScalingGroup,
       'AwsSolutions-AS3',

@@ -6,7 +6,7 @@ import {
 } from '@revive/worker/scaling-signal';
 import { Duration } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
-import type * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwactions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -321,19 +321,78 @@ export interface GpuWarmPoolProps {
   readonly userData: ec2.UserData;
   /** Stopped, initialised instances kept beside the running ones. */
   readonly size: number;
+  /** The worker image: an instance entering the pool pulls it, so a task on a resumed instance starts from the cache. */
+  readonly imageUri: string;
+}
+
+/** The launch hook that holds an instance until its boot script is done (the pull, for one entering the pool). */
+export const GPU_WARM_POOL_HOOK_NAME = 'revive-warm-pool-boot';
+/** Longest a boot script may hold an instance: the CUDA image is several GB. @default 900 */
+export const GPU_WARM_POOL_HOOK_TIMEOUT_SECONDS = 900;
+/** The boot script user data installs (first boot: user data; later boots: cloud-init's per-boot scripts). */
+export const GPU_WARM_POOL_BOOT_SCRIPT = '/usr/local/sbin/revive-warm-pool-boot';
+
+/**
+ * The boot script. An instance launching into the warm pool (target state Warmed:*) logs in to ECR and pulls the
+ * worker image, so a later task finds it cached (ECS_IMAGE_PULL_BEHAVIOR=prefer-cached); then, whatever the state,
+ * it completes the launch hook. Auto Scaling stops a warm-pool instance as soon as it has launched, without waiting
+ * for user data, so only the hook gives the pull time to finish; a failed pull only costs the task its own pull.
+ */
+function warmPoolBootScript(): string {
+  return [
+    '#!/bin/bash',
+    'set -u',
+    'image="$1"',
+    "token=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token)",
+    'imds() { curl -sf -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"; }',
+    'instance=$(imds instance-id); region=$(imds placement/region)',
+    'group=$(imds tags/instance/aws:autoscaling:groupName); state=$(imds autoscaling/target-lifecycle-state)',
+    'command -v aws >/dev/null || dnf install -y -q awscli-2',
+    'if [[ $state == Warmed:* ]]; then',
+    '  systemctl start docker',
+    '  if aws ecr get-login-password --region "$region" | docker login --username AWS --password-stdin "${image%%/*}" && docker pull "$image"; then',
+    '    echo "revive: pulled $image for the warm pool"',
+    '  else',
+    '    echo "revive: warm-pool pull of $image failed; the first task pulls it" >&2',
+    '  fi',
+    'fi',
+    `aws autoscaling complete-lifecycle-action --region "$region" --auto-scaling-group-name "$group" --lifecycle-hook-name ${GPU_WARM_POOL_HOOK_NAME} --instance-id "$instance" --lifecycle-action-result CONTINUE`,
+  ].join('\n');
 }
 
 /**
- * An EC2 Auto Scaling warm pool of stopped GPU instances that already booted, joined and pulled the image once: a
+ * An EC2 Auto Scaling warm pool of stopped GPU instances that already booted and pulled the worker image: a
  * scale-out resumes one in about two minutes instead of launching one in five to eight. Stopped instances cost only
  * their EBS volume. ECS_WARM_POOLS_CHECK keeps the agent from registering an instance while it is being warmed.
+ * A launch hook holds each launching instance until the boot script (warmPoolBootScript) completes it: on the first
+ * boot from user data, on a resume from the warm pool from cloud-init's per-boot scripts (user data runs once).
+ * The instance role's rights for it (ECR pull, CompleteLifecycleAction on this group) are in grants.ts.
  */
 export function addGpuWarmPool(props: GpuWarmPoolProps): autoscaling.WarmPool {
   if (!Number.isInteger(props.size) || props.size < 1) throw new Error(`addGpuWarmPool: size must be a whole number ≥ 1 (got ${props.size})`);
-  props.userData.addCommands('echo ECS_WARM_POOLS_CHECK=true >> /etc/ecs/ecs.config');
-  return props.autoScalingGroup.addWarmPool({
+  const perBoot = `/var/lib/cloud/scripts/per-boot/${GPU_WARM_POOL_BOOT_SCRIPT.split('/').pop()}`;
+  props.userData.addCommands(
+    'echo ECS_WARM_POOLS_CHECK=true >> /etc/ecs/ecs.config',
+    'echo ECS_IMAGE_PULL_BEHAVIOR=prefer-cached >> /etc/ecs/ecs.config',
+    `cat > ${GPU_WARM_POOL_BOOT_SCRIPT} <<'REVIVE_EOF'\n${warmPoolBootScript()}\nREVIVE_EOF`,
+    `chmod 755 ${GPU_WARM_POOL_BOOT_SCRIPT}`,
+    `printf '#!/bin/bash\\nexec ${GPU_WARM_POOL_BOOT_SCRIPT} %q\\n' '${props.imageUri}' > ${perBoot}`,
+    `chmod 755 ${perBoot}`,
+    `${GPU_WARM_POOL_BOOT_SCRIPT} '${props.imageUri}'`,
+  );
+  const hook = props.autoScalingGroup.addLifecycleHook('WarmPoolBoot', {
+    lifecycleHookName: GPU_WARM_POOL_HOOK_NAME,
+    lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_LAUNCHING,
+    heartbeatTimeout: Duration.seconds(GPU_WARM_POOL_HOOK_TIMEOUT_SECONDS),
+    // A script that fails to complete it delays the instance by the timeout, never loses it.
+    defaultResult: autoscaling.DefaultResult.CONTINUE,
+  });
+  const warmPool = props.autoScalingGroup.addWarmPool({
     minSize: props.size,
     maxGroupPreparedCapacity: props.size,
     reuseOnScaleIn: true,
   });
+  // The pool's first instances launch when it is created: the hook must already hold them.
+  warmPool.node.addDependency(hook);
+  return warmPool;
 }

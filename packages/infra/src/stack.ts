@@ -1,6 +1,6 @@
 import type { ApiEnv, WorkerEnv } from '@revive/contract';
 import { jobMemoryBudgetMiB } from '@revive/contract';
-import { Annotations, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -89,13 +89,6 @@ export class ReviveStack extends Stack {
       environment: names satisfies EnvOf<ApiEnv>,
     });
 
-    if (c.workerMode === 'gpu' && c.gpuProviderSha256 === undefined) {
-      // Synth (and CI) need no Docker, so this is a warning; the image build itself stops without the checksum.
-      Annotations.of(this).addWarningV2(
-        '@revive/infra:gpuProviderSha256',
-        "gpu mode: the CUDA image's build verifies onnxruntime's CUDA provider package and stops without its sha256. Set -c gpuProviderSha256=<sha256 of microsoft.ml.onnxruntime.gpu.linux nupkg> before `cdk deploy`.",
-      );
-    }
     this.worker = new WorkerService(this, 'Worker', {
       mode: c.workerMode,
       vpc: this.vpc,
@@ -118,7 +111,8 @@ export class ReviveStack extends Stack {
       vcpu: c.workerVcpu,
       memoryMiB: c.workerMemoryMiB,
       models: { restorer: c.restorer, detector: c.detector, ...(c.bgUpsampler === undefined ? {} : { bgUpsampler: c.bgUpsampler }) },
-      ...(c.gpuProviderSha256 === undefined ? {} : { buildArgs: { ORT_GPU_NUPKG_SHA256: c.gpuProviderSha256 } }),
+      // Config requires the checksum in gpu mode; the CPU image has no such build argument.
+      ...(c.workerMode === 'gpu' && c.gpuProviderSha256 !== undefined ? { buildArgs: { ORT_GPU_NUPKG_SHA256: c.gpuProviderSha256 } } : {}),
       ...(c.workerMode === 'gpu' ? { gpuInstanceType: c.gpuInstanceType } : {}),
       minTasks: c.minTasks,
       maxTasks: c.maxTasks,

@@ -23,6 +23,7 @@ import {
   MAX_STOP_TIMEOUT_SECONDS,
   STOP_TIMEOUT_MARGIN_SECONDS,
 } from './config.js';
+import { GpuInstanceRelease } from './gpu-release.js';
 import { REPO_ROOT } from './paths.js';
 import {
   addGpuWarmPool,
@@ -128,6 +129,15 @@ export class WorkerService extends Construct {
   public readonly autoScalingGroup?: autoscaling.AutoScalingGroup;
   /** gpu mode only. */
   public readonly capacityProvider?: ecs.AsgCapacityProvider;
+  /**
+   * gpu mode only: the instances' role. The launch template gets it without policy updates, so the statements CDK
+   * would attach (logs on every log group among them) are not added; grants.ts grants the agent's needs instead.
+   */
+  public readonly gpuInstanceRole?: iam.Role;
+  /** gpu mode with gpuWarmPoolSize > 0 only. */
+  public readonly warmPool?: autoscaling.WarmPool;
+  /** gpu mode only: lifts the instances' scale-in protection when the stack is deleted. */
+  public readonly gpuInstanceRelease?: GpuInstanceRelease;
 
   constructor(scope: Construct, id: string, props: WorkerServiceProps) {
     super(scope, id);
@@ -229,19 +239,22 @@ export class WorkerService extends Construct {
         assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
         description: 'Revive GPU container instances (ECS agent)',
       });
+      const warmPoolSize = props.gpuWarmPoolSize ?? 0;
       const userData = ec2.UserData.forLinux();
       const launchTemplate = new ec2.LaunchTemplate(this, 'GpuLaunchTemplate', {
         // The Amazon Linux 2023 ECS GPU AMI (AL2's ends 2026-06-30). Its NVIDIA driver (580 series in the 2026-11 AMIs)
         // runs Dockerfile.gpu's CUDA 12.8 natively; AL2's 535 driver (CUDA 12.2) needed forward compatibility.
         machineImage: ecs.EcsOptimizedImage.amazonLinux2023(ecs.AmiHardwareType.GPU),
         instanceType: new ec2.InstanceType(props.gpuInstanceType ?? DEFAULT_GPU_INSTANCE_TYPE),
-        role: instanceRole,
+        role: instanceRole.withoutPolicyUpdates(),
         securityGroup: this.securityGroup,
         userData,
         requireImdsv2: true,
         // One hop: the agent on the host reaches IMDS, bridge-mode containers (one hop further) do not, so a task
         // only ever has its task role's credentials, never the instance role's.
         httpPutResponseHopLimit: 1,
+        // The warm pool's boot script reads its group's name from the instance's tags.
+        ...(warmPoolSize > 0 ? { instanceMetadataTags: true } : {}),
         associatePublicIpAddress: props.assignPublicIp,
         blockDevices: [
           {
@@ -267,9 +280,13 @@ export class WorkerService extends Construct {
         machineImageType: ecs.MachineImageType.AMAZON_LINUX_2,
       });
       this.cluster.addAsgCapacityProvider(capacityProvider);
-      if ((props.gpuWarmPoolSize ?? 0) > 0) addGpuWarmPool({ autoScalingGroup, userData, size: props.gpuWarmPoolSize ?? 0 });
+      if (warmPoolSize > 0) this.warmPool = addGpuWarmPool({ autoScalingGroup, userData, size: warmPoolSize, imageUri: this.image.imageUri });
       this.autoScalingGroup = autoScalingGroup;
       this.capacityProvider = capacityProvider;
+      this.gpuInstanceRole = instanceRole;
+      // Created after the group and its capacity provider, so deleted before them (see GpuInstanceRelease).
+      this.gpuInstanceRelease = new GpuInstanceRelease(this, 'GpuInstanceRelease', { autoScalingGroup, logRetention: props.logRetention });
+      this.gpuInstanceRelease.node.addDependency(autoScalingGroup, capacityProvider);
 
       // Bridge mode: the task shares the instance's (public) address, so it reaches AWS and the internet
       // without a NAT gateway; awsvpc tasks on EC2 never get a public IP.
@@ -298,6 +315,8 @@ export class WorkerService extends Construct {
       // usable: create the service after it, delete it before it. CDK adds that resource under the cluster in an
       // aspect at synth time, so the dependency is on the cluster construct, which covers its children then.
       this.service.node.addDependency(this.cluster);
+      // Deleted before the release runs: no task is left to keep an instance protected.
+      this.service.node.addDependency(this.gpuInstanceRelease);
     }
 
     this.scalableTarget = new appscaling.ScalableTarget(this, 'TaskCount', {

@@ -11,12 +11,13 @@ import { MODEL_MANIFEST } from '@revive/worker/models';
 import type { App, CfnElement } from 'aws-cdk-lib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { API_HANDLERS } from '../src/api.js';
-import { bakeableModelIds, loadReviveConfig, ReviveConfigError } from '../src/config.js';
+import { bakeableModelIds, GPU_PROVIDER_NUPKG_URL, loadReviveConfig, ReviveConfigError } from '../src/config.js';
 import { REPO_ROOT } from '../src/paths.js';
 import { WORKER_DOCKERFILES } from '../src/worker.js';
 import { BASE_CONTEXT, synthesize, type Synthesized } from './synth.js';
 
 const run = promisify(execFile);
+const jwtArgs = ['-c', `jwtIssuer=${BASE_CONTEXT.jwtIssuer}`, '-c', `jwtAudience=${BASE_CONTEXT.jwtAudience}`];
 const SETTING_OF_ROLE = { restorer: 'restorer', detector: 'detector', upsampler: 'bgUpsampler' } as const;
 const BUILD_ARG_OF_ROLE = { restorer: 'REVIVE_RESTORER', detector: 'REVIVE_DETECTOR', upsampler: 'REVIVE_BG_UPSAMPLER' } as const;
 
@@ -104,6 +105,33 @@ describe('models: what synth accepts, the image bakes', () => {
     for (const base of dockerfile.matchAll(/^ARG (?:NODE|CUDA)_IMAGE=(\S+)$/gm)) expect(base[1]).toMatch(/@sha256:[0-9a-f]{64}$/);
     expect(dockerfile).toMatch(/^ARG PNPM_VERSION=\d+\.\d+\.\d+$/m);
   });
+
+  it('refuses gpu mode without gpuProviderSha256 through the CDK CLI, saying how to compute it', async () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'revive-cli-'));
+    const failed = await run('pnpm', ['exec', 'cdk', 'synth', '--quiet', '-o', outdir, ...jwtArgs, '-c', 'workerMode=gpu'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true' },
+    }).then(
+      () => undefined,
+      (error: { stderr?: string; stdout?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
+    );
+    expect(failed, 'cdk synth exits non-zero').toBeDefined();
+    expect(failed).toContain('gpuProviderSha256: required in workerMode gpu');
+    expect(failed).toContain(`curl -fsSL ${GPU_PROVIDER_NUPKG_URL} | sha256sum`);
+  }, 180_000);
+
+  it('sizes maxTasks from -c peakJobsPerSecond through the CDK CLI with the repository cdk.json', async () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'revive-cli-'));
+    await run('pnpm', ['exec', 'cdk', 'synth', '--quiet', '-o', outdir, ...jwtArgs, '-c', 'peakJobsPerSecond=2'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true' },
+    });
+    const template = JSON.parse(readFileSync(join(outdir, 'Revive.template.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+    const targets = Object.values(template.Resources).filter((r) => r.Type === 'AWS::ApplicationAutoScaling::ScalableTarget');
+    expect(targets).toHaveLength(1);
+    // cpu: 2 jobs/s × 60 s a job at 80 % busy.
+    expect(targets[0]!.Properties.MaxCapacity).toBe(150);
+  }, 300_000);
 
   it('refuses an unbakeable restorer through the CDK CLI too', async () => {
     const outdir = mkdtempSync(join(tmpdir(), 'revive-cli-'));
@@ -194,5 +222,20 @@ describe('the synthesized artifacts', () => {
       sizes.push(`${name} ${(statSync(join(assetDir, 'index.mjs')).size / 1e6).toFixed(2)} MB`);
     }
     console.log(`Lambda bundles: ${sizes.join(', ')}`);
+  });
+
+  it('ships the dead-letter Lambda without a source map, with function names kept for stack traces', () => {
+    const id = synth.stack.getLogicalId(synth.stack.deadLetters.function.node.defaultChild as CfnElement);
+    const fn = synth.template.toJSON().Resources[id] as LambdaResource;
+    const assetDir = join(cdkOut, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
+    expect(readdirSync(assetDir).sort()).toEqual(['index.mjs']);
+    const bytes = statSync(join(assetDir, 'index.mjs')).size;
+    // The bundle was 1.4 MB beside a 5.4 MB map; the whole asset now stays under 2 MB.
+    expect(bytes).toBeLessThan(2e6);
+    expect(fn.Properties.Environment?.Variables?.NODE_OPTIONS).toBeUndefined();
+    // keepNames: the handler's own function names survive minification (esbuild's `__name(fn, "name")`, minified),
+    // so stack traces name their frames. Without keepNames the exported handler is a bare minified identifier.
+    expect(readFileSync(join(assetDir, 'index.mjs'), 'utf8')).toMatch(/[\w$]+\([\w$]+,"handler"\);export/);
+    console.log(`dead-letter bundle ${(bytes / 1e6).toFixed(2)} MB`);
   });
 });

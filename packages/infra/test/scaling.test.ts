@@ -18,7 +18,7 @@ import {
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 type Json = { Resources: Record<string, Resource> };
-const CONTEXT = { jwtIssuer: 'https://issuer.example.com/pool', jwtAudience: 'web', 'aws:cdk:bundling-stacks': [] };
+const CONTEXT = { jwtIssuer: 'https://issuer.example.com/pool', jwtAudience: 'web', 'aws:cdk:bundling-stacks': [], gpuProviderSha256: '0'.repeat(64) };
 
 function synth(context: Record<string, unknown>): Json {
   const { stack } = createApp({ ...CONTEXT, ...context });

@@ -713,7 +713,7 @@ describe('cdk.json and the CLI path', () => {
       return loadReviveConfig((k) => context[k]);
     };
     expect(load({ acceptableLatencySeconds: '60', secondsPerJob: '5' }).jobsPerTask).toBe(12);
-    expect(load({ workerMode: 'gpu' }).workerMode).toBe('gpu');
+    expect(load({ workerMode: 'gpu', gpuProviderSha256: BASE_CONTEXT.gpuProviderSha256 }).workerMode).toBe('gpu');
   });
 
   it("packages/infra's own synth script runs the app cdk.json runs", () => {

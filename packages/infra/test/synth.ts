@@ -6,8 +6,15 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { createApp } from '../src/app.js';
 import type { ReviveStack } from '../src/stack.js';
 
+/**
+ * A gpuProviderSha256 for synthesis only: synth never downloads the package, and an image build with it fails its
+ * checksum check, so it can never put an unverified provider into an image.
+ */
+export const TEST_GPU_PROVIDER_SHA256 = '0'.repeat(64);
+
 /** Context every test synthesis starts from; values differ from the defaults so the mapping is visible. */
 export const BASE_CONTEXT = {
+  gpuProviderSha256: TEST_GPU_PROVIDER_SHA256,
   jwtIssuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST',
   jwtAudience: 'revive-web,revive-cli',
   corsAllowedOrigins: 'https://app.example.com,http://localhost:5173',
