@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 describe('issue 18.11: pnpm start keeps EMF metric lines out of the terminal', () => {
-  it('prints no EMF line from start to stop (model load, API requests, sweeps), and the banner says how to turn them on', async () => {
+  it('prints no EMF line from start to stop (model load, API requests), and the banner says how to turn them on', async () => {
     modelDir = await mkdtemp(path.join(tmpdir(), 'revive-metrics-models-'));
     const restorer = await writeIdentityRestorer(modelDir);
     const env: NodeJS.ProcessEnv = {
@@ -49,8 +49,12 @@ describe('issue 18.11: pnpm start keeps EMF metric lines out of the terminal', (
     group = child.pid;
     const lines: string[] = [];
     const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
-    const onOutput = (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n')) {
+    // Whole lines only, per stream: a pipe may cut an EMF line in two, and neither half would match EMF_MARK.
+    const partial = { stdout: '', stderr: '' };
+    const onOutput = (stream: keyof typeof partial) => (chunk: Buffer) => {
+      const parts = (partial[stream] + chunk.toString()).split('\n');
+      partial[stream] = parts.pop() ?? '';
+      for (const line of parts) {
         if (!line) continue;
         lines.push(line);
         for (const w of [...waiters]) {
@@ -61,8 +65,8 @@ describe('issue 18.11: pnpm start keeps EMF metric lines out of the terminal', (
         }
       }
     };
-    child.stdout.on('data', onOutput);
-    child.stderr.on('data', onOutput);
+    child.stdout.on('data', onOutput('stdout'));
+    child.stderr.on('data', onOutput('stderr'));
     const closed = once(child, 'close');
     const waitForLine = (pattern: RegExp) => {
       const seen = lines.find((l) => pattern.test(l));
@@ -89,6 +93,7 @@ describe('issue 18.11: pnpm start keeps EMF metric lines out of the terminal', (
     process.kill(-group!, 'SIGINT');
     await closed;
     group = undefined;
+    lines.push(...[partial.stdout, partial.stderr].filter((l) => l.length > 0));
     expect(lines.join('\n')).toMatch(/local stack stopped/);
     const emf = lines.filter((l) => EMF_MARK.test(l));
     expect(emf, emf.slice(0, 3).join('\n')).toEqual([]);

@@ -136,6 +136,11 @@ export const webhookDeliverySchema = z.object({
   nextAttemptAt: z.iso.datetime().optional(),
   /** Once final (DELIVERED, FAILED, REFUSED): when it became so. */
   completedAt: z.iso.datetime().optional(),
+  /**
+   * Internal, while DELIVERING: the attempt whose retry message is known to be sent. A redelivered message finds it
+   * and does not send a second one (two messages for one attempt would double every later POST).
+   */
+  retryScheduledFor: z.number().int().positive().optional(),
 });
 export type WebhookDelivery = z.infer<typeof webhookDeliverySchema>;
 

@@ -49,6 +49,17 @@ describe('planOutput: output pixels and working memory', () => {
   });
 });
 
+describe('planOutput: a background upsampler', () => {
+  it('counts the model-scale intermediate: a ×4 model on the 64 MP photo at upscale 2 does not fit a CPU task', () => {
+    const limits = { jobMemoryMiB: defaultJobMemoryMiB(1) };
+    expect(planOutput(rgb(8000, 8000), { upscale: 2, ext: 'jpg' }, limits)).toMatchObject({ ok: true });
+    // A ×2 model writes the output size directly: nothing more to hold.
+    expect(planOutput(rgb(8000, 8000), { upscale: 2, ext: 'jpg', bgUpsamplerScale: 2 }, limits)).toMatchObject({ ok: true });
+    // A ×4 model holds 32000² RGB (about 2.9 GiB) beside the output while it is resized down.
+    expect(planOutput(rgb(8000, 8000), { upscale: 2, ext: 'jpg', bgUpsamplerScale: 4 }, limits)).toMatchObject({ ok: false, code: 'IMAGE_TOO_LARGE' });
+  });
+});
+
 describe('planOutput: each format’s largest side', () => {
   it('an explicit webp that cannot hold 16384 pixels is OUTPUT_TOO_LARGE', () => {
     expect(planOutput(rgb(8192, 1024, 'webp'), { upscale: 2, ext: 'webp' })).toEqual({

@@ -75,6 +75,12 @@ export interface ImageGeometry {
 export interface OutputPlanOptions {
   readonly upscale: number;
   readonly ext: OutputExt;
+  /**
+   * The background upsampler's own scale, when the worker runs one: its output (input × scale², RGB) is held beside
+   * the job's output while it is resized to the upscale asked for. The API cannot know it; the worker passes it.
+   * @default none (the plain upscale writes the output directly)
+   */
+  readonly bgUpsamplerScale?: number;
 }
 
 export interface ImageLimits {
@@ -183,7 +189,9 @@ export function planOutput(image: ImageGeometry, options: OutputPlanOptions, lim
     format = 'png';
     fallback = `written as PNG: the output is ${out.width}×${out.height} and ${limit}`;
   }
-  const memoryBytes = jobMemoryBytes(inputPixels, out.pixels, hasAlpha, format);
+  const modelScale = options.bgUpsamplerScale;
+  const intermediate = modelScale !== undefined && modelScale !== upscale ? inputPixels * modelScale ** 2 * JOB_MEMORY_BYTES_PER_PIXEL.outputRgb : 0;
+  const memoryBytes = jobMemoryBytes(inputPixels, out.pixels, hasAlpha, format) + intermediate;
   if (memoryBytes > memoryMiB * 2 ** 20) {
     const channels = hasAlpha ? 'RGBA' : 'RGB';
     return {

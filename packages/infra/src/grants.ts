@@ -166,6 +166,9 @@ function grantGpuInstances(worker: WorkerService, instanceRole: iam.Role, allow:
       statements: [allow('CompleteWarmPoolBoot', ['autoscaling:CompleteLifecycleAction'], [group.autoScalingGroupArn])],
     });
     worker.warmPool.node.addDependency(boot);
+    // The pull's rights (ECR) are in the role's default policy, which the launch template does not wait for
+    // (withoutPolicyUpdates): the pool's first instances must not boot before it, or their pre-pull is lost.
+    worker.warmPool.node.addDependency(instanceRole);
   }
   const release = worker.gpuInstanceRelease;
   if (release !== undefined && group !== undefined) {

@@ -48,6 +48,10 @@ export const CONTAINER_INSIGHTS_NAMESPACE = 'ECS/ContainerInsights';
 export const GPU_DEPLOY_MIN_HEALTHY_PERCENT = 100;
 /** @default 200 */
 export const GPU_DEPLOY_MAX_HEALTHY_PERCENT = 200;
+/** Instances the GPU group may hold: room for a whole fleet's replacement tasks beside it during a deploy. */
+export function gpuGroupMaxInstances(maxTasks: number): number {
+  return Math.ceil((maxTasks * GPU_DEPLOY_MAX_HEALTHY_PERCENT) / 100);
+}
 /** The worker's own REVIVE_CONCURRENCY default, when the environment leaves it out. */
 const DEFAULT_SIGNAL_CONCURRENCY = 1;
 /** The GPU AMI plus the CUDA image need room. */
@@ -267,9 +271,11 @@ export class WorkerService extends Construct {
         vpc: props.vpc,
         vpcSubnets: props.subnets,
         launchTemplate,
-        // The capacity provider scales the group; one GPU task per instance, so maxTasks instances at most.
+        // The capacity provider scales the group, one GPU task per instance. A deploy at maxTasks starts every new task
+        // before stopping its old one (GPU_DEPLOY_MAX_HEALTHY_PERCENT), so the group must be able to hold both for the
+        // while; the scalable target still caps the service at maxTasks, so the extra room is used only by deploys.
         minCapacity: 0,
-        maxCapacity: props.maxTasks,
+        maxCapacity: gpuGroupMaxInstances(props.maxTasks),
       });
       const capacityProvider = new ecs.AsgCapacityProvider(this, 'GpuCapacityProvider', {
         autoScalingGroup,

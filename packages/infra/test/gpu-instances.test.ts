@@ -171,6 +171,8 @@ describe('the warm pool pulls the image while it warms up (item 11)', () => {
     // The pool's first instances launch once both the hook and the instance's right to complete it exist.
     const [, pool] = onlyOf(warm.template, 'AWS::AutoScaling::WarmPool');
     expect(pool.DependsOn).toEqual(expect.arrayContaining([hookId]));
+    // ...and the image pull's rights (the role's default policy, which the launch template does not wait for).
+    expect(pool.DependsOn!.some((id) => id.includes('GpuInstanceRole') && id.includes('DefaultPolicy')), JSON.stringify(pool.DependsOn)).toBe(true);
     const [groupId] = onlyOf(warm.template, 'AWS::AutoScaling::AutoScalingGroup');
     const complete = statementsOf(warm.template, idOf(warm, warm.stack.worker.gpuInstanceRole!)).filter((st) =>
       asList(st.Action).includes('autoscaling:CompleteLifecycleAction'),

@@ -2,6 +2,7 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
+import { TEST_GPU_PROVIDER_SHA256 } from './synth.js';
 
 const CONTEXT = { jwtIssuer: 'https://issuer.example.com/pool', jwtAudience: 'web', 'aws:cdk:bundling-stacks': [] };
 
@@ -15,7 +16,7 @@ function workerEnv(context: Record<string, unknown>): Record<string, unknown> {
 describe('REVIVE_JOB_MEMORY_MIB', () => {
   it.each([
     [{ workerMode: 'cpu' }, '3072'],
-    [{ workerMode: 'gpu' }, '1536'],
+    [{ workerMode: 'gpu', gpuProviderSha256: TEST_GPU_PROVIDER_SHA256 }, '1536'],
     [{ workerMode: 'cpu', workerMemoryMiB: 8192 }, '7168'],
   ] as const)('%o: (task memory − 1024 MiB baseline) / jobs at once = %s', (context, expected) => {
     expect(workerEnv({ maxTasks: 10, ...context })).toMatchObject({ REVIVE_JOB_MEMORY_MIB: expected });

@@ -368,7 +368,8 @@ describe('worker', () => {
     expect(params[data.ImageId.Ref]!.Default).toBe('/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id');
 
     const [asgId, asg] = only(gpu.template, 'AWS::AutoScaling::AutoScalingGroup');
-    expect(asg.Properties).toMatchObject({ MinSize: '0', MaxSize: String(BASE_CONTEXT.maxTasks) });
+    // Twice maxTasks: a deploy at maxTasks runs each new task beside its old one.
+    expect(asg.Properties).toMatchObject({ MinSize: '0', MaxSize: String(2 * BASE_CONTEXT.maxTasks) });
     const [cpId] = only(gpu.template, 'AWS::ECS::CapacityProvider', {
       AutoScalingGroupProvider: Match.objectLike({ AutoScalingGroupArn: { Ref: asgId }, ManagedScaling: Match.objectLike({ Status: 'ENABLED' }) }),
     });

@@ -207,6 +207,10 @@ describe('issue 18 item 9: durable webhook retries', () => {
     const stuck = await finishedJob('/stuck', [200]);
     await stack.doc.send(new PutCommand({ TableName: stack.resources.tableName, Item: { ...stuck, webhookDelivery: { status: 'DELIVERING', attempts: 2, httpStatus: 503, at, nextAttemptAt: at } } }));
     await sendRetry(stuck.jobId, 2);
+    // A duplicate of a message whose attempt was made and whose successor was sent: dropped, no second chain.
+    const twin = await finishedJob('/twin', [200]);
+    await stack.doc.send(new PutCommand({ TableName: stack.resources.tableName, Item: { ...twin, webhookDelivery: { status: 'DELIVERING', attempts: 2, httpStatus: 503, at, nextAttemptAt: new Date(Date.now() + 3_600_000).toISOString(), retryScheduledFor: 3 } } }));
+    await sendRetry(twin.jobId, 2);
     const delivered = await waitForRecord(stack, stuck.jobId, (r) => r.webhookDelivery?.status === 'DELIVERED', 60_000);
     expect(delivered.webhookDelivery).toMatchObject({ attempts: 3, httpStatus: 200 });
     expect(outcomes.filter((o) => o.jobId === stuck.jobId).map((o) => o.outcome)).toEqual(['rescheduled', 'attempted']);
@@ -215,16 +219,20 @@ describe('issue 18 item 9: durable webhook retries', () => {
     expect(outcomes.filter((o) => o.jobId === done.jobId).map((o) => o.outcome)).toEqual(['stale']);
     expect(hits('/already-done')).toHaveLength(0);
     expect(hits('/stuck')).toHaveLength(1);
+    while (!outcomes.some((o) => o.jobId === twin.jobId) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    expect(outcomes.filter((o) => o.jobId === twin.jobId).map((o) => o.outcome)).toEqual(['stale']);
+    expect(hits('/twin')).toHaveLength(0);
   });
 
   it('a wait longer than one queue delay is made in hops (re-sent until due), then attempted', async () => {
     startConsumer();
     const job = await finishedJob('/patient', [503, 200]);
-    // One retry due in 3 s, queue delays of at most 1 s: the message comes back early and is re-sent.
+    // One retry due in 8 s, queue delays of at most 1 s: the message comes back early and is re-sent (several hops'
+    // slack, so a consumer that receives late on a loaded machine still sees it early at least once).
     const store = new JobStore(stack.resources.tableName, stack.clients.dynamodb);
     const dispatcher = new WebhookDispatcher(
       { sender: new WebhookSender(http, { secret: SECRET, maxAttempts: 1 }), store, retries: new WebhookRetryQueue(stack.resources.webhookRetryQueueUrl, stack.clients.sqs, 1), telemetry },
-      { retryDelaysSeconds: [3], random: () => 0.5 },
+      { retryDelaysSeconds: [8], random: () => 0.5 },
     );
     await dispatcher.deliver(job, await webhookPayload(job, undefined));
     const done = await waitForRecord(stack, job.jobId, (r) => r.webhookDelivery?.status === 'DELIVERED', 60_000);

@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_INPUT_PIXELS, planOutput, tooLargeMessage, type ImageLimits, type OutputExt, type OutputPlan } from '@revive/contract';
+import { DEFAULT_MAX_INPUT_PIXELS, planOutput, tooLargeMessage, type ImageLimits, type OutputPlan, type OutputPlanOptions } from '@revive/contract';
 import { PermanentError } from '../errors.js';
 import { readImage, readImageHeader, type ImageHeader } from './image.js';
 import type { DecodedImage } from './types.js';
@@ -32,7 +32,7 @@ export function displayedSize(header: ImageHeader): { readonly width: number; re
  * Resolves with the output's size and format (`ext: auto` falls back to PNG where the input's format cannot hold
  * the output); fails with PermanentError INVALID_IMAGE, IMAGE_TOO_LARGE or OUTPUT_TOO_LARGE.
  */
-export async function checkSize(input: Uint8Array, job: { readonly upscale: number; readonly ext: OutputExt }, options?: SizeCheckOptions): Promise<OutputPlan> {
+export async function checkSize(input: Uint8Array, job: OutputPlanOptions, options?: SizeCheckOptions): Promise<OutputPlan> {
   const header = await readImageHeader(input);
   const limits: ImageLimits = {
     ...(options?.maxPixels !== undefined && { maxInputPixels: options.maxPixels }),

@@ -217,13 +217,19 @@ export class RestorationPipeline {
    * decode → detect → align → restore → paste → encode. Fails with INVALID_IMAGE, IMAGE_TOO_LARGE, OUTPUT_TOO_LARGE
    * (the size limits are checked from the header, before any pixel is decoded) or NO_FACE.
    */
+  /** The background upsampler a job will run, for the memory check: its model's scale. */
+  private upsamplerPlan(options: ProcessOptions): { readonly bgUpsamplerScale?: number } {
+    const upsampler = (options.useBgUpsampler ?? true) ? this.bgUpsampler : undefined;
+    return upsampler === undefined ? {} : { bgUpsamplerScale: upsampler.modelScale };
+  }
+
   async process(input: Uint8Array, options: ProcessOptions = {}): Promise<ProcessResult> {
     const clock = new StageClock();
     const ext = options.ext ?? 'auto';
     // `--aligned` writes the restorer's crop size, whatever the upscale: only the input limit applies to it.
     const plan = options.aligned
       ? undefined
-      : await clock.time('decode', () => checkSize(input, { upscale: options.upscale ?? DEFAULT_UPSCALE, ext }, this.sizeOptions));
+      : await clock.time('decode', () => checkSize(input, { upscale: options.upscale ?? DEFAULT_UPSCALE, ext, ...this.upsamplerPlan(options) }, this.sizeOptions));
     const decoded = await clock.time('decode', () => decode(input, this.sizeOptions));
     const { faces, image, alpha } = options.aligned
       ? await this.restoreAligned(decoded.rgb, decoded.alpha, options, clock)

@@ -177,6 +177,29 @@ export class JobStore {
   }
 
   /**
+   * Notes that the retry message for `attempt` was sent, while the record is still DELIVERING after attempt − 1 POSTs.
+   * False when the record moved on (nothing written).
+   */
+  async markWebhookRetryScheduled(jobId: string, attempt: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { jobId },
+          UpdateExpression: 'SET webhookDelivery.retryScheduledFor = :attempt',
+          ConditionExpression: 'attribute_exists(jobId) AND webhookDelivery.#ds = :delivering AND webhookDelivery.attempts = :made',
+          ExpressionAttributeNames: { '#ds': 'status' },
+          ExpressionAttributeValues: { ':attempt': attempt, ':delivering': 'DELIVERING', ':made': attempt - 1 },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return false;
+      throw toStorageError(error, 'DynamoDB UpdateItem (webhook retry scheduled)');
+    }
+  }
+
+  /**
    * A dead-lettered message's job → FAILED DEAD_LETTERED, unless it already ended or a live lease holds it (a worker
    * still running it will write its own outcome). Returns the FAILED record, or undefined when nothing was changed.
    */

@@ -142,6 +142,7 @@ export class WebhookDispatcher {
       { version: 1, jobId: record.jobId, tenantId: record.tenantId, attempt: delivery.attempts + 1, retry: nextRetry, notBefore },
       Math.max(0, (Date.parse(notBefore) - Date.now()) / 1000),
     );
+    await this.markScheduled(record.jobId, delivery.attempts + 1);
   }
 
   /** Records the outcome of `attempts` POSTs and schedules the next retry (index `nextRetry`) when one is due. */
@@ -174,6 +175,9 @@ export class WebhookDispatcher {
       await this.deps.retries!.send({ version: 1, jobId: record.jobId, tenantId: record.tenantId, attempt: attempts + 1, retry: nextRetry, notBefore: nextAttemptAt }, delaySeconds);
       this.log.info('webhook not delivered yet; retry scheduled', { ...keys, nextAttemptAt });
     } catch (error) {
+      // A durable retry's message comes back when this throws, and finds the step recorded but not scheduled
+      // (WebhookRetryHandler's 'rescheduled'): one SQS hiccup must not end a schedule that still has retries left.
+      if (expectedAttempts !== undefined) throw error;
       // The record must not promise a retry that will never come.
       this.log.error('could not schedule the webhook retry', { ...keys, error: describeThrown(error) });
       await store.recordWebhookDelivery(
@@ -182,7 +186,15 @@ export class WebhookDispatcher {
         attempts,
       );
     }
+    await this.markScheduled(record.jobId, attempts + 1);
     return true;
+  }
+
+  /** Best effort: without the mark, a redelivered message sends the same retry again (at least once, as before). */
+  private async markScheduled(jobId: string, attempt: number): Promise<void> {
+    await this.deps.store.markWebhookRetryScheduled(jobId, attempt).catch((error: unknown) => {
+      this.log.warn('could not note the scheduled webhook retry', { jobId, attempt, error: describeThrown(error) });
+    });
   }
 }
 
@@ -228,6 +240,10 @@ export class WebhookRetryHandler {
     const delivery = record?.webhookDelivery;
     if (!record || record.tenantId !== message.tenantId || !record.webhookUrl || delivery?.status !== 'DELIVERING') {
       log.info('webhook retry no longer needed', { jobId: message.jobId, attempt: message.attempt, webhookStatus: delivery?.status });
+      return 'stale';
+    }
+    if (delivery.attempts === message.attempt && delivery.retryScheduledFor === message.attempt + 1) {
+      log.info('webhook retry already made and its successor sent; duplicate dropped', { jobId: message.jobId, attempt: message.attempt });
       return 'stale';
     }
     if (delivery.attempts === message.attempt) {
