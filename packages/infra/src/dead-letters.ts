@@ -3,12 +3,12 @@ import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { putLocalEsbuildOnPath } from './esbuild.js';
+import { putLocalEsbuildOnPath, LAMBDA_BUNDLING } from './esbuild.js';
 import { REPO_ROOT } from './paths.js';
 
 /**
@@ -74,21 +74,7 @@ export class DeadLetterConsumer extends Construct {
         REVIVE_WEBHOOK_SECRET_ARN: props.webhookSecret.secretArn,
         POWERTOOLS_SERVICE_NAME: 'dead-letters',
       },
-      bundling: {
-        forceDockerBundling: false,
-        format: OutputFormat.ESM,
-        target: 'node22',
-        platform: 'node',
-        minify: true,
-        // No source map (it was 5.4 MB, larger than the 1.4 MB bundle it maps, and read at every cold start, as the
-        // API Lambdas measured: README "Lambdas ship without source maps"). keepNames keeps function and class
-        // names, so a stack trace still names the frames; the log line's job id and error code locate the rest.
-        sourceMap: false,
-        keepNames: true,
-        mainFields: ['module', 'main'],
-        externalModules: [],
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-      },
+      bundling: LAMBDA_BUNDLING,
     });
     this.eventSource = new SqsEventSource(props.deadLetterQueue, {
       batchSize: DEAD_LETTER_BATCH_SIZE,

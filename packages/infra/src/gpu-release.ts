@@ -3,11 +3,11 @@ import { CustomResource, Duration } from 'aws-cdk-lib';
 import type * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { putLocalEsbuildOnPath } from './esbuild.js';
+import { putLocalEsbuildOnPath, LAMBDA_BUNDLING } from './esbuild.js';
 import { REPO_ROOT } from './paths.js';
 
 /** A few Auto Scaling calls; the framework retries nothing, so this only bounds a slow API. @default 120 */
@@ -56,18 +56,7 @@ export class GpuInstanceRelease extends Construct {
       logGroup: this.logGroup,
       projectRoot: REPO_ROOT,
       depsLockFilePath: join(REPO_ROOT, 'pnpm-lock.yaml'),
-      bundling: {
-        forceDockerBundling: false,
-        format: OutputFormat.ESM,
-        target: 'node22',
-        platform: 'node',
-        minify: true,
-        sourceMap: false,
-        keepNames: true,
-        mainFields: ['module', 'main'],
-        externalModules: [],
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-      },
+      bundling: LAMBDA_BUNDLING,
     });
     this.providerRole = new iam.Role(this, 'ProviderRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),

@@ -15,11 +15,11 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { putLocalEsbuildOnPath } from './esbuild.js';
+import { putLocalEsbuildOnPath, LAMBDA_BUNDLING } from './esbuild.js';
 import { REPO_ROOT } from './paths.js';
 
 /** The scaling-signal Lambda runs once a minute and the alarms evaluate one-minute points. */
@@ -189,17 +189,7 @@ export class QueueDepthScaling extends Construct {
         REVIVE_JOBS_PER_TASK: String(props.jobsPerTask),
         REVIVE_CONCURRENCY: String(props.concurrency),
       },
-      bundling: {
-        forceDockerBundling: false,
-        format: OutputFormat.ESM,
-        target: 'node22',
-        platform: 'node',
-        minify: true,
-        sourceMap: false,
-        mainFields: ['module', 'main'],
-        externalModules: [],
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-      },
+      bundling: LAMBDA_BUNDLING,
     });
     this.schedule = new events.Rule(this, 'EveryMinute', {
       description: 'Runs the Revive scaling signal once a minute',

@@ -4,12 +4,12 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { putLocalEsbuildOnPath } from './esbuild.js';
+import { putLocalEsbuildOnPath, LAMBDA_BUNDLING } from './esbuild.js';
 import { REPO_ROOT } from './paths.js';
 
 /** The function's timeout: one POST (10 s at most), a DynamoDB read and write, an SQS send, with margin. @default 30 */
@@ -93,16 +93,7 @@ export class WebhookRetries extends Construct {
         REVIVE_WEBHOOK_SECRET_ARN: props.webhookSecret.secretArn,
         POWERTOOLS_SERVICE_NAME: 'webhook-retries',
       },
-      bundling: {
-        forceDockerBundling: false,
-        format: OutputFormat.ESM,
-        target: 'node22',
-        platform: 'node',
-        minify: true,
-        mainFields: ['module', 'main'],
-        externalModules: [],
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-      },
+      bundling: LAMBDA_BUNDLING,
     });
     this.eventSource = new SqsEventSource(this.queue, {
       batchSize: WEBHOOK_RETRY_BATCH_SIZE,

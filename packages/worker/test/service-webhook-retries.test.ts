@@ -8,11 +8,11 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_JOB_TTL_DAYS, jobOptionsSchema, jobResponseFromRecord, verifyWebhook, WEBHOOK_SIGNATURE_HEADER, type JobRecord } from '@revive/contract';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { JobStore } from '../src/service/job-store.js';
 import { SafeHttpClient } from '../src/service/source-fetch.js';
 import { Telemetry } from '../src/service/telemetry.js';
@@ -242,6 +242,38 @@ describe('issue 18 item 9: durable webhook retries', () => {
     expect(mine.at(-1)).toBe('attempted');
     const posts = hits('/patient');
     expect(posts[1]!.at - posts[0]!.at).toBeGreaterThanOrEqual(2_000);
+  });
+
+  it('the local consumer logs a retry it could not handle (never silent)', async () => {
+    // A queue of its own, so the other tests' consumer never sees this message; a table that does not exist.
+    const { QueueUrl: queueUrl } = await stack.clients.sqs.send(new CreateQueueCommand({ QueueName: `hooks-broken-${randomUUID()}` }));
+    const loud = new Telemetry({ logLevel: 'SILENT' });
+    const failures: unknown[][] = [];
+    vi.spyOn(loud.logger, 'error').mockImplementation((...args: unknown[]) => void failures.push(args));
+    const broken = startLocalWebhookRetryConsumer({
+      env: {
+        REVIVE_TABLE_NAME: `missing-${randomUUID()}`,
+        REVIVE_BUCKET_NAME: stack.resources.bucketName,
+        REVIVE_WEBHOOK_RETRY_QUEUE_URL: queueUrl!,
+        REVIVE_WEBHOOK_SECRET: SECRET,
+        REVIVE_URL_ALLOW_CIDRS: '127.0.0.2/32',
+      },
+      clients: { sqs: stack.clients.sqs, dynamodb: stack.clients.dynamodb, presignS3: stack.clients.s3 },
+      schedule: SCHEDULE,
+      telemetry: loud,
+    });
+    try {
+      await stack.clients.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: JSON.stringify({ version: 1, jobId: randomUUID(), tenantId: TENANT, attempt: 2, retry: 0, notBefore: new Date().toISOString() }),
+        }),
+      );
+      await vi.waitFor(() => expect(failures.some(([m]) => String(m).includes('handling a message failed'))).toBe(true), { timeout: 60_000, interval: 100 });
+    } finally {
+      await broken.stop();
+      await stack.clients.sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl }));
+    }
   });
 
   it('the worker itself schedules the durable retry: after its quick attempts the record says DELIVERING and a delayed message waits on the retry queue', async () => {

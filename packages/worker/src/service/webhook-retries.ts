@@ -332,7 +332,12 @@ export interface WebhookRetryConsumerOptions {
   readonly visibilityTimeoutSeconds?: number;
   /** Told each message's outcome (tests, logs). */
   readonly onOutcome?: (outcome: WebhookRetryOutcome, message: Message) => void;
+  /** Where failed SQS calls and failed handling are logged (never silently dropped). */
+  readonly logger: Pick<Telemetry['logger'], 'error'>;
 }
+
+/** Wait after a failed receive before polling again, so an emulator that is down is not polled in a tight loop. @default 2_000 */
+export const WEBHOOK_RETRY_RECEIVE_RETRY_MS = 2_000;
 
 /** A running in-process consumer. */
 export interface WebhookRetryConsumer {
@@ -341,6 +346,7 @@ export interface WebhookRetryConsumer {
 
 /** The retry queue's consumer for the local stack: sqs-consumer, as the Lambda's SQS event source does in AWS. */
 export function startWebhookRetryConsumer(options: WebhookRetryConsumerOptions): WebhookRetryConsumer {
+  let receiveFailed = false;
   const consumer = Consumer.create({
     queueUrl: options.queueUrl,
     sqs: options.sqs,
@@ -349,6 +355,12 @@ export function startWebhookRetryConsumer(options: WebhookRetryConsumerOptions):
     visibilityTimeout: options.visibilityTimeoutSeconds ?? 30,
     pollingWaitTimeMs: 0,
     pollingCompleteWaitTimeMs: 15_000,
+    preReceiveMessageCallback: async () => {
+      if (receiveFailed) await new Promise((resolve) => setTimeout(resolve, WEBHOOK_RETRY_RECEIVE_RETRY_MS).unref());
+    },
+    postReceiveMessageCallback: async () => {
+      receiveFailed = false;
+    },
     handleMessage: async (message: Message) => {
       // A thrown error leaves the message for another look after its visibility; the consumer deletes otherwise.
       const outcome = await options.handler.handle(message.Body, { ...(message.MessageId !== undefined && { messageId: message.MessageId }) });
@@ -356,8 +368,18 @@ export function startWebhookRetryConsumer(options: WebhookRetryConsumerOptions):
       return message;
     },
   });
-  consumer.on('error', () => undefined);
-  consumer.on('processing_error', () => undefined);
+  consumer.on('error', (error, message) => {
+    if (message === undefined) receiveFailed = true;
+    options.logger.error('webhook-retry consumer: an SQS call failed; it is tried again', { queueUrl: options.queueUrl, error });
+  });
+  consumer.on('processing_error', (error, message) => {
+    const one = Array.isArray(message) ? undefined : message;
+    options.logger.error('webhook-retry consumer: handling a message failed; it comes back after its visibility timeout', {
+      queueUrl: options.queueUrl,
+      ...(one?.MessageId !== undefined && { messageId: one.MessageId }),
+      error: (error as { cause?: unknown }).cause ?? error,
+    });
+  });
   consumer.start();
   return {
     stop: async () => {
@@ -380,8 +402,15 @@ export function startLocalWebhookRetryConsumer(options: {
   readonly onOutcome?: (outcome: WebhookRetryOutcome, message: Message) => void;
 }): WebhookRetryConsumer {
   const env = webhookRetryEnvSchema.parse(options.env);
-  const { handler, close } = createWebhookRetryHandler(env, options.clients, env.REVIVE_WEBHOOK_SECRET, options.telemetry, options.schedule);
-  const consumer = startWebhookRetryConsumer({ queueUrl: env.REVIVE_WEBHOOK_RETRY_QUEUE_URL, sqs: options.clients.sqs, handler, ...(options.onOutcome && { onOutcome: options.onOutcome }) });
+  const telemetry = options.telemetry ?? new Telemetry();
+  const { handler, close } = createWebhookRetryHandler(env, options.clients, env.REVIVE_WEBHOOK_SECRET, telemetry, options.schedule);
+  const consumer = startWebhookRetryConsumer({
+    queueUrl: env.REVIVE_WEBHOOK_RETRY_QUEUE_URL,
+    sqs: options.clients.sqs,
+    handler,
+    logger: telemetry.logger,
+    ...(options.onOutcome && { onOutcome: options.onOutcome }),
+  });
   return {
     stop: async () => {
       await consumer.stop();
