@@ -18,6 +18,18 @@ import { BASE_CONTEXT, synthesize, type Synthesized } from './synth.js';
 
 const run = promisify(execFile);
 const jwtArgs = ['-c', `jwtIssuer=${BASE_CONTEXT.jwtIssuer}`, '-c', `jwtAudience=${BASE_CONTEXT.jwtAudience}`];
+
+/** Runs `cdk synth` through the CLI with `args`; resolves with its output when it fails, undefined when it succeeds. */
+async function synthFailure(args: readonly string[]): Promise<string | undefined> {
+  const outdir = mkdtempSync(join(tmpdir(), 'revive-cli-'));
+  return await run('pnpm', ['exec', 'cdk', 'synth', '--quiet', '-o', outdir, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true' },
+  }).then(
+    () => undefined,
+    (error: { stderr?: string; stdout?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
+  );
+}
 const SETTING_OF_ROLE = { restorer: 'restorer', detector: 'detector', upsampler: 'bgUpsampler' } as const;
 const BUILD_ARG_OF_ROLE = { restorer: 'REVIVE_RESTORER', detector: 'REVIVE_DETECTOR', upsampler: 'REVIVE_BG_UPSAMPLER' } as const;
 
@@ -107,14 +119,7 @@ describe('models: what synth accepts, the image bakes', () => {
   });
 
   it('refuses gpu mode without gpuProviderSha256 through the CDK CLI, saying how to compute it', async () => {
-    const outdir = mkdtempSync(join(tmpdir(), 'revive-cli-'));
-    const failed = await run('pnpm', ['exec', 'cdk', 'synth', '--quiet', '-o', outdir, ...jwtArgs, '-c', 'workerMode=gpu'], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true' },
-    }).then(
-      () => undefined,
-      (error: { stderr?: string; stdout?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
-    );
+    const failed = await synthFailure([...jwtArgs, '-c', 'workerMode=gpu']);
     expect(failed, 'cdk synth exits non-zero').toBeDefined();
     expect(failed).toContain('gpuProviderSha256: required in workerMode gpu');
     expect(failed).toContain(`curl -fsSL ${GPU_PROVIDER_NUPKG_URL} | sha256sum`);
@@ -134,14 +139,7 @@ describe('models: what synth accepts, the image bakes', () => {
   }, 300_000);
 
   it('refuses an unbakeable restorer through the CDK CLI too', async () => {
-    const outdir = mkdtempSync(join(tmpdir(), 'revive-cli-'));
-    const failed = await run('pnpm', ['exec', 'cdk', 'synth', '--quiet', '-o', outdir, '-c', 'restorer=codeformer'], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true' },
-    }).then(
-      () => undefined,
-      (error: { stderr?: string; stdout?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
-    );
+    const failed = await synthFailure(['-c', 'restorer=codeformer']);
     expect(failed, 'cdk synth exits non-zero').toBeDefined();
     expect(failed).toContain("restorer: 'codeformer' can't be baked into the worker image");
   }, 180_000);

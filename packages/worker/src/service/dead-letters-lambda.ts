@@ -1,23 +1,18 @@
 // The DLQ consumer as a Lambda (SQS event source on the dead-letter queue, partial batch responses): see dead-letters.ts.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { describeThrown } from '../errors.js';
 import { createDeadLetterHandler, deadLetterEnvSchema, type DeadLetterHandler } from './dead-letters.js';
 import { Telemetry } from './telemetry.js';
+import { resolveWebhookSecret } from './webhook-secret.js';
 
 let ready: Promise<{ handler: DeadLetterHandler; telemetry: Telemetry }> | undefined;
 
 /** Once per cold start: the environment, the webhook secret (from Secrets Manager when an ARN is given), the clients. */
 async function init(): Promise<{ handler: DeadLetterHandler; telemetry: Telemetry }> {
   const env = deadLetterEnvSchema.parse(process.env);
-  let secret = env.REVIVE_WEBHOOK_SECRET;
-  if (secret === undefined && env.REVIVE_WEBHOOK_SECRET_ARN !== undefined) {
-    const client = new SecretsManagerClient({});
-    secret = (await client.send(new GetSecretValueCommand({ SecretId: env.REVIVE_WEBHOOK_SECRET_ARN }))).SecretString;
-    client.destroy();
-  }
+  const secret = await resolveWebhookSecret(env);
   const telemetry = new Telemetry();
   return { handler: createDeadLetterHandler(env, new DynamoDBClient({}), secret, telemetry, new SQSClient({})), telemetry };
 }

@@ -1,11 +1,11 @@
 // The webhook-retry consumer as a Lambda (SQS event source on the webhook-retry queue, partial batch responses): see
 // webhook-retries.ts.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { describeThrown } from '../errors.js';
 import { Telemetry } from './telemetry.js';
+import { resolveWebhookSecret } from './webhook-secret.js';
 import { createWebhookRetryHandler, webhookRetryEnvSchema, type WebhookRetryHandler } from './webhook-retries.js';
 
 let ready: Promise<{ handler: WebhookRetryHandler; telemetry: Telemetry }> | undefined;
@@ -13,12 +13,7 @@ let ready: Promise<{ handler: WebhookRetryHandler; telemetry: Telemetry }> | und
 /** Once per cold start: the environment, the webhook secret (from Secrets Manager when an ARN is given), the clients. */
 async function init(): Promise<{ handler: WebhookRetryHandler; telemetry: Telemetry }> {
   const env = webhookRetryEnvSchema.parse(process.env);
-  let secret = env.REVIVE_WEBHOOK_SECRET;
-  if (secret === undefined && env.REVIVE_WEBHOOK_SECRET_ARN !== undefined) {
-    const client = new SecretsManagerClient({});
-    secret = (await client.send(new GetSecretValueCommand({ SecretId: env.REVIVE_WEBHOOK_SECRET_ARN }))).SecretString;
-    client.destroy();
-  }
+  const secret = await resolveWebhookSecret(env);
   const telemetry = new Telemetry();
   const { handler } = createWebhookRetryHandler(env, { sqs: new SQSClient({}), dynamodb: new DynamoDBClient({}) }, secret, telemetry);
   return { handler, telemetry };
