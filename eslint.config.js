@@ -1,11 +1,29 @@
-// One lint config for the whole monorepo.
+// One lint config for the whole monorepo. The `no-restricted-imports` rules are the house's boundaries: each names
+// the one module allowed to import a native library, and the arrows between packages that must not come back.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const NATIVE = [
+  { name: 'onnxruntime-node', message: 'Only packages/pipeline/src/inference.ts imports onnxruntime-node.' },
+  { name: 'sharp', message: 'Only packages/pipeline/src/image.ts imports sharp.' },
+];
+/** The pipeline runs anywhere (the CLI, a queue worker, a bench): no AWS, no queue library. */
+const NO_AWS = {
+  group: ['@aws-sdk/*', '@aws-lambda-powertools/*', 'sqs-consumer', 'aws-lambda'],
+  message: '@revive/pipeline is pure: AWS belongs in @revive/worker (service) or @revive/api.',
+};
+/** The API's Lambdas and the CDK app must not pull in the worker's runtime (sharp, onnxruntime-node, the pipeline). */
+const NO_WORKER = {
+  group: ['@revive/worker', '@revive/worker/*', '@revive/pipeline', '@revive/dev-stack', '@revive/dev-stack/*'],
+  message: 'The API and the infra import no runtime code from the worker, the pipeline or the dev stack: share it through @revive/contract.',
+};
+/** Product code never imports test helpers. */
+const NO_TESTING = { group: ['@revive/pipeline/testing', '**/testing/*', '**/testing/index.js'], message: 'Test helpers are for tests only.' };
+
 export default tseslint.config(
   {
-    // packages/worker/kernels: AssemblyScript (compiled to WebAssembly by build-kernels.mjs), not TypeScript.
-    ignores: ['**/node_modules/**', '**/dist/**', 'cdk.out/**', '**/cdk.out/**', '**/*.js', '**/*.mjs', '**/*.cjs', 'packages/worker/kernels/**'],
+    // packages/pipeline/kernels: AssemblyScript (compiled to WebAssembly by build-kernels.mjs), not TypeScript.
+    ignores: ['**/node_modules/**', '**/dist/**', 'cdk.out/**', '**/cdk.out/**', '**/*.js', '**/*.mjs', '**/*.cjs', 'packages/pipeline/kernels/**'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -14,23 +32,34 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [
-            { name: 'onnxruntime-node', message: 'Only packages/worker/src/pipeline/inference.ts imports onnxruntime-node.' },
-            { name: 'sharp', message: 'Only packages/worker/src/pipeline/image.ts imports sharp.' },
-          ],
-        },
-      ],
+      'no-restricted-imports': ['error', { paths: NATIVE }],
     },
   },
   {
-    files: ['packages/worker/src/pipeline/inference.ts'],
-    rules: { 'no-restricted-imports': 'off' },
+    files: ['packages/pipeline/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: NATIVE, patterns: [NO_AWS] }] },
   },
   {
-    files: ['packages/worker/src/pipeline/image.ts'],
-    rules: { 'no-restricted-imports': 'off' },
+    files: ['packages/pipeline/src/**/*.ts', 'packages/worker/src/**/*.ts', 'packages/api/src/**/*.ts', 'packages/dev-stack/src/**/*.ts', 'packages/infra/src/**/*.ts'],
+    ignores: ['**/*.test.ts', 'packages/pipeline/src/testing/**'],
+    rules: { 'no-restricted-imports': ['error', { paths: NATIVE, patterns: [NO_TESTING] }] },
+  },
+  {
+    files: ['packages/pipeline/src/**/*.ts'],
+    ignores: ['**/*.test.ts', 'packages/pipeline/src/testing/**'],
+    rules: { 'no-restricted-imports': ['error', { paths: NATIVE, patterns: [NO_AWS, NO_TESTING] }] },
+  },
+  {
+    files: ['packages/api/src/**/*.ts', 'packages/infra/src/**/*.ts', 'packages/infra/bench/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: NATIVE, patterns: [NO_WORKER, NO_TESTING] }] },
+  },
+  {
+    files: ['packages/pipeline/src/inference.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: NATIVE.filter((p) => p.name !== 'onnxruntime-node'), patterns: [NO_AWS, NO_TESTING] }] },
+  },
+  {
+    files: ['packages/pipeline/src/image.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: NATIVE.filter((p) => p.name !== 'sharp'), patterns: [NO_AWS, NO_TESTING] }] },
   },
 );

@@ -1,11 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
-// Unit tests (`src/**/*.test.ts`) are pure and fast. Integration tests (`test/**/*.test.ts`) talk to the
-// local AWS emulators over HTTP; they run one file at a time because the machine has two cores.
-const unit = (pkg: string, name = `${pkg}:unit`) => ({
-  test: { name, root: `packages/${pkg}`, include: ['src/**/*.test.ts'], testTimeout: 30_000 },
+// Unit tests (`src/**/*.test.ts`) are pure and fast; `pnpm test:unit` runs every `*:unit` project. Integration
+// tests (`test/**/*.test.ts`) talk to the local AWS emulators over HTTP, or run the CDK app; they run one file at a
+// time per project because the machine has two cores.
+const unit = (pkg: string) => ({
+  test: { name: `${pkg}:unit`, root: `packages/${pkg}`, include: ['src/**/*.test.ts'], testTimeout: 30_000 },
 });
-const integration = (pkg: string) => ({
+const integration = (pkg: string, options: { emulators?: boolean } = {}) => ({
   test: {
     name: `${pkg}:integration`,
     root: `packages/${pkg}`,
@@ -13,7 +14,7 @@ const integration = (pkg: string) => ({
     testTimeout: 180_000,
     hookTimeout: 180_000,
     fileParallelism: false,
-    globalSetup: ['../local-aws/src/vitest-setup.ts'],
+    ...(options.emulators === false ? {} : { globalSetup: ['../local-aws/src/vitest-setup.ts'] }),
   },
 });
 
@@ -26,15 +27,21 @@ export default defineConfig({
       POWERTOOLS_METRICS_DISABLED: 'true',
     },
     projects: [
-      unit('contract', 'contract'),
+      unit('contract'),
       integration('local-aws'),
+      unit('pipeline'),
+      integration('pipeline', { emulators: false }),
       unit('worker'),
       integration('worker'),
-      unit('api-lambda'),
-      integration('api-lambda'),
+      unit('api'),
+      integration('api'),
+      unit('dev-stack'),
+      integration('dev-stack'),
       unit('client'),
       integration('client'),
-      { test: { name: 'infra', root: 'packages/infra', include: ['src/**/*.test.ts', 'test/**/*.test.ts'], testTimeout: 180_000 } },
+      unit('infra'),
+      // The CDK app through assertions and the CDK CLI: no emulators.
+      integration('infra', { emulators: false }),
     ],
   },
 });

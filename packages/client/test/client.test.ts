@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { jobListResponseSchema, jobResponseSchema } from '@revive/contract';
 import type {} from '@revive/local-aws/vitest-setup';
-import { sharedDir, writeIdentityRestorer } from '@revive/worker/testing';
+import { sharedDir, writeIdentityRestorer } from '@revive/pipeline/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLocalServer } from '../../api-lambda/src/local/server.js';
-import { LOCAL_WEBHOOK_SECRET, startLocalStack, type LocalStack } from '../../api-lambda/src/local/stack.js';
+import { startLocalServer } from '../../dev-stack/src/server.js';
+import { LOCAL_WEBHOOK_SECRET, startLocalStack, type LocalStack } from '../../dev-stack/src/stack.js';
 import { Revive, ReviveError, verifyWebhook, WEBHOOK_SIGNATURE_HEADER } from '../src/index.js';
 
 const PHOTO = path.join(sharedDir(), 'photos', 'whole', 'blurry_face.jpg');

@@ -3,7 +3,7 @@ export interface ApiRoute {
   readonly method: 'GET' | 'POST' | 'DELETE';
   /** API Gateway path, with `{id}` parameters. */
   readonly path: string;
-  /** Name of the file in packages/api-lambda/src/handlers (and of the Lambda function). */
+  /** Name of the file in packages/api/src/handlers (and of the Lambda function). */
   readonly handler: 'create-upload' | 'create-job' | 'get-job' | 'list-jobs' | 'cancel-job' | 'openapi';
   /** Public routes have no JWT authorizer. */
   readonly public?: boolean;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_MAX_OUTPUT_PIXELS } from './limits.js';
+import { DEFAULT_DETECTOR, DEFAULT_RESTORER } from './models.js';
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const cidrList = z
@@ -39,9 +40,9 @@ export const workerEnvSchema = z.object({
   /** Folder of model files; @default per-user cache (~/.cache/revive/models) */
   REVIVE_MODELS_DIR: z.string().min(1).optional(),
   /** Catalogue id or path to an .onnx file. @default 'gfpgan-1.4' */
-  REVIVE_RESTORER: z.string().min(1).default('gfpgan-1.4'),
+  REVIVE_RESTORER: z.string().min(1).default(DEFAULT_RESTORER),
   /** Detector catalogue id or path. @default 'yunet' */
-  REVIVE_DETECTOR: z.string().min(1).default('yunet'),
+  REVIVE_DETECTOR: z.string().min(1).default(DEFAULT_DETECTOR),
   /** Optional background upsampler (catalogue id or path) loaded at start. */
   REVIVE_BG_UPSAMPLER: z.string().min(1).optional(),
   REVIVE_DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),

@@ -7,3 +7,4 @@ export * from './health.js';
 export * from './url-policy.js';
 export * from './api-routes.js';
 export * from './limits.js';
+export * from './models.js';

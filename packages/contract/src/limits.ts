@@ -33,7 +33,7 @@ export const FORMAT_MAX_SIDE_PX: Readonly<Record<OutputFormat, number>> = { jpeg
 const FORMAT_NAMES: Readonly<Record<OutputFormat, string>> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP' };
 
 /**
- * Working memory per job, in bytes per pixel, counted from the pipeline's large buffers (packages/worker/src/pipeline):
+ * Working memory per job, in bytes per pixel, counted from the pipeline's large buffers (packages/pipeline/src):
  * - per input pixel: the decoded RGB (3), or for RGBA the decoder's RGBA (4) plus the RGB and alpha planes split
  *   from it (3 + 1). Grey inputs are expanded to RGB, so they count as RGB.
  * - per output pixel: the upscaled background (3), the upscaled alpha plane (1 with alpha), and the encoder's

@@ -23,7 +23,7 @@
 // Assumed, not modelled: SQS's approximate counts are exact; no task or instance fails; no capacity shortage;
 // Container Insights' DesiredTaskCount equals the scalable target's desired count.
 
-import { scalingSignal, SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE } from '@revive/worker/scaling-signal';
+import { scalingSignal, SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE } from '../src/scaling-signal/signal.js';
 import { compile, type Value } from './metric-math.js';
 import type { AlarmSpec, ScalingSpec, Signal, StepPolicySpec, TargetPolicySpec } from './policy.js';
 

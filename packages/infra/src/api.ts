@@ -14,7 +14,7 @@ import { Construct } from 'constructs';
 import { LAMBDA_BUNDLING, putLocalEsbuildOnPath } from './esbuild.js';
 import { REPO_ROOT } from './paths.js';
 
-/** The API's handlers, one Lambda each; the names are the entry files in packages/api-lambda/src/lambda. */
+/** The API's handlers, one Lambda each; the names are the entry files in packages/api/src/lambda. */
 export const API_HANDLERS = ['create-upload', 'create-job', 'get-job', 'list-jobs', 'cancel-job', 'openapi', 'sweep-enqueue'] as const;
 export type ApiHandlerName = (typeof API_HANDLERS)[number];
 
@@ -78,7 +78,7 @@ export interface JobApiProps {
   readonly throttleBurst: number;
   /** Retention of the access log and the functions' logs. */
   readonly logRetention: logs.RetentionDays;
-  /** Folder of the Lambda entry modules, one per handler, each importing only what its route uses. @default packages/api-lambda/src/lambda */
+  /** Folder of the Lambda entry modules, one per handler, each importing only what its route uses. @default packages/api/src/lambda */
   readonly handlersDir?: string;
   /** @default DEFAULT_HANDLER_TIMEOUT_SECONDS (10) */
   readonly handlerTimeoutSeconds?: number;
@@ -106,7 +106,7 @@ export class JobApi extends Construct {
       throw new Error('JobApi: throttleRatePerSecond must be > 0 and throttleBurst ≥ 1');
     }
     putLocalEsbuildOnPath();
-    const handlersDir = props.handlersDir ?? join(REPO_ROOT, 'packages/api-lambda/src/lambda');
+    const handlersDir = props.handlersDir ?? join(REPO_ROOT, 'packages/api/src/lambda');
     const origins = props.corsAllowedOrigins ?? [];
 
     const functions = {} as Record<ApiHandlerName, NodejsFunction>;

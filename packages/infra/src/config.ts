@@ -1,5 +1,4 @@
-import { DEFAULT_JOB_TTL_DAYS, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, workerEnvSchema } from '@revive/contract';
-import { MODEL_MANIFEST, type ModelRole } from '@revive/worker/models';
+import { DEFAULT_DETECTOR, DEFAULT_JOB_TTL_DAYS, DEFAULT_RESTORER, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, MODEL_MANIFEST, type ModelRole } from '@revive/contract';
 import { z } from 'zod';
 import {
   DEFAULT_SCALE_IN_EVALUATION_PERIODS,
@@ -56,15 +55,11 @@ export const DEFAULT_WORKER_CONCURRENCY = { cpu: 1, gpu: 2 } as const;
 export const GPU_START_SECONDS = { cold: 390, warm: 150 } as const;
 /** Stopped, pre-initialised GPU instances kept in an EC2 Auto Scaling warm pool. @default 0 */
 export const DEFAULT_GPU_WARM_POOL_SIZE = 0;
-/** @default 'gfpgan-1.4' (the worker's own default) */
-export const DEFAULT_RESTORER = workerEnvSchema.shape.REVIVE_RESTORER.parse(undefined);
-/** @default 'yunet' (the worker's own default) */
-export const DEFAULT_DETECTOR = workerEnvSchema.shape.REVIVE_DETECTOR.parse(undefined);
 
 /**
  * Catalogue models the worker images can bake: the Dockerfiles' models stage downloads them at build time and
  * checks their sha256, and `revive serve` never downloads. So a model needs a URL and a sha256 in the manifest
- * (packages/worker/src/pipeline/models.ts); anything else would deploy workers that exit MODEL_UNAVAILABLE.
+ * (packages/contract/src/models.ts); anything else would deploy workers that exit MODEL_UNAVAILABLE.
  */
 export function bakeableModelIds(role: ModelRole): string[] {
   return MODEL_MANIFEST.filter((entry) => entry.role === role && entry.url !== undefined && entry.sha256 !== undefined).map((entry) => entry.id);
@@ -80,7 +75,7 @@ function bakedModel(role: ModelRole) {
       message:
         `'${id}' can't be baked into the worker image, and the worker does not download models: use a catalogue ${role} ` +
         `with a download URL and a sha256 (${bakeable.length > 0 ? bakeable.join(', ') : `none in the catalogue yet`}), ` +
-        `or add them for '${id}' to packages/worker/src/pipeline/models.ts`,
+        `or add them for '${id}' to packages/contract/src/models.ts`,
     });
   });
 }

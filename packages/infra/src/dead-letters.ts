@@ -44,7 +44,7 @@ export interface DeadLetterConsumerProps {
  * sends its webhook, so no job waits forever once its message is dead-lettered. Each message goes at once (no batching
  * window, one per invocation, at most DEAD_LETTER_MAX_CONCURRENCY at a time) and failures are reported per message,
  * so one bad record never holds the others back. The handler is
- * packages/worker/src/service/dead-letters-lambda.ts (the worker package owns the job lifecycle writes).
+ * packages/worker/src/lambdas/dead-letters.ts (the worker package owns the job lifecycle writes).
  * Grants are in grants.ts.
  */
 export class DeadLetterConsumer extends Construct {
@@ -59,7 +59,7 @@ export class DeadLetterConsumer extends Construct {
     const role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: 'Revive dead-letter consumer' });
     this.function = new NodejsFunction(this, 'Function', {
       role,
-      entry: join(REPO_ROOT, 'packages/worker/src/service/dead-letters-lambda.ts'),
+      entry: join(REPO_ROOT, 'packages/worker/src/lambdas/dead-letters.ts'),
       handler: 'handler',
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,

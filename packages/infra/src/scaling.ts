@@ -3,7 +3,7 @@ import {
   SCALING_SIGNAL_METRICS,
   SCALING_SIGNAL_NAMESPACE,
   SCALING_SIGNAL_SERVICE,
-} from '@revive/worker/scaling-signal';
+} from './scaling-signal/signal.js';
 import { Duration } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
@@ -93,7 +93,7 @@ export interface QueueDepthScalingProps {
 /**
  * Queue-depth autoscaling driven by an exact signal. A Lambda, run every minute by an EventBridge rule, reads the
  * queue (GetQueueAttributes: waiting and in-flight messages) and the service (DescribeServices: desired, running,
- * pending) and publishes, in SCALING_SIGNAL_NAMESPACE (packages/worker/src/service/scaling-signal.ts):
+ * pending) and publishes, in SCALING_SIGNAL_NAMESPACE (packages/infra/src/scaling-signal/signal.ts):
  *
  *   TaskDeficit     = CEIL((visible + inFlight) / jobsPerTask) − desiredCount
  *   IdleTaskSurplus = idle tasks above what the work asks for (at least one task)
@@ -171,7 +171,7 @@ export class QueueDepthScaling extends Construct {
     });
     this.signalFunction = new NodejsFunction(this, 'Signal', {
       role,
-      entry: join(REPO_ROOT, 'packages/worker/src/service/scaling-signal-lambda.ts'),
+      entry: join(REPO_ROOT, 'packages/infra/src/scaling-signal/lambda.ts'),
       handler: 'handler',
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,

@@ -43,7 +43,7 @@ export interface WebhookRetriesProps {
 
 /**
  * Durable webhook retries: the webhook-retry queue (SSE, TLS only, its own DLQ with an alarm) and the Lambda that
- * consumes it (packages/worker/src/service/webhook-retries-lambda.ts, built from the worker package like the DLQ
+ * consumes it (packages/worker/src/lambdas/webhook-retries.ts, built from the worker package like the DLQ
  * consumer). The worker and the DLQ consumer send a message there when their quick attempts leave a webhook
  * undelivered; the function makes one attempt per due message and schedules the next, over about a day. It is not
  * the job queue: the workers' scaling never sees it. Grants are in grants.ts; the alarm's action is the stack's topic.
@@ -77,7 +77,7 @@ export class WebhookRetries extends Construct {
     const role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: 'Revive webhook retries' });
     this.function = new NodejsFunction(this, 'Function', {
       role,
-      entry: join(REPO_ROOT, 'packages/worker/src/service/webhook-retries-lambda.ts'),
+      entry: join(REPO_ROOT, 'packages/worker/src/lambdas/webhook-retries.ts'),
       handler: 'handler',
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,

@@ -1,4 +1,6 @@
 import {
+  DEFAULT_DETECTOR,
+  DEFAULT_RESTORER,
   HEALTHCHECK_INTERVAL_SECONDS,
   HEALTHCHECK_RETRIES,
   HEALTHCHECK_START_PERIOD_SECONDS,
@@ -67,7 +69,7 @@ export interface WorkerImageModels {
   readonly bgUpsampler?: string;
 }
 /** The Dockerfiles' own defaults. */
-export const DEFAULT_WORKER_IMAGE_MODELS: WorkerImageModels = { restorer: 'gfpgan-1.4', detector: 'yunet' };
+export const DEFAULT_WORKER_IMAGE_MODELS: WorkerImageModels = { restorer: DEFAULT_RESTORER, detector: DEFAULT_DETECTOR };
 
 export interface WorkerServiceProps {
   /** `cpu`: Fargate; `gpu`: EC2 GPU instances in an Auto Scaling group capacity provider. */

@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { MODEL_MANIFEST } from '@revive/worker/models';
+import { MODEL_MANIFEST } from '@revive/contract';
 import type { App, CfnElement } from 'aws-cdk-lib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { API_HANDLERS } from '../src/api.js';

@@ -2,7 +2,7 @@
 // queue retention, outbox shards, tenant index projection, route throttles and the drain-time alarm. Synthesized
 // without bundling the handlers (they play no part here); stack.test.ts covers the bundled app and cdk-nag.
 import { TABLE_SCHEMA } from '@revive/contract';
-import { SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE, SCALING_SIGNAL_SERVICE } from '@revive/worker/scaling-signal';
+import { SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE, SCALING_SIGNAL_SERVICE } from '../src/scaling-signal/signal.js';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile } from '../bench/metric-math.js';

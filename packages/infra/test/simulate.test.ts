@@ -1,5 +1,5 @@
 // The scaling bench's simulator (bench/simulate.ts): the behaviour its figures rest on.
-import { SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE } from '@revive/worker/scaling-signal';
+import { SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE } from '../src/scaling-signal/signal.js';
 import { describe, expect, it } from 'vitest';
 import type { AlarmSpec, ScalingSpec, StepPolicySpec } from '../bench/policy.js';
 import { simulate, type WorkerModel } from '../bench/simulate.js';

@@ -12,8 +12,8 @@ import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { resultKey } from '@revive/contract';
 import { startLocalAws } from '@revive/local-aws';
 import onnxProto from 'onnx-proto';
-import { RestorationPipeline } from '../src/pipeline/pipeline.js';
-import { sharedDir, writeIdentityRestorer } from '../src/testing/index.js';
+import { RestorationPipeline } from '@revive/pipeline';
+import { sharedDir, writeIdentityRestorer } from '@revive/pipeline/testing';
 import { createStack, enqueue, getRecord, photo, sleep, startWorkerProcess, upload } from '../test/service-helpers.js';
 
 const DEFAULT_JOBS = 30;

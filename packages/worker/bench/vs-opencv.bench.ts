@@ -11,10 +11,8 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readImage, resizeImage, writeImage } from '../src/pipeline/image.js';
-import { RestorationPipeline } from '../src/pipeline/pipeline.js';
-import { sharedDir } from '../src/testing/shared-dir.js';
-import { writeIdentityRestorer } from '../src/testing/models.js';
+import { readImage, resizeImage, writeImage, RestorationPipeline } from '@revive/pipeline';
+import { sharedDir, writeIdentityRestorer } from '@revive/pipeline/testing';
 
 const RUNS = Number(process.env.REVIVE_BENCH_RUNS ?? 3);
 const PYTHON = '/usr/bin/python3';

@@ -6,5 +6,5 @@
 import { isMainThread } from 'node:worker_threads';
 import { main } from './cli/program.js';
 
-const isPipelineThread = !isMainThread && (await import('./pipeline/pipeline-threads.js')).isPipelineThread();
+const isPipelineThread = !isMainThread && (await import('@revive/pipeline')).isPipelineThread();
 if (!isPipelineThread) process.exitCode = await main(process.argv);

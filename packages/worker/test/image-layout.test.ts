@@ -10,8 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthReporter } from '../src/service/health.js';
-import { writeIdentityRestorer } from '../src/testing/models.js';
-import { sharedDir } from '../src/testing/shared-dir.js';
+import { writeIdentityRestorer, sharedDir } from '@revive/pipeline/testing';
 
 const run = promisify(execFile);
 const WORKER_DIR = path.resolve(import.meta.dirname, '..');

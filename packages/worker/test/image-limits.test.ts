@@ -5,11 +5,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentError } from '../src/errors.js';
-import { readImageHeader, writeSolidImage } from '../src/pipeline/image.js';
-import { RestorationPipeline, type PipelineConfig } from '../src/pipeline/pipeline.js';
-import { sharedDir } from '../src/testing/shared-dir.js';
-import { writeIdentityRestorer } from '../src/testing/models.js';
+import { PermanentError, readImageHeader, writeSolidImage, RestorationPipeline, type PipelineConfig } from '@revive/pipeline';
+import { sharedDir, writeIdentityRestorer } from '@revive/pipeline/testing';
 import { photosDir, readReport, runCli } from './restore-helpers.js';
 
 const MiB = 2 ** 20;

@@ -5,8 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sharedDir } from '../src/testing/shared-dir.js';
-import { writeIdentityRestorer } from '../src/testing/models.js';
+import { sharedDir, writeIdentityRestorer } from '@revive/pipeline/testing';
 import { photosDir, readReport, restoredEntry, runCli } from './restore-helpers.js';
 
 // The download path through the CLI, against a local mirror of ../shared/models (REVIVE_MODELS_BASE_URL).

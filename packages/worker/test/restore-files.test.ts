@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RestoreReport } from '../src/cli/report.js';
-import { resizePlane, writeImage } from '../src/pipeline/image.js';
-import { writeIdentityRestorer } from '../src/testing/models.js';
+import { resizePlane, writeImage } from '@revive/pipeline';
+import { writeIdentityRestorer } from '@revive/pipeline/testing';
 import { decodeFile, decompressionBombPng, photosDir, readReport, restoredEntry, runCli, type CliRun } from './restore-helpers.js';
 
 // Bad files beside good ones, and the naming options: --suffix, --ext, alpha forcing PNG.

@@ -3,10 +3,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import type { RestoreReport, RestoredImageReport } from '../src/cli/report.js';
-import { readImage } from '../src/pipeline/image.js';
-import type { DecodedImage, RgbImage } from '../src/pipeline/types.js';
-import { psnrFromSquaredError, squaredError } from '../src/testing/metrics.js';
-import { sharedDir } from '../src/testing/shared-dir.js';
+import { readImage, type DecodedImage, type RgbImage } from '@revive/pipeline';
+import { psnrFromSquaredError, squaredError, sharedDir } from '@revive/pipeline/testing';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
 const CLI = path.resolve(import.meta.dirname, '../src/cli.ts');

@@ -2,16 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resizeImage } from '../src/pipeline/image.js';
-import type { RgbImage } from '../src/pipeline/types.js';
-import { sharedDir } from '../src/testing/shared-dir.js';
-import {
-  writeChannelProbeRestorer,
-  writeCodeFormerLikeRestorer,
-  writeIdentityRestorer,
-  writeWrongRankRestorer,
-} from '../src/testing/models.js';
-import { psnr } from '../src/testing/metrics.js';
+import { resizeImage, type RgbImage } from '@revive/pipeline';
+import { sharedDir, writeChannelProbeRestorer, writeCodeFormerLikeRestorer, writeIdentityRestorer, writeWrongRankRestorer, psnr } from '@revive/pipeline/testing';
 import { channelMean, decodeFile, photosDir, readReport, restoredEntry, runCli } from './restore-helpers.js';
 
 // Restorers with other contracts, end to end through the CLI.

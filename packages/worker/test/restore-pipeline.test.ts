@@ -2,13 +2,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentError } from '../src/errors.js';
-import { applyAffine, templateForSize } from '../src/pipeline/align.js';
-import { writeImage } from '../src/pipeline/image.js';
-import { centerFaceIndex, RestorationPipeline } from '../src/pipeline/pipeline.js';
-import { sharedDir } from '../src/testing/shared-dir.js';
-import { writeIdentityRestorer } from '../src/testing/models.js';
-import { psnr } from '../src/testing/metrics.js';
+import { PermanentError, applyAffine, templateForSize, writeImage, centerFaceIndex, RestorationPipeline } from '@revive/pipeline';
+import { sharedDir, writeIdentityRestorer, psnr } from '@revive/pipeline/testing';
 import { decodeBytes, photosDir } from './restore-helpers.js';
 
 // The pipeline as the worker service uses it: models loaded once, process() called many times and concurrently.

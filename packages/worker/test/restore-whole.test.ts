@@ -4,11 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RestoreReport } from '../src/cli/report.js';
-import type { Affine } from '../src/pipeline/types.js';
-import { applyAffine, templateForSize } from '../src/pipeline/align.js';
-import { resizeImage } from '../src/pipeline/image.js';
-import { psnr } from '../src/testing/metrics.js';
-import { writeIdentityRestorer } from '../src/testing/models.js';
+import { type Affine, applyAffine, templateForSize, resizeImage } from '@revive/pipeline';
+import { psnr, writeIdentityRestorer } from '@revive/pipeline/testing';
 import { decodeFile, photosDir, psnrInBoxes, readReport, restoredEntry, runCli, type CliRun } from './restore-helpers.js';
 
 /** Faces a person counts in photos/README.md. */

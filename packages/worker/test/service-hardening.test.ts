@@ -12,7 +12,7 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { jobResponseFromRecord, jobResponseSchema, resultKey } from '@revive/contract';
 import { clientConfig } from '@revive/local-aws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { writeImage } from '../src/pipeline/image.js';
+import { writeImage } from '@revive/pipeline';
 import { ObjectStore } from '../src/service/object-store.js';
 import {
   createStack,

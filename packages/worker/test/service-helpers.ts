@@ -3,7 +3,6 @@
 import type {} from '@revive/local-aws/vitest-setup';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -19,11 +18,7 @@ import {
   type JobSource,
 } from '@revive/contract';
 import { createReviveResources, localAwsEnv, localClients, type LocalAwsTarget, type ReviveResources } from '@revive/local-aws';
-import onnxProto from 'onnx-proto';
-import { readImage, resizeImage, writeImage } from '../src/pipeline/image.js';
-import { sharedDir, writeIdentityRestorer } from '../src/testing/index.js';
-
-const { onnx } = onnxProto;
+import { photo, sharedDir, writeIdentityRestorer, writeSlowRestorer } from '@revive/pipeline/testing';
 const WORKER_DIR = path.resolve(import.meta.dirname, '..');
 
 /** Resources and clients of one test file. */
@@ -138,55 +133,8 @@ export async function drainDlq(stack: Stack, waitTimeSeconds = 1): Promise<strin
   return (out.Messages ?? []).map((m) => m.Body ?? '');
 }
 
-/** A JPEG of a shared photo with faces, scaled to `width` pixels wide (small inputs keep load tests quick). */
-export async function photo(width?: number, name = 'Blake_Lively.jpg'): Promise<{ bytes: Uint8Array; width: number; height: number }> {
-  const bytes = await readFile(path.join(sharedDir(), 'photos', 'whole', name));
-  const decoded = await readImage(bytes, { maxPixels: 100_000_000 });
-  if (width === undefined) return { bytes, width: decoded.rgb.width, height: decoded.rgb.height };
-  const height = Math.round((decoded.rgb.height * width) / decoded.rgb.width);
-  const small = await resizeImage(decoded.rgb, width, height, 'lanczos3');
-  return { bytes: await writeImage(small, undefined, 'jpeg', { quality: 90 }), width, height };
-}
+export { photo, writeIdentityRestorer, writeSlowRestorer };
 
-/**
- * Test-only restorer that is slow on purpose, so a test can kill or stop a worker in the middle of a job without
- * a sleep in production code: `convs` 3×3 convolutions with 16 channels on the 512² crop, multiplied by zero
- * and added to the input, so the output is the identity restorer's.
- */
-export async function writeSlowRestorer(dir: string, convs: number): Promise<string> {
-  const FLOAT = onnx.TensorProto.DataType.FLOAT;
-  const channels = 16;
-  const shape = [1, 3, 512, 512];
-  const info = (name: string) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: shape.map((d) => ({ dimValue: d })) } } } });
-  const initializer: { name: string; dataType: number; dims: number[]; floatData: number[] }[] = [];
-  const nodes: { opType: string; input: string[]; output: string[]; name: string; attribute?: { name: string; type: number; ints: number[] }[] }[] = [];
-  const pads = [{ name: 'pads', type: onnx.AttributeProto.AttributeType.INTS, ints: [1, 1, 1, 1] }];
-  let previous = 'input';
-  let inChannels = 3;
-  for (let i = 0; i <= convs; i++) {
-    const outChannels = i === convs ? 3 : channels;
-    initializer.push({ name: `w${i}`, dataType: FLOAT, dims: [outChannels, inChannels, 3, 3], floatData: new Array(outChannels * inChannels * 9).fill(0.001) });
-    nodes.push({ opType: 'Conv', input: [previous, `w${i}`], output: [`c${i}`], name: `conv${i}`, attribute: pads });
-    previous = `c${i}`;
-    inChannels = outChannels;
-  }
-  initializer.push({ name: 'zero', dataType: FLOAT, dims: [1], floatData: [0] });
-  nodes.push({ opType: 'Mul', input: [previous, 'zero'], output: ['nothing'], name: 'mute' });
-  nodes.push({ opType: 'Add', input: ['input', 'nothing'], output: ['1288'], name: 'identity_plus_nothing' });
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 13 }],
-    producerName: 'revive-tests',
-    graph: { name: 'slow_restorer', input: [info('input')], output: [info('1288')], node: nodes, initializer },
-  });
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `slow_restorer_${convs}.onnx`);
-  const { writeFile } = await import('node:fs/promises');
-  await writeFile(file, onnx.ModelProto.encode(model).finish());
-  return file;
-}
-
-export { writeIdentityRestorer };
 
 /** A `revive serve` child process with its JSON log lines. */
 export interface WorkerProcess {

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { writeImage, writeSolidImage } from '../src/pipeline/image.js';
+import { writeImage, writeSolidImage } from '@revive/pipeline';
 import { createStack, enqueue, isTerminal, startWorkerProcess, upload, waitForRecord, writeIdentityRestorer, type Stack, type WorkerProcess } from './service-helpers.js';
 
 const TENANT = 'tenant-limits';

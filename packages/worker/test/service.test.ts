@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { jobResponseSchema, resultKey, verifyWebhook, WEBHOOK_SIGNATURE_HEADER } from '@revive/contract';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { readImageHeader } from '../src/pipeline/image.js';
+import { readImageHeader } from '@revive/pipeline';
 import {
   createStack,
   drainDlq,

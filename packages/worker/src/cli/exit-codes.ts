@@ -1,4 +1,4 @@
-import { WorkerError } from '../errors.js';
+import { WorkerError } from '@revive/pipeline/errors';
 
 /** What `revive` exits with; scripts branch on these, so they are part of the CLI's contract. */
 export const EXIT_CODES = {

@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { PermanentError } from '../errors.js';
+import { PermanentError } from '@revive/pipeline/errors';
 
 /** Extensions picked up when a folder is walked; a file named explicitly is always tried, whatever its name. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.gif', '.avif', '.heic', '.heif']);

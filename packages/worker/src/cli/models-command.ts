@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { PermanentError } from '../errors.js';
-import { defaultModelsDir, MODEL_MANIFEST, resolveModel } from '../pipeline/models.js';
+import { MODEL_MANIFEST } from '@revive/contract/models';
+import { PermanentError } from '@revive/pipeline/errors';
+import { defaultModelsDir, resolveModel } from '@revive/pipeline/models';
 import { describeError, EXIT_CODES, exitCodeFor } from './exit-codes.js';
 import { createDownloadProgress } from './progress.js';
 

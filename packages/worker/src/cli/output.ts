@@ -1,8 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { encode, extensionOf } from '../pipeline/encode.js';
-import type { ProcessResult } from '../pipeline/pipeline.js';
-import type { RgbImage } from '../pipeline/types.js';
+import { encode, extensionOf, type ProcessResult, type RgbImage } from '@revive/pipeline';
 import type { FaceReport } from './report.js';
 
 /** GFPGAN's inference_gfpgan.py layout, so scripts written for it find the files. */

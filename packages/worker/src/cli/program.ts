@@ -10,7 +10,7 @@ import {
   DEFAULT_RESTORER,
   DEFAULT_SCORE_THRESHOLDS,
   DEFAULT_THREADS,
-} from '../pipeline/defaults.js';
+} from '@revive/pipeline/defaults';
 import { describeError, EXIT_CODES, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 
 /**

@@ -1,6 +1,5 @@
 import type { FaceSummary, JobErrorCode, StageTimings } from '@revive/contract';
-import type { WorkerErrorCode } from '../errors.js';
-import type { Affine, EncodedFormat } from '../pipeline/types.js';
+import type { WorkerErrorCode, Affine, EncodedFormat } from '@revive/pipeline';
 
 /** Format version of report.json; bump on a breaking change. */
 export const REPORT_VERSION = 1;

@@ -1,4 +1,4 @@
-import { RetryableError, WorkerError, messageOf } from '../errors.js';
+import { RetryableError, WorkerError, messageOf } from '@revive/pipeline/errors';
 
 const THROTTLE_NAMES = new Set([
   'ThrottlingException',

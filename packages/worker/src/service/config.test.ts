@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PermanentError } from '../errors.js';
+import { PermanentError } from '@revive/pipeline/errors';
 import { heartbeatIntervalMs, loadWorkerConfig } from './config.js';
 
 const base = { REVIVE_QUEUE_URL: 'http://127.0.0.1:1/000000000000/q', REVIVE_TABLE_NAME: 't', REVIVE_BUCKET_NAME: 'b' };

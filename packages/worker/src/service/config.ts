@@ -1,5 +1,5 @@
 import { workerEnvSchema, type WorkerEnv } from '@revive/contract';
-import { PermanentError } from '../errors.js';
+import { PermanentError } from '@revive/pipeline/errors';
 
 /** Worker configuration: the validated environment. */
 export type WorkerConfig = WorkerEnv;

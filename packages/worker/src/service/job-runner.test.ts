@@ -1,8 +1,7 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import type { JobRecord } from '@revive/contract';
 import { describe, expect, it } from 'vitest';
-import { PermanentError, RetryableError } from '../errors.js';
-import type { ProcessResult } from '../pipeline/pipeline.js';
+import { PermanentError, RetryableError, type ProcessResult } from '@revive/pipeline';
 import type { HealthReporter } from './health.js';
 import { JobRunner, parseBody, type JobRunnerDeps } from './job-runner.js';
 import type { JobStore } from './job-store.js';

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { S3Client } from '@aws-sdk/client-s3';
 import { uploadKey } from '@revive/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentError, RetryableError } from '../errors.js';
+import { PermanentError, RetryableError } from '@revive/pipeline/errors';
 import { ObjectStore } from './object-store.js';
 
 let server: Server;

@@ -3,7 +3,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { BUCKET_PREFIXES } from '@revive/contract';
-import { PermanentError } from '../errors.js';
+import { PermanentError } from '@revive/pipeline/errors';
 import { awsErrorName, toStorageError } from './aws-errors.js';
 
 /**

@@ -7,7 +7,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Consumer } from 'sqs-consumer';
 import { defaultJobMemoryMiB } from '@revive/contract';
-import { PipelineThreadPool } from '../pipeline/pipeline-threads.js';
+import { PipelineThreadPool, messageOf } from '@revive/pipeline';
 import { heartbeatIntervalMs, type WorkerConfig } from './config.js';
 import { HealthReporter } from './health.js';
 import { JobRunner } from './job-runner.js';
@@ -19,7 +19,6 @@ import { TaskProtection } from './task-protection.js';
 import { Telemetry } from './telemetry.js';
 import { WebhookSender } from './webhook.js';
 import { WebhookDispatcher, WebhookRetryQueue } from './webhook-retries.js';
-import { messageOf } from '../errors.js';
 
 /** Time kept back from the shutdown budget to release unfinished jobs and flush logs. @default 3_000 */
 export const DEFAULT_SHUTDOWN_RESERVE_MS = 3_000;

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentError, WorkerError } from '../errors.js';
+import { PermanentError, WorkerError } from '@revive/pipeline/errors';
 import { SafeHttpClient, sniffImageType, type Resolver } from './source-fetch.js';
 
 // Bytes that start like a PNG; the fetcher only checks the magic, decoding is the pipeline's job.

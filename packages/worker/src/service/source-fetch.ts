@@ -2,7 +2,7 @@ import { AddressPolicy } from '@revive/contract';
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
-import { PermanentError, RetryableError, WorkerError, messageOf } from '../errors.js';
+import { PermanentError, RetryableError, WorkerError, messageOf } from '@revive/pipeline/errors';
 
 /** Largest source the worker downloads: four times a 12-megapixel JPEG. @default 32 MiB */
 export const DEFAULT_MAX_SOURCE_BYTES = 32 * 1024 * 1024;

@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
-import { describeThrown } from '../errors.js';
+import { describeThrown } from '@revive/pipeline/errors';
 
 /**
  * How long one "protect" call keeps the task out of scale-in. Renewed while jobs run, so it only bounds how

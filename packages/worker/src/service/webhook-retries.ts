@@ -15,7 +15,7 @@ import { SendMessageCommand, type Message, type SQSClient } from '@aws-sdk/clien
 import { jobIdSchema, jobResponseFromRecord, tenantIdSchema, webhookEvent, type JobRecord, type WebhookDelivery } from '@revive/contract';
 import { Consumer } from 'sqs-consumer';
 import { z } from 'zod';
-import { describeThrown } from '../errors.js';
+import { describeThrown } from '@revive/pipeline/errors';
 import { toStorageError } from './aws-errors.js';
 import { JobStore } from './job-store.js';
 import { ObjectStore } from './object-store.js';

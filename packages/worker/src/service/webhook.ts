@@ -1,6 +1,6 @@
 import { signWebhook, WEBHOOK_EVENT_HEADER, WEBHOOK_SIGNATURE_HEADER, type WebhookEvent } from '@revive/contract';
 import type { SafeHttpClient } from './source-fetch.js';
-import { messageOf } from '../errors.js';
+import { messageOf } from '@revive/pipeline/errors';
 
 /**
  * Quick attempts in the process that finished the job, the first included; what they leave undelivered goes to the

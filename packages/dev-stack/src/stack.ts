@@ -1,0 +1,341 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import path from 'node:path';
+import { DEFAULT_RESTORER } from '@revive/contract';
+import {
+  createReviveResources,
+  localAwsEnv,
+  localClients,
+  startLocalAws,
+  type LocalAws,
+  type LocalAwsTarget,
+  type ReviveResources,
+} from '@revive/local-aws';
+import { startLocalServer, type LocalServer } from './server.js';
+import { DEFAULT_LOCAL_SWEEP_INTERVAL_MS, startLocalSweeper } from './sweeper.js';
+import { startLocalWebhookRetries } from './webhook-retries.js';
+
+/** The webhook signing key `pnpm start` gives its worker unless REVIVE_WEBHOOK_SECRET is set. Local use only. */
+export const LOCAL_WEBHOOK_SECRET = 'revive-local-webhook-secret';
+
+/** The repository root (this file is packages/dev-stack/src/stack.ts). */
+export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
+/** Local jobs are short; Ctrl-C should not wait Fargate's 110 s. @default 10 */
+export const DEFAULT_LOCAL_SHUTDOWN_TIMEOUT_SECONDS = 10;
+/** Time the worker gets to exit after SIGTERM before it is killed. @default 15_000 */
+export const DEFAULT_WORKER_STOP_TIMEOUT_MS = 15_000;
+/** First wait before a crashed worker is started again; it doubles per crash in a row. @default 1_000 */
+export const DEFAULT_WORKER_RESTART_DELAY_MS = 1_000;
+/** Longest wait between restarts. @default 30_000 */
+export const MAX_WORKER_RESTART_DELAY_MS = 30_000;
+/** A worker that ran this long before it died counts as healthy: the next restart waits the first delay again. @default 60_000 */
+export const WORKER_HEALTHY_RUN_MS = 60_000;
+/** Crashes in a row, each before WORKER_HEALTHY_RUN_MS, after which the supervisor gives up (a crash loop). @default 5 */
+export const MAX_WORKER_QUICK_CRASHES = 5;
+
+/** `../shared/models` beside the repository when it exists, else undefined (the worker's per-user cache). */
+export function defaultModelsDir(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.REVIVE_MODELS_DIR) return env.REVIVE_MODELS_DIR;
+  const shared = path.resolve(REPO_ROOT, '..', 'shared', 'models');
+  return existsSync(shared) ? shared : undefined;
+}
+
+/** How the restorer was chosen; `offline` means a generated identity restorer stands in for GFPGAN. */
+export interface RestorerChoice {
+  readonly restorer: string;
+  readonly reason: string;
+  readonly offline: boolean;
+}
+
+/**
+ * For callers that provision nothing (`pnpm start` uses local/models.ts, which downloads): REVIVE_RESTORER when
+ * set; else gfpgan-1.4 when its file is in the models folder; else a generated identity restorer (the pipeline runs
+ * end to end, faces come back unchanged). `revive serve` never downloads, so a URL that answers is no reason to pick it.
+ */
+export async function chooseRestorer(env: NodeJS.ProcessEnv, modelsDir: string | undefined): Promise<RestorerChoice> {
+  if (env.REVIVE_RESTORER) return { restorer: env.REVIVE_RESTORER, reason: 'REVIVE_RESTORER', offline: false };
+  const dirs = [modelsDir, path.join(env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'revive', 'models')].filter((d): d is string => d !== undefined);
+  for (const dir of dirs) {
+    for (const file of ['restorers/gfpgan-v1.4.onnx', 'gfpgan-v1.4.onnx', 'restorers/GFPGANv1.4.onnx']) {
+      if (existsSync(path.join(dir, file))) return { restorer: DEFAULT_RESTORER, reason: `found ${path.join(dir, file)}`, offline: false };
+    }
+  }
+  const { writeIdentityRestorer } = await import('@revive/pipeline');
+  const dir = path.join(tmpdir(), 'revive-local-models');
+  await mkdir(dir, { recursive: true });
+  const file = await writeIdentityRestorer(dir);
+  return {
+    restorer: file,
+    reason: `gfpgan-1.4 is not in ${modelsDir ?? 'the models folder'} (pnpm revive models fetch gfpgan-1.4)`,
+    offline: true,
+  };
+}
+
+export interface LocalStackOptions {
+  /** Base environment (PORT, REVIVE_*). @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Emulators already running (the integration tests' shared ones); when absent the stack starts its own. */
+  readonly target?: LocalAwsTarget;
+  /** 0 picks a free port. @default $PORT, else 3000 */
+  readonly port?: number;
+  /** Run `revive serve`. @default true */
+  readonly worker?: boolean;
+  /** The restorer, already provisioned (`pnpm start`: local/models.ts); when absent it is chosen with {@link chooseRestorer}. */
+  readonly restorer?: RestorerChoice;
+  /** Extra environment for the worker only. */
+  readonly workerEnv?: Record<string, string>;
+  /** @default 'inherit' */
+  readonly workerStdio?: 'inherit' | 'ignore' | 'pipe';
+  /** With workerStdio 'pipe': each line any worker process (first or restarted) writes. */
+  readonly workerOutput?: (line: string) => void;
+  /** Progress lines. @default console.log */
+  readonly log?: (line: string) => void;
+  /** How often the enqueue sweeper (the outbox's scheduled Lambda in AWS) runs; 0 turns it off. @default DEFAULT_LOCAL_SWEEP_INTERVAL_MS (10 s) */
+  readonly sweepIntervalMs?: number;
+}
+
+export interface LocalStack {
+  readonly server: LocalServer;
+  readonly resources: ReviveResources;
+  readonly target: LocalAwsTarget;
+  readonly restorer: RestorerChoice;
+  /** The supervised `revive serve`; undefined with `worker: false`. */
+  readonly worker: WorkerSupervisor | undefined;
+  /** The environment the API and the worker share (emulator endpoints, resource names). */
+  readonly env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * `revive serve` as `pnpm revive serve` runs it: bin/revive.js, which runs the worker's bundle when dist/ is newer
+ * than the sources (`pnpm start` builds it first) and the sources under tsx otherwise.
+ */
+function spawnWorker(env: NodeJS.ProcessEnv, stdio: 'inherit' | 'ignore' | 'pipe'): ChildProcess {
+  const cli = path.join(REPO_ROOT, 'packages', 'worker', 'bin', 'revive.js');
+  // stdin is a pipe this process never writes to: it closes when this process dies however it dies (kill -9 included),
+  // and the worker (REVIVE_EXIT_ON_STDIN_EOF) takes that end as SIGTERM.
+  // `detached`: its own process group, as DynamoDB Local's JVM. A terminal's Ctrl-C signals the whole foreground
+  // group; a worker in it would get SIGINT while still loading (before its handlers exist) and die, and the
+  // supervisor would take that for a crash. Outside the group, only stop() signals it: SIGTERM, then the drain.
+  const child = spawn(process.execPath, [cli, 'serve'], {
+    cwd: path.join(REPO_ROOT, 'packages', 'worker'),
+    env,
+    stdio: ['pipe', stdio, stdio],
+    detached: true,
+  });
+  child.stdin?.on('error', () => undefined);
+  // The pipe must not keep this process alive on its own.
+  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return child;
+}
+
+/** Events of a WorkerSupervisor. */
+export interface WorkerSupervisorEvents {
+  /** A worker process was started (the first one, or a restart). */
+  spawn: [child: ChildProcess];
+  /** The worker crashed too often in a row; the supervisor stopped restarting it. */
+  'give-up': [];
+}
+
+/**
+ * Keeps `revive serve` running, as ECS keeps a service's task count: a worker that dies (a crash, kill -9) is
+ * started again after a short backoff, and SQS redelivers its job once the visibility timeout passes. `stop()`
+ * sends SIGTERM, lets the worker drain, and kills it only after `stopTimeoutMs`.
+ */
+export class WorkerSupervisor extends EventEmitter<WorkerSupervisorEvents> {
+  #child: ChildProcess | undefined;
+  #stopping = false;
+  #restarts = 0;
+  #quickCrashes = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly start: () => ChildProcess,
+    private readonly log: (line: string) => void,
+  ) {
+    super();
+  }
+
+  /** The running worker process; undefined while it waits for a restart or after stop. */
+  get child(): ChildProcess | undefined {
+    return this.#child;
+  }
+
+  /** Restarts so far. */
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /** Starts the first worker. */
+  run(): this {
+    this.#spawn();
+    return this;
+  }
+
+  #spawn(): void {
+    const child = this.start();
+    const startedAt = Date.now();
+    this.#child = child;
+    this.log(`revive serve started (pid ${child.pid})`);
+    child.once('exit', (code, signal) => {
+      if (this.#child === child) this.#child = undefined;
+      if (this.#stopping) return;
+      const ranMs = Date.now() - startedAt;
+      this.#quickCrashes = ranMs >= WORKER_HEALTHY_RUN_MS ? 1 : this.#quickCrashes + 1;
+      if (this.#quickCrashes > MAX_WORKER_QUICK_CRASHES) {
+        this.log(`revive serve exited (${signal ?? `code ${code}`}) ${MAX_WORKER_QUICK_CRASHES + 1} times in a row; not restarting it`);
+        this.emit('give-up');
+        return;
+      }
+      const delayMs = Math.min(DEFAULT_WORKER_RESTART_DELAY_MS * 2 ** (this.#quickCrashes - 1), MAX_WORKER_RESTART_DELAY_MS);
+      this.log(`revive serve exited (${signal ?? `code ${code}`}) after ${ranMs} ms; restarting it in ${delayMs} ms`);
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        if (this.#stopping) return;
+        this.#restarts += 1;
+        this.#spawn();
+      }, delayMs);
+    });
+    this.emit('spawn', child);
+  }
+
+  /** SIGTERM, then waits for the drain; SIGKILL after `timeoutMs`. No restart afterwards. */
+  async stop(timeoutMs: number = DEFAULT_WORKER_STOP_TIMEOUT_MS): Promise<void> {
+    this.#stopping = true;
+    clearTimeout(this.#timer);
+    const child = this.#child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const started = Date.now();
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
+    this.log(`stopping revive serve (pid ${child.pid}): SIGTERM, it drains its jobs`);
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      this.log(`revive serve did not stop within ${timeoutMs} ms; killing it`);
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    const [code, signal] = await exited;
+    clearTimeout(timer);
+    this.log(`revive serve stopped (${signal ?? `code ${code}`}) after ${Date.now() - started} ms`);
+  }
+}
+
+/**
+ * The whole flow on one machine: emulators (or the given ones), Revive's resources, `revive serve`, and the local
+ * API with the demo page. `stop()` undoes it in reverse order.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const base = options.env ?? process.env;
+  const log = options.log ?? ((line: string) => console.log(line));
+  let aws: LocalAws | undefined;
+  const target = options.target ?? (aws = await startLocalAws());
+  // Undone in reverse order: worker (drains), sweeper, API, emulators.
+  const cleanup: { name: string; run: () => Promise<void> }[] = [];
+  if (aws !== undefined) cleanup.push({ name: 'emulators', run: () => aws.stop() });
+  try {
+    // The queue's settings come from the same variables the worker reads, so both agree on them.
+    const visibility = Number(base.REVIVE_VISIBILITY_TIMEOUT_SECONDS);
+    const maxReceiveCount = Number(base.REVIVE_MAX_RECEIVE_COUNT);
+    const resources = await createReviveResources(target, {
+      prefix: `revive-local-${Date.now().toString(36)}`,
+      ...(Number.isInteger(visibility) && visibility > 0 ? { visibilityTimeoutSeconds: visibility } : {}),
+      ...(Number.isInteger(maxReceiveCount) && maxReceiveCount > 0 ? { maxReceiveCount } : {}),
+    });
+    const env = localAwsEnv(target, resources);
+    const modelsDir = defaultModelsDir(base);
+    const restorer = options.restorer ?? (await chooseRestorer(base, modelsDir));
+    const server = await startLocalServer({
+      env: { ...base, ...env, REVIVE_LOCAL_MODE: 'true' },
+      ...(options.port === undefined ? {} : { port: options.port }),
+    });
+    cleanup.push({ name: 'API', run: () => server.close() });
+    const sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_LOCAL_SWEEP_INTERVAL_MS;
+    if (sweepIntervalMs > 0) {
+      const sweeper = startLocalSweeper(server.deps, sweepIntervalMs);
+      cleanup.push({ name: 'enqueue sweeper', run: () => sweeper.stop() });
+    }
+    // The DLQ consumer (a Lambda in AWS): a job whose message is dead-lettered ends FAILED (DEAD_LETTERED).
+    const { startLocalDeadLetterConsumer } = await import('@revive/worker/dead-letters');
+    const dlqClients = localClients(target);
+    const deadLetters = startLocalDeadLetterConsumer({
+      dlqUrl: resources.dlqUrl,
+      sqs: dlqClients.sqs,
+      dynamodb: dlqClients.dynamodb,
+      env: {
+        ...base,
+        ...env,
+        REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
+        ...(server.s3PublicEndpoint === undefined ? {} : { REVIVE_S3_PUBLIC_ENDPOINT: server.s3PublicEndpoint }),
+      },
+    });
+    cleanup.push({
+      name: 'dead-letter consumer',
+      run: async () => {
+        await deadLetters.stop();
+        for (const client of Object.values(dlqClients)) client.destroy();
+      },
+    });
+    // Durable webhook retries (a Lambda on the webhook-retry queue in AWS).
+    const webhookRetries = await startLocalWebhookRetries(target, {
+      ...base,
+      ...env,
+      REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
+      ...(server.s3PublicEndpoint === undefined ? {} : { REVIVE_S3_PUBLIC_ENDPOINT: server.s3PublicEndpoint }),
+    });
+    cleanup.push({ name: 'webhook retries', run: () => webhookRetries.stop() });
+    let worker: WorkerSupervisor | undefined;
+    if (options.worker ?? true) {
+      const healthDir = await mkdtemp(path.join(tmpdir(), 'revive-health-'));
+      cleanup.push({ name: 'health folder', run: () => rm(healthDir, { recursive: true, force: true }) });
+      const workerEnv: NodeJS.ProcessEnv = {
+        ...base,
+        ...env,
+        ...(modelsDir === undefined ? {} : { REVIVE_MODELS_DIR: modelsDir }),
+        REVIVE_RESTORER: restorer.restorer,
+        REVIVE_HEALTH_FILE: path.join(healthDir, 'health.json'),
+        // Local webhooks are signed too, with a known key, so a receiver can be tested against the stack.
+        REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
+        REVIVE_SHUTDOWN_TIMEOUT_SECONDS: base.REVIVE_SHUTDOWN_TIMEOUT_SECONDS ?? String(DEFAULT_LOCAL_SHUTDOWN_TIMEOUT_SECONDS),
+        REVIVE_EXIT_ON_STDIN_EOF: 'true',
+        // Webhooks carry presigned result URLs: they must point at the same public /s3 proxy as GET /jobs/{id}.
+        ...(server.s3PublicEndpoint === undefined ? {} : { REVIVE_S3_PUBLIC_ENDPOINT: server.s3PublicEndpoint }),
+        ...options.workerEnv,
+      };
+      const output = options.workerOutput;
+      const stdio = output === undefined ? (options.workerStdio ?? 'inherit') : 'pipe';
+      const supervisor = new WorkerSupervisor(() => spawnWorker(workerEnv, stdio), log);
+      if (output !== undefined) {
+        supervisor.on('spawn', (child) => {
+          for (const stream of [child.stdout, child.stderr]) {
+            stream?.on('data', (chunk: Buffer) => {
+              for (const line of chunk.toString().split('\n')) if (line) output(line);
+            });
+          }
+        });
+      }
+      worker = supervisor.run();
+      cleanup.push({ name: 'worker', run: () => supervisor.stop() });
+    }
+    return {
+      server,
+      resources,
+      target,
+      restorer,
+      worker,
+      env,
+      async stop() {
+        for (const step of cleanup.reverse()) {
+          await step.run().then(
+            () => log(`stopped: ${step.name}`),
+            (error: unknown) => log(`stopping ${step.name} failed: ${(error as Error).message}`),
+          );
+        }
+      },
+    };
+  } catch (error) {
+    for (const step of cleanup.reverse()) await step.run().catch(() => undefined);
+    throw error;
+  }
+}

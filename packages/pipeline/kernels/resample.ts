@@ -1,0 +1,316 @@
+// AssemblyScript, compiled to WebAssembly (SIMD, shared memory) by build-kernels.mjs into src/resample-wasm.ts.
+// The per-pixel inner loops of align, paste and the background upscale; src/pipeline/resample.ts owns the memory
+// layout and calls these with pointers into this module's memory. Every kernel uses Revive's pixel-centre
+// convention and Catmull-Rom (Keys, a = -0.5), libvips' "bicubic", with edges replicated.
+//
+// Buffers the wrapper passes are padded by at least 16 bytes: a 3-channel pixel is read and written as 4 bytes
+// (the fourth belongs to the next pixel and is rewritten by it), a row of four 3-channel taps is read as 16 bytes
+// (4 past the taps), and float rows as whole v128 lanes. Paste writes exactly 3 bytes a pixel: the pixels beside a
+// span are not its to touch.
+
+/** Catmull-Rom weights of the taps at −1, 0, 1, 2 for a sample at fraction t ∈ [0, 1) past tap 0. */
+@inline function w0(t: f32): f32 { return ((-0.5 * t + 1.0) * t - 0.5) * t; }
+@inline function w1(t: f32): f32 { return (1.5 * t - 2.5) * t * t + 1.0; }
+@inline function w2(t: f32): f32 { return ((-1.5 * t + 2.0) * t + 0.5) * t; }
+@inline function w3(t: f32): f32 { return (0.5 * t - 0.5) * t * t; }
+
+@inline function clampI(v: i32, hi: i32): i32 { return v < 0 ? 0 : v > hi ? hi : v; }
+
+/**
+ * A sample index coordinate brought within [−4, n + 3]: beyond that every tap is the replicated edge anyway, and
+ * the tap indices then stay far from i32 overflow (a huge or infinite coordinate would wrap the bounds checks).
+ */
+@inline function clampCoordinate(v: f64, n: i32): f64 { return Math.min(Math.max(v, -4.0), <f64>n + 3.0); }
+
+/** Bytes at p as four f32 lanes (R, G, B, and the next byte). */
+@inline function px(p: usize): v128 {
+  return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p))));
+}
+
+/**
+ * Four f32 lanes clamped to [0, 255] and rounded to the nearest integer (ties to even), as i32 lanes: adding 2²³
+ * leaves the rounded value in the low mantissa bits. V8 lowers i32x4.trunc_sat_f32x4_s, the direct route, to a
+ * dozen instructions, which made it the costliest step of a warp (measured: 6.5 ns a pixel against 1.2).
+ */
+@inline function roundToInts(v: v128): v128 {
+  const clamped = f32x4.pmin(f32x4.pmax(v, f32x4.splat(0)), f32x4.splat(255));
+  return i32x4.sub(f32x4.add(clamped, f32x4.splat(8388608.0)), i32x4.splat(0x4b000000));
+}
+
+/** Four f32 lanes rounded and saturated to bytes, in the low four bytes. */
+@inline function toBytes(v: v128): v128 {
+  return v128.shuffle<u8>(roundToInts(v), roundToInts(v), 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12);
+}
+
+@inline function byteOf(v: f32): u8 {
+  const r = <i32>Mathf.floor(v + 0.5);
+  return <u8>(r < 0 ? 0 : r > 255 ? 255 : r);
+}
+
+/**
+ * Bicubic sample of a 3- or 4-channel image (row stride `stride` bytes) at index coordinates (x, y), edges
+ * replicated: four f32 lanes (the fourth is garbage for 3 channels).
+ */
+@inline function sample(src: usize, sw: i32, sh: i32, ch: i32, stride: i32, x0: f64, y0: f64): v128 {
+  const x = clampCoordinate(x0, sw), y = clampCoordinate(y0, sh);
+  const fx = Math.floor(x), fy = Math.floor(y);
+  const ix = <i32>fx, iy = <i32>fy;
+  const tx = <f32>(x - fx), ty = <f32>(y - fy);
+  const wx0 = f32x4.splat(w0(tx)), wx1 = f32x4.splat(w1(tx)), wx2 = f32x4.splat(w2(tx)), wx3 = f32x4.splat(w3(tx));
+  const wy0 = w0(ty), wy1 = w1(ty), wy2 = w2(ty), wy3 = w3(ty);
+  if (ch == 3 && ix >= 1 && iy >= 1 && ix + 2 < sw && iy + 2 < sh) return sampleInside3(src, stride, ix, iy, tx, ty);
+  let acc = f32x4.splat(0);
+  if (ix >= 1 && iy >= 1 && ix + 2 < sw && iy + 2 < sh) {
+    // Inside: the four taps of a row are consecutive pixels.
+    let row = src + <usize>((iy - 1) * stride + (ix - 1) * ch);
+    const c = <usize>ch;
+    for (let r = 0; r < 4; r++) {
+      let h = f32x4.mul(px(row), wx0);
+      h = f32x4.add(h, f32x4.mul(px(row + c), wx1));
+      h = f32x4.add(h, f32x4.mul(px(row + 2 * c), wx2));
+      h = f32x4.add(h, f32x4.mul(px(row + 3 * c), wx3));
+      const wy = r == 0 ? wy0 : r == 1 ? wy1 : r == 2 ? wy2 : wy3;
+      acc = f32x4.add(acc, f32x4.mul(h, f32x4.splat(wy)));
+      row += <usize>stride;
+    }
+    return acc;
+  }
+  const c0 = <usize>(clampI(ix - 1, sw - 1) * ch), c1 = <usize>(clampI(ix, sw - 1) * ch);
+  const c2 = <usize>(clampI(ix + 1, sw - 1) * ch), c3 = <usize>(clampI(ix + 2, sw - 1) * ch);
+  for (let r = 0; r < 4; r++) {
+    const row = src + <usize>(clampI(iy - 1 + r, sh - 1) * stride);
+    let h = f32x4.mul(px(row + c0), wx0);
+    h = f32x4.add(h, f32x4.mul(px(row + c1), wx1));
+    h = f32x4.add(h, f32x4.mul(px(row + c2), wx2));
+    h = f32x4.add(h, f32x4.mul(px(row + c3), wx3));
+    const wy = r == 0 ? wy0 : r == 1 ? wy1 : r == 2 ? wy2 : wy3;
+    acc = f32x4.add(acc, f32x4.mul(h, f32x4.splat(wy)));
+  }
+  return acc;
+}
+
+/** The four Catmull-Rom weights for fraction t, as lanes (one polynomial per lane, Horner's rule). */
+@inline function weights(t: f32): v128 {
+  const t4 = f32x4.splat(t);
+  let w = f32x4.add(f32x4.mul(f32x4(-0.5, 1.5, -1.5, 0.5), t4), f32x4(1.0, -2.5, 2.0, -0.5));
+  w = f32x4.add(f32x4.mul(w, t4), f32x4(-0.5, 0.0, 0.5, 0.0));
+  return f32x4.add(f32x4.mul(w, t4), f32x4(0.0, 1.0, 0.0, 0.0));
+}
+
+/**
+ * One row of four RGB taps (12 bytes at p) weighted by k, added to the per-channel tap sums: the bytes are
+ * regrouped by channel (R0..R3, G0..G3, B0..B3) with one swizzle, so a row costs one load instead of four.
+ */
+@inline function rowTaps(p: usize, k: v128, acc: v128, channel: i32): v128 {
+  const l = v128.load(p);
+  const v = v128.shuffle<u8>(l, l, 0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11, 12, 12, 12, 12);
+  const lanes = channel == 2 ? i32x4.extend_low_i16x8_u(i16x8.extend_high_i8x16_u(v))
+    : channel == 1 ? i32x4.extend_high_i16x8_u(i16x8.extend_low_i8x16_u(v))
+    : i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v));
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(lanes), k));
+}
+
+/**
+ * Bicubic sample of an RGB image whose 4×4 taps lie inside it (row stride `stride`), at tap-0 index (ix, iy) and
+ * fractions (tx, ty): lanes R, G, B, B. Vertical weights first, per channel over the four taps of a row, then one
+ * dot product with the horizontal weights.
+ */
+@inline function sampleInside3(src: usize, stride: i32, ix: i32, iy: i32, tx: f32, ty: f32): v128 {
+  const wx = weights(tx), wy = weights(ty);
+  const p0 = src + <usize>((iy - 1) * stride + (ix - 1) * 3);
+  const p1 = p0 + <usize>stride, p2 = p1 + <usize>stride, p3 = p2 + <usize>stride;
+  const k0 = v128.shuffle<f32>(wy, wy, 0, 0, 0, 0), k1 = v128.shuffle<f32>(wy, wy, 1, 1, 1, 1);
+  const k2 = v128.shuffle<f32>(wy, wy, 2, 2, 2, 2), k3 = v128.shuffle<f32>(wy, wy, 3, 3, 3, 3);
+  const zero = f32x4.splat(0);
+  const r = f32x4.mul(rowTaps(p3, k3, rowTaps(p2, k2, rowTaps(p1, k1, rowTaps(p0, k0, zero, 0), 0), 0), 0), wx);
+  const g = f32x4.mul(rowTaps(p3, k3, rowTaps(p2, k2, rowTaps(p1, k1, rowTaps(p0, k0, zero, 1), 1), 1), 1), wx);
+  const b = f32x4.mul(rowTaps(p3, k3, rowTaps(p2, k2, rowTaps(p1, k1, rowTaps(p0, k0, zero, 2), 2), 2), 2), wx);
+  const rg = f32x4.add(v128.shuffle<f32>(r, g, 0, 1, 4, 5), v128.shuffle<f32>(r, g, 2, 3, 6, 7));
+  const bb = f32x4.add(v128.shuffle<f32>(b, b, 0, 1, 0, 1), v128.shuffle<f32>(b, b, 2, 3, 2, 3));
+  return f32x4.add(v128.shuffle<f32>(rg, bb, 0, 2, 4, 6), v128.shuffle<f32>(rg, bb, 1, 3, 5, 7));
+}
+
+/** Scalar bicubic sample of a one-channel image. */
+@inline function sample1(src: usize, sw: i32, sh: i32, x0: f64, y0: f64): f32 {
+  const x = clampCoordinate(x0, sw), y = clampCoordinate(y0, sh);
+  const fx = Math.floor(x), fy = Math.floor(y);
+  const ix = <i32>fx, iy = <i32>fy;
+  const tx = <f32>(x - fx), ty = <f32>(y - fy);
+  const a0 = w0(tx), a1 = w1(tx), a2 = w2(tx), a3 = w3(tx);
+  const c0 = clampI(ix - 1, sw - 1), c1 = clampI(ix, sw - 1), c2 = clampI(ix + 1, sw - 1), c3 = clampI(ix + 2, sw - 1);
+  let acc: f32 = 0;
+  for (let r = 0; r < 4; r++) {
+    const row = src + <usize>(clampI(iy - 1 + r, sh - 1) * sw);
+    const h = a0 * <f32>load<u8>(row + c0) + a1 * <f32>load<u8>(row + c1) + a2 * <f32>load<u8>(row + c2) + a3 * <f32>load<u8>(row + c3);
+    acc += h * (r == 0 ? w0(ty) : r == 1 ? w1(ty) : r == 2 ? w2(ty) : w3(ty));
+  }
+  return acc;
+}
+
+/**
+ * Affine warp: destination pixel (X, Y), X < dw, Y in [y0, y1), takes the source at index coordinates
+ * (a·X + b·Y + c, d·X + e·Y + f) (the caller folds the half-pixel centres into c and f). Rows y0..y1 of the
+ * destination are written at dst (row stride dw·ch), so a caller can run a tall warp in strips.
+ */
+export function warp(
+  src: usize, sw: i32, sh: i32, ch: i32,
+  dst: usize, dw: i32, y0: i32, y1: i32,
+  a: f64, b: f64, c: f64, d: f64, e: f64, f: f64,
+): void {
+  const stride = sw * ch;
+  let out = dst;
+  for (let Y = y0; Y < y1; Y++) {
+    const rx = b * <f64>Y + c, ry = e * <f64>Y + f;
+    if (ch == 1) {
+      for (let X = 0; X < dw; X++) {
+        store<u8>(out, byteOf(sample1(src, sw, sh, a * <f64>X + rx, d * <f64>X + ry)));
+        out += 1;
+      }
+      continue;
+    }
+    const step = <usize>ch;
+    for (let X = 0; X < dw; X++) {
+      v128.store32_lane(out, toBytes(sample(src, sw, sh, ch, stride, a * <f64>X + rx, d * <f64>X + ry)), 0);
+      out += step;
+    }
+  }
+}
+
+/** Profile value at face coordinate t (samples at i + 0.5, zero outside): linear interpolation. */
+@inline function profileAt(profile: usize, n: i32, t: f64): f64 {
+  const ft = t - 0.5;
+  const fi = Math.floor(ft);
+  const i = <i32>fi;
+  const w = ft - fi;
+  const p0 = i >= 0 && i < n ? <f64>load<f32>(profile + (<usize>i << 2)) : 0.0;
+  const p1 = i + 1 >= 0 && i + 1 < n ? <f64>load<f32>(profile + (<usize>(i + 1) << 2)) : 0.0;
+  return p0 + (p1 - p0) * w;
+}
+
+/**
+ * Paste of one restored face over rows [y0, y1) of an RGB strip (row stride ow·3 bytes, strip row 0 = footprint
+ * row y0): each pixel X of a row in [from, to) (spans, 4 i32 per row: from, to, opaqueFrom, opaqueTo) takes the
+ * bicubic sample of `face` (fw×fh RGB) at (sa·X + sb·Y + sc, sd·X + se·Y + sf) and, outside [opaqueFrom, opaqueTo),
+ * blends it over the strip with α = round(255·P(u)·P(v)), where (u, v) = (ma·X + mb·Y + mc, md·X + me·Y + mf) is the
+ * pixel centre in face space and P the mask profile (n f32 samples).
+ */
+export function paste(
+  face: usize, fw: i32, fh: i32,
+  out: usize, ow: i32, y0: i32, y1: i32, x0: i32, spans: usize,
+  profile: usize, n: i32,
+  sa: f64, sb: f64, sc: f64, sd: f64, se: f64, sf: f64,
+  ma: f64, mb: f64, mc: f64, md: f64, me: f64, mf: f64,
+): void {
+  const stride = fw * 3;
+  for (let Y = y0; Y < y1; Y++) {
+    const span = spans + (<usize>(Y - y0) << 4);
+    const from = load<i32>(span), to = load<i32>(span, 4), opaqueFrom = load<i32>(span, 8), opaqueTo = load<i32>(span, 12);
+    if (from >= to) continue;
+    const row = out + <usize>((Y - y0) * ow * 3);
+    const fY = <f64>Y;
+    const rx = sb * fY + sc, ry = se * fY + sf;
+    const ru = mb * fY + mc, rv = me * fY + mf;
+    for (let X = from; X < to; X++) {
+      const fX = <f64>X;
+      const s = toBytes(sample(face, fw, fh, 3, stride, sa * fX + rx, sd * fX + ry));
+      const o = row + <usize>((X + x0) * 3);
+      if (X >= opaqueFrom && X < opaqueTo) {
+        v128.store16_lane(o, s, 0);
+        v128.store8_lane(o, s, 2, 2);
+        continue;
+      }
+      const alpha = Math.floor(255.0 * profileAt(profile, n, ma * fX + ru) * profileAt(profile, n, md * fX + rv) + 0.5);
+      if (alpha <= 0) continue;
+      if (alpha >= 255) {
+        v128.store16_lane(o, s, 0);
+        v128.store8_lane(o, s, 2, 2);
+        continue;
+      }
+      const wf = <f32>(alpha / 255.0);
+      const face4 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(s)));
+      const blended = toBytes(f32x4.add(f32x4.mul(face4, f32x4.splat(wf)), f32x4.mul(px(o), f32x4.splat(1.0 - wf))));
+      v128.store16_lane(o, blended, 0);
+      v128.store8_lane(o, blended, 2, 2);
+    }
+  }
+}
+
+/**
+ * Horizontal pass of a separable enlargement: `rows` rows of `src` (sw pixels of ch bytes, ch 1, 3 or 4) into
+ * float rows of dw·ch values at `dst`, output pixel X taking taps at the 4 source columns idx[4X..4X+3] (already
+ * clamped to the row) with weights wt[4X..4X+3].
+ */
+function enlargeRows(src: usize, sw: i32, rows: i32, ch: i32, dst: usize, dw: i32, idx: usize, wt: usize): void {
+  const srcStride = <usize>(sw * ch), dstStride = <usize>(dw * ch) << 2;
+  const c = <usize>ch;
+  for (let r = 0; r < rows; r++) {
+    const row = src + <usize>r * srcStride;
+    let out = dst + <usize>r * dstStride;
+    if (ch == 1) {
+      for (let X = 0; X < dw; X++) {
+        const i = idx + (<usize>X << 4), w = wt + (<usize>X << 4);
+        store<f32>(out,
+          load<f32>(w) * <f32>load<u8>(row + <usize>load<i32>(i)) + load<f32>(w, 4) * <f32>load<u8>(row + <usize>load<i32>(i, 4)) +
+          load<f32>(w, 8) * <f32>load<u8>(row + <usize>load<i32>(i, 8)) + load<f32>(w, 12) * <f32>load<u8>(row + <usize>load<i32>(i, 12)));
+        out += 4;
+      }
+      continue;
+    }
+    for (let X = 0; X < dw; X++) {
+      const i = idx + (<usize>X << 4), w = wt + (<usize>X << 4);
+      let h = f32x4.mul(px(row + <usize>load<i32>(i) * c), f32x4.splat(load<f32>(w)));
+      h = f32x4.add(h, f32x4.mul(px(row + <usize>load<i32>(i, 4) * c), f32x4.splat(load<f32>(w, 4))));
+      h = f32x4.add(h, f32x4.mul(px(row + <usize>load<i32>(i, 8) * c), f32x4.splat(load<f32>(w, 8))));
+      h = f32x4.add(h, f32x4.mul(px(row + <usize>load<i32>(i, 12) * c), f32x4.splat(load<f32>(w, 12))));
+      v128.store(out, h);
+      out += c << 2;
+    }
+  }
+}
+
+/**
+ * Vertical pass: `rows` output rows of n bytes at dst, row j = Σ_k wt[4j+k]·(float row idx[4j+k] of `src`, n
+ * floats each), rounded and saturated.
+ */
+function enlargeColumns(src: usize, n: i32, dst: usize, rows: i32, idx: usize, wt: usize): void {
+  const stride = <usize>n << 2;
+  for (let j = 0; j < rows; j++) {
+    const i = idx + (<usize>j << 4), w = wt + (<usize>j << 4);
+    const r0 = src + <usize>load<i32>(i) * stride, r1 = src + <usize>load<i32>(i, 4) * stride;
+    const r2 = src + <usize>load<i32>(i, 8) * stride, r3 = src + <usize>load<i32>(i, 12) * stride;
+    const k0 = f32x4.splat(load<f32>(w)), k1 = f32x4.splat(load<f32>(w, 4));
+    const k2 = f32x4.splat(load<f32>(w, 8)), k3 = f32x4.splat(load<f32>(w, 12));
+    const out = dst + <usize>j * <usize>n;
+    let x = 0;
+    for (; x + 16 <= n; x += 16) {
+      const o = <usize>x << 2;
+      const a = roundToInts((f32x4.add(f32x4.add(f32x4.mul(v128.load(r0 + o), k0), f32x4.mul(v128.load(r1 + o), k1)), f32x4.add(f32x4.mul(v128.load(r2 + o), k2), f32x4.mul(v128.load(r3 + o), k3)))));
+      const b = roundToInts((f32x4.add(f32x4.add(f32x4.mul(v128.load(r0 + o, 16), k0), f32x4.mul(v128.load(r1 + o, 16), k1)), f32x4.add(f32x4.mul(v128.load(r2 + o, 16), k2), f32x4.mul(v128.load(r3 + o, 16), k3)))));
+      const c = roundToInts((f32x4.add(f32x4.add(f32x4.mul(v128.load(r0 + o, 32), k0), f32x4.mul(v128.load(r1 + o, 32), k1)), f32x4.add(f32x4.mul(v128.load(r2 + o, 32), k2), f32x4.mul(v128.load(r3 + o, 32), k3)))));
+      const d = roundToInts((f32x4.add(f32x4.add(f32x4.mul(v128.load(r0 + o, 48), k0), f32x4.mul(v128.load(r1 + o, 48), k1)), f32x4.add(f32x4.mul(v128.load(r2 + o, 48), k2), f32x4.mul(v128.load(r3 + o, 48), k3)))));
+      v128.store(out + <usize>x, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(a, b), i16x8.narrow_i32x4_u(c, d)));
+    }
+    const s0 = load<f32>(w), s1 = load<f32>(w, 4), s2 = load<f32>(w, 8), s3 = load<f32>(w, 12);
+    for (; x < n; x++) {
+      const o = <usize>x << 2;
+      store<u8>(out + <usize>x, byteOf(s0 * load<f32>(r0 + o) + s1 * load<f32>(r1 + o) + s2 * load<f32>(r2 + o) + s3 * load<f32>(r3 + o)));
+    }
+  }
+}
+
+/**
+ * One strip of a separable enlargement: the horizontal pass over the `rows` source rows the strip needs (into
+ * `mid`), then the vertical pass to its `outRows` output rows at dst.
+ */
+export function enlarge(
+  src: usize, sw: i32, rows: i32, ch: i32, mid: usize, dw: i32, hIdx: usize, hWt: usize,
+  dst: usize, outRows: i32, vIdx: usize, vWt: usize,
+): void {
+  enlargeRows(src, sw, rows, ch, mid, dw, hIdx, hWt);
+  enlargeColumns(mid, dw * ch, dst, outRows, vIdx, vWt);
+}
+
+/** Where the wrapper may lay out its buffers: the end of this module's static data. */
+export function heapBase(): usize {
+  return __heap_base;
+}

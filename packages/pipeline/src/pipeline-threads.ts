@@ -1,0 +1,553 @@
+// The restoration pipeline on worker threads, so the caller's event loop stays free while images compute:
+// onnxruntime-node's session.run and the TypeScript stages (align, paste, Lanczos) are synchronous CPU work that
+// would otherwise stall every timer, heartbeat and poll of the process for the length of a job.
+//
+// One module holds both sides. The main side is `PipelineThreadPool`; a thread is this same module (under tsx)
+// or the same bundle (dist/revive.mjs, whose cli.ts checks `isPipelineThread()` before running the CLI) started
+// again with `workerData` marking it as a pipeline thread.
+import { createRequire as requireFrom } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { isMainThread, parentPort, Worker, workerData, type MessagePort, type Transferable } from 'node:worker_threads';
+import { PermanentError, RetryableError, WorkerError, type WorkerErrorCode, messageOf } from './errors.js';
+import { DEFAULT_DETECTOR, DEFAULT_RESTORER, RestorationPipeline, type PipelineConfig, type ProcessOptions, type ProcessResult } from './pipeline.js';
+import { defaultModelsDir, resolveModel } from './models.js';
+
+/** What the service needs of a pipeline; `RestorationPipeline` (in-process) and `PipelineThreadPool` both fit. */
+export interface RestorationService {
+  /** Ids or paths of the loaded models. */
+  readonly models: RestorationPipeline['models'];
+  /**
+   * decode → … → encode. Fails with the same WorkerError classes and codes as `RestorationPipeline.process`, or with
+   * `run.signal`'s reason once it aborts (the pool then stops the job's thread and starts a new one).
+   */
+  process(input: Uint8Array, options?: ProcessOptions, run?: ProcessRun): Promise<ProcessResult>;
+  /** Releases the models (and, for the pool, its threads). */
+  dispose(): Promise<void>;
+}
+
+/** Per-job controls that are not pipeline options. */
+export interface ProcessRun {
+  /** Aborting fails the job at once with the signal's reason; its thread exits at its next JavaScript turn and is replaced. */
+  readonly signal?: AbortSignal;
+  /** Called when a thread takes the job (not while it waits for one): where a job's own time starts. */
+  readonly onStarted?: () => void;
+}
+
+/** @default 1 */
+export const DEFAULT_THREAD_COUNT = 1;
+/** Time an idle thread gets to release its onnxruntime sessions at `dispose()` before it is told to exit without. @default 5_000 */
+export const DEFAULT_THREAD_DISPOSE_TIMEOUT_MS = 5_000;
+/**
+ * How long `dispose()` waits for a busy thread to finish its native run and exit. A run that never returns (a hung
+ * kernel) must not hold the shutdown forever; past this the pool resolves and leaves the thread (the process may
+ * then abort on exit, which a stuck task would meet anyway when ECS kills it). @default 120_000
+ */
+export const DEFAULT_BUSY_THREAD_DISPOSE_TIMEOUT_MS = 120_000;
+/** First wait before a failed replacement thread is started again; doubles per failure. @default 1_000 */
+export const DEFAULT_REPLACE_RETRY_MS = 1_000;
+/** Longest wait between replacement attempts. @default 60_000 */
+export const DEFAULT_REPLACE_RETRY_MAX_MS = 60_000;
+
+/** Pool options: the in-process pipeline's, less the download progress callback (functions can't cross threads). */
+export interface PipelineThreadPoolConfig extends Omit<PipelineConfig, 'onDownloadProgress'> {
+  /**
+   * Worker threads, each with its own copy of every model: memory grows by the models' size per thread (GFPGAN
+   * v1.4 alone is ≈ 325 MB of weights, plus onnxruntime's arenas). @default DEFAULT_THREAD_COUNT
+   */
+  readonly threadCount?: number;
+  /**
+   * onnxruntime intra-op threads per worker thread. 0 lets each session use every core, which with several
+   * worker threads oversubscribes the CPU, so 0 means `availableParallelism() / threadCount` (at least 1) when
+   * there is more than one thread. @default 0
+   */
+  readonly threads?: number;
+}
+
+/**
+ * After a job with at least this many output pixels, its thread runs a full garbage collection. A job's large
+ * buffers (decoded input, upscaled background, alpha) are ArrayBuffers that V8 frees only when it collects, and an idle
+ * thread allocates nothing that would make it collect: measured on a 61 MP photo at upscale 2 (`pnpm bench`), RSS
+ * stayed at the job's peak (1.1 GiB) until the next job; MALLOC_ARENA_MAX=2 changed nothing, the collection brings
+ * it back to within a few MiB of the idle worker. A 4 MP output's buffers are small enough to wait. @default 4_000_000
+ */
+export const DEFAULT_RELEASE_AFTER_OUTPUT_PIXELS = 4_000_000;
+
+/** V8's `gc()` without starting node with --expose-gc: the flag set at run time applies to new contexts. */
+function fullGc(): (() => void) | undefined {
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return undefined;
+  }
+}
+
+const THREAD_MARKER = 'revive-pipeline-thread';
+
+interface ThreadData {
+  readonly marker: typeof THREAD_MARKER;
+  readonly config: PipelineConfig;
+}
+
+/** An error as it crosses the thread boundary: enough to rebuild the same class, code, message and cause. */
+interface SerializedError {
+  readonly kind: 'permanent' | 'retryable' | 'other';
+  readonly code: WorkerErrorCode | undefined;
+  readonly name: string;
+  readonly message: string;
+  readonly stack: string | undefined;
+  readonly cause: { readonly name: string; readonly message: string } | undefined;
+}
+
+type ToThread =
+  | { readonly type: 'process'; readonly id: number; readonly input: Uint8Array; readonly options: ProcessOptions }
+  | { readonly type: 'dispose' }
+  // Ends the thread at its next turn of the event loop, between two native runs: see `stopThread`.
+  | { readonly type: 'exit' };
+
+type FromThread =
+  | { readonly type: 'ready'; readonly models: RestorationPipeline['models'] }
+  | { readonly type: 'load-failed'; readonly error: SerializedError }
+  | { readonly type: 'result'; readonly id: number; readonly result: ProcessResult }
+  | { readonly type: 'failed'; readonly id: number; readonly error: SerializedError };
+
+/** True inside a thread started by `PipelineThreadPool`: the bundled CLI must not run its command there. */
+export function isPipelineThread(): boolean {
+  return !isMainThread && isThreadData(workerData);
+}
+
+function isThreadData(data: unknown): data is ThreadData {
+  return typeof data === 'object' && data !== null && (data as { marker?: unknown }).marker === THREAD_MARKER;
+}
+
+function serializeError(error: unknown): SerializedError {
+  const e = error instanceof Error ? error : new Error(String(error));
+  const cause = e.cause === undefined ? undefined : e.cause instanceof Error ? { name: e.cause.name, message: e.cause.message } : { name: 'Error', message: String(e.cause) };
+  return {
+    kind: error instanceof WorkerError ? (error.retryable ? 'retryable' : 'permanent') : 'other',
+    code: error instanceof WorkerError ? error.code : undefined,
+    name: e.name,
+    message: e.message,
+    stack: e.stack,
+    cause,
+  };
+}
+
+/** Rebuilds a thread's error on the main side as the class it was, so `instanceof` and `retryable` still hold. */
+function deserializeError(s: SerializedError): Error {
+  let options: { cause?: unknown } | undefined;
+  if (s.cause) {
+    const cause = new Error(s.cause.message);
+    cause.name = s.cause.name;
+    options = { cause };
+  }
+  const error =
+    s.kind === 'permanent' && s.code !== undefined
+      ? new PermanentError(s.code, s.message, options)
+      : s.kind === 'retryable' && s.code !== undefined
+        ? new RetryableError(s.code, s.message, options)
+        : new Error(s.message, options);
+  if (s.kind === 'other') error.name = s.name;
+  if (s.stack !== undefined) error.stack = s.stack;
+  return error;
+}
+
+/** A view's buffer can move only when the view covers all of it (Buffer's shared 8 KiB pool never can). */
+function ownsBuffer(view: Uint8Array): boolean {
+  return view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+}
+
+function resultTransferList(result: ProcessResult): Transferable[] {
+  const views = [result.image, ...result.faces.flatMap((f) => [f.cropped?.data, f.restored?.data])];
+  const buffers = new Set<ArrayBuffer>();
+  for (const view of views) if (view && ownsBuffer(view)) buffers.add(view.buffer as ArrayBuffer);
+  return [...buffers];
+}
+
+/**
+ * postMessage with a transfer list, falling back to a copy: Node refuses buffers it marked untransferable
+ * (native allocations some addons hand out), and a copy is still correct, only slower.
+ */
+function postTransferring(port: MessagePort | Worker, message: unknown, transfer: Transferable[]): void {
+  try {
+    port.postMessage(message, transfer);
+  } catch (error) {
+    if (transfer.length === 0 || !(error instanceof Error) || error.name !== 'DataCloneError') throw error;
+    port.postMessage(message);
+  }
+}
+
+// ---- thread side -------------------------------------------------------------------------------------------
+
+let threadStarted = false;
+
+function startPipelineThread(port: MessagePort, data: ThreadData): void {
+  if (threadStarted) return;
+  threadStarted = true;
+  const post = (message: FromThread, transfer: Transferable[] = []) => postTransferring(port, message, transfer);
+  const gc = fullGc();
+  void (async () => {
+    let pipeline: RestorationPipeline;
+    try {
+      pipeline = await RestorationPipeline.create(data.config);
+    } catch (error) {
+      post({ type: 'load-failed', error: serializeError(error) });
+      port.close();
+      return;
+    }
+    let running: Promise<void> | undefined;
+    port.on('message', (message: ToThread) => {
+      if (message.type === 'exit') {
+        // A message is handled in the poll phase, and onnxruntime-node runs a session inside a setImmediate callback
+        // (the check phase), so this never runs inside a native run. Leaving here, the job's next stage never starts;
+        // the thread's environment, sessions included, is torn down while no native code of ours is on its stack.
+        process.exit(0);
+      }
+      if (message.type === 'dispose') {
+        // Releasing the sessions under a running job would make its next session.run abort the process, and
+        // terminating a thread inside one does too: the job's stages run out first (its result is ignored).
+        void (async () => {
+          await running;
+          await pipeline.dispose();
+          process.exit(0);
+        })();
+        return;
+      }
+      running = pipeline.process(message.input, message.options).then(
+        (result) => {
+          const pixels = result.width * result.height;
+          post({ type: 'result', id: message.id, result }, resultTransferList(result));
+          // Once the result is on its way: the job's buffers go back to the OS now, not at the next job (see the constant).
+          if (pixels >= DEFAULT_RELEASE_AFTER_OUTPUT_PIXELS) gc?.();
+        },
+        (error: unknown) => {
+          post({ type: 'failed', id: message.id, error: serializeError(error) });
+          // A job can fail late (in the encoder) holding as much as one that succeeds; a collection of an idle heap is cheap.
+          gc?.();
+        },
+      );
+    });
+    post({ type: 'ready', models: pipeline.models });
+  })();
+}
+
+// Under tsx the thread's entry is this very file; in the bundle it is the bundle, which evaluates this module too.
+if (isPipelineThread() && parentPort) startPipelineThread(parentPort, workerData as ThreadData);
+
+// ---- main side ---------------------------------------------------------------------------------------------
+
+interface Job {
+  readonly onStarted?: (() => void) | undefined;
+  readonly id: number;
+  readonly input: Uint8Array;
+  readonly options: ProcessOptions;
+  readonly resolve: (result: ProcessResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface Slot {
+  readonly worker: Worker;
+  job: Job | undefined;
+  /** Told to exit (an aborted job): takes no new job; the pool replaces it once it has exited. */
+  stopping: boolean;
+}
+
+/**
+ * Asks a thread to end between two native runs. Neither `worker.terminate()` nor `process.exit()` on the main thread
+ * may stop a thread that is inside onnxruntime's `session.run`: when that run returns into a terminating JavaScript
+ * environment, onnxruntime-node throws a C++ `Napi::Error` nothing catches, and the whole process aborts (SIGABRT).
+ * The thread exits itself instead, at its next turn of the event loop: at most one native run later.
+ */
+function stopThread(slot: Slot): Promise<void> {
+  const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()));
+  if (!slot.stopping) {
+    slot.stopping = true;
+    slot.worker.postMessage({ type: 'exit' } satisfies ToThread);
+  }
+  return exited;
+}
+
+/**
+ * Where a thread starts: this module's own URL (the bundle, once built). A `.ts` URL means the sources run
+ * under a TypeScript loader, which Node 20 does not carry into worker threads (ESM hooks from `--import tsx`
+ * stay on the main thread), so the thread registers tsx's CommonJS hook and requires this file itself.
+ */
+function newThread(data: ThreadData): Worker {
+  const url = new URL(import.meta.url);
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData: data });
+  const require = requireFrom(import.meta.url);
+  const bootstrap = `require(${JSON.stringify(require.resolve('tsx/cjs/api'))}).register(); require(${JSON.stringify(fileURLToPath(url))});`;
+  return new Worker(bootstrap, { eval: true, workerData: data });
+}
+
+/**
+ * Starts one thread and resolves once its models are loaded; rejects with the thread's load error rebuilt as
+ * its WorkerError class, or a RetryableError when the thread dies while loading.
+ */
+function spawnThread(config: PipelineConfig, onWorker: (worker: Worker) => void): Promise<{ worker: Worker; models: RestorationPipeline['models'] }> {
+  const worker = newThread({ marker: THREAD_MARKER, config });
+  onWorker(worker);
+  return new Promise((resolve, reject) => {
+    let lastError: unknown;
+    const onMessage = (message: FromThread) => {
+      if (message.type === 'ready') {
+        cleanup();
+        resolve({ worker, models: message.models });
+      } else if (message.type === 'load-failed') {
+        cleanup();
+        reject(deserializeError(message.error));
+      }
+    };
+    const onError = (error: unknown) => (lastError = error);
+    const onExit = (code: number) => {
+      cleanup();
+      reject(new RetryableError('INTERNAL', `a pipeline thread exited (code ${code}) while loading its models`, { cause: lastError }));
+    };
+    const cleanup = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+}
+
+/**
+ * N worker threads, each with its own `RestorationPipeline`. Jobs go to an idle thread, first come first served;
+ * input bytes move to the thread and result bytes back without copies (transfer lists). Errors keep their
+ * WorkerError class and code. A thread that dies fails its job with a RetryableError (INTERNAL) and is replaced.
+ *
+ * Memory: every thread loads every model, so the models' footprint is paid `threadCount` times (GFPGAN ≈ 325 MB
+ * of weights per thread); pick the thread count for the CPU cores and the memory the task has.
+ */
+export class PipelineThreadPool implements RestorationService {
+  private readonly slots = new Set<Slot>();
+  private readonly queue: Job[] = [];
+  private nextId = 0;
+  private replacements = 0;
+  private disposed = false;
+  private lastReplacementError: unknown;
+  /** Consecutive failed replacements: the backoff before the next attempt grows with them. */
+  private replaceFailures = 0;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Threads the pool was created with: below that (a replacement failed to load), it keeps trying. */
+  private readonly targetThreads: number;
+
+  private constructor(
+    readonly models: RestorationPipeline['models'],
+    private readonly config: PipelineConfig,
+    workers: readonly Worker[],
+  ) {
+    this.targetThreads = workers.length;
+    for (const worker of workers) this.adopt(worker);
+  }
+
+  /** Threads the pool runs or is starting, short of the configured count (a replacement failed to load). */
+  get missingThreads(): number {
+    return Math.max(0, this.targetThreads - this.threadCount - this.replacements);
+  }
+
+  /**
+   * Starts the threads and loads the models in all of them at once; resolves when every thread is ready.
+   * Missing catalogue models are downloaded once, here, before any thread starts. Fails with the error the
+   * in-process pipeline gives (MODEL_UNAVAILABLE, MODEL_INVALID, CONFIG…) after terminating every thread.
+   */
+  static async create(config: PipelineThreadPoolConfig = {}): Promise<PipelineThreadPool> {
+    const { threadCount: requested, ...pipelineConfig } = config;
+    const threadCount = requested ?? DEFAULT_THREAD_COUNT;
+    if (!Number.isInteger(threadCount) || threadCount < 1) throw new PermanentError('CONFIG', `threadCount must be a positive integer, not ${threadCount}`);
+    const intraOpThreads = (config.threads ?? 0) === 0 && threadCount > 1 ? Math.max(1, Math.floor(availableParallelism() / threadCount)) : (config.threads ?? 0);
+    if (config.download ?? true) await PipelineThreadPool.downloadOnce(pipelineConfig);
+    // The kernels' helper threads likewise: each pipeline thread gets its share of the cores.
+    const kernelThreads = config.kernelThreads ?? Math.max(1, Math.floor(availableParallelism() / threadCount));
+    const threadConfig: PipelineConfig = { ...pipelineConfig, threads: intraOpThreads, kernelThreads, download: false };
+    const workers: Worker[] = [];
+    const started = await Promise.allSettled(Array.from({ length: threadCount }, () => spawnThread(threadConfig, (w) => workers.push(w))));
+    const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    const first = started.find((s) => s.status === 'fulfilled');
+    if (failure || !first) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw failure?.reason ?? new RetryableError('INTERNAL', 'no pipeline thread started');
+    }
+    return new PipelineThreadPool(first.value.models, threadConfig, workers);
+  }
+
+  /** Threads resolving a missing model at the same moment would each download it into the same file. */
+  private static async downloadOnce(config: PipelineConfig): Promise<void> {
+    const options = { modelsDir: config.modelsDir ?? defaultModelsDir(), download: true };
+    await resolveModel(config.detector ?? DEFAULT_DETECTOR, 'detector', options);
+    await resolveModel(config.restorer ?? DEFAULT_RESTORER, 'restorer', options);
+    if (config.bgUpsampler !== undefined) await resolveModel(config.bgUpsampler, 'upsampler', options);
+  }
+
+  /** Threads that take jobs (not those told to exit, which are on their way out). */
+  get threadCount(): number {
+    return [...this.slots].filter((s) => !s.stopping).length;
+  }
+
+  /**
+   * Runs one image on an idle thread (queued in order while all are busy). The input's ArrayBuffer moves to the
+   * thread when the view covers all of it, leaving `input` empty here; pass a copy to keep using the bytes.
+   */
+  process(input: Uint8Array, options: ProcessOptions = {}, run: ProcessRun = {}): Promise<ProcessResult> {
+    if (this.disposed) return Promise.reject(new RetryableError('INTERNAL', 'the pipeline thread pool is disposed'));
+    const { signal } = run;
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    return new Promise<ProcessResult>((resolve, reject) => {
+      const onAbort = () => {
+        const queued = this.queue.indexOf(job);
+        if (queued >= 0) this.queue.splice(queued, 1);
+        for (const slot of this.slots) {
+          if (slot.job !== job) continue;
+          slot.job = undefined;
+          // The old thread finishes the native run it is in and exits; its replacement loads meanwhile, so the next
+          // job waits for a model load at most (memory holds one more set of models for that while).
+          void stopThread(slot);
+          if (!this.disposed) this.replace();
+        }
+        reject(signal!.reason as Error);
+      };
+      const settle = <T>(f: (value: T) => void) => (value: T) => {
+        signal?.removeEventListener('abort', onAbort);
+        f(value);
+      };
+      const job: Job = { id: this.nextId++, input, options, resolve: settle(resolve), reject: settle(reject), onStarted: run.onStarted };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(job);
+      this.pump();
+    });
+  }
+
+  /** Threads told to exit (aborted jobs) that have not exited yet. */
+  get stoppingCount(): number {
+    return [...this.slots].filter((s) => s.stopping).length;
+  }
+
+  /**
+   * Every thread exits. An idle thread releases its sessions first (told to exit without if that takes longer than
+   * DEFAULT_THREAD_DISPOSE_TIMEOUT_MS). A running job fails here at once (RetryableError) and its thread exits at
+   * its next turn, after the native run it is inside (see `stopThread`): resolves only once every thread has
+   * exited, so the process can then exit with its own code instead of aborting inside onnxruntime.
+   */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
+    for (const job of this.queue.splice(0)) job.reject(new RetryableError('INTERNAL', 'the pipeline thread pool was disposed before the job started'));
+    await Promise.all(
+      [...this.slots].map(async (slot) => {
+        const { worker, job } = slot;
+        slot.job = undefined;
+        job?.reject(new RetryableError('INTERNAL', 'the pipeline thread pool was disposed during the job'));
+        if (job || slot.stopping) {
+          let timer: NodeJS.Timeout | undefined;
+          const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, DEFAULT_BUSY_THREAD_DISPOSE_TIMEOUT_MS)));
+          await Promise.race([stopThread(slot), gaveUp]);
+          clearTimeout(timer);
+          return;
+        }
+        // Idle: it releases its sessions and exits. Releasing is native code too, so a slow release (a loaded machine) is
+        // not terminated under it: after the timeout the thread is told to exit at its next turn instead.
+        const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+        const timer = setTimeout(() => void stopThread(slot), DEFAULT_THREAD_DISPOSE_TIMEOUT_MS);
+        worker.postMessage({ type: 'dispose' } satisfies ToThread);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  private adopt(worker: Worker): void {
+    const slot: Slot = { worker, job: undefined, stopping: false };
+    this.slots.add(slot);
+    let lastError: unknown;
+    worker.on('message', (message: FromThread) => {
+      const job = slot.job;
+      if (!job || (message.type !== 'result' && message.type !== 'failed') || message.id !== job.id) return;
+      slot.job = undefined;
+      if (message.type === 'result') job.resolve(message.result);
+      else job.reject(deserializeError(message.error));
+      this.pump();
+    });
+    worker.on('error', (error) => (lastError = error));
+    worker.on('exit', (code) => {
+      this.slots.delete(slot);
+      const job = slot.job;
+      slot.job = undefined;
+      const why = lastError instanceof Error ? `: ${lastError.message}` : '';
+      if (job) {
+        job.reject(
+          new RetryableError('INTERNAL', this.disposed ? 'the pipeline thread pool was disposed during the job' : `the pipeline thread running the job died (exit code ${code})${why}`, {
+            cause: lastError,
+          }),
+        );
+      }
+      // A thread told to exit (aborted job) was replaced when it was told.
+      if (!this.disposed && !slot.stopping) this.replace();
+      // Always: when this was the last thread and its replacement already failed, queued jobs must fail now, not hang.
+      this.pump();
+    });
+  }
+
+  private replace(): void {
+    this.replacements++;
+    spawnThread(this.config, () => undefined).then(
+      ({ worker }) => {
+        this.replacements--;
+        if (this.disposed) {
+          void worker.terminate();
+          return;
+        }
+        this.replaceFailures = 0;
+        this.adopt(worker);
+        this.pump();
+      },
+      (error: unknown) => {
+        this.replacements--;
+        this.lastReplacementError = error;
+        this.replaceFailures++;
+        this.pump();
+        // Below the configured count the pool keeps trying (memory may free up, a file may come back), with backoff.
+        if (this.disposed || this.missingThreads === 0) return;
+        const waitMs = Math.min(DEFAULT_REPLACE_RETRY_MAX_MS, DEFAULT_REPLACE_RETRY_MS * 2 ** (this.replaceFailures - 1));
+        const timer = setTimeout(() => {
+          this.retryTimers.delete(timer);
+          if (!this.disposed && this.missingThreads > 0) this.replace();
+        }, waitMs);
+        timer.unref();
+        this.retryTimers.add(timer);
+      },
+    );
+  }
+
+  private pump(): void {
+    if (this.slots.size === 0 && this.replacements === 0) {
+      // Every thread died and could not be replaced: fail what waits rather than hang it.
+      const cause = this.lastReplacementError;
+      for (const job of this.queue.splice(0)) job.reject(new RetryableError('INTERNAL', 'no pipeline thread is running', { cause }));
+      return;
+    }
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) return;
+      if (slot.job || slot.stopping) continue;
+      const job = this.queue.shift()!;
+      slot.job = job;
+      const input = ownsBuffer(job.input) ? job.input : job.input.slice();
+      const message: ToThread = { type: 'process', id: job.id, input, options: job.options };
+      try {
+        postTransferring(slot.worker, message, [input.buffer as ArrayBuffer]);
+        job.onStarted?.();
+      } catch (error) {
+        // Options that can't be cloned are the caller's bug, not the thread's.
+        slot.job = undefined;
+        job.reject(new PermanentError('INTERNAL', `the job could not be sent to a pipeline thread: ${messageOf(error)}`, { cause: error }));
+      }
+    }
+  }
+}

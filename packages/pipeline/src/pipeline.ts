@@ -1,0 +1,341 @@
+import path from 'node:path';
+import { DEFAULT_BLEND, DEFAULT_UPSCALE, type OutputExt } from '@revive/contract';
+import { PermanentError } from './errors.js';
+import { alignFace, templateForSize } from './align.js';
+import { checkSize, decode, type SizeCheckOptions } from './decode.js';
+import { FaceDetector, type DetectorKind } from './detect.js';
+import { encode, resolveOutputFormat } from './encode.js';
+import { resizeImage, resizePlane, type ResizeKernel } from './image.js';
+import { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice, type SessionOptions } from './inference.js';
+import type { ModelRole } from '@revive/contract';
+import { defaultModelsDir, resolveModel } from './models.js';
+import { pasteFaces, type FaceToPaste } from './paste.js';
+import { configureKernels } from './resample.js';
+import { DEFAULT_FIDELITY, FaceRestorer } from './restore.js';
+import type { Affine, DetectedFace, EncodedFormat, Landmarks5, RgbImage, StageName, StageTimingsMs } from './types.js';
+import { BackgroundUpsampler } from './upscale.js';
+import { DEFAULT_DETECTOR, DEFAULT_RESTORER } from './defaults.js';
+
+export { DEFAULT_DETECTOR, DEFAULT_RESTORER } from './defaults.js';
+
+/**
+ * Kernel of the background upscale without an upsampler model: Catmull-Rom in libvips with exact pixel centres
+ * (image.ts), 2.5 to 5 times faster than Revive's TypeScript Lanczos-3 and 44.7 to 51 dB from it on the shared
+ * photos (bench/upscale-kernels.bench.ts; figures in the README). @default 'cubic'
+ */
+export const BACKGROUND_UPSCALE_KERNEL: ResizeKernel = 'cubic';
+
+export interface PipelineConfig {
+  /** Folder of model files. @default defaultModelsDir() */
+  readonly modelsDir?: string;
+  /** Detector catalogue id or .onnx path. @default 'yunet' */
+  readonly detector?: string;
+  /**
+   * The detector's decoder. @default told from the detector's id or file name (yunet, scrfd, retinaface), else
+   * from the model's output names
+   */
+  readonly detectorKind?: DetectorKind;
+  /** Restorer catalogue id or .onnx path. @default 'gfpgan-1.4' */
+  readonly restorer?: string;
+  /** Background upsampler id or path; when absent the background is upscaled with BACKGROUND_UPSCALE_KERNEL. */
+  readonly bgUpsampler?: string;
+  /** @default 0 */
+  readonly threads?: number;
+  /** @default 'cpu' */
+  readonly device?: ExecutionDevice;
+  /** Download missing catalogue models. @default true */
+  readonly download?: boolean;
+  /**
+   * Threads the resampling kernels run a large photo's strips on, this one included (resample.ts; per thread:
+   * PipelineThreadPool gives each of its threads a share of the cores). @default os.availableParallelism()
+   */
+  readonly kernelThreads?: number;
+  /** Largest input the decoder accepts. @default DEFAULT_MAX_PIXELS (decode.ts) */
+  readonly maxPixels?: number;
+  /** Largest output (input × upscale²) a job may have. @default the contract's DEFAULT_MAX_OUTPUT_PIXELS */
+  readonly maxOutputPixels?: number;
+  /** Working memory a job may need (the contract's jobMemoryBytes). @default the contract's defaultJobMemoryMiB(1) */
+  readonly jobMemoryMiB?: number;
+  readonly onDownloadProgress?: (modelId: string, receivedBytes: number, totalBytes: number | undefined) => void;
+}
+
+export interface ProcessOptions {
+  /** @default 2 */
+  readonly upscale?: number;
+  /** @default false */
+  readonly onlyCenterFace?: boolean;
+  /** The input is already a crop aligned to the template: restore it only. @default false */
+  readonly aligned?: boolean;
+  /** @default 1 */
+  readonly blend?: number;
+  /** @default 0.5 */
+  readonly fidelity?: number;
+  /** @default 'auto' */
+  readonly ext?: OutputExt;
+  /** Use the loaded background upsampler. @default true when one is loaded */
+  readonly useBgUpsampler?: boolean;
+  /** Fail with NO_FACE when none is found. @default false */
+  readonly requireFace?: boolean;
+  /** Minimum detection score. @default the detector family's own (DEFAULT_SCORE_THRESHOLDS) */
+  readonly scoreThreshold?: number;
+  /** Also return per-face crops (cropped_faces/, restored_faces/, cmp/). @default false */
+  readonly keepFaces?: boolean;
+}
+
+export interface ProcessedFace extends DetectedFace {
+  /** Maps input-image coordinates to the restorer's crop (size `cropSizePx`). */
+  readonly affine?: Affine;
+  /** Side of the aligned crop the restorer saw. */
+  readonly cropSizePx?: number;
+  /** Aligned input crop and restored face, only with `keepFaces`. */
+  readonly cropped?: RgbImage;
+  readonly restored?: RgbImage;
+}
+
+export interface ProcessResult {
+  readonly image: Uint8Array;
+  readonly format: EncodedFormat;
+  readonly width: number;
+  readonly height: number;
+  readonly faces: readonly ProcessedFace[];
+  readonly timingsMs: StageTimingsMs;
+  /** Why the output is not in the requested format, when `ext: auto` had to fall back to PNG (the input's format cannot hold it). */
+  readonly formatFallback?: string;
+}
+
+/** Detector kind from a catalogue id or file name; undefined lets the detector tell it from the model's outputs. */
+export function detectorKindFromName(idOrPath: string): DetectorKind | undefined {
+  const name = path.basename(idOrPath).toLowerCase();
+  if (name.includes('yunet')) return 'yunet';
+  if (name.includes('scrfd')) return 'scrfd';
+  if (name.includes('retinaface')) return 'retinaface';
+  return undefined;
+}
+
+/**
+ * facexlib's `get_center_face`: the face whose box centre is closest to the image centre.
+ * Returns the index, or -1 for no faces.
+ */
+export function centerFaceIndex(faces: readonly DetectedFace[], width: number, height: number): number {
+  let best = -1;
+  let bestDistance = Infinity;
+  faces.forEach((face, index) => {
+    const [x1, y1, x2, y2] = face.box;
+    const distance = Math.hypot((x1 + x2) / 2 - width / 2, (y1 + y2) / 2 - height / 2);
+    if (distance < bestDistance) {
+      bestDistance = distance;
+      best = index;
+    }
+  });
+  return best;
+}
+
+/** Accumulates wall time per stage; a stage run once per face (align, restore) sums over the faces. */
+class StageClock {
+  readonly timingsMs: StageTimingsMs = {};
+  async time<T>(stage: StageName | 'upscale', work: () => Promise<T> | T): Promise<T> {
+    const start = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.timingsMs[stage] = (this.timingsMs[stage] ?? 0) + (performance.now() - start);
+    }
+  }
+}
+
+/** The whole restoration: models load once in `create()`; `process()` may be called concurrently. */
+export class RestorationPipeline {
+  /** Ids or paths of the loaded models, for logs and for checking a job's `restorer` option. */
+  readonly models: { readonly detector: string; readonly restorer: string; readonly bgUpsampler: string | undefined };
+
+  private constructor(
+    private readonly detector: FaceDetector,
+    private readonly restorer: FaceRestorer,
+    private readonly bgUpsampler: BackgroundUpsampler | undefined,
+    models: RestorationPipeline['models'],
+    private readonly sizeOptions: SizeCheckOptions,
+  ) {
+    this.models = models;
+  }
+
+  /**
+   * Resolves every model (downloading missing catalogue models unless `download` is false) and loads each once.
+   * Fails with MODEL_UNAVAILABLE, MODEL_CHECKSUM, MODEL_INVALID, DEVICE_UNAVAILABLE or CONFIG.
+   */
+  static async create(config: PipelineConfig): Promise<RestorationPipeline> {
+    const modelsDir = config.modelsDir ?? defaultModelsDir();
+    const session: SessionOptions = { threads: config.threads ?? DEFAULT_THREADS, device: config.device ?? DEFAULT_DEVICE };
+    const detectorId = config.detector ?? DEFAULT_DETECTOR;
+    const restorerId = config.restorer ?? DEFAULT_RESTORER;
+    const detectorKind = config.detectorKind ?? detectorKindFromName(detectorId);
+    const resolve = (id: string, role: ModelRole) =>
+      resolveModel(id, role, {
+        modelsDir,
+        download: config.download ?? true,
+        ...(config.onDownloadProgress && {
+          onProgress: (received: number, total: number | undefined) => config.onDownloadProgress?.(id, received, total),
+        }),
+      });
+
+    // Resolve (and download) everything before loading anything, so a missing file fails fast.
+    const detectorPath = await resolve(detectorId, 'detector');
+    const restorerPath = await resolve(restorerId, 'restorer');
+    const upsamplerPath = config.bgUpsampler === undefined ? undefined : await resolve(config.bgUpsampler, 'upsampler');
+
+    try {
+      configureKernels(config.kernelThreads === undefined ? {} : { threads: config.kernelThreads });
+    } catch (error) {
+      throw new PermanentError('CONFIG', error instanceof Error ? error.message : String(error), { cause: error });
+    }
+    const loaded: { dispose(): Promise<void> }[] = [];
+    try {
+      const detector = await FaceDetector.create(detectorPath, {
+        ...session,
+        ...(detectorKind !== undefined && { kind: detectorKind }),
+      });
+      loaded.push(detector);
+      const restorer = await FaceRestorer.create(restorerPath, session);
+      loaded.push(restorer);
+      const upsampler = upsamplerPath === undefined ? undefined : await BackgroundUpsampler.create(upsamplerPath, session);
+      return new RestorationPipeline(
+        detector,
+        restorer,
+        upsampler,
+        { detector: detectorId, restorer: restorerId, bgUpsampler: config.bgUpsampler },
+        {
+          ...(config.maxPixels !== undefined && { maxPixels: config.maxPixels }),
+          ...(config.maxOutputPixels !== undefined && { maxOutputPixels: config.maxOutputPixels }),
+          ...(config.jobMemoryMiB !== undefined && { jobMemoryMiB: config.jobMemoryMiB }),
+        },
+      );
+    } catch (error) {
+      await Promise.allSettled(loaded.map((model) => model.dispose()));
+      throw error;
+    }
+  }
+
+  /**
+   * decode → detect → align → restore → paste → encode. Fails with INVALID_IMAGE, IMAGE_TOO_LARGE, OUTPUT_TOO_LARGE
+   * (the size limits are checked from the header, before any pixel is decoded) or NO_FACE.
+   */
+  /** The background upsampler a job will run, for the memory check: its model's scale. */
+  private upsamplerPlan(options: ProcessOptions): { readonly bgUpsamplerScale?: number } {
+    const upsampler = (options.useBgUpsampler ?? true) ? this.bgUpsampler : undefined;
+    return upsampler === undefined ? {} : { bgUpsamplerScale: upsampler.modelScale };
+  }
+
+  async process(input: Uint8Array, options: ProcessOptions = {}): Promise<ProcessResult> {
+    const clock = new StageClock();
+    const ext = options.ext ?? 'auto';
+    // `--aligned` writes the restorer's crop size, whatever the upscale: only the input limit applies to it.
+    const plan = options.aligned
+      ? undefined
+      : await clock.time('decode', () => checkSize(input, { upscale: options.upscale ?? DEFAULT_UPSCALE, ext, ...this.upsamplerPlan(options) }, this.sizeOptions));
+    const decoded = await clock.time('decode', () => decode(input, this.sizeOptions));
+    const { faces, image, alpha } = options.aligned
+      ? await this.restoreAligned(decoded.rgb, decoded.alpha, options, clock)
+      : await this.restoreWhole(decoded.rgb, decoded.alpha, options, clock);
+    const format = plan?.format ?? resolveOutputFormat(ext, decoded.format, alpha !== undefined);
+    const bytes = await clock.time('encode', () => encode(image, alpha, format));
+    return {
+      image: bytes,
+      format,
+      width: image.width,
+      height: image.height,
+      faces,
+      timingsMs: clock.timingsMs,
+      ...(plan?.fallback !== undefined && { formatFallback: plan.fallback }),
+    };
+  }
+
+  private async restoreWhole(
+    rgb: RgbImage,
+    alpha: Uint8Array | undefined,
+    options: ProcessOptions,
+    clock: StageClock,
+  ): Promise<{ faces: ProcessedFace[]; image: RgbImage; alpha: Uint8Array | undefined }> {
+    const upscale = options.upscale ?? DEFAULT_UPSCALE;
+    const outWidth = rgb.width * upscale;
+    const outHeight = rgb.height * upscale;
+    let detected = await clock.time('detect', () =>
+      this.detector.detect(rgb, options.scoreThreshold === undefined ? {} : { scoreThreshold: options.scoreThreshold }),
+    );
+    if (options.onlyCenterFace && detected.length > 1) {
+      detected = [detected[centerFaceIndex(detected, rgb.width, rgb.height)] as DetectedFace];
+    }
+    if (detected.length === 0 && options.requireFace) {
+      throw new PermanentError('NO_FACE', 'No face was found in the image.');
+    }
+
+    const size = this.restorer.inputSize;
+    const restoreOptions = { blend: options.blend ?? DEFAULT_BLEND, fidelity: options.fidelity ?? DEFAULT_FIDELITY };
+    // Faces go through the restorer one at a time: the session already uses every intra-op thread.
+    const faces: ProcessedFace[] = [];
+    const toPaste: FaceToPaste[] = [];
+    for (const face of detected) {
+      const aligned = await clock.time('align', () => alignFace(rgb, face.landmarks, size));
+      const restored = await clock.time('restore', () => this.restorer.restore(aligned.crop, restoreOptions));
+      toPaste.push({ face: restored, affine: aligned.affine });
+      faces.push({
+        ...face,
+        affine: aligned.affine,
+        cropSizePx: size,
+        ...(options.keepFaces && { cropped: aligned.crop, restored }),
+      });
+    }
+
+    const upsampler = (options.useBgUpsampler ?? true) ? this.bgUpsampler : undefined;
+    const background = await clock.time('upscale', () => {
+      if (upsampler !== undefined) return upsampler.upscale(rgb, upscale);
+      return upscale === 1 ? rgb : resizeImage(rgb, outWidth, outHeight, BACKGROUND_UPSCALE_KERNEL);
+    });
+    const image =
+      toPaste.length === 0
+        ? background
+        : await clock.time('paste', () =>
+            pasteFaces(background, toPaste, { upscale, sourceWidth: rgb.width, sourceHeight: rgb.height, inPlace: background !== rgb }),
+          );
+    const outAlpha =
+      alpha === undefined || upscale === 1
+        ? alpha
+        : await clock.time('upscale', () => resizePlane(alpha, rgb.width, rgb.height, outWidth, outHeight, BACKGROUND_UPSCALE_KERNEL));
+    return { faces, image, alpha: outAlpha };
+  }
+
+  /** `--aligned`: like GFPGAN, the crop is resized to the restorer's input and restored; nothing is pasted. */
+  private async restoreAligned(
+    rgb: RgbImage,
+    alpha: Uint8Array | undefined,
+    options: ProcessOptions,
+    clock: StageClock,
+  ): Promise<{ faces: ProcessedFace[]; image: RgbImage; alpha: Uint8Array | undefined }> {
+    const size = this.restorer.inputSize;
+    const resized = rgb.width === size && rgb.height === size;
+    const crop = resized ? rgb : await clock.time('align', () => resizeImage(rgb, size, size, 'lanczos3'));
+    const restored = await clock.time('restore', () =>
+      this.restorer.restore(crop, { blend: options.blend ?? DEFAULT_BLEND, fidelity: options.fidelity ?? DEFAULT_FIDELITY }),
+    );
+    // The input is aligned by definition: its landmarks are the template, in the input's own pixels.
+    const landmarks = templateForSize(size).map(
+      ([x, y]) => [(x * rgb.width) / size, (y * rgb.height) / size] as const,
+    ) as unknown as Landmarks5;
+    const face: ProcessedFace = {
+      box: [0, 0, rgb.width, rgb.height],
+      score: 1,
+      landmarks,
+      affine: [size / rgb.width, 0, 0, 0, size / rgb.height, 0],
+      cropSizePx: size,
+      ...(options.keepFaces && { cropped: crop, restored }),
+    };
+    const outAlpha =
+      alpha === undefined || resized
+        ? alpha
+        : await clock.time('align', () => resizePlane(alpha, rgb.width, rgb.height, size, size, 'lanczos3'));
+    return { faces: [face], image: restored, alpha: outAlpha };
+  }
+
+  /** Releases every onnxruntime session. */
+  async dispose(): Promise<void> {
+    await Promise.allSettled([this.detector.dispose(), this.restorer.dispose(), this.bgUpsampler?.dispose()]);
+  }
+}

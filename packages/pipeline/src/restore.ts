@@ -1,0 +1,152 @@
+import { PermanentError } from './errors.js';
+import { OnnxModel, describeTensor } from './inference.js';
+import type { ModelMetadata, SessionOptions, TensorData, TensorInfo } from './inference.js';
+import type { RgbImage } from './types.js';
+
+/** 1: the restored face only, as GFPGAN writes it. */
+export const DEFAULT_RESTORE_BLEND = 1;
+import { DEFAULT_FIDELITY } from './defaults.js';
+
+export { DEFAULT_FIDELITY };
+/** Names CodeFormer-style exports give their fidelity input (facefusion's codeformer.onnx uses `weight`). */
+const FIDELITY_INPUT_NAMES: ReadonlySet<string> = new Set(['weight', 'w']);
+
+export interface RestoreOptions {
+  /** 0 keeps the original crop, 1 the restored face. @default DEFAULT_RESTORE_BLEND */
+  readonly blend?: number;
+  /** Value fed to a CodeFormer-style `weight`/`w` input; ignored by models without one. @default DEFAULT_FIDELITY */
+  readonly fidelity?: number;
+}
+
+/** How a restorer is fed, read from its metadata once at load time. */
+interface RestorerContract {
+  readonly size: number;
+  readonly image: TensorInfo;
+  readonly fidelity: TensorInfo | undefined;
+  readonly output: TensorInfo;
+}
+
+/**
+ * Reads the contract shared by GFPGAN, CodeFormer, GPEN and RestoreFormer exports: one image input [1,3,S,S]
+ * float32 (square, fixed size), optionally a scalar `weight`/`w` input, and the first output as the face.
+ */
+function readContract(model: ModelMetadata): RestorerContract {
+  const fidelity = model.inputs.find((i) => FIDELITY_INPUT_NAMES.has(i.name));
+  const images = model.inputs.filter((i) => i !== fidelity);
+  const image = images[0];
+  if (!image || images.length !== 1) {
+    throw new Error(`a restorer has one image input (plus an optional 'weight'/'w'); found ${model.inputs.map(describeTensor).join(', ') || 'none'}`);
+  }
+  const [batch, channels, height, width] = image.shape;
+  if (image.shape.length !== 4) throw new Error(`input ${describeTensor(image)} must have rank 4 [1,3,S,S]`);
+  if (batch !== null && batch !== 1) throw new Error(`input ${describeTensor(image)} must take a batch of 1`);
+  if (channels !== 3) throw new Error(`input ${describeTensor(image)} must have 3 channels (RGB)`);
+  if (height === null || height === undefined || width === null || width === undefined || height !== width) {
+    throw new Error(`input ${describeTensor(image)} must have a fixed square size`);
+  }
+  if (image.type !== 'float32') throw new Error(`input ${describeTensor(image)} must be float32`);
+  if (fidelity) {
+    if (fidelity.type !== 'float32' && fidelity.type !== 'float64') throw new Error(`input ${describeTensor(fidelity)} must be float32 or float64`);
+    if (fidelity.shape.length > 1 || (fidelity.shape.length === 1 && fidelity.shape[0] !== 1 && fidelity.shape[0] !== null)) {
+      throw new Error(`input ${describeTensor(fidelity)} must be a scalar or [1]`);
+    }
+  }
+  const output = model.outputs[0];
+  if (!output) throw new Error('the model has no output');
+  if (output.type !== 'float32') throw new Error(`output ${describeTensor(output)} must be float32`);
+  if (output.shape.length !== 4) throw new Error(`output ${describeTensor(output)} must have rank 4 [1,3,S,S]`);
+  return { size: width, image, fidelity, output };
+}
+
+/** RGB uint8 → planar [1,3,S,S] float32 in [-1,1], GFPGAN's `normalize(img, (0.5,)*3, (0.5,)*3)`. */
+function toTensor(crop: RgbImage): Float32Array {
+  const plane = crop.width * crop.height;
+  const out = new Float32Array(plane * 3);
+  const src = crop.data;
+  for (let i = 0; i < plane; i++) {
+    out[i] = (src[3 * i]! / 255 - 0.5) / 0.5;
+    out[plane + i] = (src[3 * i + 1]! / 255 - 0.5) / 0.5;
+    out[2 * plane + i] = (src[3 * i + 2]! / 255 - 0.5) / 0.5;
+  }
+  return out;
+}
+
+/**
+ * Planar [-1,1] → interleaved uint8 like GFPGAN's tensor2img (clamp to [-1,1], rescale to 0..1, ×255, round),
+ * blended with the original crop before the single rounding so blend 1 is exactly tensor2img.
+ */
+function fromTensor(tensor: Float32Array, original: RgbImage, blend: number): RgbImage {
+  const plane = original.width * original.height;
+  const out = new Uint8Array(plane * 3);
+  const keep = 1 - blend;
+  for (let c = 0; c < 3; c++) {
+    for (let i = 0; i < plane; i++) {
+      const v = tensor[c * plane + i]!;
+      const restored = ((v < -1 ? -1 : v > 1 ? 1 : v) + 1) * 0.5 * 255;
+      out[3 * i + c] = Math.round(restored * blend + original.data[3 * i + c]! * keep);
+    }
+  }
+  return { width: original.width, height: original.height, data: out };
+}
+
+/** Stage 4: one ONNX session per model, reused across faces and photos. */
+export class FaceRestorer {
+  /** Square input size read from the model's metadata (512 for GFPGAN). */
+  readonly inputSize: number = 512;
+  /** True when the model has a CodeFormer-style fidelity input. */
+  readonly hasFidelityInput: boolean = false;
+  readonly #model: OnnxModel;
+  readonly #contract: RestorerContract;
+
+  private constructor(model: OnnxModel, contract: RestorerContract) {
+    this.#model = model;
+    this.#contract = contract;
+    this.inputSize = contract.size;
+    this.hasFidelityInput = contract.fidelity !== undefined;
+  }
+
+  /** Loads the model; one that does not fit the restorer contract fails here with MODEL_INVALID. */
+  static async create(modelPath: string, options: SessionOptions): Promise<FaceRestorer> {
+    let contract: RestorerContract | undefined;
+    const model = await OnnxModel.create(modelPath, {
+      ...options,
+      validate: (m) => {
+        contract = readContract(m);
+      },
+    });
+    if (!contract) throw new PermanentError('INTERNAL', `restorer contract not read for ${modelPath}`);
+    return new FaceRestorer(model, contract);
+  }
+
+  /** Restores one aligned `inputSize`×`inputSize` crop. Safe to call concurrently. */
+  async restore(crop: RgbImage, options?: RestoreOptions): Promise<RgbImage> {
+    const size = this.inputSize;
+    if (crop.width !== size || crop.height !== size) {
+      throw new PermanentError('INTERNAL', `restorer ${this.#model.path} takes ${size}×${size} crops, got ${crop.width}×${crop.height}`);
+    }
+    const blend = Math.min(1, Math.max(0, options?.blend ?? DEFAULT_RESTORE_BLEND));
+    const { image, fidelity, output } = this.#contract;
+    const feeds: Record<string, TensorData> = { [image.name]: { type: 'float32', data: toTensor(crop), dims: [1, 3, size, size] } };
+    if (fidelity) {
+      const value = options?.fidelity ?? DEFAULT_FIDELITY;
+      const dims = fidelity.shape.length === 0 ? [] : [1];
+      feeds[fidelity.name] =
+        fidelity.type === 'float64'
+          ? { type: 'float64', data: Float64Array.of(value), dims }
+          : { type: 'float32', data: Float32Array.of(value), dims };
+    }
+    const results = await this.#model.run(feeds);
+    const result = results[output.name];
+    if (!result || result.type !== 'float32' || result.data.length !== 3 * size * size) {
+      throw new PermanentError(
+        'MODEL_INVALID',
+        `restorer ${this.#model.path} returned ${result ? `[${result.dims.join(',')}] ${result.type}` : 'nothing'} for '${output.name}', expected [1,3,${size},${size}] float32`,
+      );
+    }
+    return fromTensor(result.data as Float32Array, crop, blend);
+  }
+
+  async dispose(): Promise<void> {
+    await this.#model.dispose();
+  }
+}
