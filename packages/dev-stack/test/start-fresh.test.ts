@@ -44,9 +44,15 @@ async function cloneRepository(destination: string): Promise<void> {
   // A real folder of links rather than one link: pnpm refuses to keep its task run state
   // (node_modules/.pnpm-task-run-state-v1) behind a symbolic link, so the clone gets a state folder of its own.
   await mkdir(path.join(destination, 'node_modules'));
+  // pnpm's own bookkeeping (bin shims, install state) is copied, not linked: a `pnpm` run in the clone that decides to
+  // refresh it must write the clone's paths into the clone, never into the checkout the tests run from.
+  const copied = new Set(['.bin', '.modules.yaml', '.pnpm-workspace-state-v1.json']);
   for (const entry of await readdir(path.join(REPO_ROOT, 'node_modules'))) {
     if (entry.startsWith('.pnpm-task-run-state')) continue;
-    await symlink(path.join(REPO_ROOT, 'node_modules', entry), path.join(destination, 'node_modules', entry));
+    const from = path.join(REPO_ROOT, 'node_modules', entry);
+    const to = path.join(destination, 'node_modules', entry);
+    if (copied.has(entry)) await cp(from, to, { recursive: true, verbatimSymlinks: true });
+    else await symlink(from, to);
   }
   for (const pkg of await readdir(path.join(REPO_ROOT, 'packages'))) {
     const modules = path.join(REPO_ROOT, 'packages', pkg, 'node_modules');

@@ -109,10 +109,16 @@ describe('models: what synth accepts, the image bakes', () => {
     const dockerfile = readFileSync(join(REPO_ROOT, file), 'utf8');
     const models = dockerfile.slice(dockerfile.indexOf(' AS models'));
     for (const arg of Object.values(BUILD_ARG_OF_ROLE)) {
-      expect(models).toMatch(new RegExp(`^ARG ${arg}=`, 'm'));
+      expect(models).toMatch(new RegExp(`^ARG ${arg}(=|$)`, 'm'));
       expect(models).toContain(`\${${arg}}`);
     }
-    expect(models).toMatch(/^RUN node \/opt\/revive\/models-fetch\.mjs \$\{REVIVE_DETECTOR\} \$\{REVIVE_RESTORER\} \$\{REVIVE_BG_UPSAMPLER\}$/m);
+    // The default models come from the app (contract's DEFAULT_RESTORER/DEFAULT_DETECTOR), never from a literal here:
+    // the two it always passes are required, and an image built without them stops before fetching anything.
+    for (const arg of [BUILD_ARG_OF_ROLE.detector, BUILD_ARG_OF_ROLE.restorer]) {
+      expect(dockerfile).not.toMatch(new RegExp(`^ARG ${arg}=`, 'm'));
+      expect(models).toContain(`\${${arg}:?`);
+    }
+    expect(models).toMatch(/node \/opt\/revive\/models-fetch\.mjs \$\{REVIVE_DETECTOR\} \$\{REVIVE_RESTORER\} \$\{REVIVE_BG_UPSAMPLER\}$/m);
     // Every base pinned by digest.
     for (const base of dockerfile.matchAll(/^ARG (?:NODE|CUDA)_IMAGE=(\S+)$/gm)) expect(base[1]).toMatch(/@sha256:[0-9a-f]{64}$/);
     expect(dockerfile).toMatch(/^ARG PNPM_VERSION=\d+\.\d+\.\d+$/m);
