@@ -6,14 +6,14 @@ import { defineConfig } from 'vitest/config';
 const unit = (pkg: string) => ({
   test: { name: `${pkg}:unit`, root: `packages/${pkg}`, include: ['src/**/*.test.ts'], testTimeout: 30_000 },
 });
-const integration = (pkg: string, options: { emulators?: boolean } = {}) => ({
+const integration = (pkg: string, options: { emulators?: boolean; fileParallelism?: boolean } = {}) => ({
   test: {
     name: `${pkg}:integration`,
     root: `packages/${pkg}`,
     include: ['test/**/*.test.ts'],
     testTimeout: 180_000,
     hookTimeout: 180_000,
-    fileParallelism: false,
+    fileParallelism: options.fileParallelism ?? false,
     ...(options.emulators === false ? {} : { globalSetup: ['../local-aws/src/vitest-setup.ts'] }),
   },
 });
@@ -40,8 +40,8 @@ export default defineConfig({
       unit('client'),
       integration('client'),
       unit('infra'),
-      // The CDK app through assertions and the CDK CLI: no emulators.
-      integration('infra', { emulators: false }),
+      // The CDK app through assertions and the CDK CLI: no emulators, and its files share nothing, so they run side by side.
+      integration('infra', { emulators: false, fileParallelism: true }),
     ],
   },
 });

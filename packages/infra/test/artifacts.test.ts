@@ -177,7 +177,7 @@ describe('the synthesized artifacts', () => {
       expect(files).toContain(needed);
     }
     const unwanted = files.filter(
-      (file) => /(^|\/)README\.md$|\.test\.ts$|^packages\/(infra|api-lambda|local-aws)\/src\/|^packages\/worker\/(test|bench)\/|\/testing\/|node_modules|^cdk\.json$/.test(file),
+      (file) => /(^|\/)README\.md$|\.test\.ts$|^packages\/(infra|api|dev-stack|client|local-aws)\/src\/|^packages\/(worker|pipeline)\/(test|bench)\/|\/testing\/|node_modules|^cdk\.json$/.test(file),
     );
     expect(unwanted).toEqual([]);
   });
