@@ -85,6 +85,12 @@ export const DEFAULT_HANDLER_TIMEOUT_SECONDS = 10;
 /** @default 512 */
 export const DEFAULT_HANDLER_MEMORY_MIB = 512;
 const CORS_MAX_AGE_SECONDS = 600;
+/**
+ * Response headers a browser script on an allowed origin may read beyond the CORS-safelisted ones: the client backs
+ * off by Retry-After where an answer has one (the API's 503s), and POST /jobs answers Location and
+ * Idempotent-Replayed. API Gateway adds the CORS headers itself and ignores any a handler returns.
+ */
+export const CORS_EXPOSE_HEADERS = ['retry-after', 'location', 'idempotent-replayed'] as const;
 
 export interface JobApiProps {
   /** JWT issuer URL (e.g. a Cognito user pool). */
@@ -187,6 +193,7 @@ export class JobApi extends Construct {
                 apigw.CorsHttpMethod.OPTIONS,
               ],
               allowHeaders: ['authorization', 'content-type', 'idempotency-key'],
+              exposeHeaders: [...CORS_EXPOSE_HEADERS],
               maxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
             },
           }
