@@ -11,12 +11,16 @@ import type { ApiEvent, ApiResult } from './http/event.js';
 
 export { METRICS_NAMESPACE, SERVICE_NAME, toHandler } from './handler.js';
 
-/** What every route has: config, the URL policy, logging and metrics, a clock. */
-export interface BaseDeps {
-  readonly config: ApiConfig;
-  readonly urlAllowList: AddressPolicy;
+/** Logging and metrics: all that a route reading no configuration needs (the OpenAPI document). */
+export interface Observability {
   readonly logger: Logger;
   readonly metrics: Metrics;
+}
+
+/** What every route has: config, the URL policy, logging and metrics, a clock. */
+export interface BaseDeps extends Observability {
+  readonly config: ApiConfig;
+  readonly urlAllowList: AddressPolicy;
   /** Injectable clock for tests. @default Date.now */
   readonly now: () => number;
 }
@@ -36,7 +40,7 @@ export interface ApiDeps extends BaseDeps, Adapters {}
 export type DepsWith<K extends AdapterName> = BaseDeps & Pick<Adapters, K>;
 
 /** A route's logic: an event in, a structured result out; errors are thrown as ApiError. */
-export type RouteLogic<D extends BaseDeps = ApiDeps> = (event: ApiEvent, deps: D) => Promise<ApiResult>;
+export type RouteLogic<D extends Observability = ApiDeps> = (event: ApiEvent, deps: D) => Promise<ApiResult>;
 /** A Lambda handler as API Gateway calls it. */
 export type ApiHandler = (event: ApiEvent, context?: Context) => Promise<ApiResult>;
 

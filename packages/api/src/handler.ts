@@ -3,7 +3,7 @@
 import { AddressPolicy } from '@revive/contract';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { ApiDeps, BaseDeps, DepsWith, AdapterName, RouteLogic, ApiHandler } from './app.js';
+import type { ApiDeps, BaseDeps, DepsWith, AdapterName, RouteLogic, ApiHandler, Observability } from './app.js';
 import { loadConfig, type ApiConfig } from './config.js';
 import { ApiError } from './errors.js';
 import type { ApiResult } from './http/event.js';
@@ -17,15 +17,19 @@ export const METRICS_NAMESPACE = 'Revive';
  */
 export const SERVICE_NAME = 'api';
 
-/** Logger, metrics, config and the address policy: what every route has, built from the environment. */
-export function createBaseDeps(env: NodeJS.ProcessEnv, config: ApiConfig = loadConfig(env)): BaseDeps {
+/** Logger and metrics, named for the function (POWERTOOLS_SERVICE_NAME) or SERVICE_NAME; reads no other config. */
+export function createObservability(env: NodeJS.ProcessEnv): Observability {
   // An explicit serviceName would win over POWERTOOLS_SERVICE_NAME, so it is passed only as the fallback.
   const serviceName = env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME;
+  return { logger: new Logger({ serviceName }), metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName }) };
+}
+
+/** Logger, metrics, config and the address policy: what every route has, built from the environment. */
+export function createBaseDeps(env: NodeJS.ProcessEnv, config: ApiConfig = loadConfig(env)): BaseDeps {
   return {
     config,
     urlAllowList: new AddressPolicy(config.REVIVE_URL_ALLOW_CIDRS),
-    logger: new Logger({ serviceName }),
-    metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName }),
+    ...createObservability(env),
     now: Date.now,
   };
 }
@@ -57,7 +61,7 @@ export function lambdaDeps<K extends AdapterName = never>(
  * Turns route logic into a handler: problem+json for ApiErrors, a logged 500 for anything else, one log line and
  * latency/error metrics per request.
  */
-export function toHandler<D extends BaseDeps>(route: string, logic: RouteLogic<D>, getDeps: () => D): ApiHandler {
+export function toHandler<D extends Observability>(route: string, logic: RouteLogic<D>, getDeps: () => D): ApiHandler {
   return async (event, context) => {
     const deps = getDeps();
     const { logger, metrics } = deps;

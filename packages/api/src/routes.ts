@@ -5,9 +5,9 @@ import { createJob } from './handlers/create-job.js';
 import { createUpload } from './handlers/create-upload.js';
 import { getJob } from './handlers/get-job.js';
 import { listJobs } from './handlers/list-jobs.js';
-import { openapi } from './handlers/openapi.js';
+import { serveOpenApi } from './handlers/openapi.js';
+import { buildOpenApiDocument } from './openapi.js';
 import type { ApiRoute } from '@revive/contract';
-
 
 /** Route logic by handler file name: the same functions the Lambda entry points export as `handler`. */
 export const ROUTE_LOGIC: Record<ApiRoute['handler'], RouteLogic> = {
@@ -16,7 +16,8 @@ export const ROUTE_LOGIC: Record<ApiRoute['handler'], RouteLogic> = {
   'get-job': getJob,
   'list-jobs': listJobs,
   'cancel-job': cancelJob,
-  openapi,
+  // Built once, when the local server or a test loads the routes; the Lambda serves the one built at bundling time.
+  openapi: serveOpenApi(buildOpenApiDocument()),
 };
 
 /** Every route's handler bound to one set of deps (the local server, tests). */

@@ -12,7 +12,7 @@ import { writeSolidImage } from '@revive/pipeline/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps, destroyDeps, type ApiDeps } from '../src/app.js';
 import { bindHandlers } from '../src/routes.js';
-import { apiEvent, bodyOf } from './helpers.js';
+import { apiEvent, bodyOf, documentedHandlers } from './helpers.js';
 
 const aws = inject('localAws');
 const clients = localClients(aws);
@@ -47,7 +47,7 @@ async function drainQueue(): Promise<number> {
 beforeAll(async () => {
   resources = await createReviveResources(aws);
   deps = createDeps({ ...localAwsEnv(aws, resources), REVIVE_LOCAL_MODE: 'false' });
-  api = bindHandlers(deps);
+  api = documentedHandlers(bindHandlers(deps));
   rgbaBomb = await put(await writeSolidImage(8000, 8000, 4, 'png'), 'image/png');
   wideWebp = await put(await writeSolidImage(8192, 1024, 3, 'webp'), 'image/webp');
   wideJpeg = await put(await writeSolidImage(33000, 400, 3, 'jpeg'), 'image/jpeg');

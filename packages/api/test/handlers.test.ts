@@ -4,13 +4,13 @@ process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { jobMessageSchema, TABLE_SCHEMA, uploadKey, type JobListResponse, type JobResponse, type Problem } from '@revive/contract';
+import { API_ROUTES, jobMessageSchema, TABLE_SCHEMA, uploadKey, type JobListResponse, type JobResponse, type Problem } from '@revive/contract';
 import { createReviveResources, localAwsEnv, localClients, type ReviveResources } from '@revive/local-aws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps, destroyDeps, type ApiDeps } from '../src/app.js';
 import { idempotentJobId } from '../src/jobs.js';
 import { bindHandlers } from '../src/routes.js';
-import { apiEvent, bodyOf, type EventOptions } from './helpers.js';
+import { apiEvent, bodyOf, documentedHandlers, type EventOptions } from './helpers.js';
 
 const aws = inject('localAws');
 let resources: ReviveResources;
@@ -27,7 +27,7 @@ const as = (tenant: string) => ({ claims: { sub: tenant } });
 function withDeps(overrides: Record<string, string>) {
   const other = createDeps({ ...env, ...overrides });
   cleanups.push(() => destroyDeps(other));
-  return bindHandlers(other);
+  return documentedHandlers(bindHandlers(other));
 }
 
 async function create(tenant: string, body: unknown, headers: Record<string, string> = {}, handlers = api) {
@@ -60,7 +60,7 @@ beforeAll(async () => {
   resources = await createReviveResources(aws);
   env = { ...localAwsEnv(aws, resources), REVIVE_LOCAL_MODE: 'false' };
   deps = createDeps(env);
-  api = bindHandlers(deps);
+  api = documentedHandlers(bindHandlers(deps));
   // create-job refuses an upload key with nothing behind it: the uploads the tests name exist.
   for (const tenant of [tenantA, tenantB, 'org-7']) await putUpload(upload(tenant).source.uploadKey);
 });
@@ -390,13 +390,14 @@ describe('POST /uploads', () => {
 });
 
 describe('GET /openapi.json', () => {
-  it('serves an OpenAPI 3.1 document generated from the schemas', async () => {
+  it('serves the OpenAPI 3.1 document of every route in the table, with the caller\'s URL as its server', async () => {
     const res = await api.openapi(apiEvent({ method: 'GET', path: '/openapi.json' }));
     expect(res.statusCode).toBe(200);
-    const doc = bodyOf<{ openapi: string; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, { properties?: Record<string, unknown>; additionalProperties?: boolean }> } }>(res);
+    const doc = bodyOf<{ openapi: string; servers: { url: string }[]; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, { properties?: Record<string, unknown>; additionalProperties?: boolean }> } }>(res);
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths).sort()).toEqual(['/jobs', '/jobs/{id}', '/openapi.json', '/uploads']);
-    expect(Object.keys(doc.paths['/jobs/{id}']!).sort()).toEqual(['delete', 'get']);
+    expect(doc.servers).toEqual([{ url: 'https://api.example.test' }]);
+    const operations = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`));
+    expect(operations.sort()).toEqual(API_ROUTES.map((route) => `${route.method} ${route.path}`).sort());
     expect(doc.components.schemas.CreateJobRequest?.additionalProperties).toBe(false);
     expect(Object.keys(doc.components.schemas.Job?.properties ?? {})).toEqual(expect.arrayContaining(['id', 'status', 'created_at', 'urls']));
   });

@@ -1,4 +1,77 @@
-/** One route of the job API. */
+import { z } from 'zod';
+import {
+  createJobRequestSchema,
+  createUploadRequestSchema,
+  createUploadResponseSchema,
+  jobListResponseSchema,
+  jobResponseSchema,
+  listJobsQuerySchema,
+  type ApiErrorCode,
+} from './api.js';
+import { jobIdSchema } from './job.js';
+
+/**
+ * The HTTP status of each problem+json code. A route's documented errors are typed against it, so the OpenAPI
+ * document cannot put a code under a status the API never answers it with. INTERNAL is a 503 (with Retry-After) when
+ * DynamoDB did not answer, a 500 for anything else.
+ */
+export const API_ERROR_STATUSES = {
+  MALFORMED_JSON: [400],
+  VALIDATION_FAILED: [400],
+  UNKNOWN_FIELD: [400],
+  UNSUPPORTED_MEDIA_TYPE: [415],
+  PAYLOAD_TOO_LARGE: [413],
+  HEADERS_TOO_LARGE: [431],
+  UNAUTHENTICATED: [401],
+  FORBIDDEN_UPLOAD_KEY: [403],
+  UPLOAD_NOT_FOUND: [422],
+  IMAGE_TOO_LARGE: [422],
+  OUTPUT_TOO_LARGE: [422],
+  FORBIDDEN_URL: [400],
+  INVALID_IDEMPOTENCY_KEY: [400],
+  IDEMPOTENCY_KEY_REUSED: [422],
+  INVALID_CURSOR: [400],
+  JOB_NOT_FOUND: [404],
+  JOB_NOT_CANCELABLE: [409],
+  ROUTE_NOT_FOUND: [404],
+  MALFORMED_PATH: [400],
+  ENQUEUE_FAILED: [503],
+  TIMEOUT: [503],
+  INTERNAL: [500, 503],
+} as const satisfies Record<ApiErrorCode, readonly number[]>;
+
+/** A status some problem+json code is answered with. */
+export type ApiErrorStatus = (typeof API_ERROR_STATUSES)[ApiErrorCode][number];
+
+/** One error a route answers with: a problem+json body whose `code` is `code`, with the HTTP status `status`. */
+export type ApiRouteError = {
+  readonly [C in ApiErrorCode]: {
+    readonly code: C;
+    readonly status: (typeof API_ERROR_STATUSES)[C][number];
+    /** When the route answers it, for the document's reader. */
+    readonly when: string;
+    /** Response headers that come with it, by name: what each says. */
+    readonly headers?: Readonly<Record<string, string>>;
+  };
+}[ApiErrorCode];
+
+/** A JSON body and the name its schema has under the OpenAPI document's `components.schemas`. */
+export interface ApiBody {
+  readonly name: string;
+  readonly schema: z.ZodType;
+}
+
+/** A successful answer of a route. */
+export interface ApiRouteResponse {
+  readonly status: 200 | 201 | 202;
+  readonly description: string;
+  /** The JSON body; absent where it has no contract schema (the OpenAPI document itself). */
+  readonly body?: ApiBody;
+  /** Response headers, by name: what each says. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** One route of the job API: what the CDK app, the local server and the OpenAPI document need to know of it. */
 export interface ApiRoute {
   readonly method: 'GET' | 'POST' | 'DELETE';
   /** API Gateway path, with `{id}` parameters. */
@@ -7,17 +80,165 @@ export interface ApiRoute {
   readonly handler: 'create-upload' | 'create-job' | 'get-job' | 'list-jobs' | 'cancel-job' | 'openapi';
   /** Public routes have no JWT authorizer. */
   readonly public?: boolean;
+  /** The OpenAPI operationId (what generated clients name the call). */
+  readonly operationId: string;
+  readonly summary: string;
+  readonly description?: string;
+  /** One property per `{name}` in `path`. */
+  readonly pathParameters?: z.ZodObject;
+  /** The query string, as the handler validates it. */
+  readonly query?: z.ZodObject;
+  /** Request headers the handler reads, by their HTTP name. */
+  readonly headers?: z.ZodObject;
+  /** The JSON request body, as the handler validates it; `required: false` when an empty body is accepted. */
+  readonly requestBody?: ApiBody & { readonly required: boolean };
+  readonly responses: readonly [ApiRouteResponse, ...ApiRouteResponse[]];
+  /** Every problem+json answer of the route's handler. */
+  readonly errors: readonly ApiRouteError[];
 }
 
 /**
+ * `Idempotency-Key`: printable ASCII without spaces; 255 characters hold UUIDs and the longest keys clients commonly
+ * send.
+ */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+const jobPath = z.object({ id: jobIdSchema.describe("The job's id, from POST /jobs") });
+const job: ApiBody = { name: 'Job', schema: jobResponseSchema };
+
+const UNAUTHENTICATED: ApiRouteError = {
+  code: 'UNAUTHENTICATED',
+  status: 401,
+  when: 'the JWT has no usable tenant claim (locally: no x-revive-tenant header)',
+};
+const BUG: ApiRouteError = { code: 'INTERNAL', status: 500, when: 'a bug; `detail` says what happened' };
+const RETRY_AFTER = { 'Retry-After': 'Seconds to wait before retrying' } as const;
+const STORAGE_DOWN: ApiRouteError = { code: 'INTERNAL', status: 503, when: 'the job table did not answer; retry later', headers: RETRY_AFTER };
+/** What `parseJsonBody` answers for a body it cannot take. */
+const JSON_BODY_ERRORS: readonly ApiRouteError[] = [
+  { code: 'MALFORMED_JSON', status: 400, when: 'the body is not JSON' },
+  { code: 'VALIDATION_FAILED', status: 400, when: 'a field has the wrong type, is missing or out of range; `errors` lists each' },
+  { code: 'UNKNOWN_FIELD', status: 400, when: 'the body has a field the API does not know' },
+  { code: 'UNSUPPORTED_MEDIA_TYPE', status: 415, when: 'a body whose Content-Type is not application/json' },
+  { code: 'PAYLOAD_TOO_LARGE', status: 413, when: 'a body larger than the API parses' },
+];
+const JOB_NOT_FOUND: ApiRouteError = {
+  code: 'JOB_NOT_FOUND',
+  status: 404,
+  when: "no job with this id for the caller's tenant (another tenant's job, or an id that is not a job id, is not found either)",
+};
+
+/**
  * The API's routes. One table for the CDK app (HTTP API routes), the local server (its router) and the OpenAPI
- * document, so the deployed and the local API cannot drift apart.
+ * document (packages/api/src/openapi.ts builds it from this table alone), so the deployed API, the local one and their
+ * description cannot drift apart.
  */
 export const API_ROUTES: readonly ApiRoute[] = [
-  { method: 'POST', path: '/uploads', handler: 'create-upload' },
-  { method: 'POST', path: '/jobs', handler: 'create-job' },
-  { method: 'GET', path: '/jobs', handler: 'list-jobs' },
-  { method: 'GET', path: '/jobs/{id}', handler: 'get-job' },
-  { method: 'DELETE', path: '/jobs/{id}', handler: 'cancel-job' },
-  { method: 'GET', path: '/openapi.json', handler: 'openapi', public: true },
+  {
+    method: 'POST',
+    path: '/uploads',
+    handler: 'create-upload',
+    operationId: 'createUpload',
+    summary: 'Get a presigned POST to upload a photo',
+    description:
+      'Send `fields` first, then the photo as the form field `file`, to `url`, before `expires_at`; the storage refuses files over `max_bytes` and types other than images. Pass `uploadKey` to POST /jobs.',
+    requestBody: { name: 'CreateUploadRequest', schema: createUploadRequestSchema, required: false },
+    responses: [{ status: 201, description: 'Form fields and URL for the upload.', body: { name: 'CreateUploadResponse', schema: createUploadResponseSchema } }],
+    errors: [...JSON_BODY_ERRORS, UNAUTHENTICATED, BUG],
+  },
+  {
+    method: 'POST',
+    path: '/jobs',
+    handler: 'create-job',
+    operationId: 'createJob',
+    summary: 'Create a restoration job',
+    description:
+      'The job is QUEUED and runs once; poll GET /jobs/{id} or pass `webhookUrl`. With an Idempotency-Key, repeating the same request returns the same job instead of a second one.',
+    headers: z.object({
+      'Idempotency-Key': z
+        .string()
+        .regex(IDEMPOTENCY_KEY_PATTERN)
+        .optional()
+        .describe('Makes retries safe: the same key and body give the same job (for the job table\'s retention)'),
+    }),
+    requestBody: { name: 'CreateJobRequest', schema: createJobRequestSchema, required: true },
+    responses: [
+      {
+        status: 202,
+        description: 'The job: new, or the same job for a repeated Idempotency-Key.',
+        body: job,
+        headers: { Location: "The job's URL", 'Idempotent-Replayed': '`true` when an earlier request with this Idempotency-Key created the job' },
+      },
+    ],
+    errors: [
+      ...JSON_BODY_ERRORS,
+      { code: 'FORBIDDEN_URL', status: 400, when: 'source.url or webhookUrl is not http(s), or points at a private, loopback or metadata address' },
+      { code: 'INVALID_IDEMPOTENCY_KEY', status: 400, when: 'an Idempotency-Key outside 1..255 printable ASCII characters' },
+      UNAUTHENTICATED,
+      { code: 'FORBIDDEN_UPLOAD_KEY', status: 403, when: "source.uploadKey is not under the caller's tenant" },
+      { code: 'UPLOAD_NOT_FOUND', status: 422, when: 'nothing was uploaded at source.uploadKey, or the upload expired' },
+      { code: 'IMAGE_TOO_LARGE', status: 422, when: "the upload's header says it has more input or output pixels than the worker accepts" },
+      { code: 'OUTPUT_TOO_LARGE', status: 422, when: 'the output would be wider or taller than the requested `ext` can hold' },
+      { code: 'IDEMPOTENCY_KEY_REUSED', status: 422, when: 'the Idempotency-Key was used with a different body' },
+      { code: 'ENQUEUE_FAILED', status: 503, when: 'the job could not be queued (it is FAILED); retry with the same Idempotency-Key', headers: RETRY_AFTER },
+      STORAGE_DOWN,
+      BUG,
+    ],
+  },
+  {
+    method: 'GET',
+    path: '/jobs',
+    handler: 'list-jobs',
+    operationId: 'listJobs',
+    summary: "The caller's jobs, newest first",
+    description: 'Pass `next_cursor` back as `cursor` for the next page; it is null on the last page.',
+    query: listJobsQuerySchema,
+    responses: [{ status: 200, description: 'A page of jobs.', body: { name: 'JobList', schema: jobListResponseSchema } }],
+    errors: [
+      { code: 'VALIDATION_FAILED', status: 400, when: '`limit` is not a whole number in range, or `cursor` is empty or too long' },
+      { code: 'UNKNOWN_FIELD', status: 400, when: 'a query parameter other than `limit` and `cursor`' },
+      { code: 'INVALID_CURSOR', status: 400, when: 'a `cursor` this API did not return to the caller' },
+      UNAUTHENTICATED,
+      STORAGE_DOWN,
+      BUG,
+    ],
+  },
+  {
+    method: 'GET',
+    path: '/jobs/{id}',
+    handler: 'get-job',
+    operationId: 'getJob',
+    summary: 'A job',
+    description: "SUCCEEDED jobs carry a presigned result URL (`output.url`, until `output.expires_at`) and the faces found, in the input photo's pixels.",
+    pathParameters: jobPath,
+    responses: [{ status: 200, description: 'The job.', body: job }],
+    errors: [UNAUTHENTICATED, JOB_NOT_FOUND, STORAGE_DOWN, BUG],
+  },
+  {
+    method: 'DELETE',
+    path: '/jobs/{id}',
+    handler: 'cancel-job',
+    operationId: 'cancelJob',
+    summary: 'Cancel a QUEUED job',
+    description: 'The worker skips a CANCELED job. A job that already started runs to its end.',
+    pathParameters: jobPath,
+    responses: [{ status: 200, description: 'The canceled job.', body: job }],
+    errors: [
+      UNAUTHENTICATED,
+      JOB_NOT_FOUND,
+      { code: 'JOB_NOT_CANCELABLE', status: 409, when: 'the job is not QUEUED (the worker started it, or it ended)' },
+      STORAGE_DOWN,
+      BUG,
+    ],
+  },
+  {
+    method: 'GET',
+    path: '/openapi.json',
+    handler: 'openapi',
+    public: true,
+    operationId: 'openapi',
+    summary: 'This document (OpenAPI 3.1)',
+    responses: [{ status: 200, description: 'The OpenAPI 3.1 document of this API, with this server as `servers[0]`.' }],
+    errors: [BUG],
+  },
 ];

@@ -162,7 +162,7 @@ export const MAX_LIST_LIMIT = 100;
 
 /** `GET /jobs` query string. */
 export const listJobsQuerySchema = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).default(DEFAULT_LIST_LIMIT),
-  cursor: z.string().min(1).max(2048).optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).default(DEFAULT_LIST_LIMIT).describe('Jobs on a page'),
+  cursor: z.string().min(1).max(2048).optional().describe("The previous page's next_cursor"),
 });
 export type ListJobsQuery = z.output<typeof listJobsQuerySchema>;

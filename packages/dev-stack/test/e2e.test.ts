@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { CreateUploadResponse, JobResponse, Problem } from '@revive/contract';
+import { API_ROUTES, type CreateUploadResponse, type JobResponse, type Problem } from '@revive/contract';
 import { sharedDir, writeIdentityRestorer } from '@revive/pipeline/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../src/stack.js';
@@ -157,9 +157,12 @@ describe('the job flow against the local stack', () => {
     expect((unknown.body as Problem).code).toBe('ROUTE_NOT_FOUND');
     const noTenant = await call('GET', '/jobs', undefined, { 'x-revive-tenant': '' });
     expect(noTenant.status).toBe(401);
-    const doc = await call('GET', '/openapi.json');
+    // Public (no tenant), and built from the route table the local router uses: every route is described.
+    const doc = await call('GET', '/openapi.json', undefined, { 'x-revive-tenant': '' });
     expect(doc.status).toBe(200);
-    expect((doc.body as { servers: { url: string }[] }).servers[0]?.url).toBe(stack.server.url);
+    const described = doc.body as { servers: { url: string }[]; paths: Record<string, Record<string, { operationId: string }>> };
+    expect(described.servers[0]?.url).toBe(stack.server.url);
+    for (const route of API_ROUTES) expect(described.paths[route.path]?.[route.method.toLowerCase()]?.operationId).toBe(route.operationId);
   });
 });
 

@@ -7,7 +7,7 @@ import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, type ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { API_ROUTES as CONTRACT_ROUTES } from '@revive/contract';
 import { Construct } from 'constructs';
@@ -26,7 +26,30 @@ interface Route {
   readonly public?: boolean;
 }
 /** The contract's route table (the local server routes with it too), as HTTP API routes. Only the OpenAPI document is public. */
-export const API_ROUTES: readonly Route[] = CONTRACT_ROUTES.map((route) => ({ ...route, method: apigw.HttpMethod[route.method] }));
+export const API_ROUTES: readonly Route[] = CONTRACT_ROUTES.map((route) => ({
+  path: route.path,
+  method: apigw.HttpMethod[route.method],
+  handler: route.handler,
+  ...(route.public === undefined ? {} : { public: route.public }),
+}));
+
+/** The script that builds the OpenAPI document from the contract's route table, from the repository root. */
+export const OPENAPI_SCRIPT = 'packages/api/scripts/build-openapi.ts';
+/** The file the openapi Lambda reads beside its bundle (OPENAPI_DOCUMENT_FILE in packages/api/src/lambda/openapi.ts). */
+export const OPENAPI_DOCUMENT_FILE = 'openapi.json';
+
+/**
+ * Builds the OpenAPI document into the openapi Lambda's asset, beside its bundle, from the sources being bundled: the
+ * deployed document can't be stale, there is no generated file to commit, and the function carries no zod. The hook
+ * runs with the project root as its working directory, under the node that runs the CDK app (tsx for the TypeScript).
+ */
+export const OPENAPI_DOCUMENT_HOOKS: ICommandHooks = {
+  beforeBundling: () => [],
+  beforeInstall: () => [],
+  afterBundling: (inputDir, outputDir) => [
+    `"${process.execPath}" --import tsx "${join(inputDir, OPENAPI_SCRIPT)}" "${join(outputDir, OPENAPI_DOCUMENT_FILE)}"`,
+  ],
+};
 
 interface Schedule {
   readonly handler: ApiHandlerName;
@@ -62,6 +85,12 @@ export const DEFAULT_HANDLER_TIMEOUT_SECONDS = 10;
 /** @default 512 */
 export const DEFAULT_HANDLER_MEMORY_MIB = 512;
 const CORS_MAX_AGE_SECONDS = 600;
+/**
+ * Response headers a browser script on an allowed origin may read beyond the CORS-safelisted ones: the client backs
+ * off by Retry-After where an answer has one (the API's 503s), and POST /jobs answers Location and
+ * Idempotent-Replayed. API Gateway adds the CORS headers itself and ignores any a handler returns.
+ */
+export const CORS_EXPOSE_HEADERS = ['retry-after', 'location', 'idempotent-replayed'] as const;
 
 export interface JobApiProps {
   /** JWT issuer URL (e.g. a Cognito user pool). */
@@ -139,7 +168,7 @@ export class JobApi extends Construct {
         // bundles, reading the maps cost +47%, median of 11, 50–85 ms per cold start, for stack traces that the
         // problem+json code and the log line's route and error already locate), without keepNames: the minified
         // bundle without it was the fastest cold start measured.
-        bundling: { ...LAMBDA_BUNDLING, keepNames: false },
+        bundling: { ...LAMBDA_BUNDLING, keepNames: false, ...(name === 'openapi' ? { commandHooks: OPENAPI_DOCUMENT_HOOKS } : {}) },
       });
     }
     this.functions = functions;
@@ -164,6 +193,7 @@ export class JobApi extends Construct {
                 apigw.CorsHttpMethod.OPTIONS,
               ],
               allowHeaders: ['authorization', 'content-type', 'idempotency-key'],
+              exposeHeaders: [...CORS_EXPOSE_HEADERS],
               maxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
             },
           }

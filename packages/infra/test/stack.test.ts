@@ -230,7 +230,12 @@ describe('api', () => {
 
   it('has CORS for the configured origins, stage throttling and access logs', () => {
     cpu.template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
-      CorsConfiguration: Match.objectLike({ AllowOrigins: BASE_CONTEXT.corsAllowedOrigins.split(',') }),
+      CorsConfiguration: Match.objectLike({
+        AllowOrigins: BASE_CONTEXT.corsAllowedOrigins.split(','),
+        AllowHeaders: ['authorization', 'content-type', 'idempotency-key'],
+        // A browser client can only back off by Retry-After, and read POST /jobs' Location, if they are exposed.
+        ExposeHeaders: ['retry-after', 'location', 'idempotent-replayed'],
+      }),
     });
     const [, stage] = only(cpu.template, 'AWS::ApiGatewayV2::Stage');
     expect(stage.Properties.DefaultRouteSettings).toEqual({ ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50 });

@@ -1,6 +1,6 @@
 // `POST /jobs`; the Lambda entry is src/lambda/create-job.ts.
 import { randomUUID } from 'node:crypto';
-import { createJobRequestSchema, isTenantUploadKey, planOutput, type JobOptions, type JobRecord, jobResponseFromRecord } from '@revive/contract';
+import { createJobRequestSchema, IDEMPOTENCY_KEY_PATTERN, isTenantUploadKey, planOutput, type JobOptions, type JobRecord, jobResponseFromRecord } from '@revive/contract';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { DepsWith, RouteLogic } from '../app.js';
 import { ClientError, ServiceError } from '../errors.js';
@@ -12,13 +12,11 @@ import { assertPublicUrl } from '../http/url-guard.js';
 import { idempotentJobId, jobMessageFromRecord, pendingEnqueueMark, requestHash, toJobSource } from '../jobs.js';
 
 const SECONDS_PER_DAY = 86_400;
-/** Idempotency keys are printable ASCII; 255 covers UUIDs and the longest keys clients commonly send. */
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 function idempotencyKeyOf(event: ApiEvent): string | undefined {
   const key = header(event, 'idempotency-key');
   if (key === undefined) return undefined;
-  if (!IDEMPOTENCY_KEY.test(key)) {
+  if (!IDEMPOTENCY_KEY_PATTERN.test(key)) {
     throw new ClientError(400, 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 printable ASCII characters without spaces.');
   }
   return key;
