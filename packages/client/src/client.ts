@@ -1,4 +1,4 @@
-import type { CreateJobSource, CreateUploadResponse, JobListResponse, JobOptionsInput, JobResponse, JobStatus } from '@revive/contract';
+import type { CreateJobSource, CreateUploadResponse, JobListResponse, JobOptionsInput, JobResponse, JobStatus } from './types.js';
 import { errorFromResponse, ReviveError } from './errors.js';
 
 /** Image types the API's presigned upload accepts (the contract's UPLOAD_CONTENT_TYPES). */

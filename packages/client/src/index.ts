@@ -1,19 +1,8 @@
 /**
  * `@revive/client`: the Revive job API from a browser or Node 20+ (fetch, FormData, Blob; no runtime dependencies).
- * Types come from `@revive/contract`, the schemas the API itself validates with.
+ * Its types are the API's bodies, checked against the schemas the API itself validates with.
  */
 export * from './client.js';
 export * from './errors.js';
 export * from './webhook.js';
-export type {
-  ApiErrorCode,
-  CreateJobSource,
-  CreateUploadResponse,
-  JobErrorCode,
-  JobFace,
-  JobListResponse,
-  JobOptionsInput,
-  JobResponse,
-  JobStatus,
-  Problem,
-} from '@revive/contract';
+export type * from './types.js';

@@ -3,18 +3,19 @@
 // cancel and listing are deterministic.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { jobListResponseSchema, jobResponseSchema } from '@revive/contract';
+import { jobListResponseSchema, jobResponseSchema, webhookMessageId } from '@revive/contract';
 import type {} from '@revive/local-aws/vitest-setup';
 import { sharedDir, writeIdentityRestorer } from '@revive/pipeline/testing';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalServer } from '../../dev-stack/src/server.js';
 import { LOCAL_WEBHOOK_SECRET, startLocalStack, type LocalStack } from '../../dev-stack/src/stack.js';
-import { Revive, ReviveError, verifyWebhook, WEBHOOK_SIGNATURE_HEADER } from '../src/index.js';
+import { Revive, ReviveError, verifyWebhook, WEBHOOK_EVENT_HEADER, WEBHOOK_ID_HEADER } from '../src/index.js';
 
 const PHOTO = path.join(sharedDir(), 'photos', 'whole', 'blurry_face.jpg');
 /** blurry_face.jpg's faces, as a person counts them (../shared/photos/README.md). */
@@ -23,7 +24,7 @@ let stack: LocalStack;
 let idle: LocalStack;
 let modelDir: string;
 let hooks: Server;
-const received: { body: string; signature: string | undefined; event: string | undefined }[] = [];
+const received: { body: string; headers: IncomingHttpHeaders }[] = [];
 const hookArrived: ((n: number) => void)[] = [];
 const workerLog: string[] = [];
 
@@ -38,7 +39,7 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      received.push({ body: Buffer.concat(chunks).toString('utf8'), signature: req.headers[WEBHOOK_SIGNATURE_HEADER.toLowerCase()] as string | undefined, event: req.headers['revive-event'] as string | undefined });
+      received.push({ body: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
       res.writeHead(204).end();
       for (const notify of hookArrived) notify(received.length);
     });
@@ -68,7 +69,7 @@ afterAll(async () => {
 const photo = async () => new Blob([await readFile(PHOTO)], { type: 'image/jpeg' });
 
 describe('@revive/client against the local stack', () => {
-  it('uploads, waits until SUCCEEDED with the faces in input pixels, and the worker webhook verifies', async () => {
+  it("uploads, waits until SUCCEEDED with the faces in input pixels, and the worker's webhook verifies with the client and with standardwebhooks", async () => {
     const revive = new Revive({ baseUrl: stack.server.url, tenant: 'client-ok' });
     const updates: string[] = [];
     const hookUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/hook`;
@@ -96,12 +97,18 @@ describe('@revive/client against the local stack', () => {
 
     await webhooks(1);
     const hook = received.find((r) => r.body.includes(job.id))!;
-    expect(hook.event).toBe('job.succeeded');
-    expect(await verifyWebhook(hook.body, hook.signature, LOCAL_WEBHOOK_SECRET)).toBe(true);
-    expect(await verifyWebhook(new TextEncoder().encode(hook.body), hook.signature, LOCAL_WEBHOOK_SECRET)).toBe(true);
-    expect(await verifyWebhook(hook.body.replace('SUCCEEDED', 'FAILED'), hook.signature, LOCAL_WEBHOOK_SECRET)).toBe(false);
-    expect(await verifyWebhook(hook.body, hook.signature, 'another-secret-0123456789')).toBe(false);
-    expect(await verifyWebhook(hook.body, hook.signature, LOCAL_WEBHOOK_SECRET, { nowSeconds: Math.floor(Date.now() / 1000) + 3600 })).toBe(false);
+    expect(hook.headers[WEBHOOK_EVENT_HEADER]).toBe('job.succeeded');
+    expect(hook.headers[WEBHOOK_ID_HEADER]).toBe(webhookMessageId(job.id, 'job.succeeded'));
+    // The client's verifier accepts the worker's delivery, and refuses it changed, under another key, or too late.
+    expect(await verifyWebhook(hook.body, hook.headers, LOCAL_WEBHOOK_SECRET)).toBe(true);
+    expect(await verifyWebhook(new TextEncoder().encode(hook.body), hook.headers, LOCAL_WEBHOOK_SECRET)).toBe(true);
+    expect(await verifyWebhook(hook.body.replace('SUCCEEDED', 'FAILED'), hook.headers, LOCAL_WEBHOOK_SECRET)).toBe(false);
+    expect(await verifyWebhook(hook.body, hook.headers, `whsec_${Buffer.alloc(32, 5).toString('base64')}`)).toBe(false);
+    expect(await verifyWebhook(hook.body, hook.headers, LOCAL_WEBHOOK_SECRET, { nowSeconds: Math.floor(Date.now() / 1000) + 3600 })).toBe(false);
+    // So does Standard Webhooks' reference library: any receiver built on it can take Revive's webhooks.
+    const standard = new Webhook(LOCAL_WEBHOOK_SECRET);
+    expect(jobResponseSchema.parse(standard.verify(hook.body, hook.headers as Record<string, string>))).toMatchObject({ id: job.id, status: 'SUCCEEDED' });
+    expect(() => standard.verify(hook.body.replace('SUCCEEDED', 'FAILED'), hook.headers as Record<string, string>)).toThrow(WebhookVerificationError);
     const payload = jobResponseSchema.parse(JSON.parse(hook.body));
     expect(payload.faces).toEqual(job.faces);
   });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_MAX_OUTPUT_PIXELS } from './limits.js';
 import { DEFAULT_DETECTOR, DEFAULT_RESTORER } from './models.js';
+import { webhookSecretSchema } from './webhook.js';
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const cidrList = z
@@ -77,8 +78,11 @@ export const workerEnvSchema = z.object({
   REVIVE_HEALTH_FILE: z.string().min(1).default('/tmp/revive-health.json'),
   /** @default 7 */
   REVIVE_JOB_TTL_DAYS: intFrom(1, 3_650).default(DEFAULT_JOB_TTL_DAYS),
-  /** HMAC key for webhook signatures. ECS injects it from Secrets Manager. */
-  REVIVE_WEBHOOK_SECRET: z.string().min(16).optional(),
+  /**
+   * Webhook signing secret, `whsec_<base64 of 24 to 64 bytes>` (Standard Webhooks; the prefix is optional). ECS
+   * injects it from Secrets Manager. @default unset (webhooks go unsigned, and the worker logs so)
+   */
+  REVIVE_WEBHOOK_SECRET: webhookSecretSchema.optional(),
   /**
    * The webhook-retry queue: a webhook the worker could not deliver in its quick tries is retried from there (a Lambda
    * in AWS), over about a day. @default unset (no durable retries: the quick tries are all)

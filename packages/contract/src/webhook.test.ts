@@ -1,29 +1,46 @@
 import { describe, expect, it } from 'vitest';
 import { jobResponseSchema } from './api.js';
 import type { JobRecord } from './job.js';
-import { jobResponseFromRecord, signWebhook, verifyWebhook, webhookEvent } from './webhook.js';
+import { jobResponseFromRecord, signWebhook, webhookEvent, webhookKey, webhookMessageId, webhookSecretSchema } from './webhook.js';
 
-const SECRET = 'whsec-0123456789abcdef';
-const BODY = '{"id":"x","status":"SUCCEEDED"}';
-
-describe('webhook signatures', () => {
-  it('verifies what it signed, within the tolerance only', () => {
-    const header = signWebhook(SECRET, BODY, 1_700_000_000);
-    expect(header).toMatch(/^t=1700000000,v1=[0-9a-f]{64}$/);
-    expect(verifyWebhook(SECRET, BODY, header, { nowSeconds: 1_700_000_100 })).toBe(true);
-    expect(verifyWebhook(SECRET, BODY, header, { nowSeconds: 1_700_001_000 })).toBe(false);
-    expect(verifyWebhook(SECRET, `${BODY} `, header, { nowSeconds: 1_700_000_000 })).toBe(false);
-    expect(verifyWebhook('whsec-another-secret-000', BODY, header, { nowSeconds: 1_700_000_000 })).toBe(false);
-    expect(verifyWebhook(SECRET, BODY, header.replace('t=1700000000', 't=1700000001'), { nowSeconds: 1_700_000_000 })).toBe(false);
-    expect(verifyWebhook(SECRET, BODY, undefined)).toBe(false);
-    expect(verifyWebhook(SECRET, BODY, 'v1=abc')).toBe(false);
+describe('webhook signatures (Standard Webhooks)', () => {
+  it("signs the spec's test vector to the spec's signature", () => {
+    // The example of the Standard Webhooks specification (and of its reference libraries' tests).
+    const signature = signWebhook('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1_614_265_330, '{"test": 2432232314}');
+    expect(signature).toBe('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
   });
 
-  it('accepts any of several v1 entries (secret rotation)', () => {
-    const old = signWebhook('whsec-old-secret-0000000', BODY, 1_700_000_000);
-    const current = signWebhook(SECRET, BODY, 1_700_000_000);
-    const both = `${old},${current.split(',')[1]!}`;
-    expect(verifyWebhook(SECRET, BODY, both, { nowSeconds: 1_700_000_000 })).toBe(true);
+  it('signs the id, the timestamp and the body: changing any one changes the signature', () => {
+    const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+    const body = '{"id":"x","status":"SUCCEEDED"}';
+    const base = signWebhook(secret, 'msg_a', 1_700_000_000, body);
+    expect(base).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
+    expect(signWebhook(secret, 'msg_b', 1_700_000_000, body)).not.toBe(base);
+    expect(signWebhook(secret, 'msg_a', 1_700_000_001, body)).not.toBe(base);
+    expect(signWebhook(secret, 'msg_a', 1_700_000_000, `${body} `)).not.toBe(base);
+    // The prefix is optional: the bare base64 is the same key.
+    expect(signWebhook(secret.slice('whsec_'.length), 'msg_a', 1_700_000_000, body)).toBe(base);
+  });
+
+  it('accepts whsec_ secrets of 24 to 64 bytes and explains what is wrong with others', () => {
+    const of = (bytes: number) => `whsec_${Buffer.alloc(bytes, 1).toString('base64')}`;
+    for (const ok of [of(24), of(32), of(64), 'A'.repeat(48)]) expect(webhookSecretSchema.safeParse(ok).success, ok).toBe(true);
+    expect(webhookKey(of(32))).toEqual(Buffer.alloc(32, 1));
+    const message = (secret: string) => webhookSecretSchema.safeParse(secret).error?.issues[0]?.message;
+    expect(message(of(23))).toMatch(/24 to 64 bytes.*23/);
+    expect(message(of(65))).toMatch(/24 to 64 bytes.*65/);
+    for (const bad of ['', 'whsec_', 'revive-local-webhook-secret', `whsec_${'A'.repeat(47)}`, `whsec_${'A'.repeat(40)} `]) {
+      expect(message(bad), bad).toMatch(/whsec_.*base64/);
+    }
+    expect(() => webhookKey('not a secret')).toThrow(TypeError);
+  });
+
+  it('gives one delivery id per job and event, the same however often it is computed', () => {
+    const jobId = '0b6e8f0e-5f2c-4f5e-9a7e-2d7c7d1f0a11';
+    expect(webhookMessageId(jobId, 'job.succeeded')).toBe(webhookMessageId(jobId, 'job.succeeded'));
+    expect(webhookMessageId(jobId, 'job.succeeded')).toContain(jobId);
+    expect(new Set([webhookMessageId(jobId, 'job.succeeded'), webhookMessageId(jobId, 'job.failed'), webhookMessageId(jobId, 'job.canceled')]).size).toBe(3);
+    expect(webhookMessageId(jobId, 'job.failed')).not.toBe(webhookMessageId('1b6e8f0e-5f2c-4f5e-9a7e-2d7c7d1f0a11', 'job.failed'));
   });
 });
 

@@ -1,18 +1,80 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { z } from 'zod';
 import { jobResponseSchema, type JobResponse } from './api.js';
 import type { JobRecord, TenantIndexItem } from './job.js';
 
-/**
- * Header that carries a webhook's signature: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + body)>`.
- * Signing the timestamp with the body lets a receiver refuse replays older than its tolerance.
+/*
+ * Webhooks follow Standard Webhooks (standardwebhooks.com): three headers, and an HMAC-SHA256 over
+ * `{webhook-id}.{webhook-timestamp}.{body}` keyed with the base64-decoded part of a `whsec_` secret, so receivers can
+ * verify them with the `standardwebhooks` libraries (or Svix's) as well as with @revive/client.
  */
-export const WEBHOOK_SIGNATURE_HEADER = 'Revive-Signature';
-/** A receiver should refuse signatures older (or newer) than this. @default 300 */
+
+/** The delivery's id: the same on every attempt of one delivery, so a receiver can drop duplicates. */
+export const WEBHOOK_ID_HEADER = 'webhook-id';
+/** Unix seconds of this attempt; signed, so a receiver can refuse replays older than its tolerance. */
+export const WEBHOOK_TIMESTAMP_HEADER = 'webhook-timestamp';
+/**
+ * Space-separated `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` entries; a receiver accepts the delivery
+ * when any entry matches.
+ */
+export const WEBHOOK_SIGNATURE_HEADER = 'webhook-signature';
+/** A receiver should refuse timestamps older (or newer) than this. @default 300 (the Standard Webhooks libraries' own) */
 export const DEFAULT_WEBHOOK_TOLERANCE_SECONDS = 300;
+/** Prefix of a webhook secret; the rest is the HMAC key, base64-encoded. */
+export const WEBHOOK_SECRET_PREFIX = 'whsec_';
+/** Shortest HMAC key accepted, in bytes (the Standard Webhooks spec asks for 24 to 64). */
+export const MIN_WEBHOOK_KEY_BYTES = 24;
+/** Longest HMAC key accepted, in bytes. */
+export const MAX_WEBHOOK_KEY_BYTES = 64;
 
 /** Header naming what happened: `job.succeeded`, `job.failed` or `job.canceled`. */
 export const WEBHOOK_EVENT_HEADER = 'Revive-Event';
 export type WebhookEvent = 'job.succeeded' | 'job.failed' | 'job.canceled';
+
+// Canonical base64 only: Node's decoder skips characters it does not know, which would turn a typo into another key.
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * The HMAC key of a webhook secret, or why it is not one. The `whsec_` prefix is optional, as in the Standard Webhooks
+ * libraries: a bare base64 string (such as the 48 letters and digits the CDK stack's secret holds) is the same key.
+ */
+function decodeWebhookSecret(secret: string): Buffer | string {
+  const encoded = secret.startsWith(WEBHOOK_SECRET_PREFIX) ? secret.slice(WEBHOOK_SECRET_PREFIX.length) : secret;
+  if (encoded.length === 0 || !BASE64.test(encoded)) {
+    return 'a webhook secret is "whsec_" followed by base64 (a raw passphrase P becomes "whsec_" + base64(P))';
+  }
+  const key = Buffer.from(encoded, 'base64');
+  if (key.length < MIN_WEBHOOK_KEY_BYTES || key.length > MAX_WEBHOOK_KEY_BYTES) {
+    return `a webhook secret's key must be ${MIN_WEBHOOK_KEY_BYTES} to ${MAX_WEBHOOK_KEY_BYTES} bytes once base64-decoded (this one is ${key.length})`;
+  }
+  return key;
+}
+
+/** A webhook secret: `whsec_<base64 of 24 to 64 bytes>` (REVIVE_WEBHOOK_SECRET, the Secrets Manager secret). */
+export const webhookSecretSchema = z.string().superRefine((secret, ctx) => {
+  const decoded = decodeWebhookSecret(secret);
+  if (typeof decoded === 'string') ctx.addIssue({ code: 'custom', message: decoded });
+});
+
+/** The HMAC key of `secret` (see webhookSecretSchema). Throws a TypeError when it is not a webhook secret. */
+export function webhookKey(secret: string): Buffer {
+  const decoded = decodeWebhookSecret(secret);
+  if (typeof decoded === 'string') throw new TypeError(decoded);
+  return decoded;
+}
+
+/**
+ * The `webhook-id` of a job's delivery. Derived from the job and its event (never random), so the quick attempts and
+ * every durable retry, made by other processes, carry the same id.
+ */
+export function webhookMessageId(jobId: string, event: WebhookEvent): string {
+  return `msg_${jobId}_${event.slice('job.'.length)}`;
+}
+
+/** The `webhook-signature` value (one `v1,` entry) for `body`, the exact bytes sent as a UTF-8 string. */
+export function signWebhook(secret: string, messageId: string, timestampSeconds: number, body: string): string {
+  return `v1,${createHmac('sha256', webhookKey(secret)).update(`${messageId}.${timestampSeconds}.${body}`).digest('base64')}`;
+}
 
 /** The webhook body is the job exactly as `GET /jobs/{id}` returns it (`jobResponseSchema`). */
 export const webhookPayloadSchema = jobResponseSchema;
@@ -78,40 +140,4 @@ export function jobResponseFromRecord(record: TenantIndexItem, links: JobRespons
 /** The `Revive-Event` value for a finished job. */
 export function webhookEvent(status: JobRecord['status']): WebhookEvent {
   return status === 'SUCCEEDED' ? 'job.succeeded' : status === 'CANCELED' ? 'job.canceled' : 'job.failed';
-}
-
-function hmacHex(secret: string, timestampSeconds: number, body: string): string {
-  return createHmac('sha256', secret).update(`${timestampSeconds}.${body}`).digest('hex');
-}
-
-/** The `Revive-Signature` header value for `body` (the exact bytes sent, as a UTF-8 string). */
-export function signWebhook(secret: string, body: string, timestampSeconds: number = Math.floor(Date.now() / 1000)): string {
-  return `t=${timestampSeconds},v1=${hmacHex(secret, timestampSeconds, body)}`;
-}
-
-export interface VerifyWebhookOptions {
-  /** @default DEFAULT_WEBHOOK_TOLERANCE_SECONDS */
-  readonly toleranceSeconds?: number;
-  /** The receiver's clock. @default now */
-  readonly nowSeconds?: number;
-}
-
-/**
- * True when `header` is a valid signature of `body` with `secret`, made within the tolerance. Compares in constant
- * time; accepts several `v1=` entries so a sender can sign with an old and a new secret while rotating.
- */
-export function verifyWebhook(secret: string, body: string, header: string | null | undefined, options: VerifyWebhookOptions = {}): boolean {
-  if (!header) return false;
-  const parts = header.split(',').map((p) => p.trim());
-  const t = Number(parts.find((p) => p.startsWith('t='))?.slice(2));
-  if (!Number.isInteger(t)) return false;
-  const now = options.nowSeconds ?? Math.floor(Date.now() / 1000);
-  if (Math.abs(now - t) > (options.toleranceSeconds ?? DEFAULT_WEBHOOK_TOLERANCE_SECONDS)) return false;
-  const expected = Buffer.from(hmacHex(secret, t, body), 'hex');
-  return parts
-    .filter((p) => p.startsWith('v1='))
-    .some((p) => {
-      const given = Buffer.from(p.slice(3), 'hex');
-      return given.length === expected.length && timingSafeEqual(given, expected);
-    });
 }

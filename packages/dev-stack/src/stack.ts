@@ -18,8 +18,11 @@ import { startLocalServer, type LocalServer } from './server.js';
 import { DEFAULT_LOCAL_SWEEP_INTERVAL_MS, startLocalSweeper } from './sweeper.js';
 import { startLocalWebhookRetries } from './webhook-retries.js';
 
-/** The webhook signing key `pnpm start` gives its worker unless REVIVE_WEBHOOK_SECRET is set. Local use only. */
-export const LOCAL_WEBHOOK_SECRET = 'revive-local-webhook-secret';
+/**
+ * The webhook signing secret `pnpm start` gives its worker and consumers unless REVIVE_WEBHOOK_SECRET is set: the
+ * `whsec_` form of Standard Webhooks (base64 of a 40-byte key). Public, so local use only.
+ */
+export const LOCAL_WEBHOOK_SECRET = 'whsec_cmV2aXZlIGxvY2FsIHdlYmhvb2sga2V5OiBsb2NhbCB1c2Ugb25seQ==';
 
 /** The repository root (this file is packages/dev-stack/src/stack.ts). */
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');

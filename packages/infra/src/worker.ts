@@ -48,6 +48,8 @@ export const WORKER_HEALTHCHECK_COMMAND = ['CMD', 'revive', 'healthcheck'] as co
 export const CONTAINER_INSIGHTS_NAMESPACE = 'ECS/ContainerInsights';
 /** GPU deploys keep every running task until its replacement is healthy (see the service). @default 100 */
 export const GPU_DEPLOY_MIN_HEALTHY_PERCENT = 100;
+/** Length of the generated webhook secret: 48 base64 characters, a 36-byte HMAC key (Standard Webhooks asks 24 to 64). */
+export const WEBHOOK_SECRET_CHARS = 48;
 /** @default 200 */
 export const GPU_DEPLOY_MAX_HEALTHY_PERCENT = 200;
 /** Instances the GPU group may hold: room for a whole fleet's replacement tasks beside it during a deploy. */
@@ -190,8 +192,13 @@ export class WorkerService extends Construct {
     });
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention });
     this.webhookSecret = new secretsmanager.Secret(this, 'WebhookSecret', {
-      description: 'Revive webhook HMAC key (REVIVE_WEBHOOK_SECRET)',
-      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+      description: 'Revive webhook signing secret (REVIVE_WEBHOOK_SECRET): the base64 of a Standard Webhooks key; receivers use whsec_<value>',
+      // Letters and digits only (punctuation, + and / among it, excluded), and a multiple of 4 long: any such string is
+      // canonical base64, here of a 36-byte key, so the value is the base64 part of a `whsec_` secret as it stands
+      // (Secrets Manager cannot add the prefix; the worker and the Standard Webhooks libraries take it either way).
+      // A change to these settings makes CloudFormation generate a new value on update: receivers would refuse every
+      // webhook until they are given it.
+      generateSecretString: { passwordLength: WEBHOOK_SECRET_CHARS, excludePunctuation: true },
     });
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,

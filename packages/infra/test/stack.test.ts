@@ -8,6 +8,7 @@ import {
   HEALTHCHECK_START_PERIOD_SECONDS,
   HEALTHCHECK_TIMEOUT_SECONDS,
   TABLE_SCHEMA,
+  webhookSecretSchema,
 } from '@revive/contract';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ import { API_HANDLERS, API_ROUTES, API_SCHEDULES } from '../src/api.js';
 import { createApp, pinnedFeatureFlags } from '../src/app.js';
 import { loadReviveConfig, MAX_STOP_TIMEOUT_SECONDS } from '../src/config.js';
 import { MIN_MAX_RECEIVE_COUNT } from '../src/queue.js';
-import { WORKER_DOCKERFILES } from '../src/worker.js';
+import { WEBHOOK_SECRET_CHARS, WORKER_DOCKERFILES } from '../src/worker.js';
 import { BASE_CONTEXT, CONCRETE_ENV, synthesize, type Synthesized } from './synth.js';
 
 type Resource = { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, unknown> };
@@ -342,6 +343,18 @@ describe('worker', () => {
     expect(def.StopTimeout).toBeLessThanOrEqual(MAX_STOP_TIMEOUT_SECONDS);
     // The only secret is injected from Secrets Manager, not set as plain text.
     expect(def.Secrets).toEqual([{ Name: 'REVIVE_WEBHOOK_SECRET', ValueFrom: { Ref: logicalId(s, s.stack.worker.webhookSecret) } }]);
+  });
+
+  it('generates a webhook secret the worker takes as a Standard Webhooks key: letters and digits, base64 of 24 to 64 bytes', () => {
+    const [, secret] = only(cpu.template, 'AWS::SecretsManager::Secret', { GenerateSecretString: Match.anyValue() });
+    const generate = (secret.Properties as { GenerateSecretString: { PasswordLength: number; ExcludePunctuation?: boolean; IncludeSpace?: boolean } }).GenerateSecretString;
+    expect(generate).toEqual({ PasswordLength: WEBHOOK_SECRET_CHARS, ExcludePunctuation: true });
+    // Without punctuation Secrets Manager draws from letters and digits only; any such string of this length is
+    // canonical base64 of a key within the bounds, so two samples of that alphabet stand for every value.
+    for (const value of ['A'.repeat(generate.PasswordLength), '9'.repeat(generate.PasswordLength)]) {
+      expect(webhookSecretSchema.safeParse(value).success).toBe(true);
+      expect(webhookSecretSchema.safeParse(`whsec_${value}`).success).toBe(true);
+    }
   });
 
   it('cpu: runs on Fargate with the configured size', () => {

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { jobResponseSchema, verifyWebhook, WEBHOOK_EVENT_HEADER, WEBHOOK_SIGNATURE_HEADER, type JobRecord } from '@revive/contract';
+import { jobResponseSchema, WEBHOOK_EVENT_HEADER, webhookMessageId, type JobRecord } from '@revive/contract';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalDeadLetterConsumer, type DeadLetterConsumer } from '../src/service/dead-letters.js';
 import {
@@ -21,6 +22,7 @@ import {
   queueDepth,
   sleep,
   startWorkerProcess,
+  TEST_WEBHOOK_SECRET as SECRET,
   upload,
   waitForRecord,
   writeIdentityRestorer,
@@ -28,7 +30,6 @@ import {
 } from './service-helpers.js';
 
 const TENANT = 'tenant-dlq';
-const SECRET = 'test-webhook-secret-0123456789';
 const VISIBILITY_TIMEOUT_SECONDS = 6;
 const MAX_RECEIVE_COUNT = 2;
 let stack: Stack;
@@ -98,7 +99,8 @@ describe('issue 10 point 10: dead-lettered jobs end', () => {
     expect(withDelivery.webhookDelivery).toMatchObject({ status: 'DELIVERED', httpStatus: 204 });
     const hook = received.find((h) => h.body.includes(job.jobId))!;
     expect(hook.headers[WEBHOOK_EVENT_HEADER.toLowerCase()]).toBe('job.failed');
-    expect(verifyWebhook(SECRET, hook.body, hook.headers[WEBHOOK_SIGNATURE_HEADER.toLowerCase()] as string)).toBe(true);
+    expect(new Webhook(SECRET).verify(hook.body, hook.headers as Record<string, string>)).toMatchObject({ id: job.jobId });
+    expect(hook.headers['webhook-id']).toBe(webhookMessageId(job.jobId, 'job.failed'));
     expect(jobResponseSchema.parse(JSON.parse(hook.body))).toMatchObject({ id: job.jobId, status: 'FAILED', error: { code: 'DEAD_LETTERED' } });
     // The consumer emptied the DLQ.
     const deadline = Date.now() + 20_000;

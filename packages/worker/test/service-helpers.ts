@@ -158,6 +158,9 @@ export function reviveCommand(args: readonly string[]): { command: string; args:
   return { command: process.execPath, args: ['--import', 'tsx', path.join(WORKER_DIR, 'src', 'cli.ts'), ...args] };
 }
 
+/** The webhook signing secret the tests' workers and consumers use (Standard Webhooks' `whsec_` form, 32 bytes). */
+export const TEST_WEBHOOK_SECRET = `whsec_${Buffer.from('revive test webhook key, 32 byte').toString('base64')}`;
+
 export function workerEnv(stack: Stack, options: WorkerOptions): Record<string, string> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !k.startsWith('REVIVE_') && !k.startsWith('AWS_'))) as Record<string, string>;
   return {
@@ -169,7 +172,7 @@ export function workerEnv(stack: Stack, options: WorkerOptions): Record<string, 
     REVIVE_THREADS: '1',
     REVIVE_WAIT_TIME_SECONDS: '1',
     REVIVE_HEARTBEAT_INTERVAL_SECONDS: '1',
-    REVIVE_WEBHOOK_SECRET: 'test-webhook-secret-0123456789',
+    REVIVE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
     REVIVE_URL_ALLOW_CIDRS: '127.0.0.2/32',
     POWERTOOLS_METRICS_DISABLED: 'false',
     ...options.env,

@@ -11,17 +11,17 @@ import path from 'node:path';
 import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_JOB_TTL_DAYS, jobOptionsSchema, jobResponseFromRecord, verifyWebhook, WEBHOOK_SIGNATURE_HEADER, type JobRecord } from '@revive/contract';
+import { DEFAULT_JOB_TTL_DAYS, jobOptionsSchema, jobResponseFromRecord, webhookMessageId, type JobRecord } from '@revive/contract';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { JobStore } from '../src/service/job-store.js';
 import { SafeHttpClient } from '../src/service/source-fetch.js';
 import { Telemetry } from '../src/service/telemetry.js';
 import { WebhookSender } from '../src/service/webhook.js';
 import { startLocalWebhookRetryConsumer, webhookPayload, WebhookDispatcher, WebhookRetryQueue, type WebhookRetryConsumer, type WebhookRetryOutcome } from '../src/service/webhook-retries.js';
-import { createStack, enqueue, photo, startWorkerProcess, upload, waitForRecord, writeIdentityRestorer, type Stack } from './service-helpers.js';
+import { createStack, enqueue, photo, startWorkerProcess, TEST_WEBHOOK_SECRET as SECRET, upload, waitForRecord, writeIdentityRestorer, type Stack } from './service-helpers.js';
 
 const TENANT = 'tenant-hooks';
-const SECRET = 'test-webhook-secret-0123456789';
 /** Seconds, not the production hours: the same code, a schedule a test can wait for. */
 const SCHEDULE = { retryDelaysSeconds: [1, 1, 1], maxQueueDelaySeconds: 1, random: () => 0.5 };
 let stack: Stack;
@@ -129,13 +129,20 @@ describe('issue 18 item 9: durable webhook retries', () => {
     expect(delivered.webhookDelivery!.completedAt).toBeDefined();
     expect(delivered.webhookDelivery!.nextAttemptAt).toBeUndefined();
     expect(jobResponseFromRecord(delivered).webhook_delivery).toMatchObject({ status: 'DELIVERED', attempts: 4, http_status: 200, next_attempt_at: null, completed_at: delivered.webhookDelivery!.completedAt });
-    // Four POSTs, each signed and each the job; spaced by the schedule (1 s), not sent at once.
+    // Four POSTs, each the job, each signed per Standard Webhooks (its reference library verifies them) at its own
+    // time, all with one webhook-id: the quick attempt and the durable retries, made by other processes, are one
+    // delivery to a receiver that dedupes. Spaced by the schedule (1 s), not sent at once.
     const posts = hits('/flaky');
     expect(posts).toHaveLength(4);
     for (const post of posts) {
-      expect(verifyWebhook(SECRET, post.body, post.headers[WEBHOOK_SIGNATURE_HEADER.toLowerCase()] as string)).toBe(true);
-      expect(JSON.parse(post.body)).toMatchObject({ id: job.jobId, status: 'FAILED' });
+      const headers = post.headers as Record<string, string>;
+      expect(new Webhook(SECRET).verify(post.body, headers)).toMatchObject({ id: job.jobId, status: 'FAILED' });
+      expect(headers['webhook-id']).toBe(webhookMessageId(job.jobId, 'job.failed'));
+      expect(() => new Webhook(SECRET).verify(post.body.replace('"FAILED"', '"SUCCEEDED"'), headers)).toThrow(WebhookVerificationError);
     }
+    // Each attempt's timestamp is its own (whole seconds, so within a second of its arrival), not the first one's.
+    for (const post of posts) expect(Math.abs(Number(post.headers['webhook-timestamp']) - post.at / 1000)).toBeLessThanOrEqual(1);
+    expect(Number(posts.at(-1)!.headers['webhook-timestamp'])).toBeGreaterThan(Number(posts[0]!.headers['webhook-timestamp']));
     for (let i = 1; i < posts.length; i++) expect(posts[i]!.at - posts[i - 1]!.at).toBeGreaterThanOrEqual(900);
   });
 

@@ -16,6 +16,14 @@ describe('loadWorkerConfig', () => {
     expect(attempt).toThrow(/REVIVE_HEARTBEAT_INTERVAL_SECONDS.*REVIVE_VISIBILITY_TIMEOUT_SECONDS/);
   });
 
+  it('takes a whsec_ webhook secret and refuses any other, saying how to convert it', () => {
+    const secret = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
+    expect(loadWorkerConfig({ ...base, REVIVE_WEBHOOK_SECRET: secret }).REVIVE_WEBHOOK_SECRET).toBe(secret);
+    const attempt = () => loadWorkerConfig({ ...base, REVIVE_WEBHOOK_SECRET: 'a-raw-passphrase-of-some-length' });
+    expect(attempt).toThrow(PermanentError);
+    expect(attempt).toThrow(/REVIVE_WEBHOOK_SECRET.*whsec_.*base64/);
+  });
+
   it('lists every invalid variable at once', () => {
     expect(() => loadWorkerConfig({ REVIVE_CONCURRENCY: '0' })).toThrow(/REVIVE_QUEUE_URL[\s\S]*REVIVE_CONCURRENCY|REVIVE_CONCURRENCY[\s\S]*REVIVE_QUEUE_URL/);
   });

@@ -16,7 +16,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
-import { TERMINAL_STATUSES, tenantIdSchema, jobIdSchema, type JobRecord } from '@revive/contract';
+import { TERMINAL_STATUSES, tenantIdSchema, jobIdSchema, webhookSecretSchema, type JobRecord } from '@revive/contract';
 import { Consumer } from 'sqs-consumer';
 import { z } from 'zod';
 import { JobStore } from './job-store.js';
@@ -113,8 +113,8 @@ export const deadLetterEnvSchema = z.object({
   REVIVE_TABLE_NAME: z.string().min(1),
   /** @default 7 */
   REVIVE_JOB_TTL_DAYS: z.coerce.number().int().min(1).max(3_650).default(7),
-  /** The webhook HMAC key itself (local stack). */
-  REVIVE_WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** The webhook signing secret itself, `whsec_<base64>` (local stack). */
+  REVIVE_WEBHOOK_SECRET: webhookSecretSchema.optional(),
   /** Or the ARN of the Secrets Manager secret holding it (AWS), read once per cold start. */
   REVIVE_WEBHOOK_SECRET_ARN: z.string().min(1).optional(),
   /** Where webhooks the quick attempts leave undelivered are retried from; without it they end FAILED. */

@@ -8,11 +8,12 @@
 // SQS delays a message at most 15 minutes: a longer wait is done in hops, each message carrying its `notBefore` and
 // re-sent, delayed again, until it is due. Every step is conditional on the record (status DELIVERING and the number of
 // attempts so far), so a duplicate or late message never posts after a final state, nor records twice. Delivery is
-// at least once, as with every webhook sender: a receiver dedupes on the job id.
+// at least once, as with every webhook sender: a receiver dedupes on the webhook-id header, which every attempt of a
+// job's delivery shares (webhookMessageId: from the job id and the event, so no process needs to remember it).
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
-import { jobIdSchema, jobResponseFromRecord, tenantIdSchema, webhookEvent, type JobRecord, type WebhookDelivery } from '@revive/contract';
+import { jobIdSchema, jobResponseFromRecord, tenantIdSchema, webhookEvent, webhookMessageId, webhookSecretSchema, type JobRecord, type WebhookDelivery } from '@revive/contract';
 import { Consumer } from 'sqs-consumer';
 import { z } from 'zod';
 import { describeThrown } from '@revive/pipeline/errors';
@@ -21,7 +22,7 @@ import { JobStore } from './job-store.js';
 import { ObjectStore } from './object-store.js';
 import { SafeHttpClient } from './source-fetch.js';
 import { Telemetry } from './telemetry.js';
-import { DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS, webhookRetryDelaySeconds, WebhookSender, type WebhookOutcome } from './webhook.js';
+import { DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS, webhookRetryDelaySeconds, WebhookSender, type WebhookMessage, type WebhookOutcome } from './webhook.js';
 
 /** SQS's longest DelaySeconds; longer waits are re-sent until due. @default 900 */
 export const MAX_SQS_DELAY_SECONDS = 900;
@@ -92,6 +93,12 @@ export async function webhookPayload(record: JobRecord, objects: Pick<ObjectStor
   return jobResponseFromRecord(record, { ...(resultUrl !== undefined && { resultUrl, resultUrlExpiresAt: new Date(Date.now() + ttlSeconds * 1000) }) });
 }
 
+/** A finished job's delivery; the same id whichever process makes the attempt. */
+function webhookMessage(record: JobRecord, payload: unknown): WebhookMessage {
+  const event = webhookEvent(record.status);
+  return { id: webhookMessageId(record.jobId, event), event, payload };
+}
+
 /**
  * Delivers a finished job's webhook: the quick attempts, then the durable schedule. Records every step on the job
  * (webhookDelivery), so GET /jobs/{id} shows where it stands. Never throws: a webhook never fails a job.
@@ -116,7 +123,7 @@ export class WebhookDispatcher {
   async deliver(record: JobRecord, payload: unknown): Promise<void> {
     if (!record.webhookUrl) return;
     try {
-      const outcome = await this.deps.sender.send(record.webhookUrl, webhookEvent(record.status), payload);
+      const outcome = await this.deps.sender.send(record.webhookUrl, webhookMessage(record, payload));
       await this.settle(record, outcome, outcome.attempts, 0, undefined);
     } catch (error) {
       this.log.warn('could not record the webhook outcome', { jobId: record.jobId, error: describeThrown(error) });
@@ -128,7 +135,7 @@ export class WebhookDispatcher {
    * moved on meanwhile (a duplicate message won): nothing was recorded. Throws when the record could not be written.
    */
   async retry(record: JobRecord, message: WebhookRetryMessage, payload: unknown): Promise<boolean> {
-    const outcome = await this.deps.sender.attemptOnce(record.webhookUrl!, webhookEvent(record.status), payload);
+    const outcome = await this.deps.sender.attemptOnce(record.webhookUrl!, webhookMessage(record, payload));
     return await this.settle(record, outcome, message.attempt, message.retry + 1, message.attempt - 1);
   }
 
@@ -273,8 +280,8 @@ export const webhookRetryEnvSchema = z.object({
   REVIVE_TABLE_NAME: z.string().min(1),
   REVIVE_BUCKET_NAME: z.string().min(1),
   REVIVE_WEBHOOK_RETRY_QUEUE_URL: z.string().min(1),
-  /** The webhook HMAC key itself (local stack). */
-  REVIVE_WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** The webhook signing secret itself, `whsec_<base64>` (local stack). */
+  REVIVE_WEBHOOK_SECRET: webhookSecretSchema.optional(),
   /** Or the ARN of the Secrets Manager secret holding it (AWS), read once per cold start. */
   REVIVE_WEBHOOK_SECRET_ARN: z.string().min(1).optional(),
   REVIVE_URL_ALLOW_CIDRS: z

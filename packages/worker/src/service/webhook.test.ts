@@ -1,21 +1,23 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { verifyWebhook, WEBHOOK_SIGNATURE_HEADER } from '@revive/contract';
+import { webhookMessageId, type WebhookEvent } from '@revive/contract';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafeHttpClient } from './source-fetch.js';
-import { backoffDelayMs, classifyWebhookError, classifyWebhookStatus, DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS, WEBHOOK_RETRY_JITTER, webhookRetryDelaySeconds, WebhookSender } from './webhook.js';
+import { backoffDelayMs, classifyWebhookError, classifyWebhookStatus, DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS, WEBHOOK_RETRY_JITTER, webhookRetryDelaySeconds, WebhookSender, type WebhookMessage } from './webhook.js';
 
-const SECRET = 'a-webhook-secret-of-some-length';
+const SECRET = `whsec_${Buffer.from('a webhook key of 32 bytes, test!').toString('base64')}`;
+const JOB_ID = '0b6e8f0e-5f2c-4f5e-9a7e-2d7c7d1f0a11';
+const message = (event: WebhookEvent, payload: unknown = {}): WebhookMessage => ({ id: webhookMessageId(JOB_ID, event), event, payload });
 
 describe('WebhookSender', () => {
-  const received: { path: string; body: string; signature: string | undefined; event: string | undefined }[] = [];
+  const received: { path: string; body: string; headers: IncomingMessage['headers'] }[] = [];
   let failuresLeft = 2;
   const server = createServer((req: IncomingMessage, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      const signature = req.headers[WEBHOOK_SIGNATURE_HEADER.toLowerCase()] as string | undefined;
-      received.push({ path: req.url ?? '', body, signature, event: req.headers['revive-event'] as string | undefined });
+      received.push({ path: req.url ?? '', body, headers: req.headers });
       if (req.url === '/flaky' && failuresLeft-- > 0) return res.writeHead(503).end();
       if (req.url === '/gone') return res.writeHead(410).end();
       if (req.url === '/moved') return res.writeHead(302, { location: `${base}/ok` }).end();
@@ -36,35 +38,61 @@ describe('WebhookSender', () => {
     server.close();
   });
 
-  it('delivers a body signed so that the receiver can verify it', async () => {
-    const outcome = await sender.send(`${base}/ok`, 'job.succeeded', { id: 'x', status: 'SUCCEEDED' });
+  it('delivers a body that the Standard Webhooks library verifies, and refuses once changed', async () => {
+    const sentAt = Math.floor(Date.now() / 1000);
+    const outcome = await sender.send(`${base}/ok`, message('job.succeeded', { id: 'x', status: 'SUCCEEDED' }));
     expect(outcome).toMatchObject({ delivered: true, attempts: 1, status: 200 });
     const hit = received.find((r) => r.path === '/ok')!;
-    expect(hit.event).toBe('job.succeeded');
-    expect(verifyWebhook(SECRET, hit.body, hit.signature)).toBe(true);
-    expect(verifyWebhook('another-secret-of-some-length', hit.body, hit.signature)).toBe(false);
-    expect(verifyWebhook(SECRET, hit.body.replace('SUCCEEDED', 'FAILED'), hit.signature)).toBe(false);
+    expect(hit.headers['revive-event']).toBe('job.succeeded');
+    expect(hit.headers['webhook-id']).toBe(webhookMessageId(JOB_ID, 'job.succeeded'));
+    expect(Number(hit.headers['webhook-timestamp'])).toBeGreaterThanOrEqual(sentAt);
+    const headers = hit.headers as Record<string, string>;
+    expect(new Webhook(SECRET).verify(hit.body, headers)).toEqual({ id: 'x', status: 'SUCCEEDED' });
+    expect(() => new Webhook(`whsec_${Buffer.alloc(32, 9).toString('base64')}`).verify(hit.body, headers)).toThrow(WebhookVerificationError);
+    expect(() => new Webhook(SECRET).verify(hit.body.replace('SUCCEEDED', 'FAILED'), headers)).toThrow(WebhookVerificationError);
+    expect(() => new Webhook(SECRET).verify(hit.body, { ...headers, 'webhook-id': webhookMessageId(JOB_ID, 'job.failed') })).toThrow(WebhookVerificationError);
+  });
+
+  it('sends the same webhook-id on every attempt of a delivery, each signed at its own time', async () => {
+    const before = received.length;
+    failuresLeft = 2;
+    expect(await sender.send(`${base}/flaky`, message('job.failed', { n: 1 }))).toMatchObject({ delivered: true, attempts: 3 });
+    const attempts = received.slice(before);
+    expect(attempts).toHaveLength(3);
+    expect(new Set(attempts.map((a) => a.headers['webhook-id']))).toEqual(new Set([webhookMessageId(JOB_ID, 'job.failed')]));
+    for (const a of attempts) expect(new Webhook(SECRET).verify(a.body, a.headers as Record<string, string>)).toEqual({ n: 1 });
+  });
+
+  it('sends unsigned, with the id and timestamp, when it has no secret; refuses a secret that is not whsec_', async () => {
+    const unsigned = new WebhookSender(http, { secret: undefined, maxAttempts: 1 });
+    expect(await unsigned.send(`${base}/ok`, message('job.canceled'))).toMatchObject({ delivered: true });
+    const hit = received.at(-1)!;
+    expect(hit.headers['webhook-signature']).toBeUndefined();
+    expect(hit.headers['webhook-id']).toBe(webhookMessageId(JOB_ID, 'job.canceled'));
+    expect(hit.headers['webhook-timestamp']).toMatch(/^\d+$/);
+    expect(() => new WebhookSender(http, { secret: 'a-raw-passphrase-not-base64' })).toThrow(/whsec_/);
   });
 
   it('retries 5xx with backoff and stops at a 4xx', async () => {
-    expect(await sender.send(`${base}/flaky`, 'job.failed', {})).toMatchObject({ delivered: true, attempts: 3 });
-    expect(await sender.send(`${base}/gone`, 'job.failed', {})).toMatchObject({ delivered: false, attempts: 1, status: 410 });
+    failuresLeft = 2;
+    expect(await sender.send(`${base}/flaky`, message('job.failed'))).toMatchObject({ delivered: true, attempts: 3 });
+    expect(await sender.send(`${base}/gone`, message('job.failed'))).toMatchObject({ delivered: false, attempts: 1, status: 410 });
   });
 
   it('treats a 3xx as final: one attempt, the redirect not followed', async () => {
     const before = received.filter((r) => r.path === '/ok').length;
-    expect(await sender.send(`${base}/moved`, 'job.failed', {})).toMatchObject({ delivered: false, attempts: 1, status: 302, final: true, error: expect.stringMatching(/redirect/) });
+    expect(await sender.send(`${base}/moved`, message('job.failed'))).toMatchObject({ delivered: false, attempts: 1, status: 302, final: true, error: expect.stringMatching(/redirect/) });
     expect(received.filter((r) => r.path === '/moved')).toHaveLength(1);
     expect(received.filter((r) => r.path === '/ok')).toHaveLength(before);
   });
 
   it('retries a 429 until its attempts run out, and says it was not final', async () => {
-    expect(await sender.send(`${base}/slow-down`, 'job.failed', {})).toMatchObject({ delivered: false, attempts: 4, status: 429 });
-    expect((await sender.send(`${base}/slow-down`, 'job.failed', {})).final).toBeUndefined();
+    expect(await sender.send(`${base}/slow-down`, message('job.failed'))).toMatchObject({ delivered: false, attempts: 4, status: 429 });
+    expect((await sender.send(`${base}/slow-down`, message('job.failed'))).final).toBeUndefined();
   });
 
   it('refuses forbidden URLs without retrying', async () => {
-    expect(await sender.send('http://169.254.169.254/hook', 'job.failed', {})).toMatchObject({ delivered: false, attempts: 1 });
+    expect(await sender.send('http://169.254.169.254/hook', message('job.failed'))).toMatchObject({ delivered: false, attempts: 1 });
   });
 
   it('backs off exponentially within the cap', () => {

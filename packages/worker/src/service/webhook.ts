@@ -1,4 +1,4 @@
-import { signWebhook, WEBHOOK_EVENT_HEADER, WEBHOOK_SIGNATURE_HEADER, type WebhookEvent } from '@revive/contract';
+import { signWebhook, WEBHOOK_EVENT_HEADER, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, webhookKey, type WebhookEvent } from '@revive/contract';
 import type { SafeHttpClient } from './source-fetch.js';
 import { messageOf } from '@revive/pipeline/errors';
 
@@ -23,7 +23,10 @@ export const DEFAULT_WEBHOOK_RETRY_DELAYS_SECONDS: readonly number[] = [30, 120,
 export const WEBHOOK_RETRY_JITTER = 0.1;
 
 export interface WebhookOptions {
-  /** HMAC key (REVIVE_WEBHOOK_SECRET); without it webhooks are sent unsigned, and the log says so. */
+  /**
+   * Signing secret, `whsec_<base64>` (REVIVE_WEBHOOK_SECRET, validated by webhookSecretSchema); without it webhooks are
+   * sent unsigned, and the log says so.
+   */
   readonly secret: string | undefined;
   /** @default DEFAULT_WEBHOOK_MAX_ATTEMPTS */
   readonly maxAttempts?: number;
@@ -33,6 +36,15 @@ export interface WebhookOptions {
   readonly maxDelayMs?: number;
   /** @default DEFAULT_WEBHOOK_TIMEOUT_MS */
   readonly timeoutMs?: number;
+}
+
+/** One delivery: what it is about and its body. Every attempt of it, quick or durable, carries the same `id`. */
+export interface WebhookMessage {
+  /** The `webhook-id` header: webhookMessageId(jobId, event), so that receivers can drop duplicates. */
+  readonly id: string;
+  readonly event: WebhookEvent;
+  /** Sent as JSON. */
+  readonly payload: unknown;
 }
 
 /** What one delivery came to. */
@@ -82,7 +94,8 @@ export function webhookRetryDelaySeconds(index: number, delaysSeconds: readonly 
 }
 
 /**
- * Posts a finished job to its webhook URL, signed. `send` makes the quick in-process attempts with backoff;
+ * Posts a finished job to its webhook URL, signed per Standard Webhooks (webhook-id, webhook-timestamp,
+ * webhook-signature; see @revive/contract's webhook.ts). `send` makes the quick in-process attempts with backoff;
  * `attemptOnce` makes one (the durable retries). Classification: classifyWebhookStatus / classifyWebhookError. Never
  * throws: a webhook failure never fails the job. The SafeHttpClient applies the SSRF rules and follows no redirect.
  */
@@ -100,17 +113,19 @@ export class WebhookSender {
     this.baseDelayMs = options.baseDelayMs ?? DEFAULT_WEBHOOK_BASE_DELAY_MS;
     this.maxDelayMs = options.maxDelayMs ?? DEFAULT_WEBHOOK_MAX_DELAY_MS;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS;
+    // A secret that is not one fails here, at start, rather than as a signature no receiver accepts.
+    if (options.secret !== undefined) webhookKey(options.secret);
   }
 
-  async send(url: string, event: WebhookEvent, payload: unknown, signal?: AbortSignal): Promise<WebhookOutcome> {
-    const body = JSON.stringify(payload);
+  async send(url: string, message: WebhookMessage, signal?: AbortSignal): Promise<WebhookOutcome> {
+    const body = JSON.stringify(message.payload);
     let last: WebhookOutcome = { delivered: false, attempts: 0 };
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       if (attempt > 0) {
         await sleep(backoffDelayMs(attempt - 1, this.baseDelayMs, this.maxDelayMs), signal);
         if (signal?.aborted) break;
       }
-      const one = await this.post(url, event, body);
+      const one = await this.post(url, message, body);
       last = { ...one, attempts: attempt + 1 };
       if (one.delivered || one.final) return last;
     }
@@ -118,18 +133,21 @@ export class WebhookSender {
   }
 
   /** One POST; `attempts` in the outcome is 1. */
-  async attemptOnce(url: string, event: WebhookEvent, payload: unknown): Promise<WebhookOutcome> {
-    return { ...(await this.post(url, event, JSON.stringify(payload))), attempts: 1 };
+  async attemptOnce(url: string, message: WebhookMessage): Promise<WebhookOutcome> {
+    return { ...(await this.post(url, message, JSON.stringify(message.payload))), attempts: 1 };
   }
 
-  private async post(url: string, event: WebhookEvent, body: string): Promise<Omit<WebhookOutcome, 'attempts'>> {
-    // Signed per attempt: the timestamp is part of the signature, and a receiver may refuse old ones.
+  private async post(url: string, message: WebhookMessage, body: string): Promise<Omit<WebhookOutcome, 'attempts'>> {
+    // Signed per attempt: the timestamp is part of the signature, and a receiver refuses old ones.
+    const timestampSeconds = Math.floor(Date.now() / 1000);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'user-agent': 'revive-worker',
-      [WEBHOOK_EVENT_HEADER.toLowerCase()]: event,
+      [WEBHOOK_ID_HEADER]: message.id,
+      [WEBHOOK_TIMESTAMP_HEADER]: String(timestampSeconds),
+      [WEBHOOK_EVENT_HEADER.toLowerCase()]: message.event,
     };
-    if (this.options.secret) headers[WEBHOOK_SIGNATURE_HEADER.toLowerCase()] = signWebhook(this.options.secret, body);
+    if (this.options.secret) headers[WEBHOOK_SIGNATURE_HEADER] = signWebhook(this.options.secret, message.id, timestampSeconds, body);
     try {
       const status = await this.http.post(url, body, headers, this.timeoutMs);
       const verdict = classifyWebhookStatus(status);
