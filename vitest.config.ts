@@ -49,6 +49,8 @@ export default defineConfig({
       unit('infra'),
       // The CDK app through assertions and the CDK CLI: no emulators.
       integration('infra', { emulators: false }),
+      // README, DEVELOPERS.md, docs/ and the package READMEs against the code: links, settings, routes, codes.
+      { test: { name: 'docs:unit', root: repo('scripts/docs'), include: ['*.test.ts'], testTimeout: 30_000 } },
     ],
   },
 });
