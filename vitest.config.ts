@@ -1,15 +1,22 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // Unit tests (`src/**/*.test.ts`) are pure and fast; `pnpm test:unit` runs every `*:unit` project. Integration
 // tests (`test/**/*.test.ts`) talk to the local AWS emulators over HTTP, or run the CDK app; they run one file at a
 // time per project because the machine has two cores.
+
+/**
+ * A folder of the repository as an absolute path: a relative project root resolves against the working directory,
+ * so a package's own `pnpm test` (vitest --root ../.. from packages/<pkg>) found no test files.
+ */
+const repo = (relative: string) => fileURLToPath(new URL(relative, import.meta.url));
 const unit = (pkg: string) => ({
-  test: { name: `${pkg}:unit`, root: `packages/${pkg}`, include: ['src/**/*.test.ts'], testTimeout: 30_000 },
+  test: { name: `${pkg}:unit`, root: repo(`packages/${pkg}`), include: ['src/**/*.test.ts'], testTimeout: 30_000 },
 });
 const integration = (pkg: string, options: { emulators?: boolean; fileParallelism?: boolean } = {}) => ({
   test: {
     name: `${pkg}:integration`,
-    root: `packages/${pkg}`,
+    root: repo(`packages/${pkg}`),
     include: ['test/**/*.test.ts'],
     testTimeout: 180_000,
     hookTimeout: 180_000,
@@ -42,6 +49,8 @@ export default defineConfig({
       unit('infra'),
       // The CDK app through assertions and the CDK CLI: no emulators, and its files share nothing, so they run side by side.
       integration('infra', { emulators: false, fileParallelism: true }),
+      // README, DEVELOPERS.md, docs/ and the package READMEs against the code: links, settings, routes, codes.
+      { test: { name: 'docs:unit', root: repo('scripts/docs'), include: ['*.test.ts'], testTimeout: 30_000 } },
     ],
   },
 });

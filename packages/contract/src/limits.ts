@@ -38,7 +38,7 @@ const FORMAT_NAMES: Readonly<Record<OutputFormat, string>> = { jpeg: 'JPEG', png
  *   from it (3 + 1). Grey inputs are expanded to RGB, so they count as RGB.
  * - per output pixel: the upscaled background (3), the upscaled alpha plane (1 with alpha), and the encoder's
  *   output buffer: PNG at worst uncompressed (3, or 4 with alpha), JPEG/WebP at q95 about 1 byte per pixel.
- * Checked against peak RSS with `pnpm bench` (a 61 MP JPEG at upscale 2: estimate and measured peak in the README).
+ * Checked against peak RSS with `pnpm bench` (a 61 MP JPEG at upscale 2: estimate and measured peak in docs/benchmarks.md).
  */
 export const JOB_MEMORY_BYTES_PER_PIXEL = {
   inputRgb: 3,

@@ -41,7 +41,7 @@ export const DEFAULT_MAX_TASKS = 4;
 /**
  * Seconds of task time per job at the mode's concurrency (1 / a task's throughput). CPU: GFPGAN 1.4 at 512 px on
  * 2 Fargate vCPU. GPU: 5 s per job on a T4 with one slot, of which about 1.5 s is decode, detection, paste and
- * encode on the CPU; a second slot overlaps those with the next job's inference (see README "Scaling and limits").
+ * encode on the CPU; a second slot overlaps those with the next job's inference (see docs/decisions/scaling-signal.md).
  */
 export const DEFAULT_SECONDS_PER_JOB = { cpu: 60, gpu: 3.5 } as const;
 /** How long a job may wait before a CPU task is worth starting. @default 120 */

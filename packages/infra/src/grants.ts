@@ -49,7 +49,7 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, 
   // A ranged GET of the upload's first 256 KiB before the job is created, for its header (size limits). Without
   // s3:ListBucket, S3 answers a GET of a missing key with 403, which the handler could only report as a 500; with
   // it, a 404 (UPLOAD_NOT_FOUND, a 4xx the client can act on). The cost: create-job's role may list the bucket, so it
-  // could read every tenant's upload key names (not their contents). README (Deploy) says so.
+  // could read every tenant's upload key names (not their contents). docs/deploy.md (Upgrades and deletion) says so.
   fns['create-job'].addToRolePolicy(allow('CheckUpload', ['s3:GetObject'], [uploads]));
   fns['create-job'].addToRolePolicy(allow('MissingUploadIs404', ['s3:ListBucket'], [bucket.bucketArn]));
 
