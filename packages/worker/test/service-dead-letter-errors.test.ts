@@ -30,7 +30,7 @@ afterAll(async () => {
   stack?.destroy();
 });
 
-describe('issue 18.11: DLQ consumer errors are logged, and it keeps going', () => {
+describe('DLQ consumer errors are logged, and it keeps going', () => {
   it('logs each failed delivery once with its error, then handles the message once the table is there', async () => {
     const prefix = `dlq-err-${randomUUID().slice(0, 8)}`;
     const logged: Logged[] = [];

@@ -70,7 +70,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('issue 10 point 10: dead-lettered jobs end', () => {
+describe('dead-lettered jobs end FAILED with their webhook sent', () => {
   it('the DLQ consumer marks the job FAILED (DEAD_LETTERED) and sends its webhook; a redelivery leaves it FAILED, one webhook', async () => {
     const key = await upload(stack, TENANT, (await photo(240)).bytes);
     const job = await enqueue(stack, { kind: 's3', key }, { tenantId: TENANT, options: { upscale: 1 }, webhookUrl: `${hookBase}/hook` });
