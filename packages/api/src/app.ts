@@ -9,7 +9,7 @@ import { loadConfig, type ApiConfig } from './config.js';
 import { createBaseDeps } from './handler.js';
 import type { ApiEvent, ApiResult } from './http/event.js';
 
-export { METRICS_NAMESPACE, SERVICE_NAME, toHandler } from './handler.js';
+export { toHandler } from './handler.js';
 
 /** What every route has: config, the URL policy, logging and metrics, a clock. */
 export interface BaseDeps {
