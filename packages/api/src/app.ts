@@ -2,7 +2,7 @@ import type { AddressPolicy } from '@revive/contract';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { jobQueueFromEnv, type JobQueue } from './aws/job-queue.js';
+import { jobQueueFromEnv, type JobQueueSender } from './aws/job-queue.js';
 import { jobTableFromEnv, type JobTable } from './aws/job-table.js';
 import { mediaBucketFromEnv, type MediaBucket } from './aws/media-bucket.js';
 import { loadConfig, type ApiConfig } from './config.js';
@@ -24,7 +24,7 @@ export interface BaseDeps {
 /** The AWS adapters, each built only where a route uses it. */
 export interface Adapters {
   readonly table: JobTable;
-  readonly queue: JobQueue;
+  readonly queue: JobQueueSender;
   readonly bucket: MediaBucket;
 }
 export type AdapterName = keyof Adapters;

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { createReviveResources } from '@revive/local-aws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLocalDeadLetterConsumer, type DeadLetterConsumer } from '../src/service/dead-letters.js';
+import { startLocalDeadLetterConsumer, type RunningDeadLetterConsumer } from '../src/service/dead-letters.js';
 import { createStack, queueDepth, sleep, type Stack } from './service-helpers.js';
 
 /** Ceiling for one awaited event on a loaded machine; never a sleep. */
@@ -19,7 +19,7 @@ interface Logged {
 }
 
 let stack: Stack;
-let consumer: DeadLetterConsumer | undefined;
+let consumer: RunningDeadLetterConsumer | undefined;
 
 beforeAll(async () => {
   stack = await createStack(inject('localAws'), { visibilityTimeoutSeconds: 6 });

@@ -11,7 +11,7 @@ import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { jobResponseSchema, verifyWebhook, WEBHOOK_EVENT_HEADER, WEBHOOK_SIGNATURE_HEADER, type JobRecord } from '@revive/contract';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLocalDeadLetterConsumer, type DeadLetterConsumer } from '../src/service/dead-letters.js';
+import { startLocalDeadLetterConsumer, type RunningDeadLetterConsumer } from '../src/service/dead-letters.js';
 import {
   createStack,
   enqueue,
@@ -36,7 +36,7 @@ let dir: string;
 let hooks: Server;
 let hookBase = '';
 const received: { body: string; headers: IncomingHttpHeaders }[] = [];
-let consumer: DeadLetterConsumer | undefined;
+let consumer: RunningDeadLetterConsumer | undefined;
 
 /** Receives the job's message and hands it straight back, as a worker interrupted on each delivery would; the receive
  * after the last allowed one is when SQS moves it to the DLQ. Resolves once the jobs queue no longer holds it. */
