@@ -2,14 +2,14 @@ import type { AddressPolicy } from '@revive/contract';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { jobQueueFromEnv, type JobQueue } from './aws/job-queue.js';
+import { jobQueueFromEnv, type JobQueueSender } from './aws/job-queue.js';
 import { jobTableFromEnv, type JobTable } from './aws/job-table.js';
 import { mediaBucketFromEnv, type MediaBucket } from './aws/media-bucket.js';
 import { loadConfig, type ApiConfig } from './config.js';
 import { createBaseDeps } from './handler.js';
 import type { ApiEvent, ApiResult } from './http/event.js';
 
-export { METRICS_NAMESPACE, SERVICE_NAME, toHandler } from './handler.js';
+export { toHandler } from './handler.js';
 
 /** Logging and metrics: all that a route reading no configuration needs (the OpenAPI document). */
 export interface Observability {
@@ -28,7 +28,7 @@ export interface BaseDeps extends Observability {
 /** The AWS adapters, each built only where a route uses it. */
 export interface Adapters {
   readonly table: JobTable;
-  readonly queue: JobQueue;
+  readonly queue: JobQueueSender;
   readonly bucket: MediaBucket;
 }
 export type AdapterName = keyof Adapters;

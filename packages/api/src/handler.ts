@@ -1,6 +1,6 @@
 // What turns route logic into a Lambda handler, without any AWS client: each Lambda entry (src/lambda/*.ts) adds
 // only the adapters its route uses, so its bundle carries only those SDK clients (openapi carries none).
-import { AddressPolicy } from '@revive/contract';
+import { AddressPolicy, API_METRIC_DIMENSIONS, API_METRICS, API_SERVICE_NAME, METRICS_NAMESPACE } from '@revive/contract';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { ApiDeps, BaseDeps, DepsWith, AdapterName, RouteLogic, ApiHandler, Observability } from './app.js';
@@ -9,18 +9,10 @@ import { ApiError } from './errors.js';
 import type { ApiResult } from './http/event.js';
 import { problemFromError, problemResult } from './http/problem.js';
 
-/** Powertools namespace of the API's metrics. */
-export const METRICS_NAMESPACE = 'Revive';
-/**
- * The service name when POWERTOOLS_SERVICE_NAME is not set (the local server, tests). In AWS each function has its
- * own (`api-<handler>`, set by the infra), so logs and metrics split per function.
- */
-export const SERVICE_NAME = 'api';
-
-/** Logger and metrics, named for the function (POWERTOOLS_SERVICE_NAME) or SERVICE_NAME; reads no other config. */
+/** Logger and metrics, named for the function (POWERTOOLS_SERVICE_NAME) or API_SERVICE_NAME; reads no other config. */
 export function createObservability(env: NodeJS.ProcessEnv): Observability {
   // An explicit serviceName would win over POWERTOOLS_SERVICE_NAME, so it is passed only as the fallback.
-  const serviceName = env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME;
+  const serviceName = env.POWERTOOLS_SERVICE_NAME ?? API_SERVICE_NAME;
   return { logger: new Logger({ serviceName }), metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName }) };
 }
 
@@ -82,9 +74,9 @@ export function toHandler<D extends Observability>(route: string, logic: RouteLo
     }
     const status = result.statusCode ?? 200;
     const single = metrics.singleMetric();
-    single.addDimension('route', route);
-    single.addMetric('LatencyMs', MetricUnit.Milliseconds, performance.now() - started);
-    if (status >= 400) metrics.addMetric(status >= 500 ? 'Errors5xx' : 'Errors4xx', MetricUnit.Count, 1);
+    single.addDimension(API_METRIC_DIMENSIONS.route, route);
+    single.addMetric(API_METRICS.latencyMs, MetricUnit.Milliseconds, performance.now() - started);
+    if (status >= 400) metrics.addMetric(status >= 500 ? API_METRICS.errors5xx : API_METRICS.errors4xx, MetricUnit.Count, 1);
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     logger.debug('request done', { route, status });
     return result;

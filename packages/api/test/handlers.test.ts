@@ -238,7 +238,7 @@ describe('GET /jobs', () => {
   });
 });
 
-describe('issue 10.6: forged list cursors', () => {
+describe('forged list cursors', () => {
   it('answers 400 INVALID_CURSOR for a cursor with empty or malformed keys, even one bound to the caller', async () => {
     const forge = (key: Record<string, unknown>) => Buffer.from(JSON.stringify(key)).toString('base64url');
     const forged = [
@@ -262,7 +262,7 @@ describe('issue 10.6: forged list cursors', () => {
   });
 });
 
-describe('issue 10.8: tenant ids that are not one path segment', () => {
+describe('tenant ids that are not one path segment', () => {
   it('refuses . and .. as JWT claims and, in local mode, as the x-revive-tenant header', async () => {
     const local = withDeps({ REVIVE_LOCAL_MODE: 'true' });
     for (const tenant of ['.', '..']) {

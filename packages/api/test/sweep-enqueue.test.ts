@@ -20,7 +20,7 @@ import {
 import { createReviveResources, localAwsEnv, localClients, type ReviveResources } from '@revive/local-aws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps, destroyDeps, type ApiDeps } from '../src/app.js';
-import { JobQueue } from '../src/aws/job-queue.js';
+import { JobQueueSender } from '../src/aws/job-queue.js';
 import { DEFAULT_ENQUEUE_GRACE_PERIOD_MS, sweepEnqueue, toSweepHandler } from '../src/handlers/sweep-enqueue.js';
 import { pendingEnqueueMark } from '../src/jobs.js';
 import { startLocalSweeper } from '../../dev-stack/src/sweeper.js';
@@ -43,7 +43,7 @@ const { partitionKey: PENDING, sortKey: PENDING_SINCE } = TABLE_SCHEMA.pendingIn
  * compensation (ENQUEUE_FAILED) nor the clearing of the pending mark runs. `reached` resolves with the message
  * create-job built, once its put is done.
  */
-class DyingQueue extends JobQueue {
+class DyingQueue extends JobQueueSender {
   readonly reached: Promise<JobMessage>;
   private arrived!: (message: JobMessage) => void;
   constructor() {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_MAX_OUTPUT_PIXELS } from './limits.js';
-import { DEFAULT_DETECTOR, DEFAULT_RESTORER } from './models.js';
+import { DEFAULT_DETECTOR, DEFAULT_DEVICE, DEFAULT_RESTORER, DEFAULT_THREADS, EXECUTION_DEVICES } from './models.js';
 import { webhookSecretSchema } from './webhook.js';
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -40,15 +40,16 @@ export const workerEnvSchema = z.object({
   REVIVE_BUCKET_NAME: z.string().min(1),
   /** Folder of model files; @default per-user cache (~/.cache/revive/models) */
   REVIVE_MODELS_DIR: z.string().min(1).optional(),
-  /** Catalogue id or path to an .onnx file. @default 'gfpgan-1.4' */
+  /** Catalogue id or path to an .onnx file. @default DEFAULT_RESTORER */
   REVIVE_RESTORER: z.string().min(1).default(DEFAULT_RESTORER),
-  /** Detector catalogue id or path. @default 'yunet' */
+  /** Detector catalogue id or path. @default DEFAULT_DETECTOR */
   REVIVE_DETECTOR: z.string().min(1).default(DEFAULT_DETECTOR),
   /** Optional background upsampler (catalogue id or path) loaded at start. */
   REVIVE_BG_UPSAMPLER: z.string().min(1).optional(),
-  REVIVE_DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
-  /** onnxruntime intra-op threads; 0 lets onnxruntime choose. @default 0 */
-  REVIVE_THREADS: intFrom(0, 256).default(0),
+  /** @default DEFAULT_DEVICE */
+  REVIVE_DEVICE: z.enum(EXECUTION_DEVICES).default(DEFAULT_DEVICE),
+  /** onnxruntime intra-op threads; 0 lets onnxruntime choose. @default DEFAULT_THREADS */
+  REVIVE_THREADS: intFrom(0, 256).default(DEFAULT_THREADS),
   /** Jobs processed at once. @default 1 */
   REVIVE_CONCURRENCY: intFrom(1, 64).default(1),
   /**

@@ -8,3 +8,4 @@ export * from './url-policy.js';
 export * from './api-routes.js';
 export * from './limits.js';
 export * from './models.js';
+export * from './metrics.js';

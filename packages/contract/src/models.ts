@@ -9,10 +9,19 @@ export const DETECTOR_KINDS = ['yunet', 'scrfd', 'retinaface'] as const;
 /** A detector family: decides how its outputs are decoded. */
 export type DetectorKind = (typeof DETECTOR_KINDS)[number];
 
-/** The default face detector: YuNet 2023mar, 640×640. @default 'yunet' */
+/** The default face detector: YuNet 2023mar, 640×640. */
 export const DEFAULT_DETECTOR = 'yunet';
-/** The default face restorer: GFPGAN v1.4. @default 'gfpgan-1.4' */
+/** The default face restorer: GFPGAN v1.4. */
 export const DEFAULT_RESTORER = 'gfpgan-1.4';
+
+/** Where a model runs: onnxruntime's CPU or CUDA execution provider. */
+export const EXECUTION_DEVICES = ['cpu', 'cuda'] as const;
+/** Where a model runs. */
+export type ExecutionDevice = (typeof EXECUTION_DEVICES)[number];
+/** The CPU: every worker image has it; 'cuda' needs the GPU image and a GPU. */
+export const DEFAULT_DEVICE: ExecutionDevice = 'cpu';
+/** 0 lets onnxruntime choose the intra-op thread count (one per physical core). */
+export const DEFAULT_THREADS = 0;
 
 export interface ModelEntry {
   readonly id: string;

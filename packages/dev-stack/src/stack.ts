@@ -39,8 +39,11 @@ export const WORKER_HEALTHY_RUN_MS = 60_000;
 /** Crashes in a row, each before WORKER_HEALTHY_RUN_MS, after which the supervisor gives up (a crash loop). @default 5 */
 export const MAX_WORKER_QUICK_CRASHES = 5;
 
-/** `../shared/models` beside the repository when it exists, else undefined (the worker's per-user cache). */
-export function defaultModelsDir(env: NodeJS.ProcessEnv): string | undefined {
+/**
+ * The models folder `pnpm start` hands the worker: $REVIVE_MODELS_DIR, else `../shared/models` beside the repository
+ * when it exists, else undefined (the worker then uses its per-user cache, pipeline's defaultModelsDir()).
+ */
+export function localModelsDir(env: NodeJS.ProcessEnv): string | undefined {
   if (env.REVIVE_MODELS_DIR) return env.REVIVE_MODELS_DIR;
   const shared = path.resolve(REPO_ROOT, '..', 'shared', 'models');
   return existsSync(shared) ? shared : undefined;
@@ -247,7 +250,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(Number.isInteger(maxReceiveCount) && maxReceiveCount > 0 ? { maxReceiveCount } : {}),
     });
     const env = localAwsEnv(target, resources);
-    const modelsDir = defaultModelsDir(base);
+    const modelsDir = localModelsDir(base);
     const restorer = options.restorer ?? (await chooseRestorer(base, modelsDir));
     const server = await startLocalServer({
       env: { ...base, ...env, REVIVE_LOCAL_MODE: 'true' },

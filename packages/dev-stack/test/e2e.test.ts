@@ -166,12 +166,12 @@ describe('the job flow against the local stack', () => {
   });
 });
 
-describe('issue 10.1: the /s3 proxy checks presigned GETs and serves no active content', () => {
+describe('the /s3 proxy checks presigned GETs and serves no active content', () => {
   it('refuses an unsigned, forged or altered URL to an upload, and serves the properly presigned one', async () => {
     const { upload, status } = await uploadBytes(await readFile(PHOTO), 'image/jpeg');
     expect(status).toBe(204);
     const base = `${stack.server.url}/s3/${stack.resources.bucketName}/${upload.uploadKey}`;
-    // The attack from the issue: no signature, a date in the future.
+    // The reported attack: no signature, a date in the future.
     const forged = await fetch(`${base}?X-Amz-Date=29990101T000000Z&X-Amz-Expires=1`);
     expect(forged.status).toBe(403);
     expect(await forged.text()).not.toContain('JFIF');
@@ -214,7 +214,7 @@ describe('issue 10.1: the /s3 proxy checks presigned GETs and serves no active c
   });
 });
 
-describe('issue 10.3: uploads up to max_bytes through the local stack', () => {
+describe('uploads up to max_bytes through the local stack', () => {
   it('stores an upload of exactly max_bytes and refuses one byte more with EntityTooLarge', async () => {
     const max = (await call('POST', '/uploads')).body as CreateUploadResponse;
     expect(max.max_bytes).toBe(20 * 1024 * 1024);
@@ -228,7 +228,7 @@ describe('issue 10.3: uploads up to max_bytes through the local stack', () => {
   });
 });
 
-describe('issue 10.7: bad percent-encoding in a path', () => {
+describe('bad percent-encoding in a path', () => {
   it('answers 400 MALFORMED_PATH in problem+json, not 500', async () => {
     for (const line of ['GET /jobs/%E0%A4%A', 'DELETE /jobs/%']) {
       const res = await rawRequest(`${line} HTTP/1.1\r\nhost: 127.0.0.1\r\nx-revive-tenant: ${TENANT}\r\nconnection: close\r\n\r\n`);
@@ -242,7 +242,7 @@ describe('issue 10.7: bad percent-encoding in a path', () => {
   });
 });
 
-describe('issue 10.13: headers over 16 KB', () => {
+describe('request line and headers over API Gateway\'s 10,240 bytes', () => {
   it('answers problem+json 431 HEADERS_TOO_LARGE, also past Node\'s own header limit', async () => {
     for (const size of [20 * 1024, 200 * 1024]) {
       const res = await rawRequest(`GET /jobs HTTP/1.1\r\nhost: 127.0.0.1\r\nx-revive-tenant: ${TENANT}\r\nx-padding: ${'y'.repeat(size)}\r\nconnection: close\r\n\r\n`);
@@ -253,7 +253,7 @@ describe('issue 10.13: headers over 16 KB', () => {
   });
 });
 
-describe('issue 10.13: the webhook\'s output.url', () => {
+describe('the webhook\'s output.url', () => {
   it('points at the same public /s3 proxy as GET /jobs/{id}, and downloads', async () => {
     const received: JobResponse[] = [];
     let delivered: () => void = () => undefined;

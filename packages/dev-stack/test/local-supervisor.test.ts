@@ -173,7 +173,7 @@ afterAll(async () => {
   await rm(modelDir, { recursive: true, force: true });
 });
 
-describe('issue 10.5: pnpm start restarts a crashed worker', () => {
+describe('pnpm start restarts a crashed worker', () => {
   it('kill -9 of the worker mid-job: the API and emulators stay up, a new worker starts, the job completes after the visibility timeout', async () => {
     // The job's source URL is served by this test: the first fetch is held open, so the worker is surely mid-job
     // when it is killed; the fetch after the redelivery gets the photo.
@@ -229,7 +229,7 @@ describe('issue 10.5: pnpm start restarts a crashed worker', () => {
   }, EVENT_TIMEOUT_MS * 2);
 });
 
-describe('issue 10.4: pnpm start stops in order on one signal or several', () => {
+describe('pnpm start stops in order on one signal or several', () => {
   it('two SIGTERMs 50 ms apart (pnpm, then main): worker drain, then API, then emulators; exit 0; no process left', async () => {
     const family = descendants(stack.child.pid!);
     expect(family).toContain(stack.mainPid);
@@ -278,7 +278,7 @@ async function leftOver(pids: number[], ceilingMs = 60_000): Promise<string[]> {
   return pids.filter(alive).map((pid) => `${pid} ${cmdline(pid).slice(0, 120)}`);
 }
 
-describe('local-fix 1: Ctrl-C (SIGINT to the whole foreground process group)', () => {
+describe('Ctrl-C (SIGINT to the whole foreground process group)', () => {
   it('stops in order with DynamoDB Local alive until the worker has drained; no process left', async () => {
     const s = await launch(true);
     const family = descendants(s.child.pid!);
@@ -314,7 +314,7 @@ describe('local-fix 1: Ctrl-C (SIGINT to the whole foreground process group)', (
   }, EVENT_TIMEOUT_MS * 2);
 });
 
-describe('local-fix 3: kill -9 of pnpm start\'s main process', () => {
+describe('kill -9 of pnpm start\'s main process', () => {
   it('the worker (and DynamoDB Local) see their stdin close and exit; no process left', async () => {
     const s = await launch(true);
     const family = descendants(s.child.pid!);

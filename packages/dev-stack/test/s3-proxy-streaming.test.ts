@@ -156,7 +156,7 @@ afterAll(async () => {
   await beyondEmulator?.close();
 });
 
-describe('issue 18.11: the /s3 proxy streams uploads and downloads', () => {
+describe('the /s3 proxy streams uploads and downloads', () => {
   it(`passes a ${LARGE_OBJECT_BYTES / MiB} MiB object up and down with the server's memory growing far less than the object`, async () => {
     const upload = await createUpload(large);
     const form = streamingForm(upload.fields, LARGE_OBJECT_BYTES);
@@ -187,7 +187,7 @@ describe('issue 18.11: the /s3 proxy streams uploads and downloads', () => {
   }, 180_000);
 });
 
-describe('issue 18.11: a refused oversize upload gets its S3 error, not ECONNRESET', () => {
+describe('a refused oversize upload gets its S3 error, not ECONNRESET', () => {
   const OVERSIZE_BYTES = 64 * MiB;
 
   it('with Content-Length: answered before the body is read, and fetch reads the EntityTooLarge error', async () => {

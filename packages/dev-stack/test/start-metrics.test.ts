@@ -31,7 +31,7 @@ afterAll(async () => {
   if (modelDir) await rm(modelDir, { recursive: true, force: true });
 });
 
-describe('issue 18.11: pnpm start keeps EMF metric lines out of the terminal', () => {
+describe('pnpm start keeps EMF metric lines out of the terminal', () => {
   it('prints no EMF line from start to stop (model load, API requests), and the banner says how to turn them on', async () => {
     modelDir = await mkdtemp(path.join(tmpdir(), 'revive-metrics-models-'));
     const restorer = await writeIdentityRestorer(modelDir);

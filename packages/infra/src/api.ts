@@ -9,7 +9,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, type ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { API_ROUTES as CONTRACT_ROUTES } from '@revive/contract';
+import { API_ROUTES, apiServiceName } from '@revive/contract';
 import { Construct } from 'constructs';
 import { LAMBDA_BUNDLING, putLocalEsbuildOnPath } from './esbuild.js';
 import { REPO_ROOT } from './paths.js';
@@ -26,7 +26,7 @@ interface Route {
   readonly public?: boolean;
 }
 /** The contract's route table (the local server routes with it too), as HTTP API routes. Only the OpenAPI document is public. */
-export const API_ROUTES: readonly Route[] = CONTRACT_ROUTES.map((route) => ({
+export const HTTP_API_ROUTES: readonly Route[] = API_ROUTES.map((route) => ({
   path: route.path,
   method: apigw.HttpMethod[route.method],
   handler: route.handler,
@@ -162,7 +162,7 @@ export class JobApi extends Construct {
         environment: {
           ...props.environment,
           // Read by Powertools (the handlers pass no serviceName of their own): logs and metrics split per function.
-          POWERTOOLS_SERVICE_NAME: `api-${name}`,
+          POWERTOOLS_SERVICE_NAME: apiServiceName(name),
         },
         // The shared bundling (local esbuild, ESM, the SDK bundled, no source maps: measured on import of these
         // bundles, reading the maps cost +47%, median of 11, 50–85 ms per cold start, for stack traces that the
@@ -210,14 +210,14 @@ export class JobApi extends Construct {
     });
     // Per-route throttles: HttpStage has no L2 property for route settings.
     (this.stage.node.defaultChild as apigw.CfnStage).routeSettings = Object.fromEntries(
-      API_ROUTES.map((route) => {
+      HTTP_API_ROUTES.map((route) => {
         const key = `${route.method} ${route.path}`;
         const share = ROUTE_THROTTLE_SHARES[key] ?? 1;
         return [key, { ThrottlingRateLimit: props.throttleRatePerSecond * share, ThrottlingBurstLimit: Math.max(1, Math.floor(props.throttleBurst * share)) }];
       }),
     );
 
-    for (const route of API_ROUTES) {
+    for (const route of HTTP_API_ROUTES) {
       // The stage's route settings name these routes: CloudFormation must create them first.
       this.stage.node.addDependency(...this.httpApi.addRoutes({
         path: route.path,

@@ -54,6 +54,7 @@ describe('loadReviveConfig', () => {
   });
 
   it('keeps the last task 10 quiet minutes on cpu, 15 on gpu, never fewer than the scale-in window', () => {
+    expect(load(REQUIRED).scaleToZeroQuietMinutes).toBe(10);
     expect(load({ ...REQUIRED, ...GPU }).scaleToZeroQuietMinutes).toBe(15);
     expect(load({ ...REQUIRED, scaleToZeroQuietMinutes: '30' }).scaleToZeroQuietMinutes).toBe(30);
     expect(load({ ...REQUIRED, scaleInEvaluationPeriods: 20 }).scaleToZeroQuietMinutes).toBe(20);

@@ -200,9 +200,9 @@ export const reviveContextSchema = z
     tableWarmWritesPerSecond: int(4000, 40_000).optional(),
     /** gpu mode: stopped, pre-initialised instances in a warm pool. @default 0 */
     gpuWarmPoolSize: int(0, 100).default(DEFAULT_GPU_WARM_POOL_SIZE),
-    /** Restorer the worker image bakes and loads: a catalogue id that bakeableModelIds('restorer') lists. @default 'gfpgan-1.4' */
+    /** Restorer the worker image bakes and loads: a catalogue id that bakeableModelIds('restorer') lists. @default DEFAULT_RESTORER */
     restorer: bakedModel('restorer').default(DEFAULT_RESTORER),
-    /** Face detector the image bakes and loads (bakeableModelIds('detector')). @default 'yunet' */
+    /** Face detector the image bakes and loads (bakeableModelIds('detector')). @default DEFAULT_DETECTOR */
     detector: bakedModel('detector').default(DEFAULT_DETECTOR),
     /** Background upsampler the image bakes (bakeableModelIds('upsampler')). @default none (Lanczos) */
     bgUpsampler: bakedModel('upsampler').optional(),

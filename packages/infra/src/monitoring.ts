@@ -8,23 +8,13 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { METRICS_NAMESPACE, WORKER_METRIC_DIMENSIONS, WORKER_METRICS, WORKER_SERVICE_NAME } from '@revive/contract';
 import { Construct } from 'constructs';
 import type { JobApi } from './api.js';
 import type { JobQueue } from './queue.js';
 import type { WorkerService } from './worker.js';
 
-/** The worker's EMF metrics (packages/worker/src/service/telemetry.ts): namespace, `service` dimension, names. */
-export const WORKER_METRICS = {
-  namespace: 'Revive',
-  service: 'worker',
-  jobDurationMs: 'JobDurationMs',
-  stageMs: 'StageMs',
-  facesFound: 'FacesFound',
-  queueWaitMs: 'QueueWaitMs',
-  jobsSucceeded: 'JobsSucceeded',
-  jobsFailed: 'JobsFailed',
-} as const;
-/** Metric the health-check stop counter publishes (from the ECS task-state events). */
+/** Metric the health-check stop counter publishes (from the ECS task-state events), in METRICS_NAMESPACE. */
 export const UNHEALTHY_STOPS_METRIC = 'WorkerUnhealthyTaskStops';
 /** ECS's stoppedReason when a container failed its health check. */
 const UNHEALTHY_STOP_REASON_PREFIX = 'Task failed container health checks';
@@ -204,7 +194,7 @@ export class Monitoring extends Construct {
     const unhealthyStops = new logs.MetricFilter(this, 'UnhealthyStopsFilter', {
       logGroup: this.taskStopLogGroup,
       filterPattern: logs.FilterPattern.allEvents(),
-      metricNamespace: WORKER_METRICS.namespace,
+      metricNamespace: METRICS_NAMESPACE,
       metricName: UNHEALTHY_STOPS_METRIC,
       metricValue: '1',
       defaultValue: 0,
@@ -246,14 +236,14 @@ export class Monitoring extends Construct {
 
     const workerMetric = (metricName: string, statistic: string) =>
       new cloudwatch.Metric({
-        namespace: WORKER_METRICS.namespace,
+        namespace: METRICS_NAMESPACE,
         metricName,
-        dimensionsMap: { service: WORKER_METRICS.service },
+        dimensionsMap: { service: WORKER_SERVICE_NAME },
         statistic,
         period: FIVE_MINUTES,
       });
     const searchExpression = (metricName: string, dimension: string, statistic: string) =>
-      `SEARCH('{${WORKER_METRICS.namespace},${dimension},service} MetricName="${metricName}" service="${WORKER_METRICS.service}"', '${statistic}', 300)`;
+      `SEARCH('{${METRICS_NAMESPACE},${dimension},service} MetricName="${metricName}" service="${WORKER_SERVICE_NAME}"', '${statistic}', 300)`;
     const search = (metricName: string, dimension: string, statistic: string, label: string) =>
       new cloudwatch.MathExpression({ expression: searchExpression(metricName, dimension, statistic), label, period: FIVE_MINUTES });
 
@@ -294,7 +284,7 @@ export class Monitoring extends Construct {
             left: [
               workerMetric(WORKER_METRICS.jobsSucceeded, 'Sum').with({ label: 'succeeded' }),
               new cloudwatch.MathExpression({
-                expression: `SUM(${searchExpression(WORKER_METRICS.jobsFailed, 'ErrorCode', 'Sum')})`,
+                expression: `SUM(${searchExpression(WORKER_METRICS.jobsFailed, WORKER_METRIC_DIMENSIONS.errorCode, 'Sum')})`,
                 label: 'failed',
                 period: FIVE_MINUTES,
               }),
@@ -306,13 +296,13 @@ export class Monitoring extends Construct {
         [
           new cloudwatch.GraphWidget({
             title: 'Failures by error code',
-            left: [search(WORKER_METRICS.jobsFailed, 'ErrorCode', 'Sum', '')],
+            left: [search(WORKER_METRICS.jobsFailed, WORKER_METRIC_DIMENSIONS.errorCode, 'Sum', '')],
             stacked: true,
             width: 12,
           }),
           new cloudwatch.GraphWidget({
             title: 'Per-stage ms (p90)',
-            left: [search(WORKER_METRICS.stageMs, 'Stage', 'p90', '')],
+            left: [search(WORKER_METRICS.stageMs, WORKER_METRIC_DIMENSIONS.stage, 'p90', '')],
             width: 12,
           }),
         ],

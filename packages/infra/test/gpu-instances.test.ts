@@ -49,7 +49,7 @@ beforeAll(() => {
   warm = synthesize({ workerMode: 'gpu', gpuWarmPoolSize: 1 }, CONCRETE_ENV);
 }, 600_000);
 
-describe('cdk destroy in gpu mode (item 7)', () => {
+describe('cdk destroy in gpu mode: the scale-in-protected GPU instances are released', () => {
   it.each(['gpu', 'warm'] as const)('%s: a custom resource releases the group, deleted after the service and before the group and its capacity provider', (name) => {
     const s = name === 'gpu' ? gpu : warm;
     const t = s.template;
@@ -100,7 +100,7 @@ describe('cdk destroy in gpu mode (item 7)', () => {
   });
 });
 
-describe('the GPU instance role (item 11)', () => {
+describe('the GPU instance role is least-privilege', () => {
   it.each(['gpu', 'warm'] as const)('%s: grants the ECS agent its calls, and logs only on the worker log group', (name) => {
     const s = name === 'gpu' ? gpu : warm;
     const statements = statementsOf(s.template, idOf(s, s.stack.worker.gpuInstanceRole!));
@@ -130,7 +130,7 @@ describe('the GPU instance role (item 11)', () => {
   });
 });
 
-describe('the warm pool pulls the image while it warms up (item 11)', () => {
+describe('the warm pool pulls the image while it warms up', () => {
   let userData: string;
   beforeAll(() => {
     const [, template] = onlyOf(warm.template, 'AWS::EC2::LaunchTemplate');

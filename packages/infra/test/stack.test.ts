@@ -1,4 +1,6 @@
 import {
+  API_METRICS,
+  API_SERVICE_NAME,
   BUCKET_PREFIXES,
   DEFAULT_MAX_RECEIVE_COUNT,
   DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
@@ -7,8 +9,11 @@ import {
   HEALTHCHECK_RETRIES,
   HEALTHCHECK_START_PERIOD_SECONDS,
   HEALTHCHECK_TIMEOUT_SECONDS,
+  METRICS_NAMESPACE,
   TABLE_SCHEMA,
   webhookSecretSchema,
+  WORKER_METRICS,
+  WORKER_SERVICE_NAME,
 } from '@revive/contract';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,9 +21,10 @@ import { fileURLToPath } from 'node:url';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { API_HANDLERS, API_ROUTES, API_SCHEDULES } from '../src/api.js';
+import { API_HANDLERS, API_SCHEDULES, HTTP_API_ROUTES } from '../src/api.js';
 import { createApp, pinnedFeatureFlags } from '../src/app.js';
 import { loadReviveConfig, MAX_STOP_TIMEOUT_SECONDS } from '../src/config.js';
+import { UNHEALTHY_STOPS_METRIC } from '../src/monitoring.js';
 import { MIN_MAX_RECEIVE_COUNT } from '../src/queue.js';
 import { WEBHOOK_SECRET_CHARS, WORKER_DOCKERFILES } from '../src/worker.js';
 import { BASE_CONTEXT, CONCRETE_ENV, synthesize, type Synthesized } from './synth.js';
@@ -218,7 +224,7 @@ describe('api', () => {
       IdentitySource: ['$request.header.Authorization'],
     });
     const routes = resources(cpu.template, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
-    expect(routes.map((r) => r.RouteKey).sort()).toEqual(API_ROUTES.map((r) => `${r.method} ${r.path}`).sort());
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(HTTP_API_ROUTES.map((r) => `${r.method} ${r.path}`).sort());
     for (const r of routes) {
       if (r.RouteKey === 'GET /openapi.json') {
         expect(r.AuthorizationType).toBe('NONE');
@@ -260,7 +266,7 @@ describe('api', () => {
     expect(API_HANDLERS).toHaveLength(7);
     expect(fns).toHaveLength(API_HANDLERS.length);
     // Every handler is reached by a route or a schedule, and only the sweeper has no route.
-    expect(API_HANDLERS.filter((h) => !API_ROUTES.some((r) => r.handler === h))).toEqual(['sweep-enqueue']);
+    expect(API_HANDLERS.filter((h) => !HTTP_API_ROUTES.some((r) => r.handler === h))).toEqual(['sweep-enqueue']);
     expect(API_SCHEDULES.map((s) => s.handler)).toEqual(['sweep-enqueue']);
     for (const [, fn] of fns) {
       expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Handler: 'index.handler' });
@@ -516,6 +522,69 @@ describe('least privilege', () => {
   });
 });
 
+/** A metric an alarm or the dashboard reads: where, its namespace and name, and its `service` dimension if any. */
+interface MetricRead {
+  readonly where: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly service?: string;
+}
+
+/** The metrics a SEARCH expression reads: `SEARCH('{Namespace,dims} MetricName="X" service="Y"', ...)`. */
+function searchedMetrics(where: string, expression: string): MetricRead[] {
+  return [...expression.matchAll(/SEARCH\('\{([^,}]+)[^}]*\}([^']*)'/g)].map((m) => {
+    const name = /MetricName="([^"]+)"/.exec(m[2]!)?.[1] ?? '(any)';
+    const service = /\bservice="([^"]+)"/.exec(m[2]!)?.[1];
+    return { where, namespace: m[1]!, name, ...(service !== undefined && { service }) };
+  });
+}
+
+/** Every metric read by an alarm (single metric or metric math) or a dashboard graph of the template. */
+function metricsRead(t: Template): MetricRead[] {
+  const out: MetricRead[] = [];
+  type Dimension = { Name: string; Value: unknown };
+  const serviceOf = (dimensions: Dimension[] | undefined) => {
+    const value = dimensions?.find((d) => d.Name === 'service')?.Value;
+    return typeof value === 'string' ? { service: value } : {};
+  };
+  for (const [id, alarm] of resources(t, 'AWS::CloudWatch::Alarm')) {
+    const p = alarm.Properties as {
+      Namespace?: string;
+      MetricName?: string;
+      Dimensions?: Dimension[];
+      Metrics?: { Expression?: string; MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions?: Dimension[] } } }[];
+    };
+    if (p.MetricName !== undefined) out.push({ where: id, namespace: p.Namespace!, name: p.MetricName, ...serviceOf(p.Dimensions) });
+    for (const query of p.Metrics ?? []) {
+      const m = query.MetricStat?.Metric;
+      if (m) out.push({ where: id, namespace: m.Namespace, name: m.MetricName, ...serviceOf(m.Dimensions) });
+      if (query.Expression !== undefined) out.push(...searchedMetrics(id, query.Expression));
+    }
+  }
+  for (const [id, dashboard] of resources(t, 'AWS::CloudWatch::Dashboard')) {
+    // The body is an Fn::Join of JSON text and tokens (ARNs, names) that all sit inside JSON strings.
+    const raw = dashboard.Properties.DashboardBody as string | { 'Fn::Join': [string, unknown[]] };
+    const parts = typeof raw === 'string' ? [raw] : raw['Fn::Join'][1];
+    const body = JSON.parse(parts.map((part) => (typeof part === 'string' ? part : 'TOKEN')).join('')) as {
+      widgets: { properties: { metrics?: unknown[][] } }[];
+    };
+    for (const widget of body.widgets) {
+      for (const entry of widget.properties.metrics ?? []) {
+        const [first, second, ...rest] = entry;
+        if (typeof first === 'object' && first !== null) {
+          out.push(...searchedMetrics(id, (first as { expression: string }).expression));
+          continue;
+        }
+        // [namespace, name, dimension, value, ..., {options}]
+        const dims = rest.filter((v): v is string => typeof v === 'string');
+        const serviceAt = dims.findIndex((v, i) => i % 2 === 0 && v === 'service');
+        out.push({ where: id, namespace: first as string, name: second as string, ...(serviceAt >= 0 && { service: dims[serviceAt + 1]! }) });
+      }
+    }
+  }
+  return out;
+}
+
 describe('alarms and dashboard', () => {
   it('pages on a non-empty DLQ, old messages, unhealthy worker stops and API 5xx', () => {
     const t = cpu.template;
@@ -544,7 +613,7 @@ describe('alarms and dashboard', () => {
       Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
       Threshold: 900,
     });
-    t.hasResourceProperties('AWS::CloudWatch::Alarm', { ...paging, Namespace: 'Revive', MetricName: 'WorkerUnhealthyTaskStops' });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { ...paging, Namespace: METRICS_NAMESPACE, MetricName: UNHEALTHY_STOPS_METRIC });
     t.hasResourceProperties('AWS::CloudWatch::Alarm', { ...paging, Namespace: 'AWS/ApiGateway', MetricName: '5xx' });
     // The unhealthy-stop metric is fed by ECS task state changes whose reason is a failed health check.
     t.hasResourceProperties('AWS::Events::Rule', {
@@ -555,7 +624,7 @@ describe('alarms and dashboard', () => {
       }),
     });
     t.hasResourceProperties('AWS::Logs::MetricFilter', {
-      MetricTransformations: [Match.objectLike({ MetricNamespace: 'Revive', MetricName: 'WorkerUnhealthyTaskStops' })],
+      MetricTransformations: [Match.objectLike({ MetricNamespace: METRICS_NAMESPACE, MetricName: UNHEALTHY_STOPS_METRIC })],
     });
     t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: BASE_CONTEXT.alarmEmail });
     t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
@@ -577,6 +646,29 @@ describe('alarms and dashboard', () => {
       expect(body, needle).toContain(needle);
     }
   });
+
+  it.each(['cpu', 'gpu'] as const)(
+    "%s: every metric of the app's namespace that an alarm or the dashboard reads is one the worker, the API or a metric filter publishes",
+    (name) => {
+      const t = variant(name).template;
+      const filtered = new Set(
+        resources(t, 'AWS::Logs::MetricFilter').flatMap(([, r]) =>
+          (r.Properties.MetricTransformations as { MetricNamespace: string; MetricName: string }[])
+            .filter((m) => m.MetricNamespace === METRICS_NAMESPACE)
+            .map((m) => m.MetricName),
+        ),
+      );
+      const reads = metricsRead(t).filter((m) => m.namespace === METRICS_NAMESPACE);
+      // The reader must find the worker's graphs and the unhealthy-stops alarm, or an empty list would pass.
+      expect(reads.map((m) => m.name)).toEqual(expect.arrayContaining([WORKER_METRICS.jobDurationMs, WORKER_METRICS.stageMs, UNHEALTHY_STOPS_METRIC]));
+      const unpublished = reads.filter(({ name, service }) => {
+        if (service === WORKER_SERVICE_NAME) return !(Object.values(WORKER_METRICS) as string[]).includes(name);
+        if (service?.startsWith(API_SERVICE_NAME)) return !(Object.values(API_METRICS) as string[]).includes(name);
+        return service !== undefined || !filtered.has(name);
+      });
+      expect(unpublished).toEqual([]);
+    },
+  );
 });
 
 /** What a CloudFormation value refers to: `{ Ref }` / `{ Fn::GetAtt }` logical ids anywhere inside it. */

@@ -87,7 +87,7 @@ function listenAddresses(port: number): string[] {
   return found;
 }
 
-describe('issue 10.2: the emulators listen on loopback only', () => {
+describe('the emulators listen on loopback only', () => {
   it.runIf(process.platform === 'linux')('binds fauxqs and DynamoDB Local to 127.0.0.1, not every interface', async () => {
     const aws = await startLocalAws();
     try {
@@ -103,7 +103,7 @@ describe('issue 10.2: the emulators listen on loopback only', () => {
   });
 });
 
-describe('issue 10.3: S3 bodies up to the API\'s upload limit', () => {
+describe('S3 bodies up to the API\'s upload limit', () => {
   it('stores and returns a 20 MiB + 1 byte object in one PutObject (fauxqs alone stops at 11 MiB)', async () => {
     const body = new Uint8Array(20 * 1024 * 1024 + 1).map((_, i) => (i * 31) % 251);
     await clients.s3.send(new PutObjectCommand({ Bucket: resources.bucketName, Key: 'uploads/t/large', Body: body }));
@@ -144,7 +144,7 @@ function processGroup(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
 }
 
-describe('local-fix 1: Ctrl-C does not reach DynamoDB Local', () => {
+describe('Ctrl-C does not reach DynamoDB Local', () => {
   it.runIf(process.platform === 'linux')('runs the JVM in its own process group, and stop() still ends it', async () => {
     const aws = await startLocalAws({ dynamo: 'dynamodb-local' });
     const pid = aws.dynamoPid!;
@@ -159,7 +159,7 @@ describe('local-fix 1: Ctrl-C does not reach DynamoDB Local', () => {
   });
 });
 
-describe('local-fix 2: failed starts clean up', () => {
+describe('a failed start cleans up what it started', () => {
   it.runIf(process.platform === 'linux')('reaps DynamoDB Local after its start timeout before falling back to dynalite', async () => {
     const aws = await startLocalAws({ dynamoStartTimeoutMs: 1 });
     try {

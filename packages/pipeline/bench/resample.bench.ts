@@ -12,8 +12,8 @@ import { availableParallelism } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readImage, resizeImage, warpRaw } from '../src/image.js';
-import { configureKernels, enlargeCubic, kernelStats, warpBicubic, type Matrix } from '../src/resample.js';
-import type { RgbImage } from '../src/types.js';
+import { configureKernels, enlargeCubic, kernelStats, warpBicubic } from '../src/resample.js';
+import type { Affine, RgbImage } from '../src/types.js';
 import { psnr } from '../src/testing/metrics.js';
 import { sharedDir } from '../src/testing/shared-dir.js';
 
@@ -28,7 +28,7 @@ const median = (v: readonly number[]): number => [...v].sort((a, b) => a - b)[v.
  * pre-image of (i + 0.5, j + 0.5) (libvips computes M⁻¹·((i, j) + L) − id, L the rounded top-left of M applied to
  * the input's bounds); libvips computes the whole bounding box of the warped input, cropped here.
  */
-async function libvipsWarp(src: RgbImage, inverse: Matrix, outWidth: number, outHeight: number): Promise<Uint8Array> {
+async function libvipsWarp(src: RgbImage, inverse: Affine, outWidth: number, outHeight: number): Promise<Uint8Array> {
   const [a, b, c, d, e, f] = inverse;
   const det = a * e - b * d;
   const m: [number, number, number, number] = [e / det, -b / det, -d / det, a / det];
@@ -64,7 +64,7 @@ async function sideBySide(label: string, candidates: Record<string, () => Promis
   return results;
 }
 
-const similarity = (s: number, t: number, tx: number, ty: number): Matrix => [s * Math.cos(t), -s * Math.sin(t), tx, s * Math.sin(t), s * Math.cos(t), ty];
+const similarity = (s: number, t: number, tx: number, ty: number): Affine => [s * Math.cos(t), -s * Math.sin(t), tx, s * Math.sin(t), s * Math.cos(t), ty];
 
 const { rgb: photo } = await readImage(await readFile(path.join(sharedDir(), 'photos', 'whole', '00.jpg')), { maxPixels: 1e8 });
 const { rgb: small } = await readImage(await readFile(path.join(sharedDir(), 'photos', 'whole', 'blurry_face.jpg')), { maxPixels: 1e8 });

@@ -2,16 +2,18 @@
 // and `revive --help` load this file, not the stages that pull in onnxruntime-node and sharp (≈ 0.4 s and 80 MB
 // per health check). The stages re-export each constant, so they stay the place readers look for them.
 
-/** Where a model runs. */
-export type ExecutionDevice = 'cpu' | 'cuda';
 import type { DetectorKind } from '@revive/contract/models';
 
-export { DEFAULT_DETECTOR, DEFAULT_RESTORER, DETECTOR_KINDS, type DetectorKind } from '@revive/contract/models';
-
-/** 0 lets onnxruntime choose the intra-op thread count (one per physical core). */
-export const DEFAULT_THREADS = 0;
-/** @default 'cpu' */
-export const DEFAULT_DEVICE: ExecutionDevice = 'cpu';
+export {
+  DEFAULT_DETECTOR,
+  DEFAULT_DEVICE,
+  DEFAULT_RESTORER,
+  DEFAULT_THREADS,
+  DETECTOR_KINDS,
+  EXECUTION_DEVICES,
+  type DetectorKind,
+  type ExecutionDevice,
+} from '@revive/contract/models';
 
 /**
  * Face-probability thresholds per family: the families' scores are calibrated differently. RetinaFace 0.8 is

@@ -8,9 +8,9 @@ import { resizeImage } from './image.js';
 import { OnnxModel } from './inference.js';
 import type { ModelMetadata, SessionOptions } from './inference.js';
 import type { DetectedFace, Landmarks5, Point, RgbImage } from './types.js';
-import { DEFAULT_SCORE_THRESHOLDS, type DetectorKind } from './defaults.js';
+import { DEFAULT_SCORE_THRESHOLDS, DETECTOR_KINDS, type DetectorKind } from './defaults.js';
 
-export { DEFAULT_SCORE_THRESHOLDS, type DetectorKind };
+export { DEFAULT_SCORE_THRESHOLDS, DETECTOR_KINDS, type DetectorKind };
 /** The default detector's (YuNet's) threshold; `detect()` without a threshold uses its own family's. */
 export const DEFAULT_SCORE_THRESHOLD = DEFAULT_SCORE_THRESHOLDS.yunet;
 /** 0.4: insightface's SCRFD default; OpenCV's YuNet demo uses 0.3, facexlib 0.4. */
@@ -40,9 +40,12 @@ export interface FaceDetectorOptions extends SessionOptions {
   readonly inputSizePx?: number;
 }
 
-/** Which family a detector model belongs to, from its output names; undefined when none fits. */
+/**
+ * Which family a detector model belongs to, from its output names; undefined when none fits. The families' outputs
+ * do not overlap (YuNet: cls_8…, 12 outputs; SCRFD: 9; RetinaFace: 3), so the order tried does not matter.
+ */
 export function detectorKindOf(model: ModelMetadata): DetectorKind | undefined {
-  return (['yunet', 'retinaface', 'scrfd'] as const).find((kind) => FAMILIES[kind].recognises(model));
+  return DETECTOR_KINDS.find((kind) => FAMILIES[kind].recognises(model));
 }
 
 /** Letterboxed pixels → planar NCHW float32 with the family's channel order and normalisation. */
@@ -63,7 +66,7 @@ function toInputTensor(image: RgbImage, norm: PixelNormalisation): Float32Array 
 
 /** Stage 2: finds faces with 5 landmarks. Letterboxes the photo to the model's input, keeping the aspect ratio. */
 export class FaceDetector {
-  readonly kind: DetectorKind = 'yunet';
+  readonly kind: DetectorKind;
   /** The model input's width and height (the letterbox size). */
   readonly inputWidth: number = DEFAULT_DETECTOR_INPUT_SIZE_PX;
   readonly inputHeight: number = DEFAULT_DETECTOR_INPUT_SIZE_PX;
@@ -105,7 +108,8 @@ export class FaceDetector {
         FAMILIES[kind].validate(m);
       },
     });
-    return new FaceDetector(model, kind ?? 'yunet', size[0], size[1]);
+    // validate() ran before create() resolved, and it throws unless it found a kind.
+    return new FaceDetector(model, kind!, size[0], size[1]);
   }
 
   /** Faces sorted by score, highest first, in `image`'s coordinates. */

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { PermanentError } from './errors.js';
 import { enlargeCubic, warpBicubic, type WarpSource } from './resample.js';
-import type { DecodedImage, EncodedFormat, ImageFormat, RgbImage } from './types.js';
+import type { Affine, DecodedImage, EncodedFormat, ImageFormat, RgbImage } from './types.js';
 
 export type ResizeKernel = 'lanczos3' | 'cubic' | 'linear' | 'nearest';
 
@@ -333,9 +333,6 @@ export async function writeSolidImage(
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
-/** 2×3 affine [a, b, c, d, e, f]: (x, y) → (a·x + b·y + c, d·x + e·y + f). */
-type Matrix = readonly [number, number, number, number, number, number];
-
 /** What `warpRaw` samples: destination pixel (X, Y) of the rectangle takes the source at `inverse`(X+0.5, Y+0.5). */
 export interface WarpRawRequest {
   readonly data: Uint8Array;
@@ -343,7 +340,7 @@ export interface WarpRawRequest {
   readonly height: number;
   readonly channels: 1 | 3 | 4;
   /** Destination (continuous, pixel centres at i+0.5) → source (same convention). */
-  readonly inverse: Matrix;
+  readonly inverse: Affine;
   readonly x0: number;
   readonly y0: number;
   readonly outWidth: number;
@@ -353,7 +350,7 @@ export interface WarpRawRequest {
 /** The part of a warp's source that its destination rectangle needs, ready for a resampling kernel. */
 export interface WarpSourceRegion extends WarpSource {
   /** Destination continuous → region continuous. */
-  readonly toRegion: Matrix;
+  readonly toRegion: Affine;
 }
 
 /**

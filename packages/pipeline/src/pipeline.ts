@@ -3,7 +3,7 @@ import { DEFAULT_BLEND, DEFAULT_UPSCALE, type OutputExt } from '@revive/contract
 import { PermanentError } from './errors.js';
 import { alignFace, templateForSize } from './align.js';
 import { checkSize, decode, type SizeCheckOptions } from './decode.js';
-import { FaceDetector, type DetectorKind } from './detect.js';
+import { DETECTOR_KINDS, FaceDetector, type DetectorKind } from './detect.js';
 import { encode, resolveOutputFormat } from './encode.js';
 import { resizeImage, resizePlane, type ResizeKernel } from './image.js';
 import { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice, type SessionOptions } from './inference.js';
@@ -28,14 +28,14 @@ export const BACKGROUND_UPSCALE_KERNEL: ResizeKernel = 'cubic';
 export interface PipelineConfig {
   /** Folder of model files. @default defaultModelsDir() */
   readonly modelsDir?: string;
-  /** Detector catalogue id or .onnx path. @default 'yunet' */
+  /** Detector catalogue id or .onnx path. @default DEFAULT_DETECTOR */
   readonly detector?: string;
   /**
    * The detector's decoder. @default told from the detector's id or file name (yunet, scrfd, retinaface), else
    * from the model's output names
    */
   readonly detectorKind?: DetectorKind;
-  /** Restorer catalogue id or .onnx path. @default 'gfpgan-1.4' */
+  /** Restorer catalogue id or .onnx path. @default DEFAULT_RESTORER */
   readonly restorer?: string;
   /** Background upsampler id or path; when absent the background is upscaled with BACKGROUND_UPSCALE_KERNEL. */
   readonly bgUpsampler?: string;
@@ -106,10 +106,7 @@ export interface ProcessResult {
 /** Detector kind from a catalogue id or file name; undefined lets the detector tell it from the model's outputs. */
 export function detectorKindFromName(idOrPath: string): DetectorKind | undefined {
   const name = path.basename(idOrPath).toLowerCase();
-  if (name.includes('yunet')) return 'yunet';
-  if (name.includes('scrfd')) return 'scrfd';
-  if (name.includes('retinaface')) return 'retinaface';
-  return undefined;
+  return DETECTOR_KINDS.find((kind) => name.includes(kind));
 }
 
 /**

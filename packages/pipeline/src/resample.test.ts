@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { compileKernels, kernelsModuleText, KERNELS_MODULE } from '../build-kernels.mjs';
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { enlargeCubic, kernelStats, PARALLEL_MIN_BYTES, pasteBicubic, STRIP_BYTES, warpBicubic, type Matrix, type WarpSource } from './resample.js';
+import { enlargeCubic, kernelStats, PARALLEL_MIN_BYTES, pasteBicubic, STRIP_BYTES, warpBicubic, type WarpSource } from './resample.js';
+import type { Affine } from './types.js';
 
 /** Catmull-Rom (Keys, a = −0.5), the kernels' interpolator, written the plain way as the reference. */
 function keys(t: number): number {
@@ -40,7 +41,7 @@ function pattern(width: number, height: number, channels: 1 | 3 | 4): WarpSource
   return { data, width, height, channels };
 }
 
-const similarity = (s: number, t: number, tx: number, ty: number): Matrix => [s * Math.cos(t), -s * Math.sin(t), tx, s * Math.sin(t), s * Math.cos(t), ty];
+const similarity = (s: number, t: number, tx: number, ty: number): Affine => [s * Math.cos(t), -s * Math.sin(t), tx, s * Math.sin(t), s * Math.cos(t), ty];
 
 describe('the committed WebAssembly module', () => {
   it('is what build-kernels.mjs compiles from kernels/resample.ts today', async () => {

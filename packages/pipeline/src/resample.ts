@@ -14,9 +14,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { RESAMPLE_WASM_BASE64 } from './resample-wasm.js';
-
-/** Continuous-coordinate affine [a, b, c, d, e, f]: (x, y) → (a·x + b·y + c, d·x + e·y + f), pixel centres at i + 0.5. */
-export type Matrix = readonly [number, number, number, number, number, number];
+import type { Affine } from './types.js';
 
 /** The part of the WebAssembly API used here (this project's TypeScript libs carry no DOM or WebAssembly types). */
 interface WasmMemory {
@@ -309,7 +307,7 @@ function runStrips(rt: Runtime, jobs: readonly StripJob[]): void {
 }
 
 /** The matrix a kernel takes, refused when a coefficient is not finite (a NaN would sample garbage silently). */
-function finiteMatrix(m: Matrix, what: string): Matrix {
+function finiteMatrix(m: Affine, what: string): Affine {
   if (!m.every(Number.isFinite)) throw new RangeError(`resample: the ${what} matrix [${m.join(', ')}] is not finite`);
   return m;
 }
@@ -322,7 +320,7 @@ function checkSource(src: WarpSource): void {
 }
 
 /** Source index coordinates sampled for destination pixel (X, Y): the matrix with the half-pixel centres folded in. */
-function indexMatrix(m: Matrix, x0: number, y0: number): Matrix {
+function indexMatrix(m: Affine, x0: number, y0: number): Affine {
   const [a, b, c, d, e, f] = finiteMatrix(m, 'sampling');
   return [a, b, a * (x0 + 0.5) + b * (y0 + 0.5) + c - 0.5, d, e, d * (x0 + 0.5) + e * (y0 + 0.5) + f - 0.5];
 }
@@ -338,7 +336,7 @@ export interface WarpSource {
  * Bicubic (Catmull-Rom) affine warp with edges replicated: destination pixel (i, j) of the `outWidth`×`outHeight`
  * rectangle at (x0, y0) takes the source at `inverse`(x0 + i + 0.5, y0 + j + 0.5) (continuous coordinates).
  */
-export function warpBicubic(src: WarpSource, inverse: Matrix, x0: number, y0: number, outWidth: number, outHeight: number): Uint8Array {
+export function warpBicubic(src: WarpSource, inverse: Affine, x0: number, y0: number, outWidth: number, outHeight: number): Uint8Array {
   checkSource(src);
   if (!(Number.isInteger(outWidth) && Number.isInteger(outHeight) && outWidth > 0 && outHeight > 0)) {
     throw new RangeError(`warpBicubic: bad output size ${outWidth}×${outHeight}`);
@@ -426,9 +424,9 @@ export interface PasteRequest {
   /** The RGB image sampled for the face (the face itself, or a prefiltered region of it). */
   readonly source: WarpSource;
   /** Output continuous → `source` continuous. */
-  readonly toSource: Matrix;
+  readonly toSource: Affine;
   /** Output continuous → face space continuous, where `profile` is evaluated. */
-  readonly toFace: Matrix;
+  readonly toFace: Affine;
   /** The mask's 1-D profile at the face's pixel centres; the mask is P(u)·P(v). */
   readonly profile: Float64Array;
   /** The footprint in the output. */

@@ -11,7 +11,7 @@ export { DEFAULT_FIDELITY };
 /** Names CodeFormer-style exports give their fidelity input (facefusion's codeformer.onnx uses `weight`). */
 const FIDELITY_INPUT_NAMES: ReadonlySet<string> = new Set(['weight', 'w']);
 
-export interface RestoreOptions {
+export interface FaceRestoreOptions {
   /** 0 keeps the original crop, 1 the restored face. @default DEFAULT_RESTORE_BLEND */
   readonly blend?: number;
   /** Value fed to a CodeFormer-style `weight`/`w` input; ignored by models without one. @default DEFAULT_FIDELITY */
@@ -119,7 +119,7 @@ export class FaceRestorer {
   }
 
   /** Restores one aligned `inputSize`×`inputSize` crop. Safe to call concurrently. */
-  async restore(crop: RgbImage, options?: RestoreOptions): Promise<RgbImage> {
+  async restore(crop: RgbImage, options?: FaceRestoreOptions): Promise<RgbImage> {
     const size = this.inputSize;
     if (crop.width !== size || crop.height !== size) {
       throw new PermanentError('INTERNAL', `restorer ${this.#model.path} takes ${size}×${size} crops, got ${crop.width}×${crop.height}`);

@@ -25,8 +25,8 @@ export interface DetectedFace {
 }
 
 /**
- * A 2×3 affine matrix [a, b, c, d, e, f] mapping (x, y) to (a·x + b·y + c, d·x + e·y + f),
- * in the same continuous coordinates as `Point`.
+ * A 2×3 affine matrix [a, b, c, d, e, f] mapping (x, y) to (a·x + b·y + c, d·x + e·y + f), in the same continuous
+ * coordinates as `Point` (pixel centres at i + 0.5). Align, paste and the resampling kernels all use it.
  */
 export type Affine = readonly [number, number, number, number, number, number];
 

@@ -148,7 +148,7 @@ describe('PipelineThreadPool', () => {
     expect([...slots][0]!.worker).not.toBe(first!.worker);
   });
 
-  it('issue 10 point 12: an aborted job fails at once with the reason; its thread is replaced and the next job runs', async () => {
+  it('an aborted job fails at once with the reason; its thread is replaced and the next job runs', async () => {
     const threads = await pool(slow, 1);
     const { slots } = threads as unknown as { slots: Set<{ worker: Worker }> };
     const [first] = [...slots];

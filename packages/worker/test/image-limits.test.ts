@@ -105,7 +105,7 @@ describe('size limits before decoding', () => {
   }, 60_000);
 });
 
-describe('format limits before encoding (issue 18 item 2)', () => {
+describe('format limits before encoding', () => {
   let dir: string;
   let pipeline: RestorationPipeline;
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { createReviveResources } from '@revive/local-aws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLocalDeadLetterConsumer, type DeadLetterConsumer } from '../src/service/dead-letters.js';
+import { startLocalDeadLetterConsumer, type RunningDeadLetterConsumer } from '../src/service/dead-letters.js';
 import { createStack, queueDepth, sleep, type Stack } from './service-helpers.js';
 
 /** Ceiling for one awaited event on a loaded machine; never a sleep. */
@@ -19,7 +19,7 @@ interface Logged {
 }
 
 let stack: Stack;
-let consumer: DeadLetterConsumer | undefined;
+let consumer: RunningDeadLetterConsumer | undefined;
 
 beforeAll(async () => {
   stack = await createStack(inject('localAws'), { visibilityTimeoutSeconds: 6 });
@@ -30,7 +30,7 @@ afterAll(async () => {
   stack?.destroy();
 });
 
-describe('issue 18.11: DLQ consumer errors are logged, and it keeps going', () => {
+describe('DLQ consumer errors are logged, and it keeps going', () => {
   it('logs each failed delivery once with its error, then handles the message once the table is there', async () => {
     const prefix = `dlq-err-${randomUUID().slice(0, 8)}`;
     const logged: Logged[] = [];

@@ -12,7 +12,7 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { jobResponseSchema, WEBHOOK_EVENT_HEADER, webhookMessageId, type JobRecord } from '@revive/contract';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLocalDeadLetterConsumer, type DeadLetterConsumer } from '../src/service/dead-letters.js';
+import { startLocalDeadLetterConsumer, type RunningDeadLetterConsumer } from '../src/service/dead-letters.js';
 import {
   createStack,
   enqueue,
@@ -37,7 +37,7 @@ let dir: string;
 let hooks: Server;
 let hookBase = '';
 const received: { body: string; headers: IncomingHttpHeaders }[] = [];
-let consumer: DeadLetterConsumer | undefined;
+let consumer: RunningDeadLetterConsumer | undefined;
 
 /** Receives the job's message and hands it straight back, as a worker interrupted on each delivery would; the receive
  * after the last allowed one is when SQS moves it to the DLQ. Resolves once the jobs queue no longer holds it. */
@@ -71,7 +71,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('issue 10 point 10: dead-lettered jobs end', () => {
+describe('dead-lettered jobs end FAILED with their webhook sent', () => {
   it('the DLQ consumer marks the job FAILED (DEAD_LETTERED) and sends its webhook; a redelivery leaves it FAILED, one webhook', async () => {
     const key = await upload(stack, TENANT, (await photo(240)).bytes);
     const job = await enqueue(stack, { kind: 's3', key }, { tenantId: TENANT, options: { upscale: 1 }, webhookUrl: `${hookBase}/hook` });

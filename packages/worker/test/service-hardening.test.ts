@@ -80,7 +80,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('issue 10 point 11: a stale worker cannot overwrite a finished result', () => {
+describe('a stale worker cannot overwrite a finished result', () => {
   it('each attempt writes its own key, recorded on the job; a write by the stale attempt leaves the result alone', async () => {
     const w = await worker(identity);
     const key = await upload(stack, TENANT, faces);
@@ -107,7 +107,7 @@ describe('issue 10 point 11: a stale worker cannot overwrite a finished result',
   });
 });
 
-describe('issue 10 point 12: a job budget', () => {
+describe('a job budget', () => {
   it('past REVIVE_JOB_TIMEOUT_SECONDS the job FAILS with JOB_TIMEOUT; the slot, the thread and the task carry on', async () => {
     const w = await worker(slow, { REVIVE_JOB_TIMEOUT_SECONDS: String(BUDGET_SECONDS) });
     const long = await enqueue(stack, { kind: 's3', key: await upload(stack, TENANT, faces) }, { tenantId: TENANT, options: { upscale: 1 } });
@@ -131,7 +131,7 @@ describe('issue 10 point 12: a job budget', () => {
   });
 });
 
-describe('issue 10 point 3: large results go up in parts', () => {
+describe('large results go up in parts', () => {
   it('a 12 MiB result (over the emulator\'s 11 MiB body limit) is stored whole', async () => {
     const s3 = new S3Client(clientConfig(stack.target, 's3'));
     const objects = new ObjectStore(stack.resources.bucketName, s3);
@@ -171,7 +171,7 @@ describe('issue 10 point 3: large results go up in parts', () => {
   });
 });
 
-describe('issue 10 point 13: smaller points', () => {
+describe('webhook refusals and onnxruntime\'s log file', () => {
   it('a refused webhook leaves its trace on the job, shown in the job response', async () => {
     const w = await worker(identity);
     // 127.0.0.1 is not an allowed address (only 127.0.0.2 is): the worker refuses to post there.

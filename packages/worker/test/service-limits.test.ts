@@ -30,7 +30,7 @@ afterAll(async () => {
 
 const startsOf = (jobId: string) => worker.logs.filter((l) => l.message === 'job started' && l.jobId === jobId);
 
-describe('issue 18: size limits in revive serve', () => {
+describe('size limits in revive serve', () => {
   it('the 8000×8000 RGBA PNG at upscale 4 ends FAILED IMAGE_TOO_LARGE, once; the next job succeeds', async () => {
     const bomb = await writeSolidImage(8000, 8000, 4, 'png');
     const job = await enqueue(stack, { kind: 's3', key: await upload(stack, TENANT, bomb, 'image/png') }, { tenantId: TENANT, options: { upscale: 4 } });

@@ -64,7 +64,7 @@ async function oneRun(run: number): Promise<{ code: number | null; signal: NodeJ
   return { code, signal: w.child.signalCode, released: w.logs.some((l) => l.message === 'job released at shutdown') };
 }
 
-describe('issue 10 point 9: clean exit while a pipeline thread is inside a native run', () => {
+describe('clean exit while a pipeline thread is inside a native run', () => {
   it(`revive serve exits 0 after SIGTERM mid-restore, ${RUNS} times out of ${RUNS}`, async () => {
     const outcomes: Awaited<ReturnType<typeof oneRun>>[] = [];
     for (let first = 0; first < RUNS; first += PARALLEL) {

@@ -112,7 +112,7 @@ function startConsumer(): void {
 
 const hits = (p: string) => received.filter((r) => r.path === p);
 
-describe('issue 18 item 9: durable webhook retries', () => {
+describe('durable webhook retries', () => {
   it('a receiver that fails 3 times, then answers 200: DELIVERING with the next attempt recorded, then DELIVERED after the durable retries', async () => {
     const job = await finishedJob('/flaky', [503, 500, 503, 200]);
     await deliverOnce(job);

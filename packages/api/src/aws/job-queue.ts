@@ -4,7 +4,7 @@ import type { ApiConfig } from '../config.js';
 import { sdkOptions } from './sdk-options.js';
 
 /** The jobs queue. The message body is contract's jobMessageSchema, version 1. */
-export class JobQueue {
+export class JobQueueSender {
   constructor(
     private readonly queueUrl: string,
     private readonly client: SQSClient = new SQSClient({}),
@@ -22,6 +22,6 @@ export class JobQueue {
 }
 
 /** The queue from the API's environment (a Lambda entry's or the local server's). */
-export function jobQueueFromEnv(env: NodeJS.ProcessEnv, config: ApiConfig): JobQueue {
-  return new JobQueue(config.REVIVE_QUEUE_URL, new SQSClient(sdkOptions(env, env.AWS_ENDPOINT_URL_SQS)));
+export function jobQueueFromEnv(env: NodeJS.ProcessEnv, config: ApiConfig): JobQueueSender {
+  return new JobQueueSender(config.REVIVE_QUEUE_URL, new SQSClient(sdkOptions(env, env.AWS_ENDPOINT_URL_SQS)));
 }

@@ -1,5 +1,5 @@
 // `DELETE /jobs/{id}`; the Lambda entry is src/lambda/cancel-job.ts.
-import { jobResponseFromRecord } from '@revive/contract';
+import { API_METRICS, jobResponseFromRecord } from '@revive/contract';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { DepsWith, RouteLogic } from '../app.js';
 import { ClientError } from '../errors.js';
@@ -19,6 +19,6 @@ export const cancelJob: RouteLogic<DepsWith<'table'>> = async (event, deps) => {
       instance: `/jobs/${record.jobId}`,
     });
   }
-  deps.metrics.addMetric('JobsCanceled', MetricUnit.Count, 1);
+  deps.metrics.addMetric(API_METRICS.jobsCanceled, MetricUnit.Count, 1);
   return json(200, jobResponseFromRecord(canceled, { apiBaseUrl: baseUrl(event) }));
 };

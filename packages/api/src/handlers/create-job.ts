@@ -1,6 +1,6 @@
 // `POST /jobs`; the Lambda entry is src/lambda/create-job.ts.
 import { randomUUID } from 'node:crypto';
-import { createJobRequestSchema, IDEMPOTENCY_KEY_PATTERN, isTenantUploadKey, planOutput, type JobOptions, type JobRecord, jobResponseFromRecord } from '@revive/contract';
+import { API_METRICS, createJobRequestSchema, IDEMPOTENCY_KEY_PATTERN, isTenantUploadKey, planOutput, type JobOptions, type JobRecord, jobResponseFromRecord } from '@revive/contract';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { DepsWith, RouteLogic } from '../app.js';
 import { ClientError, ServiceError } from '../errors.js';
@@ -31,7 +31,7 @@ async function enqueue(record: JobRecord, deps: DepsWith<'table' | 'queue'>): Pr
   try {
     await deps.queue.send(jobMessageFromRecord(record, deps.now()));
   } catch (sendError) {
-    deps.metrics.addMetric('EnqueueFailures', MetricUnit.Count, 1);
+    deps.metrics.addMetric(API_METRICS.enqueueFailures, MetricUnit.Count, 1);
     const reason = `The job could not be queued (${(sendError as Error).name ?? 'error'}); retry with the same Idempotency-Key.`;
     try {
       await deps.table.markEnqueueFailed(record.jobId, reason, new Date(deps.now()).toISOString());
@@ -111,7 +111,7 @@ export const createJob: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = asy
 
   if (await deps.table.putNew(record)) {
     await enqueue(record, deps);
-    deps.metrics.addMetric('JobsCreated', MetricUnit.Count, 1);
+    deps.metrics.addMetric(API_METRICS.jobsCreated, MetricUnit.Count, 1);
     deps.logger.info('job created', { jobId: record.jobId, tenantId });
     return json(202, jobResponseFromRecord(record, { apiBaseUrl: base }), { location: `${base}/jobs/${record.jobId}` });
   }
@@ -123,7 +123,7 @@ export const createJob: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = asy
       instance: `/jobs/${record.jobId}`,
     });
   }
-  deps.metrics.addMetric('IdempotentReplays', MetricUnit.Count, 1);
+  deps.metrics.addMetric(API_METRICS.idempotentReplays, MetricUnit.Count, 1);
   const replayHeaders = { location: `${base}/jobs/${existing.jobId}`, 'idempotent-replayed': 'true' };
   if (existing.status === 'FAILED' && existing.errorCode === 'ENQUEUE_FAILED') {
     const requeued = await deps.table.requeueAfterEnqueueFailure(existing.jobId, deps.now());

@@ -4,7 +4,7 @@
 // the mark. A Lambda that dies between the put and the send leaves the mark; this sweeper finds such records once
 // they are older than the grace period and sends their message.
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { pendingShardKeys } from '@revive/contract';
+import { API_METRICS, pendingShardKeys } from '@revive/contract';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import type { DepsWith } from '../app.js';
 import type { PendingPageKey } from '../aws/job-table.js';
@@ -131,9 +131,9 @@ export async function sweepEnqueue(deps: SweepDeps, options: SweepOptions = {}):
     });
   }
 
-  deps.metrics.addMetric('JobsReenqueued', MetricUnit.Count, counts.reenqueued);
-  deps.metrics.addMetric('EnqueuePendingCleared', MetricUnit.Count, counts.cleared);
-  deps.metrics.addMetric('ReenqueueFailures', MetricUnit.Count, counts.failed);
+  deps.metrics.addMetric(API_METRICS.jobsReenqueued, MetricUnit.Count, counts.reenqueued);
+  deps.metrics.addMetric(API_METRICS.enqueuePendingCleared, MetricUnit.Count, counts.cleared);
+  deps.metrics.addMetric(API_METRICS.reenqueueFailures, MetricUnit.Count, counts.failed);
   if (counts.examined > 0 || more) deps.logger.info('enqueue sweep done', { ...counts, more });
   return counts;
 }

@@ -10,6 +10,8 @@ import {
   DEFAULT_RESTORER,
   DEFAULT_SCORE_THRESHOLDS,
   DEFAULT_THREADS,
+  DETECTOR_KINDS,
+  EXECUTION_DEVICES,
 } from '@revive/pipeline/defaults';
 import { describeError, EXIT_CODES, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 
@@ -32,7 +34,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('-s, --upscale <factor>', `output scale of the whole photo, 1 to ${MAX_UPSCALE}`, String(DEFAULT_UPSCALE))
     .option('-r, --restorer <id|path>', 'restorer: catalogue id or .onnx file', DEFAULT_RESTORER)
     .option('--detector <id|path>', 'face detector: catalogue id or .onnx file', DEFAULT_DETECTOR)
-    .addOption(new Option('--detector-kind <kind>', 'decoder for a detector file whose name does not say').choices(['yunet', 'scrfd', 'retinaface']))
+    .addOption(new Option('--detector-kind <kind>', 'decoder for a detector file whose name does not say').choices(DETECTOR_KINDS))
     .option('--bg-upsampler <id|path>', 'ONNX background super-resolution model (default: bicubic with exact pixel centres, libvips)')
     .option('--only-center-face', 'restore only the face closest to the image centre')
     .option('--aligned', 'inputs are already aligned face crops: restore them only')
@@ -41,7 +43,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(new Option('--ext <ext>', 'output format; auto keeps the input\'s, alpha forces png').choices(OUTPUT_EXTS).default('auto'))
     .option('--suffix <text>', 'suffix of restored images and faces')
     .option('--threads <n>', 'onnxruntime intra-op threads; 0 lets onnxruntime choose', String(DEFAULT_THREADS))
-    .addOption(new Option('--device <device>', 'where the models run; cuda fails clearly when unavailable').choices(['cpu', 'cuda']).default(DEFAULT_DEVICE))
+    .addOption(new Option('--device <device>', 'where the models run; cuda fails clearly when unavailable').choices(EXECUTION_DEVICES).default(DEFAULT_DEVICE))
     .option('--models-dir <dir>', 'model folder (default: $REVIVE_MODELS_DIR or ~/.cache/revive/models)')
     .option('--score-threshold <0..1>', `minimum face detection score (default: the detector's own: ${Object.entries(DEFAULT_SCORE_THRESHOLDS).map(([k, v]) => `${k} ${v}`).join(', ')})`)
     .option('--max-pixels <n>', 'largest input accepted, in pixels (decompression-bomb guard)')

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_BLEND, DEFAULT_UPSCALE, MAX_UPSCALE, outputExtSchema } from '@revive/contract';
 import { z } from 'zod';
-import { PermanentError, WorkerError, messageOf, DEFAULT_DEVICE, DEFAULT_THREADS, DEFAULT_DETECTOR, DEFAULT_RESTORER, RestorationPipeline, type ProcessOptions, DEFAULT_FIDELITY } from '@revive/pipeline';
+import { PermanentError, WorkerError, messageOf, DEFAULT_DEVICE, DEFAULT_THREADS, DEFAULT_DETECTOR, DEFAULT_RESTORER, DETECTOR_KINDS, EXECUTION_DEVICES, RestorationPipeline, type ProcessOptions, DEFAULT_FIDELITY } from '@revive/pipeline';
 import { describeError, EXIT_CODES, exitCodeFor } from './exit-codes.js';
 import { collectInputs } from './inputs.js';
 import { OutputWriter, REPORT_FILE } from './output.js';
@@ -18,7 +18,7 @@ export const restoreOptionsSchema = z.strictObject({
   upscale: z.coerce.number().int().min(1).max(MAX_UPSCALE).default(DEFAULT_UPSCALE),
   restorer: z.string().min(1).default(DEFAULT_RESTORER),
   detector: z.string().min(1).default(DEFAULT_DETECTOR),
-  detectorKind: z.enum(['yunet', 'scrfd', 'retinaface']).optional(),
+  detectorKind: z.enum(DETECTOR_KINDS).optional(),
   bgUpsampler: z.string().min(1).optional(),
   onlyCenterFace: z.boolean().default(false),
   aligned: z.boolean().default(false),
@@ -30,7 +30,7 @@ export const restoreOptionsSchema = z.strictObject({
     .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-" (it becomes part of file names)')
     .optional(),
   threads: z.coerce.number().int().min(0).max(256).default(DEFAULT_THREADS),
-  device: z.enum(['cpu', 'cuda']).default(DEFAULT_DEVICE),
+  device: z.enum(EXECUTION_DEVICES).default(DEFAULT_DEVICE),
   modelsDir: z.string().min(1).optional(),
   scoreThreshold: z.coerce.number().gt(0).lt(1).optional(),
   maxPixels: z.coerce.number().int().positive().optional(),

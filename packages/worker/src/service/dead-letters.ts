@@ -169,7 +169,7 @@ export const MAX_DEAD_LETTER_RECEIVE_RETRY_MS = 5_000;
 class JobStillLeased extends Error {}
 
 /** A running in-process consumer. */
-export interface DeadLetterConsumer {
+export interface RunningDeadLetterConsumer {
   stop(): Promise<void>;
 }
 
@@ -177,7 +177,7 @@ export interface DeadLetterConsumer {
  * The DLQ consumer for the local stack: sqs-consumer polling the DLQ, as the Lambda's SQS event source does in AWS.
  * A message is deleted once its job is final; a leased job's message comes back after `retryAfterSeconds`.
  */
-export function startDeadLetterConsumer(options: DeadLetterConsumerOptions): DeadLetterConsumer {
+export function startDeadLetterConsumer(options: DeadLetterConsumerOptions): RunningDeadLetterConsumer {
   const retryAfterSeconds = options.retryAfterSeconds ?? 5;
   const log = options.logger ?? new Telemetry().logger;
   // sqs-consumer polls again at once after a failed receive (pollingWaitTimeMs 0); an emulator that is gone would
@@ -255,7 +255,7 @@ export function startLocalDeadLetterConsumer(options: {
   readonly logger?: Pick<Logger, 'error'>;
   /** @default 5 */
   readonly retryAfterSeconds?: number;
-}): DeadLetterConsumer {
+}): RunningDeadLetterConsumer {
   const env = deadLetterEnvSchema.parse(options.env);
   const telemetry = new Telemetry();
   return startDeadLetterConsumer({

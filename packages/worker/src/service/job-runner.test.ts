@@ -6,7 +6,7 @@ import type { HealthReporter } from './health.js';
 import { JobRunner, parseBody, type JobRunnerDeps } from './job-runner.js';
 import type { JobStore } from './job-store.js';
 import type { ObjectStore } from './object-store.js';
-import type { JobQueue } from './queue.js';
+import type { JobQueueConsumer } from './queue.js';
 import type { SafeHttpClient } from './source-fetch.js';
 import { Telemetry } from './telemetry.js';
 import type { WebhookDispatcher } from './webhook-retries.js';
@@ -45,7 +45,7 @@ function harness(process: () => Promise<ProcessResult>, options: HarnessOptions 
       if (options.deleteFails) throw new RetryableError('STORAGE', 'DeleteMessage: 500');
     },
     changeVisibility: async (_r: string, s: number) => void calls.push(`visibility:${s === 0 ? 0 : s > 0 ? '>0' : s}`),
-  } as unknown as JobQueue;
+  } as unknown as JobQueueConsumer;
   const objects = { getUpload: async () => JPEG, putResult: async () => void calls.push('put') } as unknown as ObjectStore;
   const health = { jobStarted: () => undefined, jobEnded: () => undefined } as unknown as HealthReporter;
   const deps: JobRunnerDeps = { pipeline: { process }, store, queue, objects, health, http: {} as SafeHttpClient, webhooks: {} as WebhookDispatcher, telemetry: new Telemetry({ logLevel: 'SILENT' }) };

@@ -6,7 +6,7 @@ import { PermanentError, WorkerError, messageOf, describeThrown, type Restoratio
 import type { HealthReporter } from './health.js';
 import type { JobStore } from './job-store.js';
 import type { ObjectStore } from './object-store.js';
-import type { JobQueue } from './queue.js';
+import type { JobQueueConsumer } from './queue.js';
 import { assertImageBytes, type SafeHttpClient } from './source-fetch.js';
 import type { Telemetry } from './telemetry.js';
 import { webhookPayload, type WebhookDispatcher } from './webhook-retries.js';
@@ -50,7 +50,7 @@ export interface JobRunnerDeps {
   readonly pipeline: Pick<RestorationService, 'process'>;
   readonly store: JobStore;
   readonly objects: ObjectStore;
-  readonly queue: JobQueue;
+  readonly queue: JobQueueConsumer;
   readonly http: SafeHttpClient;
   /** Quick attempts, then the durable retries (webhook-retries.ts). */
   readonly webhooks: WebhookDispatcher;

@@ -30,7 +30,7 @@ export interface SlotConsumerOptions {
  * after the record is final, and its heartbeat extends the message and the DynamoDB lease in one tick (and stops
  * the job if the lease was lost). Its own client lets shutdown abort the long polls without aborting those calls.
  */
-export class JobQueue {
+export class JobQueueConsumer {
   constructor(
     readonly queueUrl: string,
     private readonly sqs: SQSClient,

@@ -13,7 +13,7 @@ import { HealthReporter } from './health.js';
 import { JobRunner } from './job-runner.js';
 import { JobStore } from './job-store.js';
 import { ObjectStore } from './object-store.js';
-import { JobQueue } from './queue.js';
+import { JobQueueConsumer } from './queue.js';
 import { DEFAULT_MAX_SOURCE_BYTES, SafeHttpClient } from './source-fetch.js';
 import { TaskProtection } from './task-protection.js';
 import { Telemetry } from './telemetry.js';
@@ -114,7 +114,7 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
   const presignS3 = config.REVIVE_S3_PUBLIC_ENDPOINT === undefined ? s3 : new S3Client({ forcePathStyle: config.REVIVE_S3_FORCE_PATH_STYLE, endpoint: config.REVIVE_S3_PUBLIC_ENDPOINT });
   const http = new SafeHttpClient({ allowCidrs: config.REVIVE_URL_ALLOW_CIDRS, maxBytes: DEFAULT_MAX_SOURCE_BYTES });
   if (!config.REVIVE_WEBHOOK_SECRET) log.warn('REVIVE_WEBHOOK_SECRET is not set: webhooks are sent unsigned');
-  const queue = new JobQueue(config.REVIVE_QUEUE_URL, sqs);
+  const queue = new JobQueueConsumer(config.REVIVE_QUEUE_URL, sqs);
   const store = new JobStore(config.REVIVE_TABLE_NAME, dynamodb);
   if (config.REVIVE_WEBHOOK_RETRY_QUEUE_URL === undefined) log.warn('REVIVE_WEBHOOK_RETRY_QUEUE_URL is not set: webhooks get only their quick attempts');
   const webhooks = new WebhookDispatcher({

@@ -1,11 +1,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { JobErrorCode, StageTimings } from '@revive/contract';
-
-/** CloudWatch namespace of every worker metric. */
-export const METRICS_NAMESPACE = 'Revive';
-/** Powertools `service` (a dimension on every metric and a field on every log line). */
-export const SERVICE_NAME = 'worker';
+import {
+  METRICS_NAMESPACE,
+  WORKER_METRIC_DIMENSIONS as DIMENSIONS,
+  WORKER_METRICS as NAMES,
+  WORKER_SERVICE_NAME,
+  type JobErrorCode,
+  type StageTimings,
+} from '@revive/contract';
 
 /**
  * JSON logs and EMF metrics. Powertools works outside Lambda: both write JSON lines to stdout, which the ECS
@@ -18,32 +20,32 @@ export class Telemetry {
 
   constructor(options: { readonly logLevel?: string } = {}) {
     this.logger = new Logger({
-      serviceName: SERVICE_NAME,
+      serviceName: WORKER_SERVICE_NAME,
       ...(options.logLevel !== undefined && { logLevel: options.logLevel as 'INFO' }),
     });
-    this.metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+    this.metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: WORKER_SERVICE_NAME });
   }
 
   /** One finished job: total ms, faces, queue wait, and the per-stage ms (one EMF line per stage, dimension Stage). */
   jobSucceeded(durationMs: number, facesFound: number, queueWaitMs: number | undefined, timingsMs: StageTimings): void {
-    this.metrics.addMetric('JobDurationMs', MetricUnit.Milliseconds, durationMs);
-    this.metrics.addMetric('FacesFound', MetricUnit.Count, facesFound);
-    this.metrics.addMetric('JobsSucceeded', MetricUnit.Count, 1);
-    if (queueWaitMs !== undefined) this.metrics.addMetric('QueueWaitMs', MetricUnit.Milliseconds, queueWaitMs);
+    this.metrics.addMetric(NAMES.jobDurationMs, MetricUnit.Milliseconds, durationMs);
+    this.metrics.addMetric(NAMES.facesFound, MetricUnit.Count, facesFound);
+    this.metrics.addMetric(NAMES.jobsSucceeded, MetricUnit.Count, 1);
+    if (queueWaitMs !== undefined) this.metrics.addMetric(NAMES.queueWaitMs, MetricUnit.Milliseconds, queueWaitMs);
     this.metrics.publishStoredMetrics();
     for (const [stage, ms] of Object.entries(timingsMs)) {
       const single = this.metrics.singleMetric();
-      single.addDimension('Stage', stage);
-      single.addMetric('StageMs', MetricUnit.Milliseconds, ms);
+      single.addDimension(DIMENSIONS.stage, stage);
+      single.addMetric(NAMES.stageMs, MetricUnit.Milliseconds, ms);
     }
   }
 
   jobFailed(code: JobErrorCode, durationMs: number | undefined): void {
     const single = this.metrics.singleMetric();
-    single.addDimension('ErrorCode', code);
-    single.addMetric('JobsFailed', MetricUnit.Count, 1);
+    single.addDimension(DIMENSIONS.errorCode, code);
+    single.addMetric(NAMES.jobsFailed, MetricUnit.Count, 1);
     if (durationMs !== undefined) {
-      this.metrics.addMetric('JobDurationMs', MetricUnit.Milliseconds, durationMs);
+      this.metrics.addMetric(NAMES.jobDurationMs, MetricUnit.Milliseconds, durationMs);
       this.metrics.publishStoredMetrics();
     }
   }
@@ -51,12 +53,12 @@ export class Telemetry {
   /** Deliveries left for later (transient failure, lease held elsewhere, released at shutdown). */
   jobDeferred(reason: 'transient' | 'lease-held' | 'record-missing' | 'shutdown'): void {
     const single = this.metrics.singleMetric();
-    single.addDimension('Reason', reason);
-    single.addMetric('JobsDeferred', MetricUnit.Count, 1);
+    single.addDimension(DIMENSIONS.reason, reason);
+    single.addMetric(NAMES.jobsDeferred, MetricUnit.Count, 1);
   }
 
   modelsLoaded(loadMs: number): void {
-    this.metrics.addMetric('ModelLoadMs', MetricUnit.Milliseconds, loadMs);
+    this.metrics.addMetric(NAMES.modelLoadMs, MetricUnit.Milliseconds, loadMs);
     this.metrics.publishStoredMetrics();
   }
 }
