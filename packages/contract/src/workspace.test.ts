@@ -138,9 +138,29 @@ describe('package boundaries', () => {
  */
 const SAME_MEANING: Readonly<Record<string, { readonly packages: readonly string[]; readonly why: string }>> = {
   ...Object.fromEntries(
-    ['API_ERROR_CODES', 'TERMINAL_STATUSES', 'UPLOAD_CONTENT_TYPES', 'WEBHOOK_SIGNATURE_HEADER', 'DEFAULT_WEBHOOK_TOLERANCE_SECONDS', 'VerifyWebhookOptions', 'verifyWebhook'].map((name) => [
+    [
+      'API_ERROR_CODES',
+      'TERMINAL_STATUSES',
+      'UPLOAD_CONTENT_TYPES',
+      'WEBHOOK_ID_HEADER',
+      'WEBHOOK_TIMESTAMP_HEADER',
+      'WEBHOOK_SIGNATURE_HEADER',
+      'WEBHOOK_EVENT_HEADER',
+      'WEBHOOK_SECRET_PREFIX',
+      'DEFAULT_WEBHOOK_TOLERANCE_SECONDS',
+      'WebhookEvent',
+    ].map((name) => [
       name,
       { packages: ['client', 'contract'], why: "the client has no runtime dependency: it copies these, and client's contract-mirrors.test.ts keeps them equal" },
+    ]),
+  ),
+  ...Object.fromEntries(
+    ['ApiErrorCode', 'CreateJobSource', 'CreateUploadResponse', 'JobErrorCode', 'JobFace', 'JobListResponse', 'JobOptions', 'JobOptionsInput', 'JobResponse', 'JobStatus', 'OutputExt', 'Problem'].map((name) => [
+      name,
+      {
+        packages: ['client', 'contract'],
+        why: "the client's published declarations must not depend on zod, so it declares the API's types itself; client's types.test.ts checks each against the contract's at compile time",
+      },
     ]),
   ),
   REPO_ROOT: { packages: ['dev-stack', 'infra'], why: 'each finds the checkout from its own files; neither may depend on the other' },

@@ -9,7 +9,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, type ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { API_ROUTES, apiServiceName } from '@revive/contract';
+import { API_ROUTES, apiServiceName, OPENAPI_DOCUMENT_FILE } from '@revive/contract';
 import { Construct } from 'constructs';
 import { LAMBDA_BUNDLING, putLocalEsbuildOnPath } from './esbuild.js';
 import { REPO_ROOT } from './paths.js';
@@ -35,8 +35,6 @@ export const HTTP_API_ROUTES: readonly Route[] = API_ROUTES.map((route) => ({
 
 /** The script that builds the OpenAPI document from the contract's route table, from the repository root. */
 export const OPENAPI_SCRIPT = 'packages/api/scripts/build-openapi.ts';
-/** The file the openapi Lambda reads beside its bundle (OPENAPI_DOCUMENT_FILE in packages/api/src/lambda/openapi.ts). */
-export const OPENAPI_DOCUMENT_FILE = 'openapi.json';
 
 /**
  * Builds the OpenAPI document into the openapi Lambda's asset, beside its bundle, from the sources being bundled: the

@@ -3,13 +3,11 @@
 // function carries neither zod nor the contract's schemas (508 KB of the bundle when it built the document itself)
 // and reads no configuration.
 import { readFileSync } from 'node:fs';
+import { OPENAPI_DOCUMENT_FILE } from '@revive/contract';
 import type { Observability } from '../app.js';
 import { createObservability, toHandler } from '../handler.js';
 import { serveOpenApi } from '../handlers/openapi.js';
 import type { OpenApiDocument } from '../openapi.js';
-
-/** The document's file, beside the bundle (the infra's afterBundling hook writes it there). */
-export const OPENAPI_DOCUMENT_FILE = 'openapi.json';
 
 // Read at cold start: a function deployed without its document fails to start instead of answering 500s.
 const document = JSON.parse(readFileSync(new URL(`./${OPENAPI_DOCUMENT_FILE}`, import.meta.url), 'utf8')) as OpenApiDocument;
