@@ -1,9 +1,12 @@
-import type { CreateJobSource, CreateUploadResponse, JobListResponse, JobOptionsInput, JobResponse, JobStatus } from '@revive/contract';
+import type { CreateJobSource, CreateUploadResponse, JobListResponse, JobOptionsInput, JobResponse, JobStatus, UploadContentType as ContractUploadContentType } from '@revive/contract';
 import { errorFromResponse, ReviveError } from './errors.js';
 
-/** Image types the API's presigned upload accepts (the contract's UPLOAD_CONTENT_TYPES). */
-export const UPLOAD_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
+/** Image types the API's presigned upload accepts: the formats the worker reads (the contract's UPLOAD_CONTENT_TYPES). */
+export const UPLOAD_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/tiff', 'image/avif'] as const satisfies readonly ContractUploadContentType[];
 export type UploadContentType = (typeof UPLOAD_CONTENT_TYPES)[number];
+// Fails to compile when the contract accepts a type this list lacks.
+const _everyTypeListed: Exclude<ContractUploadContentType, UploadContentType> extends never ? true : never = true;
+void _everyTypeListed;
 
 /** Statuses a job never leaves. */
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELED'];
