@@ -9,7 +9,7 @@ import { loadConfig, type ApiConfig } from './config.js';
 import { createBaseDeps } from './handler.js';
 import type { ApiEvent, ApiResult } from './http/event.js';
 
-export { toHandler } from './handler.js';
+export { DEFAULT_REQUEST_DEADLINE_MS, toHandler, type HandlerOptions } from './handler.js';
 
 /** Logging and metrics: all that a route reading no configuration needs (the OpenAPI document). */
 export interface Observability {
@@ -23,6 +23,11 @@ export interface BaseDeps extends Observability {
   readonly urlAllowList: AddressPolicy;
   /** Injectable clock for tests. @default Date.now */
   readonly now: () => number;
+  /**
+   * The request's deadline: toHandler sets it per request, and every AWS call of the route passes it on, so a stalled
+   * service turns into a 503 before API Gateway's 30 s (and the Lambda's own timeout). @default none (the sweeper)
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** The AWS adapters, each built only where a route uses it. */

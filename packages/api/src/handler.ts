@@ -50,18 +50,36 @@ export function lambdaDeps<K extends AdapterName = never>(
 }
 
 /**
- * Turns route logic into a handler: problem+json for ApiErrors, a logged 500 for anything else, one log line and
- * latency/error metrics per request.
+ * How long one request may spend before it answers: its AWS calls are aborted past it and the route answers 503
+ * (SERVICE_UNAVAILABLE, or JOB_STATE_UNKNOWN when a write may have happened). Under the Lambda's timeout (the infra's
+ * 10 s), so the caller gets a problem with a code instead of the Lambda being killed, and far under API Gateway's
+ * 30 s. A healthy request takes tens of milliseconds. @default 8_000
  */
-export function toHandler<D extends Observability>(route: string, logic: RouteLogic<D>, getDeps: () => D): ApiHandler {
+export const DEFAULT_REQUEST_DEADLINE_MS = 8_000;
+/** What a Lambda keeps of its remaining time to answer after the deadline. @default 1_000 */
+export const LAMBDA_ANSWER_MARGIN_MS = 1_000;
+
+/** Options of `toHandler`. */
+export interface HandlerOptions {
+  /** @default DEFAULT_REQUEST_DEADLINE_MS, or less when the Lambda has less time left */
+  readonly requestDeadlineMs?: number;
+}
+
+/**
+ * Turns route logic into a handler: a deadline per request (deps.signal), problem+json for ApiErrors, a logged 500
+ * for anything else, one log line and latency/error metrics per request.
+ */
+export function toHandler<D extends Observability>(route: string, logic: RouteLogic<D>, getDeps: () => D, options: HandlerOptions = {}): ApiHandler {
   return async (event, context) => {
     const deps = getDeps();
     const { logger, metrics } = deps;
     const started = performance.now();
     if (context) logger.addContext(context);
+    const left = context ? context.getRemainingTimeInMillis() - LAMBDA_ANSWER_MARGIN_MS : Number.POSITIVE_INFINITY;
+    const deadlineMs = Math.max(0, Math.min(options.requestDeadlineMs ?? DEFAULT_REQUEST_DEADLINE_MS, left));
     let result: ApiResult;
     try {
-      result = await logic(event, deps);
+      result = await logic(event, { ...deps, signal: AbortSignal.timeout(deadlineMs) });
     } catch (error) {
       if (error instanceof ApiError) {
         result = problemFromError(error);

@@ -1,13 +1,19 @@
 // What POST /jobs reads of an upload before queueing it: its size from the header (image-size; the Lambda does not
 // carry sharp), so that a job the worker would refuse from the same header is refused now, with the same code and
-// message (the contract's planOutput). Anything this can't read is left to the worker, which decodes with libvips.
-import type { ImageGeometry } from '@revive/contract';
+// message (the contract's planOutput). That covers every format the worker reads (the contract's READABLE_IMAGE_TYPES):
+// a 20000×20000 GIF or TIFF or a 16000×16000 AVIF is a header bomb of a few hundred bytes. Anything this can't read is
+// left to the worker, which decodes with libvips.
+import { sniffImageType, type ImageGeometry, type ReadableImageFormat } from '@revive/contract';
 import { imageSize } from 'image-size';
 
 /** Bytes of an upload read for its header: a JPEG's size follows its EXIF and ICC segments (64 KiB each at most). @default 262_144 */
 export const UPLOAD_HEADER_BYTES = 256 * 1024;
 
-const FORMATS: Readonly<Record<string, ImageGeometry['format']>> = { jpg: 'jpeg', png: 'png', webp: 'webp' };
+/**
+ * The shared sniff's formats → the limits' input formats: GIF, TIFF and AVIF are formats Revive reads but does not
+ * write (`other`).
+ */
+const FORMATS: Readonly<Record<ReadableImageFormat, ImageGeometry['format']>> = { jpeg: 'jpeg', png: 'png', webp: 'webp', gif: 'other', tiff: 'other', avif: 'other' };
 
 /**
  * Whether the image may carry alpha, from the bytes themselves. An unknown answer is "may": alpha makes the worker
@@ -17,6 +23,8 @@ function mayHaveAlpha(bytes: Uint8Array, format: ImageGeometry['format']): boole
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const ascii = (at: number, length: number) => String.fromCharCode(...bytes.subarray(at, at + length));
   if (format === 'jpeg') return false;
+  // GIF, TIFF, AVIF: alpha is not read here, so "may" (their output is PNG under ext auto either way).
+  if (format === 'other') return true;
   if (format === 'png') {
     // Colour types 4 and 6 carry alpha; a tRNS chunk (before IDAT) gives the others alpha too (libvips reads it so).
     if (bytes.length < 26) return true;
@@ -39,18 +47,22 @@ function mayHaveAlpha(bytes: Uint8Array, format: ImageGeometry['format']): boole
 }
 
 /**
- * Displayed size, format and alpha of a JPEG, PNG or WebP from its first bytes; undefined for anything else or
- * anything image-size cannot read (the worker then decides).
+ * Displayed size, format and alpha of a JPEG, PNG, WebP, GIF, TIFF or AVIF from its first bytes; undefined for
+ * anything else or anything image-size cannot read (the worker then decides).
  */
 export function uploadGeometry(bytes: Uint8Array): ImageGeometry | undefined {
+  const sniffed = sniffImageType(bytes);
+  if (sniffed === undefined) return undefined;
+  // For a HEIF file with several images (a thumbnail, a grid's tiles) image-size gives the largest: the primary image
+  // or the grid it makes. For a multi-page GIF or TIFF it gives the first page, which is all the worker decodes.
   let size: ReturnType<typeof imageSize>;
   try {
     size = imageSize(bytes);
   } catch {
     return undefined;
   }
-  const format = size.type === undefined ? undefined : FORMATS[size.type];
-  if (format === undefined || !(size.width > 0 && size.height > 0)) return undefined;
+  const format = FORMATS[sniffed];
+  if (!(size.width > 0 && size.height > 0)) return undefined;
   // EXIF orientations 5 to 8 turn the photo by 90°: the worker's output is the turned size.
   const turned = (size.orientation ?? 1) >= 5;
   return {

@@ -1,5 +1,6 @@
 import type { ApiDeps, ApiHandler, RouteLogic } from './app.js';
 import { toHandler } from './app.js';
+import type { HandlerOptions } from './handler.js';
 import { cancelJob } from './handlers/cancel-job.js';
 import { createJob } from './handlers/create-job.js';
 import { createUpload } from './handlers/create-upload.js';
@@ -21,7 +22,7 @@ export const ROUTE_LOGIC: Record<ApiRoute['handler'], RouteLogic> = {
 };
 
 /** Every route's handler bound to one set of deps (the local server, tests). */
-export function bindHandlers(deps: ApiDeps): Record<ApiRoute['handler'], ApiHandler> {
-  const entries = Object.entries(ROUTE_LOGIC).map(([name, logic]) => [name, toHandler(name, logic, () => deps)] as const);
+export function bindHandlers(deps: ApiDeps, options: HandlerOptions = {}): Record<ApiRoute['handler'], ApiHandler> {
+  const entries = Object.entries(ROUTE_LOGIC).map(([name, logic]) => [name, toHandler(name, logic, () => deps, options)] as const);
   return Object.fromEntries(entries) as Record<ApiRoute['handler'], ApiHandler>;
 }

@@ -1,14 +1,15 @@
 // Issue 18 items 1 and 2 at the API, against the emulators: POST /jobs reads an upload's header (a ranged GET of its
 // first bytes) and refuses what the worker would refuse from it, with 422, the worker's code and the same message,
-// before anything is written or queued. URL sources and unreadable headers are left to the worker.
+// before anything is written or queued: in every format the worker reads, GIF, TIFF and AVIF header bombs included.
+// URL sources and headers image-size cannot read are left to the worker.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
 import { randomUUID } from 'node:crypto';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { uploadKey, type JobResponse, type Problem } from '@revive/contract';
+import { DEFAULT_MAX_INPUT_PIXELS, tooLargeMessage, uploadKey, type JobResponse, type Problem } from '@revive/contract';
 import { createReviveResources, localAwsEnv, localClients, type ReviveResources } from '@revive/local-aws';
-import { writeSolidImage } from '@revive/pipeline/testing';
+import { writeHeaderBomb, writeSolidImage, type HeaderBombFormat } from '@revive/pipeline/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps, destroyDeps, type ApiDeps } from '../src/app.js';
 import { bindHandlers } from '../src/routes.js';
@@ -24,6 +25,8 @@ let rgbaBomb: string;
 let wideWebp: string;
 let wideJpeg: string;
 let garbage: string;
+let unreadableJpeg: string;
+const bombs: [HeaderBombFormat, number, string][] = [];
 
 async function put(bytes: Uint8Array, contentType: string): Promise<string> {
   const key = uploadKey(TENANT, randomUUID());
@@ -52,6 +55,12 @@ beforeAll(async () => {
   wideWebp = await put(await writeSolidImage(8192, 1024, 3, 'webp'), 'image/webp');
   wideJpeg = await put(await writeSolidImage(33000, 400, 3, 'jpeg'), 'image/jpeg');
   garbage = await put(new TextEncoder().encode('not really a jpeg'), 'image/jpeg');
+  // A JPEG start (SOI, then a comment segment) with no frame header: a JPEG, but no size to read.
+  unreadableJpeg = await put(new Uint8Array([0xff, 0xd8, 0xff, 0xfe, 0x00, 0x06, 0x68, 0x69, 0x21, 0x21]), 'image/jpeg');
+  // The sizes of the adversarial run: AVIF 16000², TIFF and GIF 20000².
+  for (const [format, side, type] of [['avif', 16_000, 'image/avif'], ['tiff', 20_000, 'image/tiff'], ['gif', 20_000, 'image/gif']] as const) {
+    bombs.push([format, side, await put(await writeHeaderBomb(format, side, side), type)]);
+  }
 });
 afterAll(() => {
   destroyDeps(deps);
@@ -95,9 +104,23 @@ describe('POST /jobs: size limits from the upload header', () => {
     expect(await drainQueue()).toBe(1);
   });
 
-  it('leaves a header it cannot read to the worker', async () => {
+  it('refuses AVIF, TIFF and GIF header bombs: 422 IMAGE_TOO_LARGE with the worker\'s message, nothing queued', async () => {
     await drainQueue();
-    expect((await create({ source: { uploadKey: garbage }, options: { upscale: 4 } })).statusCode).toBe(202);
+    for (const [format, side, key] of bombs) {
+      const res = await create({ source: { uploadKey: key }, options: { upscale: 1 } });
+      expect(res.statusCode, format).toBe(422);
+      expect(bodyOf<Problem>(res), format).toMatchObject({ code: 'IMAGE_TOO_LARGE', detail: tooLargeMessage(side, side, DEFAULT_MAX_INPUT_PIXELS) });
+    }
+    expect(await drainQueue()).toBe(0);
+  });
+
+  it('refuses bytes that are no image the worker reads (422 INVALID_IMAGE); leaves a header it cannot read to the worker', async () => {
+    await drainQueue();
+    const garbageAnswer = await create({ source: { uploadKey: garbage }, options: { upscale: 4 } });
+    expect(garbageAnswer.statusCode).toBe(422);
+    expect(bodyOf<Problem>(garbageAnswer).code).toBe('INVALID_IMAGE');
+    expect(await drainQueue()).toBe(0);
+    expect((await create({ source: { uploadKey: unreadableJpeg }, options: { upscale: 4 } })).statusCode).toBe(202);
     expect(await drainQueue()).toBe(1);
   });
 });

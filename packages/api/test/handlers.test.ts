@@ -4,8 +4,9 @@ process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { API_ROUTES, jobMessageSchema, TABLE_SCHEMA, uploadKey, type JobListResponse, type JobResponse, type Problem } from '@revive/contract';
+import { API_ROUTES, jobMessageSchema, TABLE_SCHEMA, UPLOAD_CONTENT_TYPES, uploadKey, type JobListResponse, type JobResponse, type Problem } from '@revive/contract';
 import { createReviveResources, localAwsEnv, localClients, type ReviveResources } from '@revive/local-aws';
+import { writeSolidImage } from '@revive/pipeline/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps, destroyDeps, type ApiDeps } from '../src/app.js';
 import { idempotentJobId } from '../src/jobs.js';
@@ -52,11 +53,14 @@ async function rawRecord(jobId: string) {
   return out.Item;
 }
 const upload = (tenant: string, id = '00000000-0000-4000-8000-000000000001') => ({ source: { uploadKey: uploadKey(tenant, id) } });
-async function putUpload(key: string) {
-  await clients.s3.send(new PutObjectCommand({ Bucket: resources.bucketName, Key: key, Body: Buffer.from('not really a jpeg'), ContentType: 'image/jpeg' }));
+/** A small real JPEG: create-job reads an upload's first bytes and refuses what is not an image the worker reads. */
+let photo: Uint8Array;
+async function putUpload(key: string, body: Uint8Array = photo, contentType = 'image/jpeg') {
+  await clients.s3.send(new PutObjectCommand({ Bucket: resources.bucketName, Key: key, Body: body, ContentType: contentType }));
 }
 
 beforeAll(async () => {
+  photo = await writeSolidImage(64, 48, 3, 'jpeg');
   resources = await createReviveResources(aws);
   env = { ...localAwsEnv(aws, resources), REVIVE_LOCAL_MODE: 'false' };
   deps = createDeps(env);
@@ -344,19 +348,99 @@ describe('bad input', () => {
     ['private webhook', { body: { ...upload(tenantA), webhookUrl: 'http://10.0.0.5/hook' } }, 400, 'FORBIDDEN_URL'],
     ['non-http URL', { body: { source: { url: 'file:///etc/passwd' } } }, 400, 'VALIDATION_FAILED'],
     ['bad Idempotency-Key', { body: upload(tenantA), headers: { 'idempotency-key': 'has space' } }, 400, 'INVALID_IDEMPOTENCY_KEY'],
+    // Lone surrogates: valid JSON escapes, but no Unicode text; they once reached the SDK and threw URIError (500).
+    ['lone high surrogate in uploadKey', { body: { source: { uploadKey: `uploads/${tenantA}/\ud800` } } }, 400, 'VALIDATION_FAILED'],
+    ['lone low surrogate in uploadKey', { body: { source: { uploadKey: `uploads/${tenantA}/\udfff` } } }, 400, 'VALIDATION_FAILED'],
+    ['lone surrogate as a raw JSON escape', { body: `{"source":{"uploadKey":"uploads/${tenantA}/\\ud800"}}` }, 400, 'VALIDATION_FAILED'],
+    ['lone surrogate in a URL source', { body: { source: { url: 'https://images.example.com/\ud800.jpg' } } }, 400, 'VALIDATION_FAILED'],
+    ['lone surrogate in webhookUrl', { body: { ...upload(tenantA), webhookUrl: 'https://hooks.example.com/?q=\udfff' } }, 400, 'VALIDATION_FAILED'],
+    ['lone surrogate in Idempotency-Key', { body: upload(tenantA), headers: { 'idempotency-key': 'key-\ud800' } }, 400, 'VALIDATION_FAILED'],
+    ['lone surrogate in Content-Type', { body: upload(tenantA), headers: { 'content-type': 'application/json; x=\udfff' } }, 400, 'VALIDATION_FAILED'],
+    // Control characters and spaces: SQS refuses a message holding some of them, after the record was written.
+    ['control character in webhookUrl', { body: { ...upload(tenantA), webhookUrl: 'https://hooks.example.com/a\u0001b' } }, 400, 'VALIDATION_FAILED'],
+    ['raw space in a URL source', { body: { source: { url: 'https://images.example.com/a b.jpg' } } }, 400, 'VALIDATION_FAILED'],
+    ['noncharacter in uploadKey', { body: { source: { uploadKey: `uploads/${tenantA}/x\uffff` } } }, 400, 'VALIDATION_FAILED'],
+    ['gzip Content-Encoding on a plain body', { body: upload(tenantA), headers: { 'content-encoding': 'gzip' } }, 415, 'UNSUPPORTED_CONTENT_ENCODING'],
+    ['JSON declared as UTF-16', { body: upload(tenantA), headers: { 'content-type': 'application/json; charset=utf-16' } }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['JSON declared as Latin-1', { body: upload(tenantA), headers: { 'content-type': 'application/json;charset="ISO-8859-1"' } }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
   ];
   it.each(cases)('%s → %s %s', async (_name, event, status, code) => {
     const res = await api['create-job'](apiEvent({ method: 'POST', path: '/jobs', ...as(tenantA), ...event, headers: { ...event.headers } }));
     expect(res.statusCode).toBe(status);
     expect(res.headers?.['content-type']).toBe('application/problem+json');
     const problem = bodyOf<Problem>(res);
-    expect(problem).toMatchObject({ status, code, type: expect.stringMatching(/^urn:revive:problem:/), title: expect.any(String) });
+    expect(problem).toMatchObject({ status, code, type: expect.stringMatching(/^urn:revive:problem:/), title: expect.any(String), retryable: false });
     expect(problem.detail).toEqual(expect.any(String));
   });
 
   it('accepts a public URL source', async () => {
     const res = await create(tenantA, { source: { url: 'https://images.example.com/old-photo.jpg' } });
     expect(res.statusCode).toBe(202);
+  });
+
+  it('accepts non-ASCII text in keys and URLs, an identity encoding and an explicit UTF-8 charset', async () => {
+    // Characters of the basic plane only: fauxqs refuses any beyond U+FFFF in a message (SQS itself takes them; the
+    // contract's tests cover surrogate pairs).
+    const key = uploadKey(tenantA, 'photo-写真-é');
+    await putUpload(key);
+    const headers = { 'content-encoding': 'identity', 'content-type': 'application/json; charset=UTF-8' };
+    const res = await create(tenantA, { source: { uploadKey: key } }, headers);
+    expect(res.statusCode, res.body).toBe(202);
+    expect(bodyOf<JobResponse>(res).input.source).toEqual({ uploadKey: key });
+  });
+
+  it('refuses a body that is not UTF-8: 400 MALFORMED_JSON, not a U+FFFD in a key', async () => {
+    const json = Buffer.from(JSON.stringify(upload(tenantA)));
+    // 0xC3 0x28: a two-byte sequence whose second byte is not a continuation byte.
+    const bytes = Buffer.concat([json.subarray(0, json.length - 3), Buffer.from([0xc3, 0x28]), json.subarray(json.length - 3)]);
+    const event = { ...apiEvent({ method: 'POST', path: '/jobs', ...as(tenantA) }), body: bytes.toString('base64'), isBase64Encoded: true };
+    const res = await api['create-job'](event);
+    expect(res.statusCode).toBe(400);
+    expect(bodyOf<Problem>(res)).toMatchObject({ code: 'MALFORMED_JSON', detail: expect.stringContaining('UTF-8') });
+  });
+
+  it('refuses an upload whose bytes are not an image the worker reads (SVG, text): 422 INVALID_IMAGE, nothing written or queued', async () => {
+    await drainQueue();
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>');
+    for (const [bytes, type] of [[svg, 'image/svg+xml'], [Buffer.from('just some notes'), 'image/png']] as const) {
+      const key = uploadKey(tenantA, crypto.randomUUID());
+      await putUpload(key, bytes, type);
+      const idempotencyKey = `not-an-image-${crypto.randomUUID()}`;
+      const res = await create(tenantA, { source: { uploadKey: key } }, { 'idempotency-key': idempotencyKey });
+      expect(res.statusCode).toBe(422);
+      expect(bodyOf<Problem>(res)).toMatchObject({ code: 'INVALID_IMAGE', detail: expect.stringContaining('JPEG, PNG, WebP, GIF, TIFF or AVIF') });
+      expect(await rawRecord(idempotentJobId(tenantA, idempotencyKey))).toBeUndefined();
+    }
+    expect(await drainQueue()).toEqual([]);
+  });
+});
+
+describe('models the deployed worker serves (REVIVE_AVAILABLE_MODELS)', () => {
+  it('refuses another restorer or a background upsampler the worker does not have: 422 UNSUPPORTED_MODEL, nothing written or queued', async () => {
+    await drainQueue();
+    const served = withDeps({ REVIVE_AVAILABLE_MODELS: 'restorer:gfpgan-1.4' });
+    const cases = [
+      [{ bgUpsampler: 'efrlfn-x2' }, 'options.bgUpsampler', 'serves no background upsampler a job may name, not efrlfn-x2'],
+      [{ restorer: 'codeformer' }, 'options.restorer', 'serves the restorer gfpgan-1.4, not codeformer'],
+    ] as const;
+    for (const [options, path, reason] of cases) {
+      const idempotencyKey = `model-${crypto.randomUUID()}`;
+      const res = await create(tenantA, { ...upload(tenantA), options }, { 'idempotency-key': idempotencyKey }, served);
+      expect(res.statusCode, path).toBe(422);
+      expect(bodyOf<Problem>(res)).toMatchObject({ code: 'UNSUPPORTED_MODEL', errors: [{ path, message: expect.stringContaining(reason) }] });
+      expect(await rawRecord(idempotentJobId(tenantA, idempotencyKey))).toBeUndefined();
+    }
+    expect(await drainQueue()).toEqual([]);
+    // What the worker serves is accepted, by catalogue id.
+    expect((await create(tenantA, { ...upload(tenantA), options: { restorer: 'gfpgan-1.4' } }, {}, served)).statusCode).toBe(202);
+    const withUpsampler = withDeps({ REVIVE_AVAILABLE_MODELS: 'restorer:gfpgan-1.4,bgUpsampler:efrlfn-x2' });
+    expect((await create(tenantA, { ...upload(tenantA), options: { bgUpsampler: 'efrlfn-x2' } }, {}, withUpsampler)).statusCode).toBe(202);
+    expect(await drainQueue()).toHaveLength(2);
+  });
+
+  it('leaves the check to the worker when the variable is unset', async () => {
+    expect(deps.config.REVIVE_AVAILABLE_MODELS).toBeUndefined();
+    expect((await create(tenantA, { ...upload(tenantA), options: { bgUpsampler: 'efrlfn-x2' } })).statusCode).toBe(202);
   });
 });
 
@@ -378,12 +462,21 @@ describe('POST /uploads', () => {
     expect(lifetime).toBeLessThanOrEqual(deps.config.REVIVE_PRESIGN_TTL_SECONDS + 1);
   });
 
-  it('pins an exact content type when asked, and rejects others', async () => {
-    const ok = await api['create-upload'](apiEvent({ method: 'POST', path: '/uploads', body: { contentType: 'image/png' }, ...as(tenantA) }));
-    expect(bodyOf<{ fields: Record<string, string> }>(ok).fields['Content-Type']).toBe('image/png');
-    const bad = await api['create-upload'](apiEvent({ method: 'POST', path: '/uploads', body: { contentType: 'text/html' }, ...as(tenantA) }));
-    expect(bad.statusCode).toBe(400);
-    expect(bodyOf<Problem>(bad).code).toBe('VALIDATION_FAILED');
+  it('pins an exact content type when asked, for every format the worker reads, and rejects others', async () => {
+    for (const contentType of UPLOAD_CONTENT_TYPES) {
+      const ok = await api['create-upload'](apiEvent({ method: 'POST', path: '/uploads', body: { contentType }, ...as(tenantA) }));
+      expect(ok.statusCode, contentType).toBe(201);
+      const body = bodyOf<{ fields: Record<string, string> }>(ok);
+      expect(body.fields['Content-Type']).toBe(contentType);
+      const policy = JSON.parse(Buffer.from(body.fields.Policy!, 'base64').toString('utf8')) as { conditions: unknown[] };
+      expect(policy.conditions).toContainEqual(['eq', '$Content-Type', contentType]);
+    }
+    expect(UPLOAD_CONTENT_TYPES).toEqual(expect.arrayContaining(['image/avif', 'image/gif', 'image/tiff']));
+    for (const contentType of ['text/html', 'image/svg+xml', 'image/heic', 'image/bmp']) {
+      const bad = await api['create-upload'](apiEvent({ method: 'POST', path: '/uploads', body: { contentType }, ...as(tenantA) }));
+      expect(bad.statusCode, contentType).toBe(400);
+      expect(bodyOf<Problem>(bad).code).toBe('VALIDATION_FAILED');
+    }
     const unauth = await api['create-upload'](apiEvent({ method: 'POST', path: '/uploads' }));
     expect(unauth.statusCode).toBe(401);
   });

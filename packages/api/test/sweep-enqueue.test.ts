@@ -3,6 +3,7 @@
 // this file's records.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -18,6 +19,7 @@ import {
   type JobResponse,
 } from '@revive/contract';
 import { createReviveResources, localAwsEnv, localClients, type ReviveResources } from '@revive/local-aws';
+import { writeSolidImage } from '@revive/pipeline/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps, destroyDeps, type ApiDeps } from '../src/app.js';
 import { JobQueueSender } from '../src/aws/job-queue.js';
@@ -62,7 +64,7 @@ async function createThenDie(body: Record<string, unknown> = {}): Promise<JobMes
   const handlers = bindHandlers({ ...deps, queue });
   const source = { uploadKey: uploadKey(tenant, crypto.randomUUID()) };
   // create-job checks that the upload exists before it writes anything.
-  await clients.s3.send(new PutObjectCommand({ Bucket: resources.bucketName, Key: source.uploadKey, Body: Buffer.from('photo') }));
+  await clients.s3.send(new PutObjectCommand({ Bucket: resources.bucketName, Key: source.uploadKey, Body: await writeSolidImage(64, 48, 3, 'jpeg') }));
   void handlers['create-job'](apiEvent({ method: 'POST', path: '/jobs', body: { source, ...body }, ...as }));
   return await queue.reached;
 }
@@ -219,6 +221,40 @@ describe('enqueue sweeper (outbox)', () => {
 
     expect(await sweepEnqueue(later())).toMatchObject({ reenqueued: 1, failed: 0 });
     expect((await drainQueue()).map((m) => m.jobId)).toEqual([lost.jobId]);
+  });
+
+  it('accepts the job (202) when SQS does not answer before the deadline: it stays in the outbox and the sweeper sends it', async () => {
+    await drainQueue();
+    // An SQS endpoint that takes connections and never answers, as a stalled service does.
+    const held: Socket[] = [];
+    const silent = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+    cleanups.push(() => {
+      for (const socket of held) socket.destroy();
+      silent.close();
+    });
+    const stalled = createDeps({ ...env, AWS_ENDPOINT_URL_SQS: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` });
+    cleanups.push(() => destroyDeps(stalled));
+    const deadlineMs = 1_500;
+    const api = bindHandlers(stalled, { requestDeadlineMs: deadlineMs });
+    const source = { uploadKey: uploadKey(tenant, crypto.randomUUID()) };
+    await clients.s3.send(new PutObjectCommand({ Bucket: resources.bucketName, Key: source.uploadKey, Body: await writeSolidImage(64, 48, 3, 'jpeg') }));
+
+    const started = performance.now();
+    const res = await api['create-job'](apiEvent({ method: 'POST', path: '/jobs', body: { source }, headers: { 'idempotency-key': `silent-${crypto.randomUUID()}` }, ...as }));
+    const elapsed = performance.now() - started;
+    expect(res.statusCode).toBe(202);
+    expect(elapsed).toBeGreaterThanOrEqual(deadlineMs - 50);
+    expect(elapsed).toBeLessThan(deadlineMs + 5_000);
+    expect(held.length).toBeGreaterThan(0);
+    const job = bodyOf<JobResponse>(res);
+    expect(job.status).toBe('QUEUED');
+    expect(await rawRecord(job.id)).toMatchObject({ status: 'QUEUED', attempts: 0, [PENDING]: pendingShardKey(job.id) });
+    expect(await drainQueue()).toEqual([]);
+
+    expect(await sweepEnqueue(later())).toMatchObject({ reenqueued: 1, failed: 0 });
+    expect((await drainQueue()).map((m) => m.jobId)).toEqual([job.id]);
+    expect(await rawRecord(job.id)).not.toHaveProperty(PENDING);
   });
 
   it('the local stack runs the same sweep on an interval', async () => {

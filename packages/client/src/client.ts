@@ -1,8 +1,8 @@
 import type { CreateJobSource, CreateUploadResponse, JobListResponse, JobOptionsInput, JobResponse, JobStatus } from './types.js';
 import { errorFromResponse, ReviveError } from './errors.js';
 
-/** Image types the API's presigned upload accepts (the contract's UPLOAD_CONTENT_TYPES). */
-export const UPLOAD_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
+/** Image types the API's presigned upload accepts: the formats the worker reads (the contract's UPLOAD_CONTENT_TYPES; contract-mirrors.test.ts keeps the two equal). */
+export const UPLOAD_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/tiff', 'image/avif'] as const;
 export type UploadContentType = (typeof UPLOAD_CONTENT_TYPES)[number];
 
 /** Statuses a job never leaves. */

@@ -38,6 +38,14 @@ describe('ReviveError', () => {
     expect(await answer(500, 'INTERNAL')).toMatchObject({ code: 'INTERNAL', retryable: false });
   });
 
+  it('retries a stalled service: SERVICE_UNAVAILABLE, and JOB_STATE_UNKNOWN (jobs.create sends the same Idempotency-Key)', async () => {
+    const answer = (status: number, code: string) => errorFromResponse(new Response(JSON.stringify({ title: 't', status, code, retryable: true }), { status }));
+    expect(await answer(503, 'SERVICE_UNAVAILABLE')).toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryable: true });
+    expect(await answer(503, 'JOB_STATE_UNKNOWN')).toMatchObject({ code: 'JOB_STATE_UNKNOWN', retryable: true });
+    expect(await answer(422, 'UNSUPPORTED_MODEL')).toMatchObject({ code: 'UNSUPPORTED_MODEL', retryable: false });
+    expect(await answer(415, 'UNSUPPORTED_CONTENT_ENCODING')).toMatchObject({ code: 'UNSUPPORTED_CONTENT_ENCODING', retryable: false });
+  });
+
   it('reads Retry-After as seconds or as an HTTP date', () => {
     expect(parseRetryAfter('3')).toBe(3);
     expect(parseRetryAfter(null)).toBeUndefined();

@@ -33,14 +33,17 @@ export const API_ERROR_CODES = [
   'VALIDATION_FAILED',
   'UNKNOWN_FIELD',
   'UNSUPPORTED_MEDIA_TYPE',
+  'UNSUPPORTED_CONTENT_ENCODING',
   'PAYLOAD_TOO_LARGE',
   'HEADERS_TOO_LARGE',
   'UNAUTHENTICATED',
   'FORBIDDEN_UPLOAD_KEY',
   'UPLOAD_NOT_FOUND',
+  'INVALID_IMAGE',
   'IMAGE_TOO_LARGE',
   'OUTPUT_TOO_LARGE',
   'FORBIDDEN_URL',
+  'UNSUPPORTED_MODEL',
   'INVALID_IDEMPOTENCY_KEY',
   'IDEMPOTENCY_KEY_REUSED',
   'INVALID_CURSOR',
@@ -49,6 +52,8 @@ export const API_ERROR_CODES = [
   'MALFORMED_PATH',
   'ROUTE_NOT_FOUND',
   'ENQUEUE_FAILED',
+  'SERVICE_UNAVAILABLE',
+  'JOB_STATE_UNKNOWN',
   'TIMEOUT',
   'INTERNAL',
 ] as const;
@@ -59,8 +64,11 @@ export function isApiErrorCode(code: unknown): code is ApiErrorCode {
   return typeof code === 'string' && API_CODES.has(code);
 }
 
-/** Codes that may succeed when the same request is sent again (with the same Idempotency-Key for `jobs.create`). */
-const RETRYABLE: ReadonlySet<ReviveErrorCode> = new Set<ReviveErrorCode>(['ENQUEUE_FAILED', 'TIMEOUT', 'NETWORK', 'RATE_LIMITED']);
+/**
+ * Codes that may succeed when the same request is sent again (with the same Idempotency-Key for `jobs.create`: after
+ * JOB_STATE_UNKNOWN it answers with the job a first try created, or creates it).
+ */
+const RETRYABLE: ReadonlySet<ReviveErrorCode> = new Set<ReviveErrorCode>(['ENQUEUE_FAILED', 'SERVICE_UNAVAILABLE', 'JOB_STATE_UNKNOWN', 'TIMEOUT', 'NETWORK', 'RATE_LIMITED']);
 /**
  * Statuses that say "not now" whatever the body's code: a gateway's or the service's own unavailability, e.g. the
  * API's 503 INTERNAL with Retry-After when DynamoDB throttles.

@@ -41,6 +41,8 @@ export interface Problem {
   instance?: string | undefined;
   /** Per-field validation errors (VALIDATION_FAILED, UNKNOWN_FIELD). */
   errors?: { path: string; message: string }[] | undefined;
+  /** Whether the same request may succeed when sent again (for POST /jobs: with the same Idempotency-Key). */
+  retryable?: boolean | undefined;
 }
 
 /** `POST /uploads`: a presigned POST. Send `fields` first, then the file as the form field `file`, to `url`. */

@@ -35,9 +35,14 @@ export const API_ERROR_STATUSES = {
   JOB_NOT_CANCELABLE: [409],
   ROUTE_NOT_FOUND: [404],
   MALFORMED_PATH: [400],
+  INVALID_IMAGE: [422],
+  UNSUPPORTED_MODEL: [422],
+  UNSUPPORTED_CONTENT_ENCODING: [415],
   ENQUEUE_FAILED: [503],
+  SERVICE_UNAVAILABLE: [503],
+  JOB_STATE_UNKNOWN: [503],
   TIMEOUT: [503],
-  INTERNAL: [500, 503],
+  INTERNAL: [500],
 } as const satisfies Record<ApiErrorCode, readonly number[]>;
 
 /** A status some problem+json code is answered with. */
@@ -113,13 +118,27 @@ const UNAUTHENTICATED: ApiRouteError = {
 };
 const BUG: ApiRouteError = { code: 'INTERNAL', status: 500, when: 'a bug; `detail` says what happened' };
 const RETRY_AFTER = { 'Retry-After': 'Seconds to wait before retrying' } as const;
-const STORAGE_DOWN: ApiRouteError = { code: 'INTERNAL', status: 503, when: 'the job table did not answer; retry later', headers: RETRY_AFTER };
+/** A read or a write that changed nothing could not be made: retrying is safe. */
+const STORAGE_DOWN: ApiRouteError = {
+  code: 'SERVICE_UNAVAILABLE',
+  status: 503,
+  when: 'the job table or the bucket did not answer in time, and nothing was changed; retry later',
+  headers: RETRY_AFTER,
+};
+/** A write whose outcome is unknown. */
+const STATE_UNKNOWN: ApiRouteError = {
+  code: 'JOB_STATE_UNKNOWN',
+  status: 503,
+  when: 'a write got no clear answer and may or may not have been applied: retry with the same Idempotency-Key (or GET `instance` to see)',
+  headers: RETRY_AFTER,
+};
 /** What `parseJsonBody` answers for a body it cannot take. */
 const JSON_BODY_ERRORS: readonly ApiRouteError[] = [
-  { code: 'MALFORMED_JSON', status: 400, when: 'the body is not JSON' },
+  { code: 'MALFORMED_JSON', status: 400, when: 'the body is not JSON, or not UTF-8' },
+  { code: 'UNSUPPORTED_CONTENT_ENCODING', status: 415, when: 'a body with a Content-Encoding (gzip, …): send plain JSON' },
   { code: 'VALIDATION_FAILED', status: 400, when: 'a field has the wrong type, is missing or out of range; `errors` lists each' },
   { code: 'UNKNOWN_FIELD', status: 400, when: 'the body has a field the API does not know' },
-  { code: 'UNSUPPORTED_MEDIA_TYPE', status: 415, when: 'a body whose Content-Type is not application/json' },
+  { code: 'UNSUPPORTED_MEDIA_TYPE', status: 415, when: 'a body whose Content-Type is not application/json, or whose charset is not UTF-8' },
   { code: 'PAYLOAD_TOO_LARGE', status: 413, when: 'a body larger than the API parses' },
 ];
 const JOB_NOT_FOUND: ApiRouteError = {
@@ -180,8 +199,11 @@ export const API_ROUTES: readonly ApiRoute[] = [
       { code: 'IMAGE_TOO_LARGE', status: 422, when: "the upload's header says it has more input or output pixels than the worker accepts" },
       { code: 'OUTPUT_TOO_LARGE', status: 422, when: 'the output would be wider or taller than the requested `ext` can hold' },
       { code: 'IDEMPOTENCY_KEY_REUSED', status: 422, when: 'the Idempotency-Key was used with a different body' },
+      { code: 'INVALID_IMAGE', status: 422, when: 'the upload is not an image the worker reads (JPEG, PNG, WebP, GIF, TIFF, AVIF)' },
+      { code: 'UNSUPPORTED_MODEL', status: 422, when: 'options name a restorer or background upsampler the deployed worker does not have' },
       { code: 'ENQUEUE_FAILED', status: 503, when: 'the job could not be queued (it is FAILED); retry with the same Idempotency-Key', headers: RETRY_AFTER },
       STORAGE_DOWN,
+      STATE_UNKNOWN,
       BUG,
     ],
   },
@@ -228,6 +250,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       JOB_NOT_FOUND,
       { code: 'JOB_NOT_CANCELABLE', status: 409, when: 'the job is not QUEUED (the worker started it, or it ended)' },
       STORAGE_DOWN,
+      STATE_UNKNOWN,
       BUG,
     ],
   },

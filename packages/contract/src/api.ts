@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UPLOAD_CONTENT_TYPES } from './image-types.js';
 import { jobErrorCodeSchema, jobIdSchema, jobOptionsSchema, jobStatusSchema, stageTimingsSchema, WEBHOOK_DELIVERY_STATUSES } from './job.js';
 
 /**
@@ -12,15 +13,18 @@ export const API_ERROR_CODES = [
   'MALFORMED_JSON', // the body is not JSON
   'VALIDATION_FAILED', // a field has the wrong type, is missing or out of range
   'UNKNOWN_FIELD', // the body has a field the API does not know
-  'UNSUPPORTED_MEDIA_TYPE', // a body that is not application/json
+  'UNSUPPORTED_MEDIA_TYPE', // a body that is not application/json, or JSON in a charset other than UTF-8
+  'UNSUPPORTED_CONTENT_ENCODING', // a body with a Content-Encoding (gzip, br…): the API reads plain JSON only
   'PAYLOAD_TOO_LARGE', // a body over the API's limit
   'HEADERS_TOO_LARGE', // request line and headers over API Gateway's 10240 bytes
   'UNAUTHENTICATED', // no tenant: no JWT claims (or, in local mode, no x-revive-tenant header)
   'FORBIDDEN_UPLOAD_KEY', // an uploadKey outside the caller's tenant prefix
   'UPLOAD_NOT_FOUND', // an uploadKey with nothing uploaded there (not uploaded yet, or expired)
+  'INVALID_IMAGE', // the upload's first bytes are not an image the worker reads (JPEG, PNG, WebP, GIF, TIFF, AVIF)
   'IMAGE_TOO_LARGE', // the upload's header says it has more pixels than the worker accepts, before or after upscale
   'OUTPUT_TOO_LARGE', // the output would be wider or taller than the requested ext can hold
   'FORBIDDEN_URL', // a source or webhook URL that is not http(s) or points at a private, loopback or metadata address
+  'UNSUPPORTED_MODEL', // options.restorer or options.bgUpsampler names a model the deployed worker does not serve
   'INVALID_IDEMPOTENCY_KEY', // an Idempotency-Key header outside 1..255 printable ASCII characters
   'IDEMPOTENCY_KEY_REUSED', // the same Idempotency-Key with a different body
   'INVALID_CURSOR', // a list cursor this API did not issue
@@ -29,6 +33,8 @@ export const API_ERROR_CODES = [
   'ROUTE_NOT_FOUND', // no route for this method and path
   'MALFORMED_PATH', // a path whose percent-encoding does not decode (e.g. /jobs/%E0%A4%A)
   'ENQUEUE_FAILED', // the job could not be queued; retrying with the same Idempotency-Key is safe
+  'SERVICE_UNAVAILABLE', // a storage or queue call failed or ran out of time before anything was written; retry
+  'JOB_STATE_UNKNOWN', // a write to the job may or may not have happened; retry with the same Idempotency-Key (or GET the job)
   'TIMEOUT', // the handler took longer than API Gateway's 30 s
   'INTERNAL', // a bug; the detail says what happened
 ] as const;
@@ -45,15 +51,21 @@ export const problemSchema = z.object({
   instance: z.string().optional(),
   /** Per-field validation errors (VALIDATION_FAILED, UNKNOWN_FIELD). */
   errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  /**
+   * Whether the same request may succeed when sent again (for POST /jobs: with the same Idempotency-Key, which then
+   * finds the job a first try may have created). Absent on answers that are not the API's own (the local server's).
+   */
+  retryable: z.boolean().optional(),
 });
 export type Problem = z.infer<typeof problemSchema>;
 
-/** Image types a presigned upload accepts. */
-export const UPLOAD_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
-
-/** `POST /uploads`. The body is optional: `{}` allows any image content type. */
+/** `POST /uploads`. The body is optional. */
 export const createUploadRequestSchema = z.strictObject({
-  /** Pin the upload's Content-Type; when absent any `image/*` type is allowed. */
+  /**
+   * Pin the upload's Content-Type to one of UPLOAD_CONTENT_TYPES (the formats the worker reads). When absent the
+   * presigned POST accepts any `image/*` type (an S3 POST policy cannot list several values), and POST /jobs refuses an
+   * upload whose bytes are not one of those formats.
+   */
   contentType: z.enum(UPLOAD_CONTENT_TYPES).optional(),
 });
 export type CreateUploadRequest = z.infer<typeof createUploadRequestSchema>;
@@ -69,11 +81,35 @@ export const createUploadResponseSchema = z.object({
 });
 export type CreateUploadResponse = z.infer<typeof createUploadResponseSchema>;
 
-const httpUrlSchema = z.url({ protocol: /^https?$/ }).max(2048);
+/**
+ * True when `value` is well-formed UTF-16: no lone surrogate (`"\ud800"` is valid JSON but no Unicode text). A lone
+ * surrogate cannot be UTF-8 encoded, so it breaks whatever encodes it later (the SDK's URIError on an S3 key, a URL
+ * that silently turns it into U+FFFD, a header).
+ */
+export function isWellFormedText(value: string): boolean {
+  return !/\p{Cs}/u.test(value);
+}
+
+/**
+ * Whitespace, control characters and the noncharacters U+FFFE and U+FFFF: never part of an upload key (the API makes
+ * them: `uploads/<tenant>/<uuid>`) or of a URL (they are sent percent-encoded), and SQS refuses a message that holds
+ * one, so such a string would fail the job's send after its record was written.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are what this looks for
+const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f-\u009f\ufffe\uffff]/u;
+
+/** A string that becomes an S3 key, a URL, a header or part of the queue message: checked once, here. */
+function keySafe<S extends z.ZodString | z.ZodURL>(schema: S) {
+  return schema
+    .refine(isWellFormedText, 'must be well-formed Unicode text (no lone surrogate such as \\ud800)')
+    .refine((value) => !SPACE_OR_CONTROL.test(value), 'must not contain spaces or control characters (percent-encode them in a URL)');
+}
+
+const httpUrlSchema = keySafe(z.url({ protocol: /^https?$/ }).max(2048));
 
 /** Where the photo is: a key from `POST /uploads`, or an http(s) URL the worker fetches. */
 export const createJobSourceSchema = z.union([
-  z.strictObject({ uploadKey: z.string().min(1).max(1024) }),
+  z.strictObject({ uploadKey: keySafe(z.string().min(1).max(1024)) }),
   z.strictObject({ url: httpUrlSchema }),
 ]);
 export type CreateJobSource = z.infer<typeof createJobSourceSchema>;

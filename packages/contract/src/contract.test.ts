@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   apiEnvSchema,
+  createJobRequestSchema,
+  formatAvailableModels,
+  isWellFormedText,
+  servedModelIds,
   isTenantUploadKey,
   jobMessageSchema,
   jobOptionsSchema,
@@ -97,5 +101,55 @@ describe('environment', () => {
     expect(bad.success).toBe(false);
     const missing = apiEnvSchema.safeParse({ REVIVE_TABLE_NAME: 't', REVIVE_BUCKET_NAME: 'b' });
     expect(missing.success ? [] : missing.error.issues.map((i) => i.path.join('.'))).toContain('REVIVE_QUEUE_URL');
+  });
+});
+
+describe('the models the worker serves (REVIVE_AVAILABLE_MODELS)', () => {
+  const base = { REVIVE_QUEUE_URL: 'http://127.0.0.1:1/q', REVIVE_TABLE_NAME: 't', REVIVE_BUCKET_NAME: 'b' };
+
+  it('lists the names a job may use for the configured models, catalogue ids and paths alike', () => {
+    expect(formatAvailableModels({ restorer: 'gfpgan-1.4' })).toBe('restorer:gfpgan-1.4');
+    expect(formatAvailableModels({ restorer: 'gfpgan-1.4', bgUpsampler: 'efrlfn-x2' })).toBe('restorer:gfpgan-1.4,bgUpsampler:efrlfn-x2');
+    // A path: the worker answers to its file name with or without .onnx; no job option can name the path itself.
+    expect(formatAvailableModels({ restorer: '/tmp/revive-local-models/identity-restorer.onnx' })).toBe(
+      'restorer:identity-restorer.onnx,restorer:identity-restorer',
+    );
+    expect(servedModelIds('/m/restorers/gfpgan-v1.4.onnx')).toEqual(['/m/restorers/gfpgan-v1.4.onnx', 'gfpgan-v1.4.onnx', 'gfpgan-v1.4']);
+  });
+
+  it('parses per job option, and is optional', () => {
+    const env = apiEnvSchema.parse({ ...base, REVIVE_AVAILABLE_MODELS: formatAvailableModels({ restorer: 'gfpgan-1.4', bgUpsampler: 'efrlfn-x4' }) });
+    expect(env.REVIVE_AVAILABLE_MODELS).toEqual({ restorer: ['gfpgan-1.4'], bgUpsampler: ['efrlfn-x4'] });
+    expect(apiEnvSchema.parse({ ...base, REVIVE_AVAILABLE_MODELS: 'restorer:codeformer' }).REVIVE_AVAILABLE_MODELS).toEqual({ restorer: ['codeformer'], bgUpsampler: [] });
+    expect(apiEnvSchema.parse(base).REVIVE_AVAILABLE_MODELS).toBeUndefined();
+    // A restorer file whose name is no model id: no job can name it, only leave options.restorer out.
+    expect(formatAvailableModels({ restorer: '/models/My Restorer.onnx' })).toBe('');
+    expect(apiEnvSchema.parse({ ...base, REVIVE_AVAILABLE_MODELS: '' }).REVIVE_AVAILABLE_MODELS).toEqual({ restorer: [], bgUpsampler: [] });
+  });
+
+  it.each([
+    ['an unknown option', 'restorer:gfpgan-1.4,detector:yunet'],
+    ['an entry without an option', 'gfpgan-1.4'],
+    ['a path', 'restorer:/models/gfpgan.onnx'],
+  ])('refuses %s', (_name, value) => {
+    expect(apiEnvSchema.safeParse({ ...base, REVIVE_AVAILABLE_MODELS: value }).success).toBe(false);
+  });
+});
+
+describe('strings that become keys, URLs and message fields', () => {
+  const parse = (body: unknown) => createJobRequestSchema.safeParse(body).success;
+
+  it('refuses lone surrogates, control characters and spaces; takes any other Unicode text', () => {
+    for (const bad of ['\ud800', '\udfff', 'a\ud800b', '\u0000', '\u0007', '\u007f', '\u0085', ' ', '\ufffe', '\uffff']) {
+      expect(parse({ source: { uploadKey: `uploads/t/x${bad}y` } }), JSON.stringify(bad)).toBe(false);
+      expect(parse({ source: { url: `https://example.com/x${bad}y` } }), JSON.stringify(bad)).toBe(false);
+      expect(parse({ source: { uploadKey: 'uploads/t/x' }, webhookUrl: `https://example.com/h?q=${bad}y` }), JSON.stringify(bad)).toBe(false);
+    }
+    for (const good of ['\u{1f4f7}', '写真', 'é', '%20']) {
+      expect(parse({ source: { uploadKey: `uploads/t/${good}` } }), good).toBe(true);
+      expect(parse({ source: { url: `https://example.com/${good}` } }), good).toBe(true);
+    }
+    expect(isWellFormedText('\ud83d\udcf7')).toBe(true);
+    expect(isWellFormedText('\udcf7\ud83d')).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { modelIdSchema } from './job.js';
 import { DEFAULT_MAX_OUTPUT_PIXELS } from './limits.js';
-import { DEFAULT_DETECTOR, DEFAULT_DEVICE, DEFAULT_RESTORER, DEFAULT_THREADS, EXECUTION_DEVICES } from './models.js';
+import { DEFAULT_DETECTOR, DEFAULT_DEVICE, DEFAULT_RESTORER, DEFAULT_THREADS, EXECUTION_DEVICES, MODEL_OPTIONS, servedModelIds, type ModelOption } from './models.js';
 import { webhookSecretSchema } from './webhook.js';
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -15,6 +16,40 @@ const cidrList = z
  */
 const endpointUrl = z.string().regex(/^https?:\/\/[^\s/?#]+(?:[/?#]\S*)?$/, 'an http(s) URL');
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+/** The models a worker serves, per job option (what REVIVE_AVAILABLE_MODELS says). */
+export type AvailableModels = Readonly<Record<ModelOption, readonly string[]>>;
+
+/**
+ * REVIVE_AVAILABLE_MODELS for the API in front of a worker configured with these models (its REVIVE_RESTORER and
+ * REVIVE_BG_UPSAMPLER): `restorer:<id>,…,bgUpsampler:<id>,…`, each id one a job may ask for (servedModelIds, less the
+ * paths no job option can name). The CDK app sets it from the models the image bakes, the dev stack from its worker's.
+ */
+export function formatAvailableModels(models: { readonly restorer: string; readonly bgUpsampler?: string | undefined }): string {
+  const entries = (option: ModelOption, configured: string | undefined) =>
+    configured === undefined ? [] : servedModelIds(configured).filter((id) => modelIdSchema.safeParse(id).success).map((id) => `${option}:${id}`);
+  return [...entries('restorer', models.restorer), ...entries('bgUpsampler', models.bgUpsampler)].join(',');
+}
+
+/**
+ * `restorer:<id>,bgUpsampler:<id>,…` → the ids per option; every entry must name a known option and a model id. An
+ * option with no entry serves no named model (an empty value: jobs may name none).
+ */
+const availableModelsSchema = z
+  .string()
+  .transform((value, ctx) => {
+    const models: Record<ModelOption, string[]> = { restorer: [], bgUpsampler: [] };
+    for (const entry of value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+      const [option = '', id = ''] = entry.split(/:(.*)/s);
+      if (!(MODEL_OPTIONS as readonly string[]).includes(option) || !modelIdSchema.safeParse(id).success) {
+        ctx.addIssue({ code: 'custom', message: `"${entry}" is not <${MODEL_OPTIONS.join('|')}>:<model id>` });
+        return z.NEVER;
+      }
+      models[option as ModelOption].push(id);
+    }
+    // No restorer listed is valid: a worker loading a file whose name is no model id serves it only to jobs that name none.
+    return models as AvailableModels;
+  });
 
 /** Default visibility timeout the queue is created with; the worker's heartbeat keeps extending it. */
 export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 120;
@@ -145,5 +180,11 @@ export const apiEnvSchema = z.object({
    * @default the S3 client's endpoint
    */
   REVIVE_S3_PUBLIC_ENDPOINT: endpointUrl.optional(),
+  /**
+   * The models the deployed worker serves (formatAvailableModels: `restorer:gfpgan-1.4,bgUpsampler:efrlfn-x2`): POST /jobs
+   * refuses `options.restorer` or `options.bgUpsampler` outside it with 422 UNSUPPORTED_MODEL instead of queueing a
+   * job that can only fail. The CDK app and the dev stack set it. @default unset (the worker alone checks)
+   */
+  REVIVE_AVAILABLE_MODELS: availableModelsSchema.optional(),
 });
 export type ApiEnv = z.output<typeof apiEnvSchema>;

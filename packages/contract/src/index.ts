@@ -2,6 +2,7 @@ export * from './job.js';
 export * from './storage.js';
 export * from './env.js';
 export * from './api.js';
+export * from './image-types.js';
 export * from './webhook.js';
 export * from './health.js';
 export * from './url-policy.js';

@@ -44,7 +44,7 @@ export const DEFAULT_BLEND = 1;
 export const MAX_UPSCALE = 4;
 
 /** Catalogue ids, or the name of a model the worker was configured with. */
-const modelIdSchema = z
+export const modelIdSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a model id: lower-case letters, digits, ".", "_" and "-"');
 

@@ -52,6 +52,8 @@ export const API_METRICS = {
   jobsCreated: 'JobsCreated',
   /** POST /jobs whose SQS send failed (the job ends FAILED ENQUEUE_FAILED, or is re-sent by the sweeper). */
   enqueueFailures: 'EnqueueFailures',
+  /** POST /jobs whose SQS send got no answer: the job stays in the outbox and the sweeper sends it. */
+  enqueueDeferred: 'EnqueueDeferred',
   /** POST /jobs answered from an earlier request with the same Idempotency-Key. */
   idempotentReplays: 'IdempotentReplays',
   jobsCanceled: 'JobsCanceled',

@@ -158,3 +158,18 @@ export const MODEL_MANIFEST: readonly ModelEntry[] = [
 export function findModel(id: string): ModelEntry | undefined {
   return MODEL_MANIFEST.find((entry) => entry.id === id);
 }
+
+/** The job options that name a model: what REVIVE_AVAILABLE_MODELS lists, per option. */
+export const MODEL_OPTIONS = ['restorer', 'bgUpsampler'] as const;
+export type ModelOption = (typeof MODEL_OPTIONS)[number];
+
+/**
+ * The names under which a worker configured with `configured` (a catalogue id, or a path to an .onnx file) serves that
+ * model: the value itself, its file name, and its file name without `.onnx`. A job's `options.restorer` or
+ * `options.bgUpsampler` must be one of them.
+ */
+export function servedModelIds(configured: string): string[] {
+  const file = configured.split(/[\\/]/).pop() ?? configured;
+  return [...new Set([configured, file, file.replace(/\.onnx$/i, '')])];
+}
+

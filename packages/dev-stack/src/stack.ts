@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
-import { DEFAULT_RESTORER } from '@revive/contract';
+import { DEFAULT_RESTORER, formatAvailableModels } from '@revive/contract';
 import {
   createReviveResources,
   localAwsEnv,
@@ -252,8 +252,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const env = localAwsEnv(target, resources);
     const modelsDir = localModelsDir(base);
     const restorer = options.restorer ?? (await chooseRestorer(base, modelsDir));
+    const runsWorker = options.worker ?? true;
+    // The models the worker will serve, so POST /jobs refuses others (422 UNSUPPORTED_MODEL) as the deployed API does.
+    const servedModels = runsWorker
+      ? {
+          REVIVE_AVAILABLE_MODELS:
+            base.REVIVE_AVAILABLE_MODELS ??
+            formatAvailableModels({
+              restorer: options.workerEnv?.REVIVE_RESTORER ?? restorer.restorer,
+              bgUpsampler: options.workerEnv?.REVIVE_BG_UPSAMPLER ?? (base.REVIVE_BG_UPSAMPLER || undefined),
+            }),
+        }
+      : {};
     const server = await startLocalServer({
-      env: { ...base, ...env, REVIVE_LOCAL_MODE: 'true' },
+      env: { ...base, ...env, ...servedModels, REVIVE_LOCAL_MODE: 'true' },
       ...(options.port === undefined ? {} : { port: options.port }),
     });
     cleanup.push({ name: 'API', run: () => server.close() });
@@ -292,7 +304,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     cleanup.push({ name: 'webhook retries', run: () => webhookRetries.stop() });
     let worker: WorkerSupervisor | undefined;
-    if (options.worker ?? true) {
+    if (runsWorker) {
       const healthDir = await mkdtemp(path.join(tmpdir(), 'revive-health-'));
       cleanup.push({ name: 'health folder', run: () => rm(healthDir, { recursive: true, force: true }) });
       const workerEnv: NodeJS.ProcessEnv = {

@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { API_ROUTES, type CreateUploadResponse, type JobResponse, type Problem } from '@revive/contract';
-import { sharedDir, writeIdentityRestorer } from '@revive/pipeline/testing';
+import { sharedDir, writeIdentityRestorer, writeSolidImage } from '@revive/pipeline/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../src/stack.js';
 import { imageSize } from './image-size.js';
@@ -142,6 +142,39 @@ describe('the job flow against the local stack', () => {
     forged.append('file', new Blob([await readFile(PHOTO)], { type: 'image/jpeg' }), 'x.jpg');
     const res = await fetch(created.url, { method: 'POST', body: forged });
     expect(res.status).toBe(403);
+  });
+
+  it('refuses jobs the worker could only fail, and restores an AVIF it reads', async () => {
+    // The stack tells its API which models its worker serves: no background upsampler here.
+    const { upload } = await uploadPhoto(PHOTO, 'image/jpeg');
+    const upsampled = await call('POST', '/jobs', { source: { uploadKey: upload.uploadKey }, options: { bgUpsampler: 'efrlfn-x2' } });
+    expect(upsampled.status).toBe(422);
+    expect((upsampled.body as Problem).code).toBe('UNSUPPORTED_MODEL');
+    // An SVG passes the `{}` upload policy (image/*: a POST policy cannot list types), and POST /jobs refuses it.
+    const svg = await uploadBytes(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>'), 'image/svg+xml');
+    expect(svg.status).toBe(204);
+    const vector = await call('POST', '/jobs', { source: { uploadKey: svg.upload.uploadKey } });
+    expect(vector.status).toBe(422);
+    expect((vector.body as Problem).code).toBe('INVALID_IMAGE');
+
+    // AVIF, once refused by POST /uploads, is one of the formats the worker reads.
+    const pinned = await call('POST', '/uploads', { contentType: 'image/avif' });
+    expect(pinned.status).toBe(201);
+    const avifUpload = pinned.body as CreateUploadResponse;
+    const form = new FormData();
+    for (const [k, v] of Object.entries(avifUpload.fields)) form.append(k, v);
+    form.append('file', new Blob([await writeSolidImage(96, 64, 3, 'avif')], { type: 'image/avif' }), 'photo.avif');
+    expect((await fetch(avifUpload.url, { method: 'POST', body: form })).status).toBe(204);
+    const created = await call('POST', '/jobs', { source: { uploadKey: avifUpload.uploadKey }, options: { upscale: 2 } });
+    expect(created.status).toBe(202);
+    let job = created.body as JobResponse;
+    const deadline = Date.now() + 120_000;
+    while ((job.status === 'QUEUED' || job.status === 'RUNNING') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      job = (await call('GET', `/jobs/${job.id}`)).body as JobResponse;
+    }
+    expect(job.status, `${JSON.stringify(job.error)}\n${workerLog.slice(-20).join('\n')}`).toBe('SUCCEEDED');
+    expect(job.output).toMatchObject({ width: 192, height: 128 });
   });
 
   it("applies API Gateway's limits and answers problem+json for unknown routes", async () => {

@@ -9,7 +9,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, type ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { API_ROUTES, apiServiceName, OPENAPI_DOCUMENT_FILE } from '@revive/contract';
+import { API_ROUTES, apiServiceName, formatAvailableModels, OPENAPI_DOCUMENT_FILE } from '@revive/contract';
 import { Construct } from 'constructs';
 import { LAMBDA_BUNDLING, putLocalEsbuildOnPath } from './esbuild.js';
 import { REPO_ROOT } from './paths.js';
@@ -97,6 +97,12 @@ export interface JobApiProps {
   readonly jwtAudience: readonly string[];
   /** Environment every handler gets (apiEnvSchema). */
   readonly environment: Readonly<Record<string, string>>;
+  /**
+   * The models the worker image bakes and loads (WorkerService's `models`): the handlers get REVIVE_AVAILABLE_MODELS
+   * from them, so POST /jobs refuses any other restorer or background upsampler with 422 UNSUPPORTED_MODEL instead of
+   * queueing a job that can only fail. @default none (the worker alone checks)
+   */
+  readonly workerModels?: { readonly restorer: string; readonly bgUpsampler?: string | undefined };
   /** @default [] (no CORS) */
   readonly corsAllowedOrigins?: readonly string[];
   /** Steady-state requests per second on the default stage. */
@@ -159,6 +165,7 @@ export class JobApi extends Construct {
         depsLockFilePath: join(REPO_ROOT, 'pnpm-lock.yaml'),
         environment: {
           ...props.environment,
+          ...(props.workerModels === undefined ? {} : { REVIVE_AVAILABLE_MODELS: formatAvailableModels(props.workerModels) }),
           // Read by Powertools (the handlers pass no serviceName of their own): logs and metrics split per function.
           POWERTOOLS_SERVICE_NAME: apiServiceName(name),
         },

@@ -79,6 +79,8 @@ export class ReviveStack extends Stack {
       REVIVE_JOB_TTL_DAYS: String(c.jobTtlDays),
     };
 
+    // What the image bakes and the worker loads; the API refuses jobs that ask for anything else.
+    const models = { restorer: c.restorer, detector: c.detector, ...(c.bgUpsampler === undefined ? {} : { bgUpsampler: c.bgUpsampler }) };
     this.api = new JobApi(this, 'Api', {
       jwtIssuer: c.jwtIssuer,
       jwtAudience: c.jwtAudience,
@@ -87,6 +89,7 @@ export class ReviveStack extends Stack {
       throttleBurst: c.apiThrottleBurst,
       logRetention,
       environment: names satisfies EnvOf<ApiEnv>,
+      workerModels: models,
     });
 
     this.worker = new WorkerService(this, 'Worker', {
@@ -110,7 +113,7 @@ export class ReviveStack extends Stack {
       } satisfies EnvOf<WorkerEnv>,
       vcpu: c.workerVcpu,
       memoryMiB: c.workerMemoryMiB,
-      models: { restorer: c.restorer, detector: c.detector, ...(c.bgUpsampler === undefined ? {} : { bgUpsampler: c.bgUpsampler }) },
+      models,
       // Config requires the checksum in gpu mode; the CPU image has no such build argument.
       ...(c.workerMode === 'gpu' && c.gpuProviderSha256 !== undefined ? { buildArgs: { ORT_GPU_NUPKG_SHA256: c.gpuProviderSha256 } } : {}),
       ...(c.workerMode === 'gpu' ? { gpuInstanceType: c.gpuInstanceType } : {}),

@@ -162,7 +162,7 @@ describe('the synthesized artifacts', () => {
     cdkOut = (synth.stack.node.root as App).outdir;
   }, 180_000);
 
-  it('passes the models to the image build and to the task', () => {
+  it('passes the models to the image build, to the task, and to the API handlers as the models a job may ask for', () => {
     const images = Object.values(synth.assets.dockerImages) as DockerAsset[];
     expect(images).toHaveLength(1);
     expect(images[0]!.source.dockerBuildArgs).toEqual({ REVIVE_RESTORER: 'gfpgan-1.3', REVIVE_DETECTOR: 'yunet' });
@@ -171,6 +171,12 @@ describe('the synthesized artifacts', () => {
     };
     const env = Object.fromEntries(task.Properties.ContainerDefinitions[0]!.Environment.map((e) => [e.Name, e.Value]));
     expect(env).toMatchObject({ REVIVE_RESTORER: 'gfpgan-1.3', REVIVE_DETECTOR: 'yunet' });
+    // POST /jobs refuses any other restorer (422 UNSUPPORTED_MODEL) instead of queueing a job the worker would fail.
+    for (const name of API_HANDLERS) {
+      const id = synth.stack.getLogicalId(synth.stack.api.functions[name].node.defaultChild as CfnElement);
+      const fn = synth.template.toJSON().Resources[id] as LambdaResource;
+      expect(fn.Properties.Environment?.Variables?.REVIVE_AVAILABLE_MODELS, name).toBe('restorer:gfpgan-1.3');
+    }
   });
 
   it("sends the image build only what the Dockerfiles copy, so README or infra edits don't rebuild it", () => {

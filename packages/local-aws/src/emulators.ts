@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createServer, type Server } from 'node:net';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
@@ -45,6 +46,15 @@ export interface LocalAws {
   readonly dynamoEngine: DynamoEngine;
   /** Process id of DynamoDB Local's JVM; undefined with dynalite (in-process). */
   readonly dynamoPid: number | undefined;
+  /**
+   * Makes DynamoDB stop answering, as a stalled service does, until `resumeDynamo()`: connections are still accepted
+   * and requests still read by the kernel, but nothing is answered (DynamoDB Local's JVM gets SIGSTOP; dynalite holds
+   * the requests it receives). After the resume, requests sent meanwhile are processed, as a real stall would.
+   * For tests: pause only emulators the test started itself.
+   */
+  pauseDynamo(): void;
+  /** Lets a paused DynamoDB answer again (SIGCONT; dynalite handles the held requests). */
+  resumeDynamo(): void;
   /** Stops every emulator this harness started. */
   stop(): Promise<void>;
 }
@@ -132,6 +142,8 @@ async function launcherClassDir(jarDir: string, classPath: string): Promise<stri
 
 interface StartedDynamo {
   readonly pid: number | undefined;
+  pause(): void;
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -187,7 +199,11 @@ async function startDynamoDbLocal(port: number, timeoutMs: number): Promise<Star
   }
   return {
     pid: child.pid,
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
     async stop() {
+      // A stopped JVM would not act on SIGTERM until continued.
+      if (running()) signal('SIGCONT');
       if (running()) signal('SIGTERM');
       await Promise.race([stopped, new Promise((r) => setTimeout(r, DYNAMO_STOP_GRACE_MS).unref())]);
       if (running()) {
@@ -200,7 +216,7 @@ async function startDynamoDbLocal(port: number, timeoutMs: number): Promise<Star
 
 async function startDynalite(port: number): Promise<StartedDynamo> {
   const require = createRequire(import.meta.url);
-  const dynalite = require('dynalite') as (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
+  const dynalite = require('dynalite') as (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => HttpServer;
   // Tables are ACTIVE at once: the default 500 ms CREATING phase only slows tests down.
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
@@ -208,7 +224,30 @@ async function startDynalite(port: number): Promise<StartedDynamo> {
     server.listen(port, LOOPBACK_HOST, () => resolve());
   });
   await waitForDynamo(`http://${LOOPBACK_HOST}:${port}`, 5_000);
-  return { pid: undefined, stop: async () => await new Promise<void>((resolve) => server.close(() => resolve())) };
+  // dynalite runs in this process, so it cannot be stopped with a signal: while paused, requests are held unanswered.
+  const handlers = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  let held: [IncomingMessage, ServerResponse][] | undefined;
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    for (const handler of handlers) handler.call(server, req, res);
+  };
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => (held === undefined ? handle(req, res) : held.push([req, res])));
+  return {
+    pid: undefined,
+    pause: () => {
+      held ??= [];
+    },
+    resume: () => {
+      const waiting = held ?? [];
+      held = undefined;
+      for (const [req, res] of waiting) handle(req, res);
+    },
+    stop: async () => {
+      for (const [req] of held ?? []) req.socket.destroy();
+      held = undefined;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 /**
@@ -257,6 +296,8 @@ export async function startLocalAws(options: StartLocalAwsOptions = {}): Promise
     region: LOCAL_REGION,
     dynamoEngine,
     dynamoPid: dynamo.pid,
+    pauseDynamo: () => dynamo.pause(),
+    resumeDynamo: () => dynamo.resume(),
     async stop() {
       await Promise.allSettled([fauxqs.stop(), dynamo.stop()]);
     },

@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { DescribeTableCommand, DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { TABLE_SCHEMA } from '@revive/contract';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createReviveResources, localClients, LOOPBACK_HOST, startLocalAws, type ReviveResources } from '../src/index.js';
+import { createReviveResources, LOCAL_CREDENTIALS, localClients, LOOPBACK_HOST, startLocalAws, type DynamoEngine, type ReviveResources } from '../src/index.js';
 
 const target = inject('localAws');
 const clients = localClients(target);
@@ -183,6 +183,31 @@ describe('a failed start cleans up what it started', () => {
       expect(await listenable(sqsS3Port)).toBe(true);
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+});
+
+describe('pausing DynamoDB: a stalled table for tests', () => {
+  it.each<DynamoEngine>(['dynamodb-local', 'dynalite'])('%s answers nothing while paused, and the requests sent meanwhile once resumed', async (engine) => {
+    const aws = await startLocalAws({ dynamo: engine });
+    const options = { endpoint: aws.endpoints.dynamodb, region: aws.region, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 };
+    const patient = new DynamoDBClient(options);
+    const hasty = new DynamoDBClient({ ...options, requestHandler: { requestTimeout: 500, throwOnRequestTimeout: true } });
+    try {
+      expect(aws.dynamoEngine).toBe(engine);
+      await patient.send(new ListTablesCommand({}));
+      aws.pauseDynamo();
+      const waiting = patient.send(new ListTablesCommand({}));
+      // Connections are still accepted (the kernel's backlog, or dynalite's server), but nothing answers.
+      await expect(hasty.send(new ListTablesCommand({}))).rejects.toMatchObject({ name: 'TimeoutError' });
+      aws.resumeDynamo();
+      await expect(waiting).resolves.toMatchObject({ TableNames: expect.any(Array) });
+      await expect(hasty.send(new ListTablesCommand({}))).resolves.toMatchObject({ TableNames: expect.any(Array) });
+    } finally {
+      aws.resumeDynamo();
+      patient.destroy();
+      hasty.destroy();
+      await aws.stop();
     }
   });
 });

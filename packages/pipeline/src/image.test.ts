@@ -1,6 +1,7 @@
+import { READABLE_IMAGE_TYPES, sniffImageType, type ReadableImageFormat } from '@revive/contract';
 import { describe, expect, it } from 'vitest';
 import { invertAffine } from './align.js';
-import { replicatedRect, resizeImage, resizePlane, warpRaw } from './image.js';
+import { readImage, replicatedRect, resizeImage, resizePlane, warpRaw, writeSolidImage } from './image.js';
 import type { RgbImage } from './types.js';
 
 /** Intensity-weighted centre (in continuous coordinates) of row `y`'s red channel. */
@@ -119,6 +120,19 @@ describe('replicatedRect', () => {
           for (let c = 0; c < channels; c++) expect(out[(j * w + i) * channels + c]).toBe(src[(sy * W + sx) * channels + c]);
         }
       }
+    }
+  });
+});
+
+describe('the formats the contract lists as readable (the API takes uploads of these and refuses others)', () => {
+  it("are each decoded by this sharp, and sniffed as themselves by the contract's magic-byte check", async () => {
+    for (const format of Object.keys(READABLE_IMAGE_TYPES) as ReadableImageFormat[]) {
+      const bytes = await writeSolidImage(40, 30, 3, format);
+      expect(sniffImageType(bytes), format).toBe(format);
+      const decoded = await readImage(bytes, { maxPixels: 10_000 });
+      expect({ width: decoded.rgb.width, height: decoded.rgb.height }, format).toEqual({ width: 40, height: 30 });
+      // The solid colour survives every codec within a few levels (JPEG, AVIF and GIF are lossy or palettised).
+      expect(Math.abs(decoded.rgb.data[0]! - 120), format).toBeLessThan(8);
     }
   });
 });

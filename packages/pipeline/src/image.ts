@@ -315,20 +315,24 @@ export async function writeImage(
 
 /**
  * Encodes a flat image of any size without holding its pixels: libvips generates and encodes it in strips. Tests
- * and benches make decompression bombs with it (an 8000×8000 RGBA PNG of one colour is 265 KB).
+ * and benches make decompression bombs with it (an 8000×8000 RGBA PNG of one colour is 265 KB). Besides the
+ * formats the worker writes, it writes the other formats it reads (GIF, TIFF, AVIF), small ones at least.
  */
 export async function writeSolidImage(
   width: number,
   height: number,
   channels: 1 | 3 | 4,
-  format: EncodedFormat,
+  format: EncodedFormat | 'gif' | 'tiff' | 'avif',
   options?: { readonly compressionLevel?: number },
 ): Promise<Uint8Array> {
   const background = { r: 120, g: 90, b: 60, alpha: 0.5 };
   const created = sharp({ create: { width, height, channels: channels === 1 ? 3 : channels, background }, limitInputPixels: false });
   const coloured = channels === 1 ? created.toColourspace('b-w') : created;
   const encoder =
-    format === 'jpeg' ? coloured.jpeg() : format === 'webp' ? coloured.webp() : coloured.png({ compressionLevel: options?.compressionLevel ?? 9 });
+    format === 'gif' || format === 'tiff' || format === 'avif' ? coloured.toFormat(format)
+    : format === 'jpeg' ? coloured.jpeg()
+    : format === 'webp' ? coloured.webp()
+    : coloured.png({ compressionLevel: options?.compressionLevel ?? 9 });
   const out = await encoder.toBuffer();
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }

@@ -1,7 +1,7 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { JobMessage } from '@revive/contract';
 import type { ApiConfig } from '../config.js';
-import { sdkOptions } from './sdk-options.js';
+import { callOptions, sdkOptions } from './sdk-options.js';
 
 /** The jobs queue. The message body is contract's jobMessageSchema, version 1. */
 export class JobQueueSender {
@@ -10,9 +10,12 @@ export class JobQueueSender {
     private readonly client: SQSClient = new SQSClient({}),
   ) {}
 
-  /** Sends one job; throws the SDK's error (the caller decides what a failed send means for the record). */
-  async send(message: JobMessage): Promise<string | undefined> {
-    const out = await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(message) }));
+  /**
+   * Sends one job; throws the SDK's error (the caller decides what a failed send means for the record: see
+   * sdk-options' serviceAnswered). `signal` is the request's deadline.
+   */
+  async send(message: JobMessage, signal?: AbortSignal): Promise<string | undefined> {
+    const out = await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(message) }), callOptions(signal));
     return out.MessageId;
   }
 

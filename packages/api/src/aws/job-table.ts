@@ -2,8 +2,8 @@ import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { jobRecordSchema, pendingShardKey, TABLE_SCHEMA, tenantIndexItemSchema, type JobRecord, type TenantIndexItem } from '@revive/contract';
 import type { ApiConfig } from '../config.js';
-import { ServiceError } from '../errors.js';
-import { sdkOptions } from './sdk-options.js';
+import { ApiError, ServiceError } from '../errors.js';
+import { callOptions, describeSdkError, sdkOptions } from './sdk-options.js';
 
 /** The key of the last item of a page of the tenant index (table key + index keys). */
 export interface TenantPageKey {
@@ -55,33 +55,39 @@ export class JobTable {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   }
 
-  /** Writes a new record; false when a record with this id already exists (an idempotent repeat). */
-  async putNew(record: JobRecord): Promise<boolean> {
+  /**
+   * Writes a new record; false when a record with this id already exists (an idempotent repeat, or this put's own
+   * earlier attempt that timed out after DynamoDB applied it: the caller tells them apart by the record's createdAt).
+   * Throws JOB_STATE_UNKNOWN when the put may or may not have been applied.
+   */
+  async putNew(record: JobRecord, signal?: AbortSignal): Promise<boolean> {
+    assertTimeLeft(signal, 'put the job record');
     try {
       await this.doc.send(
         new PutCommand({ TableName: this.tableName, Item: record, ConditionExpression: 'attribute_not_exists(#id)', ExpressionAttributeNames: { '#id': TABLE_SCHEMA.partitionKey } }),
+        callOptions(signal),
       );
       return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;
-      throw storageError('put the job record', error);
+      throw writeError('put the job record', error);
     }
   }
 
   /** The record, read consistently, or undefined. */
-  async get(jobId: string): Promise<JobRecord | undefined> {
+  async get(jobId: string, signal?: AbortSignal): Promise<JobRecord | undefined> {
     let item: Record<string, unknown> | undefined;
     try {
-      const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { [TABLE_SCHEMA.partitionKey]: jobId }, ConsistentRead: true }));
+      const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { [TABLE_SCHEMA.partitionKey]: jobId }, ConsistentRead: true }), callOptions(signal));
       item = out.Item;
     } catch (error) {
-      throw storageError('read the job record', error);
+      throw readError('read the job record', error);
     }
     return item === undefined ? undefined : parseRecord(item);
   }
 
   /** A page of one tenant's jobs, newest first, through the `byTenant` index. */
-  async listByTenant(tenantId: string, limit: number, startKey?: TenantPageKey): Promise<JobPage> {
+  async listByTenant(tenantId: string, limit: number, startKey?: TenantPageKey, signal?: AbortSignal): Promise<JobPage> {
     const index = TABLE_SCHEMA.tenantIndex;
     try {
       const out = await this.doc.send(
@@ -95,6 +101,7 @@ export class JobTable {
           Limit: limit,
           ...(startKey === undefined ? {} : { ExclusiveStartKey: { ...startKey } }),
         }),
+        callOptions(signal),
       );
       const last = out.LastEvaluatedKey as TenantPageKey | undefined;
       return {
@@ -102,7 +109,8 @@ export class JobTable {
         lastKey: last === undefined ? undefined : { jobId: last.jobId, tenantId: last.tenantId, createdAt: last.createdAt },
       };
     } catch (error) {
-      throw storageError('list jobs', error);
+      if (error instanceof ApiError) throw error;
+      throw readError('list jobs', error);
     }
   }
 
@@ -132,7 +140,7 @@ export class JobTable {
         lastKey: last === undefined ? undefined : { jobId: last.jobId, enqueuePending: last.enqueuePending, enqueuePendingSince: last.enqueuePendingSince },
       };
     } catch (error) {
-      throw storageError('list jobs pending enqueue', error);
+      throw readError('list jobs pending enqueue', error);
     }
   }
 
@@ -141,25 +149,36 @@ export class JobTable {
    * only if it is still the same pending mark, so a newer mark (a re-queue after ENQUEUE_FAILED) is kept.
    * False when the record is gone or the mark changed.
    */
-  async clearEnqueuePending(jobId: string, sinceMs?: number): Promise<boolean> {
+  async clearEnqueuePending(jobId: string, sinceMs?: number, signal?: AbortSignal): Promise<boolean> {
     const index = TABLE_SCHEMA.pendingIndex;
-    const updated = await this.transition(jobId, {
-      UpdateExpression: 'REMOVE #p, #since',
-      ConditionExpression: sinceMs === undefined ? 'attribute_exists(#id)' : 'attribute_exists(#id) AND #since = :since',
-      ExpressionAttributeNames: { '#id': TABLE_SCHEMA.partitionKey, '#p': index.partitionKey, '#since': index.sortKey },
-      ...(sinceMs === undefined ? {} : { ExpressionAttributeValues: { ':since': sinceMs } }),
-    });
+    const updated = await this.transition(
+      jobId,
+      {
+        UpdateExpression: 'REMOVE #p, #since',
+        ConditionExpression: sinceMs === undefined ? 'attribute_exists(#id)' : 'attribute_exists(#id) AND #since = :since',
+        ExpressionAttributeNames: { '#id': TABLE_SCHEMA.partitionKey, '#p': index.partitionKey, '#since': index.sortKey },
+        ...(sinceMs === undefined ? {} : { ExpressionAttributeValues: { ':since': sinceMs } }),
+      },
+      signal,
+    );
     return updated !== undefined;
   }
 
-  /** QUEUED → CANCELED for this tenant's job; undefined when the job is not this tenant's or not QUEUED. */
-  async cancelQueued(tenantId: string, jobId: string, nowIso: string): Promise<JobRecord | undefined> {
-    return await this.transition(jobId, {
-      UpdateExpression: 'SET #s = :canceled, finishedAt = :now',
-      ConditionExpression: 'tenantId = :tenant AND #s = :queued',
-      ExpressionAttributeNames: { '#s': 'status' },
-      ExpressionAttributeValues: { ':canceled': 'CANCELED', ':now': nowIso, ':tenant': tenantId, ':queued': 'QUEUED' },
-    });
+  /**
+   * QUEUED → CANCELED for this tenant's job, with `finishedAt = nowIso`; undefined when the job is not this tenant's or
+   * not QUEUED (or when an earlier attempt of this update applied it: then the record's finishedAt is `nowIso`).
+   */
+  async cancelQueued(tenantId: string, jobId: string, nowIso: string, signal?: AbortSignal): Promise<JobRecord | undefined> {
+    return await this.transition(
+      jobId,
+      {
+        UpdateExpression: 'SET #s = :canceled, finishedAt = :now',
+        ConditionExpression: 'tenantId = :tenant AND #s = :queued',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':canceled': 'CANCELED', ':now': nowIso, ':tenant': tenantId, ':queued': 'QUEUED' },
+      },
+      signal,
+    );
   }
 
   /**
@@ -167,47 +186,65 @@ export class JobTable {
    * that somehow got the message anyway is never overruled. Leaves the pending index too: the sweeper must not
    * resend a job the caller was told failed.
    */
-  async markEnqueueFailed(jobId: string, message: string, nowIso: string): Promise<JobRecord | undefined> {
+  async markEnqueueFailed(jobId: string, message: string, nowIso: string, signal?: AbortSignal): Promise<JobRecord | undefined> {
     const index = TABLE_SCHEMA.pendingIndex;
-    return await this.transition(jobId, {
-      UpdateExpression: 'SET #s = :failed, errorCode = :code, errorMessage = :message, finishedAt = :now REMOVE #p, #since',
-      ConditionExpression: '#s = :queued AND attempts = :zero',
-      ExpressionAttributeNames: { '#s': 'status', '#p': index.partitionKey, '#since': index.sortKey },
-      ExpressionAttributeValues: { ':failed': 'FAILED', ':code': 'ENQUEUE_FAILED', ':message': message, ':now': nowIso, ':queued': 'QUEUED', ':zero': 0 },
-    });
+    return await this.transition(
+      jobId,
+      {
+        UpdateExpression: 'SET #s = :failed, errorCode = :code, errorMessage = :message, finishedAt = :now REMOVE #p, #since',
+        ConditionExpression: '#s = :queued AND attempts = :zero',
+        ExpressionAttributeNames: { '#s': 'status', '#p': index.partitionKey, '#since': index.sortKey },
+        ExpressionAttributeValues: { ':failed': 'FAILED', ':code': 'ENQUEUE_FAILED', ':message': message, ':now': nowIso, ':queued': 'QUEUED', ':zero': 0 },
+      },
+      signal,
+    );
   }
 
   /**
    * FAILED ENQUEUE_FAILED → QUEUED, when the caller retries with the same Idempotency-Key; pending enqueue again from
    * `nowMs`, so a crash before this retry's send is swept like a first one.
    */
-  async requeueAfterEnqueueFailure(jobId: string, nowMs: number): Promise<JobRecord | undefined> {
+  async requeueAfterEnqueueFailure(jobId: string, nowMs: number, signal?: AbortSignal): Promise<JobRecord | undefined> {
     const index = TABLE_SCHEMA.pendingIndex;
-    return await this.transition(jobId, {
-      UpdateExpression: 'SET #s = :queued, #p = :pending, #since = :since REMOVE errorCode, errorMessage, finishedAt',
-      ConditionExpression: '#s = :failed AND errorCode = :code',
-      ExpressionAttributeNames: { '#s': 'status', '#p': index.partitionKey, '#since': index.sortKey },
-      ExpressionAttributeValues: { ':queued': 'QUEUED', ':failed': 'FAILED', ':code': 'ENQUEUE_FAILED', ':pending': pendingShardKey(jobId), ':since': nowMs },
-    });
+    return await this.transition(
+      jobId,
+      {
+        UpdateExpression: 'SET #s = :queued, #p = :pending, #since = :since REMOVE errorCode, errorMessage, finishedAt',
+        ConditionExpression: '#s = :failed AND errorCode = :code',
+        ExpressionAttributeNames: { '#s': 'status', '#p': index.partitionKey, '#since': index.sortKey },
+        ExpressionAttributeValues: { ':queued': 'QUEUED', ':failed': 'FAILED', ':code': 'ENQUEUE_FAILED', ':pending': pendingShardKey(jobId), ':since': nowMs },
+      },
+      signal,
+    );
   }
 
   destroy(): void {
     this.doc.destroy();
   }
 
+  /**
+   * A conditional update; undefined when its condition failed. Throws JOB_STATE_UNKNOWN when it may or may not have
+   * been applied. With the SDK's retries, a first attempt that DynamoDB applied but that timed out makes the second
+   * attempt's condition fail: callers that must know read the record again.
+   */
   private async transition(
     jobId: string,
     update: Pick<ConstructorParameters<typeof UpdateCommand>[0], 'UpdateExpression' | 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>,
+    signal: AbortSignal | undefined,
   ): Promise<JobRecord | undefined> {
+    assertTimeLeft(signal, 'update the job record');
+    let attributes: Record<string, unknown> | undefined;
     try {
       const out = await this.doc.send(
         new UpdateCommand({ TableName: this.tableName, Key: { [TABLE_SCHEMA.partitionKey]: jobId }, ReturnValues: 'ALL_NEW', ...update }),
+        callOptions(signal),
       );
-      return out.Attributes === undefined ? undefined : parseRecord(out.Attributes);
+      attributes = out.Attributes;
     } catch (error) {
       if (isConditionFailure(error)) return undefined;
-      throw storageError('update the job record', error);
+      throw writeError('update the job record', error);
     }
+    return attributes === undefined ? undefined : parseRecord(attributes);
   }
 }
 
@@ -228,8 +265,33 @@ function parseIndexItem(item: Record<string, unknown>): TenantIndexItem {
   return parsed.data;
 }
 
-function storageError(action: string, error: unknown): ServiceError {
-  return new ServiceError(503, 'INTERNAL', `Could not ${action}; retry later.`, { cause: error, headers: { 'retry-after': '1' } });
+/** A read that failed or ran out of time: nothing was changed, the same request may pass later. */
+function readError(action: string, error: unknown): ServiceError {
+  return new ServiceError(503, 'SERVICE_UNAVAILABLE', `Could not ${action} (${describeSdkError(error)}); nothing was changed. Retry later.`, {
+    cause: error,
+    headers: { 'retry-after': '1' },
+  });
+}
+
+/**
+ * A write that failed without a "no": a timeout, the request's deadline, a dropped connection or a 5xx may each come
+ * after DynamoDB applied it (a stalled table applies what it had received once it runs again), so its outcome is unknown.
+ */
+function writeError(action: string, error: unknown): ServiceError {
+  return new ServiceError(503, 'JOB_STATE_UNKNOWN', `Could not ${action} (${describeSdkError(error)}); it may or may not have been applied.`, {
+    cause: error,
+    headers: { 'retry-after': '1' },
+  });
+}
+
+/** A write is never started once the request's deadline has passed: its outcome would be unknown for no reason. */
+function assertTimeLeft(signal: AbortSignal | undefined, action: string): void {
+  if (signal?.aborted) {
+    throw new ServiceError(503, 'SERVICE_UNAVAILABLE', `Could not ${action}: the request ran out of time; nothing was changed. Retry later.`, {
+      cause: signal.reason,
+      headers: { 'retry-after': '1' },
+    });
+  }
 }
 
 /** The table from the API's environment (a Lambda entry's or the local server's). */

@@ -2,7 +2,8 @@ import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s
 import { createPresignedPost, type PresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ApiConfig } from '../config.js';
-import { sdkOptions } from './sdk-options.js';
+import { ServiceError } from '../errors.js';
+import { callOptions, describeSdkError, sdkOptions } from './sdk-options.js';
 
 /** Options of a presigned upload. */
 export interface PresignUploadOptions {
@@ -30,23 +31,24 @@ export class MediaBucket {
    * Whether an object exists (HeadObject). A missing key is a 404 only with s3:ListBucket (infra grants it to
    * create-job); any other failure, a 403 included, is thrown.
    */
-  async exists(key: string): Promise<boolean> {
+  async exists(key: string, signal?: AbortSignal): Promise<boolean> {
     try {
-      await this.dataClient.send(new HeadObjectCommand({ Bucket: this.bucketName, Key: key }));
+      await this.dataClient.send(new HeadObjectCommand({ Bucket: this.bucketName, Key: key }), callOptions(signal));
       return true;
     } catch (error) {
       if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
-      throw error;
+      throw unavailable('look up the upload', error);
     }
   }
 
   /**
    * The first `maxBytes` of an object (a ranged GetObject, authorized as s3:GetObject like HeadObject), enough for an
    * image's header; undefined when the key does not exist (404, as for `exists`). An empty object gives no bytes.
+   * `signal` is the request's deadline; a failed or late read is a 503 SERVICE_UNAVAILABLE (reads change nothing).
    */
-  async readHead(key: string, maxBytes: number): Promise<Uint8Array | undefined> {
+  async readHead(key: string, maxBytes: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
     try {
-      const answer = await this.dataClient.send(new GetObjectCommand({ Bucket: this.bucketName, Key: key, Range: `bytes=0-${maxBytes - 1}` }));
+      const answer = await this.dataClient.send(new GetObjectCommand({ Bucket: this.bucketName, Key: key, Range: `bytes=0-${maxBytes - 1}` }), callOptions(signal));
       const bytes = answer.Body === undefined ? new Uint8Array(0) : await answer.Body.transformToByteArray();
       // A server that ignores Range sends the whole object: keep what was asked for.
       return bytes.length > maxBytes ? bytes.subarray(0, maxBytes) : bytes;
@@ -55,11 +57,15 @@ export class MediaBucket {
       if (status === 404) return undefined;
       // 416: the range starts past the end, i.e. the object is empty.
       if (status === 416) return new Uint8Array(0);
-      throw error;
+      throw unavailable('read the upload', error);
     }
   }
 
-  /** A presigned POST whose policy pins the key, bounds the size and requires an image content type. */
+  /**
+   * A presigned POST whose policy pins the key, bounds the size and requires an image content type: the given one, or
+   * any `image/*` (a POST policy condition is an exact value or a prefix, never a list of values; POST /jobs checks
+   * the upload's bytes against the formats the worker reads).
+   */
   async presignUpload(options: PresignUploadOptions): Promise<PresignedPost> {
     const contentTypeCondition: ['eq', string, string] | ['starts-with', string, string] =
       options.contentType === undefined ? ['starts-with', '$Content-Type', 'image/'] : ['eq', '$Content-Type', options.contentType];
@@ -81,6 +87,13 @@ export class MediaBucket {
     this.client.destroy();
     if (this.dataClient !== this.client) this.dataClient.destroy();
   }
+}
+
+function unavailable(action: string, error: unknown): ServiceError {
+  return new ServiceError(503, 'SERVICE_UNAVAILABLE', `Could not ${action} (${describeSdkError(error)}); nothing was changed. Retry later.`, {
+    cause: error,
+    headers: { 'retry-after': '1' },
+  });
 }
 
 /**

@@ -11,13 +11,19 @@ import { loadTenantJob } from './get-job.js';
 export const cancelJob: RouteLogic<DepsWith<'table'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
   const record = await loadTenantJob(event, deps, tenantId);
-  const canceled = record.status === 'QUEUED' ? await deps.table.cancelQueued(tenantId, record.jobId, new Date(deps.now()).toISOString()) : undefined;
+  const nowIso = new Date(deps.now()).toISOString();
+  let canceled = record.status === 'QUEUED' ? await deps.table.cancelQueued(tenantId, record.jobId, nowIso, deps.signal) : undefined;
   if (canceled === undefined) {
-    // Either it was not QUEUED, or the worker started it between the read and the conditional update.
-    const current = (await deps.table.get(record.jobId)) ?? record;
-    throw new ClientError(409, 'JOB_NOT_CANCELABLE', `Job ${record.jobId} is ${current.status}; only QUEUED jobs can be canceled.`, {
-      instance: `/jobs/${record.jobId}`,
-    });
+    // Either it was not QUEUED, or the worker started it between the read and the conditional update, or the SDK's
+    // first attempt of this very update was applied but timed out (then the job is CANCELED at our time).
+    const current = (await deps.table.get(record.jobId, deps.signal)) ?? record;
+    const ours = record.status === 'QUEUED' && current.status === 'CANCELED' && current.finishedAt === nowIso;
+    if (!ours) {
+      throw new ClientError(409, 'JOB_NOT_CANCELABLE', `Job ${record.jobId} is ${current.status}; only QUEUED jobs can be canceled.`, {
+        instance: `/jobs/${record.jobId}`,
+      });
+    }
+    canceled = current;
   }
   deps.metrics.addMetric(API_METRICS.jobsCanceled, MetricUnit.Count, 1);
   return json(200, jobResponseFromRecord(canceled, { apiBaseUrl: baseUrl(event) }));

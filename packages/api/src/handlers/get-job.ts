@@ -12,7 +12,7 @@ export async function loadTenantJob(event: ApiEvent, deps: DepsWith<'table'>, te
   const id = event.pathParameters?.id ?? '';
   const notFound = () => new ClientError(404, 'JOB_NOT_FOUND', `No job ${id} for this tenant.`, { instance: `/jobs/${id}` });
   if (!jobIdSchema.safeParse(id).success) throw notFound();
-  const record = await deps.table.get(id);
+  const record = await deps.table.get(id, deps.signal);
   if (record === undefined || record.tenantId !== tenantId) throw notFound();
   return record;
 }

@@ -36,7 +36,7 @@ export const listJobs: RouteLogic<DepsWith<'table' | 'bucket'>> = async (event, 
   const query = listJobsQuerySchema.safeParse(event.queryStringParameters ?? {});
   if (!query.success) throw validationError(query.error, 'Invalid query string');
   const start = query.data.cursor === undefined ? undefined : decodeCursor(query.data.cursor, tenantId);
-  const page = await deps.table.listByTenant(tenantId, query.data.limit, start);
+  const page = await deps.table.listByTenant(tenantId, query.data.limit, start, deps.signal);
   const base = baseUrl(event);
   // Presigning is a local signature (no call to S3): listed SUCCEEDED jobs carry output.url, so a list can show thumbnails.
   const jobs = await Promise.all(page.jobs.map(async (record) => jobResponseFromRecord(record, { apiBaseUrl: base, ...(await outputLinks(record, deps)) })));

@@ -40,9 +40,45 @@ export function validationError(error: z.ZodError, what: string): ClientError {
   );
 }
 
+/** The charset a JSON body may declare: JSON between systems is UTF-8 (RFC 8259 §8.1). */
+const JSON_CHARSET = 'utf-8';
+
+/** The `charset` parameter of a Content-Type, lower-cased and unquoted; undefined without one. */
+function charsetOf(contentType: string): string | undefined {
+  const match = /;\s*charset\s*=\s*("?)([^";\s]*)\1/i.exec(contentType);
+  return match?.[2]?.toLowerCase();
+}
+
 /**
- * Parses and validates a JSON body: 413 over `maxBytes`, 415 for a non-JSON content type, 400 for malformed JSON,
- * wrong types or unknown fields. This is the API's input edge: past it, handlers rely on types.
+ * Checks how a non-empty body is encoded before reading it: no Content-Encoding (415 UNSUPPORTED_CONTENT_ENCODING: a
+ * gzip body read as text is garbage, and API Gateway passes it on undecoded), a JSON content type (415
+ * UNSUPPORTED_MEDIA_TYPE) in UTF-8 (any other charset: 415 UNSUPPORTED_MEDIA_TYPE, rather than UTF-16 read as UTF-8).
+ */
+function assertPlainJson(event: ApiEvent): void {
+  const encoding = header(event, 'content-encoding')?.trim().toLowerCase();
+  if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+    throw new ClientError(415, 'UNSUPPORTED_CONTENT_ENCODING', `Send the body without a Content-Encoding (got ${encoding}); this API reads plain JSON only.`, {
+      headers: { 'accept-encoding': 'identity' },
+    });
+  }
+  const contentType = header(event, 'content-type');
+  if (contentType === undefined) return;
+  if (!/^application\/([\w.+-]+\+)?json\b/i.test(contentType.trim())) {
+    throw new ClientError(415, 'UNSUPPORTED_MEDIA_TYPE', `Send the body as application/json, not ${contentType}.`);
+  }
+  const charset = charsetOf(contentType);
+  if (charset !== undefined && charset !== JSON_CHARSET && charset !== 'utf8') {
+    throw new ClientError(415, 'UNSUPPORTED_MEDIA_TYPE', `Send the JSON body in UTF-8, not ${charset} (Content-Type: application/json; charset=utf-8, or no charset).`);
+  }
+}
+
+/** Strict UTF-8: a body with invalid sequences is refused instead of read with U+FFFD in their place. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Parses and validates a JSON body: 413 over `maxBytes`, 415 for a non-JSON content type, a charset other than UTF-8
+ * or any Content-Encoding, 400 for bytes that are not UTF-8, malformed JSON, wrong types or unknown fields. This is the
+ * API's input edge: past it, handlers rely on types.
  */
 export function parseJsonBody<S extends z.ZodType>(event: ApiEvent, schema: S, options: ParseBodyOptions = {}): z.output<S> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_JSON_BODY_BYTES;
@@ -50,14 +86,17 @@ export function parseJsonBody<S extends z.ZodType>(event: ApiEvent, schema: S, o
   if (bytes.length > maxBytes) {
     throw new ClientError(413, 'PAYLOAD_TOO_LARGE', `The body has ${bytes.length} bytes; this endpoint accepts at most ${maxBytes}.`);
   }
-  const contentType = header(event, 'content-type');
-  if (bytes.length > 0 && contentType !== undefined && !/^application\/([\w.+-]+\+)?json\b/i.test(contentType.trim())) {
-    throw new ClientError(415, 'UNSUPPORTED_MEDIA_TYPE', `Send the body as application/json, not ${contentType}.`);
-  }
   let value: unknown = options.emptyAs;
   if (bytes.length > 0) {
+    assertPlainJson(event);
+    let text: string;
     try {
-      value = JSON.parse(bytes.toString('utf8'));
+      text = UTF8.decode(bytes);
+    } catch (error) {
+      throw new ClientError(400, 'MALFORMED_JSON', 'The body is not valid UTF-8.', { cause: error });
+    }
+    try {
+      value = JSON.parse(text);
     } catch (error) {
       throw new ClientError(400, 'MALFORMED_JSON', `The body is not valid JSON: ${(error as Error).message}`, { cause: error });
     }

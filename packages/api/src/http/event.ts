@@ -1,4 +1,6 @@
+import { isWellFormedText } from '@revive/contract';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { ClientError } from '../errors.js';
 
 /** JWT claims as API Gateway's JWT authorizer passes them (arrays arrive as strings like "[a b]"). */
 export type JwtClaims = Record<string, string | number | boolean | string[]>;
@@ -13,11 +15,21 @@ export type ApiEvent = APIGatewayProxyEventV2 & {
 /** What every handler returns: always a structured result, never a bare string. */
 export type ApiResult = APIGatewayProxyStructuredResultV2;
 
-/** Header lookup; API Gateway lower-cases names in payload 2.0, tests and callers may not. */
+/**
+ * Header lookup; API Gateway lower-cases names in payload 2.0, tests and callers may not. A value that is not
+ * well-formed UTF-16 (a lone surrogate, which no bytes on the wire decode to) is a 400 VALIDATION_FAILED: header
+ * values end up in keys, links and headers of the answer, where it would throw.
+ */
 export function header(event: ApiEvent, name: string): string | undefined {
   const wanted = name.toLowerCase();
   for (const [key, value] of Object.entries(event.headers ?? {})) {
-    if (key.toLowerCase() === wanted) return value;
+    if (key.toLowerCase() !== wanted) continue;
+    if (value !== undefined && !isWellFormedText(value)) {
+      throw new ClientError(400, 'VALIDATION_FAILED', `The ${wanted} header is not well-formed text (it holds a lone surrogate).`, {
+        errors: [{ path: `headers.${wanted}`, message: 'must be well-formed Unicode text' }],
+      });
+    }
+    return value;
   }
   return undefined;
 }

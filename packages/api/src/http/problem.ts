@@ -16,7 +16,7 @@ export function problemResult(
   status: number,
   code: ApiErrorCode,
   detail: string,
-  extra: Pick<Problem, 'errors' | 'instance'> & { headers?: Record<string, string> | undefined } = {},
+  extra: Pick<Problem, 'errors' | 'instance' | 'retryable'> & { headers?: Record<string, string> | undefined } = {},
 ): ApiResult {
   const body: Problem = {
     type: problemType(code),
@@ -26,6 +26,7 @@ export function problemResult(
     code,
     ...(extra.instance === undefined ? {} : { instance: extra.instance }),
     ...(extra.errors === undefined ? {} : { errors: extra.errors }),
+    ...(extra.retryable === undefined ? {} : { retryable: extra.retryable }),
   };
   return { statusCode: status, headers: { 'content-type': PROBLEM_CONTENT_TYPE, ...extra.headers }, body: JSON.stringify(body) };
 }
@@ -35,6 +36,7 @@ export function problemFromError(error: ApiError): ApiResult {
   return problemResult(error.status, error.code, error.message, {
     ...(error.errors === undefined ? {} : { errors: [...error.errors] }),
     ...(error.instance === undefined ? {} : { instance: error.instance }),
+    retryable: error.retryable,
     headers: error.headers,
   });
 }

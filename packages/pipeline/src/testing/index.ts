@@ -4,5 +4,6 @@ export * from './shared-dir.js';
 export * from './models.js';
 export * from './metrics.js';
 export * from './photos.js';
+export * from './header-bombs.js';
 /** Flat images of any size (decompression bombs, format-limit cases) for other packages' tests. */
 export { writeSolidImage } from '../image.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Message } from '@aws-sdk/client-sqs';
-import { JOB_ERROR_CODES, TERMINAL_STATUSES, jobMessageSchema, jobIdSchema, resultKey, isTenantUploadKey, tenantIdSchema, type JobErrorCode, type JobMessage, type JobRecord } from '@revive/contract';
+import { JOB_ERROR_CODES, TERMINAL_STATUSES, jobMessageSchema, jobIdSchema, resultKey, isTenantUploadKey, servedModelIds, tenantIdSchema, type JobErrorCode, type JobMessage, type JobRecord } from '@revive/contract';
 import { z } from 'zod';
 import { PermanentError, WorkerError, messageOf, describeThrown, type RestorationService, type EncodedFormat } from '@revive/pipeline';
 import type { HealthReporter } from './health.js';
@@ -72,8 +72,8 @@ interface ActiveJob {
 
 /** Names a model may be asked for by: its id, or the file name without `.onnx` when configured as a path. */
 function modelNames(configured: string): Set<string> {
-  const base = path.basename(configured);
-  return new Set([configured, base, base.replace(/\.onnx$/i, '')]);
+  // The contract's list, which the API's REVIVE_AVAILABLE_MODELS is built from: both refuse the same names.
+  return new Set(servedModelIds(configured));
 }
 
 /**

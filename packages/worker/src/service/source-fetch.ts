@@ -1,4 +1,4 @@
-import { AddressPolicy } from '@revive/contract';
+import { AddressPolicy, READABLE_IMAGE_NAMES, sniffImageType as sniffReadableImage, type ReadableImageFormat } from '@revive/contract';
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
@@ -30,29 +30,15 @@ export interface SafeHttpOptions {
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const FORBIDDEN_MARK = Symbol('revive.forbiddenAddress');
 
-/** Formats the magic-byte check knows: what sharp decodes and a camera or browser produces. SVG is refused on purpose. */
-export type SniffedImageType = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif' | 'heic' | 'bmp';
+/** Formats the magic-byte check knows: the contract's READABLE_IMAGE_TYPES, what sharp decodes here. SVG is refused on purpose. */
+export type SniffedImageType = ReadableImageFormat;
 
-/** The image type named by the first bytes, or undefined when they are not an image the worker reads. */
-export function sniffImageType(bytes: Uint8Array): SniffedImageType | undefined {
-  const at = (i: number) => bytes[i] ?? -1;
-  const ascii = (start: number, text: string) => [...text].every((ch, i) => at(start + i) === ch.charCodeAt(0));
-  if (at(0) === 0xff && at(1) === 0xd8 && at(2) === 0xff) return 'jpeg';
-  if (at(0) === 0x89 && ascii(1, 'PNG\r\n\x1a\n')) return 'png';
-  if (ascii(0, 'RIFF') && ascii(8, 'WEBP')) return 'webp';
-  if (ascii(0, 'GIF87a') || ascii(0, 'GIF89a')) return 'gif';
-  if (ascii(0, 'II*\0') || ascii(0, 'MM\0*')) return 'tiff';
-  if (ascii(0, 'BM')) return 'bmp';
-  if (ascii(4, 'ftyp')) {
-    if (ascii(8, 'avif') || ascii(8, 'avis')) return 'avif';
-    if (ascii(8, 'heic') || ascii(8, 'heix') || ascii(8, 'mif1') || ascii(8, 'msf1')) return 'heic';
-  }
-  return undefined;
-}
+/** The image type named by the first bytes, or undefined when they are not an image the worker reads (the contract's sniff, shared with the API). */
+export const sniffImageType: (bytes: Uint8Array) => SniffedImageType | undefined = sniffReadableImage;
 
 /** Throws INVALID_IMAGE unless the bytes start like an image. */
 export function assertImageBytes(bytes: Uint8Array, where: string): void {
-  if (!sniffImageType(bytes)) throw new PermanentError('INVALID_IMAGE', `${where} is not an image (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC or BMP)`);
+  if (!sniffImageType(bytes)) throw new PermanentError('INVALID_IMAGE', `${where} is not an image (${READABLE_IMAGE_NAMES})`);
 }
 
 function forbidden(url: URL, reason: string): PermanentError {
