@@ -19,6 +19,7 @@ export type JobErrorCode =
   | 'SOURCE_TOO_LARGE'
   | 'SOURCE_NOT_FOUND'
   | 'SOURCE_UNREACHABLE'
+  | 'SOURCE_TOO_SLOW'
   | 'FORBIDDEN_URL'
   | 'NO_FACE'
   | 'UNSUPPORTED_MODEL'
@@ -77,6 +78,8 @@ export interface JobOptionsInput {
   bgUpsampler?: string | undefined;
   /** Fail the job with NO_FACE when no face is found, instead of returning the upscaled photo. @default false */
   requireFace?: boolean | undefined;
+  /** Restore at most this many faces, the largest first (1–1000). @default the worker's REVIVE_MAX_FACES (50) */
+  maxFaces?: number | undefined;
 }
 
 /** A job's options once the API applied the defaults. */
@@ -89,6 +92,7 @@ export interface JobOptions {
   ext: OutputExt;
   bgUpsampler?: string | undefined;
   requireFace: boolean;
+  maxFaces?: number | undefined;
 }
 
 /** One face the worker found, in the INPUT photo's pixels (not the upscaled output's): draw it over the original. */

@@ -5,6 +5,13 @@ import {
   formatAvailableModels,
   isWellFormedText,
   servedModelIds,
+  DEFAULT_JOB_TIMEOUT_PER_FACE_SECONDS,
+  DEFAULT_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS,
+  DEFAULT_JOB_TIMEOUT_SECONDS,
+  DEFAULT_MAX_FACES,
+  DEFAULT_SOURCE_DEADLINE_SECONDS,
+  DEFAULT_SOURCE_MIN_BYTES_PER_SECOND,
+  MAX_FACES_LIMIT,
   isTenantUploadKey,
   jobMessageSchema,
   jobOptionsSchema,
@@ -46,6 +53,13 @@ describe('job message', () => {
 
   it('rejects blend outside 0..1', () => {
     expect(jobOptionsSchema.safeParse({ blend: 1.5 }).success).toBe(false);
+  });
+
+  it('takes maxFaces from 1 to MAX_FACES_LIMIT, and leaves it unset (the worker decides) when absent', () => {
+    expect(jobOptionsSchema.parse({ maxFaces: 2 }).maxFaces).toBe(2);
+    expect(jobOptionsSchema.parse({ maxFaces: MAX_FACES_LIMIT }).maxFaces).toBe(MAX_FACES_LIMIT);
+    expect(jobOptionsSchema.parse({}).maxFaces).toBeUndefined();
+    for (const bad of [0, -1, 2.5, MAX_FACES_LIMIT + 1, '3']) expect(jobOptionsSchema.safeParse({ maxFaces: bad }).success, String(bad)).toBe(false);
   });
 });
 
@@ -94,6 +108,21 @@ describe('environment', () => {
     expect(env.REVIVE_WAIT_TIME_SECONDS).toBe(20);
     expect(env.REVIVE_URL_ALLOW_CIDRS).toEqual(['127.0.0.2/32', '10.0.0.0/8']);
     expect(env.REVIVE_RESTORER).toBe('gfpgan-1.4');
+    expect(env).toMatchObject({
+      REVIVE_MAX_FACES: DEFAULT_MAX_FACES,
+      REVIVE_JOB_TIMEOUT_SECONDS: DEFAULT_JOB_TIMEOUT_SECONDS,
+      REVIVE_JOB_TIMEOUT_PER_FACE_SECONDS: DEFAULT_JOB_TIMEOUT_PER_FACE_SECONDS,
+      REVIVE_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS: DEFAULT_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS,
+      REVIVE_SOURCE_MIN_BYTES_PER_SECOND: DEFAULT_SOURCE_MIN_BYTES_PER_SECOND,
+      REVIVE_SOURCE_DEADLINE_SECONDS: DEFAULT_SOURCE_DEADLINE_SECONDS,
+    });
+  });
+
+  it('reads the work limits as numbers and refuses a REVIVE_MAX_FACES over what a job may ask', () => {
+    const env = workerEnvSchema.parse({ ...base, REVIVE_MAX_FACES: '5', REVIVE_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS: '0.5', REVIVE_SOURCE_MIN_BYTES_PER_SECOND: '0' });
+    expect(env).toMatchObject({ REVIVE_MAX_FACES: 5, REVIVE_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS: 0.5, REVIVE_SOURCE_MIN_BYTES_PER_SECOND: 0 });
+    expect(workerEnvSchema.safeParse({ ...base, REVIVE_MAX_FACES: String(MAX_FACES_LIMIT + 1) }).success).toBe(false);
+    expect(workerEnvSchema.safeParse({ ...base, REVIVE_MAX_FACES: '0' }).success).toBe(false);
   });
 
   it('rejects a bad CIDR and a missing queue URL with field names', () => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { modelIdSchema } from './job.js';
 import { DEFAULT_MAX_OUTPUT_PIXELS } from './limits.js';
+import { DEFAULT_MAX_FACES, MAX_FACES_LIMIT } from './job.js';
 import { DEFAULT_DETECTOR, DEFAULT_DEVICE, DEFAULT_RESTORER, DEFAULT_THREADS, EXECUTION_DEVICES, MODEL_OPTIONS, servedModelIds, type ModelOption } from './models.js';
 import { webhookSecretSchema } from './webhook.js';
 
@@ -58,10 +59,32 @@ export const DEFAULT_MAX_RECEIVE_COUNT = 4;
 /** Fargate allows a task at most 120 s between SIGTERM and SIGKILL. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 110;
 /**
- * A job's budget: past it the job fails with JOB_TIMEOUT (permanent) and its pipeline thread is replaced. A 64 MP photo
- * at 4x with GFPGAN on one vCPU stays under it; the health check's wedge limit is this plus a margin.
+ * The fixed part of a job's budget: decode, detect, the upload and the model's start-up, whatever the photo. The
+ * budget is this plus DEFAULT_JOB_TIMEOUT_PER_FACE_SECONDS per face to restore plus
+ * DEFAULT_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS per megapixel of output, set once the faces are found; past it the job
+ * fails with JOB_TIMEOUT (permanent) and its pipeline thread is replaced. @default 120
  */
-export const DEFAULT_JOB_TIMEOUT_SECONDS = 600;
+export const DEFAULT_JOB_TIMEOUT_SECONDS = 120;
+/**
+ * A job's budget per face it restores (align, restorer run, paste): GFPGAN on one loaded vCPU, with room. @default 10
+ */
+export const DEFAULT_JOB_TIMEOUT_PER_FACE_SECONDS = 10;
+/**
+ * A job's budget per megapixel of output (background upscale, paste, encode, upload): the 256 MP limit gets 256 s,
+ * about 30 times the 61 MP close-up's whole run at upscale 2 on two cores (`pnpm bench`). @default 1
+ */
+export const DEFAULT_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS = 1;
+/**
+ * Slowest URL source body the worker waits for, averaged over each DEFAULT_SOURCE_RATE_WINDOW_SECONDS: below it the
+ * job fails SOURCE_TOO_SLOW on its first try (a source that drips or stalls would drip again on every retry).
+ * 32 KiB/s is a slow mobile uplink; a photo server is hundreds of times faster. 0 turns the check off. @default 32_768
+ */
+export const DEFAULT_SOURCE_MIN_BYTES_PER_SECOND = 32 * 1024;
+/**
+ * Whole URL download, redirects included: past it the job fails SOURCE_TOO_SLOW. The largest source the worker takes
+ * (32 MiB) at 5 Mbit/s fits. @default 60
+ */
+export const DEFAULT_SOURCE_DEADLINE_SECONDS = 60;
 /** Job records live this long (DynamoDB TTL). Uploads and results expire with the bucket's lifecycle rules. */
 export const DEFAULT_JOB_TTL_DAYS = 7;
 
@@ -106,8 +129,28 @@ export const workerEnvSchema = z.object({
   REVIVE_HEARTBEAT_INTERVAL_SECONDS: intFrom(1, 3_600).optional(),
   /** Must equal the queue's redrive maxReceiveCount: on the last delivery a transient failure marks the job FAILED. @default 4 */
   REVIVE_MAX_RECEIVE_COUNT: intFrom(1, 1_000).default(DEFAULT_MAX_RECEIVE_COUNT),
-  /** A job's budget from the moment a pipeline thread takes it (pipeline and result write); past it the job FAILS with JOB_TIMEOUT. @default 600 */
+  /**
+   * The fixed part of a job's budget, from the moment a pipeline thread takes it (pipeline and result write); once the
+   * faces are found the budget becomes this + REVIVE_JOB_TIMEOUT_PER_FACE_SECONDS × faces to restore +
+   * REVIVE_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS × output megapixels. Past it the job FAILS with JOB_TIMEOUT. @default 120
+   */
   REVIVE_JOB_TIMEOUT_SECONDS: intFrom(1, 43_200).default(DEFAULT_JOB_TIMEOUT_SECONDS),
+  /** A job's budget per face it restores (see REVIVE_JOB_TIMEOUT_SECONDS). @default 10 */
+  REVIVE_JOB_TIMEOUT_PER_FACE_SECONDS: z.coerce.number().min(0).max(3_600).default(DEFAULT_JOB_TIMEOUT_PER_FACE_SECONDS),
+  /** A job's budget per megapixel of output (see REVIVE_JOB_TIMEOUT_SECONDS). @default 1 */
+  REVIVE_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS: z.coerce.number().min(0).max(3_600).default(DEFAULT_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS),
+  /**
+   * Faces restored per photo, the largest first, when a job does not ask for fewer (its `maxFaces`); it also caps
+   * what a job may ask for. The others are counted in the record (`facesDetected`, `facesRestored`). @default 50
+   */
+  REVIVE_MAX_FACES: intFrom(1, MAX_FACES_LIMIT).default(DEFAULT_MAX_FACES),
+  /**
+   * Slowest URL source body the worker waits for, in bytes per second averaged over 10 s windows; slower (a drip, a
+   * stall) fails the job SOURCE_TOO_SLOW on its first try. 0 turns the check off. @default 32_768
+   */
+  REVIVE_SOURCE_MIN_BYTES_PER_SECOND: intFrom(0, 2 ** 30).default(DEFAULT_SOURCE_MIN_BYTES_PER_SECOND),
+  /** Whole URL source download, redirects included; past it the job fails SOURCE_TOO_SLOW. @default 60 */
+  REVIVE_SOURCE_DEADLINE_SECONDS: intFrom(1, 3_600).default(DEFAULT_SOURCE_DEADLINE_SECONDS),
   /** Time in-flight jobs get to finish after SIGTERM. @default 110 */
   REVIVE_SHUTDOWN_TIMEOUT_SECONDS: intFrom(0, 3_600).default(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS),
   /** Heartbeat file the health check reads. @default /tmp/revive-health.json */

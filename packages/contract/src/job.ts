@@ -19,12 +19,13 @@ export const JOB_ERROR_CODES = [
   'SOURCE_TOO_LARGE', // more bytes than the worker downloads
   'SOURCE_NOT_FOUND', // the upload key does not exist, or the URL answered 404/410
   'SOURCE_UNREACHABLE', // the URL timed out, refused, or answered a 5xx
+  'SOURCE_TOO_SLOW', // the URL's body came slower than the worker's minimum rate, stalled, or outran its deadline; not retried
   'FORBIDDEN_URL', // the URL (or a redirect, or its DNS answer) points at a private, loopback, link-local or metadata address
   'NO_FACE', // no face was found and the job required one
   'UNSUPPORTED_MODEL', // the job asked for a restorer or upsampler this worker does not serve
   'ENQUEUE_FAILED', // the API wrote the record but could not send the message
   'RETRIES_EXHAUSTED', // transient failures on every delivery; the message went to the dead-letter queue
-  'JOB_TIMEOUT', // the job ran past the worker's budget (REVIVE_JOB_TIMEOUT_SECONDS); a retry would take as long
+  'JOB_TIMEOUT', // the job ran past its budget (REVIVE_JOB_TIMEOUT_SECONDS plus its faces' and megapixels' share); a retry would take as long
   'DEAD_LETTERED', // the message reached the dead-letter queue before any worker wrote an outcome; final, like every FAILED
   'INTERNAL', // a bug; the reason says what happened
 ] as const;
@@ -42,6 +43,13 @@ export const DEFAULT_UPSCALE = 2;
 export const DEFAULT_BLEND = 1;
 /** Upper bound on `upscale`: the output of a 16-megapixel photo at 4x is already 256 megapixels. */
 export const MAX_UPSCALE = 4;
+/**
+ * Faces restored per photo when neither the job nor the worker says otherwise: the largest ones (by box area), the
+ * rest are counted and left as the background has them. A group photo of 50 faces is ≈ 50 restorer runs. @default 50
+ */
+export const DEFAULT_MAX_FACES = 50;
+/** Largest `maxFaces` a job may ask for; the worker's REVIVE_MAX_FACES caps it further. @default 1000 */
+export const MAX_FACES_LIMIT = 1000;
 
 /** Catalogue ids, or the name of a model the worker was configured with. */
 export const modelIdSchema = z
@@ -67,6 +75,12 @@ export const jobOptionsSchema = z
     bgUpsampler: modelIdSchema.optional(),
     /** Fail the job with NO_FACE when no face is found, instead of returning the upscaled photo. @default false */
     requireFace: z.boolean().default(false),
+    /**
+     * Restore at most this many faces, the largest; the others stay as the background upscale has them and are
+     * counted in the record (`facesDetected` − `facesRestored`). The worker's REVIVE_MAX_FACES caps it.
+     * @default the worker's REVIVE_MAX_FACES (DEFAULT_MAX_FACES)
+     */
+    maxFaces: z.number().int().min(1).max(MAX_FACES_LIMIT).optional(),
   });
 export type JobOptions = z.output<typeof jobOptionsSchema>;
 export type JobOptionsInput = z.input<typeof jobOptionsSchema>;
@@ -164,7 +178,13 @@ export const jobRecordSchema = z.object({
   leaseOwner: z.string().optional(),
   leaseExpiresAt: z.number().int().optional(),
   timingsMs: stageTimingsSchema.optional(),
+  /** Faces restored, the length of `faces` (kept under this name for existing readers; equals `facesRestored`). */
   facesFound: z.number().int().nonnegative().optional(),
+  /** Every face the detector found, restored or not (over `maxFaces`, or not the centre face with `onlyCenterFace`). */
+  facesDetected: z.number().int().nonnegative().optional(),
+  /** Faces restored: at most the job's `maxFaces`, the largest first. */
+  facesRestored: z.number().int().nonnegative().optional(),
+  /** The restored faces. */
   faces: z.array(faceSchema).optional(),
   resultKey: z.string().optional(),
   resultWidth: z.number().int().optional(),

@@ -1,7 +1,10 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { psnr } from './testing/metrics.js';
 import { decode } from './decode.js';
-import { encode, extensionOf, resolveOutputFormat, upscaleAlpha } from './encode.js';
+import { encode, encodeToFile, extensionOf, resolveOutputFormat, upscaleAlpha } from './encode.js';
 import type { RgbImage } from './types.js';
 
 function gradient(width: number, height: number): RgbImage {
@@ -64,6 +67,31 @@ describe('encode', () => {
 
   it('refuses alpha in a JPEG', async () => {
     await expect(encode(gradient(4, 4), new Uint8Array(16), 'jpeg')).rejects.toThrow(/alpha/);
+  });
+});
+
+describe('encodeToFile', () => {
+  it('writes the format asked for, whatever the file is called, and resolves with its size', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'revive-encode-'));
+    try {
+      const image = gradient(120, 80);
+      for (const format of ['jpeg', 'png', 'webp'] as const) {
+        const file = path.join(dir, `${format}.result`);
+        const size = await encodeToFile(image, undefined, format, file);
+        const bytes = await readFile(file);
+        expect(size).toBe(bytes.byteLength);
+        const decoded = await decode(bytes);
+        expect(decoded.format).toBe(format);
+        expect(psnr(decoded.rgb, image)).toBeGreaterThan(format === 'png' ? 99 : 38);
+      }
+      const alpha = new Uint8Array(120 * 80).map((_, i) => (i % 3 === 0 ? 0 : 255));
+      const withAlpha = path.join(dir, 'alpha.result');
+      await encodeToFile(image, alpha, 'png', withAlpha);
+      expect((await decode(await readFile(withAlpha))).alpha).toEqual(alpha);
+      await expect(encodeToFile(gradient(16_384, 1), undefined, 'webp', path.join(dir, 'wide.result'))).rejects.toMatchObject({ code: 'OUTPUT_TOO_LARGE', retryable: false });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { requestedOutputFormat, type OutputExt } from '@revive/contract';
-import { resizePlane, writeImage } from './image.js';
+import { resizePlane, writeImage, writeImageFile, type WriteImageOptions } from './image.js';
 import type { EncodedFormat, ImageFormat, RgbImage } from './types.js';
 
 /** GFPGAN writes with OpenCV's JPEG quality 95; so does Revive. */
@@ -50,6 +50,21 @@ export async function upscaleAlpha(
   return resizePlane(alpha, width, height, toWidth, toHeight, 'lanczos3');
 }
 
+function writeOptions(options: EncodeOptions | undefined): WriteImageOptions {
+  return {
+    quality: options?.quality ?? DEFAULT_QUALITY,
+    png: { compressionLevel: DEFAULT_PNG_COMPRESSION_LEVEL, adaptiveFiltering: DEFAULT_PNG_ADAPTIVE_FILTERING },
+    jpeg: { optimiseCoding: DEFAULT_JPEG_OPTIMISE_CODING },
+    webp: { effort: DEFAULT_WEBP_EFFORT },
+  };
+}
+
+function assertAlphaFits(alpha: Uint8Array | undefined, format: EncodedFormat): void {
+  if (alpha !== undefined && format === 'jpeg') {
+    throw new RangeError('encode: JPEG cannot carry alpha; resolveOutputFormat picks PNG for images with alpha.');
+  }
+}
+
 /** Stage 6: pixels → bytes. An alpha plane must already be the image's size (see `upscaleAlpha`). */
 export async function encode(
   image: RgbImage,
@@ -57,13 +72,21 @@ export async function encode(
   format: EncodedFormat,
   options?: EncodeOptions,
 ): Promise<Uint8Array> {
-  if (alpha !== undefined && format === 'jpeg') {
-    throw new RangeError('encode: JPEG cannot carry alpha; resolveOutputFormat picks PNG for images with alpha.');
-  }
-  return writeImage(image, alpha, format, {
-    quality: options?.quality ?? DEFAULT_QUALITY,
-    png: { compressionLevel: DEFAULT_PNG_COMPRESSION_LEVEL, adaptiveFiltering: DEFAULT_PNG_ADAPTIVE_FILTERING },
-    jpeg: { optimiseCoding: DEFAULT_JPEG_OPTIMISE_CODING },
-    webp: { effort: DEFAULT_WEBP_EFFORT },
-  });
+  assertAlphaFits(alpha, format);
+  return writeImage(image, alpha, format, writeOptions(options));
+}
+
+/**
+ * Stage 6 into a file: the same bytes as `encode`, written as the encoder makes them, so a large result is never
+ * held in memory whole. Resolves with the file's size.
+ */
+export async function encodeToFile(
+  image: RgbImage,
+  alpha: Uint8Array | undefined,
+  format: EncodedFormat,
+  file: string,
+  options?: EncodeOptions,
+): Promise<number> {
+  assertAlphaFits(alpha, format);
+  return writeImageFile(image, alpha, format, file, writeOptions(options));
 }

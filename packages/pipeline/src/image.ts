@@ -1,7 +1,7 @@
 // The only module that imports sharp: every codec and resampling call in the worker goes through here, so the
 // libvips options that matter for safety (pixel limits, failOn) are set in one place.
 import { availableParallelism } from 'node:os';
-import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { PermanentError } from './errors.js';
 import { enlargeCubic, warpBicubic, type WarpSource } from './resample.js';
 import type { Affine, DecodedImage, EncodedFormat, ImageFormat, RgbImage } from './types.js';
@@ -266,21 +266,19 @@ export async function resizePlane(
   return resizeRaw(plane, width, height, 1, toWidth, toHeight, kernel);
 }
 
-/** Encodes RGB, plus alpha when given (the caller picks a format that keeps it: PNG or WebP). */
-export async function writeImage(
-  image: RgbImage,
-  alpha: Uint8Array | undefined,
-  format: EncodedFormat,
-  options?: {
-    readonly quality?: number;
-    /** EXIF orientation tag (1–8) to record; tests use it to make rotated inputs. @default none */
-    readonly exifOrientation?: number;
-    /** Encoder effort, passed through to sharp (encode.ts holds Revive's measured defaults). @default sharp's */
-    readonly png?: { readonly compressionLevel: number; readonly adaptiveFiltering: boolean };
-    readonly jpeg?: { readonly optimiseCoding: boolean };
-    readonly webp?: { readonly effort: number };
-  },
-): Promise<Uint8Array> {
+/** How `writeImage` and `writeImageFile` encode. */
+export interface WriteImageOptions {
+  readonly quality?: number;
+  /** EXIF orientation tag (1–8) to record; tests use it to make rotated inputs. @default none */
+  readonly exifOrientation?: number;
+  /** Encoder effort, passed through to sharp (encode.ts holds Revive's measured defaults). @default sharp's */
+  readonly png?: { readonly compressionLevel: number; readonly adaptiveFiltering: boolean };
+  readonly jpeg?: { readonly optimiseCoding: boolean };
+  readonly webp?: { readonly effort: number };
+}
+
+/** The libvips pipeline from raw planes to an encoder, shared by the in-memory and the file output. */
+function encoderFor(image: RgbImage, alpha: Uint8Array | undefined, format: EncodedFormat, options: WriteImageOptions | undefined): Sharp {
   const { width, height } = image;
   const n = width * height;
   if (image.data.length !== n * 3) throw new RangeError(`Encode: ${image.data.length} bytes is not ${width}×${height}×3.`);
@@ -294,23 +292,46 @@ export async function writeImage(
   const plain = alpha === undefined ? rgb : rgb.joinChannel(Buffer.from(alpha.buffer, alpha.byteOffset, alpha.byteLength), { raw: { width, height, channels: 1 }, limitInputPixels: false });
   const base = options?.exifOrientation === undefined ? plain : plain.withMetadata({ orientation: options.exifOrientation });
   const quality = options?.quality;
-  const encoder =
-    format === 'jpeg' ? base.jpeg({ ...options?.jpeg, ...(quality !== undefined && { quality }) })
+  return format === 'jpeg' ? base.jpeg({ ...options?.jpeg, ...(quality !== undefined && { quality }) })
     : format === 'webp' ? base.webp({ ...options?.webp, ...(quality !== undefined && { quality }) })
     : base.png({ ...options?.png });
+}
+
+/**
+ * Callers check each format's largest side first (planOutput in the contract); should libvips still refuse a size,
+ * the job fails for what it is, a permanent OUTPUT_TOO_LARGE, not an INTERNAL bug to be retried.
+ */
+function encodeError(error: unknown, image: RgbImage, format: EncodedFormat): unknown {
+  const reason = error instanceof Error ? error.message.trim() : String(error);
+  if (/too large for the|maximum supported image dimension/i.test(reason)) {
+    return new PermanentError('OUTPUT_TOO_LARGE', `The ${image.width}×${image.height} output cannot be written as ${format}: ${reason}`, { cause: error });
+  }
+  return error;
+}
+
+/** Encodes RGB, plus alpha when given (the caller picks a format that keeps it: PNG or WebP). */
+export async function writeImage(image: RgbImage, alpha: Uint8Array | undefined, format: EncodedFormat, options?: WriteImageOptions): Promise<Uint8Array> {
+  const encoder = encoderFor(image, alpha, format, options);
   let out: Buffer;
   try {
     out = await encoder.toBuffer();
   } catch (error) {
-    // Callers check each format's largest side first (planOutput in the contract); should libvips still refuse a
-    // size, the job fails for what it is, a permanent OUTPUT_TOO_LARGE, not an INTERNAL bug to be retried.
-    const reason = error instanceof Error ? error.message.trim() : String(error);
-    if (/too large for the|maximum supported image dimension/i.test(reason)) {
-      throw new PermanentError('OUTPUT_TOO_LARGE', `The ${width}×${height} output cannot be written as ${format}: ${reason}`, { cause: error });
-    }
-    throw error;
+    throw encodeError(error, image, format);
   }
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/**
+ * As `writeImage`, into a file: libvips writes the encoded bytes as it makes them, so they are never held in memory
+ * (a 13200×13200 PNG of noise is 541 MB). The format is `format`, whatever the file's name. Resolves with the size.
+ */
+export async function writeImageFile(image: RgbImage, alpha: Uint8Array | undefined, format: EncodedFormat, file: string, options?: WriteImageOptions): Promise<number> {
+  const encoder = encoderFor(image, alpha, format, options);
+  try {
+    return (await encoder.toFile(file)).size;
+  } catch (error) {
+    throw encodeError(error, image, format);
+  }
 }
 
 /**

@@ -12,7 +12,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { isMainThread, parentPort, Worker, workerData, type MessagePort, type Transferable } from 'node:worker_threads';
 import { PermanentError, RetryableError, WorkerError, type WorkerErrorCode, messageOf } from './errors.js';
-import { DEFAULT_DETECTOR, DEFAULT_RESTORER, RestorationPipeline, type PipelineConfig, type ProcessOptions, type ProcessResult } from './pipeline.js';
+import { DEFAULT_DETECTOR, DEFAULT_RESTORER, RestorationPipeline, type DetectionSummary, type PipelineConfig, type ProcessOptions, type ProcessResult } from './pipeline.js';
 import { defaultModelsDir, resolveModel } from './models.js';
 
 /** What the service needs of a pipeline; `RestorationPipeline` (in-process) and `PipelineThreadPool` both fit. */
@@ -34,6 +34,8 @@ export interface ProcessRun {
   readonly signal?: AbortSignal;
   /** Called when a thread takes the job (not while it waits for one): where a job's own time starts. */
   readonly onStarted?: () => void;
+  /** Called once the job's faces are found, before any is restored (`ProcessEvents.onDetected`). */
+  readonly onDetected?: (detection: DetectionSummary) => void;
 }
 
 /** @default 1 */
@@ -111,6 +113,7 @@ type ToThread =
 type FromThread =
   | { readonly type: 'ready'; readonly models: RestorationPipeline['models'] }
   | { readonly type: 'load-failed'; readonly error: SerializedError }
+  | { readonly type: 'detected'; readonly id: number; readonly detection: DetectionSummary }
   | { readonly type: 'result'; readonly id: number; readonly result: ProcessResult }
   | { readonly type: 'failed'; readonly id: number; readonly error: SerializedError };
 
@@ -216,7 +219,9 @@ function startPipelineThread(port: MessagePort, data: ThreadData): void {
         })();
         return;
       }
-      running = pipeline.process(message.input, message.options).then(
+      const { id } = message;
+      const events = { onDetected: (detection: DetectionSummary) => post({ type: 'detected', id, detection }) };
+      running = pipeline.process(message.input, message.options, events).then(
         (result) => {
           const pixels = result.width * result.height;
           post({ type: 'result', id: message.id, result }, resultTransferList(result));
@@ -241,6 +246,7 @@ if (isPipelineThread() && parentPort) startPipelineThread(parentPort, workerData
 
 interface Job {
   readonly onStarted?: (() => void) | undefined;
+  readonly onDetected?: ((detection: DetectionSummary) => void) | undefined;
   readonly id: number;
   readonly input: Uint8Array;
   readonly options: ProcessOptions;
@@ -416,7 +422,7 @@ export class PipelineThreadPool implements RestorationService {
         signal?.removeEventListener('abort', onAbort);
         f(value);
       };
-      const job: Job = { id: this.nextId++, input, options, resolve: settle(resolve), reject: settle(reject), onStarted: run.onStarted };
+      const job: Job = { id: this.nextId++, input, options, resolve: settle(resolve), reject: settle(reject), onStarted: run.onStarted, onDetected: run.onDetected };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.queue.push(job);
       this.pump();
@@ -469,7 +475,11 @@ export class PipelineThreadPool implements RestorationService {
     let lastError: unknown;
     worker.on('message', (message: FromThread) => {
       const job = slot.job;
-      if (!job || (message.type !== 'result' && message.type !== 'failed') || message.id !== job.id) return;
+      if (!job || (message.type !== 'result' && message.type !== 'failed' && message.type !== 'detected') || message.id !== job.id) return;
+      if (message.type === 'detected') {
+        job.onDetected?.(message.detection);
+        return;
+      }
       slot.job = undefined;
       if (message.type === 'result') job.resolve(message.result);
       else job.reject(deserializeError(message.error));

@@ -1,10 +1,10 @@
 import path from 'node:path';
-import { DEFAULT_BLEND, DEFAULT_UPSCALE, type OutputExt } from '@revive/contract';
+import { DEFAULT_BLEND, DEFAULT_MAX_FACES, DEFAULT_UPSCALE, type OutputExt } from '@revive/contract';
 import { PermanentError } from './errors.js';
 import { alignFace, templateForSize } from './align.js';
 import { checkSize, decode, type SizeCheckOptions } from './decode.js';
 import { DETECTOR_KINDS, FaceDetector, type DetectorKind } from './detect.js';
-import { encode, resolveOutputFormat } from './encode.js';
+import { encode, encodeToFile, resolveOutputFormat } from './encode.js';
 import { resizeImage, resizePlane, type ResizeKernel } from './image.js';
 import { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice, type SessionOptions } from './inference.js';
 import type { ModelRole } from '@revive/contract';
@@ -80,6 +80,33 @@ export interface ProcessOptions {
   readonly scoreThreshold?: number;
   /** Also return per-face crops (cropped_faces/, restored_faces/, cmp/). @default false */
   readonly keepFaces?: boolean;
+  /**
+   * Restore at most this many faces, the largest by box area (`largestFaces`); the others stay as the background
+   * upscale has them and are counted in `facesDetected`. @default DEFAULT_MAX_FACES (the contract's, 50)
+   */
+  readonly maxFaces?: number;
+  /**
+   * Write the encoded image into this file instead of returning it: the encoder's output is never held in memory
+   * whole (a 13200×13200 PNG of noise is 541 MB), and `image` comes back empty. The caller removes the file.
+   * @default none (the bytes come back in `image`)
+   */
+  readonly outputPath?: string;
+}
+
+/** What the detect stage found, told before any face is restored (`ProcessEvents.onDetected`). */
+export interface DetectionSummary {
+  /** Every face the detector found. */
+  readonly facesDetected: number;
+  /** The faces that will be restored: at most `maxFaces` (one with `onlyCenterFace`). */
+  readonly facesToRestore: number;
+  readonly outputWidth: number;
+  readonly outputHeight: number;
+}
+
+/** Progress callbacks of one `process()` call. */
+export interface ProcessEvents {
+  /** Called once the faces are found, before the restorer runs: a caller sizes the job's budget from it. */
+  readonly onDetected?: (detection: DetectionSummary) => void;
 }
 
 export interface ProcessedFace extends DetectedFace {
@@ -93,11 +120,17 @@ export interface ProcessedFace extends DetectedFace {
 }
 
 export interface ProcessResult {
+  /** The encoded image; empty when it was written to `outputPath`. */
   readonly image: Uint8Array;
+  /** Size of the encoded image, in `image` or in the file. */
+  readonly byteLength: number;
   readonly format: EncodedFormat;
   readonly width: number;
   readonly height: number;
+  /** The restored faces, in the detector's order. */
   readonly faces: readonly ProcessedFace[];
+  /** Every face the detector found, restored or not (over `maxFaces`, or not the centre one with `onlyCenterFace`). */
+  readonly facesDetected: number;
   readonly timingsMs: StageTimingsMs;
   /** Why the output is not in the requested format, when `ext: auto` had to fall back to PNG (the input's format cannot hold it). */
   readonly formatFallback?: string;
@@ -125,6 +158,19 @@ export function centerFaceIndex(faces: readonly DetectedFace[], width: number, h
     }
   });
   return best;
+}
+
+/**
+ * The `max` largest faces by box area (ties: the higher score, then the earlier), in their original order: a group
+ * photo's small background faces gain least from the restorer and cost as much as the large ones.
+ */
+export function largestFaces<T extends DetectedFace>(faces: readonly T[], max: number): T[] {
+  if (faces.length <= max) return [...faces];
+  const area = ({ box: [x1, y1, x2, y2] }: DetectedFace) => Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
+  const ranked = faces.map((face, index) => ({ face, index, area: area(face) }));
+  ranked.sort((a, b) => b.area - a.area || b.face.score - a.face.score || a.index - b.index);
+  const kept = new Set(ranked.slice(0, Math.max(0, max)).map((r) => r.index));
+  return faces.filter((_, index) => kept.has(index));
 }
 
 /** Accumulates wall time per stage; a stage run once per face (align, restore) sums over the faces. */
@@ -221,7 +267,7 @@ export class RestorationPipeline {
     return upsampler === undefined ? {} : { bgUpsamplerScale: upsampler.modelScale };
   }
 
-  async process(input: Uint8Array, options: ProcessOptions = {}): Promise<ProcessResult> {
+  async process(input: Uint8Array, options: ProcessOptions = {}, events: ProcessEvents = {}): Promise<ProcessResult> {
     const clock = new StageClock();
     const ext = options.ext ?? 'auto';
     // `--aligned` writes the restorer's crop size, whatever the upscale: only the input limit applies to it.
@@ -229,17 +275,23 @@ export class RestorationPipeline {
       ? undefined
       : await clock.time('decode', () => checkSize(input, { upscale: options.upscale ?? DEFAULT_UPSCALE, ext, ...this.upsamplerPlan(options) }, this.sizeOptions));
     const decoded = await clock.time('decode', () => decode(input, this.sizeOptions));
-    const { faces, image, alpha } = options.aligned
-      ? await this.restoreAligned(decoded.rgb, decoded.alpha, options, clock)
-      : await this.restoreWhole(decoded.rgb, decoded.alpha, options, clock);
+    const { faces, facesDetected, image, alpha } = options.aligned
+      ? await this.restoreAligned(decoded.rgb, decoded.alpha, options, clock, events)
+      : await this.restoreWhole(decoded.rgb, decoded.alpha, options, clock, events);
     const format = plan?.format ?? resolveOutputFormat(ext, decoded.format, alpha !== undefined);
-    const bytes = await clock.time('encode', () => encode(image, alpha, format));
+    const { outputPath } = options;
+    const encoded =
+      outputPath === undefined
+        ? await clock.time('encode', () => encode(image, alpha, format)).then((bytes) => ({ bytes, byteLength: bytes.byteLength }))
+        : await clock.time('encode', () => encodeToFile(image, alpha, format, outputPath)).then((byteLength) => ({ bytes: new Uint8Array(0), byteLength }));
     return {
-      image: bytes,
+      image: encoded.bytes,
+      byteLength: encoded.byteLength,
       format,
       width: image.width,
       height: image.height,
       faces,
+      facesDetected,
       timingsMs: clock.timingsMs,
       ...(plan?.fallback !== undefined && { formatFallback: plan.fallback }),
     };
@@ -250,19 +302,23 @@ export class RestorationPipeline {
     alpha: Uint8Array | undefined,
     options: ProcessOptions,
     clock: StageClock,
-  ): Promise<{ faces: ProcessedFace[]; image: RgbImage; alpha: Uint8Array | undefined }> {
+    events: ProcessEvents,
+  ): Promise<{ faces: ProcessedFace[]; facesDetected: number; image: RgbImage; alpha: Uint8Array | undefined }> {
     const upscale = options.upscale ?? DEFAULT_UPSCALE;
     const outWidth = rgb.width * upscale;
     const outHeight = rgb.height * upscale;
     let detected = await clock.time('detect', () =>
       this.detector.detect(rgb, options.scoreThreshold === undefined ? {} : { scoreThreshold: options.scoreThreshold }),
     );
+    const facesDetected = detected.length;
     if (options.onlyCenterFace && detected.length > 1) {
       detected = [detected[centerFaceIndex(detected, rgb.width, rgb.height)] as DetectedFace];
     }
+    detected = largestFaces(detected, options.maxFaces ?? DEFAULT_MAX_FACES);
     if (detected.length === 0 && options.requireFace) {
       throw new PermanentError('NO_FACE', 'No face was found in the image.');
     }
+    events.onDetected?.({ facesDetected, facesToRestore: detected.length, outputWidth: outWidth, outputHeight: outHeight });
 
     const size = this.restorer.inputSize;
     const restoreOptions = { blend: options.blend ?? DEFAULT_BLEND, fidelity: options.fidelity ?? DEFAULT_FIDELITY };
@@ -296,7 +352,7 @@ export class RestorationPipeline {
       alpha === undefined || upscale === 1
         ? alpha
         : await clock.time('upscale', () => resizePlane(alpha, rgb.width, rgb.height, outWidth, outHeight, BACKGROUND_UPSCALE_KERNEL));
-    return { faces, image, alpha: outAlpha };
+    return { faces, facesDetected, image, alpha: outAlpha };
   }
 
   /** `--aligned`: like GFPGAN, the crop is resized to the restorer's input and restored; nothing is pasted. */
@@ -305,8 +361,10 @@ export class RestorationPipeline {
     alpha: Uint8Array | undefined,
     options: ProcessOptions,
     clock: StageClock,
-  ): Promise<{ faces: ProcessedFace[]; image: RgbImage; alpha: Uint8Array | undefined }> {
+    events: ProcessEvents,
+  ): Promise<{ faces: ProcessedFace[]; facesDetected: number; image: RgbImage; alpha: Uint8Array | undefined }> {
     const size = this.restorer.inputSize;
+    events.onDetected?.({ facesDetected: 1, facesToRestore: 1, outputWidth: size, outputHeight: size });
     const resized = rgb.width === size && rgb.height === size;
     const crop = resized ? rgb : await clock.time('align', () => resizeImage(rgb, size, size, 'lanczos3'));
     const restored = await clock.time('restore', () =>
@@ -328,7 +386,7 @@ export class RestorationPipeline {
       alpha === undefined || resized
         ? alpha
         : await clock.time('align', () => resizePlane(alpha, rgb.width, rgb.height, size, size, 'lanczos3'));
-    return { faces: [face], image: restored, alpha: outAlpha };
+    return { faces: [face], facesDetected: 1, image: restored, alpha: outAlpha };
   }
 
   /** Releases every onnxruntime session. */

@@ -1,6 +1,6 @@
 // The pipeline on worker threads, as `revive serve` runs it: same output as in-process, same error classes and
 // codes across the thread boundary, a free main event loop while a job computes, and real parallelism.
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PermanentError, RetryableError, WorkerError } from '../src/errors.js';
 import { decode } from '../src/decode.js';
 import { writeImage } from '../src/image.js';
-import { RestorationPipeline, type ProcessResult } from '../src/pipeline.js';
+import { RestorationPipeline, type DetectionSummary, type ProcessResult } from '../src/pipeline.js';
 import { PipelineThreadPool } from '../src/pipeline-threads.js';
 import { maxColourDistance, psnr } from '../src/testing/metrics.js';
 import { sharedDir } from '../src/testing/shared-dir.js';
@@ -45,6 +45,21 @@ afterAll(async () => {
 });
 
 describe('PipelineThreadPool', () => {
+  it('tells what detect found before the faces are restored, and writes the result into a file when asked', async () => {
+    const threads = await pool(identity, 1);
+    const inMemory = await threads.process(input.slice(), { upscale: 2, ext: 'png' });
+    expect(inMemory.facesDetected).toBeGreaterThan(1);
+    const detections: DetectionSummary[] = [];
+    const file = path.join(dir, 'pool-result.png.part');
+    const toFile = await threads.process(input.slice(), { upscale: 2, ext: 'png', maxFaces: 1, outputPath: file }, { onDetected: (d) => detections.push(d) });
+    expect(detections).toEqual([{ facesDetected: inMemory.facesDetected, facesToRestore: 1, outputWidth: toFile.width, outputHeight: toFile.height }]);
+    expect([toFile.facesDetected, toFile.faces.length, toFile.image.byteLength]).toEqual([inMemory.facesDetected, 1, 0]);
+    expect(toFile.byteLength).toBe((await stat(file)).size);
+    const [fromFile, fromMemory] = await Promise.all([readFile(file).then(decode), decode(inMemory.image)]);
+    // One face restored instead of all: with the identity restorer the pictures still agree closely.
+    expect(psnr(fromFile.rgb, fromMemory.rgb)).toBeGreaterThan(40);
+  });
+
   it('gives the in-process pipeline\'s output for the same photo', async () => {
     const inProcess = await RestorationPipeline.create({ modelsDir, restorer: identity, download: false, threads: 1 });
     pools.push(inProcess);

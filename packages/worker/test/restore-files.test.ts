@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RestoreReport } from '../src/cli/report.js';
 import { resizePlane, writeImage } from '@revive/pipeline';
-import { writeIdentityRestorer } from '@revive/pipeline/testing';
+import { groupPhoto, writeIdentityRestorer } from '@revive/pipeline/testing';
 import { decodeFile, decompressionBombPng, photosDir, readReport, restoredEntry, runCli, type CliRun } from './restore-helpers.js';
 
 // Bad files beside good ones, and the naming options: --suffix, --ext, alpha forcing PNG.
@@ -110,6 +110,27 @@ describe('revive restore with bad files, --suffix, --ext and alpha', () => {
     const decoded = await decodeFile(path.join(auto, autoEntry.output));
     expect([decoded.format, decoded.rgb.width, decoded.rgb.height]).toEqual(['jpeg', 238, 267]);
     expect(autoEntry.faces[0]?.croppedFace).toBeUndefined();
+  });
+
+  it('--max-faces restores the largest faces and reports how many were found', async () => {
+    const sides = [96, 230, 128, 200, 112, 170];
+    const group = await groupPhoto(sides);
+    const file = path.join(dir, 'group.jpg');
+    await writeFile(file, group.bytes);
+    const out = path.join(dir, 'out-max-faces');
+    const run = await runCli(['restore', file, '--output', out, '--restorer', identity, '--upscale', '1', '--max-faces', '2', '--no-save-faces']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const report = await readReport(out);
+    const entry = restoredEntry(report, 'group.jpg');
+    expect(entry.facesDetected).toBe(sides.length);
+    // The two largest crops (230 and 200 px), by where each restored face's box lies.
+    const cropOf = ([x1, , x2]: readonly number[]) => group.crops.findIndex(([cx1, , cx2]) => (x1! + x2!) / 2 > cx1 && (x1! + x2!) / 2 < cx2);
+    expect(entry.faces.map((f) => cropOf(f.box)).sort()).toEqual([1, 3]);
+    expect(report.totals).toMatchObject({ faces: 2, facesDetected: sides.length });
+    expect(report.options).toMatchObject({ maxFaces: 2 });
+    const refused = await runCli(['restore', file, '--output', path.join(dir, 'x'), '--max-faces', '0']);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toMatch(/--max-faces/);
   });
 
   it('exits 2 on bad usage, before loading any model', async () => {

@@ -41,6 +41,8 @@ const TENANT = 'tenant-hard';
  */
 const SLOW_CONVS = 1800;
 const BUDGET_SECONDS = 4;
+/** Per face restored: the photo's two faces make the budget 4 + 2 × 2 = 8 s once they are found. */
+const BUDGET_PER_FACE_SECONDS = 2;
 let stack: Stack;
 let dir: string;
 let identity: string;
@@ -108,14 +110,19 @@ describe('a stale worker cannot overwrite a finished result', () => {
 });
 
 describe('a job budget', () => {
-  it('past REVIVE_JOB_TIMEOUT_SECONDS the job FAILS with JOB_TIMEOUT; the slot, the thread and the task carry on', async () => {
-    const w = await worker(slow, { REVIVE_JOB_TIMEOUT_SECONDS: String(BUDGET_SECONDS) });
+  it('past its budget (base + per face found) the job FAILS with JOB_TIMEOUT; the slot, the thread and the task carry on', async () => {
+    const w = await worker(slow, {
+      REVIVE_JOB_TIMEOUT_SECONDS: String(BUDGET_SECONDS),
+      REVIVE_JOB_TIMEOUT_PER_FACE_SECONDS: String(BUDGET_PER_FACE_SECONDS),
+      REVIVE_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS: '0',
+    });
     const long = await enqueue(stack, { kind: 's3', key: await upload(stack, TENANT, faces) }, { tenantId: TENANT, options: { upscale: 1 } });
     // Ordered by events, not by the clock: the job started on a thread, then failed at the budget.
     await w.waitForLog((l) => l.message === 'job started' && l.jobId === long.jobId, 90_000);
     const failed = await waitForRecord(stack, long.jobId, isTerminal, 90_000);
     expect(failed).toMatchObject({ status: 'FAILED', errorCode: 'JOB_TIMEOUT', attempts: 1 });
-    expect(failed.errorMessage).toContain(`${BUDGET_SECONDS} s`);
+    // Set once the faces were found: the reason shows the sum and its parts.
+    expect(failed.errorMessage).toContain(`budget of ${BUDGET_SECONDS + 2 * BUDGET_PER_FACE_SECONDS} s (${BUDGET_SECONDS} s + ${BUDGET_PER_FACE_SECONDS} s × 2 face(s)`);
     // Permanent: not retried, the message is gone.
     expect(w.logs.filter((l) => l.message === 'job started' && l.jobId === long.jobId)).toHaveLength(1);
     // The same worker (one slot) runs the next job on a fresh pipeline thread.

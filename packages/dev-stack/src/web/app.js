@@ -17,6 +17,7 @@ const MESSAGES = {
   SOURCE_TOO_LARGE: ['This photo is too large', 'Try a smaller version of it.'],
   SOURCE_NOT_FOUND: ['The uploaded photo was not found', 'The upload may have expired. Upload the photo again.'],
   SOURCE_UNREACHABLE: ['The photo could not be downloaded', 'Its address did not answer. Try again later.'],
+  SOURCE_TOO_SLOW: ['The photo downloaded too slowly', 'Its address sent the photo too slowly or stopped. Upload the photo instead.'],
   FORBIDDEN_URL: ['That address is not allowed', 'Photos must come from a public http(s) address.'],
   NO_FACE: ['No face was found', 'Try a photo where faces are clearly visible.'],
   UNSUPPORTED_MODEL: ['That restoration model is not available', 'Choose another model, or leave the default.'],

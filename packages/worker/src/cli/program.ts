@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { DEFAULT_BLEND, DEFAULT_MAX_OUTPUT_PIXELS, DEFAULT_UPSCALE, MAX_UPSCALE, OUTPUT_EXTS, defaultJobMemoryMiB } from '@revive/contract';
+import { DEFAULT_BLEND, DEFAULT_MAX_FACES, DEFAULT_MAX_OUTPUT_PIXELS, DEFAULT_UPSCALE, MAX_FACES_LIMIT, MAX_UPSCALE, OUTPUT_EXTS, defaultJobMemoryMiB } from '@revive/contract';
 // Only light modules at the top: every command's own modules are imported in its action. `revive healthcheck` runs
 // every 30 s inside the worker's task and must not load sharp, onnxruntime-node or the AWS SDK (with them it took
 // 0.45 s and 118 MB; without, about 0.1 s and 50 MB: `pnpm vitest run packages/worker/test/image-layout.test.ts`).
@@ -37,6 +37,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(new Option('--detector-kind <kind>', 'decoder for a detector file whose name does not say').choices(DETECTOR_KINDS))
     .option('--bg-upsampler <id|path>', 'ONNX background super-resolution model (default: bicubic with exact pixel centres, libvips)')
     .option('--only-center-face', 'restore only the face closest to the image centre')
+    .option('--max-faces <n>', `restore at most this many faces per photo, the largest; report.json counts the rest (facesDetected), 1 to ${MAX_FACES_LIMIT}`, String(DEFAULT_MAX_FACES))
     .option('--aligned', 'inputs are already aligned face crops: restore them only')
     .option('--blend <0..1>', '0 keeps the original face, 1 the restored one', String(DEFAULT_BLEND))
     .option('--fidelity <0..1>', 'CodeFormer-style weight, for restorers with a second input', String(DEFAULT_FIDELITY))

@@ -23,7 +23,10 @@ export interface RestoredImageReport {
   readonly format: EncodedFormat;
   readonly width: number;
   readonly height: number;
+  /** The restored faces: at most `--max-faces`, the largest. */
   readonly faces: readonly FaceReport[];
+  /** Every face the detector found, restored or not (over `--max-faces`, or not the centre one with `--only-center-face`). */
+  readonly facesDetected: number;
   readonly timingsMs: StageTimings;
   /** Wall time for this image including file I/O. */
   readonly totalMs: number;
@@ -48,7 +51,10 @@ export interface RestoreReport {
     readonly images: number;
     readonly restored: number;
     readonly failed: number;
+    /** Faces restored. */
     readonly faces: number;
+    /** Faces detected, restored or not. */
+    readonly facesDetected: number;
     readonly seconds: number;
     /** Sum per stage over the restored images. */
     readonly timingsMs: StageTimings;
@@ -59,12 +65,14 @@ export interface RestoreReport {
 export function summarize(images: readonly ImageReport[], seconds: number): RestoreReport['totals'] {
   const timingsMs: Record<string, number> = {};
   let faces = 0;
+  let facesDetected = 0;
   let restored = 0;
   for (const image of images) {
     if (image.status !== 'ok') continue;
     restored++;
     faces += image.faces.length;
+    facesDetected += image.facesDetected;
     for (const [stage, ms] of Object.entries(image.timingsMs)) timingsMs[stage] = (timingsMs[stage] ?? 0) + ms;
   }
-  return { images: images.length, restored, failed: images.length - restored, faces, seconds, timingsMs };
+  return { images: images.length, restored, failed: images.length - restored, faces, facesDetected, seconds, timingsMs };
 }

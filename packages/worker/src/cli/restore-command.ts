@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DEFAULT_BLEND, DEFAULT_UPSCALE, MAX_UPSCALE, outputExtSchema } from '@revive/contract';
+import { DEFAULT_BLEND, DEFAULT_MAX_FACES, DEFAULT_UPSCALE, MAX_FACES_LIMIT, MAX_UPSCALE, outputExtSchema } from '@revive/contract';
 import { z } from 'zod';
 import { PermanentError, WorkerError, messageOf, DEFAULT_DEVICE, DEFAULT_THREADS, DEFAULT_DETECTOR, DEFAULT_RESTORER, DETECTOR_KINDS, EXECUTION_DEVICES, RestorationPipeline, type ProcessOptions, DEFAULT_FIDELITY } from '@revive/pipeline';
 import { describeError, EXIT_CODES, exitCodeFor } from './exit-codes.js';
@@ -21,6 +21,7 @@ export const restoreOptionsSchema = z.strictObject({
   detectorKind: z.enum(DETECTOR_KINDS).optional(),
   bgUpsampler: z.string().min(1).optional(),
   onlyCenterFace: z.boolean().default(false),
+  maxFaces: z.coerce.number().int().min(1).max(MAX_FACES_LIMIT).default(DEFAULT_MAX_FACES),
   aligned: z.boolean().default(false),
   blend: z.coerce.number().min(0).max(1).default(DEFAULT_BLEND),
   fidelity: z.coerce.number().min(0).max(1).default(DEFAULT_FIDELITY),
@@ -107,6 +108,7 @@ export async function runRestore(
   const processOptions: ProcessOptions = {
     upscale: options.upscale,
     onlyCenterFace: options.onlyCenterFace,
+    maxFaces: options.maxFaces,
     aligned: options.aligned,
     blend: options.blend,
     fidelity: options.fidelity,
@@ -135,10 +137,12 @@ export async function runRestore(
           width: result.width,
           height: result.height,
           faces: written.faces,
+          facesDetected: result.facesDetected,
           timingsMs: roundTimings(result.timingsMs),
           totalMs: round(performance.now() - imageStart),
         };
-        progress.increment(`${path.basename(file)}: ${result.faces.length} face(s)`);
+        const skipped = result.facesDetected - result.faces.length;
+        progress.increment(`${path.basename(file)}: ${result.faces.length} face(s)${skipped > 0 ? ` restored, ${skipped} more not (--max-faces ${options.maxFaces}${options.onlyCenterFace ? ', --only-center-face' : ''})` : ''}`);
       } catch (error) {
         // A bad file is reported and skipped: the others are still restored.
         const code = error instanceof WorkerError ? error.code : 'INTERNAL';

@@ -1,9 +1,13 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Message } from '@aws-sdk/client-sqs';
 import type { JobRecord } from '@revive/contract';
 import { describe, expect, it } from 'vitest';
-import { PermanentError, RetryableError, type ProcessResult } from '@revive/pipeline';
+import { PermanentError, RetryableError, type ProcessResult, type RestorationService } from '@revive/pipeline';
 import type { HealthReporter } from './health.js';
-import { JobRunner, parseBody, type JobRunnerDeps } from './job-runner.js';
+import { JobRunner, parseBody, type JobRunnerDeps, type JobRunnerSettings } from './job-runner.js';
 import type { JobStore } from './job-store.js';
 import type { ObjectStore } from './object-store.js';
 import type { JobQueueConsumer } from './queue.js';
@@ -16,17 +20,21 @@ const JPEG = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
 const body = JSON.stringify({ version: 1, jobId: JOB_ID, tenantId: 't', source: { kind: 's3', key: 'uploads/t/u1' }, options: {}, enqueuedAt: new Date().toISOString() });
 const record: JobRecord = { jobId: JOB_ID, tenantId: 't', status: 'RUNNING', source: { kind: 's3', key: 'uploads/t/u1' }, options: { upscale: 2, onlyCenterFace: false, blend: 1, ext: 'auto', requireFace: false }, attempts: 1, createdAt: new Date().toISOString(), expiresAt: 1 };
 
-const RESULT: ProcessResult = { image: new Uint8Array([1, 2, 3]), format: 'jpeg', width: 4, height: 4, faces: [], timingsMs: { decode: 1 } };
+const RESULT: ProcessResult = { image: new Uint8Array(0), byteLength: 3, format: 'jpeg', width: 4, height: 4, faces: [], facesDetected: 0, timingsMs: { decode: 1 } };
 
 interface HarnessOptions {
   /** Runs while the claim is under way (before it resolves). */
   readonly duringClaim?: (runner: JobRunner) => void;
   readonly deleteFails?: boolean;
+  readonly settings?: Partial<JobRunnerSettings>;
+  readonly body?: string;
 }
 
 /** In-memory stand-ins that record what the runner asked of SQS and DynamoDB. */
-function harness(process: () => Promise<ProcessResult>, options: HarnessOptions = {}) {
+function harness(process: RestorationService['process'], options: HarnessOptions = {}) {
   const calls: string[] = [];
+  /** Whether each uploaded result file existed when its upload started. */
+  const uploaded: boolean[] = [];
   const ref: { runner?: JobRunner } = {};
   const store = {
     claim: async () => {
@@ -46,13 +54,19 @@ function harness(process: () => Promise<ProcessResult>, options: HarnessOptions 
     },
     changeVisibility: async (_r: string, s: number) => void calls.push(`visibility:${s === 0 ? 0 : s > 0 ? '>0' : s}`),
   } as unknown as JobQueueConsumer;
-  const objects = { getUpload: async () => JPEG, putResult: async () => void calls.push('put') } as unknown as ObjectStore;
+  const objects = {
+    getUpload: async () => JPEG,
+    putResultFile: async (_key: string, file: string) => {
+      calls.push('put');
+      uploaded.push(existsSync(file));
+    },
+  } as unknown as ObjectStore;
   const health = { jobStarted: () => undefined, jobEnded: () => undefined } as unknown as HealthReporter;
   const deps: JobRunnerDeps = { pipeline: { process }, store, queue, objects, health, http: {} as SafeHttpClient, webhooks: {} as WebhookDispatcher, telemetry: new Telemetry({ logLevel: 'SILENT' }) };
-  const runner = new JobRunner(deps, { workerId: 'w', visibilityTimeoutSeconds: 10, heartbeatIntervalMs: 60_000, maxReceiveCount: 3, jobTtlDays: 1, maxSourceBytes: 1_000, jobTimeoutSeconds: 600, restorer: 'gfpgan-1.4', bgUpsampler: undefined });
+  const runner = new JobRunner(deps, { workerId: 'w', visibilityTimeoutSeconds: 10, heartbeatIntervalMs: 60_000, maxReceiveCount: 3, jobTtlDays: 1, maxSourceBytes: 1_000, jobTimeoutSeconds: 600, restorer: 'gfpgan-1.4', bgUpsampler: undefined, ...options.settings });
   ref.runner = runner;
-  const deliver = (receiveCount: number) => runner.handle({ Body: body, ReceiptHandle: 'rh', MessageId: 'm', Attributes: { ApproximateReceiveCount: String(receiveCount) } } as Message, 0);
-  return { calls, deliver, runner };
+  const deliver = (receiveCount: number) => runner.handle({ Body: options.body ?? body, ReceiptHandle: 'rh', MessageId: 'm', Attributes: { ApproximateReceiveCount: String(receiveCount) } } as Message, 0);
+  return { calls, uploaded, deliver, runner };
 }
 
 describe('JobRunner failure handling', () => {
@@ -101,6 +115,43 @@ describe('JobRunner success and shutdown edges', () => {
     await delivery;
     expect(processed).toBe(false);
     expect(h.calls).toEqual(['releaseLease', 'visibility:0']);
+  });
+});
+
+describe('JobRunner options to the pipeline', () => {
+  it("caps a job's maxFaces at the worker's, which is also the default", async () => {
+    const seen: (number | undefined)[] = [];
+    const run = async (maxFaces: number | undefined) => {
+      const withMax = JSON.stringify({ ...JSON.parse(body), options: maxFaces === undefined ? {} : { maxFaces } });
+      const h = harness(async (_input, options) => (seen.push(options?.maxFaces), RESULT), { body: withMax, settings: { maxFaces: 5 } });
+      await h.deliver(1);
+    };
+    await run(2);
+    await run(500);
+    await run(undefined);
+    expect(seen).toEqual([2, 5, 5]);
+  });
+
+  it('has the pipeline encode into a file in the spool folder, uploads that file and removes it', async () => {
+    const spoolDir = await mkdtemp(path.join(tmpdir(), 'revive-spool-'));
+    try {
+      let outputPath: string | undefined;
+      const h = harness(
+        async (_input, options) => {
+          outputPath = options?.outputPath;
+          await writeFile(outputPath!, 'encoded');
+          return RESULT;
+        },
+        { settings: { spoolDir } },
+      );
+      await h.deliver(1);
+      expect(path.dirname(outputPath!)).toBe(spoolDir);
+      expect(h.calls).toEqual(['put', 'succeed', 'delete']);
+      expect(h.uploaded).toEqual([true]);
+      expect(await readdir(spoolDir)).toEqual([]);
+    } finally {
+      await rm(spoolDir, { recursive: true, force: true });
+    }
   });
 });
 

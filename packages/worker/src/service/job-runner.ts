@@ -1,9 +1,12 @@
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Message } from '@aws-sdk/client-sqs';
-import { JOB_ERROR_CODES, TERMINAL_STATUSES, jobMessageSchema, jobIdSchema, resultKey, isTenantUploadKey, servedModelIds, tenantIdSchema, type JobErrorCode, type JobMessage, type JobRecord } from '@revive/contract';
+import { DEFAULT_MAX_FACES, JOB_ERROR_CODES, TERMINAL_STATUSES, jobMessageSchema, jobIdSchema, resultKey, isTenantUploadKey, servedModelIds, tenantIdSchema, type JobErrorCode, type JobMessage, type JobRecord } from '@revive/contract';
 import { z } from 'zod';
 import { PermanentError, WorkerError, messageOf, describeThrown, type RestorationService, type EncodedFormat } from '@revive/pipeline';
 import type { HealthReporter } from './health.js';
+import { JobDeadline } from './job-budget.js';
 import type { JobStore } from './job-store.js';
 import type { ObjectStore } from './object-store.js';
 import type { JobQueueConsumer } from './queue.js';
@@ -38,8 +41,19 @@ export interface JobRunnerSettings {
   /** REVIVE_RESTORER and REVIVE_BG_UPSAMPLER as configured: a job's options must name these (or nothing). */
   readonly restorer: string;
   readonly bgUpsampler: string | undefined;
-  /** A job's budget from the moment a pipeline thread takes it; past it the job FAILS with JOB_TIMEOUT (REVIVE_JOB_TIMEOUT_SECONDS). */
+  /**
+   * The fixed part of a job's budget from the moment a pipeline thread takes it (REVIVE_JOB_TIMEOUT_SECONDS); once
+   * the faces are found it grows by the two shares below (job-budget.ts). Past it the job FAILS with JOB_TIMEOUT.
+   */
   readonly jobTimeoutSeconds: number;
+  /** REVIVE_JOB_TIMEOUT_PER_FACE_SECONDS. @default the contract's DEFAULT_JOB_TIMEOUT_PER_FACE_SECONDS */
+  readonly jobTimeoutPerFaceSeconds?: number;
+  /** REVIVE_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS. @default the contract's DEFAULT_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS */
+  readonly jobTimeoutPerMegapixelSeconds?: number;
+  /** Faces restored per photo, and the cap on a job's own `maxFaces` (REVIVE_MAX_FACES). @default DEFAULT_MAX_FACES */
+  readonly maxFaces?: number;
+  /** Folder the pipeline encodes results into before they go up to S3 (one file per job, removed after). @default os.tmpdir() */
+  readonly spoolDir?: string;
   /** @default DEFAULT_RETRY_BASE_SECONDS */
   readonly retryBaseSeconds?: number;
   /** @default DEFAULT_RETRY_MAX_SECONDS */
@@ -240,14 +254,12 @@ export class JobRunner {
     // The budget aborts whatever step is under way: a pipeline thread is stopped and replaced by the pool, so neither
     // the slot nor the task is lost to one photo that would take too long. A retry would take as long: permanent.
     // It runs from the moment a pipeline thread takes the job (the source fetch has its own timeouts), so time spent
-    // waiting for a replacement thread is the worker's, never counted against the photo.
-    const budgetSeconds = this.settings.jobTimeoutSeconds;
-    const budget = new AbortController();
-    let budgetTimer: NodeJS.Timeout | undefined;
-    const startBudget = () => {
-      budgetTimer ??= setTimeout(() => budget.abort(new PermanentError('JOB_TIMEOUT', `the job ran past its budget of ${budgetSeconds} s (REVIVE_JOB_TIMEOUT_SECONDS) and was stopped`)), budgetSeconds * 1000);
-    };
+    // waiting for a replacement thread is the worker's, never counted against the photo; it grows once the faces are found.
+    const budget = this.deadline();
     const bounded = <T>(step: Promise<T>): Promise<T> => withSignal(step, budget.signal);
+    // The pipeline encodes into this file and the upload reads it as it goes: a 541 MB PNG held as bytes (and copied
+    // between the threads) left the worker 1.1 GiB over its idle RSS after the job.
+    const spool = path.join(this.settings.spoolDir ?? os.tmpdir(), `${job.jobId}-${record.attempts}.result`);
     try {
       this.checkModels(job);
       const input = await this.readSource(job);
@@ -259,17 +271,23 @@ export class JobRunner {
         ext: job.options.ext,
         useBgUpsampler: job.options.bgUpsampler !== undefined,
         requireFace: job.options.requireFace,
-      }, { signal: budget.signal, onStarted: startBudget }));
+        maxFaces: this.maxFacesFor(job),
+        outputPath: spool,
+      }, {
+        signal: budget.signal,
+        onStarted: () => budget.start(),
+        onDetected: (d) => budget.detected({ faces: d.facesToRestore, outputPixels: d.outputWidth * d.outputHeight }),
+      }));
       if (active.released || active.leaseLost) return;
       const { contentType, extension } = CONTENT_TYPES[result.format];
       // One object per attempt: a worker that lost its lease writes its own key, never the winner's (see resultKey).
       const key = resultKey(job.tenantId, job.jobId, extension, record.attempts);
-      await bounded(objects.putResult(key, result.image, contentType, { signal: budget.signal }));
+      await bounded(objects.putResultFile(key, spool, result.byteLength, contentType, { signal: budget.signal }));
       if (budget.signal.aborted) throw budget.signal.reason;
       const finishedAt = new Date();
       const faces = result.faces.map((f) => ({ box: [...f.box] as [number, number, number, number], score: f.score, landmarks: f.landmarks.map((p) => [p[0], p[1]] as [number, number]) }));
       const timingsMs = Object.fromEntries(Object.entries(result.timingsMs).filter((e): e is [string, number] => typeof e[1] === 'number'));
-      const success = { resultKey: key, resultWidth: result.width, resultHeight: result.height, facesFound: faces.length, faces, timingsMs, finishedAt, expiresAt: this.expiresAt(finishedAt) };
+      const success = { resultKey: key, resultWidth: result.width, resultHeight: result.height, facesFound: faces.length, facesDetected: result.facesDetected, facesRestored: faces.length, faces, timingsMs, finishedAt, expiresAt: this.expiresAt(finishedAt) };
       if (!(await store.succeed(job.jobId, owner, success))) {
         this.log.warn('lost the lease before recording success; another worker owns the job now', logKeys);
         return;
@@ -279,15 +297,32 @@ export class JobRunner {
       const durationMs = finishedAt.getTime() - startedAt.getTime();
       telemetry.jobSucceeded(durationMs, faces.length, queueWaitMs, timingsMs);
       // A format fallback (ext auto, an output the input's format cannot hold) shows in the result key's extension.
-      this.log.info('job succeeded', { ...logKeys, durationMs, facesFound: faces.length, resultKey: key, timingsMs, ...(result.formatFallback !== undefined && { formatFallback: result.formatFallback }) });
+      this.log.info('job succeeded', { ...logKeys, durationMs, facesDetected: result.facesDetected, facesRestored: faces.length, resultKey: key, timingsMs, ...(result.formatFallback !== undefined && { formatFallback: result.formatFallback }) });
       const { leaseOwner: _o, leaseExpiresAt: _l, ...rest } = record;
       this.notify({ ...rest, status: 'SUCCEEDED', ...success, finishedAt: finishedAt.toISOString() });
     } catch (caught) {
       if (active.released || active.leaseLost) return;
       await this.failed(job, record, active, receiveCount, startedAt, toWorkerError(caught), logKeys);
     } finally {
-      clearTimeout(budgetTimer);
+      budget.clear();
+      // Also a partial file of a job stopped mid-encode: a thread still writing it writes to an unlinked file, freed when closed.
+      await rm(spool, { force: true }).catch((e: unknown) => this.log.warn('could not remove the result spool file', { ...logKeys, spool, error: describeThrown(e) }));
     }
+  }
+
+  /** The job's budget timer (job-budget.ts): the base until the faces are found, then base + faces + megapixels. */
+  private deadline(): JobDeadline {
+    return new JobDeadline({
+      baseSeconds: this.settings.jobTimeoutSeconds,
+      ...(this.settings.jobTimeoutPerFaceSeconds !== undefined && { perFaceSeconds: this.settings.jobTimeoutPerFaceSeconds }),
+      ...(this.settings.jobTimeoutPerMegapixelSeconds !== undefined && { perMegapixelSeconds: this.settings.jobTimeoutPerMegapixelSeconds }),
+    });
+  }
+
+  /** The job's `maxFaces`, never more than the worker's REVIVE_MAX_FACES, which is also the default. */
+  private maxFacesFor(job: JobMessage): number {
+    const workerMax = this.settings.maxFaces ?? DEFAULT_MAX_FACES;
+    return Math.min(job.options.maxFaces ?? workerMax, workerMax);
   }
 
   private async failed(job: JobMessage, record: JobRecord, active: ActiveJob, receiveCount: number, startedAt: Date, error: WorkerError, logKeys: Record<string, unknown>): Promise<void> {

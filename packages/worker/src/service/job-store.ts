@@ -8,7 +8,12 @@ export interface JobSuccess {
   readonly resultKey: string;
   readonly resultWidth: number;
   readonly resultHeight: number;
+  /** The restored faces' count (kept for existing readers; equals `facesRestored`). */
   readonly facesFound: number;
+  /** Every face detected, restored or not. */
+  readonly facesDetected: number;
+  /** Faces restored: at most the job's maxFaces. */
+  readonly facesRestored: number;
   readonly faces: readonly FaceSummary[];
   readonly timingsMs: StageTimings;
   readonly finishedAt: Date;
@@ -110,13 +115,15 @@ export class JobStore {
     return await this.ownedUpdate(
       jobId,
       owner,
-      'SET #status = :succeeded, resultKey = :key, resultWidth = :w, resultHeight = :h, facesFound = :faces, faces = :facesList, timingsMs = :timings, finishedAt = :finished, expiresAt = :expires REMOVE leaseOwner, leaseExpiresAt, errorCode, errorMessage',
+      'SET #status = :succeeded, resultKey = :key, resultWidth = :w, resultHeight = :h, facesFound = :faces, facesDetected = :detected, facesRestored = :restored, faces = :facesList, timingsMs = :timings, finishedAt = :finished, expiresAt = :expires REMOVE leaseOwner, leaseExpiresAt, errorCode, errorMessage',
       {
         ':succeeded': 'SUCCEEDED',
         ':key': result.resultKey,
         ':w': result.resultWidth,
         ':h': result.resultHeight,
         ':faces': result.facesFound,
+        ':detected': result.facesDetected,
+        ':restored': result.facesRestored,
         ':facesList': result.faces,
         ':timings': result.timingsMs,
         ':finished': result.finishedAt.toISOString(),

@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -12,8 +14,22 @@ import { awsErrorName, toStorageError } from './aws-errors.js';
  * the local emulator refuses bodies over 11 MiB. @default 8 MiB
  */
 export const DEFAULT_RESULT_PART_BYTES = 8 * 1024 * 1024;
+/**
+ * Reads of a result file. lib-storage joins a stream's chunks into a new buffer per part once they exceed the part
+ * size, so reads of a whole part would make it join two (16 MiB per 8 MiB part); 1 MiB reads cost one part and a
+ * chunk. @default 1 MiB
+ */
+export const DEFAULT_RESULT_READ_CHUNK_BYTES = 1024 * 1024;
 /** Parts in flight per result upload. @default 4 */
 export const DEFAULT_RESULT_UPLOAD_CONCURRENCY = 4;
+
+/** How a result goes up. */
+export interface ResultUploadOptions {
+  /** @default DEFAULT_RESULT_PART_BYTES */
+  readonly partBytes?: number;
+  /** The job's budget: aborting it aborts the upload (no parts are left). */
+  readonly signal?: AbortSignal;
+}
 
 /** The bucket: tenants' uploads in, restored photos out. */
 export class ObjectStore {
@@ -55,7 +71,24 @@ export class ObjectStore {
    * One PutObject up to `partBytes`, a multipart upload above it. lib-storage aborts the multipart upload (its parts
    * deleted) if a part fails, and so does `signal` (the job's budget): a job stopped mid-upload leaves no parts.
    */
-  async putResult(key: string, bytes: Uint8Array, contentType: string, options: { readonly partBytes?: number; readonly signal?: AbortSignal } = {}): Promise<void> {
+  async putResult(key: string, bytes: Uint8Array, contentType: string, options: ResultUploadOptions = {}): Promise<void> {
+    await this.upload(key, bytes, contentType, bytes.byteLength, options);
+  }
+
+  /**
+   * `putResult` from a file the pipeline encoded into, read as it goes up: memory holds the parts in flight
+   * (DEFAULT_RESULT_UPLOAD_CONCURRENCY × `partBytes`), never the whole result. `byteLength` is the file's size.
+   */
+  async putResultFile(key: string, file: string, byteLength: number, contentType: string, options: ResultUploadOptions = {}): Promise<void> {
+    const body = createReadStream(file, { highWaterMark: DEFAULT_RESULT_READ_CHUNK_BYTES });
+    try {
+      await this.upload(key, body, contentType, byteLength, options);
+    } finally {
+      body.destroy();
+    }
+  }
+
+  private async upload(key: string, body: Uint8Array | Readable, contentType: string, byteLength: number, options: ResultUploadOptions): Promise<void> {
     const partBytes = options.partBytes ?? DEFAULT_RESULT_PART_BYTES;
     const abortController = new AbortController();
     const onAbort = () => abortController.abort(options.signal?.reason);
@@ -64,7 +97,7 @@ export class ObjectStore {
       if (options.signal?.aborted) throw options.signal.reason;
       await new Upload({
         client: this.s3,
-        params: { Bucket: this.bucketName, Key: key, Body: bytes, ContentType: contentType },
+        params: { Bucket: this.bucketName, Key: key, Body: body, ContentType: contentType },
         partSize: partBytes,
         queueSize: DEFAULT_RESULT_UPLOAD_CONCURRENCY,
         leavePartsOnError: false,
@@ -72,7 +105,7 @@ export class ObjectStore {
       }).done();
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
-      throw toStorageError(error, bytes.byteLength > partBytes ? 'S3 multipart upload' : 'S3 PutObject');
+      throw toStorageError(error, byteLength > partBytes ? 'S3 multipart upload' : 'S3 PutObject');
     }
     finally {
       options.signal?.removeEventListener('abort', onAbort);

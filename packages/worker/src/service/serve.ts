@@ -10,6 +10,7 @@ import { defaultJobMemoryMiB } from '@revive/contract';
 import { PipelineThreadPool, messageOf } from '@revive/pipeline';
 import { heartbeatIntervalMs, type WorkerConfig } from './config.js';
 import { HealthReporter } from './health.js';
+import { jobBudget } from './job-budget.js';
 import { JobRunner } from './job-runner.js';
 import { JobStore } from './job-store.js';
 import { ObjectStore } from './object-store.js';
@@ -23,8 +24,9 @@ import { WebhookDispatcher, WebhookRetryQueue } from './webhook-retries.js';
 /** Time kept back from the shutdown budget to release unfinished jobs and flush logs. @default 3_000 */
 export const DEFAULT_SHUTDOWN_RESERVE_MS = 3_000;
 /**
- * How long past its budget (REVIVE_JOB_TIMEOUT_SECONDS) a job may still hold its slot before the health check calls
- * the slot wedged: the budget ends the job itself, so only a step that ignores it (a hung write) gets there. @default 120_000
+ * How long past the largest budget a job can have (REVIVE_JOB_TIMEOUT_SECONDS with REVIVE_MAX_FACES faces and the
+ * largest output) it may still hold its slot before the health check calls the slot wedged: the budget ends the job
+ * itself, so only a step that ignores it (a hung write) gets there. @default 120_000
  */
 export const DEFAULT_JOB_WEDGE_MARGIN_MS = 120_000;
 /** Slack on top of the long poll before an SDK call to SQS counts as hung. @default 10_000 */
@@ -55,12 +57,18 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
   const log = telemetry.logger;
   const workerId = `${os.hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   log.appendKeys({ workerId });
+  const budgetSettings = {
+    baseSeconds: config.REVIVE_JOB_TIMEOUT_SECONDS,
+    perFaceSeconds: config.REVIVE_JOB_TIMEOUT_PER_FACE_SECONDS,
+    perMegapixelSeconds: config.REVIVE_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS,
+  };
+  const largestBudget = jobBudget(budgetSettings, { faces: config.REVIVE_MAX_FACES, outputPixels: config.REVIVE_MAX_OUTPUT_PIXELS });
   const health = new HealthReporter({
     file: config.REVIVE_HEALTH_FILE,
     concurrency: config.REVIVE_CONCURRENCY,
     waitTimeSeconds: config.REVIVE_WAIT_TIME_SECONDS,
-    // A job ends at its budget, so a slot busy for longer than the budget plus a margin is truly stuck.
-    jobWedgedAfterMs: config.REVIVE_JOB_TIMEOUT_SECONDS * 1000 + DEFAULT_JOB_WEDGE_MARGIN_MS,
+    // A job ends at its budget, so a slot busy for longer than the largest budget plus a margin is truly stuck.
+    jobWedgedAfterMs: largestBudget.seconds * 1000 + DEFAULT_JOB_WEDGE_MARGIN_MS,
   });
   health.start();
   // onnxruntime's bundled telemetry SDK writes mat-debug-<pid>.log (and .ses) into $TMPDIR, /tmp when unset. Native
@@ -112,7 +120,12 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
   const s3 = new S3Client({ forcePathStyle: config.REVIVE_S3_FORCE_PATH_STYLE });
   // Webhook result URLs must open where GET /jobs/{id}'s do (locally the API's /s3 proxy, not the emulator).
   const presignS3 = config.REVIVE_S3_PUBLIC_ENDPOINT === undefined ? s3 : new S3Client({ forcePathStyle: config.REVIVE_S3_FORCE_PATH_STYLE, endpoint: config.REVIVE_S3_PUBLIC_ENDPOINT });
-  const http = new SafeHttpClient({ allowCidrs: config.REVIVE_URL_ALLOW_CIDRS, maxBytes: DEFAULT_MAX_SOURCE_BYTES });
+  const http = new SafeHttpClient({
+    allowCidrs: config.REVIVE_URL_ALLOW_CIDRS,
+    maxBytes: DEFAULT_MAX_SOURCE_BYTES,
+    minBytesPerSecond: config.REVIVE_SOURCE_MIN_BYTES_PER_SECOND,
+    deadlineMs: config.REVIVE_SOURCE_DEADLINE_SECONDS * 1000,
+  });
   if (!config.REVIVE_WEBHOOK_SECRET) log.warn('REVIVE_WEBHOOK_SECRET is not set: webhooks are sent unsigned');
   const queue = new JobQueueConsumer(config.REVIVE_QUEUE_URL, sqs);
   const store = new JobStore(config.REVIVE_TABLE_NAME, dynamodb);
@@ -145,6 +158,11 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
       jobTtlDays: config.REVIVE_JOB_TTL_DAYS,
       maxSourceBytes: DEFAULT_MAX_SOURCE_BYTES,
       jobTimeoutSeconds: config.REVIVE_JOB_TIMEOUT_SECONDS,
+      jobTimeoutPerFaceSeconds: config.REVIVE_JOB_TIMEOUT_PER_FACE_SECONDS,
+      jobTimeoutPerMegapixelSeconds: config.REVIVE_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS,
+      maxFaces: config.REVIVE_MAX_FACES,
+      // Removed with the rest of the task's temporary folder at shutdown; each job removes its own file.
+      spoolDir: taskTmpDir,
       restorer: config.REVIVE_RESTORER,
       bgUpsampler: config.REVIVE_BG_UPSAMPLER,
     },

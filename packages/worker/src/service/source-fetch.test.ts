@@ -44,6 +44,27 @@ describe('SafeHttpClient', () => {
     if (url.pathname === '/loop') return res.writeHead(302, { location: '/loop' }).end();
     if (url.pathname === '/missing') return res.writeHead(404).end();
     if (url.pathname === '/slow') return void setTimeout(() => res.writeHead(200, { 'content-type': 'image/png' }).end(PNG), 3_000);
+    // The body in `chunk`-byte pieces every `every` ms, `total` bytes after the PNG magic (then the end), or forever.
+    if (url.pathname === '/drip') {
+      const chunk = Number(url.searchParams.get('chunk'));
+      const total = Number(url.searchParams.get('total') ?? Infinity);
+      res.writeHead(200, { 'content-type': 'image/png' });
+      res.write(PNG.subarray(0, 8));
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (sent >= total) {
+          clearInterval(timer);
+          return void res.end();
+        }
+        res.write(Buffer.alloc(chunk, 7));
+        sent += chunk;
+      }, Number(url.searchParams.get('every')));
+      return void res.on('close', () => clearInterval(timer));
+    }
+    if (url.pathname === '/stall') {
+      res.writeHead(200, { 'content-type': 'image/png' });
+      return void res.write(PNG);
+    }
     if (url.pathname === '/hook') {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
@@ -118,6 +139,50 @@ describe('SafeHttpClient', () => {
     expect(await codeOf(client.fetchImage(`http://127.0.0.2:${allowedPort}/missing`))).toBe('SOURCE_NOT_FOUND');
     const slow = client.fetchImage(`http://127.0.0.2:${allowedPort}/slow`);
     await expect(slow).rejects.toMatchObject({ code: 'SOURCE_UNREACHABLE', retryable: true });
+  });
+
+  describe('a source body that comes too slowly', () => {
+    // 1,000 bytes per second averaged over 500 ms windows: a window needs 500 bytes.
+    const rated = (options: { deadlineMs?: number; timeoutMs?: number; minBytesPerSecond?: number } = {}) =>
+      new SafeHttpClient({ allowCidrs: ['127.0.0.2/32'], minBytesPerSecond: 1_000, rateWindowMs: 500, deadlineMs: 60_000, timeoutMs: 30_000, ...options });
+    const clients: SafeHttpClient[] = [];
+    const client = (options?: Parameters<typeof rated>[0]) => {
+      const c = rated(options);
+      clients.push(c);
+      return c;
+    };
+    afterAll(async () => {
+      await Promise.all(clients.map((c) => c.close()));
+    });
+
+    it('fails a drip of one byte at a time as the permanent SOURCE_TOO_SLOW, after one window', async () => {
+      const started = performance.now();
+      const error = await client().fetchImage(`http://127.0.0.2:${allowedPort}/drip?chunk=1&every=50`).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PermanentError);
+      expect(error).toMatchObject({ code: 'SOURCE_TOO_SLOW', message: expect.stringMatching(/sent \d+ bytes in 0.5 s.*at least 1000 bytes per second \(REVIVE_SOURCE_MIN_BYTES_PER_SECOND\)/) });
+      // Well before the 30 s between chunks that undici would wait, and the 60 s deadline.
+      expect(performance.now() - started).toBeLessThan(10_000);
+    });
+
+    it('downloads a body that comes in pieces but above the rate', async () => {
+      // 200 bytes every 20 ms is 10,000 bytes per second, ten times the minimum, over two windows.
+      const bytes = await client().fetchImage(`http://127.0.0.2:${allowedPort}/drip?chunk=200&every=20&total=10000`);
+      expect(bytes.byteLength).toBe(8 + 10_000);
+    });
+
+    it('fails a body that stalls after its first bytes as SOURCE_TOO_SLOW, with or without the rate check', async () => {
+      expect(await client().fetchImage(`http://127.0.0.2:${allowedPort}/stall`).catch((e: unknown) => e)).toMatchObject({ code: 'SOURCE_TOO_SLOW', retryable: false });
+      // Rate check off: undici's pause between chunks (timeoutMs) still ends it, as the same permanent failure.
+      const noRate = client({ minBytesPerSecond: 0, timeoutMs: 500 });
+      expect(await noRate.fetchImage(`http://127.0.0.2:${allowedPort}/stall`).catch((e: unknown) => e)).toMatchObject({ code: 'SOURCE_TOO_SLOW', retryable: false, message: expect.stringContaining('stopped sending') });
+    });
+
+    it('fails a download past the deadline as SOURCE_TOO_SLOW, however fast each window is', async () => {
+      // 5,000 bytes per second for 4 s against a 1 s deadline.
+      const error = await client({ deadlineMs: 1_000 }).fetchImage(`http://127.0.0.2:${allowedPort}/drip?chunk=100&every=20&total=20000`).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PermanentError);
+      expect(error).toMatchObject({ code: 'SOURCE_TOO_SLOW', message: expect.stringContaining('within 1 s (REVIVE_SOURCE_DEADLINE_SECONDS)') });
+    });
   });
 
   it('posts with the same rules', async () => {

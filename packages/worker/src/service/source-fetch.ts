@@ -1,4 +1,4 @@
-import { AddressPolicy, READABLE_IMAGE_NAMES, sniffImageType as sniffReadableImage, type ReadableImageFormat } from '@revive/contract';
+import { AddressPolicy, DEFAULT_SOURCE_DEADLINE_SECONDS, DEFAULT_SOURCE_MIN_BYTES_PER_SECOND, READABLE_IMAGE_NAMES, sniffImageType as sniffReadableImage, type ReadableImageFormat } from '@revive/contract';
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
@@ -6,8 +6,14 @@ import { PermanentError, RetryableError, WorkerError, messageOf } from '@revive/
 
 /** Largest source the worker downloads: four times a 12-megapixel JPEG. @default 32 MiB */
 export const DEFAULT_MAX_SOURCE_BYTES = 32 * 1024 * 1024;
-/** Whole download, all redirects included. @default 30_000 */
+/** Connecting, waiting for the response's headers, and the longest pause between two body chunks. @default 30_000 */
 export const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
+/**
+ * A source body's rate is averaged over each window this long: a window with fewer than
+ * `minBytesPerSecond` × its length fails the download SOURCE_TOO_SLOW. Long enough for a TCP stall or a slow start
+ * to pass, short enough that a drip holds a worker slot seconds, not minutes. @default 10_000
+ */
+export const DEFAULT_SOURCE_RATE_WINDOW_MS = 10_000;
 /** @default 5 */
 export const DEFAULT_MAX_REDIRECTS = 5;
 
@@ -19,8 +25,17 @@ export interface SafeHttpOptions {
   readonly allowCidrs?: readonly string[];
   /** @default DEFAULT_MAX_SOURCE_BYTES */
   readonly maxBytes?: number;
-  /** @default DEFAULT_FETCH_TIMEOUT_MS */
+  /** Connect, response headers and the pause between two body chunks; webhooks' whole POST. @default DEFAULT_FETCH_TIMEOUT_MS */
   readonly timeoutMs?: number;
+  /**
+   * Slowest source body accepted, in bytes per second averaged over each `rateWindowMs` (REVIVE_SOURCE_MIN_BYTES_PER_SECOND);
+   * 0 turns the check off. @default the contract's DEFAULT_SOURCE_MIN_BYTES_PER_SECOND
+   */
+  readonly minBytesPerSecond?: number;
+  /** @default DEFAULT_SOURCE_RATE_WINDOW_MS */
+  readonly rateWindowMs?: number;
+  /** Whole source download, redirects included (REVIVE_SOURCE_DEADLINE_SECONDS). @default the contract's DEFAULT_SOURCE_DEADLINE_SECONDS × 1000 */
+  readonly deadlineMs?: number;
   /** @default DEFAULT_MAX_REDIRECTS */
   readonly maxRedirects?: number;
   /** @default dns.lookup */
@@ -64,11 +79,17 @@ export class SafeHttpClient {
   private readonly maxBytes: number;
   private readonly timeoutMs: number;
   private readonly maxRedirects: number;
+  private readonly minBytesPerSecond: number;
+  private readonly rateWindowMs: number;
+  private readonly deadlineMs: number;
 
   constructor(options: SafeHttpOptions = {}) {
     this.policy = new AddressPolicy(options.allowCidrs ?? []);
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_SOURCE_BYTES;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
+    this.minBytesPerSecond = options.minBytesPerSecond ?? DEFAULT_SOURCE_MIN_BYTES_PER_SECOND;
+    this.rateWindowMs = options.rateWindowMs ?? DEFAULT_SOURCE_RATE_WINDOW_MS;
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_SOURCE_DEADLINE_SECONDS * 1000;
     this.maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
     const resolver: Resolver = options.resolver ?? ((host, opts, cb) => dnsLookup(host, opts, cb));
     const policy = this.policy;
@@ -101,10 +122,26 @@ export class SafeHttpClient {
     }
   }
 
-  /** Downloads an image: bounded redirects, bytes, time; the content must look like an image. */
+  /**
+   * Downloads an image: bounded redirects, bytes, time; the content must look like an image. A body that comes slower
+   * than `minBytesPerSecond` over a window, stalls, or is not done by the deadline fails SOURCE_TOO_SLOW, permanently:
+   * the same server would drip as slowly on every retry, holding a worker slot each time.
+   */
   async fetchImage(source: string): Promise<Uint8Array> {
-    const signal = AbortSignal.timeout(this.timeoutMs);
-    let url = new URL(source);
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new PermanentError('SOURCE_TOO_SLOW', `the URL source was not downloaded within ${this.deadlineMs / 1000} s (REVIVE_SOURCE_DEADLINE_SECONDS)`)),
+      this.deadlineMs,
+    );
+    try {
+      return await this.download(new URL(source), deadline.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async download(start: URL, signal: AbortSignal): Promise<Uint8Array> {
+    let url = start;
     for (let hop = 0; ; hop++) {
       this.checkUrl(url);
       const response = await this.send(url, { method: 'GET', signal, headers: { accept: 'image/*', 'user-agent': 'revive-worker' } });
@@ -167,9 +204,23 @@ export class SafeHttpClient {
     }
     const chunks: Buffer[] = [];
     let received = 0;
+    let inWindow = 0;
+    // Whole windows, not a rate since the start: a body that comes fast and then stalls is caught one window later.
+    const windowMin = (this.minBytesPerSecond * this.rateWindowMs) / 1000;
+    const rateCheck =
+      windowMin <= 0
+        ? undefined
+        : setInterval(() => {
+            if (inWindow < windowMin) {
+              const seconds = this.rateWindowMs / 1000;
+              response.body.destroy(new PermanentError('SOURCE_TOO_SLOW', `${url.host} sent ${inWindow} bytes in ${seconds} s, after ${received} bytes; the worker needs at least ${this.minBytesPerSecond} bytes per second (REVIVE_SOURCE_MIN_BYTES_PER_SECOND)`));
+            }
+            inWindow = 0;
+          }, this.rateWindowMs);
     try {
       for await (const chunk of response.body) {
         received += (chunk as Buffer).length;
+        inWindow += (chunk as Buffer).length;
         if (received > this.maxBytes) {
           response.body.destroy();
           throw new PermanentError('SOURCE_TOO_LARGE', `the URL source is over ${this.maxBytes} bytes`);
@@ -178,6 +229,8 @@ export class SafeHttpClient {
       }
     } catch (error) {
       throw this.classify(error, url);
+    } finally {
+      clearInterval(rateCheck);
     }
     return new Uint8Array(Buffer.concat(chunks));
   }
@@ -189,6 +242,8 @@ export class SafeHttpClient {
     const code = (error as { code?: string }).code;
     const message = messageOf(error);
     if (code === 'ENOTFOUND') return new PermanentError('SOURCE_UNREACHABLE', `${url.hostname} does not resolve`, { cause: error });
+    // The headers came, then the body stopped for the whole timeout: a server that stalls does so again on a retry.
+    if (code === 'UND_ERR_BODY_TIMEOUT') return new PermanentError('SOURCE_TOO_SLOW', `${url.host} stopped sending the body for ${this.timeoutMs / 1000} s`, { cause: error });
     return new RetryableError('SOURCE_UNREACHABLE', `${url.host}: ${message}`, { cause: error });
   }
 }
