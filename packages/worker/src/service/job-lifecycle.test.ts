@@ -23,7 +23,8 @@ const record: JobRecord = {
   createdAt: new Date().toISOString(),
   expiresAt: 1,
 };
-const VISIBILITY_SECONDS = 10;
+/** Far from any retry backoff here (5–20 s with the default base), so a heartbeat's extension is told apart from one. */
+const VISIBILITY_SECONDS = 600;
 const SUCCESS: TaskResult = { success: { resultKey: 'results/t/x-2.png', resultWidth: 8, resultHeight: 6, facesFound: 0, faces: [], timingsMs: { fake: 3 } } };
 
 /** A task built from one function: the test double of our JobTask interface. */
@@ -50,7 +51,7 @@ function harness(jobTask: JobTask, settings: Partial<JobLifecycleSettings> = {},
   } as unknown as JobStore;
   const queue = {
     delete: async () => void calls.push('delete'),
-    // The heartbeat extends the visibility by the full timeout (10 s here); backoffs and releases are told apart.
+    // The heartbeat extends the visibility by the full timeout; backoffs and releases are told apart from it.
     changeVisibility: async (_r: string, s: number) => void calls.push(s === VISIBILITY_SECONDS ? 'visibility:extend' : `visibility:${s === 0 ? 0 : s > 0 ? '>0' : s}`),
   } as unknown as JobQueue;
   const dispatcher = { deliver: async (r: JobRecord) => void webhooks.push(r) } as unknown as WebhookDispatcher;
