@@ -23,7 +23,7 @@ const NO_TESTING = { group: ['@revive/pipeline/testing', '**/testing/*', '**/tes
 export default tseslint.config(
   {
     // packages/pipeline/kernels: AssemblyScript (compiled to WebAssembly by build-kernels.mjs), not TypeScript.
-    ignores: ['**/node_modules/**', '**/dist/**', 'cdk.out/**', '**/cdk.out/**', '**/*.js', '**/*.mjs', '**/*.cjs', 'packages/pipeline/kernels/**'],
+    ignores: ['**/node_modules/**', '**/dist/**', 'cdk.out/**', '**/cdk.out/**', '**/*.js', '**/*.mjs', '**/*.cjs', 'packages/pipeline/kernels/**', '!packages/pipeline/src/*.mjs', '!packages/dev-stack/src/web/*.js'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -38,6 +38,23 @@ export default tseslint.config(
   {
     files: ['packages/pipeline/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: NATIVE, patterns: [NO_AWS] }] },
+  },
+  {
+    // The JavaScript that tsc type-checks (// @ts-check, checkJs): tsc reports undefined names, with the right globals
+    // for where the file runs, as it does for TypeScript (typescript-eslint turns no-undef off there for that reason).
+    files: ['packages/pipeline/src/*.mjs'],
+    languageOptions: { sourceType: 'module' },
+    rules: { 'no-undef': 'off', 'no-restricted-imports': ['error', { paths: NATIVE, patterns: [NO_AWS, NO_TESTING] }] },
+  },
+  {
+    // The demo page, browser JavaScript served as is, type-checked by packages/dev-stack/tsconfig.web.json (DOM library;
+    // Node's types too, for @revive/client's sources): tsc reports undefined names, this refuses Node's globals.
+    files: ['packages/dev-stack/src/web/*.js'],
+    languageOptions: { sourceType: 'module' },
+    rules: {
+      'no-undef': 'off',
+      'no-restricted-globals': ['error', ...['process', 'Buffer', 'require', 'module', '__dirname', '__filename', 'global'].map((name) => ({ name, message: 'The demo page runs in a browser.' }))],
+    },
   },
   {
     files: ['packages/pipeline/src/**/*.ts', 'packages/worker/src/**/*.ts', 'packages/api/src/**/*.ts', 'packages/dev-stack/src/**/*.ts', 'packages/infra/src/**/*.ts'],

@@ -22,6 +22,13 @@ export const BUILD_INFO_FILE = 'build-info.json';
 /** The runtime's native modules, installed in the image rather than bundled. */
 export const EXTERNALS = ['sharp', 'onnxruntime-node'];
 
+/**
+ * Modules the pipeline starts as threads of their own, each its own entry in the chunks' folder: the code that starts
+ * one finds it beside its own chunk (siblingModule in packages/pipeline/src/thread-start.ts). The pipeline threads
+ * need no entry: they start from the chunk that holds pipeline-threads.ts.
+ */
+const THREAD_ENTRIES = { 'chunks/resample-helper': { entry: '../pipeline/src/resample-helper.ts', startedFrom: '../pipeline/src/resample.ts' } };
+
 // `--if-stale` (`pnpm start`): nothing to do while dist/ is newer than every file it was built from, the same check
 // bin/revive.js makes before running it. A rebuild deletes dist/ first, which a worker already running from it
 // would not survive, and costs seconds at every start.
@@ -39,7 +46,7 @@ await rm(outdir, { recursive: true, force: true });
 const startedAtMs = Date.now();
 const result = await build({
   absWorkingDir: root,
-  entryPoints: { revive: 'src/cli.ts' },
+  entryPoints: { revive: 'src/cli.ts', ...Object.fromEntries(Object.entries(THREAD_ENTRIES).map(([name, { entry }]) => [name, entry])) },
   bundle: true,
   splitting: true,
   platform: 'node',
@@ -57,6 +64,16 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
 });
+// A thread entry that is not beside the chunk that starts it would fail only at run time (its strips then run on the
+// calling thread, a warning on stderr): the build refuses that layout instead.
+for (const [name, { startedFrom }] of Object.entries(THREAD_ENTRIES)) {
+  const outputs = Object.entries(result.metafile.outputs);
+  const entryOutput = outputs.find(([, output]) => output.entryPoint === THREAD_ENTRIES[name].entry)?.[0];
+  const starters = outputs.filter(([, output]) => Object.hasOwn(output.inputs, startedFrom)).map(([file]) => file);
+  if (entryOutput === undefined || starters.length === 0 || starters.some((file) => path.dirname(file) !== path.dirname(entryOutput))) {
+    throw new Error(`build.mjs: ${name} (${entryOutput ?? 'not emitted'}) must sit beside the output that holds ${startedFrom} (${starters.join(', ') || 'none'})`);
+  }
+}
 // The models stage's fetcher: one file, no splitting and no map, so that its bytes depend only on what it bundles.
 await build({
   absWorkingDir: root,

@@ -1,14 +1,17 @@
-// `pnpm --filter @revive/worker exec tsx bench/encode.bench.ts [photo] [width]`: encode time and size of each
+// `pnpm --filter @revive/pipeline exec tsx bench/encode.bench.ts [photo] [width]`: encode time and size of each
 // PNG/JPEG/WebP effort setting (sharp) against OpenCV's imencode on the same pixels, in the same run, median of 3.
-// The defaults in src/pipeline/encode.ts were picked from this table.
+// The defaults in src/encode.ts were picked from this table.
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { readImage, resizeImage, writeImage } from '../src/image.js';
 import { sharedDir } from '../src/testing/shared-dir.js';
 
 const RUNS = 3;
+/** OpenCV's side of the table, timed by Python's cv2 (as GFPGAN's own scripts encode). */
+const OPENCV_SCRIPT = fileURLToPath(new URL('encode_opencv.py', import.meta.url));
 const file = process.argv[2] ?? path.join(sharedDir(), 'photos', 'whole', '10045.png');
 // 2× the photo by default: the size Revive encodes at upscale 2.
 const decoded = (await readImage(await readFile(file), { maxPixels: 1e9 })).rgb;
@@ -41,18 +44,8 @@ for (const effort of [0, 2, 4]) await time(`sharp webp q95 effort ${effort}`, 'w
 
 const source = path.join(work, 'source.png');
 await writeFile(source, await writeImage(image, undefined, 'png', { png: { compressionLevel: 1, adaptiveFiltering: false } }));
-const script = `
-import cv2, statistics, sys, time
-im = cv2.imread(sys.argv[1])
-for label, ext, params in [('png level 1 (default)', '.png', []), ('png level 3', '.png', [cv2.IMWRITE_PNG_COMPRESSION, 3]),
-                           ('jpeg q95', '.jpg', [cv2.IMWRITE_JPEG_QUALITY, 95]), ('webp q95', '.webp', [cv2.IMWRITE_WEBP_QUALITY, 95])]:
-    times = []
-    for _ in range(${RUNS}):
-        start = time.perf_counter(); ok, buf = cv2.imencode(ext, im, params); times.append(time.perf_counter() - start)
-    print(label, statistics.median(times) * 1000, len(buf))
-`;
 try {
-  const out = execFileSync('/usr/bin/python3', ['-c', script, source], { encoding: 'utf8' });
+  const out = execFileSync('/usr/bin/python3', [OPENCV_SCRIPT, source, String(RUNS)], { encoding: 'utf8' });
   for (const line of out.trim().split('\n')) {
     const parts = line.split(' ');
     const bytes = Number(parts.pop()), ms = Number(parts.pop());

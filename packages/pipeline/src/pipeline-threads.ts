@@ -3,17 +3,19 @@
 // would otherwise stall every timer, heartbeat and poll of the process for the length of a job.
 //
 // One module holds both sides. The main side is `PipelineThreadPool`; a thread is this same module (under tsx)
-// or the same bundle (dist/revive.mjs, whose cli.ts checks `isPipelineThread()` before running the CLI) started
-// again with `workerData` marking it as a pipeline thread.
-import { createRequire as requireFrom } from 'node:module';
+// or the chunk of the bundle that holds it (dist/, whose cli.ts checks `isPipelineThread()` before running the CLI)
+// started again with `workerData` marking it as a pipeline thread (thread-start.ts). Errors cross between the two as
+// thread-errors.ts writes them; a thread collects its garbage as gc-policy.ts says.
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { isMainThread, parentPort, Worker, workerData, type MessagePort, type Transferable } from 'node:worker_threads';
-import { PermanentError, RetryableError, WorkerError, type WorkerErrorCode, messageOf } from './errors.js';
+import { isMainThread, parentPort, workerData, type MessagePort, type Transferable, type Worker } from 'node:worker_threads';
+import { PermanentError, RetryableError, messageOf } from './errors.js';
+import { createGcPolicy } from './gc-policy.js';
 import { DEFAULT_DETECTOR, DEFAULT_RESTORER, RestorationPipeline, type DetectionSummary, type PipelineConfig, type ProcessOptions, type ProcessResult } from './pipeline.js';
 import { defaultModelsDir, resolveModel } from './models.js';
+import { deserializeError, serializeError, type SerializedError } from './thread-errors.js';
+import { startThread } from './thread-start.js';
+
+export { DEFAULT_RELEASE_AFTER_OUTPUT_PIXELS } from './gc-policy.js';
 
 /** What the service needs of a pipeline; `RestorationPipeline` (in-process) and `PipelineThreadPool` both fit. */
 export interface RestorationService {
@@ -68,40 +70,11 @@ export interface PipelineThreadPoolConfig extends Omit<PipelineConfig, 'onDownlo
   readonly threads?: number;
 }
 
-/**
- * After a job with at least this many output pixels, its thread runs a full garbage collection. A job's large
- * buffers (decoded input, upscaled background, alpha) are ArrayBuffers that V8 frees only when it collects, and an idle
- * thread allocates nothing that would make it collect: measured on a 61 MP photo at upscale 2 (`pnpm bench`), RSS
- * stayed at the job's peak (1.1 GiB) until the next job; MALLOC_ARENA_MAX=2 changed nothing, the collection brings
- * it back to within a few MiB of the idle worker. A 4 MP output's buffers are small enough to wait. @default 4_000_000
- */
-export const DEFAULT_RELEASE_AFTER_OUTPUT_PIXELS = 4_000_000;
-
-/** V8's `gc()` without starting node with --expose-gc: the flag set at run time applies to new contexts. */
-function fullGc(): (() => void) | undefined {
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
-}
-
 const THREAD_MARKER = 'revive-pipeline-thread';
 
 interface ThreadData {
   readonly marker: typeof THREAD_MARKER;
   readonly config: PipelineConfig;
-}
-
-/** An error as it crosses the thread boundary: enough to rebuild the same class, code, message and cause. */
-interface SerializedError {
-  readonly kind: 'permanent' | 'retryable' | 'other';
-  readonly code: WorkerErrorCode | undefined;
-  readonly name: string;
-  readonly message: string;
-  readonly stack: string | undefined;
-  readonly cause: { readonly name: string; readonly message: string } | undefined;
 }
 
 type ToThread =
@@ -124,38 +97,6 @@ export function isPipelineThread(): boolean {
 
 function isThreadData(data: unknown): data is ThreadData {
   return typeof data === 'object' && data !== null && (data as { marker?: unknown }).marker === THREAD_MARKER;
-}
-
-function serializeError(error: unknown): SerializedError {
-  const e = error instanceof Error ? error : new Error(String(error));
-  const cause = e.cause === undefined ? undefined : e.cause instanceof Error ? { name: e.cause.name, message: e.cause.message } : { name: 'Error', message: String(e.cause) };
-  return {
-    kind: error instanceof WorkerError ? (error.retryable ? 'retryable' : 'permanent') : 'other',
-    code: error instanceof WorkerError ? error.code : undefined,
-    name: e.name,
-    message: e.message,
-    stack: e.stack,
-    cause,
-  };
-}
-
-/** Rebuilds a thread's error on the main side as the class it was, so `instanceof` and `retryable` still hold. */
-function deserializeError(s: SerializedError): Error {
-  let options: { cause?: unknown } | undefined;
-  if (s.cause) {
-    const cause = new Error(s.cause.message);
-    cause.name = s.cause.name;
-    options = { cause };
-  }
-  const error =
-    s.kind === 'permanent' && s.code !== undefined
-      ? new PermanentError(s.code, s.message, options)
-      : s.kind === 'retryable' && s.code !== undefined
-        ? new RetryableError(s.code, s.message, options)
-        : new Error(s.message, options);
-  if (s.kind === 'other') error.name = s.name;
-  if (s.stack !== undefined) error.stack = s.stack;
-  return error;
 }
 
 /** A view's buffer can move only when the view covers all of it (Buffer's shared 8 KiB pool never can). */
@@ -191,7 +132,7 @@ function startPipelineThread(port: MessagePort, data: ThreadData): void {
   if (threadStarted) return;
   threadStarted = true;
   const post = (message: FromThread, transfer: Transferable[] = []) => postTransferring(port, message, transfer);
-  const gc = fullGc();
+  const gc = createGcPolicy();
   void (async () => {
     let pipeline: RestorationPipeline;
     try {
@@ -225,13 +166,12 @@ function startPipelineThread(port: MessagePort, data: ThreadData): void {
         (result) => {
           const pixels = result.width * result.height;
           post({ type: 'result', id: message.id, result }, resultTransferList(result));
-          // Once the result is on its way: the job's buffers go back to the OS now, not at the next job (see the constant).
-          if (pixels >= DEFAULT_RELEASE_AFTER_OUTPUT_PIXELS) gc?.();
+          // Once the result is on its way: the job's buffers go back to the OS now, not at the next job.
+          gc.afterResult(pixels);
         },
         (error: unknown) => {
           post({ type: 'failed', id: message.id, error: serializeError(error) });
-          // A job can fail late (in the encoder) holding as much as one that succeeds; a collection of an idle heap is cheap.
-          gc?.();
+          gc.afterFailure();
         },
       );
     });
@@ -276,17 +216,9 @@ function stopThread(slot: Slot): Promise<void> {
   return exited;
 }
 
-/**
- * Where a thread starts: this module's own URL (the bundle, once built). A `.ts` URL means the sources run
- * under a TypeScript loader, which Node 20 does not carry into worker threads (ESM hooks from `--import tsx`
- * stay on the main thread), so the thread registers tsx's CommonJS hook and requires this file itself.
- */
+/** Where a thread starts: this module's own file (its chunk, in the bundle), marked as a thread by `workerData`. */
 function newThread(data: ThreadData): Worker {
-  const url = new URL(import.meta.url);
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData: data });
-  const require = requireFrom(import.meta.url);
-  const bootstrap = `require(${JSON.stringify(require.resolve('tsx/cjs/api'))}).register(); require(${JSON.stringify(fileURLToPath(url))});`;
-  return new Worker(bootstrap, { eval: true, workerData: data });
+  return startThread(new URL(import.meta.url), { workerData: data });
 }
 
 /**

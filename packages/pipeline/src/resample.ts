@@ -12,30 +12,11 @@
 // never share them. A call blocks its thread (about 0.45 s for the ×2 upscale of an 8000×3300 photo on 2 cores): the
 // service runs the pipeline on its own threads, so the main event loop never waits for one.
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { ARG_COUNT, BROKEN, CONTROL_WORDS, DONE, ERROR_BYTES, ERROR_LENGTH, FAILED, HELPER_MARKER, IDLE, JOB, KERNEL, KERNEL_NAMES, MAX_ARGS, RUN, STATE } from './resample-protocol.js';
+import { kernelImports, wasmApi, type HelperData, type KernelName, type Kernels, type WasmMemory } from './resample-protocol.js';
 import { RESAMPLE_WASM_BASE64 } from './resample-wasm.js';
+import { siblingModule, startThread } from './thread-start.js';
 import type { Affine } from './types.js';
-
-/** The part of the WebAssembly API used here (this project's TypeScript libs carry no DOM or WebAssembly types). */
-interface WasmMemory {
-  readonly buffer: SharedArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object, imports: object) => { readonly exports: object };
-  readonly Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
-}
-
-/** The kernels' exports: pointers are byte offsets into the shared memory. */
-interface Kernels {
-  heapBase(): number;
-  warp(...args: number[]): void;
-  paste(...args: number[]): void;
-  enlarge(...args: number[]): void;
-}
-type KernelName = 'warp' | 'paste' | 'enlarge';
-const KERNEL_NAMES: readonly KernelName[] = ['warp', 'paste', 'enlarge'];
 
 /** One kernel call over one strip. */
 interface StripJob {
@@ -90,53 +71,10 @@ export function configureKernels(options: KernelOptions = {}): void {
   for (let i = 0; i < threads - 1; i++) rt.helpers[i] ??= new KernelHelper(rt.module, rt.memory);
 }
 
-// Helper protocol, one Int32Array per helper: [state, job number, kernel index, argument count, error length];
-// the arguments in a Float64Array, a failure's message in a byte array. The job number the helper echoes with its
-// answer ties the answer to the strip it was given.
-const STATE = 0, JOB = 1, KERNEL = 2, ARG_COUNT = 3, ERROR_LENGTH = 4, CONTROL_WORDS = 5;
-// State 0 is "loading": a new control block is zeroed, and the helper says IDLE once it has loaded the module.
-const IDLE = 1, RUN = 2, DONE = 3, FAILED = 4, BROKEN = 5;
-const MAX_ARGS = 32;
-const ERROR_BYTES = 1024;
-
-/**
- * The helper thread: its own instance of the module over the shared memory. It says IDLE once loaded (BROKEN
- * if it can't load), sleeps on its state word, runs the strip it is handed and says DONE, or FAILED with the
- * message when the kernel threw.
- */
-const HELPER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const { module, memory, control, args, error, names } = workerData;
-const state = new Int32Array(control), values = new Float64Array(args), message = new Uint8Array(error);
-let kernels;
-try {
-  kernels = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('resample kernel aborted'); } } }).exports;
-  Atomics.store(state, ${STATE}, ${IDLE});
-} catch {
-  Atomics.store(state, ${STATE}, ${BROKEN});
-}
-Atomics.notify(state, ${STATE});
-while (kernels !== undefined) {
-  const s = Atomics.load(state, ${STATE});
-  if (s !== ${RUN}) {
-    Atomics.wait(state, ${STATE}, s);
-    continue;
-  }
-  try {
-    kernels[names[state[${KERNEL}]]](...values.subarray(0, state[${ARG_COUNT}]));
-    Atomics.store(state, ${STATE}, ${DONE});
-  } catch (e) {
-    const { written } = new TextEncoder().encodeInto(String(e && e.message || e), message);
-    state[${ERROR_LENGTH}] = written;
-    Atomics.store(state, ${STATE}, ${FAILED});
-  }
-  Atomics.notify(state, ${STATE});
-}
-`;
-
 /** Counters for the bench and the tests: what ran where. */
 const stats = { helperThreads: 0, stripsOnHelpers: 0, stripsHere: 0 };
 
+/** One helper thread (resample-helper.ts) and its control block (resample-protocol.ts), driven from the calling thread. */
 class KernelHelper {
   readonly #state = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
   readonly #args = new Float64Array(new SharedArrayBuffer(MAX_ARGS * 8));
@@ -147,17 +85,19 @@ class KernelHelper {
 
   constructor(module: object, memory: WasmMemory) {
     try {
-      const worker = new Worker(HELPER_SOURCE, {
-        eval: true,
-        workerData: { module, memory, control: this.#state.buffer, args: this.#args.buffer, error: this.#error.buffer, names: KERNEL_NAMES },
-      });
+      const data: HelperData = { marker: HELPER_MARKER, module, memory, control: this.#state.buffer, args: this.#args.buffer, error: this.#error.buffer };
+      const worker = startThread(siblingModule('resample-helper', import.meta.url), { workerData: data });
       // Asleep between calls: it must not keep the process (or a pipeline thread) alive.
       worker.unref();
-      const lost = (): void => {
+      worker.on('error', (error) => {
         this.#broken = true;
-      };
-      worker.on('error', lost);
-      worker.on('exit', lost);
+        // Said once per helper: one that cannot start (its file missing beside a bundle's chunks) would otherwise
+        // only make large calls slower, without a word.
+        process.emitWarning(`a resampling helper thread failed; its strips run on the calling thread: ${error.message}`, { code: 'REVIVE_RESAMPLE_HELPER' });
+      });
+      worker.on('exit', () => {
+        this.#broken = true;
+      });
       stats.helperThreads++;
     } catch {
       // No thread to be had (a process limit, say): this lane's strips run on the calling thread.
@@ -218,13 +158,10 @@ let runtime: Runtime | undefined;
 
 function load(): Runtime {
   if (runtime === undefined) {
-    const wasm = (globalThis as unknown as { readonly WebAssembly: WasmApi }).WebAssembly;
+    const wasm = wasmApi();
     const module = new wasm.Module(Buffer.from(RESAMPLE_WASM_BASE64, 'base64'));
     const memory = new wasm.Memory({ initial: 1, maximum: MAX_MEMORY_PAGES, shared: true });
-    const abort = (): never => {
-      throw new Error('resample kernel aborted');
-    };
-    const kernels = new wasm.Instance(module, { env: { memory, abort } }).exports as Kernels;
+    const kernels = new wasm.Instance(module, kernelImports(memory)).exports as Kernels;
     runtime = { memory, module, kernels, helpers: [] };
   }
   return runtime;

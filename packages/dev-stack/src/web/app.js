@@ -1,11 +1,44 @@
+// @ts-check
 // The demo page: @revive/client (served by the local server from packages/client/dist) driving the same API a
 // deployed front end calls. No framework: the DOM is built with createElement/textContent, never from API strings.
-const $ = (id) => document.getElementById(id);
+// Plain JavaScript that the browser runs as served, type-checked by tsc through its JSDoc (tsconfig.web.json: the DOM
+// library, @revive/client's types from its sources) and linted like the rest.
+
+/** @typedef {typeof import('../../../client/src/index.js')} ClientModule */
+/** @typedef {import('../../../client/src/index.js').JobResponse} JobResponse */
+/** @typedef {import('../../../client/src/index.js').JobFace} JobFace */
+/** @typedef {'UPLOADING' | 'QUEUED' | 'RUNNING' | 'DONE'} Step */
+
+/**
+ * The element with this id, checked to be of the class the page's HTML gives it: a missing or different element is
+ * a bug of the page, said at once rather than as a null dereference later.
+ * @template {Element} T
+ * @param {string} id
+ * @param {{ new (): T; prototype: T }} type
+ * @returns {T}
+ */
+function byId(id, type) {
+  const node = document.getElementById(id);
+  if (!(node instanceof type)) throw new Error(`the page has no ${type.name} #${id}`);
+  return node;
+}
+/** @param {string} id */
+const $ = (id) => byId(id, HTMLElement);
+/** @param {string} id */
+const input = (id) => byId(id, HTMLInputElement);
+/** @typedef {import('../../../client/src/index.js').UploadContentType} UploadContentType */
+/** @type {readonly string[]} */
 const ACCEPTED = ['image/jpeg', 'image/png', 'image/webp'];
+/**
+ * @param {string} type
+ * @returns {type is UploadContentType}
+ */
+const isAccepted = (type) => ACCEPTED.includes(type);
 const RECENT_LIMIT = 12;
 const TICK_MS = 100;
 
 /** What a person reads for each code: the API's problem codes, the worker's job codes, the client's own. */
+/** @type {Record<string, readonly [title: string, text: string]>} */
 const MESSAGES = {
   // The page's own check, before anything is sent.
   NOT_AN_IMAGE: ['This file is not a photo', 'Choose a JPEG, PNG or WebP image.'],
@@ -58,16 +91,24 @@ const MESSAGES = {
   CANCELED: ['The job was canceled', ''],
 };
 
+/** @type {readonly string[]} */
 const STEP_ORDER = ['UPLOADING', 'QUEUED', 'RUNNING', 'DONE'];
+/** @type {Readonly<Record<string, string>>} */
 const STATUS_TEXT = { UPLOADING: 'Uploading', QUEUED: 'Waiting in the queue', RUNNING: 'Restoring faces' };
+/** @type {Readonly<Record<string, string>>} */
 const STATUS_LABEL = { QUEUED: 'Queued', RUNNING: 'Restoring', SUCCEEDED: 'Done', FAILED: 'Failed', CANCELED: 'Canceled' };
 
-let lib; // the @revive/client module
+/** @type {ClientModule} the @revive/client module, loaded by boot() before anything else runs */
+let lib;
+/** @type {InstanceType<ClientModule['Revive']>} */
 let client;
 let run = 0; // each new photo or opened job gets a number; late answers for older ones are ignored
-let runAbort; // the current run's AbortController: a new run stops the old one's requests and polling
+/** @type {AbortController | undefined} the current run's: a new run stops the old one's requests and polling */
+let runAbort;
+/** @type {ReturnType<typeof setInterval> | undefined} */
 let ticker;
-const originals = new Map(); // job id → object URL of the photo picked in this session
+/** @type {Map<string, string>} job id → object URL of the photo picked in this session */
+const originals = new Map();
 
 /** Starts a run: stops the previous one (its requests, its polling) and numbers this one. */
 function startRun() {
@@ -77,24 +118,35 @@ function startRun() {
 }
 
 function makeClient() {
-  client = new lib.Revive({ baseUrl: '', tenant: $('tenant').value.trim() || undefined });
+  const tenant = input('tenant').value.trim();
+  client = new lib.Revive({ baseUrl: '', ...(tenant && { tenant }) });
 }
 
+/**
+ * An element with its properties (or attributes, for names that are no property) and children.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, unknown>} [props]
+ * @param {(Node | string)[]} [children]
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 function el(tag, props = {}, children = []) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
     if (k === 'dataset') Object.assign(node.dataset, v);
-    else if (k in node) node[k] = v;
-    else node.setAttribute(k, v);
+    else if (k in node) Object.assign(node, { [k]: v });
+    else node.setAttribute(k, String(v));
   }
   for (const child of children) node.append(child);
   return node;
 }
 
+/** @param {number} ms */
 function seconds(ms) {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
+/** @param {string} iso */
 function timeAgo(iso) {
   const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
   if (s < 60) return 'just now';
@@ -105,17 +157,27 @@ function timeAgo(iso) {
 
 // ---- Progress ----
 
+/** The progress steps' items (the list holds nothing else). */
+const stepItems = () => /** @type {HTMLLIElement[]} */ ([...$('steps').children]);
+
+/**
+ * @param {string} step one of STEP_ORDER, or '' for none yet
+ * @param {boolean} [failed]
+ */
 function setStep(step, failed = false) {
   const index = STEP_ORDER.indexOf(step);
-  for (const li of $('steps').children) {
-    const i = STEP_ORDER.indexOf(li.dataset.step);
+  for (const li of stepItems()) {
+    const i = STEP_ORDER.indexOf(li.dataset.step ?? '');
     li.className = i < index ? 'done' : i === index ? (failed ? 'failed' : step === 'DONE' ? 'done' : 'current') : '';
     if (i === index && !failed && step !== 'DONE') li.setAttribute('aria-current', 'step');
     else li.removeAttribute('aria-current');
   }
 }
 
-/** The live region changes once per step; the elapsed time ticks beside it, hidden from screen readers. */
+/**
+ * The live region changes once per step; the elapsed time ticks beside it, hidden from screen readers.
+ * @param {string} step
+ */
 function setPhase(step) {
   const status = $('status');
   if (status.dataset.status === step) return;
@@ -123,6 +185,10 @@ function setPhase(step) {
   status.textContent = `${STATUS_TEXT[step] ?? 'Working'}…`;
 }
 
+/**
+ * @param {string} step
+ * @param {number} [since] performance.now() at the start
+ */
 function startClock(step, since = performance.now()) {
   stopClock();
   const show = () => {
@@ -140,6 +206,10 @@ function stopClock() {
   $('elapsed').textContent = '';
 }
 
+/**
+ * @param {string} code a MESSAGES key (an unknown one gets a generic sentence)
+ * @param {string} [detail]
+ */
 function showError(code, detail) {
   const [title, text] = MESSAGES[code] ?? ['Something went wrong', ''];
   $('error').hidden = false;
@@ -151,11 +221,13 @@ function showError(code, detail) {
   $('error-detail').hidden = !detail;
 }
 
+/** @param {unknown} error */
 function errorCodeOf(error) {
   if (error instanceof lib.ReviveError) return error.code === 'JOB_FAILED' ? error.job?.error?.code ?? 'INTERNAL' : error.code;
   return 'HTTP_ERROR';
 }
 
+/** @param {unknown} value */
 function setDetails(value) {
   $('details').textContent = value === undefined ? '' : JSON.stringify(value, null, 2);
   $('details-box').hidden = value === undefined;
@@ -163,6 +235,11 @@ function setDetails(value) {
 
 // ---- Comparison viewer ----
 
+/**
+ * @param {HTMLImageElement} img
+ * @param {string} src
+ * @returns {Promise<HTMLImageElement>}
+ */
 function loadImage(img, src) {
   return new Promise((resolve, reject) => {
     img.onload = () => resolve(img);
@@ -171,13 +248,20 @@ function loadImage(img, src) {
   });
 }
 
+/** @param {number} percent */
 function setSlider(percent) {
   const p = Math.min(100, Math.max(0, percent));
-  $('slider').value = String(p);
-  $('slider').setAttribute('aria-valuetext', `${Math.round(p)}% before, ${Math.round(100 - p)}% after`);
+  input('slider').value = String(p);
+  input('slider').setAttribute('aria-valuetext', `${Math.round(p)}% before, ${Math.round(100 - p)}% after`);
   $('stage').style.setProperty('--split', `${p}%`);
 }
 
+/**
+ * @param {JobFace['box'] | undefined} box the face's [x1, y1, x2, y2], or undefined for the whole photo
+ * @param {number} width
+ * @param {number} height
+ * @param {Element} button
+ */
 function zoomTo(box, width, height, button) {
   const stage = $('stage');
   for (const b of document.querySelectorAll('.zoom button')) b.setAttribute('aria-pressed', String(b === button));
@@ -195,15 +279,20 @@ function zoomTo(box, width, height, button) {
   const scale = Math.min(12, Math.max(2, Math.min(width / w, height / h)));
   const cx = (x1 + x2) / 2 / width;
   const cy = (y1 + y2) / 2 / height;
-  const clamp = (t) => Math.min(0, Math.max(1 - scale, t));
+  const clamp = (/** @type {number} */ t) => Math.min(0, Math.max(1 - scale, t));
   const tx = clamp(0.5 - cx * scale);
   const ty = clamp(0.5 - cy * scale);
   stage.style.transform = `translate(${tx * 100}%, ${ty * 100}%) scale(${scale})`;
   stage.style.setProperty('--zoom', String(scale));
 }
 
+/**
+ * @param {readonly JobFace[]} faces
+ * @param {number} width
+ * @param {number} height
+ */
 function drawFaces(faces, width, height) {
-  const svg = $('faces');
+  const svg = byId('faces', SVGSVGElement);
   svg.replaceChildren();
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
   svg.setAttribute('preserveAspectRatio', 'none');
@@ -238,39 +327,51 @@ function drawFaces(faces, width, height) {
   );
 }
 
-/** Shows a SUCCEEDED job: before (when this session has the original) over after, faces outlined, zoom buttons. */
+/**
+ * Shows a SUCCEEDED job: before (when this session has the original) over after, faces outlined, zoom buttons.
+ * @param {JobResponse} job
+ * @param {number} token the run it belongs to
+ */
 async function showResult(job, token) {
+  const output = job.output;
+  if (!output) {
+    showError('RESULT_UNAVAILABLE');
+    return;
+  }
   const upscale = job.input.options.upscale ?? 1;
-  const outW = job.output.width ?? 0;
-  const outH = job.output.height ?? 0;
+  const outW = output.width ?? 0;
+  const outH = output.height ?? 0;
   const width = Math.round(outW / upscale);
   const height = Math.round(outH / upscale);
   const original = originals.get(job.id);
   const after = new Image();
   try {
-    await loadImage(after, job.output.url);
+    await loadImage(after, output.url);
   } catch {
     if (token !== run) return;
     showError('RESULT_UNAVAILABLE');
     return;
   }
   if (token !== run) return;
-  const name = job.input.source.uploadKey ? 'your photo' : 'the photo';
-  $('after').src = after.src;
-  $('after').alt = `Restored version of ${name}, ${outW} by ${outH} pixels`;
+  const name = 'uploadKey' in job.input.source ? 'your photo' : 'the photo';
+  const afterImage = byId('after', HTMLImageElement);
+  afterImage.src = after.src;
+  afterImage.alt = `Restored version of ${name}, ${outW} by ${outH} pixels`;
+  const before = byId('before', HTMLImageElement);
   const haveOriginal = original !== undefined;
   if (haveOriginal) {
-    $('before').src = original;
-    $('before').alt = `Original of ${name}, ${width} by ${height} pixels, with the faces found outlined`;
+    before.src = original;
+    before.alt = `Original of ${name}, ${width} by ${height} pixels, with the faces found outlined`;
   } else {
-    $('before').removeAttribute('src');
-    $('before').alt = '';
+    before.removeAttribute('src');
+    before.alt = '';
   }
   $('viewer').classList.toggle('no-original', !haveOriginal);
   $('no-original').hidden = haveOriginal;
-  $('slider').disabled = !haveOriginal;
+  input('slider').disabled = !haveOriginal;
   // Nothing to compare without the original: the slider goes rather than sitting there disabled.
-  $('slider').closest('.controls').hidden = !haveOriginal;
+  const controls = input('slider').closest('.controls');
+  if (controls instanceof HTMLElement) controls.hidden = !haveOriginal;
   $('result').style.setProperty('--aspect', String(width / height));
   $('viewer').style.aspectRatio = `${width} / ${height}`;
   drawFaces(job.faces ?? [], width, height);
@@ -279,13 +380,14 @@ async function showResult(job, token) {
   const faces = job.metrics.faces_found ?? job.faces?.length ?? 0;
   const took = job.metrics.predict_time_ms === null ? '' : ` · the worker took ${seconds(job.metrics.predict_time_ms)}`;
   $('summary').textContent = `${faces === 0 ? 'No face' : faces === 1 ? '1 face' : `${faces} faces`} found · ${width}×${height} → ${outW}×${outH}${took}`;
-  $('download').href = job.output.url;
+  byId('download', HTMLAnchorElement).href = output.url;
   $('download').setAttribute('download', `revive-${job.id.slice(0, 8)}`);
   $('result').hidden = false;
 }
 
 // ---- One job on screen ----
 
+/** @param {string} title */
 function resetJobView(title) {
   stopClock();
   $('job').hidden = false;
@@ -300,6 +402,11 @@ function resetJobView(title) {
   setDetails(undefined);
 }
 
+/**
+ * @param {JobResponse} job an ended job
+ * @param {number} token the run it belongs to
+ * @param {number | undefined} since performance.now() when the person started, when this session saw it start
+ */
 async function finish(job, token, since) {
   if (token !== run) return;
   setDetails(job);
@@ -317,22 +424,28 @@ async function finish(job, token, since) {
   $('status').dataset.status = job.status;
 }
 
+/**
+ * @param {unknown} error
+ * @param {number} token the run it belongs to
+ */
 function fail(error, token) {
   // ABORTED: this run was stopped by a newer one, which owns the view now.
   if (token !== run || (error instanceof lib.ReviveError && error.code === 'ABORTED')) return;
   stopClock();
   $('status').dataset.status = 'ERROR';
   $('status').textContent = 'Could not finish.';
-  const current = [...$('steps').children].find((li) => li.classList.contains('current'));
+  const current = stepItems().find((li) => li.classList.contains('current'));
   if (current) current.className = 'failed';
-  showError(errorCodeOf(error), error instanceof lib.ReviveError ? error.detail : String(error?.message ?? error));
+  showError(errorCodeOf(error), error instanceof lib.ReviveError ? error.detail : error instanceof Error ? error.message : String(error));
   setDetails(error instanceof lib.ReviveError ? { code: error.code, status: error.status, detail: error.detail, errors: error.errors } : String(error));
 }
 
+/** @param {File} file */
 async function restore(file) {
   const { token, signal } = startRun();
   resetJobView(file.name ? `“${file.name}”` : 'Your photo');
-  if (!ACCEPTED.includes(file.type)) {
+  const contentType = file.type;
+  if (!isAccepted(contentType)) {
     $('steps').hidden = true;
     $('status').dataset.status = 'ERROR';
     $('status').textContent = 'Nothing was sent.';
@@ -344,9 +457,10 @@ async function restore(file) {
   setStep('UPLOADING');
   const since = startClock('UPLOADING');
   try {
-    const upload = await client.uploads.create(file, { contentType: file.type, signal });
+    const upload = await client.uploads.create(file, { contentType, signal });
     if (token !== run) return;
-    const created = await client.jobs.create({ source: { uploadKey: upload.uploadKey }, options: { upscale: Number($('upscale').value) } }, { signal });
+    const upscale = Number(byId('upscale', HTMLSelectElement).value);
+    const created = await client.jobs.create({ source: { uploadKey: upload.uploadKey }, options: { upscale } }, { signal });
     // The job exists even if this run was left meanwhile: keep its original for when it is opened from the list.
     originals.set(created.id, original);
     kept = true;
@@ -362,7 +476,13 @@ async function restore(file) {
   }
 }
 
-/** Polls a job until it ends, showing its steps; `since` is when the person started (for the elapsed time). */
+/**
+ * Polls a job until it ends, showing its steps; `since` is when the person started (for the elapsed time).
+ * @param {JobResponse} job
+ * @param {number} token the run it belongs to
+ * @param {number | undefined} since
+ * @param {AbortSignal} signal
+ */
 async function follow(job, token, since, signal) {
   if (token !== run) return;
   setDetails(job);
@@ -385,6 +505,7 @@ async function follow(job, token, since, signal) {
   return await finish(job, token, undefined);
 }
 
+/** @param {string} id */
 async function openJob(id) {
   const { token, signal } = startRun();
   resetJobView('A recent job');
@@ -401,6 +522,7 @@ async function openJob(id) {
 
 // ---- Recent jobs ----
 
+/** @param {JobResponse} job */
 function thumbnail(job) {
   const box = el('span', { className: 'thumb' });
   const placeholder = () => box.replaceChildren(el('span', { className: `thumb-placeholder status-${job.status.toLowerCase()}`, textContent: STATUS_LABEL[job.status] ?? job.status }));
@@ -415,6 +537,7 @@ function thumbnail(job) {
   return box;
 }
 
+/** @type {Promise<void> | undefined} */
 let recentLoading;
 async function loadRecent() {
   if (recentLoading) return recentLoading;
@@ -460,13 +583,15 @@ async function loadRecent() {
 
 function wire() {
   const zone = $('dropzone');
-  $('file').addEventListener('change', () => {
-    const file = $('file').files[0];
+  const picker = input('file');
+  picker.addEventListener('change', () => {
+    const file = picker.files?.[0];
     if (file) restore(file);
-    $('file').value = '';
+    picker.value = '';
   });
   zone.addEventListener('click', (event) => {
-    if (event.target === zone || event.target.closest('.drop-icon, .drop-title')) $('file').click();
+    const target = event.target;
+    if (target === zone || (target instanceof Element && target.closest('.drop-icon, .drop-title'))) picker.click();
   });
   for (const type of ['dragenter', 'dragover']) {
     zone.addEventListener(type, (event) => {
@@ -484,10 +609,11 @@ function wire() {
   window.addEventListener('dragover', (event) => event.preventDefault());
   window.addEventListener('drop', (event) => event.preventDefault());
 
-  $('slider').addEventListener('input', () => setSlider(Number($('slider').value)));
+  const slider = input('slider');
+  slider.addEventListener('input', () => setSlider(Number(slider.value)));
   const viewer = $('viewer');
   let dragging = false;
-  const track = (event) => {
+  const track = (/** @type {PointerEvent} */ event) => {
     const rect = viewer.getBoundingClientRect();
     const stage = $('stage');
     // The divider is in stage coordinates; undo the zoom to find where the pointer is on the photo.
@@ -497,7 +623,7 @@ function wire() {
     setSlider(x * 100);
   };
   viewer.addEventListener('pointerdown', (event) => {
-    if ($('slider').disabled) return;
+    if (slider.disabled) return;
     dragging = true;
     viewer.setPointerCapture(event.pointerId);
     track(event);
@@ -505,7 +631,8 @@ function wire() {
   viewer.addEventListener('pointermove', (event) => dragging && track(event));
   viewer.addEventListener('pointerup', () => (dragging = false));
   $('zoom-fit').addEventListener('click', () => zoomTo(undefined, 0, 0, $('zoom-fit')));
-  $('show-faces').addEventListener('change', () => $('viewer').classList.toggle('hide-faces', !$('show-faces').checked));
+  const showFaces = input('show-faces');
+  showFaces.addEventListener('change', () => $('viewer').classList.toggle('hide-faces', !showFaces.checked));
   $('refresh').addEventListener('click', () => loadRecent());
   $('tenant').addEventListener('change', () => {
     // The open run belongs to the other tenant: stop it, and let none of its answers reach the page.
@@ -518,9 +645,12 @@ function wire() {
   });
 }
 
+/** Where the local server serves @revive/client's built ESM (packages/dev-stack/src/server.ts). */
+const CLIENT_MODULE = '/demo/client/index.js';
+
 async function boot() {
   try {
-    lib = await import('/demo/client/index.js');
+    lib = /** @type {ClientModule} */ (await import(CLIENT_MODULE));
   } catch {
     $('job').hidden = false;
     $('steps').hidden = true;
@@ -531,7 +661,7 @@ async function boot() {
   }
   // ?tenant=… picks the local tenant, so a link can open one tenant's jobs.
   const tenant = new URLSearchParams(location.search).get('tenant');
-  if (tenant) $('tenant').value = tenant;
+  if (tenant) input('tenant').value = tenant;
   makeClient();
   wire();
   document.body.dataset.ready = 'true';

@@ -1,0 +1,74 @@
+// What a kind of job does, apart from everything every job goes through (job-lifecycle.ts: the claim, the lease and
+// the message's visibility, the budget, the final write, the message's fate, the webhook). Photos are one kind
+// (photo.ts); albums and videos run beside them as further implementations of `JobTask`.
+import type { JobMessage } from '@revive/contract';
+import type { JobWork } from '../job-budget.js';
+import type { JobSuccess } from '../job-store.js';
+
+/** What the lifecycle hands a task for one attempt. */
+export interface TaskContext {
+  /** The record's attempt number (1 on the first): outputs keyed by it never overwrite another attempt's. */
+  readonly attempt: number;
+  /**
+   * Aborts once the job's budget (REVIVE_JOB_TIMEOUT_SECONDS) is spent, with a PermanentError JOB_TIMEOUT as its
+   * reason. Every long step takes it (or is raced against it with `withSignal`).
+   */
+  readonly signal: AbortSignal;
+  /**
+   * Starts the budget. A task calls it when its own work starts (a pipeline thread takes the job), so time spent
+   * waiting for the worker's resources is never counted against the job. Later calls do nothing.
+   */
+  readonly startBudget: () => void;
+  /**
+   * Tells the lifecycle how much work the job turned out to be (a photo's faces to restore and output pixels, once
+   * detected): the budget grows to base + per face + per megapixel, still counted from its start (job-budget.ts).
+   */
+  readonly workFound: (work: JobWork) => void;
+  /**
+   * True once this attempt must not write anything more: released at shutdown, or its lease taken over by another
+   * worker. A task checks it before each write and returns undefined when it is set.
+   */
+  readonly abandoned: boolean;
+}
+
+/** What the record of a succeeded job gets from its task; the lifecycle adds `finishedAt` and `expiresAt`. */
+export type TaskSuccess = Omit<JobSuccess, 'finishedAt' | 'expiresAt'>;
+
+/** A task's outcome when it succeeded. */
+export interface TaskResult {
+  readonly success: TaskSuccess;
+  /** Keys added to the "job succeeded" log line. */
+  readonly logKeys?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * One kind of job's work. `run` throws a WorkerError when the job cannot succeed on this attempt: a PermanentError
+ * fails the job with its code (a job error code, else INTERNAL), a RetryableError leaves it for another delivery
+ * (RETRIES_EXHAUSTED on the last). Anything else thrown is a bug and fails the job INTERNAL.
+ */
+export interface JobTask {
+  /** Resolves with what the record gets, or undefined when it stopped because `context.abandoned` was set. */
+  run(job: JobMessage, context: TaskContext): Promise<TaskResult | undefined>;
+}
+
+/** Rejects with the signal's reason once it aborts; the step itself is left to settle (or be stopped) on its own. */
+export function withSignal<T>(step: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    step.catch(() => undefined);
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    step.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
+}
