@@ -142,6 +142,7 @@ const SAME_MEANING: Readonly<Record<string, { readonly packages: readonly string
       'API_ERROR_CODES',
       'TERMINAL_STATUSES',
       'UPLOAD_CONTENT_TYPES',
+      'UploadContentType',
       'WEBHOOK_ID_HEADER',
       'WEBHOOK_TIMESTAMP_HEADER',
       'WEBHOOK_SIGNATURE_HEADER',

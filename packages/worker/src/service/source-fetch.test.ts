@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError, WorkerError } from '@revive/pipeline/errors';
-import { SafeHttpClient, sniffImageType, type Resolver } from './source-fetch.js';
+import { sniffImageType } from '@revive/contract';
+import { SafeHttpClient, type Resolver } from './source-fetch.js';
 
 // Bytes that start like a PNG; the fetcher only checks the magic, decoding is the pipeline's job.
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(200, 7)]);

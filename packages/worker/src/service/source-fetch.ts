@@ -1,4 +1,4 @@
-import { AddressPolicy, DEFAULT_SOURCE_DEADLINE_SECONDS, DEFAULT_SOURCE_MIN_BYTES_PER_SECOND, READABLE_IMAGE_NAMES, sniffImageType as sniffReadableImage, type ReadableImageFormat } from '@revive/contract';
+import { AddressPolicy, DEFAULT_SOURCE_DEADLINE_SECONDS, DEFAULT_SOURCE_MIN_BYTES_PER_SECOND, READABLE_IMAGE_NAMES, sniffImageType } from '@revive/contract';
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
@@ -45,13 +45,10 @@ export interface SafeHttpOptions {
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const FORBIDDEN_MARK = Symbol('revive.forbiddenAddress');
 
-/** Formats the magic-byte check knows: the contract's READABLE_IMAGE_TYPES, what sharp decodes here. SVG is refused on purpose. */
-export type SniffedImageType = ReadableImageFormat;
-
-/** The image type named by the first bytes, or undefined when they are not an image the worker reads (the contract's sniff, shared with the API). */
-export const sniffImageType: (bytes: Uint8Array) => SniffedImageType | undefined = sniffReadableImage;
-
-/** Throws INVALID_IMAGE unless the bytes start like an image. */
+/**
+ * Throws INVALID_IMAGE unless the bytes start like an image the worker reads: the contract's sniff, shared with the
+ * API (READABLE_IMAGE_TYPES, what sharp decodes here; SVG is refused on purpose).
+ */
 export function assertImageBytes(bytes: Uint8Array, where: string): void {
   if (!sniffImageType(bytes)) throw new PermanentError('INVALID_IMAGE', `${where} is not an image (${READABLE_IMAGE_NAMES})`);
 }
