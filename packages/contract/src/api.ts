@@ -15,6 +15,7 @@ export const API_ERROR_CODES = [
   'UNSUPPORTED_MEDIA_TYPE', // a body that is not application/json
   'PAYLOAD_TOO_LARGE', // a body over the API's limit
   'HEADERS_TOO_LARGE', // request line and headers over API Gateway's 10240 bytes
+  'REQUEST_TIMEOUT', // the request body stopped arriving (a client that announced more than it sent)
   'UNAUTHENTICATED', // no tenant: no JWT claims (or, in local mode, no x-revive-tenant header)
   'FORBIDDEN_UPLOAD_KEY', // an uploadKey outside the caller's tenant prefix
   'UPLOAD_NOT_FOUND', // an uploadKey with nothing uploaded there (not uploaded yet, or expired)

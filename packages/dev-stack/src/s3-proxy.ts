@@ -86,6 +86,23 @@ function sendS3Error(res: ServerResponse, error: S3ProxyError): void {
   res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${error.s3Code}</Code><Message>${xmlEscape(error.message)}</Message></Error>`);
 }
 
+/** The server's answer to an upload whose body stopped arriving: S3's RequestTimeout code, with HTTP's 408. */
+export function sendS3Timeout(res: ServerResponse, message: string): void {
+  sendS3Error(res, new S3ProxyError(408, 'RequestTimeout', `Your socket connection to the server was not read from or written to within the timeout period. ${message}`));
+}
+
+/**
+ * The one byte range a GET asks for, as the emulator's Range header, or undefined for the whole object. Several
+ * ranges (`bytes=0-1,5-9`) are refused: S3 serves one range per request, and answering them with the whole object
+ * would send a 541 MB body to a client that asked for a few bytes.
+ */
+export function singleRange(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const value = header.trim();
+  if (/^bytes=(\d+-\d*|-\d+)$/.test(value)) return value;
+  throw new S3ProxyError(416, 'InvalidRange', 'The requested range is not satisfiable: one range per request, as bytes=first-last, bytes=first- or bytes=-suffix.');
+}
+
 function hmac(key: Buffer | string, data: string): Buffer {
   return createHmac('sha256', key).update(data).digest();
 }
@@ -224,6 +241,8 @@ function receiveForm(
       const lower = name.toLowerCase();
       if (file !== undefined) return;
       if (lower === 'file') return fail(new S3ProxyError(400, 'InvalidArgument', 'The file field must be a file.'));
+      // Which of two values would the policy check, and which would be stored? Neither: S3 refuses the form too.
+      if (fields.has(lower)) return fail(new S3ProxyError(400, 'InvalidArgument', `The form field ${name} appears more than once.`));
       fieldBytes += Buffer.byteLength(name) + Buffer.byteLength(value);
       if (info.valueTruncated || info.nameTruncated || fieldBytes > MAX_FORM_FIELDS_BYTES) {
         return fail(new S3ProxyError(400, 'MaxPostPreDataLengthExceeded', `Your POST request fields preceding the upload file were too large (over ${MAX_FORM_FIELDS_BYTES} bytes).`));
@@ -231,8 +250,11 @@ function receiveForm(
       fields.set(lower, value);
     });
     parser.on('file', (name, stream: Readable) => {
+      // One file part, named file: a second one (or a file part under another name) is refused, not ignored, so
+      // what was stored is never a guess about which part the client meant.
       if (name.toLowerCase() !== 'file' || file !== undefined) {
         stream.resume();
+        fail(new S3ProxyError(400, 'InvalidArgument', 'POST requires exactly one file upload per request.'));
         return;
       }
       let policy: CheckedPolicy;
@@ -408,17 +430,21 @@ export function createS3Proxy(options: S3ProxyOptions) {
 
   async function download(req: IncomingMessage, res: ServerResponse, rawPath: string, bucket: string, key: string, query: URLSearchParams): Promise<void> {
     await verifyPresignedGet(req, rawPath, query);
+    const range = singleRange(req.headers.range);
     try {
-      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(range === undefined ? {} : { Range: range }) }));
       // The SDK's body in Node is the emulator's response stream: piped, never read whole.
       const body = out.Body as Readable;
       const stored = (out.ContentType ?? '').split(';')[0]!.trim().toLowerCase();
       const inline = INLINE_IMAGE_TYPES.has(stored);
-      res.writeHead(200, {
+      const partial = range !== undefined && out.ContentRange !== undefined;
+      res.writeHead(partial ? 206 : 200, {
         'content-type': inline ? stored : 'application/octet-stream',
         ...(inline ? {} : { 'content-disposition': 'attachment' }),
         ...SAFE_OBJECT_HEADERS,
         ...(out.ContentLength === undefined ? {} : { 'content-length': String(out.ContentLength) }),
+        ...(partial ? { 'content-range': out.ContentRange } : {}),
+        'accept-ranges': 'bytes',
         'cache-control': 'private, max-age=60',
       });
       if (req.method === 'HEAD') {
@@ -428,7 +454,11 @@ export function createS3Proxy(options: S3ProxyOptions) {
       }
       await pipeline(body, res);
     } catch (error) {
-      if ((error as { name?: string }).name === 'NoSuchKey') throw new S3ProxyError(404, 'NoSuchKey', 'The specified key does not exist.');
+      const name = (error as { name?: string }).name;
+      if (name === 'NoSuchKey') throw new S3ProxyError(404, 'NoSuchKey', 'The specified key does not exist.');
+      if (name === 'InvalidRange' || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) {
+        throw new S3ProxyError(416, 'InvalidRange', 'The requested range is not satisfiable.');
+      }
       throw error;
     }
   }
