@@ -25,6 +25,23 @@ const TENANT = 'demo';
  */
 const LOCAL_METRICS_DISABLED_DEFAULT = 'true';
 
+/**
+ * `pnpm start 2>&1 | tee log`, then Ctrl-C: the terminal's SIGINT ends tee at once, and every later write to the
+ * pipe fails with EPIPE, which Node raises as an uncaught 'error' on process.stdout — it killed this process halfway
+ * through its stop, leaving the job unreleased and the temporary folders behind. Output that can no longer be
+ * delivered is dropped instead; the stop goes on in order. Installed first, before anything writes.
+ */
+function survivePipeClose(): void {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+}
+survivePipeClose();
+
+/** Writes a worker's line to this process's own stream (the worker never writes to the terminal pipe itself). */
+function relayWorkerLine(line: string, stream: 'stdout' | 'stderr'): void {
+  const out = stream === 'stdout' ? process.stdout : process.stderr;
+  if (!out.destroyed && out.writable) out.write(`${line}\n`);
+}
+
 /** Signals that stop the stack. */
 export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -125,7 +142,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (typeof models === 'number') return models;
-  const stack = await startLocalStack({ env: models.env, restorer: models.restorer });
+  const stack = await startLocalStack({ env: models.env, restorer: models.restorer, workerOutput: relayWorkerLine });
   let stopped: Promise<void> | undefined;
   const stop = () => (stopped ??= stack.stop());
   const gaveUp = new Promise<'give-up'>((resolve) => stack.worker?.once('give-up', () => resolve('give-up')));

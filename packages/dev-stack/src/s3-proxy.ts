@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import busboy from 'busboy';
+import { ownedTempPrefix } from './temp-dirs.js';
 
 /**
  * A same-origin stand-in for S3's browser-facing endpoints, for the local stack only. fauxqs has no CORS and treats
@@ -342,7 +343,7 @@ export function createS3Proxy(options: S3ProxyOptions) {
     // A declared length over the limit is refused before a byte of the body is read.
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > options.maxFormBytes) throw tooLarge(options.maxFormBytes);
-    const dir = await mkdtemp(path.join(options.spoolDir ?? tmpdir(), 'revive-s3-upload-'));
+    const dir = await mkdtemp(path.join(options.spoolDir ?? tmpdir(), ownedTempPrefix('s3-upload')));
     try {
       const spoolFile = path.join(dir, 'file');
       const { policy, fileBytes } = await receiveForm(req, { bucket, secretAccessKey: options.credentials.secretAccessKey, maxFormBytes: options.maxFormBytes, spoolFile });

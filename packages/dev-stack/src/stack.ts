@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { DEFAULT_RESTORER } from '@revive/contract';
@@ -14,8 +14,10 @@ import {
   type LocalAwsTarget,
   type ReviveResources,
 } from '@revive/local-aws';
+import { createInterface } from 'node:readline';
 import { startLocalServer, type LocalServer } from './server.js';
 import { DEFAULT_LOCAL_SWEEP_INTERVAL_MS, startLocalSweeper } from './sweeper.js';
+import { makeOwnedTempDir, removeOrphanedTempDirs } from './temp-dirs.js';
 import { startLocalWebhookRetries } from './webhook-retries.js';
 
 /** The webhook signing key `pnpm start` gives its worker unless REVIVE_WEBHOOK_SECRET is set. Local use only. */
@@ -89,8 +91,12 @@ export interface LocalStackOptions {
   readonly workerEnv?: Record<string, string>;
   /** @default 'inherit' */
   readonly workerStdio?: 'inherit' | 'ignore' | 'pipe';
-  /** With workerStdio 'pipe': each line any worker process (first or restarted) writes. */
-  readonly workerOutput?: (line: string) => void;
+  /**
+   * Each line any worker process (first or restarted) writes, and on which stream; implies workerStdio 'pipe'. `pnpm
+   * start` relays them to its own output, so only it writes there: a closed terminal pipe (`| tee` ended by Ctrl-C)
+   * then never reaches the worker as EPIPE in the middle of its drain.
+   */
+  readonly workerOutput?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Progress lines. @default console.log */
   readonly log?: (line: string) => void;
   /** How often the enqueue sweeper (the outbox's scheduled Lambda in AWS) runs; 0 turns it off. @default DEFAULT_LOCAL_SWEEP_INTERVAL_MS (10 s) */
@@ -136,6 +142,8 @@ function spawnWorker(env: NodeJS.ProcessEnv, stdio: 'inherit' | 'ignore' | 'pipe
 export interface WorkerSupervisorEvents {
   /** A worker process was started (the first one, or a restart). */
   spawn: [child: ChildProcess];
+  /** A worker process exited (a crash, or the end of stop()). */
+  exit: [child: ChildProcess, code: number | null, signal: NodeJS.Signals | null];
   /** The worker crashed too often in a row; the supervisor stopped restarting it. */
   'give-up': [];
 }
@@ -182,6 +190,7 @@ export class WorkerSupervisor extends EventEmitter<WorkerSupervisorEvents> {
     this.log(`revive serve started (pid ${child.pid})`);
     child.once('exit', (code, signal) => {
       if (this.#child === child) this.#child = undefined;
+      this.emit('exit', child, code, signal);
       if (this.#stopping) return;
       const ranMs = Date.now() - startedAt;
       this.#quickCrashes = ranMs >= WORKER_HEALTHY_RUN_MS ? 1 : this.#quickCrashes + 1;
@@ -229,6 +238,9 @@ export class WorkerSupervisor extends EventEmitter<WorkerSupervisorEvents> {
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const base = options.env ?? process.env;
   const log = options.log ?? ((line: string) => console.log(line));
+  // Folders of stacks and workers that were killed outright (kill -9); those of running stacks stay.
+  const orphans = await removeOrphanedTempDirs();
+  if (orphans.length > 0) log(`removed ${orphans.length} temporary folder(s) left by stopped stacks: ${orphans.join(', ')}`);
   let aws: LocalAws | undefined;
   const target = options.target ?? (aws = await startLocalAws());
   // Undone in reverse order: worker (drains), sweeper, API, emulators.
@@ -287,7 +299,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanup.push({ name: 'webhook retries', run: () => webhookRetries.stop() });
     let worker: WorkerSupervisor | undefined;
     if (options.worker ?? true) {
-      const healthDir = await mkdtemp(path.join(tmpdir(), 'revive-health-'));
+      const healthDir = await makeOwnedTempDir('health');
+      const workerTmpDir = base.TMPDIR ?? tmpdir();
       cleanup.push({ name: 'health folder', run: () => rm(healthDir, { recursive: true, force: true }) });
       const workerEnv: NodeJS.ProcessEnv = {
         ...base,
@@ -299,6 +312,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
         REVIVE_SHUTDOWN_TIMEOUT_SECONDS: base.REVIVE_SHUTDOWN_TIMEOUT_SECONDS ?? String(DEFAULT_LOCAL_SHUTDOWN_TIMEOUT_SECONDS),
         REVIVE_EXIT_ON_STDIN_EOF: 'true',
+        // Where the worker makes its own folder (named for its pid), so the supervisor knows where to clean up after it.
+        TMPDIR: workerTmpDir,
         // Webhooks carry presigned result URLs: they must point at the same public /s3 proxy as GET /jobs/{id}.
         ...(server.s3PublicEndpoint === undefined ? {} : { REVIVE_S3_PUBLIC_ENDPOINT: server.s3PublicEndpoint }),
         ...options.workerEnv,
@@ -308,13 +323,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const supervisor = new WorkerSupervisor(() => spawnWorker(workerEnv, stdio), log);
       if (output !== undefined) {
         supervisor.on('spawn', (child) => {
-          for (const stream of [child.stdout, child.stderr]) {
-            stream?.on('data', (chunk: Buffer) => {
-              for (const line of chunk.toString().split('\n')) if (line) output(line);
-            });
+          for (const [name, stream] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
+            // Whole lines, however the pipe splits them: a JSON log line arrives in one piece.
+            if (stream !== null) createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => line && output(line, name));
           }
         });
       }
+      // A worker killed outright leaves its folder; its pid names it.
+      supervisor.on('exit', (child) => {
+        if (child.pid !== undefined) void removeOrphanedTempDirs({ dir: workerTmpDir, pid: child.pid });
+      });
       worker = supervisor.run();
       cleanup.push({ name: 'worker', run: () => supervisor.stop() });
     }
