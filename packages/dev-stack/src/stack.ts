@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
-import { DEFAULT_RESTORER } from '@revive/contract';
+import { DEFAULT_RESTORER, parseEndpoint } from '@revive/contract';
 import {
   createReviveResources,
   localAwsEnv,
@@ -43,6 +43,24 @@ export function defaultModelsDir(env: NodeJS.ProcessEnv): string | undefined {
   if (env.REVIVE_MODELS_DIR) return env.REVIVE_MODELS_DIR;
   const shared = path.resolve(REPO_ROOT, '..', 'shared', 'models');
   return existsSync(shared) ? shared : undefined;
+}
+
+/**
+ * REVIVE_URL_DENY_ENDPOINTS for the stack's processes: the `host:port` of each of its own URLs (emulators, API),
+ * after any the user listed. Hosts that are names, not IP literals, are left out (the stack binds IPs).
+ */
+export function ownEndpoints(urls: readonly string[], userList: string | undefined): string {
+  const endpoints = new Set((userList ?? '').split(',').map((e) => e.trim()).filter(Boolean));
+  for (const url of urls) {
+    const { host } = new URL(url);
+    try {
+      parseEndpoint(host);
+      endpoints.add(host);
+    } catch {
+      // A name: the worker's check only takes IP literals.
+    }
+  }
+  return [...endpoints].join(',');
 }
 
 /** How the restorer was chosen; `offline` means a generated identity restorer stands in for GFPGAN. */
@@ -263,6 +281,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(options.port === undefined ? {} : { port: options.port }),
     });
     cleanup.push({ name: 'API', run: () => server.close() });
+    // Whatever REVIVE_URL_ALLOW_CIDRS opens (127.0.0.0/8 for a loopback webhook receiver), a job's URLs never reach
+    // the stack's own ports: the S3 emulator has no authentication and would serve any tenant's upload.
+    const urlGuardEnv = { REVIVE_URL_DENY_ENDPOINTS: ownEndpoints([...Object.values(target.endpoints), server.url], base.REVIVE_URL_DENY_ENDPOINTS) };
     const sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_LOCAL_SWEEP_INTERVAL_MS;
     if (sweepIntervalMs > 0) {
       const sweeper = startLocalSweeper(server.deps, sweepIntervalMs);
@@ -278,6 +299,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       env: {
         ...base,
         ...env,
+        ...urlGuardEnv,
         REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
         ...(server.s3PublicEndpoint === undefined ? {} : { REVIVE_S3_PUBLIC_ENDPOINT: server.s3PublicEndpoint }),
       },
@@ -293,6 +315,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const webhookRetries = await startLocalWebhookRetries(target, {
       ...base,
       ...env,
+      ...urlGuardEnv,
       REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
       ...(server.s3PublicEndpoint === undefined ? {} : { REVIVE_S3_PUBLIC_ENDPOINT: server.s3PublicEndpoint }),
     });
@@ -305,6 +328,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const workerEnv: NodeJS.ProcessEnv = {
         ...base,
         ...env,
+        ...urlGuardEnv,
         ...(modelsDir === undefined ? {} : { REVIVE_MODELS_DIR: modelsDir }),
         REVIVE_RESTORER: restorer.restorer,
         REVIVE_HEALTH_FILE: path.join(healthDir, 'health.json'),

@@ -113,7 +113,7 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
   const s3 = new S3Client({ forcePathStyle: config.REVIVE_S3_FORCE_PATH_STYLE });
   // Webhook result URLs must open where GET /jobs/{id}'s do (locally the API's /s3 proxy, not the emulator).
   const presignS3 = config.REVIVE_S3_PUBLIC_ENDPOINT === undefined ? s3 : new S3Client({ forcePathStyle: config.REVIVE_S3_FORCE_PATH_STYLE, endpoint: config.REVIVE_S3_PUBLIC_ENDPOINT });
-  const http = new SafeHttpClient({ allowCidrs: config.REVIVE_URL_ALLOW_CIDRS, maxBytes: DEFAULT_MAX_SOURCE_BYTES });
+  const http = new SafeHttpClient({ allowCidrs: config.REVIVE_URL_ALLOW_CIDRS, denyEndpoints: config.REVIVE_URL_DENY_ENDPOINTS, maxBytes: DEFAULT_MAX_SOURCE_BYTES });
   if (!config.REVIVE_WEBHOOK_SECRET) log.warn('REVIVE_WEBHOOK_SECRET is not set: webhooks are sent unsigned');
   const queue = new JobQueue(config.REVIVE_QUEUE_URL, sqs);
   const store = new JobStore(config.REVIVE_TABLE_NAME, dynamodb);
