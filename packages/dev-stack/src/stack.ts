@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { DEFAULT_RESTORER, parseEndpoint } from '@revive/contract';
@@ -17,7 +17,7 @@ import {
 import { createInterface } from 'node:readline';
 import { startLocalServer, type LocalServer } from './server.js';
 import { DEFAULT_LOCAL_SWEEP_INTERVAL_MS, startLocalSweeper } from './sweeper.js';
-import { makeOwnedTempDir, removeOrphanedTempDirs } from './temp-dirs.js';
+import { makeOwnedTempDir, processAlive, removeOrphanedTempDirs } from './temp-dirs.js';
 import { startLocalWebhookRetries } from './webhook-retries.js';
 
 /** The webhook signing key `pnpm start` gives its worker unless REVIVE_WEBHOOK_SECRET is set. Local use only. */
@@ -119,6 +119,59 @@ export interface LocalStackOptions {
   readonly log?: (line: string) => void;
   /** How often the enqueue sweeper (the outbox's scheduled Lambda in AWS) runs; 0 turns it off. @default DEFAULT_LOCAL_SWEEP_INTERVAL_MS (10 s) */
   readonly sweepIntervalMs?: number;
+  /**
+   * A folder that keeps the stack's emulators' state across restarts (`pnpm start`: `.revive/`, or REVIVE_STATE_DIR):
+   * jobs, uploads and results, queued job messages and scheduled webhook retries. Resources get fixed names, so the
+   * next start finds them. One stack at a time per folder. Ignored with `target` (emulators someone else runs).
+   * @default undefined (everything in memory, gone at stop)
+   */
+  readonly stateDir?: string;
+  /** Empty the state folder first (`pnpm start --fresh`). @default false */
+  readonly fresh?: boolean;
+}
+
+/** Prefix of the resource names in a state folder: fixed, so a restart finds its table, queues and bucket. */
+export const STATE_RESOURCE_PREFIX = 'revive-local';
+/** The file in a state folder that names the process using it. */
+export const STATE_LOCK_FILE = 'stack.pid';
+
+/** The state folder is used by another running stack. */
+export class StateDirInUseError extends Error {
+  constructor(
+    readonly stateDir: string,
+    readonly ownerPid: number,
+  ) {
+    super(`${stateDir} is in use by another local stack (pid ${ownerPid}): stop it, or give this one its own folder with REVIVE_STATE_DIR.`);
+    this.name = 'StateDirInUseError';
+  }
+}
+
+/**
+ * Takes the state folder for this process (its pid in STATE_LOCK_FILE): refused while another live process holds it,
+ * taken over from one that is gone (kill -9). With `fresh`, everything else in it is removed first. Returns the release.
+ */
+export async function lockStateDir(stateDir: string, fresh: boolean): Promise<() => Promise<void>> {
+  await mkdir(stateDir, { recursive: true });
+  const lockFile = path.join(stateDir, STATE_LOCK_FILE);
+  for (;;) {
+    try {
+      await writeFile(lockFile, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = Number((await readFile(lockFile, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) throw new StateDirInUseError(stateDir, owner);
+      // Its owner is gone: take it over (one of two racing starts wins the next 'wx').
+      await rm(lockFile, { force: true });
+    }
+  }
+  if (fresh) {
+    for (const entry of await readdir(stateDir)) if (entry !== STATE_LOCK_FILE) await rm(path.join(stateDir, entry), { recursive: true, force: true });
+  }
+  return async () => {
+    const owner = (await readFile(lockFile, 'utf8').catch(() => '')).trim();
+    if (owner === String(process.pid)) await rm(lockFile, { force: true });
+  };
 }
 
 export interface LocalStack {
@@ -259,17 +312,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   // Folders of stacks and workers that were killed outright (kill -9); those of running stacks stay.
   const orphans = await removeOrphanedTempDirs();
   if (orphans.length > 0) log(`removed ${orphans.length} temporary folder(s) left by stopped stacks: ${orphans.join(', ')}`);
+  const stateDir = options.target === undefined ? options.stateDir : undefined;
+  const releaseState = stateDir === undefined ? undefined : await lockStateDir(stateDir, options.fresh ?? false);
   let aws: LocalAws | undefined;
-  const target = options.target ?? (aws = await startLocalAws());
-  // Undone in reverse order: worker (drains), sweeper, API, emulators.
+  // Undone in reverse order: worker (drains), sweeper, API, emulators, state folder.
   const cleanup: { name: string; run: () => Promise<void> }[] = [];
-  if (aws !== undefined) cleanup.push({ name: 'emulators', run: () => aws.stop() });
+  if (releaseState !== undefined) cleanup.push({ name: 'state folder lock', run: releaseState });
   try {
+    const target = options.target ?? (aws = await startLocalAws(stateDir === undefined ? {} : { stateDir }));
+    const started = aws;
+    if (started !== undefined) cleanup.push({ name: 'emulators', run: () => started.stop() });
     // The queue's settings come from the same variables the worker reads, so both agree on them.
     const visibility = Number(base.REVIVE_VISIBILITY_TIMEOUT_SECONDS);
     const maxReceiveCount = Number(base.REVIVE_MAX_RECEIVE_COUNT);
     const resources = await createReviveResources(target, {
-      prefix: `revive-local-${Date.now().toString(36)}`,
+      prefix: stateDir === undefined ? `revive-local-${Date.now().toString(36)}` : STATE_RESOURCE_PREFIX,
       ...(Number.isInteger(visibility) && visibility > 0 ? { visibilityTimeoutSeconds: visibility } : {}),
       ...(Number.isInteger(maxReceiveCount) && maxReceiveCount > 0 ? { maxReceiveCount } : {}),
     });

@@ -11,10 +11,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetQueueUrlCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { JobResponse } from '@revive/contract';
+import { localClients, startLocalAws } from '@revive/local-aws';
 import { sharedDir, writeIdentityRestorer } from '@revive/pipeline/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../src/stack.js';
+import { REPO_ROOT, STATE_RESOURCE_PREFIX } from '../src/stack.js';
 
 const PHOTO = path.join(sharedDir(), 'photos', 'whole', 'blurry_face.jpg');
 const SOURCE_HOST = '127.0.0.2';
@@ -59,6 +62,7 @@ afterAll(async () => {
 
 describe('Ctrl-C on `pnpm start 2>&1 | tee log`', () => {
   it('tee ends first; the stack still drains and releases the running job, stops in order, exits 0 and leaves no temporary folder', async () => {
+    const stateDir = path.join(tmp, 'state');
     const tee = spawn('tee', [path.join(tmp, 'log')], { stdio: ['pipe', 'pipe', 'ignore'] });
     spawned.push(tee);
     // main's stdout and stderr are both the pipe into tee, as with `2>&1 |`. Its own process group, as a terminal's
@@ -76,6 +80,7 @@ describe('Ctrl-C on `pnpm start 2>&1 | tee log`', () => {
         REVIVE_URL_ALLOW_CIDRS: `${SOURCE_HOST}/32`,
         // The held job cannot finish: the drain gives up after 2 s and releases it.
         REVIVE_SHUTDOWN_TIMEOUT_SECONDS: '2',
+        REVIVE_STATE_DIR: stateDir,
       },
       stdio: ['ignore', tee.stdin, tee.stdin],
       detached: true,
@@ -138,6 +143,23 @@ describe('Ctrl-C on `pnpm start 2>&1 | tee log`', () => {
       expect({ code, signal }, lines.slice(-20).join('\n')).toEqual({ code: 0, signal: null });
       expect(await stillAlive([workerPid!])).toEqual([]);
       expect(foldersOf([mainPid!, workerPid!])).toEqual([]);
+
+      // Released, as the state folder shows: lease cleared, and the message visible again at once (not after the
+      // visibility timeout) for the next start's worker.
+      const aws = await startLocalAws({ stateDir });
+      const clients = localClients(aws);
+      try {
+        const record = await clients.dynamodb.send(new GetItemCommand({ TableName: `${STATE_RESOURCE_PREFIX}-jobs`, Key: { jobId: { S: job.id } }, ConsistentRead: true }));
+        expect(record.Item?.status?.S).toBe('RUNNING');
+        expect(record.Item?.leaseExpiresAt?.N).toBe('0');
+        expect(record.Item?.leaseOwner).toBeUndefined();
+        const { QueueUrl } = await clients.sqs.send(new GetQueueUrlCommand({ QueueName: `${STATE_RESOURCE_PREFIX}-jobs` }));
+        const received = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 1 }));
+        expect(received.Messages?.map((m) => (JSON.parse(m.Body!) as { jobId: string }).jobId)).toEqual([job.id]);
+      } finally {
+        for (const client of Object.values(clients)) client.destroy();
+        await aws.stop();
+      }
     } finally {
       source.closeAllConnections();
       await new Promise((resolve) => source.close(resolve));
