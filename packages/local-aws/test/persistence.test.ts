@@ -55,11 +55,16 @@ async function multipartPut(s3: S3Client, bucket: string, key: string, parts: Bu
   await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: done } }));
 }
 
-/** Receives from `queueUrl` until a message with `body` arrives (long polls; each bounded by SQS's 20 s). */
+/** Every message body received so far, with its receive count: a receive may bring another test's message too. */
+const received = new Map<string, number>();
+
+/** Receives from `queueUrl` until a message with `body` has arrived (short long polls, under a ceiling). */
 async function receiveBody(sqs: SQSClient, queueUrl: string, body: string, options: { ceilingMs?: number; visibilityTimeoutSeconds?: number } = {}): Promise<number> {
   const started = Date.now();
   const ceilingMs = options.ceilingMs ?? 30_000;
   while (Date.now() - started < ceilingMs) {
+    const seen = received.get(`${queueUrl} ${body}`);
+    if (seen !== undefined) return seen;
     const r = await sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: queueUrl,
@@ -69,8 +74,7 @@ async function receiveBody(sqs: SQSClient, queueUrl: string, body: string, optio
         ...(options.visibilityTimeoutSeconds === undefined ? {} : { VisibilityTimeout: options.visibilityTimeoutSeconds }),
       }),
     );
-    const found = r.Messages?.find((m) => m.Body === body);
-    if (found !== undefined) return Number(found.Attributes?.ApproximateReceiveCount);
+    for (const m of r.Messages ?? []) received.set(`${queueUrl} ${m.Body}`, Number(m.Attributes?.ApproximateReceiveCount));
   }
   throw new Error(`no message ${body} on ${queueUrl} within ${ceilingMs} ms`);
 }
