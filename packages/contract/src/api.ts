@@ -15,7 +15,6 @@ export const API_ERROR_CODES = [
   'UNSUPPORTED_MEDIA_TYPE', // a body that is not application/json
   'PAYLOAD_TOO_LARGE', // a body over the API's limit
   'HEADERS_TOO_LARGE', // request line and headers over API Gateway's 10240 bytes
-  'REQUEST_TIMEOUT', // the request body stopped arriving (a client that announced more than it sent)
   'UNAUTHENTICATED', // no tenant: no JWT claims (or, in local mode, no x-revive-tenant header)
   'FORBIDDEN_UPLOAD_KEY', // an uploadKey outside the caller's tenant prefix
   'UPLOAD_NOT_FOUND', // an uploadKey with nothing uploaded there (not uploaded yet, or expired)
@@ -30,7 +29,7 @@ export const API_ERROR_CODES = [
   'ROUTE_NOT_FOUND', // no route for this method and path
   'MALFORMED_PATH', // a path whose percent-encoding does not decode (e.g. /jobs/%E0%A4%A)
   'ENQUEUE_FAILED', // the job could not be queued; retrying with the same Idempotency-Key is safe
-  'TIMEOUT', // the handler took longer than API Gateway's 30 s
+  'TIMEOUT', // the handler took longer than API Gateway's 30 s (503), or the request body stopped arriving (408)
   'INTERNAL', // a bug; the detail says what happened
 ] as const;
 export const apiErrorCodeSchema = z.enum(API_ERROR_CODES);

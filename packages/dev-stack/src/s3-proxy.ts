@@ -242,8 +242,11 @@ function receiveForm(
       const lower = name.toLowerCase();
       if (file !== undefined) return;
       if (lower === 'file') return fail(new S3ProxyError(400, 'InvalidArgument', 'The file field must be a file.'));
-      // Which of two values would the policy check, and which would be stored? Neither: S3 refuses the form too.
-      if (fields.has(lower)) return fail(new S3ProxyError(400, 'InvalidArgument', `The form field ${name} appears more than once.`));
+      // Two different values: which would the policy check, and which would be stored? Neither: the form is refused.
+      // The same value twice (a client that appends Content-Type beside the presigned fields) is no ambiguity.
+      if (fields.has(lower) && fields.get(lower) !== value) {
+        return fail(new S3ProxyError(400, 'InvalidArgument', `The form field ${name} appears more than once, with different values.`));
+      }
       fieldBytes += Buffer.byteLength(name) + Buffer.byteLength(value);
       if (info.valueTruncated || info.nameTruncated || fieldBytes > MAX_FORM_FIELDS_BYTES) {
         return fail(new S3ProxyError(400, 'MaxPostPreDataLengthExceeded', `Your POST request fields preceding the upload file were too large (over ${MAX_FORM_FIELDS_BYTES} bytes).`));

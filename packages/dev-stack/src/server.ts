@@ -321,7 +321,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
         res.setHeader('connection', 'close');
         const message = `No part of the request body arrived for ${bodyIdleTimeoutMs} ms.`;
         if (isS3) sendS3Timeout(res, message);
-        else send(res, problemResult(408, 'REQUEST_TIMEOUT', message));
+        else send(res, problemResult(408, 'TIMEOUT', message));
       }
       // The answer goes out first; the rest of the body is never coming.
       res.once('finish', () => req.socket.destroy());
