@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import busboy from 'busboy';
 import { ownedTempPrefix } from './temp-dirs.js';
@@ -15,14 +16,14 @@ import { ownedTempPrefix } from './temp-dirs.js';
  * A same-origin stand-in for S3's browser-facing endpoints, for the local stack only. fauxqs has no CORS and treats
  * `POST /bucket` as DeleteObjects, so the browser cannot talk to it. The handlers presign against this proxy
  * (REVIVE_S3_PUBLIC_ENDPOINT), and the proxy does what S3 would: it checks the POST policy's signature, expiry and
- * conditions (key, bucket, content-length-range, Content-Type), then stores the file in the emulator with PutObject;
+ * conditions (key, bucket, content-length-range, Content-Type), then stores the file in the emulator (in parts);
  * presigned GETs are checked like S3 checks them (SigV4 query signature over method, path, query and host, then
  * expiry) and served from the emulator. Nothing here runs in AWS.
  *
  * Bodies stream both ways, so memory stays bounded whatever the object's size: an upload's file part goes to a
  * temporary file as it arrives (counted against the policy's content-length-range and the proxy's own limit, and
- * refused the moment it passes either), then to the emulator with its exact length, so a refused upload stores
- * nothing; a download is piped from the emulator's response. A refused upload is answered at once (before the body
+ * refused the moment it passes either), then to the emulator in parts, so a refused upload stores nothing; a
+ * download is piped from the emulator's response. A refused upload is answered at once (before the body
  * is read when Content-Length already says it is too large) and the rest of the body is read and dropped, so the
  * client, still sending, reads the answer instead of a reset connection.
  *
@@ -43,6 +44,12 @@ const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
  * can discard the answer before the client reads it (nginx's `lingering_time` is the same idea). @default 30_000
  */
 export const REFUSED_UPLOAD_LINGER_MS = 30_000;
+/**
+ * Size of the parts in which the proxy stores an upload in the emulator. The emulator buffers each request body whole
+ * (Fastify), so one PutObject of a 160 MiB upload cost the stack's process over 300 MB of RSS; in parts it holds one
+ * part at a time, and no upload meets the emulator's own body limit. @default 8_388_608
+ */
+export const PROXY_UPLOAD_PART_BYTES = 8 * 1024 * 1024;
 /** Largest total of a form's non-file fields (names and values); S3's policy documents are a few KB. @default 65_536 */
 export const MAX_FORM_FIELDS_BYTES = 64 * 1024;
 /** Headers that keep a served object from acting as a page or script on the API's origin. */
@@ -352,15 +359,14 @@ export function createS3Proxy(options: S3ProxyOptions) {
       const { policy, fileBytes } = await receiveForm(req, { bucket, secretAccessKey: options.credentials.secretAccessKey, maxFormBytes: options.maxFormBytes, spoolFile });
       const body = createReadStream(spoolFile);
       try {
-        await client.send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key: policy.key,
-            Body: body,
-            ContentLength: fileBytes,
-            ...(policy.contentType === undefined ? {} : { ContentType: policy.contentType }),
-          }),
-        );
+        // One PutObject up to a part's size; above it a multipart upload, one part in flight, aborted on failure.
+        await new Upload({
+          client,
+          params: { Bucket: bucket, Key: policy.key, Body: body, ...(policy.contentType === undefined ? {} : { ContentType: policy.contentType }) },
+          partSize: PROXY_UPLOAD_PART_BYTES,
+          queueSize: 1,
+          leavePartsOnError: false,
+        }).done();
       } catch (error) {
         throw emulatorRefusal(error, fileBytes) ?? error;
       } finally {
