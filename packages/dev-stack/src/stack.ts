@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { DEFAULT_RESTORER, parseEndpoint } from '@revive/contract';
 import {
   createReviveResources,
@@ -14,7 +15,6 @@ import {
   type LocalAwsTarget,
   type ReviveResources,
 } from '@revive/local-aws';
-import { createInterface } from 'node:readline';
 import { startLocalServer, type LocalServer } from './server.js';
 import { DEFAULT_LOCAL_SWEEP_INTERVAL_MS, startLocalSweeper } from './sweeper.js';
 import { makeOwnedTempDir, processAlive, removeOrphanedTempDirs } from './temp-dirs.js';
