@@ -239,7 +239,7 @@ export async function startLocalAws(options: StartLocalAwsOptions = {}): Promise
   // `listenAddress`, `bodyLimit`, `s3StorageDir` and `dataDir` come from the repository's patch of fauxqs
   // (patches/fauxqs@1.9.2.patch).
   const layout = options.stateDir === undefined ? undefined : stateLayout(options.stateDir);
-  if (layout !== undefined) await Promise.all(Object.values(layout).map((dir) => mkdir(dir, { recursive: true })));
+  if (layout !== undefined) await Promise.all([layout.s3, layout.sqs].map((dir) => mkdir(dir, { recursive: true })));
   const fauxqs = await startFauxqs({
     port: options.sqsS3Port ?? 0,
     logger: false,
@@ -256,6 +256,7 @@ export async function startLocalAws(options: StartLocalAwsOptions = {}): Promise
     try {
       if (wanted === 'dynalite') throw new Error('dynalite requested');
       dynamoPort = options.dynamoPort || (await freePort());
+      if (layout !== undefined) await mkdir(layout.dynamodbLocal, { recursive: true });
       dynamo = await startDynamoDbLocal(dynamoPort, timeoutMs, layout?.dynamodbLocal);
       dynamoEngine = 'dynamodb-local';
     } catch (error) {
@@ -265,6 +266,7 @@ export async function startLocalAws(options: StartLocalAwsOptions = {}): Promise
       }
       // A fresh port unless one was asked for: a JVM that failed may have left its port in TIME_WAIT or half-bound.
       dynamoPort = options.dynamoPort || (await freePort());
+      if (layout !== undefined) await mkdir(layout.dynalite, { recursive: true });
       dynamo = await startDynalite(dynamoPort, layout?.dynalite);
       dynamoEngine = 'dynalite';
     }
