@@ -69,8 +69,6 @@ export interface LocalServerOptions {
   readonly timeoutMs?: number;
   /** @default DEFAULT_BODY_IDLE_TIMEOUT_MS */
   readonly bodyIdleTimeoutMs?: number;
-  /** Where the S3 proxy spools uploads while they arrive. @default os.tmpdir() */
-  readonly spoolDir?: string;
 }
 
 export interface LocalServer {
@@ -406,7 +404,6 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       region: env.AWS_REGION ?? 'us-east-1',
       credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID ?? 'local', secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? 'local' },
       maxFormBytes: deps.config.REVIVE_UPLOAD_MAX_BYTES + 64 * 1024,
-      ...(options.spoolDir === undefined ? {} : { spoolDir: options.spoolDir }),
     });
   }
   return {
