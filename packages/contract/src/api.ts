@@ -35,7 +35,7 @@ export const API_ERROR_CODES = [
   'ENQUEUE_FAILED', // the job could not be queued; retrying with the same Idempotency-Key is safe
   'SERVICE_UNAVAILABLE', // a storage or queue call failed or ran out of time before anything was written; retry
   'JOB_STATE_UNKNOWN', // a write to the job may or may not have happened; retry with the same Idempotency-Key (or GET the job)
-  'TIMEOUT', // the handler took longer than API Gateway's 30 s
+  'TIMEOUT', // the handler took longer than API Gateway's 30 s (503), or the request body stopped arriving (408)
   'INTERNAL', // a bug; the detail says what happened
 ] as const;
 export const apiErrorCodeSchema = z.enum(API_ERROR_CODES);

@@ -4,6 +4,7 @@ import { DEFAULT_MAX_OUTPUT_PIXELS } from './limits.js';
 import { DEFAULT_MAX_FACES, MAX_FACES_LIMIT } from './job.js';
 import { DEFAULT_DETECTOR, DEFAULT_DEVICE, DEFAULT_RESTORER, DEFAULT_THREADS, EXECUTION_DEVICES, MODEL_OPTIONS, servedModelIds, type ModelOption } from './models.js';
 import { webhookSecretSchema } from './webhook.js';
+import { parseEndpoint } from './url-policy.js';
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const cidrList = z
@@ -11,6 +12,26 @@ const cidrList = z
   .default('')
   .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
   .pipe(z.array(z.union([z.cidrv4(), z.cidrv6()])));
+/**
+ * REVIVE_URL_DENY_ENDPOINTS: comma-separated `host:port` endpoints (IP literals), as AddressPolicy's denyEndpoints
+ * takes them. Shared by every process that fetches or posts to user-supplied URLs (worker, DLQ and retry consumers).
+ */
+export const urlDenyEndpointsSchema = z
+  .string()
+  .default('')
+  .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
+  .pipe(
+    z.array(
+      z.string().refine((text) => {
+        try {
+          parseEndpoint(text);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'an endpoint: an IP literal and a port (127.0.0.1:4566 or [::1]:4566)'),
+    ),
+  );
 /**
  * An http(s) URL. Not z.url() or WHATWG parsing: both refuse host names whose last label is numeric, such as fauxqs's
  * queue URLs (http://sqs.us-east-1.127.0.0.1:4566/000000000000/jobs); the SDK only passes the queue URL along.
@@ -173,6 +194,13 @@ export const workerEnvSchema = z.object({
    * @default '' (none)
    */
   REVIVE_URL_ALLOW_CIDRS: cidrList,
+  /**
+   * Comma-separated `host:port` endpoints that URL sources and webhooks never reach, whatever REVIVE_URL_ALLOW_CIDRS
+   * allows: `pnpm start` lists its own emulators and API, so a loopback allow-list for a test receiver does not open
+   * the S3 emulator (which has no authentication) to a job's source URL. One on a loopback address denies its port on
+   * every loopback address. @default '' (none)
+   */
+  REVIVE_URL_DENY_ENDPOINTS: urlDenyEndpointsSchema,
   /** Path-style S3 addressing, for emulators without virtual-hosted buckets. @default false */
   REVIVE_S3_FORCE_PATH_STYLE: bool.default(false),
   /**

@@ -46,6 +46,27 @@ describe('AddressPolicy', () => {
     expect(policy.check('fd12::1').allowed).toBe(true);
   });
 
+  it('refuses a denied endpoint before the allow-list: its port on every loopback and unspecified address', () => {
+    const policy = new AddressPolicy(['127.0.0.0/8', '0.0.0.0/32', '::1/128', '10.0.0.0/8'], { denyEndpoints: ['127.0.0.1:4566', '10.1.2.3:8000'] });
+    for (const address of ['127.0.0.1', '127.9.9.9', '0.0.0.0', '::1']) {
+      const verdict = policy.check(address, 4566);
+      expect(verdict.allowed, address).toBe(false);
+      if (!verdict.allowed) expect(verdict.reason).toContain('REVIVE_URL_DENY_ENDPOINTS');
+    }
+    // Another port, or no port (the API's early check of a literal), is judged by the allow-list alone.
+    expect(policy.check('127.0.0.1', 4567).allowed).toBe(true);
+    expect(policy.check('127.0.0.1').allowed).toBe(true);
+    // A non-local endpoint is denied on its own address only.
+    expect(policy.check('10.1.2.3', 8000).allowed).toBe(false);
+    expect(policy.check('10.1.2.4', 8000).allowed).toBe(true);
+    expect(policy.deniesPort(4566)).toBe(true);
+    expect(policy.deniesPort(80)).toBe(false);
+  });
+
+  it.each(['localhost:4566', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', '::1:4566', '[::1]'])('refuses %s as a denied endpoint (IP literal and port only)', (text) => {
+    expect(() => new AddressPolicy([], { denyEndpoints: [text] })).toThrow(RangeError);
+  });
+
   it('refuses things that are not addresses', () => {
     expect(strict.check('example.com').allowed).toBe(false);
   });

@@ -1,5 +1,7 @@
 // `pnpm start`: the local stack (emulators, resources, `revive serve`, the local API and the demo page).
 // `pnpm start --smoke` (or REVIVE_SMOKE=1) submits one photo from ../shared/photos, exits 0 when it SUCCEEDS.
+// State (jobs, uploads and results, queued messages, scheduled webhook retries) is kept in `.revive/` at the repository
+// root (or REVIVE_STATE_DIR) across restarts; `pnpm start --fresh` empties it first.
 //
 // It is a supervisor: a crashed worker is restarted (stack.ts), and one stop signal or several (pnpm forwards
 // Ctrl-C/SIGTERM, so the process often gets two) stops everything once, in order: worker drain, API, emulators.
@@ -10,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CreateUploadResponse, JobResponse } from '@revive/contract';
 import { provisionForStart, SHARED_MODELS_DIR } from './models.js';
-import { startLocalStack, type LocalStack } from './stack.js';
+import { REPO_ROOT, startLocalStack, StateDirInUseError, type LocalStack } from './stack.js';
 
 /** The smoke run's photo: small, one face. */
 export const SMOKE_PHOTO = 'photos/whole/blurry_face.jpg';
@@ -24,6 +26,31 @@ const TENANT = 'demo';
  * did (`POWERTOOLS_METRICS_DISABLED=false pnpm start` prints them); the API, the DLQ consumer and the worker read it.
  */
 const LOCAL_METRICS_DISABLED_DEFAULT = 'true';
+
+/**
+ * `pnpm start 2>&1 | tee log`, then Ctrl-C: the terminal's SIGINT ends tee at once, and every later write to the
+ * pipe fails with EPIPE, which Node raises as an uncaught 'error' on process.stdout — it killed this process halfway
+ * through its stop, leaving the job unreleased and the temporary folders behind. Output that can no longer be
+ * delivered is dropped instead; the stop goes on in order. Installed first, before anything writes.
+ */
+function survivePipeClose(): void {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+}
+survivePipeClose();
+
+/** Writes a worker's line to this process's own stream (the worker never writes to the terminal pipe itself). */
+function relayWorkerLine(line: string, stream: 'stdout' | 'stderr'): void {
+  const out = stream === 'stdout' ? process.stdout : process.stderr;
+  if (!out.destroyed && out.writable) out.write(`${line}\n`);
+}
+
+/** `pnpm start`'s state folder, at the repository root (git-ignored). */
+export const DEFAULT_STATE_DIR = path.join(REPO_ROOT, '.revive');
+
+/** The state folder `pnpm start` keeps: REVIVE_STATE_DIR when set, else {@link DEFAULT_STATE_DIR}. */
+export function stateDirFrom(env: NodeJS.ProcessEnv): string {
+  return path.resolve(env.REVIVE_STATE_DIR || DEFAULT_STATE_DIR);
+}
 
 /** Signals that stop the stack. */
 export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -55,6 +82,7 @@ function banner(stack: LocalStack): string {
     `  API           ${url}  (OpenAPI: ${url}/openapi.json)`,
     `  S3 proxy      ${url}/s3  (presigned POST uploads and result downloads, same origin)`,
     `  restorer      ${stack.restorer.restorer}  (${stack.restorer.reason})`,
+    `  state         ${stateDirFrom(process.env)}  (jobs, uploads, results and queued messages are kept across restarts; pnpm start --fresh starts empty)`,
     `  metrics       ${process.env.POWERTOOLS_METRICS_DISABLED === LOCAL_METRICS_DISABLED_DEFAULT ? 'EMF lines off (POWERTOOLS_METRICS_DISABLED=false pnpm start prints them)' : 'EMF lines on stdout'}`,
     '',
     'Try it:',
@@ -125,7 +153,20 @@ async function main(): Promise<number> {
     return 0;
   }
   if (typeof models === 'number') return models;
-  const stack = await startLocalStack({ env: models.env, restorer: models.restorer });
+  let stack: LocalStack;
+  try {
+    stack = await startLocalStack({
+      env: models.env,
+      restorer: models.restorer,
+      workerOutput: relayWorkerLine,
+      stateDir: stateDirFrom(process.env),
+      fresh: process.argv.includes('--fresh'),
+    });
+  } catch (error) {
+    if (!(error instanceof StateDirInUseError)) throw error;
+    console.error(`pnpm start: ${error.message}\nNothing was started.`);
+    return 2;
+  }
   let stopped: Promise<void> | undefined;
   const stop = () => (stopped ??= stack.stop());
   const gaveUp = new Promise<'give-up'>((resolve) => stack.worker?.once('give-up', () => resolve('give-up')));

@@ -46,14 +46,19 @@ describe('provisionLocalModels', () => {
     await expect(provisionLocalModels({ env, ...quiet })).rejects.toMatchObject({ name: 'LocalModelsError', code: 'CONFIG', message: expect.stringContaining(MODELS_TEST_SHA256_ENV) });
   });
 
-  it('missing only the restorer, offline: the detector by id, and the identity restorer announced as offline', async () => {
+  it('missing only the restorer, offline: the detector by id, and the identity restorer announced in one short line', async () => {
     const modelsDir = await withDetector('restorer-missing');
-    const models = await provisionLocalModels({ env: { REVIVE_MODELS_DIR: modelsDir, REVIVE_MODELS_BASE_URL: deadUrl }, ...quiet });
+    const lines: string[] = [];
+    const models = await provisionLocalModels({ env: { REVIVE_MODELS_DIR: modelsDir, REVIVE_MODELS_BASE_URL: deadUrl }, log: (line) => lines.push(line) });
     expect(models.env).toMatchObject({ REVIVE_MODELS_DIR: modelsDir, REVIVE_DETECTOR: 'yunet' });
     expect(models.restorer.offline).toBe(true);
     expect(models.restorer.restorer).toMatch(/\.onnx$/);
-    expect(models.restorer.reason).toContain('gfpgan-1.4 is not in');
-    expect(models.restorer.reason).toContain('offline or unreachable');
+    // What the banner prints: the fallback and the network error, without the URL and the hand-install hint.
+    expect(models.restorer.reason).toMatch(/^demo identity restorer: the gfpgan-1\.4 weights can't be fetched \(.*ECONNREFUSED.*\)$/);
+    expect(models.restorer.reason.length).toBeLessThan(140);
+    expect(models.restorer.reason).not.toContain(deadUrl);
+    // Nothing announced a download that never started.
+    expect(lines.filter((line) => line.includes('downloading'))).toEqual([]);
   });
 
   it('a restorer asked for by name that cannot be had stops the start instead of falling back', async () => {

@@ -94,7 +94,7 @@ function userCacheDir(env: NodeJS.ProcessEnv): string {
 
 type Found =
   | { readonly kind: 'file'; readonly file: string; readonly dir: string | undefined; readonly entry: ModelEntry | undefined; readonly how: string }
-  | { readonly kind: 'unavailable'; readonly entry: ModelEntry; readonly reason: string };
+  | { readonly kind: 'unavailable'; readonly entry: ModelEntry; readonly reason: string; readonly shortReason: string };
 
 interface Context {
   readonly env: ModelsEnv;
@@ -107,6 +107,21 @@ interface Context {
 
 function describeCause(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Longest reason the offline fallback line quotes; the full message (URL, where to put the file) is for `models fetch`. */
+const MAX_SHORT_REASON_CHARS = 80;
+
+/**
+ * Why a download could not start, in a few words: the network error at the bottom of the cause chain (`getaddrinfo
+ * ENOTFOUND github.com`) or the HTTP status, not the whole message with its URL and hand-install hint.
+ */
+function shortDownloadReason(error: ModelDownloadError): string {
+  let inner: unknown = error;
+  while (inner instanceof Error && inner.cause instanceof Error) inner = inner.cause;
+  const http = /HTTP \d{3}[^.:]*/.exec(error.message)?.[0];
+  const text = error.stage === 'http' && http !== undefined ? http : inner instanceof Error && inner !== error ? inner.message : 'offline or unreachable';
+  return text.length > MAX_SHORT_REASON_CHARS ? `${text.slice(0, MAX_SHORT_REASON_CHARS - 1)}…` : text;
 }
 
 /** Finds `idOrPath` in the folders (verified), else downloads it into the download folder. */
@@ -127,20 +142,28 @@ async function ensureModel(ctx: Context, idOrPath: string, role: ModelRole, sett
       return { kind: 'file', file, dir, entry, how: `${file}, ${checked}` };
     }
     const url = modelDownloadUrl(entry, ctx.env.REVIVE_MODELS_BASE_URL);
-    if (url === undefined) return { kind: 'unavailable', entry, reason: 'it has no public download' };
-    ctx.log(`${entry.id} is not in ${ctx.folders.join(' or ')}: downloading it from ${url} into ${ctx.downloadDir}`);
+    if (url === undefined) return { kind: 'unavailable', entry, reason: 'it has no public download', shortReason: 'no public download' };
     const progress = createDownloadProgress(ctx.progressStream);
+    // Announced once bytes arrive: an offline start (every start without the weights) then prints only its one
+    // fallback line, not a "downloading" line that is contradicted at once.
+    let announced = false;
     const file = await resolveModel(entry.id, role, {
       modelsDir: ctx.downloadDir,
       download: true,
       ...(ctx.env.REVIVE_MODELS_BASE_URL && { baseUrl: ctx.env.REVIVE_MODELS_BASE_URL }),
       ...(sha256 && { sha256 }),
-      onProgress: (received, total) => progress.update(entry.id, received, total),
+      onProgress: (received, total) => {
+        if (!announced) {
+          announced = true;
+          ctx.log(`${entry.id} is not in ${ctx.folders.join(' or ')}: downloading it from ${url} into ${ctx.downloadDir}`);
+        }
+        progress.update(entry.id, received, total);
+      },
     }).finally(() => progress.stop());
     return { kind: 'file', file, dir: ctx.downloadDir, entry, how: `downloaded from ${url}, ${checked}` };
   } catch (error) {
     // Offline (no connection, no answer) or an HTTP error: the model is just not available here.
-    if (error instanceof ModelDownloadError && error.stage !== 'body') return { kind: 'unavailable', entry, reason: error.message };
+    if (error instanceof ModelDownloadError && error.stage !== 'body') return { kind: 'unavailable', entry, reason: error.message, shortReason: shortDownloadReason(error) };
     // Broke off or stalled midway (the .partial file is kept for the next start), or bytes that do not verify:
     // stop, rather than run without a model the user is in the middle of getting.
     const code = error instanceof ModelDownloadError ? 'MODEL_DOWNLOAD' : error instanceof WorkerError && error.code === 'MODEL_CHECKSUM' ? 'MODEL_CHECKSUM' : 'MODEL_DOWNLOAD';
@@ -219,7 +242,8 @@ export async function provisionLocalModels(options: ProvisionOptions = {}): Prom
     const { writeIdentityRestorer } = await import('@revive/pipeline');
     const dir = path.join(tmpdir(), 'revive-local-models');
     await mkdir(dir, { recursive: true });
-    choice = { restorer: await writeIdentityRestorer(dir), reason: `${restorerId} is not in ${folders.join(' or ')} and could not be downloaded: ${restorer.reason}`, offline: true };
+    // The banner's one line about it, every offline start: what runs instead and why, in a few words.
+    choice = { restorer: await writeIdentityRestorer(dir), reason: `demo identity restorer: the ${restorerId} weights can't be fetched (${restorer.shortReason})`, offline: true };
   }
   return {
     env: { ...base, REVIVE_MODELS_DIR: workerDir, REVIVE_DETECTOR: workerSetting(detector, workerDir, overrides) },

@@ -6,22 +6,24 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import busboy from 'busboy';
+import { ownedTempPrefix } from './temp-dirs.js';
 
 /**
  * A same-origin stand-in for S3's browser-facing endpoints, for the local stack only. fauxqs has no CORS and treats
  * `POST /bucket` as DeleteObjects, so the browser cannot talk to it. The handlers presign against this proxy
  * (REVIVE_S3_PUBLIC_ENDPOINT), and the proxy does what S3 would: it checks the POST policy's signature, expiry and
- * conditions (key, bucket, content-length-range, Content-Type), then stores the file in the emulator with PutObject;
+ * conditions (key, bucket, content-length-range, Content-Type), then stores the file in the emulator (in parts);
  * presigned GETs are checked like S3 checks them (SigV4 query signature over method, path, query and host, then
  * expiry) and served from the emulator. Nothing here runs in AWS.
  *
  * Bodies stream both ways, so memory stays bounded whatever the object's size: an upload's file part goes to a
  * temporary file as it arrives (counted against the policy's content-length-range and the proxy's own limit, and
- * refused the moment it passes either), then to the emulator with its exact length, so a refused upload stores
- * nothing; a download is piped from the emulator's response. A refused upload is answered at once (before the body
+ * refused the moment it passes either), then to the emulator in parts, so a refused upload stores nothing; a
+ * download is piped from the emulator's response. A refused upload is answered at once (before the body
  * is read when Content-Length already says it is too large) and the rest of the body is read and dropped, so the
  * client, still sending, reads the answer instead of a reset connection.
  *
@@ -42,6 +44,12 @@ const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
  * can discard the answer before the client reads it (nginx's `lingering_time` is the same idea). @default 30_000
  */
 export const REFUSED_UPLOAD_LINGER_MS = 30_000;
+/**
+ * Size of the parts in which the proxy stores an upload in the emulator. The emulator buffers each request body whole
+ * (Fastify), so one PutObject of a 160 MiB upload cost the stack's process over 300 MB of RSS; in parts it holds one
+ * part at a time, and no upload meets the emulator's own body limit. @default 8_388_608
+ */
+export const PROXY_UPLOAD_PART_BYTES = 8 * 1024 * 1024;
 /** Largest total of a form's non-file fields (names and values); S3's policy documents are a few KB. @default 65_536 */
 export const MAX_FORM_FIELDS_BYTES = 64 * 1024;
 /** Headers that keep a served object from acting as a page or script on the API's origin. */
@@ -84,6 +92,23 @@ function xmlEscape(s: string): string {
 function sendS3Error(res: ServerResponse, error: S3ProxyError): void {
   res.writeHead(error.status, { 'content-type': 'application/xml', ...SAFE_OBJECT_HEADERS });
   res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${error.s3Code}</Code><Message>${xmlEscape(error.message)}</Message></Error>`);
+}
+
+/** The server's answer to an upload whose body stopped arriving: S3's RequestTimeout code, with HTTP's 408. */
+export function sendS3Timeout(res: ServerResponse, message: string): void {
+  sendS3Error(res, new S3ProxyError(408, 'RequestTimeout', `Your socket connection to the server was not read from or written to within the timeout period. ${message}`));
+}
+
+/**
+ * The one byte range a GET asks for, as the emulator's Range header, or undefined for the whole object. Several
+ * ranges (`bytes=0-1,5-9`) are refused: S3 serves one range per request, and answering them with the whole object
+ * would send a 541 MB body to a client that asked for a few bytes.
+ */
+export function singleRange(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const value = header.trim();
+  if (/^bytes=(\d+-\d*|-\d+)$/.test(value)) return value;
+  throw new S3ProxyError(416, 'InvalidRange', 'The requested range is not satisfiable: one range per request, as bytes=first-last, bytes=first- or bytes=-suffix.');
 }
 
 function hmac(key: Buffer | string, data: string): Buffer {
@@ -224,6 +249,11 @@ function receiveForm(
       const lower = name.toLowerCase();
       if (file !== undefined) return;
       if (lower === 'file') return fail(new S3ProxyError(400, 'InvalidArgument', 'The file field must be a file.'));
+      // Two different values: which would the policy check, and which would be stored? Neither: the form is refused.
+      // The same value twice (a client that appends Content-Type beside the presigned fields) is no ambiguity.
+      if (fields.has(lower) && fields.get(lower) !== value) {
+        return fail(new S3ProxyError(400, 'InvalidArgument', `The form field ${name} appears more than once, with different values.`));
+      }
       fieldBytes += Buffer.byteLength(name) + Buffer.byteLength(value);
       if (info.valueTruncated || info.nameTruncated || fieldBytes > MAX_FORM_FIELDS_BYTES) {
         return fail(new S3ProxyError(400, 'MaxPostPreDataLengthExceeded', `Your POST request fields preceding the upload file were too large (over ${MAX_FORM_FIELDS_BYTES} bytes).`));
@@ -231,8 +261,11 @@ function receiveForm(
       fields.set(lower, value);
     });
     parser.on('file', (name, stream: Readable) => {
+      // One file part, named file: a second one (or a file part under another name) is refused, not ignored, so
+      // what was stored is never a guess about which part the client meant.
       if (name.toLowerCase() !== 'file' || file !== undefined) {
         stream.resume();
+        fail(new S3ProxyError(400, 'InvalidArgument', 'POST requires exactly one file upload per request.'));
         return;
       }
       let policy: CheckedPolicy;
@@ -320,21 +353,20 @@ export function createS3Proxy(options: S3ProxyOptions) {
     // A declared length over the limit is refused before a byte of the body is read.
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > options.maxFormBytes) throw tooLarge(options.maxFormBytes);
-    const dir = await mkdtemp(path.join(options.spoolDir ?? tmpdir(), 'revive-s3-upload-'));
+    const dir = await mkdtemp(path.join(options.spoolDir ?? tmpdir(), ownedTempPrefix('s3-upload')));
     try {
       const spoolFile = path.join(dir, 'file');
       const { policy, fileBytes } = await receiveForm(req, { bucket, secretAccessKey: options.credentials.secretAccessKey, maxFormBytes: options.maxFormBytes, spoolFile });
       const body = createReadStream(spoolFile);
       try {
-        await client.send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key: policy.key,
-            Body: body,
-            ContentLength: fileBytes,
-            ...(policy.contentType === undefined ? {} : { ContentType: policy.contentType }),
-          }),
-        );
+        // One PutObject up to a part's size; above it a multipart upload, one part in flight, aborted on failure.
+        await new Upload({
+          client,
+          params: { Bucket: bucket, Key: policy.key, Body: body, ...(policy.contentType === undefined ? {} : { ContentType: policy.contentType }) },
+          partSize: PROXY_UPLOAD_PART_BYTES,
+          queueSize: 1,
+          leavePartsOnError: false,
+        }).done();
       } catch (error) {
         throw emulatorRefusal(error, fileBytes) ?? error;
       } finally {
@@ -408,17 +440,21 @@ export function createS3Proxy(options: S3ProxyOptions) {
 
   async function download(req: IncomingMessage, res: ServerResponse, rawPath: string, bucket: string, key: string, query: URLSearchParams): Promise<void> {
     await verifyPresignedGet(req, rawPath, query);
+    const range = singleRange(req.headers.range);
     try {
-      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(range === undefined ? {} : { Range: range }) }));
       // The SDK's body in Node is the emulator's response stream: piped, never read whole.
       const body = out.Body as Readable;
       const stored = (out.ContentType ?? '').split(';')[0]!.trim().toLowerCase();
       const inline = INLINE_IMAGE_TYPES.has(stored);
-      res.writeHead(200, {
+      const partial = range !== undefined && out.ContentRange !== undefined;
+      res.writeHead(partial ? 206 : 200, {
         'content-type': inline ? stored : 'application/octet-stream',
         ...(inline ? {} : { 'content-disposition': 'attachment' }),
         ...SAFE_OBJECT_HEADERS,
         ...(out.ContentLength === undefined ? {} : { 'content-length': String(out.ContentLength) }),
+        ...(partial ? { 'content-range': out.ContentRange } : {}),
+        'accept-ranges': 'bytes',
         'cache-control': 'private, max-age=60',
       });
       if (req.method === 'HEAD') {
@@ -428,7 +464,11 @@ export function createS3Proxy(options: S3ProxyOptions) {
       }
       await pipeline(body, res);
     } catch (error) {
-      if ((error as { name?: string }).name === 'NoSuchKey') throw new S3ProxyError(404, 'NoSuchKey', 'The specified key does not exist.');
+      const name = (error as { name?: string }).name;
+      if (name === 'NoSuchKey') throw new S3ProxyError(404, 'NoSuchKey', 'The specified key does not exist.');
+      if (name === 'InvalidRange' || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) {
+        throw new S3ProxyError(416, 'InvalidRange', 'The requested range is not satisfiable.');
+      }
       throw error;
     }
   }

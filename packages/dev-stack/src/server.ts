@@ -8,7 +8,7 @@ import type { ApiEvent, ApiResult } from '@revive/api';
 import { problemResult } from '@revive/api';
 import { API_ROUTES, type ApiRoute } from '@revive/contract';
 import { bindHandlers } from '@revive/api';
-import { createS3Proxy } from './s3-proxy.js';
+import { createS3Proxy, sendS3Timeout } from './s3-proxy.js';
 
 /** API Gateway HTTP API quotas (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html). */
 export const API_GATEWAY_LIMITS = {
@@ -35,6 +35,13 @@ export const LOCAL_MAX_HEADER_BYTES = 64 * 1024;
  */
 export const LOCAL_KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
+/**
+ * How long a request body may go without a byte arriving before the server answers 408 and closes the connection.
+ * A client that announced a body and stalled (Content-Length 1 MB, 1 KB sent) would otherwise hold the connection
+ * until Node's 300 s request timeout. An upload that keeps moving, however slowly, is never cut. @default 10_000
+ */
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 10_000;
+
 /** @default '127.0.0.1' */
 export const DEFAULT_HOST = '127.0.0.1';
 /** @default 3000 */
@@ -60,6 +67,8 @@ export interface LocalServerOptions {
   readonly port?: number;
   /** @default API_GATEWAY_LIMITS.integrationTimeoutMs */
   readonly timeoutMs?: number;
+  /** @default DEFAULT_BODY_IDLE_TIMEOUT_MS */
+  readonly bodyIdleTimeoutMs?: number;
 }
 
 export interface LocalServer {
@@ -184,6 +193,46 @@ async function readLimited(req: IncomingMessage, maxBytes: number): Promise<Buff
   return Buffer.concat(chunks);
 }
 
+/**
+ * The request's path exactly as sent, or undefined when URL parsing would change it: `//jobs` (a scheme-relative URL
+ * whose "host" is jobs), dot segments (`/jobs/%2e%2e`, `/a/../`) and backslashes all resolve to another path, often
+ * `/` (the demo page). API Gateway routes the raw path; here such a path matches no route instead of another one.
+ */
+export function canonicalPath(rawUrl: string): string | undefined {
+  const rawPath = rawUrl.split('?')[0]!;
+  if (!rawPath.startsWith('/')) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(rawUrl, 'http://local.invalid');
+  } catch {
+    return undefined;
+  }
+  return parsed.host === 'local.invalid' && parsed.pathname === rawPath ? rawPath : undefined;
+}
+
+/**
+ * Answers 408 (via `timedOut`) when a request body stops arriving for `idleMs`: the socket's byte count is checked
+ * each period, so any progress re-arms it. Stops once the body is complete or the request is gone.
+ */
+function watchBodyIdle(req: IncomingMessage, idleMs: number, timedOut: () => void): void {
+  if (req.complete || idleMs <= 0) return;
+  let seen = req.socket.bytesRead;
+  const timer = setInterval(() => {
+    if (req.complete) return clearInterval(timer);
+    const now = req.socket.bytesRead;
+    if (now !== seen) {
+      seen = now;
+      return;
+    }
+    clearInterval(timer);
+    timedOut();
+  }, idleMs);
+  timer.unref();
+  const stop = () => clearInterval(timer);
+  req.once('end', stop);
+  req.once('close', stop);
+}
+
 function requestLineAndHeaderBytes(req: IncomingMessage): number {
   let total = (req.method?.length ?? 0) + (req.url?.length ?? 0) + 'HTTP/1.1'.length;
   for (let i = 1; i < req.rawHeaders.length; i += 2) total += Buffer.byteLength(req.rawHeaders[i]!);
@@ -199,6 +248,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const host = options.host ?? DEFAULT_HOST;
   const port = options.port ?? (env.PORT === undefined ? DEFAULT_PORT : Number(env.PORT));
   const timeoutMs = options.timeoutMs ?? API_GATEWAY_LIMITS.integrationTimeoutMs;
+  const bodyIdleTimeoutMs = options.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
   // Bound once the port is known (presigned URLs point at this server's own S3 proxy).
   const bound: { handlers?: Record<ApiRoute['handler'], ApiHandler> } = {};
   let proxy: ReturnType<typeof createS3Proxy> | undefined;
@@ -260,9 +310,28 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
 
   const server: Server = createServer({ maxHeaderSize: LOCAL_MAX_HEADER_BYTES, keepAliveTimeout: LOCAL_KEEP_ALIVE_TIMEOUT_MS }, (req, res) => {
     const domainName = req.headers.host ?? `${host}:${port}`;
-    const url = new URL(req.url ?? '/', `http://${domainName}`);
+    const canonical = canonicalPath(req.url ?? '/');
+    // Parsed against this server's own origin: a Host header is the client's to choose and may not parse as a URL.
+    const url = new URL(canonical === undefined ? '/' : (req.url ?? '/'), 'http://local.invalid');
+    const isS3 = canonical !== undefined && (url.pathname === S3_PROXY_PREFIX || url.pathname.startsWith(`${S3_PROXY_PREFIX}/`));
+    watchBodyIdle(req, bodyIdleTimeoutMs, () => {
+      if (!res.headersSent) {
+        res.setHeader('connection', 'close');
+        const message = `No part of the request body arrived for ${bodyIdleTimeoutMs} ms.`;
+        if (isS3) sendS3Timeout(res, message);
+        else send(res, problemResult(408, 'TIMEOUT', message));
+      }
+      // The answer goes out first; the rest of the body is never coming.
+      res.once('finish', () => req.socket.destroy());
+      if (res.writableFinished) req.socket.destroy();
+    });
     const work = async () => {
-      if (url.pathname === S3_PROXY_PREFIX || url.pathname.startsWith(`${S3_PROXY_PREFIX}/`)) {
+      if (canonical === undefined) {
+        req.resume();
+        send(res, problemResult(404, 'ROUTE_NOT_FOUND', `No route for ${req.method} ${JSON.stringify(req.url)}: the path is not in canonical form.`));
+        return;
+      }
+      if (isS3) {
         if (proxy === undefined) {
           send(res, problemResult(404, 'ROUTE_NOT_FOUND', 'No S3 proxy: AWS_ENDPOINT_URL_S3 is not set.'));
           return;

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
-import { DEFAULT_RESTORER, formatAvailableModels } from '@revive/contract';
+import { createInterface } from 'node:readline';
+import { DEFAULT_RESTORER, formatAvailableModels, parseEndpoint } from '@revive/contract';
 import {
   createReviveResources,
   localAwsEnv,
@@ -16,6 +17,7 @@ import {
 } from '@revive/local-aws';
 import { startLocalServer, type LocalServer } from './server.js';
 import { DEFAULT_LOCAL_SWEEP_INTERVAL_MS, startLocalSweeper } from './sweeper.js';
+import { makeOwnedTempDir, processAlive, removeOrphanedTempDirs } from './temp-dirs.js';
 import { startLocalWebhookRetries } from './webhook-retries.js';
 
 /**
@@ -47,6 +49,24 @@ export function localModelsDir(env: NodeJS.ProcessEnv): string | undefined {
   if (env.REVIVE_MODELS_DIR) return env.REVIVE_MODELS_DIR;
   const shared = path.resolve(REPO_ROOT, '..', 'shared', 'models');
   return existsSync(shared) ? shared : undefined;
+}
+
+/**
+ * REVIVE_URL_DENY_ENDPOINTS for the stack's processes: the `host:port` of each of its own URLs (emulators, API),
+ * after any the user listed. Hosts that are names, not IP literals, are left out (the stack binds IPs).
+ */
+export function ownEndpoints(urls: readonly string[], userList: string | undefined): string {
+  const endpoints = new Set((userList ?? '').split(',').map((e) => e.trim()).filter(Boolean));
+  for (const url of urls) {
+    const { host } = new URL(url);
+    try {
+      parseEndpoint(host);
+      endpoints.add(host);
+    } catch {
+      // A name: the worker's check only takes IP literals.
+    }
+  }
+  return [...endpoints].join(',');
 }
 
 /** How the restorer was chosen; `offline` means a generated identity restorer stands in for GFPGAN. */
@@ -95,12 +115,69 @@ export interface LocalStackOptions {
   readonly workerEnv?: Record<string, string>;
   /** @default 'inherit' */
   readonly workerStdio?: 'inherit' | 'ignore' | 'pipe';
-  /** With workerStdio 'pipe': each line any worker process (first or restarted) writes. */
-  readonly workerOutput?: (line: string) => void;
+  /**
+   * Each line any worker process (first or restarted) writes, and on which stream; implies workerStdio 'pipe'. `pnpm
+   * start` relays them to its own output, so only it writes there: a closed terminal pipe (`| tee` ended by Ctrl-C)
+   * then never reaches the worker as EPIPE in the middle of its drain.
+   */
+  readonly workerOutput?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Progress lines. @default console.log */
   readonly log?: (line: string) => void;
   /** How often the enqueue sweeper (the outbox's scheduled Lambda in AWS) runs; 0 turns it off. @default DEFAULT_LOCAL_SWEEP_INTERVAL_MS (10 s) */
   readonly sweepIntervalMs?: number;
+  /**
+   * A folder that keeps the stack's emulators' state across restarts (`pnpm start`: `.revive/`, or REVIVE_STATE_DIR):
+   * jobs, uploads and results, queued job messages and scheduled webhook retries. Resources get fixed names, so the
+   * next start finds them. One stack at a time per folder. Ignored with `target` (emulators someone else runs).
+   * @default undefined (everything in memory, gone at stop)
+   */
+  readonly stateDir?: string;
+  /** Empty the state folder first (`pnpm start --fresh`). @default false */
+  readonly fresh?: boolean;
+}
+
+/** Prefix of the resource names in a state folder: fixed, so a restart finds its table, queues and bucket. */
+export const STATE_RESOURCE_PREFIX = 'revive-local';
+/** The file in a state folder that names the process using it. */
+export const STATE_LOCK_FILE = 'stack.pid';
+
+/** The state folder is used by another running stack. */
+export class StateDirInUseError extends Error {
+  constructor(
+    readonly stateDir: string,
+    readonly ownerPid: number,
+  ) {
+    super(`${stateDir} is in use by another local stack (pid ${ownerPid}): stop it, or give this one its own folder with REVIVE_STATE_DIR.`);
+    this.name = 'StateDirInUseError';
+  }
+}
+
+/**
+ * Takes the state folder for this process (its pid in STATE_LOCK_FILE): refused while another live process holds it,
+ * taken over from one that is gone (kill -9). With `fresh`, everything else in it is removed first. Returns the release.
+ */
+export async function lockStateDir(stateDir: string, fresh: boolean): Promise<() => Promise<void>> {
+  await mkdir(stateDir, { recursive: true });
+  const lockFile = path.join(stateDir, STATE_LOCK_FILE);
+  for (;;) {
+    try {
+      await writeFile(lockFile, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = Number((await readFile(lockFile, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) throw new StateDirInUseError(stateDir, owner);
+      // Its owner is gone: take it over (one of two racing starts wins the next 'wx').
+      await rm(lockFile, { force: true });
+    }
+  }
+  if (fresh) {
+    for (const entry of await readdir(stateDir)) if (entry !== STATE_LOCK_FILE) await rm(path.join(stateDir, entry), { recursive: true, force: true });
+  }
+  return async () => {
+    const owner = (await readFile(lockFile, 'utf8').catch(() => '')).trim();
+    if (owner === String(process.pid)) await rm(lockFile, { force: true });
+  };
 }
 
 export interface LocalStack {
@@ -142,6 +219,8 @@ function spawnWorker(env: NodeJS.ProcessEnv, stdio: 'inherit' | 'ignore' | 'pipe
 export interface WorkerSupervisorEvents {
   /** A worker process was started (the first one, or a restart). */
   spawn: [child: ChildProcess];
+  /** A worker process exited (a crash, or the end of stop()). */
+  exit: [child: ChildProcess, code: number | null, signal: NodeJS.Signals | null];
   /** The worker crashed too often in a row; the supervisor stopped restarting it. */
   'give-up': [];
 }
@@ -188,6 +267,7 @@ export class WorkerSupervisor extends EventEmitter<WorkerSupervisorEvents> {
     this.log(`revive serve started (pid ${child.pid})`);
     child.once('exit', (code, signal) => {
       if (this.#child === child) this.#child = undefined;
+      this.emit('exit', child, code, signal);
       if (this.#stopping) return;
       const ranMs = Date.now() - startedAt;
       this.#quickCrashes = ranMs >= WORKER_HEALTHY_RUN_MS ? 1 : this.#quickCrashes + 1;
@@ -235,17 +315,24 @@ export class WorkerSupervisor extends EventEmitter<WorkerSupervisorEvents> {
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const base = options.env ?? process.env;
   const log = options.log ?? ((line: string) => console.log(line));
+  // Folders of stacks and workers that were killed outright (kill -9); those of running stacks stay.
+  const orphans = await removeOrphanedTempDirs();
+  if (orphans.length > 0) log(`removed ${orphans.length} temporary folder(s) left by stopped stacks: ${orphans.join(', ')}`);
+  const stateDir = options.target === undefined ? options.stateDir : undefined;
+  const releaseState = stateDir === undefined ? undefined : await lockStateDir(stateDir, options.fresh ?? false);
   let aws: LocalAws | undefined;
-  const target = options.target ?? (aws = await startLocalAws());
-  // Undone in reverse order: worker (drains), sweeper, API, emulators.
+  // Undone in reverse order: worker (drains), sweeper, API, emulators, state folder.
   const cleanup: { name: string; run: () => Promise<void> }[] = [];
-  if (aws !== undefined) cleanup.push({ name: 'emulators', run: () => aws.stop() });
+  if (releaseState !== undefined) cleanup.push({ name: 'state folder lock', run: releaseState });
   try {
+    const target = options.target ?? (aws = await startLocalAws(stateDir === undefined ? {} : { stateDir }));
+    const started = aws;
+    if (started !== undefined) cleanup.push({ name: 'emulators', run: () => started.stop() });
     // The queue's settings come from the same variables the worker reads, so both agree on them.
     const visibility = Number(base.REVIVE_VISIBILITY_TIMEOUT_SECONDS);
     const maxReceiveCount = Number(base.REVIVE_MAX_RECEIVE_COUNT);
     const resources = await createReviveResources(target, {
-      prefix: `revive-local-${Date.now().toString(36)}`,
+      prefix: stateDir === undefined ? `revive-local-${Date.now().toString(36)}` : STATE_RESOURCE_PREFIX,
       ...(Number.isInteger(visibility) && visibility > 0 ? { visibilityTimeoutSeconds: visibility } : {}),
       ...(Number.isInteger(maxReceiveCount) && maxReceiveCount > 0 ? { maxReceiveCount } : {}),
     });
@@ -269,6 +356,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(options.port === undefined ? {} : { port: options.port }),
     });
     cleanup.push({ name: 'API', run: () => server.close() });
+    // Whatever REVIVE_URL_ALLOW_CIDRS opens (127.0.0.0/8 for a loopback webhook receiver), a job's URLs never reach
+    // the stack's own ports: the S3 emulator has no authentication and would serve any tenant's upload.
+    const urlGuardEnv = { REVIVE_URL_DENY_ENDPOINTS: ownEndpoints([...Object.values(target.endpoints), server.url], base.REVIVE_URL_DENY_ENDPOINTS) };
     const sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_LOCAL_SWEEP_INTERVAL_MS;
     if (sweepIntervalMs > 0) {
       const sweeper = startLocalSweeper(server.deps, sweepIntervalMs);
@@ -284,6 +374,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       env: {
         ...base,
         ...env,
+        ...urlGuardEnv,
         REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
         ...(server.s3PublicEndpoint === undefined ? {} : { REVIVE_S3_PUBLIC_ENDPOINT: server.s3PublicEndpoint }),
       },
@@ -299,17 +390,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const webhookRetries = await startLocalWebhookRetries(target, {
       ...base,
       ...env,
+      ...urlGuardEnv,
       REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
       ...(server.s3PublicEndpoint === undefined ? {} : { REVIVE_S3_PUBLIC_ENDPOINT: server.s3PublicEndpoint }),
     });
     cleanup.push({ name: 'webhook retries', run: () => webhookRetries.stop() });
     let worker: WorkerSupervisor | undefined;
     if (runsWorker) {
-      const healthDir = await mkdtemp(path.join(tmpdir(), 'revive-health-'));
+      const healthDir = await makeOwnedTempDir('health');
+      const workerTmpDir = base.TMPDIR ?? tmpdir();
       cleanup.push({ name: 'health folder', run: () => rm(healthDir, { recursive: true, force: true }) });
       const workerEnv: NodeJS.ProcessEnv = {
         ...base,
         ...env,
+        ...urlGuardEnv,
         ...(modelsDir === undefined ? {} : { REVIVE_MODELS_DIR: modelsDir }),
         REVIVE_RESTORER: restorer.restorer,
         REVIVE_HEALTH_FILE: path.join(healthDir, 'health.json'),
@@ -317,6 +411,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         REVIVE_WEBHOOK_SECRET: base.REVIVE_WEBHOOK_SECRET ?? LOCAL_WEBHOOK_SECRET,
         REVIVE_SHUTDOWN_TIMEOUT_SECONDS: base.REVIVE_SHUTDOWN_TIMEOUT_SECONDS ?? String(DEFAULT_LOCAL_SHUTDOWN_TIMEOUT_SECONDS),
         REVIVE_EXIT_ON_STDIN_EOF: 'true',
+        // Where the worker makes its own folder (named for its pid), so the supervisor knows where to clean up after it.
+        TMPDIR: workerTmpDir,
         // Webhooks carry presigned result URLs: they must point at the same public /s3 proxy as GET /jobs/{id}.
         ...(server.s3PublicEndpoint === undefined ? {} : { REVIVE_S3_PUBLIC_ENDPOINT: server.s3PublicEndpoint }),
         ...options.workerEnv,
@@ -326,13 +422,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const supervisor = new WorkerSupervisor(() => spawnWorker(workerEnv, stdio), log);
       if (output !== undefined) {
         supervisor.on('spawn', (child) => {
-          for (const stream of [child.stdout, child.stderr]) {
-            stream?.on('data', (chunk: Buffer) => {
-              for (const line of chunk.toString().split('\n')) if (line) output(line);
-            });
+          for (const [name, stream] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
+            // Whole lines, however the pipe splits them: a JSON log line arrives in one piece.
+            if (stream !== null) createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => line && output(line, name));
           }
         });
       }
+      // A worker killed outright leaves its folder; its pid names it.
+      supervisor.on('exit', (child) => {
+        if (child.pid !== undefined) void removeOrphanedTempDirs({ dir: workerTmpDir, pid: child.pid });
+      });
       worker = supervisor.run();
       cleanup.push({ name: 'worker', run: () => supervisor.stop() });
     }

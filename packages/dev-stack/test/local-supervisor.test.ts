@@ -48,6 +48,8 @@ class Stack {
         REVIVE_WAIT_TIME_SECONDS: '1',
         REVIVE_VISIBILITY_TIMEOUT_SECONDS: String(VISIBILITY_TIMEOUT_SECONDS),
         REVIVE_URL_ALLOW_CIDRS: `${SOURCE_HOST}/32`,
+        // A state folder per stack: this file runs two at once, and the repository's own is a developer's.
+        REVIVE_STATE_DIR: path.join(modelDir, `state-${started.length}`),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached,

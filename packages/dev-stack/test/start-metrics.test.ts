@@ -41,6 +41,8 @@ describe('pnpm start keeps EMF metric lines out of the terminal', () => {
       REVIVE_RESTORER: restorer,
       REVIVE_MODELS_DIR: path.join(sharedDir(), 'models'),
       REVIVE_WAIT_TIME_SECONDS: '1',
+      // Its own state folder: other stacks (tests in parallel, a developer's pnpm start) may hold the repository's.
+      REVIVE_STATE_DIR: path.join(modelDir, 'state'),
     };
     delete env.POWERTOOLS_METRICS_DISABLED;
     delete env.POWERTOOLS_LOG_LEVEL;

@@ -70,6 +70,22 @@ export interface StartLocalAwsOptions {
   readonly dynamoStartTimeoutMs?: number;
   /** Largest S3 request body fauxqs accepts. @default DEFAULT_S3_BODY_LIMIT_BYTES */
   readonly s3BodyLimitBytes?: number;
+  /**
+   * A folder that keeps the emulators' state across restarts (`pnpm start`'s `.revive/`): S3 objects as files
+   * (`s3/`, bodies never held in memory), SQS queues and messages (`sqs/sqs.json`), and the DynamoDB tables
+   * (`dynamodb/`, DynamoDB Local's -dbPath; `dynalite/` with the fallback). @default undefined (all in memory)
+   */
+  readonly stateDir?: string;
+}
+
+/** Where each emulator keeps its state inside a state folder. */
+export function stateLayout(stateDir: string) {
+  return {
+    s3: path.join(stateDir, 's3'),
+    sqs: path.join(stateDir, 'sqs'),
+    dynamodbLocal: path.join(stateDir, 'dynamodb'),
+    dynalite: path.join(stateDir, 'dynalite'),
+  } as const;
 }
 
 async function freePort(): Promise<number> {
@@ -153,7 +169,7 @@ interface StartedDynamo {
  * It runs in its own process group: Ctrl-C signals the terminal's whole foreground group, and the JVM must outlive
  * that signal until the worker has drained and this harness stops it.
  */
-async function startDynamoDbLocal(port: number, timeoutMs: number): Promise<StartedDynamo> {
+async function startDynamoDbLocal(port: number, timeoutMs: number, dbPath: string | undefined): Promise<StartedDynamo> {
   const dir = dynamoDbLocalDir();
   const classPath = `${path.join(dir, 'DynamoDBLocal.jar')}${path.delimiter}${path.join(dir, 'DynamoDBLocal_lib', '*')}`;
   const classes = await launcherClassDir(dir, classPath);
@@ -167,7 +183,8 @@ async function startDynamoDbLocal(port: number, timeoutMs: number): Promise<Star
       `${classes}${path.delimiter}${classPath}`,
       LAUNCHER_CLASS,
       LOOPBACK_HOST,
-      '-inMemory',
+      // -sharedDb: one database file whatever the region and credentials of a client.
+      ...(dbPath === undefined ? ['-inMemory'] : ['-dbPath', dbPath]),
       '-sharedDb',
       '-disableTelemetry',
       '-port',
@@ -214,11 +231,11 @@ async function startDynamoDbLocal(port: number, timeoutMs: number): Promise<Star
   };
 }
 
-async function startDynalite(port: number): Promise<StartedDynamo> {
+async function startDynalite(port: number, dbPath: string | undefined): Promise<StartedDynamo> {
   const require = createRequire(import.meta.url);
-  const dynalite = require('dynalite') as (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => HttpServer;
-  // Tables are ACTIVE at once: the default 500 ms CREATING phase only slows tests down.
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const dynalite = require('dynalite') as (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number; path?: string }) => HttpServer;
+  // Tables are ACTIVE at once: the default 500 ms CREATING phase only slows tests down. `path`: a LevelDB folder.
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(dbPath === undefined ? {} : { path: dbPath }) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, LOOPBACK_HOST, () => resolve());
@@ -258,12 +275,16 @@ export async function startLocalAws(options: StartLocalAwsOptions = {}): Promise
   // No `host` option: with one, fauxqs builds queue URLs as `sqs.<region>.<host>`, which is no valid URL for an IP.
   // Without it they read `http://sqs.us-east-1.localhost:PORT/…`, a valid URL that does not resolve: SQS clients must
   // keep their configured endpoint (`useQueueUrlAsEndpoint: false`) instead of switching to the queue URL's host.
-  // `listenAddress` and `bodyLimit` come from the repository's patch of fauxqs (patches/fauxqs@1.9.2.patch).
+  // `listenAddress`, `bodyLimit`, `s3StorageDir` and `dataDir` come from the repository's patch of fauxqs
+  // (patches/fauxqs@1.9.2.patch).
+  const layout = options.stateDir === undefined ? undefined : stateLayout(options.stateDir);
+  if (layout !== undefined) await Promise.all([layout.s3, layout.sqs].map((dir) => mkdir(dir, { recursive: true })));
   const fauxqs = await startFauxqs({
     port: options.sqsS3Port ?? 0,
     logger: false,
     listenAddress: LOOPBACK_HOST,
     bodyLimit: options.s3BodyLimitBytes ?? DEFAULT_S3_BODY_LIMIT_BYTES,
+    ...(layout === undefined ? {} : { s3StorageDir: layout.s3, dataDir: layout.sqs }),
   });
   const timeoutMs = options.dynamoStartTimeoutMs ?? DEFAULT_DYNAMO_START_TIMEOUT_MS;
   const wanted = options.dynamo ?? 'auto';
@@ -274,7 +295,8 @@ export async function startLocalAws(options: StartLocalAwsOptions = {}): Promise
     try {
       if (wanted === 'dynalite') throw new Error('dynalite requested');
       dynamoPort = options.dynamoPort || (await freePort());
-      dynamo = await startDynamoDbLocal(dynamoPort, timeoutMs);
+      if (layout !== undefined) await mkdir(layout.dynamodbLocal, { recursive: true });
+      dynamo = await startDynamoDbLocal(dynamoPort, timeoutMs, layout?.dynamodbLocal);
       dynamoEngine = 'dynamodb-local';
     } catch (error) {
       if (wanted === 'dynamodb-local') throw error;
@@ -283,7 +305,8 @@ export async function startLocalAws(options: StartLocalAwsOptions = {}): Promise
       }
       // A fresh port unless one was asked for: a JVM that failed may have left its port in TIME_WAIT or half-bound.
       dynamoPort = options.dynamoPort || (await freePort());
-      dynamo = await startDynalite(dynamoPort);
+      if (layout !== undefined) await mkdir(layout.dynalite, { recursive: true });
+      dynamo = await startDynalite(dynamoPort, layout?.dynalite);
       dynamoEngine = 'dynalite';
     }
   } catch (error) {

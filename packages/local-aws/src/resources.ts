@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, SetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_VISIBILITY_TIMEOUT_SECONDS, TABLE_SCHEMA } from '@revive/contract';
 import { LOCAL_CREDENTIALS, type LocalAwsEndpoints } from './emulators.js';
 
@@ -56,33 +56,46 @@ export interface CreateResourcesOptions {
   readonly maxReceiveCount?: number;
 }
 
-/** Creates Revive's resources on the emulators, with the same keys, indexes, TTL and redrive policy as the CDK app. */
+/**
+ * CreateQueue, or, when the queue is already there with other settings (a kept state folder started again with
+ * another REVIVE_VISIBILITY_TIMEOUT_SECONDS), the same queue with its settings updated. Returns its URL.
+ */
+async function ensureQueue(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<string> {
+  try {
+    return (await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl!;
+  } catch (error) {
+    const code = (error as { name?: string }).name;
+    if (code !== 'QueueNameExists' && code !== 'QueueAlreadyExists') throw error;
+    const url = (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!;
+    await sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: attributes }));
+    return url;
+  }
+}
+
+/**
+ * Creates Revive's resources on the emulators, with the same keys, indexes, TTL and redrive policy as the CDK app.
+ * Resources that already exist (a state folder kept across restarts, the same prefix) are reused with what they hold.
+ */
 export async function createReviveResources(target: LocalAwsTarget, options: CreateResourcesOptions = {}): Promise<ReviveResources> {
   const prefix = options.prefix ?? `revive-${randomBytes(4).toString('hex')}`;
   const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS;
   const maxReceiveCount = options.maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT;
   const { sqs, s3, dynamodb } = localClients(target);
   try {
-    const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${prefix}-jobs-dlq`, Attributes: { MessageRetentionPeriod: '1209600' } }));
-    const dlqUrl = dlq.QueueUrl!;
+    const dlqUrl = await ensureQueue(sqs, `${prefix}-jobs-dlq`, { MessageRetentionPeriod: '1209600' });
     const dlqAttributes = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }));
-    const queue = await sqs.send(
-      new CreateQueueCommand({
-        QueueName: `${prefix}-jobs`,
-        Attributes: {
-          VisibilityTimeout: String(visibilityTimeoutSeconds),
-          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqAttributes.Attributes!.QueueArn, maxReceiveCount }),
-        },
-      }),
-    );
-    const queueUrl = queue.QueueUrl!;
+    const queueUrl = await ensureQueue(sqs, `${prefix}-jobs`, {
+      VisibilityTimeout: String(visibilityTimeoutSeconds),
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqAttributes.Attributes!.QueueArn, maxReceiveCount }),
+    });
     const queueAttributes = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
     const { webhookRetryQueueUrl, webhookRetryDlqUrl } = await createWebhookRetryQueues(sqs, prefix);
 
     const tableName = `${prefix}-jobs`;
     const index = TABLE_SCHEMA.tenantIndex;
     const pending = TABLE_SCHEMA.pendingIndex;
-    await dynamodb.send(
+    await createTableOnce(
+      dynamodb,
       new CreateTableCommand({
         TableName: tableName,
         BillingMode: 'PAY_PER_REQUEST',
@@ -133,17 +146,21 @@ export async function createReviveResources(target: LocalAwsTarget, options: Cre
   }
 }
 
+/** CreateTable, unless the table is already there (a kept state folder): then it is used as it is. */
+async function createTableOnce(dynamodb: DynamoDBClient, command: CreateTableCommand): Promise<void> {
+  try {
+    await dynamodb.send(command);
+  } catch (error) {
+    if ((error as { name?: string }).name !== 'ResourceInUseException') throw error;
+  }
+}
+
 /** As the CDK app's WebhookRetries: the retry queue, redriving to its own DLQ after a few failed receives. */
 async function createWebhookRetryQueues(sqs: SQSClient, prefix: string): Promise<{ webhookRetryQueueUrl: string; webhookRetryDlqUrl: string }> {
-  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${prefix}-webhook-retries-dlq`, Attributes: { MessageRetentionPeriod: '1209600' } }));
-  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl!, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
-  const queue = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: `${prefix}-webhook-retries`,
-      Attributes: { VisibilityTimeout: '30', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 5 }) },
-    }),
-  );
-  return { webhookRetryQueueUrl: queue.QueueUrl!, webhookRetryDlqUrl: dlq.QueueUrl! };
+  const dlqUrl = await ensureQueue(sqs, `${prefix}-webhook-retries-dlq`, { MessageRetentionPeriod: '1209600' });
+  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+  const queueUrl = await ensureQueue(sqs, `${prefix}-webhook-retries`, { VisibilityTimeout: '30', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 5 }) });
+  return { webhookRetryQueueUrl: queueUrl, webhookRetryDlqUrl: dlqUrl };
 }
 
 /**

@@ -4,3 +4,4 @@ export { createDownloadProgress } from './cli/progress.js';
 export { main as runCli } from './cli/program.js';
 export { EXIT_CODES } from './cli/exit-codes.js';
 export type { FaceReport, ImageReport, RestoreReport } from './cli/report.js';
+export { taskTmpDirPrefix } from './service/task-tmp-dir.js';

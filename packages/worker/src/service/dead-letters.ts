@@ -16,7 +16,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
-import { TERMINAL_STATUSES, tenantIdSchema, jobIdSchema, webhookSecretSchema, type JobRecord } from '@revive/contract';
+import { TERMINAL_STATUSES, tenantIdSchema, jobIdSchema, webhookSecretSchema, type JobRecord, urlDenyEndpointsSchema } from '@revive/contract';
 import { Consumer } from 'sqs-consumer';
 import { z } from 'zod';
 import { JobStore } from './job-store.js';
@@ -124,12 +124,14 @@ export const deadLetterEnvSchema = z.object({
     .default('')
     .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
     .pipe(z.array(z.union([z.cidrv4(), z.cidrv6()]))),
+  /** See the worker's REVIVE_URL_DENY_ENDPOINTS: `pnpm start` lists its own emulators and API. @default '' */
+  REVIVE_URL_DENY_ENDPOINTS: urlDenyEndpointsSchema,
 });
 export type DeadLetterEnv = z.infer<typeof deadLetterEnvSchema>;
 
 /** Builds a handler from its environment and clients (`sqs` sends the webhook retries, when a queue is configured). */
 export function createDeadLetterHandler(env: DeadLetterEnv, dynamodb: DynamoDBClient, secret: string | undefined, telemetry = new Telemetry(), sqs?: SQSClient): DeadLetterHandler {
-  const http = new SafeHttpClient({ allowCidrs: env.REVIVE_URL_ALLOW_CIDRS });
+  const http = new SafeHttpClient({ allowCidrs: env.REVIVE_URL_ALLOW_CIDRS, denyEndpoints: env.REVIVE_URL_DENY_ENDPOINTS });
   const store = new JobStore(env.REVIVE_TABLE_NAME, dynamodb);
   const retries = env.REVIVE_WEBHOOK_RETRY_QUEUE_URL !== undefined && sqs !== undefined ? new WebhookRetryQueue(env.REVIVE_WEBHOOK_RETRY_QUEUE_URL, sqs) : undefined;
   return new DeadLetterHandler({

@@ -19,6 +19,7 @@ import { DEFAULT_MAX_SOURCE_BYTES, SafeHttpClient } from './source-fetch.js';
 import { TaskProtection } from './task-protection.js';
 import { Telemetry } from './telemetry.js';
 import { WebhookSender } from './webhook.js';
+import { taskTmpDirPrefix } from './task-tmp-dir.js';
 import { WebhookDispatcher, WebhookRetryQueue } from './webhook-retries.js';
 
 /** Time kept back from the shutdown budget to release unfinished jobs and flush logs. @default 3_000 */
@@ -73,7 +74,7 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
   health.start();
   // onnxruntime's bundled telemetry SDK writes mat-debug-<pid>.log (and .ses) into $TMPDIR, /tmp when unset. Native
   // getenv reads the process environment, which this assignment changes before any pipeline thread loads onnxruntime.
-  const taskTmpDir = await mkdtemp(path.join(os.tmpdir(), 'revive-worker-'));
+  const taskTmpDir = await mkdtemp(path.join(os.tmpdir(), taskTmpDirPrefix(process.pid)));
   process.env.TMPDIR = taskTmpDir;
 
   const loadStarted = performance.now();
@@ -122,6 +123,7 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
   const presignS3 = config.REVIVE_S3_PUBLIC_ENDPOINT === undefined ? s3 : new S3Client({ forcePathStyle: config.REVIVE_S3_FORCE_PATH_STYLE, endpoint: config.REVIVE_S3_PUBLIC_ENDPOINT });
   const http = new SafeHttpClient({
     allowCidrs: config.REVIVE_URL_ALLOW_CIDRS,
+    denyEndpoints: config.REVIVE_URL_DENY_ENDPOINTS,
     maxBytes: DEFAULT_MAX_SOURCE_BYTES,
     minBytesPerSecond: config.REVIVE_SOURCE_MIN_BYTES_PER_SECOND,
     deadlineMs: config.REVIVE_SOURCE_DEADLINE_SECONDS * 1000,

@@ -186,6 +186,22 @@ describe('SafeHttpClient', () => {
     });
   });
 
+  it('never reaches a denied endpoint, whatever the allow-list, by literal or by name; other ports stay open', async () => {
+    // The local stack's case: 127.0.0.0/8 allowed for a test receiver, its own emulator's port denied.
+    const denying = new SafeHttpClient({ allowCidrs: ['127.0.0.0/8'], denyEndpoints: [`127.0.0.1:${loopbackPort}`], timeoutMs: 1_000 });
+    try {
+      for (const url of [`http://127.0.0.1:${loopbackPort}/photo.png`, `http://127.0.0.3:${loopbackPort}/photo.png`, `http://localhost:${loopbackPort}/photo.png`]) {
+        await expect(denying.fetchImage(url), url).rejects.toMatchObject({ code: 'FORBIDDEN_URL', message: expect.stringContaining('REVIVE_URL_DENY_ENDPOINTS') });
+      }
+      // A redirect from an allowed host to the denied port is refused too.
+      await expect(denying.fetchImage(`http://127.0.0.2:${allowedPort}/to-loopback`)).rejects.toMatchObject({ code: 'FORBIDDEN_URL' });
+      await expect(denying.post(`http://localhost:${loopbackPort}/hook`, '{}', {})).rejects.toMatchObject({ code: 'FORBIDDEN_URL' });
+      expect(Buffer.from(await denying.fetchImage(`http://127.0.0.2:${allowedPort}/photo.png`)).equals(PNG)).toBe(true);
+    } finally {
+      await denying.close();
+    }
+  });
+
   it('posts with the same rules', async () => {
     expect(await client.post(`http://127.0.0.2:${allowedPort}/hook`, '{"a":1}', { 'content-type': 'application/json' })).toBe(204);
     await expect(client.post(`http://127.0.0.1:${loopbackPort}/hook`, '{}', {})).rejects.toBeInstanceOf(PermanentError);

@@ -23,6 +23,8 @@ export type Resolver = (hostname: string, options: LookupAllOptions, callback: (
 export interface SafeHttpOptions {
   /** CIDRs reachable although private (REVIVE_URL_ALLOW_CIDRS); metadata addresses stay refused. @default [] */
   readonly allowCidrs?: readonly string[];
+  /** `host:port` endpoints never reached, whatever allowCidrs says (REVIVE_URL_DENY_ENDPOINTS). @default [] */
+  readonly denyEndpoints?: readonly string[];
   /** @default DEFAULT_MAX_SOURCE_BYTES */
   readonly maxBytes?: number;
   /** Connect, response headers and the pause between two body chunks; webhooks' whole POST. @default DEFAULT_FETCH_TIMEOUT_MS */
@@ -73,6 +75,9 @@ function findForbidden(error: unknown): Error | undefined {
 export class SafeHttpClient {
   private readonly policy: AddressPolicy;
   private readonly agent: Agent;
+  /** Agents for the ports of denied endpoints, whose lookup judges each address with the port. */
+  private readonly portAgents = new Map<number, Agent>();
+  private readonly makeAgent: (port: number | undefined) => Agent;
   private readonly maxBytes: number;
   private readonly timeoutMs: number;
   private readonly maxRedirects: number;
@@ -81,7 +86,7 @@ export class SafeHttpClient {
   private readonly deadlineMs: number;
 
   constructor(options: SafeHttpOptions = {}) {
-    this.policy = new AddressPolicy(options.allowCidrs ?? []);
+    this.policy = new AddressPolicy(options.allowCidrs ?? [], { denyEndpoints: options.denyEndpoints ?? [] });
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_SOURCE_BYTES;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
     this.minBytesPerSecond = options.minBytesPerSecond ?? DEFAULT_SOURCE_MIN_BYTES_PER_SECOND;
@@ -90,10 +95,12 @@ export class SafeHttpClient {
     this.maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
     const resolver: Resolver = options.resolver ?? ((host, opts, cb) => dnsLookup(host, opts, cb));
     const policy = this.policy;
-    const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
+    // A lookup knows the host name, not the port; a denied endpoint needs both, so each of their ports gets an agent
+    // (undici pools connections per origin, so a connection to that port is only ever made by that agent).
+    const lookupFor = (port: number | undefined): LookupFunction => (hostname, lookupOptions, callback) => {
       resolver(hostname, { ...lookupOptions, all: true }, (error, addresses) => {
         if (error) return callback(error, '', 0);
-        const refused = addresses.map((a) => policy.check(a.address)).find((v) => !v.allowed);
+        const refused = addresses.map((a) => policy.check(a.address, port)).find((v) => !v.allowed);
         if (refused && !refused.allowed) {
           const e = Object.assign(new Error(`${hostname} resolves to a refused address: ${refused.reason}`), { [FORBIDDEN_MARK]: true, code: 'EREVIVEFORBIDDEN' });
           return callback(e, '', 0);
@@ -105,7 +112,19 @@ export class SafeHttpClient {
         return callback(null, first.address, first.family);
       });
     };
-    this.agent = new Agent({ connect: { lookup, timeout: this.timeoutMs }, keepAliveTimeout: 1_000 });
+    this.makeAgent = (port) => new Agent({ connect: { lookup: lookupFor(port), timeout: this.timeoutMs }, keepAliveTimeout: 1_000 });
+    this.agent = this.makeAgent(undefined);
+  }
+
+  private agentFor(url: URL): Agent {
+    const port = effectivePort(url);
+    if (!this.policy.deniesPort(port)) return this.agent;
+    let agent = this.portAgents.get(port);
+    if (agent === undefined) {
+      agent = this.makeAgent(port);
+      this.portAgents.set(port, agent);
+    }
+    return agent;
   }
 
   /** Refuses a URL whose scheme is not http(s) or whose host is a refused IP literal. */
@@ -114,7 +133,7 @@ export class SafeHttpClient {
     if (url.username || url.password) throw forbidden(url, 'credentials in URLs are not allowed');
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     if (/^[0-9.]+$/.test(host) || host.includes(':')) {
-      const verdict = this.policy.check(host);
+      const verdict = this.policy.check(host, effectivePort(url));
       if (!verdict.allowed) throw forbidden(url, verdict.reason);
     }
   }
@@ -182,12 +201,12 @@ export class SafeHttpClient {
    * to a job that was already released: waiting for it (`agent.close()`) could outlast ECS's stop timeout.
    */
   async close(): Promise<void> {
-    await this.agent.destroy();
+    await Promise.all([this.agent, ...this.portAgents.values()].map((agent) => agent.destroy()));
   }
 
   private async send(url: URL, options: { method: 'GET' | 'POST'; signal: AbortSignal; headers: Record<string, string>; body?: string }): Promise<Dispatcher.ResponseData> {
     try {
-      return await request(url, { ...options, dispatcher: this.agent, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+      return await request(url, { ...options, dispatcher: this.agentFor(url), headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
     } catch (error) {
       throw this.classify(error, url);
     }
@@ -243,6 +262,11 @@ export class SafeHttpClient {
     if (code === 'UND_ERR_BODY_TIMEOUT') return new PermanentError('SOURCE_TOO_SLOW', `${url.host} stopped sending the body for ${this.timeoutMs / 1000} s`, { cause: error });
     return new RetryableError('SOURCE_UNREACHABLE', `${url.host}: ${message}`, { cause: error });
   }
+}
+
+/** The port a connection to `url` uses: its own, or the scheme's. */
+function effectivePort(url: URL): number {
+  return url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
 }
 
 function headerValue(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {

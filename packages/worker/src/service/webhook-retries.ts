@@ -13,7 +13,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
-import { jobIdSchema, jobResponseFromRecord, tenantIdSchema, webhookEvent, webhookMessageId, webhookSecretSchema, type JobRecord, type WebhookDelivery } from '@revive/contract';
+import { jobIdSchema, jobResponseFromRecord, tenantIdSchema, webhookEvent, webhookMessageId, webhookSecretSchema, type JobRecord, type WebhookDelivery, urlDenyEndpointsSchema } from '@revive/contract';
 import { Consumer } from 'sqs-consumer';
 import { z } from 'zod';
 import { describeThrown } from '@revive/pipeline/errors';
@@ -289,6 +289,8 @@ export const webhookRetryEnvSchema = z.object({
     .default('')
     .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
     .pipe(z.array(z.union([z.cidrv4(), z.cidrv6()]))),
+  /** See the worker's REVIVE_URL_DENY_ENDPOINTS: `pnpm start` lists its own emulators and API. @default '' */
+  REVIVE_URL_DENY_ENDPOINTS: urlDenyEndpointsSchema,
   REVIVE_S3_FORCE_PATH_STYLE: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
   /** See the worker's: where presigned result URLs point locally. Never set in AWS. */
   REVIVE_S3_PUBLIC_ENDPOINT: z.string().min(1).optional(),
@@ -311,7 +313,7 @@ export function createWebhookRetryHandler(
   telemetry = new Telemetry(),
   schedule: WebhookScheduleOptions = {},
 ): { handler: WebhookRetryHandler; close: () => Promise<void> } {
-  const http = new SafeHttpClient({ allowCidrs: env.REVIVE_URL_ALLOW_CIDRS });
+  const http = new SafeHttpClient({ allowCidrs: env.REVIVE_URL_ALLOW_CIDRS, denyEndpoints: env.REVIVE_URL_DENY_ENDPOINTS });
   const store = new JobStore(env.REVIVE_TABLE_NAME, clients.dynamodb);
   const queue = new WebhookRetryQueue(env.REVIVE_WEBHOOK_RETRY_QUEUE_URL, clients.sqs, schedule.maxQueueDelaySeconds);
   const ownS3 = clients.presignS3 === undefined;
