@@ -20,7 +20,7 @@ export function createObservability(env: NodeJS.ProcessEnv): Observability {
 export function createBaseDeps(env: NodeJS.ProcessEnv, config: ApiConfig = loadConfig(env)): BaseDeps {
   return {
     config,
-    urlAllowList: new AddressPolicy(config.REVIVE_URL_ALLOW_CIDRS),
+    urlAllowList: new AddressPolicy(config.REVIVE_URL_ALLOW_CIDRS, { denyEndpoints: config.REVIVE_URL_DENY_ENDPOINTS }),
     ...createObservability(env),
     now: Date.now,
   };

@@ -113,15 +113,16 @@ describe('@revive/client against the local stack', () => {
     expect(payload.faces).toEqual(job.faces);
   });
 
-  it('waits until FAILED and reports the job error (a non-image sent as JPEG)', async () => {
+  it('waits until FAILED and reports the job error (a damaged JPEG: JPEG by its first bytes, undecodable after)', async () => {
     const revive = new Revive({ baseUrl: stack.server.url, tenant: 'client-bad' });
-    const upload = await revive.uploads.create(new Blob(['this is not a photo'], { type: 'text/plain' }), { contentType: 'image/jpeg' });
+    const damaged = (text: string) => new Blob([new Uint8Array([0xff, 0xd8, 0xff, 0xe0]), text], { type: 'image/jpeg' });
+    const upload = await revive.uploads.create(damaged('this is not a photo'), { contentType: 'image/jpeg' });
     const created = await revive.jobs.create({ source: { uploadKey: upload.uploadKey } });
     const job = await revive.jobs.wait(created.id, { intervalMs: 200 });
     expect(job.status).toBe('FAILED');
     expect(job.error?.code).toBe('INVALID_IMAGE');
     expect(job.faces).toBeNull();
-    const thrown = await revive.restore(new Blob(['still not a photo'], { type: 'image/jpeg' }), { intervalMs: 200 }).catch((e: unknown) => e);
+    const thrown = await revive.restore(damaged('still not a photo'), { intervalMs: 200 }).catch((e: unknown) => e);
     expect(thrown).toBeInstanceOf(ReviveError);
     expect(thrown).toMatchObject({ code: 'JOB_FAILED', retryable: false, job: { status: 'FAILED', error: { code: 'INVALID_IMAGE' } } });
   });

@@ -265,6 +265,3 @@ export const API_ROUTES: readonly ApiRoute[] = [
     errors: [BUG],
   },
 ];
-
-/** The OpenAPI document's file name beside the openapi Lambda's bundle: the CDK app's bundling writes it, the Lambda reads it. */
-export const OPENAPI_DOCUMENT_FILE = 'openapi.json';

@@ -245,6 +245,8 @@ export const apiEnvSchema = z.object({
   REVIVE_S3_FORCE_PATH_STYLE: bool.default(false),
   /** See the worker's REVIVE_URL_ALLOW_CIDRS; the API checks webhook URLs with the same rule. @default '' */
   REVIVE_URL_ALLOW_CIDRS: cidrList,
+  /** See the worker's REVIVE_URL_DENY_ENDPOINTS: the API refuses a literal address on one of them with 400 early. @default '' (none) */
+  REVIVE_URL_DENY_ENDPOINTS: urlDenyEndpointsSchema,
   /**
    * Endpoint that presigned upload and result URLs point at, when browsers must not reach S3's own endpoint. The
    * local stack sets it to its same-origin S3 proxy (fauxqs has no CORS and no POST uploads). Never set in AWS.

@@ -10,3 +10,4 @@ export * from './api-routes.js';
 export * from './limits.js';
 export * from './models.js';
 export * from './metrics.js';
+export * from './openapi-document.js';

@@ -352,7 +352,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }
       : {};
     const server = await startLocalServer({
-      env: { ...base, ...env, ...servedModels, REVIVE_LOCAL_MODE: 'true' },
+      // The API refuses the emulators' endpoints early; its own port is not known yet, and the worker denies it too.
+      env: { ...base, ...env, ...servedModels, REVIVE_LOCAL_MODE: 'true', REVIVE_URL_DENY_ENDPOINTS: ownEndpoints(Object.values(target.endpoints), base.REVIVE_URL_DENY_ENDPOINTS) },
       ...(options.port === undefined ? {} : { port: options.port }),
     });
     cleanup.push({ name: 'API', run: () => server.close() });

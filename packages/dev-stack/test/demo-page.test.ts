@@ -1,6 +1,6 @@
 // The demo page in a real headless Chromium, on @revive/client served by the local server: drop a photo → upload →
 // job → SUCCEEDED → comparison slider with the faces outlined (as many as the API's faces_found) and zoom; a
-// non-image is refused with a message; a fake JPEG fails with the worker's INVALID_IMAGE, in words. Screenshots of
+// non-image is refused with a message; a damaged JPEG fails with the worker's INVALID_IMAGE, in words. Screenshots of
 // the empty, finished and failed states go to out/demo-screenshots (gitignored) for a person to look at.
 // Fails (never skips) when Debian's chromium is missing: `.ci/run` installs it.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
@@ -183,7 +183,7 @@ it('restores a dropped photo: comparison slider, faces outlined as many as faces
   await page.close();
 });
 
-it('explains a non-image in words, and a fake JPEG fails as a job with its own message', async () => {
+it('explains a non-image in words, and a damaged JPEG fails as a job with its own message', async () => {
   const { page, pageErrors } = await openPage();
   await dropFile(page, Buffer.from('just some notes\n'), 'notes.txt', 'text/plain');
   expect(await endState(page)).toBe('ERROR');
@@ -191,9 +191,10 @@ it('explains a non-image in words, and a fake JPEG fails as a job with its own m
   expect(await page.getByRole('alert').textContent()).toContain('This file is not a photo');
   expect(await brokenImages(page)).toEqual([]);
 
-  // Through the file picker this time: a text file named .jpg reaches the worker, which fails it with INVALID_IMAGE.
+  // Through the file picker this time: a damaged JPEG (its first bytes say JPEG, so the API takes it; the rest does not
+  // decode) reaches the worker, which fails it with INVALID_IMAGE.
   const fake = path.join(modelDir, 'holiday.jpg');
-  await writeFile(fake, 'this is not really a JPEG');
+  await writeFile(fake, Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('this is not really a JPEG')]));
   await page.setInputFiles('#file', fake);
   expect(await endState(page)).toBe('FAILED');
   expect(await page.locator('#error').getAttribute('data-code')).toBe('INVALID_IMAGE');

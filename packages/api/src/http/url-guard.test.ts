@@ -52,3 +52,14 @@ describe('assertPublicUrl', () => {
     expect(codeOf('http://169.254.169.254/', allow)).toBe('FORBIDDEN_URL');
   });
 });
+
+describe('assertPublicUrl with denied endpoints', () => {
+  it("refuses a denied endpoint's port on any loopback address, whatever the allow-list, and leaves other ports alone", () => {
+    // The local stack's case: 127.0.0.0/8 allowed for a test receiver, its S3 emulator's port denied.
+    const policy = new AddressPolicy(['127.0.0.0/8'], { denyEndpoints: ['127.0.0.1:4566'] });
+    expect(codeOf('http://127.0.0.1:4566/revive-local-media/uploads/other-tenant/photo.jpg', policy)).toBe('FORBIDDEN_URL');
+    expect(codeOf('http://127.0.0.2:4566/x', policy)).toBe('FORBIDDEN_URL');
+    expect(codeOf('http://127.0.0.1:4567/x', policy)).toBe('OK');
+    expect(codeOf('http://127.0.0.1/x', policy)).toBe('OK');
+  });
+});

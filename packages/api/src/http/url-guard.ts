@@ -29,7 +29,9 @@ export function assertPublicUrl(raw: string, field: string, policy: AddressPolic
   // WHATWG URL parsing has already turned 0x7f.1, 2130706433 and friends into dotted quads.
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (isIP(host) !== 0) {
-    const verdict = policy.check(host);
+    // The effective port: a denied endpoint (the local stack's own emulators) is an address and a port.
+    const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+    const verdict = policy.check(host, port);
     if (!verdict.allowed) throw fail(verdict.reason);
   } else if (FORBIDDEN_NAMES.test(host)) {
     throw fail(`${host} names this machine or a metadata service`);

@@ -3,7 +3,7 @@
 // function carries neither zod nor the contract's schemas (508 KB of the bundle when it built the document itself)
 // and reads no configuration.
 import { readFileSync } from 'node:fs';
-import { OPENAPI_DOCUMENT_FILE } from '@revive/contract';
+import { OPENAPI_DOCUMENT_FILE } from '@revive/contract/openapi-document';
 import type { Observability } from '../app.js';
 import { createObservability, toHandler } from '../handler.js';
 import { serveOpenApi } from '../handlers/openapi.js';

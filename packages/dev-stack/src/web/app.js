@@ -44,7 +44,7 @@ const MESSAGES = {
   NOT_AN_IMAGE: ['This file is not a photo', 'Choose a JPEG, PNG or WebP image.'],
   RESULT_UNAVAILABLE: ['The restored photo could not be loaded', 'Its link may have expired. Open the job again from Recent jobs.'],
   // Job failures (job.error.code).
-  INVALID_IMAGE: ['This photo could not be read', 'The file may be damaged, or not really a JPEG, PNG or WebP image. Try exporting it again.'],
+  INVALID_IMAGE: ['This photo could not be read', 'The file may be damaged, or not really a JPEG, PNG, WebP, GIF, TIFF or AVIF image. Try exporting it again.'],
   IMAGE_TOO_LARGE: ['This photo has too many pixels', 'Choose a smaller upscale, or try a smaller version of it.'],
   OUTPUT_TOO_LARGE: ['The result would be too wide or tall for that format', 'Choose PNG or Auto as the format, or a smaller upscale.'],
   SOURCE_TOO_LARGE: ['This photo is too large', 'Try a smaller version of it.'],
@@ -60,6 +60,9 @@ const MESSAGES = {
   DEAD_LETTERED: ['The service could not finish this job', 'It was set aside after repeated failures. Please try again.'],
   // API problems (problem+json code).
   ENQUEUE_FAILED: ['The job could not be started', 'The service is busy. Try again in a moment.'],
+  SERVICE_UNAVAILABLE: ['The service is busy', 'Nothing was changed. Try again in a moment.'],
+  JOB_STATE_UNKNOWN: ['The service did not confirm the job', 'It may have been created: look under Recent jobs before trying again.'],
+  UNSUPPORTED_CONTENT_ENCODING: ['The request was refused', 'This page sent a compressed body the API does not accept.'],
   UNAUTHENTICATED: ['You are not signed in', 'Local mode: set a tenant under Settings.'],
   FORBIDDEN_UPLOAD_KEY: ['That upload belongs to someone else', 'Upload the photo again.'],
   UPLOAD_NOT_FOUND: ['The uploaded photo was not found', 'The upload may not have finished, or it expired. Upload the photo again.'],

@@ -106,6 +106,7 @@ export class PhotoTask implements JobTask {
         },
         logKeys: {
           facesDetected: result.facesDetected,
+          facesRestored: faces.length,
           // A format fallback (ext auto, an output the input's format cannot hold) shows in the result key's extension.
           ...(result.formatFallback !== undefined && { formatFallback: result.formatFallback }),
         },
