@@ -366,7 +366,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       cleanup.push({ name: 'enqueue sweeper', run: () => sweeper.stop() });
     }
     // The DLQ consumer (a Lambda in AWS): a job whose message is dead-lettered ends FAILED (DEAD_LETTERED).
-    const { startLocalDeadLetterConsumer } = await import('@revive/worker/dead-letters');
+    const { startLocalDeadLetterConsumer } = await import('./dead-letter-consumer.js');
     const dlqClients = localClients(target);
     const deadLetters = startLocalDeadLetterConsumer({
       dlqUrl: resources.dlqUrl,

@@ -1,5 +1,5 @@
 // The webhook-retry consumer under `pnpm start`: the code of the webhook-retries Lambda (the worker package's
-// webhook-retries.ts), polling the local retry queue in-process, as sweeper.ts runs the sweep Lambda's on a timer.
+// webhook-retries.ts, through webhook-retry-consumer.ts), polling the local retry queue in-process, as sweeper.ts runs the sweep Lambda's on a timer.
 import { S3Client } from '@aws-sdk/client-s3';
 import { clientConfig, localClients, type LocalAwsTarget } from '@revive/local-aws';
 
@@ -14,7 +14,7 @@ export interface LocalWebhookRetries {
  * own clients on the emulators. Imported lazily, like the DLQ consumer, so the API's own bundle never pulls it in.
  */
 export async function startLocalWebhookRetries(target: LocalAwsTarget, env: NodeJS.ProcessEnv): Promise<LocalWebhookRetries> {
-  const { startLocalWebhookRetryConsumer } = await import('@revive/worker/webhook-retries');
+  const { startLocalWebhookRetryConsumer } = await import('./webhook-retry-consumer.js');
   const clients = localClients(target);
   // Result URLs in retried webhooks point where GET /jobs/{id}'s do (the API's /s3 proxy), signed with the emulators' keys.
   const presignS3 = new S3Client({ ...clientConfig(target, 's3'), ...(env.REVIVE_S3_PUBLIC_ENDPOINT !== undefined && { endpoint: env.REVIVE_S3_PUBLIC_ENDPOINT }) });

@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { createReviveResources } from '@revive/local-aws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLocalDeadLetterConsumer, type RunningDeadLetterConsumer } from '../src/service/dead-letters.js';
+// The consumer is the local stack's (the DLQ Lambda's handler in an in-process loop): what these tests drive.
+import { startLocalDeadLetterConsumer, type RunningDeadLetterConsumer } from '../../dev-stack/src/dead-letter-consumer.js';
 import { createStack, queueDepth, sleep, type Stack } from './service-helpers.js';
 
 /** Ceiling for one awaited event on a loaded machine; never a sleep. */

@@ -12,7 +12,8 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { jobResponseSchema, WEBHOOK_EVENT_HEADER, webhookMessageId, type JobRecord } from '@revive/contract';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLocalDeadLetterConsumer, type RunningDeadLetterConsumer } from '../src/service/dead-letters.js';
+// The consumer is the local stack's (the DLQ Lambda's handler in an in-process loop): what these tests drive.
+import { startLocalDeadLetterConsumer, type RunningDeadLetterConsumer } from '../../dev-stack/src/dead-letter-consumer.js';
 import {
   createStack,
   enqueue,

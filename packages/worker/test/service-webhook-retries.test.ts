@@ -18,7 +18,9 @@ import { JobStore } from '../src/service/job-store.js';
 import { SafeHttpClient } from '../src/service/source-fetch.js';
 import { Telemetry } from '../src/service/telemetry.js';
 import { WebhookSender } from '../src/service/webhook.js';
-import { startLocalWebhookRetryConsumer, webhookPayload, WebhookDispatcher, WebhookRetryQueue, type WebhookRetryConsumer, type WebhookRetryOutcome } from '../src/service/webhook-retries.js';
+import { webhookPayload, WebhookDispatcher, WebhookRetryQueue, type WebhookRetryOutcome } from '../src/service/webhook-retries.js';
+// The consumer is the local stack's (the retry Lambda's handler in an in-process loop): what these tests drive.
+import { startLocalWebhookRetryConsumer, type WebhookRetryConsumer } from '../../dev-stack/src/webhook-retry-consumer.js';
 import { createStack, enqueue, photo, startWorkerProcess, TEST_WEBHOOK_SECRET as SECRET, upload, waitForRecord, writeIdentityRestorer, type Stack } from './service-helpers.js';
 
 const TENANT = 'tenant-hooks';
