@@ -8,7 +8,7 @@ import type { ApiEvent, ApiResult } from '@revive/api';
 import { problemResult } from '@revive/api';
 import { API_ROUTES, type ApiRoute } from '@revive/contract';
 import { bindHandlers } from '@revive/api';
-import { createS3Proxy, sendS3Timeout } from './s3-proxy.js';
+import { createS3Proxy, sendS3Timeout } from './s3-proxy/index.js';
 
 /** API Gateway HTTP API quotas (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html). */
 export const API_GATEWAY_LIMITS = {
@@ -241,7 +241,7 @@ function requestLineAndHeaderBytes(req: IncomingMessage): number {
 
 /**
  * The local API: Node HTTP requests become API Gateway v2 events for the SAME handlers the Lambdas run, with
- * API Gateway's limits applied here. It also serves the demo page and the same-origin S3 proxy (see s3-proxy.ts).
+ * API Gateway's limits applied here. It also serves the demo page and the same-origin S3 proxy (see s3-proxy/index.ts).
  */
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
   const env = options.env ?? process.env;

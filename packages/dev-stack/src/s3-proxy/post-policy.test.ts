@@ -1,7 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MediaBucket } from '@revive/api';
-import { verifyPostPolicy } from './s3-proxy.js';
+import { verifyPostPolicy } from './post-policy.js';
 
 // Presigning is local computation: no emulator needed. The policies come from the real SDK.
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local-secret' };
