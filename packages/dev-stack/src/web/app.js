@@ -27,8 +27,12 @@ const $ = (id) => byId(id, HTMLElement);
 /** @param {string} id */
 const input = (id) => byId(id, HTMLInputElement);
 /** @typedef {import('../../../client/src/index.js').UploadContentType} UploadContentType */
-/** @type {readonly string[]} */
-const ACCEPTED = ['image/jpeg', 'image/png', 'image/webp'];
+/**
+ * What the page takes: the API's upload types (the client's UPLOAD_CONTENT_TYPES) that a browser can also show beside
+ * the result. TIFF is left out: the API and the worker read it, but no browser draws it.
+ * @type {readonly string[]}
+ */
+const ACCEPTED = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif'];
 /**
  * @param {string} type
  * @returns {type is UploadContentType}
@@ -41,7 +45,7 @@ const TICK_MS = 100;
 /** @type {Record<string, readonly [title: string, text: string]>} */
 const MESSAGES = {
   // The page's own check, before anything is sent.
-  NOT_AN_IMAGE: ['This file is not a photo', 'Choose a JPEG, PNG or WebP image.'],
+  NOT_AN_IMAGE: ['This file is not a photo', 'Choose a JPEG, PNG, WebP, GIF or AVIF image.'],
   RESULT_UNAVAILABLE: ['The restored photo could not be loaded', 'Its link may have expired. Open the job again from Recent jobs.'],
   // Job failures (job.error.code).
   INVALID_IMAGE: ['This photo could not be read', 'The file may be damaged, or not really a JPEG, PNG, WebP, GIF, TIFF or AVIF image. Try exporting it again.'],
