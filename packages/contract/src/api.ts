@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isWellFormedText } from './text.js';
 import { UPLOAD_CONTENT_TYPES } from './image-types.js';
 import { jobErrorCodeSchema, jobIdSchema, jobOptionsSchema, jobStatusSchema, stageTimingsSchema, WEBHOOK_DELIVERY_STATUSES } from './job.js';
 
@@ -80,15 +81,6 @@ export const createUploadResponseSchema = z.object({
   max_bytes: z.number().int(),
 });
 export type CreateUploadResponse = z.infer<typeof createUploadResponseSchema>;
-
-/**
- * True when `value` is well-formed UTF-16: no lone surrogate (`"\ud800"` is valid JSON but no Unicode text). A lone
- * surrogate cannot be UTF-8 encoded, so it breaks whatever encodes it later (the SDK's URIError on an S3 key, a URL
- * that silently turns it into U+FFFD, a header).
- */
-export function isWellFormedText(value: string): boolean {
-  return !/\p{Cs}/u.test(value);
-}
 
 /**
  * Whitespace, control characters and the noncharacters U+FFFE and U+FFFF: never part of an upload key (the API makes

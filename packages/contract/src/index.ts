@@ -11,3 +11,4 @@ export * from './limits.js';
 export * from './models.js';
 export * from './metrics.js';
 export * from './openapi-document.js';
+export * from './text.js';

@@ -49,7 +49,12 @@ async function runJob(tenant: string, url: string): Promise<JobResponse> {
 beforeAll(async () => {
   modelDir = await mkdtemp(path.join(tmpdir(), 'revive-own-endpoints-'));
   photo = await readFile(PHOTO);
-  source = createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo));
+  // A source on an allowed loopback host: serves the photo, or redirects where `?to=` says (what the API cannot see).
+  source = createServer((req, res) => {
+    const to = new URL(req.url ?? '/', 'http://x').searchParams.get('to');
+    if (to !== null) res.writeHead(302, { location: to }).end();
+    else res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo);
+  });
   await new Promise<void>((resolve) => source.listen(0, RECEIVER_HOST, resolve));
   stack = await startLocalStack({
     target: inject('localAws'),
@@ -75,7 +80,7 @@ afterAll(async () => {
 });
 
 describe('the stack never fetches from its own ports, whatever REVIVE_URL_ALLOW_CIDRS allows', () => {
-  it("a job whose source is another tenant's upload on the S3 emulator ends FAILED FORBIDDEN_URL", async () => {
+  it("another tenant's upload on the S3 emulator is refused: at the API when named, in the worker when redirected to", async () => {
     const created = await call(OWNER, 'POST', '/uploads', {});
     const upload = created.body as CreateUploadResponse;
     const form = new FormData();
@@ -85,7 +90,13 @@ describe('the stack never fetches from its own ports, whatever REVIVE_URL_ALLOW_
     expect((await fetch(upload.url, { method: 'POST', body: form })).status).toBe(204);
 
     const stolen = `${stack.target.endpoints.s3}/${stack.resources.bucketName}/${upload.uploadKey}`;
-    const job = await runJob(OTHER, stolen);
+    // Named directly, the API refuses it before a job exists.
+    const refused = await call(OTHER, 'POST', '/jobs', { source: { url: stolen }, options: { upscale: 1 } });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(400);
+    expect(refused.body).toMatchObject({ code: 'FORBIDDEN_URL', detail: expect.stringContaining('REVIVE_URL_DENY_ENDPOINTS') });
+    // Reached through a redirect from an allowed host, the worker refuses it at connect time.
+    const port = (source.address() as AddressInfo).port;
+    const job = await runJob(OTHER, `http://${RECEIVER_HOST}:${port}/photo.jpg?to=${encodeURIComponent(stolen)}`);
     expect(job.status, `${JSON.stringify(job.error)}\n${log.slice(-10).join('\n')}`).toBe('FAILED');
     expect(job.error?.code).toBe('FORBIDDEN_URL');
     expect(job.output).toBeNull();
