@@ -7,6 +7,7 @@ import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { createDeadLetterHandler, deadLetterEnvSchema, type DeadLetterHandler } from '@revive/worker/dead-letters';
 import { Telemetry } from '@revive/worker/telemetry';
 import { Consumer } from 'sqs-consumer';
+import { stopConsumer } from './stop-consumer.js';
 
 /** Options of the in-process consumer that `pnpm start` runs in place of the Lambda. */
 export interface DeadLetterConsumerOptions {
@@ -101,13 +102,7 @@ export function startDeadLetterConsumer(options: DeadLetterConsumerOptions): Run
   });
   consumer.on('timeout_error', (error, message) => log.error('dead-letter consumer: handling a message timed out', { ...context(message), error }));
   consumer.start();
-  return {
-    stop: async () => {
-      const stopped = new Promise<void>((resolve) => consumer.once('stopped', () => resolve()));
-      consumer.stop();
-      await stopped;
-    },
-  };
+  return { stop: () => stopConsumer(consumer) };
 }
 
 /**

@@ -13,6 +13,7 @@ import {
 } from '@revive/worker/webhook-retries';
 import { Telemetry } from '@revive/worker/telemetry';
 import { Consumer } from 'sqs-consumer';
+import { stopConsumer } from './stop-consumer.js';
 
 /** Options of the in-process consumer that `pnpm start` (and the tests) run in place of the Lambda. */
 export interface WebhookRetryConsumerOptions {
@@ -74,13 +75,7 @@ export function startWebhookRetryConsumer(options: WebhookRetryConsumerOptions):
     });
   });
   consumer.start();
-  return {
-    stop: async () => {
-      const stopped = new Promise<void>((resolve) => consumer.once('stopped', () => resolve()));
-      consumer.stop();
-      await stopped;
-    },
-  };
+  return { stop: () => stopConsumer(consumer) };
 }
 
 /**
