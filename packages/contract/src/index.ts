@@ -12,3 +12,4 @@ export * from './models.js';
 export * from './metrics.js';
 export * from './openapi-document.js';
 export * from './text.js';
+export * from './work.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { workEstimateSchema } from './work.js';
 import { LEGACY_PENDING_PARTITION, TABLE_SCHEMA } from './storage.js';
 
 /** Lifecycle of a job. QUEUED → RUNNING → SUCCEEDED | FAILED; a QUEUED job can be CANCELED. */
@@ -114,6 +115,8 @@ export const jobMessageSchema = z.strictObject({
   webhookUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
   /** ISO-8601 time the API sent the message; the worker reports queue wait from it. */
   enqueuedAt: z.iso.datetime(),
+  /** The work this message carries, for scaling on work (see work.ts); absent from older senders. */
+  estimatedWork: workEstimateSchema.optional(),
 });
 export type JobMessage = z.output<typeof jobMessageSchema>;
 
