@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 // Unit tests (`src/**/*.test.ts`) are pure and fast; `pnpm test:unit` runs every `*:unit` project. Integration
 // tests (`test/**/*.test.ts`) talk to the local AWS emulators over HTTP, or run the CDK app; they run one file at a
@@ -36,9 +37,39 @@ const integration = (
  */
 const MAX_FILES_AT_ONCE = 3;
 
+/**
+ * Seconds each of the suite's longest files took in CI (a fresh clone, 2 cores, under the CPU hog; 2026-12-06), so
+ * that they start first. Vitest's own order puts projects in alphabetical order and, without a results cache (a fresh
+ * clone has none), larger files first: the worker's 290 s SIGTERM file started last and ran alone for minutes at the
+ * end. Longest first keeps every worker busy to the end. Files not listed start after these, in vitest's order; a
+ * stale figure only changes the order, never what runs.
+ */
+const KNOWN_LONG_FILES_SECONDS: Readonly<Record<string, number>> = {
+  'worker:integration:sigterm packages/worker/test/service-sigterm.test.ts': 287,
+  'worker:integration:crash packages/worker/test/service-crash.test.ts': 158,
+  'pipeline:integration packages/pipeline/test/pipeline-threads.test.ts': 93,
+  'infra:integration packages/infra/test/artifacts.test.ts': 64,
+  'worker:integration packages/worker/test/service-hardening.test.ts': 58,
+  'worker:integration packages/worker/test/service-protection.test.ts': 43,
+  'dev-stack:integration packages/dev-stack/test/local-supervisor.test.ts': 31,
+};
+
+/** Runs the files known to be long first (longest first), then the rest in vitest's own order. */
+class LongestFirstSequencer extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const root = repo('.');
+    const seconds = (file: TestSpecification) =>
+      KNOWN_LONG_FILES_SECONDS[`${file.project.name} ${file.moduleId.slice(root.length)}`] ?? 0;
+    // Array.prototype.sort is stable: files with no figure keep vitest's order among themselves.
+    return sorted.sort((a, b) => seconds(b) - seconds(a));
+  }
+}
+
 export default defineConfig({
   test: {
     maxWorkers: MAX_FILES_AT_ONCE,
+    sequence: { sequencer: LongestFirstSequencer },
     env: {
       // The AWS SDK's notice that it will need Node 22 in 2027: CI runs Node 20, production runs Node 22.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -56,7 +87,10 @@ export default defineConfig({
       // lanes share nothing: each file creates its own resources. `--project 'worker:integration*'` runs all three.
       integration('worker', { exclude: ['test/restore-*.test.ts', 'test/image-*.test.ts', 'test/service-crash.test.ts', 'test/service-sigterm.test.ts'] }),
       integration('worker', { lane: 'cli', include: ['test/restore-*.test.ts', 'test/image-*.test.ts'] }),
-      integration('worker', { lane: 'shutdown', include: ['test/service-crash.test.ts', 'test/service-sigterm.test.ts'] }),
+      // The two shutdown files are the suite's longest (kill -9 and SIGTERM mid-job, and SIGTERM 20 times over): a
+      // lane each, so that they run beside each other rather than one after the other.
+      integration('worker', { lane: 'crash', include: ['test/service-crash.test.ts'] }),
+      integration('worker', { lane: 'sigterm', include: ['test/service-sigterm.test.ts'] }),
       unit('api'),
       integration('api'),
       unit('dev-stack'),
