@@ -115,7 +115,7 @@ def main():
                 continue
             r['vcpusToFeed'] = math.ceil(r['facesPerSecond'] * args.cpu_ms_per_face / 1000)
             memory = r.get('peakAllocatedMiB', r.get('peakHostRssMiB'))
-            print(f"{r['dtype']} | {batch} | {r['msPerBatch']:.1f} | {r['facesPerSecond']:.1f} | {memory:.0f} | {r['vcpusToFeed']}")
+            print(f"{r['dtype']} | {batch} | {r['msPerBatch']:.1f} | {r['facesPerSecond']:.2f} | {memory:.0f} | {r['vcpusToFeed']}")
             results.append(r)
         del model
         if on_gpu:
