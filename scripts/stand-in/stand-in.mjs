@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // `pnpm -s stand-in <file.onnx>`: writes the GFPGAN v1.4-sized stand-in restorer with gfpgan_standin.py.
 // It needs a Python with torch and onnx; the pyenv `python3` shim usually has neither, so Debian's /usr/bin/python3
-// is tried first. $REVIVE_PYTHON overrides the choice.
+// is tried first. $REVIVE_PYTHON, when set, is the only one tried.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 const HERE = import.meta.dirname;
-const CANDIDATES = [process.env.REVIVE_PYTHON, '/usr/bin/python3', 'python3'].filter(Boolean);
+const CANDIDATES = process.env.REVIVE_PYTHON ? [process.env.REVIVE_PYTHON] : ['/usr/bin/python3', 'python3'];
 const INSTALL_HINT =
   'Install PyTorch and the onnx package for a Python 3 (Debian: `apt-get install python3-torch python3-onnx`; ' +
   'elsewhere: `pip install torch onnx`), or point REVIVE_PYTHON at a Python that has them.';

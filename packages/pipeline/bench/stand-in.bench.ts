@@ -92,7 +92,11 @@ async function main(): Promise<void> {
     );
   }
   const [one, two] = results;
-  if (one && two) console.log(`2 threads against 1: ${(one.msPerFace / two.msPerFace).toFixed(2)}× the faces per second`);
+  if (one && two) {
+    console.log(`2 threads against 1: ${(one.msPerFace / two.msPerFace).toFixed(2)}× the faces per second (wall time: only meaningful on an idle machine)`);
+    // CPU seconds do not count waiting for a core, so this holds on a shared machine too.
+    console.log(`parallel efficiency at 2 threads (CPU s per face at 1 / at 2): ${((100 * one.cpuSecondsPerFace) / two.cpuSecondsPerFace).toFixed(0)} %`);
+  }
 }
 
 if (process.argv[2] === PROBE_FLAG) {
