@@ -139,7 +139,7 @@ export const workerEnvSchema = z.object({
   /**
    * Working memory one job may need (decoded input, upscaled background, alpha, encoder output; see
    * JOB_MEMORY_BYTES_PER_PIXEL); bigger jobs end FAILED IMAGE_TOO_LARGE before any pixel is decoded.
-   * @default defaultJobMemoryMiB(REVIVE_CONCURRENCY): (4096 − 1024) / REVIVE_CONCURRENCY, the default task's share
+   * @default defaultJobMemoryMiB(REVIVE_CONCURRENCY): (4096 − 2048) / REVIVE_CONCURRENCY, the default CPU task's share
    */
   REVIVE_JOB_MEMORY_MIB: intFrom(64, 1_048_576).optional(),
   /** @default 20 (SQS's maximum long poll) */

@@ -1,14 +1,14 @@
 // Issue 18 items 1 and 2: limits on the output (input × upscale², channels, memory) and on each format's largest side.
 import { describe, expect, it } from 'vitest';
-import { defaultJobMemoryMiB, DEFAULT_MAX_OUTPUT_PIXELS, planOutput, workerEnvSchema } from './index.js';
+import { defaultJobMemoryMiB, DEFAULT_GPU_TASK_MEMORY_MIB, DEFAULT_MAX_OUTPUT_PIXELS, jobMemoryBudgetMiB, planOutput, workerEnvSchema } from './index.js';
 
 const rgb = (width: number, height: number, format: 'jpeg' | 'png' | 'webp' = 'jpeg') => ({ width, height, hasAlpha: false, format });
 const rgba = (width: number, height: number) => ({ width, height, hasAlpha: true, format: 'png' as const });
 
 describe('planOutput: output pixels and working memory', () => {
   it('lets the 64 MP photo through at upscale 2, on a CPU task (1 job) and a GPU task (2 jobs)', () => {
-    for (const concurrency of [1, 2]) {
-      const plan = planOutput(rgb(8000, 8000), { upscale: 2, ext: 'auto' }, { jobMemoryMiB: defaultJobMemoryMiB(concurrency) });
+    for (const jobMemoryMiB of [defaultJobMemoryMiB(1), jobMemoryBudgetMiB(DEFAULT_GPU_TASK_MEMORY_MIB, 2)]) {
+      const plan = planOutput(rgb(8000, 8000), { upscale: 2, ext: 'auto' }, { jobMemoryMiB });
       expect(plan).toMatchObject({ ok: true, width: 16000, height: 16000, format: 'jpeg' });
     }
   });
@@ -38,8 +38,8 @@ describe('planOutput: output pixels and working memory', () => {
     });
   });
 
-  it('counts alpha: an RGBA photo that fits as RGB is refused for memory on a 2-job task', () => {
-    const limits = { jobMemoryMiB: defaultJobMemoryMiB(2) };
+  it('counts alpha: an RGBA photo that fits as RGB is refused for memory when a job may have 1536 MiB', () => {
+    const limits = { jobMemoryMiB: 1536 };
     expect(planOutput(rgb(8000, 8000, 'png'), { upscale: 2, ext: 'jpg' }, limits)).toMatchObject({ ok: true });
     const refused = planOutput(rgba(8000, 8000), { upscale: 2, ext: 'auto' }, limits);
     expect(refused).toMatchObject({ ok: false, code: 'IMAGE_TOO_LARGE' });

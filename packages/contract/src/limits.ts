@@ -9,13 +9,18 @@ export const DEFAULT_MAX_INPUT_PIXELS = 64_000_000;
  * 3 GiB of RGB for the background alone, which a 4 GiB task cannot hold. @default 256_000_000
  */
 export const DEFAULT_MAX_OUTPUT_PIXELS = 256_000_000;
-/** The ECS task's memory that the default job memory is sized for (infra's DEFAULT_WORKER_MEMORY_MIB). @default 4096 */
+/** The CPU task's memory that the default job memory is sized for (infra's DEFAULT_WORKER_MEMORY_MIB.cpu). @default 4096 */
 export const DEFAULT_TASK_MEMORY_MIB = 4096;
+/** A GPU task's memory (infra's DEFAULT_WORKER_MEMORY_MIB.gpu): two jobs' shares beside the baseline. @default 8192 */
+export const DEFAULT_GPU_TASK_MEMORY_MIB = 8192;
 /**
- * What a worker holds before any job: node, onnxruntime, libvips and one set of models per pipeline thread
- * (GFPGAN v1.4 is ≈ 325 MB of weights plus onnxruntime's arenas). Kept out of the jobs' share. @default 1024
+ * What a worker holds besides its jobs: node, libvips, the detector and a GFPGAN v1.4-class restorer after its first
+ * face (337 MB of weights, onnxruntime's prepacked copy and its arena at working size). Measured through `revive serve`
+ * with the stand-in restorer (scripts/stand-in, same architecture and size), 2 threads: 0.9 GiB ready, 1.4 GiB after a
+ * one-face job, 1.8 GiB after a two-face job at upscale 4 (packages/worker/test/service-stand-in-memory.test.ts;
+ * docs/benchmarks.md). Kept out of the jobs' share. @default 2048
  */
-export const WORKER_BASELINE_MIB = 1024;
+export const WORKER_BASELINE_MIB = 2048;
 
 /** Encodings the worker writes. */
 export type OutputFormat = 'jpeg' | 'png' | 'webp';
@@ -51,7 +56,7 @@ export const JOB_MEMORY_BYTES_PER_PIXEL = {
 
 /**
  * A job's memory budget on a task: what is left after the baseline, shared by the jobs that run at once.
- * 4096 MiB with 1 job (CPU) gives 3072 MiB; with 2 jobs (GPU) 1536 MiB each.
+ * 4096 MiB with 1 job (CPU) gives 2048 MiB; 8192 MiB with 2 jobs (GPU) 3072 MiB each.
  */
 export function jobMemoryBudgetMiB(taskMemoryMiB: number, concurrency: number): number {
   return Math.max(256, Math.floor((taskMemoryMiB - WORKER_BASELINE_MIB) / Math.max(1, concurrency)));

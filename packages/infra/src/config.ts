@@ -81,8 +81,16 @@ function bakedModel(role: ModelRole) {
 }
 /** @default 2 */
 export const DEFAULT_WORKER_VCPU = 2;
-/** @default 4096 */
+/**
+ * CPU task memory: the worker's baseline with a GFPGAN-class model (WORKER_BASELINE_MIB, 2048) plus one job's share
+ * (2048: the 64 MP photo at upscale 2 needs about 1160). 2 vCPU allow 4096 to 16384. @default 4096
+ */
 export const DEFAULT_WORKER_MEMORY_MIB = 4096;
+/**
+ * GPU task memory: the baseline plus two jobs' shares of 3072 MiB (contract's DEFAULT_GPU_TASK_MEMORY_MIB); a
+ * g4dn.xlarge lets a task reserve up to 14745. @default 8192
+ */
+export const DEFAULT_GPU_WORKER_MEMORY_MIB = 8192;
 /** One NVIDIA T4: the cheapest GPU ECS runs. @default 'g4dn.xlarge' */
 export const DEFAULT_GPU_INSTANCE_TYPE = 'g4dn.xlarge';
 /** vCPUs and installed memory (MiB) of the GPU instance types gpu mode runs on (one GPU task per instance). */
@@ -211,8 +219,8 @@ export const reviveContextSchema = z
       .number()
       .refine((v) => String(v) in FARGATE_MEMORY_MIB_BY_VCPU, 'one of 0.25, 0.5, 1, 2, 4, 8, 16')
       .default(DEFAULT_WORKER_VCPU),
-    /** Task memory (MiB), one of Fargate's sizes for workerVcpu in cpu mode. @default 4096 */
-    workerMemoryMiB: int(512, 122_880).default(DEFAULT_WORKER_MEMORY_MIB),
+    /** Task memory (MiB), one of Fargate's sizes for workerVcpu in cpu mode. @default 4096 (cpu), 8192 (gpu) */
+    workerMemoryMiB: int(512, 122_880).optional(),
     /** EC2 type in gpu mode; g4dn.* or g5.* (GPU_INSTANCE_SIZES). @default 'g4dn.xlarge' */
     gpuInstanceType: z
       .string()
@@ -308,7 +316,7 @@ export const reviveContextSchema = z
           message: `${c.gpuInstanceType} has ${size.vcpu} vCPU; a task that reserves ${c.workerVcpu} never starts (use ≤ ${size.vcpu} or a larger gpuInstanceType)`,
         });
       }
-      if (size !== undefined && c.workerMemoryMiB > maxMemoryMiB) {
+      if (size !== undefined && (c.workerMemoryMiB ?? DEFAULT_GPU_WORKER_MEMORY_MIB) > maxMemoryMiB) {
         ctx.addIssue({
           code: 'custom',
           path: ['workerMemoryMiB'],
@@ -318,11 +326,12 @@ export const reviveContextSchema = z
     }
     if (c.workerMode === 'cpu') {
       const allowed = FARGATE_MEMORY_MIB_BY_VCPU[String(c.workerVcpu)] ?? [];
-      if (!allowed.includes(c.workerMemoryMiB)) {
+      const memoryMiB = c.workerMemoryMiB ?? DEFAULT_WORKER_MEMORY_MIB;
+      if (!allowed.includes(memoryMiB)) {
         ctx.addIssue({
           code: 'custom',
           path: ['workerMemoryMiB'],
-          message: `Fargate does not offer ${c.workerVcpu} vCPU with ${c.workerMemoryMiB} MiB; with ${c.workerVcpu} vCPU use one of ${allowed.join(', ')}`,
+          message: `Fargate does not offer ${c.workerVcpu} vCPU with ${memoryMiB} MiB; with ${c.workerVcpu} vCPU use one of ${allowed.join(', ')}`,
         });
       }
     }
@@ -345,6 +354,8 @@ export const reviveContextSchema = z
         }),
       resultExpiryDays: resultExpiryDays ?? rest.jobTtlDays,
       scaleToZeroQuietMinutes: Math.max(rest.scaleInEvaluationPeriods, scaleToZeroQuietMinutes ?? DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[mode]),
+      // A GPU task holds two jobs beside the baseline: its default memory follows the mode.
+      workerMemoryMiB: rest.workerMemoryMiB ?? (mode === 'gpu' ? DEFAULT_GPU_WORKER_MEMORY_MIB : DEFAULT_WORKER_MEMORY_MIB),
     };
   });
 

@@ -15,10 +15,10 @@ function workerEnv(context: Record<string, unknown>): Record<string, unknown> {
 
 describe('REVIVE_JOB_MEMORY_MIB', () => {
   it.each([
-    [{ workerMode: 'cpu' }, '3072'],
-    [{ workerMode: 'gpu', gpuProviderSha256: TEST_GPU_PROVIDER_SHA256 }, '1536'],
-    [{ workerMode: 'cpu', workerMemoryMiB: 8192 }, '7168'],
-  ] as const)('%o: (task memory − 1024 MiB baseline) / jobs at once = %s', (context, expected) => {
+    [{ workerMode: 'cpu' }, '2048'],
+    [{ workerMode: 'gpu', gpuProviderSha256: TEST_GPU_PROVIDER_SHA256 }, '3072'],
+    [{ workerMode: 'cpu', workerMemoryMiB: 8192 }, '6144'],
+  ] as const)('%o: (task memory − 2048 MiB baseline) / jobs at once = %s', (context, expected) => {
     expect(workerEnv({ maxTasks: 10, ...context })).toMatchObject({ REVIVE_JOB_MEMORY_MIB: expected });
   }, 180_000);
 });

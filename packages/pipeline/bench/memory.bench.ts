@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultJobMemoryMiB, jobMemoryBytes } from '@revive/contract';
+import { DEFAULT_GPU_TASK_MEMORY_MIB, defaultJobMemoryMiB, jobMemoryBudgetMiB, jobMemoryBytes } from '@revive/contract';
 import { readImage, resizeImage, writeImage, writeSolidImage } from '../src/image.js';
 import { PipelineThreadPool } from '../src/pipeline-threads.js';
 import { sharedDir } from '../src/testing/shared-dir.js';
@@ -107,7 +107,7 @@ if (process.argv.includes(POOL_PROBE_FLAG)) {
     rows.push(['8000×8000 grey PNG bomb at upscale 4', grey, grey.stderr.includes('The output would be') ? 'refused: IMAGE_TOO_LARGE' : 'NOT refused']);
     const width = Math.max(...rows.map((r) => r[0].length));
     for (const [label, run, note] of rows) console.log(`${label.padEnd(width)}  peak ${mib(run.peakBytes).padStart(9)}  ${(run.ms / 1000).toFixed(1).padStart(5)} s  exit ${run.exitCode}  ${note}`);
-    console.log(`64 MP job over the baseline: ${mib(big.peakBytes - idle.peakBytes)} (estimate ${mib(estimate)}); default budget per job: ${defaultJobMemoryMiB(1)} MiB (CPU, 1 job), ${defaultJobMemoryMiB(2)} MiB (GPU, 2 jobs)`);
+    console.log(`64 MP job over the baseline: ${mib(big.peakBytes - idle.peakBytes)} (estimate ${mib(estimate)}); default budget per job: ${defaultJobMemoryMiB(1)} MiB (CPU, 1 job), ${jobMemoryBudgetMiB(DEFAULT_GPU_TASK_MEMORY_MIB, 2)} MiB (GPU, 2 jobs)`);
 
     const photoPath = path.join(photoDir, 'photo-64mp.jpg');
     const probe = await new Promise<{ idle: number; peak: number; done: number; after: number }>((resolve, reject) => {

@@ -27,8 +27,9 @@ interface RestorerContract {
 }
 
 /**
- * Reads the contract shared by GFPGAN, CodeFormer, GPEN and RestoreFormer exports: one image input [1,3,S,S]
- * float32 (square, fixed size), optionally a scalar `weight`/`w` input, and the first output as the face.
+ * Reads the contract shared by GFPGAN, CodeFormer, GPEN and RestoreFormer exports: one image input [N or 1,3,S,S]
+ * float32 (square, fixed size, batch symbolic or 1), optionally a scalar `weight`/`w` input, and exactly one output,
+ * float32 [N or 1,3,S,S] where the file fixes those dims. The input's name is read, not assumed (exporters differ).
  */
 function readContract(model: ModelMetadata): RestorerContract {
   const fidelity = model.inputs.find((i) => FIDELITY_INPUT_NAMES.has(i.name));
@@ -53,8 +54,17 @@ function readContract(model: ModelMetadata): RestorerContract {
   }
   const output = model.outputs[0];
   if (!output) throw new Error('the model has no output');
+  // A second output (GFPGAN's intermediate RGBs exported by mistake) would be computed on every face for nothing.
+  if (model.outputs.length !== 1) throw new Error(`a restorer has one output (the face); found ${model.outputs.map(describeTensor).join(', ')}`);
   if (output.type !== 'float32') throw new Error(`output ${describeTensor(output)} must be float32`);
   if (output.shape.length !== 4) throw new Error(`output ${describeTensor(output)} must have rank 4 [1,3,S,S]`);
+  const [outBatch, outChannels, outHeight, outWidth] = output.shape;
+  const fits = (dim: number | null | undefined, want: number) => dim === null || dim === undefined || dim === want;
+  // A symbolic input batch needs a symbolic output batch: faces batched together must all come back.
+  if (batch === null ? outBatch !== null : !fits(outBatch, 1)) throw new Error(`output ${describeTensor(output)} must have the input's batch (${batch ?? 'symbolic'})`);
+  if (!fits(outChannels, 3) || !fits(outHeight, height) || !fits(outWidth, width)) {
+    throw new Error(`output ${describeTensor(output)} must be [${batch ?? 'N'},3,${height},${width}], the input's size`);
+  }
   return { size: width, image, fidelity, output };
 }
 

@@ -5,5 +5,7 @@ export * from './models.js';
 export * from './metrics.js';
 export * from './photos.js';
 export * from './header-bombs.js';
+export * from './stand-in.js';
+export * from './broken-restorers.js';
 /** Flat images of any size (decompression bombs, format-limit cases) for other packages' tests. */
 export { writeSolidImage } from '../image.js';
