@@ -3,18 +3,10 @@
 // model is still running the previous batch (the faces that arrive meanwhile make the next one). A batch holds faces
 // of one fidelity only: the model's fidelity input is one value per run.
 
-/**
- * Most faces in one run of a batchable restorer. 1 turns batching off: every pipeline thread keeps its own restorer
- * session, as with a batch-1 model. Off by default because on CPU a batch is no faster per face than single faces
- * (`pnpm bench`, "batching gain", and docs/decisions/2026-12-06-restore-batching.md); on a GPU set it to 8 or 16.
- * @default 1
- */
-export const DEFAULT_RESTORE_BATCH_FACES = 1;
-/**
- * Longest a face waits for others to share its batch once the model is free. A few ms against a restorer run of
- * 5 ms (GPU) to 1 s (CPU) per face. @default 5
- */
-export const DEFAULT_RESTORE_BATCH_DELAY_MS = 5;
+import { DEFAULT_RESTORE_BATCH_DELAY_MS, DEFAULT_RESTORE_BATCH_FACES } from '@revive/contract/models';
+
+// The defaults live in the contract, beside the worker's env vars that set them (REVIVE_RESTORE_BATCH_FACES, …_DELAY_MS).
+export { DEFAULT_RESTORE_BATCH_DELAY_MS, DEFAULT_RESTORE_BATCH_FACES };
 
 /** A face waiting for its batch. */
 export interface BatchRequest {

@@ -10,7 +10,7 @@
 import { MessageChannel, type MessagePort, type Transferable, type Worker } from 'node:worker_threads';
 import { PermanentError, RetryableError } from './errors.js';
 import { FaceRestorer, cropToTensor, restoreBlend, tensorToCrop, type FaceRestoreOptions, type RestoreStage } from './restore.js';
-import { RestoreBatcher, DEFAULT_RESTORE_BATCH_DELAY_MS, DEFAULT_RESTORE_BATCH_FACES } from './restore-batch.js';
+import { RestoreBatcher } from './restore-batch.js';
 import { resolveModel } from './models.js';
 import type { SessionOptions } from './inference.js';
 import { deserializeError, serializeError, type SerializedError } from './thread-errors.js';
@@ -248,5 +248,3 @@ export class RemoteRestorer implements RestoreStage {
     this.#port.close();
   }
 }
-
-export { DEFAULT_RESTORE_BATCH_DELAY_MS, DEFAULT_RESTORE_BATCH_FACES };

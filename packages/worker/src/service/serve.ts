@@ -92,6 +92,10 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
       ...(config.REVIVE_BG_UPSAMPLER !== undefined && { bgUpsampler: config.REVIVE_BG_UPSAMPLER }),
       device: config.REVIVE_DEVICE,
       threads: config.REVIVE_THREADS,
+      // With a restorer whose batch dimension is symbolic and a batch above 1, one restorer thread runs the faces of
+      // every slot's job in batches, and the pipeline threads hold no restorer of their own.
+      maxBatchFaces: config.REVIVE_RESTORE_BATCH_FACES,
+      maxBatchDelayMs: config.REVIVE_RESTORE_BATCH_DELAY_MS,
       // Jobs over these fail IMAGE_TOO_LARGE from the header alone: the memory is the task's share per running job.
       maxOutputPixels: config.REVIVE_MAX_OUTPUT_PIXELS,
       jobMemoryMiB: config.REVIVE_JOB_MEMORY_MIB ?? defaultJobMemoryMiB(config.REVIVE_CONCURRENCY),
