@@ -31,9 +31,10 @@ function restorerArgument(): string | undefined {
   return index >= 0 ? process.argv[index + 1] : process.env.REVIVE_BENCH_RESTORER;
 }
 
-async function runJobs(pool: PipelineThreadPool, inputs: readonly Uint8Array[], jobs: number): Promise<{ ms: number; faces: number }> {
+async function runJobs(pool: PipelineThreadPool, inputs: readonly Uint8Array[], jobs: number): Promise<{ ms: number; faces: number; restoreMs: number }> {
   let next = 0;
   let faces = 0;
+  let restoreMs = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -42,10 +43,11 @@ async function runJobs(pool: PipelineThreadPool, inputs: readonly Uint8Array[], 
         // The pool moves the input's buffer to its thread: every job gets its own copy.
         const result = await pool.process(new Uint8Array(bytes), { upscale: UPSCALE, ext: 'png' });
         faces += result.faces.length;
+        restoreMs += result.timingsMs.restore ?? 0;
       }
     }),
   );
-  return { ms: performance.now() - started, faces };
+  return { ms: performance.now() - started, faces, restoreMs };
 }
 
 async function main(): Promise<void> {
@@ -60,21 +62,22 @@ async function main(): Promise<void> {
   const restorer = given ?? (await writeBatchConvRestorer(work, GENERATED));
   const label = given ? path.basename(given) : `generated ${GENERATED.convs} convs × ${GENERATED.channels} channels at 128² (writeBatchConvRestorer)`;
 
-  const pools: { batchFaces: number; pool: PipelineThreadPool; ms: number; faces: number }[] = [];
+  const pools: { batchFaces: number; pool: PipelineThreadPool; ms: number; faces: number; restoreMs: number }[] = [];
   try {
     for (const batchFaces of BATCH_SIZES) {
       // As `revive serve` configures them at REVIVE_CONCURRENCY 2, REVIVE_THREADS unset (0).
       const pool = await PipelineThreadPool.create({ modelsDir, restorer, download: false, threadCount: CONCURRENCY, maxBatchFaces: batchFaces });
       if (batchFaces > 1 && pool.batching === undefined) throw new Error(`${restorer} takes a batch of 1 only: nothing to batch`);
-      pools.push({ batchFaces, pool, ms: 0, faces: 0 });
+      pools.push({ batchFaces, pool, ms: 0, faces: 0, restoreMs: 0 });
     }
     for (const entry of pools) await runJobs(entry.pool, inputs, inputs.length); // warm-up
-    const warm = new Map(pools.map((e) => [e, { ...(e.pool.batching ?? { batches: 0, faces: 0 }) }]));
+    const warm = new Map(pools.map((e) => [e, { ...(e.pool.batching ?? { batches: 0, faces: 0, runMs: 0 }) }]));
     for (let round = 0; round < rounds; round++) {
       for (const entry of pools) {
-        const { ms, faces } = await runJobs(entry.pool, inputs, jobs);
+        const { ms, faces, restoreMs } = await runJobs(entry.pool, inputs, jobs);
         entry.ms += ms;
         entry.faces += faces;
+        entry.restoreMs += restoreMs;
       }
     }
     console.log(`== batching gain: ${jobs * rounds} jobs per configuration (photos/whole round-robin, upscale ${UPSCALE}), ${CONCURRENCY} at a time on ${CONCURRENCY} pipeline threads, ${rounds} alternating rounds, ${availableParallelism()} cores`);
@@ -85,16 +88,20 @@ async function main(): Promise<void> {
       const stats = e.pool.batching;
       const before = warm.get(e)!;
       const meanBatch = stats ? (stats.faces - before.faces) / Math.max(1, stats.batches - before.batches) : 1;
+      // The model's own time per face: the shared restorer's runs, or each thread's restore stage (its session's runs).
+      const modelMs = stats ? stats.runMs - before.runMs : e.restoreMs;
       return [
         e.batchFaces === 1 ? '1 (a session per thread)' : `${e.batchFaces} (shared restorer)`,
         fmt(e.ms, 0),
         String(e.faces),
         fmt(perSecond(e), 2),
         fmt(meanBatch, 2),
+        fmt(modelMs / e.faces, 0),
+        stats ? `${fmt((100 * modelMs) / e.ms, 0)} %` : '–',
         `${fmt(perSecond(e) / perSecond(base), 2)}x`,
       ];
     });
-    const header = ['maxBatchFaces', 'wall ms', 'faces', 'faces/s', 'mean batch', 'gain'];
+    const header = ['maxBatchFaces', 'wall ms', 'faces', 'faces/s', 'mean batch', 'model ms/face', 'restorer busy', 'gain'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
     console.log([line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n'));

@@ -91,6 +91,8 @@ export interface BatchingStats {
   /** Faces restored over those runs. */
   readonly faces: number;
   readonly largestBatch: number;
+  /** Time the restorer's model ran, summed over the batches: against the wall time, how busy it was kept. */
+  readonly runMs: number;
 }
 
 const THREAD_MARKER = 'revive-pipeline-thread';
@@ -121,8 +123,9 @@ type FromThread =
   | { readonly type: 'result'; readonly id: number; readonly result: ProcessResult }
   | { readonly type: 'failed'; readonly id: number; readonly error: SerializedError };
 
-function countBatch(stats: BatchingState['stats'], faces: number): void {
+function countBatch(stats: BatchingState['stats'], faces: number, runMs: number): void {
   stats.batches++;
+  stats.runMs += runMs;
   stats.faces += faces;
   stats.largestBatch = Math.max(stats.largestBatch, faces);
 }
@@ -303,13 +306,13 @@ function spawnThread(
 }
 
 /** Starts the restorer thread and waits for its model. */
-function startRestorer(config: RestorerThreadConfig, onBatch: (faces: number) => void): Promise<RestorerThread> {
+function startRestorer(config: RestorerThreadConfig, onBatch: (faces: number, runMs: number) => void): Promise<RestorerThread> {
   return RestorerThread.start(newThread({ marker: RESTORER_MARKER, config }), onBatch);
 }
 
 interface BatchingState {
   readonly config: RestorerThreadConfig;
-  readonly stats: { batches: number; faces: number; largestBatch: number };
+  readonly stats: { batches: number; faces: number; largestBatch: number; runMs: number };
   /** The restorer running or starting; a rejected one is started again by the next thread that needs it. */
   current: Promise<RestorerThread>;
   failed: boolean;
@@ -363,7 +366,7 @@ export class PipelineThreadPool implements RestorationService {
   private currentRestorer(state: BatchingState): Promise<RestorerThread> {
     if (state.failed) {
       state.failed = false;
-      state.current = startRestorer(state.config, (faces) => countBatch(state.stats, faces));
+      state.current = startRestorer(state.config, (faces, runMs) => countBatch(state.stats, faces, runMs));
       state.current.then(
         (restorer) => {
           if (this.disposed) void restorer.dispose(DEFAULT_THREAD_DISPOSE_TIMEOUT_MS);
@@ -441,8 +444,8 @@ export class PipelineThreadPool implements RestorationService {
       maxBatchFaces,
       maxBatchDelayMs,
     };
-    const stats = { batches: 0, faces: 0, largestBatch: 0 };
-    const restorer = await startRestorer(restorerConfig, (faces) => countBatch(stats, faces));
+    const stats = { batches: 0, faces: 0, largestBatch: 0, runMs: 0 };
+    const restorer = await startRestorer(restorerConfig, (faces, runMs) => countBatch(stats, faces, runMs));
     if (!restorer.batchable) {
       await restorer.dispose(DEFAULT_THREAD_DISPOSE_TIMEOUT_MS);
       return undefined;

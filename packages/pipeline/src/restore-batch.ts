@@ -25,8 +25,6 @@ export interface RestoreBatcherOptions {
   readonly maxBatchFaces?: number;
   /** @default DEFAULT_RESTORE_BATCH_DELAY_MS */
   readonly maxBatchDelayMs?: number;
-  /** Told the size of every batch that runs (for benches and tests). */
-  readonly onBatch?: (faces: number) => void;
 }
 
 interface Pending extends BatchRequest {
@@ -41,7 +39,6 @@ export class RestoreBatcher {
   readonly maxBatchFaces: number;
   readonly maxBatchDelayMs: number;
   readonly #run: RunBatch;
-  readonly #onBatch: ((faces: number) => void) | undefined;
   readonly #queue: Pending[] = [];
   #running: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -52,7 +49,6 @@ export class RestoreBatcher {
     if (!Number.isInteger(this.maxBatchFaces) || this.maxBatchFaces < 1) throw new RangeError(`maxBatchFaces must be a positive integer, not ${this.maxBatchFaces}`);
     if (!(this.maxBatchDelayMs >= 0)) throw new RangeError(`maxBatchDelayMs must be 0 or more, not ${this.maxBatchDelayMs}`);
     this.#run = run;
-    this.#onBatch = options.onBatch;
   }
 
   /** Queues one face; resolves with its output once its batch has run. */
@@ -105,7 +101,6 @@ export class RestoreBatcher {
         this.#queue.splice(i, 1);
       } else i++;
     }
-    this.#onBatch?.(batch.length);
     this.#running = this.#run(
       batch.map((r) => r.tensor),
       first.fidelity,

@@ -41,8 +41,8 @@ type ToRestorer =
 type FromRestorer =
   | { readonly type: 'ready'; readonly info: RestorerInfo; readonly batchable: boolean }
   | { readonly type: 'load-failed'; readonly error: SerializedError }
-  /** Sizes of the batches run since the last report (one report per batch). */
-  | { readonly type: 'batch'; readonly faces: number };
+  /** One batch has run: its faces and how long the model took. */
+  | { readonly type: 'batch'; readonly faces: number; readonly runMs: number };
 
 /** Over a pipeline thread's port. */
 interface FaceRequest {
@@ -83,11 +83,15 @@ export function runRestorerThread(parent: MessagePort, config: RestorerThreadCon
       parent.close();
       return;
     }
-    const batcher = new RestoreBatcher((tensors, fidelity) => restorer.restoreBatch(tensors, fidelity), {
-      maxBatchFaces: config.maxBatchFaces,
-      maxBatchDelayMs: config.maxBatchDelayMs,
-      onBatch: (faces) => post({ type: 'batch', faces }),
-    });
+    const run = async (tensors: readonly Float32Array[], fidelity: number) => {
+      const started = performance.now();
+      try {
+        return await restorer.restoreBatch(tensors, fidelity);
+      } finally {
+        post({ type: 'batch', faces: tensors.length, runMs: performance.now() - started });
+      }
+    };
+    const batcher = new RestoreBatcher(run, { maxBatchFaces: config.maxBatchFaces, maxBatchDelayMs: config.maxBatchDelayMs });
     const ports = new Set<MessagePort>();
     parent.on('message', (message: ToRestorer) => {
       if (message.type === 'exit') process.exit(0);
@@ -135,7 +139,7 @@ export class RestorerThread {
    * Waits for `worker` (started by the pool with the restorer marker) to load its model. Rejects with the load
    * error as its WorkerError class, or a RetryableError when the thread dies while loading.
    */
-  static async start(worker: Worker, onBatch?: (faces: number) => void): Promise<RestorerThread> {
+  static async start(worker: Worker, onBatch?: (faces: number, runMs: number) => void): Promise<RestorerThread> {
     const ready = await new Promise<{ info: RestorerInfo; batchable: boolean }>((resolve, reject) => {
       let lastError: unknown;
       const onMessage = (message: FromRestorer) => {
@@ -163,7 +167,7 @@ export class RestorerThread {
     });
     const thread = new RestorerThread(worker, ready.info, ready.batchable);
     worker.on('message', (message: FromRestorer) => {
-      if (message.type === 'batch') onBatch?.(message.faces);
+      if (message.type === 'batch') onBatch?.(message.faces, message.runMs);
     });
     return thread;
   }
