@@ -1,9 +1,13 @@
 // Faces batched across jobs (restore-batch.ts, restorer-thread.ts): the faces of concurrent jobs share one restorer run
 // and still come back to their own job, each in its own place; a batch-1 model keeps each thread's own session.
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RetryableError } from '../src/errors.js';
+import { RemoteRestorer } from '../src/restorer-thread.js';
+import { MessageChannel } from 'node:worker_threads';
 import { decode } from '../src/decode.js';
 import { RestorationPipeline, type ProcessResult } from '../src/pipeline.js';
 import { PipelineThreadPool } from '../src/pipeline-threads.js';
@@ -93,5 +97,34 @@ describe('restorer batching across jobs', () => {
     const reference = await (await inProcess(identity)).process(inputs[1]!.slice(), options);
     const results = await Promise.all([pool.process(inputs[1]!.slice(), options), pool.process(inputs[1]!.slice(), options)]);
     for (const result of results) expect(psnr(await image(result), await image(reference))).toBeGreaterThan(50);
+  });
+
+  it('replaces the restorer thread and every pipeline thread on it when the restorer thread dies, and goes on restoring', async () => {
+    const pool = await PipelineThreadPool.create({ modelsDir, restorer: mirror, download: false, threads: 1, threadCount: 2, maxBatchFaces: 4, maxBatchDelayMs: 1 });
+    disposables.push(pool);
+    const reference = await (await inProcess(mirror)).process(inputs[1]!.slice(), options);
+    await pool.process(inputs[1]!.slice(), options);
+    // Fault injection: end the restorer thread between two runs (it is idle), as a crash would.
+    const internals = pool as unknown as { slots: Set<{ worker: Worker }>; batchingState: { current: Promise<{ worker: Worker }> } };
+    const before = [...internals.slots].map((slot) => slot.worker);
+    const restorerBefore = (await internals.batchingState.current).worker;
+    await restorerBefore.terminate();
+    // Queued until the new restorer and its pipeline threads are up.
+    const results = await Promise.all([pool.process(inputs[1]!.slice(), options), pool.process(inputs[1]!.slice(), options)]);
+    for (const result of results) expect(psnr(await image(result), await image(reference))).toBeGreaterThan(50);
+    expect((await internals.batchingState.current).worker).not.toBe(restorerBefore);
+    expect([...internals.slots].map((slot) => slot.worker).filter((worker) => before.includes(worker))).toEqual([]);
+    expect(pool.threadCount).toBe(2);
+  });
+
+  it('fails the faces a pipeline thread waits on with a RetryableError when the restorer\'s port closes', async () => {
+    const { port1, port2 } = new MessageChannel();
+    // The far end takes the request and never answers, as a restorer that died mid-batch.
+    port1.on('message', () => port1.close());
+    const remote = new RemoteRestorer(port2, { inputSize: 8, hasFidelityInput: false, maxBatchFaces: 2 });
+    const crop = { width: 8, height: 8, data: new Uint8Array(8 * 8 * 3) };
+    const waiting = await remote.restore(crop).catch((e: unknown) => e);
+    expect(waiting).toBeInstanceOf(RetryableError);
+    expect(await remote.restore(crop).catch((e: unknown) => e)).toBeInstanceOf(RetryableError);
   });
 });
