@@ -113,7 +113,18 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
   const modelLoadMs = Math.round(performance.now() - loadStarted);
   health.modelsLoaded(modelLoadMs);
   telemetry.modelsLoaded(modelLoadMs);
-  log.info('models loaded', { modelLoadMs, models: pipeline.models, device: config.REVIVE_DEVICE, concurrency: config.REVIVE_CONCURRENCY });
+  const batching = pipeline.batching;
+  log.info('models loaded', {
+    modelLoadMs,
+    models: pipeline.models,
+    device: config.REVIVE_DEVICE,
+    concurrency: config.REVIVE_CONCURRENCY,
+    restoreBatching: batching === undefined ? 'off' : { maxBatchFaces: batching.maxBatchFaces, maxBatchDelayMs: batching.maxBatchDelayMs },
+  });
+  // Asked for, but the model's batch dimension is fixed at 1: say so, or the setting would look like it had no effect.
+  if (batching === undefined && config.REVIVE_RESTORE_BATCH_FACES > 1) {
+    log.warn('restore batching is off: the restorer takes a batch of 1 only', { restorer: config.REVIVE_RESTORER, REVIVE_RESTORE_BATCH_FACES: config.REVIVE_RESTORE_BATCH_FACES });
+  }
 
   // With an endpoint override (AWS_ENDPOINT_URL_SQS: emulators, VPC endpoints) that endpoint must win over the
   // queue URL's host, which an emulator may name as an unresolvable *.localhost; in AWS the queue URL is used.
