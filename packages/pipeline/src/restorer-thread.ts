@@ -96,9 +96,11 @@ export function runRestorerThread(parent: MessagePort, config: RestorerThreadCon
     parent.on('message', (message: ToRestorer) => {
       if (message.type === 'exit') process.exit(0);
       if (message.type === 'dispose') {
-        // As a pipeline thread does: never release the session under a running batch.
+        // As a pipeline thread does: never release the session under a running batch. The pipeline threads are gone by
+        // now, so the faces still queued have no one to go back to.
         void (async () => {
           for (const port of ports) port.close();
+          batcher.close(new RetryableError('INTERNAL', 'the restorer thread was disposed'));
           await batcher.drained();
           await restorer.dispose();
           process.exit(0);
