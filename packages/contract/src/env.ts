@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { modelIdSchema } from './job.js';
 import { DEFAULT_MAX_OUTPUT_PIXELS } from './limits.js';
 import { DEFAULT_MAX_FACES, MAX_FACES_LIMIT } from './job.js';
-import { DEFAULT_DETECTOR, DEFAULT_DEVICE, DEFAULT_RESTORER, DEFAULT_THREADS, EXECUTION_DEVICES, MODEL_OPTIONS, servedModelIds, type ModelOption } from './models.js';
+import { DEFAULT_DETECTOR, DEFAULT_DEVICE, DEFAULT_RESTORE_BATCH_DELAY_MS, DEFAULT_RESTORE_BATCH_FACES, DEFAULT_RESTORER, DEFAULT_THREADS, EXECUTION_DEVICES, MODEL_OPTIONS, servedModelIds, type ModelOption } from './models.js';
 import { webhookSecretSchema } from './webhook.js';
 import { parseEndpoint } from './url-policy.js';
 
@@ -131,6 +131,13 @@ export const workerEnvSchema = z.object({
   REVIVE_THREADS: intFrom(0, 256).default(DEFAULT_THREADS),
   /** Jobs processed at once. @default 1 */
   REVIVE_CONCURRENCY: intFrom(1, 64).default(1),
+  /**
+   * Most faces, from any of the concurrent jobs, in one restorer run when the restorer's batch dimension is symbolic;
+   * 1 keeps a restorer session per pipeline thread. @default DEFAULT_RESTORE_BATCH_FACES
+   */
+  REVIVE_RESTORE_BATCH_FACES: intFrom(1, 256).default(DEFAULT_RESTORE_BATCH_FACES),
+  /** Longest a face waits for others to fill its restorer batch. @default DEFAULT_RESTORE_BATCH_DELAY_MS */
+  REVIVE_RESTORE_BATCH_DELAY_MS: z.coerce.number().min(0).max(1_000).default(DEFAULT_RESTORE_BATCH_DELAY_MS),
   /**
    * Largest output of a job, input pixels × upscale²; bigger jobs end FAILED IMAGE_TOO_LARGE before any pixel is
    * decoded. @default 256_000_000 (a 64 MP photo at upscale 2)

@@ -22,6 +22,19 @@ export type ExecutionDevice = (typeof EXECUTION_DEVICES)[number];
 export const DEFAULT_DEVICE: ExecutionDevice = 'cpu';
 /** 0 lets onnxruntime choose the intra-op thread count (one per physical core). */
 export const DEFAULT_THREADS = 0;
+/**
+ * Most faces, from any of a worker's concurrent jobs, in one run of a restorer whose batch dimension is symbolic
+ * (the pipeline's restore-batch.ts). 1 turns batching off: each pipeline thread restores its own faces, as with a
+ * batch-1 model. Off by default because on CPU a shared, batched restorer restored fewer faces per second than a
+ * session per thread (`pnpm bench`, "batching gain"; docs/decisions/restore-batching.md); on a GPU set it
+ * to 8 or 16. @default 1
+ */
+export const DEFAULT_RESTORE_BATCH_FACES = 1;
+/**
+ * Longest a face waits for others to share its restorer batch once the model is free: a few ms, against a restorer
+ * run of a few ms (GPU) to a second (CPU) per face. @default 5
+ */
+export const DEFAULT_RESTORE_BATCH_DELAY_MS = 5;
 
 export interface ModelEntry {
   readonly id: string;

@@ -12,8 +12,11 @@ import { PermanentError, RetryableError, messageOf } from './errors.js';
 import { createGcPolicy } from './gc-policy.js';
 import { DEFAULT_DETECTOR, DEFAULT_RESTORER, RestorationPipeline, type DetectionSummary, type PipelineConfig, type ProcessOptions, type ProcessResult } from './pipeline.js';
 import { defaultModelsDir, resolveModel } from './models.js';
+import { DEFAULT_DEVICE } from './defaults.js';
 import { deserializeError, serializeError, type SerializedError } from './thread-errors.js';
 import { startThread } from './thread-start.js';
+import { DEFAULT_RESTORE_BATCH_DELAY_MS, DEFAULT_RESTORE_BATCH_FACES } from './restore-batch.js';
+import { RemoteRestorer, RestorerThread, runRestorerThread, type RestorerInfo, type RestorerThreadConfig } from './restorer-thread.js';
 
 export { DEFAULT_RELEASE_AFTER_OUTPUT_PIXELS } from './gc-policy.js';
 
@@ -68,13 +71,43 @@ export interface PipelineThreadPoolConfig extends Omit<PipelineConfig, 'onDownlo
    * there is more than one thread. @default 0
    */
   readonly threads?: number;
+  /**
+   * Most faces, from any of the pool's jobs, in one run of the restorer (restore-batch.ts). Above 1 and with a
+   * restorer whose batch dimension is symbolic, one restorer thread holds the only restorer session and the pipeline
+   * threads send it their aligned faces; with 1, or a batch-1 model, each thread restores its own faces.
+   * @default DEFAULT_RESTORE_BATCH_FACES
+   */
+  readonly maxBatchFaces?: number;
+  /** Longest a face waits for others to share its batch. @default DEFAULT_RESTORE_BATCH_DELAY_MS */
+  readonly maxBatchDelayMs?: number;
+}
+
+/** How the restorer's batches went since the pool started (`PipelineThreadPool.batching`). */
+export interface BatchingStats {
+  readonly maxBatchFaces: number;
+  readonly maxBatchDelayMs: number;
+  /** Restorer runs. */
+  readonly batches: number;
+  /** Faces restored over those runs. */
+  readonly faces: number;
+  readonly largestBatch: number;
+  /** Time the restorer's model ran, summed over the batches: against the wall time, how busy it was kept. */
+  readonly runMs: number;
 }
 
 const THREAD_MARKER = 'revive-pipeline-thread';
+const RESTORER_MARKER = 'revive-restorer-thread';
 
 interface ThreadData {
   readonly marker: typeof THREAD_MARKER;
   readonly config: PipelineConfig;
+  /** The shared restorer, when faces are batched across jobs: the thread loads no restorer of its own. */
+  readonly restorer?: { readonly port: MessagePort; readonly info: RestorerInfo };
+}
+
+interface RestorerThreadData {
+  readonly marker: typeof RESTORER_MARKER;
+  readonly config: RestorerThreadConfig;
 }
 
 type ToThread =
@@ -90,9 +123,20 @@ type FromThread =
   | { readonly type: 'result'; readonly id: number; readonly result: ProcessResult }
   | { readonly type: 'failed'; readonly id: number; readonly error: SerializedError };
 
+function countBatch(stats: BatchingState['stats'], faces: number, runMs: number): void {
+  stats.batches++;
+  stats.runMs += runMs;
+  stats.faces += faces;
+  stats.largestBatch = Math.max(stats.largestBatch, faces);
+}
+
 /** True inside a thread started by `PipelineThreadPool`: the bundled CLI must not run its command there. */
 export function isPipelineThread(): boolean {
-  return !isMainThread && isThreadData(workerData);
+  return !isMainThread && (isThreadData(workerData) || isRestorerThreadData(workerData));
+}
+
+function isRestorerThreadData(data: unknown): data is RestorerThreadData {
+  return typeof data === 'object' && data !== null && (data as { marker?: unknown }).marker === RESTORER_MARKER;
 }
 
 function isThreadData(data: unknown): data is ThreadData {
@@ -136,7 +180,7 @@ function startPipelineThread(port: MessagePort, data: ThreadData): void {
   void (async () => {
     let pipeline: RestorationPipeline;
     try {
-      pipeline = await RestorationPipeline.create(data.config);
+      pipeline = await RestorationPipeline.create(data.config, data.restorer ? { restorer: new RemoteRestorer(data.restorer.port, data.restorer.info) } : {});
     } catch (error) {
       post({ type: 'load-failed', error: serializeError(error) });
       port.close();
@@ -180,7 +224,8 @@ function startPipelineThread(port: MessagePort, data: ThreadData): void {
 }
 
 // Under tsx the thread's entry is this very file; in the bundle it is the bundle, which evaluates this module too.
-if (isPipelineThread() && parentPort) startPipelineThread(parentPort, workerData as ThreadData);
+if (!isMainThread && parentPort && isThreadData(workerData)) startPipelineThread(parentPort, workerData);
+if (!isMainThread && parentPort && isRestorerThreadData(workerData)) runRestorerThread(parentPort, workerData.config);
 
 // ---- main side ---------------------------------------------------------------------------------------------
 
@@ -217,16 +262,21 @@ function stopThread(slot: Slot): Promise<void> {
 }
 
 /** Where a thread starts: this module's own file (its chunk, in the bundle), marked as a thread by `workerData`. */
-function newThread(data: ThreadData): Worker {
-  return startThread(new URL(import.meta.url), { workerData: data });
+function newThread(data: ThreadData | RestorerThreadData): Worker {
+  const transferList = 'restorer' in data && data.restorer ? [data.restorer.port] : [];
+  return startThread(new URL(import.meta.url), { workerData: data, transferList });
 }
 
 /**
  * Starts one thread and resolves once its models are loaded; rejects with the thread's load error rebuilt as
  * its WorkerError class, or a RetryableError when the thread dies while loading.
  */
-function spawnThread(config: PipelineConfig, onWorker: (worker: Worker) => void): Promise<{ worker: Worker; models: RestorationPipeline['models'] }> {
-  const worker = newThread({ marker: THREAD_MARKER, config });
+function spawnThread(
+  config: PipelineConfig,
+  onWorker: (worker: Worker) => void,
+  restorer?: RestorerThread,
+): Promise<{ worker: Worker; models: RestorationPipeline['models'] }> {
+  const worker = newThread({ marker: THREAD_MARKER, config, ...(restorer && { restorer: { port: restorer.connect(), info: restorer.info } }) });
   onWorker(worker);
   return new Promise((resolve, reject) => {
     let lastError: unknown;
@@ -255,6 +305,19 @@ function spawnThread(config: PipelineConfig, onWorker: (worker: Worker) => void)
   });
 }
 
+/** Starts the restorer thread and waits for its model. */
+function startRestorer(config: RestorerThreadConfig, onBatch: (faces: number, runMs: number) => void): Promise<RestorerThread> {
+  return RestorerThread.start(newThread({ marker: RESTORER_MARKER, config }), onBatch);
+}
+
+interface BatchingState {
+  readonly config: RestorerThreadConfig;
+  readonly stats: { batches: number; faces: number; largestBatch: number; runMs: number };
+  /** The restorer running or starting; a rejected one is started again by the next thread that needs it. */
+  current: Promise<RestorerThread>;
+  failed: boolean;
+}
+
 /**
  * N worker threads, each with its own `RestorationPipeline`. Jobs go to an idle thread, first come first served;
  * input bytes move to the thread and result bytes back without copies (transfer lists). Errors keep their
@@ -262,6 +325,11 @@ function spawnThread(config: PipelineConfig, onWorker: (worker: Worker) => void)
  *
  * Memory: every thread loads every model, so the models' footprint is paid `threadCount` times (GFPGAN ≈ 325 MB
  * of weights per thread); pick the thread count for the CPU cores and the memory the task has.
+ *
+ * Batching (`maxBatchFaces` above 1, a restorer with a symbolic batch dimension): one more thread holds the only
+ * restorer session and runs the faces of every job in batches (restorer-thread.ts); the pipeline threads load the
+ * detector and upsampler only. When that thread dies, the jobs running fail with a RetryableError, and the pool
+ * starts a new restorer and new pipeline threads connected to it.
  */
 export class PipelineThreadPool implements RestorationService {
   private readonly slots = new Set<Slot>();
@@ -280,9 +348,51 @@ export class PipelineThreadPool implements RestorationService {
     readonly models: RestorationPipeline['models'],
     private readonly config: PipelineConfig,
     workers: readonly Worker[],
+    private readonly batchingState: BatchingState | undefined,
   ) {
     this.targetThreads = workers.length;
     for (const worker of workers) this.adopt(worker);
+    if (batchingState) void batchingState.current.then((restorer) => this.watchRestorer(restorer));
+  }
+
+  /** Batch sizes so far when faces are batched across jobs; undefined when each thread restores its own faces. */
+  get batching(): BatchingStats | undefined {
+    const state = this.batchingState;
+    if (!state) return undefined;
+    return { maxBatchFaces: state.config.maxBatchFaces, maxBatchDelayMs: state.config.maxBatchDelayMs, ...state.stats };
+  }
+
+  /** The restorer threads connect to, started again when the last start failed. */
+  private currentRestorer(state: BatchingState): Promise<RestorerThread> {
+    if (state.failed) {
+      state.failed = false;
+      state.current = startRestorer(state.config, (faces, runMs) => countBatch(state.stats, faces, runMs));
+      state.current.then(
+        (restorer) => {
+          if (this.disposed) void restorer.dispose(DEFAULT_THREAD_DISPOSE_TIMEOUT_MS);
+          else this.watchRestorer(restorer);
+        },
+        () => (state.failed = true),
+      );
+    }
+    return state.current;
+  }
+
+  /** A restorer that dies strands every pipeline thread's port: they are all replaced, on a new restorer. */
+  private watchRestorer(restorer: RestorerThread): void {
+    restorer.onExit(() => {
+      const state = this.batchingState;
+      if (this.disposed || !state) return;
+      state.failed = true;
+      for (const slot of this.slots) {
+        if (slot.stopping) continue;
+        const job = slot.job;
+        slot.job = undefined;
+        job?.reject(new RetryableError('INTERNAL', 'the restorer thread died during the job'));
+        void stopThread(slot);
+        this.replace();
+      }
+    });
   }
 
   /** Threads the pool runs or is starting, short of the configured count (a replacement failed to load). */
@@ -296,23 +406,51 @@ export class PipelineThreadPool implements RestorationService {
    * in-process pipeline gives (MODEL_UNAVAILABLE, MODEL_INVALID, CONFIG…) after terminating every thread.
    */
   static async create(config: PipelineThreadPoolConfig = {}): Promise<PipelineThreadPool> {
-    const { threadCount: requested, ...pipelineConfig } = config;
+    const { threadCount: requested, maxBatchFaces: batchFacesOption, maxBatchDelayMs: batchDelayOption, ...pipelineConfig } = config;
     const threadCount = requested ?? DEFAULT_THREAD_COUNT;
     if (!Number.isInteger(threadCount) || threadCount < 1) throw new PermanentError('CONFIG', `threadCount must be a positive integer, not ${threadCount}`);
+    const maxBatchFaces = batchFacesOption ?? DEFAULT_RESTORE_BATCH_FACES;
+    const maxBatchDelayMs = batchDelayOption ?? DEFAULT_RESTORE_BATCH_DELAY_MS;
+    if (!Number.isInteger(maxBatchFaces) || maxBatchFaces < 1) throw new PermanentError('CONFIG', `maxBatchFaces must be a positive integer, not ${maxBatchFaces}`);
+    if (!Number.isFinite(maxBatchDelayMs) || maxBatchDelayMs < 0) throw new PermanentError('CONFIG', `maxBatchDelayMs must be 0 or more, not ${maxBatchDelayMs}`);
     const intraOpThreads = (config.threads ?? 0) === 0 && threadCount > 1 ? Math.max(1, Math.floor(availableParallelism() / threadCount)) : (config.threads ?? 0);
     if (config.download ?? true) await PipelineThreadPool.downloadOnce(pipelineConfig);
     // The kernels' helper threads likewise: each pipeline thread gets its share of the cores.
     const kernelThreads = config.kernelThreads ?? Math.max(1, Math.floor(availableParallelism() / threadCount));
     const threadConfig: PipelineConfig = { ...pipelineConfig, threads: intraOpThreads, kernelThreads, download: false };
+    const batching = maxBatchFaces > 1 ? await PipelineThreadPool.startBatching(pipelineConfig, maxBatchFaces, maxBatchDelayMs) : undefined;
+    const restorer = batching && (await batching.current);
     const workers: Worker[] = [];
-    const started = await Promise.allSettled(Array.from({ length: threadCount }, () => spawnThread(threadConfig, (w) => workers.push(w))));
+    const started = await Promise.allSettled(Array.from({ length: threadCount }, () => spawnThread(threadConfig, (w) => workers.push(w), restorer)));
     const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     const first = started.find((s) => s.status === 'fulfilled');
     if (failure || !first) {
       await Promise.all(workers.map((w) => w.terminate()));
+      await restorer?.dispose(DEFAULT_THREAD_DISPOSE_TIMEOUT_MS);
       throw failure?.reason ?? new RetryableError('INTERNAL', 'no pipeline thread started');
     }
-    return new PipelineThreadPool(first.value.models, threadConfig, workers);
+    return new PipelineThreadPool(first.value.models, threadConfig, workers, batching);
+  }
+
+  /**
+   * Starts the shared restorer. Its session gets every core (`threads` 0 lets onnxruntime choose): it runs while the
+   * pipeline threads wait on it. Undefined, the thread ended, when the model takes a batch of 1 only.
+   */
+  private static async startBatching(config: PipelineConfig, maxBatchFaces: number, maxBatchDelayMs: number): Promise<BatchingState | undefined> {
+    const restorerConfig: RestorerThreadConfig = {
+      restorer: config.restorer ?? DEFAULT_RESTORER,
+      modelsDir: config.modelsDir ?? defaultModelsDir(),
+      session: { threads: config.threads ?? 0, device: config.device ?? DEFAULT_DEVICE },
+      maxBatchFaces,
+      maxBatchDelayMs,
+    };
+    const stats = { batches: 0, faces: 0, largestBatch: 0, runMs: 0 };
+    const restorer = await startRestorer(restorerConfig, (faces, runMs) => countBatch(stats, faces, runMs));
+    if (!restorer.batchable) {
+      await restorer.dispose(DEFAULT_THREAD_DISPOSE_TIMEOUT_MS);
+      return undefined;
+    }
+    return { config: restorerConfig, stats, current: Promise.resolve(restorer), failed: false };
   }
 
   /** Threads resolving a missing model at the same moment would each download it into the same file. */
@@ -399,6 +537,9 @@ export class PipelineThreadPool implements RestorationService {
         clearTimeout(timer);
       }),
     );
+    // Last: the pipeline threads are gone, so no face waits on the restorer but those of a batch it may be running.
+    const restorer = await this.batchingState?.current.catch(() => undefined);
+    await restorer?.dispose(DEFAULT_BUSY_THREAD_DISPOSE_TIMEOUT_MS);
   }
 
   private adopt(worker: Worker): void {
@@ -437,9 +578,14 @@ export class PipelineThreadPool implements RestorationService {
     });
   }
 
+  private async spawn(): Promise<{ worker: Worker; models: RestorationPipeline['models'] }> {
+    const state = this.batchingState;
+    return spawnThread(this.config, () => undefined, state && (await this.currentRestorer(state)));
+  }
+
   private replace(): void {
     this.replacements++;
-    spawnThread(this.config, () => undefined).then(
+    this.spawn().then(
       ({ worker }) => {
         this.replacements--;
         if (this.disposed) {

@@ -11,7 +11,8 @@ import type { ModelRole } from '@revive/contract';
 import { defaultModelsDir, resolveModel } from './models.js';
 import { pasteFaces, type FaceToPaste } from './paste.js';
 import { configureKernels } from './resample.js';
-import { DEFAULT_FIDELITY, FaceRestorer } from './restore.js';
+import { DEFAULT_FIDELITY, FaceRestorer, type RestoreStage } from './restore.js';
+import { forEachInFlight } from './restore-batch.js';
 import type { Affine, DetectedFace, EncodedFormat, Landmarks5, RgbImage, StageName, StageTimingsMs } from './types.js';
 import { BackgroundUpsampler } from './upscale.js';
 import { DEFAULT_DETECTOR, DEFAULT_RESTORER } from './defaults.js';
@@ -57,6 +58,12 @@ export interface PipelineConfig {
   /** Working memory a job may need (the contract's jobMemoryBytes). @default the contract's defaultJobMemoryMiB(1) */
   readonly jobMemoryMiB?: number;
   readonly onDownloadProgress?: (modelId: string, receivedBytes: number, totalBytes: number | undefined) => void;
+}
+
+/** Stages built elsewhere and handed to `RestorationPipeline.create` instead of being loaded from the config. */
+export interface PipelineStages {
+  /** The restorer shared with other pipeline threads (restorer-thread.ts): `config.restorer` is then only its id. */
+  readonly restorer?: RestoreStage;
 }
 
 export interface ProcessOptions {
@@ -173,9 +180,23 @@ export function largestFaces<T extends DetectedFace>(faces: readonly T[], max: n
   return faces.filter((_, index) => kept.has(index));
 }
 
-/** Accumulates wall time per stage; a stage run once per face (align, restore) sums over the faces. */
+/**
+ * Accumulates wall time per stage; a stage run once per face (align, restore) sums over the faces, except where faces
+ * overlap (`timeOverlapping`: the batched restorer), which counts the time any of them is in the stage.
+ */
 class StageClock {
   readonly timingsMs: StageTimingsMs = {};
+  readonly #active = new Map<string, { count: number; since: number }>();
+  async timeOverlapping<T>(stage: StageName, work: () => Promise<T>): Promise<T> {
+    const active = this.#active.get(stage) ?? { count: 0, since: 0 };
+    this.#active.set(stage, active);
+    if (active.count++ === 0) active.since = performance.now();
+    try {
+      return await work();
+    } finally {
+      if (--active.count === 0) this.timingsMs[stage] = (this.timingsMs[stage] ?? 0) + (performance.now() - active.since);
+    }
+  }
   async time<T>(stage: StageName | 'upscale', work: () => Promise<T> | T): Promise<T> {
     const start = performance.now();
     try {
@@ -193,7 +214,7 @@ export class RestorationPipeline {
 
   private constructor(
     private readonly detector: FaceDetector,
-    private readonly restorer: FaceRestorer,
+    private readonly restorer: RestoreStage,
     private readonly bgUpsampler: BackgroundUpsampler | undefined,
     models: RestorationPipeline['models'],
     private readonly sizeOptions: SizeCheckOptions,
@@ -205,7 +226,7 @@ export class RestorationPipeline {
    * Resolves every model (downloading missing catalogue models unless `download` is false) and loads each once.
    * Fails with MODEL_UNAVAILABLE, MODEL_CHECKSUM, MODEL_INVALID, DEVICE_UNAVAILABLE or CONFIG.
    */
-  static async create(config: PipelineConfig): Promise<RestorationPipeline> {
+  static async create(config: PipelineConfig, stages: PipelineStages = {}): Promise<RestorationPipeline> {
     const modelsDir = config.modelsDir ?? defaultModelsDir();
     const session: SessionOptions = { threads: config.threads ?? DEFAULT_THREADS, device: config.device ?? DEFAULT_DEVICE };
     const detectorId = config.detector ?? DEFAULT_DETECTOR;
@@ -222,7 +243,7 @@ export class RestorationPipeline {
 
     // Resolve (and download) everything before loading anything, so a missing file fails fast.
     const detectorPath = await resolve(detectorId, 'detector');
-    const restorerPath = await resolve(restorerId, 'restorer');
+    const restorerPath = stages.restorer ? undefined : await resolve(restorerId, 'restorer');
     const upsamplerPath = config.bgUpsampler === undefined ? undefined : await resolve(config.bgUpsampler, 'upsampler');
 
     try {
@@ -237,7 +258,7 @@ export class RestorationPipeline {
         ...(detectorKind !== undefined && { kind: detectorKind }),
       });
       loaded.push(detector);
-      const restorer = await FaceRestorer.create(restorerPath, session);
+      const restorer = stages.restorer ?? (await FaceRestorer.create(restorerPath!, session));
       loaded.push(restorer);
       const upsampler = upsamplerPath === undefined ? undefined : await BackgroundUpsampler.create(upsamplerPath, session);
       return new RestorationPipeline(
@@ -322,20 +343,22 @@ export class RestorationPipeline {
 
     const size = this.restorer.inputSize;
     const restoreOptions = { blend: options.blend ?? DEFAULT_BLEND, fidelity: options.fidelity ?? DEFAULT_FIDELITY };
-    // Faces go through the restorer one at a time: the session already uses every intra-op thread.
+    // A session of its own takes one face at a time (it already uses every intra-op thread); a batching restorer takes
+    // up to a batch, so the next faces are aligned while the first wait for theirs. Order is the detector's either way.
     const faces: ProcessedFace[] = [];
     const toPaste: FaceToPaste[] = [];
-    for (const face of detected) {
+    await forEachInFlight(detected.length, this.restorer.facesInFlight, async (index) => {
+      const face = detected[index]!;
       const aligned = await clock.time('align', () => alignFace(rgb, face.landmarks, size));
-      const restored = await clock.time('restore', () => this.restorer.restore(aligned.crop, restoreOptions));
-      toPaste.push({ face: restored, affine: aligned.affine });
-      faces.push({
+      const restored = await clock.timeOverlapping('restore', () => this.restorer.restore(aligned.crop, restoreOptions));
+      toPaste[index] = { face: restored, affine: aligned.affine };
+      faces[index] = {
         ...face,
         affine: aligned.affine,
         cropSizePx: size,
         ...(options.keepFaces && { cropped: aligned.crop, restored }),
-      });
-    }
+      };
+    });
 
     const upsampler = (options.useBgUpsampler ?? true) ? this.bgUpsampler : undefined;
     const background = await clock.time('upscale', () => {

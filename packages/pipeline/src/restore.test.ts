@@ -5,12 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError } from './errors.js';
 import {
   CHANNEL_PROBE_GAINS,
+  writeBatchMirrorRestorer,
   writeChannelProbeRestorer,
   writeCodeFormerLikeRestorer,
   writeIdentityRestorer,
   writeWrongRankRestorer,
 } from './testing/models.js';
-import { FaceRestorer } from './restore.js';
+import { FaceRestorer, cropToTensor, tensorToCrop } from './restore.js';
 import type { RgbImage } from './types.js';
 
 const SIZE = 64;
@@ -107,6 +108,25 @@ describe('FaceRestorer', () => {
       expect(maxDiff(atQuarter.data, atOne.data)).toBeGreaterThan(50);
     } finally {
       await restorer.dispose();
+    }
+  });
+
+  it('tells a symbolic batch dimension from a batch of 1, and restores a batch face by face as single runs do', async () => {
+    const identity = await FaceRestorer.create(await writeIdentityRestorer(dir, { size: SIZE }), { threads: 1 });
+    const mirror = await FaceRestorer.create(await writeBatchMirrorRestorer(dir, { size: SIZE }), { threads: 1 });
+    try {
+      expect([identity.batchable, mirror.batchable]).toEqual([false, true]);
+      const crops = [gradientCrop(SIZE), { ...gradientCrop(SIZE), data: gradientCrop(SIZE).data.map((v) => 255 - v) }];
+      const single = await Promise.all(crops.map((crop) => mirror.restore(crop)));
+      const batched = await mirror.restoreBatch(crops.map(cropToTensor), 0.5);
+      expect(batched).toHaveLength(2);
+      batched.forEach((tensor, i) => expect(maxDiff(tensorToCrop(tensor, crops[i]!, 1).data, single[i]!.data)).toBe(0));
+      // The mirror inverts and flips: pixel (x, y) of the output is 255 − pixel (S−1−x, y) of the input.
+      const src = crops[0]!.data;
+      expect(maxDiff(single[0]!.data, (i) => 255 - src[3 * (Math.floor(i / 3 / SIZE) * SIZE + (SIZE - 1 - (Math.floor(i / 3) % SIZE))) + (i % 3)]!)).toBeLessThanOrEqual(1);
+      await expect(identity.restoreBatch(crops.map(cropToTensor), 0.5)).rejects.toMatchObject({ code: 'INTERNAL' });
+    } finally {
+      await Promise.all([identity.dispose(), mirror.dispose()]);
     }
   });
 

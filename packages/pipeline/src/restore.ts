@@ -24,6 +24,8 @@ interface RestorerContract {
   readonly image: TensorInfo;
   readonly fidelity: TensorInfo | undefined;
   readonly output: TensorInfo;
+  /** The image input's batch dimension is symbolic: one run can restore several faces. */
+  readonly batchable: boolean;
 }
 
 /**
@@ -40,7 +42,7 @@ function readContract(model: ModelMetadata): RestorerContract {
   }
   const [batch, channels, height, width] = image.shape;
   if (image.shape.length !== 4) throw new Error(`input ${describeTensor(image)} must have rank 4 [1,3,S,S]`);
-  if (batch !== null && batch !== 1) throw new Error(`input ${describeTensor(image)} must take a batch of 1`);
+  if (batch !== null && batch !== 1) throw new Error(`input ${describeTensor(image)} must take a batch of 1 or a symbolic batch`);
   if (channels !== 3) throw new Error(`input ${describeTensor(image)} must have 3 channels (RGB)`);
   if (height === null || height === undefined || width === null || width === undefined || height !== width) {
     throw new Error(`input ${describeTensor(image)} must have a fixed square size`);
@@ -65,11 +67,16 @@ function readContract(model: ModelMetadata): RestorerContract {
   if (!fits(outChannels, 3) || !fits(outHeight, height) || !fits(outWidth, width)) {
     throw new Error(`output ${describeTensor(output)} must be [${batch ?? 'N'},3,${height},${width}], the input's size`);
   }
-  return { size: width, image, fidelity, output };
+  // Both batch dimensions symbolic (checked above): faces of several jobs may share one run.
+  const batchable = batch === null;
+  return { size: width, image, fidelity, output, batchable };
 }
 
-/** RGB uint8 → planar [1,3,S,S] float32 in [-1,1], GFPGAN's `normalize(img, (0.5,)*3, (0.5,)*3)`. */
-function toTensor(crop: RgbImage): Float32Array {
+/**
+ * RGB uint8 → planar [1,3,S,S] float32 in [-1,1], GFPGAN's `normalize(img, (0.5,)*3, (0.5,)*3)`. Exported for the
+ * batched path, where a pipeline thread converts its own crops so the restorer's thread only runs the model.
+ */
+export function cropToTensor(crop: RgbImage): Float32Array {
   const plane = crop.width * crop.height;
   const out = new Float32Array(plane * 3);
   const src = crop.data;
@@ -85,7 +92,7 @@ function toTensor(crop: RgbImage): Float32Array {
  * Planar [-1,1] → interleaved uint8 like GFPGAN's tensor2img (clamp to [-1,1], rescale to 0..1, ×255, round),
  * blended with the original crop before the single rounding so blend 1 is exactly tensor2img.
  */
-function fromTensor(tensor: Float32Array, original: RgbImage, blend: number): RgbImage {
+export function tensorToCrop(tensor: Float32Array, original: RgbImage, blend: number): RgbImage {
   const plane = original.width * original.height;
   const out = new Uint8Array(plane * 3);
   const keep = 1 - blend;
@@ -99,12 +106,39 @@ function fromTensor(tensor: Float32Array, original: RgbImage, blend: number): Rg
   return { width: original.width, height: original.height, data: out };
 }
 
+/** The blend a job asked for, clamped to 0..1. */
+export function restoreBlend(options: FaceRestoreOptions | undefined): number {
+  return Math.min(1, Math.max(0, options?.blend ?? DEFAULT_RESTORE_BLEND));
+}
+
+/**
+ * What the pipeline needs of the restore stage: a session of its own (`FaceRestorer`) or a share of a batching
+ * restorer on another thread (`RemoteRestorer`, restorer-thread.ts).
+ */
+export interface RestoreStage {
+  /** Square input size read from the model's metadata (512 for GFPGAN). */
+  readonly inputSize: number;
+  /** True when the model has a CodeFormer-style fidelity input. */
+  readonly hasFidelityInput: boolean;
+  /**
+   * Faces of one job worth having in the stage at once: 1 for a session of its own, which already uses every intra-op
+   * thread; the batch size for a batching restorer, so one job's faces can fill a batch.
+   */
+  readonly facesInFlight: number;
+  /** Restores one aligned `inputSize`×`inputSize` crop. Safe to call concurrently. */
+  restore(crop: RgbImage, options?: FaceRestoreOptions): Promise<RgbImage>;
+  dispose(): Promise<void>;
+}
+
 /** Stage 4: one ONNX session per model, reused across faces and photos. */
-export class FaceRestorer {
+export class FaceRestorer implements RestoreStage {
   /** Square input size read from the model's metadata (512 for GFPGAN). */
   readonly inputSize: number = 512;
   /** True when the model has a CodeFormer-style fidelity input. */
   readonly hasFidelityInput: boolean = false;
+  /** The model takes a batch of any size (`restoreBatch`). */
+  readonly batchable: boolean = false;
+  readonly facesInFlight = 1;
   readonly #model: OnnxModel;
   readonly #contract: RestorerContract;
 
@@ -113,6 +147,7 @@ export class FaceRestorer {
     this.#contract = contract;
     this.inputSize = contract.size;
     this.hasFidelityInput = contract.fidelity !== undefined;
+    this.batchable = contract.batchable;
   }
 
   /** Loads the model; one that does not fit the restorer contract fails here with MODEL_INVALID. */
@@ -134,26 +169,48 @@ export class FaceRestorer {
     if (crop.width !== size || crop.height !== size) {
       throw new PermanentError('INTERNAL', `restorer ${this.#model.path} takes ${size}×${size} crops, got ${crop.width}×${crop.height}`);
     }
-    const blend = Math.min(1, Math.max(0, options?.blend ?? DEFAULT_RESTORE_BLEND));
-    const { image, fidelity, output } = this.#contract;
-    const feeds: Record<string, TensorData> = { [image.name]: { type: 'float32', data: toTensor(crop), dims: [1, 3, size, size] } };
-    if (fidelity) {
-      const value = options?.fidelity ?? DEFAULT_FIDELITY;
-      const dims = fidelity.shape.length === 0 ? [] : [1];
-      feeds[fidelity.name] =
-        fidelity.type === 'float64'
-          ? { type: 'float64', data: Float64Array.of(value), dims }
-          : { type: 'float32', data: Float32Array.of(value), dims };
+    const [restored] = await this.restoreBatch([cropToTensor(crop)], options?.fidelity ?? DEFAULT_FIDELITY);
+    return tensorToCrop(restored!, crop, restoreBlend(options));
+  }
+
+  /**
+   * Runs the model once on `tensors` (each `cropToTensor`'s planar [3,S,S]) as one batch, all at one fidelity;
+   * returns each face's planar output in its own buffer, in the same order. More than one face needs `batchable`.
+   */
+  async restoreBatch(tensors: readonly Float32Array[], fidelity: number): Promise<Float32Array[]> {
+    const size = this.inputSize;
+    const faceLength = 3 * size * size;
+    const count = tensors.length;
+    if (count === 0) return [];
+    if (count > 1 && !this.batchable) throw new PermanentError('INTERNAL', `restorer ${this.#model.path} takes one face per run, got ${count}`);
+    const wrong = tensors.find((t) => t.length !== faceLength);
+    if (wrong) throw new PermanentError('INTERNAL', `restorer ${this.#model.path} takes [3,${size},${size}] faces, got ${wrong.length} values`);
+    const { image, fidelity: fidelityInput, output } = this.#contract;
+    let batch: Float32Array;
+    if (count === 1) batch = tensors[0]!;
+    else {
+      batch = new Float32Array(faceLength * count);
+      tensors.forEach((t, i) => batch.set(t, i * faceLength));
+    }
+    const feeds: Record<string, TensorData> = { [image.name]: { type: 'float32', data: batch, dims: [count, 3, size, size] } };
+    if (fidelityInput) {
+      const dims = fidelityInput.shape.length === 0 ? [] : [1];
+      feeds[fidelityInput.name] =
+        fidelityInput.type === 'float64'
+          ? { type: 'float64', data: Float64Array.of(fidelity), dims }
+          : { type: 'float32', data: Float32Array.of(fidelity), dims };
     }
     const results = await this.#model.run(feeds);
     const result = results[output.name];
-    if (!result || result.type !== 'float32' || result.data.length !== 3 * size * size) {
+    if (!result || result.type !== 'float32' || result.data.length !== faceLength * count) {
       throw new PermanentError(
         'MODEL_INVALID',
-        `restorer ${this.#model.path} returned ${result ? `[${result.dims.join(',')}] ${result.type}` : 'nothing'} for '${output.name}', expected [1,3,${size},${size}] float32`,
+        `restorer ${this.#model.path} returned ${result ? `[${result.dims.join(',')}] ${result.type}` : 'nothing'} for '${output.name}', expected [${count},3,${size},${size}] float32`,
       );
     }
-    return fromTensor(result.data as Float32Array, crop, blend);
+    const data = result.data as Float32Array;
+    // A copy per face: each goes back to its own job (another thread's, in the batched path) in a buffer of its own.
+    return count === 1 ? [data] : Array.from({ length: count }, (_, i) => data.slice(i * faceLength, (i + 1) * faceLength));
   }
 
   async dispose(): Promise<void> {

@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import {
+  DEFAULT_GENERATED_MODEL_SIZE,
   DOUBLE,
   FLOAT,
   GENERATED_OUTPUT_NAME,
@@ -141,4 +142,68 @@ export async function writeSlowRestorer(dir: string, convs: number): Promise<str
   const file = path.join(dir, `slow_restorer_${convs}.onnx`);
   await writeFile(file, onnx.ModelProto.encode(model).finish());
   return file;
+}
+
+/**
+ * A restorer with a symbolic batch dimension (`batch`,3,S,S) that mirrors each face left to right and inverts it:
+ * out[n,c,y,x] = −in[n,c,y,S−1−x]. Every face comes out visibly changed, and changed by where each pixel is, so a
+ * face handed back to the wrong job, the wrong face of a job, or a batch split at the wrong offset shows in the
+ * pasted photo; restored one face per run (batch 1) it gives the same faces as in a batch.
+ */
+export async function writeBatchMirrorRestorer(dir: string, options?: GeneratedModelOptions): Promise<string> {
+  const [, c, h, w] = restorerShape(options);
+  const shape = ['batch', c, h, w] as const;
+  const int64 = (name: string, values: readonly number[]) => ({ name, dataType: onnx.TensorProto.DataType.INT64, dims: [values.length], int64Data: [...values] });
+  return writeModel(dir, `batch_mirror_restorer_${w}.onnx`, {
+    name: 'batch_mirror_restorer',
+    inputs: [valueInfo('input', FLOAT, shape)],
+    outputs: [valueInfo(GENERATED_OUTPUT_NAME, FLOAT, shape)],
+    // Slice from the last column back past the first (ends −(w+1) is −1 after adding w: before column 0).
+    initializers: [int64('starts', [-1]), int64('ends', [-(w + 1)]), int64('axes', [3]), int64('steps', [-1])],
+    nodes: [
+      { opType: 'Slice', input: ['input', 'starts', 'ends', 'axes', 'steps'], output: ['mirrored'], name: 'mirror' },
+      { opType: 'Neg', input: ['mirrored'], output: [GENERATED_OUTPUT_NAME], name: 'invert' },
+    ],
+  });
+}
+
+/**
+ * A restorer with a symbolic batch dimension whose cost per face is real, for the batching bench when the
+ * GFPGAN-sized stand-in is not at hand: `convs` 3×3 convolutions of `channels` channels at S/4 (after two stride-2
+ * convolutions), then back up to S with a learned-free nearest Resize, added to the input. Weights are small
+ * constants: its pixels mean nothing, only its cost.
+ */
+export async function writeBatchConvRestorer(dir: string, options: { readonly convs: number; readonly channels: number; readonly size?: number }): Promise<string> {
+  const size = options.size ?? DEFAULT_GENERATED_MODEL_SIZE;
+  const { convs, channels } = options;
+  const shape = ['batch', 3, size, size] as const;
+  const initializers: ReturnType<typeof floatConstant>[] = [];
+  const nodes: { opType: string; input: string[]; output: string[]; name: string; attribute?: { name: string; type: number; ints: number[] }[] }[] = [];
+  const ints = (name: string, values: number[]) => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: values });
+  let previous = 'input';
+  let inChannels = 3;
+  const layers = [
+    { out: channels, stride: 2 },
+    { out: channels, stride: 2 },
+    ...Array.from({ length: convs }, () => ({ out: channels, stride: 1 })),
+    { out: 3, stride: 1 },
+  ];
+  for (const [i, { out, stride }] of layers.entries()) {
+    const count = out * inChannels * 9;
+    initializers.push(floatConstant(`w${i}`, [out, inChannels, 3, 3], new Array<number>(count).fill(1 / (inChannels * 9))));
+    nodes.push({ opType: 'Conv', input: [previous, `w${i}`], output: [`c${i}`], name: `conv${i}`, attribute: [ints('pads', [1, 1, 1, 1]), ints('strides', [stride, stride])] });
+    nodes.push({ opType: 'Relu', input: [`c${i}`], output: [`r${i}`], name: `relu${i}` });
+    previous = `r${i}`;
+    inChannels = out;
+  }
+  initializers.push(floatConstant('scales', [4], [1, 1, 4, 4]));
+  nodes.push({ opType: 'Resize', input: [previous, '', 'scales'], output: ['up'], name: 'up' });
+  nodes.push({ opType: 'Add', input: ['input', 'up'], output: [GENERATED_OUTPUT_NAME], name: 'residual' });
+  return writeModel(dir, `batch_conv_restorer_${convs}x${channels}_${size}.onnx`, {
+    name: 'batch_conv_restorer',
+    inputs: [valueInfo('input', FLOAT, shape)],
+    outputs: [valueInfo(GENERATED_OUTPUT_NAME, FLOAT, shape)],
+    initializers,
+    nodes,
+  });
 }

@@ -92,6 +92,10 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
       ...(config.REVIVE_BG_UPSAMPLER !== undefined && { bgUpsampler: config.REVIVE_BG_UPSAMPLER }),
       device: config.REVIVE_DEVICE,
       threads: config.REVIVE_THREADS,
+      // With a restorer whose batch dimension is symbolic and a batch above 1, one restorer thread runs the faces of
+      // every slot's job in batches, and the pipeline threads hold no restorer of their own.
+      maxBatchFaces: config.REVIVE_RESTORE_BATCH_FACES,
+      maxBatchDelayMs: config.REVIVE_RESTORE_BATCH_DELAY_MS,
       // Jobs over these fail IMAGE_TOO_LARGE from the header alone: the memory is the task's share per running job.
       maxOutputPixels: config.REVIVE_MAX_OUTPUT_PIXELS,
       jobMemoryMiB: config.REVIVE_JOB_MEMORY_MIB ?? defaultJobMemoryMiB(config.REVIVE_CONCURRENCY),
@@ -109,7 +113,18 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
   const modelLoadMs = Math.round(performance.now() - loadStarted);
   health.modelsLoaded(modelLoadMs);
   telemetry.modelsLoaded(modelLoadMs);
-  log.info('models loaded', { modelLoadMs, models: pipeline.models, device: config.REVIVE_DEVICE, concurrency: config.REVIVE_CONCURRENCY });
+  const batching = pipeline.batching;
+  log.info('models loaded', {
+    modelLoadMs,
+    models: pipeline.models,
+    device: config.REVIVE_DEVICE,
+    concurrency: config.REVIVE_CONCURRENCY,
+    restoreBatching: batching === undefined ? 'off' : { maxBatchFaces: batching.maxBatchFaces, maxBatchDelayMs: batching.maxBatchDelayMs },
+  });
+  // Asked for, but the model's batch dimension is fixed at 1: say so, or the setting would look like it had no effect.
+  if (batching === undefined && config.REVIVE_RESTORE_BATCH_FACES > 1) {
+    log.warn('restore batching is off: the restorer takes a batch of 1 only', { restorer: config.REVIVE_RESTORER, REVIVE_RESTORE_BATCH_FACES: config.REVIVE_RESTORE_BATCH_FACES });
+  }
 
   // With an endpoint override (AWS_ENDPOINT_URL_SQS: emulators, VPC endpoints) that endpoint must win over the
   // queue URL's host, which an emulator may name as an unresolvable *.localhost; in AWS the queue URL is used.
