@@ -153,7 +153,8 @@ export class FrameEncoder {
     const args = [
       ...['-hide_banner', '-nostdin', '-v', 'error', '-y'],
       ...['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${options.width}x${options.height}`, '-framerate', String(options.averageFps || 25), '-i', 'pipe:0'],
-      ...['-vf', filters.join(','), '-vsync', 'passthrough'],
+      // The encoder's own time base would be 1/framerate, rounding every timestamp to the nominal rate.
+      ...['-vf', filters.join(','), '-vsync', 'passthrough', '-enc_time_base:v', `${num}/${den}`],
       ...['-c:v', 'libx264', '-crf', String(options.crf ?? DEFAULT_VIDEO_CRF), '-preset', options.preset ?? DEFAULT_VIDEO_PRESET, '-pix_fmt', 'yuv420p'],
       // Ticks of the input's time base, so every timestamp is kept exactly.
       ...(num === 1 ? ['-video_track_timescale', String(den)] : []),

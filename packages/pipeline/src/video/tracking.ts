@@ -9,9 +9,10 @@ import type { DetectedFace, Landmarks5, Point } from '../types.js';
 export const DEFAULT_SMOOTHING_MIN_CUTOFF_HZ = 1;
 /**
  * How fast the cut-off rises with speed, in Hz per face-size per second: a face panning one face-width a second is
- * followed at ≈ 6 Hz (≈ 1/40 s of lag). @default 5
+ * followed at ≈ 3 Hz (≈ 1/20 s of lag). On a still face
+ * with noise (test/video.test.ts) 1 Hz and 2 keep ≈ 0.25 of the raw jitter; 5 kept 0.33. @default 2
  */
-export const DEFAULT_SMOOTHING_BETA = 5;
+export const DEFAULT_SMOOTHING_BETA = 2;
 /** Cut-off of the speed estimate, in Hz (the paper's). @default 1 */
 export const DEFAULT_SMOOTHING_DERIVATIVE_CUTOFF_HZ = 1;
 /** Box overlap (IoU) above which a detection continues a track. @default 0.3 */
@@ -142,7 +143,10 @@ export class FaceTracker {
 
   private smooth(track: Track, face: DetectedFace, dt: number): DetectedFace {
     const [x1, y1, x2, y2] = face.box;
-    const size = Math.max(1, Math.hypot(x2 - x1, y2 - y1));
+    // The unit is the track's smoothed size (its last output), not this detection's: a jittering size would
+    // otherwise scale the filtered values and bring the jitter back.
+    const [u1, v1, u2, v2] = track.face.box;
+    const size = Math.max(1, Math.hypot(u2 - u1, v2 - v1));
     const f = (i: number, v: number) => (track.filters[i] as OneEuroFilter).filter(v / size, dt) * size;
     const landmarks = face.landmarks.map(([x, y], i) => [f(2 * i, x), f(2 * i + 1, y)] as const) as unknown as Landmarks5;
     return { ...face, landmarks, box: [f(10, x1), f(11, y1), f(12, x2), f(13, y2)] };
