@@ -7,10 +7,9 @@ import type { RgbImage } from '../types.js';
 import { ffmpegPaths, tailOf } from './ffmpeg-binary.js';
 import { ratio, type VideoProbe } from './probe.js';
 
-/** x264's quality: 18 is visually lossless for most footage, the usual choice for a restoration. @default 18 */
-export const DEFAULT_VIDEO_CRF = 18;
-/** x264's speed/size trade-off, facefusion's default (`output_video_preset`). @default 'veryfast' */
-export const DEFAULT_VIDEO_PRESET = 'veryfast';
+import { DEFAULT_VIDEO_CRF, DEFAULT_VIDEO_PRESET } from '../defaults.js';
+
+export { DEFAULT_VIDEO_CRF, DEFAULT_VIDEO_PRESET } from '../defaults.js';
 
 function collectStderr(child: ChildProcess): () => string {
   let stderr = '';

@@ -151,8 +151,11 @@ export async function restoreSegment(service: FrameService, options: SegmentOpti
 
 export interface VideoOptions {
   readonly input: string;
-  /** The restored video; its extension picks the container (`outputExtensionFor` tells the right one). */
-  readonly output: string;
+  /**
+   * The restored video; its extension picks the container. A function gets the probe first (`outputExtensionFor`
+   * tells the container that can hold the input's streams).
+   */
+  readonly output: string | ((probe: VideoProbe) => string);
   readonly restore?: VideoRestoreOptions;
   readonly crf?: number;
   readonly preset?: string;
@@ -169,6 +172,8 @@ export interface VideoOptions {
 
 export interface VideoResult extends SegmentResult {
   readonly probe: VideoProbe;
+  /** Where the restored video was written. */
+  readonly output: string;
   readonly segments: number;
 }
 
@@ -179,6 +184,7 @@ export async function restoreVideo(service: FrameService, options: VideoOptions)
     ...(options.signal !== undefined && { signal: options.signal }),
   });
   options.onProbed?.(probe);
+  const output = typeof options.output === 'string' ? options.output : options.output(probe);
   const plans = planSegments(probe, options.framesPerSegment === undefined ? {} : { framesPerSegment: options.framesPerSegment });
   const workDir = await mkdtemp(path.join(options.workDir ?? tmpdir(), 'revive-video-'));
   const timingsMs: Record<string, number> = {};
@@ -207,10 +213,10 @@ export async function restoreVideo(service: FrameService, options: VideoOptions)
       addTimings(timingsMs, result.timingsMs);
     }
     const start = performance.now();
-    await assembleVideo({ input: options.input, probe, segments: files, output: options.output, ...(options.signal !== undefined && { signal: options.signal }) });
+    await assembleVideo({ input: options.input, probe, segments: files, output, ...(options.signal !== undefined && { signal: options.signal }) });
     timingsMs.assemble = performance.now() - start;
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
-  return { probe, segments: plans.length, frames, facesRestored, timingsMs };
+  return { probe, output, segments: plans.length, frames, facesRestored, timingsMs };
 }
