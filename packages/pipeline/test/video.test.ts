@@ -99,6 +99,29 @@ describe('restoreVideo', () => {
     expect(await audioPacketsMd5(c.output)).toBe(await audioPacketsMd5(tenBit));
   });
 
+  it('cuts segments at exact frames: each output frame is its own input frame, in order, constant and variable rate', async () => {
+    const { ffmpeg } = ffmpegPaths();
+    const { execFile } = await import('node:child_process');
+    // Frame N is a flat grey of luma 16 + 8·N, limited range (no face: the frame goes through untouched at upscale 1).
+    for (const [name, rate] of [['levels-cfr.mp4', []], ['levels-vfr.mp4', ['-vf', 'settb=1/50,setpts=N*2+floor(N/3)', '-vsync', 'passthrough']]] as const) {
+      const file = path.join(dir, name);
+      await new Promise((resolve, reject) =>
+        execFile(
+          ffmpeg,
+          ['-v', 'error', '-y', '-f', 'lavfi', '-i', "color=c=black:s=64x64:r=25:d=0.96,geq=lum='16+8*N':cb=128:cr=128", ...rate, '-c:v', 'libx264', '-qp', '0', '-pix_fmt', 'yuv444p', file],
+          (e) => (e ? reject(e) : resolve(undefined)),
+        ),
+      );
+      const output = path.join(dir, `${name}.restored.mp4`);
+      const result = await restoreVideo(pipeline, { input: file, output, restore: { upscale: 1 }, framesPerSegment: 7, crf: 0 });
+      expect([result.frames, result.segments]).toEqual([24, 4]);
+      const levels: number[] = [];
+      const probe = await probeVideo(output);
+      for await (const frame of decodeFrames(output, probe, { startFrame: 0, frameCount: probe.video.frameCount })) levels.push(Math.round((frame.data[(32 * 64 + 32) * 3]! * 219) / 255 / 8));
+      expect(levels).toEqual(Array.from({ length: 24 }, (_, n) => n));
+    }
+  });
+
   it('runs on the pipeline threads like in process', async () => {
     const input = await makeTestVideo(dir, 'threads.mp4', { seconds: 0.4, fps: 20 });
     const pool = await PipelineThreadPool.create({ modelsDir, restorer: await writeChannelProbeRestorer(dir), detector: 'yunet', download: false, threads: 1 });

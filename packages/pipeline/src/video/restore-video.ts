@@ -93,7 +93,7 @@ export async function restoreSegment(service: FrameService, options: SegmentOpti
   let smoothed: Promise<unknown> = Promise.resolve();
   let encoded: Promise<unknown> = Promise.resolve();
   const inFlight: Promise<unknown>[] = [];
-  const limit = Math.max(1, options.framesInFlight ?? 2);
+  const limit = Math.max(1, options.framesInFlight ?? DEFAULT_FRAMES_IN_FLIGHT);
   try {
     let index = 0;
     let waitStart = performance.now();
