@@ -10,7 +10,7 @@
 // frame path around the restorer, which is what differs between the two ways; a real restorer adds the same time per
 // face to both.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,7 @@ import { PipelineThreadPool } from '../src/pipeline-threads.js';
 import { sharedDir } from '../src/testing/shared-dir.js';
 import { writeIdentityRestorer } from '../src/testing/models.js';
 import { makeTestVideo } from '../src/testing/videos.js';
-import { alignmentJitterPx, DEFAULT_VIDEO_CRF, DEFAULT_VIDEO_PRESET, decodeFrames, FaceTracker, ffmpegPaths, probeVideo, restoreVideo } from '../src/video/index.js';
+import { alignmentJitterPx, DEFAULT_FRAMES_PER_SEGMENT, DEFAULT_VIDEO_CRF, DEFAULT_VIDEO_PRESET, decodeFrames, FaceTracker, ffmpegPaths, probeVideo, restoreVideo } from '../src/video/index.js';
 import type { Landmarks5 } from '../src/types.js';
 
 const run = promisify(execFile);
@@ -75,6 +75,12 @@ async function framesPerSecond(work: string, restorer: string): Promise<void> {
     console.log(`  Revive (ffmpeg pipes, no frame files)   ${fps(best(ours)).toFixed(2)} frames/s`);
     console.log(`  facefusion way (PNG out, photo, PNG in) ${fps(best(theirs)).toFixed(2)} frames/s`);
     console.log(`  ratio ${(best(theirs) / best(ours)).toFixed(2)}× (goal ≥ 1.5×)`);
+    // A segment's disk: its encoded frames (DEFAULT_FRAMES_PER_SEGMENT of them); its work: that many frames at this rate.
+    const bytesPerFrame = (await stat(path.join(work, 'ours-0.mp4'))).size / frames;
+    console.log(
+      `  a segment of ${DEFAULT_FRAMES_PER_SEGMENT} frames: ${((bytesPerFrame * DEFAULT_FRAMES_PER_SEGMENT) / 2 ** 20).toFixed(1)} MiB encoded (CRF ${DEFAULT_VIDEO_CRF}), ` +
+        `${(DEFAULT_FRAMES_PER_SEGMENT / fps(best(ours))).toFixed(0)} s of one pipeline thread with this restorer`,
+    );
   } finally {
     await pool.dispose();
   }
