@@ -1,5 +1,5 @@
 // `pnpm bench`: videos (issue 22).
-//   1. frames/s per pipeline thread on ../shared/videos/group_pan_720p.mp4 (its first BENCH_VIDEO_SECONDS, 2 by
+//   1. frames/s per pipeline thread on ../shared/videos/group_pan_720p.mp4 (its first REVIVE_BENCH_VIDEO_SECONDS, 2 by
 //      default; 6 for the whole clip), Revive's way (frames through ffmpeg pipes, detect/restore/paste on one pipeline
 //      thread, encode from a pipe) against the facefusion way (every frame extracted to PNG with ffmpeg, the photo path
 //      per PNG, the PNGs merged with ffmpeg), same models, same upscale, same x264 settings, side by side;
@@ -56,7 +56,7 @@ async function facefusionWay(pool: PipelineThreadPool, input: string, work: stri
 }
 
 async function framesPerSecond(work: string, restorer: string): Promise<void> {
-  const seconds = Number(process.env.BENCH_VIDEO_SECONDS ?? 2);
+  const seconds = Number(process.env.REVIVE_BENCH_VIDEO_SECONDS ?? 2);
   const input = path.join(work, 'group_pan.mp4');
   await run(ffmpeg, ['-v', 'error', '-y', '-i', path.join(sharedDir(), 'videos', 'group_pan_720p.mp4'), '-t', String(seconds), '-c:v', 'libx264', '-crf', '16', '-c:a', 'copy', input]);
   const frames = (await probeVideo(input)).video.frameCount;
