@@ -99,26 +99,29 @@ describe('restoreVideo', () => {
     expect(await audioPacketsMd5(c.output)).toBe(await audioPacketsMd5(tenBit));
   });
 
-  it('cuts segments at exact frames: each output frame is its own input frame, in order, constant and variable rate', async () => {
+  it('cuts segments at exact frames: each output frame is its own input frame, in order, at a variable rate and with the video starting late', async () => {
     const { ffmpeg } = ffmpegPaths();
     const { execFile } = await import('node:child_process');
     // Frame N is a flat grey of luma 16 + 8·N, limited range (no face: the frame goes through untouched at upscale 1).
-    for (const [name, rate] of [['levels-cfr.mp4', []], ['levels-vfr.mp4', ['-vf', 'settb=1/50,setpts=N*2+floor(N/3)', '-vsync', 'passthrough']]] as const) {
+    const levels = ['-f', 'lavfi', '-i', "color=c=black:s=64x64:r=25:d=0.96,geq=lum='16+8*N':cb=128:cr=128"];
+    const cases = [
+      ['levels-vfr.mp4', [...levels, '-vf', 'settb=1/50,setpts=N*2+floor(N/3)', '-vsync', 'passthrough']],
+      // Video starting 0.3 s after the audio: the seeks count from the first frame, not from the file's start.
+      ['levels-late.mkv', ['-f', 'lavfi', '-i', 'sine=duration=1.5', '-itsoffset', '0.3', ...levels, '-map', '1:v', '-map', '0:a']],
+    ] as const;
+    for (const [name, args] of cases) {
       const file = path.join(dir, name);
       await new Promise((resolve, reject) =>
-        execFile(
-          ffmpeg,
-          ['-v', 'error', '-y', '-f', 'lavfi', '-i', "color=c=black:s=64x64:r=25:d=0.96,geq=lum='16+8*N':cb=128:cr=128", ...rate, '-c:v', 'libx264', '-qp', '0', '-pix_fmt', 'yuv444p', file],
-          (e) => (e ? reject(e) : resolve(undefined)),
-        ),
+        execFile(ffmpeg, ['-v', 'error', '-y', ...args, '-c:v', 'libx264', '-qp', '0', '-pix_fmt', 'yuv444p', file], (e) => (e ? reject(e) : resolve(undefined))),
       );
-      const output = path.join(dir, `${name}.restored.mp4`);
+      const output = path.join(dir, `restored-${name}`);
       const result = await restoreVideo(pipeline, { input: file, output, restore: { upscale: 1 }, framesPerSegment: 7, crf: 0 });
       expect([result.frames, result.segments]).toEqual([24, 4]);
-      const levels: number[] = [];
+      const seen: number[] = [];
       const probe = await probeVideo(output);
-      for await (const frame of decodeFrames(output, probe, { startFrame: 0, frameCount: probe.video.frameCount })) levels.push(Math.round((frame.data[(32 * 64 + 32) * 3]! * 219) / 255 / 8));
-      expect(levels).toEqual(Array.from({ length: 24 }, (_, n) => n));
+      for await (const frame of decodeFrames(output, probe, { startFrame: 0, frameCount: probe.video.frameCount })) seen.push(Math.round((frame.data[(32 * 64 + 32) * 3]! * 219) / 255 / 8));
+      expect(seen).toEqual(Array.from({ length: 24 }, (_, n) => n));
+      expect(probe.video.timestamps[0]).toEqual((await probeVideo(file)).video.timestamps[0]);
     }
   });
 
