@@ -12,7 +12,7 @@ import { sharedDir } from '../src/testing/shared-dir.js';
 import { writeChannelProbeRestorer } from '../src/testing/models.js';
 import { audioPacketsMd5, makeTestVideo, probeStream } from '../src/testing/videos.js';
 import type { Landmarks5 } from '../src/types.js';
-import { alignmentJitterPx, decodeFrames, FaceTracker, ffmpegPaths, planSegments, probeVideo, restoreVideo, type VideoProbe } from '../src/video/index.js';
+import { alignmentJitterPx, decodeFrames, FaceTracker, ffmpegPaths, planSegments, probeVideo, restoreSegment, restoreVideo, type VideoProbe } from '../src/video/index.js';
 
 const modelsDir = path.join(sharedDir(), 'models');
 let dir: string;
@@ -123,6 +123,27 @@ describe('restoreVideo', () => {
       expect(seen).toEqual(Array.from({ length: 24 }, (_, n) => n));
       expect(probe.video.timestamps[0]).toEqual((await probeVideo(file)).video.timestamps[0]);
     }
+  });
+
+  it('stops a segment when its signal aborts, with the signal\'s reason', async () => {
+    const input = await makeTestVideo(dir, 'abort.mp4', { seconds: 1, fps: 20, audio: false });
+    const probe = await probeVideo(input);
+    const controller = new AbortController();
+    const reason = new Error('canceled');
+    let last = 0;
+    const run = restoreSegment(pipeline, {
+      input,
+      probe,
+      segment: planSegments(probe)[0]!,
+      output: path.join(dir, 'abort-segment.mp4'),
+      signal: controller.signal,
+      onProgress: (done) => {
+        last = done;
+        if (done === 3) controller.abort(reason);
+      },
+    });
+    await expect(run).rejects.toBe(reason);
+    expect(last).toBeLessThan(probe.video.frameCount);
   });
 
   it('runs on the pipeline threads like in process', async () => {

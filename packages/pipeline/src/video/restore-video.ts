@@ -144,7 +144,8 @@ export async function restoreSegment(service: FrameService, options: SegmentOpti
   } catch (error) {
     await encoder.kill();
     await Promise.allSettled(inFlight);
-    throw error;
+    // An abort kills the ffmpeg processes, whose failures would otherwise hide why: the caller's reason wins.
+    throw signal?.aborted ? (signal.reason as Error) : error;
   }
   return { frames: done, facesRestored, timingsMs };
 }
