@@ -27,6 +27,11 @@ export type JobErrorCode =
   | 'RETRIES_EXHAUSTED'
   | 'JOB_TIMEOUT'
   | 'DEAD_LETTERED'
+  | 'VIDEO_UNREADABLE'
+  | 'VIDEO_NO_VIDEO_STREAM'
+  | 'VIDEO_TOO_LONG'
+  | 'VIDEO_TOO_LARGE'
+  | 'VIDEO_ENCODE_FAILED'
   | 'INTERNAL';
 
 /** Output encodings: `auto` keeps the input's format (an image with alpha is always written as PNG). */

@@ -28,6 +28,11 @@ export const JOB_ERROR_CODES = [
   'RETRIES_EXHAUSTED', // transient failures on every delivery; the message went to the dead-letter queue
   'JOB_TIMEOUT', // the job ran past its budget (REVIVE_JOB_TIMEOUT_SECONDS plus its faces' and megapixels' share); a retry would take as long
   'DEAD_LETTERED', // the message reached the dead-letter queue before any worker wrote an outcome; final, like every FAILED
+  'VIDEO_UNREADABLE', // ffprobe or ffmpeg could not read the video: truncated, undecodable, or not a video (a photo renamed .mp4)
+  'VIDEO_NO_VIDEO_STREAM', // the file holds no video stream (audio only, subtitles only)
+  'VIDEO_TOO_LONG', // longer than the worker's maximum duration, or more frames than it takes
+  'VIDEO_TOO_LARGE', // frames of more pixels than the worker's maximum
+  'VIDEO_ENCODE_FAILED', // ffmpeg could not encode or assemble the restored video
   'INTERNAL', // a bug; the reason says what happened
 ] as const;
 export const jobErrorCodeSchema = z.enum(JOB_ERROR_CODES);

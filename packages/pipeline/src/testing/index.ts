@@ -9,3 +9,4 @@ export * from './stand-in.js';
 export * from './broken-restorers.js';
 /** Flat images of any size (decompression bombs, format-limit cases) for other packages' tests. */
 export { writeSolidImage } from '../image.js';
+export * from './videos.js';
