@@ -2,7 +2,7 @@
 // 640×640 letterbox (the catalogue's 'yunet'), and YuNet-s / YuNet-n with dynamic input at each photo's own scale
 // (a multiple of 32, photos over 640 px shrunk to 640). For each: faces found against the faces a person counts
 // (photos/whole and the small-photo set), aligned crops with a face, and detect-stage milliseconds per photo
-// (median of REVIVE_BENCH_RUNS, default 5, after a warm-up). docs/decisions/2026-12-06-detect-at-own-scale.md
+// (median of REVIVE_BENCH_RUNS, default 5, after a warm-up). docs/decisions/detect-at-own-scale.md
 // rests on this table.
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -57,7 +57,7 @@ export interface FaceDetectorOptions extends SessionOptions {
 
 /**
  * True: on the shared photos YuNet at each photo's own scale finds the same faces as at a 640×640 letterbox, in
- * a third of the time on small photos (bench/detect.bench.ts; docs/decisions/2026-12-06-detect-at-own-scale.md).
+ * a third of the time on small photos (bench/detect.bench.ts; docs/decisions/detect-at-own-scale.md).
  * @default true
  */
 export const DEFAULT_DETECT_AT_OWN_SCALE = true;
