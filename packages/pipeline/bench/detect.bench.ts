@@ -2,7 +2,8 @@
 // 640×640 letterbox (the catalogue's 'yunet'), and YuNet-s / YuNet-n with dynamic input at each photo's own scale
 // (a multiple of 32, photos over 640 px shrunk to 640). For each: faces found against the faces a person counts
 // (photos/whole and the small-photo set), aligned crops with a face, and detect-stage milliseconds per photo
-// (median of REVIVE_BENCH_RUNS, default 5, after a warm-up). docs/decisions/detect-at-own-scale.md
+// (median of REVIVE_BENCH_RUNS, default 5, after a warm-up; one onnxruntime thread, so that a loaded machine
+// skews the ratios less). docs/decisions/detect-at-own-scale.md
 // rests on this table.
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -36,7 +37,7 @@ try {
   };
   const alignedDir = path.join(shared, 'photos', 'aligned');
   const aligned = await Promise.all((await readdir(alignedDir)).sort().map((name) => load(path.join(alignedDir, name))));
-  const detectors = await Promise.all(DETECTORS.map(async (d) => ({ ...d, detector: await FaceDetector.create(path.join(shared, 'models', 'detectors', d.file), { threads: 0, ownScale: d.ownScale }) })));
+  const detectors = await Promise.all(DETECTORS.map(async (d) => ({ ...d, detector: await FaceDetector.create(path.join(shared, 'models', 'detectors', d.file), { threads: 1, ownScale: d.ownScale }) })));
   console.log(`Detectors side by side, detect stage only, ms per photo: median of ${RUNS} runs, the detectors interleaved in each`);
   const setNames = ['whole', 'small'] as const;
   const times = detectors.map(() => ({ whole: [] as number[], small: [] as number[] }));

@@ -57,7 +57,7 @@ export interface FaceDetectorOptions extends SessionOptions {
 
 /**
  * True: on the shared photos YuNet at each photo's own scale finds the same faces as at a 640×640 letterbox, in
- * a third of the time on small photos (bench/detect.bench.ts; docs/decisions/detect-at-own-scale.md).
+ * 0.5–0.7 of the detect time (bench/detect.bench.ts; docs/decisions/detect-at-own-scale.md).
  * @default true
  */
 export const DEFAULT_DETECT_AT_OWN_SCALE = true;
@@ -111,7 +111,7 @@ const roundUpToStride = (n: number): number => Math.ceil(n / INPUT_SIZE_MULTIPLE
 /**
  * Where a `width`×`height` photo goes in the detector's input. Fixed (`dynamic` false): shrunk to fit
  * `maxWidth`×`maxHeight`, padded to it. Dynamic: shrunk only when a side exceeds its maximum, then padded to the
- * next multiple of 32 — a 238×267 photo runs at 256×288, 5.6 times fewer pixels than a 640×640 letterbox.
+ * next multiple of 32: a 238×267 photo runs at 256×288, 5.6 times fewer pixels than a 640×640 letterbox.
  */
 export function detectorInputPlan(width: number, height: number, maxWidth: number, maxHeight: number, dynamic: boolean): DetectorInputPlan {
   // Smaller photos are not enlarged (facexlib detects at the photo's own scale): enlarged, a 512 aligned crop's
