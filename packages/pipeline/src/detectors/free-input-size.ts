@@ -33,7 +33,8 @@ function int64Values(tensor: OnnxTypes.ITensorProto | undefined): number[] | und
 /**
  * When `modelPath` is a YuNet export with a fixed input whose graph does not depend on it (every Reshape target a
  * constant with -1 for the cell count; no Reshape computed from shapes), writes a copy with the input's height and
- * width declared free and the outputs' shapes left to onnxruntime. Undefined when the model is not such a file.
+ * width declared free and the outputs' shapes left to onnxruntime, in a temporary folder. Undefined when the model
+ * is not such a file or the copy cannot be written.
  */
 export async function freeInputSizeCopy(modelPath: string): Promise<FreeInputModel | undefined> {
   let model: OnnxTypes.ModelProto;
@@ -65,8 +66,16 @@ export async function freeInputSizeCopy(modelPath: string): Promise<FreeInputMod
   }
   // Shapes inferred at export time for the intermediate values hold 640×640's sizes: onnxruntime infers them again.
   graph.valueInfo = [];
-  const dir = await mkdtemp(path.join(tmpdir(), 'revive-detector-'));
-  const file = path.join(dir, path.basename(modelPath));
-  await writeFile(file, onnx.ModelProto.encode(model).finish());
-  return { path: file, remove: () => rm(dir, { recursive: true, force: true }) };
+  let dir: string | undefined;
+  try {
+    dir = await mkdtemp(path.join(tmpdir(), 'revive-detector-'));
+    const file = path.join(dir, path.basename(modelPath));
+    await writeFile(file, onnx.ModelProto.encode(model).finish());
+    const written = dir;
+    return { path: file, remove: () => rm(written, { recursive: true, force: true }) };
+  } catch {
+    // No writable temporary folder (a read-only root file system): the model loads as it is, letterboxed.
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    return undefined;
+  }
 }
