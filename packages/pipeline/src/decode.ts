@@ -13,6 +13,12 @@ export interface DecodeOptions {
   readonly maxPixels?: number;
 }
 
+/** `decode`'s options when the caller has read the header already (`checkHeader` checked it): not read again. */
+export interface DecodeWithHeaderOptions extends DecodeOptions {
+  /** The input's header, already checked against `maxPixels`: decode neither parses nor checks it again. */
+  readonly header?: ImageHeader;
+}
+
 /** The limits a job's output is checked against (see the contract's `planOutput`). */
 export interface SizeCheckOptions extends DecodeOptions {
   /** @default the contract's DEFAULT_MAX_OUTPUT_PIXELS */
@@ -33,7 +39,11 @@ export function displayedSize(header: ImageHeader): { readonly width: number; re
  * the output); fails with PermanentError INVALID_IMAGE, IMAGE_TOO_LARGE or OUTPUT_TOO_LARGE.
  */
 export async function checkSize(input: Uint8Array, job: OutputPlanOptions, options?: SizeCheckOptions): Promise<OutputPlan> {
-  const header = await readImageHeader(input);
+  return checkHeader(await readImageHeader(input), job, options);
+}
+
+/** `checkSize` on a header already read (`readImageHeader`): the one place a job's size limits are checked. */
+export function checkHeader(header: ImageHeader, job: OutputPlanOptions, options?: SizeCheckOptions): OutputPlan {
   const limits: ImageLimits = {
     ...(options?.maxPixels !== undefined && { maxInputPixels: options.maxPixels }),
     ...(options?.maxOutputPixels !== undefined && { maxOutputPixels: options.maxOutputPixels }),
@@ -49,9 +59,13 @@ export async function checkSize(input: Uint8Array, job: OutputPlanOptions, optio
  * Fails with PermanentError INVALID_IMAGE (not an image, truncated, corrupt) or IMAGE_TOO_LARGE (checked from
  * the header, so a decompression bomb costs nothing).
  */
-export async function decode(input: Uint8Array, options?: DecodeOptions): Promise<DecodedImage> {
+export async function decode(input: Uint8Array, options?: DecodeWithHeaderOptions): Promise<DecodedImage> {
   const maxPixels = options?.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const { width, height } = await readImageHeader(input);
-  if (width * height > maxPixels) throw new PermanentError('IMAGE_TOO_LARGE', tooLargeMessage(width, height, maxPixels));
-  return readImage(input, { maxPixels });
+  let header = options?.header;
+  if (header === undefined) {
+    header = await readImageHeader(input);
+    const { width, height } = header;
+    if (width * height > maxPixels) throw new PermanentError('IMAGE_TOO_LARGE', tooLargeMessage(width, height, maxPixels));
+  }
+  return readImage(input, { maxPixels, header });
 }

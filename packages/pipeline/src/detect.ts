@@ -6,7 +6,8 @@ import { nonMaximumSuppression } from './detectors/nms.js';
 import type { DetectorFamily, PixelNormalisation } from './detectors/family.js';
 import { resizeImage } from './image.js';
 import { OnnxModel } from './inference.js';
-import type { ModelMetadata, SessionOptions } from './inference.js';
+import type { CreateModelOptions, ModelMetadata, SessionOptions } from './inference.js';
+import { freeInputSizeCopy } from './detectors/free-input-size.js';
 import type { DetectedFace, Landmarks5, Point, RgbImage } from './types.js';
 import { DEFAULT_SCORE_THRESHOLDS, DETECTOR_KINDS, type DetectorKind } from './defaults.js';
 
@@ -17,7 +18,11 @@ export const DEFAULT_SCORE_THRESHOLD = DEFAULT_SCORE_THRESHOLDS.yunet;
 export const DEFAULT_NMS_IOU_THRESHOLD = 0.4;
 /** 5 px: below that the aligned crop is upscaled more than 50× and restoration only invents a face. */
 export const DEFAULT_MIN_EYE_DISTANCE_PX = 5;
-/** 640: the size all three detectors were trained and exported at; dynamic models are letterboxed to it too. */
+/**
+ * 640: the size all three detectors were trained and exported at. A fixed-size model is letterboxed to its own
+ * input; a model with dynamic input takes a photo at its own scale (rounded up to a multiple of 32) and shrinks
+ * only a photo whose longer side exceeds this, to this. @default 640
+ */
 export const DEFAULT_DETECTOR_INPUT_SIZE_PX = 640;
 /** Dynamic detectors need sizes divisible by the coarsest stride. */
 const INPUT_SIZE_MULTIPLE = 32;
@@ -36,9 +41,26 @@ export interface DetectOptions {
 export interface FaceDetectorOptions extends SessionOptions {
   /** The decoder to use; when absent it is told from the model's output names. */
   readonly kind?: DetectorKind;
-  /** Letterbox size for models with dynamic input (a multiple of 32); fixed-size models use their own. @default DEFAULT_DETECTOR_INPUT_SIZE_PX */
+  /**
+   * For models with dynamic input: the longest side a photo is detected at (a multiple of 32); smaller photos are
+   * fed at their own size, rounded up to a multiple of 32. Fixed-size models use their own input size.
+   * @default DEFAULT_DETECTOR_INPUT_SIZE_PX
+   */
   readonly inputSizePx?: number;
+  /**
+   * Run photos at their own scale wherever the model allows it: a dynamic-input model, or a fixed YuNet export whose
+   * graph does not depend on its declared size (loaded with the size declared free: detectors/free-input-size.ts).
+   * False letterboxes fixed models to their declared size, as before. @default DEFAULT_DETECT_AT_OWN_SCALE
+   */
+  readonly ownScale?: boolean;
 }
+
+/**
+ * True: on the shared photos YuNet at each photo's own scale finds the same faces as at a 640×640 letterbox, in
+ * 0.5–0.7 of the detect time (bench/detect.bench.ts; docs/decisions/detect-at-own-scale.md).
+ * @default true
+ */
+export const DEFAULT_DETECT_AT_OWN_SCALE = true;
 
 /**
  * Which family a detector model belongs to, from its output names; undefined when none fits. The families' outputs
@@ -48,39 +70,86 @@ export function detectorKindOf(model: ModelMetadata): DetectorKind | undefined {
   return DETECTOR_KINDS.find((kind) => FAMILIES[kind].recognises(model));
 }
 
-/** Letterboxed pixels → planar NCHW float32 with the family's channel order and normalisation. */
-function toInputTensor(image: RgbImage, norm: PixelNormalisation): Float32Array {
-  const plane = image.width * image.height;
+/**
+ * Pixels → planar NCHW float32 of `inputWidth`×`inputHeight` with the family's channel order and normalisation; the
+ * photo sits top-left and the rest is black (0 before normalisation), written without an intermediate canvas.
+ */
+function toInputTensor(image: RgbImage, inputWidth: number, inputHeight: number, norm: PixelNormalisation): Float32Array {
+  const plane = inputWidth * inputHeight;
   const out = new Float32Array(plane * 3);
   const src = image.data;
+  const { width, height } = image;
   // Plane p takes source channel `channelOf[p]`: BGR models read blue first.
   const channelOf = norm.order === 'bgr' ? [2, 1, 0] : [0, 1, 2];
   for (let p = 0; p < 3; p++) {
     const c = channelOf[p]!;
     const mean = norm.mean[p]!;
     const base = p * plane;
-    for (let i = 0; i < plane; i++) out[base + i] = (src[3 * i + c]! - mean) * norm.scale;
+    const black = -mean * norm.scale;
+    if (black !== 0) out.fill(black, base, base + plane);
+    for (let y = 0; y < height; y++) {
+      const row = base + y * inputWidth;
+      for (let x = 0, i = (y * width) * 3 + c; x < width; x++, i += 3) out[row + x] = (src[i]! - mean) * norm.scale;
+    }
   }
   return out;
 }
 
-/** Stage 2: finds faces with 5 landmarks. Letterboxes the photo to the model's input, keeping the aspect ratio. */
+/** Model input size for a photo: its scaled size, padded to the fixed input or up to a multiple of 32. */
+export interface DetectorInputPlan {
+  /** The photo's size once shrunk to fit (never enlarged). */
+  readonly width: number;
+  readonly height: number;
+  /** The model input's size: the photo sits top-left, the rest is black. */
+  readonly inputWidth: number;
+  readonly inputHeight: number;
+}
+
+/** Rounds up to the next multiple of the coarsest stride. */
+const roundUpToStride = (n: number): number => Math.ceil(n / INPUT_SIZE_MULTIPLE) * INPUT_SIZE_MULTIPLE;
+
+/**
+ * Where a `width`×`height` photo goes in the detector's input. Fixed (`dynamic` false): shrunk to fit
+ * `maxWidth`×`maxHeight`, padded to it. Dynamic: shrunk only when a side exceeds its maximum, then padded to the
+ * next multiple of 32: a 238×267 photo runs at 256×288, 5.6 times fewer pixels than a 640×640 letterbox.
+ */
+export function detectorInputPlan(width: number, height: number, maxWidth: number, maxHeight: number, dynamic: boolean): DetectorInputPlan {
+  // Smaller photos are not enlarged (facexlib detects at the photo's own scale): enlarged, a 512 aligned crop's
+  // face outgrows the largest anchors and SCRFD misses it.
+  const fit = Math.min(1, maxWidth / width, maxHeight / height);
+  const w = Math.max(1, Math.min(maxWidth, Math.round(width * fit)));
+  const h = Math.max(1, Math.min(maxHeight, Math.round(height * fit)));
+  return dynamic
+    ? { width: w, height: h, inputWidth: roundUpToStride(w), inputHeight: roundUpToStride(h) }
+    : { width: w, height: h, inputWidth: maxWidth, inputHeight: maxHeight };
+}
+
+/**
+ * Stage 2: finds faces with 5 landmarks. A fixed-size model gets the photo letterboxed to its input; a dynamic one
+ * gets it at its own scale (see `detectorInputPlan`), keeping the aspect ratio either way.
+ */
 export class FaceDetector {
   readonly kind: DetectorKind;
-  /** The model input's width and height (the letterbox size). */
+  /** The largest input: a fixed model's own size, or `inputSizePx` for a dynamic one. */
   readonly inputWidth: number = DEFAULT_DETECTOR_INPUT_SIZE_PX;
   readonly inputHeight: number = DEFAULT_DETECTOR_INPUT_SIZE_PX;
+  /** True when the model takes any multiple of 32 (its height and width are symbolic): photos run at their own scale. */
+  readonly dynamicInput: boolean = false;
   /** The threshold `detect()` uses when none is given: this family's entry in DEFAULT_SCORE_THRESHOLDS. */
   readonly defaultScoreThreshold: number = DEFAULT_SCORE_THRESHOLD;
+  /** The model file (not the free-size copy it may have been loaded from), for messages. */
+  readonly modelPath: string;
   readonly #model: OnnxModel;
   readonly #family: DetectorFamily;
 
-  private constructor(model: OnnxModel, kind: DetectorKind, width: number, height: number) {
+  private constructor(modelPath: string, model: OnnxModel, kind: DetectorKind, width: number, height: number, dynamicInput: boolean) {
+    this.modelPath = modelPath;
     this.#model = model;
     this.kind = kind;
     this.#family = FAMILIES[kind];
     this.inputWidth = width;
     this.inputHeight = height;
+    this.dynamicInput = dynamicInput;
     this.defaultScoreThreshold = DEFAULT_SCORE_THRESHOLDS[kind];
   }
 
@@ -92,7 +161,8 @@ export class FaceDetector {
     }
     let kind: DetectorKind | undefined;
     let size: [number, number] = [requested, requested];
-    const model = await OnnxModel.create(modelPath, {
+    let dynamicInput = true;
+    const modelOptions: CreateModelOptions = {
       ...options,
       validate: (m) => {
         kind = options.kind ?? detectorKindOf(m);
@@ -104,12 +174,32 @@ export class FaceDetector {
         }
         const [, , h, w] = input.shape;
         // A fixed-size export (yunet_s_640_640) dictates its letterbox size; dynamic ones take the option.
-        if (typeof h === 'number' && typeof w === 'number') size = [w, h];
+        if (typeof h === 'number' && typeof w === 'number') {
+          size = [w, h];
+          dynamicInput = false;
+        }
         FAMILIES[kind].validate(m);
       },
-    });
+    };
+    const model = await FaceDetector.#load(modelPath, modelOptions, (options.ownScale ?? DEFAULT_DETECT_AT_OWN_SCALE) && (options.kind ?? 'yunet') === 'yunet');
     // validate() ran before create() resolved, and it throws unless it found a kind.
-    return new FaceDetector(model, kind!, size[0], size[1]);
+    return new FaceDetector(modelPath, model, kind!, size[0], size[1], dynamicInput);
+  }
+
+  /**
+   * The model as it is, or, when `freeSize` and the file is a fixed YuNet export that allows it, with its input
+   * size declared free (a copy read once, then removed). A copy that onnxruntime refuses falls back to the file.
+   */
+  static async #load(modelPath: string, options: CreateModelOptions, freeSize: boolean): Promise<OnnxModel> {
+    const copy = freeSize ? await freeInputSizeCopy(modelPath) : undefined;
+    if (copy === undefined) return OnnxModel.create(modelPath, options);
+    try {
+      return await OnnxModel.create(copy.path, options);
+    } catch {
+      return OnnxModel.create(modelPath, options);
+    } finally {
+      await copy.remove();
+    }
   }
 
   /** Faces sorted by score, highest first, in `image`'s coordinates. */
@@ -117,18 +207,11 @@ export class FaceDetector {
     const scoreThreshold = options?.scoreThreshold ?? this.defaultScoreThreshold;
     const nmsIouThreshold = options?.nmsIouThreshold ?? DEFAULT_NMS_IOU_THRESHOLD;
     const minEyeDistancePx = options?.minEyeDistancePx ?? DEFAULT_MIN_EYE_DISTANCE_PX;
-    const { inputWidth, inputHeight } = this;
+    const { width: w, height: h, inputWidth, inputHeight } = detectorInputPlan(image.width, image.height, this.inputWidth, this.inputHeight, this.dynamicInput);
 
-    // Letterbox: shrink to fit keeping the aspect ratio, put the photo top-left and pad with black, as insightface
-    // does, so padding never shifts coordinates. Smaller photos are not enlarged (facexlib detects at the
-    // photo's own scale): enlarged, a 512 aligned crop's face outgrows the largest anchors and SCRFD misses it.
-    const fit = Math.min(1, inputWidth / image.width, inputHeight / image.height);
-    const w = Math.max(1, Math.min(inputWidth, Math.round(image.width * fit)));
-    const h = Math.max(1, Math.min(inputHeight, Math.round(image.height * fit)));
+    // The photo goes top-left, padded with black, as insightface does, so padding never shifts coordinates.
     const resized = w === image.width && h === image.height ? image : await resizeImage(image, w, h, 'linear');
-    const canvas = new Uint8Array(inputWidth * inputHeight * 3);
-    for (let y = 0; y < h; y++) canvas.set(resized.data.subarray(y * w * 3, (y + 1) * w * 3), y * inputWidth * 3);
-    const tensor = toInputTensor({ width: inputWidth, height: inputHeight, data: canvas }, this.#family.normalisation);
+    const tensor = toInputTensor(resized, inputWidth, inputHeight, this.#family.normalisation);
 
     const input = this.#model.inputs[0]!;
     const outputs = await this.#model.run({ [input.name]: { type: 'float32', data: tensor, dims: [1, 3, inputHeight, inputWidth] } });
@@ -136,7 +219,7 @@ export class FaceDetector {
     try {
       raw = this.#family.decode(outputs, this.#model, { width: inputWidth, height: inputHeight }, scoreThreshold);
     } catch (error) {
-      throw new PermanentError('MODEL_INVALID', `detector ${this.#model.path}: ${messageOf(error)}`, {
+      throw new PermanentError('MODEL_INVALID', `detector ${this.modelPath}: ${messageOf(error)}`, {
         cause: error,
       });
     }

@@ -15,25 +15,45 @@ export function extensionOf(format: EncodedFormat): string {
   return format === 'jpeg' ? 'jpg' : format;
 }
 
-// Encoder settings, measured on a 3132×4584 photo (14 MP, the size of a 2× result) against OpenCV's imencode on
-// the same pixels, same run, 2 loaded cores (bench/encode.bench.ts prints the full table):
-//   PNG  sharp level 6 (its default) 2160 ms 18.7 MB; level 1 1613 ms 24.4 MB; level 1 + adaptive filtering
-//        1287 ms 14.0 MB; level 6 + adaptive 6322 ms 7.4 MB;      OpenCV (level 1) 1657 ms 12.0 MB
-//   JPEG q95 with Huffman optimisation (sharp's default) 1881 ms 1.94 MB; without 202 ms 1.96 MB;  OpenCV 158 ms 1.96 MB
-//   WebP q95 effort 4 (default) 7174 ms 1.02 MB; effort 0 1902 ms 1.01 MB;                       OpenCV 4738 ms 1.02 MB
+// Encoder settings (docs/decisions/encode-settings.md; bench/encode.bench.ts prints the table, CPU ms and size at
+// upscale 2 of a 512² crop / Blake_Lively.jpg / 10045.png, 2026-12-06, a loaded 2-core machine):
+//   PNG  level 1 adaptive 28/54/125 ms 0.75/2.59/5.62 MB; level 2 adaptive 32/68/149 ms 0.47/1.83/3.66 MB;
+//        level 1 unfiltered 13/33/74 ms 1.17/3.41/8.36 MB; level 6 adaptive 74/115/416 ms 0.38/1.74/3.23 MB;
+//        OpenCV level 1 (wall) 85/148/436 ms 0.62/2.09/4.33 MB
+//   JPEG q95 Huffman optimisation on 10/17/33 ms; off 4/6/12 ms, 0–5 % larger;  OpenCV (wall) 21/13/39 ms
+//   WebP q95 effort 4 75/137/332 ms; effort 0 23/49/100 ms, the same size;      OpenCV (wall) 273/415/1018 ms
 
-/** zlib level 1 with adaptive row filters: faster than sharp's level 6 and 25% smaller. @default 1 */
-export const DEFAULT_PNG_COMPRESSION_LEVEL = 1;
+/**
+ * zlib level 2 with adaptive row filters: 35 % smaller than level 1 for 15–25 % more encode time, smaller and faster
+ * than OpenCV's PNG. libvips' zlib-ng makes level 1 a much weaker "quick" deflate, so level 2 is where size drops.
+ * Palette (quantised) PNG stays off: it would change the restored pixels. @default 2
+ */
+export const DEFAULT_PNG_COMPRESSION_LEVEL = 2;
 /** @default true */
 export const DEFAULT_PNG_ADAPTIVE_FILTERING = true;
-/** Huffman optimisation makes JPEGs 1% smaller for 9× the encode time: off, as in OpenCV. @default false */
+/** Huffman optimisation makes JPEGs 0–5 % smaller for 2.5–3× the encode time (9× on a 14 MP result): off, as in OpenCV. @default false */
 export const DEFAULT_JPEG_OPTIMISE_CODING = false;
-/** WebP effort 0: 3.7× faster than effort 4 at the same size and quality setting. @default 0 */
+/** WebP effort 0: a third of effort 4's encode time at the same size and quality setting. @default 0 */
 export const DEFAULT_WEBP_EFFORT = 0;
+
+/**
+ * What an encoded file is for: a `result` is kept and downloaded, so its PNG is the smallest at a small cost (level
+ * 2, adaptive filters); an `inspection` copy (the CLI's cropped_faces/, restored_faces/, cmp/) is looked at once,
+ * so its PNG is the fastest (level 1, unfiltered: half the CPU, about twice the bytes).
+ */
+export type EncodePurpose = 'result' | 'inspection';
+/** @default 'result' */
+export const DEFAULT_ENCODE_PURPOSE: EncodePurpose = 'result';
+/** zlib level of an `inspection` PNG. @default 1 */
+export const INSPECTION_PNG_COMPRESSION_LEVEL = 1;
+/** Row filters of an `inspection` PNG. @default false */
+export const INSPECTION_PNG_ADAPTIVE_FILTERING = false;
 
 export interface EncodeOptions {
   /** JPEG/WebP quality. @default 95 */
   readonly quality?: number;
+  /** @default DEFAULT_ENCODE_PURPOSE */
+  readonly purpose?: EncodePurpose;
 }
 
 /**
@@ -53,7 +73,10 @@ export async function upscaleAlpha(
 function writeOptions(options: EncodeOptions | undefined): WriteImageOptions {
   return {
     quality: options?.quality ?? DEFAULT_QUALITY,
-    png: { compressionLevel: DEFAULT_PNG_COMPRESSION_LEVEL, adaptiveFiltering: DEFAULT_PNG_ADAPTIVE_FILTERING },
+    png:
+      (options?.purpose ?? DEFAULT_ENCODE_PURPOSE) === 'inspection'
+        ? { compressionLevel: INSPECTION_PNG_COMPRESSION_LEVEL, adaptiveFiltering: INSPECTION_PNG_ADAPTIVE_FILTERING }
+        : { compressionLevel: DEFAULT_PNG_COMPRESSION_LEVEL, adaptiveFiltering: DEFAULT_PNG_ADAPTIVE_FILTERING },
     jpeg: { optimiseCoding: DEFAULT_JPEG_OPTIMISE_CODING },
     webp: { effort: DEFAULT_WEBP_EFFORT },
   };

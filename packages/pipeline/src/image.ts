@@ -69,9 +69,12 @@ export async function readImageHeader(input: Uint8Array): Promise<ImageHeader> {
 
 /**
  * Decodes any format sharp reads into 8-bit sRGB with EXIF orientation applied and alpha split off.
- * The pixel limit is checked against the header first, so a decompression bomb fails before any allocation.
+ * The pixel limit is checked against the header first, so a decompression bomb fails before any allocation; a
+ * caller that has read and checked the header already passes it as `header`, and it is neither parsed nor
+ * checked again (libvips still refuses more than `maxPixels`).
  */
-export async function readImage(input: Uint8Array, options: { readonly maxPixels: number }): Promise<DecodedImage> {
+export async function readImage(input: Uint8Array, options: { readonly maxPixels: number; readonly header?: ImageHeader }): Promise<DecodedImage> {
+  if (options.header !== undefined) return decodePixels(input, options.header, options.maxPixels);
   const header = await readImageHeader(input);
   const pixels = header.width * header.height;
   if (pixels > options.maxPixels) {
@@ -80,11 +83,15 @@ export async function readImage(input: Uint8Array, options: { readonly maxPixels
       `The image is ${header.width}×${header.height} (${(pixels / 1e6).toFixed(1)} MP); the limit is ${(options.maxPixels / 1e6).toFixed(1)} MP.`,
     );
   }
+  return decodePixels(input, header, options.maxPixels);
+}
+
+async function decodePixels(input: Uint8Array, header: ImageHeader, maxPixels: number): Promise<DecodedImage> {
   let decoded: { data: Buffer; info: OutputInfo };
   try {
     // toColourspace('srgb') turns grey, 16-bit and CMYK inputs (and embedded ICC profiles) into 8-bit sRGB;
     // the raw output then has 3 channels, or 4 with alpha.
-    let pipeline = sharp(input, { failOn: DECODE_FAIL_ON, limitInputPixels: options.maxPixels, autoOrient: true }).toColourspace('srgb');
+    let pipeline = sharp(input, { failOn: DECODE_FAIL_ON, limitInputPixels: maxPixels, autoOrient: true }).toColourspace('srgb');
     pipeline = header.hasAlpha ? pipeline.ensureAlpha() : pipeline.removeAlpha();
     decoded = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   } catch (error) {

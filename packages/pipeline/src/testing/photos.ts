@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readImage, resizeImage, writeImage } from '../image.js';
 import { sharedDir } from './shared-dir.js';
@@ -39,4 +39,39 @@ export async function groupPhoto(sides: readonly number[]): Promise<{ bytes: Uin
     x += side + margin;
   }
   return { bytes: await writeImage({ width, height, data }, undefined, 'jpeg', { quality: 92 }), width, height, crops };
+}
+
+/** The longest side of the small-photo set: 00.jpg (1920 px) is shrunk to it. */
+export const SMALL_PHOTO_MAX_SIDE_PX = 1204;
+/** 00.jpg shrunk to SMALL_PHOTO_MAX_SIDE_PX; the other small photos keep their shared names. */
+const SHRUNK_NAME = '00_1204.jpg';
+/** Each small photo's source folder under ../shared/photos and the faces a person counts in it (its README). */
+const SMALL_PHOTOS: readonly { readonly name: string; readonly folder: 'whole' | 'aligned'; readonly faces: number }[] = [
+  { name: SHRUNK_NAME, folder: 'whole', faces: 2 },
+  { name: '10045.png', folder: 'whole', faces: 3 },
+  { name: 'Blake_Lively.jpg', folder: 'whole', faces: 2 },
+  { name: 'blurry_face.jpg', folder: 'whole', faces: 1 },
+  ...['0143.png', '0240.png', '0342.png', 'Adele_crop.png', 'Einstein01.png', 'Julia_Roberts_crop.png'].map((name) => ({ name, folder: 'aligned' as const, faces: 1 })),
+];
+/** The faces a person counts in each photo that `writeSmallPhotos` writes (14 in all). */
+export const SMALL_PHOTO_FACES: Readonly<Record<string, number>> = Object.fromEntries(SMALL_PHOTOS.map((p) => [p.name, p.faces]));
+
+/**
+ * Writes ten small photos (at most SMALL_PHOTO_MAX_SIDE_PX, 14 faces) into `dir`, made from the shared ones: the
+ * whole photos (00.jpg shrunk to 1204 px, JPEG q95) and six aligned 512² crops — the photos of a small job,
+ * where the per-photo fixed costs (start-up, detection, encoding) weigh most. Returns the file names.
+ */
+export async function writeSmallPhotos(dir: string): Promise<string[]> {
+  const photos = path.join(sharedDir(), 'photos');
+  for (const { name, folder } of SMALL_PHOTOS) {
+    if (name !== SHRUNK_NAME) {
+      await writeFile(path.join(dir, name), await readFile(path.join(photos, folder, name)));
+      continue;
+    }
+    const big = (await readImage(await readFile(path.join(photos, 'whole', '00.jpg')), { maxPixels: 100_000_000 })).rgb;
+    const scale = SMALL_PHOTO_MAX_SIDE_PX / Math.max(big.width, big.height);
+    const small = await resizeImage(big, Math.round(big.width * scale), Math.round(big.height * scale), 'lanczos3');
+    await writeFile(path.join(dir, name), await writeImage(small, undefined, 'jpeg', { quality: 95 }));
+  }
+  return SMALL_PHOTOS.map((p) => p.name);
 }

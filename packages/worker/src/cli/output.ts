@@ -73,10 +73,11 @@ export class OutputWriter {
         const croppedFace = path.join(OUTPUT_DIRS.croppedFaces, `${faceName}.png`);
         const restoredFace = path.join(OUTPUT_DIRS.restoredFaces, `${withSuffix(faceName)}.png`);
         const cmp = path.join(OUTPUT_DIRS.cmp, `${faceName}.png`);
+        // Copies to look at, not results: the fastest PNG (encode.ts, EncodePurpose).
         const [croppedBytes, restoredBytes, cmpBytes] = await Promise.all([
-          encode(face.cropped, undefined, 'png'),
-          encode(face.restored, undefined, 'png'),
-          encode(sideBySide(face.cropped, face.restored), undefined, 'png'),
+          encode(face.cropped, undefined, 'png', { purpose: 'inspection' }),
+          encode(face.restored, undefined, 'png', { purpose: 'inspection' }),
+          encode(sideBySide(face.cropped, face.restored), undefined, 'png', { purpose: 'inspection' }),
         ]);
         await Promise.all([
           this.writeFile(croppedFace, croppedBytes),
