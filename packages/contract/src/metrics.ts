@@ -57,6 +57,13 @@ export const API_METRICS = {
   /** POST /jobs answered from an earlier request with the same Idempotency-Key. */
   idempotentReplays: 'IdempotentReplays',
   jobsCanceled: 'JobsCanceled',
+  /**
+   * The work of each message sent (workUnits of its estimatedWork, one value per message): the scaling signal reads
+   * their sums over recent minutes for the mean work per message of the queue.
+   */
+  enqueuedFrames: 'EnqueuedFrames',
+  enqueuedOutputMegapixels: 'EnqueuedOutputMegapixels',
+  enqueuedFaces: 'EnqueuedFaces',
   /** The outbox sweeper's counts per run. */
   jobsReenqueued: 'JobsReenqueued',
   enqueuePendingCleared: 'EnqueuePendingCleared',

@@ -268,7 +268,7 @@ export class Monitoring extends Construct {
               worker.taskCountMetric('DesiredTaskCount').with({ label: 'desired' }),
               worker.taskCountMetric('PendingTaskCount').with({ label: 'pending' }),
             ],
-            right: [unhealthyStops.with({ label: 'unhealthy stops' }), worker.scaling.taskDeficit.with({ label: 'task deficit (scaling signal)' })],
+            right: [unhealthyStops.with({ label: 'unhealthy stops' }), worker.scaling.wantedTasks.with({ label: 'tasks wanted (scaling signal)' }), worker.scaling.targetTasks.with({ label: 'tasks set (scaling signal)' })],
             width: 12,
           }),
         ],

@@ -816,14 +816,14 @@ describe('cdk.json and the CLI path', () => {
     expect(() => createApp(settings, undefined, {})).toThrow(/jwtIssuer[\s\S]*jwtAudience[\s\S]*-c jwtIssuer=https:\/\/.*-c jwtAudience=/);
   });
 
-  it("holds no setting that a documented -c option then conflicts with (jobsPerTask vs acceptableLatencySeconds)", () => {
+  it("holds no setting that a documented -c option then conflicts with (acceptableLatencySeconds, secondsPerJob, gpu mode)", () => {
     const settings = Object.fromEntries(Object.entries(cdkJson.context).filter(([k]) => !k.startsWith('@')));
     const jwt = { jwtIssuer: BASE_CONTEXT.jwtIssuer, jwtAudience: BASE_CONTEXT.jwtAudience };
     const load = (extra: Record<string, unknown>) => {
       const context: Record<string, unknown> = { ...settings, ...jwt, ...extra };
       return loadReviveConfig((k) => context[k]);
     };
-    expect(load({ acceptableLatencySeconds: '60', secondsPerJob: '5' }).jobsPerTask).toBe(12);
+    expect(load({ acceptableLatencySeconds: '60', secondsPerJob: '5' })).toMatchObject({ drainSeconds: 60, secondsPerJob: 5 });
     expect(load({ workerMode: 'gpu', gpuProviderSha256: BASE_CONTEXT.gpuProviderSha256 }).workerMode).toBe('gpu');
   });
 
