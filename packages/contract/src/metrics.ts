@@ -34,6 +34,14 @@ export const WORKER_METRICS = {
   jobsDeferred: 'JobsDeferred',
   /** Milliseconds to load the models at start. */
   modelLoadMs: 'ModelLoadMs',
+  /**
+   * The worker's measured per-unit costs of a succeeded photo (task-seconds: wall time ÷ REVIVE_CONCURRENCY), the
+   * measured counterparts of contract DEFAULT_WORK_COSTS: align and restore per face restored; upscale, paste and
+   * encode per output megapixel; the rest of the job (fetch, decode, detection, upload) per frame.
+   */
+  workSecondsPerFace: 'WorkSecondsPerFace',
+  workSecondsPerOutputMegapixel: 'WorkSecondsPerOutputMegapixel',
+  workSecondsPerFrame: 'WorkSecondsPerFrame',
 } as const;
 
 /** Dimensions some worker metrics carry beside `service` (their values are bounded: six stages, the contract's codes). */

@@ -6,7 +6,7 @@
 // function needs no cloudwatch:PutMetricData grant. A failed invocation publishes nothing and sets nothing: the
 // fallback alarm and SignalMissingAlarm see a missing point, never a zero.
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { API_METRICS, METRICS_NAMESPACE, workUnitsSeconds } from '@revive/contract';
+import { API_METRICS, METRICS_NAMESPACE, WORKER_METRICS, WORKER_SERVICE_NAME, workUnitsSeconds, type WorkCosts } from '@revive/contract';
 import { CloudWatchClient, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { DescribeServicesCommand, ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -66,7 +66,8 @@ async function snapshot(e: ScalingSignalEnv): Promise<ScalingSnapshot> {
 
 /**
  * The recent minutes as CloudWatch holds them, oldest first, ending with the last whole minute: the signal's own
- * Jobs and WantedTasks, SQS's NumberOfMessagesSent, and the senders' EnqueuedWork* sums, in one GetMetricData call.
+ * Jobs and WantedTasks, SQS's NumberOfMessagesSent, the senders' EnqueuedWork* sums and the worker's measured
+ * WorkSecondsPer* costs, in one GetMetricData call (paged).
  */
 export async function history(e: ScalingSignalEnv, nowMs: number): Promise<ScalingHistory> {
   const s: ScalingSettings = e.REVIVE_SCALING;
@@ -86,6 +87,7 @@ export async function history(e: ScalingSignalEnv, nowMs: number): Promise<Scali
     MetricStat: { Metric: { Namespace: METRICS_NAMESPACE, MetricName: name, Dimensions: [{ Name: 'service', Value: service }] }, Period: PERIOD_SECONDS, Stat: stat },
   });
   const units = [API_METRICS.enqueuedFrames, API_METRICS.enqueuedOutputMegapixels, API_METRICS.enqueuedFaces] as const;
+  const costs = [WORKER_METRICS.workSecondsPerFrame, WORKER_METRICS.workSecondsPerOutputMegapixel, WORKER_METRICS.workSecondsPerFace] as const;
   const queries: MetricDataQuery[] = [
     own('jobs', SCALING_SIGNAL_METRICS.jobs),
     own('wanted', SCALING_SIGNAL_METRICS.wantedTasks),
@@ -94,6 +96,8 @@ export async function history(e: ScalingSignalEnv, nowMs: number): Promise<Scali
       ...units.map((name, u) => sender(`u${u}s${i}`, name, service, 'Sum')),
       sender(`n${i}`, API_METRICS.enqueuedFrames, service, 'SampleCount'),
     ]),
+    // The worker's measured per-unit costs (sum and count per minute, averaged over the mix window below).
+    ...costs.flatMap((name, c) => [sender(`c${c}`, name, WORKER_SERVICE_NAME, 'Sum'), sender(`k${c}`, name, WORKER_SERVICE_NAME, 'SampleCount')]),
   ];
   const byId = new Map<string, Map<number, number>>();
   let token: string | undefined;
@@ -118,11 +122,18 @@ export async function history(e: ScalingSignalEnv, nowMs: number): Promise<Scali
   // The mean work per message of the last workMixMinutes of sends, at this mode's costs.
   const mixFrom = end - s.workMixMinutes * 60_000;
   const sum = (id: string) => [...(byId.get(id) ?? new Map<number, number>()).entries()].reduce((n, [t, v]) => (t >= mixFrom ? n + v : n), 0);
+  // Measured costs where the worker has published some lately, the configured defaults otherwise.
+  const measured = (c: number, fallback: number) => (sum(`k${c}`) > 0 ? sum(`c${c}`) / sum(`k${c}`) : fallback);
+  const workCosts: WorkCosts = {
+    secondsPerFrame: measured(0, s.workCosts.secondsPerFrame),
+    secondsPerOutputMegapixel: measured(1, s.workCosts.secondsPerOutputMegapixel),
+    secondsPerFace: measured(2, s.workCosts.secondsPerFace),
+  };
   let messages = 0;
   let seconds = 0;
   e.REVIVE_SENDER_SERVICES.forEach((_, i) => {
     messages += sum(`n${i}`);
-    seconds += workUnitsSeconds({ frames: sum(`u0s${i}`), outputMegapixels: sum(`u1s${i}`), faces: sum(`u2s${i}`) }, s.workCosts);
+    seconds += workUnitsSeconds({ frames: sum(`u0s${i}`), outputMegapixels: sum(`u1s${i}`), faces: sum(`u2s${i}`) }, workCosts);
   });
   return { minutes: mins, sent, secondsPerMessage: messages > 0 ? seconds / messages : undefined };
 }
