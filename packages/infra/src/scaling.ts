@@ -138,6 +138,8 @@ export class QueueDepthScaling extends Construct {
   public readonly wantedTasks: cloudwatch.Metric;
   /** TargetTasks: the desired count the Lambda set. */
   public readonly targetTasks: cloudwatch.Metric;
+  /** WorkSeconds: task-seconds of the jobs waiting and running. */
+  public readonly workSeconds: cloudwatch.Metric;
   /** The fallback: ChangeInCapacity steps, only while the signal is missing. */
   public readonly fallbackPolicy: appscaling.StepScalingAction;
   public readonly fallbackAlarm: cloudwatch.Alarm;
@@ -231,6 +233,7 @@ export class QueueDepthScaling extends Construct {
       });
     this.wantedTasks = signal('wantedTasks', 'Maximum');
     this.targetTasks = signal('targetTasks', 'Maximum');
+    this.workSeconds = signal('workSeconds', 'Maximum');
 
     // The fallback, in jobs at the default work per job (the work mix is the Lambda's): the larger of the rate's
     // tasks and the drain's, as the signal computes them, minus the desired count; only while the signal is missing.

@@ -240,13 +240,16 @@ describe('limits', () => {
     expect(cpu.Resources[stageId] as unknown as { DependsOn: string[] }).toMatchObject({ DependsOn: expect.arrayContaining(routeIds) });
   });
 
-  it('pages when the backlog would take longer than an hour to clear at maxTasks', () => {
+  it('pages when the queued and running work would take longer than an hour to clear at maxTasks, in seconds of work', () => {
     const drain = ofType(cpu, 'AWS::CloudWatch::Alarm').find(([id]) => id.includes('DrainTime'));
     expect(drain).toBeDefined();
     const p = drain![1].Properties;
     expect(p.Threshold).toBe(3600);
     const expression = (p.Metrics as { Expression?: string }[]).find((m) => m.Expression)!.Expression!;
-    // 50 tasks at 60 s a job: 0.8333 jobs/s; 3,000 queued and 50 running take an hour and a bit.
-    expect(compile(expression)({ visible: 3000, inFlight: 50 })).toBeCloseTo(3050 / (50 / 60), 3);
+    // 50 ten-minute jobs are 30,000 task-seconds: 600 s at 50 tasks, whatever their count.
+    expect(compile(expression)({ work: 30_000, visible: 0, inFlight: 50 })).toBeCloseTo(600, 6);
+    expect(compile(expression)({ work: 200_000, visible: 10, inFlight: 50 })).toBeGreaterThan(3600);
+    // Without the signal: 50 tasks at 60 s a job, 0.8333 jobs/s; 3,000 queued and 50 running take an hour and a bit.
+    expect(compile(expression)({ work: undefined, visible: 3000, inFlight: 50 })).toBeCloseTo(3050 / (50 / 60), 3);
   });
 });
