@@ -114,7 +114,7 @@ export interface SimResult {
   readonly fromZeroWaitsSeconds: readonly number[];
   /** Times the desired count went to 0 in a minute in which a message was sent. */
   readonly zeroInSentMinute: number;
-  /** During outages, after the fallback's first breaching point: the longest stretch with fewer tasks desired than the Lambda would have wanted. */
+  /** During outages, from the fallback's first point on: the longest stretch with fewer tasks desired than the Lambda would have wanted. */
   readonly outageShortfallSeconds: number | undefined;
 }
 
@@ -228,7 +228,7 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivalsIn: rea
   let zeroInSentMinute = 0;
   const outages = options.signalOutages ?? [];
   const inOutage = (t: number) => outages.some(([a, b]) => t >= a && t < b);
-  let fallbackBreachedAt: number | undefined;
+  let fallbackFirstPointAt: number | undefined;
   let shortfallSince: number | undefined;
   let outageShortfall: number | undefined;
   const pendingExact: [at: number, target: number][] = [];
@@ -497,9 +497,12 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivalsIn: rea
           if (sig.targetTasks !== desired) setDesired(sig.targetTasks, now);
         } else pendingExact.push([now + lagS, sig.targetTasks]);
       } else if (lambda) {
-        // Outage: how far the fleet is from what the Lambda would have asked for, once the fallback has a point.
+        // Outage: how far the fleet is from what the Lambda would have asked for, from the first minute whose point
+        // (missing the signal) reached the fallback's alarm.
         const need = Math.min(spec.maxCapacity, decide(now).wantedTasks);
-        if (fallbackBreachedAt !== undefined) {
+        const started = outages.find(([a, b]) => t >= a && t < b)![0];
+        if (now >= Math.ceil(started / 60) * 60 + 60 + lagS) fallbackFirstPointAt ??= now;
+        if (fallbackFirstPointAt !== undefined) {
           if (desired < need) shortfallSince ??= now - 60;
           else shortfallSince = undefined;
           if (shortfallSince !== undefined) outageShortfall = Math.max(outageShortfall ?? 0, now - shortfallSince);
@@ -516,7 +519,6 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivalsIn: rea
         else
           for (const a of p.alarms) {
             if (!inAlarm(a, now)) continue;
-            if (inOutage(t)) fallbackBreachedAt ??= now;
             const v = datapoints(a.signal, now, 1).at(-1);
             if (v !== undefined) step(p, v, a, now);
           }

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { DEFAULT_PHOTO_WORK, DEFAULT_WORK_COSTS, estimateWorkSeconds, type WorkCosts, type WorkMode } from '@revive/contract';
 import {
-  RATE_TARGET_UTILIZATION,
   SCALING_SIGNAL_METRICS,
   SCALING_SIGNAL_NAMESPACE,
   SCALING_SIGNAL_SERVICE,
@@ -235,24 +234,27 @@ export class QueueDepthScaling extends Construct {
     this.targetTasks = signal('targetTasks', 'Maximum');
     this.workSeconds = signal('workSeconds', 'Maximum');
 
-    // The fallback, in jobs at the default work per job (the work mix is the Lambda's): the larger of the rate's
-    // tasks and the drain's, as the signal computes them, minus the desired count; only while the signal is missing.
+    // The fallback, in jobs at the default work per job (the work mix is the Lambda's), as the signal computes them:
+    // the larger of the drain's tasks and the last minute's arrival rate, minus the desired count; only while the
+    // signal is missing. Metric math has no median, so one minute's sends could be a burst: the rate term may at
+    // most double the fleet (plus one) per action (a 500-job GPU burst otherwise asked for 30 instances, not 3).
     const s = this.settings.options;
     const perJob = +s.defaultSecondsPerMessage.toFixed(6);
+    const byWork = `CEIL((visible + held) * ${perJob} / ${s.drainSeconds})`;
+    const bySlots = `CEIL((visible + held) / ${s.concurrency})`;
+    const drain = `IF(${byWork} < ${bySlots}, ${byWork}, ${bySlots})`;
+    const rate = `CEIL(FILL(sent, 0) * ${perJob} / ${SCALING_PERIOD_SECONDS})`;
+    const rateCap = `(2 * FILL(desired, 0) + 1)`;
+    const cappedRate = `IF(${rate} > ${rateCap}, ${rateCap}, ${rate})`;
     const fallbackDeficit = new cloudwatch.MathExpression({
       label: 'Tasks the queue asks for minus tasks desired, while the scaling signal is missing (else 0)',
-      expression:
-        `IF(FILL(signal, 0) == 0, ` +
-        `IF(CEIL(sent * ${perJob} / ${SCALING_PERIOD_SECONDS * RATE_TARGET_UTILIZATION}) > IF(CEIL((visible + held) * ${perJob} / ${s.drainSeconds}) < CEIL((visible + held) / ${s.concurrency}), CEIL((visible + held) * ${perJob} / ${s.drainSeconds}), CEIL((visible + held) / ${s.concurrency})), ` +
-        `CEIL(sent * ${perJob} / ${SCALING_PERIOD_SECONDS * RATE_TARGET_UTILIZATION}), ` +
-        `IF(CEIL((visible + held) * ${perJob} / ${s.drainSeconds}) < CEIL((visible + held) / ${s.concurrency}), CEIL((visible + held) * ${perJob} / ${s.drainSeconds}), CEIL((visible + held) / ${s.concurrency})))` +
-        ` - FILL(desired, 0), 0)`,
+      expression: `IF(FILL(signal, 0) == 0, IF(${cappedRate} > ${drain}, ${cappedRate}, ${drain}) - FILL(desired, 0), 0)`,
       period,
       usingMetrics: {
         signal: signal('wantedTasks', 'SampleCount'),
         visible: props.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period }),
         held: props.queue.metricApproximateNumberOfMessagesNotVisible({ statistic: 'Maximum', period }),
-        // SQS publishes nothing for a queue with no traffic: FILL in the expression is not needed for a sum of 0.
+        // SQS publishes nothing for a queue with no traffic: FILL reads that as 0 sent.
         sent: props.queue.metricNumberOfMessagesSent({ statistic: 'Sum', period }),
         desired: props.desiredTaskCount,
       },

@@ -133,11 +133,15 @@ describe('scaling on work', () => {
     const c = spec.signal!.options.concurrency;
     // The signal is there: the fallback does nothing, whatever the queue says.
     expect(deficit({ signal: 1, visible: 500, held: 0, sent: 500, desired: 0 })).toBe(0);
-    // It is missing (FILL: no point at all): from zero, the drain's tasks for the jobs waiting.
-    expect(deficit({ signal: undefined, visible: 500, held: 0, sent: 0, desired: 0 })).toBe(Math.min(Math.ceil((500 * perJob) / drain), Math.ceil(500 / c)));
-    expect(deficit({ signal: undefined, visible: 1, held: 0, sent: 0, desired: undefined })).toBe(1);
-    // A steady rate: the tasks that keep up with a minute's sends, less those desired.
-    expect(deficit({ signal: undefined, visible: 0, held: 10, sent: 600, desired: 2 })).toBe(Math.ceil((600 * perJob) / 60) - 2);
+    // It is missing (FILL: no point at all): from zero, the drain's tasks for the jobs waiting; a burst's one
+    // minute of sends is not taken for a rate beyond doubling the fleet.
+    const drainTasks = Math.min(Math.ceil((500 * perJob) / drain), Math.ceil(500 / c));
+    expect(deficit({ signal: undefined, visible: 500, held: 0, sent: 500, desired: 0 })).toBe(Math.max(drainTasks, 1));
+    expect(deficit({ signal: undefined, visible: 1, held: 0, sent: undefined, desired: undefined })).toBe(1);
+    // A steady rate above what the queue shows: the tasks that keep up with it, at most 2 × desired + 1.
+    const rateTasks = Math.ceil((600 * perJob) / 60);
+    expect(deficit({ signal: undefined, visible: 0, held: 4, sent: 600, desired: 2 })).toBe(Math.min(rateTasks, 5) - 2);
+    expect(deficit({ signal: undefined, visible: 0, held: 4, sent: 600, desired: 40 })).toBe(Math.max(rateTasks, 1) - 40);
     // Never negative in effect: a surplus is not breaching, so the fallback never removes a task.
     expect(deficit({ signal: undefined, visible: 0, held: 1, sent: 0, desired: 10 })).toBeLessThan(0);
     expect(policy.cooldownSeconds).toBe(DEFAULT_SCALING_COOLDOWN_SECONDS);

@@ -385,8 +385,9 @@ describe('worker', () => {
     const data = lt.Properties.LaunchTemplateData as { InstanceType: string; ImageId: { Ref: string }; MetadataOptions: unknown };
     expect(data.InstanceType).toBe('g5.2xlarge');
     expect(data.InstanceType).toMatch(/^(g4dn|g5)\./);
-    // IMDSv2 with one hop: bridge-mode containers cannot reach the instance role's credentials.
-    expect(data.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
+    // IMDSv2 with one hop: bridge-mode containers cannot reach the instance role's credentials. Instance tags in the
+    // metadata: the default warm pool's boot script reads its group's name from them.
+    expect(data.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1, InstanceMetadataTags: 'enabled' });
     // AL2's GPU AMI reaches end of life on 2026-06-30.
     const params = gpu.template.toJSON().Parameters as Record<string, { Default: string }>;
     expect(params[data.ImageId.Ref]!.Default).toBe('/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id');
