@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SCALE_IN_MAX_BUSY_SHARE, scalingSignal, type ScalingHistory, type ScalingSignalOptions, type ScalingSnapshot, type SignalMinute } from './signal.js';
+import { SCALE_IN_DEAD_BAND_SHARE, SCALE_IN_MAX_BUSY_SHARE, scalingSignal, type ScalingHistory, type ScalingSignalOptions, type ScalingSnapshot, type SignalMinute } from './signal.js';
 
 const OPTIONS: ScalingSignalOptions = {
   minTasks: 0,
@@ -72,6 +72,10 @@ describe('scalingSignal', () => {
     // A missing minute (the Lambda did not publish) breaks the streak: nothing shrinks on missing data.
     const gap: ScalingHistory = { ...calm, minutes: [...calm.minutes.slice(0, 14), undefined] };
     expect(at({ inFlight: 2, desired: 40, running: 40 }, gap).reason).toBe('hold');
+    // A surplus of one task in twenty is inside the dead band (a tenth of the fleet): hold.
+    const nearly: ScalingHistory = { ...minutes(15, { jobs: 19, wantedTasks: 19 }, 19), secondsPerMessage: 60 };
+    expect(at({ inFlight: 15, desired: 20, running: 20 }, nearly).reason).toBe('hold');
+    expect(SCALE_IN_DEAD_BAND_SHARE * 20).toBeGreaterThan(1);
     // Nothing goes while a job waits.
     expect(at({ visible: 1, inFlight: 2, desired: 40, running: 40 }, calm).targetTasks).toBe(40);
   });
