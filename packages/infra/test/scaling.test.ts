@@ -139,9 +139,10 @@ describe('scaling on work', () => {
     expect(deficit({ signal: undefined, visible: 500, held: 0, sent: 500, desired: 0 })).toBe(Math.max(drainTasks, 1));
     expect(deficit({ signal: undefined, visible: 1, held: 0, sent: undefined, desired: undefined })).toBe(1);
     // A steady rate above what the queue shows: the tasks that keep up with it, at most 2 × desired + 1.
-    const rateTasks = Math.ceil((600 * perJob) / 60);
-    expect(deficit({ signal: undefined, visible: 0, held: 4, sent: 600, desired: 2 })).toBe(Math.min(rateTasks, 5) - 2);
-    expect(deficit({ signal: undefined, visible: 0, held: 4, sent: 600, desired: 40 })).toBe(Math.max(rateTasks, 1) - 40);
+    const sentFor = (tasks: number) => Math.floor((tasks * 60) / perJob);
+    const rateOf = (sent: number) => Math.ceil((sent * perJob) / 60);
+    expect(deficit({ signal: undefined, visible: 0, held: 4, sent: sentFor(30), desired: 2 })).toBe(2 * 2 + 1 - 2);
+    expect(deficit({ signal: undefined, visible: 0, held: 4, sent: sentFor(50), desired: 40 })).toBe(rateOf(sentFor(50)) - 40);
     // Never negative in effect: a surplus is not breaching, so the fallback never removes a task.
     expect(deficit({ signal: undefined, visible: 0, held: 1, sent: 0, desired: 10 })).toBeLessThan(0);
     expect(policy.cooldownSeconds).toBe(DEFAULT_SCALING_COOLDOWN_SECONDS);
