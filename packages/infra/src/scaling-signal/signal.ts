@@ -31,7 +31,8 @@ export const SCALE_IN_MAX_BUSY_SHARE = 0.8;
 export const RATE_TARGET_UTILIZATION = 1;
 /**
  * Scale-in waits until the surplus is at least this share of the desired count (and one task): a fleet one task
- * above a noisy steady load holds. `pnpm bench:scaling`, CPU daily: reversals/h 5.5 without it. @default 0.1
+ * above a noisy steady load holds. `pnpm bench:scaling`, CPU daily: 5.5 reversals an hour without it, 4.7 with it.
+ * @default 0.1
  */
 export const SCALE_IN_DEAD_BAND_SHARE = 0.1;
 
