@@ -49,6 +49,12 @@ describe('jobMessageFromRecord', () => {
     expect(jobMessageFromRecord({ ...record, webhookUrl: 'https://x.test/h' }, at).webhookUrl).toBe('https://x.test/h');
   });
 
+  it('re-sends the work the record declares, so a swept message scales the fleet like the first', () => {
+    const estimatedWork = { frames: 1, pixelsPerFrame: 12_000_000, outputPixelsPerFrame: 108_000_000 };
+    const message = jobMessageFromRecord({ ...record, estimatedWork }, 0);
+    expect(jobMessageSchema.parse(message).estimatedWork).toEqual(estimatedWork);
+  });
+
   it('marks a record pending in the sparse index, in a shape the record schema accepts', () => {
     const mark = pendingEnqueueMark(record.jobId, 42);
     expect(mark).toEqual({ [TABLE_SCHEMA.pendingIndex.partitionKey]: pendingShardKey(record.jobId), [TABLE_SCHEMA.pendingIndex.sortKey]: 42 });

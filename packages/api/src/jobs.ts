@@ -48,6 +48,7 @@ export function jobMessageFromRecord(record: JobRecord, enqueuedAtMs: number): J
     options: record.options,
     ...(record.webhookUrl === undefined ? {} : { webhookUrl: record.webhookUrl }),
     enqueuedAt: new Date(enqueuedAtMs).toISOString(),
+    ...(record.estimatedWork === undefined ? {} : { estimatedWork: record.estimatedWork }),
   };
 }
 

@@ -106,6 +106,18 @@ describe('POST /jobs', () => {
     expect(message).toMatchObject({ jobId: job.id, tenantId: tenantA, source: { kind: 's3', key: upload(tenantA).source.uploadKey } });
     expect(message.options.upscale).toBe(3);
     expect(message.webhookUrl).toBe('https://hooks.example.com/revive');
+    // The work it carries, from the upload's header (64 × 48 at upscale 3; faces unknown until the worker detects them),
+    // also on the record, so that the sweeper's re-send declares it too.
+    expect(message.estimatedWork).toEqual({ frames: 1, pixelsPerFrame: 64 * 48, outputPixelsPerFrame: 64 * 48 * 9 });
+    expect(record!.estimatedWork).toEqual(message.estimatedWork);
+  });
+
+  it('declares no work for a URL source (no header read): the scaling signal then counts the default photo', async () => {
+    await drainQueue();
+    const res = await create(tenantA, { source: { url: 'https://images.example.com/p.jpg' } });
+    expect(res.statusCode).toBe(202);
+    const [message] = await drainQueue();
+    expect(jobMessageSchema.parse(message).estimatedWork).toBeUndefined();
   });
 
   it('returns the same job for a repeated Idempotency-Key and body, without a second message', async () => {

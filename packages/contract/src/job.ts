@@ -217,6 +217,8 @@ export const jobRecordSchema = z.object({
     .optional(),
   /** Epoch milliseconds the record was put (or re-queued) before its message was sent. */
   enqueuePendingSince: z.number().int().nonnegative().optional(),
+  /** The work the job's message declares (see work.ts), kept so that a re-sent message declares it too. */
+  estimatedWork: workEstimateSchema.optional(),
   /** Epoch seconds; DynamoDB's TTL deletes the record after it. */
   expiresAt: z.number().int(),
 });

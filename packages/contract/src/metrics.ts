@@ -34,6 +34,14 @@ export const WORKER_METRICS = {
   jobsDeferred: 'JobsDeferred',
   /** Milliseconds to load the models at start. */
   modelLoadMs: 'ModelLoadMs',
+  /**
+   * The worker's measured per-unit costs of a succeeded photo (task-seconds: wall time ÷ REVIVE_CONCURRENCY), the
+   * measured counterparts of contract DEFAULT_WORK_COSTS: align and restore per face restored; upscale, paste and
+   * encode per output megapixel; the rest of the job (fetch, decode, detection, upload) per frame.
+   */
+  workSecondsPerFace: 'WorkSecondsPerFace',
+  workSecondsPerOutputMegapixel: 'WorkSecondsPerOutputMegapixel',
+  workSecondsPerFrame: 'WorkSecondsPerFrame',
 } as const;
 
 /** Dimensions some worker metrics carry beside `service` (their values are bounded: six stages, the contract's codes). */
@@ -57,6 +65,13 @@ export const API_METRICS = {
   /** POST /jobs answered from an earlier request with the same Idempotency-Key. */
   idempotentReplays: 'IdempotentReplays',
   jobsCanceled: 'JobsCanceled',
+  /**
+   * The work of each message sent (workUnits of its estimatedWork, one value per message): the scaling signal reads
+   * their sums over recent minutes for the mean work per message of the queue.
+   */
+  enqueuedFrames: 'EnqueuedFrames',
+  enqueuedOutputMegapixels: 'EnqueuedOutputMegapixels',
+  enqueuedFaces: 'EnqueuedFaces',
   /** The outbox sweeper's counts per run. */
   jobsReenqueued: 'JobsReenqueued',
   enqueuePendingCleared: 'EnqueuePendingCleared',

@@ -1,6 +1,8 @@
 // Reads the Application Auto Scaling policies of a synthesized CloudFormation template: the scalable target's
 // bounds, each policy (step or target tracking) and, for step policies, the CloudWatch alarms whose actions point at
-// them, with their metric math. Nothing here is typed by hand: what the simulator replays is what would deploy.
+// them, with their metric math; and the scaling-signal Lambda's settings from its environment. Nothing here is typed
+// by hand: what the simulator replays is what would deploy.
+import { scalingSettingsSchema, type ScalingSettings } from '../src/scaling-signal/signal.js';
 
 /** One metric a policy or alarm reads. */
 export interface MetricRef {
@@ -56,8 +58,8 @@ export interface TargetPolicySpec {
 export interface ScalingSpec {
   readonly minCapacity: number;
   readonly maxCapacity: number;
-  /** The scaling-signal Lambda's settings (from its environment), when the template has one. */
-  readonly signal?: { readonly jobsPerTask: number; readonly concurrency: number };
+  /** The scaling-signal Lambda's settings (REVIVE_SCALING in its environment), when the template has one. */
+  readonly signal?: ScalingSettings;
   readonly policies: readonly (StepPolicySpec | TargetPolicySpec)[];
 }
 
@@ -152,11 +154,11 @@ export function readScaling(template: Template): ScalingSpec {
   const signalEnv = entries
     .filter(([, r]) => r.Type === 'AWS::Lambda::Function')
     .map(([, r]) => (r.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables)
-    .find((v) => v?.REVIVE_JOBS_PER_TASK !== undefined);
+    .find((v) => v?.REVIVE_SCALING !== undefined);
   return {
     minCapacity: target.MinCapacity as number,
     maxCapacity: target.MaxCapacity as number,
     policies,
-    ...(signalEnv ? { signal: { jobsPerTask: Number(signalEnv.REVIVE_JOBS_PER_TASK), concurrency: Number(signalEnv.REVIVE_CONCURRENCY) } } : {}),
+    ...(signalEnv ? { signal: scalingSettingsSchema.parse(JSON.parse(String(signalEnv.REVIVE_SCALING))) } : {}),
   };
 }

@@ -1,13 +1,19 @@
 // A second-by-second replay of one scaling policy (read from a template) against a job arrival pattern.
 //
 // Modelled (Application Auto Scaling, CloudWatch, SQS, ECS):
-// - SQS, Container Insights and the scaling-signal Lambda publish one-minute samples (the Lambda's computed with
-//   scalingSignal() from the same state, with the jobsPerTask and concurrency of its environment in the template); a
-//   datapoint reaches alarms `metricLagSeconds` after its period ends (default METRIC_LAG_S), and each source's point
-//   of a minute is missing with probability `missingPointRate`. Longer periods (ecs-patterns alarms on 5-minute queue
+// - The scaling-signal Lambda (its settings read from its environment in the template) runs at every minute's end on
+//   the live queue and service counts, with CloudWatch's history as it stands then (the newest point one lag old),
+//   and sets the desired count itself; while the count is 0 it reads the queue every `zeroPollSeconds`. It publishes
+//   nothing during `signalOutages`. Option `actuation: 'exactSteps'` models the other way of driving the count: the
+//   Lambda publishes its target and an alarm applies it one lag later through ExactCapacity steps (at most 20, so
+//   the target rounds up to the next band).
+// - SQS, Container Insights and the Lambda publish one-minute samples; a datapoint reaches alarms `metricLagSeconds`
+//   after its period ends (default METRIC_LAG_S), and each source's point of a minute is missing with probability
+//   `missingPointRate`. Longer periods (ecs-patterns alarms on 5-minute queue
 //   metrics) aggregate those samples with the stat. NumberOfMessagesSent counts the minute's arrivals.
 // - Alarms: M of N datapoints, evaluated every minute; missing datapoints (no data, x / 0) are skipped, or count as
-//   the alarm's treatMissingData says (breaching, notBreaching).
+//   the alarm's treatMissingData says (breaching, notBreaching); with `missingAs: 'mostRecent'` every alarm instead
+//   evaluates the most recent real points, as CloudWatch documents for alarms whose recent points are missing.
 // - An alarm in ALARM invokes its step policy every minute (CloudWatch re-invokes Auto Scaling actions per period).
 // - Step scaling: the step for (value − threshold); ChangeInCapacity or ExactCapacity (0 included); during the cooldown after a scale-out only a
 //   larger scale-out goes through (the earlier one counted in), scale-in is blocked during any cooldown of the policy.
@@ -19,11 +25,12 @@
 // - Scale-in protection: a task with a job (or idle for less than the protection debounce) is not stopped; ECS
 //   stops starting tasks first, then idle ones, and the rest as they go idle.
 // - Workers long-poll: a free slot takes the oldest message at once. A task runs `concurrency` jobs, each taking
-//   concurrency × secondsPerJob (± 20 %), so a task clears one job per secondsPerJob.
+//   concurrency × its task-seconds (± 20 %): a job is a number (secondsPerJob) or a SimJob with its own seconds
+//   and the estimate its sender declared.
 // Assumed, not modelled: SQS's approximate counts are exact; no task or instance fails; no capacity shortage;
 // Container Insights' DesiredTaskCount equals the scalable target's desired count.
 
-import { scalingSignal, SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE } from '../src/scaling-signal/signal.js';
+import { scalingSignal, SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE, type SignalMinute } from '../src/scaling-signal/signal.js';
 import { compile, type Value } from './metric-math.js';
 import type { AlarmSpec, ScalingSpec, Signal, StepPolicySpec, TargetPolicySpec } from './policy.js';
 
@@ -46,7 +53,33 @@ export interface WorkerModel {
   readonly warmPoolSize: number;
 }
 
+/** A job with its own length: `seconds` of task time, and the task-seconds its sender's estimate says (default: the same). */
+export interface SimJob {
+  readonly at: number;
+  readonly seconds: number;
+  readonly estimatedSeconds?: number;
+}
+
+/** ExactCapacity steps allowed per policy: the target rounds up to one of at most this many bands. */
+export const EXACT_CAPACITY_MAX_STEPS = 20;
+/** The counts an ExactCapacity policy of at most EXACT_CAPACITY_MAX_STEPS steps can set, up to maxTasks. */
+export function exactCapacityBands(maxTasks: number): number[] {
+  const bands: number[] = [];
+  for (let n = 1; n <= maxTasks; n = Math.max(n + 1, Math.ceil(n * 1.25))) bands.push(n);
+  while (bands.length >= EXACT_CAPACITY_MAX_STEPS) bands.splice(bands.length - 2, 1);
+  if (bands.at(-1) !== maxTasks) bands.push(maxTasks);
+  return bands;
+}
+
 export interface SimOptions {
+  /** Seconds [from, to) when the scaling-signal Lambda does not run. @default none */
+  readonly signalOutages?: readonly (readonly [number, number])[];
+  /** How alarms read missing points: as each alarm's treatMissingData says, or as CloudWatch's most recent real points. @default 'declared' */
+  readonly missingAs?: 'declared' | 'mostRecent';
+  /** How the Lambda's target reaches the service. @default 'lambda' */
+  readonly actuation?: 'lambda' | 'exactSteps';
+  /** The Lambda knows each message's real length (a right-sized reference), instead of the senders' estimates. @default false */
+  readonly oracleWork?: boolean;
   /** How long after its period ends a datapoint reaches the alarms. @default METRIC_LAG_S (60) */
   readonly metricLagSeconds?: number;
   /** Probability that one source's point (SQS, Container Insights, the scaling signal) of a minute is missing. @default 0 */
@@ -59,10 +92,11 @@ export interface SimResult {
   readonly firstStartSeconds: number | undefined;
   readonly waitP50Seconds: number;
   readonly waitP95Seconds: number;
+  readonly waitMaxSeconds: number;
   readonly peakTasks: number;
   /** Task-minutes (cpu) or instance-minutes (gpu). */
   readonly costMinutes: number;
-  /** jobs × secondsPerJob: what a perfectly packed fleet would pay. */
+  /** The jobs' task-seconds: what a perfectly packed fleet would pay. */
   readonly busyFloorMinutes: number;
   /** Times the desired count went to 0 while a task was running a job. */
   readonly zeroWithWork: number;
@@ -76,6 +110,12 @@ export interface SimResult {
   readonly zeroActions: number;
   /** Changes of the desired count in the opposite direction of the change before, per hour simulated. */
   readonly reversalsPerHour: number;
+  /** Waits of the jobs that arrived while the desired count was 0. */
+  readonly fromZeroWaitsSeconds: readonly number[];
+  /** Times the desired count went to 0 in a minute in which a message was sent. */
+  readonly zeroInSentMinute: number;
+  /** During outages, from the fallback's first point on: the longest stretch with fewer tasks desired than the Lambda would have wanted. */
+  readonly outageShortfallSeconds: number | undefined;
 }
 
 /** A seeded PRNG (mulberry32): every run of the bench replays the same arrivals and start times. */
@@ -94,6 +134,7 @@ interface Task {
   state: 'starting' | 'running';
   readyAt: number;
   slots: number[]; // end time of each busy slot
+  jobs: SimJob[]; // the job in each slot
   idleSince: number;
   instance?: Instance;
 }
@@ -115,8 +156,10 @@ function breaches(a: AlarmSpec, v: number): boolean {
   }
 }
 
-/** Replays `arrivals` (seconds, sorted) against `spec`; runs until every job is done plus 30 minutes, or `horizonS`. */
-export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: readonly number[], horizonS: number, seed = 1, options: SimOptions = {}): SimResult {
+/** Replays `arrivals` (seconds or jobs, sorted by time) against `spec`; runs until every job is done plus 30 minutes, or `horizonS`. */
+export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivalsIn: readonly (number | SimJob)[], horizonS: number, seed = 1, options: SimOptions = {}): SimResult {
+  const jobsIn: readonly SimJob[] = arrivalsIn.map((a) => (typeof a === 'number' ? { at: a, seconds: worker.secondsPerJob } : a));
+  const arrivals = jobsIn.map((j) => j.at);
   const random = rng(seed);
   const lagS = options.metricLagSeconds ?? METRIC_LAG_S;
   const missingRate = options.missingPointRate ?? 0;
@@ -136,7 +179,7 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
         const x = samples[k]?.[`${m.namespace}/${m.metricName}`];
         if (x !== undefined) xs.push(x);
       }
-      values[id] = xs.length === 0 ? undefined : m.stat === 'Maximum' ? Math.max(...xs) : m.stat === 'Minimum' ? Math.min(...xs) : m.stat === 'Sum' && n === 1 ? xs[0] : xs.reduce((s, x) => s + x, 0) / xs.length;
+      values[id] = m.stat === 'SampleCount' ? (xs.length === 0 ? undefined : xs.length) : xs.length === 0 ? undefined : m.stat === 'Maximum' ? Math.max(...xs) : m.stat === 'Minimum' ? Math.min(...xs) : m.stat === 'Sum' && n === 1 ? xs[0] : xs.reduce((s, x) => s + x, 0) / xs.length;
     }
     let f = compiled.get(signal);
     if (!f) compiled.set(signal, (f = compile(signal.expression)));
@@ -147,14 +190,14 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
     const periodMin = signal.periodSeconds / 60;
     const lastEnd = Math.floor((t - lagS) / signal.periodSeconds) * periodMin;
     const out: number[] = [];
-    for (let end = lastEnd, guard = 0; out.length < count && end > 0 && guard < count * 3; end -= periodMin, guard++) {
+    for (let end = lastEnd, guard = 0; out.length < count && end > 0 && guard < count * 3 + 20; end -= periodMin, guard++) {
       const v = signalAt(signal, end);
       if (v !== undefined) out.unshift(v);
     }
     return out;
   };
   const inAlarm = (a: AlarmSpec, t: number) => {
-    if (a.treatMissingData === 'notBreaching' || a.treatMissingData === 'breaching') {
+    if (options.missingAs !== 'mostRecent' && (a.treatMissingData === 'notBreaching' || a.treatMissingData === 'breaching')) {
       // The last N periods as they are; a missing one counts as the alarm says.
       const periodMin = a.signal.periodSeconds / 60;
       const lastEnd = Math.floor((t - lagS) / a.signal.periodSeconds) * periodMin;
@@ -178,7 +221,20 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
   /** When used warm-pool slots are refilled: the group launches and initialises a replacement, about 10 minutes. */
   const refills: number[] = [];
   const cooldowns = new Map<string, { until: number; lastOut: number; outUntil: number; inUntil: number }>();
-  const queue: number[] = [];
+  const queue: number[] = []; // arrival times, in order
+  const queueJob: SimJob[] = [];
+  const fromZero: boolean[] = [];
+  const fromZeroWaits: number[] = [];
+  let zeroInSentMinute = 0;
+  const outages = options.signalOutages ?? [];
+  const inOutage = (t: number) => outages.some(([a, b]) => t >= a && t < b);
+  let fallbackFirstPointAt: number | undefined;
+  let shortfallSince: number | undefined;
+  let outageShortfall: number | undefined;
+  const pendingExact: [at: number, target: number][] = [];
+  const bands = exactCapacityBands(spec.maxCapacity);
+  /** Per minute: messages sent and the task-seconds their senders declared. */
+  const sentEstimate: number[] = [];
   let head = 0;
   let next = 0;
   const waits: number[] = [];
@@ -196,7 +252,7 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
   let cpuAccum = 0;
   let cpuCount = 0;
   let lastDone = -1;
-  const jobSeconds = worker.secondsPerJob * worker.concurrency;
+  let estimateThisMinute = 0;
 
   const setDesired = (n: number, t: number) => {
     const before = desired;
@@ -206,7 +262,10 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
       if (lastDirection !== 0 && direction !== lastDirection) reversals++;
       lastDirection = direction;
     }
-    if (desired === 0 && before > 0) zeroActions++;
+    if (desired === 0 && before > 0) {
+      zeroActions++;
+      if (sentThisMinute > 0) zeroInSentMinute++;
+    }
     if (desired === 0 && before > 0 && tasks.some((k) => k.slots.length > 0)) {
       zeroWithWork++;
       // The newest one-minute sample an alarm could see at t: did it show the work?
@@ -257,10 +316,61 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
     }
   };
 
+  const lambda = spec.signal;
+  const historyMinutes = lambda ? Math.max(lambda.options.rateMinutes, lambda.options.scaleInMinutes, lambda.options.idleMinutesToZero, lambda.workMixMinutes) : 0;
+  /** What the Lambda decides at `now`: the live counts, CloudWatch's points up to one lag ago. */
+  const decide = (now: number) => {
+    const o = lambda!.options;
+    const newest = Math.floor((now - lagS) / 60);
+    const minutes: (SignalMinute | undefined)[] = [];
+    const sent: (number | undefined)[] = [];
+    for (let k = Math.max(0, newest - historyMinutes); k < newest; k++) {
+      const x = samples[k];
+      const jobs = x?.[`${SCALING_SIGNAL_NAMESPACE}/${SCALING_SIGNAL_METRICS.jobs}`];
+      const wanted = x?.[`${SCALING_SIGNAL_NAMESPACE}/${SCALING_SIGNAL_METRICS.wantedTasks}`];
+      minutes.push(jobs === undefined || wanted === undefined ? undefined : { jobs, wantedTasks: wanted });
+      sent.push(x?.['AWS/SQS/NumberOfMessagesSent']);
+    }
+    let mixSent = 0;
+    let mixSeconds = 0;
+    for (let k = Math.max(0, newest - lambda!.workMixMinutes); k < newest; k++) {
+      mixSent += samples[k]?.['AWS/SQS/NumberOfMessagesSent'] ?? 0;
+      mixSeconds += sentEstimate[k] ?? 0;
+    }
+    const inFlight = tasks.reduce((n, k) => n + k.slots.length, 0);
+    const running = tasks.filter((k) => k.state === 'running').length;
+    let secondsPerMessage = mixSent > 0 ? mixSeconds / mixSent : undefined;
+    if (options.oracleWork) {
+      // The reference: the mean real length of what is waiting and running.
+      const open = [...queueJob.slice(head), ...tasks.flatMap((k) => k.jobs)];
+      secondsPerMessage = open.length > 0 ? open.reduce((n, j) => n + j.seconds, 0) / open.length : undefined;
+    }
+    return scalingSignal(
+      { visible: queue.length - head, inFlight, desired, running, pending: tasks.length - running },
+      { minutes, sent, secondsPerMessage },
+      o,
+    );
+  };
+
   for (let t = 0; t < horizonS; t++) {
     while (next < arrivals.length && arrivals[next]! <= t) {
-      queue.push(arrivals[next++]!);
+      const job = jobsIn[next++]!;
+      queue.push(job.at);
+      queueJob.push(job);
+      // The first job to find the fleet at zero with nothing else waiting: the one a start from zero is for.
+      fromZero.push(desired === 0 && queue.length - 1 === head);
       sentThisMinute++;
+      estimateThisMinute += job.estimatedSeconds ?? job.seconds;
+    }
+    // While the count is 0 the Lambda reads the queue every zeroPollSeconds.
+    if (lambda && (options.actuation ?? 'lambda') === 'lambda' && desired === 0 && queue.length > head && t % lambda.zeroPollSeconds === 0 && t % 60 !== 59 && !inOutage(t)) {
+      const sig = decide(t);
+      if (sig.targetTasks !== desired) setDesired(sig.targetTasks, t);
+    }
+    while (pendingExact.length > 0 && pendingExact[0]![0] <= t) {
+      const [, target] = pendingExact.shift()!;
+      const band = target === 0 ? 0 : (bands.find((b) => b >= target) ?? spec.maxCapacity);
+      if (band !== desired) setDesired(band, t);
     }
 
     // Jobs end, slots free up.
@@ -271,6 +381,7 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
       }
       if (task.slots.length > 0) {
         const before = task.slots.length;
+        task.jobs = task.jobs.filter((_, i) => task.slots[i]! > t);
         task.slots = task.slots.filter((end) => end > t);
         done += before - task.slots.length;
         if (task.slots.length === 0 && before > 0) task.idleSince = t;
@@ -280,10 +391,13 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
     for (const task of tasks) {
       if (task.state !== 'running') continue;
       while (task.slots.length < worker.concurrency && head < queue.length) {
+        const job = queueJob[head]!;
+        if (fromZero[head]) fromZeroWaits.push(t - job.at);
         const arrived = queue[head++]!;
         waits.push(t - arrived);
         firstStart ??= t - arrivals[0]!;
-        task.slots.push(t + jobSeconds * (0.8 + 0.4 * random()));
+        task.slots.push(t + job.seconds * worker.concurrency * (0.8 + 0.4 * random()));
+        task.jobs.push(job);
       }
     }
 
@@ -291,7 +405,7 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
     const active = tasks.length;
     if (active < desired) {
       for (let k = active; k < desired; k++) {
-        const task: Task = { state: 'starting', readyAt: 0, slots: [], idleSince: t };
+        const task: Task = { state: 'starting', readyAt: 0, slots: [], jobs: [], idleSince: t };
         if (worker.mode === 'cpu') task.readyAt = t + between(FARGATE_START_S);
         else {
           let inst = instances.find((i) => !i.task && i.readyAt <= t);
@@ -365,25 +479,41 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
         sample['AWS/SQS/ApproximateNumberOfMessagesNotVisible'] = inFlight;
         sample['AWS/SQS/NumberOfMessagesSent'] = sentThisMinute;
       }
-      sentThisMinute = 0;
+      sentEstimate.push(estimateThisMinute);
+      estimateThisMinute = 0;
       if (present()) {
         sample['ECS/ContainerInsights/DesiredTaskCount'] = desired;
         sample['ECS/ContainerInsights/RunningTaskCount'] = running.length;
       }
-      if (spec.signal && present()) {
-        const published = scalingSignal(
-          { visible: queue.length - head, inFlight, desired, running: running.length, pending: tasks.length - running.length },
-          spec.signal,
-        );
-        for (const [field, name] of Object.entries(SCALING_SIGNAL_METRICS) as [keyof typeof SCALING_SIGNAL_METRICS, string][]) {
-          sample[`${SCALING_SIGNAL_NAMESPACE}/${name}`] = published[field];
+      const now = t + 1;
+      if (lambda && !inOutage(t)) {
+        const sig = decide(now);
+        if (present()) {
+          for (const [field, name] of Object.entries(SCALING_SIGNAL_METRICS) as [keyof typeof SCALING_SIGNAL_METRICS, string][]) {
+            sample[`${SCALING_SIGNAL_NAMESPACE}/${name}`] = sig[field];
+          }
+        }
+        if ((options.actuation ?? 'lambda') === 'lambda') {
+          if (sig.targetTasks !== desired) setDesired(sig.targetTasks, now);
+        } else pendingExact.push([now + lagS, sig.targetTasks]);
+      } else if (lambda) {
+        // Outage: how far the fleet is from what the Lambda would have asked for, from the first minute whose point
+        // (missing the signal) reached the fallback's alarm.
+        const need = Math.min(spec.maxCapacity, decide(now).wantedTasks);
+        const started = outages.find(([a, b]) => t >= a && t < b)![0];
+        if (now >= Math.ceil(started / 60) * 60 + 60 + lagS) fallbackFirstPointAt ??= now;
+        if (fallbackFirstPointAt !== undefined) {
+          if (desired < need) shortfallSince ??= now - 60;
+          else shortfallSince = undefined;
+          if (shortfallSince !== undefined) outageShortfall = Math.max(outageShortfall ?? 0, now - shortfallSince);
+          else outageShortfall ??= 0;
         }
       }
+      sentThisMinute = 0;
       if (cpuCount > 0) sample['AWS/ECS/CPUUtilization'] = cpuAccum / cpuCount;
       samples.push(sample);
       cpuAccum = 0;
       cpuCount = 0;
-      const now = t + 1;
       for (const p of spec.policies) {
         if (p.kind === 'target') track(p, now);
         else
@@ -412,13 +542,17 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivals: reado
     firstStartSeconds: firstStart,
     waitP50Seconds: percentile(sorted, 0.5),
     waitP95Seconds: percentile(sorted, 0.95),
+    waitMaxSeconds: sorted.at(-1) ?? 0,
     peakTasks: peak,
     costMinutes: costSeconds / 60,
-    busyFloorMinutes: (arrivals.length * worker.secondsPerJob) / 60,
+    busyFloorMinutes: jobsIn.reduce((n, j) => n + j.seconds, 0) / 60,
     zeroWithWork,
     zeroWithWorkSeen,
     launches,
     zeroActions,
     reversalsPerHour: reversals / (horizonS / 3600),
+    fromZeroWaitsSeconds: fromZeroWaits,
+    zeroInSentMinute,
+    outageShortfallSeconds: outageShortfall,
   };
 }

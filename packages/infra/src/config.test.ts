@@ -34,12 +34,13 @@ describe('loadReviveConfig', () => {
       workerMode: 'cpu',
       minTasks: 0,
       maxTasks: DEFAULT_MAX_TASKS,
-      // CPU: a 120 s latency budget at 60 s a job.
-      jobsPerTask: 2,
+      // CPU: queued and running work drains within the 120 s latency budget.
+      drainSeconds: 120,
+      gpuWarmPoolSize: 0,
       workerConcurrency: DEFAULT_WORKER_CONCURRENCY.cpu,
       scalingCooldownSeconds: 180,
       scaleInEvaluationPeriods: 5,
-      scaleToZeroQuietMinutes: 10,
+      scaleToZeroQuietMinutes: 1,
       drainTimeAlarmSeconds: 3600,
       workerVcpu: DEFAULT_WORKER_VCPU,
       workerMemoryMiB: DEFAULT_WORKER_MEMORY_MIB,
@@ -53,11 +54,16 @@ describe('loadReviveConfig', () => {
     expect(c.alarmEmail).toBeUndefined();
   });
 
-  it('keeps the last task 10 quiet minutes on cpu, 15 on gpu, never fewer than the scale-in window', () => {
-    expect(load(REQUIRED).scaleToZeroQuietMinutes).toBe(10);
-    expect(load({ ...REQUIRED, ...GPU }).scaleToZeroQuietMinutes).toBe(15);
+  it('keeps the last task 1 quiet minute on cpu, 2 on gpu (rent-or-buy), or what the context says', () => {
+    expect(load(REQUIRED).scaleToZeroQuietMinutes).toBe(1);
+    expect(load({ ...REQUIRED, ...GPU }).scaleToZeroQuietMinutes).toBe(2);
     expect(load({ ...REQUIRED, scaleToZeroQuietMinutes: '30' }).scaleToZeroQuietMinutes).toBe(30);
-    expect(load({ ...REQUIRED, scaleInEvaluationPeriods: 20 }).scaleToZeroQuietMinutes).toBe(20);
+  });
+
+  it('gives gpu mode a warm pool of 2 stopped instances by default, and lets it be turned off', () => {
+    expect(load({ ...REQUIRED, ...GPU }).gpuWarmPoolSize).toBe(2);
+    expect(load({ ...REQUIRED, ...GPU, gpuWarmPoolSize: '0' }).gpuWarmPoolSize).toBe(0);
+    expect(load(REQUIRED).gpuWarmPoolSize).toBe(0);
   });
 
   it('coerces -c strings and comma lists', () => {
@@ -65,10 +71,11 @@ describe('loadReviveConfig', () => {
     expect(c).toMatchObject({ minTasks: 2, maxTasks: 9, corsAllowedOrigins: ['https://a.example.com', 'http://localhost:5173'] });
   });
 
-  it('derives jobsPerTask per mode: the latency budget (cpu), the longer of it and a GPU start (gpu)', () => {
-    expect(load({ ...REQUIRED, acceptableLatencySeconds: 100, secondsPerJob: 8 }).jobsPerTask).toBe(12);
-    expect(load({ ...REQUIRED, ...GPU }).jobsPerTask).toBe(111);
-    expect(load({ ...REQUIRED, ...GPU, gpuWarmPoolSize: 2 }).jobsPerTask).toBe(111);
+  it('derives the drain horizon per mode: the latency budget (cpu), at least half a GPU instance\'s start and linger (gpu)', () => {
+    expect(load({ ...REQUIRED, acceptableLatencySeconds: 100 }).drainSeconds).toBe(100);
+    expect(load({ ...REQUIRED, secondsPerJob: 8 })).toMatchObject({ drainSeconds: 120, secondsPerJob: 8 });
+    expect(load({ ...REQUIRED, ...GPU }).drainSeconds).toBe(Math.ceil((390 + 900) / 2));
+    expect(load({ ...REQUIRED, ...GPU, acceptableLatencySeconds: 1200 }).drainSeconds).toBe(1200);
     expect(load({ ...REQUIRED, ...GPU }).workerConcurrency).toBe(2);
   });
 
@@ -79,12 +86,12 @@ describe('loadReviveConfig', () => {
 
   it.each([
     [{ workerMode: 'tpu' }, /workerMode/],
-    [{ jobsPerTask: 5, acceptableLatencySeconds: 60, secondsPerJob: 5 }, /either jobsPerTask or acceptableLatencySeconds/],
+    [{ jobsPerTask: 5 }, /jobsPerTask are gone.*acceptableLatencySeconds/],
+    [{ acceptableLatencySeconds: 30, secondsPerJob: 60 }, /shorter than one job/],
     [{ scalingCooldownSeconds: 60 }, /scalingCooldownSeconds/],
     [{ gpuWarmPoolSize: 2 }, /warm pool only applies to workerMode gpu/],
     [{ maxTasks: 5, peakJobsPerSecond: 1 }, /either maxTasks or peakJobsPerSecond/],
-    [{ backlogPerTask: 5 }, /backlogPerTask is gone.*jobsPerTask/],
-    [{ acceptableLatencySeconds: 60 }, /go together/],
+    [{ backlogPerTask: 5 }, /backlogPerTask and jobsPerTask are gone/],
     [{ minTasks: 5, maxTasks: 2 }, /minTasks \(5\) exceeds maxTasks \(2\)/],
     [{ workerVcpu: 2, workerMemoryMiB: 2048 }, /Fargate does not offer 2 vCPU with 2048 MiB.*4096/],
     [{ workerVcpu: 3 }, /workerVcpu: one of 0.25/],
@@ -169,7 +176,9 @@ describe('construct props', () => {
     vcpu: 1,
     memoryMiB: 2048,
     maxTasks: 2,
-    jobsPerTask: 5,
+    secondsPerJob: 60,
+    drainSeconds: 120,
+    senderServices: ['api-create-job'],
     shutdownTimeoutSeconds: 110,
     logRetention: logs.RetentionDays.ONE_WEEK,
   });

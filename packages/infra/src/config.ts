@@ -4,7 +4,7 @@ import {
   DEFAULT_SCALE_IN_EVALUATION_PERIODS,
   DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES,
   DEFAULT_SCALING_COOLDOWN_SECONDS,
-  jobsPerTaskFor,
+  drainSecondsOf,
   MIN_SCALING_COOLDOWN_SECONDS,
 } from './scaling.js';
 
@@ -53,8 +53,12 @@ export const DEFAULT_WORKER_CONCURRENCY = { cpu: 1, gpu: 2 } as const;
  * (5–8 min) or, from the warm pool, resume, registration and model load (about 2.5 min).
  */
 export const GPU_START_SECONDS = { cold: 390, warm: 150 } as const;
-/** Stopped, pre-initialised GPU instances kept in an EC2 Auto Scaling warm pool. @default 0 */
-export const DEFAULT_GPU_WARM_POOL_SIZE = 0;
+/**
+ * Stopped, pre-initialised GPU instances kept in an EC2 Auto Scaling warm pool (gpu mode): the first jobs after a
+ * quiet spell wait about 2.5 min instead of 5–8. A stopped instance costs only its EBS volume (docs/deploy.md).
+ * @default 2
+ */
+export const DEFAULT_GPU_WARM_POOL_SIZE = 2;
 
 /**
  * Catalogue models the worker images can bake: the Dockerfiles' models stage downloads them at build time and
@@ -187,27 +191,22 @@ export const reviveContextSchema = z
     maxTasks: int(1, 1000).optional(),
     /** Peak job rate to size maxTasks for: CEIL(peak × secondsPerJob / 0.8), so the peak runs the fleet at 80 %. */
     peakJobsPerSecond: z.coerce.number().positive().optional(),
-    /**
-     * Jobs, waiting or running, one task is worth (the scaling controller's target). Conflicts with
-     * acceptableLatencySeconds/secondsPerJob. @default derived per mode (see jobsPerTaskOf)
-     */
-    jobsPerTask: int(1, 100_000).optional(),
-    /** With secondsPerJob: how long a job may wait before another task is worth starting. @default 120 */
+    /** How long queued and running work may take to drain before another task is worth starting (gpu: at least a cold start). @default 120 */
     acceptableLatencySeconds: z.coerce.number().positive().optional(),
-    /** Seconds of task time per job at the task's concurrency (see `pnpm bench`). @default 60 (cpu), 3.5 (gpu) */
+    /** Seconds of task time of the default photo (1 MP, upscale 2, one face) at the task's concurrency: scales the per-unit work costs (see `pnpm bench`). @default 60 (cpu), 3.5 (gpu) */
     secondsPerJob: z.coerce.number().positive().optional(),
     /** REVIVE_CONCURRENCY: jobs one task runs at once. @default 1 (cpu), 2 (gpu) */
     workerConcurrency: int(1, 64).optional(),
     /** Seconds between two actions of the scaling policy; at least one period plus the metric lag (120). @default 180 */
     scalingCooldownSeconds: int(MIN_SCALING_COOLDOWN_SECONDS, 3600).default(DEFAULT_SCALING_COOLDOWN_SECONDS),
-    /** Minutes of surplus before the policy removes tasks. @default 5 */
+    /** Minutes that must all have wanted fewer tasks before the surplus goes. @default 5 */
     scaleInEvaluationPeriods: int(1, 60).default(DEFAULT_SCALE_IN_EVALUATION_PERIODS),
-    /** Minutes with no job waiting or running before the last task goes; ≥ scaleInEvaluationPeriods. @default 10 (cpu), 15 (gpu) */
+    /** Minutes with no job waiting, running or sent before the last task goes (rent-or-buy). @default 2 (cpu), 5 (gpu) */
     scaleToZeroQuietMinutes: int(1, 1440).optional(),
     /** Pre-warmed writes/s of the job table and its indexes (reads: 3×); a one-time charge. @default none */
     tableWarmWritesPerSecond: int(4000, 40_000).optional(),
-    /** gpu mode: stopped, pre-initialised instances in a warm pool. @default 0 */
-    gpuWarmPoolSize: int(0, 100).default(DEFAULT_GPU_WARM_POOL_SIZE),
+    /** gpu mode: stopped, pre-initialised instances in a warm pool; 0 for none. @default 2 (gpu), 0 (cpu) */
+    gpuWarmPoolSize: int(0, 100).optional(),
     /** Restorer the worker image bakes and loads: a catalogue id that bakeableModelIds('restorer') lists. @default DEFAULT_RESTORER */
     restorer: bakedModel('restorer').default(DEFAULT_RESTORER),
     /** Face detector the image bakes and loads (bakeableModelIds('detector')). @default DEFAULT_DETECTOR */
@@ -272,20 +271,6 @@ export const reviveContextSchema = z
     apiThrottleBurst: int(1, 100_000).default(DEFAULT_API_THROTTLE_BURST),
   })
   .superRefine((c, ctx) => {
-    if (c.jobsPerTask !== undefined && (c.acceptableLatencySeconds !== undefined || c.secondsPerJob !== undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['jobsPerTask'],
-        message: 'set either jobsPerTask or acceptableLatencySeconds with secondsPerJob, not both',
-      });
-    }
-    if ((c.acceptableLatencySeconds === undefined) !== (c.secondsPerJob === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['acceptableLatencySeconds'],
-        message: 'acceptableLatencySeconds and secondsPerJob go together',
-      });
-    }
     if (c.acceptableLatencySeconds !== undefined && c.secondsPerJob !== undefined && c.acceptableLatencySeconds < c.secondsPerJob) {
       ctx.addIssue({
         code: 'custom',
@@ -293,7 +278,7 @@ export const reviveContextSchema = z
         message: `acceptableLatencySeconds (${c.acceptableLatencySeconds}) is shorter than one job (${c.secondsPerJob} s)`,
       });
     }
-    if (c.workerMode === 'cpu' && c.gpuWarmPoolSize > 0) {
+    if (c.workerMode === 'cpu' && (c.gpuWarmPoolSize ?? 0) > 0) {
       ctx.addIssue({ code: 'custom', path: ['gpuWarmPoolSize'], message: 'a warm pool only applies to workerMode gpu' });
     }
     if (c.maxTasks !== undefined && c.peakJobsPerSecond !== undefined) {
@@ -337,7 +322,7 @@ export const reviveContextSchema = z
     }
   })
   .transform((c) => {
-    const { acceptableLatencySeconds, secondsPerJob, jobsPerTask, workerConcurrency, resultExpiryDays, maxTasks, peakJobsPerSecond, scaleToZeroQuietMinutes, ...rest } = c;
+    const { acceptableLatencySeconds, secondsPerJob, workerConcurrency, resultExpiryDays, maxTasks, peakJobsPerSecond, scaleToZeroQuietMinutes, gpuWarmPoolSize, ...rest } = c;
     const mode = rest.workerMode;
     const jobSeconds = secondsPerJob ?? DEFAULT_SECONDS_PER_JOB[mode];
     const sized = peakJobsPerSecond === undefined ? undefined : maxTasksFor(peakJobsPerSecond, jobSeconds);
@@ -346,14 +331,10 @@ export const reviveContextSchema = z
       secondsPerJob: jobSeconds,
       maxTasks: Math.max(rest.minTasks, maxTasks ?? sized ?? DEFAULT_MAX_TASKS),
       workerConcurrency: workerConcurrency ?? DEFAULT_WORKER_CONCURRENCY[mode],
-      jobsPerTask:
-        jobsPerTask ??
-        jobsPerTaskOf(mode, {
-          acceptableLatencySeconds: acceptableLatencySeconds ?? DEFAULT_ACCEPTABLE_LATENCY_SECONDS,
-          secondsPerJob: jobSeconds,
-        }),
+      drainSeconds: drainSecondsOf(mode, acceptableLatencySeconds ?? DEFAULT_ACCEPTABLE_LATENCY_SECONDS, GPU_START_SECONDS.cold),
+      gpuWarmPoolSize: mode === 'gpu' ? (gpuWarmPoolSize ?? DEFAULT_GPU_WARM_POOL_SIZE) : 0,
       resultExpiryDays: resultExpiryDays ?? rest.jobTtlDays,
-      scaleToZeroQuietMinutes: Math.max(rest.scaleInEvaluationPeriods, scaleToZeroQuietMinutes ?? DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[mode]),
+      scaleToZeroQuietMinutes: scaleToZeroQuietMinutes ?? DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[mode],
       // A GPU task holds two jobs beside the baseline: its default memory follows the mode.
       workerMemoryMiB: rest.workerMemoryMiB ?? (mode === 'gpu' ? DEFAULT_GPU_WORKER_MEMORY_MIB : DEFAULT_WORKER_MEMORY_MIB),
     };
@@ -365,22 +346,6 @@ export function maxTasksFor(peakJobsPerSecond: number, secondsPerJob: number): n
 }
 /** Busy share of the fleet at the peak rate maxTasks is sized for: headroom for bursts above the peak. */
 export const MAX_TASKS_PEAK_UTILIZATION = 0.8;
-
-/**
- * The controller's jobs per task, per mode. CPU: a task is worth starting when a job would otherwise wait longer
- * than the latency budget, so one task is worth the jobs it clears within it. GPU: an instance is worth starting
- * only when work will still be waiting once it is up, so one is worth the jobs it clears during a start (or the
- * budget, if longer).
- */
-export function jobsPerTaskOf(
-  mode: 'cpu' | 'gpu',
-  o: { readonly acceptableLatencySeconds: number; readonly secondsPerJob: number },
-): number {
-  // A warm pool holds a few instances: it speeds the first starts, but a larger scale-out still launches cold, so the
-  // cold start sizes the target either way (with a warm-sized target the bench's 500-job burst took 12 instances, not 5).
-  const horizon = mode === 'cpu' ? o.acceptableLatencySeconds : Math.max(o.acceptableLatencySeconds, GPU_START_SECONDS.cold);
-  return jobsPerTaskFor(horizon, o.secondsPerJob);
-}
 
 export type ReviveConfig = z.output<typeof reviveContextSchema>;
 export type ReviveContextInput = z.input<typeof reviveContextSchema>;
@@ -397,9 +362,9 @@ export function loadReviveConfig(tryGetContext: (key: string) => unknown): Reviv
     const value = tryGetContext(key);
     if (value !== undefined) raw[key] = value;
   }
-  if (tryGetContext('backlogPerTask') !== undefined) {
+  if (tryGetContext('backlogPerTask') !== undefined || tryGetContext('jobsPerTask') !== undefined) {
     throw new ReviveConfigError(
-      'Invalid Revive CDK context: backlogPerTask is gone; the scaling policy now counts running jobs too. Set jobsPerTask (jobs, waiting or running, per task) or leave it to the per-mode default.',
+      'Invalid Revive CDK context: backlogPerTask and jobsPerTask are gone; the fleet now scales on the seconds of work queued and running. Set acceptableLatencySeconds (how long that work may take to drain) and secondsPerJob (task time of the default photo), or leave them to the per-mode defaults.',
     );
   }
   const parsed = reviveContextSchema.safeParse(raw);

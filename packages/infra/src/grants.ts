@@ -89,12 +89,16 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, 
   // REVIVE_WEBHOOK_SECRET is injected by ECS at start, so only the execution role reads the secret
   // (ecs.Secret.fromSecretsManager grants that); the running worker needs no Secrets Manager access.
 
-  // The scaling signal reads the job queue's two counts and the worker service's task counts, nothing else. Its
-  // metrics go out as EMF lines in its own log stream, so it needs no cloudwatch:PutMetricData.
+  // The scaling signal reads the job queue's two counts, the worker service's task counts and recent metric points,
+  // and sets the service's desired count. Its metrics go out as EMF lines in its own log stream, so it needs no
+  // cloudwatch:PutMetricData.
   const signal = worker.scaling.signalFunction;
   signal.addToRolePolicy(allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [worker.scaling.signalLogGroup.logGroupArn]));
   signal.addToRolePolicy(allow('ReadQueueDepth', ['sqs:GetQueueAttributes'], [queue.queue.queueArn]));
   signal.addToRolePolicy(allow('ReadTaskCounts', ['ecs:DescribeServices'], [worker.service.serviceArn]));
+  signal.addToRolePolicy(allow('SetTaskCount', ['ecs:UpdateService'], [worker.service.serviceArn]));
+  // GetMetricData supports no resource-level permissions.
+  signal.addToRolePolicy(allow('ReadRecentPoints', ['cloudwatch:GetMetricData'], ['*']));
 
   const instanceRole = worker.gpuInstanceRole;
   if (instanceRole !== undefined) grantGpuInstances(worker, instanceRole, allow);

@@ -48,7 +48,7 @@ export class Monitoring extends Construct {
   /** The backlog would take longer than drainTimeAlarmSeconds at full fleet: raise maxTasks (and its quota). */
   public readonly drainTimeAlarm: cloudwatch.Alarm;
   public readonly unhealthyTasksAlarm: cloudwatch.Alarm;
-  /** The worker's scaling signal stopped (QueueDepthScaling.signalMissingAlarm): the task count is frozen. */
+  /** The worker's scaling signal stopped (QueueDepthScaling.signalMissingAlarm): only the fallback scales out, nothing scales in. */
   public readonly scalingSignalAlarm: cloudwatch.Alarm;
   public readonly api5xxAlarm: cloudwatch.Alarm;
   /** Errors (crashes, timeouts) of any API Lambda, the outbox sweeper included. */
@@ -140,14 +140,17 @@ export class Monitoring extends Construct {
     this.drainTimeAlarm = notify(
       new cloudwatch.MathExpression({
         label: 'Estimated seconds to drain at maxTasks',
-        expression: `(FILL(visible, 0) + FILL(inFlight, 0)) / ${props.fleetJobsPerSecond}`,
+        // In seconds of work (the scaling signal's WorkSeconds over maxTasks), so ten-minute jobs count as ten
+        // minutes each; in jobs at secondsPerJob while the signal is missing.
+        expression: `IF(FILL(work, -1) >= 0, work / ${worker.scaling.settings.options.maxTasks}, (FILL(visible, 0) + FILL(inFlight, 0)) / ${props.fleetJobsPerSecond})`,
         period: Duration.minutes(1),
         usingMetrics: {
+          work: worker.scaling.workSeconds,
           visible: queue.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) }),
           inFlight: queue.queue.metricApproximateNumberOfMessagesNotVisible({ statistic: 'Maximum', period: Duration.minutes(1) }),
         },
       }).createAlarm(this, 'DrainTime', {
-        alarmDescription: `The queued and running jobs would take more than ${props.drainTimeAlarmSeconds} s to clear even at maxTasks: raise maxTasks and its service quota.`,
+        alarmDescription: `The queued and running work would take more than ${props.drainTimeAlarmSeconds} s to clear even at maxTasks: raise maxTasks and its service quota.`,
         threshold: props.drainTimeAlarmSeconds,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 5,
@@ -268,7 +271,7 @@ export class Monitoring extends Construct {
               worker.taskCountMetric('DesiredTaskCount').with({ label: 'desired' }),
               worker.taskCountMetric('PendingTaskCount').with({ label: 'pending' }),
             ],
-            right: [unhealthyStops.with({ label: 'unhealthy stops' }), worker.scaling.taskDeficit.with({ label: 'task deficit (scaling signal)' })],
+            right: [unhealthyStops.with({ label: 'unhealthy stops' }), worker.scaling.wantedTasks.with({ label: 'tasks wanted (scaling signal)' }), worker.scaling.targetTasks.with({ label: 'tasks set (scaling signal)' })],
             width: 12,
           }),
         ],

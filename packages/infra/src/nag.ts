@@ -63,6 +63,12 @@ export function acknowledgeNagFindings(stack: ReviveStack): void {
     'ecs:UpdateTaskProtection (scale-in protection while jobs run) for the worker\'s own task, whose id exists only at run time; the wildcard is limited to the tasks of this cluster.',
   );
 
+  ack(
+    roleOf(stack.worker.scaling.signalFunction),
+    'AwsSolutions-IAM5[Resource::*]',
+    'cloudwatch:GetMetricData (the scaling signal reads its own recent points, SQS NumberOfMessagesSent and the senders\' EnqueuedWork* sums) accepts only Resource "*"; it reads metrics, nothing else.',
+  );
+
   const releaseFunctions = stack.worker.gpuInstanceRelease === undefined ? [] : [stack.worker.gpuInstanceRelease.function];
   for (const fn of [...Object.values(fns), stack.deadLetters.function, stack.webhookRetries.function, stack.worker.scaling.signalFunction, ...releaseFunctions]) {
     ack(fn, 'AwsSolutions-L1', 'Revive targets nodejs22.x on purpose (the worker image and the tests run Node 22); move to the next LTS with the whole repo.');

@@ -1,8 +1,11 @@
 import { join } from 'node:path';
+import { DEFAULT_PHOTO_WORK, DEFAULT_WORK_COSTS, estimateWorkSeconds, type WorkCosts, type WorkMode } from '@revive/contract';
 import {
   SCALING_SIGNAL_METRICS,
   SCALING_SIGNAL_NAMESPACE,
   SCALING_SIGNAL_SERVICE,
+  scalingSettingsSchema,
+  type ScalingSettings,
 } from './scaling-signal/signal.js';
 import { Duration } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
@@ -25,112 +28,122 @@ import { REPO_ROOT } from './paths.js';
 /** The scaling-signal Lambda runs once a minute and the alarms evaluate one-minute points. */
 export const SCALING_PERIOD_SECONDS = 60;
 /**
- * How late the signal's point reaches the alarms: the Lambda reads the counts at the start of its minute, the EMF line
- * becomes a metric within seconds, and an alarm evaluates a minute once it has ended. A scaling action is visible in
- * the desired count the Lambda subtracts only from its next run, so the cooldown covers one period plus this lag.
+ * How late a point reaches the alarms (and the Lambda's GetMetricData): an EMF line becomes a metric within seconds,
+ * SQS and Container Insights publish a minute after it ends, and an alarm evaluates a minute once it has ended. The
+ * fallback's action shows in the DesiredTaskCount it subtracts only a period plus this lag later.
  */
 export const SCALING_METRIC_LAG_SECONDS = 60;
 /** The shortest cooldown that never acts twice on the same stale desired count. @default 120 */
 export const MIN_SCALING_COOLDOWN_SECONDS = SCALING_PERIOD_SECONDS + SCALING_METRIC_LAG_SECONDS;
 /**
- * One period, the metric lag and a spare minute: a point that reaches the alarms a minute later than usual (a slow
- * EMF extraction, a late alarm evaluation) still shows the last action before the next one can be taken. A larger
- * deficit inside the cooldown still scales out at once (Application Auto Scaling adds the difference), so growing
- * load does not wait for it. @default 180
+ * The fallback policy's cooldown: one period, the metric lag and a spare minute, so a point that reaches the alarm a
+ * minute late still shows the last action before the next one. @default 180
  */
 export const DEFAULT_SCALING_COOLDOWN_SECONDS = MIN_SCALING_COOLDOWN_SECONDS + SCALING_PERIOD_SECONDS;
-/** Minutes with idle tasks above what the work asks for before they are removed. @default 5 */
+/** Minutes that must all have wanted fewer tasks than desired before the surplus goes, in one step. @default 5 */
 export const DEFAULT_SCALE_IN_EVALUATION_PERIODS = 5;
 /**
- * Minutes with no job at all (none waiting, none running, none sent) before the last task goes. Per mode: a Fargate
- * task starts in 60–90 s, so CPU waits as long as any scale-in; a GPU instance freed by its task stays up (and billed)
- * for about 15 minutes under ECS managed scaling, so keeping the last GPU task that long costs almost nothing and
- * spares a 5–8 minute cold start for the next job. @default cpu 10, gpu 15
+ * Minutes with no job waiting, running or sent before the last task goes: the rent-or-buy rule, about what a start
+ * from zero costs. CPU: a Fargate task starts in 60–90 s. GPU: a task on an instance resumed from the warm pool
+ * starts in about 2.5 min, a cold one in 5–8; the instance then stays up (billed) 15 minutes after its task
+ * leaves, whatever the quiet time, so a job within that quarter of an hour finds it. Chosen with `pnpm bench:scaling`
+ * (trickles). @default cpu 1, gpu 2
  */
-export const DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES: Readonly<Record<'cpu' | 'gpu', number>> = { cpu: 10, gpu: 15 };
-/** Minutes without a point from the scaling-signal Lambda before SignalMissingAlarm pages (scaling holds meanwhile). @default 3 */
+export const DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES: Readonly<Record<'cpu' | 'gpu', number>> = { cpu: 1, gpu: 2 };
+/** Minutes without a point from the scaling-signal Lambda before SignalMissingAlarm pages (the fallback acts meanwhile). @default 3 */
 export const SIGNAL_MISSING_ALARM_MINUTES = 3;
-/** The Lambda reads two counts; a run that takes longer has failed. @default 20 */
-export const SCALING_SIGNAL_TIMEOUT_SECONDS = 20;
+/**
+ * How often the Lambda reads the queue, within its minute, while the desired count is 0: a job sent to an empty fleet
+ * waits this long at most for its scale-out, not the rest of the minute. @default 2
+ */
+export const SCALING_ZERO_POLL_SECONDS = 2;
+/** The Lambda reads counts and points, and may poll for the rest of its minute while at zero. @default 58 */
+export const SCALING_SIGNAL_TIMEOUT_SECONDS = 58;
+/**
+ * Tasks a scale-out may start while the work of a burst into a quiet queue is not visible yet: Fargate tasks start
+ * alike; on GPU, the default warm pool's instances (a cold instance is only worth it for known work). @default cpu 4, gpu 2
+ */
+export const UNKNOWN_WORK_START_TASKS: Readonly<Record<'cpu' | 'gpu', number>> = { cpu: 4, gpu: 2 };
+/** Minutes of arrivals the rate term reads (their median minute). @default 5 */
+export const SCALING_RATE_MINUTES = 5;
+/** Minutes of sends whose declared work gives the mean work per message. @default 15 */
+export const SCALING_WORK_MIX_MINUTES = 15;
 
 /**
- * Scale-out steps on the deficit (tasks wanted − tasks desired): at each step the lower bound is added, so one action
- * adds at most the deficit and never overshoots; a remainder is added by the next action (the cooldown lets a larger
- * step through at once). The largest step is +64 tasks per action.
+ * Fallback scale-out steps on the deficit (tasks wanted from the queue − tasks desired), used only while the signal is
+ * missing: at each step the lower bound is added, so one action adds at most the deficit.
  */
 export const SCALE_OUT_STEPS: readonly number[] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
-/**
- * Scale-in steps on the idle surplus (idle tasks above what the work asks for): about half of it per action, so a
- * fleet converges in a few actions without dropping below the work a noisy minute shows.
- */
-export const SCALE_IN_STEPS: readonly (readonly [surplusAtLeast: number, remove: number])[] = [
-  [1, 1],
-  [4, 2],
-  [8, 4],
-  [16, 8],
-  [32, 16],
-  [64, 32],
-];
 
 export interface QueueDepthScalingProps {
   readonly scalableTarget: appscaling.ScalableTarget;
   readonly queue: sqs.IQueue;
   readonly cluster: ecs.ICluster;
   readonly service: ecs.BaseService;
-  /** Jobs (waiting or running) one task is worth: the controller wants CEIL(all jobs / jobsPerTask) tasks. */
-  readonly jobsPerTask: number;
+  readonly mode: WorkMode;
+  readonly minTasks: number;
+  readonly maxTasks: number;
   /** Jobs one task runs at once (REVIVE_CONCURRENCY): how many held messages make one task busy. */
   readonly concurrency: number;
+  /** Task-seconds of the default photo (DEFAULT_PHOTO_WORK): scales the mode's DEFAULT_WORK_COSTS. */
+  readonly secondsPerJob: number;
+  /** How long the queued and running work may take to drain before another task is worth starting. */
+  readonly drainSeconds: number;
+  /** Fleet metrics of Container Insights (DesiredTaskCount), for the fallback. */
+  readonly desiredTaskCount: cloudwatch.IMetric;
   readonly logRetention: logs.RetentionDays;
-  /** ≥ MIN_SCALING_COOLDOWN_SECONDS. @default DEFAULT_SCALING_COOLDOWN_SECONDS (180) */
+  /** The fallback policy's cooldown; ≥ MIN_SCALING_COOLDOWN_SECONDS. @default DEFAULT_SCALING_COOLDOWN_SECONDS (180) */
   readonly cooldownSeconds?: number;
   /** @default DEFAULT_SCALE_IN_EVALUATION_PERIODS (5) */
   readonly scaleInEvaluationPeriods?: number;
-  /** Minutes with no job waiting, running or sent before the last task goes; ≥ scaleInEvaluationPeriods. @default 15 (or scaleInEvaluationPeriods, if more) */
+  /** @default DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[mode] */
   readonly scaleToZeroQuietMinutes?: number;
+  /** The API functions' Powertools `service` names whose EnqueuedWork* metrics describe the messages sent. */
+  readonly senderServices: readonly string[];
+}
+
+/** The mode's per-unit costs scaled so that DEFAULT_PHOTO_WORK costs `secondsPerJob`. */
+export function workCostsFor(mode: WorkMode, secondsPerJob: number): WorkCosts {
+  const base = DEFAULT_WORK_COSTS[mode];
+  const k = secondsPerJob / estimateWorkSeconds(DEFAULT_PHOTO_WORK, base);
+  return { secondsPerFrame: base.secondsPerFrame * k, secondsPerOutputMegapixel: base.secondsPerOutputMegapixel * k, secondsPerFace: base.secondsPerFace * k };
 }
 
 /**
- * Queue-depth autoscaling driven by an exact signal. A Lambda, run every minute by an EventBridge rule, reads the
- * queue (GetQueueAttributes: waiting and in-flight messages) and the service (DescribeServices: desired, running,
- * pending) and publishes, in SCALING_SIGNAL_NAMESPACE (packages/infra/src/scaling-signal/signal.ts):
+ * Scaling on work, driven by the scaling-signal Lambda, run every minute by an EventBridge rule. It reads the queue
+ * (GetQueueAttributes), the service (DescribeServices) and CloudWatch's recent points (GetMetricData: its own, SQS's
+ * NumberOfMessagesSent, the senders' EnqueuedWork* units), computes the desired count with scalingSignal()
+ * (scaling-signal/signal.ts: the seconds of work queued and running, at the measured mix of recent sends, drained
+ * within `drainSeconds`, or the arrival rate's throughput), and sets it on the service itself (UpdateService), bounded
+ * by min and max. Scale-in removes the whole idle surplus once every one of `scaleInEvaluationPeriods` minutes wanted
+ * fewer tasks; zero comes after `scaleToZeroQuietMinutes` minutes with no job and no message sent. A minute without a
+ * point breaks both streaks: nothing shrinks on missing data.
  *
- *   TaskDeficit     = CEIL((visible + inFlight) / jobsPerTask) − desiredCount
- *   IdleTaskSurplus = idle tasks above what the work asks for (at least one task)
- *   Quiet           = 1 when tasks are desired and no job waits or runs
- *
- * Three alarms on those drive three step policies: TaskDeficit > 0 on one point adds tasks (and starts from zero);
- * IdleTaskSurplus > 0 for `scaleInEvaluationPeriods` points removes about half of it, down to one task; Quiet, with
- * SQS's NumberOfMessagesSent at 0 (a job sent and taken within the minute keeps the last task), for
- * `scaleToZeroQuietMinutes` points sets the count to 0. Every alarm treats a missing point as not breaching: a run that
- * failed publishes nothing, and nothing then reads as zero tasks or as a quiet queue; scaling holds, and
- * SignalMissingAlarm (which Monitoring pages on) fires after SIGNAL_MISSING_ALARM_MINUTES minutes without a point.
- *
- * Scale-in only ever counts idle tasks, never busy ones: between "a backlog of a task's worth of jobs" (scale-out) and
- * "tasks with nothing to do" (scale-in) lies a dead band where the count holds, so a steady load does not make the
- * fleet go up and down. The worker's scale-in protection keeps a task that holds a job running until the job ends.
+ * Without the Lambda: a step policy on SQS's counts and Container Insights' DesiredTaskCount, whose alarm can only
+ * fire while the signal is missing, adds tasks (from zero too) for the jobs waiting and running at the default work
+ * per job; nothing removes tasks meanwhile. SignalMissingAlarm (which Monitoring pages on) fires after
+ * SIGNAL_MISSING_ALARM_MINUTES minutes without a point. Busy tasks are never stopped: the worker's scale-in protection
+ * keeps a task that holds a job running until the job ends.
  */
 export class QueueDepthScaling extends Construct {
-  /** The Lambda that publishes the signal; its grants are in grants.ts. */
+  /** The Lambda that computes and sets the desired count; its grants are in grants.ts. */
   public readonly signalFunction: NodejsFunction;
   public readonly signalLogGroup: logs.LogGroup;
   /** Runs the Lambda once a minute. */
   public readonly schedule: events.Rule;
-  /** TaskDeficit: positive when the work asks for more tasks than are desired. */
-  public readonly taskDeficit: cloudwatch.Metric;
-  /** IdleTaskSurplus: idle tasks the scale-in may remove. */
-  public readonly idleTaskSurplus: cloudwatch.Metric;
-  public readonly scaleOutPolicy: appscaling.StepScalingAction;
-  public readonly scaleOutAlarm: cloudwatch.Alarm;
-  public readonly scaleInPolicy: appscaling.StepScalingAction;
-  public readonly scaleInAlarm: cloudwatch.Alarm;
-  /** Sets the desired count to 0 (ExactCapacity) when its alarm fires. */
-  public readonly scaleToZeroPolicy: appscaling.StepScalingAction;
-  /** In alarm after `scaleToZeroQuietMinutes` minutes with tasks desired and no job waiting, running or sent. */
-  public readonly scaleToZeroAlarm: cloudwatch.Alarm;
-  /** In alarm when the Lambda has published nothing for SIGNAL_MISSING_ALARM_MINUTES minutes: scaling is frozen. */
+  /** What the Lambda was told (REVIVE_SCALING). */
+  public readonly settings: ScalingSettings;
+  /** WantedTasks: the tasks the work asks for. */
+  public readonly wantedTasks: cloudwatch.Metric;
+  /** TargetTasks: the desired count the Lambda set. */
+  public readonly targetTasks: cloudwatch.Metric;
+  /** WorkSeconds: task-seconds of the jobs waiting and running. */
+  public readonly workSeconds: cloudwatch.Metric;
+  /** The fallback: ChangeInCapacity steps, only while the signal is missing. */
+  public readonly fallbackPolicy: appscaling.StepScalingAction;
+  public readonly fallbackAlarm: cloudwatch.Alarm;
+  /** In alarm when the Lambda has published nothing for SIGNAL_MISSING_ALARM_MINUTES minutes. */
   public readonly signalMissingAlarm: cloudwatch.Alarm;
-  public readonly jobsPerTask: number;
   public readonly concurrency: number;
   public readonly cooldownSeconds: number;
   public readonly scaleToZeroQuietMinutes: number;
@@ -139,12 +152,7 @@ export class QueueDepthScaling extends Construct {
     super(scope, id);
     const cooldownSeconds = props.cooldownSeconds ?? DEFAULT_SCALING_COOLDOWN_SECONDS;
     const scaleInPeriods = props.scaleInEvaluationPeriods ?? DEFAULT_SCALE_IN_EVALUATION_PERIODS;
-    for (const [name, value] of [
-      ['jobsPerTask', props.jobsPerTask],
-      ['concurrency', props.concurrency],
-    ] as const) {
-      if (!Number.isInteger(value) || value < 1) throw new Error(`QueueDepthScaling: ${name} must be a whole number ≥ 1 (got ${value})`);
-    }
+    if (!Number.isInteger(props.concurrency) || props.concurrency < 1) throw new Error(`QueueDepthScaling: concurrency must be a whole number ≥ 1 (got ${props.concurrency})`);
     if (cooldownSeconds < MIN_SCALING_COOLDOWN_SECONDS) {
       throw new Error(
         `QueueDepthScaling: cooldownSeconds must be ≥ ${MIN_SCALING_COOLDOWN_SECONDS} (one ${SCALING_PERIOD_SECONDS} s period plus the ${SCALING_METRIC_LAG_SECONDS} s metric lag; got ${cooldownSeconds})`,
@@ -153,21 +161,35 @@ export class QueueDepthScaling extends Construct {
     if (!Number.isInteger(scaleInPeriods) || scaleInPeriods < 1) {
       throw new Error(`QueueDepthScaling: scaleInEvaluationPeriods must be a whole number ≥ 1 (got ${scaleInPeriods})`);
     }
-    const quietMinutes = props.scaleToZeroQuietMinutes ?? Math.max(DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES.gpu, scaleInPeriods);
-    if (!Number.isInteger(quietMinutes) || quietMinutes < scaleInPeriods) {
-      throw new Error(`QueueDepthScaling: scaleToZeroQuietMinutes must be a whole number ≥ scaleInEvaluationPeriods (${scaleInPeriods}; got ${quietMinutes})`);
-    }
-    this.jobsPerTask = props.jobsPerTask;
+    const quietMinutes = props.scaleToZeroQuietMinutes ?? DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[props.mode];
+    if (!Number.isInteger(quietMinutes) || quietMinutes < 1) throw new Error(`QueueDepthScaling: scaleToZeroQuietMinutes must be a whole number ≥ 1 (got ${quietMinutes})`);
     this.concurrency = props.concurrency;
     this.cooldownSeconds = cooldownSeconds;
     this.scaleToZeroQuietMinutes = quietMinutes;
+    const workCosts = workCostsFor(props.mode, props.secondsPerJob);
+    this.settings = scalingSettingsSchema.parse({
+      options: {
+        minTasks: props.minTasks,
+        maxTasks: props.maxTasks,
+        concurrency: props.concurrency,
+        defaultSecondsPerMessage: estimateWorkSeconds(DEFAULT_PHOTO_WORK, workCosts),
+        drainSeconds: props.drainSeconds,
+        rateMinutes: SCALING_RATE_MINUTES,
+        scaleInMinutes: scaleInPeriods,
+        idleMinutesToZero: quietMinutes,
+        unknownWorkStartTasks: UNKNOWN_WORK_START_TASKS[props.mode],
+      },
+      zeroPollSeconds: SCALING_ZERO_POLL_SECONDS,
+      workMixMinutes: SCALING_WORK_MIX_MINUTES,
+      workCosts,
+    } satisfies ScalingSettings);
     const period = Duration.seconds(SCALING_PERIOD_SECONDS);
 
     putLocalEsbuildOnPath();
     this.signalLogGroup = new logs.LogGroup(this, 'SignalLogs', { retention: props.logRetention });
     const role = new iam.Role(this, 'SignalRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Revive scaling signal (reads queue and service counts)',
+      description: 'Revive scaling signal (reads queue, service and metric points; sets the desired count)',
     });
     this.signalFunction = new NodejsFunction(this, 'Signal', {
       role,
@@ -175,19 +197,22 @@ export class QueueDepthScaling extends Construct {
       handler: 'handler',
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
-      memorySize: 256,
+      memorySize: 128,
       timeout: Duration.seconds(SCALING_SIGNAL_TIMEOUT_SECONDS),
-      // A late retry would publish a point for a minute it does not describe; the next run is a minute away.
+      // A late retry would act on a minute it does not describe; the next run is a minute away.
       retryAttempts: 0,
+      // Two runs at once would read each other's half-set counts; the schedule starts one a minute.
+      reservedConcurrentExecutions: 1,
       logGroup: this.signalLogGroup,
       projectRoot: REPO_ROOT,
       depsLockFilePath: join(REPO_ROOT, 'pnpm-lock.yaml'),
       environment: {
         REVIVE_QUEUE_URL: props.queue.queueUrl,
+        REVIVE_QUEUE_NAME: props.queue.queueName,
         REVIVE_CLUSTER_NAME: props.cluster.clusterName,
         REVIVE_SERVICE_NAME: props.service.serviceName,
-        REVIVE_JOBS_PER_TASK: String(props.jobsPerTask),
-        REVIVE_CONCURRENCY: String(props.concurrency),
+        REVIVE_SENDER_SERVICES: props.senderServices.join(','),
+        REVIVE_SCALING: JSON.stringify(this.settings),
       },
       bundling: LAMBDA_BUNDLING,
     });
@@ -205,75 +230,54 @@ export class QueueDepthScaling extends Construct {
         statistic,
         period,
       });
-    // Two runs can land in one minute (the rule's schedule drifts by seconds): scale out on the larger deficit, scale
-    // in and to zero only on what every run of the minute saw.
-    this.taskDeficit = signal('taskDeficit', 'Maximum');
-    this.idleTaskSurplus = signal('idleSurplus', 'Minimum');
+    this.wantedTasks = signal('wantedTasks', 'Maximum');
+    this.targetTasks = signal('targetTasks', 'Maximum');
+    this.workSeconds = signal('workSeconds', 'Maximum');
 
-    this.scaleOutPolicy = new appscaling.StepScalingAction(this, 'ScaleOutPolicy', {
+    // The fallback, in jobs at the default work per job (the work mix is the Lambda's), as the signal computes them:
+    // the larger of the drain's tasks and the last minute's arrival rate, minus the desired count; only while the
+    // signal is missing. Metric math has no median, so one minute's sends could be a burst: the rate term may at
+    // most double the fleet (plus one) per action (a 500-job GPU burst otherwise asked for 30 instances, not 3).
+    const s = this.settings.options;
+    const perJob = +s.defaultSecondsPerMessage.toFixed(6);
+    const byWork = `CEIL((visible + held) * ${perJob} / ${s.drainSeconds})`;
+    const bySlots = `CEIL((visible + held) / ${s.concurrency})`;
+    const drain = `IF(${byWork} < ${bySlots}, ${byWork}, ${bySlots})`;
+    const rate = `CEIL(FILL(sent, 0) * ${perJob} / ${SCALING_PERIOD_SECONDS})`;
+    const rateCap = `(2 * FILL(desired, 0) + 1)`;
+    const cappedRate = `IF(${rate} > ${rateCap}, ${rateCap}, ${rate})`;
+    const fallbackDeficit = new cloudwatch.MathExpression({
+      label: 'Tasks the queue asks for minus tasks desired, while the scaling signal is missing (else 0)',
+      expression: `IF(FILL(signal, 0) == 0, IF(${cappedRate} > ${drain}, ${cappedRate}, ${drain}) - FILL(desired, 0), 0)`,
+      period,
+      usingMetrics: {
+        signal: signal('wantedTasks', 'SampleCount'),
+        visible: props.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period }),
+        held: props.queue.metricApproximateNumberOfMessagesNotVisible({ statistic: 'Maximum', period }),
+        // SQS publishes nothing for a queue with no traffic: FILL reads that as 0 sent.
+        sent: props.queue.metricNumberOfMessagesSent({ statistic: 'Sum', period }),
+        desired: props.desiredTaskCount,
+      },
+    });
+    this.fallbackPolicy = new appscaling.StepScalingAction(this, 'FallbackScaleOutPolicy', {
       scalingTarget: props.scalableTarget,
       adjustmentType: appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
       cooldown: Duration.seconds(cooldownSeconds),
       metricAggregationType: appscaling.MetricAggregationType.MAXIMUM,
     });
-    for (const step of scaleOutSteps()) this.scaleOutPolicy.addAdjustment(step);
-    this.scaleOutAlarm = this.taskDeficit.createAlarm(this, 'ScaleOutAlarm', {
-      alarmDescription: 'Queued and running jobs ask for more worker tasks than are desired',
+    for (const step of scaleOutSteps()) this.fallbackPolicy.addAdjustment(step);
+    this.fallbackAlarm = fallbackDeficit.createAlarm(this, 'FallbackScaleOutAlarm', {
+      alarmDescription: 'The scaling signal is missing and the queue asks for more worker tasks than are desired (fallback scale-out)',
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
       datapointsToAlarm: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    this.scaleOutAlarm.addAlarmAction(new cwactions.ApplicationScalingAction(this.scaleOutPolicy));
+    this.fallbackAlarm.addAlarmAction(new cwactions.ApplicationScalingAction(this.fallbackPolicy));
 
-    this.scaleInPolicy = new appscaling.StepScalingAction(this, 'ScaleInPolicy', {
-      scalingTarget: props.scalableTarget,
-      adjustmentType: appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-      cooldown: Duration.seconds(cooldownSeconds),
-      metricAggregationType: appscaling.MetricAggregationType.MINIMUM,
-    });
-    for (const step of scaleInSteps()) this.scaleInPolicy.addAdjustment(step);
-    this.scaleInAlarm = this.idleTaskSurplus.createAlarm(this, 'ScaleInAlarm', {
-      alarmDescription: `Idle worker tasks (above one) exceed what queued and running jobs ask for, for ${scaleInPeriods} minutes`,
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: scaleInPeriods,
-      datapointsToAlarm: scaleInPeriods,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.scaleInAlarm.addAlarmAction(new cwactions.ApplicationScalingAction(this.scaleInPolicy));
-
-    this.scaleToZeroPolicy = new appscaling.StepScalingAction(this, 'ScaleToZeroPolicy', {
-      scalingTarget: props.scalableTarget,
-      adjustmentType: appscaling.AdjustmentType.EXACT_CAPACITY,
-      cooldown: Duration.seconds(cooldownSeconds),
-      metricAggregationType: appscaling.MetricAggregationType.MAXIMUM,
-    });
-    this.scaleToZeroPolicy.addAdjustment({ adjustment: 0, lowerBound: 0 });
-    const quiet = new cloudwatch.MathExpression({
-      label: 'Tasks desired and no job waiting, running or sent (1) or not (0)',
-      // SQS publishes nothing for a queue with no traffic, so a missing NumberOfMessagesSent is 0 sent; a missing
-      // Quiet point (the Lambda did not run) leaves the whole expression without a point, which breaks the streak.
-      expression: 'IF(quiet >= 1 AND FILL(sent, 0) == 0, 1, 0)',
-      period,
-      usingMetrics: {
-        quiet: signal('quiet', 'Minimum'),
-        sent: props.queue.metricNumberOfMessagesSent({ statistic: 'Sum', period }),
-      },
-    });
-    this.scaleToZeroAlarm = quiet.createAlarm(this, 'ScaleToZeroAlarm', {
-      alarmDescription: `Worker tasks are desired and no job has been sent, waited or run for ${quietMinutes} minutes`,
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: quietMinutes,
-      datapointsToAlarm: quietMinutes,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.scaleToZeroAlarm.addAlarmAction(new cwactions.ApplicationScalingAction(this.scaleToZeroPolicy));
-
-    this.signalMissingAlarm = signal('taskDeficit', 'SampleCount').createAlarm(this, 'SignalMissingAlarm', {
-      alarmDescription: `The scaling-signal Lambda published nothing for ${SIGNAL_MISSING_ALARM_MINUTES} minutes: the worker count is frozen until it does (see its log group)`,
+    this.signalMissingAlarm = signal('wantedTasks', 'SampleCount').createAlarm(this, 'SignalMissingAlarm', {
+      alarmDescription: `The scaling-signal Lambda published nothing for ${SIGNAL_MISSING_ALARM_MINUTES} minutes: only the fallback scales out, nothing scales in (see its log group)`,
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
       evaluationPeriods: SIGNAL_MISSING_ALARM_MINUTES,
@@ -283,7 +287,7 @@ export class QueueDepthScaling extends Construct {
   }
 }
 
-/** Scale-out steps on the deficit, lowest first: the lower bound of each band added (so an action adds at most the deficit). */
+/** Fallback scale-out steps on the deficit, lowest first: the lower bound of each band added (so an action adds at most the deficit). */
 export function scaleOutSteps(): appscaling.AdjustmentTier[] {
   return SCALE_OUT_STEPS.map((add, i) => {
     const next = SCALE_OUT_STEPS[i + 1];
@@ -292,17 +296,18 @@ export function scaleOutSteps(): appscaling.AdjustmentTier[] {
   });
 }
 
-/** Scale-in steps on the idle surplus, lowest first: about half of it removed. */
-export function scaleInSteps(): appscaling.AdjustmentTier[] {
-  return SCALE_IN_STEPS.map(([surplus, remove], i) => {
-    const next = SCALE_IN_STEPS[i + 1]?.[0];
-    return { adjustment: -remove, lowerBound: i === 0 ? 0 : surplus, ...(next === undefined ? {} : { upperBound: next }) };
-  });
-}
+/** Minutes ECS managed scaling keeps a GPU instance after its last task left (its scale-in alarm's 15 points). @default 900 */
+export const GPU_INSTANCE_LINGER_SECONDS = 900;
 
-/** A job wait budget (CPU) or an instance's cold start (GPU) in jobs one task clears meanwhile; at least 1. */
-export function jobsPerTaskFor(seconds: number, secondsPerJob: number): number {
-  return Math.max(1, Math.floor(seconds / secondsPerJob));
+/**
+ * Seconds of queued and running work one task may be left to drain before another is worth starting, per mode.
+ * CPU: the latency budget. GPU: the longer of it and half an instance's fixed cost (a cold start and the 15 minutes
+ * managed scaling keeps it after its task leaves), so an instance started for a burst gets at least half its overhead
+ * in work: a burst then costs at most about 3× its work (`pnpm bench:scaling`; with a cold start alone as the
+ * horizon, a 500-job burst started 7 instances and cost 6.5×).
+ */
+export function drainSecondsOf(mode: WorkMode, acceptableLatencySeconds: number, gpuColdStartSeconds: number): number {
+  return mode === 'cpu' ? acceptableLatencySeconds : Math.max(acceptableLatencySeconds, Math.ceil((gpuColdStartSeconds + GPU_INSTANCE_LINGER_SECONDS) / 2));
 }
 
 export interface GpuWarmPoolProps {

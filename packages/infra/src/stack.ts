@@ -1,5 +1,5 @@
 import type { ApiEnv, WorkerEnv } from '@revive/contract';
-import { jobMemoryBudgetMiB } from '@revive/contract';
+import { apiServiceName, jobMemoryBudgetMiB } from '@revive/contract';
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -119,7 +119,9 @@ export class ReviveStack extends Stack {
       ...(c.workerMode === 'gpu' ? { gpuInstanceType: c.gpuInstanceType } : {}),
       minTasks: c.minTasks,
       maxTasks: c.maxTasks,
-      jobsPerTask: c.jobsPerTask,
+      secondsPerJob: c.secondsPerJob,
+      drainSeconds: c.drainSeconds,
+      senderServices: [apiServiceName('create-job')],
       scalingCooldownSeconds: c.scalingCooldownSeconds,
       scaleInEvaluationPeriods: c.scaleInEvaluationPeriods,
       scaleToZeroQuietMinutes: c.scaleToZeroQuietMinutes,

@@ -29,7 +29,6 @@ import { GpuInstanceRelease } from './gpu-release.js';
 import { REPO_ROOT } from './paths.js';
 import {
   addGpuWarmPool,
-  DEFAULT_SCALE_IN_EVALUATION_PERIODS,
   DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES,
   QueueDepthScaling,
   SCALING_PERIOD_SECONDS,
@@ -94,15 +93,19 @@ export interface WorkerServiceProps {
   /** @default 0 */
   readonly minTasks?: number;
   readonly maxTasks: number;
-  /** Jobs, waiting or running, one task is worth (QueueDepthScaling). */
-  readonly jobsPerTask: number;
+  /** Task-seconds of the default photo at the task's concurrency: scales the per-unit work costs (QueueDepthScaling). */
+  readonly secondsPerJob: number;
+  /** Seconds of work one task may be left to drain before another is worth starting (QueueDepthScaling). */
+  readonly drainSeconds: number;
+  /** Powertools `service` names of the functions that send job messages and publish their EnqueuedWork* units. */
+  readonly senderServices: readonly string[];
   /** @default DEFAULT_SCALING_COOLDOWN_SECONDS */
   readonly scalingCooldownSeconds?: number;
   /** @default DEFAULT_SCALE_IN_EVALUATION_PERIODS */
   readonly scaleInEvaluationPeriods?: number;
   /** @default DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES for the mode */
   readonly scaleToZeroQuietMinutes?: number;
-  /** gpu mode only: stopped, pre-initialised instances in a warm pool. @default 0 */
+  /** gpu mode only: stopped, pre-initialised instances in a warm pool. @default 0 (config.ts gives gpu mode 2) */
   readonly gpuWarmPoolSize?: number;
   /** The worker's SIGTERM budget (REVIVE_SHUTDOWN_TIMEOUT_SECONDS); stopTimeout adds a 10 s margin. */
   readonly shutdownTimeoutSeconds: number;
@@ -347,14 +350,18 @@ export class WorkerService extends Construct {
       queue: props.queue,
       cluster: this.cluster,
       service: this.service,
-      jobsPerTask: props.jobsPerTask,
+      mode: props.mode,
+      minTasks,
+      maxTasks: props.maxTasks,
+      secondsPerJob: props.secondsPerJob,
+      drainSeconds: props.drainSeconds,
+      senderServices: props.senderServices,
+      desiredTaskCount: this.taskCountMetric('DesiredTaskCount', 'Maximum'),
       concurrency: Number(props.environment.REVIVE_CONCURRENCY ?? DEFAULT_SIGNAL_CONCURRENCY),
       logRetention: props.logRetention,
       ...(props.scalingCooldownSeconds !== undefined ? { cooldownSeconds: props.scalingCooldownSeconds } : {}),
       ...(props.scaleInEvaluationPeriods !== undefined ? { scaleInEvaluationPeriods: props.scaleInEvaluationPeriods } : {}),
-      scaleToZeroQuietMinutes:
-        props.scaleToZeroQuietMinutes ??
-        Math.max(DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[props.mode], props.scaleInEvaluationPeriods ?? DEFAULT_SCALE_IN_EVALUATION_PERIODS),
+      scaleToZeroQuietMinutes: props.scaleToZeroQuietMinutes ?? DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[props.mode],
     });
   }
 

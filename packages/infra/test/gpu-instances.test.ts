@@ -45,7 +45,7 @@ let gpu: Synthesized;
 let warm: Synthesized;
 beforeAll(() => {
   cpu = synthesize({ workerMode: 'cpu' });
-  gpu = synthesize({ workerMode: 'gpu' });
+  gpu = synthesize({ workerMode: 'gpu', gpuWarmPoolSize: 0 });
   warm = synthesize({ workerMode: 'gpu', gpuWarmPoolSize: 1 }, CONCRETE_ENV);
 }, 600_000);
 

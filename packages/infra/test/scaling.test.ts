@@ -1,18 +1,22 @@
-// Issues 14 and 18: the synthesized scaling policy (on the scaling-signal Lambda), the service's deploy settings,
-// queue retention, outbox shards, tenant index projection, route throttles and the drain-time alarm. Synthesized
+// Issues 14, 18 and 23: the synthesized scaling (the scaling-signal Lambda's settings, the fallback, the warm pool),
+// the service's deploy settings, queue retention, outbox shards, tenant index projection, route throttles and the
+// drain-time alarm. Synthesized
 // without bundling the handlers (they play no part here); stack.test.ts covers the bundled app and cdk-nag.
-import { TABLE_SCHEMA } from '@revive/contract';
+import { apiServiceName, DEFAULT_PHOTO_WORK, DEFAULT_WORK_COSTS, estimateWorkSeconds, TABLE_SCHEMA } from '@revive/contract';
 import { SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE, SCALING_SIGNAL_SERVICE } from '../src/scaling-signal/signal.js';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile } from '../bench/metric-math.js';
 import { readScaling, type AlarmSpec, type StepPolicySpec } from '../bench/policy.js';
 import { createApp } from '../src/app.js';
-import { DEFAULT_SECONDS_PER_JOB, GPU_START_SECONDS } from '../src/config.js';
+import { DEFAULT_GPU_WARM_POOL_SIZE, DEFAULT_SECONDS_PER_JOB, GPU_START_SECONDS } from '../src/config.js';
 import {
+  DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES,
   DEFAULT_SCALING_COOLDOWN_SECONDS,
+  GPU_INSTANCE_LINGER_SECONDS,
   MIN_SCALING_COOLDOWN_SECONDS,
   SCALING_METRIC_LAG_SECONDS,
+  SCALING_SIGNAL_TIMEOUT_SECONDS,
   SIGNAL_MISSING_ALARM_MINUTES,
 } from '../src/scaling.js';
 
@@ -28,26 +32,16 @@ const ofType = (t: Json, type: string) => Object.entries(t.Resources).filter(([,
 
 let cpu: Json;
 let gpu: Json;
-let gpuWarm: Json;
+let gpuCold: Json;
 beforeAll(() => {
   cpu = synth({ workerMode: 'cpu', maxTasks: 50 });
   gpu = synth({ workerMode: 'gpu', maxTasks: 50 });
-  gpuWarm = synth({ workerMode: 'gpu', maxTasks: 50, gpuWarmPoolSize: 2 });
+  gpuCold = synth({ workerMode: 'gpu', maxTasks: 50, gpuWarmPoolSize: 0 });
 }, 180_000);
 
-describe('queue-depth scaling policy', () => {
-  /** The scale-out and scale-in controllers (ChangeInCapacity) and the scale-to-zero policy (ExactCapacity 0). */
-  const policiesOf = (t: Json) => {
-    const spec = readScaling(t);
-    const steps = spec.policies as StepPolicySpec[];
-    const change = steps.filter((p) => p.adjustmentType === 'ChangeInCapacity');
-    return {
-      spec,
-      out: change.find((p) => p.steps.every((s) => s.adjustment > 0))!,
-      inn: change.find((p) => p.steps.every((s) => s.adjustment < 0))!,
-      zero: steps.find((p) => p.adjustmentType === 'ExactCapacity')!,
-    };
-  };
+const signalFunctionId = (t: Json) => ofType(t, 'AWS::Lambda::Function').find(([, r]) => JSON.stringify(r.Properties).includes('REVIVE_SCALING'))![0];
+
+describe('scaling on work', () => {
   const only = <T>(xs: readonly T[]): T => {
     expect(xs).toHaveLength(1);
     return xs[0]!;
@@ -55,67 +49,38 @@ describe('queue-depth scaling policy', () => {
   const metricsOf = (alarm: AlarmSpec) => Object.values(alarm.signal.metrics).map((m) => `${m.namespace}/${m.metricName}`).sort();
   const alarmProps = (t: Json, id: string) => t.Resources[id]!.Properties;
 
-  it.each(['cpu', 'gpu'] as const)('%s: three step policies on the scaling-signal Lambda\'s metrics, none on Container Insights or FILL(desired)', (mode) => {
+  it.each(['cpu', 'gpu'] as const)('%s: the Lambda is told the per-unit costs, the bounds and the rules the bench replays', (mode) => {
     const t = mode === 'cpu' ? cpu : gpu;
-    const policies = ofType(t, 'AWS::ApplicationAutoScaling::ScalingPolicy');
-    expect(policies.map(([, r]) => r.Properties.PolicyType)).toEqual(['StepScaling', 'StepScaling', 'StepScaling']);
-    const { out, inn, zero } = policiesOf(t);
-    expect(metricsOf(only(out.alarms))).toEqual([`${SCALING_SIGNAL_NAMESPACE}/${SCALING_SIGNAL_METRICS.taskDeficit}`]);
-    expect(metricsOf(only(inn.alarms))).toEqual([`${SCALING_SIGNAL_NAMESPACE}/${SCALING_SIGNAL_METRICS.idleSurplus}`]);
-    expect(metricsOf(only(zero.alarms))).toEqual(['AWS/SQS/NumberOfMessagesSent', `${SCALING_SIGNAL_NAMESPACE}/${SCALING_SIGNAL_METRICS.quiet}`]);
-    const json = JSON.stringify(ofType(t, 'AWS::CloudWatch::Alarm').filter(([id]) => id.includes('Scaling')));
-    expect(json).not.toContain('ContainerInsights');
-    expect(json).not.toMatch(/FILL\(desired/);
-    // The alarms name the metrics exactly as the Lambda's EMF lines carry them: Powertools' service and the ECS service.
-    const [, deficitAlarm] = ofType(t, 'AWS::CloudWatch::Alarm').find(([id]) => id === out.alarms[0]!.id)!;
-    expect(deficitAlarm.Properties.Dimensions).toEqual([
-      { Name: 'ServiceName', Value: { 'Fn::GetAtt': [expect.stringMatching(/^WorkerService/), 'Name'] } },
-      { Name: 'service', Value: SCALING_SIGNAL_SERVICE },
-    ]);
-  });
-
-  it.each(['cpu', 'gpu'] as const)('%s: a missing point never acts (not breaching): no scale-out, no scale-in, and it breaks the quiet streak', (mode) => {
-    const t = mode === 'cpu' ? cpu : gpu;
-    const { out, inn, zero } = policiesOf(t);
-    for (const p of [out, inn, zero]) expect(only(p.alarms).treatMissingData).toBe('notBreaching');
-    const quiet = compile(only(zero.alarms).signal.expression);
-    expect(quiet({ quiet: 1, sent: undefined })).toBe(1); // SQS publishes nothing for an idle queue
-    expect(quiet({ quiet: 1, sent: 0 })).toBe(1);
-    expect(quiet({ quiet: 1, sent: 1 })).toBe(0); // a job sent and taken within the minute keeps the last task
-    expect(quiet({ quiet: 0, sent: 0 })).toBe(0);
-    expect(quiet({ quiet: undefined, sent: 0 })).toBeUndefined(); // the Lambda did not run: no point, not "quiet"
-  });
-
-  it.each(['cpu', 'gpu'] as const)('%s: pages through the alarm topic when the Lambda has published nothing for 3 minutes', (mode) => {
-    const t = mode === 'cpu' ? cpu : gpu;
-    const [[id, alarm]] = ofType(t, 'AWS::CloudWatch::Alarm').filter(([id]) => id.includes('SignalMissing')) as [[string, Resource]];
-    expect(alarm.Properties).toMatchObject({
-      MetricName: SCALING_SIGNAL_METRICS.taskDeficit,
-      Namespace: SCALING_SIGNAL_NAMESPACE,
-      Statistic: 'SampleCount',
-      ComparisonOperator: 'LessThanThreshold',
-      Threshold: 1,
-      EvaluationPeriods: SIGNAL_MISSING_ALARM_MINUTES,
-      TreatMissingData: 'breaching',
-    });
-    const [[topicId]] = ofType(t, 'AWS::SNS::Topic') as [[string, Resource]];
-    expect(alarmProps(t, id).AlarmActions).toEqual([{ Ref: topicId }]);
-  });
-
-  it.each(['cpu', 'gpu'] as const)('%s: the Lambda runs every minute, is told the queue, service, jobsPerTask and concurrency, and is never retried', (mode) => {
-    const t = mode === 'cpu' ? cpu : gpu;
-    const fnId = ofType(t, 'AWS::Lambda::Function').find(([, r]) => JSON.stringify(r.Properties).includes('REVIVE_JOBS_PER_TASK'))![0];
-    const fn = t.Resources[fnId]!.Properties;
-    const vars = (fn.Environment as { Variables: Record<string, unknown> }).Variables;
-    const jobsPerTask = mode === 'cpu' ? 2 : Math.floor(GPU_START_SECONDS.cold / DEFAULT_SECONDS_PER_JOB.gpu);
+    const vars = (t.Resources[signalFunctionId(t)]!.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
     expect(vars).toMatchObject({
       REVIVE_QUEUE_URL: { Ref: expect.stringMatching(/^JobsQueue/) },
+      REVIVE_QUEUE_NAME: { 'Fn::GetAtt': [expect.stringMatching(/^JobsQueue/), 'QueueName'] },
       REVIVE_CLUSTER_NAME: { Ref: expect.stringMatching(/^WorkerCluster/) },
       REVIVE_SERVICE_NAME: { 'Fn::GetAtt': [expect.stringMatching(/^WorkerService/), 'Name'] },
-      REVIVE_JOBS_PER_TASK: String(jobsPerTask),
-      REVIVE_CONCURRENCY: mode === 'cpu' ? '1' : '2',
+      REVIVE_SENDER_SERVICES: apiServiceName('create-job'),
     });
-    expect(readScaling(t).signal).toEqual({ jobsPerTask, concurrency: mode === 'cpu' ? 1 : 2 });
+    const settings = readScaling(t).signal!;
+    expect(settings.options).toMatchObject({
+      minTasks: 0,
+      maxTasks: 50,
+      concurrency: mode === 'cpu' ? 1 : 2,
+      // The default photo at the mode's costs is what secondsPerJob says.
+      defaultSecondsPerMessage: expect.closeTo(DEFAULT_SECONDS_PER_JOB[mode], 9),
+      drainSeconds: mode === 'cpu' ? 120 : Math.ceil((GPU_START_SECONDS.cold + GPU_INSTANCE_LINGER_SECONDS) / 2),
+      scaleInMinutes: 5,
+      idleMinutesToZero: DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[mode],
+    });
+    expect(estimateWorkSeconds(DEFAULT_PHOTO_WORK, settings.workCosts)).toBeCloseTo(DEFAULT_SECONDS_PER_JOB[mode], 9);
+    // secondsPerJob scales every per-unit cost alike.
+    const doubled = readScaling(synth({ workerMode: mode, secondsPerJob: DEFAULT_SECONDS_PER_JOB[mode] * 2 })).signal!;
+    expect(doubled.workCosts.secondsPerFace).toBeCloseTo(2 * DEFAULT_WORK_COSTS[mode].secondsPerFace, 9);
+  });
+
+  it.each(['cpu', 'gpu'] as const)('%s: the Lambda runs every minute, one at a time, never retried, within its minute', (mode) => {
+    const t = mode === 'cpu' ? cpu : gpu;
+    const fnId = signalFunctionId(t);
+    expect(t.Resources[fnId]!.Properties).toMatchObject({ Timeout: SCALING_SIGNAL_TIMEOUT_SECONDS, ReservedConcurrentExecutions: 1 });
+    expect(SCALING_SIGNAL_TIMEOUT_SECONDS).toBeLessThan(60);
     const rules = ofType(t, 'AWS::Events::Rule').filter(([, r]) => JSON.stringify(r.Properties.Targets).includes(fnId));
     expect(only(rules)[1].Properties).toMatchObject({
       ScheduleExpression: 'rate(1 minute)',
@@ -125,9 +90,9 @@ describe('queue-depth scaling policy', () => {
     expect(invokeConfig?.[1].Properties.MaximumRetryAttempts).toBe(0);
   });
 
-  it.each(['cpu', 'gpu'] as const)('%s: the Lambda may read the one queue\'s counts and the one service, write its own logs, and nothing else', (mode) => {
+  it.each(['cpu', 'gpu'] as const)('%s: the Lambda may read the queue, the service and metric points, set the one service\'s count, write its logs, and nothing else', (mode) => {
     const t = mode === 'cpu' ? cpu : gpu;
-    const fnId = ofType(t, 'AWS::Lambda::Function').find(([, r]) => JSON.stringify(r.Properties).includes('REVIVE_JOBS_PER_TASK'))![0];
+    const fnId = signalFunctionId(t);
     const roleId = (t.Resources[fnId]!.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
     const policies = ofType(t, 'AWS::IAM::Policy').filter(([, r]) => JSON.stringify(r.Properties.Roles) === JSON.stringify([{ Ref: roleId }]));
     const statements = policies.flatMap(([, r]) => (r.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement);
@@ -137,65 +102,80 @@ describe('queue-depth scaling policy', () => {
       expect.arrayContaining([
         expect.objectContaining({ Action: 'sqs:GetQueueAttributes', Resource: { 'Fn::GetAtt': [queueId, 'Arn'] } }),
         expect.objectContaining({ Action: 'ecs:DescribeServices', Resource: { Ref: serviceId } }),
+        expect.objectContaining({ Action: 'ecs:UpdateService', Resource: { Ref: serviceId } }),
+        expect.objectContaining({ Action: 'cloudwatch:GetMetricData', Resource: '*' }),
         expect.objectContaining({ Action: ['logs:CreateLogStream', 'logs:PutLogEvents'] }),
       ]),
     );
-    expect(statements).toHaveLength(3);
-    expect(JSON.stringify(statements)).not.toContain('cloudwatch:');
+    expect(statements).toHaveLength(5);
+    expect(JSON.stringify(statements)).not.toContain('cloudwatch:PutMetricData');
     expect(t.Resources[roleId]!.Properties.ManagedPolicyArns).toBeUndefined();
   });
 
-  it.each([
-    ['cpu', 10],
-    ['gpu', 15],
-  ] as const)('%s: the last task goes only after %i quiet minutes, to exactly 0', (mode, minutes) => {
-    const { zero } = policiesOf(mode === 'cpu' ? cpu : gpu);
-    expect(zero.steps).toEqual([{ lower: 0, upper: Number.POSITIVE_INFINITY, adjustment: 0 }]);
-    const alarm = only(zero.alarms);
-    expect([alarm.comparison, alarm.threshold, alarm.evaluationPeriods, alarm.datapointsToAlarm]).toEqual(['GreaterThanThreshold', 0, minutes, minutes]);
-  });
-
-  it('scaleToZeroQuietMinutes is configurable, and never shorter than the scale-in window', () => {
-    const zeroAlarm = (t: Json) => policiesOf(t).zero.alarms[0]!.evaluationPeriods;
-    expect(zeroAlarm(synth({ workerMode: 'gpu', scaleToZeroQuietMinutes: 30 }))).toBe(30);
-    expect(zeroAlarm(synth({ workerMode: 'cpu', scaleInEvaluationPeriods: 12 }))).toBe(12);
-    expect(() => synth({ scaleToZeroQuietMinutes: 0 })).toThrow(/scaleToZeroQuietMinutes/);
-  });
-
-  it.each(['cpu', 'gpu'] as const)('%s: scales out on 1 datapoint and in after 5, with a cooldown of one period, the metric lag and a spare minute', (mode) => {
-    const { spec, out, inn, zero } = policiesOf(mode === 'cpu' ? cpu : gpu);
-    expect([out.alarms[0]!.evaluationPeriods, out.alarms[0]!.datapointsToAlarm, out.alarms[0]!.comparison]).toEqual([1, 1, 'GreaterThanThreshold']);
-    expect([inn.alarms[0]!.evaluationPeriods, inn.alarms[0]!.datapointsToAlarm, inn.alarms[0]!.comparison]).toEqual([5, 5, 'GreaterThanThreshold']);
-    for (const p of [out, inn, zero]) {
-      expect(p.cooldownAssumed).toBe(false);
-      expect(p.cooldownSeconds).toBe(DEFAULT_SCALING_COOLDOWN_SECONDS);
-      for (const m of Object.values(p.alarms[0]!.signal.metrics)) expect(m.periodSeconds).toBe(60);
-    }
+  it.each(['cpu', 'gpu'] as const)('%s: one policy without the Lambda: a fallback scale-out on SQS and Container Insights that acts only while the signal is missing', (mode) => {
+    const t = mode === 'cpu' ? cpu : gpu;
+    const spec = readScaling(t);
+    const policy = only(spec.policies) as StepPolicySpec;
+    expect(policy.adjustmentType).toBe('ChangeInCapacity');
+    expect(policy.steps.every((s) => s.adjustment > 0)).toBe(true);
+    const alarm = only(policy.alarms);
+    expect(metricsOf(alarm)).toEqual([
+      'AWS/SQS/ApproximateNumberOfMessagesNotVisible',
+      'AWS/SQS/ApproximateNumberOfMessagesVisible',
+      'AWS/SQS/NumberOfMessagesSent',
+      'ECS/ContainerInsights/DesiredTaskCount',
+      `${SCALING_SIGNAL_NAMESPACE}/${SCALING_SIGNAL_METRICS.wantedTasks}`,
+    ]);
+    expect([alarm.comparison, alarm.threshold, alarm.evaluationPeriods, alarm.treatMissingData]).toEqual(['GreaterThanThreshold', 0, 1, 'notBreaching']);
+    const deficit = compile(alarm.signal.expression);
+    const perJob = DEFAULT_SECONDS_PER_JOB[mode];
+    const drain = spec.signal!.options.drainSeconds;
+    const c = spec.signal!.options.concurrency;
+    // The signal is there: the fallback does nothing, whatever the queue says.
+    expect(deficit({ signal: 1, visible: 500, held: 0, sent: 500, desired: 0 })).toBe(0);
+    // It is missing (FILL: no point at all): from zero, the drain's tasks for the jobs waiting; a burst's one
+    // minute of sends is not taken for a rate beyond doubling the fleet.
+    const drainTasks = Math.min(Math.ceil((500 * perJob) / drain), Math.ceil(500 / c));
+    expect(deficit({ signal: undefined, visible: 500, held: 0, sent: 500, desired: 0 })).toBe(Math.max(drainTasks, 1));
+    expect(deficit({ signal: undefined, visible: 1, held: 0, sent: undefined, desired: undefined })).toBe(1);
+    // A steady rate above what the queue shows: the tasks that keep up with it, at most 2 × desired + 1.
+    const sentFor = (tasks: number) => Math.floor((tasks * 60) / perJob);
+    const rateOf = (sent: number) => Math.ceil((sent * perJob) / 60);
+    expect(deficit({ signal: undefined, visible: 0, held: 4, sent: sentFor(30), desired: 2 })).toBe(2 * 2 + 1 - 2);
+    expect(deficit({ signal: undefined, visible: 0, held: 4, sent: sentFor(50), desired: 40 })).toBe(rateOf(sentFor(50)) - 40);
+    // Never negative in effect: a surplus is not breaching, so the fallback never removes a task.
+    expect(deficit({ signal: undefined, visible: 0, held: 1, sent: 0, desired: 10 })).toBeLessThan(0);
+    expect(policy.cooldownSeconds).toBe(DEFAULT_SCALING_COOLDOWN_SECONDS);
     expect(DEFAULT_SCALING_COOLDOWN_SECONDS).toBeGreaterThanOrEqual(MIN_SCALING_COOLDOWN_SECONDS + 60);
     expect(MIN_SCALING_COOLDOWN_SECONDS).toBe(60 + SCALING_METRIC_LAG_SECONDS);
-    expect(spec).toMatchObject({ minCapacity: 0, maxCapacity: 50 });
+    // Its steps never add more than the deficit (at most +64).
+    const at = (v: number) => policy.steps.find((x) => v >= x.lower && v < x.upper)!.adjustment;
+    for (let e = 1; e <= 200; e++) expect(at(e)).toBeLessThanOrEqual(Math.min(e, 64));
   });
 
-  it('steps cover every deficit and surplus without gaps: never more than the deficit added (at most +64), about half the surplus removed', () => {
-    const { out, inn } = policiesOf(cpu);
-    for (const steps of [out.steps, inn.steps]) {
-      expect(steps[0]!.lower).toBe(0);
-      expect(steps.at(-1)!.upper).toBe(Number.POSITIVE_INFINITY);
-      for (let i = 1; i < steps.length; i++) expect(steps[i]!.lower).toBe(steps[i - 1]!.upper);
-    }
-    // Above a threshold of 0, a band includes its lower bound.
-    const at = (steps: readonly { lower: number; upper: number; adjustment: number }[], v: number) => steps.find((s) => v >= s.lower && v < s.upper)!.adjustment;
-    for (let e = 1; e <= 200; e++) {
-      expect(at(out.steps, e)).toBeGreaterThan(0);
-      expect(at(out.steps, e)).toBeLessThanOrEqual(Math.min(e, 64));
-    }
-    for (let surplus = 1; surplus <= 200; surplus++) {
-      expect(-at(inn.steps, surplus)).toBeGreaterThanOrEqual(1);
-      expect(-at(inn.steps, surplus)).toBeLessThanOrEqual(Math.max(1, Math.ceil(surplus / 2)));
-    }
+  it.each(['cpu', 'gpu'] as const)('%s: pages through the alarm topic when the Lambda has published nothing for 3 minutes', (mode) => {
+    const t = mode === 'cpu' ? cpu : gpu;
+    const [[id, alarm]] = ofType(t, 'AWS::CloudWatch::Alarm').filter(([id]) => id.includes('SignalMissing')) as [[string, Resource]];
+    expect(alarm.Properties).toMatchObject({
+      MetricName: SCALING_SIGNAL_METRICS.wantedTasks,
+      Namespace: SCALING_SIGNAL_NAMESPACE,
+      Statistic: 'SampleCount',
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      EvaluationPeriods: SIGNAL_MISSING_ALARM_MINUTES,
+      TreatMissingData: 'breaching',
+    });
+    expect(alarm.Properties.Dimensions).toEqual([
+      { Name: 'ServiceName', Value: { 'Fn::GetAtt': [expect.stringMatching(/^WorkerService/), 'Name'] } },
+      { Name: 'service', Value: SCALING_SIGNAL_SERVICE },
+    ]);
+    const [[topicId]] = ofType(t, 'AWS::SNS::Topic') as [[string, Resource]];
+    expect(alarmProps(t, id).AlarmActions).toEqual([{ Ref: topicId }]);
   });
 
-  it('rejects a cooldown shorter than one period plus the metric lag', () => {
+  it('scaleToZeroQuietMinutes and scaleInEvaluationPeriods reach the Lambda; a cooldown shorter than a period plus the lag is refused', () => {
+    expect(readScaling(synth({ workerMode: 'gpu', scaleToZeroQuietMinutes: 30, scaleInEvaluationPeriods: 12 })).signal!.options).toMatchObject({ idleMinutesToZero: 30, scaleInMinutes: 12 });
+    expect(() => synth({ scaleToZeroQuietMinutes: 0 })).toThrow(/scaleToZeroQuietMinutes/);
     expect(() => synth({ scalingCooldownSeconds: 90 })).toThrow(/scalingCooldownSeconds/);
   });
 
@@ -213,11 +193,13 @@ describe('queue-depth scaling policy', () => {
     expect(service.Properties.DeploymentConfiguration).toMatchObject({ MinimumHealthyPercent: 100, MaximumPercent: 200 });
   });
 
-  it('gpu: an optional warm pool of pre-initialised instances, with the agent told to wait for it', () => {
-    expect(ofType(gpu, 'AWS::AutoScaling::WarmPool')).toHaveLength(0);
-    const pools = ofType(gpuWarm, 'AWS::AutoScaling::WarmPool');
+  it('gpu: a warm pool of 2 stopped, pre-initialised instances by default (0 turns it off), with the agent told to wait for it', () => {
+    expect(DEFAULT_GPU_WARM_POOL_SIZE).toBe(2);
+    expect(ofType(gpuCold, 'AWS::AutoScaling::WarmPool')).toHaveLength(0);
+    expect(ofType(cpu, 'AWS::AutoScaling::WarmPool')).toHaveLength(0);
+    const pools = ofType(gpu, 'AWS::AutoScaling::WarmPool');
     expect(pools.map(([, r]) => r.Properties)).toEqual([expect.objectContaining({ MinSize: 2, MaxGroupPreparedCapacity: 2, InstanceReusePolicy: { ReuseOnScaleIn: true } })]);
-    expect(JSON.stringify(ofType(gpuWarm, 'AWS::EC2::LaunchTemplate'))).toContain('ECS_WARM_POOLS_CHECK=true');
+    expect(JSON.stringify(ofType(gpu, 'AWS::EC2::LaunchTemplate'))).toContain('ECS_WARM_POOLS_CHECK=true');
   });
 
   it.each([
@@ -263,13 +245,16 @@ describe('limits', () => {
     expect(cpu.Resources[stageId] as unknown as { DependsOn: string[] }).toMatchObject({ DependsOn: expect.arrayContaining(routeIds) });
   });
 
-  it('pages when the backlog would take longer than an hour to clear at maxTasks', () => {
+  it('pages when the queued and running work would take longer than an hour to clear at maxTasks, in seconds of work', () => {
     const drain = ofType(cpu, 'AWS::CloudWatch::Alarm').find(([id]) => id.includes('DrainTime'));
     expect(drain).toBeDefined();
     const p = drain![1].Properties;
     expect(p.Threshold).toBe(3600);
     const expression = (p.Metrics as { Expression?: string }[]).find((m) => m.Expression)!.Expression!;
-    // 50 tasks at 60 s a job: 0.8333 jobs/s; 3,000 queued and 50 running take an hour and a bit.
-    expect(compile(expression)({ visible: 3000, inFlight: 50 })).toBeCloseTo(3050 / (50 / 60), 3);
+    // 50 ten-minute jobs are 30,000 task-seconds: 600 s at 50 tasks, whatever their count.
+    expect(compile(expression)({ work: 30_000, visible: 0, inFlight: 50 })).toBeCloseTo(600, 6);
+    expect(compile(expression)({ work: 200_000, visible: 10, inFlight: 50 })).toBeGreaterThan(3600);
+    // Without the signal: 50 tasks at 60 s a job, 0.8333 jobs/s; 3,000 queued and 50 running take an hour and a bit.
+    expect(compile(expression)({ work: undefined, visible: 3000, inFlight: 50 })).toBeCloseTo(3050 / (50 / 60), 3);
   });
 });

@@ -1,68 +1,95 @@
 // The scaling bench's simulator (bench/simulate.ts): the behaviour its figures rest on.
-import { SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE } from '../src/scaling-signal/signal.js';
 import { describe, expect, it } from 'vitest';
 import type { AlarmSpec, ScalingSpec, StepPolicySpec } from '../bench/policy.js';
-import { simulate, type WorkerModel } from '../bench/simulate.js';
+import { EXACT_CAPACITY_MAX_STEPS, exactCapacityBands, simulate, type WorkerModel } from '../bench/simulate.js';
+import type { ScalingSettings } from '../src/scaling-signal/signal.js';
 
-const signalMetric = (field: keyof typeof SCALING_SIGNAL_METRICS) => ({
-  [field]: { namespace: SCALING_SIGNAL_NAMESPACE, metricName: SCALING_SIGNAL_METRICS[field], stat: 'Maximum', periodSeconds: 60 },
-});
-const alarm = (id: string, field: keyof typeof SCALING_SIGNAL_METRICS, periods: number): AlarmSpec => ({
-  id,
-  signal: { metrics: signalMetric(field), expression: field, periodSeconds: 60 },
+const SETTINGS: ScalingSettings = {
+  options: {
+    minTasks: 0,
+    maxTasks: 5,
+    concurrency: 1,
+    defaultSecondsPerMessage: 30,
+    drainSeconds: 60,
+    rateMinutes: 5,
+    scaleInMinutes: 3,
+    idleMinutesToZero: 3,
+    unknownWorkStartTasks: 4,
+  },
+  zeroPollSeconds: 2,
+  workMixMinutes: 15,
+  workCosts: { secondsPerFrame: 10, secondsPerOutputMegapixel: 5, secondsPerFace: 0 },
+};
+/** +1 task while SQS shows a waiting job (a fallback without the Lambda). */
+const visibleAlarm: AlarmSpec = {
+  id: 'visible',
+  signal: { metrics: { v: { namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', stat: 'Maximum', periodSeconds: 60 } }, expression: 'v', periodSeconds: 60 },
   threshold: 0,
   comparison: 'GreaterThanThreshold',
-  evaluationPeriods: periods,
-  datapointsToAlarm: periods,
+  evaluationPeriods: 1,
+  datapointsToAlarm: 1,
   treatMissingData: 'notBreaching',
-});
-const policy = (id: string, adjustmentType: string, adjustment: number, a: AlarmSpec): StepPolicySpec => ({
+};
+const fallback: StepPolicySpec = {
   kind: 'step',
-  id,
-  adjustmentType,
+  id: 'fallback',
+  adjustmentType: 'ChangeInCapacity',
   cooldownSeconds: 180,
   cooldownAssumed: false,
-  steps: [{ lower: 0, upper: Number.POSITIVE_INFINITY, adjustment }],
-  alarms: [a],
-});
-/** +1 task on a deficit, and ExactCapacity 0 after 3 quiet minutes. */
-const SPEC: ScalingSpec = {
-  minCapacity: 0,
-  maxCapacity: 5,
-  signal: { jobsPerTask: 1, concurrency: 1 },
-  policies: [
-    policy('out', 'ChangeInCapacity', 1, alarm('deficit', 'taskDeficit', 1)),
-    policy('zero', 'ExactCapacity', 0, alarm('quiet', 'quiet', 3)),
-  ],
+  steps: [{ lower: 0, upper: Number.POSITIVE_INFINITY, adjustment: 1 }],
+  alarms: [visibleAlarm],
 };
+const LAMBDA: ScalingSpec = { minCapacity: 0, maxCapacity: 5, signal: SETTINGS, policies: [] };
+const FALLBACK_ONLY: ScalingSpec = { minCapacity: 0, maxCapacity: 5, policies: [fallback] };
 const CPU: WorkerModel = { mode: 'cpu', secondsPerJob: 30, concurrency: 1, warmPoolSize: 0 };
 
 describe('simulate', () => {
-  it('applies an ExactCapacity 0 step: the service scales to zero after the quiet minutes, with no job in flight', () => {
-    const r = simulate(SPEC, CPU, [0], 3600);
+  it('the Lambda starts a task from zero within its poll, not at its next minute, and goes to zero after the quiet minutes', () => {
+    const r = simulate(LAMBDA, CPU, [10], 3600);
     expect(r.unstarted).toBe(0);
     expect(r.launches).toBe(1);
+    // Fargate's 60–90 s plus at most one 2 s poll.
+    expect(r.firstStartSeconds).toBeLessThanOrEqual(92);
+    expect(r.fromZeroWaitsSeconds).toEqual([r.firstStartSeconds]);
     expect(r.zeroActions).toBe(1);
     expect(r.zeroWithWork).toBe(0);
-    // One task, from the first scale-out to the scale-to-zero: well under the hour simulated.
-    expect(r.costMinutes).toBeLessThan(15);
+    expect(r.costMinutes).toBeLessThan(10);
   });
 
-  it('a missing point is missing: with every point of the signal lost, nothing scales (and nothing reads as 0 tasks)', () => {
-    const r = simulate(SPEC, CPU, [0], 3600, 1, { missingPointRate: 0.999_999 });
-    expect([r.launches, r.zeroActions, r.unstarted]).toEqual([0, 0, 1]);
-  });
-
-  it('metric lag delays the first start by the lag', () => {
-    const at = (metricLagSeconds: number) => simulate(SPEC, CPU, [0], 3600, 1, { metricLagSeconds }).firstStartSeconds!;
+  it('with the Lambda out, nothing scales without a fallback; a fallback on SQS starts the fleet, one metric lag late', () => {
+    const out = { signalOutages: [[0, 3600]] as const };
+    expect(simulate(LAMBDA, CPU, [10], 3600, 1, out)).toMatchObject({ launches: 0, unstarted: 1 });
+    const at = (metricLagSeconds: number) => simulate(FALLBACK_ONLY, CPU, [10], 3600, 1, { ...out, metricLagSeconds }).firstStartSeconds!;
     expect(at(120) - at(60)).toBeGreaterThanOrEqual(60 - 30); // Fargate's start time varies by 30 s
     expect(at(120) - at(60)).toBeLessThanOrEqual(60 + 30);
   });
 
+  it('a missing point is missing: with every point lost, a fallback on SQS never fires', () => {
+    const r = simulate(FALLBACK_ONLY, CPU, [0], 3600, 1, { missingPointRate: 0.999_999 });
+    expect([r.launches, r.unstarted]).toEqual([0, 1]);
+  });
+
+  it('sizes the fleet on the declared work: short jobs ask for fewer tasks than the default would', () => {
+    const burst = (seconds: number) => Array.from({ length: 40 }, () => ({ at: 0, seconds, estimatedSeconds: seconds }));
+    // One task while the burst's work is not visible yet, then what the declared work asks for.
+    const spec: ScalingSpec = { ...LAMBDA, signal: { ...SETTINGS, options: { ...SETTINGS.options, unknownWorkStartTasks: 1 } } };
+    expect(simulate(spec, CPU, burst(30), 3600).peakTasks).toBe(5); // 1200 s over 60 s = 20 tasks: max 5
+    expect(simulate(spec, CPU, burst(1), 3600).peakTasks).toBe(1); // 40 s of work
+  });
+
   it('counts reversals of the desired count per hour', () => {
     // Two jobs half an hour apart in one simulated hour: up, down (to zero), up, down: three reversals.
-    const r = simulate(SPEC, CPU, [0, 1800], 3600);
+    const r = simulate(LAMBDA, CPU, [0, 1800], 3600);
     expect([r.launches, r.zeroActions]).toEqual([2, 2]);
     expect(r.reversalsPerHour).toBeCloseTo(3, 9);
+  });
+
+  it('ExactCapacity bands: at most 20 steps, every count up to 5, and max itself', () => {
+    for (const max of [4, 50, 1000]) {
+      const bands = exactCapacityBands(max);
+      expect(bands.length).toBeLessThanOrEqual(EXACT_CAPACITY_MAX_STEPS);
+      expect(bands.at(-1)).toBe(max);
+      expect(bands.slice(0, Math.min(max, 5))).toEqual(Array.from({ length: Math.min(max, 5) }, (_, i) => i + 1));
+    }
   });
 });

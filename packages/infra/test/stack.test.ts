@@ -385,8 +385,9 @@ describe('worker', () => {
     const data = lt.Properties.LaunchTemplateData as { InstanceType: string; ImageId: { Ref: string }; MetadataOptions: unknown };
     expect(data.InstanceType).toBe('g5.2xlarge');
     expect(data.InstanceType).toMatch(/^(g4dn|g5)\./);
-    // IMDSv2 with one hop: bridge-mode containers cannot reach the instance role's credentials.
-    expect(data.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
+    // IMDSv2 with one hop: bridge-mode containers cannot reach the instance role's credentials. Instance tags in the
+    // metadata: the default warm pool's boot script reads its group's name from them.
+    expect(data.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1, InstanceMetadataTags: 'enabled' });
     // AL2's GPU AMI reaches end of life on 2026-06-30.
     const params = gpu.template.toJSON().Parameters as Record<string, { Default: string }>;
     expect(params[data.ImageId.Ref]!.Default).toBe('/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id');
@@ -816,14 +817,14 @@ describe('cdk.json and the CLI path', () => {
     expect(() => createApp(settings, undefined, {})).toThrow(/jwtIssuer[\s\S]*jwtAudience[\s\S]*-c jwtIssuer=https:\/\/.*-c jwtAudience=/);
   });
 
-  it("holds no setting that a documented -c option then conflicts with (jobsPerTask vs acceptableLatencySeconds)", () => {
+  it("holds no setting that a documented -c option then conflicts with (acceptableLatencySeconds, secondsPerJob, gpu mode)", () => {
     const settings = Object.fromEntries(Object.entries(cdkJson.context).filter(([k]) => !k.startsWith('@')));
     const jwt = { jwtIssuer: BASE_CONTEXT.jwtIssuer, jwtAudience: BASE_CONTEXT.jwtAudience };
     const load = (extra: Record<string, unknown>) => {
       const context: Record<string, unknown> = { ...settings, ...jwt, ...extra };
       return loadReviveConfig((k) => context[k]);
     };
-    expect(load({ acceptableLatencySeconds: '60', secondsPerJob: '5' }).jobsPerTask).toBe(12);
+    expect(load({ acceptableLatencySeconds: '60', secondsPerJob: '5' })).toMatchObject({ drainSeconds: 60, secondsPerJob: 5 });
     expect(load({ workerMode: 'gpu', gpuProviderSha256: BASE_CONTEXT.gpuProviderSha256 }).workerMode).toBe('gpu');
   });
 

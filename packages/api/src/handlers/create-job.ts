@@ -6,13 +6,17 @@ import {
   IDEMPOTENCY_KEY_PATTERN,
   isTenantUploadKey,
   jobResponseFromRecord,
+  DEFAULT_PHOTO_WORK,
   MODEL_OPTIONS,
+  photoWorkEstimate,
   planOutput,
   READABLE_IMAGE_NAMES,
   sniffImageType,
   type AvailableModels,
   type JobOptions,
   type JobRecord,
+  type WorkEstimate,
+  workUnits,
 } from '@revive/contract';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { DepsWith, RouteLogic } from '../app.js';
@@ -63,6 +67,11 @@ async function enqueue(record: JobRecord, deps: DepsWith<'table' | 'queue'>): Pr
     }
     return current;
   }
+  // The work this message carries, for the scaling signal's mean work per message (a URL job: the default photo).
+  const units = workUnits(record.estimatedWork ?? DEFAULT_PHOTO_WORK);
+  deps.metrics.addMetric(API_METRICS.enqueuedFrames, MetricUnit.Count, units.frames);
+  deps.metrics.addMetric(API_METRICS.enqueuedOutputMegapixels, MetricUnit.Count, units.outputMegapixels);
+  deps.metrics.addMetric(API_METRICS.enqueuedFaces, MetricUnit.Count, units.faces);
   try {
     await deps.table.clearEnqueuePending(record.jobId, record.enqueuePendingSince, deps.signal);
   } catch (clearError) {
@@ -110,16 +119,18 @@ function checkModels(options: JobOptions, available: AvailableModels | undefined
  * Refuses an upload the worker would refuse from its first bytes: not one of the formats it reads (INVALID_IMAGE),
  * or a header that says it is too large (IMAGE_TOO_LARGE, OUTPUT_TOO_LARGE, with the worker's message: input and
  * output pixels and the format's largest side). The working memory depends on the worker's task, so the worker alone
- * checks it; a header image-size can't read is left to the worker too.
+ * checks it; a header image-size can't read is left to the worker too. Returns the job's work estimate from the
+ * header (pixels, output pixels at the upscale; faces unknown), or undefined when the header can't be read.
  */
-function checkUpload(head: Uint8Array, options: JobOptions, deps: DepsWith<never>): void {
+function checkUpload(head: Uint8Array, options: JobOptions, deps: DepsWith<never>): WorkEstimate | undefined {
   if (sniffImageType(head) === undefined) {
     throw new ClientError(422, 'INVALID_IMAGE', `The upload at source.uploadKey is not an image the worker reads (${READABLE_IMAGE_NAMES}).`);
   }
   const geometry = uploadGeometry(head);
-  if (geometry === undefined) return;
+  if (geometry === undefined) return undefined;
   const plan = planOutput(geometry, options, { maxOutputPixels: deps.config.REVIVE_MAX_OUTPUT_PIXELS, jobMemoryMiB: Number.POSITIVE_INFINITY });
   if (!plan.ok) throw new ClientError(422, plan.code, plan.message);
+  return photoWorkEstimate(geometry.width, geometry.height, options.upscale);
 }
 
 /** `POST /jobs`: validate, conditional put, send; an idempotent repeat returns the same job. */
@@ -139,6 +150,22 @@ export const createJob: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = asy
   // Hashed with defaults applied: `options: {}` and no options are the same request.
   const hash = requestHash({ ...request, options });
   const jobId = key === undefined ? randomUUID() : idempotentJobId(tenantId, key);
+
+  // A job for an upload that is not there, or that the worker would refuse from its first bytes, would only fail
+  // later in the worker: refuse it now. An Idempotency-Key repeat of a job created before the upload expired still gets its job.
+  let estimatedWork: WorkEstimate | undefined;
+  if ('uploadKey' in request.source) {
+    const head = await deps.bucket.readHead(request.source.uploadKey, UPLOAD_HEADER_BYTES, deps.signal);
+    if (head === undefined) {
+      const earlier = key === undefined ? undefined : await deps.table.get(jobId, deps.signal);
+      if (earlier === undefined) {
+        throw new ClientError(422, 'UPLOAD_NOT_FOUND', 'Nothing was uploaded at source.uploadKey (or the upload expired); upload the photo to the URL from POST /uploads first.');
+      }
+    } else {
+      estimatedWork = checkUpload(head, options, deps);
+    }
+  }
+
   const record: JobRecord = {
     jobId,
     tenantId,
@@ -151,24 +178,11 @@ export const createJob: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = asy
     attempts: 0,
     createdAt: new Date(now).toISOString(),
     expiresAt: Math.floor(now / 1000) + deps.config.REVIVE_JOB_TTL_DAYS * SECONDS_PER_DAY,
+    ...(estimatedWork === undefined ? {} : { estimatedWork }),
     // In the outbox until the message is sent: the sweeper sends it if this Lambda dies before it can.
     ...pendingEnqueueMark(jobId, now),
   };
   const base = baseUrl(event);
-
-  // A job for an upload that is not there, or that the worker would refuse from its first bytes, would only fail
-  // later in the worker: refuse it now. An Idempotency-Key repeat of a job created before the upload expired still gets its job.
-  if ('uploadKey' in request.source) {
-    const head = await deps.bucket.readHead(request.source.uploadKey, UPLOAD_HEADER_BYTES, deps.signal);
-    if (head === undefined) {
-      const earlier = key === undefined ? undefined : await deps.table.get(record.jobId, deps.signal);
-      if (earlier === undefined) {
-        throw new ClientError(422, 'UPLOAD_NOT_FOUND', 'Nothing was uploaded at source.uploadKey (or the upload expired); upload the photo to the URL from POST /uploads first.');
-      }
-    } else {
-      checkUpload(head, options, deps);
-    }
-  }
 
   // Up to here nothing was written: a failure is a plain 503. From the put on, the job may exist (see maybeCreated).
   let isNew: boolean;

@@ -1,57 +1,110 @@
 import { describe, expect, it } from 'vitest';
-import { SCALE_IN_MAX_BUSY_SHARE, scalingSignal, type ScalingSnapshot } from './signal.js';
+import { SCALE_IN_DEAD_BAND_SHARE, SCALE_IN_MAX_BUSY_SHARE, scalingSignal, type ScalingHistory, type ScalingSignalOptions, type ScalingSnapshot, type SignalMinute } from './signal.js';
 
-const at = (s: Partial<ScalingSnapshot>, jobsPerTask = 2, concurrency = 1) =>
-  scalingSignal({ visible: 0, inFlight: 0, desired: 0, running: 0, pending: 0, ...s }, { jobsPerTask, concurrency });
+const OPTIONS: ScalingSignalOptions = {
+  minTasks: 0,
+  maxTasks: 50,
+  concurrency: 1,
+  defaultSecondsPerMessage: 60,
+  drainSeconds: 120,
+  rateMinutes: 5,
+  scaleInMinutes: 5,
+  idleMinutesToZero: 2,
+  unknownWorkStartTasks: 4,
+};
+/** `n` complete minutes, each with these jobs and wanted tasks and `sent` messages. */
+const minutes = (n: number, m: SignalMinute, sent = 0): Pick<ScalingHistory, 'minutes' | 'sent'> => ({
+  minutes: Array.from({ length: n }, () => m),
+  sent: Array.from({ length: n }, () => sent),
+});
+const KNOWN: ScalingHistory = { ...minutes(15, { jobs: 0, wantedTasks: 0 }), secondsPerMessage: 60 };
+const at = (s: Partial<ScalingSnapshot>, history: ScalingHistory = KNOWN, o: Partial<ScalingSignalOptions> = {}) =>
+  scalingSignal({ visible: 0, inFlight: 0, desired: 0, running: 0, pending: 0, ...s }, history, { ...OPTIONS, ...o });
 
 describe('scalingSignal', () => {
-  it('the deficit is CEIL(waiting + running jobs / jobsPerTask) minus the desired count', () => {
-    expect(at({ visible: 1 }).taskDeficit).toBe(1); // from zero
-    expect(at({ visible: 500, desired: 1, running: 1 }, 8).taskDeficit).toBe(Math.ceil(500 / 8) - 1);
-    expect(at({ visible: 3, inFlight: 4, desired: 2, running: 2 }, 2).taskDeficit).toBe(2);
-    // Busy workers hold the queue empty: in-flight jobs keep the count.
-    expect(at({ inFlight: 30, desired: 15, running: 15 }, 2).taskDeficit).toBe(0);
+  it('asks for the tasks that drain the work within drainSeconds, in seconds of work, not in jobs', () => {
+    expect(at({ visible: 1 })).toMatchObject({ wantedTasks: 1, targetTasks: 1, reason: 'out' }); // from zero
+    // 20 photos of 60 s: 1200 s of work over 120 s = 10 tasks.
+    expect(at({ visible: 20 }).targetTasks).toBe(10);
+    // The same 20 messages at 1.5 s each are 30 s of work: one task.
+    expect(at({ visible: 20 }, { ...KNOWN, secondsPerMessage: 1.5 }).targetTasks).toBe(1);
+    // 10-minute jobs: never more tasks than the jobs can occupy (two slots a task).
+    expect(at({ visible: 6 }, { ...KNOWN, secondsPerMessage: 600 }, { concurrency: 2 }).targetTasks).toBe(3);
   });
 
-  it('the desired count is what it is: a service with tasks desired but none yet running is not short of tasks', () => {
-    expect(at({ visible: 10, desired: 5, running: 0, pending: 5 }, 2).taskDeficit).toBe(0);
+  it('sets an absolute target: a deficit already being filled is not added twice', () => {
+    // 10 wanted, 10 already desired but not yet running: nothing more.
+    expect(at({ visible: 20, desired: 10, pending: 10 })).toMatchObject({ targetTasks: 10, reason: 'hold' });
+    expect(at({ visible: 20, desired: 6, running: 6 }).targetTasks).toBe(10);
   });
 
-  it('dead band: busy tasks are never a surplus, however few tasks jobsPerTask would allow', () => {
-    // CPU: 20 tasks, each running its one job, nothing waiting: the work asks for 10, but none is idle.
-    const busy = at({ inFlight: 20, desired: 20, running: 20 }, 2, 1);
-    expect(busy.taskDeficit).toBe(-10);
-    expect(busy).toMatchObject({ idleTasks: 0, idleSurplus: 0 });
-    // Two idle of 20 is the noise of Poisson arrivals at 90 % busy: nothing goes.
-    expect(at({ inFlight: 18, desired: 20, running: 20 }, 2, 1)).toMatchObject({ idleTasks: 2, idleSurplus: 0 });
-    // Six idle: the running jobs would fill 14 / 18 = 78 % ≤ 80 % of 18 tasks, so two go, not six.
-    expect(at({ inFlight: 14, desired: 20, running: 20 }, 2, 1)).toMatchObject({ idleTasks: 6, idleSurplus: 2 });
-    expect(14 / (20 - 2)).toBeLessThanOrEqual(SCALE_IN_MAX_BUSY_SHARE);
-    expect(14 / (20 - 3)).toBeGreaterThan(SCALE_IN_MAX_BUSY_SHARE);
-    // The work's own ask still bounds it (ceil(14 / 1) = 14 tasks with jobsPerTask 1).
-    expect(at({ inFlight: 4, desired: 8, running: 8 }, 1, 1).idleSurplus).toBe(3);
-    expect(at({ inFlight: 6, desired: 8, running: 8 }, 3, 1).idleSurplus).toBe(0);
-    // GPU (2 jobs a task): one job on one of two tasks fills a quarter of the slots; one task may go.
-    expect(at({ inFlight: 1, desired: 2, running: 2 }, 100, 2)).toMatchObject({ idleTasks: 1, idleSurplus: 1 });
-    expect(at({ inFlight: 2, desired: 2, running: 2 }, 100, 2).idleSurplus).toBe(0);
+  it('bounds the target by min and max', () => {
+    expect(at({ visible: 5000 }).targetTasks).toBe(50);
+    expect(at({ visible: 5000 }, KNOWN, { maxTasks: 7 }).targetTasks).toBe(7);
+    expect(at({}, KNOWN, { minTasks: 2 }).targetTasks).toBe(2);
   });
 
-  it('idle counts whole tasks of free slots (concurrency), and nothing is idle while a job waits', () => {
-    expect(at({ inFlight: 3, desired: 4, running: 4 }, 8, 2).idleTasks).toBe(2);
-    expect(at({ visible: 1, inFlight: 0, desired: 4, running: 4 }, 8, 2)).toMatchObject({ idleTasks: 0, idleSurplus: 0 });
+  it('keeps up with the median minute of arrivals, so a burst is drained, not taken for a rate', () => {
+    // 120 jobs a minute at 3.5 s: 7 tasks' throughput.
+    const steady: ScalingHistory = { ...minutes(15, { jobs: 14, wantedTasks: 7 }, 120), secondsPerMessage: 3.5 };
+    expect(at({ inFlight: 5, desired: 2, running: 2 }, steady, { drainSeconds: 645 }).targetTasks).toBe(7);
+    // One minute of 500: the median minute is 0; the drain term sizes it.
+    const burst: ScalingHistory = { minutes: steady.minutes, sent: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 500], secondsPerMessage: 3.5 };
+    expect(at({ visible: 500 }, burst, { drainSeconds: 645 }).targetTasks).toBe(Math.ceil((500 * 3.5) / 645));
   });
 
-  it('scale-in keeps the last task; quiet is 1 only with tasks desired and no job at all', () => {
-    expect(at({ desired: 1, running: 1 })).toMatchObject({ idleTasks: 1, idleSurplus: 0, quiet: 1 });
-    expect(at({ desired: 3, running: 3 })).toMatchObject({ idleSurplus: 2, quiet: 1 });
-    expect(at({ desired: 1, running: 1, inFlight: 1 }).quiet).toBe(0);
-    expect(at({ desired: 1, running: 1, visible: 1 }).quiet).toBe(0);
-    expect(at({}).quiet).toBe(0); // already at zero: nothing to do
+  it('while the work of a burst into a quiet queue is not visible yet, starts no more than unknownWorkStartTasks', () => {
+    const unknown: ScalingHistory = { ...minutes(15, { jobs: 0, wantedTasks: 0 }), secondsPerMessage: undefined };
+    expect(at({ visible: 500 }, unknown).targetTasks).toBe(4);
+    expect(at({ visible: 500, desired: 6, running: 6 }, unknown).targetTasks).toBe(6);
+    // Sends visible but no declared work (older senders): the default counts, uncapped.
+    const undeclared: ScalingHistory = { ...minutes(15, { jobs: 0, wantedTasks: 0 }, 10), secondsPerMessage: undefined };
+    expect(at({ visible: 500 }, undeclared).targetTasks).toBe(50);
   });
 
-  it('refuses counts that are not whole numbers ≥ 0 (no point beats a wrong one)', () => {
+  it('removes an idle surplus in one step, only after scaleInMinutes complete minutes that all wanted fewer', () => {
+    const calm: ScalingHistory = { ...minutes(15, { jobs: 2, wantedTasks: 2 }, 2), secondsPerMessage: 60 };
+    expect(at({ inFlight: 2, desired: 40, running: 40 }, calm)).toMatchObject({ targetTasks: 3, reason: 'in' });
+    expect(2 / 3).toBeLessThanOrEqual(SCALE_IN_MAX_BUSY_SHARE);
+    // One minute of the streak wanted 40: hold.
+    const recent: ScalingHistory = { ...calm, minutes: [...calm.minutes.slice(0, 14), { jobs: 40, wantedTasks: 40 }] };
+    expect(at({ inFlight: 2, desired: 40, running: 40 }, recent).reason).toBe('hold');
+    // A missing minute (the Lambda did not publish) breaks the streak: nothing shrinks on missing data.
+    const gap: ScalingHistory = { ...calm, minutes: [...calm.minutes.slice(0, 14), undefined] };
+    expect(at({ inFlight: 2, desired: 40, running: 40 }, gap).reason).toBe('hold');
+    // A surplus of one task in twenty is inside the dead band (a tenth of the fleet): hold.
+    const nearly: ScalingHistory = { ...minutes(15, { jobs: 19, wantedTasks: 19 }, 19), secondsPerMessage: 60 };
+    expect(at({ inFlight: 15, desired: 20, running: 20 }, nearly).reason).toBe('hold');
+    expect(SCALE_IN_DEAD_BAND_SHARE * 20).toBeGreaterThan(1);
+    // Nothing goes while a job waits.
+    expect(at({ visible: 1, inFlight: 2, desired: 40, running: 40 }, calm).targetTasks).toBe(40);
+  });
+
+  it('dead band: busy tasks are never a surplus', () => {
+    const calm: ScalingHistory = { ...minutes(15, { jobs: 0, wantedTasks: 1 }, 1), secondsPerMessage: 1 };
+    // 20 tasks each running a job that the work estimate says is short: all 20 stay (and headroom above).
+    expect(at({ inFlight: 20, desired: 20, running: 20 }, calm).targetTasks).toBe(20);
+    expect(at({ inFlight: 14, desired: 20, running: 20 }, calm).targetTasks).toBe(Math.ceil(14 / SCALE_IN_MAX_BUSY_SHARE));
+  });
+
+  it('goes to zero only after idleMinutesToZero complete minutes with no job and no message sent', () => {
+    expect(at({ desired: 1, running: 1 })).toMatchObject({ targetTasks: 0, reason: 'zero' });
+    const sentLastMinute: ScalingHistory = { ...KNOWN, sent: [...KNOWN.sent.slice(0, 14), 1] };
+    expect(at({ desired: 1, running: 1 }, sentLastMinute).targetTasks).toBe(1);
+    const busyLastMinute: ScalingHistory = { ...KNOWN, minutes: [...KNOWN.minutes.slice(0, 14), { jobs: 1, wantedTasks: 1 }] };
+    expect(at({ desired: 1, running: 1 }, busyLastMinute).targetTasks).toBe(1);
+    const missing: ScalingHistory = { ...KNOWN, minutes: [...KNOWN.minutes.slice(0, 14), undefined] };
+    expect(at({ desired: 1, running: 1 }, missing).targetTasks).toBe(1);
+    // A job now (waiting or running) keeps the task, whatever the history says.
+    expect(at({ desired: 1, running: 1, inFlight: 1 }).targetTasks).toBe(1);
+    // A trickle's rate alone never brings the fleet back up.
+    const trickle: ScalingHistory = { ...KNOWN, sent: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0] };
+    expect(at({}, trickle).targetTasks).toBe(0);
+  });
+
+  it('refuses counts that are not whole numbers ≥ 0 (no action beats a wrong one)', () => {
     expect(() => at({ desired: -1 })).toThrow(RangeError);
     expect(() => at({ visible: Number.NaN })).toThrow(RangeError);
-    expect(() => at({}, 0)).toThrow(RangeError);
+    expect(() => at({}, KNOWN, { concurrency: 0 })).toThrow(RangeError);
   });
 });

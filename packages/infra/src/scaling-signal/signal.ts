@@ -1,17 +1,19 @@
-// The autoscaling signal the scheduled scaling-signal Lambda publishes every minute (scaling-signal-lambda.ts holds
-// the AWS calls). Pure, so the Lambda, its tests and the infra's scaling bench compute it the same way.
+// The scaling decision the scheduled scaling-signal Lambda takes every minute (lambda.ts holds the AWS calls): the
+// desired count of the worker service, computed from the seconds of work queued and in flight. Pure, so the Lambda,
+// its tests and the infra's scaling bench compute it the same way.
+import { z } from 'zod';
 
 /** CloudWatch namespace of the scaling signal (a dimension ServiceName names the ECS service). */
 export const SCALING_SIGNAL_NAMESPACE = 'Revive/Scaling';
 /** Powertools `service` of the Lambda: Powertools adds it as a dimension to every metric, so alarms name it too. */
 export const SCALING_SIGNAL_SERVICE = 'scaling-signal';
-/** The metric names, one per field of ScalingSignal that an alarm or the dashboard reads. */
+/** The metric names, one per field of ScalingSignal that an alarm, the dashboard or the next run reads. */
 export const SCALING_SIGNAL_METRICS = {
   jobs: 'Jobs',
-  taskDeficit: 'TaskDeficit',
+  workSeconds: 'WorkSeconds',
+  wantedTasks: 'WantedTasks',
+  targetTasks: 'TargetTasks',
   idleTasks: 'IdleTasks',
-  idleSurplus: 'IdleTaskSurplus',
-  quiet: 'Quiet',
 } as const;
 
 /**
@@ -20,6 +22,19 @@ export const SCALING_SIGNAL_METRICS = {
  * scale-out) minutes later. @default 0.8
  */
 export const SCALE_IN_MAX_BUSY_SHARE = 0.8;
+/**
+ * The arrival-rate term sizes the fleet to run the median minute's arrivals at this share of its throughput (rounded
+ * up to whole tasks; the drain term catches the Poisson noise above it). `pnpm bench:scaling`, GPU daily 2 d: 0.9
+ * cost 1.98× the busy floor at a p95 wait of 15 s, 1.0 cost 1.78× at 25 s; rounding to the nearest task instead of
+ * up gave 1.56× at 6.3 min. @default 1
+ */
+export const RATE_TARGET_UTILIZATION = 1;
+/**
+ * Scale-in waits until the surplus is at least this share of the desired count (and one task): a fleet one task
+ * above a noisy steady load holds. `pnpm bench:scaling`, CPU daily: 5.5 reversals an hour without it, 4.7 with it.
+ * @default 0.1
+ */
+export const SCALE_IN_DEAD_BAND_SHARE = 0.1;
 
 /** One reading of the job queue (GetQueueAttributes) and the worker service (DescribeServices). */
 export interface ScalingSnapshot {
@@ -27,42 +42,95 @@ export interface ScalingSnapshot {
   readonly visible: number;
   /** ApproximateNumberOfMessagesNotVisible: jobs a worker holds. */
   readonly inFlight: number;
-  /** The service's desiredCount, which Application Auto Scaling sets (so it already counts its last action). */
+  /** The service's desiredCount (which this signal sets). */
   readonly desired: number;
   readonly running: number;
   readonly pending: number;
 }
 
-export interface ScalingSignalOptions {
-  /** Jobs, waiting or running, one task is worth: the work asks for CEIL(jobs / jobsPerTask) tasks. */
-  readonly jobsPerTask: number;
-  /** Jobs one task runs at once (REVIVE_CONCURRENCY): how many held messages make one task busy. */
-  readonly concurrency: number;
+/** One past minute as CloudWatch holds it; a minute the Lambda did not publish is `undefined` in the history. */
+export interface SignalMinute {
+  /** Jobs waiting or running (the signal's own Jobs). */
+  readonly jobs: number;
+  /** Tasks the work asked for (the signal's own WantedTasks). */
+  readonly wantedTasks: number;
 }
 
-/** What the Lambda publishes, in tasks unless named otherwise. */
+/** What the signal reads besides the snapshot: CloudWatch points, oldest first, the newest ending at least the metric lag ago. */
+export interface ScalingHistory {
+  /** The signal's own minutes (undefined where it published nothing). */
+  readonly minutes: readonly (SignalMinute | undefined)[];
+  /** SQS NumberOfMessagesSent per minute, same minutes (SQS publishes nothing for an idle queue: undefined reads 0). */
+  readonly sent: readonly (number | undefined)[];
+  /** Task-seconds per message of the recent sends (the senders' estimates at the measured costs); undefined: none sent. */
+  readonly secondsPerMessage: number | undefined;
+}
+
+export interface ScalingSignalOptions {
+  readonly minTasks: number;
+  readonly maxTasks: number;
+  /** Jobs one task runs at once (REVIVE_CONCURRENCY): how many held messages make one task busy. */
+  readonly concurrency: number;
+  /** Task-seconds of a message whose work is not known from recent sends (the default photo at the default costs). */
+  readonly defaultSecondsPerMessage: number;
+  /** How long the queued work may take to drain: one task more is worth it per this many seconds of queued work. */
+  readonly drainSeconds: number;
+  /** Minutes over which the arrival rate is measured (the newest `rateMinutes` of the sent history). */
+  readonly rateMinutes: number;
+  /** Minutes every one of which must have wanted fewer tasks than desired before the surplus goes (in one step). */
+  readonly scaleInMinutes: number;
+  /** Minutes with no job waiting, running or sent before the last task goes (rent-or-buy: about a cold start). */
+  readonly idleMinutesToZero: number;
+  /**
+   * Tasks a scale-out may reach while no send of the last minutes is visible in CloudWatch yet (a burst into a quiet
+   * queue): its work is unknown for the minute or two the points take, and a burst of one-second jobs must not be
+   * taken for a burst of photos. Once SQS shows the sends, the senders' declared work (or, if they declare none,
+   * the default) counts.
+   */
+  readonly unknownWorkStartTasks: number;
+}
+
+const positive = z.number().positive();
+const whole = z.number().int().min(0);
+/** The Lambda's settings (REVIVE_SCALING, JSON, set by the QueueDepthScaling construct; the bench reads them from the template). */
+export const scalingSettingsSchema = z.strictObject({
+  options: z.strictObject({
+    minTasks: whole,
+    maxTasks: whole,
+    concurrency: z.number().int().min(1),
+    defaultSecondsPerMessage: positive,
+    drainSeconds: positive,
+    rateMinutes: z.number().int().min(1),
+    scaleInMinutes: z.number().int().min(1),
+    idleMinutesToZero: z.number().int().min(1),
+    unknownWorkStartTasks: z.number().int().min(1),
+  }),
+  /** While the desired count is 0, how often the Lambda reads the queue within its minute. */
+  zeroPollSeconds: z.number().int().min(1).max(60),
+  /** Minutes of sends whose declared work gives the mean task-seconds per message. */
+  workMixMinutes: z.number().int().min(1),
+  /** The mode's per-unit costs (contract DEFAULT_WORK_COSTS scaled to secondsPerJob), task-seconds. */
+  workCosts: z.strictObject({ secondsPerFrame: positive, secondsPerOutputMegapixel: positive, secondsPerFace: positive }),
+});
+export type ScalingSettings = z.infer<typeof scalingSettingsSchema>;
+
+/** What the Lambda publishes and does. */
 export interface ScalingSignal {
   /** Jobs waiting or running. */
   readonly jobs: number;
-  /** CEIL(jobs / jobsPerTask). */
+  /** Task-seconds of the jobs waiting and running (each at its full estimate). */
+  readonly workSeconds: number;
+  /**
+   * Tasks the work asks for now (0 with no job): the larger of what keeps up with the median minute's arrivals and
+   * what drains all the work within drainSeconds (never more than the jobs can occupy).
+   */
   readonly wantedTasks: number;
-  /** wantedTasks − desired: positive asks for that many more tasks (the scale-out alarm), negative is a surplus. */
-  readonly taskDeficit: number;
-  /**
-   * Desired tasks with no job: desired − CEIL(inFlight / concurrency), counted in whole tasks' worth of free slots;
-   * 0 while a job waits (a free slot takes it at once).
-   */
+  /** The desired count to set (bounded by min and max); equal to the snapshot's desired count to hold. */
+  readonly targetTasks: number;
+  /** Desired tasks with no job (whole tasks of free slots); 0 while a job waits. */
   readonly idleTasks: number;
-  /**
-   * Tasks the scale-in may remove: the surplus over what the work asks for (at least one task: the last one is the
-   * scale-to-zero alarm's), but never so many that the running jobs would fill more than SCALE_IN_MAX_BUSY_SHARE of
-   * the slots left, and none while a job waits. Busy tasks are never counted, so a fleet whose tasks all hold jobs is
-   * not shrunk just because jobsPerTask would allow fewer: that is the dead band between scale-out (a backlog of
-   * jobsPerTask jobs per task) and scale-in (idle tasks beyond the headroom).
-   */
-  readonly idleSurplus: number;
-  /** 1 when tasks are desired and no job waits or runs, else 0 (the scale-to-zero alarm counts these minutes). */
-  readonly quiet: 0 | 1;
+  /** Why the target is what it is, for the log line. */
+  readonly reason: 'out' | 'hold' | 'in' | 'zero';
 }
 
 function count(name: string, value: number): number {
@@ -70,27 +138,68 @@ function count(name: string, value: number): number {
   return value;
 }
 
-/** The signal for one snapshot. Throws on counts that are not whole numbers ≥ 0 (nothing is published then). */
-export function scalingSignal(snapshot: ScalingSnapshot, options: ScalingSignalOptions): ScalingSignal {
-  const jobsPerTask = count('jobsPerTask', options.jobsPerTask);
-  const concurrency = count('concurrency', options.concurrency);
-  if (jobsPerTask < 1 || concurrency < 1) throw new RangeError('scaling signal: jobsPerTask and concurrency must be ≥ 1');
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length === 0 ? 0 : sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The tail of `xs` of length n, or undefined if it is shorter. */
+function last<T>(xs: readonly T[], n: number): readonly T[] | undefined {
+  return xs.length < n ? undefined : xs.slice(xs.length - n);
+}
+
+/**
+ * The desired count for one snapshot. Scale-out is absolute and immediate (the target is what the work asks for, not a
+ * step on top of a step in progress). Scale-in waits for `scaleInMinutes` complete minutes that all wanted fewer tasks,
+ * then removes the whole idle surplus at once, never a task the running jobs need. Zero needs `idleMinutesToZero`
+ * complete minutes with no job and no message sent, and no job now. A minute the signal did not publish breaks both
+ * streaks: with points missing the fleet never shrinks. Throws on counts that are not whole numbers ≥ 0.
+ */
+export function scalingSignal(snapshot: ScalingSnapshot, history: ScalingHistory, o: ScalingSignalOptions): ScalingSignal {
+  const concurrency = count('concurrency', o.concurrency);
+  if (concurrency < 1) throw new RangeError('scaling signal: concurrency must be ≥ 1');
+  if (!(o.maxTasks >= o.minTasks) || !(o.drainSeconds > 0) || !(o.defaultSecondsPerMessage > 0)) throw new RangeError('scaling signal: bad options');
   const visible = count('visible', snapshot.visible);
   const inFlight = count('inFlight', snapshot.inFlight);
   const desired = count('desired', snapshot.desired);
   count('running', snapshot.running);
   count('pending', snapshot.pending);
+  const perMessage = history.secondsPerMessage !== undefined && history.secondsPerMessage > 0 ? history.secondsPerMessage : o.defaultSecondsPerMessage;
   const jobs = visible + inFlight;
-  const wantedTasks = Math.ceil(jobs / jobsPerTask);
-  const idleTasks = visible > 0 ? 0 : Math.max(0, desired - Math.ceil(inFlight / concurrency));
-  const keepForRunningJobs = Math.ceil(inFlight / (concurrency * SCALE_IN_MAX_BUSY_SHARE));
-  const idleSurplus = visible > 0 ? 0 : Math.max(0, desired - Math.max(1, wantedTasks, keepForRunningJobs));
-  return {
-    jobs,
-    wantedTasks,
-    taskDeficit: wantedTasks - desired,
-    idleTasks,
-    idleSurplus,
-    quiet: desired >= 1 && jobs === 0 ? 1 : 0,
-  };
+  const busyTasks = Math.ceil(inFlight / concurrency);
+  const workSeconds = jobs * perMessage;
+  // Enough tasks to clear all the work within drainSeconds, but never more than the jobs can occupy.
+  const drainTasks = Math.min(Math.ceil(workSeconds / o.drainSeconds), Math.ceil(jobs / concurrency));
+  // The median minute, not the mean: a burst is work to drain (above), not a rate to keep up with.
+  const recentSent = last(history.sent, o.rateMinutes);
+  const ratePerSecond = recentSent === undefined ? 0 : median(recentSent.map((x) => x ?? 0)) / 60;
+  const rateTasks = Math.ceil((ratePerSecond * perMessage) / RATE_TARGET_UTILIZATION);
+  // The rate alone never starts tasks for an empty queue (a trickle's last job is not a reason to come back up).
+  const wantedTasks = jobs > 0 ? Math.max(rateTasks, drainTasks) : 0;
+  const idleTasks = visible > 0 ? 0 : Math.max(0, desired - busyTasks);
+  const clamp = (n: number) => Math.max(o.minTasks, Math.min(o.maxTasks, n));
+  const base = { jobs, workSeconds, wantedTasks, idleTasks };
+
+  const workKnown = history.secondsPerMessage !== undefined || history.sent.some((x) => (x ?? 0) > 0);
+  const outTo = workKnown ? wantedTasks : Math.min(wantedTasks, Math.max(desired, o.unknownWorkStartTasks));
+  if (clamp(outTo) > desired) return { ...base, targetTasks: clamp(outTo), reason: 'out' };
+  const hold = { ...base, targetTasks: desired, reason: 'hold' as const };
+  if (desired <= o.minTasks) return hold;
+
+  const quiet = last(history.minutes, o.idleMinutesToZero);
+  const quietSent = last(history.sent, o.idleMinutesToZero);
+  if (jobs === 0 && quiet?.every((m) => m !== undefined && m.jobs === 0) && quietSent?.every((x) => (x ?? 0) === 0)) {
+    return { ...base, targetTasks: clamp(0), reason: 'zero' };
+  }
+  // The running jobs keep their tasks, with headroom for the noise of arrivals; the last task is the zero rule's.
+  const keep = Math.max(1, wantedTasks, rateTasks, Math.ceil(inFlight / (concurrency * SCALE_IN_MAX_BUSY_SHARE)));
+  const streak = last(history.minutes, o.scaleInMinutes);
+  if (visible === 0 && keep < desired && streak?.every((m) => m !== undefined && m.wantedTasks < desired)) {
+    const target = clamp(Math.max(keep, ...streak.map((m) => m!.wantedTasks)));
+    // A dead band: a surplus of one task in ten (at least one) is the noise of a steady load, not a reason to stop
+    // tasks that the next minutes would start again.
+    if (target <= desired - Math.max(1, Math.ceil(SCALE_IN_DEAD_BAND_SHARE * desired))) return { ...base, targetTasks: target, reason: 'in' };
+  }
+  return hold;
 }

@@ -36,6 +36,8 @@ export interface JobLifecycleSettings {
    * FAILS with JOB_TIMEOUT.
    */
   readonly jobTimeoutSeconds: number;
+  /** Jobs the task runs at once (REVIVE_CONCURRENCY), for the per-unit costs it publishes. @default 1 */
+  readonly concurrency?: number;
   /** REVIVE_JOB_TIMEOUT_PER_FACE_SECONDS. @default the contract's DEFAULT_JOB_TIMEOUT_PER_FACE_SECONDS */
   readonly jobTimeoutPerFaceSeconds?: number;
   /** REVIVE_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS. @default the contract's DEFAULT_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS */
@@ -262,6 +264,13 @@ export class JobLifecycle {
       const durationMs = finishedAt.getTime() - startedAt.getTime();
       const { facesFound, timingsMs, resultKey } = success;
       telemetry.jobSucceeded(durationMs, facesFound, queueWaitMs, timingsMs);
+      telemetry.workCosts({
+        durationMs,
+        timingsMs,
+        facesRestored: facesFound,
+        outputPixels: (success.resultWidth ?? 0) * (success.resultHeight ?? 0),
+        concurrency: this.settings.concurrency ?? 1,
+      });
       this.log.info('job succeeded', { ...logKeys, durationMs, facesFound, resultKey, timingsMs, ...result.logKeys });
       const { leaseOwner: _o, leaseExpiresAt: _l, ...rest } = record;
       this.notify({ ...rest, status: 'SUCCEEDED', ...success, faces: [...success.faces], finishedAt: finishedAt.toISOString() });

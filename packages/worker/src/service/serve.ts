@@ -175,6 +175,7 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
       jobTtlDays: config.REVIVE_JOB_TTL_DAYS,
       maxSourceBytes: DEFAULT_MAX_SOURCE_BYTES,
       jobTimeoutSeconds: config.REVIVE_JOB_TIMEOUT_SECONDS,
+      concurrency: config.REVIVE_CONCURRENCY,
       jobTimeoutPerFaceSeconds: config.REVIVE_JOB_TIMEOUT_PER_FACE_SECONDS,
       jobTimeoutPerMegapixelSeconds: config.REVIVE_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS,
       maxFaces: config.REVIVE_MAX_FACES,

@@ -1,6 +1,6 @@
 import { METRICS_NAMESPACE, WORKER_METRIC_DIMENSIONS, WORKER_METRICS, WORKER_SERVICE_NAME } from '@revive/contract';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Telemetry } from './telemetry.js';
+import { measuredWorkCosts, Telemetry } from './telemetry.js';
 
 interface EmfLine {
   readonly _aws: { readonly CloudWatchMetrics: readonly { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] };
@@ -37,6 +37,7 @@ describe('Telemetry', () => {
       t.jobFailed('IMAGE_TOO_LARGE', 40);
       t.jobDeferred('transient');
       t.modelsLoaded(900);
+      t.workCosts({ durationMs: 1200, timingsMs: { restore: 400, encode: 100 }, facesRestored: 2, outputPixels: 4_000_000, concurrency: 1 });
     });
     const published = new Set<string>();
     for (const line of lines) {
@@ -52,5 +53,14 @@ describe('Telemetry', () => {
     expect(stageLine?.[WORKER_METRIC_DIMENSIONS.stage]).toBe('decode');
     const failedLine = lines.find((l) => l._aws.CloudWatchMetrics[0]!.Metrics.some((m) => m.Name === WORKER_METRICS.jobsFailed));
     expect(failedLine?.[WORKER_METRIC_DIMENSIONS.errorCode]).toBe('IMAGE_TOO_LARGE');
+  });
+
+  it('measures a photo\'s per-unit costs in task-seconds: faces, output megapixels, and the rest per frame', () => {
+    const sample = { durationMs: 10_000, timingsMs: { decode: 500, detect: 500, align: 200, restore: 3800, upscale: 1000, paste: 600, encode: 400 }, facesRestored: 2, outputPixels: 8_000_000, concurrency: 1 };
+    expect(measuredWorkCosts(sample)).toEqual({ secondsPerFace: 2, secondsPerOutputMegapixel: 0.25, secondsPerFrame: 4 });
+    // Two jobs at once on a task: each job's wall time is half its share of the task.
+    expect(measuredWorkCosts({ ...sample, concurrency: 2 })).toEqual({ secondsPerFace: 1, secondsPerOutputMegapixel: 0.125, secondsPerFrame: 2 });
+    // No face restored: no per-face cost rather than a division by zero.
+    expect(measuredWorkCosts({ ...sample, facesRestored: 0 })).not.toHaveProperty('secondsPerFace');
   });
 });

@@ -7,7 +7,41 @@ import {
   WORKER_SERVICE_NAME,
   type JobErrorCode,
   type StageTimings,
+  type WorkCosts,
 } from '@revive/contract';
+
+/** Stages whose time grows with the faces restored. */
+const PER_FACE_STAGES = ['align', 'restore'];
+/** Stages whose time grows with the output's pixels. */
+const PER_OUTPUT_PIXEL_STAGES = ['upscale', 'paste', 'encode'];
+
+/** What a succeeded photo took, for its per-unit costs. */
+export interface JobCostSample {
+  /** Milliseconds from the lifecycle's start to success: every stage plus fetch, upload and record writes. */
+  readonly durationMs: number;
+  readonly timingsMs: StageTimings;
+  readonly facesRestored: number;
+  readonly outputPixels: number;
+  /** Jobs the task runs at once: a job's wall time is this many jobs' share of the task. */
+  readonly concurrency: number;
+}
+
+/**
+ * A photo's measured per-unit costs in task-seconds (see WORKER_METRICS.workSecondsPerFace): a cost whose unit the
+ * job had none of (no face restored) is left out rather than divided by zero.
+ */
+export function measuredWorkCosts(sample: JobCostSample): Partial<WorkCosts> {
+  const ms = (stages: readonly string[]) => stages.reduce((n, s) => n + (sample.timingsMs[s] ?? 0), 0);
+  const taskSeconds = (wallMs: number) => wallMs / 1000 / Math.max(1, sample.concurrency);
+  const faceMs = ms(PER_FACE_STAGES);
+  const pixelMs = ms(PER_OUTPUT_PIXEL_STAGES);
+  const frameMs = Math.max(0, sample.durationMs - faceMs - pixelMs);
+  return {
+    secondsPerFrame: taskSeconds(frameMs),
+    ...(sample.outputPixels > 0 ? { secondsPerOutputMegapixel: taskSeconds(pixelMs) / (sample.outputPixels / 1_000_000) } : {}),
+    ...(sample.facesRestored > 0 ? { secondsPerFace: taskSeconds(faceMs) / sample.facesRestored } : {}),
+  };
+}
 
 /**
  * JSON logs and EMF metrics. Powertools works outside Lambda: both write JSON lines to stdout, which the ECS
@@ -38,6 +72,15 @@ export class Telemetry {
       single.addDimension(DIMENSIONS.stage, stage);
       single.addMetric(NAMES.stageMs, MetricUnit.Milliseconds, ms);
     }
+  }
+
+  /** A succeeded photo's measured per-unit costs (measuredWorkCosts), which the scaling signal may read. */
+  workCosts(sample: JobCostSample): void {
+    const costs = measuredWorkCosts(sample);
+    this.metrics.addMetric(NAMES.workSecondsPerFrame, MetricUnit.Seconds, costs.secondsPerFrame ?? 0);
+    if (costs.secondsPerOutputMegapixel !== undefined) this.metrics.addMetric(NAMES.workSecondsPerOutputMegapixel, MetricUnit.Seconds, costs.secondsPerOutputMegapixel);
+    if (costs.secondsPerFace !== undefined) this.metrics.addMetric(NAMES.workSecondsPerFace, MetricUnit.Seconds, costs.secondsPerFace);
+    this.metrics.publishStoredMetrics();
   }
 
   jobFailed(code: JobErrorCode, durationMs: number | undefined): void {
