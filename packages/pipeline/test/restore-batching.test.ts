@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RetryableError } from '../src/errors.js';
 import { RemoteRestorer } from '../src/restorer-thread.js';
 import { MessageChannel } from 'node:worker_threads';
@@ -109,7 +109,10 @@ describe('restorer batching across jobs', () => {
     const before = [...internals.slots].map((slot) => slot.worker);
     const restorerBefore = (await internals.batchingState.current).worker;
     await restorerBefore.terminate();
-    // Queued until the new restorer and its pipeline threads are up.
+    // The pool learns of the death from the threads' exit events: a job sent before then goes to a thread wired to the
+    // dead restorer and fails as retryable (what a crash costs). Once the old pipeline threads are out of the pool,
+    // jobs wait for the new restorer and its pipeline threads.
+    await vi.waitFor(() => expect([...internals.slots].filter((slot) => before.includes(slot.worker))).toEqual([]), { timeout: 60_000, interval: 20 });
     const results = await Promise.all([pool.process(inputs[1]!.slice(), options), pool.process(inputs[1]!.slice(), options)]);
     for (const result of results) expect(psnr(await image(result), await image(reference))).toBeGreaterThan(50);
     expect((await internals.batchingState.current).worker).not.toBe(restorerBefore);
