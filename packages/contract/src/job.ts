@@ -123,6 +123,7 @@ export const jobSourceSchema = z.discriminatedUnion('kind', [
 ]);
 export type JobSource = z.infer<typeof jobSourceSchema>;
 
+
 /** A record's source: a photo's or video's (as its message has it), or an album's count of photos (its children carry theirs). */
 export const recordSourceSchema = z.union([jobSourceSchema, z.strictObject({ kind: z.literal('album'), photos: z.number().int().positive() })]);
 export type RecordSource = z.infer<typeof recordSourceSchema>;
@@ -132,7 +133,8 @@ export const jobMessageSchema = z.strictObject({
   version: z.literal(1),
   jobId: jobIdSchema,
   tenantId: tenantIdSchema,
-  source: jobSourceSchema,
+  /** A photo's or a video's source; an album's fan-in message carries the album's (`kind: 'album'`). */
+  source: recordSourceSchema,
   options: jobOptionsSchema,
   webhookUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
   /** ISO-8601 time the API sent the message; the worker reports queue wait from it. */
