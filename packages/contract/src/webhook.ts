@@ -110,7 +110,7 @@ export function jobResponseFromRecord(record: TenantIndexItem, links: JobRespons
     started_at: record.startedAt ?? null,
     completed_at: record.finishedAt ?? null,
     output:
-      record.status === 'SUCCEEDED' && links.resultUrl !== undefined
+      deliversOutput(record) && links.resultUrl !== undefined
         ? {
             url: links.resultUrl,
             expires_at: (links.resultUrlExpiresAt ?? new Date()).toISOString(),
@@ -144,6 +144,12 @@ export function jobResponseFromRecord(record: TenantIndexItem, links: JobRespons
       ...(record.kind === 'album' || record.kind === 'video' ? { children: `${base}/jobs/${record.jobId}/children` } : {}),
     },
   };
+}
+
+/** Whether a record's result is the caller's: a SUCCEEDED job's, and a partly failed album's ZIP of what succeeded. */
+export function deliversOutput(record: Pick<JobRecord, 'status' | 'resultKey' | 'kind'>): boolean {
+  if (record.resultKey === undefined) return false;
+  return record.status === 'SUCCEEDED' || (record.status === 'FAILED' && record.kind === 'album');
 }
 
 /**

@@ -442,6 +442,9 @@ describe('least privilege', () => {
       'create-upload': ['s3:PutObject'],
       // HeadObject of the upload (s3:GetObject); ListBucket so that a missing upload is a 404, not a 403.
       'create-job': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject', 's3:ListBucket'],
+      'create-video': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject', 's3:ListBucket'],
+      'create-album': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject', 's3:ListBucket'],
+      'list-children': ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 's3:GetObject'],
       'get-job': ['dynamodb:GetItem', 's3:GetObject'],
       // Done jobs in the list carry presigned result URLs.
       'list-jobs': ['dynamodb:Query', 's3:GetObject'],
