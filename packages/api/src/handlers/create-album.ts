@@ -1,5 +1,6 @@
 // `POST /albums`; the Lambda entry is src/lambda/create-album.ts.
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import {
   API_METRICS,
   childJobId,
@@ -49,6 +50,8 @@ export const createAlbum: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = a
   const albumId = key === undefined ? randomUUID() : idempotentJobId(tenantId, key);
   const base = baseUrl(event);
 
+  // Each of the concurrent calls below listens on the request's deadline.
+  if (deps.signal !== undefined) setMaxListeners(DEFAULT_ALBUM_CREATE_CONCURRENCY * 2, deps.signal);
   if (key !== undefined) {
     const earlier = await deps.table.get(albumId, deps.signal);
     if (earlier !== undefined) return replay(earlier, tenantId, hash, base, deps);
