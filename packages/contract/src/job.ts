@@ -30,11 +30,11 @@ export const JOB_ERROR_CODES = [
   'DEAD_LETTERED', // the message reached the dead-letter queue before any worker wrote an outcome; final, like every FAILED
   'ALBUM_PARTLY_FAILED', // an album whose photos did not all succeed; its ZIP holds those that did, each child carries its own error
   'SEGMENT_FAILED', // a video segment failed for good (or exhausted its retries); the message names the segment and its code
-  'VIDEO_UNREADABLE', // truncated, undecodable, or not a video ffprobe reads
-  'VIDEO_NO_VIDEO_STREAM', // the file has no video stream (audio only, or a photo named .mp4)
-  'VIDEO_TOO_LONG', // longer than the worker accepts (REVIVE_VIDEO_MAX_DURATION_SECONDS)
-  'VIDEO_TOO_LARGE', // more pixels per frame than the worker accepts (REVIVE_VIDEO_MAX_PIXELS_PER_FRAME)
-  'VIDEO_ENCODE_FAILED', // ffmpeg could not encode or assemble the result
+  'VIDEO_UNREADABLE', // ffprobe or ffmpeg could not read the video: truncated, undecodable, or not a video (a photo renamed .mp4)
+  'VIDEO_NO_VIDEO_STREAM', // the file holds no video stream (audio only, subtitles only)
+  'VIDEO_TOO_LONG', // longer than the worker's maximum duration, or more frames than it takes
+  'VIDEO_TOO_LARGE', // frames of more pixels than the worker's maximum
+  'VIDEO_ENCODE_FAILED', // ffmpeg could not encode or assemble the restored video
   'INTERNAL', // a bug; the reason says what happened
 ] as const;
 export const jobErrorCodeSchema = z.enum(JOB_ERROR_CODES);
