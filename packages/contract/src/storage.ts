@@ -101,3 +101,8 @@ export function childJobId(parentJobId: string, index: number): string {
   const hex = hash.subarray(0, 16).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
+
+/** A video's working folder under SEGMENTS_PREFIX: its probe, its restored segments; deleted when the video ends. */
+export function videoWorkPrefix(tenantId: string, videoJobId: string): string {
+  return `${SEGMENTS_PREFIX}${tenantKeySegment(tenantId)}/${videoJobId}/`;
+}

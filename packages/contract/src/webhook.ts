@@ -99,7 +99,7 @@ export function jobResponseFromRecord(record: TenantIndexItem, links: JobRespons
   return {
     id: record.jobId,
     status: record.status,
-    kind: record.kind === 'video' || record.kind === 'album' ? record.kind : 'photo',
+    kind: record.kind ?? 'photo',
     parent_id: record.parentJobId ?? null,
     input: {
       source: record.source.kind === 's3' ? { uploadKey: record.source.key } : record.source.kind === 'url' ? { url: record.source.url } : null,

@@ -240,6 +240,7 @@ export class JobLifecycle {
       ...(this.settings.jobTimeoutPerMegapixelSeconds !== undefined && { perMegapixelSeconds: this.settings.jobTimeoutPerMegapixelSeconds }),
     });
     const context: TaskContext = {
+      owner: this.settings.workerId,
       attempt: record.attempts,
       signal: budget.signal,
       startBudget: () => budget.start(),
