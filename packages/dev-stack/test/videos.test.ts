@@ -207,11 +207,9 @@ describe('video jobs against the local stack', () => {
     const input = await probeVideo(file);
     const created = await call('POST', '/videos', { source: { uploadKey: await putUpload(await readFile(file)) }, options: { upscale: 1 }, webhookUrl: `${hookBase}/hook` });
     const id = String(created.body.id);
-    const segmentIds = new Set(Array.from({ length: 3 }, (_, i) => childJobId(id, i)));
+    // Once a segment runs (its record says RUNNING: claimed by the worker, which is restoring it).
     const deadline = Date.now() + 120_000;
-    while (!workerLog.some((line) => line.includes('"job started"') && [...segmentIds].some((s) => line.includes(s))) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    while (!(await segmentsOf(id)).some((c) => c.status === 'RUNNING') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const victim = stack.worker!.child!;
     // Its own process group (the supervisor starts it detached): the worker and its ffmpeg children die together.
     process.kill(-victim.pid!, 'SIGKILL');
