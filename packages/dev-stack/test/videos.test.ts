@@ -200,6 +200,9 @@ describe('video jobs against the local stack', () => {
     expect(statuses.filter((s) => s === 'CANCELED').length, statuses.join(',')).toBeGreaterThan(0);
     const after = jobResponseSchema.parse((await call('GET', `/jobs/${id}`)).body);
     expect(after).toMatchObject({ status: 'CANCELED', output: null });
+    // The segments that ran before the cancel are deleted as they end, the probe with the last one: no part is left.
+    while ((await workObjects(id)).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    expect(await workObjects(id)).toEqual([]);
   }, 180_000);
 
   it('finishes a video exactly once when its worker is killed with -9 mid-segment', async () => {
