@@ -13,7 +13,7 @@ export const TABLE_SCHEMA = {
     name: 'byTenant',
     partitionKey: 'tenantId',
     sortKey: 'createdAt',
-    projected: ['status', 'source', 'options', 'kind', 'parentJobId', 'childrenTotal', 'childrenSucceeded', 'childrenFailed', 'childrenCanceled', 'framesTotal', 'framesDone', 'webhookUrl', 'webhookDelivery', 'attempts', 'startedAt', 'finishedAt', 'timingsMs', 'facesFound', 'faces', 'resultKey', 'resultWidth', 'resultHeight', 'errorCode', 'errorMessage'],
+    projected: ['status', 'source', 'options', 'webhookUrl', 'webhookDelivery', 'attempts', 'startedAt', 'finishedAt', 'timingsMs', 'facesFound', 'faces', 'resultKey', 'resultWidth', 'resultHeight', 'errorCode', 'errorMessage'],
   },
   /**
    * Sparse index of jobs whose message may not have been sent yet (the API's transactional outbox): only records

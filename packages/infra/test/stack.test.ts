@@ -447,7 +447,7 @@ describe('least privilege', () => {
       'list-children': ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 's3:GetObject'],
       'get-job': ['dynamodb:GetItem', 's3:GetObject'],
       // Done jobs in the list carry presigned result URLs.
-      'list-jobs': ['dynamodb:Query', 's3:GetObject'],
+      'list-jobs': ['dynamodb:BatchGetItem', 'dynamodb:Query', 's3:GetObject'],
       'cancel-job': ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
       openapi: [],
       'sweep-enqueue': ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'sqs:SendMessage'],
