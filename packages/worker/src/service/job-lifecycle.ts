@@ -383,7 +383,8 @@ export class JobLifecycle {
   private async discardSegment(job: JobMessage, video: JobRecord, resultKey: string | undefined): Promise<void> {
     const ended = (video.childrenSucceeded ?? 0) + (video.childrenFailed ?? 0) + (video.childrenCanceled ?? 0);
     const last = video.childrenTotal !== undefined && ended >= video.childrenTotal;
-    const keys = [...(resultKey === undefined ? [] : [resultKey]), ...(last ? [`${videoWorkPrefix(video.tenantId, video.jobId)}probe.json`] : [])];
+    const work = videoWorkPrefix(video.tenantId, video.jobId);
+    const keys = [...(resultKey === undefined ? [] : [resultKey]), ...(last ? [`${work}probe.json`, `${work}source`] : [])];
     if (keys.length > 0) await this.deps.objects.deleteObjects(keys);
     this.log.info('segment of an ended video discarded', { jobId: job.jobId, parentJobId: video.jobId, parentStatus: video.status, keys });
   }

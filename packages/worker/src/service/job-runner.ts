@@ -5,7 +5,7 @@ import type { ObjectStore } from './object-store.js';
 import { AlbumTask } from './tasks/album.js';
 import { PhotoTask, type PhotoTaskDeps, type PhotoTaskSettings } from './tasks/photo.js';
 import type { JobTask } from './tasks/task.js';
-import { VideoTask, type VideoSettings } from './tasks/video.js';
+import { VideoTask, type VideoSettings, type VideoTaskDeps } from './tasks/video.js';
 import { VideoSegmentTask } from './tasks/video-segment.js';
 
 export { DEFAULT_RETRY_BASE_SECONDS, DEFAULT_RETRY_MAX_SECONDS, LEASE_MARGIN_MAX_MS, parseBody } from './job-lifecycle.js';
@@ -17,6 +17,7 @@ export interface JobRunnerSettings extends JobLifecycleSettings, PhotoTaskSettin
 export interface JobRunnerDeps extends JobLifecycleDeps, PhotoTaskDeps {
   readonly objects: ObjectStore;
   readonly pipeline: PhotoTaskDeps['pipeline'] & ConstructorParameters<typeof VideoSegmentTask>[0]['pipeline'];
+  readonly http: PhotoTaskDeps['http'] & VideoTaskDeps['http'];
 }
 
 /** Runs the messages of the job queue: every job through the lifecycle, its kind's work by its task. */

@@ -20,6 +20,7 @@ import { assembleVideo, outputExtensionFor, planSegments, probeVideo, type Segme
 import type { ChildEnd, JobStore } from '../job-store.js';
 import type { ObjectStore } from '../object-store.js';
 import type { JobQueueConsumer } from '../queue.js';
+import type { SafeHttpClient } from '../source-fetch.js';
 import { withSignal, type JobTask, type TaskContext, type TaskResult, type TaskYield } from './task.js';
 
 /** Lifetime of the presigned GET ffmpeg reads a video through: longer than any segment's budget. @default 21_600 (6 h) */
@@ -41,6 +42,8 @@ export interface VideoSettings {
 }
 
 export interface VideoTaskDeps {
+  /** Downloads a URL source under the photos' address rules (source-fetch.ts). */
+  readonly http: Pick<SafeHttpClient, 'fetchVideoToFile'>;
   readonly store: Pick<JobStore, 'get' | 'getMany' | 'countChildEnd' | 'putChild' | 'setPlan' | 'clearPending'>;
   readonly objects: Pick<ObjectStore, 'getObjectStream' | 'putResult' | 'putResultFile' | 'presignGet' | 'deleteObjects'>;
   readonly queue: Pick<JobQueueConsumer, 'sendBatch'>;
@@ -51,9 +54,21 @@ export function probeKey(tenantId: string, videoJobId: string): string {
   return `${videoWorkPrefix(tenantId, videoJobId)}probe.json`;
 }
 
-/** What ffmpeg reads the video from: a presigned GET of the tenant's upload (range requests, nothing on local disk). */
-export async function videoInput(job: Pick<JobMessage, 'tenantId' | 'source'>, objects: Pick<ObjectStore, 'presignGet'>): Promise<string> {
-  if (job.source.kind !== 's3') throw new PermanentError('INVALID_MESSAGE', 'a video job reads an upload (source.uploadKey)');
+/**
+ * Where a URL source is copied once, by the planner: ffmpeg never fetches a caller's URL itself (its redirects and DNS
+ * would escape the address rules), and every segment reads the copy by range.
+ */
+export function sourceCopyKey(tenantId: string, videoJobId: string): string {
+  return `${videoWorkPrefix(tenantId, videoJobId)}source`;
+}
+
+/**
+ * What ffmpeg reads the video from: a presigned GET (range requests, nothing on local disk) of the tenant's upload,
+ * or of the planner's copy of a URL source.
+ */
+export async function videoInput(job: Pick<JobMessage, 'tenantId' | 'source' | 'jobId' | 'parentJobId'>, objects: Pick<ObjectStore, 'presignGet'>): Promise<string> {
+  if (job.source.kind === 'url') return await objects.presignGet(sourceCopyKey(job.tenantId, job.parentJobId ?? job.jobId), DEFAULT_VIDEO_INPUT_URL_TTL_SECONDS);
+  if (job.source.kind !== 's3') throw new PermanentError('INVALID_MESSAGE', 'a video job reads an upload or a URL');
   if (!isTenantUploadKey(job.tenantId, job.source.key)) throw new PermanentError('SOURCE_NOT_FOUND', `${job.source.key} is not one of this tenant's uploads`);
   return await objects.presignGet(job.source.key, DEFAULT_VIDEO_INPUT_URL_TTL_SECONDS);
 }
@@ -89,6 +104,7 @@ export class VideoTask implements JobTask {
   private async plan(job: JobMessage, context: TaskContext): Promise<TaskYield | undefined> {
     const { signal } = context;
     context.startBudget();
+    if (job.source.kind === 'url') await this.copySource(job, job.source.url, context);
     const input = await videoInput(job, this.deps.objects);
     const probe = await probeVideo(input, { limits: { maxDurationSeconds: this.settings.maxDurationSeconds, maxPixelsPerFrame: this.settings.maxPixelsPerFrame }, signal });
     if (probe.sizeBytes !== undefined && probe.sizeBytes > this.settings.maxBytes) {
@@ -110,6 +126,18 @@ export class VideoTask implements JobTask {
       await Promise.all(batch.map((segment) => this.deps.store.clearPending(segment.jobId)));
     });
     return { yielded: `${plans.length} segments of ${probe.video.frameCount} frames sent` };
+  }
+
+  /** Downloads a URL source (the photos' address rules, REVIVE_VIDEO_MAX_BYTES) and puts it in the video's work folder. */
+  private async copySource(job: JobMessage, url: string, context: TaskContext): Promise<void> {
+    await mkdir(this.settings.workDir, { recursive: true });
+    const file = path.join(this.settings.workDir, `${job.jobId}-${context.attempt}.source`);
+    try {
+      const size = await this.deps.http.fetchVideoToFile(url, file, this.settings.maxBytes, context.signal);
+      await this.deps.objects.putResultFile(sourceCopyKey(job.tenantId, job.jobId), file, size, 'application/octet-stream', { signal: context.signal });
+    } finally {
+      await rm(file, { force: true }).catch(() => undefined);
+    }
   }
 
   private segmentRecord(job: JobMessage, plan: SegmentPlan, probe: VideoProbe, now: Date): JobRecord {
@@ -194,7 +222,7 @@ export class VideoTask implements JobTask {
         }),
       );
       const input = await videoInput(job, this.deps.objects);
-      const extension = outputExtensionFor(probe, job.source.kind === 's3' ? job.source.key : 'video.mp4');
+      const extension = outputExtensionFor(probe, job.source.kind === 's3' ? job.source.key : job.source.kind === 'url' ? new URL(job.source.url).pathname : 'video.mp4');
       const output = path.join(dir, `result${extension}`);
       await assembleVideo({ input, probe, segments: files, output, signal });
       if (context.abandoned) return undefined;
@@ -225,7 +253,7 @@ export class VideoTask implements JobTask {
 
   /** Deletes the video's work folder in the bucket: its probe and every segment object (each attempt's). */
   private async cleanUp(job: JobMessage, segments: ReadonlyMap<string, JobRecord>): Promise<void> {
-    const keys = [probeKey(job.tenantId, job.jobId), ...[...segments.values()].flatMap((s) => (s.resultKey === undefined ? [] : [s.resultKey]))];
+    const keys = [probeKey(job.tenantId, job.jobId), sourceCopyKey(job.tenantId, job.jobId), ...[...segments.values()].flatMap((s) => (s.resultKey === undefined ? [] : [s.resultKey]))];
     await this.deps.objects.deleteObjects(keys).catch(() => undefined);
   }
 }
