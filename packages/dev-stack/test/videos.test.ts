@@ -27,6 +27,8 @@ let s3: S3Client;
 let hookServer: Server;
 let hookBase = '';
 const hooks: string[] = [];
+/** Videos the 127.0.0.2 server serves, by path. */
+const videoFiles = new Map<string, string>();
 const workerLog: string[] = [];
 
 async function call(method: string, route: string, body?: unknown) {
@@ -69,6 +71,8 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'revive-videos-'));
   const restorer = await writeChannelProbeRestorer(dir);
   hookServer = createServer((req, res) => {
+    const served = videoFiles.get(req.url ?? '');
+    if (served !== undefined) return void readFile(served).then((bytes) => res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': bytes.length }).end(bytes));
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
@@ -142,6 +146,21 @@ describe('video jobs against the local stack', () => {
     const deadline = Date.now() + 20_000;
     while (!hooks.some((h) => h.includes(video.id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(hooks.filter((h) => h.includes(`"id":"${video.id}"`))).toHaveLength(1);
+  }, 300_000);
+
+  it('restores a video from a URL source, fetched once under the address rules; refuses a loopback URL at the API', async () => {
+    const file = await makeTestVideo(dir, 'from-url.mp4', { seconds: 1, fps: 25, width: 160 });
+    videoFiles.set('/from-url.mp4', file);
+    const created = await call('POST', '/videos', { source: { url: `${hookBase}/from-url.mp4` }, options: { upscale: 1 } });
+    expect(created.status, JSON.stringify(created.body)).toBe(202);
+    const ended = await untilEnded(String(created.body.id), 240_000);
+    expect(ended.status, JSON.stringify(ended.error)).toBe('SUCCEEDED');
+    const out = path.join(dir, 'from-url-restored.mp4');
+    await writeFile(out, new Uint8Array(await (await fetch(ended.output!.url)).arrayBuffer()));
+    expect((await probeVideo(out)).video.frameCount).toBe((await probeVideo(file)).video.frameCount);
+    expect(await workObjects(ended.id)).toEqual([]);
+    const loopback = await call('POST', '/videos', { source: { url: 'http://127.0.0.1:9/video.mp4' } });
+    expect(loopback).toMatchObject({ status: 400, body: { code: 'FORBIDDEN_URL' } });
   }, 300_000);
 
   it('refuses at the API what the first bytes or the size say: a photo named .mp4, a video over REVIVE_VIDEO_MAX_BYTES', async () => {
