@@ -91,7 +91,7 @@ export class VideoTask implements JobTask {
   async run(job: JobMessage, context: TaskContext): Promise<TaskResult | TaskYield | undefined> {
     const video = await this.deps.store.get(job.jobId);
     if (video === undefined) throw new PermanentError('INVALID_MESSAGE', `no video ${job.jobId}`);
-    if (video.childrenTotal === undefined) return await this.plan(job, context);
+    if (video.childrenTotal === undefined) return await this.plan(job, video, context);
     return await this.finish(job, video, context);
   }
 
@@ -101,7 +101,7 @@ export class VideoTask implements JobTask {
    * worker did not) and sends their messages. A redelivery after a crash finds the plan and goes to the fan-in, which
    * finds the segments the crash left unwritten missing: see `finish`.
    */
-  private async plan(job: JobMessage, context: TaskContext): Promise<TaskYield | undefined> {
+  private async plan(job: JobMessage, video: JobRecord, context: TaskContext): Promise<TaskYield | undefined> {
     const { signal } = context;
     context.startBudget();
     if (job.source.kind === 'url') await this.copySource(job, job.source.url, context);
@@ -116,7 +116,7 @@ export class VideoTask implements JobTask {
     if (context.abandoned) return undefined;
     const now = new Date();
     if (!(await this.deps.store.setPlan(job.jobId, context.owner, { childrenTotal: plans.length, framesTotal: probe.video.frameCount }, now))) return undefined;
-    const segments = plans.map((plan) => this.segmentRecord(job, plan, probe, now));
+    const segments = plans.map((plan) => this.segmentRecord(job, plan, now, video.expiresAt));
     await mapLimit(segments, FAN_OUT_CONCURRENCY, async (segment) => {
       await this.deps.store.putChild(segment);
     });
@@ -140,7 +140,8 @@ export class VideoTask implements JobTask {
     }
   }
 
-  private segmentRecord(job: JobMessage, plan: SegmentPlan, probe: VideoProbe, now: Date): JobRecord {
+  /** A segment's record; it lives as long as its video's (the same TTL). */
+  private segmentRecord(job: JobMessage, plan: SegmentPlan, now: Date, expiresAt: number): JobRecord {
     const jobId = childJobId(job.jobId, plan.index);
     return {
       jobId,
@@ -155,7 +156,7 @@ export class VideoTask implements JobTask {
       ...(job.videoCrf !== undefined && { videoCrf: job.videoCrf }),
       attempts: 0,
       createdAt: now.toISOString(),
-      expiresAt: Math.floor(now.getTime() / 1000) + 7 * 86_400,
+      expiresAt,
       // In the outbox until its message is sent (the enqueue sweeper sends it otherwise).
       enqueuePending: pendingShardKey(jobId),
       enqueuePendingSince: now.getTime(),
