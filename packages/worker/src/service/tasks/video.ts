@@ -204,8 +204,8 @@ export class VideoTask implements JobTask {
       const frames = segment.segment === undefined ? '' : ` (frames ${segment.segment.startFrame}–${segment.segment.startFrame + segment.segment.frameCount - 1})`;
       throw new PermanentError('SEGMENT_FAILED', `segment ${failed}${frames} ${segment.status}: ${segment.errorCode ?? segment.status}: ${segment.errorMessage ?? 'canceled'}`);
     }
-    const missing = ordered.findIndex((s) => s === undefined);
-    if (missing >= 0) throw new PermanentError('INTERNAL', `segment ${missing} of ${total} was never written (the planner stopped before it); the video cannot be assembled`);
+    const missing = ordered.flatMap((s, i) => (s === undefined ? [i] : []));
+    if (missing.length > 0) return await this.replan(job, video, missing);
     if (running > 0) return { yielded: `${running} of ${total} segments still to end` };
     if (context.abandoned) return undefined;
     context.startBudget();
@@ -250,6 +250,27 @@ export class VideoTask implements JobTask {
     } finally {
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     }
+  }
+
+  /**
+   * A planner that died part way wrote the plan but not every segment: the same plan (from the stored probe) gives
+   * the missing ones, written and sent now; the video waits for them like the others.
+   */
+  private async replan(job: JobMessage, video: JobRecord, missing: readonly number[]): Promise<TaskYield> {
+    const probe = await readProbe(this.deps.objects, job.tenantId, job.jobId);
+    const plans = planSegments(probe, this.settings.framesPerSegment === undefined ? {} : { framesPerSegment: this.settings.framesPerSegment });
+    if (plans.length !== video.childrenTotal) {
+      throw new PermanentError('SEGMENT_FAILED', `segments ${missing.join(', ')} were never written, and this worker plans ${plans.length} segments, not ${video.childrenTotal} (REVIVE_VIDEO_FRAMES_PER_SEGMENT differs)`);
+    }
+    const now = new Date();
+    const segments = missing.map((i) => this.segmentRecord(job, plans[i]!, now, video.expiresAt));
+    for (const segment of segments) await this.deps.store.putChild(segment);
+    for (let b = 0; b < segments.length; b += 10) {
+      const batch = segments.slice(b, b + 10);
+      await this.deps.queue.sendBatch(batch.map((segment) => this.segmentMessage(job, segment, probe, now)));
+      await Promise.all(batch.map((segment) => this.deps.store.clearPending(segment.jobId)));
+    }
+    return { yielded: `segments ${missing.join(', ')} were missing; written and sent` };
   }
 
   /** Deletes the video's work folder in the bucket: its probe and every segment object (each attempt's). */
