@@ -52,6 +52,7 @@ export function jobMessageFromRecord(record: JobRecord, enqueuedAtMs: number): J
     ...(record.parentJobId === undefined ? {} : { parentJobId: record.parentJobId }),
     ...(record.segment === undefined ? {} : { segment: record.segment }),
     ...(record.videoCrf === undefined ? {} : { videoCrf: record.videoCrf }),
+    ...(record.estimatedWork === undefined ? {} : { estimatedWork: record.estimatedWork }),
   };
 }
 

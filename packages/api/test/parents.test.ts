@@ -67,6 +67,8 @@ describe('POST /albums', () => {
     const messages = (await drainQueue()).map((m) => jobMessageSchema.parse(m));
     expect(messages.map((m) => m.jobId).sort()).toEqual([0, 1, 2].map((i) => childJobId(album.id, i)).sort());
     expect(messages.every((m) => m.parentJobId === album.id && m.options.upscale === 1)).toBe(true);
+    // Each declares its work from the upload's header, for scaling on work.
+    for (const m of messages) expect(m.estimatedWork).toEqual({ frames: 1, pixelsPerFrame: 32 * 24, outputPixelsPerFrame: 32 * 24 });
     // Sent: out of the outbox. The album stays in it until it ends (the parent sweeper's watch).
     expect(await rawRecord(childJobId(album.id, 0))).not.toHaveProperty('enqueuePending');
     expect(await rawRecord(album.id)).toHaveProperty('enqueuePending');

@@ -228,6 +228,8 @@ export const jobRecordSchema = z.object({
   videoCrf: z.number().int().min(0).max(51).optional(),
   /** A video segment's frames. */
   segment: jobMessageSchema.shape.segment,
+  /** The work the job's message declares (an album's photo whose header was read, a video segment's frames). */
+  estimatedWork: workEstimateSchema.optional(),
   /** Hash of the create request, so that an Idempotency-Key reused with another body is refused. */
   requestHash: z.string().optional(),
   idempotencyKey: z.string().optional(),

@@ -10,6 +10,7 @@ import {
   READABLE_IMAGE_NAMES,
   sniffImageType,
   type JobRecord,
+  type WorkEstimate,
 } from '@revive/contract';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { DepsWith, RouteLogic } from '../app.js';
@@ -18,7 +19,7 @@ import { parseJsonBody } from '../http/body.js';
 import { baseUrl, json } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
 import { assertPublicUrl } from '../http/url-guard.js';
-import { UPLOAD_HEADER_BYTES } from '../image-header.js';
+import { UPLOAD_HEADER_BYTES, uploadGeometry } from '../image-header.js';
 import { idempotentJobId, jobMessageFromRecord, mapLimit, pendingEnqueueMark, requestHash, toJobSource } from '../jobs.js';
 import { checkModels, idempotencyKeyOf, maybeCreated, SECONDS_PER_DAY } from './create-job.js';
 
@@ -61,6 +62,8 @@ export const createAlbum: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = a
     const earlier = await deps.table.get(albumId, deps.signal);
     if (earlier !== undefined) return replay(earlier, tenantId, hash, base, deps);
   }
+  // Each photo's work, declared in its message for scaling on work (work.ts): its pixels, from the upload's header.
+  const work = new Map<number, WorkEstimate>();
   await mapLimit(request.sources, DEFAULT_ALBUM_CREATE_CONCURRENCY, async (source, i) => {
     if (!('uploadKey' in source)) return;
     const head = await deps.bucket.readHead(source.uploadKey, UPLOAD_HEADER_BYTES, deps.signal);
@@ -68,13 +71,19 @@ export const createAlbum: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = a
     if (sniffImageType(head) === undefined) {
       throw new ClientError(422, 'INVALID_IMAGE', `The upload at sources[${i}].uploadKey is not an image the worker reads (${READABLE_IMAGE_NAMES}).`);
     }
+    const geometry = uploadGeometry(head);
+    if (geometry !== undefined) {
+      const pixels = geometry.width * geometry.height;
+      work.set(i, { frames: 1, pixelsPerFrame: pixels, outputPixelsPerFrame: pixels * options.upscale ** 2 });
+    }
   });
 
   const now = deps.now();
   const common = { tenantId, status: 'QUEUED', options, attempts: 0, createdAt: new Date(now).toISOString(), expiresAt: Math.floor(now / 1000) + deps.config.REVIVE_JOB_TTL_DAYS * SECONDS_PER_DAY } as const;
   const children: JobRecord[] = request.sources.map((source, i) => {
     const jobId = childJobId(albumId, i);
-    return { ...common, jobId, kind: 'photo', parentJobId: albumId, childIndex: i, source: toJobSource(source), ...pendingEnqueueMark(jobId, now) };
+    const estimatedWork = work.get(i);
+    return { ...common, jobId, kind: 'photo', parentJobId: albumId, childIndex: i, source: toJobSource(source), ...(estimatedWork === undefined ? {} : { estimatedWork }), ...pendingEnqueueMark(jobId, now) };
   });
   const album: JobRecord = {
     ...common,

@@ -116,7 +116,7 @@ export class VideoTask implements JobTask {
     if (context.abandoned) return undefined;
     const now = new Date();
     if (!(await this.deps.store.setPlan(job.jobId, context.owner, { childrenTotal: plans.length, framesTotal: probe.video.frameCount }, now))) return undefined;
-    const segments = plans.map((plan) => this.segmentRecord(job, plan, now, video.expiresAt));
+    const segments = plans.map((plan) => this.segmentRecord(job, plan, probe, now, video.expiresAt));
     await mapLimit(segments, FAN_OUT_CONCURRENCY, async (segment) => {
       await this.deps.store.putChild(segment);
     });
@@ -141,8 +141,9 @@ export class VideoTask implements JobTask {
   }
 
   /** A segment's record; it lives as long as its video's (the same TTL). */
-  private segmentRecord(job: JobMessage, plan: SegmentPlan, now: Date, expiresAt: number): JobRecord {
+  private segmentRecord(job: JobMessage, plan: SegmentPlan, probe: VideoProbe, now: Date, expiresAt: number): JobRecord {
     const jobId = childJobId(job.jobId, plan.index);
+    const pixels = probe.video.width * probe.video.height;
     return {
       jobId,
       tenantId: job.tenantId,
@@ -157,6 +158,8 @@ export class VideoTask implements JobTask {
       attempts: 0,
       createdAt: now.toISOString(),
       expiresAt,
+      // Declared in its message (and in a message the enqueue sweeper re-sends), for scaling on work: decoded frames.
+      estimatedWork: { frames: plan.frameCount + plan.warmupFrames, pixelsPerFrame: pixels, outputPixelsPerFrame: pixels * job.options.upscale ** 2 },
       // In the outbox until its message is sent (the enqueue sweeper sends it otherwise).
       enqueuePending: pendingShardKey(jobId),
       enqueuePendingSince: now.getTime(),
@@ -164,8 +167,6 @@ export class VideoTask implements JobTask {
   }
 
   private segmentMessage(job: JobMessage, segment: JobRecord, probe: VideoProbe, now: Date): JobMessage {
-    const frames = segment.segment!.frameCount + segment.segment!.warmupFrames;
-    const pixels = probe.video.width * probe.video.height;
     return {
       version: 1,
       jobId: segment.jobId,
@@ -177,7 +178,7 @@ export class VideoTask implements JobTask {
       parentJobId: job.jobId,
       segment: segment.segment!,
       ...(job.videoCrf !== undefined && { videoCrf: job.videoCrf }),
-      estimatedWork: { frames, pixelsPerFrame: pixels, outputPixelsPerFrame: pixels * job.options.upscale ** 2 },
+      estimatedWork: segment.estimatedWork!,
     };
   }
 
@@ -263,7 +264,7 @@ export class VideoTask implements JobTask {
       throw new PermanentError('SEGMENT_FAILED', `segments ${missing.join(', ')} were never written, and this worker plans ${plans.length} segments, not ${video.childrenTotal} (REVIVE_VIDEO_FRAMES_PER_SEGMENT differs)`);
     }
     const now = new Date();
-    const segments = missing.map((i) => this.segmentRecord(job, plans[i]!, now, video.expiresAt));
+    const segments = missing.map((i) => this.segmentRecord(job, plans[i]!, probe, now, video.expiresAt));
     for (const segment of segments) await this.deps.store.putChild(segment);
     for (let b = 0; b < segments.length; b += 10) {
       const batch = segments.slice(b, b + 10);
