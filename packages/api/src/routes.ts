@@ -2,9 +2,12 @@ import type { ApiDeps, ApiHandler, RouteLogic } from './app.js';
 import { toHandler } from './app.js';
 import type { HandlerOptions } from './handler.js';
 import { cancelJob } from './handlers/cancel-job.js';
+import { createAlbum } from './handlers/create-album.js';
 import { createJob } from './handlers/create-job.js';
+import { createVideo } from './handlers/create-video.js';
 import { createUpload } from './handlers/create-upload.js';
 import { getJob } from './handlers/get-job.js';
+import { listChildren } from './handlers/list-children.js';
 import { listJobs } from './handlers/list-jobs.js';
 import { serveOpenApi } from './handlers/openapi.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -14,8 +17,11 @@ import type { ApiRoute } from '@revive/contract';
 export const ROUTE_LOGIC: Record<ApiRoute['handler'], RouteLogic> = {
   'create-upload': createUpload,
   'create-job': createJob,
+  'create-video': createVideo,
+  'create-album': createAlbum,
   'get-job': getJob,
   'list-jobs': listJobs,
+  'list-children': listChildren,
   'cancel-job': cancelJob,
   // Built once, when the local server or a test loads the routes; the Lambda serves the one built at bundling time.
   openapi: serveOpenApi(buildOpenApiDocument()),

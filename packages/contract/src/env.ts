@@ -5,6 +5,7 @@ import { DEFAULT_MAX_FACES, MAX_FACES_LIMIT } from './job.js';
 import { DEFAULT_DETECTOR, DEFAULT_DEVICE, DEFAULT_RESTORE_BATCH_DELAY_MS, DEFAULT_RESTORE_BATCH_FACES, DEFAULT_RESTORER, DEFAULT_THREADS, EXECUTION_DEVICES, MODEL_OPTIONS, servedModelIds, type ModelOption } from './models.js';
 import { webhookSecretSchema } from './webhook.js';
 import { parseEndpoint } from './url-policy.js';
+import { DEFAULT_VIDEO_MAX_BYTES, DEFAULT_VIDEO_MAX_DURATION_SECONDS, DEFAULT_VIDEO_MAX_PIXELS_PER_FRAME } from './video.js';
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const cidrList = z
@@ -172,6 +173,14 @@ export const workerEnvSchema = z.object({
    * what a job may ask for. The others are counted in the record (`facesDetected`, `facesRestored`). @default 50
    */
   REVIVE_MAX_FACES: intFrom(1, MAX_FACES_LIMIT).default(DEFAULT_MAX_FACES),
+  /** Largest video a video job reads (upload or URL), in bytes; larger fails SOURCE_TOO_LARGE. @default 4 GiB (DEFAULT_VIDEO_MAX_BYTES) */
+  REVIVE_VIDEO_MAX_BYTES: intFrom(1, 2 ** 40).default(DEFAULT_VIDEO_MAX_BYTES),
+  /** Longest video restored, in seconds; longer fails VIDEO_TOO_LONG before any segment runs. @default 600 */
+  REVIVE_VIDEO_MAX_DURATION_SECONDS: intFrom(1, 86_400).default(DEFAULT_VIDEO_MAX_DURATION_SECONDS),
+  /** Most pixels per video frame; more fails VIDEO_TOO_LARGE before any segment runs. @default 8_294_400 (3840 × 2160) */
+  REVIVE_VIDEO_MAX_PIXELS_PER_FRAME: intFrom(1, 2 ** 32).default(DEFAULT_VIDEO_MAX_PIXELS_PER_FRAME),
+  /** Frames per video segment (one unit of work on the queue). @default the pipeline's DEFAULT_FRAMES_PER_SEGMENT (300) */
+  REVIVE_VIDEO_FRAMES_PER_SEGMENT: intFrom(1, 100_000).optional(),
   /**
    * Slowest URL source body the worker waits for, in bytes per second averaged over 10 s windows; slower (a drip, a
    * stall) fails the job SOURCE_TOO_SLOW on its first try. 0 turns the check off. @default 32_768
@@ -239,6 +248,8 @@ export const apiEnvSchema = z.object({
   REVIVE_LOCAL_MODE: bool.default(false),
   /** Largest upload the presigned POST allows. @default 20 MiB */
   REVIVE_UPLOAD_MAX_BYTES: intFrom(1, 5 * 1024 ** 3).default(20 * 1024 * 1024),
+  /** The worker's REVIVE_VIDEO_MAX_BYTES: POST /videos refuses a larger upload with 422 VIDEO_TOO_LARGE. @default 4 GiB */
+  REVIVE_VIDEO_MAX_BYTES: intFrom(1, 2 ** 40).default(DEFAULT_VIDEO_MAX_BYTES),
   /**
    * The worker's REVIVE_MAX_OUTPUT_PIXELS: POST /jobs refuses an upload whose header says its output (pixels ×
    * upscale²) is larger, with 422 IMAGE_TOO_LARGE. Set both to the same value. @default 256_000_000

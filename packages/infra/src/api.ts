@@ -15,7 +15,7 @@ import { LAMBDA_BUNDLING, putLocalEsbuildOnPath } from './esbuild.js';
 import { REPO_ROOT } from './paths.js';
 
 /** The API's handlers, one Lambda each; the names are the entry files in packages/api/src/lambda. */
-export const API_HANDLERS = ['create-upload', 'create-job', 'get-job', 'list-jobs', 'cancel-job', 'openapi', 'sweep-enqueue'] as const;
+export const API_HANDLERS = ['create-upload', 'create-job', 'create-video', 'create-album', 'get-job', 'list-jobs', 'list-children', 'cancel-job', 'openapi', 'sweep-enqueue'] as const;
 export type ApiHandlerName = (typeof API_HANDLERS)[number];
 
 interface Route {
@@ -60,7 +60,7 @@ export const API_SCHEDULES: readonly Schedule[] = [
   {
     handler: 'sweep-enqueue',
     rateMinutes: 1,
-    description: 'Revive: send the message of jobs whose create-job Lambda died between the put and the send (the outbox)',
+    description: 'Revive: send the message of jobs whose create Lambda died between the put and the send (the outbox), and recount albums and videos whose children stopped ending',
   },
 ];
 
@@ -72,6 +72,9 @@ export const API_SCHEDULES: readonly Schedule[] = [
 export const ROUTE_THROTTLE_SHARES: Readonly<Record<string, number>> = {
   'POST /jobs': 1,
   'POST /uploads': 1,
+  'POST /videos': 0.2,
+  'POST /albums': 0.2,
+  'GET /jobs/{id}/children': 0.2,
   'GET /jobs/{id}': 1,
   'GET /jobs': 0.2,
   'DELETE /jobs/{id}': 0.2,

@@ -214,8 +214,11 @@ describe('the synthesized artifacts', () => {
     const expected: Record<(typeof API_HANDLERS)[number], (keyof typeof markers)[]> = {
       'create-upload': ['s3'],
       'create-job': ['dynamodb', 'sqs', 's3'],
+      'create-video': ['dynamodb', 'sqs', 's3'],
+      'create-album': ['dynamodb', 'sqs', 's3'],
       'get-job': ['dynamodb', 's3'],
       'list-jobs': ['dynamodb', 's3'],
+      'list-children': ['dynamodb', 's3'],
       'cancel-job': ['dynamodb'],
       openapi: [],
       'sweep-enqueue': ['dynamodb', 'sqs'],

@@ -2,6 +2,7 @@ import {
   API_METRICS,
   API_SERVICE_NAME,
   BUCKET_PREFIXES,
+  SEGMENTS_PREFIX,
   DEFAULT_MAX_RECEIVE_COUNT,
   DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
   DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
@@ -262,8 +263,8 @@ describe('api', () => {
     const signal = logicalId(cpu, cpu.stack.worker.scaling.signalFunction);
     const fns = all.filter(([id]) => !id.startsWith('CustomVpcRestrictDefaultSG') && id !== deadLetters && id !== webhookRetries && id !== signal);
     expect(all.length - fns.length).toBe(4);
-    // Six routed handlers and the outbox sweeper.
-    expect(API_HANDLERS).toHaveLength(7);
+    // Nine routed handlers and the outbox sweeper.
+    expect(API_HANDLERS).toHaveLength(10);
     expect(fns).toHaveLength(API_HANDLERS.length);
     // Every handler is reached by a route or a schedule, and only the sweeper has no route.
     expect(API_HANDLERS.filter((h) => !HTTP_API_ROUTES.some((r) => r.handler === h))).toEqual(['sweep-enqueue']);
@@ -443,9 +444,12 @@ describe('least privilege', () => {
       'create-upload': ['s3:PutObject'],
       // HeadObject of the upload (s3:GetObject); ListBucket so that a missing upload is a 404, not a 403.
       'create-job': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject', 's3:ListBucket'],
+      'create-video': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject', 's3:ListBucket'],
+      'create-album': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject', 's3:ListBucket'],
+      'list-children': ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 's3:GetObject'],
       'get-job': ['dynamodb:GetItem', 's3:GetObject'],
       // Done jobs in the list carry presigned result URLs.
-      'list-jobs': ['dynamodb:Query', 's3:GetObject'],
+      'list-jobs': ['dynamodb:BatchGetItem', 'dynamodb:Query', 's3:GetObject'],
       'cancel-job': ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
       openapi: [],
       'sweep-enqueue': ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'sqs:SendMessage'],
@@ -484,7 +488,7 @@ describe('least privilege', () => {
     expect(sweeper.find((st) => st.Action === 'sqs:SendMessage')!.Resource).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
   });
 
-  it.each(['cpu', 'gpu'] as const)('%s: the worker task role consumes the queue, reads uploads, writes and presigns results, updates jobs', (mode) => {
+  it.each(['cpu', 'gpu'] as const)('%s: the worker task role consumes the queue, reads uploads, writes and presigns results, reads and writes segments, updates jobs', (mode) => {
     const s = mode === 'cpu' ? cpu : gpu;
     const roleId = logicalId(s, s.stack.worker.taskDefinition.taskRole as never);
     expect(actionsOfRole(s.template, roleId)).toEqual(
@@ -498,8 +502,17 @@ describe('least privilege', () => {
         's3:PutObject',
         // Multipart result uploads (@aws-sdk/lib-storage) abort their parts on failure.
         's3:AbortMultipartUpload',
+        // A video's segments: written by segment tasks, read and deleted by the fan-in.
+        's3:PutObject',
+        's3:GetObject',
+        's3:DeleteObject',
+        's3:AbortMultipartUpload',
         'dynamodb:GetItem',
         'dynamodb:UpdateItem',
+        // Parents: children read in batches, segment records written, the fan-out's and fan-in's messages sent.
+        'dynamodb:BatchGetItem',
+        'dynamodb:PutItem',
+        'sqs:SendMessage',
         'ecs:UpdateTaskProtection',
         // Schedules a webhook's durable retry on the webhook-retry queue (test/webhook-retries.test.ts).
         'sqs:SendMessage',
@@ -507,9 +520,12 @@ describe('least privilege', () => {
     );
     const bucketId = logicalId(s, s.stack.storage.bucket);
     const statements = statementsOfRole(s.template, roleId);
-    // Reads uploads (sources) and results (to presign the webhook's result URL); nothing else in the bucket.
+    // Reads uploads (sources) and results (to presign the webhook's result URL); nothing else in the bucket but segments.
     const readable = statements.filter((st) => st.Action === 's3:GetObject').map((st) => JSON.stringify(st.Resource));
     expect(readable).toHaveLength(2);
+    const segmentStatement = statements.find((st) => JSON.stringify(st.Resource).includes(`/${SEGMENTS_PREFIX}*`));
+    expect([...(segmentStatement!.Action as string[])].sort()).toEqual(['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject']);
+    expect(statements.filter((st) => JSON.stringify(st.Action).includes('s3:DeleteObject')).map((st) => JSON.stringify(st.Resource))).toEqual([JSON.stringify(segmentStatement!.Resource)]);
     expect(readable.find((r) => r.includes(`/${BUCKET_PREFIXES.uploads}*`))).toBeDefined();
     expect(readable.find((r) => r.includes(`/${BUCKET_PREFIXES.results}*`))).toBeDefined();
     const writes = statements.find((st) => JSON.stringify(st.Action).includes('"s3:PutObject"'));
