@@ -1,8 +1,11 @@
 import type { ApiDeps, ApiHandler, RouteLogic } from './app.js';
 import { toHandler } from './app.js';
 import type { HandlerOptions } from './handler.js';
+import { abortMultipartUpload } from './handlers/abort-multipart-upload.js';
 import { cancelJob } from './handlers/cancel-job.js';
+import { completeMultipartUpload } from './handlers/complete-multipart-upload.js';
 import { createJob } from './handlers/create-job.js';
+import { createMultipartUpload } from './handlers/create-multipart-upload.js';
 import { createUpload } from './handlers/create-upload.js';
 import { getJob } from './handlers/get-job.js';
 import { listJobs } from './handlers/list-jobs.js';
@@ -13,6 +16,9 @@ import type { ApiRoute } from '@revive/contract';
 /** Route logic by handler file name: the same functions the Lambda entry points export as `handler`. */
 export const ROUTE_LOGIC: Record<ApiRoute['handler'], RouteLogic> = {
   'create-upload': createUpload,
+  'create-multipart-upload': createMultipartUpload,
+  'complete-multipart-upload': completeMultipartUpload,
+  'abort-multipart-upload': abortMultipartUpload,
   'create-job': createJob,
   'get-job': getJob,
   'list-jobs': listJobs,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { modelIdSchema } from './job.js';
 import { DEFAULT_MAX_OUTPUT_PIXELS } from './limits.js';
+import { DEFAULT_VIDEO_MAX_BYTES } from './video.js';
 import { DEFAULT_MAX_FACES, MAX_FACES_LIMIT } from './job.js';
 import { DEFAULT_DETECTOR, DEFAULT_DEVICE, DEFAULT_RESTORER, DEFAULT_THREADS, EXECUTION_DEVICES, MODEL_OPTIONS, servedModelIds, type ModelOption } from './models.js';
 import { webhookSecretSchema } from './webhook.js';
@@ -232,6 +233,11 @@ export const apiEnvSchema = z.object({
   REVIVE_LOCAL_MODE: bool.default(false),
   /** Largest upload the presigned POST allows. @default 20 MiB */
   REVIVE_UPLOAD_MAX_BYTES: intFrom(1, 5 * 1024 ** 3).default(20 * 1024 * 1024),
+  /**
+   * Largest video POST /uploads/multipart accepts (its declared size, and the completed object's): a larger one is a
+   * 422 UPLOAD_TOO_LARGE. Set the worker's video size limit to the same value. @default DEFAULT_VIDEO_MAX_BYTES (4 GiB)
+   */
+  REVIVE_VIDEO_MAX_BYTES: intFrom(1, 5 * 1024 ** 4).default(DEFAULT_VIDEO_MAX_BYTES),
   /**
    * The worker's REVIVE_MAX_OUTPUT_PIXELS: POST /jobs refuses an upload whose header says its output (pixels ×
    * upscale²) is larger, with 422 IMAGE_TOO_LARGE. Set both to the same value. @default 256_000_000

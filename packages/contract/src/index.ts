@@ -13,3 +13,4 @@ export * from './metrics.js';
 export * from './openapi-document.js';
 export * from './text.js';
 export * from './work.js';
+export * from './video.js';
