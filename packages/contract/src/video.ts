@@ -19,8 +19,7 @@ export const S3_MIN_PART_BYTES = 5 * 1024 * 1024;
 export const S3_MAX_PARTS = 10_000;
 /**
  * Part size of a multipart upload when the file allows it: 512 parts for a 4 GiB video, few enough presigned URLs
- * for one API answer, and small enough that a retried part costs seconds. The local emulator takes bodies up to
- * 11 MiB, so it stays below that. @default 8 MiB
+ * for one API answer (about 300 KB of URLs), and small enough that a retried part costs seconds. @default 8 MiB
  */
 export const DEFAULT_MULTIPART_PART_BYTES = 8 * 1024 * 1024;
 
