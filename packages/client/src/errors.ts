@@ -2,8 +2,10 @@ import type { ApiErrorCode, JobResponse } from './types.js';
 
 /**
  * Codes the client itself raises, beside the API's stable problem+json codes:
- * - `UPLOAD_TOO_LARGE`: the file is larger than the upload's `max_bytes` (checked before sending it);
- * - `UPLOAD_REJECTED`: the storage service refused the presigned POST (expired, wrong type, over the policy's size);
+ * - `UPLOAD_TOO_LARGE`: the file is larger than the upload's `max_bytes` (checked before sending it); the API answers
+ *   the same code for a video over its size limit;
+ * - `UPLOAD_REJECTED`: the storage service refused the presigned POST (expired, wrong type, over the policy's size),
+ *   or a video's part after its retries;
  * - `NETWORK`: no HTTP answer at all (offline, DNS, CORS, connection reset);
  * - `RATE_LIMITED`: 429 from API Gateway's throttling (its body is not problem+json);
  * - `HTTP_ERROR`: any other answer that is not a problem+json body with a known code;
@@ -47,6 +49,8 @@ export const API_ERROR_CODES = [
   'INVALID_IDEMPOTENCY_KEY',
   'IDEMPOTENCY_KEY_REUSED',
   'INVALID_CURSOR',
+  'UPLOAD_TOO_LARGE',
+  'INVALID_UPLOAD_PARTS',
   'JOB_NOT_FOUND',
   'JOB_NOT_CANCELABLE',
   'MALFORMED_PATH',

@@ -27,7 +27,15 @@ export type JobErrorCode =
   | 'RETRIES_EXHAUSTED'
   | 'JOB_TIMEOUT'
   | 'DEAD_LETTERED'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  // Videos and albums.
+  | 'ALBUM_PARTLY_FAILED'
+  | 'SEGMENT_FAILED'
+  | 'VIDEO_UNREADABLE'
+  | 'VIDEO_NO_VIDEO_STREAM'
+  | 'VIDEO_TOO_LONG'
+  | 'VIDEO_TOO_LARGE'
+  | 'VIDEO_ENCODE_FAILED';
 
 /** Output encodings: `auto` keeps the input's format (an image with alpha is always written as PNG). */
 export type OutputExt = 'auto' | 'jpg' | 'png' | 'webp';
@@ -59,6 +67,71 @@ export interface CreateUploadResponse {
 
 /** Where the photo is: a key from `POST /uploads`, or an http(s) URL the worker fetches. */
 export type CreateJobSource = { uploadKey: string } | { url: string };
+
+/** Containers a video upload may declare. */
+export type VideoUploadContentType = 'video/mp4' | 'video/quicktime' | 'video/x-matroska' | 'video/webm';
+
+/** `POST /uploads/multipart`. */
+export interface CreateMultipartUploadRequest {
+  contentType: VideoUploadContentType;
+  /** The file's exact size in bytes. */
+  sizeBytes: number;
+}
+
+/** `POST /uploads/multipart`: PUT each part to its `url` (every part is `part_size_bytes` long but the last), keep each ETag. */
+export interface CreateMultipartUploadResponse {
+  /** Pass it as `source.uploadKey` to `POST /videos` once completed. */
+  upload_key: string;
+  upload_id: string;
+  part_size_bytes: number;
+  parts: { part_number: number; url: string }[];
+  /** ISO-8601: the part URLs' expiry. */
+  expires_at: string;
+}
+
+/** `POST /uploads/multipart/complete`. */
+export interface CompleteMultipartUploadRequest {
+  uploadKey: string;
+  uploadId: string;
+  parts: { partNumber: number; etag: string }[];
+}
+
+/** `POST /uploads/multipart/complete`'s answer. */
+export interface CompleteMultipartUploadResponse {
+  upload_key: string;
+}
+
+/** `POST /videos`: a video job (restored frame by frame, its audio and subtitles kept). */
+export interface CreateVideoRequest {
+  source: CreateJobSource;
+  options?: JobOptionsInput | undefined;
+  /** Encoding of the restored video: `crf` is H.264's constant rate factor (lower is better and larger). */
+  video?: { crf?: number | undefined } | undefined;
+  webhookUrl?: string | undefined;
+}
+
+/** `POST /albums`: one child photo job per source (1..1000), with shared options. */
+export interface CreateAlbumRequest {
+  sources: CreateJobSource[];
+  options?: JobOptionsInput | undefined;
+  webhookUrl?: string | undefined;
+}
+
+/** What a job restores: one photo, a video (in segments), or an album (one child photo job per photo). */
+export type JobKind = 'photo' | 'video' | 'album';
+
+/**
+ * A video's or an album's progress: units are segments for a video, photos for an album. The frame counts and the
+ * estimate of the time left are null where unknown (an album has no frames).
+ */
+export interface JobProgress {
+  total: number;
+  done: number;
+  failed: number;
+  frames_total: number | null;
+  frames_done: number | null;
+  eta_seconds: number | null;
+}
 
 /** What a caller may ask of one restoration; every field is optional. */
 export interface JobOptionsInput {
@@ -146,7 +219,17 @@ export interface JobResponse {
       }
     | null
     | undefined;
-  urls: { get: string; cancel: string };
+  urls: {
+    get: string;
+    cancel: string;
+    /** An album's children (`GET /jobs/{id}/children`). */
+    children?: string | undefined;
+  };
+  kind: JobKind;
+  /** The album a child photo job belongs to; null for any other job. */
+  parent_id: string | null;
+  /** A video's or an album's progress; null for a photo. */
+  progress: JobProgress | null;
 }
 
 /** `GET /jobs`: newest first; pass `next_cursor` back as `cursor` for the next page. */

@@ -53,6 +53,12 @@ export function pendingShardKeys(): string[] {
 /** Key prefixes in the bucket. Lifecycle rules and IAM grants are written against them. */
 export const BUCKET_PREFIXES = { uploads: 'uploads/', results: 'results/' } as const;
 
+/**
+ * Prefix of a video job's restored segments (`segments/<tenant>/<jobId>/...`): intermediate objects the fan-in
+ * concatenates, expired by a lifecycle rule of their own. An album's ZIP is a result (`<results key of the job>.zip`).
+ */
+export const SEGMENTS_PREFIX = 'segments/';
+
 /** S3-safe form of a tenant id (the tenant alphabet allows '|', ':' and '@'). */
 export function tenantKeySegment(tenantId: string): string {
   return encodeURIComponent(tenantId);

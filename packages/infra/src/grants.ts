@@ -1,4 +1,4 @@
-import { BUCKET_PREFIXES, TABLE_SCHEMA } from '@revive/contract';
+import { BUCKET_PREFIXES, SEGMENTS_PREFIX, TABLE_SCHEMA } from '@revive/contract';
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { JobApi } from './api.js';
@@ -29,6 +29,7 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, 
   const { bucket, table } = storage;
   const uploads = bucket.arnForObjects(`${BUCKET_PREFIXES.uploads}*`);
   const results = bucket.arnForObjects(`${BUCKET_PREFIXES.results}*`);
+  const segments = bucket.arnForObjects(`${SEGMENTS_PREFIX}*`);
   const tenantIndex = `${table.tableArn}/index/${TABLE_SCHEMA.tenantIndex.name}`;
   const pendingIndex = `${table.tableArn}/index/${TABLE_SCHEMA.pendingIndex.name}`;
   const allow = (sid: string, actions: string[], resources: string[]) =>
@@ -43,6 +44,13 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, 
 
   // Signing a presigned POST needs the permission the POST itself will use.
   fns['create-upload'].addToRolePolicy(allow('PresignUpload', ['s3:PutObject'], [uploads]));
+
+  // A video's multipart upload: CreateMultipartUpload, the presigned UploadParts and CompleteMultipartUpload are all
+  // authorized as s3:PutObject; complete reads the object's size (HeadObject is s3:GetObject) and deletes one over
+  // the limit; abort is its own action.
+  fns['create-multipart-upload'].addToRolePolicy(allow('StartVideoUpload', ['s3:PutObject'], [uploads]));
+  fns['complete-multipart-upload'].addToRolePolicy(allow('CompleteVideoUpload', ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'], [uploads]));
+  fns['abort-multipart-upload'].addToRolePolicy(allow('AbortVideoUpload', ['s3:AbortMultipartUpload'], [uploads]));
 
   fns['create-job'].addToRolePolicy(allow('JobRecord', ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
   fns['create-job'].addToRolePolicy(allow('Enqueue', ['sqs:SendMessage'], [queue.queue.queueArn]));
@@ -80,6 +88,9 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, 
   task.addToPrincipalPolicy(allow('ReadUploads', ['s3:GetObject'], [uploads]));
   // Large results go up in parts (lib-storage): s3:PutObject covers each part; a failed upload is aborted.
   task.addToPrincipalPolicy(allow('WriteResults', ['s3:PutObject', 's3:AbortMultipartUpload'], [results]));
+  // A video's segments: each segment task writes its own (in parts when large), the fan-in reads them all and deletes
+  // them once the video is assembled.
+  task.addToPrincipalPolicy(allow('ReadWriteSegments', ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'], [segments]));
   // The webhook body carries a presigned result URL, signed with the task role's credentials.
   task.addToPrincipalPolicy(allow('PresignResults', ['s3:GetObject'], [results]));
   task.addToPrincipalPolicy(allow('UpdateJobs', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));

@@ -10,6 +10,7 @@ import {
   HEALTHCHECK_START_PERIOD_SECONDS,
   HEALTHCHECK_TIMEOUT_SECONDS,
   METRICS_NAMESPACE,
+  SEGMENTS_PREFIX,
   TABLE_SCHEMA,
   webhookSecretSchema,
   WORKER_METRICS,
@@ -26,7 +27,8 @@ import { createApp, pinnedFeatureFlags } from '../src/app.js';
 import { loadReviveConfig, MAX_STOP_TIMEOUT_SECONDS } from '../src/config.js';
 import { UNHEALTHY_STOPS_METRIC } from '../src/monitoring.js';
 import { MIN_MAX_RECEIVE_COUNT } from '../src/queue.js';
-import { WEBHOOK_SECRET_CHARS, WORKER_DOCKERFILES } from '../src/worker.js';
+import { ABORT_INCOMPLETE_UPLOAD_DAYS, SEGMENT_EXPIRY_DAYS } from '../src/storage.js';
+import { FARGATE_EPHEMERAL_STORAGE_GIB, GPU_ROOT_VOLUME_GIB, WEBHOOK_SECRET_CHARS, WORKER_DOCKERFILES, WORKER_VIDEO_SCRATCH_GIB } from '../src/worker.js';
 import { BASE_CONTEXT, CONCRETE_ENV, synthesize, type Synthesized } from './synth.js';
 
 type Resource = { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, unknown> };
@@ -140,6 +142,10 @@ describe('storage', () => {
         expect.objectContaining({ Prefix: BUCKET_PREFIXES.uploads, ExpirationInDays: BASE_CONTEXT.uploadExpiryDays, Status: 'Enabled' }),
         // resultExpiryDays defaults to jobTtlDays.
         expect.objectContaining({ Prefix: BUCKET_PREFIXES.results, ExpirationInDays: BASE_CONTEXT.jobTtlDays, Status: 'Enabled' }),
+        // A video's segments, should the fan-in never delete them; album ZIPs are results.
+        expect.objectContaining({ Prefix: SEGMENTS_PREFIX, ExpirationInDays: SEGMENT_EXPIRY_DAYS, Status: 'Enabled' }),
+        // A video upload the browser abandoned, a ZIP or segment whose worker died mid-upload.
+        expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: ABORT_INCOMPLETE_UPLOAD_DAYS }, Status: 'Enabled' }),
       ]),
     );
   });
@@ -149,6 +155,9 @@ describe('storage', () => {
     const [rule] = (bucket.Properties.CorsConfiguration as { CorsRules: Record<string, unknown>[] }).CorsRules;
     expect(rule!.AllowedOrigins).toEqual(BASE_CONTEXT.corsAllowedOrigins.split(','));
     expect(rule!.AllowedMethods).toContain('POST');
+    // A video's parts are PUT, and the browser reads each part's ETag to complete the upload.
+    expect(rule!.AllowedMethods).toContain('PUT');
+    expect(rule!.ExposedHeaders).toContain('ETag');
   });
 
   it('creates the table on demand with PITR, the TTL attribute, the tenant index and the sparse pending-enqueue index from the contract', () => {
@@ -262,8 +271,9 @@ describe('api', () => {
     const signal = logicalId(cpu, cpu.stack.worker.scaling.signalFunction);
     const fns = all.filter(([id]) => !id.startsWith('CustomVpcRestrictDefaultSG') && id !== deadLetters && id !== webhookRetries && id !== signal);
     expect(all.length - fns.length).toBe(4);
-    // Six routed handlers and the outbox sweeper.
-    expect(API_HANDLERS).toHaveLength(7);
+    // One per routed handler (nine routes, the three multipart upload routes included) and the outbox sweeper.
+    expect([...API_HANDLERS].sort()).toEqual([...new Set([...HTTP_API_ROUTES.map((r) => r.handler), 'sweep-enqueue'])].sort());
+    expect(API_HANDLERS).toHaveLength(10);
     expect(fns).toHaveLength(API_HANDLERS.length);
     // Every handler is reached by a route or a schedule, and only the sweeper has no route.
     expect(API_HANDLERS.filter((h) => !HTTP_API_ROUTES.some((r) => r.handler === h))).toEqual(['sweep-enqueue']);
@@ -366,6 +376,9 @@ describe('worker', () => {
   it('cpu: runs on Fargate with the configured size', () => {
     const [, task] = only(cpu.template, 'AWS::ECS::TaskDefinition');
     expect(task.Properties).toMatchObject({ RequiresCompatibilities: ['FARGATE'], Cpu: '2048', Memory: '4096', NetworkMode: 'awsvpc' });
+    // Disk for a video's segments and fan-in (WORKER_VIDEO_SCRATCH_GIB) beside the image: above Fargate's 20 GiB.
+    expect(task.Properties.EphemeralStorage).toEqual({ SizeInGiB: FARGATE_EPHEMERAL_STORAGE_GIB });
+    expect(FARGATE_EPHEMERAL_STORAGE_GIB).toBeGreaterThanOrEqual(20 + WORKER_VIDEO_SCRATCH_GIB);
     cpu.template.hasResourceProperties('AWS::ECS::Service', { LaunchType: 'FARGATE' });
     expect(containerEnv(cpu.template).REVIVE_DEVICE).toBe('cpu');
     cpu.template.resourceCountIs('AWS::AutoScaling::AutoScalingGroup', 0);
@@ -387,6 +400,10 @@ describe('worker', () => {
     expect(data.InstanceType).toMatch(/^(g4dn|g5)\./);
     // IMDSv2 with one hop: bridge-mode containers cannot reach the instance role's credentials.
     expect(data.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
+    // The instance's root volume holds the AMI, the CUDA image and a task's video scratch.
+    const [rootVolume] = (lt.Properties.LaunchTemplateData as { BlockDeviceMappings: { Ebs: { VolumeSize: number } }[] }).BlockDeviceMappings;
+    expect(rootVolume!.Ebs.VolumeSize).toBe(GPU_ROOT_VOLUME_GIB);
+    expect(GPU_ROOT_VOLUME_GIB).toBeGreaterThanOrEqual(100 + WORKER_VIDEO_SCRATCH_GIB);
     // AL2's GPU AMI reaches end of life on 2026-06-30.
     const params = gpu.template.toJSON().Parameters as Record<string, { Default: string }>;
     expect(params[data.ImageId.Ref]!.Default).toBe('/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id');
@@ -440,6 +457,10 @@ describe('least privilege', () => {
     const logs = ['logs:CreateLogStream', 'logs:PutLogEvents'];
     const expected: Record<(typeof API_HANDLERS)[number], string[]> = {
       'create-upload': ['s3:PutObject'],
+      // Create, the presigned parts and complete are all s3:PutObject; complete reads the size and deletes one over the limit.
+      'create-multipart-upload': ['s3:PutObject'],
+      'complete-multipart-upload': ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+      'abort-multipart-upload': ['s3:AbortMultipartUpload'],
       // HeadObject of the upload (s3:GetObject); ListBucket so that a missing upload is a 404, not a 403.
       'create-job': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject', 's3:ListBucket'],
       'get-job': ['dynamodb:GetItem', 's3:GetObject'],
@@ -460,6 +481,11 @@ describe('least privilege', () => {
     expect(statementsOfRole(t, roleOf('create-upload')).find((s) => s.Action === 's3:PutObject')!.Resource).toEqual(
       objects(BUCKET_PREFIXES.uploads),
     );
+    for (const name of ['create-multipart-upload', 'complete-multipart-upload', 'abort-multipart-upload'] as const) {
+      for (const statement of statementsOfRole(t, roleOf(name)).filter((st) => JSON.stringify(st.Action).includes('"s3:'))) {
+        expect(statement.Resource, name).toEqual(objects(BUCKET_PREFIXES.uploads));
+      }
+    }
     expect(statementsOfRole(t, roleOf('get-job')).find((s) => s.Action === 's3:GetObject')!.Resource).toEqual(
       objects(BUCKET_PREFIXES.results),
     );
@@ -483,7 +509,7 @@ describe('least privilege', () => {
     expect(sweeper.find((st) => st.Action === 'sqs:SendMessage')!.Resource).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
   });
 
-  it.each(['cpu', 'gpu'] as const)('%s: the worker task role consumes the queue, reads uploads, writes and presigns results, updates jobs', (mode) => {
+  it.each(['cpu', 'gpu'] as const)('%s: the worker task role consumes the queue, reads uploads, writes and presigns results, reads and writes segments, updates jobs', (mode) => {
     const s = mode === 'cpu' ? cpu : gpu;
     const roleId = logicalId(s, s.stack.worker.taskDefinition.taskRole as never);
     expect(actionsOfRole(s.template, roleId)).toEqual(
@@ -497,6 +523,11 @@ describe('least privilege', () => {
         's3:PutObject',
         // Multipart result uploads (@aws-sdk/lib-storage) abort their parts on failure.
         's3:AbortMultipartUpload',
+        // A video's segments: written by segment tasks, read and deleted by the fan-in.
+        's3:PutObject',
+        's3:GetObject',
+        's3:DeleteObject',
+        's3:AbortMultipartUpload',
         'dynamodb:GetItem',
         'dynamodb:UpdateItem',
         'ecs:UpdateTaskProtection',
@@ -506,9 +537,12 @@ describe('least privilege', () => {
     );
     const bucketId = logicalId(s, s.stack.storage.bucket);
     const statements = statementsOfRole(s.template, roleId);
-    // Reads uploads (sources) and results (to presign the webhook's result URL); nothing else in the bucket.
+    // Reads uploads (sources) and results (to presign the webhook's result URL); nothing else in the bucket but segments.
     const readable = statements.filter((st) => st.Action === 's3:GetObject').map((st) => JSON.stringify(st.Resource));
     expect(readable).toHaveLength(2);
+    const segmentStatement = statements.find((st) => JSON.stringify(st.Resource).includes(`/${SEGMENTS_PREFIX}*`));
+    expect([...(segmentStatement!.Action as string[])].sort()).toEqual(['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject']);
+    expect(statements.filter((st) => JSON.stringify(st.Action).includes('s3:DeleteObject')).map((st) => JSON.stringify(st.Resource))).toEqual([JSON.stringify(segmentStatement!.Resource)]);
     expect(readable.find((r) => r.includes(`/${BUCKET_PREFIXES.uploads}*`))).toBeDefined();
     expect(readable.find((r) => r.includes(`/${BUCKET_PREFIXES.results}*`))).toBeDefined();
     const writes = statements.find((st) => JSON.stringify(st.Action).includes('"s3:PutObject"'));
