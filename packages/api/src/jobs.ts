@@ -26,7 +26,7 @@ function canonicalJson(value: unknown): string {
 }
 
 /** Hash of a validated create request (defaults applied, so `{}` and absent options are the same request). */
-export function requestHash(request: CreateJobRequest): string {
+export function requestHash(request: CreateJobRequest | object): string {
   return createHash('sha256').update(canonicalJson(request)).digest('base64url');
 }
 
@@ -48,7 +48,23 @@ export function jobMessageFromRecord(record: JobRecord, enqueuedAtMs: number): J
     options: record.options,
     ...(record.webhookUrl === undefined ? {} : { webhookUrl: record.webhookUrl }),
     enqueuedAt: new Date(enqueuedAtMs).toISOString(),
+    ...(record.kind === undefined || record.kind === 'photo' ? {} : { kind: record.kind }),
+    ...(record.parentJobId === undefined ? {} : { parentJobId: record.parentJobId }),
+    ...(record.segment === undefined ? {} : { segment: record.segment }),
+    ...(record.videoCrf === undefined ? {} : { videoCrf: record.videoCrf }),
   };
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+export async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const index = next++;
+      await fn(items[index]!, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
 /** The attributes that put a record into the sparse pending-enqueue index (the outbox), in its shard, pending since `nowMs`. */

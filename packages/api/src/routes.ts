@@ -4,10 +4,13 @@ import type { HandlerOptions } from './handler.js';
 import { abortMultipartUpload } from './handlers/abort-multipart-upload.js';
 import { cancelJob } from './handlers/cancel-job.js';
 import { completeMultipartUpload } from './handlers/complete-multipart-upload.js';
+import { createAlbum } from './handlers/create-album.js';
 import { createJob } from './handlers/create-job.js';
 import { createMultipartUpload } from './handlers/create-multipart-upload.js';
+import { createVideo } from './handlers/create-video.js';
 import { createUpload } from './handlers/create-upload.js';
 import { getJob } from './handlers/get-job.js';
+import { listChildren } from './handlers/list-children.js';
 import { listJobs } from './handlers/list-jobs.js';
 import { serveOpenApi } from './handlers/openapi.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -20,8 +23,11 @@ export const ROUTE_LOGIC: Record<ApiRoute['handler'], RouteLogic> = {
   'complete-multipart-upload': completeMultipartUpload,
   'abort-multipart-upload': abortMultipartUpload,
   'create-job': createJob,
+  'create-video': createVideo,
+  'create-album': createAlbum,
   'get-job': getJob,
   'list-jobs': listJobs,
+  'list-children': listChildren,
   'cancel-job': cancelJob,
   // Built once, when the local server or a test loads the routes; the Lambda serves the one built at bundling time.
   openapi: serveOpenApi(buildOpenApiDocument()),

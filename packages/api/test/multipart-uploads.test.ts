@@ -102,10 +102,10 @@ describe('POST /uploads/multipart', () => {
     expect((await abort({ uploadKey: upload.upload_key, uploadId: upload.upload_id })).statusCode).toBe(204);
   });
 
-  it('refuses a size over REVIVE_VIDEO_MAX_BYTES with 422 UPLOAD_TOO_LARGE, and a type that is not a video with 400', async () => {
+  it('refuses a size over REVIVE_VIDEO_MAX_BYTES with 422 VIDEO_TOO_LARGE, and a type that is not a video with 400', async () => {
     const small = withEnv({ REVIVE_VIDEO_MAX_BYTES: '1000' });
     const over = await start({ contentType: 'video/mp4', sizeBytes: 1001 }, small);
-    expect([over.statusCode, bodyOf<Problem>(over).code]).toEqual([422, 'UPLOAD_TOO_LARGE']);
+    expect([over.statusCode, bodyOf<Problem>(over).code]).toEqual([422, 'VIDEO_TOO_LARGE']);
     expect((await start({ contentType: 'video/mp4', sizeBytes: 1000 }, small)).statusCode).toBe(201);
     for (const body of [{ contentType: 'image/jpeg', sizeBytes: 10 }, { contentType: 'video/mp4', sizeBytes: 0 }, { contentType: 'video/mp4' }, { contentType: 'video/mp4', sizeBytes: 1.5 }]) {
       const bad = await start(body);
@@ -135,13 +135,13 @@ describe('POST /uploads/multipart/complete and /abort', () => {
     expect((await complete({ uploadKey: upload.upload_key, uploadId: upload.upload_id, parts: [part] })).statusCode).toBe(200);
   });
 
-  it('deletes a completed upload over a limit lowered since it started, and answers 422 UPLOAD_TOO_LARGE', async () => {
+  it('deletes a completed upload over a limit lowered since it started, and answers 422 VIDEO_TOO_LARGE', async () => {
     const file = randomBytes(2048);
     const upload = bodyOf<CreateMultipartUploadResponse>(await start({ contentType: 'video/mp4', sizeBytes: file.length }));
     const parts = await putParts(upload, file);
     const lowered = withEnv({ REVIVE_VIDEO_MAX_BYTES: '1024' });
     const res = await complete({ uploadKey: upload.upload_key, uploadId: upload.upload_id, parts }, lowered);
-    expect([res.statusCode, bodyOf<Problem>(res).code]).toEqual([422, 'UPLOAD_TOO_LARGE']);
+    expect([res.statusCode, bodyOf<Problem>(res).code]).toEqual([422, 'VIDEO_TOO_LARGE']);
     await expect(clients.s3.send(new HeadObjectCommand({ Bucket: resources.bucketName, Key: upload.upload_key }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 404 } });
   });
 

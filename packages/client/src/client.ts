@@ -1,15 +1,15 @@
 import type {
   CompleteMultipartUploadResponse,
-  CreateAlbumRequest,
+  CreateAlbumInput,
   CreateJobSource,
   CreateMultipartUploadResponse,
   CreateUploadResponse,
-  CreateVideoRequest,
+  CreateVideoInput,
   JobListResponse,
   JobOptionsInput,
   JobResponse,
   JobStatus,
-  VideoUploadContentType,
+  VideoContentType,
 } from './types.js';
 import { errorFromResponse, ReviveError } from './errors.js';
 
@@ -17,8 +17,8 @@ import { errorFromResponse, ReviveError } from './errors.js';
 export const UPLOAD_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/tiff', 'image/avif'] as const;
 export type UploadContentType = (typeof UPLOAD_CONTENT_TYPES)[number];
 
-/** Video containers the API's multipart upload accepts (the contract's VIDEO_UPLOAD_CONTENT_TYPES; contract-mirrors.test.ts keeps the two equal). */
-export const VIDEO_UPLOAD_CONTENT_TYPES = ['video/mp4', 'video/quicktime', 'video/x-matroska', 'video/webm'] as const;
+/** Video containers the API's multipart upload accepts (the contract's VIDEO_CONTENT_TYPES; contract-mirrors.test.ts keeps the two equal). */
+export const VIDEO_CONTENT_TYPES = ['video/mp4', 'video/quicktime', 'video/x-matroska', 'video/webm'] as const;
 
 /** Parts of a video upload in flight at once. @default 4 */
 export const DEFAULT_UPLOAD_CONCURRENCY = 4;
@@ -127,8 +127,8 @@ export interface UploadProgress {
 }
 
 export interface MultipartUploadOptions extends RequestOptions {
-  /** @default the file's own type when it is one of VIDEO_UPLOAD_CONTENT_TYPES, else video/mp4 */
-  readonly contentType?: VideoUploadContentType;
+  /** @default the file's own type when it is one of VIDEO_CONTENT_TYPES, else video/mp4 */
+  readonly contentType?: VideoContentType;
   /** Parts in flight at once. @default DEFAULT_UPLOAD_CONCURRENCY */
   readonly concurrency?: number;
   /** Tries of one part before the upload is aborted. @default DEFAULT_PART_ATTEMPTS */
@@ -142,7 +142,7 @@ export interface MultipartUploadOptions extends RequestOptions {
 export interface RestoreVideoOptions extends WaitOptions, Omit<MultipartUploadOptions, 'signal'> {
   readonly options?: JobOptionsInput;
   /** Encoding of the restored video (`crf`: H.264's quality, lower is better and larger). */
-  readonly video?: CreateVideoRequest['video'];
+  readonly video?: CreateVideoInput['video'];
   readonly webhookUrl?: string;
   readonly idempotencyKey?: string;
   /** Called once the upload is completed, before the job is created. */
@@ -266,9 +266,9 @@ export class Revive {
     createMultipart: (file: Blob, options?: MultipartUploadOptions) => Promise<Upload>;
   };
   /** Video jobs. */
-  readonly videos: { create: (input: CreateVideoRequest, options?: CreateJobOptions) => Promise<JobResponse> };
+  readonly videos: { create: (input: CreateVideoInput, options?: CreateJobOptions) => Promise<JobResponse> };
   /** Album jobs; their photos are child jobs (`jobs.children`). */
-  readonly albums: { create: (input: CreateAlbumRequest, options?: CreateJobOptions) => Promise<JobResponse> };
+  readonly albums: { create: (input: CreateAlbumInput, options?: CreateJobOptions) => Promise<JobResponse> };
   /** Jobs: create, get, list, cancel, wait. */
   readonly jobs: {
     create: (input: CreateJobInput, options?: CreateJobOptions) => Promise<JobResponse>;
@@ -375,7 +375,7 @@ export class Revive {
    */
   private async createMultipartUpload(file: Blob, options: MultipartUploadOptions = {}): Promise<Upload> {
     const { signal } = options;
-    const known = (VIDEO_UPLOAD_CONTENT_TYPES as readonly string[]).includes(file.type) ? (file.type as VideoUploadContentType) : undefined;
+    const known = (VIDEO_CONTENT_TYPES as readonly string[]).includes(file.type) ? (file.type as VideoContentType) : undefined;
     const contentType = options.contentType ?? known ?? 'video/mp4';
     const upload = await this.request<CreateMultipartUploadResponse>('POST', '/uploads/multipart', {
       body: { contentType, sizeBytes: file.size },

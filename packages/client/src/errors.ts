@@ -2,8 +2,7 @@ import type { ApiErrorCode, JobResponse } from './types.js';
 
 /**
  * Codes the client itself raises, beside the API's stable problem+json codes:
- * - `UPLOAD_TOO_LARGE`: the file is larger than the upload's `max_bytes` (checked before sending it); the API answers
- *   the same code for a video over its size limit;
+ * - `UPLOAD_TOO_LARGE`: the file is larger than the upload's `max_bytes` (checked before sending it);
  * - `UPLOAD_REJECTED`: the storage service refused the presigned POST (expired, wrong type, over the policy's size),
  *   or a video's part after its retries;
  * - `NETWORK`: no HTTP answer at all (offline, DNS, CORS, connection reset);
@@ -49,8 +48,9 @@ export const API_ERROR_CODES = [
   'INVALID_IDEMPOTENCY_KEY',
   'IDEMPOTENCY_KEY_REUSED',
   'INVALID_CURSOR',
-  'UPLOAD_TOO_LARGE',
   'INVALID_UPLOAD_PARTS',
+  'INVALID_VIDEO',
+  'VIDEO_TOO_LARGE',
   'JOB_NOT_FOUND',
   'JOB_NOT_CANCELABLE',
   'MALFORMED_PATH',

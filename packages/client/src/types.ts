@@ -69,11 +69,11 @@ export interface CreateUploadResponse {
 export type CreateJobSource = { uploadKey: string } | { url: string };
 
 /** Containers a video upload may declare. */
-export type VideoUploadContentType = 'video/mp4' | 'video/quicktime' | 'video/x-matroska' | 'video/webm';
+export type VideoContentType = 'video/mp4' | 'video/quicktime' | 'video/x-matroska' | 'video/webm';
 
 /** `POST /uploads/multipart`. */
 export interface CreateMultipartUploadRequest {
-  contentType: VideoUploadContentType;
+  contentType: VideoContentType;
   /** The file's exact size in bytes. */
   sizeBytes: number;
 }
@@ -102,7 +102,7 @@ export interface CompleteMultipartUploadResponse {
 }
 
 /** `POST /videos`: a video job (restored frame by frame, its audio and subtitles kept). */
-export interface CreateVideoRequest {
+export interface CreateVideoInput {
   source: CreateJobSource;
   options?: JobOptionsInput | undefined;
   /** Encoding of the restored video: `crf` is H.264's constant rate factor (lower is better and larger). */
@@ -111,7 +111,7 @@ export interface CreateVideoRequest {
 }
 
 /** `POST /albums`: one child photo job per source (1..1000), with shared options. */
-export interface CreateAlbumRequest {
+export interface CreateAlbumInput {
   sources: CreateJobSource[];
   options?: JobOptionsInput | undefined;
   webhookUrl?: string | undefined;
@@ -185,7 +185,8 @@ export type WebhookDeliveryStatus = 'DELIVERING' | 'DELIVERED' | 'FAILED' | 'REF
 export interface JobResponse {
   id: string;
   status: JobStatus;
-  input: { source: CreateJobSource; options: JobOptions };
+  /** What was asked: an album has no `source` of its own (its children each have one). */
+  input: { source: CreateJobSource | null; options: JobOptions };
   created_at: string;
   started_at: string | null;
   completed_at: string | null;

@@ -117,7 +117,7 @@ describe('uploads.createMultipart', () => {
     try {
       partTries = 0;
       const limited = new Revive({ baseUrl: small.url, tenant: TENANT, fetch: altering });
-      await expect(limited.uploads.createMultipart(file)).rejects.toMatchObject({ code: 'UPLOAD_TOO_LARGE', status: 422, retryable: false });
+      await expect(limited.uploads.createMultipart(file)).rejects.toMatchObject({ code: 'VIDEO_TOO_LARGE', status: 422, retryable: false });
       expect(partTries).toBe(0);
     } finally {
       await small.close();

@@ -5,7 +5,9 @@ import {
   completeMultipartUploadResponseSchema,
   createMultipartUploadRequestSchema,
   createMultipartUploadResponseSchema,
+  createAlbumRequestSchema,
   createJobRequestSchema,
+  createVideoRequestSchema,
   createUploadRequestSchema,
   createUploadResponseSchema,
   jobListResponseSchema,
@@ -36,8 +38,9 @@ export const API_ERROR_STATUSES = {
   INVALID_IDEMPOTENCY_KEY: [400],
   IDEMPOTENCY_KEY_REUSED: [422],
   INVALID_CURSOR: [400],
-  UPLOAD_TOO_LARGE: [422],
   INVALID_UPLOAD_PARTS: [422],
+  INVALID_VIDEO: [422],
+  VIDEO_TOO_LARGE: [422],
   JOB_NOT_FOUND: [404],
   JOB_NOT_CANCELABLE: [409],
   ROUTE_NOT_FOUND: [404],
@@ -94,7 +97,14 @@ export interface ApiRoute {
     | 'create-multipart-upload'
     | 'complete-multipart-upload'
     | 'abort-multipart-upload'
-    | 'create-job' | 'get-job' | 'list-jobs' | 'cancel-job' | 'openapi';
+    | 'create-job'
+    | 'create-video'
+    | 'create-album'
+    | 'get-job'
+    | 'list-jobs'
+    | 'list-children'
+    | 'cancel-job'
+    | 'openapi';
   /** Public routes have no JWT authorizer. */
   readonly public?: boolean;
   /** The OpenAPI operationId (what generated clients name the call). */
@@ -159,6 +169,35 @@ const JOB_NOT_FOUND: ApiRouteError = {
   when: "no job with this id for the caller's tenant (another tenant's job, or an id that is not a job id, is not found either)",
 };
 
+const IDEMPOTENCY_HEADER = z.object({
+  'Idempotency-Key': z
+    .string()
+    .regex(IDEMPOTENCY_KEY_PATTERN)
+    .optional()
+    .describe('Makes retries safe: the same key and body give the same job (for the job table\'s retention)'),
+});
+const CREATED_JOB: ApiRouteResponse = {
+  status: 202,
+  description: 'The job: new, or the same job for a repeated Idempotency-Key.',
+  body: job,
+  headers: { Location: "The job's URL", 'Idempotent-Replayed': '`true` when an earlier request with this Idempotency-Key created the job' },
+};
+/** What every create answers besides its own refusals. */
+const CREATE_ERRORS: readonly ApiRouteError[] = [
+  ...JSON_BODY_ERRORS,
+  { code: 'FORBIDDEN_URL', status: 400, when: 'a source URL or webhookUrl is not http(s), or points at a private, loopback or metadata address' },
+  { code: 'INVALID_IDEMPOTENCY_KEY', status: 400, when: 'an Idempotency-Key outside 1..255 printable ASCII characters' },
+  UNAUTHENTICATED,
+  { code: 'FORBIDDEN_UPLOAD_KEY', status: 403, when: "an uploadKey is not under the caller's tenant" },
+  { code: 'UPLOAD_NOT_FOUND', status: 422, when: 'nothing was uploaded at an uploadKey, or the upload expired' },
+  { code: 'IDEMPOTENCY_KEY_REUSED', status: 422, when: 'the Idempotency-Key was used with a different body' },
+  { code: 'UNSUPPORTED_MODEL', status: 422, when: 'options name a restorer or background upsampler the deployed worker does not have' },
+  { code: 'ENQUEUE_FAILED', status: 503, when: 'the job could not be queued (it is FAILED); retry with the same Idempotency-Key', headers: RETRY_AFTER },
+  STORAGE_DOWN,
+  STATE_UNKNOWN,
+  BUG,
+];
+
 /**
  * The API's routes. One table for the CDK app (HTTP API routes), the local server (its router) and the OpenAPI
  * document (packages/api/src/openapi.ts builds it from this table alone), so the deployed API, the local one and their
@@ -190,7 +229,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     errors: [
       ...JSON_BODY_ERRORS,
       UNAUTHENTICATED,
-      { code: 'UPLOAD_TOO_LARGE', status: 422, when: '`sizeBytes` is over the video size limit (REVIVE_VIDEO_MAX_BYTES, 4 GiB by default)' },
+      { code: 'VIDEO_TOO_LARGE', status: 422, when: '`sizeBytes` is over the video size limit (REVIVE_VIDEO_MAX_BYTES, 4 GiB by default)' },
       { code: 'SERVICE_UNAVAILABLE', status: 503, when: 'the bucket did not answer in time; retry later', headers: RETRY_AFTER },
       BUG,
     ],
@@ -210,7 +249,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       { code: 'FORBIDDEN_UPLOAD_KEY', status: 403, when: "uploadKey is not under the caller's tenant" },
       { code: 'UPLOAD_NOT_FOUND', status: 422, when: 'no such multipart upload: a wrong uploadId, or one already completed, aborted or expired' },
       { code: 'INVALID_UPLOAD_PARTS', status: 422, when: 'a part was not uploaded, an ETag does not match its part, the parts are not in ascending order, or a part other than the last is under 5 MiB' },
-      { code: 'UPLOAD_TOO_LARGE', status: 422, when: 'the completed object is over the video size limit (it is deleted)' },
+      { code: 'VIDEO_TOO_LARGE', status: 422, when: 'the completed object is over the video size limit (it is deleted)' },
       { code: 'SERVICE_UNAVAILABLE', status: 503, when: 'the bucket did not answer in time; retry with the same body', headers: RETRY_AFTER },
       BUG,
     ],
@@ -275,6 +314,56 @@ export const API_ROUTES: readonly ApiRoute[] = [
     ],
   },
   {
+    method: 'POST',
+    path: '/videos',
+    handler: 'create-video',
+    operationId: 'createVideo',
+    summary: 'Create a video restoration job',
+    description:
+      'The video (MP4, MOV, MKV or WebM; upload it with POST /uploads/multipart) is probed, split into segments that the workers restore side by side, and reassembled with its audio and subtitles untouched. `progress` counts segments and frames; `output.url` is the MP4 once SUCCEEDED. A video the worker cannot take (too long, too large, no video stream, undecodable) ends FAILED with a VIDEO_* code.',
+    headers: IDEMPOTENCY_HEADER,
+    requestBody: { name: 'CreateVideoRequest', schema: createVideoRequestSchema, required: true },
+    responses: [CREATED_JOB],
+    errors: [
+      ...CREATE_ERRORS,
+      { code: 'INVALID_VIDEO', status: 422, when: 'the upload is not a video container the worker reads (MP4, MOV, MKV, WebM): a photo, a text file' },
+      { code: 'VIDEO_TOO_LARGE', status: 422, when: 'the upload has more bytes than the worker takes (REVIVE_VIDEO_MAX_BYTES)' },
+    ],
+  },
+  {
+    method: 'POST',
+    path: '/albums',
+    handler: 'create-album',
+    operationId: 'createAlbum',
+    summary: 'Create an album: one photo job per source, with shared options',
+    description:
+      'Each photo is an ordinary job (its own id, `parent_id` set, listed by GET /jobs/{id}/children). The album ends once every photo has: SUCCEEDED when all succeeded, else FAILED with ALBUM_PARTLY_FAILED; either way `output.url` is a ZIP of the photos that succeeded. One webhook, for the album.',
+    headers: IDEMPOTENCY_HEADER,
+    requestBody: { name: 'CreateAlbumRequest', schema: createAlbumRequestSchema, required: true },
+    responses: [CREATED_JOB],
+    errors: [...CREATE_ERRORS],
+  },
+  {
+    method: 'GET',
+    path: '/jobs/{id}/children',
+    handler: 'list-children',
+    operationId: 'listChildren',
+    summary: "An album's photo jobs, or a video's segments, in order",
+    description: 'Pass `next_cursor` back as `cursor` for the next page; it is null on the last page. A photo has no children (an empty list).',
+    pathParameters: jobPath,
+    query: listJobsQuerySchema,
+    responses: [{ status: 200, description: 'A page of children.', body: { name: 'JobList', schema: jobListResponseSchema } }],
+    errors: [
+      { code: 'VALIDATION_FAILED', status: 400, when: '`limit` is not a whole number in range, or `cursor` is empty or too long' },
+      { code: 'UNKNOWN_FIELD', status: 400, when: 'a query parameter other than `limit` and `cursor`' },
+      { code: 'INVALID_CURSOR', status: 400, when: 'a `cursor` this API did not return' },
+      UNAUTHENTICATED,
+      JOB_NOT_FOUND,
+      STORAGE_DOWN,
+      BUG,
+    ],
+  },
+  {
     method: 'GET',
     path: '/jobs',
     handler: 'list-jobs',
@@ -308,14 +397,15 @@ export const API_ROUTES: readonly ApiRoute[] = [
     path: '/jobs/{id}',
     handler: 'cancel-job',
     operationId: 'cancelJob',
-    summary: 'Cancel a QUEUED job',
-    description: 'The worker skips a CANCELED job. A job that already started runs to its end.',
+    summary: 'Cancel a QUEUED job, or a QUEUED or RUNNING album or video',
+    description:
+      'The worker skips a CANCELED job. A photo that already started runs to its end. An album or a video can be canceled while it runs: its photos or segments not started yet are skipped, those under way finish, and the album or video ends CANCELED (one webhook).',
     pathParameters: jobPath,
     responses: [{ status: 200, description: 'The canceled job.', body: job }],
     errors: [
       UNAUTHENTICATED,
       JOB_NOT_FOUND,
-      { code: 'JOB_NOT_CANCELABLE', status: 409, when: 'the job is not QUEUED (the worker started it, or it ended)' },
+      { code: 'JOB_NOT_CANCELABLE', status: 409, when: 'the job ended, or is a photo the worker started' },
       STORAGE_DOWN,
       STATE_UNKNOWN,
       BUG,

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { isWellFormedText } from './text.js';
 import { UPLOAD_CONTENT_TYPES } from './image-types.js';
-import { S3_MAX_PARTS, VIDEO_UPLOAD_CONTENT_TYPES } from './video.js';
+import { S3_MAX_PARTS, VIDEO_CONTENT_TYPES } from './video.js';
 import { jobErrorCodeSchema, jobIdSchema, jobOptionsSchema, jobStatusSchema, stageTimingsSchema, WEBHOOK_DELIVERY_STATUSES } from './job.js';
+import { DEFAULT_ALBUM_MAX_PHOTOS } from './video.js';
 
 /**
  * The HTTP API's bodies. Requests are strict (an unknown field is a 400, not silently dropped); responses follow
@@ -29,11 +30,12 @@ export const API_ERROR_CODES = [
   'UNSUPPORTED_MODEL', // options.restorer or options.bgUpsampler names a model the deployed worker does not serve
   'INVALID_IDEMPOTENCY_KEY', // an Idempotency-Key header outside 1..255 printable ASCII characters
   'IDEMPOTENCY_KEY_REUSED', // the same Idempotency-Key with a different body
+  'INVALID_VIDEO', // POST /videos: the upload is not a video container the worker reads (MP4, MOV, MKV, WebM)
+  'VIDEO_TOO_LARGE', // POST /videos: the upload has more bytes than the worker takes (REVIVE_VIDEO_MAX_BYTES)
   'INVALID_CURSOR', // a list cursor this API did not issue
-  'UPLOAD_TOO_LARGE', // a multipart upload declared, or completed, larger than the video size limit
   'INVALID_UPLOAD_PARTS', // a multipart completion naming a part that was not uploaded, a wrong ETag, or parts out of order
   'JOB_NOT_FOUND', // no such job for this tenant (another tenant's job is also "not found")
-  'JOB_NOT_CANCELABLE', // only QUEUED jobs can be canceled
+  'JOB_NOT_CANCELABLE', // only QUEUED jobs (and QUEUED or RUNNING albums and videos) can be canceled
   'ROUTE_NOT_FOUND', // no route for this method and path
   'MALFORMED_PATH', // a path whose percent-encoding does not decode (e.g. /jobs/%E0%A4%A)
   'ENQUEUE_FAILED', // the job could not be queued; retrying with the same Idempotency-Key is safe
@@ -102,13 +104,13 @@ function keySafe<S extends z.ZodString | z.ZodURL>(schema: S) {
 
 const httpUrlSchema = keySafe(z.url({ protocol: /^https?$/ }).max(2048));
 
-/** The largest S3 object a multipart upload makes (S3's own limit, 5 TiB); REVIVE_VIDEO_MAX_BYTES is far below. */
+/** The largest S3 object a multipart upload makes (S3's own limit, 5 TiB); REVIVE_VIDEO_MAX_BYTES (at most 1 TiB) is far below. */
 const S3_MAX_OBJECT_BYTES = 5 * 1024 ** 4;
 
 /** `POST /uploads/multipart`: a video to upload in parts. */
 export const createMultipartUploadRequestSchema = z.strictObject({
   /** The video's container; the object is stored with it. */
-  contentType: z.enum(VIDEO_UPLOAD_CONTENT_TYPES),
+  contentType: z.enum(VIDEO_CONTENT_TYPES),
   /** The file's exact size: the API presigns each part for its exact length, and refuses sizes over REVIVE_VIDEO_MAX_BYTES. */
   sizeBytes: z.number().int().min(1).max(S3_MAX_OBJECT_BYTES),
 });
@@ -169,6 +171,30 @@ export const createJobRequestSchema = z.strictObject({
 });
 export type CreateJobRequest = z.output<typeof createJobRequestSchema>;
 
+/** `POST /videos` (with an optional `Idempotency-Key` header). */
+export const createVideoRequestSchema = z.strictObject({
+  source: createJobSourceSchema,
+  /** The photo options, applied to every frame (`ext` is ignored: the result is an MP4). */
+  options: jobOptionsSchema.optional(),
+  video: z
+    .strictObject({
+      /** H.264 quality, 0 (lossless) .. 51; lower is better and larger. @default DEFAULT_VIDEO_CRF (18) */
+      crf: z.number().int().min(0).max(51).optional(),
+    })
+    .optional(),
+  webhookUrl: httpUrlSchema.optional(),
+});
+export type CreateVideoRequest = z.output<typeof createVideoRequestSchema>;
+
+/** `POST /albums` (with an optional `Idempotency-Key` header): one photo job per source, with shared options. */
+export const createAlbumRequestSchema = z.strictObject({
+  sources: z.array(createJobSourceSchema).min(1).max(DEFAULT_ALBUM_MAX_PHOTOS),
+  options: jobOptionsSchema.optional(),
+  /** Receives the album once, when it ends (its children send none). */
+  webhookUrl: httpUrlSchema.optional(),
+});
+export type CreateAlbumRequest = z.output<typeof createAlbumRequestSchema>;
+
 /** One face the worker found, in the INPUT photo's pixels (not the upscaled output's): draw it over the original. */
 export const jobFaceSchema = z.object({
   /** `[x1, y1, x2, y2]`: left, top, right and bottom edges. */
@@ -184,7 +210,26 @@ export type JobFace = z.infer<typeof jobFaceSchema>;
 export const jobResponseSchema = z.object({
   id: jobIdSchema,
   status: jobStatusSchema,
-  input: z.object({ source: createJobSourceSchema, options: jobOptionsSchema }),
+  /** `photo`, `video` or `album`. */
+  kind: z.enum(['photo', 'video', 'album']),
+  /** The album this photo belongs to; null for a job created on its own. */
+  parent_id: jobIdSchema.nullable(),
+  /** An album's `source` is null: its photos are its children (`urls.children`). */
+  input: z.object({ source: createJobSourceSchema.nullable(), options: jobOptionsSchema }),
+  /**
+   * An album's or a video's progress (null for a photo): `total` children (photos, or segments of the video), `done`
+   * that succeeded, `failed` that failed or were canceled; a video's frames; the seconds left at the rate so far.
+   */
+  progress: z
+    .object({
+      total: z.number().int(),
+      done: z.number().int(),
+      failed: z.number().int(),
+      frames_total: z.number().int().nullable(),
+      frames_done: z.number().int().nullable(),
+      eta_seconds: z.number().nullable(),
+    })
+    .nullable(),
   created_at: z.iso.datetime(),
   started_at: z.iso.datetime().nullable(),
   completed_at: z.iso.datetime().nullable(),
@@ -226,7 +271,8 @@ export const jobResponseSchema = z.object({
     })
     .nullable()
     .optional(),
-  urls: z.object({ get: z.string(), cancel: z.string() }),
+  /** `children` (albums only): its photo jobs, `GET /jobs/{id}/children`. */
+  urls: z.object({ get: z.string(), cancel: z.string(), children: z.string().optional() }),
 });
 export type JobResponse = z.infer<typeof jobResponseSchema>;
 

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { modelIdSchema } from './job.js';
 import { DEFAULT_MAX_OUTPUT_PIXELS } from './limits.js';
-import { DEFAULT_VIDEO_MAX_BYTES } from './video.js';
 import { DEFAULT_MAX_FACES, MAX_FACES_LIMIT } from './job.js';
 import { DEFAULT_DETECTOR, DEFAULT_DEVICE, DEFAULT_RESTORER, DEFAULT_THREADS, EXECUTION_DEVICES, MODEL_OPTIONS, servedModelIds, type ModelOption } from './models.js';
 import { webhookSecretSchema } from './webhook.js';
 import { parseEndpoint } from './url-policy.js';
+import { DEFAULT_VIDEO_MAX_BYTES, DEFAULT_VIDEO_MAX_DURATION_SECONDS, DEFAULT_VIDEO_MAX_PIXELS_PER_FRAME } from './video.js';
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const cidrList = z
@@ -166,6 +166,12 @@ export const workerEnvSchema = z.object({
    * what a job may ask for. The others are counted in the record (`facesDetected`, `facesRestored`). @default 50
    */
   REVIVE_MAX_FACES: intFrom(1, MAX_FACES_LIMIT).default(DEFAULT_MAX_FACES),
+  /** Largest video a video job reads (upload or URL), in bytes; larger fails SOURCE_TOO_LARGE. @default 4 GiB (DEFAULT_VIDEO_MAX_BYTES) */
+  REVIVE_VIDEO_MAX_BYTES: intFrom(1, 2 ** 40).default(DEFAULT_VIDEO_MAX_BYTES),
+  /** Longest video restored, in seconds; longer fails VIDEO_TOO_LONG before any segment runs. @default 600 */
+  REVIVE_VIDEO_MAX_DURATION_SECONDS: intFrom(1, 86_400).default(DEFAULT_VIDEO_MAX_DURATION_SECONDS),
+  /** Most pixels per video frame; more fails VIDEO_TOO_LARGE before any segment runs. @default 8_294_400 (3840 × 2160) */
+  REVIVE_VIDEO_MAX_PIXELS_PER_FRAME: intFrom(1, 2 ** 32).default(DEFAULT_VIDEO_MAX_PIXELS_PER_FRAME),
   /**
    * Slowest URL source body the worker waits for, in bytes per second averaged over 10 s windows; slower (a drip, a
    * stall) fails the job SOURCE_TOO_SLOW on its first try. 0 turns the check off. @default 32_768
@@ -234,10 +240,10 @@ export const apiEnvSchema = z.object({
   /** Largest upload the presigned POST allows. @default 20 MiB */
   REVIVE_UPLOAD_MAX_BYTES: intFrom(1, 5 * 1024 ** 3).default(20 * 1024 * 1024),
   /**
-   * Largest video POST /uploads/multipart accepts (its declared size, and the completed object's): a larger one is a
-   * 422 UPLOAD_TOO_LARGE. Set the worker's video size limit to the same value. @default DEFAULT_VIDEO_MAX_BYTES (4 GiB)
+   * The worker's REVIVE_VIDEO_MAX_BYTES: POST /videos refuses a larger upload, and POST /uploads/multipart a larger
+   * declared size (or completed object), with 422 VIDEO_TOO_LARGE. @default 4 GiB
    */
-  REVIVE_VIDEO_MAX_BYTES: intFrom(1, 5 * 1024 ** 4).default(DEFAULT_VIDEO_MAX_BYTES),
+  REVIVE_VIDEO_MAX_BYTES: intFrom(1, 2 ** 40).default(DEFAULT_VIDEO_MAX_BYTES),
   /**
    * The worker's REVIVE_MAX_OUTPUT_PIXELS: POST /jobs refuses an upload whose header says its output (pixels ×
    * upscale²) is larger, with 422 IMAGE_TOO_LARGE. Set both to the same value. @default 256_000_000

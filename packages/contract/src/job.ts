@@ -28,10 +28,28 @@ export const JOB_ERROR_CODES = [
   'RETRIES_EXHAUSTED', // transient failures on every delivery; the message went to the dead-letter queue
   'JOB_TIMEOUT', // the job ran past its budget (REVIVE_JOB_TIMEOUT_SECONDS plus its faces' and megapixels' share); a retry would take as long
   'DEAD_LETTERED', // the message reached the dead-letter queue before any worker wrote an outcome; final, like every FAILED
+  'ALBUM_PARTLY_FAILED', // an album whose photos did not all succeed; its ZIP holds those that did, each child carries its own error
+  'SEGMENT_FAILED', // a video segment failed for good (or exhausted its retries); the message names the segment and its code
+  'VIDEO_UNREADABLE', // ffprobe or ffmpeg could not read the video: truncated, undecodable, or not a video (a photo renamed .mp4)
+  'VIDEO_NO_VIDEO_STREAM', // the file holds no video stream (audio only, subtitles only)
+  'VIDEO_TOO_LONG', // longer than the worker's maximum duration, or more frames than it takes
+  'VIDEO_TOO_LARGE', // frames of more pixels than the worker's maximum
+  'VIDEO_ENCODE_FAILED', // ffmpeg could not encode or assemble the restored video
   'INTERNAL', // a bug; the reason says what happened
 ] as const;
 export const jobErrorCodeSchema = z.enum(JOB_ERROR_CODES);
 export type JobErrorCode = z.infer<typeof jobErrorCodeSchema>;
+
+/**
+ * What a job is. `photo` is one photo (the only kind before albums and videos); `album` and `video` are parents whose
+ * work runs as children on the same queue: an album's children are photo jobs (visible, with their own ids), a video's
+ * are `video-segment` jobs (internal: listed under the video, never created by a caller).
+ */
+export const JOB_KINDS = ['photo', 'video', 'album', 'video-segment'] as const;
+export const jobKindSchema = z.enum(JOB_KINDS);
+export type JobKind = z.infer<typeof jobKindSchema>;
+/** The kinds whose record counts children and ends once they all have. */
+export const PARENT_KINDS: readonly JobKind[] = ['video', 'album'];
 
 /** Output encodings. `auto` keeps the input's format; an image with alpha is always written as PNG. */
 export const OUTPUT_EXTS = ['auto', 'jpg', 'png', 'webp'] as const;
@@ -105,18 +123,39 @@ export const jobSourceSchema = z.discriminatedUnion('kind', [
 ]);
 export type JobSource = z.infer<typeof jobSourceSchema>;
 
+
+/** A record's source: a photo's or video's (as its message has it), or an album's count of photos (its children carry theirs). */
+export const recordSourceSchema = z.union([jobSourceSchema, z.strictObject({ kind: z.literal('album'), photos: z.number().int().positive() })]);
+export type RecordSource = z.infer<typeof recordSourceSchema>;
+
 /** The SQS message body. Version 1. */
 export const jobMessageSchema = z.strictObject({
   version: z.literal(1),
   jobId: jobIdSchema,
   tenantId: tenantIdSchema,
-  source: jobSourceSchema,
+  /** A photo's or a video's source; an album's fan-in message carries the album's (`kind: 'album'`). */
+  source: recordSourceSchema,
   options: jobOptionsSchema,
   webhookUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
   /** ISO-8601 time the API sent the message; the worker reports queue wait from it. */
   enqueuedAt: z.iso.datetime(),
   /** The work this message carries, for scaling on work (see work.ts); absent from older senders. */
   estimatedWork: workEstimateSchema.optional(),
+  /** @default 'photo'. A `video` message probes and fans out; an `album` message (only the parent sweeper sends one) fans in. */
+  kind: jobKindSchema.optional(),
+  /** Set on an album's photo or a video's segment: the parent whose progress its end counts on. */
+  parentJobId: jobIdSchema.optional(),
+  /** A video segment's frames (video-segment messages only). */
+  segment: z
+    .strictObject({
+      index: z.number().int().nonnegative(),
+      startFrame: z.number().int().nonnegative(),
+      frameCount: z.number().int().positive(),
+      warmupFrames: z.number().int().nonnegative(),
+    })
+    .optional(),
+  /** A video's encoder quality (video and video-segment messages). */
+  videoCrf: z.number().int().min(0).max(51).optional(),
 });
 export type JobMessage = z.output<typeof jobMessageSchema>;
 
@@ -166,9 +205,29 @@ export const jobRecordSchema = z.object({
   jobId: jobIdSchema,
   tenantId: tenantIdSchema,
   status: jobStatusSchema,
-  source: jobSourceSchema,
+  source: recordSourceSchema,
   options: jobOptionsSchema,
   webhookUrl: z.string().optional(),
+  /** @default 'photo' (records written before albums and videos have none). */
+  kind: jobKindSchema.optional(),
+  /** A child's parent (an album's photo, a video's segment). */
+  parentJobId: jobIdSchema.optional(),
+  /** A child's place among its parent's children (0-based): its id is childJobId(parent, index). */
+  childIndex: z.number().int().nonnegative().optional(),
+  /** A child whose end was counted on its parent: set in the same transaction as the parent's count, so it counts once. */
+  countedOnParent: z.boolean().optional(),
+  /** A parent's children: how many, and how many ended in each way (each child counted once, see countedOnParent). */
+  childrenTotal: z.number().int().nonnegative().optional(),
+  childrenSucceeded: z.number().int().nonnegative().optional(),
+  childrenFailed: z.number().int().nonnegative().optional(),
+  childrenCanceled: z.number().int().nonnegative().optional(),
+  /** A video's frames, and those its finished segments restored. */
+  framesTotal: z.number().int().nonnegative().optional(),
+  framesDone: z.number().int().nonnegative().optional(),
+  /** A video's encoder quality. */
+  videoCrf: z.number().int().min(0).max(51).optional(),
+  /** A video segment's frames. */
+  segment: jobMessageSchema.shape.segment,
   /** Hash of the create request, so that an Idempotency-Key reused with another body is refused. */
   requestHash: z.string().optional(),
   idempotencyKey: z.string().optional(),
@@ -228,6 +287,14 @@ export const tenantIndexItemSchema = jobRecordSchema.pick({
   status: true,
   source: true,
   options: true,
+  kind: true,
+  parentJobId: true,
+  childrenTotal: true,
+  childrenSucceeded: true,
+  childrenFailed: true,
+  childrenCanceled: true,
+  framesTotal: true,
+  framesDone: true,
   webhookUrl: true,
   webhookDelivery: true,
   attempts: true,

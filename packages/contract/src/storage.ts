@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * Names shared by the infra (which creates the resources), the API and the worker (which use them),
  * and the local stack (which creates them on the emulators).
@@ -12,7 +13,7 @@ export const TABLE_SCHEMA = {
     name: 'byTenant',
     partitionKey: 'tenantId',
     sortKey: 'createdAt',
-    projected: ['status', 'source', 'options', 'webhookUrl', 'webhookDelivery', 'attempts', 'startedAt', 'finishedAt', 'timingsMs', 'facesFound', 'faces', 'resultKey', 'resultWidth', 'resultHeight', 'errorCode', 'errorMessage'],
+    projected: ['status', 'source', 'options', 'kind', 'parentJobId', 'childrenTotal', 'childrenSucceeded', 'childrenFailed', 'childrenCanceled', 'framesTotal', 'framesDone', 'webhookUrl', 'webhookDelivery', 'attempts', 'startedAt', 'finishedAt', 'timingsMs', 'facesFound', 'faces', 'resultKey', 'resultWidth', 'resultHeight', 'errorCode', 'errorMessage'],
   },
   /**
    * Sparse index of jobs whose message may not have been sent yet (the API's transactional outbox): only records
@@ -51,13 +52,9 @@ export function pendingShardKeys(): string[] {
 }
 
 /** Key prefixes in the bucket. Lifecycle rules and IAM grants are written against them. */
-export const BUCKET_PREFIXES = { uploads: 'uploads/', results: 'results/' } as const;
-
-/**
- * Prefix of a video job's restored segments (`segments/<tenant>/<jobId>/...`): intermediate objects the fan-in
- * concatenates, expired by a lifecycle rule of their own. An album's ZIP is a result (`<results key of the job>.zip`).
- */
-export const SEGMENTS_PREFIX = 'segments/';
+export const BUCKET_PREFIXES = { uploads: 'uploads/', results: 'results/', segments: 'segments/' } as const;
+/** Where a video's restored segments wait for the finisher (`segments/<tenant>/<jobId>/...`); deleted once it assembled them. */
+export const SEGMENTS_PREFIX = BUCKET_PREFIXES.segments;
 
 /** S3-safe form of a tenant id (the tenant alphabet allows '|', ':' and '@'). */
 export function tenantKeySegment(tenantId: string): string {
@@ -81,4 +78,26 @@ export function resultKey(tenantId: string, jobId: string, extension: string, at
 export function isTenantUploadKey(tenantId: string, key: string): boolean {
   const prefix = `${BUCKET_PREFIXES.uploads}${tenantKeySegment(tenantId)}/`;
   return key.startsWith(prefix) && key.length > prefix.length && !key.slice(prefix.length).includes('..');
+}
+
+/** Key of one restored segment of a video: `segments/<tenant>/<videoJobId>/<index>-<attempt>.mp4`. */
+export function segmentKey(tenantId: string, videoJobId: string, index: number, attempt: number): string {
+  return `${SEGMENTS_PREFIX}${tenantKeySegment(tenantId)}/${videoJobId}/${String(index).padStart(5, '0')}-${attempt}.mp4`;
+}
+
+/** Key of an album's ZIP: the album's results key with `.zip` (`results/<tenant>/<albumJobId>-<attempt>.zip`). */
+export function albumZipKey(tenantId: string, albumJobId: string, attempt?: number): string {
+  return resultKey(tenantId, albumJobId, 'zip', attempt);
+}
+
+/**
+ * The id of a parent's child number `index`: derived (a version-5-style UUID of SHA-256), so a retried fan-out writes
+ * the same children and the children list is read by id (no index of children is needed).
+ */
+export function childJobId(parentJobId: string, index: number): string {
+  const hash = createHash('sha256').update(`revive-child\n${parentJobId}\n${index}`).digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }

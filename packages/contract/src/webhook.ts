@@ -87,6 +87,8 @@ export interface JobResponseLinks {
   readonly resultUrlExpiresAt?: Date;
   /** Prefix of `urls.get` / `urls.cancel`, e.g. `https://api.example.com`. @default '' (paths relative to the API) */
   readonly apiBaseUrl?: string;
+  /** The clock a parent's time left is counted against. @default Date.now() */
+  readonly nowMs?: number;
 }
 
 /** Maps a job record to the API's job shape; shared by `GET /jobs/{id}` and the worker's webhook. */
@@ -97,15 +99,18 @@ export function jobResponseFromRecord(record: TenantIndexItem, links: JobRespons
   return {
     id: record.jobId,
     status: record.status,
+    kind: record.kind === 'video' || record.kind === 'album' ? record.kind : 'photo',
+    parent_id: record.parentJobId ?? null,
     input: {
-      source: record.source.kind === 's3' ? { uploadKey: record.source.key } : { url: record.source.url },
+      source: record.source.kind === 's3' ? { uploadKey: record.source.key } : record.source.kind === 'url' ? { url: record.source.url } : null,
       options: record.options,
     },
+    progress: progressOf(record, links.nowMs ?? Date.now()),
     created_at: record.createdAt,
     started_at: record.startedAt ?? null,
     completed_at: record.finishedAt ?? null,
     output:
-      record.status === 'SUCCEEDED' && links.resultUrl !== undefined
+      deliversOutput(record) && links.resultUrl !== undefined
         ? {
             url: links.resultUrl,
             expires_at: (links.resultUrlExpiresAt ?? new Date()).toISOString(),
@@ -133,9 +138,44 @@ export function jobResponseFromRecord(record: TenantIndexItem, links: JobRespons
           completed_at: record.webhookDelivery.completedAt ?? null,
         }
       : null,
-    urls: { get: `${base}/jobs/${record.jobId}`, cancel: `${base}/jobs/${record.jobId}` },
+    urls: {
+      get: `${base}/jobs/${record.jobId}`,
+      cancel: `${base}/jobs/${record.jobId}`,
+      ...(record.kind === 'album' || record.kind === 'video' ? { children: `${base}/jobs/${record.jobId}/children` } : {}),
+    },
   };
 }
+
+/** Whether a record's result is the caller's: a SUCCEEDED job's, and a partly failed album's ZIP of what succeeded. */
+export function deliversOutput(record: Pick<JobRecord, 'status' | 'resultKey' | 'kind'>): boolean {
+  if (record.resultKey === undefined) return false;
+  return record.status === 'SUCCEEDED' || (record.status === 'FAILED' && record.kind === 'album');
+}
+
+/**
+ * A parent's progress: children done (succeeded) and failed (failed or canceled) of the total, a video's frames, and
+ * the time left at the rate so far (children ended per second since the parent started); null for a photo.
+ */
+function progressOf(record: TenantIndexItem, nowMs: number): JobResponse['progress'] {
+  if (record.kind !== 'album' && record.kind !== 'video') return null;
+  const total = record.childrenTotal ?? 0;
+  const done = record.childrenSucceeded ?? 0;
+  const failed = (record.childrenFailed ?? 0) + (record.childrenCanceled ?? 0);
+  const video = record.kind === 'video';
+  const framesTotal = video ? (record.framesTotal ?? null) : null;
+  const framesDone = video ? (record.framesDone ?? 0) : null;
+  let eta: number | null = null;
+  const started = record.startedAt === undefined ? undefined : Date.parse(record.startedAt);
+  if (record.status === 'RUNNING' && started !== undefined && total > 0) {
+    // Frames are the finer measure of a video's work; an album's photos are counted as they end.
+    const [ended, all] = framesTotal !== null && framesTotal > 0 ? [framesDone ?? 0, framesTotal] : [done + failed, total];
+    if (ended > 0 && ended < all) eta = Math.round((((nowMs - started) / 1000) * (all - ended)) / ended);
+  } else if (TERMINAL.has(record.status)) {
+    eta = 0;
+  }
+  return { total, done, failed, frames_total: framesTotal, frames_done: framesDone, eta_seconds: eta };
+}
+const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELED']);
 
 /** The `Revive-Event` value for a finished job. */
 export function webhookEvent(status: JobRecord['status']): WebhookEvent {

@@ -21,8 +21,11 @@ export const API_HANDLERS = [
   'complete-multipart-upload',
   'abort-multipart-upload',
   'create-job',
+  'create-video',
+  'create-album',
   'get-job',
   'list-jobs',
+  'list-children',
   'cancel-job',
   'openapi',
   'sweep-enqueue',
@@ -71,7 +74,7 @@ export const API_SCHEDULES: readonly Schedule[] = [
   {
     handler: 'sweep-enqueue',
     rateMinutes: 1,
-    description: 'Revive: send the message of jobs whose create-job Lambda died between the put and the send (the outbox)',
+    description: 'Revive: send the message of jobs whose create Lambda died between the put and the send (the outbox), and recount albums and videos whose children stopped ending',
   },
 ];
 
@@ -87,6 +90,9 @@ export const ROUTE_THROTTLE_SHARES: Readonly<Record<string, number>> = {
   'POST /uploads/multipart': 0.2,
   'POST /uploads/multipart/complete': 0.2,
   'POST /uploads/multipart/abort': 0.2,
+  'POST /videos': 0.2,
+  'POST /albums': 0.2,
+  'GET /jobs/{id}/children': 0.2,
   'GET /jobs/{id}': 1,
   'GET /jobs': 0.2,
   'DELETE /jobs/{id}': 0.2,

@@ -1,4 +1,4 @@
-import { BUCKET_PREFIXES, SEGMENTS_PREFIX, TABLE_SCHEMA } from '@revive/contract';
+import { BUCKET_PREFIXES, TABLE_SCHEMA } from '@revive/contract';
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { JobApi } from './api.js';
@@ -29,7 +29,7 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, 
   const { bucket, table } = storage;
   const uploads = bucket.arnForObjects(`${BUCKET_PREFIXES.uploads}*`);
   const results = bucket.arnForObjects(`${BUCKET_PREFIXES.results}*`);
-  const segments = bucket.arnForObjects(`${SEGMENTS_PREFIX}*`);
+  const segments = bucket.arnForObjects(`${BUCKET_PREFIXES.segments}*`);
   const tenantIndex = `${table.tableArn}/index/${TABLE_SCHEMA.tenantIndex.name}`;
   const pendingIndex = `${table.tableArn}/index/${TABLE_SCHEMA.pendingIndex.name}`;
   const allow = (sid: string, actions: string[], resources: string[]) =>
@@ -61,6 +61,21 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, 
   fns['create-job'].addToRolePolicy(allow('CheckUpload', ['s3:GetObject'], [uploads]));
   fns['create-job'].addToRolePolicy(allow('MissingUploadIs404', ['s3:ListBucket'], [bucket.bucketArn]));
 
+  // POST /videos: as POST /jobs (its ranged GET reads the container's first bytes and, from Content-Range, the size).
+  fns['create-video'].addToRolePolicy(allow('JobRecord', ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
+  fns['create-video'].addToRolePolicy(allow('Enqueue', ['sqs:SendMessage'], [queue.queue.queueArn]));
+  fns['create-video'].addToRolePolicy(allow('CheckUpload', ['s3:GetObject'], [uploads]));
+  fns['create-video'].addToRolePolicy(allow('MissingUploadIs404', ['s3:ListBucket'], [bucket.bucketArn]));
+  // POST /albums: the children's and the album's puts, the children's messages (SendMessageBatch is authorized as
+  // sqs:SendMessage), each photo's first bytes.
+  fns['create-album'].addToRolePolicy(allow('JobRecords', ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
+  fns['create-album'].addToRolePolicy(allow('Enqueue', ['sqs:SendMessage'], [queue.queue.queueArn]));
+  fns['create-album'].addToRolePolicy(allow('CheckUploads', ['s3:GetObject'], [uploads]));
+  fns['create-album'].addToRolePolicy(allow('MissingUploadIs404', ['s3:ListBucket'], [bucket.bucketArn]));
+
+  fns['list-children'].addToRolePolicy(allow('ReadJobs', ['dynamodb:GetItem', 'dynamodb:BatchGetItem'], [table.tableArn]));
+  fns['list-children'].addToRolePolicy(allow('PresignResults', ['s3:GetObject'], [results]));
+
   fns['get-job'].addToRolePolicy(allow('ReadJob', ['dynamodb:GetItem'], [table.tableArn]));
   fns['get-job'].addToRolePolicy(allow('PresignResult', ['s3:GetObject'], [results]));
 
@@ -88,12 +103,17 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, 
   task.addToPrincipalPolicy(allow('ReadUploads', ['s3:GetObject'], [uploads]));
   // Large results go up in parts (lib-storage): s3:PutObject covers each part; a failed upload is aborted.
   task.addToPrincipalPolicy(allow('WriteResults', ['s3:PutObject', 's3:AbortMultipartUpload'], [results]));
-  // A video's segments: each segment task writes its own (in parts when large), the fan-in reads them all and deletes
-  // them once the video is assembled.
-  task.addToPrincipalPolicy(allow('ReadWriteSegments', ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'], [segments]));
-  // The webhook body carries a presigned result URL, signed with the task role's credentials.
+  // The webhook body carries a presigned result URL, signed with the task role's credentials; an album's finisher
+  // reads its photos' results into the ZIP.
   task.addToPrincipalPolicy(allow('PresignResults', ['s3:GetObject'], [results]));
   task.addToPrincipalPolicy(allow('UpdateJobs', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
+  // Parents: a child's end is counted in a transaction (TransactWriteItems is authorized as UpdateItem on each
+  // item), an album's or video's children are read in batches, a video's segments are written as records, and the
+  // last child (or the planner) sends the parent's and the segments' messages on the job queue.
+  task.addToPrincipalPolicy(allow('ParentJobs', ['dynamodb:BatchGetItem', 'dynamodb:PutItem'], [table.tableArn]));
+  task.addToPrincipalPolicy(allow('FanOutAndIn', ['sqs:SendMessage'], [queue.queue.queueArn]));
+  // A video's restored segments wait under segments/ for the finisher, which reads and then deletes them.
+  task.addToPrincipalPolicy(allow('Segments', ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'], [segments]));
   // Scale-in protection while jobs run: the ECS agent calls UpdateTaskProtection with the task role's credentials.
   // Task ids are only known at run time, so the grant stops at this cluster's tasks.
   task.addToPrincipalPolicy(allow('ProtectOwnTask', ['ecs:UpdateTaskProtection'], [clusterTasksArn(worker)]));

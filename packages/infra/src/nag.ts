@@ -1,4 +1,4 @@
-import { BUCKET_PREFIXES, SEGMENTS_PREFIX } from '@revive/contract';
+import { BUCKET_PREFIXES } from '@revive/contract';
 import { Stack, Validations } from 'aws-cdk-lib';
 import type { CfnResource } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -53,11 +53,14 @@ export function acknowledgeNagFindings(stack: ReviveStack): void {
   ack(roleOf(fns['complete-multipart-upload']), objects(BUCKET_PREFIXES.uploads), prefixReason('Completing the tenant\'s video upload in uploads/'));
   ack(roleOf(fns['abort-multipart-upload']), objects(BUCKET_PREFIXES.uploads), prefixReason('Aborting the tenant\'s video upload in uploads/'));
   ack(roleOf(fns['create-job']), objects(BUCKET_PREFIXES.uploads), prefixReason('HeadObject of the tenant\'s upload'));
+  ack(roleOf(fns['create-video']), objects(BUCKET_PREFIXES.uploads), prefixReason('The first bytes and size of the tenant\'s video upload'));
+  ack(roleOf(fns['create-album']), objects(BUCKET_PREFIXES.uploads), prefixReason('The first bytes of the tenant\'s photo uploads'));
+  ack(roleOf(fns['list-children']), objects(BUCKET_PREFIXES.results), prefixReason('Presigned GETs of the listed children\'s results'));
   ack(roleOf(fns['get-job']), objects(BUCKET_PREFIXES.results), prefixReason('Presigned GET of the job\'s result'));
   ack(roleOf(fns['list-jobs']), objects(BUCKET_PREFIXES.results), prefixReason('Presigned GETs of the listed jobs\' results'));
   ack(stack.worker.taskDefinition.taskRole, objects(BUCKET_PREFIXES.uploads), prefixReason('The worker reads uploads'));
   ack(stack.worker.taskDefinition.taskRole, objects(BUCKET_PREFIXES.results), prefixReason('The worker writes results'));
-  ack(stack.worker.taskDefinition.taskRole, objects(SEGMENTS_PREFIX), prefixReason('The worker writes, reads and deletes a video\'s segments'));
+  ack(stack.worker.taskDefinition.taskRole, objects(BUCKET_PREFIXES.segments), prefixReason('The worker writes, reads and deletes a video\'s segments'));
   ack(roleOf(stack.webhookRetries.function), objects(BUCKET_PREFIXES.results), prefixReason('Presigned GET of the job\'s result in a retried webhook'));
   // Rendered from the granted ARN itself: with a concrete env (what the CLI always gives) the region and account are
   // literals, without one they are <AWS::Region> and <AWS::AccountId>; a hand-written string matches only one of them.

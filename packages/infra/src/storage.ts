@@ -1,4 +1,4 @@
-import { BUCKET_PREFIXES, SEGMENTS_PREFIX, TABLE_SCHEMA } from '@revive/contract';
+import { BUCKET_PREFIXES, TABLE_SCHEMA } from '@revive/contract';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -88,7 +88,7 @@ export class JobStorage extends Construct {
         // Album ZIPs are results (`<results key>.zip`), so expire-results covers them.
         {
           id: 'expire-segments',
-          prefix: SEGMENTS_PREFIX,
+          prefix: BUCKET_PREFIXES.segments,
           expiration: Duration.days(SEGMENT_EXPIRY_DAYS),
         },
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(ABORT_INCOMPLETE_UPLOAD_DAYS) },

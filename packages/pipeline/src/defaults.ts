@@ -26,3 +26,8 @@ export const DEFAULT_SCORE_THRESHOLDS: Readonly<Record<DetectorKind, number>> = 
 
 /** 0.5: CodeFormer's usual middle between quality (0) and fidelity (1). */
 export const DEFAULT_FIDELITY = 0.5;
+
+/** x264's quality of restored videos: 18 is visually lossless for most footage, the usual choice for a restoration. @default 18 */
+export const DEFAULT_VIDEO_CRF = 18;
+/** x264's speed/size trade-off for restored videos, facefusion's default (`output_video_preset`). @default 'veryfast' */
+export const DEFAULT_VIDEO_PRESET = 'veryfast';

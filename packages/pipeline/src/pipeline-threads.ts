@@ -10,7 +10,18 @@ import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, workerData, type MessagePort, type Transferable, type Worker } from 'node:worker_threads';
 import { PermanentError, RetryableError, messageOf } from './errors.js';
 import { createGcPolicy } from './gc-policy.js';
-import { DEFAULT_DETECTOR, DEFAULT_RESTORER, RestorationPipeline, type DetectionSummary, type PipelineConfig, type ProcessOptions, type ProcessResult } from './pipeline.js';
+import {
+  DEFAULT_DETECTOR,
+  DEFAULT_RESTORER,
+  RestorationPipeline,
+  type DetectionSummary,
+  type FrameOptions,
+  type FrameResult,
+  type PipelineConfig,
+  type ProcessOptions,
+  type ProcessResult,
+} from './pipeline.js';
+import type { DetectedFace, RgbImage } from './types.js';
 import { defaultModelsDir, resolveModel } from './models.js';
 import { deserializeError, serializeError, type SerializedError } from './thread-errors.js';
 import { startThread } from './thread-start.js';
@@ -26,6 +37,13 @@ export interface RestorationService {
    * `run.signal`'s reason once it aborts (the pool then stops the job's thread and starts a new one).
    */
   process(input: Uint8Array, options?: ProcessOptions, run?: ProcessRun): Promise<ProcessResult>;
+  /** The detect stage alone on a raw frame (`RestorationPipeline.detectFrame`); the frame is not moved. */
+  detectFrame(frame: RgbImage, options?: Pick<ProcessOptions, 'scoreThreshold'>, run?: ProcessRun): Promise<DetectedFace[]>;
+  /**
+   * The raw-frame entry (`RestorationPipeline.processFrame`). The pool moves the frame's buffer to its thread when the
+   * view covers all of it, leaving `frame.data` empty here.
+   */
+  processFrame(frame: RgbImage, options?: FrameOptions, run?: ProcessRun): Promise<FrameResult>;
   /** Releases the models (and, for the pool, its threads). */
   dispose(): Promise<void>;
 }
@@ -79,6 +97,8 @@ interface ThreadData {
 
 type ToThread =
   | { readonly type: 'process'; readonly id: number; readonly input: Uint8Array; readonly options: ProcessOptions }
+  | { readonly type: 'detect-frame'; readonly id: number; readonly frame: RgbImage; readonly options: Pick<ProcessOptions, 'scoreThreshold'> }
+  | { readonly type: 'process-frame'; readonly id: number; readonly frame: RgbImage; readonly options: FrameOptions }
   | { readonly type: 'dispose' }
   // Ends the thread at its next turn of the event loop, between two native runs: see `stopThread`.
   | { readonly type: 'exit' };
@@ -87,7 +107,7 @@ type FromThread =
   | { readonly type: 'ready'; readonly models: RestorationPipeline['models'] }
   | { readonly type: 'load-failed'; readonly error: SerializedError }
   | { readonly type: 'detected'; readonly id: number; readonly detection: DetectionSummary }
-  | { readonly type: 'result'; readonly id: number; readonly result: ProcessResult }
+  | { readonly type: 'result'; readonly id: number; readonly result: ProcessResult | FrameResult | DetectedFace[] }
   | { readonly type: 'failed'; readonly id: number; readonly error: SerializedError };
 
 /** True inside a thread started by `PipelineThreadPool`: the bundled CLI must not run its command there. */
@@ -104,8 +124,10 @@ function ownsBuffer(view: Uint8Array): boolean {
   return view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
 }
 
-function resultTransferList(result: ProcessResult): Transferable[] {
-  const views = [result.image, ...result.faces.flatMap((f) => [f.cropped?.data, f.restored?.data])];
+function resultTransferList(result: ProcessResult | FrameResult | DetectedFace[]): Transferable[] {
+  if (Array.isArray(result)) return [];
+  const image = 'data' in result.image ? result.image.data : result.image;
+  const views = [image, ...result.faces.flatMap((f) => [f.cropped?.data, f.restored?.data])];
   const buffers = new Set<ArrayBuffer>();
   for (const view of views) if (view && ownsBuffer(view)) buffers.add(view.buffer as ArrayBuffer);
   return [...buffers];
@@ -162,9 +184,15 @@ function startPipelineThread(port: MessagePort, data: ThreadData): void {
       }
       const { id } = message;
       const events = { onDetected: (detection: DetectionSummary) => post({ type: 'detected', id, detection }) };
-      running = pipeline.process(message.input, message.options, events).then(
+      const work: Promise<ProcessResult | FrameResult | DetectedFace[]> =
+        message.type === 'process'
+          ? pipeline.process(message.input, message.options, events)
+          : message.type === 'detect-frame'
+            ? pipeline.detectFrame(message.frame, message.options)
+            : pipeline.processFrame(message.frame, message.options);
+      running = work.then(
         (result) => {
-          const pixels = result.width * result.height;
+          const pixels = Array.isArray(result) ? 0 : 'data' in result.image ? result.image.width * result.image.height : (result as ProcessResult).width * (result as ProcessResult).height;
           post({ type: 'result', id: message.id, result }, resultTransferList(result));
           // Once the result is on its way: the job's buffers go back to the OS now, not at the next job.
           gc.afterResult(pixels);
@@ -184,13 +212,18 @@ if (isPipelineThread() && parentPort) startPipelineThread(parentPort, workerData
 
 // ---- main side ---------------------------------------------------------------------------------------------
 
+/** What a job asks of a thread, less its id. */
+type Request =
+  | { readonly type: 'process'; readonly input: Uint8Array; readonly options: ProcessOptions }
+  | { readonly type: 'detect-frame'; readonly frame: RgbImage; readonly options: Pick<ProcessOptions, 'scoreThreshold'> }
+  | { readonly type: 'process-frame'; readonly frame: RgbImage; readonly options: FrameOptions };
+
 interface Job {
   readonly onStarted?: (() => void) | undefined;
   readonly onDetected?: ((detection: DetectionSummary) => void) | undefined;
   readonly id: number;
-  readonly input: Uint8Array;
-  readonly options: ProcessOptions;
-  readonly resolve: (result: ProcessResult) => void;
+  readonly request: Request;
+  readonly resolve: (result: never) => void;
   readonly reject: (error: unknown) => void;
 }
 
@@ -333,10 +366,23 @@ export class PipelineThreadPool implements RestorationService {
    * thread when the view covers all of it, leaving `input` empty here; pass a copy to keep using the bytes.
    */
   process(input: Uint8Array, options: ProcessOptions = {}, run: ProcessRun = {}): Promise<ProcessResult> {
+    return this.submit<ProcessResult>({ type: 'process', input, options }, run);
+  }
+
+  /** Detects on a copy of the frame: the caller still needs it (it tracks the faces, then restores the frame). */
+  detectFrame(frame: RgbImage, options: Pick<ProcessOptions, 'scoreThreshold'> = {}, run: ProcessRun = {}): Promise<DetectedFace[]> {
+    return this.submit<DetectedFace[]>({ type: 'detect-frame', frame: { width: frame.width, height: frame.height, data: frame.data.slice() }, options }, run);
+  }
+
+  processFrame(frame: RgbImage, options: FrameOptions = {}, run: ProcessRun = {}): Promise<FrameResult> {
+    return this.submit<FrameResult>({ type: 'process-frame', frame, options }, run);
+  }
+
+  private submit<T>(request: Request, run: ProcessRun): Promise<T> {
     if (this.disposed) return Promise.reject(new RetryableError('INTERNAL', 'the pipeline thread pool is disposed'));
     const { signal } = run;
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
-    return new Promise<ProcessResult>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       const onAbort = () => {
         const queued = this.queue.indexOf(job);
         if (queued >= 0) this.queue.splice(queued, 1);
@@ -354,7 +400,7 @@ export class PipelineThreadPool implements RestorationService {
         signal?.removeEventListener('abort', onAbort);
         f(value);
       };
-      const job: Job = { id: this.nextId++, input, options, resolve: settle(resolve), reject: settle(reject), onStarted: run.onStarted, onDetected: run.onDetected };
+      const job: Job = { id: this.nextId++, request, resolve: settle(resolve) as (result: never) => void, reject: settle(reject), onStarted: run.onStarted, onDetected: run.onDetected };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.queue.push(job);
       this.pump();
@@ -413,7 +459,7 @@ export class PipelineThreadPool implements RestorationService {
         return;
       }
       slot.job = undefined;
-      if (message.type === 'result') job.resolve(message.result);
+      if (message.type === 'result') job.resolve(message.result as never);
       else job.reject(deserializeError(message.error));
       this.pump();
     });
@@ -480,10 +526,15 @@ export class PipelineThreadPool implements RestorationService {
       if (slot.job || slot.stopping) continue;
       const job = this.queue.shift()!;
       slot.job = job;
-      const input = ownsBuffer(job.input) ? job.input : job.input.slice();
-      const message: ToThread = { type: 'process', id: job.id, input, options: job.options };
+      const { request } = job;
+      const bytes = request.type === 'process' ? request.input : request.frame.data;
+      const owned = ownsBuffer(bytes) ? bytes : bytes.slice();
+      const message: ToThread =
+        request.type === 'process'
+          ? { ...request, id: job.id, input: owned }
+          : { ...request, id: job.id, frame: { width: request.frame.width, height: request.frame.height, data: owned } };
       try {
-        postTransferring(slot.worker, message, [input.buffer as ArrayBuffer]);
+        postTransferring(slot.worker, message, [owned.buffer as ArrayBuffer]);
         job.onStarted?.();
       } catch (error) {
         // Options that can't be cloned are the caller's bug, not the thread's.

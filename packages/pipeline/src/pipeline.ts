@@ -136,6 +136,20 @@ export interface ProcessResult {
   readonly formatFallback?: string;
 }
 
+/** Options of the raw-frame entry: the photo options that apply to a decoded frame, and the faces to restore. */
+export interface FrameOptions extends Pick<ProcessOptions, 'upscale' | 'onlyCenterFace' | 'blend' | 'fidelity' | 'useBgUpsampler' | 'scoreThreshold' | 'maxFaces'> {
+  /** The faces to restore (a video's tracked, smoothed faces); detection is skipped. @default detected in the frame */
+  readonly faces?: readonly DetectedFace[];
+}
+
+/** A restored raw frame: `frame × upscale`, RGB. */
+export interface FrameResult {
+  readonly image: RgbImage;
+  readonly faces: readonly ProcessedFace[];
+  readonly facesDetected: number;
+  readonly timingsMs: StageTimingsMs;
+}
+
 /** Detector kind from a catalogue id or file name; undefined lets the detector tell it from the model's outputs. */
 export function detectorKindFromName(idOrPath: string): DetectorKind | undefined {
   const name = path.basename(idOrPath).toLowerCase();
@@ -303,13 +317,12 @@ export class RestorationPipeline {
     options: ProcessOptions,
     clock: StageClock,
     events: ProcessEvents,
+    given?: readonly DetectedFace[],
   ): Promise<{ faces: ProcessedFace[]; facesDetected: number; image: RgbImage; alpha: Uint8Array | undefined }> {
     const upscale = options.upscale ?? DEFAULT_UPSCALE;
     const outWidth = rgb.width * upscale;
     const outHeight = rgb.height * upscale;
-    let detected = await clock.time('detect', () =>
-      this.detector.detect(rgb, options.scoreThreshold === undefined ? {} : { scoreThreshold: options.scoreThreshold }),
-    );
+    let detected = given ?? (await clock.time('detect', () => this.detectIn(rgb, options)));
     const facesDetected = detected.length;
     if (options.onlyCenterFace && detected.length > 1) {
       detected = [detected[centerFaceIndex(detected, rgb.width, rgb.height)] as DetectedFace];
@@ -387,6 +400,26 @@ export class RestorationPipeline {
         ? alpha
         : await clock.time('align', () => resizePlane(alpha, rgb.width, rgb.height, size, size, 'lanczos3'));
     return { faces: [face], facesDetected: 1, image: restored, alpha: outAlpha };
+  }
+
+  private detectIn(rgb: RgbImage, options: Pick<ProcessOptions, 'scoreThreshold'>): Promise<DetectedFace[]> | DetectedFace[] {
+    return this.detector.detect(rgb, options.scoreThreshold === undefined ? {} : { scoreThreshold: options.scoreThreshold });
+  }
+
+  /** The detect stage alone, on a raw frame (a video's): the caller tracks and smooths the faces across frames. */
+  async detectFrame(frame: RgbImage, options: Pick<ProcessOptions, 'scoreThreshold'> = {}): Promise<DetectedFace[]> {
+    return [...(await this.detectIn(frame, options))];
+  }
+
+  /**
+   * The raw-frame entry (a video's frames): align → restore → paste → background upscale on decoded RGB, no decode and
+   * no encode. With `faces` (tracked and smoothed by the caller) detection is skipped; without, the frame is detected.
+   */
+  async processFrame(frame: RgbImage, options: FrameOptions = {}): Promise<FrameResult> {
+    const clock = new StageClock();
+    const { faces: given, ...rest } = options;
+    const { faces, facesDetected, image } = await this.restoreWhole(frame, undefined, rest, clock, {}, given);
+    return { image, faces: faces.map(({ cropped: _c, restored: _r, ...face }) => face), facesDetected, timingsMs: clock.timingsMs };
   }
 
   /** Releases every onnxruntime session. */

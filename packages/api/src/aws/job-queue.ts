@@ -1,4 +1,4 @@
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { JobMessage } from '@revive/contract';
 import type { ApiConfig } from '../config.js';
 import { callOptions, sdkOptions } from './sdk-options.js';
@@ -17,6 +17,18 @@ export class JobQueueSender {
   async send(message: JobMessage, signal?: AbortSignal): Promise<string | undefined> {
     const out = await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(message) }), callOptions(signal));
     return out.MessageId;
+  }
+
+  /**
+   * Sends up to 10 jobs in one call; resolves with the ids of the jobs SQS took (the others failed, and stay in the
+   * outbox for the sweeper). Throws the SDK's error when the call itself failed.
+   */
+  async sendBatch(messages: readonly JobMessage[], signal?: AbortSignal): Promise<Set<string>> {
+    const out = await this.client.send(
+      new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), MessageBody: JSON.stringify(m) })) }),
+      callOptions(signal),
+    );
+    return new Set((out.Successful ?? []).map((entry) => messages[Number(entry.Id)]!.jobId));
   }
 
   destroy(): void {

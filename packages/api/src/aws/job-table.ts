@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type BatchGetCommandOutput, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { jobRecordSchema, pendingShardKey, TABLE_SCHEMA, tenantIndexItemSchema, type JobRecord, type TenantIndexItem } from '@revive/contract';
 import type { ApiConfig } from '../config.js';
 import { ApiError, ServiceError } from '../errors.js';
@@ -84,6 +84,29 @@ export class JobTable {
       throw readError('read the job record', error);
     }
     return item === undefined ? undefined : parseRecord(item);
+  }
+
+  /** Records by id, read consistently (BatchGetItem, 100 keys a call); missing ones are left out. */
+  async getMany(jobIds: readonly string[], signal?: AbortSignal): Promise<Map<string, JobRecord>> {
+    const found = new Map<string, JobRecord>();
+    for (let start = 0; start < jobIds.length; start += 100) {
+      let keys: Record<string, unknown>[] | undefined = jobIds.slice(start, start + 100).map((jobId) => ({ [TABLE_SCHEMA.partitionKey]: jobId }));
+      for (let round = 0; keys !== undefined && keys.length > 0; round++) {
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * 2 ** round)));
+        let out: BatchGetCommandOutput;
+        try {
+          out = await this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }), callOptions(signal));
+        } catch (error) {
+          throw readError('read the job records', error);
+        }
+        for (const item of out.Responses?.[this.tableName] ?? []) {
+          const record = parseRecord(item);
+          found.set(record.jobId, record);
+        }
+        keys = out.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return found;
   }
 
   /** A page of one tenant's jobs, newest first, through the `byTenant` index. */
@@ -179,6 +202,40 @@ export class JobTable {
       },
       signal,
     );
+  }
+
+  /**
+   * An album or a video, QUEUED or RUNNING → CANCELED, out of the outbox (the parent sweeper's watch). Its children
+   * not started yet are skipped by the worker when their message comes (they see the parent ended).
+   */
+  async cancelParent(tenantId: string, jobId: string, nowIso: string, signal?: AbortSignal): Promise<JobRecord | undefined> {
+    const index = TABLE_SCHEMA.pendingIndex;
+    return await this.transition(
+      jobId,
+      {
+        UpdateExpression: 'SET #s = :canceled, finishedAt = :now REMOVE #p, #since, leaseOwner, leaseExpiresAt',
+        ConditionExpression: 'tenantId = :tenant AND (#s = :queued OR #s = :running) AND (kind = :album OR kind = :video)',
+        ExpressionAttributeNames: { '#s': 'status', '#p': index.partitionKey, '#since': index.sortKey },
+        ExpressionAttributeValues: { ':canceled': 'CANCELED', ':now': nowIso, ':tenant': tenantId, ':queued': 'QUEUED', ':running': 'RUNNING', ':album': 'album', ':video': 'video' },
+      },
+      signal,
+    );
+  }
+
+  /** Moves an open parent's outbox mark to `nowMs` (the parent sweeper looked at it), if it is still `sinceMs`. */
+  async touchParentPending(jobId: string, sinceMs: number, nowMs: number): Promise<boolean> {
+    const index = TABLE_SCHEMA.pendingIndex;
+    const updated = await this.transition(
+      jobId,
+      {
+        UpdateExpression: 'SET #since = :now',
+        ConditionExpression: 'attribute_exists(#p) AND #since = :since',
+        ExpressionAttributeNames: { '#p': index.partitionKey, '#since': index.sortKey },
+        ExpressionAttributeValues: { ':since': sinceMs, ':now': nowMs },
+      },
+      undefined,
+    );
+    return updated !== undefined;
   }
 
   /**

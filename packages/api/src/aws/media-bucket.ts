@@ -78,6 +78,23 @@ export class MediaBucket {
   }
 
   /**
+   * `readHead`, with the object's whole size (from the ranged answer's Content-Range): what POST /videos checks.
+   */
+  async readHeadAndSize(key: string, maxBytes: number, signal?: AbortSignal): Promise<{ readonly head: Uint8Array; readonly sizeBytes: number | undefined } | undefined> {
+    try {
+      const answer = await this.dataClient.send(new GetObjectCommand({ Bucket: this.bucketName, Key: key, Range: `bytes=0-${maxBytes - 1}` }), callOptions(signal));
+      const bytes = answer.Body === undefined ? new Uint8Array(0) : await answer.Body.transformToByteArray();
+      const total = /\/(\d+)$/.exec(answer.ContentRange ?? '')?.[1];
+      return { head: bytes.length > maxBytes ? bytes.subarray(0, maxBytes) : bytes, sizeBytes: total === undefined ? answer.ContentLength : Number(total) };
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404) return undefined;
+      if (status === 416) return { head: new Uint8Array(0), sizeBytes: 0 };
+      throw unavailable('read the upload', error);
+    }
+  }
+
+  /**
    * A presigned POST whose policy pins the key, bounds the size and requires an image content type: the given one, or
    * any `image/*` (a POST policy condition is an exact value or a prefix, never a list of values; POST /jobs checks
    * the upload's bytes against the formats the worker reads).

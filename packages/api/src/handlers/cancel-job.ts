@@ -12,14 +12,17 @@ export const cancelJob: RouteLogic<DepsWith<'table'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
   const record = await loadTenantJob(event, deps, tenantId);
   const nowIso = new Date(deps.now()).toISOString();
-  let canceled = record.status === 'QUEUED' ? await deps.table.cancelQueued(tenantId, record.jobId, nowIso, deps.signal) : undefined;
+  // An album or a video may be canceled while it runs: its children not started yet are skipped.
+  const parent = record.kind === 'album' || record.kind === 'video';
+  const open = record.status === 'QUEUED' || (parent && record.status === 'RUNNING');
+  let canceled = !open ? undefined : parent ? await deps.table.cancelParent(tenantId, record.jobId, nowIso, deps.signal) : await deps.table.cancelQueued(tenantId, record.jobId, nowIso, deps.signal);
   if (canceled === undefined) {
     // Either it was not QUEUED, or the worker started it between the read and the conditional update, or the SDK's
     // first attempt of this very update was applied but timed out (then the job is CANCELED at our time).
     const current = (await deps.table.get(record.jobId, deps.signal)) ?? record;
-    const ours = record.status === 'QUEUED' && current.status === 'CANCELED' && current.finishedAt === nowIso;
+    const ours = open && current.status === 'CANCELED' && current.finishedAt === nowIso;
     if (!ours) {
-      throw new ClientError(409, 'JOB_NOT_CANCELABLE', `Job ${record.jobId} is ${current.status}; only QUEUED jobs can be canceled.`, {
+      throw new ClientError(409, 'JOB_NOT_CANCELABLE', `Job ${record.jobId} is ${current.status}; only QUEUED jobs, and QUEUED or RUNNING albums and videos, can be canceled.`, {
         instance: `/jobs/${record.jobId}`,
       });
     }

@@ -21,7 +21,7 @@ export const completeMultipartUpload: RouteLogic<DepsWith<'bucket'>> = async (ev
   const maxBytes = deps.config.REVIVE_VIDEO_MAX_BYTES;
   if (sizeBytes > maxBytes) {
     await deps.bucket.delete(request.uploadKey, deps.signal);
-    throw new ClientError(422, 'UPLOAD_TOO_LARGE', `The upload is ${sizeBytes} bytes; the limit is ${maxBytes} bytes. It was deleted.`);
+    throw new ClientError(422, 'VIDEO_TOO_LARGE', `The upload is ${sizeBytes} bytes; the limit is ${maxBytes} bytes. It was deleted.`);
   }
   const body: CompleteMultipartUploadResponse = { upload_key: request.uploadKey };
   return json(200, body, { 'cache-control': 'no-store' });

@@ -25,9 +25,10 @@ import { tenantOf } from '../http/tenant.js';
 import { assertPublicUrl } from '../http/url-guard.js';
 import { idempotentJobId, jobMessageFromRecord, pendingEnqueueMark, requestHash, toJobSource } from '../jobs.js';
 
-const SECONDS_PER_DAY = 86_400;
+/** Seconds in a day (the records' TTL is in days). */
+export const SECONDS_PER_DAY = 86_400;
 
-function idempotencyKeyOf(event: ApiEvent): string | undefined {
+export function idempotencyKeyOf(event: ApiEvent): string | undefined {
   const key = header(event, 'idempotency-key');
   if (key === undefined) return undefined;
   if (!IDEMPOTENCY_KEY_PATTERN.test(key)) {
@@ -43,7 +44,7 @@ function idempotencyKeyOf(event: ApiEvent): string | undefined {
  * SQS took the message: the record stays in the outbox, the job is accepted (202), and sweep-enqueue.ts sends its
  * message after the grace period if no worker has taken it by then. If the Lambda dies before either, the same.
  */
-async function enqueue(record: JobRecord, deps: DepsWith<'table' | 'queue'>): Promise<JobRecord> {
+export async function enqueue(record: JobRecord, deps: DepsWith<'table' | 'queue'>): Promise<JobRecord> {
   try {
     await deps.queue.send(jobMessageFromRecord(record, deps.now()), deps.signal);
   } catch (sendError) {
@@ -77,7 +78,7 @@ async function enqueue(record: JobRecord, deps: DepsWith<'table' | 'queue'>): Pr
  * What the caller is told when something failed after the put was sent: the job may exist, so never "nothing was
  * created". ClientErrors, ENQUEUE_FAILED (the record says FAILED) and contract violations (500) stay as they are.
  */
-function maybeCreated(error: unknown, jobId: string, key: string | undefined): unknown {
+export function maybeCreated(error: unknown, jobId: string, key: string | undefined): unknown {
   if (error instanceof ApiError && (error.status < 500 || error.code === 'ENQUEUE_FAILED' || error.code === 'INTERNAL')) return error;
   const retry =
     key === undefined
@@ -92,7 +93,7 @@ function maybeCreated(error: unknown, jobId: string, key: string | undefined): u
 }
 
 /** Refuses a restorer or background upsampler the deployed worker does not serve (REVIVE_AVAILABLE_MODELS), as the worker would. */
-function checkModels(options: JobOptions, available: AvailableModels | undefined): void {
+export function checkModels(options: JobOptions, available: AvailableModels | undefined): void {
   if (available === undefined) return;
   for (const option of MODEL_OPTIONS) {
     const wanted = options[option];
@@ -186,7 +187,7 @@ export const createJob: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = asy
 };
 
 /** The answer to a create whose put wrote the record: the message is sent (or left to the sweeper), 202. */
-async function created(record: JobRecord, deps: DepsWith<'table' | 'queue'>, base: string): Promise<ApiResult> {
+export async function created(record: JobRecord, deps: DepsWith<'table' | 'queue'>, base: string): Promise<ApiResult> {
   const shown = await enqueue(record, deps);
   deps.metrics.addMetric(API_METRICS.jobsCreated, MetricUnit.Count, 1);
   deps.logger.info('job created', { jobId: record.jobId, tenantId: record.tenantId });
@@ -194,7 +195,7 @@ async function created(record: JobRecord, deps: DepsWith<'table' | 'queue'>, bas
 }
 
 /** The answer to a create whose id already had a record: an idempotent repeat returns the job the key names. */
-async function replay(record: JobRecord, deps: DepsWith<'table' | 'queue'>, base: string): Promise<ApiResult> {
+export async function replay(record: JobRecord, deps: DepsWith<'table' | 'queue'>, base: string): Promise<ApiResult> {
   const { jobId, tenantId } = record;
   // The id exists: an Idempotency-Key repeat (random UUIDs do not collide), or this put itself, applied by an attempt
   // that timed out before the SDK's retry found the record: that one carries this request's createdAt.

@@ -23,7 +23,7 @@ export const createMultipartUpload: RouteLogic<DepsWith<'bucket'>> = async (even
   const request = parseJsonBody(event, createMultipartUploadRequestSchema);
   const maxBytes = deps.config.REVIVE_VIDEO_MAX_BYTES;
   if (request.sizeBytes > maxBytes) {
-    throw new ClientError(422, 'UPLOAD_TOO_LARGE', `The video is ${request.sizeBytes} bytes; the limit is ${maxBytes} bytes.`);
+    throw new ClientError(422, 'VIDEO_TOO_LARGE', `The video is ${request.sizeBytes} bytes; the limit is ${maxBytes} bytes.`);
   }
   const key = uploadKey(tenantId, randomUUID());
   const ttl = deps.config.REVIVE_PRESIGN_TTL_SECONDS;

@@ -1,5 +1,5 @@
 // `GET /jobs/{id}`; the Lambda entry is src/lambda/get-job.ts.
-import { jobIdSchema, jobResponseFromRecord, type JobRecord, type JobResponseLinks } from '@revive/contract';
+import { deliversOutput, jobIdSchema, jobResponseFromRecord, type JobRecord, type JobResponseLinks } from '@revive/contract';
 import type { DepsWith, RouteLogic } from '../app.js';
 import { ClientError } from '../errors.js';
 import { baseUrl, json, type ApiEvent } from '../http/event.js';
@@ -18,8 +18,8 @@ export async function loadTenantJob(event: ApiEvent, deps: DepsWith<'table'>, te
 }
 
 /** The short-lived presigned URL of a SUCCEEDED job's result, as response links. */
-export async function outputLinks(record: Pick<JobRecord, 'status' | 'resultKey'>, deps: DepsWith<'bucket'>): Promise<Pick<JobResponseLinks, 'resultUrl' | 'resultUrlExpiresAt'>> {
-  if (record.status !== 'SUCCEEDED' || record.resultKey === undefined) return {};
+export async function outputLinks(record: Pick<JobRecord, 'status' | 'resultKey' | 'kind'>, deps: DepsWith<'bucket'>): Promise<Pick<JobResponseLinks, 'resultUrl' | 'resultUrlExpiresAt'>> {
+  if (!deliversOutput(record) || record.resultKey === undefined) return {};
   const ttl = deps.config.REVIVE_PRESIGN_TTL_SECONDS;
   return {
     resultUrl: await deps.bucket.presignDownload(record.resultKey, ttl),

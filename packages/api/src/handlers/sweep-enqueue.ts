@@ -4,7 +4,7 @@
 // the mark. A Lambda that dies between the put and the send leaves the mark; this sweeper finds such records once
 // they are older than the grace period and sends their message.
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { API_METRICS, pendingShardKeys } from '@revive/contract';
+import { API_METRICS, pendingShardKeys, TERMINAL_STATUSES, type JobRecord } from '@revive/contract';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import type { DepsWith } from '../app.js';
 import type { PendingPageKey } from '../aws/job-table.js';
@@ -19,6 +19,13 @@ export type SweepDeps = DepsWith<'table' | 'queue'>;
  * @default 60_000
  */
 export const DEFAULT_ENQUEUE_GRACE_PERIOD_MS = 60_000;
+/**
+ * How long an open album or video may go without a child ending before the sweeper sends it a message to recount its
+ * children and finish it if they have all ended (the parent sweeper: a worker that died between a child's end and
+ * its count, or before finishing the parent). Longer than a segment takes, so a busy video is not recounted needlessly;
+ * a needless recount only finds children still out. @default 300_000 (5 minutes)
+ */
+export const DEFAULT_PARENT_SWEEP_GRACE_PERIOD_MS = 300_000;
 /**
  * Jobs handled per run; the rest wait for the next run. At DEFAULT_SWEEP_CONCURRENCY and about 30 ms per job (a
  * consistent read, a send, a conditional update) 2,000 jobs take about 2 s, well inside the time budget. @default 2_000
@@ -36,6 +43,8 @@ const CONTEXT_SAFETY_MARGIN_MS = 2_000;
 export interface SweepOptions {
   /** @default DEFAULT_ENQUEUE_GRACE_PERIOD_MS (60 s) */
   readonly gracePeriodMs?: number;
+  /** @default DEFAULT_PARENT_SWEEP_GRACE_PERIOD_MS (5 min) */
+  readonly parentGracePeriodMs?: number;
   /** @default DEFAULT_SWEEP_MAX_JOBS_PER_RUN (2,000) */
   readonly maxJobsPerRun?: number;
   /** @default DEFAULT_SWEEP_PAGE_SIZE (25) */
@@ -60,10 +69,15 @@ export interface SweepResult {
 
 type Outcome = 'reenqueued' | 'cleared' | 'failed' | 'skipped';
 
-async function sweepOne(jobId: string, deps: SweepDeps): Promise<Outcome> {
+async function sweepOne(jobId: string, deps: SweepDeps, parentGracePeriodMs: number): Promise<Outcome> {
   const record = await deps.table.get(jobId);
   // The index lags the table: the record may be gone or already out of the outbox.
   if (record === undefined || record.enqueuePendingSince === undefined) return 'skipped';
+  const parent = record.kind === 'album' || record.kind === 'video';
+  // A video never sent is sent as a photo is; an open album, or a video under way, is a parent to watch.
+  if (parent && !TERMINAL_STATUSES.includes(record.status) && !(record.kind === 'video' && record.status === 'QUEUED' && record.attempts === 0)) {
+    return await sweepParent(record, deps, parentGracePeriodMs);
+  }
   let outcome: Outcome = 'cleared';
   if (record.status === 'QUEUED' && record.attempts === 0) {
     try {
@@ -83,6 +97,25 @@ async function sweepOne(jobId: string, deps: SweepDeps): Promise<Outcome> {
     pendingMs: deps.now() - record.enqueuePendingSince,
   });
   return outcome;
+}
+
+/**
+ * An open parent whose children stopped ending for the grace period gets its own message: the worker that claims it
+ * counts any child whose end was not counted, and finishes it (the album's ZIP, the video's assembly) once all ended,
+ * or gives it back. Its mark moves to now, so it is looked at again only after another grace period.
+ */
+async function sweepParent(record: JobRecord, deps: SweepDeps, parentGracePeriodMs: number): Promise<Outcome> {
+  const since = record.enqueuePendingSince!;
+  if (deps.now() - since < parentGracePeriodMs) return 'skipped';
+  try {
+    await deps.queue.send(jobMessageFromRecord(record, deps.now()));
+  } catch (error) {
+    deps.logger.error('could not send the parent its recount; the next run retries', { jobId: record.jobId, error: error as Error });
+    return 'failed';
+  }
+  await deps.table.touchParentPending(record.jobId, since, deps.now());
+  deps.logger.info('open parent sent for a recount by the sweeper', { jobId: record.jobId, tenantId: record.tenantId, kind: record.kind, status: record.status, quietMs: deps.now() - since });
+  return 'reenqueued';
 }
 
 /**
@@ -121,7 +154,7 @@ export async function sweepEnqueue(deps: SweepDeps, options: SweepOptions = {}):
       }
       counts.examined++;
       try {
-        const outcome = await sweepOne(jobId, deps);
+        const outcome = await sweepOne(jobId, deps, options.parentGracePeriodMs ?? DEFAULT_PARENT_SWEEP_GRACE_PERIOD_MS);
         if (outcome !== 'skipped') counts[outcome]++;
       } catch (error) {
         // A storage error on one job must not stop the others; its mark stays for the next run.

@@ -360,7 +360,7 @@ async function showResult(job, token) {
     return;
   }
   if (token !== run) return;
-  const name = 'uploadKey' in job.input.source ? 'your photo' : 'the photo';
+  const name = job.input.source !== null && 'uploadKey' in job.input.source ? 'your photo' : 'the photo';
   const afterImage = byId('after', HTMLImageElement);
   afterImage.src = after.src;
   afterImage.alt = `Restored version of ${name}, ${outW} by ${outH} pixels`;

@@ -7,3 +7,4 @@ export * from './photos.js';
 export * from './header-bombs.js';
 /** Flat images of any size (decompression bombs, format-limit cases) for other packages' tests. */
 export { writeSolidImage } from '../image.js';
+export * from './videos.js';

@@ -5,8 +5,16 @@ import { PermanentError } from '@revive/pipeline/errors';
 /** Extensions picked up when a folder is walked; a file named explicitly is always tried, whatever its name. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.gif', '.avif', '.heic', '.heif']);
 
+/** Video extensions picked up when a folder is walked: restored as videos, beside the photos. */
+export const VIDEO_EXTENSIONS: ReadonlySet<string> = new Set(['.mp4', '.mov', '.m4v', '.mkv', '.webm']);
+
+/** Whether `file` is restored as a video (by its extension). */
+export function isVideoFile(file: string): boolean {
+  return VIDEO_EXTENSIONS.has(path.extname(file).toLowerCase());
+}
+
 /**
- * Expands files and folders (walked recursively, sorted, hidden entries skipped) into image paths, in the order
+ * Expands files and folders (walked recursively, sorted, hidden entries skipped) into image and video paths, in the order
  * given, without duplicates. A path that does not exist is a usage error: nothing has been done yet.
  */
 export async function collectInputs(paths: readonly string[], excludeDir?: string): Promise<string[]> {
@@ -43,7 +51,7 @@ async function walk(dir: string, excluded: string | undefined): Promise<string[]
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) files.push(...(await walk(full, excluded)));
-    else if (entry.isFile() && IMAGE_EXTENSIONS.has(path.extname(entry.name).toLowerCase())) files.push(full);
+    else if (entry.isFile() && (IMAGE_EXTENSIONS.has(path.extname(entry.name).toLowerCase()) || isVideoFile(entry.name))) files.push(full);
   }
   return files;
 }

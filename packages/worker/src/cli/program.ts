@@ -10,6 +10,7 @@ import {
   DEFAULT_RESTORER,
   DEFAULT_SCORE_THRESHOLDS,
   DEFAULT_THREADS,
+  DEFAULT_VIDEO_CRF,
   DETECTOR_KINDS,
   EXECUTION_DEVICES,
 } from '@revive/pipeline/defaults';
@@ -28,8 +29,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   program
     .command('restore')
-    .description('Restore the faces in photos (files, or folders walked for images) into an output folder laid out like GFPGAN: restored_imgs/, restored_faces/, cropped_faces/, cmp/ and report.json.')
-    .argument('<inputs...>', 'image files or folders')
+    .description(
+      'Restore the faces in photos and videos (files, or folders walked for both) into an output folder laid out like GFPGAN: restored_imgs/ (videos too), restored_faces/, cropped_faces/, cmp/ and report.json.',
+    )
+    .argument('<inputs...>', 'image or video files (.mp4 .mov .m4v .mkv .webm), or folders')
     .requiredOption('-o, --output <dir>', 'output folder')
     .option('-s, --upscale <factor>', `output scale of the whole photo, 1 to ${MAX_UPSCALE}`, String(DEFAULT_UPSCALE))
     .option('-r, --restorer <id|path>', 'restorer: catalogue id or .onnx file', DEFAULT_RESTORER)
@@ -43,6 +46,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--fidelity <0..1>', 'CodeFormer-style weight, for restorers with a second input', String(DEFAULT_FIDELITY))
     .addOption(new Option('--ext <ext>', 'output format; auto keeps the input\'s, alpha forces png').choices(OUTPUT_EXTS).default('auto'))
     .option('--suffix <text>', 'suffix of restored images and faces')
+    .option('--crf <0..51>', 'quality of restored videos (x264 constant rate factor: lower is better and larger)', String(DEFAULT_VIDEO_CRF))
     .option('--threads <n>', 'onnxruntime intra-op threads; 0 lets onnxruntime choose', String(DEFAULT_THREADS))
     .addOption(new Option('--device <device>', 'where the models run; cuda fails clearly when unavailable').choices(EXECUTION_DEVICES).default(DEFAULT_DEVICE))
     .option('--models-dir <dir>', 'model folder (default: $REVIVE_MODELS_DIR or ~/.cache/revive/models)')

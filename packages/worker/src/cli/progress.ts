@@ -81,3 +81,45 @@ export function createDownloadProgress(stream: NodeJS.WriteStream = process.stde
     stop: () => multi.stop(),
   };
 }
+
+/** Frames of one video: a bar with frames/s and time left on a terminal, else a line per tenth. */
+export interface VideoProgress {
+  update(framesDone: number): void;
+  stop(): void;
+}
+
+/** Lines a redirected run prints per video (one per tenth of its frames). @default 10 */
+export const VIDEO_PROGRESS_LINES = 10;
+
+export function createVideoProgress(name: string, totalFrames: number, stream: NodeJS.WriteStream = process.stderr): VideoProgress {
+  const started = performance.now();
+  const rate = (done: number) => done / Math.max(1e-3, (performance.now() - started) / 1000);
+  const left = (done: number) => (done === 0 ? Infinity : (totalFrames - done) / rate(done));
+  if (!stream.isTTY) {
+    let printed = 0;
+    return {
+      update: (done) => {
+        const tenth = Math.floor((done * VIDEO_PROGRESS_LINES) / totalFrames);
+        if (tenth <= printed && done < totalFrames) return;
+        printed = tenth;
+        stream.write(`${name}: ${done}/${totalFrames} frames, ${rate(done).toFixed(1)} frames/s, ${Math.ceil(left(done))} s left\n`);
+      },
+      stop: () => undefined,
+    };
+  }
+  const bar = new cliProgress.SingleBar(
+    {
+      stream,
+      format: `${name} [{bar}] {value}/{total} frames | {fps} frames/s | ETA {eta_formatted}`,
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 30,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(totalFrames, 0, { fps: '0.0' });
+  return {
+    update: (done) => bar.update(done, { fps: rate(done).toFixed(1) }),
+    stop: () => bar.stop(),
+  };
+}

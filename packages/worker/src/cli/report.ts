@@ -40,6 +40,25 @@ export interface FailedImageReport {
 
 export type ImageReport = RestoredImageReport | FailedImageReport;
 
+export interface RestoredVideoReport {
+  readonly status: 'ok';
+  readonly input: string;
+  /** The restored video, relative to the output folder. */
+  readonly output: string;
+  readonly width: number;
+  readonly height: number;
+  readonly frames: number;
+  readonly durationSeconds: number;
+  /** Faces restored, summed over the frames. */
+  readonly facesRestored: number;
+  readonly segments: number;
+  readonly framesPerSecond: number;
+  readonly timingsMs: Record<string, number>;
+  readonly totalMs: number;
+}
+
+export type VideoReport = RestoredVideoReport | FailedImageReport;
+
 /** report.json at the root of the output folder. */
 export interface RestoreReport {
   readonly version: typeof REPORT_VERSION;
@@ -47,6 +66,8 @@ export interface RestoreReport {
   readonly models: { readonly detector: string; readonly restorer: string; readonly bgUpsampler: string | undefined };
   readonly options: Record<string, unknown>;
   readonly images: readonly ImageReport[];
+  /** The videos of the run, restored or failed. */
+  readonly videos: readonly VideoReport[];
   readonly totals: {
     readonly images: number;
     readonly restored: number;

@@ -4,10 +4,11 @@ import { DEFAULT_BLEND, DEFAULT_MAX_FACES, DEFAULT_UPSCALE, MAX_FACES_LIMIT, MAX
 import { z } from 'zod';
 import { PermanentError, WorkerError, messageOf, DEFAULT_DEVICE, DEFAULT_THREADS, DEFAULT_DETECTOR, DEFAULT_RESTORER, DETECTOR_KINDS, EXECUTION_DEVICES, RestorationPipeline, type ProcessOptions, DEFAULT_FIDELITY } from '@revive/pipeline';
 import { describeError, EXIT_CODES, exitCodeFor } from './exit-codes.js';
-import { collectInputs } from './inputs.js';
-import { OutputWriter, REPORT_FILE } from './output.js';
-import { createDownloadProgress, createProgress } from './progress.js';
-import { summarize, REPORT_VERSION, type ImageReport, type RestoreReport } from './report.js';
+import { DEFAULT_VIDEO_CRF, outputExtensionFor, restoreVideo } from '@revive/pipeline/video';
+import { collectInputs, isVideoFile } from './inputs.js';
+import { OUTPUT_DIRS, OutputWriter, REPORT_FILE } from './output.js';
+import { createDownloadProgress, createProgress, createVideoProgress } from './progress.js';
+import { summarize, REPORT_VERSION, type ImageReport, type RestoreReport, type VideoReport } from './report.js';
 
 /** Photos of a batch restored at once by `revive restore`. @default 2 */
 export const BATCH_CONCURRENCY = 2;
@@ -26,6 +27,8 @@ export const restoreOptionsSchema = z.strictObject({
   blend: z.coerce.number().min(0).max(1).default(DEFAULT_BLEND),
   fidelity: z.coerce.number().min(0).max(1).default(DEFAULT_FIDELITY),
   ext: outputExtSchema.default('auto'),
+  // x264's constant rate factor of restored videos: lower is better and larger.
+  crf: z.coerce.number().int().min(0).max(51).default(DEFAULT_VIDEO_CRF),
   suffix: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-" (it becomes part of file names)')
@@ -71,10 +74,13 @@ export async function runRestore(
   const started = performance.now();
   let options: RestoreCommandOptions;
   let files: string[];
+  let videos: string[];
   try {
     options = parseRestoreOptions(rawOptions);
-    files = await collectInputs(inputs, options.output);
-    if (files.length === 0) throw new PermanentError('CONFIG', `No image files found in: ${inputs.join(', ')}`);
+    const found = await collectInputs(inputs, options.output);
+    if (found.length === 0) throw new PermanentError('CONFIG', `No image or video files found in: ${inputs.join(', ')}`);
+    files = found.filter((file) => !isVideoFile(file));
+    videos = found.filter(isVideoFile);
   } catch (error) {
     io.stderr.write(`revive restore: ${describeError(error)}\n`);
     return exitCodeFor(error);
@@ -117,11 +123,13 @@ export async function runRestore(
     keepFaces: options.saveFaces,
   };
   const images: ImageReport[] = new Array<ImageReport>(files.length);
+  const videoReports: VideoReport[] = [];
   const progress = createProgress('Restoring', files.length, io.stderr);
   try {
     await writer.prepare();
     // Names are claimed in input order so that duplicates are numbered the same way whatever finishes first.
     const names = files.map((file) => writer.claimName(file));
+    const videoNames = videos.map((file) => writer.claimName(file));
     const restoreOne = async (index: number): Promise<void> => {
       const file = files[index]!;
       const imageStart = performance.now();
@@ -160,6 +168,47 @@ export async function runRestore(
         while (next < files.length) await restoreOne(next++);
       }),
     );
+    progress.stop();
+    // Videos one at a time, after the photos: each already keeps the pipeline busy frame after frame.
+    for (const [index, file] of videos.entries()) {
+      const videoStart = performance.now();
+      let bar: ReturnType<typeof createVideoProgress> | undefined;
+      try {
+        if (options.aligned) throw new PermanentError('CONFIG', '--aligned takes aligned face crops (photos), not videos');
+        const base = `${videoNames[index]!}${options.suffix === undefined ? '' : `_${options.suffix}`}`;
+        const result = await restoreVideo(pipeline, {
+          input: file,
+          output: (probe) => path.join(writer.outputDir, OUTPUT_DIRS.restoredImgs, `${base}${outputExtensionFor(probe, file)}`),
+          restore: { upscale: options.upscale, onlyCenterFace: options.onlyCenterFace, maxFaces: options.maxFaces, blend: options.blend, fidelity: options.fidelity, ...(options.scoreThreshold !== undefined && { scoreThreshold: options.scoreThreshold }) },
+          crf: options.crf,
+          onProbed: (probe) => (bar = createVideoProgress(path.basename(file), probe.video.frameCount, io.stderr)),
+          onProgress: (done) => bar?.update(done),
+        });
+        bar?.stop();
+        const totalMs = performance.now() - videoStart;
+        videoReports.push({
+          status: 'ok',
+          input: file,
+          output: path.relative(writer.outputDir, result.output),
+          width: result.probe.video.displayWidth * options.upscale,
+          height: result.probe.video.displayHeight * options.upscale,
+          frames: result.frames,
+          durationSeconds: round(result.probe.durationSeconds, 3),
+          facesRestored: result.facesRestored,
+          segments: result.segments,
+          framesPerSecond: round(result.frames / (totalMs / 1000), 2),
+          timingsMs: roundTimings(result.timingsMs),
+          totalMs: round(totalMs),
+        });
+        io.stderr.write(`${path.basename(file)}: ${result.frames} frames, ${result.facesRestored} face(s) restored\n`);
+      } catch (error) {
+        bar?.stop();
+        const code = error instanceof WorkerError ? error.code : 'INTERNAL';
+        const message = messageOf(error);
+        videoReports.push({ status: 'failed', input: file, error: { code, message } });
+        io.stderr.write(`${file}: ${code}: ${message}\n`);
+      }
+    }
   } finally {
     progress.stop();
     await pipeline.dispose();
@@ -172,16 +221,21 @@ export async function runRestore(
     models: pipeline.models,
     options: { ...options, output: writer.outputDir },
     images,
+    videos: videoReports,
     totals: summarize(images, seconds),
   };
   await writer.writeReport(report);
   const { totals } = report;
+  const videosFailed = videoReports.filter((v) => v.status !== 'ok').length;
+  const videoLine = videoReports.length === 0 ? '' : ` Restored ${videoReports.length - videosFailed} of ${videoReports.length} video(s).`;
   io.stdout.write(
     `Restored ${totals.restored} of ${totals.images} image(s), ${totals.faces} face(s), in ${totals.seconds.toFixed(1)} s.` +
       (totals.failed > 0 ? ` ${totals.failed} failed.` : '') +
+      videoLine +
+      (videosFailed > 0 ? ` ${videosFailed} failed.` : '') +
       ` Results in ${writer.outputDir} (${REPORT_FILE}).\n`,
   );
-  return totals.failed > 0 ? EXIT_CODES.someFailed : EXIT_CODES.ok;
+  return totals.failed > 0 || videosFailed > 0 ? EXIT_CODES.someFailed : EXIT_CODES.ok;
 }
 
 function round(value: number, digits = 1): number {

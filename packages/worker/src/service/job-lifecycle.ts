@@ -5,11 +5,11 @@ import { JOB_ERROR_CODES, TERMINAL_STATUSES, jobMessageSchema, jobIdSchema, tena
 import { z } from 'zod';
 import { PermanentError, WorkerError, messageOf, describeThrown } from '@revive/pipeline';
 import type { HealthReporter } from './health.js';
-import type { JobStore } from './job-store.js';
+import type { ChildEnd, JobStore } from './job-store.js';
 import type { ObjectStore } from './object-store.js';
 import { JobDeadline } from './job-budget.js';
 import type { JobQueueConsumer } from './queue.js';
-import type { JobTask, TaskContext } from './tasks/task.js';
+import { isYield, type JobTask, type TaskContext, type TaskYield } from './tasks/task.js';
 import type { Telemetry } from './telemetry.js';
 import { webhookPayload, type WebhookDispatcher } from './webhook-retries.js';
 
@@ -150,7 +150,9 @@ export class JobLifecycle {
 
   /** Claims the job and registers it as active; undefined when it is not to run here (not claimed, or draining). */
   private async start(job: JobMessage, receiptHandle: string, receiveCount: number, slot: number, now: Date, logKeys: Record<string, unknown>) {
-    const claim = await this.deps.store.claim(job.jobId, job.tenantId, this.settings.workerId, now, this.leaseMs());
+    // A parent is claimed again for its fan-in: its startedAt stays the first claim's (progress and ETA count from it).
+    const parent = job.kind === 'album' || job.kind === 'video';
+    const claim = await this.deps.store.claim(job.jobId, job.tenantId, this.settings.workerId, now, this.leaseMs(), { keepStartedAt: parent });
     if (!claim.claimed) {
       await this.notClaimed(claim.record, job, receiptHandle, receiveCount, logKeys);
       return undefined;
@@ -247,8 +249,20 @@ export class JobLifecycle {
       },
     };
     try {
-      const result = await this.taskFor(job).run(job, context);
-      if (result === undefined) return;
+      if (job.parentJobId !== undefined && (await this.skippedForEndedParent(job, job.parentJobId, active, logKeys))) return;
+      const outcome = await this.taskFor(job).run(job, context);
+      if (outcome === undefined) return;
+      if (isYield(outcome)) {
+        await this.yielded(job, active, outcome, logKeys);
+        return;
+      }
+      const result = outcome;
+      if (result.failure !== undefined) {
+        // A job that delivers something and still failed (a partly failed album): FAILED with its code, output kept.
+        if (budget.signal.aborted) throw budget.signal.reason;
+        await this.failed(job, record, active, receiveCount, startedAt, new PermanentError(result.failure.code, result.failure.message), logKeys, result.success.resultKey);
+        return;
+      }
       // The last step can have ended just as the budget ran out: past it, the job fails whatever was written.
       if (budget.signal.aborted) throw budget.signal.reason;
       const finishedAt = new Date();
@@ -265,6 +279,7 @@ export class JobLifecycle {
       this.log.info('job succeeded', { ...logKeys, durationMs, facesFound, resultKey, timingsMs, ...result.logKeys });
       const { leaseOwner: _o, leaseExpiresAt: _l, ...rest } = record;
       this.notify({ ...rest, status: 'SUCCEEDED', ...success, faces: [...success.faces], finishedAt: finishedAt.toISOString() });
+      await this.childEnded(job, 'SUCCEEDED', result.frames ?? 0, logKeys);
     } catch (caught) {
       if (active.released || active.leaseLost) return;
       await this.failed(job, record, active, receiveCount, startedAt, toWorkerError(caught), logKeys);
@@ -273,7 +288,7 @@ export class JobLifecycle {
     }
   }
 
-  private async failed(job: JobMessage, record: JobRecord, active: ActiveJob, receiveCount: number, startedAt: Date, error: WorkerError, logKeys: Record<string, unknown>): Promise<void> {
+  private async failed(job: JobMessage, record: JobRecord, active: ActiveJob, receiveCount: number, startedAt: Date, error: WorkerError, logKeys: Record<string, unknown>, resultKey?: string): Promise<void> {
     const { store, queue, telemetry } = this.deps;
     const owner = this.settings.workerId;
     const last = receiveCount >= this.settings.maxReceiveCount;
@@ -290,7 +305,7 @@ export class JobLifecycle {
     const finishedAt = new Date();
     let recorded = false;
     try {
-      recorded = await store.fail(job.jobId, owner, { code, message: reason, finishedAt, expiresAt: this.expiresAt(finishedAt) });
+      recorded = await store.fail(job.jobId, owner, { code, message: reason, finishedAt, expiresAt: this.expiresAt(finishedAt), ...(resultKey !== undefined && { resultKey }) });
     } catch (storeError) {
       this.log.error('could not record the failure; the message will be redelivered', { ...logKeys, code, error: describeThrown(storeError) });
       await queue.changeVisibility(active.receiptHandle, this.retryDelaySeconds(receiveCount)).catch(() => undefined);
@@ -309,7 +324,59 @@ export class JobLifecycle {
       await queue.delete(active.receiptHandle).catch((e: unknown) => this.log.warn('could not delete the message of a failed job; it will be redelivered and skipped', { ...logKeys, error: describeThrown(e) }));
     }
     const { leaseOwner: _o, leaseExpiresAt: _l, ...rest } = record;
-    this.notify({ ...rest, status: 'FAILED', errorCode: code, errorMessage: reason, finishedAt: finishedAt.toISOString(), expiresAt: this.expiresAt(finishedAt) });
+    this.notify({ ...rest, status: 'FAILED', errorCode: code, errorMessage: reason, finishedAt: finishedAt.toISOString(), expiresAt: this.expiresAt(finishedAt), ...(resultKey !== undefined && { resultKey }) });
+    await this.childEnded(job, 'FAILED', 0, logKeys);
+  }
+
+  /**
+   * A child whose parent ended before it started (canceled, or failed by another segment) is skipped: CANCELED
+   * without running, and counted. True when it was; otherwise its parent is marked RUNNING (its first child started).
+   */
+  private async skippedForEndedParent(job: JobMessage, parentJobId: string, active: ActiveJob, logKeys: Record<string, unknown>): Promise<boolean> {
+    const { store, queue } = this.deps;
+    const parent = await store.get(parentJobId);
+    if (parent !== undefined && !TERMINAL_STATUSES.includes(parent.status)) {
+      await store.markParentRunning(parentJobId, new Date());
+      return false;
+    }
+    const now = new Date();
+    if (await store.cancelClaimed(job.jobId, this.settings.workerId, now, this.expiresAt(now))) {
+      this.log.info('parent ended before this child started; child canceled', { ...logKeys, parentJobId, parentStatus: parent?.status ?? 'gone' });
+      await queue.delete(active.receiptHandle).catch(() => undefined);
+      await this.childEnded(job, 'CANCELED', 0, logKeys);
+    }
+    return true;
+  }
+
+  /**
+   * Counts a child's end on its parent (exactly once, see JobStore.countChildEnd). When that was the last child, or a
+   * video's segment that did not succeed (which fails the video at once), the parent gets a message: whichever worker
+   * claims it (a conditional update, so exactly one) finishes it. What fails here is left to the parent sweeper, which
+   * recounts a parent whose children stopped ending.
+   */
+  private async childEnded(job: JobMessage, end: ChildEnd, frames: number, logKeys: Record<string, unknown>): Promise<void> {
+    const parentJobId = job.parentJobId;
+    if (parentJobId === undefined) return;
+    const { store, queue } = this.deps;
+    try {
+      if (!(await store.countChildEnd({ jobId: job.jobId, parentJobId }, end, frames, new Date()))) return;
+      const parent = await store.get(parentJobId);
+      if (parent === undefined || TERMINAL_STATUSES.includes(parent.status)) return;
+      const ended = (parent.childrenSucceeded ?? 0) + (parent.childrenFailed ?? 0) + (parent.childrenCanceled ?? 0);
+      const last = parent.childrenTotal !== undefined && ended >= parent.childrenTotal;
+      if (!last && !(parent.kind === 'video' && end !== 'SUCCEEDED')) return;
+      await queue.send(fanInMessage(parent, new Date()));
+      this.log.info(last ? 'last child ended; parent sent to be finished' : 'a segment failed; video sent to be failed', { ...logKeys, parentJobId, ended, total: parent.childrenTotal });
+    } catch (error) {
+      this.log.warn("could not count the child's end on its parent; the parent sweeper will", { ...logKeys, parentJobId, error: describeThrown(error) });
+    }
+  }
+
+  /** A parent with work still out: lease given back, message deleted, the job stays RUNNING. */
+  private async yielded(job: JobMessage, active: ActiveJob, outcome: TaskYield, logKeys: Record<string, unknown>): Promise<void> {
+    await this.deps.store.releaseLease(job.jobId, this.settings.workerId).catch(() => undefined);
+    await this.deps.queue.delete(active.receiptHandle).catch(() => undefined);
+    this.log.info('parent has children still out; waiting for them', { ...logKeys, why: outcome.yielded });
   }
 
   private async heartbeat(active: ActiveJob): Promise<void> {
@@ -411,6 +478,21 @@ export class JobLifecycle {
 }
 
 type ParsedBody = { readonly ok: true; readonly message: JobMessage } | { readonly ok: false; readonly reason: string };
+
+/** The message that has a parent finished (or fanned out, for a video not planned yet): the parent's own. */
+export function fanInMessage(parent: JobRecord, now: Date): JobMessage {
+  return {
+    version: 1,
+    jobId: parent.jobId,
+    tenantId: parent.tenantId,
+    source: parent.source,
+    options: parent.options,
+    ...(parent.webhookUrl !== undefined && { webhookUrl: parent.webhookUrl }),
+    enqueuedAt: now.toISOString(),
+    ...(parent.kind !== undefined && { kind: parent.kind }),
+    ...(parent.videoCrf !== undefined && { videoCrf: parent.videoCrf }),
+  };
+}
 
 /** The SQS body is an edge: validated once with the contract's schema. */
 export function parseBody(body: string | undefined): ParsedBody {

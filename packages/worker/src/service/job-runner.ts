@@ -1,8 +1,9 @@
-// The queue worker's job runner: the job lifecycle with the task of each job kind. Photos are the only kind so far;
-// albums and videos add their tasks here, chosen from the job message.
+// The queue worker's job runner: the job lifecycle with the task of each job kind, chosen from the job message.
 import { JobLifecycle, type JobLifecycleDeps, type JobLifecycleSettings } from './job-lifecycle.js';
 import type { ObjectStore } from './object-store.js';
+import { AlbumTask } from './tasks/album.js';
 import { PhotoTask, type PhotoTaskDeps, type PhotoTaskSettings } from './tasks/photo.js';
+import type { JobTask } from './tasks/task.js';
 
 export { DEFAULT_RETRY_BASE_SECONDS, DEFAULT_RETRY_MAX_SECONDS, LEASE_MARGIN_MAX_MS, parseBody } from './job-lifecycle.js';
 
@@ -12,13 +13,15 @@ export interface JobRunnerDeps extends JobLifecycleDeps, PhotoTaskDeps {
   readonly objects: ObjectStore;
 }
 
-/** Runs the messages of the job queue: every job through the lifecycle, a photo job's work by `PhotoTask`. */
+/** Runs the messages of the job queue: every job through the lifecycle, its kind's work by its task. */
 export class JobRunner extends JobLifecycle {
   constructor(deps: JobRunnerDeps, settings: JobRunnerSettings) {
     const photo = new PhotoTask(deps, {
       ...settings,
       onSpoolCleanupError: (spool, error) => deps.telemetry.logger.warn('could not remove the result spool file', { spool, error }),
     });
-    super(deps, settings, () => photo);
+    const album = new AlbumTask(deps);
+    const tasks: Record<'photo' | 'album', JobTask> = { photo, album };
+    super(deps, settings, (job) => tasks[job.kind === 'album' ? 'album' : 'photo']);
   }
 }

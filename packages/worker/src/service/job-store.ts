@@ -1,13 +1,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { FaceSummary, JobErrorCode, JobRecord, StageTimings, WebhookDelivery } from '@revive/contract';
+import { BatchGetCommand, type BatchGetCommandOutput, DynamoDBDocumentClient, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { TABLE_SCHEMA, type FaceSummary, type JobErrorCode, type JobRecord, type JobStatus, type StageTimings, type WebhookDelivery } from '@revive/contract';
 import { awsErrorName, toStorageError } from './aws-errors.js';
 
 /** What a successful job writes into its record. */
 export interface JobSuccess {
   readonly resultKey: string;
-  readonly resultWidth: number;
-  readonly resultHeight: number;
+  /** Absent for an album (a ZIP) . */
+  readonly resultWidth?: number;
+  readonly resultHeight?: number;
   /** The restored faces' count (kept for existing readers; equals `facesRestored`). */
   readonly facesFound: number;
   /** Every face detected, restored or not. */
@@ -24,6 +25,8 @@ export interface JobSuccess {
 export interface JobFailure {
   readonly code: JobErrorCode;
   readonly message: string;
+  /** What a failed job still delivers: a partly failed album's ZIP of the photos that succeeded. */
+  readonly resultKey?: string;
   readonly finishedAt: Date;
   readonly expiresAt: number;
 }
@@ -32,6 +35,15 @@ export interface JobFailure {
 export type ClaimResult =
   | { readonly claimed: true; readonly record: JobRecord }
   | { readonly claimed: false; readonly record: JobRecord | undefined };
+
+/** How a child ended, as its parent counts it. */
+export type ChildEnd = Extract<JobStatus, 'SUCCEEDED' | 'FAILED' | 'CANCELED'>;
+const CHILD_COUNTERS: Record<ChildEnd, string> = { SUCCEEDED: 'childrenSucceeded', FAILED: 'childrenFailed', CANCELED: 'childrenCanceled' };
+/** BatchGetItem's limit of keys per call. */
+const BATCH_GET_KEYS = 100;
+
+/** The outbox index's attributes: a parent carries them until it ends (the parent sweeper's watch). */
+const PENDING_MARK = `${TABLE_SCHEMA.pendingIndex.partitionKey}, ${TABLE_SCHEMA.pendingIndex.sortKey}`;
 
 /** Error messages are capped so a pathological reason cannot push the item past DynamoDB's 400 KB. */
 const MAX_ERROR_MESSAGE_CHARS = 2_000;
@@ -68,14 +80,14 @@ export class JobStore {
    * webhook has been sent (or is being retried) for that end. A message redriven or redelivered for it is deleted by
    * the caller. Running it again would give the client a second end and a second webhook.
    */
-  async claim(jobId: string, tenantId: string, owner: string, now: Date, leaseMs: number): Promise<ClaimResult> {
+  async claim(jobId: string, tenantId: string, owner: string, now: Date, leaseMs: number, options: { readonly keepStartedAt?: boolean } = {}): Promise<ClaimResult> {
     try {
       const out = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { jobId },
           UpdateExpression:
-            'SET #status = :running, attempts = if_not_exists(attempts, :zero) + :one, leaseOwner = :owner, leaseExpiresAt = :lease, startedAt = :now REMOVE errorCode, errorMessage, finishedAt',
+            `SET #status = :running, attempts = if_not_exists(attempts, :zero) + :one, leaseOwner = :owner, leaseExpiresAt = :lease, startedAt = ${options.keepStartedAt === true ? 'if_not_exists(startedAt, :now)' : ':now'} REMOVE errorCode, errorMessage, finishedAt`,
           ConditionExpression:
             'attribute_exists(jobId) AND tenantId = :tenant AND (#status = :queued OR (#status = :running AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :nowMs)))',
           ExpressionAttributeNames: { '#status': 'status' },
@@ -112,15 +124,16 @@ export class JobStore {
 
   /** RUNNING → SUCCEEDED, only by the lease owner. */
   async succeed(jobId: string, owner: string, result: JobSuccess): Promise<boolean> {
+    const size = result.resultWidth !== undefined && result.resultHeight !== undefined;
+    // A parent leaves the outbox index (the parent sweeper's watch) when it ends; for a photo the mark is long gone.
     return await this.ownedUpdate(
       jobId,
       owner,
-      'SET #status = :succeeded, resultKey = :key, resultWidth = :w, resultHeight = :h, facesFound = :faces, facesDetected = :detected, facesRestored = :restored, faces = :facesList, timingsMs = :timings, finishedAt = :finished, expiresAt = :expires REMOVE leaseOwner, leaseExpiresAt, errorCode, errorMessage',
+      `SET #status = :succeeded, resultKey = :key, ${size ? 'resultWidth = :w, resultHeight = :h, ' : ''}facesFound = :faces, facesDetected = :detected, facesRestored = :restored, faces = :facesList, timingsMs = :timings, finishedAt = :finished, expiresAt = :expires REMOVE leaseOwner, leaseExpiresAt, errorCode, errorMessage, ${PENDING_MARK}`,
       {
         ':succeeded': 'SUCCEEDED',
         ':key': result.resultKey,
-        ':w': result.resultWidth,
-        ':h': result.resultHeight,
+        ...(size && { ':w': result.resultWidth, ':h': result.resultHeight }),
         ':faces': result.facesFound,
         ':detected': result.facesDetected,
         ':restored': result.facesRestored,
@@ -138,8 +151,9 @@ export class JobStore {
     return await this.ownedUpdate(
       jobId,
       owner,
-      'SET #status = :failed, errorCode = :code, errorMessage = :message, finishedAt = :finished, expiresAt = :expires REMOVE leaseOwner, leaseExpiresAt',
+      `SET #status = :failed, errorCode = :code, errorMessage = :message, finishedAt = :finished, expiresAt = :expires${failure.resultKey === undefined ? '' : ', resultKey = :key'} REMOVE leaseOwner, leaseExpiresAt, ${PENDING_MARK}`,
       {
+        ...(failure.resultKey !== undefined && { ':key': failure.resultKey }),
         ':failed': 'FAILED',
         ':code': failure.code,
         ':message': failure.message.slice(0, MAX_ERROR_MESSAGE_CHARS),
@@ -247,6 +261,119 @@ export class JobStore {
       if (awsErrorName(error) === 'ConditionalCheckFailedException') return undefined;
       throw toStorageError(error, `DynamoDB UpdateItem (${what})`);
     }
+  }
+
+  /**
+   * RUNNING → CANCELED by the lease owner: a child claimed after its parent ended (canceled, or failed by another
+   * child), skipped without running.
+   */
+  async cancelClaimed(jobId: string, owner: string, finishedAt: Date, expiresAt: number): Promise<boolean> {
+    return await this.ownedUpdate(jobId, owner, `SET #status = :canceled, finishedAt = :finished, expiresAt = :expires REMOVE leaseOwner, leaseExpiresAt, ${PENDING_MARK}`, { ':canceled': 'CANCELED', ':finished': finishedAt.toISOString(), ':expires': expiresAt }, 'cancel claimed');
+  }
+
+  /** A parent's first child started: QUEUED → RUNNING (a no-op once it is RUNNING or ended). */
+  async markParentRunning(parentJobId: string, now: Date): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { jobId: parentJobId },
+          UpdateExpression: 'SET #status = :running, startedAt = :now',
+          ConditionExpression: '#status = :queued',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':running': 'RUNNING', ':queued': 'QUEUED', ':now': now.toISOString() },
+        }),
+      );
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return;
+      throw toStorageError(error, 'DynamoDB UpdateItem (parent running)');
+    }
+  }
+
+  /**
+   * Counts a child's end on its parent, exactly once: one transaction marks the child counted (only while it has that
+   * end and was not counted yet) and adds it to the parent's counter (and its frames to the parent's), and moves the
+   * parent's mark in the outbox index, so the parent sweeper only looks at parents whose children stopped ending.
+   * False when it was counted before (a redelivery, the sweeper's recount) or the parent is gone.
+   */
+  async countChildEnd(child: { readonly jobId: string; readonly parentJobId: string }, end: ChildEnd, frames: number, now: Date): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { jobId: child.jobId },
+                UpdateExpression: 'SET countedOnParent = :true',
+                ConditionExpression: '#status = :end AND parentJobId = :parent AND attribute_not_exists(countedOnParent)',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: { ':true': true, ':end': end, ':parent': child.parentJobId },
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { jobId: child.parentJobId },
+                UpdateExpression: `ADD ${CHILD_COUNTERS[end]} :one, framesDone :frames SET #since = :now`,
+                ConditionExpression: 'attribute_exists(jobId)',
+                ExpressionAttributeNames: { '#since': TABLE_SCHEMA.pendingIndex.sortKey },
+                ExpressionAttributeValues: { ':one': 1, ':frames': frames, ':now': now.getTime() },
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (awsErrorName(error) === 'TransactionCanceledException') {
+        const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+        // A condition that failed is an answer (counted already, or no parent); a conflict with another transaction is not.
+        if (reasons.some((r) => r.Code === 'ConditionalCheckFailed') && !reasons.some((r) => r.Code === 'TransactionConflict')) return false;
+      }
+      throw toStorageError(error, 'DynamoDB TransactWriteItems (count child)');
+    }
+  }
+
+  /** Strongly consistent reads of many records (missing ones are left out), in BatchGetItem's pages. */
+  async getMany(jobIds: readonly string[]): Promise<Map<string, JobRecord>> {
+    const found = new Map<string, JobRecord>();
+    for (let start = 0; start < jobIds.length; start += BATCH_GET_KEYS) {
+      let keys: Record<string, unknown>[] | undefined = jobIds.slice(start, start + BATCH_GET_KEYS).map((jobId) => ({ jobId }));
+      for (let round = 0; keys !== undefined && keys.length > 0; round++) {
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * 2 ** round)));
+        try {
+          const out: BatchGetCommandOutput = await this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
+          for (const item of out.Responses?.[this.tableName] ?? []) found.set((item as JobRecord).jobId, item as JobRecord);
+          keys = out.UnprocessedKeys?.[this.tableName]?.Keys;
+        } catch (error) {
+          throw toStorageError(error, 'DynamoDB BatchGetItem');
+        }
+      }
+    }
+    return found;
+  }
+
+  /** Writes a child record unless it exists (a retried fan-out writes the same children); false when it did. */
+  async putChild(record: JobRecord): Promise<boolean> {
+    try {
+      await this.doc.send(new PutCommand({ TableName: this.tableName, Item: record, ConditionExpression: 'attribute_not_exists(jobId)' }));
+      return true;
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return false;
+      throw toStorageError(error, 'DynamoDB PutItem (child)');
+    }
+  }
+
+  /** A video's plan, by the lease owner: its segments and frames, once they are written and sent. */
+  async setPlan(jobId: string, owner: string, plan: { readonly childrenTotal: number; readonly framesTotal: number }): Promise<boolean> {
+    return await this.ownedUpdate(
+      jobId,
+      owner,
+      'SET childrenTotal = :total, framesTotal = :frames, childrenSucceeded = if_not_exists(childrenSucceeded, :zero), childrenFailed = if_not_exists(childrenFailed, :zero), childrenCanceled = if_not_exists(childrenCanceled, :zero), framesDone = if_not_exists(framesDone, :zero)',
+      { ':total': plan.childrenTotal, ':frames': plan.framesTotal, ':zero': 0 },
+      'set plan',
+    );
   }
 
   private async ownedUpdate(jobId: string, owner: string, update: string, values: Record<string, unknown>, what: string): Promise<boolean> {

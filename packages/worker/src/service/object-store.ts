@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { BUCKET_PREFIXES } from '@revive/contract';
@@ -86,6 +86,41 @@ export class ObjectStore {
     } finally {
       body.destroy();
     }
+  }
+
+  /**
+   * `putResult` from a stream of unknown length (an album's ZIP as it is written): always a multipart upload of
+   * `partBytes` parts (one PutObject when it all fits in one), memory bounded by the parts in flight.
+   */
+  async putResultStream(key: string, body: Readable, contentType: string, options: ResultUploadOptions = {}): Promise<void> {
+    await this.upload(key, body, contentType, Number.POSITIVE_INFINITY, options);
+  }
+
+  /** A stored object (a child's result, a segment) as a stream; the caller consumes or destroys it. */
+  async getObjectStream(key: string): Promise<Readable> {
+    try {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucketName, Key: key }));
+      if (!out.Body) throw new Error(`${key} has no body`);
+      return out.Body as Readable;
+    } catch (error) {
+      throw toStorageError(error, 'S3 GetObject');
+    }
+  }
+
+  /** Deletes objects (a video's segments once assembled), 1000 keys a call. */
+  async deleteObjects(keys: readonly string[]): Promise<void> {
+    for (let start = 0; start < keys.length; start += 1000) {
+      try {
+        await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucketName, Delete: { Objects: keys.slice(start, start + 1000).map((Key) => ({ Key })), Quiet: true } }));
+      } catch (error) {
+        throw toStorageError(error, 'S3 DeleteObjects');
+      }
+    }
+  }
+
+  /** A presigned GET of any key of the bucket for this process's own readers (ffmpeg reading an upload by range). */
+  async presignGet(key: string, expiresInSeconds: number): Promise<string> {
+    return await getSignedUrl(this.s3, new GetObjectCommand({ Bucket: this.bucketName, Key: key }), { expiresIn: expiresInSeconds });
   }
 
   private async upload(key: string, body: Uint8Array | Readable, contentType: string, byteLength: number, options: ResultUploadOptions): Promise<void> {

@@ -1,5 +1,6 @@
 import type { SQSClient} from '@aws-sdk/client-sqs';
-import { ChangeMessageVisibilityCommand, DeleteMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, DeleteMessageCommand, SendMessageBatchCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import type { JobMessage } from '@revive/contract';
 import { Consumer } from 'sqs-consumer';
 import { toStorageError } from './aws-errors.js';
 
@@ -79,6 +80,28 @@ export class JobQueueConsumer {
     } catch (error) {
       throw toStorageError(error, 'SQS DeleteMessage');
     }
+  }
+
+  /** Sends a job message: a parent's fan-in, a video's segments. */
+  async send(message: JobMessage): Promise<void> {
+    try {
+      await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(message) }));
+    } catch (error) {
+      throw toStorageError(error, 'SQS SendMessage');
+    }
+  }
+
+  /** Sends up to 10 job messages in one call; throws unless SQS took every one. */
+  async sendBatch(messages: readonly JobMessage[]): Promise<void> {
+    let out;
+    try {
+      out = await this.sqs.send(
+        new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), MessageBody: JSON.stringify(m) })) }),
+      );
+    } catch (error) {
+      throw toStorageError(error, 'SQS SendMessageBatch');
+    }
+    if ((out.Failed ?? []).length > 0) throw toStorageError(new Error(`SQS refused ${out.Failed!.length} of ${messages.length} messages: ${out.Failed![0]!.Message ?? out.Failed![0]!.Code}`), 'SQS SendMessageBatch');
   }
 
   /** Hides the message for `seconds` from now (0 makes it visible at once). */

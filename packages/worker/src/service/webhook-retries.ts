@@ -13,7 +13,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { jobIdSchema, jobResponseFromRecord, tenantIdSchema, webhookEvent, webhookMessageId, webhookSecretSchema, type JobRecord, type WebhookDelivery, urlDenyEndpointsSchema } from '@revive/contract';
+import { deliversOutput, jobIdSchema, jobResponseFromRecord, tenantIdSchema, webhookEvent, webhookMessageId, webhookSecretSchema, type JobRecord, type WebhookDelivery, urlDenyEndpointsSchema } from '@revive/contract';
 import { z } from 'zod';
 import { describeThrown } from '@revive/pipeline/errors';
 import { toStorageError } from './aws-errors.js';
@@ -88,7 +88,7 @@ export interface WebhookDispatcherDeps {
 /** The job as its webhook carries it: GET /jobs/{id}'s JSON, with a fresh presigned result URL when it SUCCEEDED. */
 export async function webhookPayload(record: JobRecord, objects: Pick<ObjectStore, 'presignResult'> | undefined, ttlSeconds = DEFAULT_WEBHOOK_RESULT_URL_TTL_SECONDS): Promise<unknown> {
   const resultUrl =
-    record.status === 'SUCCEEDED' && record.resultKey && objects ? await objects.presignResult(record.resultKey, ttlSeconds).catch(() => undefined) : undefined;
+    deliversOutput(record) && record.resultKey && objects ? await objects.presignResult(record.resultKey, ttlSeconds).catch(() => undefined) : undefined;
   return jobResponseFromRecord(record, { ...(resultUrl !== undefined && { resultUrl, resultUrlExpiresAt: new Date(Date.now() + ttlSeconds * 1000) }) });
 }
 

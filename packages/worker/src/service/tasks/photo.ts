@@ -135,6 +135,7 @@ export class PhotoTask implements JobTask {
 
   private async readSource(job: JobMessage): Promise<Uint8Array> {
     if (job.source.kind === 'url') return await this.deps.http.fetchImage(job.source.url);
+    if (job.source.kind === 'album') throw new PermanentError('INVALID_MESSAGE', 'a photo message must name a photo, not an album');
     if (!isTenantUploadKey(job.tenantId, job.source.key)) {
       // Same answer as a missing key: whether another tenant's object exists is not this tenant's business.
       throw new PermanentError('SOURCE_NOT_FOUND', `${job.source.key} is not one of this tenant's uploads`);

@@ -1,7 +1,7 @@
 // What a kind of job does, apart from everything every job goes through (job-lifecycle.ts: the claim, the lease and
 // the message's visibility, the budget, the final write, the message's fate, the webhook). Photos are one kind
 // (photo.ts); albums and videos run beside them as further implementations of `JobTask`.
-import type { JobMessage } from '@revive/contract';
+import type { JobErrorCode, JobMessage } from '@revive/contract';
 import type { JobWork } from '../job-budget.js';
 import type { JobSuccess } from '../job-store.js';
 
@@ -37,8 +37,28 @@ export type TaskSuccess = Omit<JobSuccess, 'finishedAt' | 'expiresAt'>;
 /** A task's outcome when it succeeded. */
 export interface TaskResult {
   readonly success: TaskSuccess;
+  /**
+   * Set when the job ends FAILED although it delivers `success.resultKey`: a partly failed album, whose ZIP holds the
+   * photos that succeeded.
+   */
+  readonly failure?: { readonly code: JobErrorCode; readonly message: string };
+  /** The frames a video segment restored: added to its video's `framesDone` when its end is counted. */
+  readonly frames?: number;
   /** Keys added to the "job succeeded" log line. */
   readonly logKeys?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * A parent's outcome when it has nothing to finish yet (its children have not all ended): the lifecycle gives the lease
+ * back and deletes the message; the job stays RUNNING, and the end of its last child sends the next message.
+ */
+export interface TaskYield {
+  readonly yielded: string;
+}
+
+/** True when a task's outcome is a yield. */
+export function isYield(outcome: TaskResult | TaskYield): outcome is TaskYield {
+  return 'yielded' in outcome;
 }
 
 /**
@@ -47,8 +67,8 @@ export interface TaskResult {
  * (RETRIES_EXHAUSTED on the last). Anything else thrown is a bug and fails the job INTERNAL.
  */
 export interface JobTask {
-  /** Resolves with what the record gets, or undefined when it stopped because `context.abandoned` was set. */
-  run(job: JobMessage, context: TaskContext): Promise<TaskResult | undefined>;
+  /** Resolves with what the record gets, a yield (a parent with work still out), or undefined when it stopped because `context.abandoned` was set. */
+  run(job: JobMessage, context: TaskContext): Promise<TaskResult | TaskYield | undefined>;
 }
 
 /** Rejects with the signal's reason once it aborts; the step itself is left to settle (or be stopped) on its own. */
