@@ -14,8 +14,11 @@ import { parseAmzDate } from './sigv4.js';
  * `application/octet-stream` attachment, with `nosniff` and a sandboxing CSP.
  */
 
-/** Types served inline; every other stored type is sent as a download. */
-export const INLINE_IMAGE_TYPES: ReadonlySet<string> = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif']);
+/**
+ * Types served inline; every other stored type is sent as a download. A restored video (MP4) is one: the demo page
+ * plays it, and a media type runs no script.
+ */
+export const INLINE_IMAGE_TYPES: ReadonlySet<string> = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif', 'video/mp4']);
 /** S3 refuses presigned URLs that live longer than 7 days. */
 const MAX_PRESIGN_SECONDS = 604_800;
 /** S3 accepts request times up to 15 minutes in the future (clock skew). */
