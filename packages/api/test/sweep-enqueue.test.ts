@@ -23,7 +23,7 @@ import { writeSolidImage } from '@revive/pipeline/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps, destroyDeps, type ApiDeps } from '../src/app.js';
 import { JobQueueSender } from '../src/aws/job-queue.js';
-import { DEFAULT_ENQUEUE_GRACE_PERIOD_MS, sweepEnqueue, toSweepHandler } from '../src/handlers/sweep-enqueue.js';
+import { DEFAULT_ENQUEUE_GRACE_PERIOD_MS, DEFAULT_PARENT_SWEEP_GRACE_PERIOD_MS, sweepEnqueue, toSweepHandler } from '../src/handlers/sweep-enqueue.js';
 import { pendingEnqueueMark } from '../src/jobs.js';
 import { startLocalSweeper } from '../../dev-stack/src/sweeper.js';
 import { bindHandlers } from '../src/routes.js';
@@ -273,5 +273,47 @@ describe('enqueue sweeper (outbox)', () => {
       await sweeper.stop();
     }
     expect(await rawRecord(lost.jobId)).not.toHaveProperty(PENDING);
+  });
+});
+
+describe('parent sweeper (albums and videos whose children stopped ending)', () => {
+  it('sends an open album its own message once no photo ended for the parent grace period, then waits another period; an ended album only leaves the outbox', async () => {
+    await drainQueue();
+    const handlers = bindHandlers(deps);
+    const sources = await Promise.all(
+      [0, 1].map(async () => {
+        const key = uploadKey(tenant, crypto.randomUUID());
+        await clients.s3.send(new PutObjectCommand({ Bucket: resources.bucketName, Key: key, Body: await writeSolidImage(32, 32, 3, 'jpeg') }));
+        return { uploadKey: key };
+      }),
+    );
+    const created = await handlers['create-album'](apiEvent({ method: 'POST', path: '/albums', body: { sources }, ...as }));
+    expect(created.statusCode).toBe(202);
+    const album = bodyOf<JobResponse>(created);
+    // The photos' messages, sent by create-album; the photos leave the outbox, the album stays in it.
+    expect((await drainQueue()).map((m) => m.parentJobId)).toEqual([album.id, album.id]);
+    const since = (await rawRecord(album.id))![PENDING_SINCE] as number;
+
+    // Past the outbox's grace, but not the parent's: nothing to do yet.
+    expect(await sweepEnqueue(later())).toMatchObject({ reenqueued: 0 });
+    expect(await drainQueue()).toEqual([]);
+
+    const quiet = DEFAULT_PARENT_SWEEP_GRACE_PERIOD_MS + 1_000;
+    expect(await sweepEnqueue(later(deps, quiet))).toMatchObject({ reenqueued: 1, failed: 0 });
+    const [recount, ...more] = await drainQueue();
+    expect(more).toEqual([]);
+    expect(recount).toMatchObject({ jobId: album.id, kind: 'album', source: { kind: 'album', photos: 2 } });
+    const moved = (await rawRecord(album.id))![PENDING_SINCE] as number;
+    expect(moved).toBeGreaterThan(since);
+
+    // The mark moved to that run's time: the next run, as soon after, leaves it alone.
+    expect(await sweepEnqueue(later(deps, quiet))).toMatchObject({ reenqueued: 0 });
+    expect(await drainQueue()).toEqual([]);
+
+    // Once it ended, the sweeper only takes it out of the outbox.
+    await doc.send(new UpdateCommand({ TableName: resources.tableName, Key: { jobId: album.id }, UpdateExpression: 'SET #s = :done', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':done': 'SUCCEEDED' } }));
+    expect(await sweepEnqueue(later(deps, 2 * quiet))).toMatchObject({ reenqueued: 0, cleared: 1 });
+    expect(await drainQueue()).toEqual([]);
+    expect(await rawRecord(album.id)).not.toHaveProperty(PENDING);
   });
 });

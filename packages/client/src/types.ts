@@ -117,8 +117,11 @@ export interface CreateAlbumInput {
   webhookUrl?: string | undefined;
 }
 
-/** What a job restores: one photo, a video (in segments), or an album (one child photo job per photo). */
-export type JobKind = 'photo' | 'video' | 'album';
+/**
+ * What a job restores: one photo, a video, or an album (one child photo job per photo). `video-segment` is a unit of
+ * a video's work, a child of the video job.
+ */
+export type JobKind = 'photo' | 'video' | 'album' | 'video-segment';
 
 /**
  * A video's or an album's progress: units are segments for a video, photos for an album. The frame counts and the

@@ -210,8 +210,8 @@ export type JobFace = z.infer<typeof jobFaceSchema>;
 export const jobResponseSchema = z.object({
   id: jobIdSchema,
   status: jobStatusSchema,
-  /** `photo`, `video` or `album`. */
-  kind: z.enum(['photo', 'video', 'album']),
+  /** `photo`, `video` or `album`; a video's children (GET /jobs/{id}/children) are `video-segment`. */
+  kind: z.enum(['photo', 'video', 'album', 'video-segment']),
   /** The album this photo belongs to; null for a job created on its own. */
   parent_id: jobIdSchema.nullable(),
   /** An album's `source` is null: its photos are its children (`urls.children`). */

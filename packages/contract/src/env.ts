@@ -172,6 +172,8 @@ export const workerEnvSchema = z.object({
   REVIVE_VIDEO_MAX_DURATION_SECONDS: intFrom(1, 86_400).default(DEFAULT_VIDEO_MAX_DURATION_SECONDS),
   /** Most pixels per video frame; more fails VIDEO_TOO_LARGE before any segment runs. @default 8_294_400 (3840 × 2160) */
   REVIVE_VIDEO_MAX_PIXELS_PER_FRAME: intFrom(1, 2 ** 32).default(DEFAULT_VIDEO_MAX_PIXELS_PER_FRAME),
+  /** Frames per video segment (one unit of work on the queue). @default the pipeline's DEFAULT_FRAMES_PER_SEGMENT (300) */
+  REVIVE_VIDEO_FRAMES_PER_SEGMENT: intFrom(1, 100_000).optional(),
   /**
    * Slowest URL source body the worker waits for, in bytes per second averaged over 10 s windows; slower (a drip, a
    * stall) fails the job SOURCE_TOO_SLOW on its first try. 0 turns the check off. @default 32_768

@@ -13,7 +13,7 @@ export const TABLE_SCHEMA = {
     name: 'byTenant',
     partitionKey: 'tenantId',
     sortKey: 'createdAt',
-    projected: ['status', 'source', 'options', 'kind', 'parentJobId', 'childrenTotal', 'childrenSucceeded', 'childrenFailed', 'childrenCanceled', 'framesTotal', 'framesDone', 'webhookUrl', 'webhookDelivery', 'attempts', 'startedAt', 'finishedAt', 'timingsMs', 'facesFound', 'faces', 'resultKey', 'resultWidth', 'resultHeight', 'errorCode', 'errorMessage'],
+    projected: ['status', 'source', 'options', 'webhookUrl', 'webhookDelivery', 'attempts', 'startedAt', 'finishedAt', 'timingsMs', 'facesFound', 'faces', 'resultKey', 'resultWidth', 'resultHeight', 'errorCode', 'errorMessage'],
   },
   /**
    * Sparse index of jobs whose message may not have been sent yet (the API's transactional outbox): only records
@@ -100,4 +100,9 @@ export function childJobId(parentJobId: string, index: number): string {
   hash[8] = (hash[8]! & 0x3f) | 0x80;
   const hex = hash.subarray(0, 16).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** A video's working folder under SEGMENTS_PREFIX: its probe, its restored segments; deleted when the video ends. */
+export function videoWorkPrefix(tenantId: string, videoJobId: string): string {
+  return `${SEGMENTS_PREFIX}${tenantKeySegment(tenantId)}/${videoJobId}/`;
 }

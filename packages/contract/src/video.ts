@@ -9,8 +9,6 @@ export const DEFAULT_VIDEO_MAX_BYTES = 4 * 1024 ** 3;
 export const DEFAULT_VIDEO_MAX_DURATION_SECONDS = 600;
 /** Most pixels per frame (REVIVE_VIDEO_MAX_PIXELS_PER_FRAME). @default 3840 × 2160 (4K UHD) */
 export const DEFAULT_VIDEO_MAX_PIXELS_PER_FRAME = 3840 * 2160;
-/** H.264 quality of the restored video when the job does not say (lower is better, 0..51). @default 18 */
-export const DEFAULT_VIDEO_CRF = 18;
 /** Photos an album may hold. @default 1000 */
 export const DEFAULT_ALBUM_MAX_PHOTOS = 1000;
 

@@ -91,15 +91,21 @@ export interface JobResponseLinks {
   readonly nowMs?: number;
 }
 
+/**
+ * What a job's response is built from: the tenant index's item (GET /jobs) or the record; a parent's fields and a
+ * child's parent are only in the record (the index does not project them).
+ */
+export type ShownRecord = TenantIndexItem & Partial<Pick<JobRecord, 'kind' | 'parentJobId' | 'childrenTotal' | 'childrenSucceeded' | 'childrenFailed' | 'childrenCanceled' | 'framesTotal' | 'framesDone'>>;
+
 /** Maps a job record to the API's job shape; shared by `GET /jobs/{id}` and the worker's webhook. */
-export function jobResponseFromRecord(record: TenantIndexItem, links: JobResponseLinks = {}): JobResponse {
+export function jobResponseFromRecord(record: ShownRecord, links: JobResponseLinks = {}): JobResponse {
   const base = links.apiBaseUrl ?? '';
   const started = record.startedAt ? Date.parse(record.startedAt) : undefined;
   const finished = record.finishedAt ? Date.parse(record.finishedAt) : undefined;
   return {
     id: record.jobId,
     status: record.status,
-    kind: record.kind === 'video' || record.kind === 'album' ? record.kind : 'photo',
+    kind: record.kind ?? 'photo',
     parent_id: record.parentJobId ?? null,
     input: {
       source: record.source.kind === 's3' ? { uploadKey: record.source.key } : record.source.kind === 'url' ? { url: record.source.url } : null,
@@ -156,7 +162,7 @@ export function deliversOutput(record: Pick<JobRecord, 'status' | 'resultKey' | 
  * A parent's progress: children done (succeeded) and failed (failed or canceled) of the total, a video's frames, and
  * the time left at the rate so far (children ended per second since the parent started); null for a photo.
  */
-function progressOf(record: TenantIndexItem, nowMs: number): JobResponse['progress'] {
+function progressOf(record: ShownRecord, nowMs: number): JobResponse['progress'] {
   if (record.kind !== 'album' && record.kind !== 'video') return null;
   const total = record.childrenTotal ?? 0;
   const done = record.childrenSucceeded ?? 0;

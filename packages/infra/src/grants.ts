@@ -80,6 +80,8 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, 
   fns['get-job'].addToRolePolicy(allow('PresignResult', ['s3:GetObject'], [results]));
 
   fns['list-jobs'].addToRolePolicy(allow('ListTenantJobs', ['dynamodb:Query'], [tenantIndex]));
+  // The page's records, for what the index does not project (an album's or a video's kind and progress).
+  fns['list-jobs'].addToRolePolicy(allow('ReadListedJobs', ['dynamodb:BatchGetItem'], [table.tableArn]));
   // Each listed job that is done carries a presigned result URL (outputLinks), signed with this role.
   fns['list-jobs'].addToRolePolicy(allow('PresignResults', ['s3:GetObject'], [results]));
 

@@ -24,6 +24,11 @@ import { checkModels, idempotencyKeyOf, maybeCreated, SECONDS_PER_DAY } from './
 
 /** DynamoDB and S3 calls an album's create makes at once. @default 16 */
 export const DEFAULT_ALBUM_CREATE_CONCURRENCY = 16;
+/**
+ * Largest POST /albums body: 1,000 sources of up to 2,048 characters each, with their JSON. Larger than other routes'
+ * 64 KiB (1,000 upload keys alone are about 90 KB); API Gateway's own cap is 10 MB. @default 2.5 MiB
+ */
+export const MAX_ALBUM_BODY_BYTES = 2.5 * 1024 * 1024;
 /** SendMessageBatch's limit. */
 const SQS_BATCH = 10;
 
@@ -36,7 +41,7 @@ const SQS_BATCH = 10;
 export const createAlbum: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
   const key = idempotencyKeyOf(event);
-  const request = parseJsonBody(event, createAlbumRequestSchema);
+  const request = parseJsonBody(event, createAlbumRequestSchema, { maxBytes: MAX_ALBUM_BODY_BYTES });
   request.sources.forEach((source, i) => {
     if ('uploadKey' in source && !isTenantUploadKey(tenantId, source.uploadKey)) {
       throw new ClientError(403, 'FORBIDDEN_UPLOAD_KEY', `sources[${i}].uploadKey is not one of your uploads; get one from POST /uploads.`);

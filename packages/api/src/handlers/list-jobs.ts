@@ -39,7 +39,16 @@ export const listJobs: RouteLogic<DepsWith<'table' | 'bucket'>> = async (event, 
   const page = await deps.table.listByTenant(tenantId, query.data.limit, start, deps.signal);
   const base = baseUrl(event);
   // Presigning is a local signature (no call to S3): listed SUCCEEDED jobs carry output.url, so a list can show thumbnails.
-  const jobs = await Promise.all(page.jobs.map(async (record) => jobResponseFromRecord(record, { apiBaseUrl: base, ...(await outputLinks(record, deps)) })));
+  // The index projects what a photo shows; an album's or a video's kind and progress, and a photo's album, are only in
+  // the records (a projection holds at most 20 attributes, and changing it means a new index): one BatchGetItem for
+  // the page. A record missing (its TTL ran between the two reads) is shown as the index has it.
+  const records = await deps.table.getMany(page.jobs.map((item) => item.jobId), deps.signal);
+  const jobs = await Promise.all(
+    page.jobs.map(async (item) => {
+      const record = records.get(item.jobId) ?? item;
+      return jobResponseFromRecord(record, { apiBaseUrl: base, ...(await outputLinks(record, deps)) });
+    }),
+  );
   return json(
     200,
     { jobs, next_cursor: page.lastKey === undefined ? null : encodeCursor(page.lastKey) },

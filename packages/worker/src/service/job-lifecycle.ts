@@ -1,7 +1,7 @@
 // The part of running a job that every kind shares (claim, lease and visibility, budget, outcome, message, webhook);
 // what a kind of job does is its task (tasks/).
 import type { Message } from '@aws-sdk/client-sqs';
-import { JOB_ERROR_CODES, TERMINAL_STATUSES, jobMessageSchema, jobIdSchema, tenantIdSchema, type JobErrorCode, type JobMessage, type JobRecord } from '@revive/contract';
+import { JOB_ERROR_CODES, TERMINAL_STATUSES, videoWorkPrefix, jobMessageSchema, jobIdSchema, tenantIdSchema, type JobErrorCode, type JobMessage, type JobRecord } from '@revive/contract';
 import { z } from 'zod';
 import { PermanentError, WorkerError, messageOf, describeThrown } from '@revive/pipeline';
 import type { HealthReporter } from './health.js';
@@ -48,8 +48,8 @@ export interface JobLifecycleSettings {
 
 export interface JobLifecycleDeps {
   readonly store: JobStore;
-  /** Signs the result URL a webhook carries. */
-  readonly objects: Pick<ObjectStore, 'presignResult'>;
+  /** Signs the result URL a webhook carries; deletes a segment its ended video will never assemble. */
+  readonly objects: Pick<ObjectStore, 'presignResult' | 'deleteObjects'>;
   readonly queue: JobQueueConsumer;
   /** Quick attempts, then the durable retries (webhook-retries.ts). */
   readonly webhooks: WebhookDispatcher;
@@ -240,6 +240,7 @@ export class JobLifecycle {
       ...(this.settings.jobTimeoutPerMegapixelSeconds !== undefined && { perMegapixelSeconds: this.settings.jobTimeoutPerMegapixelSeconds }),
     });
     const context: TaskContext = {
+      owner: this.settings.workerId,
       attempt: record.attempts,
       signal: budget.signal,
       startBudget: () => budget.start(),
@@ -279,7 +280,7 @@ export class JobLifecycle {
       this.log.info('job succeeded', { ...logKeys, durationMs, facesFound, resultKey, timingsMs, ...result.logKeys });
       const { leaseOwner: _o, leaseExpiresAt: _l, ...rest } = record;
       this.notify({ ...rest, status: 'SUCCEEDED', ...success, faces: [...success.faces], finishedAt: finishedAt.toISOString() });
-      await this.childEnded(job, 'SUCCEEDED', result.frames ?? 0, logKeys);
+      await this.childEnded(job, 'SUCCEEDED', result.frames ?? 0, logKeys, success.resultKey);
     } catch (caught) {
       if (active.released || active.leaseLost) return;
       await this.failed(job, record, active, receiveCount, startedAt, toWorkerError(caught), logKeys);
@@ -354,14 +355,21 @@ export class JobLifecycle {
    * claims it (a conditional update, so exactly one) finishes it. What fails here is left to the parent sweeper, which
    * recounts a parent whose children stopped ending.
    */
-  private async childEnded(job: JobMessage, end: ChildEnd, frames: number, logKeys: Record<string, unknown>): Promise<void> {
+  private async childEnded(job: JobMessage, end: ChildEnd, frames: number, logKeys: Record<string, unknown>, resultKey?: string): Promise<void> {
     const parentJobId = job.parentJobId;
     if (parentJobId === undefined) return;
     const { store, queue } = this.deps;
     try {
       if (!(await store.countChildEnd({ jobId: job.jobId, parentJobId }, end, frames, new Date()))) return;
       const parent = await store.get(parentJobId);
-      if (parent === undefined || TERMINAL_STATUSES.includes(parent.status)) return;
+      if (parent === undefined) return;
+      if (TERMINAL_STATUSES.includes(parent.status)) {
+        // A video that ended before this segment (canceled, or failed by another segment) never assembles it: its
+        // object goes now, and the probe with the last segment, so no part of the job is left (lifecycle rules on
+        // segments/ are the backstop).
+        if (job.kind === 'video-segment') await this.discardSegment(job, parent, resultKey);
+        return;
+      }
       const ended = (parent.childrenSucceeded ?? 0) + (parent.childrenFailed ?? 0) + (parent.childrenCanceled ?? 0);
       const last = parent.childrenTotal !== undefined && ended >= parent.childrenTotal;
       if (!last && !(parent.kind === 'video' && end !== 'SUCCEEDED')) return;
@@ -370,6 +378,15 @@ export class JobLifecycle {
     } catch (error) {
       this.log.warn("could not count the child's end on its parent; the parent sweeper will", { ...logKeys, parentJobId, error: describeThrown(error) });
     }
+  }
+
+  private async discardSegment(job: JobMessage, video: JobRecord, resultKey: string | undefined): Promise<void> {
+    const ended = (video.childrenSucceeded ?? 0) + (video.childrenFailed ?? 0) + (video.childrenCanceled ?? 0);
+    const last = video.childrenTotal !== undefined && ended >= video.childrenTotal;
+    const work = videoWorkPrefix(video.tenantId, video.jobId);
+    const keys = [...(resultKey === undefined ? [] : [resultKey]), ...(last ? [`${work}probe.json`, `${work}source`] : [])];
+    if (keys.length > 0) await this.deps.objects.deleteObjects(keys);
+    this.log.info('segment of an ended video discarded', { jobId: job.jobId, parentJobId: video.jobId, parentStatus: video.status, keys });
   }
 
   /** A parent with work still out: lease given back, message deleted, the job stays RUNNING. */

@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, type BatchGetCommandOutput, DynamoDBDocumentClient, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { TABLE_SCHEMA, type FaceSummary, type JobErrorCode, type JobRecord, type JobStatus, type StageTimings, type WebhookDelivery } from '@revive/contract';
+import { pendingShardKey, TABLE_SCHEMA, type FaceSummary, type JobErrorCode, type JobRecord, type JobStatus, type StageTimings, type WebhookDelivery } from '@revive/contract';
 import { awsErrorName, toStorageError } from './aws-errors.js';
 
 /** What a successful job writes into its record. */
@@ -366,17 +366,36 @@ export class JobStore {
   }
 
   /** A video's plan, by the lease owner: its segments and frames, once they are written and sent. */
-  async setPlan(jobId: string, owner: string, plan: { readonly childrenTotal: number; readonly framesTotal: number }): Promise<boolean> {
+  async setPlan(jobId: string, owner: string, plan: { readonly childrenTotal: number; readonly framesTotal: number }, now: Date): Promise<boolean> {
+    // Back in the outbox index, as the parent sweeper's watch, until the video ends.
     return await this.ownedUpdate(
       jobId,
       owner,
-      'SET childrenTotal = :total, framesTotal = :frames, childrenSucceeded = if_not_exists(childrenSucceeded, :zero), childrenFailed = if_not_exists(childrenFailed, :zero), childrenCanceled = if_not_exists(childrenCanceled, :zero), framesDone = if_not_exists(framesDone, :zero)',
-      { ':total': plan.childrenTotal, ':frames': plan.framesTotal, ':zero': 0 },
+      'SET childrenTotal = :total, framesTotal = :frames, childrenSucceeded = if_not_exists(childrenSucceeded, :zero), childrenFailed = if_not_exists(childrenFailed, :zero), childrenCanceled = if_not_exists(childrenCanceled, :zero), framesDone = if_not_exists(framesDone, :zero), #p = :shard, #since = :now',
+      { ':total': plan.childrenTotal, ':frames': plan.framesTotal, ':zero': 0, ':shard': pendingShardKey(jobId), ':now': now.getTime() },
       'set plan',
+      { '#p': TABLE_SCHEMA.pendingIndex.partitionKey, '#since': TABLE_SCHEMA.pendingIndex.sortKey },
     );
   }
 
-  private async ownedUpdate(jobId: string, owner: string, update: string, values: Record<string, unknown>, what: string): Promise<boolean> {
+  /** Takes a child out of the outbox once its message is sent (it was put there in case the sender died first). */
+  async clearPending(jobId: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { jobId },
+          UpdateExpression: `REMOVE ${PENDING_MARK}`,
+          ConditionExpression: 'attribute_exists(jobId)',
+        }),
+      );
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return;
+      throw toStorageError(error, 'DynamoDB UpdateItem (clear pending)');
+    }
+  }
+
+  private async ownedUpdate(jobId: string, owner: string, update: string, values: Record<string, unknown>, what: string, names: Record<string, string> = {}): Promise<boolean> {
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -384,7 +403,7 @@ export class JobStore {
           Key: { jobId },
           UpdateExpression: update,
           ConditionExpression: '#status = :runningState AND leaseOwner = :owner',
-          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeNames: { '#status': 'status', ...names },
           ExpressionAttributeValues: { ...values, ':runningState': 'RUNNING', ':owner': owner },
         }),
       );

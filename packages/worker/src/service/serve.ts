@@ -167,6 +167,13 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
       spoolDir: taskTmpDir,
       restorer: config.REVIVE_RESTORER,
       bgUpsampler: config.REVIVE_BG_UPSAMPLER,
+      video: {
+        maxBytes: config.REVIVE_VIDEO_MAX_BYTES,
+        maxDurationSeconds: config.REVIVE_VIDEO_MAX_DURATION_SECONDS,
+        maxPixelsPerFrame: config.REVIVE_VIDEO_MAX_PIXELS_PER_FRAME,
+        ...(config.REVIVE_VIDEO_FRAMES_PER_SEGMENT !== undefined && { framesPerSegment: config.REVIVE_VIDEO_FRAMES_PER_SEGMENT }),
+        workDir: path.join(taskTmpDir, 'video'),
+      },
     },
   );
   const consumers: Consumer[] = Array.from({ length: config.REVIVE_CONCURRENCY }, (_, slot) =>

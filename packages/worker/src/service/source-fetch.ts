@@ -1,6 +1,9 @@
 import { AddressPolicy, DEFAULT_SOURCE_DEADLINE_SECONDS, DEFAULT_SOURCE_MIN_BYTES_PER_SECOND, READABLE_IMAGE_NAMES, sniffImageType } from '@revive/contract';
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import type { LookupFunction } from 'node:net';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { PermanentError, RetryableError, WorkerError, messageOf } from '@revive/pipeline/errors';
 
@@ -157,10 +160,34 @@ export class SafeHttpClient {
   }
 
   private async download(start: URL, signal: AbortSignal): Promise<Uint8Array> {
+    const { response, url } = await this.open(start, signal, 'image');
+    const { bytes } = await this.readCapped(response, url, this.maxBytes);
+    assertImageBytes(bytes, 'the URL source');
+    return bytes;
+  }
+
+  /**
+   * Downloads a video into `file` as it comes (never held in memory): the same address rules, redirects and minimum
+   * rate as a photo's, at most `maxBytes`, for as long as `signal` (the job's budget) allows. Resolves with its size.
+   */
+  async fetchVideoToFile(source: string, file: string, maxBytes: number, signal: AbortSignal): Promise<number> {
+    const { response, url } = await this.open(new URL(source), signal, 'video');
+    const out = createWriteStream(file);
+    try {
+      const { received } = await this.readCapped(response, url, maxBytes, out);
+      await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+      return received;
+    } finally {
+      out.destroy();
+    }
+  }
+
+  /** Follows redirects to a 2xx answer whose content type may be the kind of media asked for. */
+  private async open(start: URL, signal: AbortSignal, kind: 'image' | 'video'): Promise<{ response: Dispatcher.ResponseData; url: URL }> {
     let url = start;
     for (let hop = 0; ; hop++) {
       this.checkUrl(url);
-      const response = await this.send(url, { method: 'GET', signal, headers: { accept: 'image/*', 'user-agent': 'revive-worker' } });
+      const response = await this.send(url, { method: 'GET', signal, headers: { accept: `${kind}/*`, 'user-agent': 'revive-worker' } });
       const status = response.statusCode;
       if (REDIRECT_STATUSES.has(status)) {
         await response.body.dump().catch(() => undefined);
@@ -177,13 +204,13 @@ export class SafeHttpClient {
         throw new PermanentError('SOURCE_UNREACHABLE', `${url.host} answered ${status}`);
       }
       const contentType = headerValue(response.headers, 'content-type')?.split(';')[0]?.trim().toLowerCase();
-      if (contentType && !contentType.startsWith('image/') && contentType !== 'application/octet-stream' && contentType !== 'binary/octet-stream') {
+      if (contentType && !contentType.startsWith(`${kind}/`) && contentType !== 'application/octet-stream' && contentType !== 'binary/octet-stream') {
         await response.body.dump().catch(() => undefined);
-        throw new PermanentError('INVALID_IMAGE', `the URL's content type is ${contentType}, not an image`);
+        throw kind === 'image'
+          ? new PermanentError('INVALID_IMAGE', `the URL's content type is ${contentType}, not an image`)
+          : new PermanentError('VIDEO_UNREADABLE', `the URL's content type is ${contentType}, not a video`);
       }
-      const bytes = await this.readCapped(response, url);
-      assertImageBytes(bytes, 'the URL source');
-      return bytes;
+      return { response, url };
     }
   }
 
@@ -212,11 +239,12 @@ export class SafeHttpClient {
     }
   }
 
-  private async readCapped(response: Dispatcher.ResponseData, url: URL): Promise<Uint8Array> {
+  /** The body, at most `maxBytes`, at the minimum rate; written to `sink` as it comes when given (then the result is empty). */
+  private async readCapped(response: Dispatcher.ResponseData, url: URL, maxBytes: number, sink?: Writable): Promise<{ readonly bytes: Uint8Array; readonly received: number }> {
     const declared = Number(headerValue(response.headers, 'content-length'));
-    if (Number.isFinite(declared) && declared > this.maxBytes) {
+    if (Number.isFinite(declared) && declared > maxBytes) {
       response.body.destroy();
-      throw new PermanentError('SOURCE_TOO_LARGE', `the URL source is ${declared} bytes; the worker accepts at most ${this.maxBytes}`);
+      throw new PermanentError('SOURCE_TOO_LARGE', `the URL source is ${declared} bytes; the worker accepts at most ${maxBytes}`);
     }
     const chunks: Buffer[] = [];
     let received = 0;
@@ -237,18 +265,19 @@ export class SafeHttpClient {
       for await (const chunk of response.body) {
         received += (chunk as Buffer).length;
         inWindow += (chunk as Buffer).length;
-        if (received > this.maxBytes) {
+        if (received > maxBytes) {
           response.body.destroy();
-          throw new PermanentError('SOURCE_TOO_LARGE', `the URL source is over ${this.maxBytes} bytes`);
+          throw new PermanentError('SOURCE_TOO_LARGE', `the URL source is over ${maxBytes} bytes`);
         }
-        chunks.push(chunk as Buffer);
+        if (sink === undefined) chunks.push(chunk as Buffer);
+        else if (!sink.write(chunk)) await once(sink, 'drain');
       }
     } catch (error) {
       throw this.classify(error, url);
     } finally {
       clearInterval(rateCheck);
     }
-    return new Uint8Array(Buffer.concat(chunks));
+    return { bytes: new Uint8Array(Buffer.concat(chunks)), received };
   }
 
   private classify(error: unknown, url: URL): WorkerError {

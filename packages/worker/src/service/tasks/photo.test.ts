@@ -21,7 +21,7 @@ const job = (source: JobMessage['source'], options: Record<string, unknown> = {}
   jobMessageSchema.parse({ version: 1, jobId: JOB_ID, tenantId: 't', source, options, enqueuedAt: new Date().toISOString() });
 
 function context(overrides: Partial<TaskContext> = {}): TaskContext {
-  return { attempt: 3, signal: new AbortController().signal, startBudget: () => undefined, workFound: () => undefined, abandoned: false, ...overrides };
+  return { owner: 'worker-1', attempt: 3, signal: new AbortController().signal, startBudget: () => undefined, workFound: () => undefined, abandoned: false, ...overrides };
 }
 
 /** Our pipeline, object store and HTTP client as in-memory doubles that record what the task asked of them. */

@@ -7,6 +7,8 @@ import type { JobSuccess } from '../job-store.js';
 
 /** What the lifecycle hands a task for one attempt. */
 export interface TaskContext {
+  /** This worker's lease owner id: a parent's task writes its plan only while it holds the lease. */
+  readonly owner: string;
   /** The record's attempt number (1 on the first): outputs keyed by it never overwrite another attempt's. */
   readonly attempt: number;
   /**
