@@ -7,7 +7,7 @@ process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 import type {} from '@revive/local-aws/vitest-setup';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -136,3 +136,20 @@ it('restores several photos chosen on the page as one album: progress, each phot
   expect(pageErrors).toEqual([]);
   await page.close();
 }, END_TIMEOUT_MS + 120_000);
+
+it('says in words why a "video" that is really a photo is refused, and that a video and photos cannot go together', async () => {
+  const { page, pageErrors } = await openPage();
+  const photo = await readFile(PHOTOS[0]!);
+  // Uploaded in parts like any video; POST /videos reads its first bytes and refuses it before any job exists.
+  await page.locator('#media-file').setInputFiles({ name: 'holiday.webm', mimeType: 'video/webm', buffer: photo });
+  expect(await mediaEnd(page)).toBe('FAILED');
+  expect(await page.locator('#media-error').getAttribute('data-code')).toBe('INVALID_VIDEO');
+  expect(await page.locator('#media-error').textContent()).toContain('not a video the service reads');
+
+  await page.locator('#media-file').setInputFiles([VIDEO, PHOTOS[0]!]);
+  await page.locator('#media-error[data-code="NOT_VIDEO_OR_PHOTOS"]').waitFor();
+  expect(await page.locator('#media-status').getAttribute('data-status')).toBe('FAILED');
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'video-refused.png'), fullPage: true });
+  expect(pageErrors).toEqual([]);
+  await page.close();
+});
