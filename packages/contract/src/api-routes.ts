@@ -341,7 +341,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     headers: IDEMPOTENCY_HEADER,
     requestBody: { name: 'CreateAlbumRequest', schema: createAlbumRequestSchema, required: true },
     responses: [CREATED_JOB],
-    errors: [...CREATE_ERRORS],
+    errors: [...CREATE_ERRORS, { code: 'INVALID_IMAGE', status: 422, when: 'an upload in `sources` is not an image the worker reads; `detail` names it' }],
   },
   {
     method: 'GET',

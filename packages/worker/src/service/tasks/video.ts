@@ -91,7 +91,7 @@ export class VideoTask implements JobTask {
   async run(job: JobMessage, context: TaskContext): Promise<TaskResult | TaskYield | undefined> {
     const video = await this.deps.store.get(job.jobId);
     if (video === undefined) throw new PermanentError('INVALID_MESSAGE', `no video ${job.jobId}`);
-    if (video.childrenTotal === undefined) return await this.plan(job, context);
+    if (video.childrenTotal === undefined) return await this.plan(job, video, context);
     return await this.finish(job, video, context);
   }
 
@@ -101,7 +101,7 @@ export class VideoTask implements JobTask {
    * worker did not) and sends their messages. A redelivery after a crash finds the plan and goes to the fan-in, which
    * finds the segments the crash left unwritten missing: see `finish`.
    */
-  private async plan(job: JobMessage, context: TaskContext): Promise<TaskYield | undefined> {
+  private async plan(job: JobMessage, video: JobRecord, context: TaskContext): Promise<TaskYield | undefined> {
     const { signal } = context;
     context.startBudget();
     if (job.source.kind === 'url') await this.copySource(job, job.source.url, context);
@@ -116,7 +116,7 @@ export class VideoTask implements JobTask {
     if (context.abandoned) return undefined;
     const now = new Date();
     if (!(await this.deps.store.setPlan(job.jobId, context.owner, { childrenTotal: plans.length, framesTotal: probe.video.frameCount }, now))) return undefined;
-    const segments = plans.map((plan) => this.segmentRecord(job, plan, probe, now));
+    const segments = plans.map((plan) => this.segmentRecord(job, plan, now, video.expiresAt));
     await mapLimit(segments, FAN_OUT_CONCURRENCY, async (segment) => {
       await this.deps.store.putChild(segment);
     });
@@ -140,7 +140,8 @@ export class VideoTask implements JobTask {
     }
   }
 
-  private segmentRecord(job: JobMessage, plan: SegmentPlan, probe: VideoProbe, now: Date): JobRecord {
+  /** A segment's record; it lives as long as its video's (the same TTL). */
+  private segmentRecord(job: JobMessage, plan: SegmentPlan, now: Date, expiresAt: number): JobRecord {
     const jobId = childJobId(job.jobId, plan.index);
     return {
       jobId,
@@ -155,7 +156,7 @@ export class VideoTask implements JobTask {
       ...(job.videoCrf !== undefined && { videoCrf: job.videoCrf }),
       attempts: 0,
       createdAt: now.toISOString(),
-      expiresAt: Math.floor(now.getTime() / 1000) + 7 * 86_400,
+      expiresAt,
       // In the outbox until its message is sent (the enqueue sweeper sends it otherwise).
       enqueuePending: pendingShardKey(jobId),
       enqueuePendingSince: now.getTime(),
@@ -203,8 +204,8 @@ export class VideoTask implements JobTask {
       const frames = segment.segment === undefined ? '' : ` (frames ${segment.segment.startFrame}–${segment.segment.startFrame + segment.segment.frameCount - 1})`;
       throw new PermanentError('SEGMENT_FAILED', `segment ${failed}${frames} ${segment.status}: ${segment.errorCode ?? segment.status}: ${segment.errorMessage ?? 'canceled'}`);
     }
-    const missing = ordered.findIndex((s) => s === undefined);
-    if (missing >= 0) throw new PermanentError('INTERNAL', `segment ${missing} of ${total} was never written (the planner stopped before it); the video cannot be assembled`);
+    const missing = ordered.flatMap((s, i) => (s === undefined ? [i] : []));
+    if (missing.length > 0) return await this.replan(job, video, missing);
     if (running > 0) return { yielded: `${running} of ${total} segments still to end` };
     if (context.abandoned) return undefined;
     context.startBudget();
@@ -249,6 +250,27 @@ export class VideoTask implements JobTask {
     } finally {
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     }
+  }
+
+  /**
+   * A planner that died part way wrote the plan but not every segment: the same plan (from the stored probe) gives
+   * the missing ones, written and sent now; the video waits for them like the others.
+   */
+  private async replan(job: JobMessage, video: JobRecord, missing: readonly number[]): Promise<TaskYield> {
+    const probe = await readProbe(this.deps.objects, job.tenantId, job.jobId);
+    const plans = planSegments(probe, this.settings.framesPerSegment === undefined ? {} : { framesPerSegment: this.settings.framesPerSegment });
+    if (plans.length !== video.childrenTotal) {
+      throw new PermanentError('SEGMENT_FAILED', `segments ${missing.join(', ')} were never written, and this worker plans ${plans.length} segments, not ${video.childrenTotal} (REVIVE_VIDEO_FRAMES_PER_SEGMENT differs)`);
+    }
+    const now = new Date();
+    const segments = missing.map((i) => this.segmentRecord(job, plans[i]!, now, video.expiresAt));
+    for (const segment of segments) await this.deps.store.putChild(segment);
+    for (let b = 0; b < segments.length; b += 10) {
+      const batch = segments.slice(b, b + 10);
+      await this.deps.queue.sendBatch(batch.map((segment) => this.segmentMessage(job, segment, probe, now)));
+      await Promise.all(batch.map((segment) => this.deps.store.clearPending(segment.jobId)));
+    }
+    return { yielded: `segments ${missing.join(', ')} were missing; written and sent` };
   }
 
   /** Deletes the video's work folder in the bucket: its probe and every segment object (each attempt's). */
