@@ -1,5 +1,5 @@
 // `pnpm bench`: videos (issue 22).
-//   1. frames/s per pipeline thread on ../shared/videos/group_pan_720p.mp4 (its first BENCH_VIDEO_SECONDS, 2 by
+//   1. frames/s per pipeline thread on ../shared/videos/group_pan_720p.mp4 (its first REVIVE_BENCH_VIDEO_SECONDS, 2 by
 //      default; 6 for the whole clip), Revive's way (frames through ffmpeg pipes, detect/restore/paste on one pipeline
 //      thread, encode from a pipe) against the facefusion way (every frame extracted to PNG with ffmpeg, the photo path
 //      per PNG, the PNGs merged with ffmpeg), same models, same upscale, same x264 settings, side by side;
@@ -10,7 +10,7 @@
 // frame path around the restorer, which is what differs between the two ways; a real restorer adds the same time per
 // face to both.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,7 @@ import { PipelineThreadPool } from '../src/pipeline-threads.js';
 import { sharedDir } from '../src/testing/shared-dir.js';
 import { writeIdentityRestorer } from '../src/testing/models.js';
 import { makeTestVideo } from '../src/testing/videos.js';
-import { alignmentJitterPx, DEFAULT_VIDEO_CRF, DEFAULT_VIDEO_PRESET, decodeFrames, FaceTracker, ffmpegPaths, probeVideo, restoreVideo } from '../src/video/index.js';
+import { alignmentJitterPx, DEFAULT_FRAMES_PER_SEGMENT, DEFAULT_VIDEO_CRF, DEFAULT_VIDEO_PRESET, decodeFrames, FaceTracker, ffmpegPaths, probeVideo, restoreVideo } from '../src/video/index.js';
 import type { Landmarks5 } from '../src/types.js';
 
 const run = promisify(execFile);
@@ -56,7 +56,7 @@ async function facefusionWay(pool: PipelineThreadPool, input: string, work: stri
 }
 
 async function framesPerSecond(work: string, restorer: string): Promise<void> {
-  const seconds = Number(process.env.BENCH_VIDEO_SECONDS ?? 2);
+  const seconds = Number(process.env.REVIVE_BENCH_VIDEO_SECONDS ?? 2);
   const input = path.join(work, 'group_pan.mp4');
   await run(ffmpeg, ['-v', 'error', '-y', '-i', path.join(sharedDir(), 'videos', 'group_pan_720p.mp4'), '-t', String(seconds), '-c:v', 'libx264', '-crf', '16', '-c:a', 'copy', input]);
   const frames = (await probeVideo(input)).video.frameCount;
@@ -75,6 +75,12 @@ async function framesPerSecond(work: string, restorer: string): Promise<void> {
     console.log(`  Revive (ffmpeg pipes, no frame files)   ${fps(best(ours)).toFixed(2)} frames/s`);
     console.log(`  facefusion way (PNG out, photo, PNG in) ${fps(best(theirs)).toFixed(2)} frames/s`);
     console.log(`  ratio ${(best(theirs) / best(ours)).toFixed(2)}× (goal ≥ 1.5×)`);
+    // A segment's disk: its encoded frames (DEFAULT_FRAMES_PER_SEGMENT of them); its work: that many frames at this rate.
+    const bytesPerFrame = (await stat(path.join(work, 'ours-0.mp4'))).size / frames;
+    console.log(
+      `  a segment of ${DEFAULT_FRAMES_PER_SEGMENT} frames: ${((bytesPerFrame * DEFAULT_FRAMES_PER_SEGMENT) / 2 ** 20).toFixed(1)} MiB encoded (CRF ${DEFAULT_VIDEO_CRF}), ` +
+        `${(DEFAULT_FRAMES_PER_SEGMENT / fps(best(ours))).toFixed(0)} s of one pipeline thread with this restorer`,
+    );
   } finally {
     await pool.dispose();
   }

@@ -133,6 +133,12 @@ function resultTransferList(result: ProcessResult | FrameResult | DetectedFace[]
   return [...buffers];
 }
 
+/** Pixels of a result's output image (none for a detection), for the thread's collection policy. */
+function outputPixels(result: ProcessResult | FrameResult | DetectedFace[]): number {
+  if (Array.isArray(result)) return 0;
+  return 'data' in result.image ? result.image.width * result.image.height : (result as ProcessResult).width * (result as ProcessResult).height;
+}
+
 /**
  * postMessage with a transfer list, falling back to a copy: Node refuses buffers it marked untransferable
  * (native allocations some addons hand out), and a copy is still correct, only slower.
@@ -192,7 +198,7 @@ function startPipelineThread(port: MessagePort, data: ThreadData): void {
             : pipeline.processFrame(message.frame, message.options);
       running = work.then(
         (result) => {
-          const pixels = Array.isArray(result) ? 0 : 'data' in result.image ? result.image.width * result.image.height : (result as ProcessResult).width * (result as ProcessResult).height;
+          const pixels = outputPixels(result);
           post({ type: 'result', id: message.id, result }, resultTransferList(result));
           // Once the result is on its way: the job's buffers go back to the OS now, not at the next job.
           gc.afterResult(pixels);

@@ -12,7 +12,7 @@ import { sharedDir } from '../src/testing/shared-dir.js';
 import { writeChannelProbeRestorer } from '../src/testing/models.js';
 import { audioPacketsMd5, makeTestVideo, probeStream } from '../src/testing/videos.js';
 import type { Landmarks5 } from '../src/types.js';
-import { alignmentJitterPx, decodeFrames, FaceTracker, ffmpegPaths, planSegments, probeVideo, restoreVideo, type VideoProbe } from '../src/video/index.js';
+import { alignmentJitterPx, decodeFrames, FaceTracker, ffmpegPaths, planSegments, probeVideo, restoreSegment, restoreVideo, type VideoProbe } from '../src/video/index.js';
 
 const modelsDir = path.join(sharedDir(), 'models');
 let dir: string;
@@ -97,6 +97,53 @@ describe('restoreVideo', () => {
     expect(c.inputProbe.video.pixelFormat).toBe('yuv420p10le');
     expect(c.outputProbe.video.frameCount).toBe(c.inputProbe.video.frameCount);
     expect(await audioPacketsMd5(c.output)).toBe(await audioPacketsMd5(tenBit));
+  });
+
+  it('cuts segments at exact frames: each output frame is its own input frame, in order, at a variable rate and with the video starting late', async () => {
+    const { ffmpeg } = ffmpegPaths();
+    const { execFile } = await import('node:child_process');
+    // Frame N is a flat grey of luma 16 + 8·N, limited range (no face: the frame goes through untouched at upscale 1).
+    const levels = ['-f', 'lavfi', '-i', "color=c=black:s=64x64:r=25:d=0.96,geq=lum='16+8*N':cb=128:cr=128"];
+    const cases = [
+      ['levels-vfr.mp4', [...levels, '-vf', 'settb=1/50,setpts=N*2+floor(N/3)', '-vsync', 'passthrough']],
+      // Video starting 0.3 s after the audio: the seeks count from the first frame, not from the file's start.
+      ['levels-late.mkv', ['-f', 'lavfi', '-i', 'sine=duration=1.5', '-itsoffset', '0.3', ...levels, '-map', '1:v', '-map', '0:a']],
+    ] as const;
+    for (const [name, args] of cases) {
+      const file = path.join(dir, name);
+      await new Promise((resolve, reject) =>
+        execFile(ffmpeg, ['-v', 'error', '-y', ...args, '-c:v', 'libx264', '-qp', '0', '-pix_fmt', 'yuv444p', file], (e) => (e ? reject(e) : resolve(undefined))),
+      );
+      const output = path.join(dir, `restored-${name}`);
+      const result = await restoreVideo(pipeline, { input: file, output, restore: { upscale: 1 }, framesPerSegment: 7, crf: 0 });
+      expect([result.frames, result.segments]).toEqual([24, 4]);
+      const seen: number[] = [];
+      const probe = await probeVideo(output);
+      for await (const frame of decodeFrames(output, probe, { startFrame: 0, frameCount: probe.video.frameCount })) seen.push(Math.round((frame.data[(32 * 64 + 32) * 3]! * 219) / 255 / 8));
+      expect(seen).toEqual(Array.from({ length: 24 }, (_, n) => n));
+      expect(probe.video.timestamps[0]).toEqual((await probeVideo(file)).video.timestamps[0]);
+    }
+  });
+
+  it('stops a segment when its signal aborts, with the signal\'s reason', async () => {
+    const input = await makeTestVideo(dir, 'abort.mp4', { seconds: 1, fps: 20, audio: false });
+    const probe = await probeVideo(input);
+    const controller = new AbortController();
+    const reason = new Error('canceled');
+    let last = 0;
+    const run = restoreSegment(pipeline, {
+      input,
+      probe,
+      segment: planSegments(probe)[0]!,
+      output: path.join(dir, 'abort-segment.mp4'),
+      signal: controller.signal,
+      onProgress: (done) => {
+        last = done;
+        if (done === 3) controller.abort(reason);
+      },
+    });
+    await expect(run).rejects.toBe(reason);
+    expect(last).toBeLessThan(probe.video.frameCount);
   });
 
   it('runs on the pipeline threads like in process', async () => {

@@ -48,7 +48,7 @@ describe('revive restore with videos', () => {
     expect(await audioPacketsMd5(path.join(out, entry.output))).toBe(await audioPacketsMd5(video));
     // Off a terminal, the bar is a line per tenth of the frames.
     expect(run.stderr).toMatch(/clip\.mp4: 12\/12 frames, [\d.]+ frames\/s, 0 s left/);
-    expect(run.stdout).toContain('Restored 1 of 1 video(s)');
+    expect(run.stdout).toMatch(/^Restored 1 of 1 video\(s\) in [\d.]+ s\. Results in /);
   });
 
   it('restores a folder of photos and videos with the same options, videos beside the photos', async () => {

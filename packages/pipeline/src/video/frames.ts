@@ -168,7 +168,8 @@ export class FrameEncoder {
 
   private readonly abort = () => this.child.kill('SIGKILL');
 
-  private failed(why: string): PermanentError {
+  private failed(why: string): Error {
+    if (this.options.signal?.aborted) return this.options.signal.reason as Error;
     return new PermanentError('VIDEO_ENCODE_FAILED', `ffmpeg could not encode ${this.options.output}: ${why}: ${this.stderr()}`, this.pipeError && { cause: this.pipeError });
   }
 

@@ -48,7 +48,10 @@ export interface SegmentResult {
   readonly frames: number;
   /** Faces restored, summed over the frames. */
   readonly facesRestored: number;
-  /** Time per stage summed over the frames (`decode` is the wait on the decoder pipe, `encode` on the encoder's). */
+  /**
+   * Time per stage summed over the frames: `decode` is the wait on the decoder pipe, `encode` on the encoder's, `detect`
+   * each frame's detection on the service (warm-up frames included), the rest as the photo pipeline times them.
+   */
   readonly timingsMs: Record<string, number>;
 }
 
@@ -93,7 +96,7 @@ export async function restoreSegment(service: FrameService, options: SegmentOpti
   let smoothed: Promise<unknown> = Promise.resolve();
   let encoded: Promise<unknown> = Promise.resolve();
   const inFlight: Promise<unknown>[] = [];
-  const limit = Math.max(1, options.framesInFlight ?? 2);
+  const limit = Math.max(1, options.framesInFlight ?? DEFAULT_FRAMES_IN_FLIGHT);
   try {
     let index = 0;
     let waitStart = performance.now();
@@ -111,7 +114,11 @@ export async function restoreSegment(service: FrameService, options: SegmentOpti
         tracker === undefined
           ? Promise.resolve(undefined)
           : (() => {
-              const detected = service.detectFrame(frame, scoreThreshold, run);
+              const started = performance.now();
+              const detected = service.detectFrame(frame, scoreThreshold, run).then((found) => {
+                timingsMs.detect = (timingsMs.detect ?? 0) + (performance.now() - started);
+                return found;
+              });
               const next = Promise.all([detected, smoothed]).then(([found]) => tracker.update(found, seconds));
               smoothed = next;
               return next;
@@ -144,7 +151,8 @@ export async function restoreSegment(service: FrameService, options: SegmentOpti
   } catch (error) {
     await encoder.kill();
     await Promise.allSettled(inFlight);
-    throw error;
+    // An abort kills the ffmpeg processes, whose failures would otherwise hide why: the caller's reason wins.
+    throw signal?.aborted ? (signal.reason as Error) : error;
   }
   return { frames: done, facesRestored, timingsMs };
 }

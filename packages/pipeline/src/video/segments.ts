@@ -5,11 +5,11 @@ import type { VideoProbe } from './probe.js';
 import { DEFAULT_WARMUP_FRAMES } from './tracking.js';
 
 /**
- * Frames per segment: 10 s at 30 fps. Its memory does not depend on it (frames stream through the pipes, a few at a
- * time: `pnpm bench` shows the same peak RSS for a video three times longer), its disk is the encoded segment
- * (≈ 2–8 MB at 720p × 2, CRF 18), and its work is ≈ 1–2 minutes of one pipeline thread at 720p with a few faces, long
- * enough that the 1 s warm-up and the process start-up are a few per cent of it, short enough that a retried segment
- * loses little and a 10-minute video spreads over 60 tasks. @default 300
+ * Frames per segment: 10 s at 30 fps. Memory does not depend on it (frames stream through the pipes, two in flight:
+ * 288 MiB for a 4 s video, 279 MiB for one three times longer, `pnpm bench`); its disk is the encoded segment (≈ 5.8
+ * MB at 1280×720 → ×2, CRF 18); its work ≈ 2 minutes of one pipeline thread at that size (2.37 frames/s, identity
+ * restorer), long enough that the 30 warm-up frames and the start-up are a small share, short enough that a retried
+ * segment loses little and a 10-minute video spreads over 60 tasks. docs/decisions/video-segments.md. @default 300
  */
 export const DEFAULT_FRAMES_PER_SEGMENT = 300;
 

@@ -227,14 +227,13 @@ export async function runRestore(
   await writer.writeReport(report);
   const { totals } = report;
   const videosFailed = videoReports.filter((v) => v.status !== 'ok').length;
-  const videoLine = videoReports.length === 0 ? '' : ` Restored ${videoReports.length - videosFailed} of ${videoReports.length} video(s).`;
-  io.stdout.write(
-    `Restored ${totals.restored} of ${totals.images} image(s), ${totals.faces} face(s), in ${totals.seconds.toFixed(1)} s.` +
-      (totals.failed > 0 ? ` ${totals.failed} failed.` : '') +
-      videoLine +
-      (videosFailed > 0 ? ` ${videosFailed} failed.` : '') +
-      ` Results in ${writer.outputDir} (${REPORT_FILE}).\n`,
-  );
+  const videoLine = videoReports.length === 0 ? '' : ` Restored ${videoReports.length - videosFailed} of ${videoReports.length} video(s).` + (videosFailed > 0 ? ` ${videosFailed} failed.` : '');
+  // A run of videos alone says nothing of images.
+  const summary =
+    totals.images === 0 && videoReports.length > 0
+      ? `Restored ${videoReports.length - videosFailed} of ${videoReports.length} video(s) in ${totals.seconds.toFixed(1)} s.` + (videosFailed > 0 ? ` ${videosFailed} failed.` : '')
+      : `Restored ${totals.restored} of ${totals.images} image(s), ${totals.faces} face(s), in ${totals.seconds.toFixed(1)} s.` + (totals.failed > 0 ? ` ${totals.failed} failed.` : '') + videoLine;
+  io.stdout.write(`${summary} Results in ${writer.outputDir} (${REPORT_FILE}).\n`);
   return totals.failed > 0 || videosFailed > 0 ? EXIT_CODES.someFailed : EXIT_CODES.ok;
 }
 
