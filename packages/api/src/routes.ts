@@ -1,9 +1,12 @@
 import type { ApiDeps, ApiHandler, RouteLogic } from './app.js';
 import { toHandler } from './app.js';
 import type { HandlerOptions } from './handler.js';
+import { abortMultipartUpload } from './handlers/abort-multipart-upload.js';
 import { cancelJob } from './handlers/cancel-job.js';
+import { completeMultipartUpload } from './handlers/complete-multipart-upload.js';
 import { createAlbum } from './handlers/create-album.js';
 import { createJob } from './handlers/create-job.js';
+import { createMultipartUpload } from './handlers/create-multipart-upload.js';
 import { createVideo } from './handlers/create-video.js';
 import { createUpload } from './handlers/create-upload.js';
 import { getJob } from './handlers/get-job.js';
@@ -16,6 +19,9 @@ import type { ApiRoute } from '@revive/contract';
 /** Route logic by handler file name: the same functions the Lambda entry points export as `handler`. */
 export const ROUTE_LOGIC: Record<ApiRoute['handler'], RouteLogic> = {
   'create-upload': createUpload,
+  'create-multipart-upload': createMultipartUpload,
+  'complete-multipart-upload': completeMultipartUpload,
+  'abort-multipart-upload': abortMultipartUpload,
   'create-job': createJob,
   'create-video': createVideo,
   'create-album': createAlbum,

@@ -158,6 +158,62 @@ describe('Revive client', () => {
     expect(calls).toEqual(['POST /uploads', 'POST /uploads', 'POST /bucket']);
   });
 
+  it('restoreAlbum: uploads the files, passes URLs through, creates one album in the given order, reports progress, and throws JOB_FAILED with the partly failed album', async () => {
+    const calls: { line: string; body: string; key?: string | undefined }[] = [];
+    let base = '';
+    let uploads = 0;
+    let polls = 0;
+    const progress = (done: number, failed: number) => ({ total: 3, done, failed, frames_total: null, frames_done: null, eta_seconds: null });
+    const url = await serve((req, res, body) => {
+      calls.push({ line: `${req.method} ${req.url}`, body, key: req.headers['idempotency-key'] as string | undefined });
+      const reply = (status: number, value: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+      if (req.url === '/uploads') {
+        const key = `uploads/t/${++uploads}`;
+        return reply(201, { uploadKey: key, url: `${base}/bucket`, fields: { key }, max_bytes: 1024, expires_at: '2030-01-01T00:00:00Z' });
+      }
+      if (req.url === '/bucket') return res.writeHead(204).end();
+      if (req.url === '/albums') return reply(202, { ...job('QUEUED'), kind: 'album', progress: progress(0, 0) });
+      polls++;
+      if (polls < 3) return reply(200, { ...job('RUNNING'), kind: 'album', progress: progress(polls, 0) });
+      return reply(200, {
+        ...job('FAILED'),
+        kind: 'album',
+        progress: progress(2, 1),
+        error: { code: 'ALBUM_PARTLY_FAILED', message: '2 of 3 photos restored, 1 failed' },
+        output: { url: `${base}/results/album.zip`, expires_at: '2030-01-01T00:00:00Z', width: null, height: null },
+      });
+    });
+    base = url;
+    const uploaded: number[] = [];
+    const seen: string[] = [];
+    const files = [new Blob([new Uint8Array(10)], { type: 'image/jpeg' }), 'https://example.com/b.jpg', new Blob([new Uint8Array(30)], { type: 'image/png' })];
+    const error = await new Revive({ baseUrl: url, tenant: 't' })
+      .restoreAlbum(files, { concurrency: 1, intervalMs: 5, options: { upscale: 1 }, onUploadProgress: (p) => uploaded.push(p.loadedBytes), onProgress: (j) => seen.push(`${j.status} ${j.progress?.done}/${j.progress?.failed}`) })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ReviveError);
+    expect(error).toMatchObject({ code: 'JOB_FAILED', job: { error: { code: 'ALBUM_PARTLY_FAILED' } } });
+    // The ZIP of the photos that succeeded is still the album's output.
+    expect((error as ReviveError).job?.output?.url).toBe(`${base}/results/album.zip`);
+    expect(uploaded).toEqual([10, 40]);
+    const album = calls.find((c) => c.line === 'POST /albums')!;
+    expect(JSON.parse(album.body)).toEqual({ sources: [{ uploadKey: 'uploads/t/1' }, { url: 'https://example.com/b.jpg' }, { uploadKey: 'uploads/t/2' }], options: { upscale: 1 } });
+    expect(album.key).toMatch(/^[0-9a-f-]{36}$/);
+    expect(seen).toEqual(['RUNNING 1/0', 'RUNNING 2/0', 'FAILED 2/1']);
+  });
+
+  it('restoreVideo: a URL goes to POST /videos with the encoding options; resolves with the SUCCEEDED video', async () => {
+    const bodies: Record<string, string> = {};
+    const url = await serve((req, res, body) => {
+      bodies[`${req.method} ${req.url}`] = body;
+      const video = { ...job(req.method === 'POST' ? 'QUEUED' : 'SUCCEEDED'), kind: 'video', output: { url: 'https://x/v.mp4', expires_at: '2030-01-01T00:00:00Z', width: 2560, height: 1440 }, faces: [] };
+      res.writeHead(req.method === 'POST' ? 202 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(video));
+    });
+    const done = await new Revive({ baseUrl: url, tenant: 't' }).restoreVideo('https://example.com/v.mp4', { video: { crf: 20 }, options: { upscale: 2 }, intervalMs: 5 });
+    expect(done.output.url).toBe('https://x/v.mp4');
+    expect(JSON.parse(bodies['POST /videos']!)).toEqual({ source: { url: 'https://example.com/v.mp4' }, options: { upscale: 2 }, video: { crf: 20 } });
+    expect(Object.keys(bodies)).toEqual(['POST /videos', `GET /jobs/${JOB_ID}`]);
+  });
+
   it('reports NETWORK (retryable) when nothing answers', async () => {
     const revive = new Revive({ baseUrl: 'http://127.0.0.1:9', maxRetries: 0 });
     await expect(revive.jobs.get(JOB_ID)).rejects.toMatchObject({ code: 'NETWORK', status: 0, retryable: true });

@@ -1,9 +1,35 @@
-import type { CreateJobSource, CreateUploadResponse, JobListResponse, JobOptionsInput, JobResponse, JobStatus } from './types.js';
+import type {
+  CompleteMultipartUploadResponse,
+  CreateAlbumInput,
+  CreateJobSource,
+  CreateMultipartUploadResponse,
+  CreateUploadResponse,
+  CreateVideoInput,
+  JobListResponse,
+  JobOptionsInput,
+  JobResponse,
+  JobStatus,
+  VideoContentType,
+} from './types.js';
 import { errorFromResponse, ReviveError } from './errors.js';
 
 /** Image types the API's presigned upload accepts: the formats the worker reads (the contract's UPLOAD_CONTENT_TYPES; contract-mirrors.test.ts keeps the two equal). */
 export const UPLOAD_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/tiff', 'image/avif'] as const;
 export type UploadContentType = (typeof UPLOAD_CONTENT_TYPES)[number];
+
+/** Video containers the API's multipart upload accepts (the contract's VIDEO_CONTENT_TYPES; contract-mirrors.test.ts keeps the two equal). */
+export const VIDEO_CONTENT_TYPES = ['video/mp4', 'video/quicktime', 'video/x-matroska', 'video/webm'] as const;
+
+/** Parts of a video upload in flight at once. @default 4 */
+export const DEFAULT_UPLOAD_CONCURRENCY = 4;
+/** Tries of one part (the first included) before the upload is aborted. @default 4 */
+export const DEFAULT_PART_ATTEMPTS = 4;
+/** Pause before a part's second try; doubled on each further try. @default 500 */
+export const DEFAULT_PART_RETRY_DELAY_MS = 500;
+/** An album's photos uploaded at once. @default 4 */
+export const DEFAULT_ALBUM_UPLOAD_CONCURRENCY = 4;
+/** `restoreVideo` and `restoreAlbum` wait this long for the job to end (a video takes minutes). @default 3_600_000 (1 hour) */
+export const DEFAULT_PARENT_WAIT_TIMEOUT_MS = 3_600_000;
 
 /** Statuses a job never leaves. */
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELED'];
@@ -90,6 +116,53 @@ export interface WaitOptions extends RequestOptions {
   readonly timeoutMs?: number;
   /** Called with each polled job whose status changed (the first one included). */
   readonly onUpdate?: (job: JobResponse) => void;
+  /** Called with each polled job whose status or `progress` changed (a video's segments and frames, an album's photos). */
+  readonly onProgress?: (job: JobResponse) => void;
+}
+
+/** Bytes of an upload sent so far; for an album, of the photos uploaded so far. */
+export interface UploadProgress {
+  readonly loadedBytes: number;
+  readonly totalBytes: number;
+}
+
+export interface MultipartUploadOptions extends RequestOptions {
+  /** @default the file's own type when it is one of VIDEO_CONTENT_TYPES, else video/mp4 */
+  readonly contentType?: VideoContentType;
+  /** Parts in flight at once. @default DEFAULT_UPLOAD_CONCURRENCY */
+  readonly concurrency?: number;
+  /** Tries of one part before the upload is aborted. @default DEFAULT_PART_ATTEMPTS */
+  readonly partAttempts?: number;
+  /** @default DEFAULT_PART_RETRY_DELAY_MS */
+  readonly partRetryDelayMs?: number;
+  /** Called as parts finish (a part counts once it is stored). */
+  readonly onUploadProgress?: (progress: UploadProgress) => void;
+}
+
+export interface RestoreVideoOptions extends WaitOptions, Omit<MultipartUploadOptions, 'signal'> {
+  readonly options?: JobOptionsInput;
+  /** Encoding of the restored video (`crf`: H.264's quality, lower is better and larger). */
+  readonly video?: CreateVideoInput['video'];
+  readonly webhookUrl?: string;
+  readonly idempotencyKey?: string;
+  /** Called once the upload is completed, before the job is created. */
+  readonly onUploaded?: (upload: Upload) => void;
+}
+
+export interface RestoreAlbumOptions extends WaitOptions {
+  readonly options?: JobOptionsInput;
+  readonly webhookUrl?: string;
+  readonly idempotencyKey?: string;
+  /** Photos uploaded at once. @default DEFAULT_ALBUM_UPLOAD_CONCURRENCY */
+  readonly concurrency?: number;
+  /** Called as each photo's upload finishes. */
+  readonly onUploadProgress?: (progress: UploadProgress) => void;
+}
+
+export interface ListChildrenOptions extends RequestOptions {
+  /** Jobs per page (1..100). @default the API's (20) */
+  readonly limit?: number;
+  readonly cursor?: string;
 }
 
 export interface RestoreOptions extends WaitOptions {
@@ -135,6 +208,40 @@ function s3ErrorDetail(status: number, text: string): string {
   return code ? `The storage service refused the upload: ${code}${message ? ` (${message})` : ''}.` : `The storage service refused the upload (HTTP ${status}).`;
 }
 
+/** A job that reached its end: SUCCEEDED with an output, else a JOB_CANCELED or JOB_FAILED ReviveError carrying it. */
+function succeeded(job: JobResponse): SucceededJob {
+  if (job.status === 'SUCCEEDED' && job.output !== null) return job as SucceededJob;
+  throw new ReviveError({
+    status: 0,
+    code: job.status === 'CANCELED' ? 'JOB_CANCELED' : 'JOB_FAILED',
+    detail: job.error ? `${job.error.code}: ${job.error.message}` : `The job ended ${job.status}.`,
+    job,
+  });
+}
+
+/**
+ * `fn` over `items`, at most `concurrency` at once, results in the items' order. The first failure stops new starts
+ * and is thrown once the calls in flight have settled, so nothing runs on after the caller saw the error.
+ */
+async function mapConcurrent<T, R>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    while (failure === undefined && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await fn(items[index]!);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, lane));
+  if (failure !== undefined) throw failure.error;
+  return results;
+}
+
 /**
  * The Revive API client. One instance per API and identity; it holds no connection, so it is cheap to create.
  *
@@ -153,8 +260,15 @@ export class Revive {
   private readonly retryDelayMs: number;
   private readonly maxRetryAfterMs: number;
 
-  /** Presigned uploads. */
-  readonly uploads: { create: (file: Blob, options?: CreateUploadOptions) => Promise<Upload> };
+  /** Presigned uploads: a photo in one POST, a video in parts. */
+  readonly uploads: {
+    create: (file: Blob, options?: CreateUploadOptions) => Promise<Upload>;
+    createMultipart: (file: Blob, options?: MultipartUploadOptions) => Promise<Upload>;
+  };
+  /** Video jobs. */
+  readonly videos: { create: (input: CreateVideoInput, options?: CreateJobOptions) => Promise<JobResponse> };
+  /** Album jobs; their photos are child jobs (`jobs.children`). */
+  readonly albums: { create: (input: CreateAlbumInput, options?: CreateJobOptions) => Promise<JobResponse> };
   /** Jobs: create, get, list, cancel, wait. */
   readonly jobs: {
     create: (input: CreateJobInput, options?: CreateJobOptions) => Promise<JobResponse>;
@@ -163,6 +277,10 @@ export class Revive {
     list: (options?: ListJobsOptions) => AsyncGenerator<JobResponse, void, undefined>;
     cancel: (id: string, options?: RequestOptions) => Promise<JobResponse>;
     wait: (id: string, options?: WaitOptions) => Promise<JobResponse>;
+    /** One page of an album's child jobs. */
+    childrenPage: (id: string, options?: ListChildrenOptions) => Promise<JobListResponse>;
+    /** Every child job of an album, fetching the next page only when the caller reaches it. */
+    children: (id: string, options?: ListChildrenOptions) => AsyncGenerator<JobResponse, void, undefined>;
   };
 
   constructor(options: ReviveOptions) {
@@ -175,7 +293,9 @@ export class Revive {
     this.maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
     this.retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
-    this.uploads = { create: (file, o) => this.createUpload(file, o) };
+    this.uploads = { create: (file, o) => this.createUpload(file, o), createMultipart: (file, o) => this.createMultipartUpload(file, o) };
+    this.videos = { create: (input, o) => this.createWithKey('/videos', input, o) };
+    this.albums = { create: (input, o) => this.createWithKey('/albums', input, o) };
     this.jobs = {
       create: (input, o) => this.createJob(input, o),
       get: (id, o) => this.request<JobResponse>('GET', `/jobs/${encodeURIComponent(id)}`, { ...o }),
@@ -183,6 +303,8 @@ export class Revive {
       list: (o) => this.listAll(o),
       cancel: (id, o) => this.request<JobResponse>('DELETE', `/jobs/${encodeURIComponent(id)}`, { ...o }),
       wait: (id, o) => this.wait(id, o),
+      childrenPage: (id, o) => this.childrenPage(id, o),
+      children: (id, o) => this.listChildren(id, o),
     };
   }
 
@@ -195,14 +317,131 @@ export class Revive {
       { source: { uploadKey: upload.uploadKey }, ...(options.options && { options: options.options }), ...(options.webhookUrl && { webhookUrl: options.webhookUrl }) },
       { ...(options.idempotencyKey && { idempotencyKey: options.idempotencyKey }), ...(signal && { signal }) },
     );
-    const job = await this.wait(created.id, options);
-    if (job.status === 'SUCCEEDED' && job.output !== null) return job as SucceededJob;
-    throw new ReviveError({
-      status: 0,
-      code: job.status === 'CANCELED' ? 'JOB_CANCELED' : 'JOB_FAILED',
-      detail: job.error ? `${job.error.code}: ${job.error.message}` : `The job ended ${job.status}.`,
-      job,
+    return succeeded(await this.wait(created.id, options));
+  }
+
+  /**
+   * Restore a video: a File or Blob is uploaded in parts (in parallel, each failed part retried, progress reported),
+   * a string is an http(s) URL the worker fetches. Resolves with the SUCCEEDED job, whose `output.url` is the MP4;
+   * throws JOB_FAILED (the job's `error.code` says why: VIDEO_TOO_LONG, SEGMENT_FAILED…) or JOB_CANCELED otherwise.
+   */
+  async restoreVideo(fileOrUrl: Blob | string, options: RestoreVideoOptions = {}): Promise<SucceededJob> {
+    const { signal } = options;
+    let source: CreateJobSource;
+    if (typeof fileOrUrl === 'string') source = { url: fileOrUrl };
+    else {
+      const upload = await this.createMultipartUpload(fileOrUrl, options);
+      options.onUploaded?.(upload);
+      source = { uploadKey: upload.uploadKey };
+    }
+    const created = await this.createWithKey(
+      '/videos',
+      { source, ...(options.options && { options: options.options }), ...(options.video && { video: options.video }), ...(options.webhookUrl && { webhookUrl: options.webhookUrl }) },
+      { ...(options.idempotencyKey && { idempotencyKey: options.idempotencyKey }), ...(signal && { signal }) },
+    );
+    return succeeded(await this.wait(created.id, { timeoutMs: DEFAULT_PARENT_WAIT_TIMEOUT_MS, ...options }));
+  }
+
+  /**
+   * Restore an album: each File or Blob is uploaded (presigned POST, `concurrency` at once), each string is an http(s)
+   * URL; then one album job with a child photo job per source. Resolves with the SUCCEEDED album, whose `output.url` is
+   * the ZIP of the results. An album with a failed photo ends FAILED (ALBUM_PARTLY_FAILED): the ReviveError
+   * (JOB_FAILED) carries the job, whose `output` still holds the ZIP of the photos that succeeded; `jobs.children`
+   * lists each photo with its own output or error.
+   */
+  async restoreAlbum(filesOrUrls: readonly (Blob | string)[], options: RestoreAlbumOptions = {}): Promise<SucceededJob> {
+    const { signal } = options;
+    const totalBytes = filesOrUrls.reduce((sum, item) => sum + (typeof item === 'string' ? 0 : item.size), 0);
+    let loadedBytes = 0;
+    const sources = await mapConcurrent(filesOrUrls, options.concurrency ?? DEFAULT_ALBUM_UPLOAD_CONCURRENCY, async (item): Promise<CreateJobSource> => {
+      if (typeof item === 'string') return { url: item };
+      const upload = await this.createUpload(item, { ...(signal && { signal }) });
+      loadedBytes += item.size;
+      options.onUploadProgress?.({ loadedBytes, totalBytes });
+      return { uploadKey: upload.uploadKey };
     });
+    const created = await this.createWithKey(
+      '/albums',
+      { sources, ...(options.options && { options: options.options }), ...(options.webhookUrl && { webhookUrl: options.webhookUrl }) },
+      { ...(options.idempotencyKey && { idempotencyKey: options.idempotencyKey }), ...(signal && { signal }) },
+    );
+    return succeeded(await this.wait(created.id, { timeoutMs: DEFAULT_PARENT_WAIT_TIMEOUT_MS, ...options }));
+  }
+
+  /**
+   * A video's multipart upload: POST /uploads/multipart, each part PUT to its presigned URL (`concurrency` at once,
+   * each retried up to `partAttempts` tries), then POST /uploads/multipart/complete. A part that fails every try, or
+   * an abort, aborts the upload (its parts are dropped) and throws.
+   */
+  private async createMultipartUpload(file: Blob, options: MultipartUploadOptions = {}): Promise<Upload> {
+    const { signal } = options;
+    const known = (VIDEO_CONTENT_TYPES as readonly string[]).includes(file.type) ? (file.type as VideoContentType) : undefined;
+    const contentType = options.contentType ?? known ?? 'video/mp4';
+    const upload = await this.request<CreateMultipartUploadResponse>('POST', '/uploads/multipart', {
+      body: { contentType, sizeBytes: file.size },
+      // Starting an upload that is never completed costs nothing (the bucket drops it after a day): safe to retry.
+      retryNonIdempotent: true,
+      ...(signal && { signal }),
+    });
+    const ids = { uploadKey: upload.upload_key, uploadId: upload.upload_id };
+    let loadedBytes = 0;
+    try {
+      const parts = await mapConcurrent(upload.parts, options.concurrency ?? DEFAULT_UPLOAD_CONCURRENCY, async (part) => {
+        const start = (part.part_number - 1) * upload.part_size_bytes;
+        const body = file.slice(start, Math.min(file.size, start + upload.part_size_bytes));
+        const etag = await this.putPart(part.url, body, part.part_number, options);
+        loadedBytes += body.size;
+        options.onUploadProgress?.({ loadedBytes, totalBytes: file.size });
+        return { partNumber: part.part_number, etag };
+      });
+      const done = await this.request<CompleteMultipartUploadResponse>('POST', '/uploads/multipart/complete', {
+        body: { ...ids, parts },
+        // Completing twice is harmless: a second try after a lost answer finds the upload gone (UPLOAD_NOT_FOUND).
+        retryNonIdempotent: true,
+        ...(signal && { signal }),
+      });
+      return { uploadKey: done.upload_key, size: file.size, contentType };
+    } catch (error) {
+      // Best effort: the bucket's lifecycle rule drops what this leaves behind after a day.
+      await this.request('POST', '/uploads/multipart/abort', { body: ids, retryNonIdempotent: true, expectBody: false }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * PUTs one part; resolves with its ETag. A network failure or a 5xx/429 answer is tried again, up to `partAttempts`
+   * tries; a 4xx (an expired or altered URL) or a 2xx without an ETag (a bucket CORS rule that hides it) would fail the
+   * same way again, and is thrown at once.
+   */
+  private async putPart(url: string, body: Blob, partNumber: number, options: MultipartUploadOptions): Promise<string> {
+    const { signal } = options;
+    const attempts = Math.max(1, options.partAttempts ?? DEFAULT_PART_ATTEMPTS);
+    const delayMs = options.partRetryDelayMs ?? DEFAULT_PART_RETRY_DELAY_MS;
+    for (let attempt = 1; ; attempt++) {
+      let res: Response | undefined;
+      let error: ReviveError;
+      try {
+        res = await this.fetchImpl(url, { method: 'PUT', body, ...(signal && { signal }) });
+      } catch (cause) {
+        if (signal?.aborted) throw abortError(signal);
+        error = new ReviveError({ status: 0, code: 'NETWORK', detail: `Part ${partNumber}: could not reach ${new URL(url).origin}: ${(cause as Error).message}`, cause });
+      }
+      if (res !== undefined) {
+        const etag = res.headers.get('etag');
+        if (res.ok && etag) {
+          await res.body?.cancel().catch(() => undefined);
+          return etag;
+        }
+        const text = await res.text().catch(() => '');
+        const detail = res.ok
+          ? `Part ${partNumber}: the storage service answered without an ETag header (the bucket's CORS rule must expose it).`
+          : `Part ${partNumber}: ${s3ErrorDetail(res.status, text)}`;
+        error = new ReviveError({ status: res.status, code: 'UPLOAD_REJECTED', detail });
+        if (res.ok || !(res.status >= 500 || res.status === 429)) throw error;
+      }
+      if (attempt >= attempts) throw error!;
+      await sleep(delayMs * 2 ** (attempt - 1), signal);
+    }
   }
 
   private async createUpload(file: Blob, options: CreateUploadOptions = {}): Promise<Upload> {
@@ -240,7 +479,12 @@ export class Revive {
   }
 
   private async createJob(input: CreateJobInput, options: CreateJobOptions = {}): Promise<JobResponse> {
-    return await this.request<JobResponse>('POST', '/jobs', {
+    return await this.createWithKey('/jobs', input, options);
+  }
+
+  /** POST /jobs, /videos or /albums, with an Idempotency-Key so that the client's own retries are safe. */
+  private async createWithKey(path: string, input: unknown, options: CreateJobOptions = {}): Promise<JobResponse> {
+    return await this.request<JobResponse>('POST', path, {
       body: input,
       // One key for every try: a retry after ENQUEUE_FAILED or a lost answer finds the job the first try made.
       headers: { 'idempotency-key': options.idempotencyKey ?? randomKey() },
@@ -267,6 +511,23 @@ export class Revive {
     } while (cursor !== undefined);
   }
 
+  private async childrenPage(id: string, options: ListChildrenOptions = {}): Promise<JobListResponse> {
+    const query = new URLSearchParams();
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.cursor !== undefined) query.set('cursor', options.cursor);
+    const qs = query.toString();
+    return await this.request<JobListResponse>('GET', `/jobs/${encodeURIComponent(id)}/children${qs ? `?${qs}` : ''}`, { ...(options.signal && { signal: options.signal }) });
+  }
+
+  private async *listChildren(id: string, options: ListChildrenOptions = {}): AsyncGenerator<JobResponse, void, undefined> {
+    let cursor = options.cursor;
+    do {
+      const page = await this.childrenPage(id, { ...options, ...(cursor !== undefined && { cursor }) });
+      yield* page.jobs;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor !== undefined);
+  }
+
   private async wait(id: string, options: WaitOptions = {}): Promise<JobResponse> {
     const { signal } = options;
     const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
@@ -274,10 +535,14 @@ export class Revive {
     const deadline = Date.now() + timeoutMs;
     let intervalMs = options.intervalMs ?? DEFAULT_WAIT_INTERVAL_MS;
     let lastStatus: JobStatus | undefined;
+    let lastProgress: string | undefined;
     for (;;) {
       let pauseMs = intervalMs;
       try {
         const job = await this.request<JobResponse>('GET', `/jobs/${encodeURIComponent(id)}`, { ...(signal && { signal }), retries: 0 });
+        const progress = JSON.stringify(job.progress ?? null);
+        if (job.status !== lastStatus || progress !== lastProgress) options.onProgress?.(job);
+        lastProgress = progress;
         if (job.status !== lastStatus) {
           lastStatus = job.status;
           options.onUpdate?.(job);
@@ -306,7 +571,7 @@ export class Revive {
   private async request<T>(
     method: string,
     path: string,
-    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; retries?: number; retryNonIdempotent?: boolean },
+    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; retries?: number; retryNonIdempotent?: boolean; expectBody?: boolean },
   ): Promise<T> {
     const retries = init.retries ?? this.maxRetries;
     let refreshed = false;
@@ -326,7 +591,13 @@ export class Revive {
         error = new ReviveError({ status: 0, code: 'NETWORK', detail: `Could not reach the API: ${(cause as Error).message}`, cause });
       }
       if (res !== undefined) {
-        if (res.ok) return (await res.json()) as T;
+        if (res.ok) {
+          if (init.expectBody === false || res.status === 204) {
+            await res.body?.cancel().catch(() => undefined);
+            return undefined as T;
+          }
+          return (await res.json()) as T;
+        }
         error = await errorFromResponse(res);
         // A token function may hold an expired JWT: ask it once more before giving up.
         if (res.status === 401 && typeof this.token === 'function' && !refreshed) {

@@ -9,6 +9,7 @@ describe("the client's copies of contract values", () => {
     expect([...client.API_ERROR_CODES].sort()).toEqual([...contract.API_ERROR_CODES].sort());
     expect([...client.TERMINAL_STATUSES].sort()).toEqual([...contract.TERMINAL_STATUSES].sort());
     expect([...client.UPLOAD_CONTENT_TYPES].sort()).toEqual([...contract.UPLOAD_CONTENT_TYPES].sort());
+    expect([...client.VIDEO_CONTENT_TYPES].sort()).toEqual([...contract.VIDEO_CONTENT_TYPES].sort());
     // HTTP header names are case-insensitive; the spec's are lower case.
     for (const name of ['WEBHOOK_ID_HEADER', 'WEBHOOK_TIMESTAMP_HEADER', 'WEBHOOK_SIGNATURE_HEADER', 'WEBHOOK_EVENT_HEADER'] as const) {
       expect(client[name].toLowerCase(), name).toBe(contract[name].toLowerCase());

@@ -3,7 +3,8 @@ import type { ApiErrorCode, JobResponse } from './types.js';
 /**
  * Codes the client itself raises, beside the API's stable problem+json codes:
  * - `UPLOAD_TOO_LARGE`: the file is larger than the upload's `max_bytes` (checked before sending it);
- * - `UPLOAD_REJECTED`: the storage service refused the presigned POST (expired, wrong type, over the policy's size);
+ * - `UPLOAD_REJECTED`: the storage service refused the presigned POST (expired, wrong type, over the policy's size),
+ *   or a video's part after its retries;
  * - `NETWORK`: no HTTP answer at all (offline, DNS, CORS, connection reset);
  * - `RATE_LIMITED`: 429 from API Gateway's throttling (its body is not problem+json);
  * - `HTTP_ERROR`: any other answer that is not a problem+json body with a known code;
@@ -47,6 +48,9 @@ export const API_ERROR_CODES = [
   'INVALID_IDEMPOTENCY_KEY',
   'IDEMPOTENCY_KEY_REUSED',
   'INVALID_CURSOR',
+  'INVALID_UPLOAD_PARTS',
+  'INVALID_VIDEO',
+  'VIDEO_TOO_LARGE',
   'JOB_NOT_FOUND',
   'JOB_NOT_CANCELABLE',
   'MALFORMED_PATH',

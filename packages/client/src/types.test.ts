@@ -20,6 +20,13 @@ describe("the client's API types", () => {
     expectTypeOf<Client.WebhookDeliveryStatus>().toEqualTypeOf<Contract.WebhookDelivery['status']>();
     expectTypeOf<Client.JobResponse>().toEqualTypeOf<Contract.JobResponse>();
     expectTypeOf<Client.JobListResponse>().toEqualTypeOf<Contract.JobListResponse>();
+    expectTypeOf<Client.JobKind>().toEqualTypeOf<Contract.JobResponse['kind']>();
+    expectTypeOf<Client.JobProgress>().toEqualTypeOf<NonNullable<Contract.JobResponse['progress']>>();
+    expectTypeOf<Client.VideoContentType>().toEqualTypeOf<Contract.VideoContentType>();
+    expectTypeOf<Client.CreateMultipartUploadRequest>().toEqualTypeOf<Contract.CreateMultipartUploadRequest>();
+    expectTypeOf<Client.CreateMultipartUploadResponse>().toEqualTypeOf<Contract.CreateMultipartUploadResponse>();
+    expectTypeOf<Client.CompleteMultipartUploadRequest>().toEqualTypeOf<Contract.CompleteMultipartUploadRequest>();
+    expectTypeOf<Client.CompleteMultipartUploadResponse>().toEqualTypeOf<Contract.CompleteMultipartUploadResponse>();
     expectTypeOf<WebhookEvent>().toEqualTypeOf<Contract.WebhookEvent>();
   });
 });

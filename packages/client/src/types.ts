@@ -27,12 +27,15 @@ export type JobErrorCode =
   | 'RETRIES_EXHAUSTED'
   | 'JOB_TIMEOUT'
   | 'DEAD_LETTERED'
+  | 'INTERNAL'
+  // Videos and albums.
+  | 'ALBUM_PARTLY_FAILED'
+  | 'SEGMENT_FAILED'
   | 'VIDEO_UNREADABLE'
   | 'VIDEO_NO_VIDEO_STREAM'
   | 'VIDEO_TOO_LONG'
   | 'VIDEO_TOO_LARGE'
-  | 'VIDEO_ENCODE_FAILED'
-  | 'INTERNAL';
+  | 'VIDEO_ENCODE_FAILED';
 
 /** Output encodings: `auto` keeps the input's format (an image with alpha is always written as PNG). */
 export type OutputExt = 'auto' | 'jpg' | 'png' | 'webp';
@@ -64,6 +67,74 @@ export interface CreateUploadResponse {
 
 /** Where the photo is: a key from `POST /uploads`, or an http(s) URL the worker fetches. */
 export type CreateJobSource = { uploadKey: string } | { url: string };
+
+/** Containers a video upload may declare. */
+export type VideoContentType = 'video/mp4' | 'video/quicktime' | 'video/x-matroska' | 'video/webm';
+
+/** `POST /uploads/multipart`. */
+export interface CreateMultipartUploadRequest {
+  contentType: VideoContentType;
+  /** The file's exact size in bytes. */
+  sizeBytes: number;
+}
+
+/** `POST /uploads/multipart`: PUT each part to its `url` (every part is `part_size_bytes` long but the last), keep each ETag. */
+export interface CreateMultipartUploadResponse {
+  /** Pass it as `source.uploadKey` to `POST /videos` once completed. */
+  upload_key: string;
+  upload_id: string;
+  part_size_bytes: number;
+  parts: { part_number: number; url: string }[];
+  /** ISO-8601: the part URLs' expiry. */
+  expires_at: string;
+}
+
+/** `POST /uploads/multipart/complete`. */
+export interface CompleteMultipartUploadRequest {
+  uploadKey: string;
+  uploadId: string;
+  parts: { partNumber: number; etag: string }[];
+}
+
+/** `POST /uploads/multipart/complete`'s answer. */
+export interface CompleteMultipartUploadResponse {
+  upload_key: string;
+}
+
+/** `POST /videos`: a video job (restored frame by frame, its audio and subtitles kept). */
+export interface CreateVideoInput {
+  source: CreateJobSource;
+  options?: JobOptionsInput | undefined;
+  /** Encoding of the restored video: `crf` is H.264's constant rate factor (lower is better and larger). */
+  video?: { crf?: number | undefined } | undefined;
+  webhookUrl?: string | undefined;
+}
+
+/** `POST /albums`: one child photo job per source (1..1000), with shared options. */
+export interface CreateAlbumInput {
+  sources: CreateJobSource[];
+  options?: JobOptionsInput | undefined;
+  webhookUrl?: string | undefined;
+}
+
+/**
+ * What a job restores: one photo, a video, or an album (one child photo job per photo). `video-segment` is a unit of
+ * a video's work, a child of the video job.
+ */
+export type JobKind = 'photo' | 'video' | 'album' | 'video-segment';
+
+/**
+ * A video's or an album's progress: units are segments for a video, photos for an album. The frame counts and the
+ * estimate of the time left are null where unknown (an album has no frames).
+ */
+export interface JobProgress {
+  total: number;
+  done: number;
+  failed: number;
+  frames_total: number | null;
+  frames_done: number | null;
+  eta_seconds: number | null;
+}
 
 /** What a caller may ask of one restoration; every field is optional. */
 export interface JobOptionsInput {
@@ -117,7 +188,8 @@ export type WebhookDeliveryStatus = 'DELIVERING' | 'DELIVERED' | 'FAILED' | 'REF
 export interface JobResponse {
   id: string;
   status: JobStatus;
-  input: { source: CreateJobSource; options: JobOptions };
+  /** What was asked: an album has no `source` of its own (its children each have one). */
+  input: { source: CreateJobSource | null; options: JobOptions };
   created_at: string;
   started_at: string | null;
   completed_at: string | null;
@@ -151,7 +223,17 @@ export interface JobResponse {
       }
     | null
     | undefined;
-  urls: { get: string; cancel: string };
+  urls: {
+    get: string;
+    cancel: string;
+    /** An album's children (`GET /jobs/{id}/children`). */
+    children?: string | undefined;
+  };
+  kind: JobKind;
+  /** The album a child photo job belongs to; null for any other job. */
+  parent_id: string | null;
+  /** A video's or an album's progress; null for a photo. */
+  progress: JobProgress | null;
 }
 
 /** `GET /jobs`: newest first; pass `next_cursor` back as `cursor` for the next page. */

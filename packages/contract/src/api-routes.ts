@@ -1,5 +1,10 @@
 import { z } from 'zod';
 import {
+  abortMultipartUploadRequestSchema,
+  completeMultipartUploadRequestSchema,
+  completeMultipartUploadResponseSchema,
+  createMultipartUploadRequestSchema,
+  createMultipartUploadResponseSchema,
   createAlbumRequestSchema,
   createJobRequestSchema,
   createVideoRequestSchema,
@@ -33,6 +38,7 @@ export const API_ERROR_STATUSES = {
   INVALID_IDEMPOTENCY_KEY: [400],
   IDEMPOTENCY_KEY_REUSED: [422],
   INVALID_CURSOR: [400],
+  INVALID_UPLOAD_PARTS: [422],
   INVALID_VIDEO: [422],
   VIDEO_TOO_LARGE: [422],
   JOB_NOT_FOUND: [404],
@@ -72,7 +78,7 @@ export interface ApiBody {
 
 /** A successful answer of a route. */
 export interface ApiRouteResponse {
-  readonly status: 200 | 201 | 202;
+  readonly status: 200 | 201 | 202 | 204;
   readonly description: string;
   /** The JSON body; absent where it has no contract schema (the OpenAPI document itself). */
   readonly body?: ApiBody;
@@ -86,7 +92,19 @@ export interface ApiRoute {
   /** API Gateway path, with `{id}` parameters. */
   readonly path: string;
   /** Name of the file in packages/api/src/handlers (and of the Lambda function). */
-  readonly handler: 'create-upload' | 'create-job' | 'create-video' | 'create-album' | 'get-job' | 'list-jobs' | 'list-children' | 'cancel-job' | 'openapi';
+  readonly handler:
+    | 'create-upload'
+    | 'create-multipart-upload'
+    | 'complete-multipart-upload'
+    | 'abort-multipart-upload'
+    | 'create-job'
+    | 'create-video'
+    | 'create-album'
+    | 'get-job'
+    | 'list-jobs'
+    | 'list-children'
+    | 'cancel-job'
+    | 'openapi';
   /** Public routes have no JWT authorizer. */
   readonly public?: boolean;
   /** The OpenAPI operationId (what generated clients name the call). */
@@ -197,6 +215,61 @@ export const API_ROUTES: readonly ApiRoute[] = [
     requestBody: { name: 'CreateUploadRequest', schema: createUploadRequestSchema, required: false },
     responses: [{ status: 201, description: 'Form fields and URL for the upload.', body: { name: 'CreateUploadResponse', schema: createUploadResponseSchema } }],
     errors: [...JSON_BODY_ERRORS, UNAUTHENTICATED, BUG],
+  },
+  {
+    method: 'POST',
+    path: '/uploads/multipart',
+    handler: 'create-multipart-upload',
+    operationId: 'createMultipartUpload',
+    summary: 'Start a multipart upload of a video, with a presigned URL per part',
+    description:
+      'PUT each part (bytes `(part_number − 1) × part_size_bytes` up to the next part or the end of the file) to its `url` before `expires_at`, in any order and in parallel; keep the `ETag` header each PUT answers, then POST /uploads/multipart/complete. Each URL is signed for its part\'s exact length. Photos use POST /uploads.',
+    requestBody: { name: 'CreateMultipartUploadRequest', schema: createMultipartUploadRequestSchema, required: true },
+    responses: [{ status: 201, description: 'The upload and its presigned parts.', body: { name: 'CreateMultipartUploadResponse', schema: createMultipartUploadResponseSchema } }],
+    errors: [
+      ...JSON_BODY_ERRORS,
+      UNAUTHENTICATED,
+      { code: 'VIDEO_TOO_LARGE', status: 422, when: '`sizeBytes` is over the video size limit (REVIVE_VIDEO_MAX_BYTES, 4 GiB by default)' },
+      { code: 'SERVICE_UNAVAILABLE', status: 503, when: 'the bucket did not answer in time; retry later', headers: RETRY_AFTER },
+      BUG,
+    ],
+  },
+  {
+    method: 'POST',
+    path: '/uploads/multipart/complete',
+    handler: 'complete-multipart-upload',
+    operationId: 'completeMultipartUpload',
+    summary: 'Complete a multipart upload',
+    description: 'Name every part with the ETag its PUT answered, in ascending order. The upload key then holds the video: pass it to POST /videos.',
+    requestBody: { name: 'CompleteMultipartUploadRequest', schema: completeMultipartUploadRequestSchema, required: true },
+    responses: [{ status: 200, description: 'The completed upload.', body: { name: 'CompleteMultipartUploadResponse', schema: completeMultipartUploadResponseSchema } }],
+    errors: [
+      ...JSON_BODY_ERRORS,
+      UNAUTHENTICATED,
+      { code: 'FORBIDDEN_UPLOAD_KEY', status: 403, when: "uploadKey is not under the caller's tenant" },
+      { code: 'UPLOAD_NOT_FOUND', status: 422, when: 'no such multipart upload: a wrong uploadId, or one already completed, aborted or expired' },
+      { code: 'INVALID_UPLOAD_PARTS', status: 422, when: 'a part was not uploaded, an ETag does not match its part, the parts are not in ascending order, or a part other than the last is under 5 MiB' },
+      { code: 'VIDEO_TOO_LARGE', status: 422, when: 'the completed object is over the video size limit (it is deleted)' },
+      { code: 'SERVICE_UNAVAILABLE', status: 503, when: 'the bucket did not answer in time; retry with the same body', headers: RETRY_AFTER },
+      BUG,
+    ],
+  },
+  {
+    method: 'POST',
+    path: '/uploads/multipart/abort',
+    handler: 'abort-multipart-upload',
+    operationId: 'abortMultipartUpload',
+    summary: 'Abort a multipart upload',
+    description: 'Drops the parts uploaded so far. Uploads never completed nor aborted are dropped by the bucket after a day anyway.',
+    requestBody: { name: 'AbortMultipartUploadRequest', schema: abortMultipartUploadRequestSchema, required: true },
+    responses: [{ status: 204, description: 'The upload is aborted (or was already gone).' }],
+    errors: [
+      ...JSON_BODY_ERRORS,
+      UNAUTHENTICATED,
+      { code: 'FORBIDDEN_UPLOAD_KEY', status: 403, when: "uploadKey is not under the caller's tenant" },
+      { code: 'SERVICE_UNAVAILABLE', status: 503, when: 'the bucket did not answer in time; retry with the same body', headers: RETRY_AFTER },
+      BUG,
+    ],
   },
   {
     method: 'POST',

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isWellFormedText } from './text.js';
 import { UPLOAD_CONTENT_TYPES } from './image-types.js';
+import { S3_MAX_PARTS, VIDEO_CONTENT_TYPES } from './video.js';
 import { jobErrorCodeSchema, jobIdSchema, jobOptionsSchema, jobStatusSchema, stageTimingsSchema, WEBHOOK_DELIVERY_STATUSES } from './job.js';
 import { DEFAULT_ALBUM_MAX_PHOTOS } from './video.js';
 
@@ -32,6 +33,7 @@ export const API_ERROR_CODES = [
   'INVALID_VIDEO', // POST /videos: the upload is not a video container the worker reads (MP4, MOV, MKV, WebM)
   'VIDEO_TOO_LARGE', // POST /videos: the upload has more bytes than the worker takes (REVIVE_VIDEO_MAX_BYTES)
   'INVALID_CURSOR', // a list cursor this API did not issue
+  'INVALID_UPLOAD_PARTS', // a multipart completion naming a part that was not uploaded, a wrong ETag, or parts out of order
   'JOB_NOT_FOUND', // no such job for this tenant (another tenant's job is also "not found")
   'JOB_NOT_CANCELABLE', // only QUEUED jobs (and QUEUED or RUNNING albums and videos) can be canceled
   'ROUTE_NOT_FOUND', // no route for this method and path
@@ -101,6 +103,57 @@ function keySafe<S extends z.ZodString | z.ZodURL>(schema: S) {
 }
 
 const httpUrlSchema = keySafe(z.url({ protocol: /^https?$/ }).max(2048));
+
+/** The largest S3 object a multipart upload makes (S3's own limit, 5 TiB); REVIVE_VIDEO_MAX_BYTES (at most 1 TiB) is far below. */
+const S3_MAX_OBJECT_BYTES = 5 * 1024 ** 4;
+
+/** `POST /uploads/multipart`: a video to upload in parts. */
+export const createMultipartUploadRequestSchema = z.strictObject({
+  /** The video's container; the object is stored with it. */
+  contentType: z.enum(VIDEO_CONTENT_TYPES),
+  /** The file's exact size: the API presigns each part for its exact length, and refuses sizes over REVIVE_VIDEO_MAX_BYTES. */
+  sizeBytes: z.number().int().min(1).max(S3_MAX_OBJECT_BYTES),
+});
+export type CreateMultipartUploadRequest = z.infer<typeof createMultipartUploadRequestSchema>;
+
+/** One presigned UploadPart: PUT bytes `[(part_number − 1) × part_size_bytes, …)` of the file to `url`, and keep the ETag header. */
+export const multipartUploadPartSchema = z.object({
+  part_number: z.number().int().min(1).max(S3_MAX_PARTS),
+  url: z.string(),
+});
+
+/** The presigned parts of a multipart upload; every part is `part_size_bytes` long except the last. */
+export const createMultipartUploadResponseSchema = z.object({
+  /** Pass it as `source.uploadKey` to `POST /videos` once the upload is completed. */
+  upload_key: z.string(),
+  upload_id: z.string(),
+  part_size_bytes: z.number().int(),
+  parts: z.array(multipartUploadPartSchema),
+  expires_at: z.iso.datetime(),
+});
+export type CreateMultipartUploadResponse = z.infer<typeof createMultipartUploadResponseSchema>;
+
+/** `POST /uploads/multipart/complete`: every part, with the ETag its PUT answered. */
+export const completeMultipartUploadRequestSchema = z.strictObject({
+  uploadKey: keySafe(z.string().min(1).max(1024)),
+  uploadId: keySafe(z.string().min(1).max(1024)),
+  parts: z
+    .array(z.strictObject({ partNumber: z.number().int().min(1).max(S3_MAX_PARTS), etag: z.string().min(1).max(256) }))
+    .min(1)
+    .max(S3_MAX_PARTS),
+});
+export type CompleteMultipartUploadRequest = z.infer<typeof completeMultipartUploadRequestSchema>;
+
+/** The completed upload. */
+export const completeMultipartUploadResponseSchema = z.object({ upload_key: z.string() });
+export type CompleteMultipartUploadResponse = z.infer<typeof completeMultipartUploadResponseSchema>;
+
+/** `POST /uploads/multipart/abort`: drops the parts uploaded so far. */
+export const abortMultipartUploadRequestSchema = z.strictObject({
+  uploadKey: keySafe(z.string().min(1).max(1024)),
+  uploadId: keySafe(z.string().min(1).max(1024)),
+});
+export type AbortMultipartUploadRequest = z.infer<typeof abortMultipartUploadRequestSchema>;
 
 /** Where the photo is: a key from `POST /uploads`, or an http(s) URL the worker fetches. */
 export const createJobSourceSchema = z.union([

@@ -248,7 +248,10 @@ export const apiEnvSchema = z.object({
   REVIVE_LOCAL_MODE: bool.default(false),
   /** Largest upload the presigned POST allows. @default 20 MiB */
   REVIVE_UPLOAD_MAX_BYTES: intFrom(1, 5 * 1024 ** 3).default(20 * 1024 * 1024),
-  /** The worker's REVIVE_VIDEO_MAX_BYTES: POST /videos refuses a larger upload with 422 VIDEO_TOO_LARGE. @default 4 GiB */
+  /**
+   * The worker's REVIVE_VIDEO_MAX_BYTES: POST /videos refuses a larger upload, and POST /uploads/multipart a larger
+   * declared size (or completed object), with 422 VIDEO_TOO_LARGE. @default 4 GiB
+   */
   REVIVE_VIDEO_MAX_BYTES: intFrom(1, 2 ** 40).default(DEFAULT_VIDEO_MAX_BYTES),
   /**
    * The worker's REVIVE_MAX_OUTPUT_PIXELS: POST /jobs refuses an upload whose header says its output (pixels ×

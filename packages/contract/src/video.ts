@@ -34,3 +34,36 @@ export function sniffVideoContainer(head: Uint8Array): VideoContainer | undefine
   }
   return undefined;
 }
+
+/** S3's smallest part, except the last. */
+export const S3_MIN_PART_BYTES = 5 * 1024 * 1024;
+/** S3's most parts in one multipart upload. */
+export const S3_MAX_PARTS = 10_000;
+/**
+ * Part size of a video's multipart upload (POST /uploads/multipart) when the file allows it: 512 parts for a 4 GiB
+ * video, few enough presigned URLs for one API answer (about 300 KB of URLs), and small enough that a retried part
+ * costs seconds. @default 8 MiB
+ */
+export const DEFAULT_MULTIPART_PART_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The part size of a `sizeBytes` upload: `preferredPartBytes` (at least S3's 5 MiB) unless that would take more than
+ * S3's 10,000 parts, then the smallest whole MiB that fits in 10,000.
+ */
+export function multipartPartBytes(sizeBytes: number, preferredPartBytes: number = DEFAULT_MULTIPART_PART_BYTES): number {
+  const preferred = Math.max(S3_MIN_PART_BYTES, preferredPartBytes);
+  if (Math.ceil(sizeBytes / preferred) <= S3_MAX_PARTS) return preferred;
+  const mib = 1024 * 1024;
+  return Math.ceil(sizeBytes / S3_MAX_PARTS / mib) * mib;
+}
+
+/** How many parts a `sizeBytes` upload has at `partBytes` (at least one). */
+export function multipartPartCount(sizeBytes: number, partBytes: number): number {
+  return Math.max(1, Math.ceil(sizeBytes / partBytes));
+}
+
+/** The byte range `[start, end)` of part `partNumber` (1-based). */
+export function multipartPartRange(sizeBytes: number, partBytes: number, partNumber: number): { readonly start: number; readonly end: number } {
+  const start = (partNumber - 1) * partBytes;
+  return { start, end: Math.min(sizeBytes, start + partBytes) };
+}

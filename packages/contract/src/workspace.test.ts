@@ -143,6 +143,8 @@ const SAME_MEANING: Readonly<Record<string, { readonly packages: readonly string
       'TERMINAL_STATUSES',
       'UPLOAD_CONTENT_TYPES',
       'UploadContentType',
+      'VIDEO_CONTENT_TYPES',
+      'VideoContentType',
       'WEBHOOK_ID_HEADER',
       'WEBHOOK_TIMESTAMP_HEADER',
       'WEBHOOK_SIGNATURE_HEADER',
@@ -156,7 +158,25 @@ const SAME_MEANING: Readonly<Record<string, { readonly packages: readonly string
     ]),
   ),
   ...Object.fromEntries(
-    ['ApiErrorCode', 'CreateJobSource', 'CreateUploadResponse', 'JobErrorCode', 'JobFace', 'JobListResponse', 'JobOptions', 'JobOptionsInput', 'JobResponse', 'JobStatus', 'OutputExt', 'Problem'].map((name) => [
+    [
+      'ApiErrorCode',
+      'CompleteMultipartUploadRequest',
+      'CompleteMultipartUploadResponse',
+      'CreateJobSource',
+      'CreateMultipartUploadRequest',
+      'CreateMultipartUploadResponse',
+      'CreateUploadResponse',
+      'JobErrorCode',
+      'JobFace',
+      'JobKind',
+      'JobListResponse',
+      'JobOptions',
+      'JobOptionsInput',
+      'JobResponse',
+      'JobStatus',
+      'OutputExt',
+      'Problem',
+    ].map((name) => [
       name,
       {
         packages: ['client', 'contract'],

@@ -11,6 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CreateUploadResponse, JobResponse } from '@revive/contract';
+import { ffmpegPaths } from '@revive/pipeline/video';
 import { provisionForStart, SHARED_MODELS_DIR } from './models.js';
 import { REPO_ROOT, startLocalStack, StateDirInUseError, type LocalStack } from './stack.js';
 
@@ -72,6 +73,16 @@ function firstStopSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+/** Which ffmpeg the worker's video jobs run (the one on PATH, else the npm packages'), or why there is none. */
+function videoTools(): string {
+  try {
+    const found = ffmpegPaths();
+    return `ffmpeg ${found.ffmpeg} (${found.source === 'path' ? 'from PATH' : 'from @ffmpeg-installer/ffmpeg'}); the demo page takes one video, or several photos as an album`;
+  } catch (error) {
+    return `no ffmpeg (${(error as Error).message}): video jobs fail; photos and albums work`;
+  }
+}
+
 function banner(stack: LocalStack): string {
   const url = stack.server.url;
   const lines = [
@@ -80,8 +91,9 @@ function banner(stack: LocalStack): string {
     `  processes     main ${process.pid}, worker ${stack.worker?.child?.pid ?? 'none'}`,
     `  demo page     ${url}/`,
     `  API           ${url}  (OpenAPI: ${url}/openapi.json)`,
-    `  S3 proxy      ${url}/s3  (presigned POST uploads and result downloads, same origin)`,
+    `  S3 proxy      ${url}/s3  (presigned POST uploads, a video's presigned parts and result downloads, same origin)`,
     `  restorer      ${stack.restorer.restorer}  (${stack.restorer.reason})`,
+    `  videos        ${videoTools()}`,
     `  state         ${stateDirFrom(process.env)}  (jobs, uploads, results and queued messages are kept across restarts; pnpm start --fresh starts empty)`,
     `  metrics       ${process.env.POWERTOOLS_METRICS_DISABLED === LOCAL_METRICS_DISABLED_DEFAULT ? 'EMF lines off (POWERTOOLS_METRICS_DISABLED=false pnpm start prints them)' : 'EMF lines on stdout'}`,
     '',

@@ -52,6 +52,7 @@ const WEB_ROOT = path.join(import.meta.dirname, 'web');
 const STATIC_FILES: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/demo/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/demo/media.js': { file: 'media.js', type: 'text/javascript; charset=utf-8' },
   '/demo/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
 };
 /** The demo page loads `@revive/client`'s built ESM from here (`pnpm --filter @revive/client build`). */

@@ -15,7 +15,21 @@ import { LAMBDA_BUNDLING, putLocalEsbuildOnPath } from './esbuild.js';
 import { REPO_ROOT } from './paths.js';
 
 /** The API's handlers, one Lambda each; the names are the entry files in packages/api/src/lambda. */
-export const API_HANDLERS = ['create-upload', 'create-job', 'create-video', 'create-album', 'get-job', 'list-jobs', 'list-children', 'cancel-job', 'openapi', 'sweep-enqueue'] as const;
+export const API_HANDLERS = [
+  'create-upload',
+  'create-multipart-upload',
+  'complete-multipart-upload',
+  'abort-multipart-upload',
+  'create-job',
+  'create-video',
+  'create-album',
+  'get-job',
+  'list-jobs',
+  'list-children',
+  'cancel-job',
+  'openapi',
+  'sweep-enqueue',
+] as const;
 export type ApiHandlerName = (typeof API_HANDLERS)[number];
 
 interface Route {
@@ -72,6 +86,10 @@ export const API_SCHEDULES: readonly Schedule[] = [
 export const ROUTE_THROTTLE_SHARES: Readonly<Record<string, number>> = {
   'POST /jobs': 1,
   'POST /uploads': 1,
+  // A video upload takes these once each (its parts go to S3, not the API).
+  'POST /uploads/multipart': 0.2,
+  'POST /uploads/multipart/complete': 0.2,
+  'POST /uploads/multipart/abort': 0.2,
   'POST /videos': 0.2,
   'POST /albums': 0.2,
   'GET /jobs/{id}/children': 0.2,

@@ -45,6 +45,13 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, 
   // Signing a presigned POST needs the permission the POST itself will use.
   fns['create-upload'].addToRolePolicy(allow('PresignUpload', ['s3:PutObject'], [uploads]));
 
+  // A video's multipart upload: CreateMultipartUpload, the presigned UploadParts and CompleteMultipartUpload are all
+  // authorized as s3:PutObject; complete reads the object's size (HeadObject is s3:GetObject) and deletes one over
+  // the limit; abort is its own action.
+  fns['create-multipart-upload'].addToRolePolicy(allow('StartVideoUpload', ['s3:PutObject'], [uploads]));
+  fns['complete-multipart-upload'].addToRolePolicy(allow('CompleteVideoUpload', ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'], [uploads]));
+  fns['abort-multipart-upload'].addToRolePolicy(allow('AbortVideoUpload', ['s3:AbortMultipartUpload'], [uploads]));
+
   fns['create-job'].addToRolePolicy(allow('JobRecord', ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));
   fns['create-job'].addToRolePolicy(allow('Enqueue', ['sqs:SendMessage'], [queue.queue.queueArn]));
   // A ranged GET of the upload's first 256 KiB before the job is created, for its header (size limits). Without

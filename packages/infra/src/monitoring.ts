@@ -38,6 +38,9 @@ export interface MonitoringProps {
 }
 
 /** Alarms (to an encrypted SNS topic) and the operations dashboard. */
+/** Metrics a CloudWatch alarm's math expression may use (CloudWatch's own limit). */
+export const ALARM_MAX_METRICS = 10;
+
 export class Monitoring extends Construct {
   public readonly alarmTopic: sns.Topic;
   public readonly topicKey: kms.Key;
@@ -51,9 +54,12 @@ export class Monitoring extends Construct {
   /** The worker's scaling signal stopped (QueueDepthScaling.signalMissingAlarm): only the fallback scales out, nothing scales in. */
   public readonly scalingSignalAlarm: cloudwatch.Alarm;
   public readonly api5xxAlarm: cloudwatch.Alarm;
-  /** Errors (crashes, timeouts) of any API Lambda, the outbox sweeper included. */
-  public readonly lambdaErrorsAlarm: cloudwatch.Alarm;
-  public readonly lambdaThrottlesAlarm: cloudwatch.Alarm;
+  /**
+   * Errors (crashes, timeouts) of any API Lambda, the outbox sweeper included: one alarm per ALARM_MAX_METRICS
+   * functions (a CloudWatch alarm's math expression takes at most 10 metrics).
+   */
+  public readonly lambdaErrorsAlarms: readonly cloudwatch.Alarm[];
+  public readonly lambdaThrottlesAlarms: readonly cloudwatch.Alarm[];
   public readonly taskStopLogGroup: logs.LogGroup;
   public readonly dashboard: cloudwatch.Dashboard;
 
@@ -219,22 +225,30 @@ export class Monitoring extends Construct {
 
     // Route handlers turn their own errors into 5xx answers (the alarm above); these count what escapes a handler:
     // crashes, timeouts and out-of-memory, and every failed sweep-enqueue run, which no client would ever see.
-    const allFunctions = (metric: (fn: lambda.IFunction) => cloudwatch.Metric, label: string) =>
+    const functionGroups: lambda.IFunction[][] = [];
+    Object.values(api.functions).forEach((fn, i) => (functionGroups[Math.floor(i / ALARM_MAX_METRICS)] ??= []).push(fn));
+    const groupSum = (group: lambda.IFunction[], metric: (fn: lambda.IFunction) => cloudwatch.Metric, label: string) =>
       new cloudwatch.MathExpression({
         expression: 'SUM(METRICS())',
         label,
         period: FIVE_MINUTES,
-        usingMetrics: Object.fromEntries(Object.values(api.functions).map((fn, i) => [`f${i}`, metric(fn)])),
+        usingMetrics: Object.fromEntries(group.map((fn, i) => [`f${i}`, metric(fn)])),
       });
-    this.lambdaErrorsAlarm = pageWhenAtLeast(
-      'ApiLambdaErrors',
-      'An API Lambda (a route or the outbox sweeper) failed: crashed, timed out or ran out of memory.',
-      allFunctions((fn) => fn.metricErrors({ statistic: 'Sum', period: FIVE_MINUTES }), 'Lambda errors'),
+    // The first group keeps the single alarm's construct id of old, so an update replaces no alarm that exists.
+    const groupId = (base: string, n: number) => (n === 0 ? base : `${base}${n + 1}`);
+    this.lambdaErrorsAlarms = functionGroups.map((group, n) =>
+      pageWhenAtLeast(
+        groupId('ApiLambdaErrors', n),
+        'An API Lambda (a route or the outbox sweeper) failed: crashed, timed out or ran out of memory.',
+        groupSum(group, (fn) => fn.metricErrors({ statistic: 'Sum', period: FIVE_MINUTES }), 'Lambda errors'),
+      ),
     );
-    this.lambdaThrottlesAlarm = pageWhenAtLeast(
-      'ApiLambdaThrottles',
-      'Lambda throttled an API function (account or reserved concurrency exhausted).',
-      allFunctions((fn) => fn.metricThrottles({ statistic: 'Sum', period: FIVE_MINUTES }), 'Lambda throttles'),
+    this.lambdaThrottlesAlarms = functionGroups.map((group, n) =>
+      pageWhenAtLeast(
+        groupId('ApiLambdaThrottles', n),
+        'Lambda throttled an API function (account or reserved concurrency exhausted).',
+        groupSum(group, (fn) => fn.metricThrottles({ statistic: 'Sum', period: FIVE_MINUTES }), 'Lambda throttles'),
+      ),
     );
 
     const workerMetric = (metricName: string, statistic: string) =>
@@ -327,8 +341,8 @@ export class Monitoring extends Construct {
               this.oldestMessageAlarm,
               this.unhealthyTasksAlarm,
               this.api5xxAlarm,
-              this.lambdaErrorsAlarm,
-              this.lambdaThrottlesAlarm,
+              ...this.lambdaErrorsAlarms,
+              ...this.lambdaThrottlesAlarms,
             ],
             width: 12,
           }),

@@ -6,8 +6,17 @@ import { Construct } from 'constructs';
 
 /** How long a browser may cache a CORS preflight answer for uploads. */
 const CORS_MAX_AGE_SECONDS = 3000;
-/** Multipart uploads a client abandoned are cleaned up after this. */
-const ABORT_INCOMPLETE_UPLOAD_DAYS = 1;
+/**
+ * Multipart uploads never completed nor aborted (a video upload the browser abandoned, a worker's ZIP or segment
+ * killed mid-upload) are dropped after this; their parts are billed until then. @default 1
+ */
+export const ABORT_INCOMPLETE_UPLOAD_DAYS = 1;
+/**
+ * A video's segments are deleted by the fan-in once the video is assembled; this rule is the backstop for a job that
+ * never got there (a crash, a canceled video). Past the longest a video job runs (hours), well short of a result's
+ * life. @default 2
+ */
+export const SEGMENT_EXPIRY_DAYS = 2;
 /** @default 90 */
 export const DEFAULT_ACCESS_LOG_EXPIRY_DAYS = 90;
 
@@ -76,14 +85,21 @@ export class JobStorage extends Construct {
           prefix: BUCKET_PREFIXES.results,
           expiration: Duration.days(props.resultExpiryDays),
         },
+        // Album ZIPs are results (`<results key>.zip`), so expire-results covers them.
+        {
+          id: 'expire-segments',
+          prefix: BUCKET_PREFIXES.segments,
+          expiration: Duration.days(SEGMENT_EXPIRY_DAYS),
+        },
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(ABORT_INCOMPLETE_UPLOAD_DAYS) },
       ],
-      // Presigned POST uploads come straight from the browser; results are fetched with presigned GETs.
+      // Presigned POST uploads (photos) and presigned part PUTs (videos) come straight from the browser, which reads
+      // each part's ETag; results are fetched with presigned GETs.
       ...(origins.length > 0
         ? {
             cors: [
               {
-                allowedMethods: [s3.HttpMethods.POST, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+                allowedMethods: [s3.HttpMethods.POST, s3.HttpMethods.PUT, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
                 allowedOrigins: [...origins],
                 allowedHeaders: ['*'],
                 exposedHeaders: ['ETag'],

@@ -57,8 +57,22 @@ export function gpuGroupMaxInstances(maxTasks: number): number {
 }
 /** The worker's own REVIVE_CONCURRENCY default, when the environment leaves it out. */
 const DEFAULT_SIGNAL_CONCURRENCY = 1;
-/** The GPU AMI plus the CUDA image need room. */
-const GPU_ROOT_VOLUME_GIB = 100;
+/**
+ * Scratch disk a task needs for video work, on top of its image. Not yet measured per segment: a conservative bound
+ * for the largest moment, a video's fan-in, which may hold the restored segments (at most about 3× the 4 GiB source
+ * limit at upscale 2), the concatenated video of the same size and a copy of the source whose audio it muxes:
+ * 12 + 12 + 4 = 28 GiB, rounded up. A segment alone needs far less (its frames go through pipes, never to disk).
+ * @default 30
+ */
+export const WORKER_VIDEO_SCRATCH_GIB = 30;
+/**
+ * A Fargate task's ephemeral storage (its image and writable layer share it): the worker image (about 2 GiB
+ * unpacked, the models included) plus WORKER_VIDEO_SCRATCH_GIB, with room to spare. Fargate's default is 20 GiB;
+ * 21..200 may be asked for, billed per GiB above 20. @default 50
+ */
+export const FARGATE_EPHEMERAL_STORAGE_GIB = 50;
+/** The GPU AMI plus the CUDA image need room (100 GiB), plus a task's video scratch. @default 130 */
+export const GPU_ROOT_VOLUME_GIB = 100 + WORKER_VIDEO_SCRATCH_GIB;
 /** Files the worker image never needs; the same as a .dockerignore would list, so the asset hash stays stable. */
 const IMAGE_EXCLUDES = ['**/node_modules', '.git', 'cdk.out', '**/cdk.out', 'coverage', '**/*.onnx', '.revive', '.gl', '.whl'];
 
@@ -233,6 +247,7 @@ export class WorkerService extends Construct {
       const taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
         cpu: cpuUnits,
         memoryLimitMiB: props.memoryMiB,
+        ephemeralStorageGiB: FARGATE_EPHEMERAL_STORAGE_GIB,
         runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
       });
       this.taskDefinition = taskDefinition;

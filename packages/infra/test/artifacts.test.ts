@@ -127,6 +127,20 @@ describe('models: what synth accepts, the image bakes', () => {
     expect(dockerfile).toMatch(/^ARG PNPM_VERSION=\d+\.\d+\.\d+$/m);
   });
 
+  it.each(Object.entries(WORKER_DOCKERFILES))('%s image: installs ffmpeg and ffprobe from the base distribution at a pinned version, in the final stage', (_mode, file) => {
+    const dockerfile = readFileSync(join(REPO_ROOT, file), 'utf8');
+    const pinned = /^ARG FFMPEG_VERSION=(\S+)$/m.exec(dockerfile);
+    // An epoch-qualified Debian/Ubuntu package version (7:5.1.9-0+deb12u1), never a floating one.
+    expect(pinned?.[1]).toMatch(/^\d+:\d+\.\d+(\.\d+)?-\S+$/);
+    const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    expect(finalStage).not.toMatch(/^FROM \S+ AS /);
+    expect(finalStage).toMatch(/^ARG FFMPEG_VERSION$/m);
+    expect(finalStage).toContain('apt-get install --yes --no-install-recommends "ffmpeg=${FFMPEG_VERSION}"');
+    expect(finalStage).toContain('ffprobe -hide_banner -version');
+    // Before USER: apt runs as root, the worker does not.
+    expect(finalStage.indexOf('ffmpeg=')).toBeLessThan(finalStage.indexOf('\nUSER '));
+  });
+
   it('refuses gpu mode without gpuProviderSha256 through the CDK CLI, saying how to compute it', async () => {
     const failed = await synthFailure([...jwtArgs, '-c', 'workerMode=gpu']);
     expect(failed, 'cdk synth exits non-zero').toBeDefined();
@@ -213,6 +227,9 @@ describe('the synthesized artifacts', () => {
     const markers = { dynamodb: 'DynamoDB_20120810', sqs: 'AmazonSQS', s3: 'ListBuckets' } as const;
     const expected: Record<(typeof API_HANDLERS)[number], (keyof typeof markers)[]> = {
       'create-upload': ['s3'],
+      'create-multipart-upload': ['s3'],
+      'complete-multipart-upload': ['s3'],
+      'abort-multipart-upload': ['s3'],
       'create-job': ['dynamodb', 'sqs', 's3'],
       'create-video': ['dynamodb', 'sqs', 's3'],
       'create-album': ['dynamodb', 'sqs', 's3'],

@@ -25,9 +25,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { API_HANDLERS, API_SCHEDULES, HTTP_API_ROUTES } from '../src/api.js';
 import { createApp, pinnedFeatureFlags } from '../src/app.js';
 import { loadReviveConfig, MAX_STOP_TIMEOUT_SECONDS } from '../src/config.js';
-import { UNHEALTHY_STOPS_METRIC } from '../src/monitoring.js';
+import { ALARM_MAX_METRICS, UNHEALTHY_STOPS_METRIC } from '../src/monitoring.js';
 import { MIN_MAX_RECEIVE_COUNT } from '../src/queue.js';
-import { WEBHOOK_SECRET_CHARS, WORKER_DOCKERFILES } from '../src/worker.js';
+import { ABORT_INCOMPLETE_UPLOAD_DAYS, SEGMENT_EXPIRY_DAYS } from '../src/storage.js';
+import { FARGATE_EPHEMERAL_STORAGE_GIB, GPU_ROOT_VOLUME_GIB, WEBHOOK_SECRET_CHARS, WORKER_DOCKERFILES, WORKER_VIDEO_SCRATCH_GIB } from '../src/worker.js';
 import { BASE_CONTEXT, CONCRETE_ENV, synthesize, type Synthesized } from './synth.js';
 
 type Resource = { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, unknown> };
@@ -141,6 +142,10 @@ describe('storage', () => {
         expect.objectContaining({ Prefix: BUCKET_PREFIXES.uploads, ExpirationInDays: BASE_CONTEXT.uploadExpiryDays, Status: 'Enabled' }),
         // resultExpiryDays defaults to jobTtlDays.
         expect.objectContaining({ Prefix: BUCKET_PREFIXES.results, ExpirationInDays: BASE_CONTEXT.jobTtlDays, Status: 'Enabled' }),
+        // A video's segments, should the fan-in never delete them; album ZIPs are results.
+        expect.objectContaining({ Prefix: SEGMENTS_PREFIX, ExpirationInDays: SEGMENT_EXPIRY_DAYS, Status: 'Enabled' }),
+        // A video upload the browser abandoned, a ZIP or segment whose worker died mid-upload.
+        expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: ABORT_INCOMPLETE_UPLOAD_DAYS }, Status: 'Enabled' }),
       ]),
     );
   });
@@ -150,6 +155,9 @@ describe('storage', () => {
     const [rule] = (bucket.Properties.CorsConfiguration as { CorsRules: Record<string, unknown>[] }).CorsRules;
     expect(rule!.AllowedOrigins).toEqual(BASE_CONTEXT.corsAllowedOrigins.split(','));
     expect(rule!.AllowedMethods).toContain('POST');
+    // A video's parts are PUT, and the browser reads each part's ETag to complete the upload.
+    expect(rule!.AllowedMethods).toContain('PUT');
+    expect(rule!.ExposedHeaders).toContain('ETag');
   });
 
   it('creates the table on demand with PITR, the TTL attribute, the tenant index and the sparse pending-enqueue index from the contract', () => {
@@ -263,8 +271,8 @@ describe('api', () => {
     const signal = logicalId(cpu, cpu.stack.worker.scaling.signalFunction);
     const fns = all.filter(([id]) => !id.startsWith('CustomVpcRestrictDefaultSG') && id !== deadLetters && id !== webhookRetries && id !== signal);
     expect(all.length - fns.length).toBe(4);
-    // Nine routed handlers and the outbox sweeper.
-    expect(API_HANDLERS).toHaveLength(10);
+    // One per routed handler and the outbox sweeper.
+    expect([...API_HANDLERS].sort()).toEqual([...new Set([...HTTP_API_ROUTES.map((r) => r.handler), 'sweep-enqueue'])].sort());
     expect(fns).toHaveLength(API_HANDLERS.length);
     // Every handler is reached by a route or a schedule, and only the sweeper has no route.
     expect(API_HANDLERS.filter((h) => !HTTP_API_ROUTES.some((r) => r.handler === h))).toEqual(['sweep-enqueue']);
@@ -367,6 +375,9 @@ describe('worker', () => {
   it('cpu: runs on Fargate with the configured size', () => {
     const [, task] = only(cpu.template, 'AWS::ECS::TaskDefinition');
     expect(task.Properties).toMatchObject({ RequiresCompatibilities: ['FARGATE'], Cpu: '2048', Memory: '4096', NetworkMode: 'awsvpc' });
+    // Disk for a video's segments and fan-in (WORKER_VIDEO_SCRATCH_GIB) beside the image: above Fargate's 20 GiB.
+    expect(task.Properties.EphemeralStorage).toEqual({ SizeInGiB: FARGATE_EPHEMERAL_STORAGE_GIB });
+    expect(FARGATE_EPHEMERAL_STORAGE_GIB).toBeGreaterThanOrEqual(20 + WORKER_VIDEO_SCRATCH_GIB);
     cpu.template.hasResourceProperties('AWS::ECS::Service', { LaunchType: 'FARGATE' });
     expect(containerEnv(cpu.template).REVIVE_DEVICE).toBe('cpu');
     cpu.template.resourceCountIs('AWS::AutoScaling::AutoScalingGroup', 0);
@@ -389,6 +400,10 @@ describe('worker', () => {
     // IMDSv2 with one hop: bridge-mode containers cannot reach the instance role's credentials. Instance tags in the
     // metadata: the default warm pool's boot script reads its group's name from them.
     expect(data.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1, InstanceMetadataTags: 'enabled' });
+    // The instance's root volume holds the AMI, the CUDA image and a task's video scratch.
+    const [rootVolume] = (lt.Properties.LaunchTemplateData as { BlockDeviceMappings: { Ebs: { VolumeSize: number } }[] }).BlockDeviceMappings;
+    expect(rootVolume!.Ebs.VolumeSize).toBe(GPU_ROOT_VOLUME_GIB);
+    expect(GPU_ROOT_VOLUME_GIB).toBeGreaterThanOrEqual(100 + WORKER_VIDEO_SCRATCH_GIB);
     // AL2's GPU AMI reaches end of life on 2026-06-30.
     const params = gpu.template.toJSON().Parameters as Record<string, { Default: string }>;
     expect(params[data.ImageId.Ref]!.Default).toBe('/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id');
@@ -442,6 +457,10 @@ describe('least privilege', () => {
     const logs = ['logs:CreateLogStream', 'logs:PutLogEvents'];
     const expected: Record<(typeof API_HANDLERS)[number], string[]> = {
       'create-upload': ['s3:PutObject'],
+      // Create, the presigned parts and complete are all s3:PutObject; complete reads the size and deletes one over the limit.
+      'create-multipart-upload': ['s3:PutObject'],
+      'complete-multipart-upload': ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+      'abort-multipart-upload': ['s3:AbortMultipartUpload'],
       // HeadObject of the upload (s3:GetObject); ListBucket so that a missing upload is a 404, not a 403.
       'create-job': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject', 's3:ListBucket'],
       'create-video': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject', 's3:ListBucket'],
@@ -465,6 +484,11 @@ describe('least privilege', () => {
     expect(statementsOfRole(t, roleOf('create-upload')).find((s) => s.Action === 's3:PutObject')!.Resource).toEqual(
       objects(BUCKET_PREFIXES.uploads),
     );
+    for (const name of ['create-multipart-upload', 'complete-multipart-upload', 'abort-multipart-upload'] as const) {
+      for (const statement of statementsOfRole(t, roleOf(name)).filter((st) => JSON.stringify(st.Action).includes('"s3:'))) {
+        expect(statement.Resource, name).toEqual(objects(BUCKET_PREFIXES.uploads));
+      }
+    }
     expect(statementsOfRole(t, roleOf('get-job')).find((s) => s.Action === 's3:GetObject')!.Resource).toEqual(
       objects(BUCKET_PREFIXES.results),
     );
@@ -788,14 +812,19 @@ describe('deployable as checked in', () => {
           (m) => m.MetricStat?.Metric.MetricName === metricName,
         ),
       );
-      expect(matching, metricName).toHaveLength(1);
-      const [, alarm] = matching[0]!;
-      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
-      expect(alarm.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
-      const metrics = alarm.Properties.Metrics as { MetricStat?: { Metric: { Namespace: string; Dimensions: { Value: unknown }[] } }; Expression?: string }[];
-      const counted = metrics.filter((m) => m.MetricStat !== undefined).flatMap((m) => referencedIds(m.MetricStat!.Metric.Dimensions));
-      expect(counted.sort(), `${metricName} of every function`).toEqual([...fnIds].sort());
-      expect(metrics.find((m) => m.Expression !== undefined)!.Expression).toBe('SUM(METRICS())');
+      // One alarm per ALARM_MAX_METRICS functions: CloudWatch refuses an alarm's math expression over more.
+      expect(matching, metricName).toHaveLength(Math.ceil(fnIds.length / ALARM_MAX_METRICS));
+      const counted: string[] = [];
+      for (const [, alarm] of matching) {
+        expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+        expect(alarm.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+        const metrics = alarm.Properties.Metrics as { MetricStat?: { Metric: { Namespace: string; Dimensions: { Value: unknown }[] } }; Expression?: string }[];
+        const stats = metrics.filter((m) => m.MetricStat !== undefined);
+        expect(stats.length).toBeLessThanOrEqual(ALARM_MAX_METRICS);
+        counted.push(...stats.flatMap((m) => referencedIds(m.MetricStat!.Metric.Dimensions)));
+        expect(metrics.find((m) => m.Expression !== undefined)!.Expression).toBe('SUM(METRICS())');
+      }
+      expect(counted.sort(), `${metricName} of every function, once`).toEqual([...fnIds].sort());
     }
   });
 

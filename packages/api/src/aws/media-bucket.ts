@@ -1,9 +1,25 @@
-import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { createPresignedPost, type PresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ApiConfig } from '../config.js';
-import { ServiceError } from '../errors.js';
+import { ClientError, ServiceError } from '../errors.js';
 import { callOptions, describeSdkError, sdkOptions } from './sdk-options.js';
+
+/**
+ * What the presigning client signs of checksums: nothing it need not. With the SDK's default (WHEN_SUPPORTED) a
+ * presigned UploadPart carries `x-amz-checksum-crc32` of an empty body, and S3 refuses every part PUT to it
+ * (aws-sdk-js-v3 #6810). Presigned POSTs and GETs carry no checksum either way.
+ */
+const PRESIGN_CHECKSUMS = { requestChecksumCalculation: 'WHEN_REQUIRED' } as const;
 
 /** Options of a presigned upload. */
 export interface PresignUploadOptions {
@@ -23,7 +39,7 @@ export interface PresignUploadOptions {
 export class MediaBucket {
   constructor(
     private readonly bucketName: string,
-    private readonly client: S3Client = new S3Client({}),
+    private readonly client: S3Client = new S3Client(PRESIGN_CHECKSUMS),
     private readonly dataClient: S3Client = client,
   ) {}
 
@@ -95,6 +111,86 @@ export class MediaBucket {
     });
   }
 
+  /** Starts a multipart upload of `key`, stored with `contentType`; resolves with S3's upload id. */
+  async createMultipartUpload(key: string, contentType: string, signal?: AbortSignal): Promise<string> {
+    try {
+      const out = await this.dataClient.send(new CreateMultipartUploadCommand({ Bucket: this.bucketName, Key: key, ContentType: contentType }), callOptions(signal));
+      if (out.UploadId === undefined) throw new Error('CreateMultipartUpload answered no UploadId');
+      return out.UploadId;
+    } catch (error) {
+      throw unavailable('start the upload', error);
+    }
+  }
+
+  /**
+   * A presigned UploadPart whose signature covers the part's exact Content-Length, so the URL uploads that many bytes
+   * and no more (S3 refuses a PUT of another length): the parts cannot add up to more than the size the upload was
+   * started for. No checksum is signed, since a browser cannot send the SDK's CRC32 header.
+   */
+  async presignUploadPart(options: { readonly key: string; readonly uploadId: string; readonly partNumber: number; readonly contentLength: number; readonly expiresSeconds: number }): Promise<string> {
+    const command = new UploadPartCommand({
+      Bucket: this.bucketName,
+      Key: options.key,
+      UploadId: options.uploadId,
+      PartNumber: options.partNumber,
+      ContentLength: options.contentLength,
+    });
+    return await getSignedUrl(this.client, command, { expiresIn: options.expiresSeconds, signableHeaders: new Set(['content-length']) });
+  }
+
+  /**
+   * Completes a multipart upload and resolves with the object's size. S3's refusals of the caller's parts are
+   * ClientErrors: NoSuchUpload is 422 UPLOAD_NOT_FOUND; InvalidPart, InvalidPartOrder and EntityTooSmall are 422
+   * INVALID_UPLOAD_PARTS.
+   */
+  async completeMultipartUpload(key: string, uploadId: string, parts: readonly { partNumber: number; etag: string }[], signal?: AbortSignal): Promise<number> {
+    try {
+      await this.dataClient.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucketName,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag })) },
+        }),
+        callOptions(signal),
+      );
+    } catch (error) {
+      const name = (error as { name?: string }).name ?? '';
+      if (name === 'NoSuchUpload') {
+        throw new ClientError(422, 'UPLOAD_NOT_FOUND', 'No such multipart upload: the uploadId is wrong, or the upload was completed, aborted or expired.', { cause: error });
+      }
+      if (['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall'].includes(name)) {
+        throw new ClientError(422, 'INVALID_UPLOAD_PARTS', `S3 refused the parts (${name}): name each uploaded part once, in ascending order, with the ETag its PUT answered; every part but the last is at least 5 MiB.`, { cause: error });
+      }
+      throw unavailable('complete the upload', error);
+    }
+    try {
+      const head = await this.dataClient.send(new HeadObjectCommand({ Bucket: this.bucketName, Key: key }), callOptions(signal));
+      return head.ContentLength ?? 0;
+    } catch (error) {
+      throw unavailable('read the completed upload', error);
+    }
+  }
+
+  /** Aborts a multipart upload; one that is already gone (completed, aborted, expired) counts as aborted. */
+  async abortMultipartUpload(key: string, uploadId: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.dataClient.send(new AbortMultipartUploadCommand({ Bucket: this.bucketName, Key: key, UploadId: uploadId }), callOptions(signal));
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NoSuchUpload') return;
+      throw unavailable('abort the upload', error);
+    }
+  }
+
+  /** Deletes an object (an upload the API refused after it was stored). */
+  async delete(key: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.dataClient.send(new DeleteObjectCommand({ Bucket: this.bucketName, Key: key }), callOptions(signal));
+    } catch (error) {
+      throw unavailable('delete the upload', error);
+    }
+  }
+
   /** A presigned GET for a result. */
   async presignDownload(key: string, expiresSeconds: number): Promise<string> {
     return await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucketName, Key: key }), { expiresIn: expiresSeconds });
@@ -113,6 +209,7 @@ function unavailable(action: string, error: unknown): ServiceError {
   });
 }
 
+
 /**
  * The bucket from the API's environment. Presigned URLs carry the public endpoint when there is one (the local
  * stack's same-origin proxy), else the S3 endpoint override, else the SDK's default.
@@ -123,6 +220,7 @@ export function mediaBucketFromEnv(env: NodeJS.ProcessEnv, config: ApiConfig): M
     ...sdkOptions(env, undefined),
     forcePathStyle: config.REVIVE_S3_FORCE_PATH_STYLE,
     ...(s3Endpoint === undefined ? {} : { endpoint: s3Endpoint }),
+    ...PRESIGN_CHECKSUMS,
   });
   // Presigned URLs may carry the public endpoint; calls this process makes (HeadObject) go to S3's own.
   const dataClient =

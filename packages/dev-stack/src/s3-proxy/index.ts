@@ -3,18 +3,21 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { S3ProxyError, sendS3Error } from './errors.js';
 import { dropUnreadBody, servePostUpload } from './post-upload.js';
 import { servePresignedGet } from './presigned-get.js';
+import { servePresignedUploadPart } from './upload-part.js';
 
 /**
  * A same-origin stand-in for S3's browser-facing endpoints, for the local stack only. fauxqs has no CORS and treats
  * `POST /bucket` as DeleteObjects, so the browser cannot talk to it. The handlers presign against this proxy
  * (REVIVE_S3_PUBLIC_ENDPOINT), and the proxy does what S3 would: it checks the POST policy's signature, expiry and
  * conditions (key, bucket, content-length-range, Content-Type), then stores the file in the emulator (in parts);
- * presigned GETs are checked like S3 checks them (SigV4 query signature over method, path, query and host, then
- * expiry) and served from the emulator. Nothing here runs in AWS.
+ * presigned GETs and UploadParts (a video's multipart upload) are checked like S3 checks them (SigV4 query signature
+ * over method, path, query and signed headers, then expiry), then served from the emulator or streamed to it. The
+ * multipart upload's create and complete are the API's own calls to the emulator. Nothing here runs in AWS.
  *
- * This module routes a request to one of the two signing paths and answers their refusals as S3 does:
+ * This module routes a request to one of the signing paths and answers their refusals as S3 does:
  * - `post-upload.ts` receives and stores a presigned POST (its policy checked by `post-policy.ts`);
- * - `presigned-get.ts` verifies and serves a presigned GET;
+ * - `presigned-get.ts` verifies and serves a presigned GET (and verifies any presigned URL);
+ * - `upload-part.ts` verifies a presigned UploadPart and streams its body to the emulator;
  * - `sigv4.ts` and `errors.ts` are the primitives both share.
  * Bodies stream both ways, so memory stays bounded whatever the object's size.
  */
@@ -35,7 +38,7 @@ export interface S3ProxyOptions {
   readonly spoolDir?: string;
 }
 
-/** Serves `POST /s3/{bucket}` (presigned POST uploads) and `GET /s3/{bucket}/{key}` (presigned downloads). */
+/** Serves `POST /s3/{bucket}` (presigned POST uploads), `PUT /s3/{bucket}/{key}?partNumber&uploadId` (presigned parts) and `GET /s3/{bucket}/{key}` (presigned downloads). */
 export function createS3Proxy(options: S3ProxyOptions) {
   const client = new S3Client({
     endpoint: options.endpoint,
@@ -60,7 +63,8 @@ export function createS3Proxy(options: S3ProxyOptions) {
         }
         if (req.method === 'POST' && key === '') await servePostUpload(client, uploadOptions, req, res, bucket);
         else if ((req.method === 'GET' || req.method === 'HEAD') && key !== '') await servePresignedGet(client, options.credentials.accessKeyId, req, res, rawPath, bucket, key, query);
-        else throw new S3ProxyError(405, 'MethodNotAllowed', 'The local S3 proxy serves presigned POST uploads and presigned GETs only.');
+        else if (req.method === 'PUT' && key !== '') await servePresignedUploadPart(client, options.credentials.accessKeyId, req, res, rawPath, bucket, key, query);
+        else throw new S3ProxyError(405, 'MethodNotAllowed', 'The local S3 proxy serves presigned POST uploads, presigned UploadParts and presigned GETs only.');
       } catch (error) {
         if (res.headersSent) {
           // A download cut halfway: the length was announced, so the client sees a short body, never a wrong one.

@@ -14,8 +14,11 @@ import { parseAmzDate } from './sigv4.js';
  * `application/octet-stream` attachment, with `nosniff` and a sandboxing CSP.
  */
 
-/** Types served inline; every other stored type is sent as a download. */
-export const INLINE_IMAGE_TYPES: ReadonlySet<string> = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif']);
+/**
+ * Types served inline; every other stored type is sent as a download. A restored video (MP4) is one: the demo page
+ * plays it, and a media type runs no script.
+ */
+export const INLINE_IMAGE_TYPES: ReadonlySet<string> = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif', 'video/mp4']);
 /** S3 refuses presigned URLs that live longer than 7 days. */
 const MAX_PRESIGN_SECONDS = 604_800;
 /** S3 accepts request times up to 15 minutes in the future (clock skew). */
@@ -34,11 +37,19 @@ export function singleRange(header: string | undefined): string | undefined {
 }
 
 /**
- * Recomputes the presigned GET's SigV4 signature with the SDK's own presigner (same date, expiry, region, host,
- * path and query) and compares; then checks the time window. A URL that was not signed with the stack's key,
- * or whose date, expiry, path or query was changed, fails here.
+ * Recomputes a presigned URL's SigV4 signature with the SDK's own presigner (same method, date, expiry, region, host,
+ * path, query and signed headers) and compares; then checks the time window. A URL that was not signed with the
+ * stack's key, whose date, expiry, path or query was changed, or a request whose signed header (a presigned part's
+ * Content-Length) differs, fails here. `method` is the one the URL must have been signed for.
  */
-async function verifyPresignedGet(client: S3Client, accessKeyId: string, req: IncomingMessage, rawPath: string, query: URLSearchParams): Promise<void> {
+export async function verifyPresignedUrl(
+  client: S3Client,
+  accessKeyId: string,
+  req: IncomingMessage,
+  rawPath: string,
+  query: URLSearchParams,
+  method: 'GET' | 'HEAD' | 'PUT',
+): Promise<void> {
   const given = query.get('X-Amz-Signature');
   const credential = query.get('X-Amz-Credential');
   const amzDate = query.get('X-Amz-Date') ?? '';
@@ -69,7 +80,7 @@ async function verifyPresignedGet(client: S3Client, accessKeyId: string, req: In
     .presign(
       {
         // The method is signed: S3 refuses a HEAD with a URL presigned for GET, and so does this proxy.
-        method: req.method === 'HEAD' ? 'HEAD' : 'GET',
+        method,
         protocol: 'http:',
         hostname: host.hostname,
         ...(host.port === '' ? {} : { port: Number(host.port) }),
@@ -106,7 +117,7 @@ export async function servePresignedGet(
   key: string,
   query: URLSearchParams,
 ): Promise<void> {
-  await verifyPresignedGet(client, accessKeyId, req, rawPath, query);
+  await verifyPresignedUrl(client, accessKeyId, req, rawPath, query, req.method === 'HEAD' ? 'HEAD' : 'GET');
   const range = singleRange(req.headers.range);
   try {
     const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(range === undefined ? {} : { Range: range }) }));

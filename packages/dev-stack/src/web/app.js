@@ -8,6 +8,7 @@
 /** @typedef {import('../../../client/src/index.js').JobResponse} JobResponse */
 /** @typedef {import('../../../client/src/index.js').JobFace} JobFace */
 /** @typedef {'UPLOADING' | 'QUEUED' | 'RUNNING' | 'DONE'} Step */
+import { wireMedia } from './media.js';
 
 /**
  * The element with this id, checked to be of the class the page's HTML gives it: a missing or different element is
@@ -46,6 +47,7 @@ const TICK_MS = 100;
 const MESSAGES = {
   // The page's own check, before anything is sent.
   NOT_AN_IMAGE: ['This file is not a photo', 'Choose a JPEG, PNG, WebP, GIF or AVIF image.'],
+  NOT_VIDEO_OR_PHOTOS: ['Choose one video, or photos only', 'A video (MP4, MOV, MKV or WebM) is restored on its own; several photos make an album.'],
   RESULT_UNAVAILABLE: ['The restored photo could not be loaded', 'Its link may have expired. Open the job again from Recent jobs.'],
   // Job failures (job.error.code).
   INVALID_IMAGE: ['This photo could not be read', 'The file may be damaged, or not really a JPEG, PNG, WebP, GIF, TIFF or AVIF image. Try exporting it again.'],
@@ -62,6 +64,13 @@ const MESSAGES = {
   INVALID_MESSAGE: ['The job could not be read by the service', 'Please try again.'],
   JOB_TIMEOUT: ['This photo took too long to restore', 'Try a smaller photo, or one with fewer faces.'],
   DEAD_LETTERED: ['The service could not finish this job', 'It was set aside after repeated failures. Please try again.'],
+  ALBUM_PARTLY_FAILED: ['Some photos of the album failed', 'The ZIP holds the photos that were restored; each failed photo says why below.'],
+  SEGMENT_FAILED: ['Part of the video kept failing', 'Please try again later.'],
+  VIDEO_UNREADABLE: ['This video could not be read', 'The file may be damaged or cut short. Try exporting it again.'],
+  VIDEO_NO_VIDEO_STREAM: ['This file has no picture', 'It holds no video stream (only sound, or nothing). Choose a video.'],
+  VIDEO_TOO_LONG: ['This video is too long', 'Cut it into shorter parts.'],
+  VIDEO_TOO_LARGE: ['This video is too large', 'Try a smaller or shorter version of it, or a lower resolution.'],
+  VIDEO_ENCODE_FAILED: ['The restored video could not be written', 'Please try again.'],
   // API problems (problem+json code).
   ENQUEUE_FAILED: ['The job could not be started', 'The service is busy. Try again in a moment.'],
   SERVICE_UNAVAILABLE: ['The service is busy', 'Nothing was changed. Try again in a moment.'],
@@ -84,6 +93,8 @@ const MESSAGES = {
   INVALID_CURSOR: ['Could not load more jobs', 'Refresh the list.'],
   MALFORMED_PATH: ['The request was refused', 'Its address was not valid.'],
   ROUTE_NOT_FOUND: ['The service does not know this request', 'The page and the API may be different versions.'],
+  INVALID_VIDEO: ['This file is not a video the service reads', 'Choose an MP4, MOV, MKV or WebM video.'],
+  INVALID_UPLOAD_PARTS: ['The upload did not complete', 'Some parts were missing. Upload the video again.'],
   INTERNAL: ['Something went wrong on our side', 'Please try again. If it keeps happening, send us the details below.'],
   // The client's own codes.
   UPLOAD_TOO_LARGE: ['This photo is too large to upload', 'Try a smaller version of it.'],
@@ -360,7 +371,7 @@ async function showResult(job, token) {
     return;
   }
   if (token !== run) return;
-  const name = 'uploadKey' in job.input.source ? 'your photo' : 'the photo';
+  const name = job.input.source !== null && 'uploadKey' in job.input.source ? 'your photo' : 'the photo';
   const afterImage = byId('after', HTMLImageElement);
   afterImage.src = after.src;
   afterImage.alt = `Restored version of ${name}, ${outW} by ${outH} pixels`;
@@ -671,6 +682,12 @@ async function boot() {
   if (tenant) input('tenant').value = tenant;
   makeClient();
   wire();
+  wireMedia({
+    lib,
+    client: () => client,
+    upscale: () => Number(byId('upscale', HTMLSelectElement).value),
+    message: (code) => MESSAGES[code] ?? ['Something went wrong', ''],
+  });
   document.body.dataset.ready = 'true';
   await loadRecent();
 }

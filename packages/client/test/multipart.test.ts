@@ -1,0 +1,126 @@
+// A video's multipart upload by @revive/client against the local stack: the real API handlers, the /s3 proxy's
+// presigned parts, the emulator's multipart API. A fetch wrapper only watches the calls, or fails one on purpose.
+process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+
+import { randomBytes } from 'node:crypto';
+import { GetObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import { createReviveResources, localAwsEnv, localClients } from '@revive/local-aws';
+import type {} from '@revive/local-aws/vitest-setup';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startLocalServer, type LocalServer } from '../../dev-stack/src/server.js';
+import { Revive, ReviveError, type UploadProgress } from '../src/index.js';
+
+const MiB = 1024 * 1024;
+const TENANT = 'client-multipart';
+const aws = inject('localAws');
+const clients = localClients(aws);
+let server: LocalServer;
+let bucket: string;
+let stackEnv: Record<string, string>;
+
+/** Which part a presigned part URL is for; undefined for any other request. */
+const partOf = (url: string) => (new URL(url).searchParams.has('uploadId') ? Number(new URL(url).searchParams.get('partNumber')) : undefined);
+const urlOf = (input: Parameters<typeof fetch>[0]) => (typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+
+beforeAll(async () => {
+  const resources = await createReviveResources(aws, { prefix: `revive-client-mp-${Date.now().toString(36)}` });
+  bucket = resources.bucketName;
+  stackEnv = { ...localAwsEnv(aws, resources) };
+  server = await startLocalServer({ env: { ...process.env, ...stackEnv }, port: 0 });
+});
+afterAll(async () => {
+  await server?.close();
+  clients.s3.destroy();
+  clients.sqs.destroy();
+  clients.dynamodb.destroy();
+});
+
+describe('uploads.createMultipart', () => {
+  it('uploads the parts in parallel up to the concurrency, retries a part that failed once, reports progress, and stores the file', async () => {
+    const file = new Blob([randomBytes(3 * 8 * MiB + 5 * MiB)], { type: 'video/webm' });
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const tries = new Map<number, number>();
+    const watched: typeof fetch = async (input, init) => {
+      const part = partOf(urlOf(input));
+      if (part === undefined) return await fetch(input, init);
+      tries.set(part, (tries.get(part) ?? 0) + 1);
+      // What undici throws when the connection drops mid-request.
+      if (part === 2 && tries.get(part) === 1) throw new TypeError('fetch failed');
+      inFlight++;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      try {
+        return await fetch(input, init);
+      } finally {
+        inFlight--;
+      }
+    };
+    const progress: UploadProgress[] = [];
+    const revive = new Revive({ baseUrl: server.url, tenant: TENANT, fetch: watched });
+    const upload = await revive.uploads.createMultipart(file, { concurrency: 2, partRetryDelayMs: 10, onUploadProgress: (p) => progress.push(p) });
+
+    expect(upload).toMatchObject({ size: file.size, contentType: 'video/webm' });
+    expect(upload.uploadKey.startsWith(`uploads/${TENANT}/`)).toBe(true);
+    expect([...tries.entries()].sort(([a], [b]) => a - b)).toEqual([[1, 1], [2, 2], [3, 1], [4, 1]]);
+    expect(mostInFlight).toBe(2);
+    expect(progress.map((p) => p.totalBytes)).toEqual(Array(4).fill(file.size));
+    expect(progress.map((p) => p.loadedBytes)).toEqual([...progress.map((p) => p.loadedBytes)].sort((a, b) => a - b));
+    expect(progress.at(-1)!.loadedBytes).toBe(file.size);
+    const stored = await clients.s3.send(new GetObjectCommand({ Bucket: bucket, Key: upload.uploadKey }));
+    expect(stored.ContentType).toBe('video/webm');
+    expect(Buffer.from(await stored.Body!.transformToByteArray()).equals(Buffer.from(await file.arrayBuffer()))).toBe(true);
+  });
+
+  it('aborts the upload when a part fails every try, and throws the storage service\'s refusal', async () => {
+    const file = new Blob([randomBytes(6 * MiB)], { type: 'video/mp4' });
+    let partTries = 0;
+    let aborted: { uploadKey: string; uploadId: string; status: number } | undefined;
+    const failing: typeof fetch = async (input, init) => {
+      const url = urlOf(input);
+      if (partOf(url) === 1) {
+        partTries++;
+        return new Response('<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>', { status: 503 });
+      }
+      const res = await fetch(input, init);
+      if (url.endsWith('/uploads/multipart/abort')) aborted = { ...(JSON.parse(String(init?.body)) as { uploadKey: string; uploadId: string }), status: res.status };
+      return res;
+    };
+    const revive = new Revive({ baseUrl: server.url, tenant: TENANT, fetch: failing });
+    const error = await revive.uploads.createMultipart(file, { partAttempts: 3, partRetryDelayMs: 10 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ReviveError);
+    expect(error).toMatchObject({ code: 'UPLOAD_REJECTED', status: 503 });
+    expect((error as ReviveError).detail).toContain('SlowDown');
+    expect(partTries).toBe(3);
+    expect(aborted?.status).toBe(204);
+    // The emulator dropped the upload: a part sent to it now is refused.
+    await expect(
+      clients.s3.send(new UploadPartCommand({ Bucket: bucket, Key: aborted!.uploadKey, UploadId: aborted!.uploadId, PartNumber: 2, Body: new Uint8Array(1) })),
+    ).rejects.toMatchObject({ name: 'NoSuchUpload' });
+  });
+
+  it('does not retry a part the storage refuses for good (an altered URL), and a video over the size limit is refused before any part', async () => {
+    const file = new Blob([randomBytes(1000)], { type: 'video/quicktime' });
+    let partTries = 0;
+    const altering: typeof fetch = async (input, init) => {
+      const url = urlOf(input);
+      if (partOf(url) === undefined) return await fetch(input, init);
+      partTries++;
+      const altered = new URL(url);
+      altered.searchParams.set('partNumber', '9');
+      return await fetch(altered, init);
+    };
+    const revive = new Revive({ baseUrl: server.url, tenant: TENANT, fetch: altering });
+    await expect(revive.uploads.createMultipart(file, { partRetryDelayMs: 10 })).rejects.toMatchObject({ code: 'UPLOAD_REJECTED', status: 403 });
+    expect(partTries).toBe(1);
+
+    const small = await startLocalServer({ env: { ...process.env, ...stackEnv, REVIVE_VIDEO_MAX_BYTES: '999' }, port: 0 });
+    try {
+      partTries = 0;
+      const limited = new Revive({ baseUrl: small.url, tenant: TENANT, fetch: altering });
+      await expect(limited.uploads.createMultipart(file)).rejects.toMatchObject({ code: 'VIDEO_TOO_LARGE', status: 422, retryable: false });
+      expect(partTries).toBe(0);
+    } finally {
+      await small.close();
+    }
+  });
+});
