@@ -2,7 +2,7 @@
 // the service's deploy settings, queue retention, outbox shards, tenant index projection, route throttles and the
 // drain-time alarm. Synthesized
 // without bundling the handlers (they play no part here); stack.test.ts covers the bundled app and cdk-nag.
-import { apiServiceName, DEFAULT_PHOTO_WORK, DEFAULT_WORK_COSTS, estimateWorkSeconds, TABLE_SCHEMA } from '@revive/contract';
+import { API_ROUTES, apiServiceName, DEFAULT_PHOTO_WORK, DEFAULT_WORK_COSTS, estimateWorkSeconds, TABLE_SCHEMA } from '@revive/contract';
 import { SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE, SCALING_SIGNAL_SERVICE } from '../src/scaling-signal/signal.js';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -236,7 +236,8 @@ describe('limits', () => {
   it('every route has its own throttle; polling and listing cannot use the create routes\' budget', () => {
     const [[, stage]] = ofType(cpu, 'AWS::ApiGatewayV2::Stage') as [[string, Resource]];
     const routes = stage.Properties.RouteSettings as Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>;
-    expect(Object.keys(routes).sort()).toEqual(['DELETE /jobs/{id}', 'GET /jobs', 'GET /jobs/{id}', 'GET /openapi.json', 'POST /jobs', 'POST /uploads']);
+    // Every route of the contract's table, each with a throttle of its own.
+    expect(Object.keys(routes).sort()).toEqual(API_ROUTES.map((route) => `${route.method} ${route.path}`).sort());
     expect(routes['POST /jobs']).toEqual({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
     expect(routes['GET /jobs']!.ThrottlingRateLimit).toBeLessThan(routes['POST /jobs']!.ThrottlingRateLimit);
     // The stage is created after the routes its settings name.

@@ -12,8 +12,8 @@ import { createStack, enqueue, isTerminal, startWorkerProcess, upload, waitForRe
 const TENANT = 'tenant-memory';
 const MiB = 2 ** 20;
 /**
- * The issue's job: a noise JPEG of this side (18.7 MiB) at upscale 3 with PNG out, a 13200×13200 result whose PNG is
- * 541 MB, since noise does not compress. Smaller results did not show the leak every time (a 156 MB PNG's bytes were
+ * The issue's job: a noise JPEG of this side (18.7 MiB) at upscale 3 with PNG out, a 13200×13200 result whose PNG was
+ * 541 MB at zlib level 1 and is 385 MB at today's level 2 with adaptive filtering (upscaled noise compresses a little). Smaller results did not show the leak every time (a 156 MB PNG's bytes were
  * sometimes collected within the wait); this one left the worker 540 MiB over its idle RSS 30 s after the job.
  * The emulator holds it in the test's process until the test deletes it.
  */
@@ -75,7 +75,7 @@ afterAll(async () => {
 });
 
 describe('revive serve memory after a large result', () => {
-  it('RSS comes back to the idle worker after a 541 MB PNG result, and stays there after the next job', async () => {
+  it('RSS comes back to the idle worker after a 13200² PNG result of hundreds of MB, and stays there after the next job', async () => {
     const pid = worker.child.pid!;
     // The first job initialises what every job shares (libvips' and onnxruntime's pools): the idle worker is measured after it.
     expect(await runJob(small, { upscale: 2, ext: 'jpg' })).toMatchObject({ status: 'SUCCEEDED' });
@@ -96,7 +96,7 @@ describe('revive serve memory after a large result', () => {
     expect(big).toMatchObject({ status: 'SUCCEEDED', resultWidth: INPUT_SIDE_PX * UPSCALE, resultHeight: INPUT_SIDE_PX * UPSCALE });
     const object = { Bucket: stack.resources.bucketName, Key: big.resultKey! };
     const outputBytes = (await stack.clients.s3.send(new HeadObjectCommand(object))).ContentLength ?? 0;
-    expect(outputBytes).toBeGreaterThan(500e6);
+    expect(outputBytes).toBeGreaterThan(300e6);
     // The emulator holds objects in the test's own process: this one is not needed any more.
     await stack.clients.s3.send(new DeleteObjectCommand(object));
     // The job itself was large: its pixels alone lift RSS by more than the margin checked below.
