@@ -177,6 +177,11 @@ export async function probeVideo(input: string, options: { limits?: VideoLimits;
   const last = pts.at(-1) ?? 0;
   const averageStep = (last - first) / (pts.length - 1);
   const durationSeconds = Number.isFinite(headerDuration) ? headerDuration : (last - first + averageStep) * tick;
+  // The header's duration may be missing (Matroska or WebM muxed to a pipe) or may lie: the frames' own span decides too.
+  const framesSeconds = (last - first + averageStep) * tick;
+  if (limits && framesSeconds > limits.maxDurationSeconds) {
+    throw new PermanentError('VIDEO_TOO_LONG', `${input}'s frames span ${framesSeconds.toFixed(1)} s; the limit is ${limits.maxDurationSeconds} s`);
+  }
   const rotate = stream.side_data_list?.find((d) => d.rotation !== undefined)?.rotation ?? -Number(stream.tags?.rotate ?? 0);
   // The display matrix's angle is counter-clockwise; players (and ffmpeg's autorotate) turn the picture clockwise by its opposite.
   const rotationDegrees = (((Math.round(-rotate / 90) * 90) % 360) + 360) % 360;
