@@ -196,7 +196,7 @@ export const reviveContextSchema = z
     peakJobsPerSecond: z.coerce.number().positive().optional(),
     /** How long queued and running work may take to drain before another task is worth starting (gpu: at least a cold start). @default 120 */
     acceptableLatencySeconds: z.coerce.number().positive().optional(),
-    /** Seconds of task time of the default photo (1 MP, upscale 2, one face) at the task's concurrency: scales the per-unit work costs (see `pnpm bench`). @default 60 (cpu), 3.5 (gpu) */
+    /** Seconds of task time of the default photo (1 MP, upscale 2, one face) at the task's concurrency: scales the per-unit work costs (see `pnpm bench`). @default 2.34 (cpu: DEFAULT_PHOTO_WORK at the measured DEFAULT_WORK_COSTS.cpu), 3.5 (gpu) */
     secondsPerJob: z.coerce.number().positive().optional(),
     /** REVIVE_CONCURRENCY: jobs one task runs at once. @default 1 (cpu), 2 (gpu) */
     workerConcurrency: int(1, 64).optional(),
