@@ -104,7 +104,11 @@ export class VideoTask implements JobTask {
   private async plan(job: JobMessage, video: JobRecord, context: TaskContext): Promise<TaskYield | undefined> {
     const { signal } = context;
     context.startBudget();
-    if (job.source.kind === 'url') await this.copySource(job, job.source.url, context);
+    // A URL source's size is known only once copied: the copy may take as long as the largest it is allowed to be.
+    if (job.source.kind === 'url') {
+      context.workFound({ bytes: this.settings.maxBytes });
+      await this.copySource(job, job.source.url, context);
+    }
     const input = await videoInput(job, this.deps.objects);
     const probe = await probeVideo(input, { limits: { maxDurationSeconds: this.settings.maxDurationSeconds, maxPixelsPerFrame: this.settings.maxPixelsPerFrame }, signal });
     if (probe.sizeBytes !== undefined && probe.sizeBytes > this.settings.maxBytes) {
@@ -112,6 +116,7 @@ export class VideoTask implements JobTask {
     }
     const plans = planSegments(probe, this.settings.framesPerSegment === undefined ? {} : { framesPerSegment: this.settings.framesPerSegment });
     if (plans.length === 0) throw new PermanentError('VIDEO_UNREADABLE', 'the video has no frames');
+    context.workFound({ bytes: job.source.kind === 'url' ? (probe.sizeBytes ?? this.settings.maxBytes) : 0, children: plans.length });
     await this.deps.objects.putResult(probeKey(job.tenantId, job.jobId), Buffer.from(JSON.stringify(probe)), 'application/json', { signal });
     if (context.abandoned) return undefined;
     const now = new Date();
@@ -216,6 +221,8 @@ export class VideoTask implements JobTask {
     await mkdir(dir, { recursive: true });
     try {
       const probe = await readProbe(this.deps.objects, job.tenantId, job.jobId);
+      // Every segment fetched, every frame muxed with the input's other streams (read whole), the result uploaded.
+      context.workFound({ bytes: probe.sizeBytes ?? this.settings.maxBytes, frames: probe.video.frameCount, children: total });
       const files = await Promise.all(
         ordered.map(async (segment, i) => {
           const file = path.join(dir, `${String(i).padStart(5, '0')}.mp4`);
