@@ -287,6 +287,7 @@ export class JobLifecycle {
         this.log.warn('lost the lease before recording success; another worker owns the job now', logKeys);
         return;
       }
+      if (result.afterSuccess !== undefined) await result.afterSuccess().catch((e: unknown) => this.log.warn("could not clean up after the success; the bucket's lifecycle rules will", { ...logKeys, error: describeThrown(e) }));
       // The outcome is durable now: a failed delete only means a redelivery, which finds SUCCEEDED and deletes it.
       await queue.delete(active.receiptHandle).catch((e: unknown) => this.log.warn('could not delete the message of a succeeded job; it will be redelivered and skipped', { ...logKeys, error: describeThrown(e) }));
       const durationMs = finishedAt.getTime() - startedAt.getTime();

@@ -47,6 +47,11 @@ export interface TaskResult {
   readonly failure?: { readonly code: JobErrorCode; readonly message: string };
   /** The frames a video segment restored: added to its video's `framesDone` when its end is counted. */
   readonly frames?: number;
+  /**
+   * Run once the success is recorded, never before: deletes what the job worked from (a video's probe and segments).
+   * Run earlier, a final write that failed would leave the retry nothing to finish from. Its errors are only logged.
+   */
+  readonly afterSuccess?: () => Promise<void>;
   /** Keys added to the "job succeeded" log line. */
   readonly logKeys?: Readonly<Record<string, unknown>>;
 }

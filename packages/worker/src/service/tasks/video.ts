@@ -190,8 +190,8 @@ export class VideoTask implements JobTask {
   /**
    * The fan-in: recounts the segments (a segment's end its worker could not count is counted now); a segment that
    * failed fails the video with SEGMENT_FAILED (its code and message in the reason); segments still out: wait. Else
-   * the segments are fetched, assembled with the input's audio and subtitles, and the result uploaded; the work
-   * folder is deleted whatever the end.
+   * the segments are fetched, assembled with the input's audio and subtitles, and the result uploaded; the bucket's
+   * work folder is deleted once the success is recorded (or at once when a segment failed).
    */
   private async finish(job: JobMessage, video: JobRecord, context: TaskContext): Promise<TaskResult | TaskYield | undefined> {
     const total = video.childrenTotal!;
@@ -238,7 +238,6 @@ export class VideoTask implements JobTask {
       const key = resultKey(job.tenantId, job.jobId, extension.slice(1), context.attempt);
       const contentType = extension === '.mkv' ? 'video/x-matroska' : extension === '.mov' ? 'video/quicktime' : 'video/mp4';
       await this.deps.objects.putResultFile(key, output, (await stat(output)).size, contentType, { signal });
-      await this.cleanUp(job, segments);
       const facesRestored = ordered.reduce((sum, s) => sum + (s!.facesRestored ?? 0), 0);
       const timingsMs: Record<string, number> = {};
       for (const s of ordered) for (const [stage, ms] of Object.entries(s!.timingsMs ?? {})) timingsMs[stage] = (timingsMs[stage] ?? 0) + ms;
@@ -253,6 +252,8 @@ export class VideoTask implements JobTask {
           faces: [],
           timingsMs,
         },
+        // Only once the success is recorded: a final write that fails leaves the retry its probe and segments.
+        afterSuccess: () => this.cleanUp(job, segments),
         logKeys: { segments: total, frames: probe.video.frameCount },
       };
     } finally {
