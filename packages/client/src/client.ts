@@ -322,7 +322,7 @@ export class Revive {
 
   /**
    * Restore a video: a File or Blob is uploaded in parts (in parallel, each failed part retried, progress reported),
-   * a string is an http(s) URL the worker fetches. Resolves with the SUCCEEDED job, whose `output.url` is the MP4;
+   * a string is an http(s) URL the worker fetches. Resolves with the SUCCEEDED job, whose `output.url` is the restored video (MP4, or Matroska `.mkv` for an MKV or WebM input);
    * throws JOB_FAILED (the job's `error.code` says why: VIDEO_TOO_LONG, SEGMENT_FAILED…) or JOB_CANCELED otherwise.
    */
   async restoreVideo(fileOrUrl: Blob | string, options: RestoreVideoOptions = {}): Promise<SucceededJob> {

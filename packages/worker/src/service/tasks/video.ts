@@ -112,7 +112,7 @@ export class VideoTask implements JobTask {
     const input = await videoInput(job, this.deps.objects);
     const probe = await probeVideo(input, { limits: { maxDurationSeconds: this.settings.maxDurationSeconds, maxPixelsPerFrame: this.settings.maxPixelsPerFrame }, signal });
     if (probe.sizeBytes !== undefined && probe.sizeBytes > this.settings.maxBytes) {
-      throw new PermanentError('SOURCE_TOO_LARGE', `the video is ${probe.sizeBytes} bytes; the worker takes at most ${this.settings.maxBytes} (REVIVE_VIDEO_MAX_BYTES)`);
+      throw new PermanentError('VIDEO_TOO_LARGE', `the video is ${probe.sizeBytes} bytes; the worker takes at most ${this.settings.maxBytes} (REVIVE_VIDEO_MAX_BYTES)`);
     }
     const plans = planSegments(probe, this.settings.framesPerSegment === undefined ? {} : { framesPerSegment: this.settings.framesPerSegment });
     if (plans.length === 0) throw new PermanentError('VIDEO_UNREADABLE', 'the video has no frames');
