@@ -396,7 +396,7 @@ export class Revive {
       });
       const done = await this.request<CompleteMultipartUploadResponse>('POST', '/uploads/multipart/complete', {
         body: { ...ids, parts },
-        // Completing twice is harmless: a second try after a lost answer finds the upload gone (UPLOAD_NOT_FOUND).
+        // Completing twice is harmless: after a lost answer, the API answers a second try with the same parts 200 again.
         retryNonIdempotent: true,
         ...(signal && { signal }),
       });

@@ -247,7 +247,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       ...JSON_BODY_ERRORS,
       UNAUTHENTICATED,
       { code: 'FORBIDDEN_UPLOAD_KEY', status: 403, when: "uploadKey is not under the caller's tenant" },
-      { code: 'UPLOAD_NOT_FOUND', status: 422, when: 'no such multipart upload: a wrong uploadId, or one already completed, aborted or expired' },
+      { code: 'UPLOAD_NOT_FOUND', status: 422, when: 'no such multipart upload: a wrong uploadId, or one aborted or expired (completing again with the same parts after a lost answer is 200)' },
       { code: 'INVALID_UPLOAD_PARTS', status: 422, when: 'a part was not uploaded, an ETag does not match its part, the parts are not in ascending order, or a part other than the last is under 5 MiB' },
       { code: 'VIDEO_TOO_LARGE', status: 422, when: 'the completed object is over the video size limit (it is deleted)' },
       { code: 'SERVICE_UNAVAILABLE', status: 503, when: 'the bucket did not answer in time; retry with the same body', headers: RETRY_AFTER },
