@@ -100,7 +100,11 @@ export class JobDeadline {
   private startedAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly settings: JobBudgetSettings) {}
+  /** `onBudget` hears each budget armed (the health check's wedge limit follows a budget that grew). */
+  constructor(
+    private readonly settings: JobBudgetSettings,
+    private readonly onBudget?: (seconds: number) => void,
+  ) {}
 
   get signal(): AbortSignal {
     return this.controller.signal;
@@ -125,6 +129,7 @@ export class JobDeadline {
 
   private arm(budget: JobBudget): void {
     clearTimeout(this.timer);
+    this.onBudget?.(budget.seconds);
     const leftMs = Math.max(0, budget.seconds * 1000 - (performance.now() - (this.startedAt ?? 0)));
     this.timer = setTimeout(
       () => this.controller.abort(new PermanentError('JOB_TIMEOUT', `the job ran past its budget of ${budget.seconds} s (${budget.explanation}) and was stopped`)),

@@ -58,7 +58,7 @@ function harness(jobTask: JobTask, settings: Partial<JobLifecycleSettings> = {},
     changeVisibility: async (_r: string, s: number) => void calls.push(s === VISIBILITY_SECONDS ? 'visibility:extend' : `visibility:${s === 0 ? 0 : s > 0 ? '>0' : s}`),
   } as unknown as JobQueueConsumer;
   const dispatcher = { deliver: async (r: JobRecord) => void webhooks.push(r) } as unknown as WebhookDispatcher;
-  const health = { jobStarted: () => undefined, jobEnded: () => undefined } as unknown as HealthReporter;
+  const health = { jobStarted: () => undefined, jobBudgetSet: () => undefined, jobEnded: () => undefined } as unknown as HealthReporter;
   const lifecycle = new JobLifecycle(
     { store, queue, objects: { presignResult: async (key) => `https://bucket.example/${key}`, deleteObjects: async () => undefined }, webhooks: dispatcher, health, telemetry: new Telemetry({ logLevel: 'SILENT' }) },
     { workerId: 'w', visibilityTimeoutSeconds: VISIBILITY_SECONDS, heartbeatIntervalMs: 60_000, maxReceiveCount: 3, jobTtlDays: 1, jobTimeoutSeconds: 600, ...settings },

@@ -77,6 +77,7 @@ export interface JobLifecycleDeps {
 /** A job a slot is running, so that shutdown can release it. */
 interface ActiveJob {
   readonly jobId: string;
+  readonly slot: number;
   readonly receiptHandle: string;
   readonly done: Promise<void>;
   /** Set when shutdown has released the job: its outcome must not be written any more. */
@@ -178,7 +179,7 @@ export class JobLifecycle {
       return undefined;
     }
     let resolveDone!: () => void;
-    const active: ActiveJob = { jobId: job.jobId, receiptHandle, done: new Promise((r) => (resolveDone = r)), released: false, leaseLost: false };
+    const active: ActiveJob = { jobId: job.jobId, slot, receiptHandle, done: new Promise((r) => (resolveDone = r)), released: false, leaseLost: false };
     this.active.set(slot, active);
     this.deps.onActiveChange?.(this.active.size);
     this.deps.health.jobStarted(slot, job.jobId);
@@ -253,7 +254,7 @@ export class JobLifecycle {
       baseSeconds: this.settings.jobTimeoutSeconds,
       ...(this.settings.jobTimeoutPerFaceSeconds !== undefined && { perFaceSeconds: this.settings.jobTimeoutPerFaceSeconds }),
       ...(this.settings.jobTimeoutPerMegapixelSeconds !== undefined && { perMegapixelSeconds: this.settings.jobTimeoutPerMegapixelSeconds }),
-    });
+    }, (seconds) => this.deps.health.jobBudgetSet(active.slot, seconds));
     const context: TaskContext = {
       owner: this.settings.workerId,
       attempt: record.attempts,
