@@ -91,6 +91,13 @@ describe('POST /uploads/multipart', () => {
     expect(head.ContentType).toBe('video/webm');
     const stored = await clients.s3.send(new GetObjectCommand({ Bucket: resources.bucketName, Key: upload.upload_key }));
     expect(Buffer.from(await stored.Body!.transformToByteArray()).equals(file)).toBe(true);
+
+    // A retry after a lost answer: the upload is gone, but the object these parts made is there, so it is done.
+    const again = await complete({ uploadKey: upload.upload_key, uploadId: upload.upload_id, parts });
+    expect([again.statusCode, bodyOf<CompleteMultipartUploadResponse>(again)]).toEqual([200, { upload_key: upload.upload_key }]);
+    const otherParts = parts.map((part) => ({ ...part, etag: '"0123456789abcdef0123456789abcdef"' }));
+    const other = await complete({ uploadKey: upload.upload_key, uploadId: upload.upload_id, parts: otherParts });
+    expect([other.statusCode, bodyOf<Problem>(other).code]).toEqual([422, 'UPLOAD_NOT_FOUND']);
   });
 
   it('takes up to 10,000 parts of at least 5 MiB: 512 parts of 8 MiB for the 4 GiB limit', async () => {

@@ -322,7 +322,7 @@ export class Revive {
 
   /**
    * Restore a video: a File or Blob is uploaded in parts (in parallel, each failed part retried, progress reported),
-   * a string is an http(s) URL the worker fetches. Resolves with the SUCCEEDED job, whose `output.url` is the MP4;
+   * a string is an http(s) URL the worker fetches. Resolves with the SUCCEEDED job, whose `output.url` is the restored video (MP4, or Matroska `.mkv` for an MKV or WebM input);
    * throws JOB_FAILED (the job's `error.code` says why: VIDEO_TOO_LONG, SEGMENT_FAILED…) or JOB_CANCELED otherwise.
    */
   async restoreVideo(fileOrUrl: Blob | string, options: RestoreVideoOptions = {}): Promise<SucceededJob> {
@@ -396,7 +396,7 @@ export class Revive {
       });
       const done = await this.request<CompleteMultipartUploadResponse>('POST', '/uploads/multipart/complete', {
         body: { ...ids, parts },
-        // Completing twice is harmless: a second try after a lost answer finds the upload gone (UPLOAD_NOT_FOUND).
+        // Completing twice is harmless: after a lost answer, the API answers a second try with the same parts 200 again.
         retryNonIdempotent: true,
         ...(signal && { signal }),
       });

@@ -247,7 +247,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       ...JSON_BODY_ERRORS,
       UNAUTHENTICATED,
       { code: 'FORBIDDEN_UPLOAD_KEY', status: 403, when: "uploadKey is not under the caller's tenant" },
-      { code: 'UPLOAD_NOT_FOUND', status: 422, when: 'no such multipart upload: a wrong uploadId, or one already completed, aborted or expired' },
+      { code: 'UPLOAD_NOT_FOUND', status: 422, when: 'no such multipart upload: a wrong uploadId, or one aborted or expired (completing again with the same parts after a lost answer is 200)' },
       { code: 'INVALID_UPLOAD_PARTS', status: 422, when: 'a part was not uploaded, an ETag does not match its part, the parts are not in ascending order, or a part other than the last is under 5 MiB' },
       { code: 'VIDEO_TOO_LARGE', status: 422, when: 'the completed object is over the video size limit (it is deleted)' },
       { code: 'SERVICE_UNAVAILABLE', status: 503, when: 'the bucket did not answer in time; retry with the same body', headers: RETRY_AFTER },
@@ -320,7 +320,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     operationId: 'createVideo',
     summary: 'Create a video restoration job',
     description:
-      'The video (MP4, MOV, MKV or WebM; upload it with POST /uploads/multipart) is probed, split into segments that the workers restore side by side, and reassembled with its audio and subtitles untouched. `progress` counts segments and frames; `output.url` is the MP4 once SUCCEEDED. A video the worker cannot take (too long, too large, no video stream, undecodable) ends FAILED with a VIDEO_* code.',
+      'The video (MP4, MOV, MKV or WebM; upload it with POST /uploads/multipart) is probed, split into segments that the workers restore side by side, and reassembled with its audio and subtitles untouched. `progress` counts segments and frames; `output.url` is the restored video once SUCCEEDED: an MP4 for MP4 and MOV input, Matroska (.mkv) for MKV and WebM input. A video the worker cannot take (too long, too large, no video stream, undecodable) ends FAILED with a VIDEO_* code.',
     headers: IDEMPOTENCY_HEADER,
     requestBody: { name: 'CreateVideoRequest', schema: createVideoRequestSchema, required: true },
     responses: [CREATED_JOB],
@@ -399,7 +399,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     operationId: 'cancelJob',
     summary: 'Cancel a QUEUED job, or a QUEUED or RUNNING album or video',
     description:
-      'The worker skips a CANCELED job. A photo that already started runs to its end. An album or a video can be canceled while it runs: its photos or segments not started yet are skipped, those under way finish, and the album or video ends CANCELED (one webhook).',
+      'The worker skips a CANCELED job. A photo that already started runs to its end. An album or a video can be canceled while it runs: its photos or segments not started yet are skipped, those under way finish, and the album or video ends CANCELED. A cancel sends no webhook: this answer is the confirmation.',
     pathParameters: jobPath,
     responses: [{ status: 200, description: 'The canceled job.', body: job }],
     errors: [

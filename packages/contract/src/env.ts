@@ -173,7 +173,7 @@ export const workerEnvSchema = z.object({
    * what a job may ask for. The others are counted in the record (`facesDetected`, `facesRestored`). @default 50
    */
   REVIVE_MAX_FACES: intFrom(1, MAX_FACES_LIMIT).default(DEFAULT_MAX_FACES),
-  /** Largest video a video job reads (upload or URL), in bytes; larger fails SOURCE_TOO_LARGE. @default 4 GiB (DEFAULT_VIDEO_MAX_BYTES) */
+  /** Largest video a video job reads (upload or URL), in bytes; larger fails VIDEO_TOO_LARGE (the API's code for it). @default 4 GiB (DEFAULT_VIDEO_MAX_BYTES) */
   REVIVE_VIDEO_MAX_BYTES: intFrom(1, 2 ** 40).default(DEFAULT_VIDEO_MAX_BYTES),
   /** Longest video restored, in seconds; longer fails VIDEO_TOO_LONG before any segment runs. @default 600 */
   REVIVE_VIDEO_MAX_DURATION_SECONDS: intFrom(1, 86_400).default(DEFAULT_VIDEO_MAX_DURATION_SECONDS),

@@ -33,7 +33,7 @@ export const JOB_ERROR_CODES = [
   'VIDEO_UNREADABLE', // ffprobe or ffmpeg could not read the video: truncated, undecodable, or not a video (a photo renamed .mp4)
   'VIDEO_NO_VIDEO_STREAM', // the file holds no video stream (audio only, subtitles only)
   'VIDEO_TOO_LONG', // longer than the worker's maximum duration, or more frames than it takes
-  'VIDEO_TOO_LARGE', // frames of more pixels than the worker's maximum
+  'VIDEO_TOO_LARGE', // more bytes (REVIVE_VIDEO_MAX_BYTES), or frames of more pixels, than the worker's maximum
   'VIDEO_ENCODE_FAILED', // ffmpeg could not encode or assemble the restored video
   'INTERNAL', // a bug; the reason says what happened
 ] as const;

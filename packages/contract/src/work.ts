@@ -35,13 +35,15 @@ export type WorkMode = 'cpu' | 'gpu';
 
 /**
  * Default per-unit costs per mode, until the worker's own measurements (WORKER_METRICS.workCostSeconds*) are
- * published: the one place to change them. Chosen so that DEFAULT_PHOTO_WORK costs what the infra's
- * `secondsPerJob` default says (cpu 60 s, gpu 3.5 s per job at the task's concurrency). Placeholders until the
- * measurement of a GFPGAN-sized stand-in replaces them.
- * @default cpu { secondsPerFrame: 8, secondsPerOutputMegapixel: 3, secondsPerFace: 40 }, gpu { secondsPerFrame: 0.5, secondsPerOutputMegapixel: 0.25, secondsPerFace: 2 }
+ * published: the one place to change them. CPU: measured with the GFPGAN-sized stand-in on 2 vCPU (2026-12-06,
+ * docs/decisions/gfpgan-stand-in.md): 3.76 CPU s per face at 2 intra-op threads (≈ 1.9 task-seconds), 0.071 CPU s per
+ * output megapixel for every other stage (≈ 0.036), and about 0.3 s per photo of fetch, decode, detection and upload.
+ * GPU: no GPU was lent to measure one; 2 s per face (GFPGAN on a T4 at batch 1) and the CPU-side stages on 4 vCPU.
+ * The infra's `secondsPerJob` default is DEFAULT_PHOTO_WORK at these costs.
+ * @default cpu { secondsPerFrame: 0.3, secondsPerOutputMegapixel: 0.036, secondsPerFace: 1.9 }, gpu { secondsPerFrame: 0.5, secondsPerOutputMegapixel: 0.25, secondsPerFace: 2 }
  */
 export const DEFAULT_WORK_COSTS: Readonly<Record<WorkMode, WorkCosts>> = {
-  cpu: { secondsPerFrame: 8, secondsPerOutputMegapixel: 3, secondsPerFace: 40 },
+  cpu: { secondsPerFrame: 0.3, secondsPerOutputMegapixel: 0.036, secondsPerFace: 1.9 },
   gpu: { secondsPerFrame: 0.5, secondsPerOutputMegapixel: 0.25, secondsPerFace: 2 },
 };
 

@@ -79,19 +79,32 @@ interface Scenario {
   readonly jobs: SimJob[];
   readonly options?: SimOptions;
 }
+/**
+ * Each scenario's load in busy tasks (task-seconds of work per second), not in jobs per second: a rate of jobs asks
+ * for a different share of the fleet at every job length, and with the measured CPU photo (2.3 s instead of the
+ * 60 s placeholder) the same rates asked for less than one task, so every ratio measured the one-task minimum and
+ * the cold starts. Steady: 15 busy tasks on CPU, 7 on GPU. The daily sine peaks at 15 busy tasks in both modes
+ * (GPU was 0.5 jobs/s = 1.75 busy tasks at the peak, nights of a few jobs an hour: that shape is the trickles').
+ * Bursts: 500 CPU jobs of 60 s (500 task-minutes) and 500 GPU photos (29 task-minutes).
+ */
+const LOAD: Readonly<Record<Mode, { steadyTasks: number; dailyPeakTasks: number; burstTaskSeconds: number }>> = {
+  cpu: { steadyTasks: 15, dailyPeakTasks: 15, burstTaskSeconds: 500 * 60 },
+  gpu: { steadyTasks: 7, dailyPeakTasks: 15, burstTaskSeconds: 500 * 3.5 },
+};
 function scenarios(mode: Mode): Scenario[] {
   const photo = DEFAULT_SECONDS_PER_JOB[mode];
-  // Rates that ask for about the same share of a 50-task fleet in both modes.
-  const steadyRate = mode === 'gpu' ? 2 : 0.25;
-  const dailyPeak = mode === 'gpu' ? 0.5 : 0.25;
+  const load = LOAD[mode];
+  const steadyRate = load.steadyTasks / photo;
+  const dailyPeak = load.dailyPeakTasks / photo;
+  const burst = Math.round(load.burstTaskSeconds / photo);
   const segment = photo * (60 / 3.5);
   const ramp = (t: number) => Math.min(1, t / HOUR_S) * steadyRate;
   return [
     { name: 'steady 2 h', kind: 'steady', jobs: jobs(poissonTimes(() => steadyRate, steadyRate, 2 * HOUR_S, 7), photo, 8) },
     { name: 'daily sine 2 d', kind: 'steady', jobs: jobs(poissonTimes((t) => (dailyPeak * (1 - Math.cos((2 * Math.PI * t) / DAY_S))) / 2, dailyPeak, 2 * DAY_S, 11), photo, 12) },
     { name: 'daily 2 d, 180 s lag', kind: 'steady', jobs: jobs(poissonTimes((t) => (dailyPeak * (1 - Math.cos((2 * Math.PI * t) / DAY_S))) / 2, dailyPeak, 2 * DAY_S, 11), photo, 12), options: { metricLagSeconds: 180 } },
-    { name: 'burst 500', kind: 'burst', jobs: jobs(Array.from({ length: 500 }, () => 0), photo, 13) },
-    { name: 'burst 500, 180 s lag', kind: 'burst', jobs: jobs(Array.from({ length: 500 }, () => 0), photo, 13), options: { metricLagSeconds: 180 } },
+    { name: `burst ${burst}`, kind: 'burst', jobs: jobs(Array.from({ length: burst }, () => 0), photo, 13) },
+    { name: `burst ${burst}, 180 s lag`, kind: 'burst', jobs: jobs(Array.from({ length: burst }, () => 0), photo, 13), options: { metricLagSeconds: 180 } },
     {
       name: 'mixed photos + segments',
       kind: 'length',
@@ -106,7 +119,7 @@ function scenarios(mode: Mode): Scenario[] {
       {
         name: `outage in burst (${missingAs})`,
         kind: 'outage',
-        jobs: jobs(Array.from({ length: 500 }, () => 120), photo, 33),
+        jobs: jobs(Array.from({ length: burst }, () => 120), photo, 33),
         options: { signalOutages: [[60, 660]], missingAs },
       },
       {

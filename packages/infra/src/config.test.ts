@@ -80,7 +80,8 @@ describe('loadReviveConfig', () => {
   });
 
   it('sizes maxTasks from a peak rate at 80 % busy', () => {
-    expect(load({ ...REQUIRED, peakJobsPerSecond: 2 }).maxTasks).toBe(150);
+    // 2 jobs/s × 2.34 s ÷ 0.8 = 5.85 tasks (cpu); 2 × 3.5 ÷ 0.8 = 8.75 (gpu).
+    expect(load({ ...REQUIRED, peakJobsPerSecond: 2 }).maxTasks).toBe(6);
     expect(load({ ...REQUIRED, ...GPU, peakJobsPerSecond: 2 }).maxTasks).toBe(9);
   });
 
@@ -145,7 +146,7 @@ describe('loadReviveConfig', () => {
   it("derives maxTasks from peakJobsPerSecond on top of the repository's cdk.json context", () => {
     const cdkJson = JSON.parse(readFileSync(CDK_JSON_PATH, 'utf8')) as { context: Record<string, unknown> };
     const settings = Object.fromEntries(Object.entries(cdkJson.context).filter(([key]) => !key.startsWith('@')));
-    expect(load({ ...settings, ...REQUIRED, peakJobsPerSecond: '2' }).maxTasks).toBe(150);
+    expect(load({ ...settings, ...REQUIRED, peakJobsPerSecond: '2' }).maxTasks).toBe(6);
     expect(load({ ...settings, ...REQUIRED, ...GPU, peakJobsPerSecond: '2' }).maxTasks).toBe(9);
     // Without it, the code's default applies.
     expect(load({ ...settings, ...REQUIRED }).maxTasks).toBe(DEFAULT_MAX_TASKS);

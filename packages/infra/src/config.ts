@@ -1,4 +1,4 @@
-import { DEFAULT_DETECTOR, DEFAULT_JOB_TTL_DAYS, DEFAULT_RESTORER, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, MODEL_MANIFEST, type ModelRole } from '@revive/contract';
+import { DEFAULT_DETECTOR, DEFAULT_PHOTO_WORK, DEFAULT_WORK_COSTS, estimateWorkSeconds, DEFAULT_JOB_TTL_DAYS, DEFAULT_RESTORER, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, MODEL_MANIFEST, type ModelRole } from '@revive/contract';
 import { z } from 'zod';
 import {
   DEFAULT_SCALE_IN_EVALUATION_PERIODS,
@@ -39,11 +39,14 @@ export const DEFAULT_MIN_TASKS = 0;
 /** @default 4 */
 export const DEFAULT_MAX_TASKS = 4;
 /**
- * Seconds of task time per job at the mode's concurrency (1 / a task's throughput). CPU: GFPGAN 1.4 at 512 px on
- * 2 Fargate vCPU. GPU: 5 s per job on a T4 with one slot, of which about 1.5 s is decode, detection, paste and
- * encode on the CPU; a second slot overlaps those with the next job's inference (see docs/decisions/scaling-signal.md).
+ * Seconds of task time per job at the mode's concurrency (1 / a task's throughput): the default photo
+ * (DEFAULT_PHOTO_WORK: 1 MP at upscale 2, one face) at the mode's DEFAULT_WORK_COSTS. CPU: ≈ 2.3 s, from the
+ * GFPGAN-sized stand-in measured on 2 vCPU. GPU: 3.5 s, an estimate (no GPU was lent to measure it).
  */
-export const DEFAULT_SECONDS_PER_JOB = { cpu: 60, gpu: 3.5 } as const;
+export const DEFAULT_SECONDS_PER_JOB = {
+  cpu: Math.round(estimateWorkSeconds(DEFAULT_PHOTO_WORK, DEFAULT_WORK_COSTS.cpu) * 100) / 100,
+  gpu: 3.5,
+} as const;
 /** How long a job may wait before a CPU task is worth starting. @default 120 */
 export const DEFAULT_ACCEPTABLE_LATENCY_SECONDS = 120;
 /** Jobs one task runs at once (REVIVE_CONCURRENCY): one per 2-vCPU Fargate task, two per GPU. */
@@ -193,7 +196,7 @@ export const reviveContextSchema = z
     peakJobsPerSecond: z.coerce.number().positive().optional(),
     /** How long queued and running work may take to drain before another task is worth starting (gpu: at least a cold start). @default 120 */
     acceptableLatencySeconds: z.coerce.number().positive().optional(),
-    /** Seconds of task time of the default photo (1 MP, upscale 2, one face) at the task's concurrency: scales the per-unit work costs (see `pnpm bench`). @default 60 (cpu), 3.5 (gpu) */
+    /** Seconds of task time of the default photo (1 MP, upscale 2, one face) at the task's concurrency: scales the per-unit work costs (see `pnpm bench`). @default 2.34 (cpu: DEFAULT_PHOTO_WORK at the measured DEFAULT_WORK_COSTS.cpu), 3.5 (gpu) */
     secondsPerJob: z.coerce.number().positive().optional(),
     /** REVIVE_CONCURRENCY: jobs one task runs at once. @default 1 (cpu), 2 (gpu) */
     workerConcurrency: int(1, 64).optional(),

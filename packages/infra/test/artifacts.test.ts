@@ -157,8 +157,8 @@ describe('models: what synth accepts, the image bakes', () => {
     const template = JSON.parse(readFileSync(join(outdir, 'Revive.template.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
     const targets = Object.values(template.Resources).filter((r) => r.Type === 'AWS::ApplicationAutoScaling::ScalableTarget');
     expect(targets).toHaveLength(1);
-    // cpu: 2 jobs/s × 60 s a job at 80 % busy.
-    expect(targets[0]!.Properties.MaxCapacity).toBe(150);
+    // cpu: 2 jobs/s × 2.34 s a job at 80 % busy = 5.85 tasks.
+    expect(targets[0]!.Properties.MaxCapacity).toBe(6);
   }, 300_000);
 
   it('refuses an unbakeable restorer through the CDK CLI too', async () => {

@@ -73,7 +73,10 @@ describe('scaling on work', () => {
     expect(estimateWorkSeconds(DEFAULT_PHOTO_WORK, settings.workCosts)).toBeCloseTo(DEFAULT_SECONDS_PER_JOB[mode], 9);
     // secondsPerJob scales every per-unit cost alike.
     const doubled = readScaling(synth({ workerMode: mode, secondsPerJob: DEFAULT_SECONDS_PER_JOB[mode] * 2 })).signal!;
-    expect(doubled.workCosts.secondsPerFace).toBeCloseTo(2 * DEFAULT_WORK_COSTS[mode].secondsPerFace, 9);
+    expect(doubled.workCosts.secondsPerFace).toBeCloseTo(2 * settings.workCosts.secondsPerFace, 9);
+    expect(doubled.workCosts.secondsPerOutputMegapixel).toBeCloseTo(2 * settings.workCosts.secondsPerOutputMegapixel, 9);
+    // The default costs are DEFAULT_WORK_COSTS up to the rounding of secondsPerJob (cpu 2.344 s → 2.34).
+    expect(settings.workCosts.secondsPerFace).toBeCloseTo(DEFAULT_WORK_COSTS[mode].secondsPerFace, 2);
   });
 
   it.each(['cpu', 'gpu'] as const)('%s: the Lambda runs every minute, one at a time, never retried, within its minute', (mode) => {
@@ -255,7 +258,10 @@ describe('limits', () => {
     // 50 ten-minute jobs are 30,000 task-seconds: 600 s at 50 tasks, whatever their count.
     expect(compile(expression)({ work: 30_000, visible: 0, inFlight: 50 })).toBeCloseTo(600, 6);
     expect(compile(expression)({ work: 200_000, visible: 10, inFlight: 50 })).toBeGreaterThan(3600);
-    // Without the signal: 50 tasks at 60 s a job, 0.8333 jobs/s; 3,000 queued and 50 running take an hour and a bit.
-    expect(compile(expression)({ work: undefined, visible: 3000, inFlight: 50 })).toBeCloseTo(3050 / (50 / 60), 3);
+    // Without the signal, at the default photo: 50 tasks at 2.34 s a job clear 21.4 jobs/s; 80,000 queued and 50
+    // running take an hour and a bit.
+    const perJob = DEFAULT_SECONDS_PER_JOB.cpu;
+    expect(compile(expression)({ work: undefined, visible: 80_000, inFlight: 50 })).toBeCloseTo(80_050 / (50 / perJob), 3);
+    expect(compile(expression)({ work: undefined, visible: 80_000, inFlight: 50 })).toBeGreaterThan(3600);
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -140,7 +141,8 @@ export class MediaBucket {
 
   /**
    * Completes a multipart upload and resolves with the object's size. S3's refusals of the caller's parts are
-   * ClientErrors: NoSuchUpload is 422 UPLOAD_NOT_FOUND; InvalidPart, InvalidPartOrder and EntityTooSmall are 422
+   * ClientErrors: NoSuchUpload is 422 UPLOAD_NOT_FOUND, unless the object those parts make is there (a retry after a
+   * lost answer: completing twice is 200 twice); InvalidPart, InvalidPartOrder and EntityTooSmall are 422
    * INVALID_UPLOAD_PARTS.
    */
   async completeMultipartUpload(key: string, uploadId: string, parts: readonly { partNumber: number; etag: string }[], signal?: AbortSignal): Promise<number> {
@@ -157,6 +159,9 @@ export class MediaBucket {
     } catch (error) {
       const name = (error as { name?: string }).name ?? '';
       if (name === 'NoSuchUpload') {
+        // A retry whose first try completed (its answer was lost) finds the upload gone: the object those parts made is the answer.
+        const completed = await this.completedSize(key, parts, signal);
+        if (completed !== undefined) return completed;
         throw new ClientError(422, 'UPLOAD_NOT_FOUND', 'No such multipart upload: the uploadId is wrong, or the upload was completed, aborted or expired.', { cause: error });
       }
       if (['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall'].includes(name)) {
@@ -170,6 +175,24 @@ export class MediaBucket {
     } catch (error) {
       throw unavailable('read the completed upload', error);
     }
+  }
+
+  /**
+   * The size of `key` when it is the object that completing these very parts made (S3's multipart ETag: the MD5 of the
+   * parts' MD5s, then the part count); undefined when there is no such object, or it holds other bytes.
+   */
+  private async completedSize(key: string, parts: readonly { partNumber: number; etag: string }[], signal?: AbortSignal): Promise<number | undefined> {
+    let head;
+    try {
+      head = await this.dataClient.send(new HeadObjectCommand({ Bucket: this.bucketName, Key: key }), callOptions(signal));
+    } catch (error) {
+      const name = (error as { name?: string }).name ?? '';
+      if (name === 'NotFound' || name === 'NoSuchKey') return undefined;
+      throw unavailable('read the completed upload', error);
+    }
+    const digests = [...parts].sort((a, b) => a.partNumber - b.partNumber).map((part) => Buffer.from(part.etag.replaceAll('"', ''), 'hex'));
+    const expected = `"${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${parts.length}"`;
+    return head.ETag === expected ? (head.ContentLength ?? 0) : undefined;
   }
 
   /** Aborts a multipart upload; one that is already gone (completed, aborted, expired) counts as aborted. */

@@ -3,7 +3,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PermanentError } from '../errors.js';
-import { ffmpegPaths, runTool } from './ffmpeg-binary.js';
+import { ffmpegPaths, INPUT_FORMAT_WHITELIST, runTool } from './ffmpeg-binary.js';
 import { ratio, timestampsOf, type VideoProbe } from './probe.js';
 
 /** The container a restored video is written in: the input's where it can hold H.264 (WebM cannot), else Matroska. */
@@ -64,7 +64,7 @@ export async function assembleVideo(options: { input: string; probe: VideoProbe;
   const mux = (rotateTag: number) => [
     ...['-hide_banner', '-nostdin', '-v', 'error', '-y'],
     ...(firstSeconds > 0 ? ['-itsoffset', firstSeconds.toFixed(6)] : []),
-    ...['-f', 'concat', '-safe', '0', '-i', list, '-i', options.input],
+    ...['-f', 'concat', '-safe', '0', '-i', list, ...INPUT_FORMAT_WHITELIST, '-i', options.input],
     ...['-map', '0:v:0', '-map', '1:a?', '-map', '1:s?', '-c', 'copy', '-map_metadata', '1', '-map_chapters', '1'],
     ...(probe.video.rotationDegrees === 0 ? [] : ['-metadata:s:v:0', `rotate=${rotateTag}`]),
     ...(isMp4 ? ['-movflags', '+faststart'] : []),

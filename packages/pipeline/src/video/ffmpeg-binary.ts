@@ -75,6 +75,13 @@ export function tailOf(stderr: string): string {
 }
 
 /**
+ * Input options for every ffmpeg/ffprobe read of a job's video: only the containers the API accepts (MP4/MOV, Matroska,
+ * WebM). Without it a file whose bytes are a DASH manifest (or an HLS playlist) makes ffmpeg fetch the URLs it names,
+ * past the address rules the planner's download obeys.
+ */
+export const INPUT_FORMAT_WHITELIST: readonly string[] = ['-format_whitelist', 'mov,mp4,m4a,3gp,3g2,mj2,matroska,webm'];
+
+/**
  * Runs ffmpeg or ffprobe to the end and returns its stdout. A non-zero exit fails with `code` (permanent: the same
  * input fails again); an abort kills the process and rejects with the signal's reason.
  */

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { PermanentError } from '../errors.js';
 import type { RgbImage } from '../types.js';
-import { ffmpegPaths, tailOf } from './ffmpeg-binary.js';
+import { ffmpegPaths, INPUT_FORMAT_WHITELIST, tailOf } from './ffmpeg-binary.js';
 import { ratio, type VideoProbe } from './probe.js';
 
 import { DEFAULT_VIDEO_CRF, DEFAULT_VIDEO_PRESET } from '../defaults.js';
@@ -49,7 +49,7 @@ export async function* decodeFrames(input: string, probe: VideoProbe, range: Dec
     seek.push('-ss', (((before + at) / 2 - first) * tick).toFixed(6));
   }
   const args = [
-    ...['-hide_banner', '-nostdin', '-v', 'error', ...seek, '-i', input],
+    ...['-hide_banner', '-nostdin', '-v', 'error', ...seek, ...INPUT_FORMAT_WHITELIST, '-i', input],
     ...['-map', `0:${probe.video.index}`, '-frames:v', String(range.frameCount), '-vsync', 'passthrough'],
     ...['-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],
   ];

@@ -2,7 +2,7 @@
 // a video that cannot be taken is refused with a stable code before any frame is restored.
 import { z } from 'zod';
 import { PermanentError } from '../errors.js';
-import { ffmpegPaths, runTool } from './ffmpeg-binary.js';
+import { ffmpegPaths, INPUT_FORMAT_WHITELIST, runTool } from './ffmpeg-binary.js';
 
 /** Frames of one constant step: pts, pts + step, … (`count` frames), in the video stream's time base. */
 export interface PtsRun {
@@ -120,7 +120,7 @@ export function timestampsOf(runs: readonly PtsRun[], from: number, count: numbe
 export async function probeVideo(input: string, options: { limits?: VideoLimits; signal?: AbortSignal } = {}): Promise<VideoProbe> {
   const { ffprobe } = ffmpegPaths();
   const what = `ffprobe of ${input}`;
-  const header = await runTool(ffprobe, ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', input], { code: 'VIDEO_UNREADABLE', what, signal: options.signal }).catch(
+  const header = await runTool(ffprobe, ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', ...INPUT_FORMAT_WHITELIST, input], { code: 'VIDEO_UNREADABLE', what, signal: options.signal }).catch(
     (error: unknown) => {
       throw error instanceof PermanentError ? unreadable(input, error.message, error) : error;
     },
@@ -148,7 +148,7 @@ export async function probeVideo(input: string, options: { limits?: VideoLimits;
   }
 
   // Every packet of the video stream, demuxed not decoded; packets an edit list discards ('D') are never shown.
-  const packets = await runTool(ffprobe, ['-v', 'error', '-select_streams', String(stream.index), '-show_entries', 'packet=pts,flags', '-of', 'csv=p=0', input], {
+  const packets = await runTool(ffprobe, ['-v', 'error', '-select_streams', String(stream.index), '-show_entries', 'packet=pts,flags', '-of', 'csv=p=0', ...INPUT_FORMAT_WHITELIST, input], {
     code: 'VIDEO_UNREADABLE',
     what,
     signal: options.signal,
@@ -177,6 +177,11 @@ export async function probeVideo(input: string, options: { limits?: VideoLimits;
   const last = pts.at(-1) ?? 0;
   const averageStep = (last - first) / (pts.length - 1);
   const durationSeconds = Number.isFinite(headerDuration) ? headerDuration : (last - first + averageStep) * tick;
+  // The header's duration may be missing (Matroska or WebM muxed to a pipe) or may lie: the frames' own span decides too.
+  const framesSeconds = (last - first + averageStep) * tick;
+  if (limits && framesSeconds > limits.maxDurationSeconds) {
+    throw new PermanentError('VIDEO_TOO_LONG', `${input}'s frames span ${framesSeconds.toFixed(1)} s; the limit is ${limits.maxDurationSeconds} s`);
+  }
   const rotate = stream.side_data_list?.find((d) => d.rotation !== undefined)?.rotation ?? -Number(stream.tags?.rotate ?? 0);
   // The display matrix's angle is counter-clockwise; players (and ffmpeg's autorotate) turn the picture clockwise by its opposite.
   const rotationDegrees = (((Math.round(-rotate / 90) * 90) % 360) + 360) % 360;

@@ -1,8 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkHealthFile, evaluateHealth, HealthReporter, type HealthState } from './health.js';
+import { checkHealthFile, DEFAULT_JOB_WEDGE_MARGIN_MS, evaluateHealth, HealthReporter, type HealthState } from './health.js';
 
 const NOW = 1_700_000_000_000;
 function state(overrides: Partial<HealthState> = {}): HealthState {
@@ -40,6 +40,15 @@ describe('evaluateHealth', () => {
     if (!verdict.healthy) expect(verdict.reason).toContain(reason);
   });
 
+  it("gives a job whose own budget grew past the worker's limit (a video finisher) until that budget plus the margin", () => {
+    const slot = { slot: 0, lastPollAt: NOW, jobId: 'video', jobStartedAt: NOW - 1_500_000, jobWedgedAfterMs: 2_000_000 };
+    expect(evaluateHealth(state({ slots: [slot] }), NOW).healthy).toBe(true);
+    const later = NOW + 600_000;
+    expect(evaluateHealth(state({ writtenAt: later - 1_000, loopHeartbeatAt: later - 1_000, slots: [slot] }), later)).toMatchObject({ healthy: false, reason: expect.stringContaining('wedged after 2000000 ms') });
+    // Never less than the worker-wide limit.
+    expect(evaluateHealth(state({ slots: [{ ...slot, jobStartedAt: NOW - 500_000, jobWedgedAfterMs: 1_000 }] }), NOW).healthy).toBe(true);
+  });
+
   it('does not count idle slots as stuck while draining', () => {
     expect(evaluateHealth(state({ draining: true, slots: [{ slot: 0, lastPollAt: NOW - 60_000 }] }), NOW).healthy).toBe(true);
   });
@@ -61,6 +70,12 @@ describe('heartbeat file', () => {
     reporter.jobStarted(1, 'job-1');
     await reporter.flush();
     expect(await checkHealthFile(file)).toMatchObject({ healthy: true, detail: expect.stringContaining('1/2 slots busy') });
+    // The job's budget grew to 30 min: its slot is wedged only past that plus the margin, not the default 15 min.
+    reporter.jobBudgetSet(1, 1_800);
+    await reporter.flush();
+    expect(await checkHealthFile(file, Date.now() + 1_000)).toMatchObject({ healthy: true });
+    const written = JSON.parse(await readFile(file, 'utf8')) as HealthState;
+    expect(written.slots[1]?.jobWedgedAfterMs).toBe(1_800_000 + DEFAULT_JOB_WEDGE_MARGIN_MS);
     // Ten minutes later nothing has rewritten the file: stale.
     expect((await checkHealthFile(file, Date.now() + 600_000)).healthy).toBe(false);
     await reporter.modelLoadFailed('corrupt file');

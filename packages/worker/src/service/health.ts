@@ -5,6 +5,11 @@ import { z } from 'zod';
 export const DEFAULT_HEALTH_WRITE_INTERVAL_MS = 5_000;
 /** Slack on top of the long poll before an idle slot's poll counts as stuck (SDK retries, a slow emulator). @default 15_000 */
 export const DEFAULT_POLL_STALE_MARGIN_MS = 15_000;
+/**
+ * How long past its budget a job may still hold its slot before the health check calls the slot wedged: the budget
+ * ends the job itself, so only a step that ignores it (a hung write) gets there. @default 120_000
+ */
+export const DEFAULT_JOB_WEDGE_MARGIN_MS = 120_000;
 /** A job running this long is wedged: GFPGAN on a 4x, 16-megapixel photo on one vCPU stays well under it. @default 900_000 */
 export const DEFAULT_JOB_WEDGED_AFTER_MS = 15 * 60_000;
 
@@ -16,6 +21,11 @@ const slotSchema = z.object({
   jobId: z.string().optional(),
   /** Epoch ms the running job started; absent when the slot is idle. */
   jobStartedAt: z.number().optional(),
+  /**
+   * The running job's own wedge limit, when its budget grew past the worker's largest photo budget (a video's
+   * finisher, a large album): its budget plus the margin. The slot is wedged past the larger of the two.
+   */
+  jobWedgedAfterMs: z.number().optional(),
 });
 
 /** The heartbeat file (REVIVE_HEALTH_FILE). Times are epoch ms. It is read by another process, hence zod. */
@@ -56,8 +66,9 @@ export function evaluateHealth(state: HealthState, nowMs: number): HealthVerdict
   if (nowMs - state.writtenAt > fileStaleMs) return { healthy: false, reason: `heartbeat stale: the file is ${nowMs - state.writtenAt} ms old (limit ${fileStaleMs} ms)` };
   for (const slot of state.slots) {
     if (slot.jobStartedAt !== undefined) {
-      if (nowMs - slot.jobStartedAt > state.jobWedgedAfterMs) {
-        return { healthy: false, reason: `slot ${slot.slot} has run job ${slot.jobId ?? '?'} for ${nowMs - slot.jobStartedAt} ms (wedged after ${state.jobWedgedAfterMs} ms)` };
+      const wedgedAfterMs = Math.max(state.jobWedgedAfterMs, slot.jobWedgedAfterMs ?? 0);
+      if (nowMs - slot.jobStartedAt > wedgedAfterMs) {
+        return { healthy: false, reason: `slot ${slot.slot} has run job ${slot.jobId ?? '?'} for ${nowMs - slot.jobStartedAt} ms (wedged after ${wedgedAfterMs} ms)` };
       }
     } else if (!state.draining && nowMs - slot.lastPollAt > pollStaleMs) {
       return { healthy: false, reason: `slot ${slot.slot} has not polled for ${nowMs - slot.lastPollAt} ms (limit ${pollStaleMs} ms)` };
@@ -77,6 +88,8 @@ export interface HealthReporterOptions {
   readonly pollStaleMarginMs?: number;
   /** @default DEFAULT_JOB_WEDGED_AFTER_MS */
   readonly jobWedgedAfterMs?: number;
+  /** Added to a job's own budget for its slot's wedge limit (see `jobBudgetSet`). @default DEFAULT_JOB_WEDGE_MARGIN_MS */
+  readonly jobWedgeMarginMs?: number;
 }
 
 /** Keeps the heartbeat file current: on a timer, and at once on every state change. Writes are atomic (rename). */
@@ -85,10 +98,12 @@ export class HealthReporter {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private readonly writeIntervalMs: number;
+  private readonly jobWedgeMarginMs: number;
 
   constructor(private readonly options: HealthReporterOptions) {
     const now = Date.now();
     this.writeIntervalMs = options.writeIntervalMs ?? DEFAULT_HEALTH_WRITE_INTERVAL_MS;
+    this.jobWedgeMarginMs = options.jobWedgeMarginMs ?? DEFAULT_JOB_WEDGE_MARGIN_MS;
     this.state = {
       pid: process.pid,
       startedAt: now,
@@ -140,11 +155,23 @@ export class HealthReporter {
     void this.flush();
   }
 
+  /**
+   * The slot's job has a budget of `budgetSeconds` (it grows with the work found): the slot is not wedged before that
+   * budget plus the margin, even past the worker-wide limit.
+   */
+  jobBudgetSet(slot: number, budgetSeconds: number): void {
+    const s = this.state.slots[slot];
+    if (s?.jobStartedAt === undefined) return;
+    s.jobWedgedAfterMs = budgetSeconds * 1000 + this.jobWedgeMarginMs;
+    void this.flush();
+  }
+
   jobEnded(slot: number): void {
     const s = this.state.slots[slot];
     if (s) {
       delete s.jobId;
       delete s.jobStartedAt;
+      delete s.jobWedgedAfterMs;
       s.lastPollAt = Date.now();
     }
     void this.flush();

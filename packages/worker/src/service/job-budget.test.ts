@@ -1,7 +1,7 @@
 import { DEFAULT_JOB_TIMEOUT_PER_FACE_SECONDS, DEFAULT_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS, DEFAULT_JOB_TIMEOUT_SECONDS } from '@revive/contract';
 import { PermanentError } from '@revive/pipeline/errors';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { JobDeadline, jobBudget } from './job-budget.js';
+import { JobDeadline, jobBudget, PARENT_BUDGET_PER_1000_FRAMES_SECONDS, PARENT_BUDGET_PER_CHILD_SECONDS, PARENT_BUDGET_PER_GIB_SECONDS } from './job-budget.js';
 
 describe('jobBudget', () => {
   it('is the base alone before the faces are found', () => {
@@ -28,6 +28,33 @@ describe('jobBudget', () => {
     expect(jobBudget({ baseSeconds: 60, perFaceSeconds: 5, perMegapixelSeconds: 0.5 }, { faces: 2, outputPixels: 3_000_000 }).explanation).toBe(
       '60 s + 5 s × 2 face(s) + 0.5 s × 3 MP of output (REVIVE_JOB_TIMEOUT_SECONDS, _PER_FACE_SECONDS, _PER_MEGAPIXEL_SECONDS)',
     );
+  });
+});
+
+describe('jobBudget of a parent (a video planner or finisher, an album ZIP)', () => {
+  it('grows with the bytes it moves, the frames it muxes and the children it handles', () => {
+    const base = 120;
+    expect(jobBudget({ baseSeconds: base }, {}).seconds).toBe(base);
+    expect(jobBudget({ baseSeconds: base }, { bytes: 2 * 2 ** 30 }).seconds).toBe(base + 2 * PARENT_BUDGET_PER_GIB_SECONDS);
+    expect(jobBudget({ baseSeconds: base }, { frames: 36_000 }).seconds).toBe(base + 36 * PARENT_BUDGET_PER_1000_FRAMES_SECONDS);
+    expect(jobBudget({ baseSeconds: base }, { children: 500 }).seconds).toBe(base + 500 * PARENT_BUDGET_PER_CHILD_SECONDS);
+    expect(jobBudget({ baseSeconds: base }, { bytes: 2 ** 30, frames: 1000, children: 10 }).explanation).toContain('1 GiB');
+  });
+
+  it('lets a large video finisher run past the base budget that a photo without faces gets', () => {
+    const deadline = new JobDeadline({ baseSeconds: 120 });
+    vi.useFakeTimers();
+    try {
+      deadline.start();
+      deadline.detected({ bytes: 2 ** 30, frames: 18_000, children: 60 });
+      vi.advanceTimersByTime(120_000 + PARENT_BUDGET_PER_GIB_SECONDS * 1000);
+      expect(deadline.signal.aborted).toBe(false);
+      vi.advanceTimersByTime((18 * PARENT_BUDGET_PER_1000_FRAMES_SECONDS + 60 * PARENT_BUDGET_PER_CHILD_SECONDS) * 1000);
+      expect(deadline.signal.aborted).toBe(true);
+    } finally {
+      deadline.clear();
+      vi.useRealTimers();
+    }
   });
 });
 

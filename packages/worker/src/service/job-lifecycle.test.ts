@@ -31,7 +31,7 @@ const SUCCESS: TaskResult = { success: { resultKey: 'results/t/x-2.png', resultW
 const task = (run: (context: TaskContext) => Promise<TaskResult | undefined>): JobTask => ({ run: async (_job, context) => run(context) });
 
 /** In-memory stand-ins for our store, queue and webhook dispatcher that record what the lifecycle asked of them. */
-function harness(jobTask: JobTask, settings: Partial<JobLifecycleSettings> = {}, options: { leaseLost?: boolean } = {}) {
+function harness(jobTask: JobTask, settings: Partial<JobLifecycleSettings> = {}, options: { leaseLost?: boolean; succeedFails?: boolean } = {}) {
   const calls: string[] = [];
   const written: { success?: JobSuccess; failure?: JobFailure } = {};
   const webhooks: JobRecord[] = [];
@@ -46,7 +46,10 @@ function harness(jobTask: JobTask, settings: Partial<JobLifecycleSettings> = {},
       return !options.leaseLost;
     },
     releaseLease: async () => (calls.push('releaseLease'), true),
-    succeed: async (_id: string, _owner: string, success: JobSuccess) => ((written.success = success), calls.push('succeed'), true),
+    succeed: async (_id: string, _owner: string, success: JobSuccess) => {
+      if (options.succeedFails === true) throw new RetryableError('STORAGE', 'DynamoDB UpdateItem (succeed) timed out');
+      return (written.success = success), calls.push('succeed'), true;
+    },
     fail: async (_id: string, _owner: string, failure: JobFailure) => ((written.failure = failure), calls.push(`fail:${failure.code}`), true),
   } as unknown as JobStore;
   const queue = {
@@ -55,7 +58,7 @@ function harness(jobTask: JobTask, settings: Partial<JobLifecycleSettings> = {},
     changeVisibility: async (_r: string, s: number) => void calls.push(s === VISIBILITY_SECONDS ? 'visibility:extend' : `visibility:${s === 0 ? 0 : s > 0 ? '>0' : s}`),
   } as unknown as JobQueueConsumer;
   const dispatcher = { deliver: async (r: JobRecord) => void webhooks.push(r) } as unknown as WebhookDispatcher;
-  const health = { jobStarted: () => undefined, jobEnded: () => undefined } as unknown as HealthReporter;
+  const health = { jobStarted: () => undefined, jobBudgetSet: () => undefined, jobEnded: () => undefined } as unknown as HealthReporter;
   const lifecycle = new JobLifecycle(
     { store, queue, objects: { presignResult: async (key) => `https://bucket.example/${key}`, deleteObjects: async () => undefined }, webhooks: dispatcher, health, telemetry: new Telemetry({ logLevel: 'SILENT' }) },
     { workerId: 'w', visibilityTimeoutSeconds: VISIBILITY_SECONDS, heartbeatIntervalMs: 60_000, maxReceiveCount: 3, jobTtlDays: 1, jobTimeoutSeconds: 600, ...settings },
@@ -85,6 +88,26 @@ describe('JobLifecycle with a task that succeeds', () => {
     expect(h.webhooks).toHaveLength(1);
     expect(h.webhooks[0]).toMatchObject({ jobId: JOB_ID, status: 'SUCCEEDED', resultKey: SUCCESS.success.resultKey, resultWidth: 8 });
     expect(h.webhooks[0]).not.toHaveProperty('leaseOwner');
+  });
+});
+
+describe('JobLifecycle with a task that cleans up after its success (a video finisher)', () => {
+  const cleaning = (calls: string[]): TaskResult => ({ ...SUCCESS, afterSuccess: async () => void calls.push('cleanUp') });
+
+  it('cleans up only once the success is recorded', async () => {
+    const calls: string[] = [];
+    const h = harness(task(async () => cleaning(calls)));
+    await h.deliver(1);
+    expect(h.calls).toEqual(['succeed', 'delete']);
+    expect(calls).toEqual(['cleanUp']);
+  });
+
+  it('keeps what the job worked from when the success could not be recorded, so the retry can finish', async () => {
+    const calls: string[] = [];
+    const h = harness(task(async () => cleaning(calls)), {}, { succeedFails: true });
+    await h.deliver(1);
+    expect(calls).toEqual([]);
+    expect(h.calls).toEqual(['releaseLease', 'visibility:>0']);
   });
 });
 

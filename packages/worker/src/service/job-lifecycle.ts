@@ -19,6 +19,19 @@ export const DEFAULT_RETRY_BASE_SECONDS = 5;
 export const DEFAULT_RETRY_MAX_SECONDS = 300;
 /** Largest gap between a job's lease expiry and its message's visibility timeout. @default 5_000 */
 export const LEASE_MARGIN_MAX_MS = 5_000;
+/**
+ * How long a child may wait for its parent's record. POST /albums writes the photos before the album; a Lambda that
+ * dies in between leaves photos the enqueue sweeper sends without an album, which the client's retry (same
+ * Idempotency-Key) then writes. Within this age a missing parent means "not written yet"; past it, "never will be".
+ * @default 900 (15 minutes)
+ */
+export const MISSING_PARENT_WAIT_SECONDS = 900;
+/**
+ * How long a child whose parent is not written yet waits before it looks again: it is sent again hidden this long
+ * (a fresh message, so the waiting spends none of its receives and never reaches the DLQ).
+ * @default 60
+ */
+export const MISSING_PARENT_RECHECK_SECONDS = 60;
 
 /** Just enough of a body to find its record when the rest is invalid. */
 const messageIdsSchema = z.object({ jobId: jobIdSchema, tenantId: tenantIdSchema });
@@ -64,6 +77,7 @@ export interface JobLifecycleDeps {
 /** A job a slot is running, so that shutdown can release it. */
 interface ActiveJob {
   readonly jobId: string;
+  readonly slot: number;
   readonly receiptHandle: string;
   readonly done: Promise<void>;
   /** Set when shutdown has released the job: its outcome must not be written any more. */
@@ -165,7 +179,7 @@ export class JobLifecycle {
       return undefined;
     }
     let resolveDone!: () => void;
-    const active: ActiveJob = { jobId: job.jobId, receiptHandle, done: new Promise((r) => (resolveDone = r)), released: false, leaseLost: false };
+    const active: ActiveJob = { jobId: job.jobId, slot, receiptHandle, done: new Promise((r) => (resolveDone = r)), released: false, leaseLost: false };
     this.active.set(slot, active);
     this.deps.onActiveChange?.(this.active.size);
     this.deps.health.jobStarted(slot, job.jobId);
@@ -240,7 +254,7 @@ export class JobLifecycle {
       baseSeconds: this.settings.jobTimeoutSeconds,
       ...(this.settings.jobTimeoutPerFaceSeconds !== undefined && { perFaceSeconds: this.settings.jobTimeoutPerFaceSeconds }),
       ...(this.settings.jobTimeoutPerMegapixelSeconds !== undefined && { perMegapixelSeconds: this.settings.jobTimeoutPerMegapixelSeconds }),
-    });
+    }, (seconds) => this.deps.health.jobBudgetSet(active.slot, seconds));
     const context: TaskContext = {
       owner: this.settings.workerId,
       attempt: record.attempts,
@@ -252,7 +266,7 @@ export class JobLifecycle {
       },
     };
     try {
-      if (job.parentJobId !== undefined && (await this.skippedForEndedParent(job, job.parentJobId, active, logKeys))) return;
+      if (job.parentJobId !== undefined && (await this.skippedForEndedParent(job, record, job.parentJobId, active, logKeys))) return;
       const outcome = await this.taskFor(job).run(job, context);
       if (outcome === undefined) return;
       if (isYield(outcome)) {
@@ -274,6 +288,7 @@ export class JobLifecycle {
         this.log.warn('lost the lease before recording success; another worker owns the job now', logKeys);
         return;
       }
+      if (result.afterSuccess !== undefined) await result.afterSuccess().catch((e: unknown) => this.log.warn("could not clean up after the success; the bucket's lifecycle rules will", { ...logKeys, error: describeThrown(e) }));
       // The outcome is durable now: a failed delete only means a redelivery, which finds SUCCEEDED and deletes it.
       await queue.delete(active.receiptHandle).catch((e: unknown) => this.log.warn('could not delete the message of a succeeded job; it will be redelivered and skipped', { ...logKeys, error: describeThrown(e) }));
       const durationMs = finishedAt.getTime() - startedAt.getTime();
@@ -341,13 +356,23 @@ export class JobLifecycle {
   /**
    * A child whose parent ended before it started (canceled, or failed by another segment) is skipped: CANCELED
    * without running, and counted. True when it was; otherwise its parent is marked RUNNING (its first child started).
+   * A young child whose parent has no record yet waits for it (true as well): see MISSING_PARENT_WAIT_SECONDS.
    */
-  private async skippedForEndedParent(job: JobMessage, parentJobId: string, active: ActiveJob, logKeys: Record<string, unknown>): Promise<boolean> {
+  private async skippedForEndedParent(job: JobMessage, record: JobRecord, parentJobId: string, active: ActiveJob, logKeys: Record<string, unknown>): Promise<boolean> {
     const { store, queue } = this.deps;
     const parent = await store.get(parentJobId);
     if (parent !== undefined && !TERMINAL_STATUSES.includes(parent.status)) {
       await store.markParentRunning(parentJobId, new Date());
       return false;
+    }
+    const ageSeconds = (Date.now() - Date.parse(record.createdAt)) / 1000;
+    if (parent === undefined && ageSeconds < MISSING_PARENT_WAIT_SECONDS) {
+      // Sent again before the lease goes and the original is deleted: whatever fails in between leaves a message.
+      await queue.send(job, MISSING_PARENT_RECHECK_SECONDS);
+      await store.releaseLease(job.jobId, this.settings.workerId).catch(() => undefined);
+      await queue.delete(active.receiptHandle).catch(() => undefined);
+      this.log.info('parent record not written yet; the child waits for it', { ...logKeys, parentJobId, ageSeconds: Math.round(ageSeconds), recheckInSeconds: MISSING_PARENT_RECHECK_SECONDS });
+      return true;
     }
     const now = new Date();
     if (await store.cancelClaimed(job.jobId, this.settings.workerId, now, this.expiresAt(now))) {

@@ -61,7 +61,7 @@ function harness(process: RestorationService['process'], options: HarnessOptions
       uploaded.push(existsSync(file));
     },
   } as unknown as ObjectStore;
-  const health = { jobStarted: () => undefined, jobEnded: () => undefined } as unknown as HealthReporter;
+  const health = { jobStarted: () => undefined, jobBudgetSet: () => undefined, jobEnded: () => undefined } as unknown as HealthReporter;
   const frames = { detectFrame: () => Promise.reject(new Error('no video here')), processFrame: () => Promise.reject(new Error('no video here')) };
   const deps: JobRunnerDeps = { pipeline: { process, ...frames }, store, queue, objects, health, http: {} as SafeHttpClient, webhooks: {} as WebhookDispatcher, telemetry: new Telemetry({ logLevel: 'SILENT' }) };
   const runner = new JobRunner(deps, { workerId: 'w', visibilityTimeoutSeconds: 10, heartbeatIntervalMs: 60_000, maxReceiveCount: 3, jobTtlDays: 1, maxSourceBytes: 1_000, jobTimeoutSeconds: 600, restorer: 'gfpgan-1.4', bgUpsampler: undefined, video: { maxBytes: 1, maxDurationSeconds: 1, maxPixelsPerFrame: 1, workDir: '/nonexistent' }, ...options.settings });

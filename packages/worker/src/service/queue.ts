@@ -82,10 +82,10 @@ export class JobQueueConsumer {
     }
   }
 
-  /** Sends a job message: a parent's fan-in, a video's segments. */
-  async send(message: JobMessage): Promise<void> {
+  /** Sends a job message: a parent's fan-in, a video's segments, a child waiting for its parent (hidden `delaySeconds`). */
+  async send(message: JobMessage, delaySeconds?: number): Promise<void> {
     try {
-      await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(message) }));
+      await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(message), ...(delaySeconds !== undefined && { DelaySeconds: delaySeconds }) }));
     } catch (error) {
       throw toStorageError(error, 'SQS SendMessage');
     }

@@ -9,7 +9,7 @@ import type { Consumer } from 'sqs-consumer';
 import { defaultJobMemoryMiB } from '@revive/contract';
 import { PipelineThreadPool, messageOf } from '@revive/pipeline';
 import { heartbeatIntervalMs, type WorkerConfig } from './config.js';
-import { HealthReporter } from './health.js';
+import { DEFAULT_JOB_WEDGE_MARGIN_MS, HealthReporter } from './health.js';
 import { jobBudget } from './job-budget.js';
 import { JobRunner } from './job-runner.js';
 import { JobStore } from './job-store.js';
@@ -24,12 +24,7 @@ import { WebhookDispatcher, WebhookRetryQueue } from './webhook-retries.js';
 
 /** Time kept back from the shutdown budget to release unfinished jobs and flush logs. @default 3_000 */
 export const DEFAULT_SHUTDOWN_RESERVE_MS = 3_000;
-/**
- * How long past the largest budget a job can have (REVIVE_JOB_TIMEOUT_SECONDS with REVIVE_MAX_FACES faces and the
- * largest output) it may still hold its slot before the health check calls the slot wedged: the budget ends the job
- * itself, so only a step that ignores it (a hung write) gets there. @default 120_000
- */
-export const DEFAULT_JOB_WEDGE_MARGIN_MS = 120_000;
+export { DEFAULT_JOB_WEDGE_MARGIN_MS };
 /** Slack on top of the long poll before an SDK call to SQS counts as hung. @default 10_000 */
 export const DEFAULT_POLL_REQUEST_SLACK_MS = 10_000;
 
@@ -69,7 +64,9 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
     concurrency: config.REVIVE_CONCURRENCY,
     waitTimeSeconds: config.REVIVE_WAIT_TIME_SECONDS,
     // A job ends at its budget, so a slot busy for longer than the largest budget plus a margin is truly stuck.
+    // A parent's step, whose budget grows with its bytes and frames, raises its own slot's limit (jobBudgetSet).
     jobWedgedAfterMs: largestBudget.seconds * 1000 + DEFAULT_JOB_WEDGE_MARGIN_MS,
+    jobWedgeMarginMs: DEFAULT_JOB_WEDGE_MARGIN_MS,
   });
   health.start();
   // onnxruntime's bundled telemetry SDK writes mat-debug-<pid>.log (and .ses) into $TMPDIR, /tmp when unset. Native

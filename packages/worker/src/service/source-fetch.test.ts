@@ -1,4 +1,7 @@
+import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError, WorkerError } from '@revive/pipeline/errors';
@@ -33,6 +36,13 @@ describe('SafeHttpClient', () => {
     if (url.pathname === '/html') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html></html>');
     if (url.pathname === '/fake.png') return res.writeHead(200, { 'content-type': 'image/png' }).end('GIF? no, text');
     if (url.pathname === '/big') return res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.concat([PNG, Buffer.alloc(5_000)]));
+    if (url.pathname === '/big.mp4') return res.writeHead(200, { 'content-type': 'video/mp4' }).end(Buffer.alloc(5_000));
+    if (url.pathname === '/big-chunked.mp4') {
+      res.writeHead(200, { 'content-type': 'video/mp4', 'transfer-encoding': 'chunked' });
+      res.write(Buffer.alloc(600));
+      res.write(Buffer.alloc(600));
+      return res.end();
+    }
     if (url.pathname === '/big-chunked') {
       res.writeHead(200, { 'content-type': 'image/png', 'transfer-encoding': 'chunked' });
       res.write(PNG);
@@ -129,6 +139,17 @@ describe('SafeHttpClient', () => {
       expect(Buffer.from(await ok.fetchImage(`http://photos.example.test:${allowedPort}/photo.png`)).equals(PNG)).toBe(true);
     } finally {
       await ok.close();
+    }
+  });
+
+  it('fails a video over its byte limit with the same code as the API (VIDEO_TOO_LARGE), declared or counted', async () => {
+    const file = path.join(tmpdir(), `revive-fetch-${process.pid}.mp4`);
+    try {
+      for (const route of ['/big.mp4', '/big-chunked.mp4']) {
+        expect(await codeOf(client.fetchVideoToFile(`http://127.0.0.2:${allowedPort}${route}`, file, 1_000, new AbortController().signal))).toBe('VIDEO_TOO_LARGE');
+      }
+    } finally {
+      await rm(file, { force: true });
     }
   });
 

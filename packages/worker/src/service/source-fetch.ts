@@ -161,7 +161,7 @@ export class SafeHttpClient {
 
   private async download(start: URL, signal: AbortSignal): Promise<Uint8Array> {
     const { response, url } = await this.open(start, signal, 'image');
-    const { bytes } = await this.readCapped(response, url, this.maxBytes);
+    const { bytes } = await this.readCapped(response, url, this.maxBytes, 'SOURCE_TOO_LARGE');
     assertImageBytes(bytes, 'the URL source');
     return bytes;
   }
@@ -174,7 +174,8 @@ export class SafeHttpClient {
     const { response, url } = await this.open(new URL(source), signal, 'video');
     const out = createWriteStream(file);
     try {
-      const { received } = await this.readCapped(response, url, maxBytes, out);
+      // A video over its limit fails with the code the API gives one (VIDEO_TOO_LARGE), whoever finds it.
+      const { received } = await this.readCapped(response, url, maxBytes, 'VIDEO_TOO_LARGE', out);
       await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
       return received;
     } finally {
@@ -239,12 +240,15 @@ export class SafeHttpClient {
     }
   }
 
-  /** The body, at most `maxBytes`, at the minimum rate; written to `sink` as it comes when given (then the result is empty). */
-  private async readCapped(response: Dispatcher.ResponseData, url: URL, maxBytes: number, sink?: Writable): Promise<{ readonly bytes: Uint8Array; readonly received: number }> {
+  /**
+   * The body, at most `maxBytes` (past it: `tooLarge`), at the minimum rate; written to `sink` as it comes when given
+   * (then the result is empty).
+   */
+  private async readCapped(response: Dispatcher.ResponseData, url: URL, maxBytes: number, tooLarge: 'SOURCE_TOO_LARGE' | 'VIDEO_TOO_LARGE', sink?: Writable): Promise<{ readonly bytes: Uint8Array; readonly received: number }> {
     const declared = Number(headerValue(response.headers, 'content-length'));
     if (Number.isFinite(declared) && declared > maxBytes) {
       response.body.destroy();
-      throw new PermanentError('SOURCE_TOO_LARGE', `the URL source is ${declared} bytes; the worker accepts at most ${maxBytes}`);
+      throw new PermanentError(tooLarge, `the URL source is ${declared} bytes; the worker accepts at most ${maxBytes}`);
     }
     const chunks: Buffer[] = [];
     let received = 0;
@@ -267,7 +271,7 @@ export class SafeHttpClient {
         inWindow += (chunk as Buffer).length;
         if (received > maxBytes) {
           response.body.destroy();
-          throw new PermanentError('SOURCE_TOO_LARGE', `the URL source is over ${maxBytes} bytes`);
+          throw new PermanentError(tooLarge, `the URL source is over ${maxBytes} bytes`);
         }
         if (sink === undefined) chunks.push(chunk as Buffer);
         else if (!sink.write(chunk)) await once(sink, 'drain');

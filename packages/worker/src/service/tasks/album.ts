@@ -39,6 +39,8 @@ export class AlbumTask implements JobTask {
     if (running > 0) return { yielded: `${running} of ${total} photos still to end` };
     if (context.abandoned) return undefined;
     context.startBudget();
+    // Each photo's result is fetched and streamed into the ZIP one after the other.
+    context.workFound({ children: total });
 
     const ordered = Array.from({ length: total }, (_, i) => children.get(childJobId(job.jobId, i)));
     const succeeded = ordered.flatMap((child, index) => (child?.status === 'SUCCEEDED' && child.resultKey !== undefined ? [{ child, index }] : []));

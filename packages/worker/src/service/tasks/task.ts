@@ -2,7 +2,7 @@
 // the message's visibility, the budget, the final write, the message's fate, the webhook). Photos are one kind
 // (photo.ts); albums and videos run beside them as further implementations of `JobTask`.
 import type { JobErrorCode, JobMessage } from '@revive/contract';
-import type { JobWork } from '../job-budget.js';
+import type { JobWork, ParentWork } from '../job-budget.js';
 import type { JobSuccess } from '../job-store.js';
 
 /** What the lifecycle hands a task for one attempt. */
@@ -23,9 +23,10 @@ export interface TaskContext {
   readonly startBudget: () => void;
   /**
    * Tells the lifecycle how much work the job turned out to be (a photo's faces to restore and output pixels, once
-   * detected): the budget grows to base + per face + per megapixel, still counted from its start (job-budget.ts).
+   * detected; a parent's bytes, frames and children to handle): the budget grows to base + the work at its rates,
+   * still counted from its start (job-budget.ts). A later call replaces the earlier work.
    */
-  readonly workFound: (work: JobWork) => void;
+  readonly workFound: (work: JobWork | ParentWork) => void;
   /**
    * True once this attempt must not write anything more: released at shutdown, or its lease taken over by another
    * worker. A task checks it before each write and returns undefined when it is set.
@@ -46,6 +47,11 @@ export interface TaskResult {
   readonly failure?: { readonly code: JobErrorCode; readonly message: string };
   /** The frames a video segment restored: added to its video's `framesDone` when its end is counted. */
   readonly frames?: number;
+  /**
+   * Run once the success is recorded, never before: deletes what the job worked from (a video's probe and segments).
+   * Run earlier, a final write that failed would leave the retry nothing to finish from. Its errors are only logged.
+   */
+  readonly afterSuccess?: () => Promise<void>;
   /** Keys added to the "job succeeded" log line. */
   readonly logKeys?: Readonly<Record<string, unknown>>;
 }

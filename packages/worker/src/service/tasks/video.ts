@@ -104,14 +104,19 @@ export class VideoTask implements JobTask {
   private async plan(job: JobMessage, video: JobRecord, context: TaskContext): Promise<TaskYield | undefined> {
     const { signal } = context;
     context.startBudget();
-    if (job.source.kind === 'url') await this.copySource(job, job.source.url, context);
+    // A URL source's size is known only once copied: the copy may take as long as the largest it is allowed to be.
+    if (job.source.kind === 'url') {
+      context.workFound({ bytes: this.settings.maxBytes });
+      await this.copySource(job, job.source.url, context);
+    }
     const input = await videoInput(job, this.deps.objects);
     const probe = await probeVideo(input, { limits: { maxDurationSeconds: this.settings.maxDurationSeconds, maxPixelsPerFrame: this.settings.maxPixelsPerFrame }, signal });
     if (probe.sizeBytes !== undefined && probe.sizeBytes > this.settings.maxBytes) {
-      throw new PermanentError('SOURCE_TOO_LARGE', `the video is ${probe.sizeBytes} bytes; the worker takes at most ${this.settings.maxBytes} (REVIVE_VIDEO_MAX_BYTES)`);
+      throw new PermanentError('VIDEO_TOO_LARGE', `the video is ${probe.sizeBytes} bytes; the worker takes at most ${this.settings.maxBytes} (REVIVE_VIDEO_MAX_BYTES)`);
     }
     const plans = planSegments(probe, this.settings.framesPerSegment === undefined ? {} : { framesPerSegment: this.settings.framesPerSegment });
     if (plans.length === 0) throw new PermanentError('VIDEO_UNREADABLE', 'the video has no frames');
+    context.workFound({ bytes: job.source.kind === 'url' ? (probe.sizeBytes ?? this.settings.maxBytes) : 0, children: plans.length });
     await this.deps.objects.putResult(probeKey(job.tenantId, job.jobId), Buffer.from(JSON.stringify(probe)), 'application/json', { signal });
     if (context.abandoned) return undefined;
     const now = new Date();
@@ -185,8 +190,8 @@ export class VideoTask implements JobTask {
   /**
    * The fan-in: recounts the segments (a segment's end its worker could not count is counted now); a segment that
    * failed fails the video with SEGMENT_FAILED (its code and message in the reason); segments still out: wait. Else
-   * the segments are fetched, assembled with the input's audio and subtitles, and the result uploaded; the work
-   * folder is deleted whatever the end.
+   * the segments are fetched, assembled with the input's audio and subtitles, and the result uploaded; the bucket's
+   * work folder is deleted once the success is recorded (or at once when a segment failed).
    */
   private async finish(job: JobMessage, video: JobRecord, context: TaskContext): Promise<TaskResult | TaskYield | undefined> {
     const total = video.childrenTotal!;
@@ -216,6 +221,8 @@ export class VideoTask implements JobTask {
     await mkdir(dir, { recursive: true });
     try {
       const probe = await readProbe(this.deps.objects, job.tenantId, job.jobId);
+      // Every segment fetched, every frame muxed with the input's other streams (read whole), the result uploaded.
+      context.workFound({ bytes: probe.sizeBytes ?? this.settings.maxBytes, frames: probe.video.frameCount, children: total });
       const files = await Promise.all(
         ordered.map(async (segment, i) => {
           const file = path.join(dir, `${String(i).padStart(5, '0')}.mp4`);
@@ -231,7 +238,6 @@ export class VideoTask implements JobTask {
       const key = resultKey(job.tenantId, job.jobId, extension.slice(1), context.attempt);
       const contentType = extension === '.mkv' ? 'video/x-matroska' : extension === '.mov' ? 'video/quicktime' : 'video/mp4';
       await this.deps.objects.putResultFile(key, output, (await stat(output)).size, contentType, { signal });
-      await this.cleanUp(job, segments);
       const facesRestored = ordered.reduce((sum, s) => sum + (s!.facesRestored ?? 0), 0);
       const timingsMs: Record<string, number> = {};
       for (const s of ordered) for (const [stage, ms] of Object.entries(s!.timingsMs ?? {})) timingsMs[stage] = (timingsMs[stage] ?? 0) + ms;
@@ -246,6 +252,8 @@ export class VideoTask implements JobTask {
           faces: [],
           timingsMs,
         },
+        // Only once the success is recorded: a final write that fails leaves the retry its probe and segments.
+        afterSuccess: () => this.cleanUp(job, segments),
         logKeys: { segments: total, frames: probe.video.frameCount },
       };
     } finally {
