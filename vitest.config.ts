@@ -38,20 +38,22 @@ const integration = (
 const MAX_FILES_AT_ONCE = 3;
 
 /**
- * Seconds each of the suite's longest files took in CI (a fresh clone, 2 cores, under the CPU hog; 2026-12-06), so
+ * Seconds each of the suite's longest files took in CI (a fresh clone, 2 cores, beside the busy loop; 2026-12-06), so
  * that they start first. Vitest's own order puts projects in alphabetical order and, without a results cache (a fresh
  * clone has none), larger files first: the worker's 290 s SIGTERM file started last and ran alone for minutes at the
  * end. Longest first keeps every worker busy to the end. Files not listed start after these, in vitest's order; a
  * stale figure only changes the order, never what runs.
  */
 const KNOWN_LONG_FILES_SECONDS: Readonly<Record<string, number>> = {
-  'worker:integration:sigterm packages/worker/test/service-sigterm.test.ts': 287,
-  'worker:integration:crash packages/worker/test/service-crash.test.ts': 158,
-  'pipeline:integration packages/pipeline/test/pipeline-threads.test.ts': 93,
-  'infra:integration packages/infra/test/artifacts.test.ts': 64,
-  'worker:integration packages/worker/test/service-hardening.test.ts': 58,
-  'worker:integration packages/worker/test/service-protection.test.ts': 43,
-  'dev-stack:integration packages/dev-stack/test/local-supervisor.test.ts': 31,
+  'worker:integration:sigterm packages/worker/test/service-sigterm.test.ts': 237,
+  'worker:integration:crash packages/worker/test/service-crash.test.ts': 117,
+  'infra:integration packages/infra/test/artifacts.test.ts': 62,
+  'pipeline:integration packages/pipeline/test/pipeline-threads.test.ts': 61,
+  'worker:integration packages/worker/test/service-memory.test.ts': 49,
+  'worker:integration packages/worker/test/service-hardening.test.ts': 46,
+  'worker:integration packages/worker/test/service-protection.test.ts': 31,
+  'dev-stack:integration packages/dev-stack/test/local-supervisor.test.ts': 30,
+  'dev-stack:integration packages/dev-stack/test/videos.test.ts': 25,
 };
 
 /** Runs the files known to be long first (longest first), then the rest in vitest's own order. */
@@ -82,13 +84,14 @@ export default defineConfig({
       unit('pipeline'),
       integration('pipeline', { emulators: false }),
       unit('worker'),
-      // The worker's integration files are most of the suite's time, one at a time within a project: three lanes that
-      // run side by side (each its own emulators), so the suite's wall time is not the sum of the worker's files. The
-      // lanes share nothing: each file creates its own resources. `--project 'worker:integration*'` runs all three.
+      // The worker's integration files in lanes (each its own emulators; each file creates its own resources), so that
+      // one lane can be run on its own. They do not run side by side: vitest 4 puts every file of every project without
+      // file parallelism into one group that runs one file at a time, whatever the project (groupSpecs in its pool).
+      // `--project 'worker:integration*'` runs all of them.
       integration('worker', { exclude: ['test/restore-*.test.ts', 'test/image-*.test.ts', 'test/service-crash.test.ts', 'test/service-sigterm.test.ts'] }),
       integration('worker', { lane: 'cli', include: ['test/restore-*.test.ts', 'test/image-*.test.ts'] }),
-      // The two shutdown files are the suite's longest (kill -9 and SIGTERM mid-job, and SIGTERM 20 times over): a
-      // lane each, so that they run beside each other rather than one after the other.
+      // The two shutdown files are the suite's longest (kill -9 and SIGTERM mid-job, and SIGTERM 20 times over): a lane
+      // each, and first in the order (KNOWN_LONG_FILES_SECONDS).
       integration('worker', { lane: 'crash', include: ['test/service-crash.test.ts'] }),
       integration('worker', { lane: 'sigterm', include: ['test/service-sigterm.test.ts'] }),
       unit('api'),
