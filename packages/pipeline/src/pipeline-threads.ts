@@ -25,7 +25,7 @@ import type { DetectedFace, RgbImage } from './types.js';
 import { defaultModelsDir, resolveModel } from './models.js';
 import { DEFAULT_DEVICE } from './defaults.js';
 import { deserializeError, serializeError, type SerializedError } from './thread-errors.js';
-import { startThread } from './thread-start.js';
+import { awaitThreadReady, startThread } from './thread-start.js';
 import { DEFAULT_RESTORE_BATCH_DELAY_MS, DEFAULT_RESTORE_BATCH_FACES } from './restore-batch.js';
 import { RemoteRestorer, RestorerThread, runRestorerThread, type RestorerInfo, type RestorerThreadConfig } from './restorer-thread.js';
 
@@ -310,38 +310,18 @@ function newThread(data: ThreadData | RestorerThreadData): Worker {
  * Starts one thread and resolves once its models are loaded; rejects with the thread's load error rebuilt as
  * its WorkerError class, or a RetryableError when the thread dies while loading.
  */
-function spawnThread(
+async function spawnThread(
   config: PipelineConfig,
   onWorker: (worker: Worker) => void,
   restorer?: RestorerThread,
 ): Promise<{ worker: Worker; models: RestorationPipeline['models'] }> {
   const worker = newThread({ marker: THREAD_MARKER, config, ...(restorer && { restorer: { port: restorer.connect(), info: restorer.info } }) });
   onWorker(worker);
-  return new Promise((resolve, reject) => {
-    let lastError: unknown;
-    const onMessage = (message: FromThread) => {
-      if (message.type === 'ready') {
-        cleanup();
-        resolve({ worker, models: message.models });
-      } else if (message.type === 'load-failed') {
-        cleanup();
-        reject(deserializeError(message.error));
-      }
-    };
-    const onError = (error: unknown) => (lastError = error);
-    const onExit = (code: number) => {
-      cleanup();
-      reject(new RetryableError('INTERNAL', `a pipeline thread exited (code ${code}) while loading its models`, { cause: lastError }));
-    };
-    const cleanup = () => {
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-    };
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
-  });
+  const ready = await awaitThreadReady<Extract<FromThread, { type: 'ready' }>>(
+    worker,
+    (code) => `a pipeline thread exited (code ${code}) while loading its models`,
+  );
+  return { worker, models: ready.models };
 }
 
 /** Starts the restorer thread and waits for its model. */

@@ -16,6 +16,7 @@ import type { SessionOptions } from './inference.js';
 import { deserializeError, serializeError, type SerializedError } from './thread-errors.js';
 import type { RgbImage } from './types.js';
 import { DEFAULT_FIDELITY } from './defaults.js';
+import { awaitThreadReady } from './thread-start.js';
 
 /** What the restorer thread is started with (its `workerData`, beside the marker pipeline-threads.ts adds). */
 export interface RestorerThreadConfig {
@@ -142,31 +143,10 @@ export class RestorerThread {
    * error as its WorkerError class, or a RetryableError when the thread dies while loading.
    */
   static async start(worker: Worker, onBatch?: (faces: number, runMs: number) => void): Promise<RestorerThread> {
-    const ready = await new Promise<{ info: RestorerInfo; batchable: boolean }>((resolve, reject) => {
-      let lastError: unknown;
-      const onMessage = (message: FromRestorer) => {
-        if (message.type === 'ready') {
-          cleanup();
-          resolve(message);
-        } else if (message.type === 'load-failed') {
-          cleanup();
-          reject(deserializeError(message.error));
-        }
-      };
-      const onError = (error: unknown) => (lastError = error);
-      const onExit = (code: number) => {
-        cleanup();
-        reject(new RetryableError('INTERNAL', `the restorer thread exited (code ${code}) while loading its model`, { cause: lastError }));
-      };
-      const cleanup = () => {
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-        worker.off('exit', onExit);
-      };
-      worker.on('message', onMessage);
-      worker.on('error', onError);
-      worker.on('exit', onExit);
-    });
+    const ready = await awaitThreadReady<{ readonly type: 'ready'; info: RestorerInfo; batchable: boolean }>(
+      worker,
+      (code) => `the restorer thread exited (code ${code}) while loading its model`,
+    );
     const thread = new RestorerThread(worker, ready.info, ready.batchable);
     worker.on('message', (message: FromRestorer) => {
       if (message.type === 'batch') onBatch?.(message.faces, message.runMs);

@@ -4,6 +4,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { RetryableError } from './errors.js';
+import { deserializeError, type SerializedError } from './thread-errors.js';
 
 /** Extensions of modules that need a TypeScript loader. */
 const TYPESCRIPT_MODULE = /\.[cm]?ts$/;
@@ -24,4 +26,40 @@ export function siblingModule(name: string, from: string): URL {
 export function startThread(entry: URL, options: WorkerOptions = {}): Worker {
   if (!TYPESCRIPT_MODULE.test(entry.pathname)) return new Worker(entry, options);
   return new Worker(new URL('./thread-bootstrap.mjs', import.meta.url), { ...options, argv: [fileURLToPath(entry), ...(options.argv ?? [])] });
+}
+
+/** What a thread says once it has loaded its models, or failed to. */
+type LoadMessage<Ready> = Ready | { readonly type: 'load-failed'; readonly error: SerializedError } | { readonly type: string };
+
+/**
+ * Resolves with the thread's 'ready' message once it has loaded its models; rejects with its load error rebuilt as its
+ * WorkerError class, or a RetryableError with `exitMessage(code)` when the thread exits first. Other messages are left to the
+ * caller's own listeners.
+ */
+export function awaitThreadReady<Ready extends { readonly type: 'ready' }>(worker: Worker, exitMessage: (code: number) => string): Promise<Ready> {
+  return new Promise((resolve, reject) => {
+    let lastError: unknown;
+    const onMessage = (message: LoadMessage<Ready>) => {
+      if (message.type === 'ready') {
+        cleanup();
+        resolve(message as Ready);
+      } else if (message.type === 'load-failed') {
+        cleanup();
+        reject(deserializeError((message as { error: SerializedError }).error));
+      }
+    };
+    const onError = (error: unknown) => (lastError = error);
+    const onExit = (code: number) => {
+      cleanup();
+      reject(new RetryableError('INTERNAL', exitMessage(code), { cause: lastError }));
+    };
+    const cleanup = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
 }
