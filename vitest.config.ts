@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 // Unit tests (`src/**/*.test.ts`) are pure and fast; `pnpm test:unit` runs every `*:unit` project. Integration
-// tests (`test/**/*.test.ts`) talk to the local AWS emulators over HTTP, or run the CDK app; they run one file at a
-// time per project because the machine has two cores.
+// tests (`test/**/*.test.ts`) talk to the local AWS emulators over HTTP, or run the CDK app. Every file may run beside
+// any other (MAX_FILES_AT_ONCE across projects): each file creates its own resources with a unique prefix, starts its
+// own workers and servers on ports the kernel picks, and waits on events with ceilings, never on the clock.
 
 /**
  * A folder of the repository as an absolute path: a relative project root resolves against the working directory,
@@ -23,9 +24,13 @@ const integration = (
     root: repo(`packages/${pkg}`),
     include: [...(options.include ?? ['test/**/*.test.ts'])],
     ...(options.exclude === undefined ? {} : { exclude: [...options.exclude] }),
-    testTimeout: 180_000,
-    hookTimeout: 180_000,
-    fileParallelism: options.fileParallelism ?? false,
+    // Ceilings, not expectations: only a failing test waits this long. Three files at once beside a busy loop (CI)
+    // make a worker's start and a seconds-long job take minutes; the tests' own waits are up to JOB_END_CEILING_MS.
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
+    // Vitest 4 runs every file of every project without file parallelism in ONE group, one file at a time, after
+    // everything else (groupSpecs in its pool), whatever the project: so a project turns it off only with a reason.
+    fileParallelism: options.fileParallelism ?? true,
     ...(options.emulators === false ? {} : { globalSetup: ['../local-aws/src/vitest-setup.ts'] }),
   },
 });
@@ -85,9 +90,7 @@ export default defineConfig({
       integration('pipeline', { emulators: false }),
       unit('worker'),
       // The worker's integration files in lanes (each its own emulators; each file creates its own resources), so that
-      // one lane can be run on its own. They do not run side by side: vitest 4 puts every file of every project without
-      // file parallelism into one group that runs one file at a time, whatever the project (groupSpecs in its pool).
-      // `--project 'worker:integration*'` runs all of them.
+      // one lane can be run on its own and the emulators' load is spread. `--project 'worker:integration*'` runs all.
       integration('worker', { exclude: ['test/restore-*.test.ts', 'test/image-*.test.ts', 'test/service-crash.test.ts', 'test/service-sigterm.test.ts'] }),
       integration('worker', { lane: 'cli', include: ['test/restore-*.test.ts', 'test/image-*.test.ts'] }),
       // The two shutdown files are the suite's longest (kill -9 and SIGTERM mid-job, and SIGTERM 20 times over): a lane
@@ -101,8 +104,8 @@ export default defineConfig({
       unit('client'),
       integration('client'),
       unit('infra'),
-      // The CDK app through assertions and the CDK CLI: no emulators, and its files share nothing, so they run side by side.
-      integration('infra', { emulators: false, fileParallelism: true }),
+      // The CDK app through assertions and the CDK CLI: no emulators.
+      integration('infra', { emulators: false }),
       // README, DEVELOPERS.md, docs/ and the package READMEs against the code: links, settings, routes, codes.
       { test: { name: 'docs:unit', root: repo('scripts/docs'), include: ['*.test.ts'], testTimeout: 30_000 } },
     ],

@@ -4,7 +4,6 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
@@ -88,15 +87,34 @@ export function stateLayout(stateDir: string) {
   } as const;
 }
 
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, LOOPBACK_HOST, () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
+/**
+ * The port DynamoDbLocalLoopback.java names on its first stdout line once Jetty has bound it. Its stdout is then
+ * drained, so that a full pipe never blocks the JVM.
+ */
+async function listeningPort(child: ChildProcess, timeoutMs: number): Promise<number> {
+  const stdout = child.stdout;
+  if (stdout === null) throw new Error('DynamoDB Local has no stdout pipe');
+  return await new Promise<number>((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => done(new Error(`DynamoDB Local named no port within ${timeoutMs} ms`)), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const match = /listening on \S+:(\d+)/.exec(text);
+      if (match !== null) done(undefined, Number(match[1]));
+    };
+    const onExit = () => done(new Error(`DynamoDB Local exited before it listened (code ${child.exitCode}, signal ${child.signalCode})`));
+    function done(error: Error | undefined, port?: number) {
+      clearTimeout(timer);
+      stdout!.off('data', onData);
+      child.off('exit', onExit);
+      stdout!.resume();
+      // Like stdin's pipe, it must not keep this process alive.
+      (stdout as unknown as { unref?: () => void }).unref?.();
+      if (error !== undefined || port === undefined || port <= 0) reject(error ?? new Error(`DynamoDB Local named no usable port: ${text.trim()}`));
+      else resolve(port);
+    }
+    stdout.on('data', onData);
+    child.once('exit', onExit);
   });
 }
 
@@ -158,6 +176,8 @@ async function launcherClassDir(jarDir: string, classPath: string): Promise<stri
 
 interface StartedDynamo {
   readonly pid: number | undefined;
+  /** The port it listens on: the one asked for, or the one the kernel gave for 0. */
+  readonly port: number;
   pause(): void;
   resume(): void;
   stop(): Promise<void>;
@@ -183,14 +203,13 @@ async function startDynamoDbLocal(port: number, timeoutMs: number, dbPath: strin
       `${classes}${path.delimiter}${classPath}`,
       LAUNCHER_CLASS,
       LOOPBACK_HOST,
+      String(port),
       // -sharedDb: one database file whatever the region and credentials of a client.
       ...(dbPath === undefined ? ['-inMemory'] : ['-dbPath', dbPath]),
       '-sharedDb',
       '-disableTelemetry',
-      '-port',
-      String(port),
     ],
-    { cwd: dir, stdio: ['pipe', 'ignore', 'ignore'], detached: true },
+    { cwd: dir, stdio: ['pipe', 'pipe', 'ignore'], detached: true },
   );
   child.once('error', () => undefined);
   // The pipe must not keep this process alive; it closes when this process exits, which stops the JVM.
@@ -206,8 +225,10 @@ async function startDynamoDbLocal(port: number, timeoutMs: number, dbPath: strin
       child.kill(name);
     }
   };
+  let boundPort = port;
   try {
-    await waitForDynamo(`http://${LOOPBACK_HOST}:${port}`, timeoutMs, child);
+    boundPort = await listeningPort(child, timeoutMs);
+    await waitForDynamo(`http://${LOOPBACK_HOST}:${boundPort}`, timeoutMs, child);
   } catch (error) {
     // Wait for the exit: the caller's fallback must not start while the JVM may still hold its port.
     if (running()) signal('SIGKILL');
@@ -216,6 +237,7 @@ async function startDynamoDbLocal(port: number, timeoutMs: number, dbPath: strin
   }
   return {
     pid: child.pid,
+    port: boundPort,
     pause: () => signal('SIGSTOP'),
     resume: () => signal('SIGCONT'),
     async stop() {
@@ -240,7 +262,9 @@ async function startDynalite(port: number, dbPath: string | undefined): Promise<
     server.once('error', reject);
     server.listen(port, LOOPBACK_HOST, () => resolve());
   });
-  await waitForDynamo(`http://${LOOPBACK_HOST}:${port}`, 5_000);
+  const address = server.address();
+  const boundPort = typeof address === 'object' && address !== null ? address.port : port;
+  await waitForDynamo(`http://${LOOPBACK_HOST}:${boundPort}`, 5_000);
   // dynalite runs in this process, so it cannot be stopped with a signal: while paused, requests are held unanswered.
   const handlers = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
   server.removeAllListeners('request');
@@ -251,6 +275,7 @@ async function startDynalite(port: number, dbPath: string | undefined): Promise<
   server.on('request', (req: IncomingMessage, res: ServerResponse) => (held === undefined ? handle(req, res) : held.push([req, res])));
   return {
     pid: undefined,
+    port: boundPort,
     pause: () => {
       held ??= [];
     },
@@ -288,15 +313,13 @@ export async function startLocalAws(options: StartLocalAwsOptions = {}): Promise
   });
   const timeoutMs = options.dynamoStartTimeoutMs ?? DEFAULT_DYNAMO_START_TIMEOUT_MS;
   const wanted = options.dynamo ?? 'auto';
-  let dynamoPort = 0;
   let dynamo: StartedDynamo;
   let dynamoEngine: DynamoEngine;
   try {
     try {
       if (wanted === 'dynalite') throw new Error('dynalite requested');
-      dynamoPort = options.dynamoPort || (await freePort());
       if (layout !== undefined) await mkdir(layout.dynamodbLocal, { recursive: true });
-      dynamo = await startDynamoDbLocal(dynamoPort, timeoutMs, layout?.dynamodbLocal);
+      dynamo = await startDynamoDbLocal(options.dynamoPort ?? 0, timeoutMs, layout?.dynamodbLocal);
       dynamoEngine = 'dynamodb-local';
     } catch (error) {
       if (wanted === 'dynamodb-local') throw error;
@@ -304,9 +327,8 @@ export async function startLocalAws(options: StartLocalAwsOptions = {}): Promise
         process.emitWarning(`DynamoDB Local did not start (${(error as Error).message}); using dynalite, which has no TTL or transactions.`);
       }
       // A fresh port unless one was asked for: a JVM that failed may have left its port in TIME_WAIT or half-bound.
-      dynamoPort = options.dynamoPort || (await freePort());
       if (layout !== undefined) await mkdir(layout.dynalite, { recursive: true });
-      dynamo = await startDynalite(dynamoPort, layout?.dynalite);
+      dynamo = await startDynalite(options.dynamoPort ?? 0, layout?.dynalite);
       dynamoEngine = 'dynalite';
     }
   } catch (error) {
@@ -315,7 +337,7 @@ export async function startLocalAws(options: StartLocalAwsOptions = {}): Promise
   }
   const address = `http://${LOOPBACK_HOST}:${fauxqs.port}`;
   return {
-    endpoints: { sqs: address, s3: address, dynamodb: `http://${LOOPBACK_HOST}:${dynamoPort}` },
+    endpoints: { sqs: address, s3: address, dynamodb: `http://${LOOPBACK_HOST}:${dynamo.port}` },
     region: LOCAL_REGION,
     dynamoEngine,
     dynamoPid: dynamo.pid,

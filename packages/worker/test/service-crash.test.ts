@@ -12,15 +12,16 @@ import {
   enqueue,
   getRecord,
   isTerminal,
+  JOB_END_CEILING_MS,
   photo,
   queueDepth,
   sleep,
+  type Stack,
   startWorkerProcess,
   upload,
   waitForRecord,
-  writeSlowRestorer,
-  type Stack,
   type WorkerProcess,
+  writeSlowRestorer,
 } from './service-helpers.js';
 
 const TENANT = 'tenant-crash';
@@ -35,6 +36,11 @@ const VISIBILITY_TIMEOUT_SECONDS = 8;
 const HELD_VISIBILITY_SECONDS = 900;
 /** Ceiling for the takeover of a released job (worker start and model load on a loaded machine); never a sleep. */
 const RELEASED_TAKEOVER_CEILING_MS = 180_000;
+/**
+ * The shutdown budget of "SIGTERM with time left": far more than the job's two slow faces (about 4 s idle), because
+ * three test files and a busy loop beside it made 60 s too little once (the job was released, not drained).
+ */
+const DRAIN_SECONDS = 240;
 let stack: Stack;
 let dir: string;
 let restorer: string;
@@ -87,7 +93,7 @@ describe('worker deaths', () => {
     const killedAt = Date.now();
     expect(await getRecord(stack, jobId)).toMatchObject({ status: 'RUNNING', attempts: 1 });
     const second = await worker();
-    const record = await waitForRecord(stack, jobId, isTerminal, 90_000);
+    const record = await waitForRecord(stack, jobId, isTerminal, JOB_END_CEILING_MS);
     expect(record).toMatchObject({ status: 'SUCCEEDED', attempts: 2, resultKey: resultKey(TENANT, jobId, 'jpg', 2) });
     // The message came back only once the visibility the dead worker had extended ran out.
     const takeover = second.logs.find((l) => l.message === 'job started' && l.jobId === jobId);
@@ -117,7 +123,7 @@ describe('worker deaths', () => {
   });
 
   it('SIGTERM mid-job with time left: polling stops, the job finishes, then the worker exits', async () => {
-    const first = await worker({ REVIVE_SHUTDOWN_TIMEOUT_SECONDS: '60' });
+    const first = await worker({ REVIVE_SHUTDOWN_TIMEOUT_SECONDS: String(DRAIN_SECONDS) });
     const jobId = await startedJob(first);
     first.child.kill('SIGTERM');
     // A job queued after SIGTERM is not taken by the draining worker.
@@ -127,6 +133,6 @@ describe('worker deaths', () => {
     expect(first.logs.find((l) => l.message === 'shutdown complete')).toMatchObject({ drained: 1, released: 0 });
     expect(await getRecord(stack, later.jobId)).toMatchObject({ status: 'QUEUED', attempts: 0 });
     await worker();
-    expect(await waitForRecord(stack, later.jobId, isTerminal, 90_000)).toMatchObject({ status: 'SUCCEEDED', attempts: 1 });
-  });
+    expect(await waitForRecord(stack, later.jobId, isTerminal, JOB_END_CEILING_MS)).toMatchObject({ status: 'SUCCEEDED', attempts: 1 });
+  }, DRAIN_SECONDS * 1000 + 240_000);
 });

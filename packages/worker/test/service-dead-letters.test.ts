@@ -19,15 +19,16 @@ import {
   enqueue,
   getRecord,
   isTerminal,
+  JOB_END_CEILING_MS,
   photo,
   queueDepth,
   sleep,
+  type Stack,
   startWorkerProcess,
   TEST_WEBHOOK_SECRET as SECRET,
   upload,
   waitForRecord,
   writeIdentityRestorer,
-  type Stack,
 } from './service-helpers.js';
 
 const TENANT = 'tenant-dlq';
@@ -126,9 +127,9 @@ describe('dead-lettered jobs end FAILED with their webhook sent', () => {
     const restorer = await writeIdentityRestorer(path.join(dir, 'models'));
     const worker = await startWorkerProcess(stack, { restorer, healthFile: path.join(dir, 'health.json') });
     try {
-      const seen = await worker.waitForLog((l) => l.jobId === job.jobId && (l.message === 'job already ended; deleting the redelivered message' || l.message === 'job started'), 90_000);
+      const seen = await worker.waitForLog((l) => l.jobId === job.jobId && (l.message === 'job already ended; deleting the redelivered message' || l.message === 'job started'), JOB_END_CEILING_MS);
       expect(seen.message).toBe('job already ended; deleting the redelivered message');
-      const other = await worker.waitForLog((l) => l.jobId === enqueueFailed.jobId && (l.message === 'job already ended; deleting the redelivered message' || l.message === 'job started'), 90_000);
+      const other = await worker.waitForLog((l) => l.jobId === enqueueFailed.jobId && (l.message === 'job already ended; deleting the redelivered message' || l.message === 'job started'), JOB_END_CEILING_MS);
       expect(other.message).toBe('job already ended; deleting the redelivered message');
       // Deleted, not left in flight: queueDepth counts both.
       const drained = Date.now() + 20_000;

@@ -101,7 +101,14 @@ export async function getRecord(stack: Stack, jobId: string): Promise<JobRecord 
 }
 
 /** Polls the record until `done` holds; fails with the last record seen. */
-export async function waitForRecord(stack: Stack, jobId: string, done: (r: JobRecord) => boolean, timeoutMs = 60_000): Promise<JobRecord> {
+/**
+ * Ceiling for a job to reach the state a test waits for, and for a worker's log line about it: a loaded machine (CI
+ * runs three test files at once beside a busy loop; a developer may run more) makes a seconds-long job take minutes.
+ * Only a failing test ever waits this long. @default 240_000
+ */
+export const JOB_END_CEILING_MS = 240_000;
+
+export async function waitForRecord(stack: Stack, jobId: string, done: (r: JobRecord) => boolean, timeoutMs = JOB_END_CEILING_MS): Promise<JobRecord> {
   const deadline = Date.now() + timeoutMs;
   let last: JobRecord | undefined;
   while (Date.now() < deadline) {
@@ -144,8 +151,15 @@ export interface WorkerProcess {
   /** Resolves with the first log line that matches. */
   waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   readonly exited: Promise<number | null>;
-  stop(): Promise<void>;
+  /** SIGTERM, then SIGKILL if the worker has not exited within `graceMs` (a kill reads as a crash in the exit code). */
+  stop(graceMs?: number): Promise<void>;
 }
+
+/**
+ * How long `stop()` waits for a clean drain before SIGKILL: generous, because on a loaded machine (CI runs three test
+ * files at once beside a busy loop) a clean drain can take a while. @default 60_000
+ */
+export const DEFAULT_STOP_GRACE_MS = 60_000;
 
 export interface WorkerOptions {
   readonly restorer: string;
@@ -250,11 +264,10 @@ export async function startWorkerProcess(stack: Stack, options: WorkerOptions): 
     healthFile: options.healthFile,
     waitForLog,
     exited,
-    async stop() {
+    async stop(graceMs = DEFAULT_STOP_GRACE_MS) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
-        // Generous: on a loaded machine a clean drain can take a while, and a kill here would read as a crash.
-        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
         await exited;
         clearTimeout(timer);
       }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { writeImage, writeSolidImage } from '@revive/pipeline';
-import { createStack, enqueue, isTerminal, startWorkerProcess, upload, waitForRecord, writeIdentityRestorer, type Stack, type WorkerProcess } from './service-helpers.js';
+import { createStack, enqueue, isTerminal, JOB_END_CEILING_MS, type Stack, startWorkerProcess, upload, waitForRecord, type WorkerProcess, writeIdentityRestorer } from './service-helpers.js';
 
 const TENANT = 'tenant-limits';
 let stack: Stack;
@@ -34,7 +34,7 @@ describe('size limits in revive serve', () => {
   it('the 8000×8000 RGBA PNG at upscale 4 ends FAILED IMAGE_TOO_LARGE, once; the next job succeeds', async () => {
     const bomb = await writeSolidImage(8000, 8000, 4, 'png');
     const job = await enqueue(stack, { kind: 's3', key: await upload(stack, TENANT, bomb, 'image/png') }, { tenantId: TENANT, options: { upscale: 4 } });
-    const failed = await waitForRecord(stack, job.jobId, isTerminal, 90_000);
+    const failed = await waitForRecord(stack, job.jobId, isTerminal, JOB_END_CEILING_MS);
     expect(failed).toMatchObject({
       status: 'FAILED',
       errorCode: 'IMAGE_TOO_LARGE',
@@ -43,7 +43,7 @@ describe('size limits in revive serve', () => {
       attempts: 1,
     });
     const next = await enqueue(stack, { kind: 's3', key: await upload(stack, TENANT, noFace) }, { tenantId: TENANT, options: { upscale: 2 } });
-    expect(await waitForRecord(stack, next.jobId, isTerminal, 90_000)).toMatchObject({ status: 'SUCCEEDED', attempts: 1 });
+    expect(await waitForRecord(stack, next.jobId, isTerminal, JOB_END_CEILING_MS)).toMatchObject({ status: 'SUCCEEDED', attempts: 1 });
     // Permanent: the message was deleted, not retried.
     expect(startsOf(job.jobId)).toHaveLength(1);
     expect(worker.child.exitCode).toBeNull();
@@ -52,7 +52,7 @@ describe('size limits in revive serve', () => {
   it('an 8192×1024 WebP at upscale 2: ext webp ends FAILED OUTPUT_TOO_LARGE, ext auto is written as PNG', async () => {
     const key = await upload(stack, TENANT, await writeSolidImage(8192, 1024, 3, 'webp'), 'image/webp');
     const explicit = await enqueue(stack, { kind: 's3', key }, { tenantId: TENANT, options: { upscale: 2, ext: 'webp' } });
-    expect(await waitForRecord(stack, explicit.jobId, isTerminal, 90_000)).toMatchObject({
+    expect(await waitForRecord(stack, explicit.jobId, isTerminal, JOB_END_CEILING_MS)).toMatchObject({
       status: 'FAILED',
       errorCode: 'OUTPUT_TOO_LARGE',
       errorMessage: expect.stringContaining('WebP holds at most 16,383 pixels per side'),
@@ -60,7 +60,7 @@ describe('size limits in revive serve', () => {
     });
     expect(startsOf(explicit.jobId)).toHaveLength(1);
     const auto = await enqueue(stack, { kind: 's3', key }, { tenantId: TENANT, options: { upscale: 2, ext: 'auto' } });
-    const done = await waitForRecord(stack, auto.jobId, isTerminal, 90_000);
+    const done = await waitForRecord(stack, auto.jobId, isTerminal, JOB_END_CEILING_MS);
     expect(done).toMatchObject({ status: 'SUCCEEDED', resultWidth: 16384, resultHeight: 2048 });
     expect(done.resultKey).toMatch(/\.png$/);
     const log = await worker.waitForLog((l) => l.message === 'job succeeded' && l.jobId === auto.jobId);

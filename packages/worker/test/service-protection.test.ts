@@ -12,14 +12,15 @@ import {
   enqueue,
   getRecord,
   isTerminal,
+  JOB_END_CEILING_MS,
   photo,
   sleep,
+  type Stack,
   startWorkerProcess,
   upload,
   waitForRecord,
-  writeSlowRestorer,
-  type Stack,
   type WorkerProcess,
+  writeSlowRestorer,
 } from './service-helpers.js';
 
 const TENANT = 'tenant-protect';
@@ -113,7 +114,7 @@ describe('task scale-in protection', () => {
     expect(on).toMatchObject({ method: 'PUT', url: `${AGENT_PREFIX}${TASK_PROTECTION_PATH}`, body: ON });
     // Protected while the job is still running.
     expect(await getRecord(stack, jobId)).toMatchObject({ status: 'RUNNING' });
-    const record = await waitForRecord(stack, jobId, isTerminal, 90_000);
+    const record = await waitForRecord(stack, jobId, isTerminal, JOB_END_CEILING_MS);
     expect(record.status).toBe('SUCCEEDED');
     const [, off] = await waitForCalls(2);
     expect(off).toMatchObject({ method: 'PUT', url: `${AGENT_PREFIX}${TASK_PROTECTION_PATH}`, body: OFF });

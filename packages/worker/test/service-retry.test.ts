@@ -11,15 +11,16 @@ import {
   createStack,
   drainDlq,
   enqueue,
+  JOB_END_CEILING_MS,
   photo,
   sendRaw,
   sleep,
+  type Stack,
   startWorkerProcess,
   upload,
   waitForRecord,
-  writeIdentityRestorer,
-  type Stack,
   type WorkerProcess,
+  writeIdentityRestorer,
 } from './service-helpers.js';
 
 const TENANT = 'tenant-retry';
@@ -82,7 +83,7 @@ describe('transient failures', () => {
       healthFile: path.join(dir, 'health-redrive.json'),
     });
     await sendRaw(stack, dead[0]!);
-    const seen = await worker.waitForLog((l) => l.jobId === job.jobId && (l.message === 'job already ended; deleting the redelivered message' || l.message === 'job started'), 90_000);
+    const seen = await worker.waitForLog((l) => l.jobId === job.jobId && (l.message === 'job already ended; deleting the redelivered message' || l.message === 'job started'), JOB_END_CEILING_MS);
     expect(seen.message).toBe('job already ended; deleting the redelivered message');
     expect(await waitForRecord(stack, job.jobId, () => true)).toMatchObject({ status: 'FAILED', errorCode: 'RETRIES_EXHAUSTED', attempts: MAX_RECEIVE_COUNT });
   });

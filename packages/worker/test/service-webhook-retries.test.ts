@@ -21,7 +21,7 @@ import { WebhookSender } from '../src/service/webhook.js';
 import { webhookPayload, WebhookDispatcher, WebhookRetryQueue, type WebhookRetryOutcome } from '../src/service/webhook-retries.js';
 // The consumer is the local stack's (the retry Lambda's handler in an in-process loop): what these tests drive.
 import { startLocalWebhookRetryConsumer, type WebhookRetryConsumer } from '../../dev-stack/src/webhook-retry-consumer.js';
-import { createStack, enqueue, photo, startWorkerProcess, TEST_WEBHOOK_SECRET as SECRET, upload, waitForRecord, writeIdentityRestorer, type Stack } from './service-helpers.js';
+import { createStack, enqueue, JOB_END_CEILING_MS, photo, type Stack, startWorkerProcess, TEST_WEBHOOK_SECRET as SECRET, upload, waitForRecord, writeIdentityRestorer } from './service-helpers.js';
 
 const TENANT = 'tenant-hooks';
 /** Seconds, not the production hours: the same code, a schedule a test can wait for. */
@@ -291,7 +291,7 @@ describe('durable webhook retries', () => {
     const job = await enqueue(stack, { kind: 's3', key }, { tenantId: TENANT, options: { upscale: 1 }, webhookUrl: `${hookBase}/worker-down` });
     const worker = await startWorkerProcess(stack, { restorer: await writeIdentityRestorer(path.join(dir, 'models')), healthFile: path.join(dir, 'health.json') });
     try {
-      const record = await waitForRecord(stack, job.jobId, (r) => r.webhookDelivery !== undefined, 90_000);
+      const record = await waitForRecord(stack, job.jobId, (r) => r.webhookDelivery !== undefined, JOB_END_CEILING_MS);
       // The worker's defaults: 3 quick attempts, then the first durable retry about 30 s later.
       expect(record).toMatchObject({ status: 'SUCCEEDED', webhookDelivery: { status: 'DELIVERING', attempts: 3, httpStatus: 503 } });
       const dueInSeconds = (Date.parse(record.webhookDelivery!.nextAttemptAt!) - Date.parse(record.webhookDelivery!.at)) / 1000;

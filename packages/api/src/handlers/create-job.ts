@@ -183,22 +183,28 @@ export const createJob: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = asy
     // In the outbox until the message is sent: the sweeper sends it if this Lambda dies before it can.
     ...pendingEnqueueMark(jobId, now),
   };
-  const base = baseUrl(event);
+  return await putThenAnswer(record, deps, baseUrl(event), key);
+};
 
-  // Up to here nothing was written: a failure is a plain 503. From the put on, the job may exist (see maybeCreated).
+/**
+ * Writes a new job's record and answers: 202 with the message sent (`created`), or the job an idempotent repeat names
+ * (`replay`). Up to the put nothing was written, so a failure is a plain 503; from the put on the job may exist, and
+ * a failure says so (`maybeCreated`). Photo and video creates share it.
+ */
+export async function putThenAnswer(record: JobRecord, deps: DepsWith<'table' | 'queue'>, base: string, idempotencyKey: string | undefined): Promise<ApiResult> {
   let isNew: boolean;
   try {
     isNew = await deps.table.putNew(record, deps.signal);
   } catch (error) {
     // A put that was never sent (the request's deadline had passed) changed nothing.
-    throw error instanceof ApiError && error.code === 'SERVICE_UNAVAILABLE' ? error : maybeCreated(error, record.jobId, key);
+    throw error instanceof ApiError && error.code === 'SERVICE_UNAVAILABLE' ? error : maybeCreated(error, record.jobId, idempotencyKey);
   }
   try {
     return await (isNew ? created(record, deps, base) : replay(record, deps, base));
   } catch (error) {
-    throw maybeCreated(error, record.jobId, key);
+    throw maybeCreated(error, record.jobId, idempotencyKey);
   }
-};
+}
 
 /** The answer to a create whose put wrote the record: the message is sent (or left to the sweeper), 202. */
 export async function created(record: JobRecord, deps: DepsWith<'table' | 'queue'>, base: string): Promise<ApiResult> {

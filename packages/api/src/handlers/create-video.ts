@@ -2,13 +2,13 @@
 import { randomUUID } from 'node:crypto';
 import { createVideoRequestSchema, isTenantUploadKey, sniffVideoContainer, VIDEO_HEADER_BYTES, type JobRecord } from '@revive/contract';
 import type { DepsWith, RouteLogic } from '../app.js';
-import { ApiError, ClientError } from '../errors.js';
+import { ClientError } from '../errors.js';
 import { parseJsonBody } from '../http/body.js';
 import { baseUrl } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
 import { assertPublicUrl } from '../http/url-guard.js';
 import { idempotentJobId, pendingEnqueueMark, requestHash, toJobSource } from '../jobs.js';
-import { checkModels, created, idempotencyKeyOf, maybeCreated, replay, SECONDS_PER_DAY } from './create-job.js';
+import { checkModels, idempotencyKeyOf, putThenAnswer, SECONDS_PER_DAY } from './create-job.js';
 
 /**
  * `POST /videos`: as POST /jobs (validation, Idempotency-Key, conditional put, send, outbox), for a job of kind
@@ -64,15 +64,5 @@ export const createVideo: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = a
     }
   }
 
-  let isNew: boolean;
-  try {
-    isNew = await deps.table.putNew(record, deps.signal);
-  } catch (error) {
-    throw error instanceof ApiError && error.code === 'SERVICE_UNAVAILABLE' ? error : maybeCreated(error, record.jobId, key);
-  }
-  try {
-    return await (isNew ? created(record, deps, base) : replay(record, deps, base));
-  } catch (error) {
-    throw maybeCreated(error, record.jobId, key);
-  }
+  return await putThenAnswer(record, deps, base, key);
 };
