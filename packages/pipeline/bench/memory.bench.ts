@@ -21,7 +21,8 @@ import { writeIdentityRestorer } from '../src/testing/models.js';
 const POOL_PROBE_FLAG = '--pool-probe';
 const SIDE_PX = 8000;
 const MiB = 2 ** 20;
-const cliPath = fileURLToPath(new URL('../bin/revive.js', import.meta.url));
+// The `revive` CLI lives in the worker package since the house move; `pnpm bench` (worker) builds it before this runs.
+const cliPath = fileURLToPath(new URL('../../worker/bin/revive.js', import.meta.url));
 const shared = sharedDir();
 const mib = (bytes: number) => `${Math.round(bytes / MiB).toLocaleString('en-US')} MiB`;
 // Written by the child at exit: its own peak RSS, whatever ran in it (pipeline threads included).
