@@ -58,7 +58,7 @@ export const DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES: Readonly<Record<'cpu' | 'gpu',
  * Fargate start costs by about what stopping a task takes (10 s assumed), so a trickle costs under 2× a cold start per
  * job. GPU: the task costs nothing beside its instance, which managed scaling keeps 15 minutes after the task leaves;
  * a longer window only delays that. `pnpm bench:scaling --idle-protection-s N`, trickles: 45 s let the fleet reach
- * zero within the minute of a send (25 times on CPU daily), 75 s cost 2.0× on CPU trickles
+ * zero within the minute of a send (25 times on CPU daily), 75 s cost 2.1× on CPU trickles
  * (decisions/idle-window-in-the-task.md). @default 60 (cpu and gpu)
  */
 export const DEFAULT_IDLE_PROTECTION_SECONDS: Readonly<Record<'cpu' | 'gpu', number>> = { cpu: 60, gpu: 60 };
