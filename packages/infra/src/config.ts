@@ -205,7 +205,10 @@ export const reviveContextSchema = z
     scalingCooldownSeconds: int(MIN_SCALING_COOLDOWN_SECONDS, 3600).default(DEFAULT_SCALING_COOLDOWN_SECONDS),
     /** Minutes that must all have wanted fewer tasks before the surplus goes. @default 5 */
     scaleInEvaluationPeriods: int(1, 60).default(DEFAULT_SCALE_IN_EVALUATION_PERIODS),
-    /** Minutes with no job waiting, running or sent before the last task goes (rent-or-buy). @default 2 (cpu), 5 (gpu) */
+    /**
+     * Minutes with no job waiting, running or sent before a fleet of more than one task goes to zero at once (and a
+     * single task when idleProtectionSeconds is 0: otherwise its own window decides). @default 1 (cpu), 2 (gpu)
+     */
     scaleToZeroQuietMinutes: int(1, 1440).optional(),
     /**
      * REVIVE_IDLE_PROTECTION_SECONDS: seconds a task keeps its scale-in protection after its last job when it finds the

@@ -43,11 +43,12 @@ export const DEFAULT_SCALING_COOLDOWN_SECONDS = MIN_SCALING_COOLDOWN_SECONDS + S
 /** Minutes that must all have wanted fewer tasks than desired before the surplus goes, in one step. @default 5 */
 export const DEFAULT_SCALE_IN_EVALUATION_PERIODS = 5;
 /**
- * Minutes with no job waiting, running or sent before the last task goes: the rent-or-buy rule, about what a start
- * from zero costs. CPU: a Fargate task starts in 60–90 s. GPU: a task on an instance resumed from the warm pool
- * starts in about 2.5 min, a cold one in 5–8; the instance then stays up (billed) 15 minutes after its task
- * leaves, whatever the quiet time, so a job within that quarter of an hour finds it. Chosen with `pnpm bench:scaling`
- * (trickles). @default cpu 1, gpu 2
+ * Minutes with no job waiting, running or sent before a fleet of more than one task goes to zero at once (a single
+ * task goes by the idle window its worker holds, DEFAULT_IDLE_PROTECTION_SECONDS, unless that is 0). Chosen as the
+ * rent-or-buy rule, about what a start from zero costs. CPU: a Fargate task starts in 60–90 s. GPU: a task on an
+ * instance resumed from the warm pool starts in about 2.5 min, a cold one in 5–8; the instance then stays up (billed)
+ * 15 minutes after its task leaves, whatever the quiet time, so a job within that quarter of an hour finds it.
+ * Chosen with `pnpm bench:scaling` (trickles). @default cpu 1, gpu 2
  */
 export const DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES: Readonly<Record<'cpu' | 'gpu', number>> = { cpu: 1, gpu: 2 };
 /**
