@@ -121,7 +121,7 @@ export interface SimResult {
   readonly zeroActions: number;
   /** Changes of the desired count in the opposite direction of the change before, per hour simulated. */
   readonly reversalsPerHour: number;
-  /** Waits of the jobs that arrived while the desired count was 0. */
+  /** Waits of the jobs that found the fleet at zero (no task, not even one starting) with nothing else waiting. */
   readonly fromZeroWaitsSeconds: readonly number[];
   /**
    * Times the fleet reached zero tasks (running or starting) within 60 s of a message being sent: in the minute a
