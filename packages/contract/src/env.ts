@@ -81,6 +81,11 @@ export const DEFAULT_MAX_RECEIVE_COUNT = 4;
 /** Fargate allows a task at most 120 s between SIGTERM and SIGKILL. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 110;
 /**
+ * Seconds a worker keeps its task's scale-in protection after its last job when the queue is empty. 0: protection
+ * goes a few seconds after the last job (the CDK stack sets the rent-or-buy window per mode instead). @default 0
+ */
+export const DEFAULT_WORKER_IDLE_PROTECTION_SECONDS = 0;
+/**
  * The fixed part of a job's budget: decode, detect, the upload and the model's start-up, whatever the photo. The
  * budget is this plus DEFAULT_JOB_TIMEOUT_PER_FACE_SECONDS per face to restore plus
  * DEFAULT_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS per megapixel of output, set once the faces are found; past it the job
@@ -190,6 +195,13 @@ export const workerEnvSchema = z.object({
   REVIVE_SOURCE_DEADLINE_SECONDS: intFrom(1, 3_600).default(DEFAULT_SOURCE_DEADLINE_SECONDS),
   /** Time in-flight jobs get to finish after SIGTERM. @default 110 */
   REVIVE_SHUTDOWN_TIMEOUT_SECONDS: intFrom(0, 3_600).default(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS),
+  /**
+   * Under ECS: seconds the task keeps its scale-in protection after its last job when it then finds the queue empty
+   * (no job waiting or held by any task): the fleet's last busy task stays for this rent-or-buy window, serving a job
+   * sent meanwhile without a cold start, whatever the scaling decides; a task idle while others work lets go after a
+   * few seconds, so a surplus can still be stopped. The CDK stack sets 60 (context key idleProtectionSeconds). @default 0 (off)
+   */
+  REVIVE_IDLE_PROTECTION_SECONDS: intFrom(0, 3_600).default(DEFAULT_WORKER_IDLE_PROTECTION_SECONDS),
   /** Heartbeat file the health check reads. @default /tmp/revive-health.json */
   REVIVE_HEALTH_FILE: z.string().min(1).default('/tmp/revive-health.json'),
   /** @default 7 */

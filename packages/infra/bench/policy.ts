@@ -162,3 +162,15 @@ export function readScaling(template: Template): ScalingSpec {
     ...(signalEnv ? { signal: scalingSettingsSchema.parse(JSON.parse(String(signalEnv.REVIVE_SCALING))) } : {}),
   };
 }
+
+/**
+ * The worker container's REVIVE_IDLE_PROTECTION_SECONDS in the template's one ECS task definition (0 where it is
+ * not set, the worker's default): the window the simulated tasks hold is the one the deployed tasks would.
+ */
+export function readWorkerIdleProtectionSeconds(template: Template): number {
+  const defs = Object.values(template.Resources).filter((r) => r.Type === 'AWS::ECS::TaskDefinition');
+  if (defs.length !== 1) throw new Error(`policy: expected one task definition, found ${defs.length}`);
+  const containers = defs[0]!.Properties.ContainerDefinitions as { Environment?: { Name: string; Value: unknown }[] }[];
+  const value = containers.flatMap((c) => c.Environment ?? []).find((e) => e.Name === 'REVIVE_IDLE_PROTECTION_SECONDS')?.Value;
+  return value === undefined ? 0 : Number(value);
+}

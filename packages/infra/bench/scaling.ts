@@ -1,9 +1,10 @@
-// `pnpm bench:scaling [--lag-s 60] [--missing 0]`: replays the scaling of the synthesized Revive stack (the
-// scaling-signal Lambda's settings and the fallback policy, read from the template) second by second against job
-// shapes that differ in length and rhythm, in CPU and GPU mode at maxTasks 50, and prints, per scenario and mode:
-// cost ÷ busy floor, p95 and max wait, the p95 wait of jobs that found the fleet at zero, reversals per hour,
-// scale-to-zero events with work in flight (and in a minute a message was sent), and PASS or FAIL against the bar of
-// issue 23. Policies side by side:
+// `pnpm bench:scaling [--lag-s 60] [--missing 0] [--idle-protection-s N]`: replays the scaling of the synthesized
+// Revive stack (the scaling-signal Lambda's settings, the fallback policy and the workers' idle window, read from the
+// template) second by second against job shapes that differ in length and rhythm, in CPU and GPU mode at maxTasks 50,
+// and prints, per scenario and mode: cost ÷ busy floor, p95 and max wait, the p95 wait of jobs that found the fleet at
+// zero, reversals per hour, scale-to-zero events with work in flight, the fleet reaching zero within a minute of a
+// send, and PASS or FAIL against the bar of issue 23. `--idle-protection-s` synthesizes with that context key
+// (idleProtectionSeconds) in both modes. Policies side by side:
 //   lambda       the Lambda sets the desired count itself (what deploys)
 //   exact        the same target through an alarm and ExactCapacity steps (one metric lag later, rounded up to ≤ 20 bands)
 //   right-sized  the reference: the Lambda told each open job's real length (a fixed policy sized for the load's jobs)
@@ -13,20 +14,23 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { createApp } from '../src/app.js';
 import { DEFAULT_SECONDS_PER_JOB, GPU_START_SECONDS } from '../src/config.js';
 import { GPU_INSTANCE_LINGER_SECONDS } from '../src/scaling.js';
-import { readScaling, type ScalingSpec } from './policy.js';
+import { readScaling, readWorkerIdleProtectionSeconds, type ScalingSpec } from './policy.js';
 import { METRIC_LAG_S, rng, simulate, type SimJob, type SimOptions, type SimResult, type WorkerModel } from './simulate.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const { values: flags } = parseArgs({
-  options: { 'lag-s': { type: 'string', default: String(METRIC_LAG_S) }, missing: { type: 'string', default: '0' } },
+  options: { 'lag-s': { type: 'string', default: String(METRIC_LAG_S) }, missing: { type: 'string', default: '0' }, 'idle-protection-s': { type: 'string' } },
   allowPositionals: false,
 });
 const LAG_S = Number(flags['lag-s']);
 const MISSING = Number(flags.missing);
 if (!(LAG_S >= 0) || !(MISSING >= 0 && MISSING < 1)) throw new Error('bench:scaling: --lag-s must be ≥ 0 and --missing in [0, 1)');
 const BASE: SimOptions = { metricLagSeconds: LAG_S, missingPointRate: MISSING };
+// The context key idleProtectionSeconds, for both modes (default: each mode's own): the template then carries it.
+const IDLE_PROTECTION_S = flags['idle-protection-s'] === undefined ? undefined : Number(flags['idle-protection-s']);
+if (IDLE_PROTECTION_S !== undefined && !(Number.isInteger(IDLE_PROTECTION_S) && IDLE_PROTECTION_S >= 0)) throw new Error('bench:scaling: --idle-protection-s must be a whole number ≥ 0');
 
 type Mode = 'cpu' | 'gpu';
 const CONTEXT = { jwtIssuer: 'https://issuer.example.com/pool', jwtAudience: 'bench', 'aws:cdk:bundling-stacks': [], gpuProviderSha256: '0'.repeat(64) };
@@ -41,11 +45,11 @@ const GPU_LINGER_S = GPU_INSTANCE_LINGER_SECONDS;
 function outdir(): string {
   return mkdtempSync(join(tmpdir(), 'revive-bench-scaling-'));
 }
-function reviveSpec(mode: Mode): { spec: ScalingSpec; warmPool: number } {
-  const { stack } = createApp({ ...CONTEXT, workerMode: mode, maxTasks: MAX_TASKS }, outdir());
+function reviveSpec(mode: Mode): { spec: ScalingSpec; warmPool: number; idleProtectionSeconds: number } {
+  const { stack } = createApp({ ...CONTEXT, workerMode: mode, maxTasks: MAX_TASKS, ...(IDLE_PROTECTION_S === undefined ? {} : { idleProtectionSeconds: IDLE_PROTECTION_S }) }, outdir());
   const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
   const pool = Object.values(template.Resources).find((r) => r.Type === 'AWS::AutoScaling::WarmPool');
-  return { spec: readScaling(template as never), warmPool: pool === undefined ? 0 : Number(pool.Properties.MinSize ?? 0) };
+  return { spec: readScaling(template as never), warmPool: pool === undefined ? 0 : Number(pool.Properties.MinSize ?? 0), idleProtectionSeconds: readWorkerIdleProtectionSeconds(template as never) };
 }
 
 // Arrivals. Times are whole seconds; a job's seconds are task-seconds at the mode's concurrency.
@@ -153,8 +157,8 @@ const rows: Row[] = [];
 const started = performance.now();
 const fromZero: Record<Mode, number[]> = { cpu: [], gpu: [] };
 for (const mode of ['cpu', 'gpu'] as const) {
-  const { spec, warmPool } = reviveSpec(mode);
-  const worker: WorkerModel = { mode, secondsPerJob: DEFAULT_SECONDS_PER_JOB[mode], concurrency: spec.signal!.options.concurrency, warmPoolSize: warmPool };
+  const { spec, warmPool, idleProtectionSeconds } = reviveSpec(mode);
+  const worker: WorkerModel = { mode, secondsPerJob: DEFAULT_SECONDS_PER_JOB[mode], concurrency: spec.signal!.options.concurrency, warmPoolSize: warmPool, idleProtectionSeconds };
   for (const scenario of scenarios(mode)) {
     const run = (options: SimOptions) => simulate(spec, worker, scenario.jobs, (scenario.jobs.at(-1)?.at ?? 0) + DAY_S, 1, { ...BASE, ...scenario.options, ...options });
     const lambda = run({});
@@ -168,7 +172,11 @@ for (const mode of ['cpu', 'gpu'] as const) {
 // The bar, for the policy that deploys.
 for (const row of rows.filter((x) => x.policy === 'lambda')) {
   const { r, scenario, mode } = row;
-  const checks: [string, boolean][] = [[`${r.zeroWithWork} to zero w/ work`, r.zeroWithWork === 0]];
+  const checks: [string, boolean][] = [
+    [`${r.zeroWithWork} to zero w/ work`, r.zeroWithWork === 0],
+    // Never in the minute a message was sent: counted when the fleet actually reaches zero tasks.
+    [`${r.zeroInSentMinute} at zero in a sent minute`, r.zeroInSentMinute === 0],
+  ];
   const c = ratio(r);
   if (scenario.kind === 'steady') checks.push([`cost ${c.toFixed(2)}× ≤ 1.5×`, c <= 1.5]);
   if (scenario.kind === 'burst') {
@@ -196,7 +204,7 @@ for (const row of rows.filter((x) => x.policy === 'lambda')) {
   row.verdict = checks.map(([t]) => t).join('; ');
 }
 
-console.log(`maxTasks ${MAX_TASKS}; metric lag ${LAG_S} s unless the scenario says; missing points ${(MISSING * 100).toFixed(1)} %.`);
+console.log(`maxTasks ${MAX_TASKS}; metric lag ${LAG_S} s unless the scenario says; missing points ${(MISSING * 100).toFixed(1)} %; idle protection ${IDLE_PROTECTION_S === undefined ? "each mode's default" : `${IDLE_PROTECTION_S} s`}.`);
 const header = ['scenario', 'mode', 'policy', 'jobs', 'cost/floor', 'p95 wait', 'max wait', 'from zero p95', 'rev/h', 'zero w/ work', 'zero in sent min', 'peak', 'result'];
 const widths = [30, 4, 11, 6, 11, 9, 9, 13, 6, 12, 16, 5, 0];
 console.log(header.map((h, i) => pad(h, widths[i]!)).join(' '));

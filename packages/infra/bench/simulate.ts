@@ -23,10 +23,14 @@
 //   and free (container and model start, 45 s), one from the warm pool (150 s), or a new one (300–480 s). Free
 //   instances are terminated (or returned to the warm pool) after 15 minutes, as managed scaling does.
 // - Scale-in protection: a task with a job (or idle for less than the protection debounce) is not stopped; ECS
-//   stops starting tasks first, then idle ones, and the rest as they go idle.
-// - Workers long-poll: a free slot takes the oldest message at once. A task runs `concurrency` jobs, each taking
+//   stops starting tasks first, then idle ones, and the rest as they go idle. A task that went idle keeps its
+//   protection for the worker's idle window (REVIVE_IDLE_PROTECTION_SECONDS in the template's task definition) after
+//   its last job if, at the end of the debounce, no job waits or runs anywhere (it was the fleet's last busy task).
+// - Workers long-poll: a message goes at once to a free slot, picked at random among all the tasks' free slots (SQS
+//   hands a message to one of the waiting receives). A task runs `concurrency` jobs, each taking
 //   concurrency × its task-seconds (± 20 %): a job is a number (secondsPerJob) or a SimJob with its own seconds
 //   and the estimate its sender declared.
+// - A Fargate task ECS stops is billed TASK_STOP_BILLED_S more (it takes no job meanwhile).
 // Assumed, not modelled: SQS's approximate counts are exact; no task or instance fails; no capacity shortage;
 // Container Insights' DesiredTaskCount equals the scalable target's desired count.
 
@@ -42,6 +46,11 @@ const WARM_POOL_REFILL_S = 600;
 const GPU_TASK_ON_FREE_INSTANCE_S = 45;
 const INSTANCE_IDLE_TERMINATE_S = 15 * 60;
 const PROTECTION_DEBOUNCE_S = 3;
+/**
+ * Billed seconds of a Fargate task after ECS picks it to stop: ECS noticing that its protection is off, SIGTERM, an
+ * idle worker's drain (polls aborted, nothing to wait for) and the container's exit. Not measured; assumed.
+ */
+const TASK_STOP_BILLED_S = 10;
 const TARGET_TRACKING_OUT_POINTS = 3;
 const TARGET_TRACKING_IN_POINTS = 15;
 
@@ -51,6 +60,8 @@ export interface WorkerModel {
   readonly concurrency: number;
   /** Stopped instances in the warm pool (gpu). */
   readonly warmPoolSize: number;
+  /** REVIVE_IDLE_PROTECTION_SECONDS: how long the fleet's last busy task keeps its protection after its last job. */
+  readonly idleProtectionSeconds: number;
 }
 
 /** A job with its own length: `seconds` of task time, and the task-seconds its sender's estimate says (default: the same). */
@@ -110,9 +121,13 @@ export interface SimResult {
   readonly zeroActions: number;
   /** Changes of the desired count in the opposite direction of the change before, per hour simulated. */
   readonly reversalsPerHour: number;
-  /** Waits of the jobs that arrived while the desired count was 0. */
+  /** Waits of the jobs that found the fleet at zero (no task, not even one starting) with nothing else waiting. */
   readonly fromZeroWaitsSeconds: readonly number[];
-  /** Times the desired count went to 0 in a minute in which a message was sent. */
+  /**
+   * Times the fleet reached zero tasks (running or starting) within 60 s of a message being sent: in the minute a
+   * message was sent, the minute read as the 60 s before the fleet reaches zero (which holds the part of the clock
+   * minute before that moment). A message sent after it is one no policy could have known of.
+   */
   readonly zeroInSentMinute: number;
   /** During outages, from the fallback's first point on: the longest stretch with fewer tasks desired than the Lambda would have wanted. */
   readonly outageShortfallSeconds: number | undefined;
@@ -136,6 +151,10 @@ interface Task {
   slots: number[]; // end time of each busy slot
   jobs: SimJob[]; // the job in each slot
   idleSince: number;
+  /** When the debounce after its last job ends: the worker then looks at the queue. */
+  checkAt?: number;
+  /** Protected until then: its idle window, held because it found the queue empty. */
+  holdUntil: number;
   instance?: Instance;
 }
 interface Instance {
@@ -165,6 +184,7 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivalsIn: rea
   const missingRate = options.missingPointRate ?? 0;
   // Its own stream, so the arrivals and start times are the same with and without missing points.
   const missing = rng(seed ^ 0x5eed);
+  const dispatch = rng(seed ^ 0xd15c);
   const between = ([lo, hi]: readonly [number, number]) => lo + random() * (hi - lo);
   const samples: Record<string, number>[] = []; // one per minute: metric key → value
   const compiled = new Map<Signal, (v: Record<string, Value>) => Value>();
@@ -226,6 +246,7 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivalsIn: rea
   const fromZero: boolean[] = [];
   const fromZeroWaits: number[] = [];
   let zeroInSentMinute = 0;
+  let lastArrivalAt = Number.NEGATIVE_INFINITY;
   const outages = options.signalOutages ?? [];
   const inOutage = (t: number) => outages.some(([a, b]) => t >= a && t < b);
   let fallbackFirstPointAt: number | undefined;
@@ -262,10 +283,7 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivalsIn: rea
       if (lastDirection !== 0 && direction !== lastDirection) reversals++;
       lastDirection = direction;
     }
-    if (desired === 0 && before > 0) {
-      zeroActions++;
-      if (sentThisMinute > 0) zeroInSentMinute++;
-    }
+    if (desired === 0 && before > 0) zeroActions++;
     if (desired === 0 && before > 0 && tasks.some((k) => k.slots.length > 0)) {
       zeroWithWork++;
       // The newest one-minute sample an alarm could see at t: did it show the work?
@@ -357,8 +375,10 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivalsIn: rea
       const job = jobsIn[next++]!;
       queue.push(job.at);
       queueJob.push(job);
-      // The first job to find the fleet at zero with nothing else waiting: the one a start from zero is for.
-      fromZero.push(desired === 0 && queue.length - 1 === head);
+      // The first job to find the fleet at zero (no task, not even one starting) with nothing else waiting: the one a
+      // start from zero is for. A job that finds a task still in its idle window is served by it.
+      fromZero.push(tasks.length === 0 && queue.length - 1 === head);
+      lastArrivalAt = t;
       sentThisMinute++;
       estimateThisMinute += job.estimatedSeconds ?? job.seconds;
     }
@@ -384,13 +404,18 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivalsIn: rea
         task.jobs = task.jobs.filter((_, i) => task.slots[i]! > t);
         task.slots = task.slots.filter((end) => end > t);
         done += before - task.slots.length;
-        if (task.slots.length === 0 && before > 0) task.idleSince = t;
+        if (task.slots.length === 0 && before > 0) {
+          task.idleSince = t;
+          task.checkAt = t + PROTECTION_DEBOUNCE_S;
+        }
       }
     }
-    // Free slots take the oldest messages.
-    for (const task of tasks) {
-      if (task.state !== 'running') continue;
-      while (task.slots.length < worker.concurrency && head < queue.length) {
+    // The oldest messages go to free slots, each to one picked at random among all the tasks' free slots.
+    if (head < queue.length) {
+      const free: Task[] = [];
+      for (const task of tasks) if (task.state === 'running') for (let k = task.slots.length; k < worker.concurrency; k++) free.push(task);
+      while (free.length > 0 && head < queue.length) {
+        const task = free.splice(Math.floor(dispatch() * free.length), 1)[0]!;
         const job = queueJob[head]!;
         if (fromZero[head]) fromZeroWaits.push(t - job.at);
         const arrived = queue[head++]!;
@@ -398,14 +423,23 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivalsIn: rea
         firstStart ??= t - arrivals[0]!;
         task.slots.push(t + job.seconds * worker.concurrency * (0.8 + 0.4 * random()));
         task.jobs.push(job);
+        task.checkAt = undefined;
+        task.holdUntil = Number.NEGATIVE_INFINITY;
       }
+    }
+    // The debounce after a task's last job has passed: if no job waits or runs anywhere, it was the fleet's last busy
+    // task and holds its idle window (from its last job's end); otherwise it lets go.
+    for (const task of tasks) {
+      if (task.checkAt !== t || task.slots.length > 0) continue;
+      task.checkAt = undefined;
+      if (head === queue.length && tasks.every((k) => k.slots.length === 0)) task.holdUntil = task.idleSince + worker.idleProtectionSeconds;
     }
 
     // The service converges on the desired count.
     const active = tasks.length;
     if (active < desired) {
       for (let k = active; k < desired; k++) {
-        const task: Task = { state: 'starting', readyAt: 0, slots: [], jobs: [], idleSince: t };
+        const task: Task = { state: 'starting', readyAt: 0, slots: [], jobs: [], idleSince: t, holdUntil: Number.NEGATIVE_INFINITY };
         if (worker.mode === 'cpu') task.readyAt = t + between(FARGATE_START_S);
         else {
           let inst = instances.find((i) => !i.task && i.readyAt <= t);
@@ -433,19 +467,22 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivalsIn: rea
       }
     } else if (active > desired) {
       let excess = active - desired;
+      const before = tasks.length;
       // Starting tasks first (newest first), then idle, unprotected ones; busy ones are protected.
       for (let k = tasks.length - 1; k >= 0 && excess > 0; k--) {
         const task = tasks[k]!;
-        const protectedNow = task.slots.length > 0 || (task.state === 'running' && t - task.idleSince < PROTECTION_DEBOUNCE_S);
+        const protectedNow = task.slots.length > 0 || (task.state === 'running' && (t - task.idleSince < PROTECTION_DEBOUNCE_S || t < task.holdUntil));
         if (task.state === 'starting' || !protectedNow) {
           if (task.instance) {
             task.instance.task = undefined;
             task.instance.freeSince = t;
           }
           tasks.splice(k, 1);
+          if (worker.mode === 'cpu') costSeconds += TASK_STOP_BILLED_S;
           excess--;
         }
       }
+      if (before > 0 && tasks.length === 0 && t - lastArrivalAt < 60) zeroInSentMinute++;
     }
     // Managed scaling gives back instances free for 15 minutes.
     for (let k = instances.length - 1; k >= 0; k--) {

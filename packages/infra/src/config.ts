@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   DEFAULT_SCALE_IN_EVALUATION_PERIODS,
   DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES,
+  DEFAULT_IDLE_PROTECTION_SECONDS,
   DEFAULT_SCALING_COOLDOWN_SECONDS,
   drainSecondsOf,
   MIN_SCALING_COOLDOWN_SECONDS,
@@ -204,8 +205,16 @@ export const reviveContextSchema = z
     scalingCooldownSeconds: int(MIN_SCALING_COOLDOWN_SECONDS, 3600).default(DEFAULT_SCALING_COOLDOWN_SECONDS),
     /** Minutes that must all have wanted fewer tasks before the surplus goes. @default 5 */
     scaleInEvaluationPeriods: int(1, 60).default(DEFAULT_SCALE_IN_EVALUATION_PERIODS),
-    /** Minutes with no job waiting, running or sent before the last task goes (rent-or-buy). @default 2 (cpu), 5 (gpu) */
+    /**
+     * Minutes with no job waiting, running or sent before a fleet of more than one task goes to zero at once (and a
+     * single task when idleProtectionSeconds is 0: otherwise its own window decides). @default 1 (cpu), 2 (gpu)
+     */
     scaleToZeroQuietMinutes: int(1, 1440).optional(),
+    /**
+     * REVIVE_IDLE_PROTECTION_SECONDS: seconds a task keeps its scale-in protection after its last job when it finds the
+     * queue empty (the rent-or-buy window before the fleet reaches zero); 0 turns it off. @default 60 (cpu and gpu)
+     */
+    idleProtectionSeconds: int(0, 3600).optional(),
     /** Pre-warmed writes/s of the job table and its indexes (reads: 3×); a one-time charge. @default none */
     tableWarmWritesPerSecond: int(4000, 40_000).optional(),
     /** gpu mode: stopped, pre-initialised instances in a warm pool; 0 for none. @default 2 (gpu), 0 (cpu) */
@@ -325,7 +334,7 @@ export const reviveContextSchema = z
     }
   })
   .transform((c) => {
-    const { acceptableLatencySeconds, secondsPerJob, workerConcurrency, resultExpiryDays, maxTasks, peakJobsPerSecond, scaleToZeroQuietMinutes, gpuWarmPoolSize, ...rest } = c;
+    const { acceptableLatencySeconds, secondsPerJob, workerConcurrency, resultExpiryDays, maxTasks, peakJobsPerSecond, scaleToZeroQuietMinutes, idleProtectionSeconds, gpuWarmPoolSize, ...rest } = c;
     const mode = rest.workerMode;
     const jobSeconds = secondsPerJob ?? DEFAULT_SECONDS_PER_JOB[mode];
     const sized = peakJobsPerSecond === undefined ? undefined : maxTasksFor(peakJobsPerSecond, jobSeconds);
@@ -338,6 +347,7 @@ export const reviveContextSchema = z
       gpuWarmPoolSize: mode === 'gpu' ? (gpuWarmPoolSize ?? DEFAULT_GPU_WARM_POOL_SIZE) : 0,
       resultExpiryDays: resultExpiryDays ?? rest.jobTtlDays,
       scaleToZeroQuietMinutes: scaleToZeroQuietMinutes ?? DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[mode],
+      idleProtectionSeconds: idleProtectionSeconds ?? DEFAULT_IDLE_PROTECTION_SECONDS[mode],
       // A GPU task holds two jobs beside the baseline: its default memory follows the mode.
       workerMemoryMiB: rest.workerMemoryMiB ?? (mode === 'gpu' ? DEFAULT_GPU_WORKER_MEMORY_MIB : DEFAULT_WORKER_MEMORY_MIB),
     };

@@ -43,13 +43,26 @@ export const DEFAULT_SCALING_COOLDOWN_SECONDS = MIN_SCALING_COOLDOWN_SECONDS + S
 /** Minutes that must all have wanted fewer tasks than desired before the surplus goes, in one step. @default 5 */
 export const DEFAULT_SCALE_IN_EVALUATION_PERIODS = 5;
 /**
- * Minutes with no job waiting, running or sent before the last task goes: the rent-or-buy rule, about what a start
- * from zero costs. CPU: a Fargate task starts in 60–90 s. GPU: a task on an instance resumed from the warm pool
- * starts in about 2.5 min, a cold one in 5–8; the instance then stays up (billed) 15 minutes after its task
- * leaves, whatever the quiet time, so a job within that quarter of an hour finds it. Chosen with `pnpm bench:scaling`
- * (trickles). @default cpu 1, gpu 2
+ * Minutes with no job waiting, running or sent before a fleet of more than one task goes to zero at once (a single
+ * task goes by the idle window its worker holds, DEFAULT_IDLE_PROTECTION_SECONDS, unless that is 0). Chosen as the
+ * rent-or-buy rule, about what a start from zero costs. CPU: a Fargate task starts in 60–90 s. GPU: a task on an
+ * instance resumed from the warm pool starts in about 2.5 min, a cold one in 5–8; the instance then stays up (billed)
+ * 15 minutes after its task leaves, whatever the quiet time, so a job within that quarter of an hour finds it.
+ * Chosen with `pnpm bench:scaling` (trickles). @default cpu 1, gpu 2
  */
 export const DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES: Readonly<Record<'cpu' | 'gpu', number>> = { cpu: 1, gpu: 2 };
+/**
+ * Seconds a worker task keeps its scale-in protection after its last job when it finds the queue empty
+ * (REVIVE_IDLE_PROTECTION_SECONDS): the rent-or-buy window before the fleet reaches zero, held by the task itself
+ * because only the task knows at once that a job came and went (SQS's sent counts reach CloudWatch a minute late).
+ * At least a minute, so the fleet never reaches zero within a minute of a message being sent; CPU: below the 75 s a
+ * Fargate start costs by about what stopping a task takes (10 s assumed), so a trickle costs under 2× a cold start per
+ * job. GPU: the task costs nothing beside its instance, which managed scaling keeps 15 minutes after the task leaves;
+ * a longer window only delays that. `pnpm bench:scaling --idle-protection-s N`, trickles: 45 s let the fleet reach
+ * zero within the minute of a send (25 times on CPU daily), 75 s cost 2.1× on CPU trickles
+ * (decisions/idle-window-in-the-task.md). @default 60 (cpu and gpu)
+ */
+export const DEFAULT_IDLE_PROTECTION_SECONDS: Readonly<Record<'cpu' | 'gpu', number>> = { cpu: 60, gpu: 60 };
 /** Minutes without a point from the scaling-signal Lambda before SignalMissingAlarm pages (the fallback acts meanwhile). @default 3 */
 export const SIGNAL_MISSING_ALARM_MINUTES = 3;
 /**
@@ -102,6 +115,11 @@ export interface QueueDepthScalingProps {
   readonly scaleInEvaluationPeriods?: number;
   /** @default DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[mode] */
   readonly scaleToZeroQuietMinutes?: number;
+  /**
+   * The workers' REVIVE_IDLE_PROTECTION_SECONDS (the task definition must set the same): above 0 the signal takes a
+   * single task to zero as soon as the queue is empty and leaves the window to the task. @default DEFAULT_IDLE_PROTECTION_SECONDS[mode]
+   */
+  readonly idleProtectionSeconds?: number;
   /** The API functions' Powertools `service` names whose EnqueuedWork* metrics describe the messages sent. */
   readonly senderServices: readonly string[];
 }
@@ -120,8 +138,10 @@ export function workCostsFor(mode: WorkMode, secondsPerJob: number): WorkCosts {
  * (scaling-signal/signal.ts: the seconds of work queued and running, at the measured mix of recent sends, drained
  * within `drainSeconds`, or the arrival rate's throughput), and sets it on the service itself (UpdateService), bounded
  * by min and max. Scale-in removes the whole idle surplus once every one of `scaleInEvaluationPeriods` minutes wanted
- * fewer tasks; zero comes after `scaleToZeroQuietMinutes` minutes with no job and no message sent. A minute without a
- * point breaks both streaks: nothing shrinks on missing data.
+ * fewer tasks; zero comes after `scaleToZeroQuietMinutes` minutes with no job and no message sent, or, from a single
+ * task, as soon as the queue is empty: that task holds its scale-in protection for `idleProtectionSeconds` after its
+ * last job (the worker's rent-or-buy window), so ECS stops it only once the window has passed with no job. A minute
+ * without a point breaks both streaks: nothing shrinks on missing data.
  *
  * Without the Lambda: a step policy on SQS's counts and Container Insights' DesiredTaskCount, whose alarm can only
  * fire while the signal is missing, adds tasks (from zero too) for the jobs waiting and running at the default work
@@ -167,6 +187,10 @@ export class QueueDepthScaling extends Construct {
     }
     const quietMinutes = props.scaleToZeroQuietMinutes ?? DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[props.mode];
     if (!Number.isInteger(quietMinutes) || quietMinutes < 1) throw new Error(`QueueDepthScaling: scaleToZeroQuietMinutes must be a whole number ≥ 1 (got ${quietMinutes})`);
+    const idleProtectionSeconds = props.idleProtectionSeconds ?? DEFAULT_IDLE_PROTECTION_SECONDS[props.mode];
+    if (!Number.isInteger(idleProtectionSeconds) || idleProtectionSeconds < 0) {
+      throw new Error(`QueueDepthScaling: idleProtectionSeconds must be a whole number ≥ 0 (got ${idleProtectionSeconds})`);
+    }
     this.concurrency = props.concurrency;
     this.cooldownSeconds = cooldownSeconds;
     this.scaleToZeroQuietMinutes = quietMinutes;
@@ -181,6 +205,7 @@ export class QueueDepthScaling extends Construct {
         rateMinutes: SCALING_RATE_MINUTES,
         scaleInMinutes: scaleInPeriods,
         idleMinutesToZero: quietMinutes,
+        idleProtectionSeconds,
         unknownWorkStartTasks: UNKNOWN_WORK_START_TASKS[props.mode],
       },
       zeroPollSeconds: SCALING_ZERO_POLL_SECONDS,

@@ -108,6 +108,8 @@ export class ReviveStack extends Stack {
         REVIVE_MAX_RECEIVE_COUNT: String(this.jobQueue.maxReceiveCount),
         REVIVE_SHUTDOWN_TIMEOUT_SECONDS: String(c.shutdownTimeoutSeconds),
         REVIVE_CONCURRENCY: String(c.workerConcurrency),
+        // The rent-or-buy window each task holds itself; the scaling signal reads it from here (WorkerService).
+        REVIVE_IDLE_PROTECTION_SECONDS: String(c.idleProtectionSeconds),
         // Each running job's share of the task's memory after the baseline: bigger jobs fail IMAGE_TOO_LARGE up front.
         REVIVE_JOB_MEMORY_MIB: String(jobMemoryBudgetMiB(c.workerMemoryMiB, c.workerConcurrency)),
       } satisfies EnvOf<WorkerEnv>,

@@ -377,6 +377,8 @@ export class WorkerService extends Construct {
       ...(props.scalingCooldownSeconds !== undefined ? { cooldownSeconds: props.scalingCooldownSeconds } : {}),
       ...(props.scaleInEvaluationPeriods !== undefined ? { scaleInEvaluationPeriods: props.scaleInEvaluationPeriods } : {}),
       scaleToZeroQuietMinutes: props.scaleToZeroQuietMinutes ?? DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[props.mode],
+      // The window the tasks hold is the one their environment gives them (the worker's default, 0, when unset).
+      idleProtectionSeconds: Number(props.environment.REVIVE_IDLE_PROTECTION_SECONDS ?? 0),
     });
   }
 

@@ -7,10 +7,11 @@ import { SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE, SCALING_SIGNAL_SERVIC
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile } from '../bench/metric-math.js';
-import { readScaling, type AlarmSpec, type StepPolicySpec } from '../bench/policy.js';
+import { readScaling, readWorkerIdleProtectionSeconds, type AlarmSpec, type StepPolicySpec } from '../bench/policy.js';
 import { createApp } from '../src/app.js';
 import { DEFAULT_GPU_WARM_POOL_SIZE, DEFAULT_SECONDS_PER_JOB, GPU_START_SECONDS } from '../src/config.js';
 import {
+  DEFAULT_IDLE_PROTECTION_SECONDS,
   DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES,
   DEFAULT_SCALING_COOLDOWN_SECONDS,
   GPU_INSTANCE_LINGER_SECONDS,
@@ -174,6 +175,19 @@ describe('scaling on work', () => {
     ]);
     const [[topicId]] = ofType(t, 'AWS::SNS::Topic') as [[string, Resource]];
     expect(alarmProps(t, id).AlarmActions).toEqual([{ Ref: topicId }]);
+  });
+
+  it.each(['cpu', 'gpu'] as const)('%s: the idle window the tasks hold is the one the Lambda counts on, from one setting', (mode) => {
+    const t = mode === 'cpu' ? cpu : gpu;
+    expect(readWorkerIdleProtectionSeconds(t as never)).toBe(DEFAULT_IDLE_PROTECTION_SECONDS[mode]);
+    expect(readScaling(t as never).signal!.options.idleProtectionSeconds).toBe(DEFAULT_IDLE_PROTECTION_SECONDS[mode]);
+    // At least the minute: the fleet never reaches zero within a minute of a send.
+    expect(DEFAULT_IDLE_PROTECTION_SECONDS[mode]).toBeGreaterThanOrEqual(60);
+    const off = synth({ workerMode: mode, idleProtectionSeconds: 0 });
+    expect([readWorkerIdleProtectionSeconds(off as never), readScaling(off as never).signal!.options.idleProtectionSeconds]).toEqual([0, 0]);
+    const long = synth({ workerMode: mode, idleProtectionSeconds: 240 });
+    expect([readWorkerIdleProtectionSeconds(long as never), readScaling(long as never).signal!.options.idleProtectionSeconds]).toEqual([240, 240]);
+    expect(() => synth({ workerMode: mode, idleProtectionSeconds: -1 })).toThrow(/idleProtectionSeconds/);
   });
 
   it('scaleToZeroQuietMinutes and scaleInEvaluationPeriods reach the Lambda; a cooldown shorter than a period plus the lag is refused', () => {

@@ -14,6 +14,7 @@ const SETTINGS: ScalingSettings = {
     rateMinutes: 5,
     scaleInMinutes: 3,
     idleMinutesToZero: 3,
+    idleProtectionSeconds: 0,
     unknownWorkStartTasks: 4,
   },
   zeroPollSeconds: 2,
@@ -41,7 +42,10 @@ const fallback: StepPolicySpec = {
 };
 const LAMBDA: ScalingSpec = { minCapacity: 0, maxCapacity: 5, signal: SETTINGS, policies: [] };
 const FALLBACK_ONLY: ScalingSpec = { minCapacity: 0, maxCapacity: 5, policies: [fallback] };
-const CPU: WorkerModel = { mode: 'cpu', secondsPerJob: 30, concurrency: 1, warmPoolSize: 0 };
+const CPU: WorkerModel = { mode: 'cpu', secondsPerJob: 30, concurrency: 1, warmPoolSize: 0, idleProtectionSeconds: 0 };
+/** The Lambda and the workers with a 60 s idle window. */
+const WINDOW: ScalingSpec = { ...LAMBDA, signal: { ...SETTINGS, options: { ...SETTINGS.options, idleProtectionSeconds: 60 } } };
+const CPU_WINDOW: WorkerModel = { ...CPU, idleProtectionSeconds: 60 };
 
 describe('simulate', () => {
   it('the Lambda starts a task from zero within its poll, not at its next minute, and goes to zero after the quiet minutes', () => {
@@ -82,6 +86,33 @@ describe('simulate', () => {
     const r = simulate(LAMBDA, CPU, [0, 1800], 3600);
     expect([r.launches, r.zeroActions]).toEqual([2, 2]);
     expect(r.reversalsPerHour).toBeCloseTo(3, 9);
+  });
+
+  it('the last busy task holds its idle window: a job inside it is served without a start, and the fleet reaches zero a window after the last job', () => {
+    const job = (at: number) => ({ at, seconds: 1 });
+    // The first job ends between 70.8 s (poll at 10 s, a 60 s start, 0.8 s of work) and 103.2 s: its window holds the
+    // task past 125 s, when the second job comes.
+    const r = simulate(WINDOW, CPU_WINDOW, [job(10), job(125)], 3600);
+    expect([r.launches, r.unstarted, r.zeroWithWork, r.zeroInSentMinute]).toEqual([1, 0, 0, 0]);
+    expect(r.fromZeroWaitsSeconds).toHaveLength(1);
+    expect(r.waitMaxSeconds).toBe(r.fromZeroWaitsSeconds[0]);
+    // Billed from 10 s to a window after the second job (ends by 126.2 s), plus the stop: 3.0–3.3 min.
+    expect(r.costMinutes).toBeGreaterThanOrEqual((125 + 60 - 10) / 60);
+    expect(r.costMinutes).toBeLessThanOrEqual((127 + 60 + 1 - 10 + 10) / 60);
+    // Without the window the Lambda waits for quiet minutes it sees a minute late: the task idles longer.
+    expect(simulate(LAMBDA, CPU, [job(10), job(125)], 3600).costMinutes).toBeGreaterThan(r.costMinutes + 1);
+  });
+
+  it('counts a fleet reaching zero within 60 s of a send, not a decision that stops nothing', () => {
+    const job = (at: number) => ({ at, seconds: 1 });
+    // Two jobs, the second at 105 s on the task the first started (it ran 70.8–101.2 s). The Lambda takes the desired
+    // count to zero at its 120 s run, on the empty queue; the task outlives its window (to 166–167 s): not counted.
+    const jobs = [job(10), job(105)];
+    const held = simulate(WINDOW, CPU_WINDOW, jobs, 3600);
+    expect([held.launches, held.zeroActions, held.zeroInSentMinute]).toEqual([1, 1, 0]);
+    // Without the task's side of it, the same decision stops the task at 120 s, 15 s after the send: counted.
+    const bare = simulate(WINDOW, CPU, jobs, 3600);
+    expect([bare.launches, bare.zeroActions, bare.zeroInSentMinute]).toEqual([1, 1, 1]);
   });
 
   it('ExactCapacity bands: at most 20 steps, every count up to 5, and max itself', () => {

@@ -46,9 +46,9 @@ let agentUri = '';
 const calls: AgentCall[] = [];
 const workers: WorkerProcess[] = [];
 
-async function worker(env: Record<string, string> = {}): Promise<WorkerProcess> {
-  const w = await startWorkerProcess(stack, {
-    restorer,
+async function worker(env: Record<string, string> = {}, on: Stack = stack, model = restorer): Promise<WorkerProcess> {
+  const w = await startWorkerProcess(on, {
+    restorer: model,
     healthFile: path.join(dir, `health-${workers.length}.json`),
     env: { REVIVE_CONCURRENCY: '1', ECS_AGENT_URI: agentUri, ...env },
   });
@@ -63,11 +63,15 @@ async function waitForCalls(count: number, timeoutMs = 30_000): Promise<AgentCal
   return calls;
 }
 
-async function startedJob(w: WorkerProcess): Promise<string> {
-  const key = await upload(stack, TENANT, input);
-  const job = await enqueue(stack, { kind: 's3', key }, { tenantId: TENANT, options: { upscale: 1 } });
-  await w.waitForLog((l) => l.message === 'job started' && l.jobId === job.jobId, 30_000);
-  return job.jobId;
+async function sentJob(on: Stack = stack): Promise<string> {
+  const key = await upload(on, TENANT, input);
+  return (await enqueue(on, { kind: 's3', key }, { tenantId: TENANT, options: { upscale: 1 } })).jobId;
+}
+
+async function startedJob(w: WorkerProcess, on: Stack = stack): Promise<string> {
+  const jobId = await sentJob(on);
+  await w.waitForLog((l) => l.message === 'job started' && l.jobId === jobId, 90_000);
+  return jobId;
 }
 
 beforeAll(async () => {
@@ -139,5 +143,72 @@ describe('task scale-in protection', () => {
     const complete = w.logs.find((l) => l.message === 'shutdown complete')!;
     expect(calls[1]!.at).toBeLessThanOrEqual(Date.parse(String(complete.timestamp)));
     expect((await getRecord(stack, jobId))?.status).not.toBe('SUCCEEDED');
+  });
+
+  describe('idle window', () => {
+    // A queue of their own: the window depends on the queue being empty, and the tests above leave a released job.
+    let own: Stack;
+    /** Four times slower: a job that surely outlasts another worker's start, a failed job and the release delay. */
+    let slower: string;
+    beforeAll(async () => {
+      own = await createStack(inject('localAws'), { visibilityTimeoutSeconds: 8, maxReceiveCount: 5 });
+      slower = await writeSlowRestorer(path.join(dir, 'slower'), SLOW_CONVS * 4);
+    });
+    afterAll(() => own?.destroy());
+    const kept = (l: { message?: unknown }) => l.message === 'task scale-in protection kept for the idle window';
+
+    it('the last busy task keeps protection for its idle window after its last job; a job sent inside the window re-arms it', async () => {
+      const windowSeconds = 20;
+      const w = await worker({ REVIVE_IDLE_PROTECTION_SECONDS: String(windowSeconds) }, own);
+      const first = await startedJob(w, own);
+      await waitForCalls(1);
+      expect((await waitForRecord(own, first, isTerminal, 90_000)).status).toBe('SUCCEEDED');
+      // The queue is empty once the job is done (the emulator's counts): the worker keeps its protection and says so.
+      await w.waitForLog(kept, 90_000);
+      expect(calls.map((c) => c.body)).toEqual([ON]);
+      // A job sent inside the window runs on this task, still protected: no call at all.
+      const second = await startedJob(w, own);
+      expect(calls.map((c) => c.body)).toEqual([ON]);
+      const secondDone = await waitForRecord(own, second, isTerminal, 90_000);
+      expect(secondDone.status).toBe('SUCCEEDED');
+      // "off" only once the window after the second job has passed.
+      const [, off] = await waitForCalls(2, 120_000);
+      expect(off).toMatchObject({ body: OFF });
+      expect(off!.at - Date.parse(secondDone.finishedAt!)).toBeGreaterThanOrEqual(windowSeconds * 1000);
+      expect(calls.map((c) => c.body)).toEqual([ON, OFF]);
+    });
+
+    it('back-to-back jobs keep protection on; after the last the window holds, and SIGTERM inside it unprotects after the drain', async () => {
+      const w = await worker({ REVIVE_IDLE_PROTECTION_SECONDS: '600' }, own);
+      const first = await startedJob(w, own);
+      await waitForCalls(1);
+      // The second waits behind the first on this one-slot worker: when the first ends the queue is not empty.
+      const second = await sentJob(own);
+      expect((await waitForRecord(own, first, isTerminal, 90_000)).status).toBe('SUCCEEDED');
+      expect((await waitForRecord(own, second, isTerminal, 90_000)).status).toBe('SUCCEEDED');
+      await w.waitForLog(kept, 90_000);
+      expect(calls.map((c) => c.body)).toEqual([ON]);
+      w.child.kill('SIGTERM');
+      expect(await w.exited).toBe(0);
+      expect(calls.map((c) => c.body)).toEqual([ON, OFF]);
+    });
+
+    it('a task that goes idle while another task still runs a job lets go after the release delay, without the window', async () => {
+      // Y's job fails at once (not an image) while X's photo is still restoring: Y is not the last busy task.
+      const x = await worker({ REVIVE_IDLE_PROTECTION_SECONDS: '600', ECS_AGENT_URI: `${agentUri}-x` }, own, slower);
+      const slow = await startedJob(x, own);
+      const y = await worker({ REVIVE_IDLE_PROTECTION_SECONDS: '600', ECS_AGENT_URI: `${agentUri}-y` }, own, slower);
+      const key = await upload(own, TENANT, new TextEncoder().encode('not an image'));
+      const bad = (await enqueue(own, { kind: 's3', key }, { tenantId: TENANT, options: { upscale: 1 } })).jobId;
+      expect(await waitForRecord(own, bad, isTerminal, 90_000)).toMatchObject({ status: 'FAILED', errorCode: 'INVALID_IMAGE' });
+      const ofY = () => calls.filter((c) => c.url?.startsWith(`${AGENT_PREFIX}-y/`)).map((c) => c.body);
+      const deadline = Date.now() + 60_000;
+      while (ofY().length < 2 && Date.now() < deadline) await sleep(50);
+      // Y let go (the release delay, not 600 s) while X's job was still running, and never kept the window.
+      expect(ofY()).toEqual([ON, OFF]);
+      expect((await getRecord(own, slow))?.status).toBe('RUNNING');
+      expect(y.logs.some(kept)).toBe(false);
+      expect(calls.filter((c) => c.url?.startsWith(`${AGENT_PREFIX}-x/`)).map((c) => c.body)).toEqual([ON]);
+    });
   });
 });

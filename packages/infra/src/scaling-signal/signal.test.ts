@@ -10,6 +10,7 @@ const OPTIONS: ScalingSignalOptions = {
   rateMinutes: 5,
   scaleInMinutes: 5,
   idleMinutesToZero: 2,
+  idleProtectionSeconds: 0,
   unknownWorkStartTasks: 4,
 };
 /** `n` complete minutes, each with these jobs and wanted tasks and `sent` messages. */
@@ -100,6 +101,25 @@ describe('scalingSignal', () => {
     // A trickle's rate alone never brings the fleet back up.
     const trickle: ScalingHistory = { ...KNOWN, sent: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0] };
     expect(at({}, trickle).targetTasks).toBe(0);
+  });
+
+  it('with tasks that hold an idle window, takes a single task to zero on an empty queue, whatever the late points say', () => {
+    const window = { idleProtectionSeconds: 60 };
+    // A message sent in the last minute (the task that ran it holds its window), a job in the signal's last minute,
+    // a minute the signal did not publish: none keeps the desired count once the queue is empty.
+    const sentLastMinute: ScalingHistory = { ...KNOWN, sent: [...KNOWN.sent.slice(0, 14), 1] };
+    expect(at({ desired: 1, running: 1 }, sentLastMinute, window)).toMatchObject({ targetTasks: 0, reason: 'zero' });
+    const busyLastMinute: ScalingHistory = { ...KNOWN, minutes: [...KNOWN.minutes.slice(0, 14), { jobs: 1, wantedTasks: 1 }] };
+    expect(at({ desired: 1, running: 1 }, busyLastMinute, window).targetTasks).toBe(0);
+    expect(at({ desired: 1, running: 1 }, { ...KNOWN, minutes: [...KNOWN.minutes.slice(0, 14), undefined] }, window).targetTasks).toBe(0);
+    // A job now, waiting or running, keeps it.
+    expect(at({ desired: 1, running: 1, inFlight: 1 }, sentLastMinute, window).targetTasks).toBe(1);
+    expect(at({ desired: 1, running: 1, visible: 1 }, sentLastMinute, window).targetTasks).toBe(1);
+    // More than one task: an empty queue at one instant is no proof of a quiet fleet; the quiet minutes still rule
+    // zero (here the scale-in streak leaves the last task, which goes at the next empty reading).
+    expect(at({ desired: 3, running: 3 }, sentLastMinute, window)).toMatchObject({ targetTasks: 1, reason: 'in' });
+    // minTasks still bounds it.
+    expect(at({ desired: 1, running: 1 }, sentLastMinute, { ...window, minTasks: 1 }).targetTasks).toBe(1);
   });
 
   it('refuses counts that are not whole numbers ≥ 0 (no action beats a wrong one)', () => {

@@ -79,8 +79,18 @@ export interface ScalingSignalOptions {
   readonly rateMinutes: number;
   /** Minutes every one of which must have wanted fewer tasks than desired before the surplus goes (in one step). */
   readonly scaleInMinutes: number;
-  /** Minutes with no job waiting, running or sent before the last task goes (rent-or-buy: about a cold start). */
+  /**
+   * Minutes with no job waiting, running or sent before a fleet of more than one task goes to zero at once (and the
+   * last task too when the tasks hold no idle window): CloudWatch's points, so they show a minute late.
+   */
   readonly idleMinutesToZero: number;
+  /**
+   * Seconds each task holds its scale-in protection after its last job when it finds the queue empty
+   * (REVIVE_IDLE_PROTECTION_SECONDS: the worker's rent-or-buy window). Above 0, a fleet of one task goes to zero as
+   * soon as the queue is empty: ECS stops the task only once its window has passed with no job, and a job sent
+   * meanwhile finds it polling. 0: the last task waits for `idleMinutesToZero` quiet minutes like the others.
+   */
+  readonly idleProtectionSeconds: number;
   /**
    * Tasks a scale-out may reach while no send of the last minutes is visible in CloudWatch yet (a burst into a quiet
    * queue): its work is unknown for the minute or two the points take, and a burst of one-second jobs must not be
@@ -103,6 +113,7 @@ export const scalingSettingsSchema = z.strictObject({
     rateMinutes: z.number().int().min(1),
     scaleInMinutes: z.number().int().min(1),
     idleMinutesToZero: z.number().int().min(1),
+    idleProtectionSeconds: z.number().int().min(0),
     unknownWorkStartTasks: z.number().int().min(1),
   }),
   /** While the desired count is 0, how often the Lambda reads the queue within its minute. */
@@ -152,9 +163,12 @@ function last<T>(xs: readonly T[], n: number): readonly T[] | undefined {
 /**
  * The desired count for one snapshot. Scale-out is absolute and immediate (the target is what the work asks for, not a
  * step on top of a step in progress). Scale-in waits for `scaleInMinutes` complete minutes that all wanted fewer tasks,
- * then removes the whole idle surplus at once, never a task the running jobs need. Zero needs `idleMinutesToZero`
- * complete minutes with no job and no message sent, and no job now. A minute the signal did not publish breaks both
- * streaks: with points missing the fleet never shrinks. Throws on counts that are not whole numbers ≥ 0.
+ * then removes the whole idle surplus at once, never a task the running jobs need. Zero needs no job now and, from
+ * more than one task (or where the tasks hold no idle window), `idleMinutesToZero` complete minutes with no job and
+ * no message sent; a single task whose worker holds `idleProtectionSeconds` goes to zero on the empty queue alone,
+ * its window deciding when it stops. A minute the signal did not publish breaks both streaks: with points missing
+ * the fleet never shrinks (but for the single task, whose window does not depend on points). Throws on counts that
+ * are not whole numbers ≥ 0.
  */
 export function scalingSignal(snapshot: ScalingSnapshot, history: ScalingHistory, o: ScalingSignalOptions): ScalingSignal {
   const concurrency = count('concurrency', o.concurrency);
@@ -187,6 +201,9 @@ export function scalingSignal(snapshot: ScalingSnapshot, history: ScalingHistory
   const hold = { ...base, targetTasks: desired, reason: 'hold' as const };
   if (desired <= o.minTasks) return hold;
 
+  // The last task: SQS's sent counts and the signal's own points arrive a minute late, so they cannot tell whether a
+  // job came and went in the last minute; the task can, and keeps itself for its window after that job.
+  if (jobs === 0 && o.idleProtectionSeconds > 0 && desired <= 1) return { ...base, targetTasks: clamp(0), reason: 'zero' };
   const quiet = last(history.minutes, o.idleMinutesToZero);
   const quietSent = last(history.sent, o.idleMinutesToZero);
   if (jobs === 0 && quiet?.every((m) => m !== undefined && m.jobs === 0) && quietSent?.every((x) => (x ?? 0) === 0)) {

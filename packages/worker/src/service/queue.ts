@@ -1,5 +1,5 @@
 import type { SQSClient} from '@aws-sdk/client-sqs';
-import { ChangeMessageVisibilityCommand, DeleteMessageCommand, SendMessageBatchCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, DeleteMessageCommand, GetQueueAttributesCommand, SendMessageBatchCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import type { JobMessage } from '@revive/contract';
 import { Consumer } from 'sqs-consumer';
 import { toStorageError } from './aws-errors.js';
@@ -102,6 +102,24 @@ export class JobQueueConsumer {
       throw toStorageError(error, 'SQS SendMessageBatch');
     }
     if ((out.Failed ?? []).length > 0) throw toStorageError(new Error(`SQS refused ${out.Failed!.length} of ${messages.length} messages: ${out.Failed![0]!.Message ?? out.Failed![0]!.Code}`), 'SQS SendMessageBatch');
+  }
+
+  /**
+   * True when no job waits and none is held by any task, by the queue's approximate counts (what the scaling signal
+   * reads too); messages sent with a delay are not counted until they show.
+   */
+  async isIdle(): Promise<boolean> {
+    let out;
+    try {
+      out = await this.sqs.send(new GetQueueAttributesCommand({ QueueUrl: this.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+    } catch (error) {
+      throw toStorageError(error, 'SQS GetQueueAttributes');
+    }
+    const count = (name: 'ApproximateNumberOfMessages' | 'ApproximateNumberOfMessagesNotVisible') => Number(out.Attributes?.[name] ?? Number.NaN);
+    const visible = count('ApproximateNumberOfMessages');
+    const held = count('ApproximateNumberOfMessagesNotVisible');
+    if (!Number.isFinite(visible) || !Number.isFinite(held)) throw toStorageError(new Error(`SQS GetQueueAttributes gave no counts: ${JSON.stringify(out.Attributes ?? {})}`), 'SQS GetQueueAttributes');
+    return visible === 0 && held === 0;
   }
 
   /** Hides the message for `seconds` from now (0 makes it visible at once). */

@@ -150,8 +150,14 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
     retries: config.REVIVE_WEBHOOK_RETRY_QUEUE_URL === undefined ? undefined : new WebhookRetryQueue(config.REVIVE_WEBHOOK_RETRY_QUEUE_URL, sqs),
     telemetry,
   });
-  // Scale-in then picks idle tasks instead of SIGTERMing one mid-job; a no-op outside ECS (no ECS_AGENT_URI).
-  const protection = new TaskProtection({ agentUri: config.ECS_AGENT_URI, logger: log });
+  // Scale-in then picks idle tasks instead of SIGTERMing one mid-job; a no-op outside ECS (no ECS_AGENT_URI). The
+  // fleet's last busy task also holds the idle window (the rent-or-buy wait before the fleet reaches zero).
+  const protection = new TaskProtection({
+    agentUri: config.ECS_AGENT_URI,
+    logger: log,
+    idleProtectionMs: config.REVIVE_IDLE_PROTECTION_SECONDS * 1000,
+    queueIdle: () => queue.isIdle(),
+  });
   const runner = new JobRunner(
     {
       pipeline,

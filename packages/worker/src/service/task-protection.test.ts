@@ -200,4 +200,104 @@ describe('TaskProtection', () => {
     expect(unreachable.warnings().length).toBe(2);
     expect(unreachable.warnings()[0]!.extra.error).toMatch(/fetch failed|ECONNREFUSED/);
   });
+
+  describe('idle window', () => {
+    const ON = { ProtectionEnabled: true, ExpiresInMinutes: DEFAULT_PROTECTION_EXPIRES_IN_MINUTES };
+    const OFF = { ProtectionEnabled: false };
+    /** A queueIdle that answers `idle` and records when it was asked; `asked` resolves on the first call. */
+    function queueCounts(idle: () => boolean | Promise<boolean>) {
+      const askedAt: number[] = [];
+      let first!: () => void;
+      const asked = new Promise<void>((r) => (first = r));
+      const queueIdle = async () => {
+        askedAt.push(Date.now());
+        first();
+        return idle();
+      };
+      return { queueIdle, askedAt, asked };
+    }
+
+    it('the last busy task (queue empty) keeps protection until the window after its last job has passed', async () => {
+      const agent = await fakeAgent();
+      const { logger, lines } = recordingLogger();
+      const counts = queueCounts(() => true);
+      const protection = new TaskProtection({ agentUri: agent.uri, logger, releaseDelayMs: 50, idleProtectionMs: 600, queueIdle: counts.queueIdle });
+      protection.jobsRunning(1);
+      await protection.settled();
+      const idleAt = Date.now();
+      protection.jobsRunning(0);
+      await counts.asked;
+      // Asked once the release delay had passed, and still protected: no "off" yet.
+      // (Less a millisecond: Date.now() rounds, the timers do not.)
+      expect(counts.askedAt[0]! - idleAt).toBeGreaterThanOrEqual(50 - 1);
+      expect(agent.requests.map((r) => r.body)).toEqual([ON]);
+      await protection.settled();
+      expect(Date.now() - idleAt).toBeGreaterThanOrEqual(600 - 1);
+      expect(agent.requests.map((r) => r.body)).toEqual([ON, OFF]);
+      expect(counts.askedAt).toHaveLength(1);
+      expect(lines.some((l) => l.message === 'task scale-in protection kept for the idle window')).toBe(true);
+    });
+
+    it('a job within the window re-arms it: no call until the window after the new last job', async () => {
+      const agent = await fakeAgent();
+      const { logger } = recordingLogger();
+      const counts = queueCounts(() => true);
+      const protection = new TaskProtection({ agentUri: agent.uri, logger, releaseDelayMs: 20, idleProtectionMs: 500, queueIdle: counts.queueIdle });
+      protection.jobsRunning(1);
+      await protection.settled();
+      protection.jobsRunning(0);
+      await counts.asked;
+      // The next job arrives inside the window, and ends.
+      protection.jobsRunning(1);
+      protection.jobsRunning(0);
+      const lastIdleAt = Date.now();
+      await protection.settled();
+      expect(Date.now() - lastIdleAt).toBeGreaterThanOrEqual(500 - 1);
+      // One "on" for both jobs and the window between them, one "off" at the end.
+      expect(agent.requests.map((r) => r.body)).toEqual([ON, OFF]);
+      expect(counts.askedAt).toHaveLength(2);
+    });
+
+    it('a task idle while other work waits or runs lets go after the release delay, so a surplus can be stopped', async () => {
+      const agent = await fakeAgent();
+      const { logger } = recordingLogger();
+      const counts = queueCounts(() => false);
+      const protection = new TaskProtection({ agentUri: agent.uri, logger, releaseDelayMs: 50, idleProtectionMs: 60_000, queueIdle: counts.queueIdle });
+      protection.jobsRunning(1);
+      await protection.settled();
+      const idleAt = Date.now();
+      protection.jobsRunning(0);
+      // Resolves long before the 60 s window (the test timeout is 30 s).
+      await protection.settled();
+      expect(Date.now() - idleAt).toBeGreaterThanOrEqual(50 - 1);
+      expect(agent.requests.map((r) => r.body)).toEqual([ON, OFF]);
+    });
+
+    it('unreadable queue counts: lets go after the release delay and says why', async () => {
+      const agent = await fakeAgent();
+      const { logger, warnings } = recordingLogger();
+      const counts = queueCounts(() => Promise.reject(new Error('AccessDenied: sqs:GetQueueAttributes')));
+      const protection = new TaskProtection({ agentUri: agent.uri, logger, releaseDelayMs: 20, idleProtectionMs: 60_000, queueIdle: counts.queueIdle });
+      protection.jobsRunning(1);
+      await protection.settled();
+      protection.jobsRunning(0);
+      await protection.settled();
+      expect(agent.requests.map((r) => r.body)).toEqual([ON, OFF]);
+      expect(warnings()[0]).toMatchObject({ message: 'queue counts unreadable: task scale-in protection goes without the idle window' });
+      expect(String(warnings()[0]!.extra.error)).toMatch(/AccessDenied/);
+    });
+
+    it('shutdown inside the window unprotects at once', async () => {
+      const agent = await fakeAgent();
+      const { logger } = recordingLogger();
+      const counts = queueCounts(() => true);
+      const protection = new TaskProtection({ agentUri: agent.uri, logger, releaseDelayMs: 20, idleProtectionMs: 60_000, queueIdle: counts.queueIdle });
+      protection.jobsRunning(1);
+      await protection.settled();
+      protection.jobsRunning(0);
+      await counts.asked;
+      await protection.close();
+      expect(agent.requests.map((r) => r.body)).toEqual([ON, OFF]);
+    });
+  });
 });

@@ -22,6 +22,12 @@ export const DEFAULT_AGENT_REQUEST_TIMEOUT_MS = 2_500;
  */
 export const DEFAULT_PROTECTION_RELEASE_DELAY_MS = 3_000;
 
+/**
+ * How long the task keeps its protection after its last job when it then finds the queue empty (the worker's
+ * REVIVE_IDLE_PROTECTION_SECONDS). 0: only the release delay. @default 0
+ */
+export const DEFAULT_IDLE_PROTECTION_MS = 0;
+
 /** The path the ECS container agent serves task scale-in protection under, relative to ECS_AGENT_URI. */
 export const TASK_PROTECTION_PATH = '/task-protection/v1/state';
 
@@ -48,11 +54,29 @@ export interface TaskProtectionOptions {
   readonly requestTimeoutMs?: number;
   /** @default DEFAULT_PROTECTION_RELEASE_DELAY_MS */
   readonly releaseDelayMs?: number;
+  /**
+   * The idle window: after the release delay, a task that finds the queue empty (`queueIdle`) keeps its protection
+   * until this long after its last job ended; a task idle while other work waits or runs lets go at once. Longer than
+   * the release delay to have any effect. @default DEFAULT_IDLE_PROTECTION_MS
+   */
+  readonly idleProtectionMs?: number;
+  /**
+   * Whether no job waits in the queue or is held by any task (the queue's approximate counts): asked once per idle
+   * spell, at the end of the release delay. A failure reads as "not idle": the task lets go, which costs at most a
+   * cold start. Without it there is no idle window.
+   */
+  readonly queueIdle?: () => Promise<boolean>;
 }
 
 /**
  * ECS task scale-in protection through the container agent: protected while any job runs, unprotected when
  * all slots are idle, so scale-in picks idle tasks and never SIGTERMs one in the middle of a job.
+ *
+ * The fleet's last busy task (it finds the queue empty once idle) stays protected for the idle window after its last
+ * job: the rent-or-buy window before the fleet reaches zero. The scaling signal can then take the desired count to
+ * zero as soon as the queue is empty; ECS keeps the task, which goes on polling and serves a job sent meanwhile
+ * without a cold start, and stops it once the window passes with no job. Other idle tasks let go after the release
+ * delay, so a surplus still goes while work flows.
  *
  * Agent calls run one at a time on a chain and each sends the state wanted when it runs, so quick busy/idle
  * flips collapse and "on" can never overtake a later "off". A failed call is logged and left to the next
@@ -69,8 +93,9 @@ export class TaskProtection {
   private chain: Promise<void> = Promise.resolve();
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly releaseDelayMs: number;
-  /** A release waiting out the debounce, and how settled() waits for it. */
-  private release: { timer: NodeJS.Timeout; done: Promise<void>; fire: () => void } | undefined;
+  private readonly idleProtectionMs: number;
+  /** A release waiting out the debounce (and then the idle window), and how settled() waits for it. */
+  private release: { timer: NodeJS.Timeout | undefined; done: Promise<void>; fire: () => void } | undefined;
   private closed = false;
 
   constructor(private readonly options: TaskProtectionOptions) {
@@ -79,6 +104,7 @@ export class TaskProtection {
     this.renewIntervalMs = options.renewIntervalMs ?? DEFAULT_PROTECTION_RENEW_INTERVAL_MS;
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_AGENT_REQUEST_TIMEOUT_MS;
     this.releaseDelayMs = options.releaseDelayMs ?? DEFAULT_PROTECTION_RELEASE_DELAY_MS;
+    this.idleProtectionMs = options.idleProtectionMs ?? DEFAULT_IDLE_PROTECTION_MS;
   }
 
   /** True when running under ECS (ECS_AGENT_URI set). */
@@ -88,22 +114,15 @@ export class TaskProtection {
 
   /**
    * Called with the running-job count whenever it changes: protect on 0 → n; unprotect once the count has stayed 0
-   * for the release delay, so a job that follows within it needs no call at all.
+   * for the release delay (so a job that follows within it needs no call at all), or, if the queue is then empty, once
+   * the idle window after the last job has passed. A job meanwhile re-arms it all.
    */
   jobsRunning(count: number): void {
     if (!this.url || this.closed) return;
     const busy = count > 0;
     if (busy) this.cancelRelease();
     else if (this.wanted && this.release === undefined) {
-      let fire!: () => void;
-      const done = new Promise<void>((resolve) => (fire = resolve));
-      const timer = setTimeout(() => {
-        this.release = undefined;
-        this.setWanted(false);
-        fire();
-      }, this.releaseDelayMs);
-      timer.unref();
-      this.release = { timer, done, fire };
+      this.startRelease();
       return;
     }
     if (busy !== this.wanted) this.setWanted(busy);
@@ -135,6 +154,44 @@ export class TaskProtection {
       this.renewTimer.unref();
     }
     void this.enqueue(false);
+  }
+
+  private startRelease(): void {
+    const idleSince = Date.now();
+    let fire!: () => void;
+    const done = new Promise<void>((resolve) => (fire = resolve));
+    const release: NonNullable<TaskProtection['release']> = { timer: undefined, done, fire };
+    const finish = () => {
+      if (this.release !== release) return;
+      this.release = undefined;
+      this.setWanted(false);
+      fire();
+    };
+    const afterDelay = async () => {
+      release.timer = undefined;
+      const hold = this.idleProtectionMs > this.releaseDelayMs && (await this.lastBusy());
+      // A job came (or shutdown began) while the queue was read: that path owns protection now.
+      if (this.release !== release) return;
+      const leftMs = idleSince + this.idleProtectionMs - Date.now();
+      if (!hold || leftMs <= 0) return finish();
+      this.options.logger.info('task scale-in protection kept for the idle window', { idleProtectionMs: this.idleProtectionMs, releaseInMs: leftMs });
+      release.timer = setTimeout(finish, leftMs);
+      release.timer.unref();
+    };
+    release.timer = setTimeout(() => void afterDelay(), this.releaseDelayMs);
+    release.timer.unref();
+    this.release = release;
+  }
+
+  /** True when the queue holds no job, waiting or running: this task was the fleet's last busy one. */
+  private async lastBusy(): Promise<boolean> {
+    if (this.options.queueIdle === undefined) return false;
+    try {
+      return await this.options.queueIdle();
+    } catch (error) {
+      this.options.logger.warn('queue counts unreadable: task scale-in protection goes without the idle window', { error: describeThrown(error) });
+      return false;
+    }
   }
 
   private cancelRelease(): void {
