@@ -94,7 +94,7 @@ describe('worker deaths', () => {
     expect(await getRecord(stack, jobId)).toMatchObject({ status: 'RUNNING', attempts: 1 });
     const second = await worker();
     const record = await waitForRecord(stack, jobId, isTerminal, JOB_END_CEILING_MS);
-    expect(record).toMatchObject({ status: 'SUCCEEDED', attempts: 2, resultKey: resultKey(TENANT, jobId, 'jpg', 2) });
+    expect(record, JSON.stringify(record)).toMatchObject({ status: 'SUCCEEDED', attempts: 2, resultKey: resultKey(TENANT, jobId, 'jpg', 2) });
     // The message came back only once the visibility the dead worker had extended ran out.
     const takeover = second.logs.find((l) => l.message === 'job started' && l.jobId === jobId);
     expect(takeover).toMatchObject({ attempts: 2 });

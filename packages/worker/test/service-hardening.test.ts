@@ -13,6 +13,7 @@ import { jobResponseFromRecord, jobResponseSchema, resultKey } from '@revive/con
 import { clientConfig } from '@revive/local-aws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { writeImage } from '@revive/pipeline';
+import { groupPhoto } from '@revive/pipeline/testing';
 import { ObjectStore } from '../src/service/object-store.js';
 import {
   createStack,
@@ -34,20 +35,23 @@ import {
 
 const TENANT = 'tenant-hard';
 /**
- * The slow job must outlast the budget on any machine, and load only makes it slower: about 10 s of restoring per
- * face on an idle machine (two faces) against a budget of 2 s + 1 s per face, so its ratio to the budget is ~5×
- * rather than a margin that a faster pipeline erases (600 convolutions against a 15 s budget failed once the pipeline
- * got quicker). A face is one native run that nothing can interrupt: at 1800 convolutions (30 s idle) it outlasted
- * the pool's busy-thread dispose timeout under CI's load, and the worker aborted at exit. The budget runs from the
- * moment a thread takes the job, so the replacement thread's start is not counted, and it still leaves the next job
- * (no face: decode, detect, encode of 64×64, one small write) plenty of room.
+ * The slow job must outlast the budget on any machine, and load only makes it slower: six faces of about 6 s of
+ * restoring each on an idle machine (36 s) against a budget of 6 s + 1 s per face (12 s), so its ratio to the budget
+ * is 3× before any load, rather than a margin that a faster pipeline erases. A face is one native run that nothing
+ * can interrupt, and the worker exits only once the discarded thread's run returns: short faces keep that wait
+ * under the pool's busy-thread dispose timeout even at many times the idle time (30 s faces outlasted it under CI's
+ * load, and the worker aborted at exit). The budget runs from the moment a thread takes the job, so the replacement
+ * thread's start is not counted, and its base leaves the next job (no face: decode, detect, encode of 64×64, one
+ * small write, on a thread whose sessions have not run yet) plenty of room: a 2 s base was too little under load.
  */
-const SLOW_CONVS = 600;
-const BUDGET_SECONDS = 2;
-/** Per face restored: the photo's two faces make the budget 2 + 2 × 1 = 4 s once they are found. */
+const SLOW_CONVS = 360;
+const BUDGET_SECONDS = 6;
+/** Per face restored: the group photo's faces make the budget 6 + 6 × 1 = 12 s once they are found. */
 const BUDGET_PER_FACE_SECONDS = 1;
+/** Sides of the slow job's faces (groupPhoto): six, all found by the detector (restore-files.test.ts counts them). */
+const GROUP_FACE_SIDES = [230, 200, 170, 150, 128, 112];
 /**
- * Ceiling for a worker to exit after the JOB_TIMEOUT test: one slow face (about 10 s idle) still running on the
+ * Ceiling for a worker to exit after the JOB_TIMEOUT test: one slow face (about 6 s idle) still running on the
  * discarded thread, many times slower with three test files and a busy loop beside it. Never a sleep.
  */
 const TIMED_OUT_FACE_DRAIN_MS = 300_000;
@@ -56,6 +60,7 @@ let dir: string;
 let identity: string;
 let slow: string;
 let faces: Uint8Array;
+let group: Uint8Array;
 let noFace: Uint8Array;
 let hooks: Server;
 let hookBase = '';
@@ -72,6 +77,7 @@ beforeAll(async () => {
   identity = await writeIdentityRestorer(path.join(dir, 'models'));
   slow = await writeSlowRestorer(path.join(dir, 'models'), SLOW_CONVS);
   faces = (await photo(360)).bytes;
+  group = (await groupPhoto(GROUP_FACE_SIDES)).bytes;
   // 64×64 of flat grey: no face, so no restorer run; it takes milliseconds whatever the restorer.
   noFace = await writeImage({ width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(128) }, undefined, 'jpeg', { quality: 90 });
   hooks = createServer((req, res) => {
@@ -124,18 +130,19 @@ describe('a job budget', () => {
       REVIVE_JOB_TIMEOUT_PER_FACE_SECONDS: String(BUDGET_PER_FACE_SECONDS),
       REVIVE_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS: '0',
     });
-    const long = await enqueue(stack, { kind: 's3', key: await upload(stack, TENANT, faces) }, { tenantId: TENANT, options: { upscale: 1 } });
+    const long = await enqueue(stack, { kind: 's3', key: await upload(stack, TENANT, group) }, { tenantId: TENANT, options: { upscale: 1 } });
     // Ordered by events, not by the clock: the job started on a thread, then failed at the budget.
     await w.waitForLog((l) => l.message === 'job started' && l.jobId === long.jobId, JOB_END_CEILING_MS);
     const failed = await waitForRecord(stack, long.jobId, isTerminal, JOB_END_CEILING_MS);
     expect(failed).toMatchObject({ status: 'FAILED', errorCode: 'JOB_TIMEOUT', attempts: 1 });
     // Set once the faces were found: the reason shows the sum and its parts.
-    expect(failed.errorMessage).toContain(`budget of ${BUDGET_SECONDS + 2 * BUDGET_PER_FACE_SECONDS} s (${BUDGET_SECONDS} s + ${BUDGET_PER_FACE_SECONDS} s × 2 face(s)`);
+    expect(failed.errorMessage).toContain(`budget of ${BUDGET_SECONDS + GROUP_FACE_SIDES.length * BUDGET_PER_FACE_SECONDS} s (${BUDGET_SECONDS} s + ${BUDGET_PER_FACE_SECONDS} s × ${GROUP_FACE_SIDES.length} face(s)`);
     // Permanent: not retried, the message is gone.
     expect(w.logs.filter((l) => l.message === 'job started' && l.jobId === long.jobId)).toHaveLength(1);
     // The same worker (one slot) runs the next job on a fresh pipeline thread.
     const next = await enqueue(stack, { kind: 's3', key: await upload(stack, TENANT, noFace) }, { tenantId: TENANT, options: { upscale: 1 } });
-    expect(await waitForRecord(stack, next.jobId, isTerminal, JOB_END_CEILING_MS)).toMatchObject({ status: 'SUCCEEDED', attempts: 1 });
+    const nextRecord = await waitForRecord(stack, next.jobId, isTerminal, JOB_END_CEILING_MS);
+    expect(nextRecord, JSON.stringify(nextRecord)).toMatchObject({ status: 'SUCCEEDED', attempts: 1 });
     expect(w.child.exitCode).toBeNull();
     // The health check agrees: the slot is free again, and its wedge limit lies past the budget.
     const health = await runHealthcheck(w.healthFile);

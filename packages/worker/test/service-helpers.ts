@@ -175,6 +175,9 @@ export function reviveCommand(args: readonly string[]): { command: string; args:
 /** The webhook signing secret the tests' workers and consumers use (Standard Webhooks' `whsec_` form, 32 bytes). */
 export const TEST_WEBHOOK_SECRET = `whsec_${Buffer.from('revive test webhook key, 32 byte').toString('base64')}`;
 
+/** The job budget of test workers (see workerEnv). @default 1_800 */
+export const TEST_JOB_TIMEOUT_SECONDS = 1_800;
+
 export function workerEnv(stack: Stack, options: WorkerOptions): Record<string, string> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !k.startsWith('REVIVE_') && !k.startsWith('AWS_'))) as Record<string, string>;
   return {
@@ -189,6 +192,10 @@ export function workerEnv(stack: Stack, options: WorkerOptions): Record<string, 
     REVIVE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
     REVIVE_URL_ALLOW_CIDRS: '127.0.0.2/32',
     POWERTOOLS_METRICS_DISABLED: 'false',
+    // The production budget (120 s + 10 s a face) is sized for a task's own vCPUs; three test files and a busy loop on
+    // two cores can stretch a slow-restorer job past it, and a JOB_TIMEOUT would fail a test about something else.
+    // The budget's own tests set theirs.
+    REVIVE_JOB_TIMEOUT_SECONDS: String(TEST_JOB_TIMEOUT_SECONDS),
     ...options.env,
   };
 }

@@ -56,7 +56,7 @@ async function worker(env: Record<string, string> = {}, on: Stack = stack, model
   return w;
 }
 
-async function waitForCalls(count: number, timeoutMs = 30_000): Promise<AgentCall[]> {
+async function waitForCalls(count: number, timeoutMs = JOB_END_CEILING_MS): Promise<AgentCall[]> {
   const deadline = Date.now() + timeoutMs;
   while (calls.length < count && Date.now() < deadline) await sleep(50);
   expect(calls.length, `agent calls: ${JSON.stringify(calls)}`).toBeGreaterThanOrEqual(count);
@@ -70,7 +70,7 @@ async function sentJob(on: Stack = stack): Promise<string> {
 
 async function startedJob(w: WorkerProcess, on: Stack = stack): Promise<string> {
   const jobId = await sentJob(on);
-  await w.waitForLog((l) => l.message === 'job started' && l.jobId === jobId, 90_000);
+  await w.waitForLog((l) => l.message === 'job started' && l.jobId === jobId, JOB_END_CEILING_MS);
   return jobId;
 }
 
@@ -148,11 +148,17 @@ describe('task scale-in protection', () => {
   describe('idle window', () => {
     // A queue of their own: the window depends on the queue being empty, and the tests above leave a released job.
     let own: Stack;
-    /** Four times slower: a job that surely outlasts another worker's start, a failed job and the release delay. */
+    /** Four times slower than the file's restorer. */
     let slower: string;
+    /**
+     * Forty times slower (over a minute a face here): a job still running after another worker's start (minutes on a
+     * loaded machine), a failed job and the release delay. Its worker is killed at the end rather than drained.
+     */
+    let stuck: string;
     beforeAll(async () => {
       own = await createStack(inject('localAws'), { visibilityTimeoutSeconds: 8, maxReceiveCount: 5 });
       slower = await writeSlowRestorer(path.join(dir, 'slower'), SLOW_CONVS * 4);
+      stuck = await writeSlowRestorer(path.join(dir, 'stuck'), SLOW_CONVS * 40);
     });
     afterAll(() => own?.destroy());
     const kept = (l: { message?: unknown }) => l.message === 'task scale-in protection kept for the idle window';
@@ -162,17 +168,17 @@ describe('task scale-in protection', () => {
       const w = await worker({ REVIVE_IDLE_PROTECTION_SECONDS: String(windowSeconds) }, own);
       const first = await startedJob(w, own);
       await waitForCalls(1);
-      expect((await waitForRecord(own, first, isTerminal, 90_000)).status).toBe('SUCCEEDED');
+      expect((await waitForRecord(own, first, isTerminal, JOB_END_CEILING_MS)).status).toBe('SUCCEEDED');
       // The queue is empty once the job is done (the emulator's counts): the worker keeps its protection and says so.
-      await w.waitForLog(kept, 90_000);
+      await w.waitForLog(kept, JOB_END_CEILING_MS);
       expect(calls.map((c) => c.body)).toEqual([ON]);
       // A job sent inside the window runs on this task, still protected: no call at all.
       const second = await startedJob(w, own);
       expect(calls.map((c) => c.body)).toEqual([ON]);
-      const secondDone = await waitForRecord(own, second, isTerminal, 90_000);
+      const secondDone = await waitForRecord(own, second, isTerminal, JOB_END_CEILING_MS);
       expect(secondDone.status).toBe('SUCCEEDED');
       // "off" only once the window after the second job has passed.
-      const [, off] = await waitForCalls(2, 120_000);
+      const [, off] = await waitForCalls(2);
       expect(off).toMatchObject({ body: OFF });
       expect(off!.at - Date.parse(secondDone.finishedAt!)).toBeGreaterThanOrEqual(windowSeconds * 1000);
       expect(calls.map((c) => c.body)).toEqual([ON, OFF]);
@@ -184,9 +190,9 @@ describe('task scale-in protection', () => {
       await waitForCalls(1);
       // The second waits behind the first on this one-slot worker: when the first ends the queue is not empty.
       const second = await sentJob(own);
-      expect((await waitForRecord(own, first, isTerminal, 90_000)).status).toBe('SUCCEEDED');
-      expect((await waitForRecord(own, second, isTerminal, 90_000)).status).toBe('SUCCEEDED');
-      await w.waitForLog(kept, 90_000);
+      expect((await waitForRecord(own, first, isTerminal, JOB_END_CEILING_MS)).status).toBe('SUCCEEDED');
+      expect((await waitForRecord(own, second, isTerminal, JOB_END_CEILING_MS)).status).toBe('SUCCEEDED');
+      await w.waitForLog(kept, JOB_END_CEILING_MS);
       expect(calls.map((c) => c.body)).toEqual([ON]);
       w.child.kill('SIGTERM');
       expect(await w.exited).toBe(0);
@@ -195,20 +201,23 @@ describe('task scale-in protection', () => {
 
     it('a task that goes idle while another task still runs a job lets go after the release delay, without the window', async () => {
       // Y's job fails at once (not an image) while X's photo is still restoring: Y is not the last busy task.
-      const x = await worker({ REVIVE_IDLE_PROTECTION_SECONDS: '600', ECS_AGENT_URI: `${agentUri}-x` }, own, slower);
+      const x = await worker({ REVIVE_IDLE_PROTECTION_SECONDS: '600', ECS_AGENT_URI: `${agentUri}-x` }, own, stuck);
       const slow = await startedJob(x, own);
       const y = await worker({ REVIVE_IDLE_PROTECTION_SECONDS: '600', ECS_AGENT_URI: `${agentUri}-y` }, own, slower);
       const key = await upload(own, TENANT, new TextEncoder().encode('not an image'));
       const bad = (await enqueue(own, { kind: 's3', key }, { tenantId: TENANT, options: { upscale: 1 } })).jobId;
-      expect(await waitForRecord(own, bad, isTerminal, 90_000)).toMatchObject({ status: 'FAILED', errorCode: 'INVALID_IMAGE' });
+      expect(await waitForRecord(own, bad, isTerminal, JOB_END_CEILING_MS)).toMatchObject({ status: 'FAILED', errorCode: 'INVALID_IMAGE' });
       const ofY = () => calls.filter((c) => c.url?.startsWith(`${AGENT_PREFIX}-y/`)).map((c) => c.body);
-      const deadline = Date.now() + 60_000;
+      const deadline = Date.now() + JOB_END_CEILING_MS;
       while (ofY().length < 2 && Date.now() < deadline) await sleep(50);
       // Y let go (the release delay, not 600 s) while X's job was still running, and never kept the window.
       expect(ofY()).toEqual([ON, OFF]);
       expect((await getRecord(own, slow))?.status).toBe('RUNNING');
       expect(y.logs.some(kept)).toBe(false);
       expect(calls.filter((c) => c.url?.startsWith(`${AGENT_PREFIX}-x/`)).map((c) => c.body)).toEqual([ON]);
+      // A drain would wait out the stuck job; nothing is left to check on X.
+      x.child.kill('SIGKILL');
+      await x.exited;
     });
   });
 });
