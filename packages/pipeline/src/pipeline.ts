@@ -334,8 +334,17 @@ export class RestorationPipeline {
     const { plan, decoded } = await clock.time('decode', async () => {
       if (options.aligned) return { plan: undefined, decoded: await decode(input, this.sizeOptions) };
       const header = await readImageHeader(input);
-      const checked = checkHeader(header, { upscale: options.upscale ?? DEFAULT_UPSCALE, ext, ...this.upsamplerPlan(options) }, this.sizeOptions);
-      return { plan: checked, decoded: await decode(input, { ...this.sizeOptions, header }) };
+      const job = { upscale: options.upscale ?? DEFAULT_UPSCALE, ext, ...this.upsamplerPlan(options) };
+      const checked = checkHeader(header, job, this.sizeOptions);
+      const pixels = await decode(input, { ...this.sizeOptions, header });
+      if (!header.hasAlpha || pixels.alpha !== undefined) return { plan: checked, decoded: pixels };
+      // The header declared alpha but every pixel is opaque (the decoder dropped it): the output is planned for the
+      // RGB photo it is, in the format asked for, unless that format cannot hold it, where the plan made stays.
+      try {
+        return { plan: checkHeader({ ...header, hasAlpha: false }, job, this.sizeOptions), decoded: pixels };
+      } catch {
+        return { plan: checked, decoded: pixels };
+      }
     });
     const { faces, facesDetected, image, alpha } = options.aligned
       ? await this.restoreAligned(decoded.rgb, decoded.alpha, options, clock, events)
