@@ -2,7 +2,9 @@
 // stage but the restorer, per face, for each output format a GPU service would write (PNG at the default level, JPEG,
 // WebP), on shared/photos/whole and on the ten small photos (testing's writeSmallPhotos), identity restorer, upscale 2.
 // Figures are CPU time (process.cpuUsage: user + system, every thread: libvips, the kernels' helpers, onnxruntime),
-// from the pipeline's own per-stage `cpuMs`, in-process, one photo at a time so that nothing else runs beside a stage.
+// from the pipeline's own per-stage `cpuMs`, in-process, one photo at a time so that nothing else runs beside a stage,
+// with one onnxruntime thread and the resampling kernels on the calling thread, as each of a task's pipeline threads
+// runs (libvips keeps its own threads: it is shared by the process).
 // Then the vCPUs a GPU task needs to feed its GPU: faces/s × CPU ms per face. The GPU's faces/s is an assumption
 // (REVIVE_BENCH_GPU_FACES_PER_S, default 160: issue 24's "4 vCPUs feed 160 faces/s") until scripts/device-check.sh
 // runs on a lent GPU.
@@ -46,7 +48,7 @@ type ChildReport = Record<string, Record<Format, Pass>>;
 
 interface PipelineModule {
   readonly RestorationPipeline: {
-    create(config: { modelsDir: string; restorer: string; download: boolean }): Promise<{
+    create(config: { modelsDir: string; restorer: string; download: boolean; threads: number; kernelThreads: number }): Promise<{
       process(input: Uint8Array, options: { upscale: number; ext: Format }): Promise<{
         faces: readonly unknown[];
         timingsMs: Record<string, number | undefined>;
@@ -67,7 +69,9 @@ const median = (values: readonly number[]): number => {
 async function child(checkout: string, restorer: string, sets: readonly SetSpec[]): Promise<ChildReport> {
   const entry = pathToFileURL(path.join(checkout, 'packages', 'pipeline', 'src', 'index.ts')).href;
   const { RestorationPipeline } = (await import(entry)) as PipelineModule;
-  const pipeline = await RestorationPipeline.create({ modelsDir: path.join(sharedDir(), 'models'), restorer, download: false });
+  // One core's pipeline, as each of a task's pipeline threads runs (PipelineThreadPool gives each a share of the
+  // cores): one onnxruntime thread, the kernels on the calling thread.
+  const pipeline = await RestorationPipeline.create({ modelsDir: path.join(sharedDir(), 'models'), restorer, download: false, threads: 1, kernelThreads: 1 });
   const report: Partial<ChildReport> = {};
   try {
     const inputs = await Promise.all(
