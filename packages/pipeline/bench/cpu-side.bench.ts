@@ -3,8 +3,9 @@
 // WebP), on shared/photos/whole and on the ten small photos (testing's writeSmallPhotos), identity restorer, upscale 2.
 // Figures are CPU time (process.cpuUsage: user + system, every thread: libvips, the kernels' helpers, onnxruntime),
 // from the pipeline's own per-stage `cpuMs`, in-process, one photo at a time so that nothing else runs beside a stage,
-// with one onnxruntime thread and the resampling kernels on the calling thread, as each of a task's pipeline threads
-// runs (libvips keeps its own threads: it is shared by the process).
+// for each thread count in REVIVE_BENCH_CPU_SIDE_THREADS (default "1,2"): the onnxruntime intra-op threads and the
+// resampling kernels' threads of the pipeline. 1 is a pipeline thread of a task with as many threads as cores; 2 is a
+// GPU task's (4 vCPUs, 2 jobs at once: PipelineThreadPool gives each thread 2 cores). libvips keeps its own threads.
 // Then the vCPUs a GPU task needs to feed its GPU: faces/s × CPU ms per face. The GPU's faces/s is an assumption
 // (REVIVE_BENCH_GPU_FACES_PER_S, default 160: issue 24's "4 vCPUs feed 160 faces/s") until scripts/device-check.sh
 // runs on a lent GPU.
@@ -32,6 +33,8 @@ const FORMATS = ['png', 'jpg', 'webp'] as const;
 type Format = (typeof FORMATS)[number];
 const STAGES = ['decode', 'detect', 'align', 'upscale', 'paste', 'encode'] as const;
 const UPSCALE = 2;
+/** Thread counts measured (onnxruntime intra-op and resampling kernels). @default [1, 2] */
+const THREAD_COUNTS = (process.env.REVIVE_BENCH_CPU_SIDE_THREADS ?? '1,2').split(',').map(Number);
 
 interface SetSpec {
   readonly label: string;
@@ -66,12 +69,10 @@ const median = (values: readonly number[]): number => {
 };
 
 /** In the child: one warm-up pass, then one pass per set and format with the pipeline of `checkout`. */
-async function child(checkout: string, restorer: string, sets: readonly SetSpec[]): Promise<ChildReport> {
+async function child(checkout: string, restorer: string, sets: readonly SetSpec[], threads: number): Promise<ChildReport> {
   const entry = pathToFileURL(path.join(checkout, 'packages', 'pipeline', 'src', 'index.ts')).href;
   const { RestorationPipeline } = (await import(entry)) as PipelineModule;
-  // One core's pipeline, as each of a task's pipeline threads runs (PipelineThreadPool gives each a share of the
-  // cores): one onnxruntime thread, the kernels on the calling thread.
-  const pipeline = await RestorationPipeline.create({ modelsDir: path.join(sharedDir(), 'models'), restorer, download: false, threads: 1, kernelThreads: 1 });
+  const pipeline = await RestorationPipeline.create({ modelsDir: path.join(sharedDir(), 'models'), restorer, download: false, threads, kernelThreads: threads });
   const report: Partial<ChildReport> = {};
   try {
     const inputs = await Promise.all(
@@ -100,8 +101,8 @@ async function child(checkout: string, restorer: string, sets: readonly SetSpec[
   return report as ChildReport;
 }
 
-function runChild(checkout: string, restorer: string, sets: readonly SetSpec[]): Promise<ChildReport> {
-  const args = [...process.execArgv, process.argv[1]!, CHILD_FLAG, JSON.stringify({ checkout, restorer, sets })];
+function runChild(checkout: string, restorer: string, sets: readonly SetSpec[], threads: number): Promise<ChildReport> {
+  const args = [...process.execArgv, process.argv[1]!, CHILD_FLAG, JSON.stringify({ checkout, restorer, sets, threads })];
   return new Promise((resolve, reject) => {
     execFile(process.execPath, args, { maxBuffer: 1 << 24 }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`the bench's child for ${checkout} failed: ${stderr.slice(-2000)}`));
@@ -133,27 +134,34 @@ async function main(): Promise<void> {
     const baseline = process.env.REVIVE_BENCH_BASELINE_CHECKOUT;
     const builds = [{ label: 'this build', checkout: here }, ...(baseline === undefined ? [] : [{ label: `baseline (${baseline})`, checkout: path.resolve(baseline) }])];
     console.log(`CPU-side cost per face: CPU time of every stage but the restorer, in-process, one photo at a time, identity restorer, upscale ${UPSCALE}; median of ${RUNS} rounds, builds interleaved`);
-    const rounds = new Map<string, ChildReport[]>(builds.map((b) => [b.label, []]));
-    for (let i = 0; i < RUNS; i++) for (const build of builds) rounds.get(build.label)!.push(await runChild(build.checkout, restorer, sets));
+    const key = (build: string, threads: number) => `${build} ${threads}`;
+    const rounds = new Map<string, ChildReport[]>(builds.flatMap((b) => THREAD_COUNTS.map((t) => [key(b.label, t), []])));
+    for (let i = 0; i < RUNS; i++) {
+      for (const threads of THREAD_COUNTS) for (const build of builds) rounds.get(key(build.label, threads))!.push(await runChild(build.checkout, restorer, sets, threads));
+    }
+    for (const threads of THREAD_COUNTS) for (const set of sets) report(set, threads);
+    console.log(`\n(${GPU_FACES_PER_S} faces/s per GPU is an assumption, REVIVE_BENCH_GPU_FACES_PER_S, until scripts/device-check.sh measures a card)`);
 
     /** Median over rounds of a figure taken from one pass. */
-    const med = (build: string, set: string, ext: Format, figure: (pass: Pass) => number) => median(rounds.get(build)!.map((r) => figure(r[set]![ext])));
-    for (const set of sets) {
-      const first = rounds.get(builds[0]!.label)![0]![set.label]!.png;
-      console.log(`\n== ${set.label} (${first.photos} photos, ${first.faces} faces): CPU ms per face (wall ms per face in brackets)`);
+    function med(build: string, threads: number, set: string, ext: Format, figure: (pass: Pass) => number): number {
+      return median(rounds.get(key(build, threads))!.map((r) => figure(r[set]![ext])));
+    }
+    function report(set: SetSpec, threads: number): void {
+      const first = rounds.get(key(builds[0]!.label, threads))![0]![set.label]!.png;
+      console.log(`\n== ${set.label} (${first.photos} photos, ${first.faces} faces), ${threads} thread(s): CPU ms per face (wall ms per face in brackets)`);
       const columns = builds.flatMap((b) => FORMATS.map((ext) => ({ build: b.label, ext, head: builds.length > 1 ? `${ext} ${b.label === 'this build' ? 'now' : 'before'}` : ext })));
       const rows = [...STAGES, 'CPU-side'].map((stage) => [
         stage,
         ...columns.map(({ build, ext }) =>
           stage === 'CPU-side'
-            ? `${med(build, set.label, ext, cpuSide).toFixed(1)}`
-            : `${med(build, set.label, ext, (p) => (p.cpuMs[stage] ?? 0) / p.faces).toFixed(1)} (${med(build, set.label, ext, (p) => (p.wallMs[stage] ?? 0) / p.faces).toFixed(1)})`,
+            ? `${med(build, threads, set.label, ext, cpuSide).toFixed(1)}`
+            : `${med(build, threads, set.label, ext, (p) => (p.cpuMs[stage] ?? 0) / p.faces).toFixed(1)} (${med(build, threads, set.label, ext, (p) => (p.wallMs[stage] ?? 0) / p.faces).toFixed(1)})`,
         ),
       ]);
       console.log(table(['stage', ...columns.map((c) => c.head)], rows));
       for (const ext of FORMATS) {
-        const ms = med(builds[0]!.label, set.label, ext, cpuSide);
-        const before = builds[1] === undefined ? undefined : med(builds[1].label, set.label, ext, cpuSide);
+        const ms = med(builds[0]!.label, threads, set.label, ext, cpuSide);
+        const before = builds[1] === undefined ? undefined : med(builds[1].label, threads, set.label, ext, cpuSide);
         console.log(
           `${ext}: ${ms.toFixed(1)} CPU ms per face (goal ≤ ${GOAL_CPU_MS_PER_FACE}: ${ms <= GOAL_CPU_MS_PER_FACE ? 'met' : 'NOT met'}); ` +
             `${((GPU_FACES_PER_S * ms) / 1000).toFixed(1)} vCPUs feed a GPU at ${GPU_FACES_PER_S} faces/s, one vCPU feeds ${(1000 / ms).toFixed(0)} faces/s` +
@@ -161,7 +169,6 @@ async function main(): Promise<void> {
         );
       }
     }
-    console.log(`\n(${GPU_FACES_PER_S} faces/s per GPU is an assumption, REVIVE_BENCH_GPU_FACES_PER_S, until scripts/device-check.sh measures a card)`);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -169,8 +176,8 @@ async function main(): Promise<void> {
 
 const childAt = process.argv.indexOf(CHILD_FLAG);
 if (childAt >= 0) {
-  const { checkout, restorer, sets } = JSON.parse(process.argv[childAt + 1]!) as { checkout: string; restorer: string; sets: SetSpec[] };
-  console.log(JSON.stringify(await child(checkout, restorer, sets)));
+  const { checkout, restorer, sets, threads } = JSON.parse(process.argv[childAt + 1]!) as { checkout: string; restorer: string; sets: SetSpec[]; threads: number };
+  console.log(JSON.stringify(await child(checkout, restorer, sets, threads)));
 } else {
   await main();
 }
