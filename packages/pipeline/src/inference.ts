@@ -10,9 +10,9 @@ export { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice };
 
 /**
  * Whether onnxruntime's intra- and inter-op threads spin while they wait for work (its default) instead of sleeping.
- * Off: measured in-process on shared/photos/whole and the small photos (bench/cpu-side.bench.ts, 2026-12-06), the
- * spinning after each detector run cost 6–7 CPU ms per face, charged to the align that follows, for no gain in
- * detect's wall time. @default false
+ * Off: measured in-process on shared/photos/whole and the small photos at 2 threads (bench/cpu-side.bench.ts,
+ * 2026-12-06), the spinning after each detector run cost 6–8 CPU ms per face, charged to the align that follows, and
+ * 2–5 in detect itself, for no gain in detect's wall time (docs/decisions/cpu-side-cost.md). @default false
  */
 export const ORT_SPIN_WAIT = false;
 
