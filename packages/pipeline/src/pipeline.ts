@@ -141,7 +141,8 @@ export interface ProcessResult {
   readonly timingsMs: StageTimingsMs;
   /**
    * The process's CPU time (user + system, all threads) while each stage ran, in ms: the stage's CPU cost when the
-   * process runs one photo at a time (the benches), an upper bound when photos overlap (it counts their work too).
+   * process runs one photo at a time (the benches), an upper bound when photos overlap, or when a batching restorer
+   * overlaps one face's align with another's restore (each stage then counts the other's work too).
    */
   readonly cpuMs?: StageTimingsMs;
   /** Why the output is not in the requested format, when `ext: auto` had to fall back to PNG (the input's format cannot hold it). */
