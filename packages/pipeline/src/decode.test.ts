@@ -115,6 +115,17 @@ describe('decode', () => {
     expect(Array.from(ga.rgb.data.subarray(0, 3))).toEqual([100, 100, 100]);
   });
 
+  it('drops an alpha channel that is opaque everywhere, and keeps one with a single pixel that is not', async () => {
+    const image = gradient(32, 16);
+    const opaque = await decode(await writeImage(image, new Uint8Array(32 * 16).fill(255), 'png'));
+    expect(opaque.alpha).toBeUndefined();
+    expect(psnr(opaque.rgb, image)).toBe(Infinity);
+
+    const oneClear = new Uint8Array(32 * 16).fill(255);
+    oneClear[32 * 16 - 1] = 254;
+    expect((await decode(await writeImage(image, oneClear, 'png'))).alpha).toEqual(oneClear);
+  });
+
   it('rejects a decompression bomb from its header, fast', async () => {
     // 30000×30000 declared in the header, a few hundred bytes of (too little) pixel data behind it.
     const bomb = png(30000, 30000, 0, 8, new Uint8Array(30000));

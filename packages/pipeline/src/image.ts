@@ -68,7 +68,8 @@ export async function readImageHeader(input: Uint8Array): Promise<ImageHeader> {
 }
 
 /**
- * Decodes any format sharp reads into 8-bit sRGB with EXIF orientation applied and alpha split off.
+ * Decodes any format sharp reads into 8-bit sRGB with EXIF orientation applied and alpha split off (none when every
+ * pixel is opaque).
  * The pixel limit is checked against the header first, so a decompression bomb fails before any allocation; a
  * caller that has read and checked the header already passes it as `header`, and it is neither parsed nor
  * checked again (libvips still refuses more than `maxPixels`).
@@ -111,13 +112,17 @@ async function decodePixels(input: Uint8Array, header: ImageHeader, maxPixels: n
   const n = width * height;
   const rgb = new Uint8Array(n * 3);
   const alpha = new Uint8Array(n);
+  // All alpha bytes ANDed: 255 when every pixel is opaque.
+  let opaque = 255;
   for (let i = 0, s = 0, d = 0; i < n; i++, s += 4, d += 3) {
     rgb[d] = src[s]!;
     rgb[d + 1] = src[s + 1]!;
     rgb[d + 2] = src[s + 2]!;
-    alpha[i] = src[s + 3]!;
+    opaque &= alpha[i] = src[s + 3]!;
   }
-  return { rgb: { width, height, data: rgb }, alpha, format: header.format, isGrayscale: header.isGrayscale };
+  // An alpha channel that is opaque everywhere (many PNG exports carry one) holds nothing: kept, it would be upscaled
+  // and encoded beside the photo and would force PNG output where JPEG or WebP was asked.
+  return { rgb: { width, height, data: rgb }, alpha: opaque === 255 ? undefined : alpha, format: header.format, isGrayscale: header.isGrayscale };
 }
 
 async function resizeRaw(

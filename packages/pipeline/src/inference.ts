@@ -8,6 +8,14 @@ import { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice } from './default
 
 export { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice };
 
+/**
+ * Whether onnxruntime's intra- and inter-op threads spin while they wait for work (its default) instead of sleeping.
+ * Off: measured in-process on shared/photos/whole and the small photos at 2 threads (bench/cpu-side.bench.ts,
+ * 2026-12-06), the spinning after each detector run cost 6–8 CPU ms per face, charged to the align that follows, and
+ * 2–5 in detect itself, for no gain in detect's wall time (docs/decisions/cpu-side-cost.md). @default false
+ */
+export const ORT_SPIN_WAIT = false;
+
 /** @default threads 0 (onnxruntime chooses), device 'cpu' */
 export interface SessionOptions {
   /** onnxruntime intra-op threads; 0 lets onnxruntime choose. @default DEFAULT_THREADS */
@@ -107,6 +115,9 @@ export class OnnxModel {
       // Only the provider asked for: listing 'cpu' after 'cuda' would silently run on CPU when CUDA fails.
       executionProviders: [device],
       graphOptimizationLevel: 'all',
+      // onnxruntime's pool threads otherwise spin for a while after each run, waiting for more work: that CPU time
+      // lands on whatever the process does next (align, beside the detector) and is taken from other pipeline threads.
+      extra: { session: { intra_op: { allow_spinning: ORT_SPIN_WAIT ? '1' : '0' }, inter_op: { allow_spinning: ORT_SPIN_WAIT ? '1' : '0' } } },
     };
     let session: ort.InferenceSession;
     try {

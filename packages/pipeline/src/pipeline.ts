@@ -139,6 +139,12 @@ export interface ProcessResult {
   /** Every face the detector found, restored or not (over `maxFaces`, or not the centre one with `onlyCenterFace`). */
   readonly facesDetected: number;
   readonly timingsMs: StageTimingsMs;
+  /**
+   * The process's CPU time (user + system, all threads) while each stage ran, in ms: the stage's CPU cost when the
+   * process runs one photo at a time (the benches), an upper bound when photos overlap, or when a batching restorer
+   * overlaps one face's align with another's restore (each stage then counts the other's work too).
+   */
+  readonly cpuMs?: StageTimingsMs;
   /** Why the output is not in the requested format, when `ext: auto` had to fall back to PNG (the input's format cannot hold it). */
   readonly formatFallback?: string;
 }
@@ -194,30 +200,47 @@ export function largestFaces<T extends DetectedFace>(faces: readonly T[], max: n
   return faces.filter((_, index) => kept.has(index));
 }
 
+/** CPU time of the whole process (user + system, every thread), in ms. */
+const processCpuMs = (): number => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+
 /**
  * Accumulates wall time per stage; a stage run once per face (align, restore) sums over the faces, except where faces
- * overlap (`timeOverlapping`: the batched restorer), which counts the time any of them is in the stage.
+ * overlap (`timeOverlapping`: the batched restorer), which counts the time any of them is in the stage. Beside it, the
+ * process's CPU time over the same spans (`cpuMs`): a stage's own CPU cost on every thread it uses (libvips, the
+ * kernels' helpers, onnxruntime) when nothing else runs in the process, an upper bound when other work does.
  */
 class StageClock {
   readonly timingsMs: StageTimingsMs = {};
-  readonly #active = new Map<string, { count: number; since: number }>();
+  readonly cpuMs: StageTimingsMs = {};
+  readonly #active = new Map<string, { count: number; since: number; cpuSince: number }>();
   async timeOverlapping<T>(stage: StageName, work: () => Promise<T>): Promise<T> {
-    const active = this.#active.get(stage) ?? { count: 0, since: 0 };
+    const active = this.#active.get(stage) ?? { count: 0, since: 0, cpuSince: 0 };
     this.#active.set(stage, active);
-    if (active.count++ === 0) active.since = performance.now();
+    if (active.count++ === 0) {
+      active.since = performance.now();
+      active.cpuSince = processCpuMs();
+    }
     try {
       return await work();
     } finally {
-      if (--active.count === 0) this.timingsMs[stage] = (this.timingsMs[stage] ?? 0) + (performance.now() - active.since);
+      if (--active.count === 0) this.#add(stage, performance.now() - active.since, processCpuMs() - active.cpuSince);
     }
   }
   async time<T>(stage: StageName | 'upscale', work: () => Promise<T> | T): Promise<T> {
     const start = performance.now();
+    const cpuStart = processCpuMs();
     try {
       return await work();
     } finally {
-      this.timingsMs[stage] = (this.timingsMs[stage] ?? 0) + (performance.now() - start);
+      this.#add(stage, performance.now() - start, processCpuMs() - cpuStart);
     }
+  }
+  #add(stage: StageName | 'upscale', wallMs: number, cpuMs: number): void {
+    this.timingsMs[stage] = (this.timingsMs[stage] ?? 0) + wallMs;
+    this.cpuMs[stage] = (this.cpuMs[stage] ?? 0) + cpuMs;
   }
 }
 
@@ -312,8 +335,17 @@ export class RestorationPipeline {
     const { plan, decoded } = await clock.time('decode', async () => {
       if (options.aligned) return { plan: undefined, decoded: await decode(input, this.sizeOptions) };
       const header = await readImageHeader(input);
-      const checked = checkHeader(header, { upscale: options.upscale ?? DEFAULT_UPSCALE, ext, ...this.upsamplerPlan(options) }, this.sizeOptions);
-      return { plan: checked, decoded: await decode(input, { ...this.sizeOptions, header }) };
+      const job = { upscale: options.upscale ?? DEFAULT_UPSCALE, ext, ...this.upsamplerPlan(options) };
+      const checked = checkHeader(header, job, this.sizeOptions);
+      const pixels = await decode(input, { ...this.sizeOptions, header });
+      if (!header.hasAlpha || pixels.alpha !== undefined) return { plan: checked, decoded: pixels };
+      // The header declared alpha but every pixel is opaque (the decoder dropped it): the output is planned for the
+      // RGB photo it is, in the format asked for, unless that format cannot hold it, where the plan made stays.
+      try {
+        return { plan: checkHeader({ ...header, hasAlpha: false }, job, this.sizeOptions), decoded: pixels };
+      } catch {
+        return { plan: checked, decoded: pixels };
+      }
     });
     const { faces, facesDetected, image, alpha } = options.aligned
       ? await this.restoreAligned(decoded.rgb, decoded.alpha, options, clock, events)
@@ -333,6 +365,7 @@ export class RestorationPipeline {
       faces,
       facesDetected,
       timingsMs: clock.timingsMs,
+      cpuMs: clock.cpuMs,
       ...(plan?.fallback !== undefined && { formatFallback: plan.fallback }),
     };
   }

@@ -32,6 +32,8 @@ describe('revive restore with bad files, --suffix, --ext and alpha', () => {
       for (let x = 0; x < face.rgb.width; x++) alpha[y * face.rgb.width + x] = Math.round(64 + (191 * x) / (face.rgb.width - 1));
     }
     await writeFile(path.join(inputs, 'rgba.png'), await writeImage(face.rgb, alpha, 'png'));
+    // An RGBA PNG whose alpha is opaque everywhere, as many exports write them.
+    await writeFile(path.join(inputs, 'opaque-rgba.png'), await writeImage(face.rgb, new Uint8Array(face.rgb.width * face.rgb.height).fill(255), 'png'));
   }, 120_000);
 
   afterAll(async () => {
@@ -54,7 +56,7 @@ describe('revive restore with bad files, --suffix, --ext and alpha', () => {
       expect(run.stderr).toMatch(/notes\.jpg: INVALID_IMAGE: /);
       expect(run.stderr).toMatch(/truncated\.jpg: INVALID_IMAGE: /);
       expect(run.stderr).toMatch(/bomb\.png: IMAGE_TOO_LARGE: /);
-      expect(run.stdout).toMatch(/Restored 2 of 5 image\(s\), 2 face\(s\), .* 3 failed\./);
+      expect(run.stdout).toMatch(/Restored 3 of 6 image\(s\), 3 face\(s\), .* 3 failed\./);
     });
 
     it('records the failures in report.json', () => {
@@ -62,7 +64,7 @@ describe('revive restore with bad files, --suffix, --ext and alpha', () => {
         report.images.flatMap((image) => (image.status === 'failed' ? [[path.basename(image.input), image.error.code]] : [])),
       );
       expect(failures).toEqual({ 'notes.jpg': 'INVALID_IMAGE', 'truncated.jpg': 'INVALID_IMAGE', 'bomb.png': 'IMAGE_TOO_LARGE' });
-      expect(report.totals).toMatchObject({ images: 5, restored: 2, failed: 3 });
+      expect(report.totals).toMatchObject({ images: 6, restored: 3, failed: 3 });
     });
 
     it('still restores the good files, with the suffix and the requested extension', async () => {
@@ -89,6 +91,16 @@ describe('revive restore with bad files, --suffix, --ext and alpha', () => {
       let worst = 0;
       for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs((output.alpha![i] ?? 0) - (expected[i] ?? 0)));
       expect(worst).toBeLessThanOrEqual(2);
+    });
+
+    it('drops an alpha channel that is opaque everywhere: the output is the JPEG asked for', async () => {
+      const entry = restoredEntry(report, 'opaque-rgba.png');
+      expect(entry.output).toBe(path.join('restored_imgs', 'opaque-rgba_fixed.jpg'));
+      expect(entry.format).toBe('jpeg');
+      const output = await decodeFile(path.join(out, entry.output));
+      expect(output.format).toBe('jpeg');
+      expect(output.alpha).toBeUndefined();
+      expect([output.rgb.width, output.rgb.height]).toEqual([238 * 2, 267 * 2]);
     });
   });
 

@@ -62,6 +62,21 @@ describe('RestorationPipeline', () => {
     expect(median(centreShifts)).toBeLessThan(10);
   });
 
+  it('reports the CPU time of each stage it times, within the process\'s CPU time over the call', async () => {
+    const bytes = await readFile(path.join(photosDir(), 'whole', 'Blake_Lively.jpg'));
+    const before = process.cpuUsage();
+    const result = await pipeline.process(bytes, { upscale: 2, ext: 'jpg' });
+    const used = process.cpuUsage(before);
+    const cpu = result.cpuMs ?? {};
+    expect(Object.keys(cpu).sort()).toEqual(Object.keys(result.timingsMs).sort());
+    expect(Object.keys(cpu)).toEqual(expect.arrayContaining(['decode', 'detect', 'align', 'restore', 'upscale', 'paste', 'encode']));
+    for (const [stage, ms] of Object.entries(cpu)) expect(ms, stage).toBeGreaterThanOrEqual(0);
+    const stagesMs = Object.values(cpu).reduce((sum, ms) => sum + (ms ?? 0), 0);
+    expect(stagesMs).toBeGreaterThan(0);
+    // The stages are spans of the call, one after another: their CPU time is part of the call's.
+    expect(stagesMs).toBeLessThanOrEqual((used.user + used.system) / 1000 + 1);
+  });
+
   it('runs concurrent calls with the same results as one at a time', async () => {
     const files = ['blurry_face.jpg', 'Blake_Lively.jpg', 'blurry_face.jpg'].map((f) => path.join(photosDir(), 'whole', f));
     const inputs = await Promise.all(files.map((f) => readFile(f)));
