@@ -37,7 +37,10 @@ export type JobErrorCode =
   | 'VIDEO_TOO_LARGE'
   | 'VIDEO_ENCODE_FAILED';
 
-/** Output encodings: `auto` keeps the input's format (an image with alpha is always written as PNG). */
+/**
+ * Output encodings: `auto` keeps the input's format. An image with transparency is always written as PNG; an alpha
+ * channel that is opaque everywhere is dropped at decode, so such an image gets the format asked for.
+ */
 export type OutputExt = 'auto' | 'jpg' | 'png' | 'webp';
 
 /** RFC 9457 problem details, with Revive's stable `code`. */

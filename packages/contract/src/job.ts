@@ -51,7 +51,10 @@ export type JobKind = z.infer<typeof jobKindSchema>;
 /** The kinds whose record counts children and ends once they all have. */
 export const PARENT_KINDS: readonly JobKind[] = ['video', 'album'];
 
-/** Output encodings. `auto` keeps the input's format; an image with alpha is always written as PNG. */
+/**
+ * Output encodings. `auto` keeps the input's format. An image with transparency is always written as PNG; an alpha
+ * channel that is opaque everywhere is dropped at decode, so such an image gets the format asked for.
+ */
 export const OUTPUT_EXTS = ['auto', 'jpg', 'png', 'webp'] as const;
 export const outputExtSchema = z.enum(OUTPUT_EXTS);
 export type OutputExt = z.infer<typeof outputExtSchema>;

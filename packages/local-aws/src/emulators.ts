@@ -99,7 +99,8 @@ async function listeningPort(child: ChildProcess, timeoutMs: number): Promise<nu
     const timer = setTimeout(() => done(new Error(`DynamoDB Local named no port within ${timeoutMs} ms`)), timeoutMs);
     const onData = (chunk: Buffer) => {
       text += chunk.toString('utf8');
-      const match = /listening on \S+:(\d+)/.exec(text);
+      // A whole line only: a chunk may end inside the number. `-1` means Jetty had no connector to bind.
+      const match = /listening on \S+:(-?\d+)\r?\n/.exec(text);
       if (match !== null) done(undefined, Number(match[1]));
     };
     const onExit = () => done(new Error(`DynamoDB Local exited before it listened (code ${child.exitCode}, signal ${child.signalCode})`));

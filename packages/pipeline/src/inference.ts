@@ -9,12 +9,19 @@ import { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice } from './default
 export { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice };
 
 /**
- * Whether onnxruntime's intra- and inter-op threads spin while they wait for work (its default) instead of sleeping.
- * Off: measured in-process on shared/photos/whole and the small photos at 2 threads (bench/cpu-side.bench.ts,
- * 2026-12-06), the spinning after each detector run cost 6–8 CPU ms per face, charged to the align that follows, and
- * 2–5 in detect itself, for no gain in detect's wall time (docs/decisions/cpu-side-cost.md). @default false
+ * Whether the pipeline's short sessions (detector, upscaler) let onnxruntime's intra- and inter-op threads spin while
+ * they wait for work (its default) instead of sleeping. Off: measured in-process on shared/photos/whole and the small
+ * photos at 2 threads (bench/cpu-side.bench.ts, 2026-12-06), the spinning after each detector run cost 6–8 CPU ms per
+ * face, charged to the align that follows, and 2–5 in detect itself, for no gain in detect's wall time
+ * (docs/decisions/cpu-side-cost.md). The restorer keeps onnxruntime's default (RESTORER_SPIN_WAIT). @default false
  */
 export const ORT_SPIN_WAIT = false;
+/**
+ * Whether the restorer's session spins (onnxruntime's default). Kept on: the CPU restorer is the main cost of a CPU
+ * job and every scaling figure (seconds per face) was measured with it; turning it off was not measured apart from
+ * the load's noise (docs/decisions/cpu-side-cost.md). @default true
+ */
+export const RESTORER_SPIN_WAIT = true;
 
 /** @default threads 0 (onnxruntime chooses), device 'cpu' */
 export interface SessionOptions {
@@ -48,6 +55,8 @@ export interface CreateModelOptions extends SessionOptions {
    * wrapped into PermanentError('MODEL_INVALID') naming the file, so it only has to say what is wrong.
    */
   readonly validate?: (model: ModelMetadata) => void;
+  /** Whether onnxruntime's threads spin between runs. @default ORT_SPIN_WAIT */
+  readonly spinWait?: boolean;
 }
 
 const TENSOR_TYPES: ReadonlySet<string> = new Set<TensorType>(['float32', 'float64', 'float16', 'int64', 'int32', 'uint8', 'bool', 'string']);
@@ -110,6 +119,7 @@ export class OnnxModel {
     if (device === 'cuda' && !cudaListed()) {
       throw new PermanentError('DEVICE_UNAVAILABLE', `--device cuda: this onnxruntime-node build has no CUDA execution provider; not loading ${path}`);
     }
+    const spin = options.spinWait ?? ORT_SPIN_WAIT;
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: options.threads ?? DEFAULT_THREADS,
       // Only the provider asked for: listing 'cpu' after 'cuda' would silently run on CPU when CUDA fails.
@@ -117,7 +127,7 @@ export class OnnxModel {
       graphOptimizationLevel: 'all',
       // onnxruntime's pool threads otherwise spin for a while after each run, waiting for more work: that CPU time
       // lands on whatever the process does next (align, beside the detector) and is taken from other pipeline threads.
-      extra: { session: { intra_op: { allow_spinning: ORT_SPIN_WAIT ? '1' : '0' }, inter_op: { allow_spinning: ORT_SPIN_WAIT ? '1' : '0' } } },
+      extra: { session: { intra_op: { allow_spinning: spin ? '1' : '0' }, inter_op: { allow_spinning: spin ? '1' : '0' } } },
     };
     let session: ort.InferenceSession;
     try {

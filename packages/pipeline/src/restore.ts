@@ -1,5 +1,5 @@
 import { PermanentError } from './errors.js';
-import { OnnxModel, describeTensor } from './inference.js';
+import { OnnxModel, RESTORER_SPIN_WAIT, describeTensor } from './inference.js';
 import type { ModelMetadata, SessionOptions, TensorData, TensorInfo } from './inference.js';
 import type { RgbImage } from './types.js';
 
@@ -155,6 +155,7 @@ export class FaceRestorer implements RestoreStage {
     let contract: RestorerContract | undefined;
     const model = await OnnxModel.create(modelPath, {
       ...options,
+      spinWait: RESTORER_SPIN_WAIT,
       validate: (m) => {
         contract = readContract(m);
       },
