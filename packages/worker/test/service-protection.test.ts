@@ -229,7 +229,7 @@ describe('task scale-in protection', () => {
       }
     });
 
-    it('a task that goes idle while another task still runs a job lets go after the release delay, without the window', async () => {
+    it('a task that goes idle while another task still runs a job lets go after its reads, without the window', async () => {
       // Y's job fails at once (not an image) while X's photo is still restoring: Y is not the last busy task.
       const x = await worker({ REVIVE_IDLE_PROTECTION_SECONDS: '600', ECS_AGENT_URI: `${agentUri}-x` }, own, stuck);
       const slow = await startedJob(x, own);
@@ -240,7 +240,7 @@ describe('task scale-in protection', () => {
       const ofY = () => calls.filter((c) => c.url?.startsWith(`${AGENT_PREFIX}-y/`)).map((c) => c.body);
       const deadline = Date.now() + JOB_END_CEILING_MS;
       while (ofY().length < 2 && Date.now() < deadline) await sleep(50);
-      // Y let go (the release delay, not 600 s) while X's job was still running, and never kept the window.
+      // Y let go (after its reads, not 600 s) while X's job was still running, and never kept the window.
       expect(ofY()).toEqual([ON, OFF]);
       expect((await getRecord(own, slow))?.status).toBe('RUNNING');
       expect(y.logs.some(kept)).toBe(false);
