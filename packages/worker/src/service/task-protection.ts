@@ -68,8 +68,9 @@ export interface TaskProtectionOptions {
   readonly releaseDelayMs?: number;
   /**
    * The idle window: after the release delay, a task that finds the queue empty (`queueIdle`) keeps its protection
-   * until this long after its last job ended; a task idle while other work waits or runs lets go at once. Longer than
-   * the release delay to have any effect. @default DEFAULT_IDLE_PROTECTION_MS
+   * until this long after its last job ended; a task idle while other work waits or runs lets go once its reads all
+   * say so (QUEUE_IDLE_READS, the release delay apart), and in any case when the window ends. Longer than the release
+   * delay to have any effect. @default DEFAULT_IDLE_PROTECTION_MS
    */
   readonly idleProtectionMs?: number;
   /**
@@ -91,8 +92,8 @@ export interface TaskProtectionOptions {
  * The fleet's last busy task (it finds the queue empty once idle) stays protected for the idle window after its last
  * job: the rent-or-buy window before the fleet reaches zero. The scaling signal can then take the desired count to
  * zero as soon as the queue is empty; ECS keeps the task, which goes on polling and serves a job sent meanwhile
- * without a cold start, and stops it once the window passes with no job. Other idle tasks let go after the release
- * delay, so a surplus still goes while work flows.
+ * without a cold start, and stops it once the window passes with no job. Other idle tasks let go after a few reads of
+ * the queue, the release delay apart, so a surplus still goes while work flows.
  *
  * Agent calls run one at a time on a chain and each sends the state wanted when it runs, so quick busy/idle
  * flips collapse and "on" can never overtake a later "off". A failed call is logged and left to the next
@@ -132,8 +133,9 @@ export class TaskProtection {
 
   /**
    * Called with the running-job count whenever it changes: protect on 0 → n; unprotect once the count has stayed 0
-   * for the release delay (so a job that follows within it needs no call at all), or, if the queue is then empty, once
-   * the idle window after the last job has passed. A job meanwhile re-arms it all.
+   * for the release delay (so a job that follows within it needs no call at all) and the queue reads say work goes on
+   * elsewhere, or, if a read finds the queue empty, once the idle window after the last job has passed (the window's
+   * end bounds the reads too). A job meanwhile re-arms it all.
    */
   jobsRunning(count: number): void {
     if (!this.url || this.closed) return;
