@@ -197,9 +197,11 @@ export const workerEnvSchema = z.object({
   REVIVE_SHUTDOWN_TIMEOUT_SECONDS: intFrom(0, 3_600).default(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS),
   /**
    * Under ECS: seconds the task keeps its scale-in protection after its last job when it then finds the queue empty
-   * (no job waiting or held by any task): the fleet's last busy task stays for this rent-or-buy window, serving a job
-   * sent meanwhile without a cold start, whatever the scaling decides; a task idle while others work lets go after a
-   * few seconds, so a surplus can still be stopped. The CDK stack sets 60 (context key idleProtectionSeconds). @default 0 (off)
+   * (no job waiting, delayed or held by any task): the fleet's last busy task stays for this rent-or-buy window,
+   * serving a job sent meanwhile without a cold start, whatever the scaling decides; a task idle while others work lets
+   * go after a few seconds, so a surplus can still be stopped. Any whole number here (tests use short windows);
+   * production values come from the CDK context key idleProtectionSeconds (60; only 0 or ≥ 60 accepted, as the
+   * scaling signal counts on a window of a minute). @default 0 (off)
    */
   REVIVE_IDLE_PROTECTION_SECONDS: intFrom(0, 3_600).default(DEFAULT_WORKER_IDLE_PROTECTION_SECONDS),
   /** Heartbeat file the health check reads. @default /tmp/revive-health.json */

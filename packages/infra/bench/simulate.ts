@@ -46,6 +46,8 @@ const WARM_POOL_REFILL_S = 600;
 const GPU_TASK_ON_FREE_INSTANCE_S = 45;
 const INSTANCE_IDLE_TERMINATE_S = 15 * 60;
 const PROTECTION_DEBOUNCE_S = 3;
+/** The worker's QUEUE_IDLE_READS: "not idle" reads before an idle task lets go. */
+const QUEUE_IDLE_READS = 3;
 /**
  * Billed seconds of a Fargate task after ECS picks it to stop: ECS noticing that its protection is off, SIGTERM, an
  * idle worker's drain (polls aborted, nothing to wait for) and the container's exit. Not measured; assumed.
@@ -151,8 +153,10 @@ interface Task {
   slots: number[]; // end time of each busy slot
   jobs: SimJob[]; // the job in each slot
   idleSince: number;
-  /** When the debounce after its last job ends: the worker then looks at the queue. */
+  /** When the debounce after its last job ends: the worker then looks at the queue (and again, while it finds work). */
   checkAt?: number;
+  /** Queue reads of this idle spell so far (the worker reads up to QUEUE_IDLE_READS times before letting go). */
+  reads: number;
   /** Protected until then: its idle window, held because it found the queue empty. */
   holdUntil: number;
   instance?: Instance;
@@ -407,6 +411,7 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivalsIn: rea
         if (task.slots.length === 0 && before > 0) {
           task.idleSince = t;
           task.checkAt = t + PROTECTION_DEBOUNCE_S;
+          task.reads = 0;
         }
       }
     }
@@ -432,14 +437,17 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivalsIn: rea
     for (const task of tasks) {
       if (task.checkAt !== t || task.slots.length > 0) continue;
       task.checkAt = undefined;
+      task.reads++;
       if (head === queue.length && tasks.every((k) => k.slots.length === 0)) task.holdUntil = task.idleSince + worker.idleProtectionSeconds;
+      // Work elsewhere: the worker reads again, the debounce apart, within its window (SQS's counts are approximate).
+      else if (worker.idleProtectionSeconds > PROTECTION_DEBOUNCE_S && task.reads < QUEUE_IDLE_READS && t + PROTECTION_DEBOUNCE_S < task.idleSince + worker.idleProtectionSeconds) task.checkAt = t + PROTECTION_DEBOUNCE_S;
     }
 
     // The service converges on the desired count.
     const active = tasks.length;
     if (active < desired) {
       for (let k = active; k < desired; k++) {
-        const task: Task = { state: 'starting', readyAt: 0, slots: [], jobs: [], idleSince: t, holdUntil: Number.NEGATIVE_INFINITY };
+        const task: Task = { state: 'starting', readyAt: 0, slots: [], jobs: [], idleSince: t, holdUntil: Number.NEGATIVE_INFINITY, reads: 0 };
         if (worker.mode === 'cpu') task.readyAt = t + between(FARGATE_START_S);
         else {
           let inst = instances.find((i) => !i.task && i.readyAt <= t);
@@ -471,7 +479,7 @@ export function simulate(spec: ScalingSpec, worker: WorkerModel, arrivalsIn: rea
       // Starting tasks first (newest first), then idle, unprotected ones; busy ones are protected.
       for (let k = tasks.length - 1; k >= 0 && excess > 0; k--) {
         const task = tasks[k]!;
-        const protectedNow = task.slots.length > 0 || (task.state === 'running' && (t - task.idleSince < PROTECTION_DEBOUNCE_S || t < task.holdUntil));
+        const protectedNow = task.slots.length > 0 || (task.state === 'running' && (t - task.idleSince < PROTECTION_DEBOUNCE_S || task.checkAt !== undefined || t < task.holdUntil));
         if (task.state === 'starting' || !protectedNow) {
           if (task.instance) {
             task.instance.task = undefined;

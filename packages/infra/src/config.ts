@@ -8,6 +8,7 @@ import {
   drainSecondsOf,
   MIN_SCALING_COOLDOWN_SECONDS,
 } from './scaling.js';
+import { MIN_IDLE_PROTECTION_SECONDS } from './scaling-signal/signal.js';
 
 /** CloudWatch Logs accepts only these retention periods (days). */
 export const LOG_RETENTION_DAYS = [
@@ -212,9 +213,13 @@ export const reviveContextSchema = z
     scaleToZeroQuietMinutes: int(1, 1440).optional(),
     /**
      * REVIVE_IDLE_PROTECTION_SECONDS: seconds a task keeps its scale-in protection after its last job when it finds the
-     * queue empty (the rent-or-buy window before the fleet reaches zero); 0 turns it off. @default 60 (cpu and gpu)
+     * queue empty (the rent-or-buy window before the fleet reaches zero); 0 turns it off. 0 or at least a minute
+     * (MIN_IDLE_PROTECTION_SECONDS): the scaling signal takes a single task to zero on an empty queue, so a shorter
+     * window would let the fleet reach zero within a minute of a send. @default 60 (cpu and gpu)
      */
-    idleProtectionSeconds: int(0, 3600).optional(),
+    idleProtectionSeconds: int(0, 3600)
+      .refine((v) => v === 0 || v >= MIN_IDLE_PROTECTION_SECONDS, `0 (off) or at least ${MIN_IDLE_PROTECTION_SECONDS} s: a shorter window lets the fleet reach zero within a minute of a send`)
+      .optional(),
     /** Pre-warmed writes/s of the job table and its indexes (reads: 3×); a one-time charge. @default none */
     tableWarmWritesPerSecond: int(4000, 40_000).optional(),
     /** gpu mode: stopped, pre-initialised instances in a warm pool; 0 for none. @default 2 (gpu), 0 (cpu) */

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { DEFAULT_PHOTO_WORK, DEFAULT_WORK_COSTS, estimateWorkSeconds, type WorkCosts, type WorkMode } from '@revive/contract';
 import {
+  MIN_IDLE_PROTECTION_SECONDS,
   SCALING_SIGNAL_METRICS,
   SCALING_SIGNAL_NAMESPACE,
   SCALING_SIGNAL_SERVICE,
@@ -55,7 +56,10 @@ export const DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES: Readonly<Record<'cpu' | 'gpu',
  * Seconds a worker task keeps its scale-in protection after its last job when it finds the queue empty
  * (REVIVE_IDLE_PROTECTION_SECONDS): the rent-or-buy window before the fleet reaches zero, held by the task itself
  * because only the task knows at once that a job came and went (SQS's sent counts reach CloudWatch a minute late).
- * At least a minute, so the fleet never reaches zero within a minute of a message being sent; CPU: below the 75 s a
+ * At least a minute (MIN_IDLE_PROTECTION_SECONDS), so the fleet does not reach zero within a minute of a message being
+ * sent, as far as SQS's approximate counts tell: the last task keeps its window on the first of up to three reads that
+ * finds the queue empty (delayed messages included); a task whose three reads all still count a message (one just
+ * deleted may linger in them) lets go, and a single task then goes at once. CPU: below the 75 s a
  * Fargate start costs by about what stopping a task takes (10 s assumed), so a trickle costs under 2× a cold start per
  * job. GPU: the task costs nothing beside its instance, which managed scaling keeps 15 minutes after the task leaves;
  * a longer window only delays that. `pnpm bench:scaling --idle-protection-s N`, trickles: 45 s let the fleet reach
@@ -116,10 +120,11 @@ export interface QueueDepthScalingProps {
   /** @default DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[mode] */
   readonly scaleToZeroQuietMinutes?: number;
   /**
-   * The workers' REVIVE_IDLE_PROTECTION_SECONDS (the task definition must set the same): above 0 the signal takes a
-   * single task to zero as soon as the queue is empty and leaves the window to the task. @default DEFAULT_IDLE_PROTECTION_SECONDS[mode]
+   * The workers' REVIVE_IDLE_PROTECTION_SECONDS, which the task definition sets (required, so the two cannot differ by
+   * a default: the worker's own is 0). 0 or at least MIN_IDLE_PROTECTION_SECONDS: then the signal takes a single task
+   * to zero as soon as the queue is empty and leaves the window to the task.
    */
-  readonly idleProtectionSeconds?: number;
+  readonly idleProtectionSeconds: number;
   /** The API functions' Powertools `service` names whose EnqueuedWork* metrics describe the messages sent. */
   readonly senderServices: readonly string[];
 }
@@ -139,8 +144,10 @@ export function workCostsFor(mode: WorkMode, secondsPerJob: number): WorkCosts {
  * within `drainSeconds`, or the arrival rate's throughput), and sets it on the service itself (UpdateService), bounded
  * by min and max. Scale-in removes the whole idle surplus once every one of `scaleInEvaluationPeriods` minutes wanted
  * fewer tasks; zero comes after `scaleToZeroQuietMinutes` minutes with no job and no message sent, or, from a single
- * task, as soon as the queue is empty: that task holds its scale-in protection for `idleProtectionSeconds` after its
- * last job (the worker's rent-or-buy window), so ECS stops it only once the window has passed with no job. A minute
+ * task with a window of at least a minute, as soon as the queue is empty (no message waiting, delayed or held): that
+ * task holds its scale-in protection for `idleProtectionSeconds` after its last job (the worker's rent-or-buy window)
+ * when its reads of the approximate counts find the queue empty, so ECS stops it only once the window has passed
+ * with no job. A minute
  * without a point breaks both streaks: nothing shrinks on missing data.
  *
  * Without the Lambda: a step policy on SQS's counts and Container Insights' DesiredTaskCount, whose alarm can only
@@ -187,9 +194,9 @@ export class QueueDepthScaling extends Construct {
     }
     const quietMinutes = props.scaleToZeroQuietMinutes ?? DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[props.mode];
     if (!Number.isInteger(quietMinutes) || quietMinutes < 1) throw new Error(`QueueDepthScaling: scaleToZeroQuietMinutes must be a whole number ≥ 1 (got ${quietMinutes})`);
-    const idleProtectionSeconds = props.idleProtectionSeconds ?? DEFAULT_IDLE_PROTECTION_SECONDS[props.mode];
-    if (!Number.isInteger(idleProtectionSeconds) || idleProtectionSeconds < 0) {
-      throw new Error(`QueueDepthScaling: idleProtectionSeconds must be a whole number ≥ 0 (got ${idleProtectionSeconds})`);
+    const idleProtectionSeconds = props.idleProtectionSeconds;
+    if (!Number.isInteger(idleProtectionSeconds) || !(idleProtectionSeconds === 0 || idleProtectionSeconds >= MIN_IDLE_PROTECTION_SECONDS)) {
+      throw new Error(`QueueDepthScaling: idleProtectionSeconds must be 0 or a whole number ≥ ${MIN_IDLE_PROTECTION_SECONDS} (got ${idleProtectionSeconds})`);
     }
     this.concurrency = props.concurrency;
     this.cooldownSeconds = cooldownSeconds;

@@ -190,6 +190,14 @@ describe('scaling on work', () => {
     expect(() => synth({ workerMode: mode, idleProtectionSeconds: -1 })).toThrow(/idleProtectionSeconds/);
   });
 
+  it('refuses an idle window of 1–59 s (the fleet could reach zero within a minute of a send) and accepts 0 or a minute', () => {
+    for (const idleProtectionSeconds of [1, 20, 59]) {
+      expect(() => synth({ idleProtectionSeconds })).toThrow(/idleProtectionSeconds[\s\S]*0 \(off\) or at least 60 s/);
+    }
+    const minute = synth({ idleProtectionSeconds: 60 });
+    expect([readWorkerIdleProtectionSeconds(minute as never), readScaling(minute as never).signal!.options.idleProtectionSeconds]).toEqual([60, 60]);
+  });
+
   it('scaleToZeroQuietMinutes and scaleInEvaluationPeriods reach the Lambda; a cooldown shorter than a period plus the lag is refused', () => {
     expect(readScaling(synth({ workerMode: 'gpu', scaleToZeroQuietMinutes: 30, scaleInEvaluationPeriods: 12 })).signal!.options).toMatchObject({ idleMinutesToZero: 30, scaleInMinutes: 12 });
     expect(() => synth({ scaleToZeroQuietMinutes: 0 })).toThrow(/scaleToZeroQuietMinutes/);

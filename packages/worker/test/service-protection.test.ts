@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { JobQueueConsumer } from '../src/service/queue.js';
 import { DEFAULT_PROTECTION_EXPIRES_IN_MINUTES, TASK_PROTECTION_PATH } from '../src/service/task-protection.js';
 import {
   createStack,
@@ -163,24 +165,38 @@ describe('task scale-in protection', () => {
     afterAll(() => own?.destroy());
     const kept = (l: { message?: unknown }) => l.message === 'task scale-in protection kept for the idle window';
 
-    it('the last busy task keeps protection for its idle window after its last job; a job sent inside the window re-arms it', async () => {
+    it('the last busy task keeps protection for its idle window after its last job, and lets go once it has passed', async () => {
       const windowSeconds = 20;
       const w = await worker({ REVIVE_IDLE_PROTECTION_SECONDS: String(windowSeconds) }, own);
+      const job = await startedJob(w, own);
+      await waitForCalls(1);
+      const done = await waitForRecord(own, job, isTerminal, JOB_END_CEILING_MS);
+      expect(done.status).toBe('SUCCEEDED');
+      // The queue is empty once the job is done (the emulator's counts): the worker keeps its protection and says so.
+      await w.waitForLog(kept, JOB_END_CEILING_MS);
+      // "off" only once the window after the job has passed (the wait: the window plus the file's ceiling).
+      const [, off] = await waitForCalls(2, windowSeconds * 1000 + JOB_END_CEILING_MS);
+      expect(off).toMatchObject({ body: OFF });
+      expect(off!.at - Date.parse(done.finishedAt!)).toBeGreaterThanOrEqual(windowSeconds * 1000);
+      expect(calls.map((c) => c.body)).toEqual([ON, OFF]);
+    });
+
+    it('a job sent inside the window re-arms it with no call at all; SIGTERM then unprotects after the drain', async () => {
+      // A window far longer than anything here can take: the second job starts inside it however loaded the machine.
+      const w = await worker({ REVIVE_IDLE_PROTECTION_SECONDS: '600' }, own);
       const first = await startedJob(w, own);
       await waitForCalls(1);
       expect((await waitForRecord(own, first, isTerminal, JOB_END_CEILING_MS)).status).toBe('SUCCEEDED');
-      // The queue is empty once the job is done (the emulator's counts): the worker keeps its protection and says so.
       await w.waitForLog(kept, JOB_END_CEILING_MS);
       expect(calls.map((c) => c.body)).toEqual([ON]);
-      // A job sent inside the window runs on this task, still protected: no call at all.
+      // The next job runs on this task, still protected: no call.
       const second = await startedJob(w, own);
+      expect((await waitForRecord(own, second, isTerminal, JOB_END_CEILING_MS)).status).toBe('SUCCEEDED');
+      // The window starts again after the second job (a second "kept"), still without a call.
+      await w.waitForLog(() => w.logs.filter(kept).length >= 2, JOB_END_CEILING_MS);
       expect(calls.map((c) => c.body)).toEqual([ON]);
-      const secondDone = await waitForRecord(own, second, isTerminal, JOB_END_CEILING_MS);
-      expect(secondDone.status).toBe('SUCCEEDED');
-      // "off" only once the window after the second job has passed.
-      const [, off] = await waitForCalls(2);
-      expect(off).toMatchObject({ body: OFF });
-      expect(off!.at - Date.parse(secondDone.finishedAt!)).toBeGreaterThanOrEqual(windowSeconds * 1000);
+      w.child.kill('SIGTERM');
+      expect(await w.exited).toBe(0);
       expect(calls.map((c) => c.body)).toEqual([ON, OFF]);
     });
 
@@ -199,7 +215,21 @@ describe('task scale-in protection', () => {
       expect(calls.map((c) => c.body)).toEqual([ON, OFF]);
     });
 
-    it('a task that goes idle while another task still runs a job lets go after the release delay, without the window', async () => {
+    it('the queue read that decides the window counts a delayed message (a re-sent child) as work, and can be aborted', async () => {
+      // A queue of its own: the delayed message must not reach the other tests' workers.
+      const fresh = await createStack(inject('localAws'), { visibilityTimeoutSeconds: 8 });
+      try {
+        const queue = new JobQueueConsumer(fresh.resources.queueUrl, fresh.clients.sqs);
+        expect(await queue.isIdle()).toBe(true);
+        await fresh.clients.sqs.send(new SendMessageCommand({ QueueUrl: fresh.resources.queueUrl, MessageBody: '{}', DelaySeconds: 900 }));
+        expect(await queue.isIdle()).toBe(false);
+        await expect(queue.isIdle(AbortSignal.abort())).rejects.toThrow();
+      } finally {
+        fresh.destroy();
+      }
+    });
+
+    it('a task that goes idle while another task still runs a job lets go after its reads, without the window', async () => {
       // Y's job fails at once (not an image) while X's photo is still restoring: Y is not the last busy task.
       const x = await worker({ REVIVE_IDLE_PROTECTION_SECONDS: '600', ECS_AGENT_URI: `${agentUri}-x` }, own, stuck);
       const slow = await startedJob(x, own);
@@ -210,7 +240,7 @@ describe('task scale-in protection', () => {
       const ofY = () => calls.filter((c) => c.url?.startsWith(`${AGENT_PREFIX}-y/`)).map((c) => c.body);
       const deadline = Date.now() + JOB_END_CEILING_MS;
       while (ofY().length < 2 && Date.now() < deadline) await sleep(50);
-      // Y let go (the release delay, not 600 s) while X's job was still running, and never kept the window.
+      // Y let go (after its reads, not 600 s) while X's job was still running, and never kept the window.
       expect(ofY()).toEqual([ON, OFF]);
       expect((await getRecord(own, slow))?.status).toBe('RUNNING');
       expect(y.logs.some(kept)).toBe(false);

@@ -51,12 +51,18 @@ const ecs = new ECSClient({});
 const cloudwatch = new CloudWatchClient({});
 const metrics = new Metrics({ namespace: SCALING_SIGNAL_NAMESPACE, serviceName: SCALING_SIGNAL_SERVICE });
 
-async function queueCounts(e: ScalingSignalEnv): Promise<Pick<ScalingSnapshot, 'visible' | 'inFlight'>> {
-  const queue = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: e.REVIVE_QUEUE_URL, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
-  return { visible: wholeCount.parse(queue.Attributes?.ApproximateNumberOfMessages), inFlight: wholeCount.parse(queue.Attributes?.ApproximateNumberOfMessagesNotVisible) };
+async function queueCounts(e: ScalingSignalEnv): Promise<Pick<ScalingSnapshot, 'visible' | 'inFlight' | 'delayed'>> {
+  const queue = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: e.REVIVE_QUEUE_URL, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
+  );
+  return {
+    visible: wholeCount.parse(queue.Attributes?.ApproximateNumberOfMessages),
+    inFlight: wholeCount.parse(queue.Attributes?.ApproximateNumberOfMessagesNotVisible),
+    delayed: wholeCount.parse(queue.Attributes?.ApproximateNumberOfMessagesDelayed),
+  };
 }
 
-/** One snapshot: the queue's two counts and the service's three, read at once. */
+/** One snapshot: the queue's three counts and the service's three, read at once. */
 async function snapshot(e: ScalingSignalEnv): Promise<ScalingSnapshot> {
   const [queue, services] = await Promise.all([queueCounts(e), ecs.send(new DescribeServicesCommand({ cluster: e.REVIVE_CLUSTER_NAME, services: [e.REVIVE_SERVICE_NAME] }))]);
   const service = services.services?.[0];

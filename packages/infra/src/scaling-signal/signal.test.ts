@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SCALE_IN_DEAD_BAND_SHARE, SCALE_IN_MAX_BUSY_SHARE, scalingSignal, type ScalingHistory, type ScalingSignalOptions, type ScalingSnapshot, type SignalMinute } from './signal.js';
+import { MIN_IDLE_PROTECTION_SECONDS, SCALE_IN_DEAD_BAND_SHARE, SCALE_IN_MAX_BUSY_SHARE, scalingSignal, type ScalingHistory, type ScalingSignalOptions, type ScalingSnapshot, type SignalMinute } from './signal.js';
 
 const OPTIONS: ScalingSignalOptions = {
   minTasks: 0,
@@ -120,6 +120,28 @@ describe('scalingSignal', () => {
     expect(at({ desired: 3, running: 3 }, sentLastMinute, window)).toMatchObject({ targetTasks: 1, reason: 'in' });
     // minTasks still bounds it.
     expect(at({ desired: 1, running: 1 }, sentLastMinute, { ...window, minTasks: 1 }).targetTasks).toBe(1);
+  });
+
+  it('never goes to zero while a delayed message (a re-sent child) waits, though it is no work to size the fleet for', () => {
+    const window = { idleProtectionSeconds: 60 };
+    const sentLastMinute: ScalingHistory = { ...KNOWN, sent: [...KNOWN.sent.slice(0, 14), 1] };
+    expect(at({ desired: 1, running: 1, delayed: 1 }, sentLastMinute, window)).toMatchObject({ targetTasks: 1, reason: 'hold', jobs: 0, workSeconds: 0 });
+    expect(at({ desired: 1, running: 1, delayed: 0 }, sentLastMinute, window)).toMatchObject({ targetTasks: 0, reason: 'zero' });
+    // Nor do the quiet minutes take the fleet to zero under it.
+    expect(at({ desired: 1, running: 1, delayed: 1 }).targetTasks).toBe(1);
+    // From zero, a delayed message starts nothing until it shows.
+    expect(at({ delayed: 3 }).targetTasks).toBe(0);
+    expect(() => at({ delayed: -1 })).toThrow(RangeError);
+  });
+
+  it('a window shorter than a minute does not take a single task to zero on an empty queue: the quiet minutes decide', () => {
+    const sentLastMinute: ScalingHistory = { ...KNOWN, sent: [...KNOWN.sent.slice(0, 14), 1] };
+    for (const idleProtectionSeconds of [1, 3, 20, MIN_IDLE_PROTECTION_SECONDS - 1]) {
+      expect(at({ desired: 1, running: 1 }, sentLastMinute, { idleProtectionSeconds }).targetTasks).toBe(1);
+    }
+    expect(at({ desired: 1, running: 1 }, sentLastMinute, { idleProtectionSeconds: MIN_IDLE_PROTECTION_SECONDS }).targetTasks).toBe(0);
+    // The quiet minutes still take it to zero with a short window.
+    expect(at({ desired: 1, running: 1 }, KNOWN, { idleProtectionSeconds: 20 })).toMatchObject({ targetTasks: 0, reason: 'zero' });
   });
 
   it('refuses counts that are not whole numbers ≥ 0 (no action beats a wrong one)', () => {

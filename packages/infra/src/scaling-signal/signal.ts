@@ -36,12 +36,26 @@ export const RATE_TARGET_UTILIZATION = 1;
  */
 export const SCALE_IN_DEAD_BAND_SHARE = 0.1;
 
+/**
+ * The shortest idle window (seconds) for which the signal takes a single task to zero on an empty queue: a minute, the
+ * signal's own period, so the fleet is never at zero within a minute of a send. A shorter window (or one no longer
+ * than the worker's few-second release delay, when the task holds no window at all) leaves the last task to the
+ * quiet minutes like the others; the CDK context refuses 1–59. @default 60
+ */
+export const MIN_IDLE_PROTECTION_SECONDS = 60;
+
 /** One reading of the job queue (GetQueueAttributes) and the worker service (DescribeServices). */
 export interface ScalingSnapshot {
   /** ApproximateNumberOfMessages: jobs waiting. */
   readonly visible: number;
   /** ApproximateNumberOfMessagesNotVisible: jobs a worker holds. */
   readonly inFlight: number;
+  /**
+   * ApproximateNumberOfMessagesDelayed: jobs sent with a delay (the missing-parent recheck re-sends children so), not
+   * yet receivable. Only the zero rules read it: they are no work to size the fleet for until they show, but the
+   * fleet must not go to zero under them. @default 0
+   */
+  readonly delayed?: number;
   /** The service's desiredCount (which this signal sets). */
   readonly desired: number;
   readonly running: number;
@@ -86,9 +100,10 @@ export interface ScalingSignalOptions {
   readonly idleMinutesToZero: number;
   /**
    * Seconds each task holds its scale-in protection after its last job when it finds the queue empty
-   * (REVIVE_IDLE_PROTECTION_SECONDS: the worker's rent-or-buy window). Above 0, a fleet of one task goes to zero as
-   * soon as the queue is empty: ECS stops the task only once its window has passed with no job, and a job sent
-   * meanwhile finds it polling. 0: the last task waits for `idleMinutesToZero` quiet minutes like the others.
+   * (REVIVE_IDLE_PROTECTION_SECONDS: the worker's rent-or-buy window). At least MIN_IDLE_PROTECTION_SECONDS, a fleet of
+   * one task goes to zero as soon as the queue is empty (delayed messages included): ECS stops the task only once its
+   * window has passed with no job, and a job sent meanwhile finds it polling. Below (0: off): the last task waits for
+   * `idleMinutesToZero` quiet minutes like the others.
    */
   readonly idleProtectionSeconds: number;
   /**
@@ -164,8 +179,9 @@ function last<T>(xs: readonly T[], n: number): readonly T[] | undefined {
  * The desired count for one snapshot. Scale-out is absolute and immediate (the target is what the work asks for, not a
  * step on top of a step in progress). Scale-in waits for `scaleInMinutes` complete minutes that all wanted fewer tasks,
  * then removes the whole idle surplus at once, never a task the running jobs need. Zero needs no job now and, from
- * more than one task (or where the tasks hold no idle window), `idleMinutesToZero` complete minutes with no job and
- * no message sent; a single task whose worker holds `idleProtectionSeconds` goes to zero on the empty queue alone,
+ * more than one task (or where the tasks hold no idle window of at least MIN_IDLE_PROTECTION_SECONDS),
+ * `idleMinutesToZero` complete minutes with no job and no message sent; a single task whose worker holds such a
+ * window goes to zero on an empty queue alone (no job waiting, delayed or running),
  * its window deciding when it stops. A minute the signal did not publish breaks both streaks: with points missing
  * the fleet never shrinks (but for the single task, whose window does not depend on points). Throws on counts that
  * are not whole numbers ≥ 0.
@@ -176,6 +192,7 @@ export function scalingSignal(snapshot: ScalingSnapshot, history: ScalingHistory
   if (!(o.maxTasks >= o.minTasks) || !(o.drainSeconds > 0) || !(o.defaultSecondsPerMessage > 0)) throw new RangeError('scaling signal: bad options');
   const visible = count('visible', snapshot.visible);
   const inFlight = count('inFlight', snapshot.inFlight);
+  const delayed = count('delayed', snapshot.delayed ?? 0);
   const desired = count('desired', snapshot.desired);
   count('running', snapshot.running);
   count('pending', snapshot.pending);
@@ -203,10 +220,10 @@ export function scalingSignal(snapshot: ScalingSnapshot, history: ScalingHistory
 
   // The last task: SQS's sent counts and the signal's own points arrive a minute late, so they cannot tell whether a
   // job came and went in the last minute; the task can, and keeps itself for its window after that job.
-  if (jobs === 0 && o.idleProtectionSeconds > 0 && desired <= 1) return { ...base, targetTasks: clamp(0), reason: 'zero' };
+  if (jobs === 0 && delayed === 0 && o.idleProtectionSeconds >= MIN_IDLE_PROTECTION_SECONDS && desired <= 1) return { ...base, targetTasks: clamp(0), reason: 'zero' };
   const quiet = last(history.minutes, o.idleMinutesToZero);
   const quietSent = last(history.sent, o.idleMinutesToZero);
-  if (jobs === 0 && quiet?.every((m) => m !== undefined && m.jobs === 0) && quietSent?.every((x) => (x ?? 0) === 0)) {
+  if (jobs === 0 && delayed === 0 && quiet?.every((m) => m !== undefined && m.jobs === 0) && quietSent?.every((x) => (x ?? 0) === 0)) {
     return { ...base, targetTasks: clamp(0), reason: 'zero' };
   }
   // The running jobs keep their tasks, with headroom for the noise of arrivals; the last task is the zero rule's.

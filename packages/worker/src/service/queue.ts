@@ -105,21 +105,26 @@ export class JobQueueConsumer {
   }
 
   /**
-   * True when no job waits and none is held by any task, by the queue's approximate counts (what the scaling signal
-   * reads too); messages sent with a delay are not counted until they show.
+   * True when no job waits (visible, or sent with a delay: the missing-parent recheck re-sends children so) and none
+   * is held by any task, by the queue's approximate counts (what the scaling signal reads too). `abortSignal` bounds
+   * the read: the SQS client sets no request timeout.
    */
-  async isIdle(): Promise<boolean> {
+  async isIdle(abortSignal?: AbortSignal): Promise<boolean> {
     let out;
     try {
-      out = await this.sqs.send(new GetQueueAttributesCommand({ QueueUrl: this.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+      out = await this.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: this.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
+        abortSignal === undefined ? {} : { abortSignal },
+      );
     } catch (error) {
       throw toStorageError(error, 'SQS GetQueueAttributes');
     }
-    const count = (name: 'ApproximateNumberOfMessages' | 'ApproximateNumberOfMessagesNotVisible') => Number(out.Attributes?.[name] ?? Number.NaN);
+    const count = (name: 'ApproximateNumberOfMessages' | 'ApproximateNumberOfMessagesNotVisible' | 'ApproximateNumberOfMessagesDelayed') => Number(out.Attributes?.[name] ?? Number.NaN);
     const visible = count('ApproximateNumberOfMessages');
     const held = count('ApproximateNumberOfMessagesNotVisible');
-    if (!Number.isFinite(visible) || !Number.isFinite(held)) throw toStorageError(new Error(`SQS GetQueueAttributes gave no counts: ${JSON.stringify(out.Attributes ?? {})}`), 'SQS GetQueueAttributes');
-    return visible === 0 && held === 0;
+    const delayed = count('ApproximateNumberOfMessagesDelayed');
+    if (!Number.isFinite(visible) || !Number.isFinite(held) || !Number.isFinite(delayed)) throw toStorageError(new Error(`SQS GetQueueAttributes gave no counts: ${JSON.stringify(out.Attributes ?? {})}`), 'SQS GetQueueAttributes');
+    return visible === 0 && held === 0 && delayed === 0;
   }
 
   /** Hides the message for `seconds` from now (0 makes it visible at once). */

@@ -156,7 +156,7 @@ export async function startWorker(config: WorkerConfig, telemetry: Telemetry = n
     agentUri: config.ECS_AGENT_URI,
     logger: log,
     idleProtectionMs: config.REVIVE_IDLE_PROTECTION_SECONDS * 1000,
-    queueIdle: () => queue.isIdle(),
+    queueIdle: (signal) => queue.isIdle(signal),
   });
   const runner = new JobRunner(
     {

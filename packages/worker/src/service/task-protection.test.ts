@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_PROTECTION_EXPIRES_IN_MINUTES, TaskProtection, type ProtectionLogger } from './task-protection.js';
+import { DEFAULT_PROTECTION_EXPIRES_IN_MINUTES, QUEUE_IDLE_READS, TaskProtection, type ProtectionLogger } from './task-protection.js';
 
 interface AgentRequest {
   readonly method: string | undefined;
@@ -205,14 +205,14 @@ describe('TaskProtection', () => {
     const ON = { ProtectionEnabled: true, ExpiresInMinutes: DEFAULT_PROTECTION_EXPIRES_IN_MINUTES };
     const OFF = { ProtectionEnabled: false };
     /** A queueIdle that answers `idle` and records when it was asked; `asked` resolves on the first call. */
-    function queueCounts(idle: () => boolean | Promise<boolean>) {
+    function queueCounts(idle: (read: number) => boolean | Promise<boolean>) {
       const askedAt: number[] = [];
       let first!: () => void;
       const asked = new Promise<void>((r) => (first = r));
       const queueIdle = async () => {
         askedAt.push(Date.now());
         first();
-        return idle();
+        return idle(askedAt.length);
       };
       return { queueIdle, askedAt, asked };
     }
@@ -258,7 +258,7 @@ describe('TaskProtection', () => {
       expect(counts.askedAt).toHaveLength(2);
     });
 
-    it('a task idle while other work waits or runs lets go after the release delay, so a surplus can be stopped', async () => {
+    it('a task idle while other work waits or runs lets go once a few reads, the release delay apart, all say so', async () => {
       const agent = await fakeAgent();
       const { logger } = recordingLogger();
       const counts = queueCounts(() => false);
@@ -269,11 +269,28 @@ describe('TaskProtection', () => {
       protection.jobsRunning(0);
       // Resolves long before the 60 s window (the test timeout is 30 s).
       await protection.settled();
-      expect(Date.now() - idleAt).toBeGreaterThanOrEqual(50 - 1);
+      expect(Date.now() - idleAt).toBeGreaterThanOrEqual(QUEUE_IDLE_READS * 50 - 1);
+      expect(counts.askedAt).toHaveLength(QUEUE_IDLE_READS);
+      for (let i = 1; i < QUEUE_IDLE_READS; i++) expect(counts.askedAt[i]! - counts.askedAt[i - 1]!).toBeGreaterThanOrEqual(50 - 1);
       expect(agent.requests.map((r) => r.body)).toEqual([ON, OFF]);
     });
 
-    it('unreadable queue counts: lets go after the release delay and says why', async () => {
+    it('a "not idle" read (the just-deleted message still counted) followed by an idle one keeps the window', async () => {
+      const agent = await fakeAgent();
+      const { logger } = recordingLogger();
+      const counts = queueCounts((read) => read >= 2);
+      const protection = new TaskProtection({ agentUri: agent.uri, logger, releaseDelayMs: 20, idleProtectionMs: 600, queueIdle: counts.queueIdle });
+      protection.jobsRunning(1);
+      await protection.settled();
+      const idleAt = Date.now();
+      protection.jobsRunning(0);
+      await protection.settled();
+      expect(Date.now() - idleAt).toBeGreaterThanOrEqual(600 - 1);
+      expect(counts.askedAt).toHaveLength(2);
+      expect(agent.requests.map((r) => r.body)).toEqual([ON, OFF]);
+    });
+
+    it('unreadable queue counts: lets go after the reads and says why', async () => {
       const agent = await fakeAgent();
       const { logger, warnings } = recordingLogger();
       const counts = queueCounts(() => Promise.reject(new Error('AccessDenied: sqs:GetQueueAttributes')));
@@ -283,8 +300,63 @@ describe('TaskProtection', () => {
       protection.jobsRunning(0);
       await protection.settled();
       expect(agent.requests.map((r) => r.body)).toEqual([ON, OFF]);
-      expect(warnings()[0]).toMatchObject({ message: 'queue counts unreadable: task scale-in protection goes without the idle window' });
+      expect(warnings()).toHaveLength(QUEUE_IDLE_READS);
+      expect(warnings()[0]).toMatchObject({ message: 'queue counts unreadable: read as not idle' });
       expect(String(warnings()[0]!.extra.error)).toMatch(/AccessDenied/);
+    });
+
+    it('a queue read that never answers cannot hold protection past the window', async () => {
+      const agent = await fakeAgent();
+      const { logger } = recordingLogger();
+      let aborted = 0;
+      const protection = new TaskProtection({
+        agentUri: agent.uri,
+        logger,
+        releaseDelayMs: 20,
+        idleProtectionMs: 500,
+        // Longer than the window: the window's own end must release the task, not the read's timeout.
+        queueReadTimeoutMs: 60_000,
+        queueIdle: (signal) => {
+          signal.addEventListener('abort', () => aborted++);
+          return new Promise<boolean>(() => undefined);
+        },
+      });
+      protection.jobsRunning(1);
+      await protection.settled();
+      const idleAt = Date.now();
+      protection.jobsRunning(0);
+      await protection.settled();
+      expect(Date.now() - idleAt).toBeGreaterThanOrEqual(500 - 1);
+      expect(Date.now() - idleAt).toBeLessThan(30_000);
+      expect(agent.requests.map((r) => r.body)).toEqual([ON, OFF]);
+      expect(aborted).toBe(0);
+    });
+
+    it('a queue read that times out reads as "not idle" and is aborted', async () => {
+      const agent = await fakeAgent();
+      const { logger, warnings } = recordingLogger();
+      const signals: AbortSignal[] = [];
+      const protection = new TaskProtection({
+        agentUri: agent.uri,
+        logger,
+        releaseDelayMs: 20,
+        idleProtectionMs: 60_000,
+        queueReadTimeoutMs: 50,
+        // A reader that ignores its signal: the timeout still decides.
+        queueIdle: (signal) => {
+          signals.push(signal);
+          return new Promise<boolean>(() => undefined);
+        },
+      });
+      protection.jobsRunning(1);
+      await protection.settled();
+      protection.jobsRunning(0);
+      // Resolves long before the 60 s window (the test timeout is 30 s).
+      await protection.settled();
+      expect(agent.requests.map((r) => r.body)).toEqual([ON, OFF]);
+      expect(signals).toHaveLength(QUEUE_IDLE_READS);
+      expect(signals.every((s) => s.aborted)).toBe(true);
+      expect(warnings()[0]).toMatchObject({ message: 'queue counts unreadable: read as not idle' });
     });
 
     it('shutdown inside the window unprotects at once', async () => {

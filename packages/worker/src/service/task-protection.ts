@@ -28,6 +28,18 @@ export const DEFAULT_PROTECTION_RELEASE_DELAY_MS = 3_000;
  */
 export const DEFAULT_IDLE_PROTECTION_MS = 0;
 
+/**
+ * Limit on one read of the queue's counts: the SQS client has no request timeout of its own, and the read only decides
+ * whether to keep a window that is already running. @default 5_000
+ */
+export const DEFAULT_QUEUE_READ_TIMEOUT_MS = 5_000;
+
+/**
+ * Reads of the queue's counts that must all say "not idle" before an idle task lets go instead of keeping its window:
+ * the counts are approximate, and one read just after the last job may still count its deleted message. @default 3
+ */
+export const QUEUE_IDLE_READS = 3;
+
 /** The path the ECS container agent serves task scale-in protection under, relative to ECS_AGENT_URI. */
 export const TASK_PROTECTION_PATH = '/task-protection/v1/state';
 
@@ -56,16 +68,21 @@ export interface TaskProtectionOptions {
   readonly releaseDelayMs?: number;
   /**
    * The idle window: after the release delay, a task that finds the queue empty (`queueIdle`) keeps its protection
-   * until this long after its last job ended; a task idle while other work waits or runs lets go at once. Longer than
-   * the release delay to have any effect. @default DEFAULT_IDLE_PROTECTION_MS
+   * until this long after its last job ended; a task idle while other work waits or runs lets go once its reads all
+   * say so (QUEUE_IDLE_READS, the release delay apart), and in any case when the window ends. Longer than the release
+   * delay to have any effect. @default DEFAULT_IDLE_PROTECTION_MS
    */
   readonly idleProtectionMs?: number;
   /**
-   * Whether no job waits in the queue or is held by any task (the queue's approximate counts): asked once per idle
-   * spell, at the end of the release delay. A failure reads as "not idle": the task lets go, which costs at most a
-   * cold start. Without it there is no idle window.
+   * Whether no job waits in the queue (visible or delayed) or is held by any task, by the queue's approximate counts:
+   * asked at the end of the release delay, and again (QUEUE_IDLE_READS in all, the release delay apart) while it
+   * answers "not idle"; the first "idle" keeps the window. A failure, or no answer within `queueReadTimeoutMs` (the
+   * signal aborts then), reads as "not idle": the task lets go, which costs at most a cold start. Without it there is
+   * no idle window.
    */
-  readonly queueIdle?: () => Promise<boolean>;
+  readonly queueIdle?: (signal: AbortSignal) => Promise<boolean>;
+  /** @default DEFAULT_QUEUE_READ_TIMEOUT_MS */
+  readonly queueReadTimeoutMs?: number;
 }
 
 /**
@@ -75,8 +92,8 @@ export interface TaskProtectionOptions {
  * The fleet's last busy task (it finds the queue empty once idle) stays protected for the idle window after its last
  * job: the rent-or-buy window before the fleet reaches zero. The scaling signal can then take the desired count to
  * zero as soon as the queue is empty; ECS keeps the task, which goes on polling and serves a job sent meanwhile
- * without a cold start, and stops it once the window passes with no job. Other idle tasks let go after the release
- * delay, so a surplus still goes while work flows.
+ * without a cold start, and stops it once the window passes with no job. Other idle tasks let go after a few reads of
+ * the queue, the release delay apart, so a surplus still goes while work flows.
  *
  * Agent calls run one at a time on a chain and each sends the state wanted when it runs, so quick busy/idle
  * flips collapse and "on" can never overtake a later "off". A failed call is logged and left to the next
@@ -94,8 +111,9 @@ export class TaskProtection {
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly releaseDelayMs: number;
   private readonly idleProtectionMs: number;
+  private readonly queueReadTimeoutMs: number;
   /** A release waiting out the debounce (and then the idle window), and how settled() waits for it. */
-  private release: { timer: NodeJS.Timeout | undefined; done: Promise<void>; fire: () => void } | undefined;
+  private release: { timer: NodeJS.Timeout | undefined; readTimer: NodeJS.Timeout | undefined; done: Promise<void>; fire: () => void } | undefined;
   private closed = false;
 
   constructor(private readonly options: TaskProtectionOptions) {
@@ -105,6 +123,7 @@ export class TaskProtection {
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_AGENT_REQUEST_TIMEOUT_MS;
     this.releaseDelayMs = options.releaseDelayMs ?? DEFAULT_PROTECTION_RELEASE_DELAY_MS;
     this.idleProtectionMs = options.idleProtectionMs ?? DEFAULT_IDLE_PROTECTION_MS;
+    this.queueReadTimeoutMs = options.queueReadTimeoutMs ?? DEFAULT_QUEUE_READ_TIMEOUT_MS;
   }
 
   /** True when running under ECS (ECS_AGENT_URI set). */
@@ -114,8 +133,9 @@ export class TaskProtection {
 
   /**
    * Called with the running-job count whenever it changes: protect on 0 → n; unprotect once the count has stayed 0
-   * for the release delay (so a job that follows within it needs no call at all), or, if the queue is then empty, once
-   * the idle window after the last job has passed. A job meanwhile re-arms it all.
+   * for the release delay (so a job that follows within it needs no call at all) and the queue reads say work goes on
+   * elsewhere, or, if a read finds the queue empty, once the idle window after the last job has passed (the window's
+   * end bounds the reads too). A job meanwhile re-arms it all.
    */
   jobsRunning(count: number): void {
     if (!this.url || this.closed) return;
@@ -160,36 +180,59 @@ export class TaskProtection {
     const idleSince = Date.now();
     let fire!: () => void;
     const done = new Promise<void>((resolve) => (fire = resolve));
-    const release: NonNullable<TaskProtection['release']> = { timer: undefined, done, fire };
+    const release: NonNullable<TaskProtection['release']> = { timer: undefined, readTimer: undefined, done, fire };
     const finish = () => {
       if (this.release !== release) return;
+      clearTimeout(release.timer);
+      clearTimeout(release.readTimer);
       this.release = undefined;
       this.setWanted(false);
       fire();
     };
-    const afterDelay = async () => {
-      release.timer = undefined;
-      const hold = this.idleProtectionMs > this.releaseDelayMs && (await this.lastBusy());
-      // A job came (or shutdown began) while the queue was read: that path owns protection now.
-      if (this.release !== release) return;
-      const leftMs = idleSince + this.idleProtectionMs - Date.now();
-      if (!hold || leftMs <= 0) return finish();
-      this.options.logger.info('task scale-in protection kept for the idle window', { idleProtectionMs: this.idleProtectionMs, releaseInMs: leftMs });
-      release.timer = setTimeout(finish, leftMs);
-      release.timer.unref();
-    };
-    release.timer = setTimeout(() => void afterDelay(), this.releaseDelayMs);
-    release.timer.unref();
     this.release = release;
+    if (this.idleProtectionMs <= this.releaseDelayMs || this.options.queueIdle === undefined) {
+      release.timer = setTimeout(finish, this.releaseDelayMs);
+      release.timer.unref();
+      return;
+    }
+    // The window's end is armed before any read, so a read can only shorten the window, never stretch it: a read that
+    // hangs still leaves the task unprotected once the window has passed.
+    release.timer = setTimeout(finish, idleSince + this.idleProtectionMs - Date.now());
+    release.timer.unref();
+    let reads = 0;
+    const read = async () => {
+      release.readTimer = undefined;
+      reads++;
+      const idle = await this.readQueueIdle();
+      // A job came, shutdown began or the window passed while the queue was read: that path owns protection now.
+      if (this.release !== release) return;
+      if (idle) {
+        this.options.logger.info('task scale-in protection kept for the idle window', { idleProtectionMs: this.idleProtectionMs, releaseInMs: idleSince + this.idleProtectionMs - Date.now() });
+        return;
+      }
+      // SQS's counts are approximate: a message just deleted may still count for a while. One "not idle" is not
+      // enough to let go (the scaling signal would zero the last task at once); a few, the release delay apart, are.
+      if (reads >= QUEUE_IDLE_READS) return finish();
+      release.readTimer = setTimeout(() => void read(), this.releaseDelayMs);
+      release.readTimer.unref();
+    };
+    release.readTimer = setTimeout(() => void read(), this.releaseDelayMs);
+    release.readTimer.unref();
   }
 
-  /** True when the queue holds no job, waiting or running: this task was the fleet's last busy one. */
-  private async lastBusy(): Promise<boolean> {
-    if (this.options.queueIdle === undefined) return false;
+  /**
+   * True when the queue holds no job, waiting, delayed or running: this task was the fleet's last busy one. A failed
+   * read, or one that takes longer than the read timeout, reads as "not idle". Never throws.
+   */
+  private async readQueueIdle(): Promise<boolean> {
+    const signal = AbortSignal.timeout(this.queueReadTimeoutMs);
+    const timedOut = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+    timedOut.catch(() => undefined);
     try {
-      return await this.options.queueIdle();
+      // The race as well as the signal: a reader that ignores the signal still cannot hold the release.
+      return await Promise.race([this.options.queueIdle!(signal), timedOut]);
     } catch (error) {
-      this.options.logger.warn('queue counts unreadable: task scale-in protection goes without the idle window', { error: describeThrown(error) });
+      this.options.logger.warn('queue counts unreadable: read as not idle', { error: describeThrown(error) });
       return false;
     }
   }
@@ -197,6 +240,7 @@ export class TaskProtection {
   private cancelRelease(): void {
     if (this.release === undefined) return;
     clearTimeout(this.release.timer);
+    clearTimeout(this.release.readTimer);
     this.release.fire();
     this.release = undefined;
   }
