@@ -52,10 +52,10 @@ const MAX_FILES_AT_ONCE = 3;
 const KNOWN_LONG_FILES_SECONDS: Readonly<Record<string, number>> = {
   'worker:integration:sigterm packages/worker/test/service-sigterm.test.ts': 237,
   // Its idle-window tests wait out a 20 s window and run a stuck job beside a second worker.
-  'worker:integration packages/worker/test/service-protection.test.ts': 130,
-  'worker:integration:crash packages/worker/test/service-crash.test.ts': 117,
+  'worker:integration packages/worker/test/service-protection.test.ts': 100,
+  'worker:integration:crash packages/worker/test/service-crash.test.ts': 60,
   'infra:integration packages/infra/test/artifacts.test.ts': 62,
-  'pipeline:integration packages/pipeline/test/pipeline-threads.test.ts': 61,
+  'pipeline:integration packages/pipeline/test/pipeline-threads.test.ts': 110,
   'worker:integration packages/worker/test/service-memory.test.ts': 49,
   'worker:integration packages/worker/test/service-hardening.test.ts': 46,
   'dev-stack:integration packages/dev-stack/test/local-supervisor.test.ts': 30,

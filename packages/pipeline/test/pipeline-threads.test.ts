@@ -15,7 +15,7 @@ import { sharedDir } from '../src/testing/shared-dir.js';
 import { writeIdentityRestorer } from '../src/testing/models.js';
 import { photo, writeSlowRestorer } from '../src/testing/index.js';
 
-/** ~0.5–1 s of restoring per face on one onnxruntime thread: long enough to watch the event loop during it. */
+/** ~3.5 s of restoring per face on one onnxruntime thread: long enough to watch the event loop during it. */
 const SLOW_CONVS = 40;
 const modelsDir = path.join(sharedDir(), 'models');
 let dir: string;
@@ -185,7 +185,7 @@ describe('PipelineThreadPool', () => {
 
   it('after an abort whose replacement fails to load, a queued job fails instead of hanging; the pool retries the thread', async () => {
     // Seconds per face inside one native run: the old thread is still in it when the replacement has already failed.
-    const slower = await writeSlowRestorer(path.join(dir, 'slower'), SLOW_CONVS * 10);
+    const slower = await writeSlowRestorer(path.join(dir, 'slower'), SLOW_CONVS * 3);
     const restorer = path.join(dir, 'vanishing.onnx');
     await copyFile(slower, restorer);
     const threads = await pool(restorer, 1);

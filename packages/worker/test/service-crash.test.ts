@@ -26,11 +26,11 @@ import {
 
 const TENANT = 'tenant-crash';
 /**
- * About 2 s of restoring per face (two faces in the test photo) on one thread here. The pipeline runs on a
+ * About 3 s of restoring per face (two faces in the test photo) on one thread here. The pipeline runs on a
  * worker thread (PipelineThreadPool), so heartbeats keep firing during a face; the short visibility (8 s, lease
  * 7 s, heartbeat 1 s) keeps the kill -9 takeover quick, not the job inside a heartbeat-free window.
  */
-const SLOW_CONVS = 120;
+const SLOW_CONVS = 30;
 const VISIBILITY_TIMEOUT_SECONDS = 8;
 /** A visibility no takeover could wait out within RELEASED_TAKEOVER_CEILING_MS. */
 const HELD_VISIBILITY_SECONDS = 900;

@@ -27,7 +27,7 @@ import {
 
 const TENANT = 'tenant-protect';
 /** A few seconds per job here (see service-crash.test.ts): long enough to see the protection while it runs. */
-const SLOW_CONVS = 120;
+const SLOW_CONVS = 30;
 const AGENT_PREFIX = '/api/4f3c2b1a-revive-worker';
 const ON = { ProtectionEnabled: true, ExpiresInMinutes: DEFAULT_PROTECTION_EXPIRES_IN_MINUTES };
 const OFF = { ProtectionEnabled: false };

@@ -9,7 +9,7 @@ import { createStack, enqueue, photo, sleep, startWorkerProcess, upload, writeSl
 
 const TENANT = 'tenant-sigterm';
 /** Several seconds per face, nearly all of it inside one native session.run: where a SIGTERM lands. */
-const SLOW_CONVS = 300;
+const SLOW_CONVS = 60;
 /** @default 20 */
 const RUNS = Number(process.env.REVIVE_SIGTERM_RUNS ?? 20);
 /** Workers started and stopped together. @default 2 */

@@ -111,7 +111,9 @@ export async function writeTinyUpsampler(dir: string, options?: GeneratedUpsampl
 /**
  * Test-only restorer that is slow on purpose, so a test can kill or stop a worker in the middle of a job without
  * a sleep in production code: `convs` 3×3 convolutions with 16 channels on the 512² crop, multiplied by zero
- * and added to the input, so the output is the identity restorer's.
+ * and added to the input, so the output is the identity restorer's. Each convolution is 0.6 G multiply-adds: about
+ * 90 ms of one core here (2026-12-06: 120 took 11 s a face), all of it CPU that the tests beside it lose, so a test
+ * asks for the fewest that make its point.
  */
 export async function writeSlowRestorer(dir: string, convs: number): Promise<string> {
   const channels = 16;
