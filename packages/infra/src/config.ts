@@ -8,7 +8,7 @@ import {
   drainSecondsOf,
   MIN_SCALING_COOLDOWN_SECONDS,
 } from './scaling.js';
-import { MIN_IDLE_PROTECTION_SECONDS } from './scaling-signal/signal.js';
+import { isIdleWindowSeconds, MIN_IDLE_PROTECTION_SECONDS } from './scaling-signal/signal.js';
 
 /** CloudWatch Logs accepts only these retention periods (days). */
 export const LOG_RETENTION_DAYS = [
@@ -218,7 +218,7 @@ export const reviveContextSchema = z
      * window would let the fleet reach zero within a minute of a send. @default 60 (cpu and gpu)
      */
     idleProtectionSeconds: int(0, 3600)
-      .refine((v) => v === 0 || v >= MIN_IDLE_PROTECTION_SECONDS, `0 (off) or at least ${MIN_IDLE_PROTECTION_SECONDS} s: a shorter window lets the fleet reach zero within a minute of a send`)
+      .refine(isIdleWindowSeconds, `0 (off) or at least ${MIN_IDLE_PROTECTION_SECONDS} s: a shorter window lets the fleet reach zero within a minute of a send`)
       .optional(),
     /** Pre-warmed writes/s of the job table and its indexes (reads: 3×); a one-time charge. @default none */
     tableWarmWritesPerSecond: int(4000, 40_000).optional(),

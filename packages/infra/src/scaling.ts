@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { DEFAULT_PHOTO_WORK, DEFAULT_WORK_COSTS, estimateWorkSeconds, type WorkCosts, type WorkMode } from '@revive/contract';
 import {
+  isIdleWindowSeconds,
   MIN_IDLE_PROTECTION_SECONDS,
   SCALING_SIGNAL_METRICS,
   SCALING_SIGNAL_NAMESPACE,
@@ -195,7 +196,7 @@ export class QueueDepthScaling extends Construct {
     const quietMinutes = props.scaleToZeroQuietMinutes ?? DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[props.mode];
     if (!Number.isInteger(quietMinutes) || quietMinutes < 1) throw new Error(`QueueDepthScaling: scaleToZeroQuietMinutes must be a whole number ≥ 1 (got ${quietMinutes})`);
     const idleProtectionSeconds = props.idleProtectionSeconds;
-    if (!Number.isInteger(idleProtectionSeconds) || !(idleProtectionSeconds === 0 || idleProtectionSeconds >= MIN_IDLE_PROTECTION_SECONDS)) {
+    if (!isIdleWindowSeconds(idleProtectionSeconds)) {
       throw new Error(`QueueDepthScaling: idleProtectionSeconds must be 0 or a whole number ≥ ${MIN_IDLE_PROTECTION_SECONDS} (got ${idleProtectionSeconds})`);
     }
     this.concurrency = props.concurrency;

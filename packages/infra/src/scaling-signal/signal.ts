@@ -44,6 +44,11 @@ export const SCALE_IN_DEAD_BAND_SHARE = 0.1;
  */
 export const MIN_IDLE_PROTECTION_SECONDS = 60;
 
+/** An idle window the deployment accepts: 0 (off) or a whole number of at least MIN_IDLE_PROTECTION_SECONDS. */
+export function isIdleWindowSeconds(seconds: number): boolean {
+  return Number.isInteger(seconds) && (seconds === 0 || seconds >= MIN_IDLE_PROTECTION_SECONDS);
+}
+
 /** One reading of the job queue (GetQueueAttributes) and the worker service (DescribeServices). */
 export interface ScalingSnapshot {
   /** ApproximateNumberOfMessages: jobs waiting. */
