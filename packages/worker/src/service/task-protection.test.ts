@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_PROTECTION_EXPIRES_IN_MINUTES, QUEUE_IDLE_READS, TaskProtection, type ProtectionLogger } from './task-protection.js';
+import { DEFAULT_PROTECTION_EXPIRES_IN_MINUTES, QUEUE_IDLE_READS, TaskProtection, type ProtectionLogger, type TaskProtectionOptions } from './task-protection.js';
 
 interface AgentRequest {
   readonly method: string | undefined;
@@ -217,15 +217,24 @@ describe('TaskProtection', () => {
       return { queueIdle, askedAt, asked };
     }
 
-    it('the last busy task (queue empty) keeps protection until the window after its last job has passed', async () => {
+    /**
+     * A protection against a fresh fake agent that has run one job and just gone idle (the release under way, started
+     * at `idleAt`).
+     */
+    async function idleAfterOneJob(options: Omit<TaskProtectionOptions, 'agentUri' | 'logger'>) {
       const agent = await fakeAgent();
-      const { logger, lines } = recordingLogger();
-      const counts = queueCounts(() => true);
-      const protection = new TaskProtection({ agentUri: agent.uri, logger, releaseDelayMs: 50, idleProtectionMs: 600, queueIdle: counts.queueIdle });
+      const log = recordingLogger();
+      const protection = new TaskProtection({ agentUri: agent.uri, logger: log.logger, ...options });
       protection.jobsRunning(1);
       await protection.settled();
       const idleAt = Date.now();
       protection.jobsRunning(0);
+      return { agent, ...log, protection, idleAt };
+    }
+
+    it('the last busy task (queue empty) keeps protection until the window after its last job has passed', async () => {
+      const counts = queueCounts(() => true);
+      const { agent, protection, lines, idleAt } = await idleAfterOneJob({ releaseDelayMs: 50, idleProtectionMs: 600, queueIdle: counts.queueIdle });
       await counts.asked;
       // Asked once the release delay had passed, and still protected: no "off" yet.
       // (Less a millisecond: Date.now() rounds, the timers do not.)
@@ -239,13 +248,8 @@ describe('TaskProtection', () => {
     });
 
     it('a job within the window re-arms it: no call until the window after the new last job', async () => {
-      const agent = await fakeAgent();
-      const { logger } = recordingLogger();
       const counts = queueCounts(() => true);
-      const protection = new TaskProtection({ agentUri: agent.uri, logger, releaseDelayMs: 20, idleProtectionMs: 500, queueIdle: counts.queueIdle });
-      protection.jobsRunning(1);
-      await protection.settled();
-      protection.jobsRunning(0);
+      const { agent, protection } = await idleAfterOneJob({ releaseDelayMs: 20, idleProtectionMs: 500, queueIdle: counts.queueIdle });
       await counts.asked;
       // The next job arrives inside the window, and ends.
       protection.jobsRunning(1);
@@ -259,14 +263,8 @@ describe('TaskProtection', () => {
     });
 
     it('a task idle while other work waits or runs lets go once a few reads, the release delay apart, all say so', async () => {
-      const agent = await fakeAgent();
-      const { logger } = recordingLogger();
       const counts = queueCounts(() => false);
-      const protection = new TaskProtection({ agentUri: agent.uri, logger, releaseDelayMs: 50, idleProtectionMs: 60_000, queueIdle: counts.queueIdle });
-      protection.jobsRunning(1);
-      await protection.settled();
-      const idleAt = Date.now();
-      protection.jobsRunning(0);
+      const { agent, protection, idleAt } = await idleAfterOneJob({ releaseDelayMs: 50, idleProtectionMs: 60_000, queueIdle: counts.queueIdle });
       // Resolves long before the 60 s window (the test timeout is 30 s).
       await protection.settled();
       expect(Date.now() - idleAt).toBeGreaterThanOrEqual(QUEUE_IDLE_READS * 50 - 1);
@@ -276,14 +274,8 @@ describe('TaskProtection', () => {
     });
 
     it('a "not idle" read (the just-deleted message still counted) followed by an idle one keeps the window', async () => {
-      const agent = await fakeAgent();
-      const { logger } = recordingLogger();
       const counts = queueCounts((read) => read >= 2);
-      const protection = new TaskProtection({ agentUri: agent.uri, logger, releaseDelayMs: 20, idleProtectionMs: 600, queueIdle: counts.queueIdle });
-      protection.jobsRunning(1);
-      await protection.settled();
-      const idleAt = Date.now();
-      protection.jobsRunning(0);
+      const { agent, protection, idleAt } = await idleAfterOneJob({ releaseDelayMs: 20, idleProtectionMs: 600, queueIdle: counts.queueIdle });
       await protection.settled();
       expect(Date.now() - idleAt).toBeGreaterThanOrEqual(600 - 1);
       expect(counts.askedAt).toHaveLength(2);
@@ -291,13 +283,8 @@ describe('TaskProtection', () => {
     });
 
     it('unreadable queue counts: lets go after the reads and says why', async () => {
-      const agent = await fakeAgent();
-      const { logger, warnings } = recordingLogger();
       const counts = queueCounts(() => Promise.reject(new Error('AccessDenied: sqs:GetQueueAttributes')));
-      const protection = new TaskProtection({ agentUri: agent.uri, logger, releaseDelayMs: 20, idleProtectionMs: 60_000, queueIdle: counts.queueIdle });
-      protection.jobsRunning(1);
-      await protection.settled();
-      protection.jobsRunning(0);
+      const { agent, protection, warnings } = await idleAfterOneJob({ releaseDelayMs: 20, idleProtectionMs: 60_000, queueIdle: counts.queueIdle });
       await protection.settled();
       expect(agent.requests.map((r) => r.body)).toEqual([ON, OFF]);
       expect(warnings()).toHaveLength(QUEUE_IDLE_READS);
@@ -306,12 +293,8 @@ describe('TaskProtection', () => {
     });
 
     it('a queue read that never answers cannot hold protection past the window', async () => {
-      const agent = await fakeAgent();
-      const { logger } = recordingLogger();
       let aborted = 0;
-      const protection = new TaskProtection({
-        agentUri: agent.uri,
-        logger,
+      const { agent, protection, idleAt } = await idleAfterOneJob({
         releaseDelayMs: 20,
         idleProtectionMs: 500,
         // Longer than the window: the window's own end must release the task, not the read's timeout.
@@ -321,10 +304,6 @@ describe('TaskProtection', () => {
           return new Promise<boolean>(() => undefined);
         },
       });
-      protection.jobsRunning(1);
-      await protection.settled();
-      const idleAt = Date.now();
-      protection.jobsRunning(0);
       await protection.settled();
       expect(Date.now() - idleAt).toBeGreaterThanOrEqual(500 - 1);
       expect(Date.now() - idleAt).toBeLessThan(30_000);
@@ -333,12 +312,8 @@ describe('TaskProtection', () => {
     });
 
     it('a queue read that times out reads as "not idle" and is aborted', async () => {
-      const agent = await fakeAgent();
-      const { logger, warnings } = recordingLogger();
       const signals: AbortSignal[] = [];
-      const protection = new TaskProtection({
-        agentUri: agent.uri,
-        logger,
+      const { agent, protection, warnings } = await idleAfterOneJob({
         releaseDelayMs: 20,
         idleProtectionMs: 60_000,
         queueReadTimeoutMs: 50,
@@ -348,9 +323,6 @@ describe('TaskProtection', () => {
           return new Promise<boolean>(() => undefined);
         },
       });
-      protection.jobsRunning(1);
-      await protection.settled();
-      protection.jobsRunning(0);
       // Resolves long before the 60 s window (the test timeout is 30 s).
       await protection.settled();
       expect(agent.requests.map((r) => r.body)).toEqual([ON, OFF]);
@@ -360,13 +332,8 @@ describe('TaskProtection', () => {
     });
 
     it('shutdown inside the window unprotects at once', async () => {
-      const agent = await fakeAgent();
-      const { logger } = recordingLogger();
       const counts = queueCounts(() => true);
-      const protection = new TaskProtection({ agentUri: agent.uri, logger, releaseDelayMs: 20, idleProtectionMs: 60_000, queueIdle: counts.queueIdle });
-      protection.jobsRunning(1);
-      await protection.settled();
-      protection.jobsRunning(0);
+      const { agent, protection } = await idleAfterOneJob({ releaseDelayMs: 20, idleProtectionMs: 60_000, queueIdle: counts.queueIdle });
       await counts.asked;
       await protection.close();
       expect(agent.requests.map((r) => r.body)).toEqual([ON, OFF]);
