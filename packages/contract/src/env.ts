@@ -86,6 +86,19 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 110;
  */
 export const DEFAULT_WORKER_IDLE_PROTECTION_SECONDS = 0;
 /**
+ * How long a task stays protected after its last job ends. Back-to-back jobs (the next message arrives within a
+ * long poll) then keep protection on instead of toggling it twice per job: UpdateTaskProtection is rate-limited per
+ * account, and scale-in waits at most this long for an idle task. Here because the scaling bench
+ * (packages/infra/bench) replays the worker's protection with it. @default 3_000
+ */
+export const DEFAULT_PROTECTION_RELEASE_DELAY_MS = 3_000;
+/**
+ * Reads of the queue's counts that must all say "not idle" before an idle task lets go instead of keeping its idle
+ * window: the counts are approximate, and one read just after the last job may still count its deleted message. The
+ * worker reads them the release delay apart; the scaling bench replays the same. @default 3
+ */
+export const QUEUE_IDLE_READS = 3;
+/**
  * The fixed part of a job's budget: decode, detect, the upload and the model's start-up, whatever the photo. The
  * budget is this plus DEFAULT_JOB_TIMEOUT_PER_FACE_SECONDS per face to restore plus
  * DEFAULT_JOB_TIMEOUT_PER_MEGAPIXEL_SECONDS per megapixel of output, set once the faces are found; past it the job

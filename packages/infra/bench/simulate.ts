@@ -34,6 +34,7 @@
 // Assumed, not modelled: SQS's approximate counts are exact; no task or instance fails; no capacity shortage;
 // Container Insights' DesiredTaskCount equals the scalable target's desired count.
 
+import { DEFAULT_PROTECTION_RELEASE_DELAY_MS, QUEUE_IDLE_READS } from '@revive/contract';
 import { scalingSignal, SCALING_SIGNAL_METRICS, SCALING_SIGNAL_NAMESPACE, type SignalMinute } from '../src/scaling-signal/signal.js';
 import { compile, type Value } from './metric-math.js';
 import type { AlarmSpec, ScalingSpec, Signal, StepPolicySpec, TargetPolicySpec } from './policy.js';
@@ -45,9 +46,8 @@ const GPU_WARM_START_S = 150;
 const WARM_POOL_REFILL_S = 600;
 const GPU_TASK_ON_FREE_INSTANCE_S = 45;
 const INSTANCE_IDLE_TERMINATE_S = 15 * 60;
-const PROTECTION_DEBOUNCE_S = 3;
-/** The worker's QUEUE_IDLE_READS: "not idle" reads before an idle task lets go. */
-const QUEUE_IDLE_READS = 3;
+/** The worker's release delay: how long a task stays protected after its last job before it reads the queue. */
+const PROTECTION_DEBOUNCE_S = DEFAULT_PROTECTION_RELEASE_DELAY_MS / 1000;
 /**
  * Billed seconds of a Fargate task after ECS picks it to stop: ECS noticing that its protection is off, SIGTERM, an
  * idle worker's drain (polls aborted, nothing to wait for) and the container's exit. Not measured; assumed.

@@ -1,5 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
+import { DEFAULT_PROTECTION_RELEASE_DELAY_MS, QUEUE_IDLE_READS } from '@revive/contract';
 import { describeThrown } from '@revive/pipeline/errors';
 
 /**
@@ -15,12 +16,8 @@ export const DEFAULT_PROTECTION_RENEW_INTERVAL_MS = 20 * 60_000;
  */
 export const DEFAULT_AGENT_REQUEST_TIMEOUT_MS = 2_500;
 
-/**
- * How long a task stays protected after its last job ends. Back-to-back jobs (the next message arrives within a
- * long poll) then keep protection on instead of toggling it twice per job: UpdateTaskProtection is rate-limited per
- * account, and scale-in waits at most this long for an idle task. @default 3_000
- */
-export const DEFAULT_PROTECTION_RELEASE_DELAY_MS = 3_000;
+// The release delay and the idle reads are the contract's: the scaling bench replays this class's behaviour with them.
+export { DEFAULT_PROTECTION_RELEASE_DELAY_MS, QUEUE_IDLE_READS };
 
 /**
  * How long the task keeps its protection after its last job when it then finds the queue empty (the worker's
@@ -33,12 +30,6 @@ export const DEFAULT_IDLE_PROTECTION_MS = 0;
  * whether to keep a window that is already running. @default 5_000
  */
 export const DEFAULT_QUEUE_READ_TIMEOUT_MS = 5_000;
-
-/**
- * Reads of the queue's counts that must all say "not idle" before an idle task lets go instead of keeping its window:
- * the counts are approximate, and one read just after the last job may still count its deleted message. @default 3
- */
-export const QUEUE_IDLE_READS = 3;
 
 /** The path the ECS container agent serves task scale-in protection under, relative to ECS_AGENT_URI. */
 export const TASK_PROTECTION_PATH = '/task-protection/v1/state';
