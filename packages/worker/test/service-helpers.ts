@@ -100,7 +100,6 @@ export async function getRecord(stack: Stack, jobId: string): Promise<JobRecord 
   return out.Item as JobRecord | undefined;
 }
 
-/** Polls the record until `done` holds; fails with the last record seen. */
 /**
  * Ceiling for a job to reach the state a test waits for, and for a worker's log line about it: a loaded machine (CI
  * runs three test files at once beside a busy loop; a developer may run more) makes a seconds-long job take minutes.
@@ -108,6 +107,7 @@ export async function getRecord(stack: Stack, jobId: string): Promise<JobRecord 
  */
 export const JOB_END_CEILING_MS = 240_000;
 
+/** Polls the record until `done` holds; fails with the last record seen. */
 export async function waitForRecord(stack: Stack, jobId: string, done: (r: JobRecord) => boolean, timeoutMs = JOB_END_CEILING_MS): Promise<JobRecord> {
   const deadline = Date.now() + timeoutMs;
   let last: JobRecord | undefined;
