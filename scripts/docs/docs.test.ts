@@ -104,6 +104,15 @@ describe('links', () => {
     expect(broken.map((b) => `${path.relative(ROOT, b.file)}:${b.line} ${b.target}: ${b.reason}`)).toEqual([]);
   });
 
+  it('no page holds the markers a merge conflict leaves', () => {
+    const marked = checkedPages().flatMap((file) =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .flatMap((line, i) => (/^(<{7}|={7}|>{7})( |$)/.test(line) ? [`${path.relative(ROOT, file)}:${i + 1} ${line}`] : [])),
+    );
+    expect(marked).toEqual([]);
+  });
+
   it('every package has a README that says how to run its tests', () => {
     const missing = packageDirs.filter((pkg) => {
       try {
@@ -175,13 +184,20 @@ describe('docs/configuration.md', () => {
 describe('docs/api.md', () => {
   const page = read('docs/api.md');
 
-  it('lists every route of the route table, and marks only the public ones public', () => {
+  it('lists every route of the route table once, and marks only the public ones public', () => {
     const rows = tableRows(section(page, 'Routes', 'api.md'));
-    expect(sorted(rows.flatMap((row) => codeSpans(row[0] ?? '')))).toEqual(sorted(API_ROUTES.map((r) => `${r.method} ${r.path}`)));
+    const listed = rows.flatMap((row) => codeSpans(row[0] ?? ''));
+    expect(listed.filter((route, i) => listed.indexOf(route) !== i), 'routes listed twice').toEqual([]);
+    expect(sorted(listed)).toEqual(sorted(API_ROUTES.map((r) => `${r.method} ${r.path}`)));
     for (const route of API_ROUTES) {
       const row = rows.find((r) => codeSpans(r[0] ?? '').includes(`${route.method} ${route.path}`))!;
       expect(row.join('|').includes('**public**'), `${route.method} ${route.path} public`).toBe(route.public === true);
     }
+  });
+
+  it("describes each of the job's fields once", () => {
+    const fields = tableRows(section(page, 'The job', 'api.md')).flatMap((row) => codeSpans(row[0] ?? ''));
+    expect(fields.filter((field, i) => fields.indexOf(field) !== i)).toEqual([]);
   });
 
   it('lists every API error code', () => {

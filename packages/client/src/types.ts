@@ -153,7 +153,7 @@ export interface JobOptionsInput {
   fidelity?: number | undefined;
   /** Output encoding. @default 'auto' */
   ext?: OutputExt | undefined;
-  /** Background super-resolution model id; when absent the background is upscaled with Lanczos. */
+  /** Background super-resolution model id; when absent the background is upscaled with bicubic (Catmull-Rom) interpolation. */
   bgUpsampler?: string | undefined;
   /** Fail the job with NO_FACE when no face is found, instead of returning the upscaled photo. @default false */
   requireFace?: boolean | undefined;

@@ -93,7 +93,7 @@ export const jobOptionsSchema = z
     fidelity: z.number().min(0).max(1).optional(),
     /** Output encoding. @default 'auto' */
     ext: outputExtSchema.default('auto'),
-    /** Background super-resolution model id; when absent the background is upscaled with Lanczos. */
+    /** Background super-resolution model id; when absent the background is upscaled with bicubic (Catmull-Rom) interpolation. */
     bgUpsampler: modelIdSchema.optional(),
     /** Fail the job with NO_FACE when no face is found, instead of returning the upscaled photo. @default false */
     requireFace: z.boolean().default(false),
