@@ -22,9 +22,10 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gfpgan_arch as arch  # noqa: E402
 
-# CPU-side ms per face on one core outside the restorer, on shared/photos (docs/benchmarks.md, issue 24's table:
-# decode + detect + align + upscale + paste + encode over 31 faces). Pass the current figure with --cpu-ms-per-face.
-DEFAULT_CPU_MS_PER_FACE = 77.0
+# CPU-side CPU ms per face outside the restorer, per output format, on shared/photos/whole (the larger of the two
+# photo sets' figures): `pnpm bench`'s cpu-side bench, docs/benchmarks.md "The CPU-side cost per face". A GPU task's
+# vCPUs do this work. --cpu-ms-per-face replaces them with one figure (a measurement of your own photos and format).
+CPU_MS_PER_FACE_BY_FORMAT = {'jpg': 58.0, 'webp': 100.0, 'png': 132.0}
 
 
 def parse_args():
@@ -34,7 +35,8 @@ def parse_args():
     parser.add_argument('--dtypes', default=None, help='fp32,fp16 (default both on cuda; fp32 on cpu, where fp16 convolutions are not implemented)')
     parser.add_argument('--iterations', type=int, default=None, help='timed runs per setting (default 20 on cuda, 1 on cpu)')
     parser.add_argument('--warmup', type=int, default=None, help='untimed runs first (default 3 on cuda, 0 on cpu)')
-    parser.add_argument('--cpu-ms-per-face', type=float, default=DEFAULT_CPU_MS_PER_FACE, help='CPU-side ms per face on one core, outside the restorer')
+    parser.add_argument('--cpu-ms-per-face', type=float, default=None,
+                        help='CPU-side ms per face on one core, outside the restorer (default: the measured figure of each output format)')
     parser.add_argument('--json', default=None, help='also write the results here')
     return parser.parse_args()
 
@@ -97,8 +99,9 @@ def main():
     params = arch.count_parameters(base)
     print(f'device check: {name}; torch {torch.__version__}; stand-in {params / 1e6:.1f} M parameters, '
           f'{arch.reference_macs() / 1e9:.1f} G multiply-adds per face; {iterations} timed runs after {warmup} warm-up')
-    print(f'CPU side: {args.cpu_ms_per_face:g} ms per face on one core (everything but the restorer)')
-    print('dtype | batch | ms/batch | faces/s | peak memory MiB | vCPUs to feed it')
+    cpu_ms = {'given': args.cpu_ms_per_face} if args.cpu_ms_per_face is not None else CPU_MS_PER_FACE_BY_FORMAT
+    print('CPU side (everything but the restorer), ms per face on one core: ' + ', '.join(f'{k} {v:g}' for k, v in cpu_ms.items()))
+    print('dtype | batch | ms/batch | faces/s | peak memory MiB | vCPUs to feed it (' + ', '.join(cpu_ms) + ')')
     results = []
     for dtype_name in dtypes:
         dtype = torch.float16 if dtype_name == 'fp16' else torch.float32
@@ -113,21 +116,22 @@ def main():
                 if on_gpu:
                     torch.cuda.empty_cache()
                 continue
-            r['vcpusToFeed'] = math.ceil(r['facesPerSecond'] * args.cpu_ms_per_face / 1000)
+            r['vcpusToFeed'] = {k: math.ceil(r['facesPerSecond'] * v / 1000) for k, v in cpu_ms.items()}
             memory = r.get('peakAllocatedMiB', r.get('peakHostRssMiB'))
-            print(f"{r['dtype']} | {batch} | {r['msPerBatch']:.1f} | {r['facesPerSecond']:.2f} | {memory:.0f} | {r['vcpusToFeed']}")
+            feed = ', '.join(str(n) for n in r['vcpusToFeed'].values())
+            print(f"{r['dtype']} | {batch} | {r['msPerBatch']:.1f} | {r['facesPerSecond']:.2f} | {memory:.0f} | {feed}")
             results.append(r)
         del model
         if on_gpu:
             torch.cuda.empty_cache()
     if results:
         best = max(results, key=lambda r: r['facesPerSecond'])
-        print(f"best: {best['dtype']} batch {best['batch']}, {best['facesPerSecond']:.1f} faces/s: "
-              f"{best['facesPerSecond'] * args.cpu_ms_per_face / 1000:.1f} cores of CPU-side work at {args.cpu_ms_per_face:g} ms per face, "
-              f"so {best['vcpusToFeed']} vCPUs per GPU to keep it busy")
+        print(f"best: {best['dtype']} batch {best['batch']}, {best['facesPerSecond']:.1f} faces/s; vCPUs per GPU to keep it busy: "
+              + ', '.join(f"{n} with {k} ({best['facesPerSecond'] * cpu_ms[k] / 1000:.1f} cores of CPU-side work at {cpu_ms[k]:g} ms per face)"
+                          for k, n in best['vcpusToFeed'].items()))
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump({'device': name, 'torch': torch.__version__, 'parameters': params, 'cpuMsPerFace': args.cpu_ms_per_face, 'results': results}, f, indent=2)
+            json.dump({'device': name, 'torch': torch.__version__, 'parameters': params, 'cpuMsPerFace': cpu_ms, 'results': results}, f, indent=2)
     if not results:
         sys.exit('device-check: no setting ran')
 
