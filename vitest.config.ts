@@ -60,6 +60,8 @@ const KNOWN_LONG_FILES_SECONDS: Readonly<Record<string, number>> = {
   'worker:integration packages/worker/test/service-hardening.test.ts': 46,
   'dev-stack:integration packages/dev-stack/test/local-supervisor.test.ts': 30,
   'dev-stack:integration packages/dev-stack/test/videos.test.ts': 25,
+  // Two CPU runs of the GFPGAN-sized stand-in in PyTorch (2026-12-06, 2 cores beside other work).
+  'pipeline:integration packages/pipeline/test/device-check.test.ts': 25,
 };
 
 /** Runs the files known to be long first (longest first), then the rest in vitest's own order. */
