@@ -7,7 +7,7 @@ import type { API_ERROR_CODES } from './errors.js';
 /** Stable codes of the API's problem+json bodies; branch on them, never on `title` or `detail`. */
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
-/** Lifecycle of a job: QUEUED → RUNNING → SUCCEEDED | FAILED; a QUEUED job can be CANCELED. */
+/** Lifecycle of a job: QUEUED → RUNNING → SUCCEEDED | FAILED; a QUEUED job, or a QUEUED or RUNNING album or video, can be CANCELED. */
 export type JobStatus = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELED';
 
 /** Stable codes of a FAILED job's `error.code`. */
@@ -229,11 +229,11 @@ export interface JobResponse {
   urls: {
     get: string;
     cancel: string;
-    /** An album's children (`GET /jobs/{id}/children`). */
+    /** An album's or a video's children (`GET /jobs/{id}/children`). */
     children?: string | undefined;
   };
   kind: JobKind;
-  /** The album a child photo job belongs to; null for any other job. */
+  /** The album (or video) a child job belongs to; null for any other job. */
   parent_id: string | null;
   /** A video's or an album's progress; null for a photo. */
   progress: JobProgress | null;

@@ -19,8 +19,8 @@ import { jobIdSchema } from './job.js';
 
 /**
  * The HTTP status of each problem+json code. A route's documented errors are typed against it, so the OpenAPI
- * document cannot put a code under a status the API never answers it with. INTERNAL is a 503 (with Retry-After) when
- * DynamoDB did not answer, a 500 for anything else.
+ * document cannot put a code under a status the API never answers it with. INTERNAL is always a 500 (a bug); storage
+ * that did not answer is SERVICE_UNAVAILABLE or JOB_STATE_UNKNOWN, 503 with Retry-After.
  */
 export const API_ERROR_STATUSES = {
   MALFORMED_JSON: [400],

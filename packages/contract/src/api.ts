@@ -212,7 +212,7 @@ export const jobResponseSchema = z.object({
   status: jobStatusSchema,
   /** `photo`, `video` or `album`; a video's children (GET /jobs/{id}/children) are `video-segment`. */
   kind: z.enum(['photo', 'video', 'album', 'video-segment']),
-  /** The album this photo belongs to; null for a job created on its own. */
+  /** The album (or video) this job belongs to; null for a job created on its own. */
   parent_id: jobIdSchema.nullable(),
   /** An album's `source` is null: its photos are its children (`urls.children`). */
   input: z.object({ source: createJobSourceSchema.nullable(), options: jobOptionsSchema }),
@@ -271,7 +271,7 @@ export const jobResponseSchema = z.object({
     })
     .nullable()
     .optional(),
-  /** `children` (albums only): its photo jobs, `GET /jobs/{id}/children`. */
+  /** `children` (albums and videos only): its photo jobs or segments, `GET /jobs/{id}/children`. */
   urls: z.object({ get: z.string(), cancel: z.string(), children: z.string().optional() }),
 });
 export type JobResponse = z.infer<typeof jobResponseSchema>;

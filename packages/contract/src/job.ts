@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { workEstimateSchema } from './work.js';
 import { LEGACY_PENDING_PARTITION, TABLE_SCHEMA } from './storage.js';
 
-/** Lifecycle of a job. QUEUED → RUNNING → SUCCEEDED | FAILED; a QUEUED job can be CANCELED. */
+/** Lifecycle of a job. QUEUED → RUNNING → SUCCEEDED | FAILED; a QUEUED job, or a QUEUED or RUNNING album or video, can be CANCELED. */
 export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED'] as const;
 export const jobStatusSchema = z.enum(JOB_STATUSES);
 export type JobStatus = z.infer<typeof jobStatusSchema>;

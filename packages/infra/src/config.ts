@@ -228,7 +228,7 @@ export const reviveContextSchema = z
     restorer: bakedModel('restorer').default(DEFAULT_RESTORER),
     /** Face detector the image bakes and loads (bakeableModelIds('detector')). @default DEFAULT_DETECTOR */
     detector: bakedModel('detector').default(DEFAULT_DETECTOR),
-    /** Background upsampler the image bakes (bakeableModelIds('upsampler')). @default none (Lanczos) */
+    /** Background upsampler the image bakes (bakeableModelIds('upsampler')). @default none (bicubic, Catmull-Rom) */
     bgUpsampler: bakedModel('upsampler').optional(),
     /** Task vCPU (Fargate sizes; in gpu mode the container's CPU reservation). @default 2 */
     workerVcpu: z.coerce

@@ -57,8 +57,8 @@ export interface EncodeOptions {
 }
 
 /**
- * Brings a decoded alpha plane to the output's size (Lanczos, as the background), so an RGBA input keeps its
- * transparency in the restored PNG.
+ * Brings a decoded alpha plane to the output's size (Lanczos-3; the background's own upscale is bicubic,
+ * BACKGROUND_UPSCALE_KERNEL), so an RGBA input keeps its transparency in the restored PNG.
  */
 export async function upscaleAlpha(
   alpha: Uint8Array,

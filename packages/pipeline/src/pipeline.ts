@@ -20,9 +20,9 @@ import { DEFAULT_DETECTOR, DEFAULT_RESTORER } from './defaults.js';
 export { DEFAULT_DETECTOR, DEFAULT_RESTORER } from './defaults.js';
 
 /**
- * Kernel of the background upscale without an upsampler model: Catmull-Rom in libvips with exact pixel centres
- * (image.ts), 2.5 to 5 times faster than Revive's TypeScript Lanczos-3 and 44.7 to 51 dB from it on the shared
- * photos (bench/upscale-kernels.bench.ts; figures in the README). @default 'cubic'
+ * Kernel of the background upscale without an upsampler model: Catmull-Rom with exact pixel centres, in the
+ * WebAssembly kernels (image.ts's resizeRaw, resample.ts), chosen over Revive's TypeScript Lanczos-3 for speed
+ * (resample.bench.ts; figures in docs/decisions/resampling-kernels.md). @default 'cubic'
  */
 export const BACKGROUND_UPSCALE_KERNEL: ResizeKernel = 'cubic';
 
