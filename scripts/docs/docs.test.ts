@@ -104,6 +104,20 @@ describe('links', () => {
     expect(broken.map((b) => `${path.relative(ROOT, b.file)}:${b.line} ${b.target}: ${b.reason}`)).toEqual([]);
   });
 
+  it('no page has two sections of the same title at the same level', () => {
+    const twice = checkedPages().flatMap((file) => {
+      let fenced = false;
+      const headings = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((line) => {
+          if (line.startsWith('```')) fenced = !fenced;
+          return !fenced && /^#{1,6} /.test(line);
+        });
+      return headings.filter((h, i) => headings.indexOf(h) !== i).map((h) => `${path.relative(ROOT, file)}: ${h}`);
+    });
+    expect(twice).toEqual([]);
+  });
+
   it('no page holds the markers a merge conflict leaves', () => {
     const marked = checkedPages().flatMap((file) =>
       readFileSync(file, 'utf8')
@@ -200,8 +214,9 @@ describe('docs/api.md', () => {
     expect(fields.filter((field, i) => fields.indexOf(field) !== i)).toEqual([]);
   });
 
-  it('lists every API error code', () => {
+  it('lists every API error code once', () => {
     const codes = tableRows(section(page, 'Errors', 'api.md')).flatMap((row) => codeSpans(row[1] ?? ''));
+    expect(codes.filter((code, i) => codes.indexOf(code) !== i), 'codes listed twice').toEqual([]);
     expect(sorted(codes)).toEqual(sorted(API_ERROR_CODES));
   });
 

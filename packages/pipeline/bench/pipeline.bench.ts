@@ -70,7 +70,7 @@ async function main(): Promise<void> {
   const restorer = await writeIdentityRestorer(work);
 
   const configs = [
-    { label: 'lanczos', bgUpsampler: undefined },
+    { label: 'bicubic', bgUpsampler: undefined },
     { label: 'onnx-x2', bgUpsampler: path.join(modelsDir, 'upscalers', 'efrlfn_x2.onnx') },
   ] as const;
 

@@ -38,7 +38,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('-r, --restorer <id|path>', 'restorer: catalogue id or .onnx file', DEFAULT_RESTORER)
     .option('--detector <id|path>', 'face detector: catalogue id or .onnx file', DEFAULT_DETECTOR)
     .addOption(new Option('--detector-kind <kind>', 'decoder for a detector file whose name does not say').choices(DETECTOR_KINDS))
-    .option('--bg-upsampler <id|path>', 'ONNX background super-resolution model (default: bicubic with exact pixel centres, libvips)')
+    .option('--bg-upsampler <id|path>', 'ONNX background super-resolution model (default: bicubic, Catmull-Rom with exact pixel centres, in the WebAssembly kernels)')
     .option('--only-center-face', 'restore only the face closest to the image centre')
     .option('--max-faces <n>', `restore at most this many faces per photo, the largest; report.json counts the rest (facesDetected), 1 to ${MAX_FACES_LIMIT}`, String(DEFAULT_MAX_FACES))
     .option('--aligned', 'inputs are already aligned face crops: restore them only')
