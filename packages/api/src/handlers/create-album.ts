@@ -5,7 +5,6 @@ import {
   API_METRICS,
   childJobId,
   createAlbumRequestSchema,
-  isTenantUploadKey,
   jobResponseFromRecord,
   READABLE_IMAGE_NAMES,
   sniffImageType,
@@ -21,7 +20,7 @@ import { tenantOf } from '../http/tenant.js';
 import { assertPublicUrl } from '../http/url-guard.js';
 import { UPLOAD_HEADER_BYTES, uploadGeometry } from '../image-header.js';
 import { idempotentJobId, jobMessageFromRecord, mapLimit, pendingEnqueueMark, requestHash, toJobSource } from '../jobs.js';
-import { checkModels, idempotencyKeyOf, maybeCreated, SECONDS_PER_DAY } from './create-job.js';
+import { assertSourceAllowed, checkModels, idempotencyKeyOf, maybeCreated, SECONDS_PER_DAY } from './create-job.js';
 
 /** DynamoDB and S3 calls an album's create makes at once. @default 16 */
 export const DEFAULT_ALBUM_CREATE_CONCURRENCY = 16;
@@ -43,12 +42,7 @@ export const createAlbum: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = a
   const tenantId = tenantOf(event, deps.config);
   const key = idempotencyKeyOf(event);
   const request = parseJsonBody(event, createAlbumRequestSchema, { maxBytes: MAX_ALBUM_BODY_BYTES });
-  request.sources.forEach((source, i) => {
-    if ('uploadKey' in source && !isTenantUploadKey(tenantId, source.uploadKey)) {
-      throw new ClientError(403, 'FORBIDDEN_UPLOAD_KEY', `sources[${i}].uploadKey is not one of your uploads; get one from POST /uploads.`);
-    }
-    if ('url' in source) assertPublicUrl(source.url, `sources[${i}].url`, deps.urlAllowList);
-  });
+  request.sources.forEach((source, i) => assertSourceAllowed(tenantId, source, `sources[${i}]`, 'POST /uploads', deps.urlAllowList));
   if (request.webhookUrl !== undefined) assertPublicUrl(request.webhookUrl, 'webhookUrl', deps.urlAllowList);
   const options = request.options ?? createAlbumRequestSchema.shape.options.unwrap().parse({});
   checkModels(options, deps.config.REVIVE_AVAILABLE_MODELS);

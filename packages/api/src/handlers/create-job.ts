@@ -12,6 +12,7 @@ import {
   planOutput,
   READABLE_IMAGE_NAMES,
   sniffImageType,
+  type AddressPolicy,
   type AvailableModels,
   type JobOptions,
   type JobRecord,
@@ -28,6 +29,23 @@ import { baseUrl, header, json, type ApiEvent, type ApiResult } from '../http/ev
 import { tenantOf } from '../http/tenant.js';
 import { assertPublicUrl } from '../http/url-guard.js';
 import { idempotentJobId, jobMessageFromRecord, pendingEnqueueMark, requestHash, toJobSource } from '../jobs.js';
+
+/**
+ * A request's source is one of the caller's own uploads or a public URL: otherwise a 403 FORBIDDEN_UPLOAD_KEY that
+ * names `field` and the route that hands out upload keys (`uploadRoute`), or assertPublicUrl's 400 FORBIDDEN_URL.
+ */
+export function assertSourceAllowed(
+  tenantId: string,
+  source: { readonly uploadKey: string } | { readonly url: string },
+  field: string,
+  uploadRoute: string,
+  policy: AddressPolicy,
+): void {
+  if ('uploadKey' in source && !isTenantUploadKey(tenantId, source.uploadKey)) {
+    throw new ClientError(403, 'FORBIDDEN_UPLOAD_KEY', `${field}.uploadKey is not one of your uploads; get one from ${uploadRoute}.`);
+  }
+  if ('url' in source) assertPublicUrl(source.url, `${field}.url`, policy);
+}
 
 /** Seconds in a day (the records' TTL is in days). */
 export const SECONDS_PER_DAY = 86_400;
@@ -139,10 +157,7 @@ export const createJob: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = asy
   const tenantId = tenantOf(event, deps.config);
   const key = idempotencyKeyOf(event);
   const request = parseJsonBody(event, createJobRequestSchema);
-  if ('uploadKey' in request.source && !isTenantUploadKey(tenantId, request.source.uploadKey)) {
-    throw new ClientError(403, 'FORBIDDEN_UPLOAD_KEY', 'source.uploadKey is not one of your uploads; get one from POST /uploads.');
-  }
-  if ('url' in request.source) assertPublicUrl(request.source.url, 'source.url', deps.urlAllowList);
+  assertSourceAllowed(tenantId, request.source, 'source', 'POST /uploads', deps.urlAllowList);
   if (request.webhookUrl !== undefined) assertPublicUrl(request.webhookUrl, 'webhookUrl', deps.urlAllowList);
 
   const now = deps.now();

@@ -1,6 +1,6 @@
 // `POST /videos`; the Lambda entry is src/lambda/create-video.ts.
 import { randomUUID } from 'node:crypto';
-import { createVideoRequestSchema, isTenantUploadKey, sniffVideoContainer, VIDEO_HEADER_BYTES, type JobRecord } from '@revive/contract';
+import { createVideoRequestSchema, sniffVideoContainer, VIDEO_HEADER_BYTES, type JobRecord } from '@revive/contract';
 import type { DepsWith, RouteLogic } from '../app.js';
 import { ClientError } from '../errors.js';
 import { parseJsonBody } from '../http/body.js';
@@ -8,7 +8,7 @@ import { baseUrl } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
 import { assertPublicUrl } from '../http/url-guard.js';
 import { idempotentJobId, pendingEnqueueMark, requestHash, toJobSource } from '../jobs.js';
-import { checkModels, idempotencyKeyOf, putThenAnswer, SECONDS_PER_DAY } from './create-job.js';
+import { assertSourceAllowed, checkModels, idempotencyKeyOf, putThenAnswer, SECONDS_PER_DAY } from './create-job.js';
 
 /**
  * `POST /videos`: as POST /jobs (validation, Idempotency-Key, conditional put, send, outbox), for a job of kind
@@ -19,10 +19,7 @@ export const createVideo: RouteLogic<DepsWith<'table' | 'queue' | 'bucket'>> = a
   const tenantId = tenantOf(event, deps.config);
   const key = idempotencyKeyOf(event);
   const request = parseJsonBody(event, createVideoRequestSchema);
-  if ('uploadKey' in request.source && !isTenantUploadKey(tenantId, request.source.uploadKey)) {
-    throw new ClientError(403, 'FORBIDDEN_UPLOAD_KEY', 'source.uploadKey is not one of your uploads; get one from POST /uploads/multipart.');
-  }
-  if ('url' in request.source) assertPublicUrl(request.source.url, 'source.url', deps.urlAllowList);
+  assertSourceAllowed(tenantId, request.source, 'source', 'POST /uploads/multipart', deps.urlAllowList);
   if (request.webhookUrl !== undefined) assertPublicUrl(request.webhookUrl, 'webhookUrl', deps.urlAllowList);
   const options = request.options ?? createVideoRequestSchema.shape.options.unwrap().parse({});
   checkModels(options, deps.config.REVIVE_AVAILABLE_MODELS);
