@@ -12,7 +12,8 @@ import { STAND_IN_SCRIPT_DIR } from '../src/testing/stand-in.js';
 
 const run = promisify(execFile);
 const SCRIPT = path.resolve(STAND_IN_SCRIPT_DIR, '..', 'device-check.sh');
-const PYTHON = '/usr/bin/python3';
+/** The Python that `pnpm stand-in` uses: REVIVE_PYTHON, else Debian's (the pyenv shim on PATH usually lacks torch). */
+const PYTHON = process.env.REVIVE_PYTHON ?? '/usr/bin/python3';
 const GFPGAN_PARAMETERS = 324.5e6 / 4;
 
 interface DeviceCheck {
