@@ -13,6 +13,7 @@ import { getJob } from './handlers/get-job.js';
 import { listChildren } from './handlers/list-children.js';
 import { listJobs } from './handlers/list-jobs.js';
 import { serveOpenApi } from './handlers/openapi.js';
+import { signMultipartUploadParts } from './handlers/sign-multipart-upload-parts.js';
 import { buildOpenApiDocument } from './openapi.js';
 import type { ApiRoute } from '@revive/contract';
 
@@ -22,6 +23,7 @@ export const ROUTE_LOGIC: Record<ApiRoute['handler'], RouteLogic> = {
   'create-multipart-upload': createMultipartUpload,
   'complete-multipart-upload': completeMultipartUpload,
   'abort-multipart-upload': abortMultipartUpload,
+  'sign-multipart-upload-parts': signMultipartUploadParts,
   'create-job': createJob,
   'create-video': createVideo,
   'create-album': createAlbum,

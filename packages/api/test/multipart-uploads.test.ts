@@ -12,6 +12,7 @@ import {
   type CompleteMultipartUploadResponse,
   type CreateMultipartUploadResponse,
   type Problem,
+  type SignMultipartUploadPartsResponse,
 } from '@revive/contract';
 import { createReviveResources, localAwsEnv, localClients, type ReviveResources } from '@revive/local-aws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -38,10 +39,12 @@ const start = (body: unknown, handlers = api, t = tenant) =>
   handlers['create-multipart-upload'](apiEvent({ method: 'POST', path: '/uploads/multipart', body, ...as(t) }));
 const complete = (body: unknown, handlers = api, t = tenant) =>
   handlers['complete-multipart-upload'](apiEvent({ method: 'POST', path: '/uploads/multipart/complete', body, ...as(t) }));
+const resign = (body: unknown, handlers = api, t = tenant) =>
+  handlers['sign-multipart-upload-parts'](apiEvent({ method: 'POST', path: '/uploads/multipart/parts', body, ...as(t) }));
 const abort = (body: unknown, t = tenant) => api['abort-multipart-upload'](apiEvent({ method: 'POST', path: '/uploads/multipart/abort', body, ...as(t) }));
 
 /** PUTs each part of `file` to its presigned URL and returns the parts for the completion, in order. */
-async function putParts(upload: CreateMultipartUploadResponse, file: Uint8Array) {
+async function putParts(upload: Pick<CreateMultipartUploadResponse, 'parts' | 'part_size_bytes'>, file: Uint8Array) {
   return await Promise.all(
     upload.parts.map(async ({ part_number, url }) => {
       const from = (part_number - 1) * upload.part_size_bytes;
@@ -161,5 +164,69 @@ describe('POST /uploads/multipart/complete and /abort', () => {
     expect((await abort(ids)).statusCode).toBe(204);
     const late = await complete({ ...ids, parts });
     expect([late.statusCode, bodyOf<Problem>(late).code]).toEqual([422, 'UPLOAD_NOT_FOUND']);
+  });
+});
+
+describe('POST /uploads/multipart/parts', () => {
+  it('presigns the asked parts again, each for its exact length, and the new URLs upload the rest of the file', async () => {
+    const file = randomBytes(2 * DEFAULT_MULTIPART_PART_BYTES + 1234);
+    const upload = bodyOf<CreateMultipartUploadResponse>(await start({ contentType: 'video/mp4', sizeBytes: file.length }));
+    expect(upload.parts.map((part) => part.part_number)).toEqual([1, 2, 3]);
+    const ids = { uploadKey: upload.upload_key, uploadId: upload.upload_id };
+    const [first] = await putParts({ ...upload, parts: upload.parts.slice(0, 1) }, file);
+
+    const res = await resign({ ...ids, sizeBytes: file.length, partNumbers: [3, 2, 3] });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers?.['cache-control']).toBe('no-store');
+    const fresh = bodyOf<SignMultipartUploadPartsResponse>(res);
+    expect(fresh.part_size_bytes).toBe(upload.part_size_bytes);
+    // Each part once, ascending, whatever order and repeats were asked for.
+    expect(fresh.parts.map((part) => part.part_number)).toEqual([2, 3]);
+    expect(Date.parse(fresh.expires_at) - Date.now()).toBeGreaterThan((deps.config.REVIVE_PRESIGN_TTL_SECONDS - 30) * 1000);
+    for (const part of fresh.parts) {
+      const url = new URL(part.url);
+      expect([url.searchParams.get('partNumber'), url.searchParams.get('uploadId')]).toEqual([String(part.part_number), upload.upload_id]);
+      expect(url.searchParams.get('X-Amz-SignedHeaders')?.split(';')).toContain('content-length');
+      expect([...url.searchParams.keys()].filter((name) => /checksum/i.test(name))).toEqual([]);
+    }
+    // Absent partNumbers: every part of the upload.
+    const all = bodyOf<SignMultipartUploadPartsResponse>(await resign({ ...ids, sizeBytes: file.length }));
+    expect(all.parts.map((part) => part.part_number)).toEqual([1, 2, 3]);
+
+    const rest = await putParts(fresh, file);
+    const done = await complete({ ...ids, parts: [first!, ...rest] });
+    expect(done.statusCode).toBe(200);
+    const stored = await clients.s3.send(new GetObjectCommand({ Bucket: resources.bucketName, Key: upload.upload_key }));
+    expect(Buffer.from(await stored.Body!.transformToByteArray()).equals(file)).toBe(true);
+
+    // Completed: the upload takes no more parts, so the route signs none.
+    const late = await resign({ ...ids, sizeBytes: file.length });
+    expect([late.statusCode, bodyOf<Problem>(late).code]).toEqual([422, 'UPLOAD_NOT_FOUND']);
+  });
+
+  it("refuses another tenant's key, a size over the limit, a part the upload does not have, and an upload that is not open", async () => {
+    const upload = bodyOf<CreateMultipartUploadResponse>(await start({ contentType: 'video/mp4', sizeBytes: 2000 }));
+    const ids = { uploadKey: upload.upload_key, uploadId: upload.upload_id };
+    const refusal = async (res: ReturnType<typeof resign>) => {
+      const answer = await res;
+      return [answer.statusCode, bodyOf<Problem>(answer).code];
+    };
+    expect(await refusal(resign({ ...ids, sizeBytes: 2000 }, api, 'tenant-other'))).toEqual([403, 'FORBIDDEN_UPLOAD_KEY']);
+    expect(await refusal(resign({ ...ids, sizeBytes: 1001 }, withEnv({ REVIVE_VIDEO_MAX_BYTES: '1000' })))).toEqual([422, 'VIDEO_TOO_LARGE']);
+    // 2,000 bytes are one part: part 2 is past the end (the schema itself refuses numbers outside 1..10,000).
+    expect(await refusal(resign({ ...ids, sizeBytes: 2000, partNumbers: [1, 2] }))).toEqual([422, 'INVALID_UPLOAD_PARTS']);
+    for (const partNumbers of [[0], [S3_MAX_PARTS + 1], []]) {
+      expect(await refusal(resign({ ...ids, sizeBytes: 2000, partNumbers })), JSON.stringify(partNumbers)).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    expect(await refusal(resign({ ...ids, sizeBytes: 2000, parts: [1] }))).toEqual([400, 'UNKNOWN_FIELD']);
+    expect(await refusal(resign({ ...ids, uploadId: 'no-such-upload', sizeBytes: 2000 }))).toEqual([422, 'UPLOAD_NOT_FOUND']);
+    // An upload id is its key's: with another key of the same tenant it is not an open upload.
+    expect(await refusal(resign({ ...ids, uploadKey: uploadKey(tenant, 'other'), sizeBytes: 2000 }))).toEqual([422, 'UPLOAD_NOT_FOUND']);
+    const unauth = await api['sign-multipart-upload-parts'](apiEvent({ method: 'POST', path: '/uploads/multipart/parts', body: { ...ids, sizeBytes: 2000 } }));
+    expect(unauth.statusCode).toBe(401);
+    // None of the refusals above touched the upload; once aborted, it is not open any more.
+    expect((await resign({ ...ids, sizeBytes: 2000 })).statusCode).toBe(200);
+    expect((await abort(ids)).statusCode).toBe(204);
+    expect(await refusal(resign({ ...ids, sizeBytes: 2000 }))).toEqual([422, 'UPLOAD_NOT_FOUND']);
   });
 });

@@ -5,6 +5,8 @@ import {
   completeMultipartUploadResponseSchema,
   createMultipartUploadRequestSchema,
   createMultipartUploadResponseSchema,
+  signMultipartUploadPartsRequestSchema,
+  signMultipartUploadPartsResponseSchema,
   createAlbumRequestSchema,
   createJobRequestSchema,
   createVideoRequestSchema,
@@ -97,6 +99,7 @@ export interface ApiRoute {
     | 'create-multipart-upload'
     | 'complete-multipart-upload'
     | 'abort-multipart-upload'
+    | 'sign-multipart-upload-parts'
     | 'create-job'
     | 'create-video'
     | 'create-album'
@@ -230,6 +233,27 @@ export const API_ROUTES: readonly ApiRoute[] = [
       ...JSON_BODY_ERRORS,
       UNAUTHENTICATED,
       { code: 'VIDEO_TOO_LARGE', status: 422, when: '`sizeBytes` is over the video size limit (REVIVE_VIDEO_MAX_BYTES, 4 GiB by default)' },
+      { code: 'SERVICE_UNAVAILABLE', status: 503, when: 'the bucket did not answer in time; retry later', headers: RETRY_AFTER },
+      BUG,
+    ],
+  },
+  {
+    method: 'POST',
+    path: '/uploads/multipart/parts',
+    handler: 'sign-multipart-upload-parts',
+    operationId: 'signMultipartUploadParts',
+    summary: "Presign an open multipart upload's parts again",
+    description:
+      "Fresh URLs for the parts named in `partNumbers` (every part when absent), valid until the new `expires_at`: ask before a part would start after the first URLs' `expires_at`, or when a part's PUT answers 403 after it. Pass the `sizeBytes` the upload was started with; each URL is signed for its part's exact length, as at creation. Parts already uploaded stay uploaded.",
+    requestBody: { name: 'SignMultipartUploadPartsRequest', schema: signMultipartUploadPartsRequestSchema, required: true },
+    responses: [{ status: 200, description: 'The parts, presigned again.', body: { name: 'SignMultipartUploadPartsResponse', schema: signMultipartUploadPartsResponseSchema } }],
+    errors: [
+      ...JSON_BODY_ERRORS,
+      UNAUTHENTICATED,
+      { code: 'FORBIDDEN_UPLOAD_KEY', status: 403, when: "uploadKey is not under the caller's tenant" },
+      { code: 'VIDEO_TOO_LARGE', status: 422, when: '`sizeBytes` is over the video size limit (REVIVE_VIDEO_MAX_BYTES)' },
+      { code: 'INVALID_UPLOAD_PARTS', status: 422, when: 'a number in `partNumbers` is past the last part of a `sizeBytes` upload' },
+      { code: 'UPLOAD_NOT_FOUND', status: 422, when: 'no such open multipart upload: a wrong uploadId, or one completed, aborted or expired' },
       { code: 'SERVICE_UNAVAILABLE', status: 503, when: 'the bucket did not answer in time; retry later', headers: RETRY_AFTER },
       BUG,
     ],

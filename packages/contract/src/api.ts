@@ -33,7 +33,7 @@ export const API_ERROR_CODES = [
   'INVALID_VIDEO', // POST /videos: the upload is not a video container the worker reads (MP4, MOV, MKV, WebM)
   'VIDEO_TOO_LARGE', // POST /videos: the upload has more bytes than the worker takes (REVIVE_VIDEO_MAX_BYTES)
   'INVALID_CURSOR', // a list cursor this API did not issue
-  'INVALID_UPLOAD_PARTS', // a multipart completion naming a part that was not uploaded, a wrong ETag, or parts out of order
+  'INVALID_UPLOAD_PARTS', // a multipart completion naming a part that was not uploaded, a wrong ETag, or parts out of order; a re-sign asking for a part the upload does not have
   'JOB_NOT_FOUND', // no such job for this tenant (another tenant's job is also "not found")
   'JOB_NOT_CANCELABLE', // only QUEUED jobs (and QUEUED or RUNNING albums and videos) can be canceled
   'ROUTE_NOT_FOUND', // no route for this method and path
@@ -154,6 +154,28 @@ export const abortMultipartUploadRequestSchema = z.strictObject({
   uploadId: keySafe(z.string().min(1).max(1024)),
 });
 export type AbortMultipartUploadRequest = z.infer<typeof abortMultipartUploadRequestSchema>;
+
+/**
+ * `POST /uploads/multipart/parts`: fresh presigned URLs for an open upload's parts, when the first ones expire before
+ * a slow connection gets to them. `sizeBytes` is the size the upload was started with: each part is signed for its
+ * exact length from it.
+ */
+export const signMultipartUploadPartsRequestSchema = z.strictObject({
+  uploadKey: keySafe(z.string().min(1).max(1024)),
+  uploadId: keySafe(z.string().min(1).max(1024)),
+  sizeBytes: z.number().int().min(1).max(S3_MAX_OBJECT_BYTES),
+  /** The parts to sign, each once; absent: every part of the upload. */
+  partNumbers: z.array(z.number().int().min(1).max(S3_MAX_PARTS)).min(1).max(S3_MAX_PARTS).optional(),
+});
+export type SignMultipartUploadPartsRequest = z.infer<typeof signMultipartUploadPartsRequestSchema>;
+
+/** The parts asked for, presigned again (ascending), with the part size they were cut at and the URLs' expiry. */
+export const signMultipartUploadPartsResponseSchema = z.object({
+  part_size_bytes: z.number().int(),
+  parts: z.array(multipartUploadPartSchema),
+  expires_at: z.iso.datetime(),
+});
+export type SignMultipartUploadPartsResponse = z.infer<typeof signMultipartUploadPartsResponseSchema>;
 
 /** Where the photo is: a key from `POST /uploads`, or an http(s) URL the worker fetches. */
 export const createJobSourceSchema = z.union([

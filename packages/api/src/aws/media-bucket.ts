@@ -6,6 +6,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListPartsCommand,
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -193,6 +194,21 @@ export class MediaBucket {
     const digests = [...parts].sort((a, b) => a.partNumber - b.partNumber).map((part) => Buffer.from(part.etag.replaceAll('"', ''), 'hex'));
     const expected = `"${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${parts.length}"`;
     return head.ETag === expected ? (head.ContentLength ?? 0) : undefined;
+  }
+
+  /**
+   * Whether `uploadId` is an open multipart upload of `key`: a ListParts of at most one part (s3:ListMultipartUploadParts),
+   * the cheapest call S3 answers NoSuchUpload to for an upload that is wrong, another key's, completed, aborted or
+   * expired.
+   */
+  async isMultipartUploadOpen(key: string, uploadId: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      await this.dataClient.send(new ListPartsCommand({ Bucket: this.bucketName, Key: key, UploadId: uploadId, MaxParts: 1 }), callOptions(signal));
+      return true;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NoSuchUpload') return false;
+      throw unavailable('look up the upload', error);
+    }
   }
 
   /** Aborts a multipart upload; one that is already gone (completed, aborted, expired) counts as aborted. */

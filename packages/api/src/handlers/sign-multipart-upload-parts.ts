@@ -1,0 +1,61 @@
+// `POST /uploads/multipart/parts`; the Lambda entry is src/lambda/sign-multipart-upload-parts.ts.
+import {
+  isTenantUploadKey,
+  multipartPartBytes,
+  multipartPartCount,
+  multipartPartRange,
+  signMultipartUploadPartsRequestSchema,
+  type SignMultipartUploadPartsResponse,
+} from '@revive/contract';
+import type { DepsWith, RouteLogic } from '../app.js';
+import { ClientError } from '../errors.js';
+import { parseJsonBody } from '../http/body.js';
+import { json } from '../http/event.js';
+import { tenantOf } from '../http/tenant.js';
+
+/**
+ * `POST /uploads/multipart/parts`: presigns the parts of the tenant's own open upload again, each for its exact length
+ * from `sizeBytes`, as POST /uploads/multipart did. URLs signed up front expire (and with a Lambda role's temporary
+ * credentials they die with those credentials whatever their TTL), so a slow connection asks for the parts it has
+ * not sent yet as it gets to them. The upload does not remember its declared size: a client that declares another
+ * size than at creation gains nothing, since the part size follows from the size, and completion measures the object
+ * and deletes one over REVIVE_VIDEO_MAX_BYTES (422 VIDEO_TOO_LARGE) whatever its parts said.
+ */
+export const signMultipartUploadParts: RouteLogic<DepsWith<'bucket'>> = async (event, deps) => {
+  const tenantId = tenantOf(event, deps.config);
+  const request = parseJsonBody(event, signMultipartUploadPartsRequestSchema);
+  if (!isTenantUploadKey(tenantId, request.uploadKey)) {
+    throw new ClientError(403, 'FORBIDDEN_UPLOAD_KEY', "uploadKey is not one of the caller's uploads.");
+  }
+  const maxBytes = deps.config.REVIVE_VIDEO_MAX_BYTES;
+  if (request.sizeBytes > maxBytes) {
+    throw new ClientError(422, 'VIDEO_TOO_LARGE', `The video is ${request.sizeBytes} bytes; the limit is ${maxBytes} bytes.`);
+  }
+  const partBytes = multipartPartBytes(request.sizeBytes);
+  const count = multipartPartCount(request.sizeBytes, partBytes);
+  const asked = request.partNumbers === undefined ? Array.from({ length: count }, (_, index) => index + 1) : [...new Set(request.partNumbers)].sort((a, b) => a - b);
+  const beyond = asked.filter((partNumber) => partNumber > count);
+  if (beyond.length > 0) {
+    // A number the schema accepts (1..10,000) but that this upload does not have: a 422 about the upload's parts, like
+    // completion's refusals, rather than a 400 VALIDATION_FAILED of the body's shape.
+    throw new ClientError(
+      422,
+      'INVALID_UPLOAD_PARTS',
+      `A ${request.sizeBytes}-byte upload has ${count} part${count === 1 ? '' : 's'}; there is no part ${beyond.join(', ')}.`,
+    );
+  }
+  // Signing needs no call to S3; this one check keeps the route from presigning for an upload that cannot take parts.
+  if (!(await deps.bucket.isMultipartUploadOpen(request.uploadKey, request.uploadId, deps.signal))) {
+    throw new ClientError(422, 'UPLOAD_NOT_FOUND', 'No such multipart upload: the uploadId is wrong, or the upload was completed, aborted or expired.');
+  }
+  const ttl = deps.config.REVIVE_PRESIGN_TTL_SECONDS;
+  const parts = await Promise.all(
+    asked.map(async (partNumber) => {
+      const { start, end } = multipartPartRange(request.sizeBytes, partBytes, partNumber);
+      const url = await deps.bucket.presignUploadPart({ key: request.uploadKey, uploadId: request.uploadId, partNumber, contentLength: end - start, expiresSeconds: ttl });
+      return { part_number: partNumber, url };
+    }),
+  );
+  const body: SignMultipartUploadPartsResponse = { part_size_bytes: partBytes, parts, expires_at: new Date(deps.now() + ttl * 1000).toISOString() };
+  return json(200, body, { 'cache-control': 'no-store' });
+};
