@@ -9,6 +9,7 @@ import type {
   JobOptionsInput,
   JobResponse,
   JobStatus,
+  SignMultipartUploadPartsResponse,
   VideoContentType,
 } from './types.js';
 import { errorFromResponse, ReviveError } from './errors.js';
@@ -26,6 +27,13 @@ export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 export const DEFAULT_PART_ATTEMPTS = 4;
 /** Pause before a part's second try; doubled on each further try. @default 500 */
 export const DEFAULT_PART_RETRY_DELAY_MS = 500;
+/**
+ * A video part about to start with less than this left before its URL's `expires_at` (by this machine's clock) has its
+ * URL signed again first (POST /uploads/multipart/parts): a part must start before its URL expires, and the margin
+ * covers the request's way to the storage and a clock a little ahead. Capped at half the URLs' lifetime, so short-lived
+ * URLs are still used. @default 30_000
+ */
+export const DEFAULT_RESIGN_MARGIN_MS = 30_000;
 /** An album's photos uploaded at once. @default 4 */
 export const DEFAULT_ALBUM_UPLOAD_CONCURRENCY = 4;
 /** `restoreVideo` and `restoreAlbum` wait this long for the job to end (a video takes minutes). @default 3_600_000 (1 hour) */
@@ -135,6 +143,8 @@ export interface MultipartUploadOptions extends RequestOptions {
   readonly partAttempts?: number;
   /** @default DEFAULT_PART_RETRY_DELAY_MS */
   readonly partRetryDelayMs?: number;
+  /** @default DEFAULT_RESIGN_MARGIN_MS */
+  readonly resignMarginMs?: number;
   /** Called as parts finish (a part counts once it is stored). */
   readonly onUploadProgress?: (progress: UploadProgress) => void;
 }
@@ -240,6 +250,44 @@ async function mapConcurrent<T, R>(items: readonly T[], concurrency: number, fn:
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, lane));
   if (failure !== undefined) throw failure.error;
   return results;
+}
+
+/** A presigned part URL and when it expires, by the API's clock. */
+interface PartUrl {
+  readonly url: string;
+  readonly expiresAtMs: number;
+}
+
+/** The current presigned URL of each part of a multipart upload, replaced as parts are signed again. */
+class PartUrls {
+  private readonly byPart = new Map<number, PartUrl>();
+  private marginMs = 0;
+
+  constructor(
+    signed: { readonly parts: readonly { part_number: number; url: string }[]; readonly expires_at: string },
+    nowMs: number,
+    private readonly preferredMarginMs: number,
+  ) {
+    this.replace(signed, nowMs);
+  }
+
+  /** Takes an answer's URLs; the margin is at most half their lifetime, so URLs that live seconds are still used. */
+  replace(signed: { readonly parts: readonly { part_number: number; url: string }[]; readonly expires_at: string }, nowMs: number): void {
+    const expiresAtMs = Date.parse(signed.expires_at);
+    for (const part of signed.parts) this.byPart.set(part.part_number, { url: part.url, expiresAtMs });
+    this.marginMs = Math.max(0, Math.min(this.preferredMarginMs, (expiresAtMs - nowMs) / 2));
+  }
+
+  get(partNumber: number): PartUrl {
+    const url = this.byPart.get(partNumber);
+    if (url === undefined) throw new Error(`No URL for part ${partNumber}`);
+    return url;
+  }
+
+  /** Whether a part starting now would start too close to (or after) its URL's expiry. */
+  stale(partNumber: number, nowMs: number): boolean {
+    return nowMs >= this.get(partNumber).expiresAtMs - this.marginMs;
+  }
 }
 
 /**
@@ -370,8 +418,11 @@ export class Revive {
 
   /**
    * A video's multipart upload: POST /uploads/multipart, each part PUT to its presigned URL (`concurrency` at once,
-   * each retried up to `partAttempts` tries), then POST /uploads/multipart/complete. A part that fails every try, or
-   * an abort, aborts the upload (its parts are dropped) and throws.
+   * each retried up to `partAttempts` tries), then POST /uploads/multipart/complete. A part must start before its URL
+   * expires, and an hour-long upload outlives the URLs: a part about to start within `resignMarginMs` of `expires_at`,
+   * or one whose PUT the storage refuses with 403 once its URL expired, has the parts not yet stored signed again
+   * (POST /uploads/multipart/parts) and goes on; the parts already stored stay. A part that fails every try, or an
+   * abort, aborts the upload (its parts are dropped) and throws.
    */
   private async createMultipartUpload(file: Blob, options: MultipartUploadOptions = {}): Promise<Upload> {
     const { signal } = options;
@@ -384,12 +435,42 @@ export class Revive {
       ...(signal && { signal }),
     });
     const ids = { uploadKey: upload.upload_key, uploadId: upload.upload_id };
+    const urls = new PartUrls(upload, Date.now(), options.resignMarginMs ?? DEFAULT_RESIGN_MARGIN_MS);
+    const stored = new Set<number>();
+    let resigning: Promise<void> | undefined;
+    // One request at a time for every part that needs it: parts that find the URLs stale together share its answer.
+    const resign = () =>
+      (resigning ??= (async () => {
+        const remaining = upload.parts.map((part) => part.part_number).filter((partNumber) => !stored.has(partNumber));
+        const fresh = await this.request<SignMultipartUploadPartsResponse>('POST', '/uploads/multipart/parts', {
+          body: { ...ids, sizeBytes: file.size, ...(remaining.length < upload.parts.length && { partNumbers: remaining }) },
+          // Signing changes nothing: safe to send again.
+          retryNonIdempotent: true,
+          ...(signal && { signal }),
+        });
+        urls.replace(fresh, Date.now());
+      })().finally(() => {
+        resigning = undefined;
+      }));
     let loadedBytes = 0;
     try {
       const parts = await mapConcurrent(upload.parts, options.concurrency ?? DEFAULT_UPLOAD_CONCURRENCY, async (part) => {
         const start = (part.part_number - 1) * upload.part_size_bytes;
         const body = file.slice(start, Math.min(file.size, start + upload.part_size_bytes));
-        const etag = await this.putPart(part.url, body, part.part_number, options);
+        if (urls.stale(part.part_number, Date.now())) await resign();
+        const used = urls.get(part.part_number);
+        let etag: string;
+        try {
+          etag = await this.putPart(used.url, body, part.part_number, options);
+        } catch (error) {
+          // An expired URL is a 403 ("Request has expired"); by this clock, or by the storage's when this one is behind.
+          const expired = error instanceof ReviveError && error.status === 403 && (Date.now() >= used.expiresAtMs || /expired/i.test(error.detail));
+          if (!expired) throw error;
+          // Another part may have signed this one again meanwhile.
+          if (urls.get(part.part_number) === used) await resign();
+          etag = await this.putPart(urls.get(part.part_number).url, body, part.part_number, options);
+        }
+        stored.add(part.part_number);
         loadedBytes += body.size;
         options.onUploadProgress?.({ loadedBytes, totalBytes: file.size });
         return { partNumber: part.part_number, etag };

@@ -25,6 +25,8 @@ describe("the client's API types", () => {
     expectTypeOf<Client.VideoContentType>().toEqualTypeOf<Contract.VideoContentType>();
     expectTypeOf<Client.CreateMultipartUploadRequest>().toEqualTypeOf<Contract.CreateMultipartUploadRequest>();
     expectTypeOf<Client.CreateMultipartUploadResponse>().toEqualTypeOf<Contract.CreateMultipartUploadResponse>();
+    expectTypeOf<Client.SignMultipartUploadPartsRequest>().toEqualTypeOf<Contract.SignMultipartUploadPartsRequest>();
+    expectTypeOf<Client.SignMultipartUploadPartsResponse>().toEqualTypeOf<Contract.SignMultipartUploadPartsResponse>();
     expectTypeOf<Client.CompleteMultipartUploadRequest>().toEqualTypeOf<Contract.CompleteMultipartUploadRequest>();
     expectTypeOf<Client.CompleteMultipartUploadResponse>().toEqualTypeOf<Contract.CompleteMultipartUploadResponse>();
     expectTypeOf<WebhookEvent>().toEqualTypeOf<Contract.WebhookEvent>();

@@ -92,6 +92,24 @@ export interface CreateMultipartUploadResponse {
   expires_at: string;
 }
 
+/** `POST /uploads/multipart/parts`: the parts of an open upload, presigned again. */
+export interface SignMultipartUploadPartsRequest {
+  uploadKey: string;
+  uploadId: string;
+  /** The size the upload was started with. */
+  sizeBytes: number;
+  /** The parts to sign; absent: every part. */
+  partNumbers?: number[] | undefined;
+}
+
+/** `POST /uploads/multipart/parts`'s answer: fresh URLs for the asked parts, ascending. */
+export interface SignMultipartUploadPartsResponse {
+  part_size_bytes: number;
+  parts: { part_number: number; url: string }[];
+  /** ISO-8601: the new URLs' expiry. */
+  expires_at: string;
+}
+
 /** `POST /uploads/multipart/complete`. */
 export interface CompleteMultipartUploadRequest {
   uploadKey: string;

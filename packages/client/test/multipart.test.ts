@@ -18,6 +18,17 @@ let server: LocalServer;
 let bucket: string;
 let stackEnv: Record<string, string>;
 
+/** When a presigned URL stops working: its signing time plus its lifetime, as S3 (and the /s3 proxy) reckon it. */
+const expiryOf = (url: string) => {
+  const params = new URL(url).searchParams;
+  const signedAt = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(params.get('X-Amz-Date') ?? '');
+  if (signedAt === null) throw new Error(`Not a presigned URL: ${url}`);
+  const [, y, mo, d, h, mi, sec] = signedAt.map(Number) as [number, number, number, number, number, number, number];
+  return Date.UTC(y, mo - 1, d, h, mi, sec) + Number(params.get('X-Amz-Expires')) * 1000;
+};
+/** Resolves once `url` has expired (and a second more, past the storage's whole-second clock). */
+const expired = async (url: string) => await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiryOf(url) + 1000 - Date.now())));
+
 /** Which part a presigned part URL is for; undefined for any other request. */
 const partOf = (url: string) => (new URL(url).searchParams.has('uploadId') ? Number(new URL(url).searchParams.get('partNumber')) : undefined);
 const urlOf = (input: Parameters<typeof fetch>[0]) => (typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
@@ -122,5 +133,63 @@ describe('uploads.createMultipart', () => {
     } finally {
       await small.close();
     }
+  });
+
+  it('signs the parts not yet stored again when their URLs expired, before a part starts or after its PUT is refused, and completes the upload', async () => {
+    // URLs that live seconds, so that they expire for real while the test holds parts back.
+    const shortLived = await startLocalServer({ env: { ...process.env, ...stackEnv, REVIVE_PRESIGN_TTL_SECONDS: '5' }, port: 0 });
+    try {
+      const file = new Blob([randomBytes(2 * 8 * MiB + MiB)], { type: 'video/mp4' });
+      const puts: { part: number; url: string; status: number; text: string }[] = [];
+      const resigns: { partNumbers?: number[] }[] = [];
+      const holding: typeof fetch = async (input, init) => {
+        const url = urlOf(input);
+        if (url.endsWith('/uploads/multipart/parts')) resigns.push(JSON.parse(String(init?.body)) as { partNumbers?: number[] });
+        const part = partOf(url);
+        if (part === undefined) return await fetch(input, init);
+        // Part 3's first PUT leaves only once its URL expired: the storage refuses it.
+        if (part === 3 && !puts.some((put) => put.part === 3)) await expired(url);
+        const res = await fetch(input, init);
+        puts.push({ part, url, status: res.status, text: await res.clone().text() });
+        // Part 1's answer comes back only once the first URLs expired: part 2 is about to start with a stale URL.
+        if (part === 1) await expired(url);
+        return res;
+      };
+      const revive = new Revive({ baseUrl: shortLived.url, tenant: TENANT, fetch: holding });
+      const upload = await revive.uploads.createMultipart(file, { concurrency: 1, resignMarginMs: 0 });
+
+      expect(puts.map(({ part, status }) => [part, status])).toEqual([[1, 200], [2, 200], [3, 403], [3, 200]]);
+      const [first, second, refused, retried] = puts;
+      expect(refused!.text).toContain('Request has expired');
+      // Before part 2 started, the parts not stored yet were signed again; after part 3 was refused, part 3 alone.
+      expect(resigns).toEqual([
+        { uploadKey: upload.uploadKey, uploadId: expect.any(String), sizeBytes: file.size, partNumbers: [2, 3] },
+        { uploadKey: upload.uploadKey, uploadId: expect.any(String), sizeBytes: file.size, partNumbers: [3] },
+      ]);
+      expect(expiryOf(second!.url)).toBeGreaterThan(expiryOf(first!.url));
+      expect(expiryOf(retried!.url)).toBeGreaterThan(expiryOf(refused!.url));
+      const stored = await clients.s3.send(new GetObjectCommand({ Bucket: bucket, Key: upload.uploadKey }));
+      expect(Buffer.from(await stored.Body!.transformToByteArray()).equals(Buffer.from(await file.arrayBuffer()))).toBe(true);
+    } finally {
+      await shortLived.close();
+    }
+  });
+
+  it("serves POST /uploads/multipart/parts: its URLs go through the /s3 proxy, each for its part's exact length only", async () => {
+    const headers = { 'content-type': 'application/json', 'x-revive-tenant': TENANT };
+    const bytes = randomBytes(6 * MiB + 10);
+    const created = await fetch(`${server.url}/uploads/multipart`, { method: 'POST', headers, body: JSON.stringify({ contentType: 'video/mp4', sizeBytes: bytes.length }) });
+    const upload = (await created.json()) as { upload_key: string; upload_id: string; part_size_bytes: number };
+    const ids = { uploadKey: upload.upload_key, uploadId: upload.upload_id };
+    const res = await fetch(`${server.url}/uploads/multipart/parts`, { method: 'POST', headers, body: JSON.stringify({ ...ids, sizeBytes: bytes.length, partNumbers: [1] }) });
+    expect(res.status).toBe(200);
+    const [part] = ((await res.json()) as { parts: { part_number: number; url: string }[] }).parts;
+    expect(new URL(part!.url).pathname.startsWith('/s3/')).toBe(true);
+    // The file is one part: its URL takes all of it and nothing shorter.
+    const shorter = await fetch(part!.url, { method: 'PUT', body: bytes.subarray(0, bytes.length - 1) });
+    expect([shorter.status, await shorter.text()]).toEqual([403, expect.stringContaining('SignatureDoesNotMatch')]);
+    const exact = await fetch(part!.url, { method: 'PUT', body: bytes });
+    expect(exact.status).toBe(200);
+    await fetch(`${server.url}/uploads/multipart/abort`, { method: 'POST', headers, body: JSON.stringify(ids) });
   });
 });

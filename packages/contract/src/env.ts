@@ -285,8 +285,11 @@ export const apiEnvSchema = z.object({
    * upscale²) is larger, with 422 IMAGE_TOO_LARGE. Set both to the same value. @default 256_000_000
    */
   REVIVE_MAX_OUTPUT_PIXELS: intFrom(1, 2 ** 40).default(DEFAULT_MAX_OUTPUT_PIXELS),
-  /** Lifetime of presigned upload and result URLs. @default 900 */
-  REVIVE_PRESIGN_TTL_SECONDS: intFrom(60, 604_800).default(900),
+  /**
+   * Lifetime of presigned upload and result URLs, 1 s (S3's least; seconds only make sense in tests that let URLs
+   * expire) to 7 days (SigV4's most). @default 900
+   */
+  REVIVE_PRESIGN_TTL_SECONDS: intFrom(1, 604_800).default(900),
   /** @default 7 */
   REVIVE_JOB_TTL_DAYS: intFrom(1, 3_650).default(DEFAULT_JOB_TTL_DAYS),
   /** Path-style S3 addressing, for emulators without virtual-hosted buckets. @default false */

@@ -176,6 +176,8 @@ const SAME_MEANING: Readonly<Record<string, { readonly packages: readonly string
       'JobStatus',
       'OutputExt',
       'Problem',
+      'SignMultipartUploadPartsRequest',
+      'SignMultipartUploadPartsResponse',
     ].map((name) => [
       name,
       {

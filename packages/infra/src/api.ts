@@ -20,6 +20,7 @@ export const API_HANDLERS = [
   'create-multipart-upload',
   'complete-multipart-upload',
   'abort-multipart-upload',
+  'sign-multipart-upload-parts',
   'create-job',
   'create-video',
   'create-album',
@@ -86,8 +87,10 @@ export const API_SCHEDULES: readonly Schedule[] = [
 export const ROUTE_THROTTLE_SHARES: Readonly<Record<string, number>> = {
   'POST /jobs': 1,
   'POST /uploads': 1,
-  // A video upload takes these once each (its parts go to S3, not the API).
+  // A video upload takes these once each (its parts go to S3, not the API); a slow one re-signs its parts about once
+  // per REVIVE_PRESIGN_TTL_SECONDS (four times an hour at the default 15 minutes).
   'POST /uploads/multipart': 0.2,
+  'POST /uploads/multipart/parts': 0.2,
   'POST /uploads/multipart/complete': 0.2,
   'POST /uploads/multipart/abort': 0.2,
   'POST /videos': 0.2,

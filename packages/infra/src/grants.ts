@@ -47,9 +47,11 @@ export function grantLeastPrivilege({ storage, queue, api, worker, deadLetters, 
 
   // A video's multipart upload: CreateMultipartUpload, the presigned UploadParts and CompleteMultipartUpload are all
   // authorized as s3:PutObject; complete reads the object's size (HeadObject is s3:GetObject) and deletes one over
-  // the limit; abort is its own action.
+  // the limit; abort is its own action. Re-signing parts checks that the upload is open with ListParts
+  // (s3:ListMultipartUploadParts) and signs UploadParts, which need the s3:PutObject they will use.
   fns['create-multipart-upload'].addToRolePolicy(allow('StartVideoUpload', ['s3:PutObject'], [uploads]));
   fns['complete-multipart-upload'].addToRolePolicy(allow('CompleteVideoUpload', ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'], [uploads]));
+  fns['sign-multipart-upload-parts'].addToRolePolicy(allow('ResignVideoUpload', ['s3:ListMultipartUploadParts', 's3:PutObject'], [uploads]));
   fns['abort-multipart-upload'].addToRolePolicy(allow('AbortVideoUpload', ['s3:AbortMultipartUpload'], [uploads]));
 
   fns['create-job'].addToRolePolicy(allow('JobRecord', ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.tableArn]));

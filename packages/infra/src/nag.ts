@@ -51,6 +51,7 @@ export function acknowledgeNagFindings(stack: ReviveStack): void {
   ack(roleOf(fns['create-upload']), objects(BUCKET_PREFIXES.uploads), prefixReason('Presigned uploads to uploads/'));
   ack(roleOf(fns['create-multipart-upload']), objects(BUCKET_PREFIXES.uploads), prefixReason('A video\'s multipart upload, and its presigned parts, to uploads/'));
   ack(roleOf(fns['complete-multipart-upload']), objects(BUCKET_PREFIXES.uploads), prefixReason('Completing the tenant\'s video upload in uploads/'));
+  ack(roleOf(fns['sign-multipart-upload-parts']), objects(BUCKET_PREFIXES.uploads), prefixReason('Listing and presigning again the parts of the tenant\'s video upload in uploads/'));
   ack(roleOf(fns['abort-multipart-upload']), objects(BUCKET_PREFIXES.uploads), prefixReason('Aborting the tenant\'s video upload in uploads/'));
   ack(roleOf(fns['create-job']), objects(BUCKET_PREFIXES.uploads), prefixReason('HeadObject of the tenant\'s upload'));
   ack(roleOf(fns['create-video']), objects(BUCKET_PREFIXES.uploads), prefixReason('The first bytes and size of the tenant\'s video upload'));

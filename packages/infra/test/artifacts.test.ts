@@ -230,6 +230,7 @@ describe('the synthesized artifacts', () => {
       'create-multipart-upload': ['s3'],
       'complete-multipart-upload': ['s3'],
       'abort-multipart-upload': ['s3'],
+      'sign-multipart-upload-parts': ['s3'],
       'create-job': ['dynamodb', 'sqs', 's3'],
       'create-video': ['dynamodb', 'sqs', 's3'],
       'create-album': ['dynamodb', 'sqs', 's3'],

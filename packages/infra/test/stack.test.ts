@@ -461,6 +461,8 @@ describe('least privilege', () => {
       'create-multipart-upload': ['s3:PutObject'],
       'complete-multipart-upload': ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
       'abort-multipart-upload': ['s3:AbortMultipartUpload'],
+      // ListParts (is the upload open?) and the presigned UploadParts.
+      'sign-multipart-upload-parts': ['s3:ListMultipartUploadParts', 's3:PutObject'],
       // HeadObject of the upload (s3:GetObject); ListBucket so that a missing upload is a 404, not a 403.
       'create-job': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject', 's3:ListBucket'],
       'create-video': ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'sqs:SendMessage', 's3:GetObject', 's3:ListBucket'],
@@ -484,7 +486,7 @@ describe('least privilege', () => {
     expect(statementsOfRole(t, roleOf('create-upload')).find((s) => s.Action === 's3:PutObject')!.Resource).toEqual(
       objects(BUCKET_PREFIXES.uploads),
     );
-    for (const name of ['create-multipart-upload', 'complete-multipart-upload', 'abort-multipart-upload'] as const) {
+    for (const name of ['create-multipart-upload', 'sign-multipart-upload-parts', 'complete-multipart-upload', 'abort-multipart-upload'] as const) {
       for (const statement of statementsOfRole(t, roleOf(name)).filter((st) => JSON.stringify(st.Action).includes('"s3:'))) {
         expect(statement.Resource, name).toEqual(objects(BUCKET_PREFIXES.uploads));
       }
