@@ -280,7 +280,8 @@ class PartUrls {
 
   get(partNumber: number): PartUrl {
     const url = this.byPart.get(partNumber);
-    if (url === undefined) throw new Error(`No URL for part ${partNumber}`);
+    // Only an API that answered fewer parts than asked for gets here.
+    if (url === undefined) throw new ReviveError({ status: 0, code: 'HTTP_ERROR', detail: `The API sent no URL for part ${partNumber}.` });
     return url;
   }
 
