@@ -9,7 +9,7 @@
 // (`RemoteRestorer`).
 import { MessageChannel, type MessagePort, type Transferable, type Worker } from 'node:worker_threads';
 import { PermanentError, RetryableError } from './errors.js';
-import { FaceRestorer, cropToTensor, restoreBlend, tensorToCrop, type FaceRestoreOptions, type RestoreStage } from './restore.js';
+import { FaceRestorer, POOLED_RESTORER_INPUTS, cropToTensor, restoreBlend, tensorToCrop, type ConversionTimer, type FaceRestoreOptions, type RestoreStage } from './restore.js';
 import { RestoreBatcher } from './restore-batch.js';
 import { resolveModel } from './models.js';
 import type { SessionOptions } from './inference.js';
@@ -52,15 +52,25 @@ interface FaceRequest {
   readonly fidelity: number;
   readonly sentAtMs: number;
 }
-type FaceReply = { readonly id: number; readonly tensor: Float32Array } | { readonly id: number; readonly error: SerializedError };
+/**
+ * The face's output, and its input tensor handed back (moved, not copied) for the pipeline thread's next face; the
+ * input is missing when the restorer thread could not take it over (it was copied to reach it).
+ */
+type FaceReply =
+  | { readonly id: number; readonly tensor: Float32Array; readonly input?: Float32Array }
+  | { readonly id: number; readonly error: SerializedError };
 
 function transferable(view: Float32Array): Transferable[] {
   return view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? [view.buffer] : [];
 }
 
-/** postMessage moving the tensor's buffer when it can, copying when Node refuses (a native allocation). */
-function postTensor(port: MessagePort, message: FaceRequest | FaceReply, tensor: Float32Array | undefined): void {
-  const transfer = tensor ? transferable(tensor) : [];
+/**
+ * postMessage moving the tensors' buffers when it can, copying when Node refuses (a native allocation): a face's
+ * tensor crosses between threads by transfer both ways, so its only copies are the batch's (into the batch's input,
+ * out of its output) on the restorer's thread.
+ */
+function postTensor(port: MessagePort, message: FaceRequest | FaceReply, ...tensors: Float32Array[]): void {
+  const transfer = [...new Set(tensors.flatMap(transferable))];
   try {
     port.postMessage(message, transfer);
   } catch (error) {
@@ -113,8 +123,11 @@ export function runRestorerThread(parent: MessagePort, config: RestorerThreadCon
       port.on('close', () => ports.delete(port));
       port.on('message', (request: FaceRequest) => {
         batcher.restore(request).then(
-          (tensor) => postTensor(port, { id: request.id, tensor }, tensor),
-          (error: unknown) => postTensor(port, { id: request.id, error: serializeError(error) }, undefined),
+          (tensor) =>
+            tensor.buffer === request.tensor.buffer
+              ? postTensor(port, { id: request.id, tensor }, tensor)
+              : postTensor(port, { id: request.id, tensor, input: request.tensor }, tensor, request.tensor),
+          (error: unknown) => postTensor(port, { id: request.id, error: serializeError(error) }),
         );
       });
     });
@@ -189,6 +202,8 @@ export class RemoteRestorer implements RestoreStage {
   readonly facesInFlight: number;
   readonly #port: MessagePort;
   readonly #pending = new Map<number, { resolve: (tensor: Float32Array) => void; reject: (error: unknown) => void }>();
+  /** Input tensors handed back by the restorer thread, for the next faces (`POOLED_RESTORER_INPUTS` at most). */
+  readonly #freeInputs: Float32Array[] = [];
   #nextId = 0;
   #closed = false;
 
@@ -202,7 +217,10 @@ export class RemoteRestorer implements RestoreStage {
       if (!pending) return;
       this.#pending.delete(reply.id);
       if ('error' in reply) pending.reject(deserializeError(reply.error));
-      else pending.resolve(reply.tensor);
+      else {
+        if (reply.input !== undefined && this.#freeInputs.length < POOLED_RESTORER_INPUTS) this.#freeInputs.push(reply.input);
+        pending.resolve(reply.tensor);
+      }
     });
     port.on('close', () => {
       this.#closed = true;
@@ -214,19 +232,19 @@ export class RemoteRestorer implements RestoreStage {
     port.unref();
   }
 
-  async restore(crop: RgbImage, options?: FaceRestoreOptions): Promise<RgbImage> {
+  async restore(crop: RgbImage, options?: FaceRestoreOptions, timeConversion: ConversionTimer = (convert) => convert()): Promise<RgbImage> {
     const size = this.inputSize;
     if (crop.width !== size || crop.height !== size) {
       throw new PermanentError('INTERNAL', `the restorer takes ${size}×${size} crops, got ${crop.width}×${crop.height}`);
     }
     if (this.#closed) throw new RetryableError('INTERNAL', 'the restorer thread has stopped');
     const id = this.#nextId++;
-    const tensor = cropToTensor(crop);
+    const tensor = timeConversion(() => cropToTensor(crop, this.#freeInputs.pop()));
     const restored = await new Promise<Float32Array>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       postTensor(this.#port, { id, tensor, fidelity: options?.fidelity ?? DEFAULT_FIDELITY, sentAtMs: performance.timeOrigin + performance.now() }, tensor);
     });
-    return tensorToCrop(restored, crop, restoreBlend(options));
+    return timeConversion(() => tensorToCrop(restored, crop, restoreBlend(options)));
   }
 
   /** The session belongs to the restorer thread: a pipeline thread only lets go of its port. */
