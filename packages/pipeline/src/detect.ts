@@ -73,9 +73,9 @@ export function detectorKindOf(model: ModelMetadata): DetectorKind | undefined {
 /**
  * Pixels → planar NCHW float32 of `inputWidth`×`inputHeight` with the family's channel order and normalisation; the
  * photo sits top-left and the rest is black (0 before normalisation), written without an intermediate canvas. One
- * pass over the photo's rows, each byte through its plane's 256-entry table (the same float32 as the arithmetic),
- * into `into` when given (a buffer of at least 3·inputWidth·inputHeight values, whatever it held; the tensor is its
- * start): with the buffer reused, 1.8 against 4.3 CPU ms for an 800×600 photo (docs/decisions/cpu-side-cost.md).
+ * pass over the photo's rows writing the three planes, into `into` when given (a buffer of at least
+ * 3·inputWidth·inputHeight values, whatever it held; the tensor is its start): with the buffer reused, 0.9 against
+ * 1.8 CPU ms for a 512² input (docs/decisions/cpu-side-cost.md).
  */
 export function toInputTensor(image: RgbImage, inputWidth: number, inputHeight: number, norm: PixelNormalisation, into?: Float32Array): Float32Array {
   const plane = inputWidth * inputHeight;
@@ -85,22 +85,21 @@ export function toInputTensor(image: RgbImage, inputWidth: number, inputHeight: 
   const out = into === undefined ? new Float32Array(plane * 3) : into.subarray(0, plane * 3);
   const src = image.data;
   // Plane p takes source channel `channelOf[p]`: BGR models read blue first.
-  const channelOf = norm.order === 'bgr' ? [2, 1, 0] : [0, 1, 2];
-  const tables = channelOf.map((_, p) => Float32Array.from({ length: 256 }, (_, v) => (v - norm.mean[p]!) * norm.scale));
-  const [t0, t1, t2] = tables as [Float32Array, Float32Array, Float32Array];
-  const [c0, c1, c2] = channelOf as [number, number, number];
-  const blacks = tables.map((t) => t[0]!);
+  const [c0, c1, c2] = norm.order === 'bgr' ? [2, 1, 0] : [0, 1, 2];
+  const [m0, m1, m2] = norm.mean;
+  const scale = norm.scale;
   for (let y = 0; y < height; y++) {
     const row = y * inputWidth;
     for (let x = 0, i = y * width * 3; x < width; x++, i += 3) {
-      out[row + x] = t0[src[i + c0]!]!;
-      out[plane + row + x] = t1[src[i + c1]!]!;
-      out[2 * plane + row + x] = t2[src[i + c2]!]!;
+      out[row + x] = (src[i + c0]! - m0) * scale;
+      out[plane + row + x] = (src[i + c1]! - m1) * scale;
+      out[2 * plane + row + x] = (src[i + c2]! - m2) * scale;
     }
   }
   // The padding: right of each row, then the rows below the photo. A new buffer is zero already.
   for (let p = 0; p < 3; p++) {
-    const black = blacks[p]!;
+    // What a 0 byte gives, as the loop computes it: (0 − 0) · s is +0, where −0 · s would write −0.
+    const black = (0 - norm.mean[p]!) * scale;
     if (into === undefined && black === 0) continue;
     const base = p * plane;
     if (width < inputWidth) for (let y = 0; y < height; y++) out.fill(black, base + y * inputWidth + width, base + (y + 1) * inputWidth);
