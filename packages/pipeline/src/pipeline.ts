@@ -12,6 +12,7 @@ import { defaultModelsDir, resolveModel } from './models.js';
 import { pasteFaces, type FaceToPaste } from './paste.js';
 import { configureKernels } from './resample.js';
 import { DEFAULT_FIDELITY, FaceRestorer, type ConversionTimer, type RestoreStage } from './restore.js';
+import { startSyncCpuClock } from './thread-cpu.js';
 import { forEachInFlight } from './restore-batch.js';
 import type { Affine, DetectedFace, EncodedFormat, Landmarks5, RgbImage, StageName, StageTimingsMs } from './types.js';
 import { BackgroundUpsampler } from './upscale.js';
@@ -145,6 +146,8 @@ export interface ProcessResult {
    * overlaps one face's align with another's restore (each stage then counts the other's work too). `restoreConvert`
    * is the part of `restore` spent outside the model on the pipeline's thread (each crop to its tensor and back): CPU
    * a GPU task pays per face too, so it counts in the CPU-side cost, while the rest of `restore` is the model's run.
+   * It is that thread's own CPU time where Node tells it (23.9 and later), else the smaller of the conversions' wall
+   * time and the process's CPU time over them (thread-cpu.ts): not inflated by other threads' work either way.
    */
   readonly cpuMs?: CpuTimingsMs;
   /** Why the output is not in the requested format, when `ext: auto` had to fall back to PNG (the input's format cannot hold it). */
@@ -220,13 +223,16 @@ const processCpuMs = (): number => {
 class StageClock {
   readonly timingsMs: StageTimingsMs = {};
   readonly cpuMs: CpuTimingsMs = {};
-  /** Times the restorer's conversions around its model: synchronous, so nothing else of this thread runs meanwhile. */
+  /**
+   * Times the restorer's conversions around its model: synchronous on this thread, so their cost is this thread's
+   * alone, not what the restorer's threads (spinning after a run) or other pipeline threads do meanwhile.
+   */
   readonly timeConversion: ConversionTimer = (convert) => {
-    const cpuStart = processCpuMs();
+    const elapsed = startSyncCpuClock();
     try {
       return convert();
     } finally {
-      this.cpuMs.restoreConvert = (this.cpuMs.restoreConvert ?? 0) + processCpuMs() - cpuStart;
+      this.cpuMs.restoreConvert = (this.cpuMs.restoreConvert ?? 0) + elapsed();
     }
   };
   readonly #active = new Map<string, { count: number; since: number; cpuSince: number }>();
