@@ -265,6 +265,14 @@ describe('the conversions around the model', () => {
       const second = await mirror.restoreBatch([referenceCropToTensor(crops[2]!), referenceCropToTensor(crops[0]!)], 0.5);
       expect(maxDiff(tensorToCrop(second[0]!, crops[2]!, 1).data, await expected(crops[2]!))).toBe(0);
       expect(maxDiff(tensorToCrop(second[1]!, crops[0]!, 1).data, tensorToCrop(first[0]!, crops[0]!, 1).data)).toBe(0);
+      // Outputs written into buffers handed in (an earlier batch's, still holding its faces), or a new one where the
+      // buffer given is not a face's size.
+      const [spare, wrongSize] = [first[1]!, new Float32Array(7)];
+      const third = await mirror.restoreBatch([referenceCropToTensor(crops[0]!), referenceCropToTensor(crops[2]!)], 0.5, [spare, wrongSize]);
+      expect(third[0]).toBe(spare);
+      expect(third[1]).not.toBe(wrongSize);
+      expect(maxDiff(tensorToCrop(third[0]!, crops[0]!, 1).data, await expected(crops[0]!))).toBe(0);
+      expect(maxDiff(tensorToCrop(third[1]!, crops[2]!, 1).data, await expected(crops[2]!))).toBe(0);
     } finally {
       await mirror.dispose();
     }

@@ -231,8 +231,10 @@ export class FaceRestorer implements RestoreStage {
   /**
    * Runs the model once on `tensors` (each `cropToTensor`'s planar [3,S,S]) as one batch, all at one fidelity;
    * returns each face's planar output in its own buffer, in the same order. More than one face needs `batchable`.
+   * With two faces or more, each face's output is copied out of the batch's into `into[i]` when it is there and of a
+   * face's length (a buffer the caller is done with; no page faults on a fresh 3 MB), else into a new buffer.
    */
-  async restoreBatch(tensors: readonly Float32Array[], fidelity: number): Promise<Float32Array[]> {
+  async restoreBatch(tensors: readonly Float32Array[], fidelity: number, into: readonly Float32Array[] = []): Promise<Float32Array[]> {
     const size = this.inputSize;
     const faceLength = 3 * size * size;
     const count = tensors.length;
@@ -274,7 +276,14 @@ export class FaceRestorer implements RestoreStage {
     }
     const data = result.data as Float32Array;
     // A copy per face: each goes back to its own job (another thread's, in the batched path) in a buffer of its own.
-    return count === 1 ? [data] : Array.from({ length: count }, (_, i) => data.slice(i * faceLength, (i + 1) * faceLength));
+    if (count === 1) return [data];
+    return Array.from({ length: count }, (_, i) => {
+      const face = data.subarray(i * faceLength, (i + 1) * faceLength);
+      const target = into[i];
+      if (target === undefined || target.length !== faceLength) return face.slice();
+      target.set(face);
+      return target;
+    });
   }
 
   async dispose(): Promise<void> {

@@ -51,7 +51,16 @@ interface FaceRequest {
   readonly tensor: Float32Array;
   readonly fidelity: number;
   readonly sentAtMs: number;
+  /** An earlier face's output the pipeline thread is done with, moved back for a later batch's outputs. */
+  readonly spare?: Float32Array;
 }
+
+/**
+ * Output buffers a thread keeps for the next faces: the restorer's thread, for a batch's outputs (its most faces); a
+ * pipeline thread, to send back with its next face.
+ * @default 2 on a pipeline thread; maxBatchFaces on the restorer's
+ */
+const SPARE_OUTPUTS_PER_PIPELINE_THREAD = 2;
 /**
  * The face's output, and its input tensor handed back (moved, not copied) for the pipeline thread's next face; the
  * input is missing when the restorer thread could not take it over (it was copied to reach it).
@@ -94,10 +103,13 @@ export function runRestorerThread(parent: MessagePort, config: RestorerThreadCon
       parent.close();
       return;
     }
+    /** Outputs handed back by the pipeline threads, filled by the next batches instead of new buffers. */
+    const spares: Float32Array[] = [];
     const run = async (tensors: readonly Float32Array[], fidelity: number) => {
       const started = performance.now();
       try {
-        return await restorer.restoreBatch(tensors, fidelity);
+        // A batch of one face returns onnxruntime's own buffer: spares serve batches of two or more.
+        return await restorer.restoreBatch(tensors, fidelity, tensors.length > 1 ? spares.splice(0, tensors.length) : []);
       } finally {
         post({ type: 'batch', faces: tensors.length, runMs: performance.now() - started });
       }
@@ -122,6 +134,7 @@ export function runRestorerThread(parent: MessagePort, config: RestorerThreadCon
       ports.add(port);
       port.on('close', () => ports.delete(port));
       port.on('message', (request: FaceRequest) => {
+        if (request.spare !== undefined && spares.length < config.maxBatchFaces) spares.push(request.spare);
         batcher.restore(request).then(
           (tensor) =>
             tensor.buffer === request.tensor.buffer
@@ -204,6 +217,8 @@ export class RemoteRestorer implements RestoreStage {
   readonly #pending = new Map<number, { resolve: (tensor: Float32Array) => void; reject: (error: unknown) => void }>();
   /** Input tensors handed back by the restorer thread, for the next faces (`POOLED_RESTORER_INPUTS` at most). */
   readonly #freeInputs: Float32Array[] = [];
+  /** Outputs converted already, to move back to the restorer thread with the next faces. */
+  readonly #spareOutputs: Float32Array[] = [];
   #nextId = 0;
   #closed = false;
 
@@ -240,11 +255,16 @@ export class RemoteRestorer implements RestoreStage {
     if (this.#closed) throw new RetryableError('INTERNAL', 'the restorer thread has stopped');
     const id = this.#nextId++;
     const tensor = timeConversion(() => cropToTensor(crop, this.#freeInputs.pop()));
+    const spare = this.#spareOutputs.pop();
     const restored = await new Promise<Float32Array>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      postTensor(this.#port, { id, tensor, fidelity: options?.fidelity ?? DEFAULT_FIDELITY, sentAtMs: performance.timeOrigin + performance.now() }, tensor);
+      const request: FaceRequest = { id, tensor, fidelity: options?.fidelity ?? DEFAULT_FIDELITY, sentAtMs: performance.timeOrigin + performance.now(), ...(spare && { spare }) };
+      postTensor(this.#port, request, tensor, ...(spare ? [spare] : []));
     });
-    return timeConversion(() => tensorToCrop(restored, crop, restoreBlend(options)));
+    const converted = timeConversion(() => tensorToCrop(restored, crop, restoreBlend(options)));
+    // Converted: the output's buffer goes back with a later face, for a later batch to write into.
+    if (this.#spareOutputs.length < SPARE_OUTPUTS_PER_PIPELINE_THREAD) this.#spareOutputs.push(restored);
+    return converted;
   }
 
   /** The session belongs to the restorer thread: a pipeline thread only lets go of its port. */
