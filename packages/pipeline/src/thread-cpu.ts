@@ -1,6 +1,6 @@
 // The CPU cost of synchronous work on the calling thread (the restorer's conversions). The process's CPU time over
 // such a span also counts every other thread's work meanwhile: onnxruntime's intra-op threads spinning after a run
-// (the GFPGAN-sized stand-in at 2 threads: 7–13 CPU ms charged to a 2.6 ms conversion) or, in a GPU task, the
+// (the GFPGAN-sized stand-in at 2 threads: 7–9 CPU ms charged to a 3 ms conversion) or, in a GPU task, the
 // restorer's thread and the other pipeline threads. Node 20 has no per-thread CPU clock (Linux's
 // /proc/thread-self/schedstat advances only at scheduler ticks: 0 or 9 ms for a 3 ms span), so where Node does not
 // give one (`process.threadCpuUsage`, Node 23.9 and later) the span's cost is the smaller of its wall time and the
