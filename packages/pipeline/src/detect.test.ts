@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { sharedDir } from './testing/shared-dir.js';
 import { templateForSize } from './align.js';
-import { FaceDetector, detectorInputPlan, detectorKindOf } from './detect.js';
+import { FaceDetector, detectorInputPlan, detectorKindOf, toInputTensor } from './detect.js';
 import type { DetectorKind } from './detect.js';
 import { readImage, resizeImage } from './image.js';
 import type { DetectedFace, RgbImage } from './types.js';
@@ -239,5 +239,59 @@ describe('the dynamic-size detector path', () => {
 describe('detectorKindOf', () => {
   it('recognises no family in a model with other outputs', () => {
     expect(detectorKindOf({ inputs: [], outputs: [{ name: 'out', type: 'float32', shape: [1, 3, 8, 8] }] })).toBeUndefined();
+  });
+});
+
+describe('the detector input tensor', () => {
+  /** The tensor as first written: every value from the arithmetic, a plane at a time, black where the photo is not. */
+  function reference(image: RgbImage, inputWidth: number, inputHeight: number, norm: { order: 'rgb' | 'bgr'; mean: readonly number[]; scale: number }): Float32Array {
+    const plane = inputWidth * inputHeight;
+    const out = new Float32Array(plane * 3);
+    const channelOf = norm.order === 'bgr' ? [2, 1, 0] : [0, 1, 2];
+    for (let p = 0; p < 3; p++) {
+      for (let y = 0; y < inputHeight; y++) {
+        for (let x = 0; x < inputWidth; x++) {
+          const v = x < image.width && y < image.height ? image.data[3 * (y * image.width + x) + channelOf[p]!]! : 0;
+          out[p * plane + y * inputWidth + x] = (v - norm.mean[p]!) * norm.scale;
+        }
+      }
+    }
+    return out;
+  }
+  let seed = 7;
+  const nextByte = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
+  const photo = (width: number, height: number): RgbImage => ({ width, height, data: Uint8Array.from({ length: width * height * 3 }, nextByte) });
+
+  it('writes what the per-value arithmetic gives, for each family\'s normalisation, padded, in a new or a reused buffer', () => {
+    const norms = [
+      { order: 'bgr', mean: [0, 0, 0], scale: 1 },
+      { order: 'rgb', mean: [127.5, 127.5, 127.5], scale: 1 / 128 },
+      { order: 'bgr', mean: [104, 117, 123], scale: 1 },
+    ] as const;
+    for (const norm of norms) {
+      for (const [width, height, inputWidth, inputHeight] of [[37, 29, 64, 32], [64, 32, 64, 32], [50, 61, 64, 64]] as const) {
+        const image = photo(width, height);
+        const expected = reference(image, inputWidth, inputHeight, norm);
+        expect(toInputTensor(image, inputWidth, inputHeight, norm), `${norm.order} ${width}×${height}`).toEqual(expected);
+        // A larger buffer still holding another photo's values: the tensor is its start, padding included.
+        const dirty = Float32Array.from({ length: 3 * 64 * 64 + 5 }, () => 99);
+        const written = toInputTensor(image, inputWidth, inputHeight, norm, dirty);
+        expect(written.buffer).toBe(dirty.buffer);
+        expect(written, `${norm.order} ${width}×${height} reused`).toEqual(expected);
+      }
+    }
+    expect(() => toInputTensor(photo(8, 8), 8, 8, norms[0], new Float32Array(10))).toThrow(RangeError);
+  });
+
+  it('finds the same faces when photos of different sizes share its reused input buffer, one after another or at once', async () => {
+    const detector = detectors.get('yunet_s_dynamic')!;
+    const photos = await Promise.all(Object.keys(FACES_A_PERSON_COUNTS).map((name) => load('whole', name)));
+    const small = await resizeImage(photos[0]!, Math.round(photos[0]!.width / 3), Math.round(photos[0]!.height / 3), 'lanczos3');
+    const inputs = [photos[0]!, small, ...photos.slice(1), small];
+    const oneByOne = [];
+    for (const input of inputs) oneByOne.push(await detector.detect(input));
+    expect(await Promise.all(inputs.map((input) => detector.detect(input)))).toEqual(oneByOne);
+    // The photos in wholeFaces were detected before any other: a buffer first used by a larger photo changes nothing.
+    for (const [name, faces] of wholeFaces.get('yunet_s_dynamic')!) expect(await detector.detect(await load('whole', name)), name).toEqual(faces);
   });
 });

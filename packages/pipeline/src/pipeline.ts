@@ -11,7 +11,8 @@ import type { ModelRole } from '@revive/contract';
 import { defaultModelsDir, resolveModel } from './models.js';
 import { pasteFaces, type FaceToPaste } from './paste.js';
 import { configureKernels } from './resample.js';
-import { DEFAULT_FIDELITY, FaceRestorer, type RestoreStage } from './restore.js';
+import { DEFAULT_FIDELITY, FaceRestorer, type ConversionTimer, type RestoreStage } from './restore.js';
+import { startSyncCpuClock } from './thread-cpu.js';
 import { forEachInFlight } from './restore-batch.js';
 import type { Affine, DetectedFace, EncodedFormat, Landmarks5, RgbImage, StageName, StageTimingsMs } from './types.js';
 import { BackgroundUpsampler } from './upscale.js';
@@ -142,9 +143,13 @@ export interface ProcessResult {
   /**
    * The process's CPU time (user + system, all threads) while each stage ran, in ms: the stage's CPU cost when the
    * process runs one photo at a time (the benches), an upper bound when photos overlap, or when a batching restorer
-   * overlaps one face's align with another's restore (each stage then counts the other's work too).
+   * overlaps one face's align with another's restore (each stage then counts the other's work too). `restoreConvert`
+   * is the part of `restore` spent outside the model on the pipeline's thread (each crop to its tensor and back): CPU
+   * a GPU task pays per face too, so it counts in the CPU-side cost, while the rest of `restore` is the model's run.
+   * It is that thread's own CPU time where Node tells it (23.9 and later), else the smaller of the conversions' wall
+   * time and the process's CPU time over them (thread-cpu.ts): not inflated by other threads' work either way.
    */
-  readonly cpuMs?: StageTimingsMs;
+  readonly cpuMs?: CpuTimingsMs;
   /** Why the output is not in the requested format, when `ext: auto` had to fall back to PNG (the input's format cannot hold it). */
   readonly formatFallback?: string;
 }
@@ -200,6 +205,9 @@ export function largestFaces<T extends DetectedFace>(faces: readonly T[], max: n
   return faces.filter((_, index) => kept.has(index));
 }
 
+/** Per-stage CPU ms, and the restore stage's conversions around the model (part of `restore`, not beside it). */
+export type CpuTimingsMs = StageTimingsMs & { restoreConvert?: number };
+
 /** CPU time of the whole process (user + system, every thread), in ms. */
 const processCpuMs = (): number => {
   const { user, system } = process.cpuUsage();
@@ -214,7 +222,19 @@ const processCpuMs = (): number => {
  */
 class StageClock {
   readonly timingsMs: StageTimingsMs = {};
-  readonly cpuMs: StageTimingsMs = {};
+  readonly cpuMs: CpuTimingsMs = {};
+  /**
+   * Times the restorer's conversions around its model: synchronous on this thread, so their cost is this thread's
+   * alone, not what the restorer's threads (spinning after a run) or other pipeline threads do meanwhile.
+   */
+  readonly timeConversion: ConversionTimer = (convert) => {
+    const elapsed = startSyncCpuClock();
+    try {
+      return convert();
+    } finally {
+      this.cpuMs.restoreConvert = (this.cpuMs.restoreConvert ?? 0) + elapsed();
+    }
+  };
   readonly #active = new Map<string, { count: number; since: number; cpuSince: number }>();
   async timeOverlapping<T>(stage: StageName, work: () => Promise<T>): Promise<T> {
     const active = this.#active.get(stage) ?? { count: 0, since: 0, cpuSince: 0 };
@@ -401,7 +421,7 @@ export class RestorationPipeline {
     await forEachInFlight(detected.length, this.restorer.facesInFlight, async (index) => {
       const face = detected[index]!;
       const aligned = await clock.time('align', () => alignFace(rgb, face.landmarks, size));
-      const restored = await clock.timeOverlapping('restore', () => this.restorer.restore(aligned.crop, restoreOptions));
+      const restored = await clock.timeOverlapping('restore', () => this.restorer.restore(aligned.crop, restoreOptions, clock.timeConversion));
       toPaste[index] = { face: restored, affine: aligned.affine };
       faces[index] = {
         ...face,
@@ -442,7 +462,7 @@ export class RestorationPipeline {
     const resized = rgb.width === size && rgb.height === size;
     const crop = resized ? rgb : await clock.time('align', () => resizeImage(rgb, size, size, 'lanczos3'));
     const restored = await clock.time('restore', () =>
-      this.restorer.restore(crop, { blend: options.blend ?? DEFAULT_BLEND, fidelity: options.fidelity ?? DEFAULT_FIDELITY }),
+      this.restorer.restore(crop, { blend: options.blend ?? DEFAULT_BLEND, fidelity: options.fidelity ?? DEFAULT_FIDELITY }, clock.timeConversion),
     );
     // The input is aligned by definition: its landmarks are the template, in the input's own pixels.
     const landmarks = templateForSize(size).map(

@@ -118,13 +118,13 @@ describe('FaceRestorer', () => {
       expect([identity.batchable, mirror.batchable]).toEqual([false, true]);
       const crops = [gradientCrop(SIZE), { ...gradientCrop(SIZE), data: gradientCrop(SIZE).data.map((v) => 255 - v) }];
       const single = await Promise.all(crops.map((crop) => mirror.restore(crop)));
-      const batched = await mirror.restoreBatch(crops.map(cropToTensor), 0.5);
+      const batched = await mirror.restoreBatch(crops.map((crop) => cropToTensor(crop)), 0.5);
       expect(batched).toHaveLength(2);
       batched.forEach((tensor, i) => expect(maxDiff(tensorToCrop(tensor, crops[i]!, 1).data, single[i]!.data)).toBe(0));
       // The mirror inverts and flips: pixel (x, y) of the output is 255 − pixel (S−1−x, y) of the input.
       const src = crops[0]!.data;
       expect(maxDiff(single[0]!.data, (i) => 255 - src[3 * (Math.floor(i / 3 / SIZE) * SIZE + (SIZE - 1 - (Math.floor(i / 3) % SIZE))) + (i % 3)]!)).toBeLessThanOrEqual(1);
-      await expect(identity.restoreBatch(crops.map(cropToTensor), 0.5)).rejects.toMatchObject({ code: 'INTERNAL' });
+      await expect(identity.restoreBatch(crops.map((crop) => cropToTensor(crop)), 0.5)).rejects.toMatchObject({ code: 'INTERNAL' });
     } finally {
       await Promise.all([identity.dispose(), mirror.dispose()]);
     }
@@ -145,6 +145,136 @@ describe('FaceRestorer', () => {
       await expect(restorer.restore(gradientCrop(SIZE / 2))).rejects.toThrow(/64×64/);
     } finally {
       await restorer.dispose();
+    }
+  });
+});
+
+/** The conversions as first written (GFPGAN's arithmetic, a plane at a time), the reference for the fast ones. */
+function referenceCropToTensor(crop: RgbImage): Float32Array {
+  const plane = crop.width * crop.height;
+  const out = new Float32Array(plane * 3);
+  for (let c = 0; c < 3; c++) for (let i = 0; i < plane; i++) out[c * plane + i] = (crop.data[3 * i + c]! / 255 - 0.5) / 0.5;
+  return out;
+}
+function referenceTensorToCrop(tensor: Float32Array, original: RgbImage, blend: number): Uint8Array {
+  const plane = original.width * original.height;
+  const out = new Uint8Array(plane * 3);
+  for (let c = 0; c < 3; c++) {
+    for (let i = 0; i < plane; i++) {
+      const v = tensor[c * plane + i]!;
+      const restored = ((v < -1 ? -1 : v > 1 ? 1 : v) + 1) * 0.5 * 255;
+      out[3 * i + c] = Math.round(restored * blend + original.data[3 * i + c]! * (1 - blend));
+    }
+  }
+  return out;
+}
+
+/** A seeded generator (mulberry32), so a failure can be replayed. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The float32 at `index` in the ordered float32s of [-1, 1]: 0 is ±0, ±0x3f800000 is ±1. */
+function orderedFloat32(index: number): number {
+  const bits = new Uint32Array([index < 0 ? (-index | 0x80000000) >>> 0 : index]);
+  return new Float32Array(bits.buffer)[0]!;
+}
+
+describe('the conversions around the model', () => {
+  const next = random(24);
+  const randomCrop = (size: number): RgbImage => ({ width: size, height: size, data: Uint8Array.from({ length: size * size * 3 }, () => Math.floor(next() * 256)) });
+
+  it('writes the same tensor as GFPGAN\'s arithmetic, in a new buffer or in the one given', () => {
+    const crop = randomCrop(SIZE);
+    const expected = referenceCropToTensor(crop);
+    expect(cropToTensor(crop)).toEqual(expected);
+    // A reused buffer holding another face's values is overwritten everywhere.
+    const reused = cropToTensor(randomCrop(SIZE));
+    expect(cropToTensor(crop, reused)).toBe(reused);
+    expect(reused).toEqual(expected);
+    expect(() => cropToTensor(crop, new Float32Array(10))).toThrow(RangeError);
+  });
+
+  it('gives back the same bytes as GFPGAN\'s tensor2img and blend on random values, out of range and non-finite ones included', () => {
+    const crop = randomCrop(SIZE);
+    const plane = SIZE * SIZE;
+    const tensor = Float32Array.from({ length: plane * 3 }, () => next() * 2.4 - 1.2);
+    // Values at and around the rounding ties of every output byte, the clamps and the non-finite values.
+    for (let k = 0; k < 256; k++) {
+      const tie = (k + 0.5) / 127.5 - 1;
+      tensor.set([tie, Math.fround(tie), Math.fround(tie) + 2 ** -24, Math.fround(tie) - 2 ** -24, k / 127.5 - 1], k * 5);
+    }
+    tensor.set([-1, 1, -0, 0, NaN, Infinity, -Infinity, 1.0000001, -1.0000001], 5 * 256);
+    for (const blend of [1, 0.5, 0.3, 0]) {
+      expect(maxDiff(tensorToCrop(tensor, crop, blend).data, referenceTensorToCrop(tensor, crop, blend)), `blend ${blend}`).toBe(0);
+    }
+  });
+
+  it('rounds every float32 in [-1, 1] as Math.round does: each output byte starts at the same value', () => {
+    // Both roundings are non-decreasing in v, so they agree on every float32 when each byte k is first reached at the
+    // same float32: found by bisection over the ordered float32s of [-1, 1].
+    const one: RgbImage = { width: 1, height: 1, data: new Uint8Array(3) };
+    const fast = (v: number) => tensorToCrop(Float32Array.of(v, v, v), one, 1).data[0]!;
+    const reference = (v: number) => referenceTensorToCrop(Float32Array.of(v, v, v), one, 1)[0]!;
+    const firstReaching = (byte: (v: number) => number, k: number) => {
+      let lo = -0x3f800000, hi = 0x3f800000; // byte(lo) < k ≤ byte(hi)
+      while (hi - lo > 1) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (byte(orderedFloat32(mid)) >= k) hi = mid;
+        else lo = mid;
+      }
+      return hi;
+    };
+    expect([fast(-1), reference(-1), fast(1), reference(1)]).toEqual([0, 0, 255, 255]);
+    for (let k = 1; k < 256; k++) expect(firstReaching(fast, k), `byte ${k}`).toBe(firstReaching(reference, k));
+  });
+
+  it('rounds the doubles at and next to every .5 tie of 0..255 as Math.round does', () => {
+    // The fast rounding's own rule, (x + 0.5) | 0, on the exact ties and their neighbouring doubles.
+    const round = (x: number) => (x + 0.5) | 0;
+    const nextTo = (x: number, up: boolean) => {
+      const f = new Float64Array([x]);
+      const bits = new BigInt64Array(f.buffer);
+      bits[0] = bits[0]! + (up === x >= 0 ? 1n : -1n);
+      return f[0]!;
+    };
+    // The one double of [0, 255] where it does not (x + 0.5 rounds up to 1), which a float32 face value cannot give.
+    const exception = 0.49999999999999994;
+    expect(nextTo(0.5, false)).toBe(exception);
+    expect(round(exception)).not.toBe(Math.round(exception));
+    for (let k = 0; k < 256; k++) {
+      const around = [k, k + 0.5, nextTo(k + 0.5, true), nextTo(k + 0.5, false)].filter((x) => x !== exception);
+      for (const x of around) expect(round(x), `${x}`).toBe(Math.round(x));
+    }
+  });
+
+  it('restores faces one after another through its reused buffers without mixing them up', async () => {
+    const mirror = await FaceRestorer.create(await writeBatchMirrorRestorer(dir, { size: SIZE }), { threads: 1 });
+    try {
+      const crops = [randomCrop(SIZE), randomCrop(SIZE), randomCrop(SIZE)];
+      const expected = async (crop: RgbImage) => tensorToCrop((await mirror.restoreBatch([referenceCropToTensor(crop)], 0.5))[0]!, crop, 1).data;
+      for (const crop of [...crops, ...crops.reverse()]) expect(maxDiff((await mirror.restore(crop)).data, await expected(crop))).toBe(0);
+      // Batches of two, the batch's input buffer reused: each face's output is its own.
+      const first = await mirror.restoreBatch([referenceCropToTensor(crops[0]!), referenceCropToTensor(crops[1]!)], 0.5);
+      const second = await mirror.restoreBatch([referenceCropToTensor(crops[2]!), referenceCropToTensor(crops[0]!)], 0.5);
+      expect(maxDiff(tensorToCrop(second[0]!, crops[2]!, 1).data, await expected(crops[2]!))).toBe(0);
+      expect(maxDiff(tensorToCrop(second[1]!, crops[0]!, 1).data, tensorToCrop(first[0]!, crops[0]!, 1).data)).toBe(0);
+      // Outputs written into buffers handed in (an earlier batch's, still holding its faces), or a new one where the
+      // buffer given is not a face's size.
+      const [spare, wrongSize] = [first[1]!, new Float32Array(7)];
+      const third = await mirror.restoreBatch([referenceCropToTensor(crops[0]!), referenceCropToTensor(crops[2]!)], 0.5, [spare, wrongSize]);
+      expect(third[0]).toBe(spare);
+      expect(third[1]).not.toBe(wrongSize);
+      expect(maxDiff(tensorToCrop(third[0]!, crops[0]!, 1).data, await expected(crops[0]!))).toBe(0);
+      expect(maxDiff(tensorToCrop(third[1]!, crops[2]!, 1).data, await expected(crops[2]!))).toBe(0);
+    } finally {
+      await mirror.dispose();
     }
   });
 });

@@ -72,35 +72,60 @@ function readContract(model: ModelMetadata): RestorerContract {
   return { size: width, image, fidelity, output, batchable };
 }
 
+/** Byte → GFPGAN's `normalize(img / 255, (0.5,)*3, (0.5,)*3)`, the same float32 as the arithmetic gives: a load per value. */
+const BYTE_TO_UNIT = Float32Array.from({ length: 256 }, (_, v) => (v / 255 - 0.5) / 0.5);
+
 /**
  * RGB uint8 → planar [1,3,S,S] float32 in [-1,1], GFPGAN's `normalize(img, (0.5,)*3, (0.5,)*3)`. Exported for the
  * batched path, where a pipeline thread converts its own crops so the restorer's thread only runs the model.
+ * `into` (3·S·S values) is written instead of a new buffer: a fresh 3 MB tensor per face costs more in page faults
+ * than the conversion itself (0.5 against 1.8 ms for a 512² crop, measured in the second round of
+ * docs/decisions/cpu-side-cost.md).
  */
-export function cropToTensor(crop: RgbImage): Float32Array {
+export function cropToTensor(crop: RgbImage, into?: Float32Array): Float32Array {
   const plane = crop.width * crop.height;
-  const out = new Float32Array(plane * 3);
+  if (into !== undefined && into.length !== plane * 3) throw new RangeError(`a ${crop.width}×${crop.height} crop needs ${plane * 3} values, not ${into.length}`);
+  const out = into ?? new Float32Array(plane * 3);
   const src = crop.data;
-  for (let i = 0; i < plane; i++) {
-    out[i] = (src[3 * i]! / 255 - 0.5) / 0.5;
-    out[plane + i] = (src[3 * i + 1]! / 255 - 0.5) / 0.5;
-    out[2 * plane + i] = (src[3 * i + 2]! / 255 - 0.5) / 0.5;
+  const lut = BYTE_TO_UNIT;
+  for (let i = 0, j = 0; i < plane; i++, j += 3) {
+    out[i] = lut[src[j]!]!;
+    out[plane + i] = lut[src[j + 1]!]!;
+    out[2 * plane + i] = lut[src[j + 2]!]!;
   }
   return out;
 }
 
 /**
+ * `Math.round(x)` for x in [0, 255]: `(x + 0.5) | 0`, except at 0.49999999999999994 (the one double in that range
+ * where x + 0.5 rounds up to 1), which a float32 face value never gives: (v + 1) · 127.5 is a multiple of 2⁻²⁵ there.
+ * restore.test.ts checks it against Math.round on every float32 in [-1, 1] by the thresholds of both.
+ */
+const roundUnit = (v: number): number => (((v < -1 ? -1 : v > 1 ? 1 : v) + 1) * 127.5 + 0.5) | 0;
+
+/**
  * Planar [-1,1] → interleaved uint8 like GFPGAN's tensor2img (clamp to [-1,1], rescale to 0..1, ×255, round),
- * blended with the original crop before the single rounding so blend 1 is exactly tensor2img.
+ * blended with the original crop before the single rounding so blend 1 is exactly tensor2img. One pass writing the
+ * output in order (the three planes are read in step); blend 1, the default, skips the blend's arithmetic.
  */
 export function tensorToCrop(tensor: Float32Array, original: RgbImage, blend: number): RgbImage {
   const plane = original.width * original.height;
   const out = new Uint8Array(plane * 3);
-  const keep = 1 - blend;
-  for (let c = 0; c < 3; c++) {
-    for (let i = 0; i < plane; i++) {
-      const v = tensor[c * plane + i]!;
-      const restored = ((v < -1 ? -1 : v > 1 ? 1 : v) + 1) * 0.5 * 255;
-      out[3 * i + c] = Math.round(restored * blend + original.data[3 * i + c]! * keep);
+  if (blend === 1) {
+    for (let i = 0, j = 0; i < plane; i++, j += 3) {
+      out[j] = roundUnit(tensor[i]!);
+      out[j + 1] = roundUnit(tensor[plane + i]!);
+      out[j + 2] = roundUnit(tensor[2 * plane + i]!);
+    }
+  } else {
+    const keep = 1 - blend;
+    const src = original.data;
+    for (let i = 0, j = 0; i < plane; i++) {
+      for (let c = 0; c < 3; c++, j++) {
+        const v = tensor[c * plane + i]!;
+        const restored = ((v < -1 ? -1 : v > 1 ? 1 : v) + 1) * 0.5 * 255;
+        out[j] = Math.round(restored * blend + src[j]! * keep);
+      }
     }
   }
   return { width: original.width, height: original.height, data: out };
@@ -110,6 +135,22 @@ export function tensorToCrop(tensor: Float32Array, original: RgbImage, blend: nu
 export function restoreBlend(options: FaceRestoreOptions | undefined): number {
   return Math.min(1, Math.max(0, options?.blend ?? DEFAULT_RESTORE_BLEND));
 }
+
+/**
+ * Runs one of the restore stage's conversions around the model (a crop to its tensor, a tensor back to a crop) and
+ * returns its result: the pipeline times them apart from the model's run (`ProcessResult.cpuMs.restoreConvert`), as
+ * they are CPU work a GPU task's vCPUs do for every face.
+ */
+export type ConversionTimer = <T>(convert: () => T) => T;
+
+const untimed: ConversionTimer = (convert) => convert();
+
+/**
+ * Input tensors a restorer keeps for the next faces (3 MB each at 512²): as many as a pipeline thread usually has in
+ * flight at once; a face beyond them allocates its own.
+ * @default 2
+ */
+export const POOLED_RESTORER_INPUTS = 2;
 
 /**
  * What the pipeline needs of the restore stage: a session of its own (`FaceRestorer`) or a share of a batching
@@ -125,8 +166,11 @@ export interface RestoreStage {
    * thread; the batch size for a batching restorer, so one job's faces can fill a batch.
    */
   readonly facesInFlight: number;
-  /** Restores one aligned `inputSize`×`inputSize` crop. Safe to call concurrently. */
-  restore(crop: RgbImage, options?: FaceRestoreOptions): Promise<RgbImage>;
+  /**
+   * Restores one aligned `inputSize`×`inputSize` crop. Safe to call concurrently. `timeConversion` wraps the CPU work
+   * around the model (the crop to a tensor and back), so the caller can count it apart from the model's run.
+   */
+  restore(crop: RgbImage, options?: FaceRestoreOptions, timeConversion?: ConversionTimer): Promise<RgbImage>;
   dispose(): Promise<void>;
 }
 
@@ -141,6 +185,10 @@ export class FaceRestorer implements RestoreStage {
   readonly facesInFlight = 1;
   readonly #model: OnnxModel;
   readonly #contract: RestorerContract;
+  /** Input tensors free for the next face (`POOLED_RESTORER_INPUTS` at most). */
+  readonly #freeInputs: Float32Array[] = [];
+  /** The last batch's input buffer (two faces or more), free for the next batch of the same size. */
+  #freeBatch: Float32Array | undefined;
 
   private constructor(model: OnnxModel, contract: RestorerContract) {
     this.#model = model;
@@ -165,20 +213,28 @@ export class FaceRestorer implements RestoreStage {
   }
 
   /** Restores one aligned `inputSize`×`inputSize` crop. Safe to call concurrently. */
-  async restore(crop: RgbImage, options?: FaceRestoreOptions): Promise<RgbImage> {
+  async restore(crop: RgbImage, options?: FaceRestoreOptions, timeConversion: ConversionTimer = untimed): Promise<RgbImage> {
     const size = this.inputSize;
     if (crop.width !== size || crop.height !== size) {
       throw new PermanentError('INTERNAL', `restorer ${this.#model.path} takes ${size}×${size} crops, got ${crop.width}×${crop.height}`);
     }
-    const [restored] = await this.restoreBatch([cropToTensor(crop)], options?.fidelity ?? DEFAULT_FIDELITY);
-    return tensorToCrop(restored!, crop, restoreBlend(options));
+    const input = timeConversion(() => cropToTensor(crop, this.#freeInputs.pop()));
+    try {
+      const [restored] = await this.restoreBatch([input], options?.fidelity ?? DEFAULT_FIDELITY);
+      return timeConversion(() => tensorToCrop(restored!, crop, restoreBlend(options)));
+    } finally {
+      // The run has ended: onnxruntime holds no reference to its input.
+      if (this.#freeInputs.length < POOLED_RESTORER_INPUTS) this.#freeInputs.push(input);
+    }
   }
 
   /**
    * Runs the model once on `tensors` (each `cropToTensor`'s planar [3,S,S]) as one batch, all at one fidelity;
    * returns each face's planar output in its own buffer, in the same order. More than one face needs `batchable`.
+   * With two faces or more, each face's output is copied out of the batch's into `into[i]` when it is there and of a
+   * face's length (a buffer the caller is done with; no page faults on a fresh 3 MB), else into a new buffer.
    */
-  async restoreBatch(tensors: readonly Float32Array[], fidelity: number): Promise<Float32Array[]> {
+  async restoreBatch(tensors: readonly Float32Array[], fidelity: number, into: readonly Float32Array[] = []): Promise<Float32Array[]> {
     const size = this.inputSize;
     const faceLength = 3 * size * size;
     const count = tensors.length;
@@ -190,7 +246,11 @@ export class FaceRestorer implements RestoreStage {
     let batch: Float32Array;
     if (count === 1) batch = tensors[0]!;
     else {
-      batch = new Float32Array(faceLength * count);
+      // The batcher runs one batch at a time: the last one's buffer is reused (no page faults on 3 MB a face).
+      const free = this.#freeBatch;
+      const pooled = free !== undefined && free.length === faceLength * count;
+      batch = pooled ? free : new Float32Array(faceLength * count);
+      if (pooled) this.#freeBatch = undefined;
       tensors.forEach((t, i) => batch.set(t, i * faceLength));
     }
     const feeds: Record<string, TensorData> = { [image.name]: { type: 'float32', data: batch, dims: [count, 3, size, size] } };
@@ -201,7 +261,12 @@ export class FaceRestorer implements RestoreStage {
           ? { type: 'float64', data: Float64Array.of(fidelity), dims }
           : { type: 'float32', data: Float32Array.of(fidelity), dims };
     }
-    const results = await this.#model.run(feeds);
+    let results: Record<string, TensorData>;
+    try {
+      results = await this.#model.run(feeds);
+    } finally {
+      if (count > 1) this.#freeBatch = batch;
+    }
     const result = results[output.name];
     if (!result || result.type !== 'float32' || result.data.length !== faceLength * count) {
       throw new PermanentError(
@@ -211,7 +276,14 @@ export class FaceRestorer implements RestoreStage {
     }
     const data = result.data as Float32Array;
     // A copy per face: each goes back to its own job (another thread's, in the batched path) in a buffer of its own.
-    return count === 1 ? [data] : Array.from({ length: count }, (_, i) => data.slice(i * faceLength, (i + 1) * faceLength));
+    if (count === 1) return [data];
+    return Array.from({ length: count }, (_, i) => {
+      const face = data.subarray(i * faceLength, (i + 1) * faceLength);
+      const target = into[i];
+      if (target === undefined || target.length !== faceLength) return face.slice();
+      target.set(face);
+      return target;
+    });
   }
 
   async dispose(): Promise<void> {

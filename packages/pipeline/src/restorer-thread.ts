@@ -9,7 +9,7 @@
 // (`RemoteRestorer`).
 import { MessageChannel, type MessagePort, type Transferable, type Worker } from 'node:worker_threads';
 import { PermanentError, RetryableError } from './errors.js';
-import { FaceRestorer, cropToTensor, restoreBlend, tensorToCrop, type FaceRestoreOptions, type RestoreStage } from './restore.js';
+import { FaceRestorer, POOLED_RESTORER_INPUTS, cropToTensor, restoreBlend, tensorToCrop, type ConversionTimer, type FaceRestoreOptions, type RestoreStage } from './restore.js';
 import { RestoreBatcher } from './restore-batch.js';
 import { resolveModel } from './models.js';
 import type { SessionOptions } from './inference.js';
@@ -51,16 +51,35 @@ interface FaceRequest {
   readonly tensor: Float32Array;
   readonly fidelity: number;
   readonly sentAtMs: number;
+  /** An earlier face's output the pipeline thread is done with, moved back for a later batch's outputs. */
+  readonly spare?: Float32Array;
 }
-type FaceReply = { readonly id: number; readonly tensor: Float32Array } | { readonly id: number; readonly error: SerializedError };
+
+/**
+ * Output buffers a thread keeps for the next faces: the restorer's thread, for a batch's outputs (its most faces); a
+ * pipeline thread, to send back with its next face.
+ * @default 2 on a pipeline thread; maxBatchFaces on the restorer's
+ */
+const SPARE_OUTPUTS_PER_PIPELINE_THREAD = 2;
+/**
+ * The face's output, and its input tensor handed back (moved, not copied) for the pipeline thread's next face; the
+ * input is missing when the restorer thread could not take it over (it was copied to reach it).
+ */
+type FaceReply =
+  | { readonly id: number; readonly tensor: Float32Array; readonly input?: Float32Array }
+  | { readonly id: number; readonly error: SerializedError };
 
 function transferable(view: Float32Array): Transferable[] {
   return view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? [view.buffer] : [];
 }
 
-/** postMessage moving the tensor's buffer when it can, copying when Node refuses (a native allocation). */
-function postTensor(port: MessagePort, message: FaceRequest | FaceReply, tensor: Float32Array | undefined): void {
-  const transfer = tensor ? transferable(tensor) : [];
+/**
+ * postMessage moving the tensors' buffers when it can, copying when Node refuses (a native allocation): a face's
+ * tensor crosses between threads by transfer both ways, so its only copies are the batch's (into the batch's input,
+ * out of its output) on the restorer's thread.
+ */
+function postTensor(port: MessagePort, message: FaceRequest | FaceReply, ...tensors: Float32Array[]): void {
+  const transfer = [...new Set(tensors.flatMap(transferable))];
   try {
     port.postMessage(message, transfer);
   } catch (error) {
@@ -84,10 +103,13 @@ export function runRestorerThread(parent: MessagePort, config: RestorerThreadCon
       parent.close();
       return;
     }
+    /** Outputs handed back by the pipeline threads, filled by the next batches instead of new buffers. */
+    const spares: Float32Array[] = [];
     const run = async (tensors: readonly Float32Array[], fidelity: number) => {
       const started = performance.now();
       try {
-        return await restorer.restoreBatch(tensors, fidelity);
+        // A batch of one face returns onnxruntime's own buffer: spares serve batches of two or more.
+        return await restorer.restoreBatch(tensors, fidelity, tensors.length > 1 ? spares.splice(0, tensors.length) : []);
       } finally {
         post({ type: 'batch', faces: tensors.length, runMs: performance.now() - started });
       }
@@ -112,9 +134,13 @@ export function runRestorerThread(parent: MessagePort, config: RestorerThreadCon
       ports.add(port);
       port.on('close', () => ports.delete(port));
       port.on('message', (request: FaceRequest) => {
+        if (request.spare !== undefined && spares.length < config.maxBatchFaces) spares.push(request.spare);
         batcher.restore(request).then(
-          (tensor) => postTensor(port, { id: request.id, tensor }, tensor),
-          (error: unknown) => postTensor(port, { id: request.id, error: serializeError(error) }, undefined),
+          (tensor) =>
+            tensor.buffer === request.tensor.buffer
+              ? postTensor(port, { id: request.id, tensor }, tensor)
+              : postTensor(port, { id: request.id, tensor, input: request.tensor }, tensor, request.tensor),
+          (error: unknown) => postTensor(port, { id: request.id, error: serializeError(error) }),
         );
       });
     });
@@ -189,6 +215,10 @@ export class RemoteRestorer implements RestoreStage {
   readonly facesInFlight: number;
   readonly #port: MessagePort;
   readonly #pending = new Map<number, { resolve: (tensor: Float32Array) => void; reject: (error: unknown) => void }>();
+  /** Input tensors handed back by the restorer thread, for the next faces (`POOLED_RESTORER_INPUTS` at most). */
+  readonly #freeInputs: Float32Array[] = [];
+  /** Outputs converted already, to move back to the restorer thread with the next faces. */
+  readonly #spareOutputs: Float32Array[] = [];
   #nextId = 0;
   #closed = false;
 
@@ -202,7 +232,10 @@ export class RemoteRestorer implements RestoreStage {
       if (!pending) return;
       this.#pending.delete(reply.id);
       if ('error' in reply) pending.reject(deserializeError(reply.error));
-      else pending.resolve(reply.tensor);
+      else {
+        if (reply.input !== undefined && this.#freeInputs.length < POOLED_RESTORER_INPUTS) this.#freeInputs.push(reply.input);
+        pending.resolve(reply.tensor);
+      }
     });
     port.on('close', () => {
       this.#closed = true;
@@ -214,19 +247,24 @@ export class RemoteRestorer implements RestoreStage {
     port.unref();
   }
 
-  async restore(crop: RgbImage, options?: FaceRestoreOptions): Promise<RgbImage> {
+  async restore(crop: RgbImage, options?: FaceRestoreOptions, timeConversion: ConversionTimer = (convert) => convert()): Promise<RgbImage> {
     const size = this.inputSize;
     if (crop.width !== size || crop.height !== size) {
       throw new PermanentError('INTERNAL', `the restorer takes ${size}×${size} crops, got ${crop.width}×${crop.height}`);
     }
     if (this.#closed) throw new RetryableError('INTERNAL', 'the restorer thread has stopped');
     const id = this.#nextId++;
-    const tensor = cropToTensor(crop);
+    const tensor = timeConversion(() => cropToTensor(crop, this.#freeInputs.pop()));
+    const spare = this.#spareOutputs.pop();
     const restored = await new Promise<Float32Array>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      postTensor(this.#port, { id, tensor, fidelity: options?.fidelity ?? DEFAULT_FIDELITY, sentAtMs: performance.timeOrigin + performance.now() }, tensor);
+      const request: FaceRequest = { id, tensor, fidelity: options?.fidelity ?? DEFAULT_FIDELITY, sentAtMs: performance.timeOrigin + performance.now(), ...(spare && { spare }) };
+      postTensor(this.#port, request, tensor, ...(spare ? [spare] : []));
     });
-    return tensorToCrop(restored, crop, restoreBlend(options));
+    const converted = timeConversion(() => tensorToCrop(restored, crop, restoreBlend(options)));
+    // Converted: the output's buffer goes back with a later face, for a later batch to write into.
+    if (this.#spareOutputs.length < SPARE_OUTPUTS_PER_PIPELINE_THREAD) this.#spareOutputs.push(restored);
+    return converted;
   }
 
   /** The session belongs to the restorer thread: a pipeline thread only lets go of its port. */

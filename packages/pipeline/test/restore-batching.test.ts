@@ -79,6 +79,22 @@ describe('restorer batching across jobs', () => {
     expect([actual[0]!.width, actual[0]!.height]).not.toEqual([actual[1]!.width, actual[1]!.height]);
   });
 
+  it('keeps each job\'s faces its own over many batches, their outputs written into buffers the threads handed back', async () => {
+    const single = await inProcess(mirror);
+    const expected = [await single.process(inputs[0]!.slice(), options), await single.process(inputs[1]!.slice(), options)];
+    // Batches of two at most, so each job's faces span several batches, and every batch after the first few writes into
+    // an output an earlier face's thread sent back.
+    const pool = await PipelineThreadPool.create({ modelsDir, restorer: mirror, download: false, threads: 1, threadCount: 2, maxBatchFaces: 2, maxBatchDelayMs: 20 });
+    disposables.push(pool);
+    for (let round = 0; round < 3; round++) {
+      const actual = await Promise.all(inputs.map((bytes) => pool.process(bytes.slice(), options)));
+      for (const [i, result] of actual.entries()) expect(psnr(await image(result), await image(expected[i]!)), `round ${round}, job ${i}`).toBeGreaterThan(50);
+    }
+    const stats = pool.batching!;
+    expect(stats.faces).toBe(3 * (expected[0]!.faces.length + expected[1]!.faces.length));
+    expect(stats.batches).toBeGreaterThan(3);
+  });
+
   it('sends faces on after at most maxBatchDelayMs when no other job comes to fill the batch', async () => {
     const pool = await PipelineThreadPool.create({ modelsDir, restorer: mirror, download: false, threads: 1, threadCount: 2, maxBatchFaces: 16, maxBatchDelayMs: 1 });
     disposables.push(pool);

@@ -112,7 +112,10 @@ interface StageFigures {
   readonly perFace: Record<string, number>;
   /** Every stage but the restorer, wall ms per face. */
   readonly cpuSideMsPerFace: number;
-  /** Every stage but the restorer, CPU ms per face (every thread): the work a GPU task's vCPUs do around the model. */
+  /**
+   * Every stage but the restorer's model run, CPU ms per face (every thread): the work a GPU task's vCPUs do around
+   * the model, the restore stage's own conversions (`restoreConvert`, CPU time only) included.
+   */
   readonly cpuSideCpuMsPerFace: number;
 }
 
@@ -154,7 +157,9 @@ async function stagesPerFace(label: string, input: string, restorer: string): Pr
   console.log(`ms per face:  ${Object.entries(perFace).map(([stage, ms]) => `${stage} ${ms.toFixed(1)}`).join(', ')}`);
   console.log(`ms per photo: ${Object.entries(totals).map(([stage, ms]) => `${stage} ${(ms / photoCount).toFixed(1)}`).join(', ')}`);
   console.log(`CPU ms per face: ${Object.keys(cpuRuns[0] ?? {}).map((stage) => `${stage} ${(median(cpuRuns.map((r) => r[stage] ?? NaN)) / faces).toFixed(1)}`).join(', ')}`);
-  console.log(`CPU-side (every stage but restore): ${cpuSide.toFixed(1)} wall ms, ${cpuSideCpu.toFixed(1)} CPU ms per face (per output format and thread count: bench/cpu-side.bench.ts)`);
+  console.log(
+    `CPU-side (every stage but restore; restoreConvert, the restorer's conversions, counted in CPU only): ${cpuSide.toFixed(1)} wall ms, ${cpuSideCpu.toFixed(1)} CPU ms per face (per output format and thread count: bench/cpu-side.bench.ts)`,
+  );
   console.log();
   return { perFace, cpuSideMsPerFace: cpuSide, cpuSideCpuMsPerFace: cpuSideCpu };
 }
