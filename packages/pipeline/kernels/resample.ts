@@ -97,34 +97,40 @@
   return f32x4.add(f32x4.mul(w, t4), f32x4(0.0, 1.0, 0.0, 0.0));
 }
 
-/**
- * One row of four RGB taps (12 bytes at p) weighted by k, added to the per-channel tap sums: the bytes are
- * regrouped by channel (R0..R3, G0..G3, B0..B3) with one swizzle, so a row costs one load instead of four.
- */
-@inline function rowTaps(p: usize, k: v128, acc: v128, channel: i32): v128 {
+/** A row of four RGB taps (12 bytes at p) regrouped by channel: R0..R3, G0..G3, B0..B3, one load and one swizzle. */
+@inline function rowLoad(p: usize): v128 {
   const l = v128.load(p);
-  const v = v128.shuffle<u8>(l, l, 0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11, 12, 12, 12, 12);
-  const lanes = channel == 2 ? i32x4.extend_low_i16x8_u(i16x8.extend_high_i8x16_u(v))
-    : channel == 1 ? i32x4.extend_high_i16x8_u(i16x8.extend_low_i8x16_u(v))
-    : i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v));
-  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(lanes), k));
+  return v128.shuffle<u8>(l, l, 0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11, 12, 12, 12, 12);
 }
 
 /**
  * Bicubic sample of an RGB image whose 4×4 taps lie inside it (row stride `stride`), at tap-0 index (ix, iy) and
- * fractions (tx, ty): lanes R, G, B, B. Vertical weights first, per channel over the four taps of a row, then one
- * dot product with the horizontal weights.
+ * fractions (tx, ty): lanes R, G, B, B. Vertical weights first, per channel over the four taps of a row (each row
+ * one load regrouped by channel, R0..R3 G0..G3 B0..B3, and widened once per half), then one dot product with the
+ * horizontal weights.
  */
 @inline function sampleInside3(src: usize, stride: i32, ix: i32, iy: i32, tx: f32, ty: f32): v128 {
   const wx = weights(tx), wy = weights(ty);
   const p0 = src + <usize>((iy - 1) * stride + (ix - 1) * 3);
   const p1 = p0 + <usize>stride, p2 = p1 + <usize>stride, p3 = p2 + <usize>stride;
+  const v0 = rowLoad(p0), v1 = rowLoad(p1), v2 = rowLoad(p2), v3 = rowLoad(p3);
+  const l0 = i16x8.extend_low_i8x16_u(v0), l1 = i16x8.extend_low_i8x16_u(v1);
+  const l2 = i16x8.extend_low_i8x16_u(v2), l3 = i16x8.extend_low_i8x16_u(v3);
   const k0 = v128.shuffle<f32>(wy, wy, 0, 0, 0, 0), k1 = v128.shuffle<f32>(wy, wy, 1, 1, 1, 1);
   const k2 = v128.shuffle<f32>(wy, wy, 2, 2, 2, 2), k3 = v128.shuffle<f32>(wy, wy, 3, 3, 3, 3);
-  const zero = f32x4.splat(0);
-  const r = f32x4.mul(rowTaps(p3, k3, rowTaps(p2, k2, rowTaps(p1, k1, rowTaps(p0, k0, zero, 0), 0), 0), 0), wx);
-  const g = f32x4.mul(rowTaps(p3, k3, rowTaps(p2, k2, rowTaps(p1, k1, rowTaps(p0, k0, zero, 1), 1), 1), 1), wx);
-  const b = f32x4.mul(rowTaps(p3, k3, rowTaps(p2, k2, rowTaps(p1, k1, rowTaps(p0, k0, zero, 2), 2), 2), 2), wx);
+  let r = f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(l0)), k0);
+  r = f32x4.add(r, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(l1)), k1));
+  r = f32x4.add(r, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(l2)), k2));
+  r = f32x4.add(r, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(l3)), k3));
+  let g = f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(l0)), k0);
+  g = f32x4.add(g, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(l1)), k1));
+  g = f32x4.add(g, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(l2)), k2));
+  g = f32x4.add(g, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(l3)), k3));
+  let b = f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_high_i8x16_u(v0))), k0);
+  b = f32x4.add(b, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_high_i8x16_u(v1))), k1));
+  b = f32x4.add(b, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_high_i8x16_u(v2))), k2));
+  b = f32x4.add(b, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_high_i8x16_u(v3))), k3));
+  r = f32x4.mul(r, wx); g = f32x4.mul(g, wx); b = f32x4.mul(b, wx);
   const rg = f32x4.add(v128.shuffle<f32>(r, g, 0, 1, 4, 5), v128.shuffle<f32>(r, g, 2, 3, 6, 7));
   const bb = f32x4.add(v128.shuffle<f32>(b, b, 0, 1, 0, 1), v128.shuffle<f32>(b, b, 2, 3, 2, 3));
   return f32x4.add(v128.shuffle<f32>(rg, bb, 0, 2, 4, 6), v128.shuffle<f32>(rg, bb, 1, 3, 5, 7));
@@ -196,6 +202,42 @@ export function warp(
   return p0 + (p1 - p0) * w;
 }
 
+/** A sample of the RGB face at index coordinates (x, y): taps told inside from the coordinates, as warp does. */
+@inline function faceSample(face: usize, fw: i32, fh: i32, stride: i32, x: f64, y: f64): v128 {
+  if (x >= 1.0 && y >= 1.0 && x < <f64>(fw - 2) && y < <f64>(fh - 2)) {
+    const ix = <i32>x, iy = <i32>y;
+    return toBytes(sampleInside3(face, stride, ix, iy, <f32>(x - <f64>ix), <f32>(y - <f64>iy)));
+  }
+  return toBytes(sample(face, fw, fh, 3, stride, x, y));
+}
+
+@inline function store3(o: usize, s: v128): void {
+  v128.store16_lane(o, s, 0);
+  v128.store8_lane(o, s, 2, 2);
+}
+
+/** Blends the sampled pixels [X0, X1) of a row over it with the mask; (x, y) are the face coordinates at X0. */
+@inline function blendRun(
+  face: usize, fw: i32, fh: i32, stride: i32, row: usize, X0: i32, X1: i32,
+  x: f64, y: f64, sa: f64, sd: f64, u: f64, v: f64, ma: f64, md: f64, profile: usize, n: i32,
+): void {
+  let o = row + <usize>(X0 * 3);
+  for (let X = X0; X < X1; X++) {
+    const alpha = Math.floor(255.0 * profileAt(profile, n, u) * profileAt(profile, n, v) + 0.5);
+    if (alpha > 0) {
+      const s = faceSample(face, fw, fh, stride, x, y);
+      if (alpha >= 255) store3(o, s);
+      else {
+        const wf = <f32>(alpha / 255.0);
+        const face4 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(s)));
+        store3(o, toBytes(f32x4.add(f32x4.mul(face4, f32x4.splat(wf)), f32x4.mul(px(o), f32x4.splat(1.0 - wf)))));
+      }
+    }
+    x += sa; y += sd; u += ma; v += md;
+    o += 3;
+  }
+}
+
 /**
  * Paste of one restored face over rows [y0, y1) of an RGB strip (row stride ow·3 bytes, strip row 0 = footprint
  * row y0): each pixel X of a row in [from, to) (spans, 4 i32 per row: from, to, opaqueFrom, opaqueTo) takes the
@@ -215,32 +257,21 @@ export function paste(
     const span = spans + (<usize>(Y - y0) << 4);
     const from = load<i32>(span), to = load<i32>(span, 4), opaqueFrom = load<i32>(span, 8), opaqueTo = load<i32>(span, 12);
     if (from >= to) continue;
-    const row = out + <usize>((Y - y0) * ow * 3);
+    const row = out + <usize>((Y - y0) * ow + x0) * 3;
     const fY = <f64>Y;
     const rx = sb * fY + sc, ry = se * fY + sf;
     const ru = mb * fY + mc, rv = me * fY + mf;
-    for (let X = from; X < to; X++) {
-      const fX = <f64>X;
-      const s = toBytes(sample(face, fw, fh, 3, stride, sa * fX + rx, sd * fX + ry));
-      const o = row + <usize>((X + x0) * 3);
-      if (X >= opaqueFrom && X < opaqueTo) {
-        v128.store16_lane(o, s, 0);
-        v128.store8_lane(o, s, 2, 2);
-        continue;
-      }
-      const alpha = Math.floor(255.0 * profileAt(profile, n, ma * fX + ru) * profileAt(profile, n, md * fX + rv) + 0.5);
-      if (alpha <= 0) continue;
-      if (alpha >= 255) {
-        v128.store16_lane(o, s, 0);
-        v128.store8_lane(o, s, 2, 2);
-        continue;
-      }
-      const wf = <f32>(alpha / 255.0);
-      const face4 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(s)));
-      const blended = toBytes(f32x4.add(f32x4.mul(face4, f32x4.splat(wf)), f32x4.mul(px(o), f32x4.splat(1.0 - wf))));
-      v128.store16_lane(o, blended, 0);
-      v128.store8_lane(o, blended, 2, 2);
+    // Coordinates step along the row rather than being recomputed per pixel; each run starts from its own.
+    const a0 = <f64>from, a1 = <f64>opaqueTo;
+    blendRun(face, fw, fh, stride, row, from, opaqueFrom, sa * a0 + rx, sd * a0 + ry, sa, sd, ma * a0 + ru, md * a0 + rv, ma, md, profile, n);
+    let x = sa * <f64>opaqueFrom + rx, y = sd * <f64>opaqueFrom + ry;
+    let o = row + <usize>(opaqueFrom * 3);
+    for (let X = opaqueFrom; X < opaqueTo; X++) {
+      store3(o, faceSample(face, fw, fh, stride, x, y));
+      x += sa; y += sd;
+      o += 3;
     }
+    blendRun(face, fw, fh, stride, row, opaqueTo, to, sa * a1 + rx, sd * a1 + ry, sa, sd, ma * a1 + ru, md * a1 + rv, ma, md, profile, n);
   }
 }
 
