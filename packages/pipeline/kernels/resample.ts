@@ -136,6 +136,31 @@
   return f32x4.add(v128.shuffle<f32>(rg, bb, 0, 2, 4, 6), v128.shuffle<f32>(rg, bb, 1, 3, 5, 7));
 }
 
+/**
+ * Bicubic sample of an image of f32 RGBX pixels (row stride `stride` bytes) whose 4×4 taps lie inside it, at tap-0
+ * index (ix, iy) and fractions (tx, ty): each tap is one load and one multiply-add, with no widening.
+ */
+@inline function sampleInsideF(src: usize, stride: i32, ix: i32, iy: i32, tx: f32, ty: f32): v128 {
+  const wx = weights(tx), wy = weights(ty);
+  const x0 = v128.shuffle<f32>(wx, wx, 0, 0, 0, 0), x1 = v128.shuffle<f32>(wx, wx, 1, 1, 1, 1);
+  const x2 = v128.shuffle<f32>(wx, wx, 2, 2, 2, 2), x3 = v128.shuffle<f32>(wx, wx, 3, 3, 3, 3);
+  const p0 = src + <usize>((iy - 1) * stride + ((ix - 1) << 4));
+  const p1 = p0 + <usize>stride, p2 = p1 + <usize>stride, p3 = p2 + <usize>stride;
+  const h0 = f32x4.add(f32x4.add(f32x4.mul(v128.load(p0), x0), f32x4.mul(v128.load(p0, 16), x1)), f32x4.add(f32x4.mul(v128.load(p0, 32), x2), f32x4.mul(v128.load(p0, 48), x3)));
+  const h1 = f32x4.add(f32x4.add(f32x4.mul(v128.load(p1), x0), f32x4.mul(v128.load(p1, 16), x1)), f32x4.add(f32x4.mul(v128.load(p1, 32), x2), f32x4.mul(v128.load(p1, 48), x3)));
+  const h2 = f32x4.add(f32x4.add(f32x4.mul(v128.load(p2), x0), f32x4.mul(v128.load(p2, 16), x1)), f32x4.add(f32x4.mul(v128.load(p2, 32), x2), f32x4.mul(v128.load(p2, 48), x3)));
+  const h3 = f32x4.add(f32x4.add(f32x4.mul(v128.load(p3), x0), f32x4.mul(v128.load(p3, 16), x1)), f32x4.add(f32x4.mul(v128.load(p3, 32), x2), f32x4.mul(v128.load(p3, 48), x3)));
+  return f32x4.add(
+    f32x4.add(f32x4.mul(h0, v128.shuffle<f32>(wy, wy, 0, 0, 0, 0)), f32x4.mul(h1, v128.shuffle<f32>(wy, wy, 1, 1, 1, 1))),
+    f32x4.add(f32x4.mul(h2, v128.shuffle<f32>(wy, wy, 2, 2, 2, 2)), f32x4.mul(h3, v128.shuffle<f32>(wy, wy, 3, 3, 3, 3))),
+  );
+}
+
+/** n RGB pixels at src as f32 RGBX at dst (16 bytes a pixel; X is the next pixel's red, never used). */
+export function toFloatPixels(src: usize, n: i32, dst: usize): void {
+  for (let i = 0; i < n; i++) v128.store(dst + (<usize>i << 4), px(src + <usize>i * 3));
+}
+
 /** Scalar bicubic sample of a one-channel image. */
 @inline function sample1(src: usize, sw: i32, sh: i32, x0: f64, y0: f64): f32 {
   const x = clampCoordinate(x0, sw), y = clampCoordinate(y0, sh);
@@ -203,10 +228,10 @@ export function warp(
 }
 
 /** A sample of the RGB face at index coordinates (x, y): taps told inside from the coordinates, as warp does. */
-@inline function faceSample(face: usize, fw: i32, fh: i32, stride: i32, x: f64, y: f64): v128 {
+@inline function faceSample(face: usize, faceF: usize, fw: i32, fh: i32, stride: i32, x: f64, y: f64): v128 {
   if (x >= 1.0 && y >= 1.0 && x < <f64>(fw - 2) && y < <f64>(fh - 2)) {
     const ix = <i32>x, iy = <i32>y;
-    return toBytes(sampleInside3(face, stride, ix, iy, <f32>(x - <f64>ix), <f32>(y - <f64>iy)));
+    return toBytes(sampleInsideF(faceF, fw << 4, ix, iy, <f32>(x - <f64>ix), <f32>(y - <f64>iy)));
   }
   return toBytes(sample(face, fw, fh, 3, stride, x, y));
 }
@@ -218,14 +243,14 @@ export function warp(
 
 /** Blends the sampled pixels [X0, X1) of a row over it with the mask; (x, y) are the face coordinates at X0. */
 @inline function blendRun(
-  face: usize, fw: i32, fh: i32, stride: i32, row: usize, X0: i32, X1: i32,
+  face: usize, faceF: usize, fw: i32, fh: i32, stride: i32, row: usize, X0: i32, X1: i32,
   x: f64, y: f64, sa: f64, sd: f64, u: f64, v: f64, ma: f64, md: f64, profile: usize, n: i32,
 ): void {
   let o = row + <usize>(X0 * 3);
   for (let X = X0; X < X1; X++) {
     const alpha = Math.floor(255.0 * profileAt(profile, n, u) * profileAt(profile, n, v) + 0.5);
     if (alpha > 0) {
-      const s = faceSample(face, fw, fh, stride, x, y);
+      const s = faceSample(face, faceF, fw, fh, stride, x, y);
       if (alpha >= 255) store3(o, s);
       else {
         const wf = <f32>(alpha / 255.0);
@@ -246,7 +271,7 @@ export function warp(
  * pixel centre in face space and P the mask profile (n f32 samples).
  */
 export function paste(
-  face: usize, fw: i32, fh: i32,
+  face: usize, faceF: usize, fw: i32, fh: i32,
   out: usize, ow: i32, y0: i32, y1: i32, x0: i32, spans: usize,
   profile: usize, n: i32,
   sa: f64, sb: f64, sc: f64, sd: f64, se: f64, sf: f64,
@@ -263,15 +288,15 @@ export function paste(
     const ru = mb * fY + mc, rv = me * fY + mf;
     // Coordinates step along the row rather than being recomputed per pixel; each run starts from its own.
     const a0 = <f64>from, a1 = <f64>opaqueTo;
-    blendRun(face, fw, fh, stride, row, from, opaqueFrom, sa * a0 + rx, sd * a0 + ry, sa, sd, ma * a0 + ru, md * a0 + rv, ma, md, profile, n);
+    blendRun(face, faceF, fw, fh, stride, row, from, opaqueFrom, sa * a0 + rx, sd * a0 + ry, sa, sd, ma * a0 + ru, md * a0 + rv, ma, md, profile, n);
     let x = sa * <f64>opaqueFrom + rx, y = sd * <f64>opaqueFrom + ry;
     let o = row + <usize>(opaqueFrom * 3);
     for (let X = opaqueFrom; X < opaqueTo; X++) {
-      store3(o, faceSample(face, fw, fh, stride, x, y));
+      store3(o, faceSample(face, faceF, fw, fh, stride, x, y));
       x += sa; y += sd;
       o += 3;
     }
-    blendRun(face, fw, fh, stride, row, opaqueTo, to, sa * a1 + rx, sd * a1 + ry, sa, sd, ma * a1 + ru, md * a1 + rv, ma, md, profile, n);
+    blendRun(face, faceF, fw, fh, stride, row, opaqueTo, to, sa * a1 + rx, sd * a1 + ry, sa, sd, ma * a1 + ru, md * a1 + rv, ma, md, profile, n);
   }
 }
 

@@ -394,10 +394,13 @@ export function pasteBicubic(out: Uint8Array, outWidth: number, req: PasteReques
   const rows = Math.min(stripRows(mw, 3), mh);
   const lane = [rows * rowBytes, rows * 16];
   const lanes = lanesFor(mh * rowBytes, Math.ceil(mh / rows), lane[0]! + lane[1]!);
-  const { rt, at } = layout([source.data.length, profile.length * 4, ...Array.from({ length: lanes }, () => lane).flat()]);
-  const [faceAt, profileAt] = at as [number, number];
+  const pixels = source.width * source.height;
+  const { rt, at } = layout([source.data.length, pixels * 16, profile.length * 4, ...Array.from({ length: lanes }, () => lane).flat()]);
+  const [faceAt, floatAt, profileAt] = at as [number, number, number];
   const buffer = rt.memory.buffer;
   bytesAt(rt, faceAt, source.data.length).set(source.data);
+  // The face as f32 RGBX, once: a tap of the (magnified) face is then one load and one multiply-add.
+  rt.kernels.toFloatPixels(faceAt, pixels, floatAt);
   new Float32Array(buffer, profileAt, profile.length).set(profile);
   const [sa, sb, sc, sd, se, sf] = indexMatrix(req.toSource, x0, y0);
   // The mask is evaluated at pixel centres in face space: the same matrix without the half-pixel index shift.
@@ -406,7 +409,7 @@ export function pasteBicubic(out: Uint8Array, outWidth: number, req: PasteReques
     const jobs: StripJob[] = [];
     const strips: { readonly strip: Uint8Array; readonly y0: number; readonly y1: number }[] = [];
     for (let i = 0; i < lanes && Y + i * rows < mh; i++) {
-      const [stripAt, spansAt] = at.slice(2 + i * 2, 4 + i * 2) as [number, number];
+      const [stripAt, spansAt] = at.slice(3 + i * 2, 5 + i * 2) as [number, number];
       const s0 = Y + i * rows, s1 = Math.min(mh, s0 + rows);
       // The strip of the footprint is copied in, composited, and copied back.
       const strip = bytesAt(rt, stripAt, (s1 - s0) * rowBytes);
@@ -417,7 +420,7 @@ export function pasteBicubic(out: Uint8Array, outWidth: number, req: PasteReques
       new Int32Array(buffer, spansAt, (s1 - s0) * 4).set(spans.subarray(s0 * 4, s1 * 4));
       jobs.push({
         kernel: 'paste',
-        args: [faceAt, source.width, source.height, stripAt, mw, s0, s1, 0, spansAt, profileAt, profile.length, sa, sb, sc, sd, se, sf, ma, mb, mc + 0.5, md, me, mf + 0.5],
+        args: [faceAt, floatAt, source.width, source.height, stripAt, mw, s0, s1, 0, spansAt, profileAt, profile.length, sa, sb, sc, sd, se, sf, ma, mb, mc + 0.5, md, me, mf + 0.5],
       });
       strips.push({ strip, y0: s0, y1: s1 });
     }
