@@ -300,79 +300,116 @@ export function paste(
   }
 }
 
-/**
- * Horizontal pass of a separable enlargement: `rows` rows of `src` (sw pixels of ch bytes, ch 1, 3 or 4) into
- * float rows of dw·ch values at `dst`, output pixel X taking taps at the 4 source columns idx[4X..4X+3] (already
- * clamped to the row) with weights wt[4X..4X+3].
- */
-function enlargeRows(src: usize, sw: i32, rows: i32, ch: i32, dst: usize, dw: i32, idx: usize, wt: usize): void {
-  const srcStride = <usize>(sw * ch), dstStride = <usize>(dw * ch) << 2;
+/** Runs of pixels an enlargement leaves out, per row: SKIP_RUNS pairs [from, to) of i32, sorted, empty ones last. */
+const SKIP_RUNS = 4;
+const SKIP_ROW_BYTES: usize = SKIP_RUNS * 8;
+
+/** Float row pixels [X0, X1) of the horizontal pass (see enlargeRows). */
+@inline function enlargeRowRun(row: usize, ch: i32, out: usize, X0: i32, X1: i32, idx: usize, wt: usize): void {
   const c = <usize>ch;
-  for (let r = 0; r < rows; r++) {
-    const row = src + <usize>r * srcStride;
-    let out = dst + <usize>r * dstStride;
-    if (ch == 1) {
-      for (let X = 0; X < dw; X++) {
-        const i = idx + (<usize>X << 4), w = wt + (<usize>X << 4);
-        store<f32>(out,
-          load<f32>(w) * <f32>load<u8>(row + <usize>load<i32>(i)) + load<f32>(w, 4) * <f32>load<u8>(row + <usize>load<i32>(i, 4)) +
-          load<f32>(w, 8) * <f32>load<u8>(row + <usize>load<i32>(i, 8)) + load<f32>(w, 12) * <f32>load<u8>(row + <usize>load<i32>(i, 12)));
-        out += 4;
-      }
-      continue;
-    }
-    for (let X = 0; X < dw; X++) {
+  let o = out + <usize>X0 * (c << 2);
+  if (ch == 1) {
+    for (let X = X0; X < X1; X++) {
       const i = idx + (<usize>X << 4), w = wt + (<usize>X << 4);
-      let h = f32x4.mul(px(row + <usize>load<i32>(i) * c), f32x4.splat(load<f32>(w)));
-      h = f32x4.add(h, f32x4.mul(px(row + <usize>load<i32>(i, 4) * c), f32x4.splat(load<f32>(w, 4))));
-      h = f32x4.add(h, f32x4.mul(px(row + <usize>load<i32>(i, 8) * c), f32x4.splat(load<f32>(w, 8))));
-      h = f32x4.add(h, f32x4.mul(px(row + <usize>load<i32>(i, 12) * c), f32x4.splat(load<f32>(w, 12))));
-      v128.store(out, h);
-      out += c << 2;
+      store<f32>(o,
+        load<f32>(w) * <f32>load<u8>(row + <usize>load<i32>(i)) + load<f32>(w, 4) * <f32>load<u8>(row + <usize>load<i32>(i, 4)) +
+        load<f32>(w, 8) * <f32>load<u8>(row + <usize>load<i32>(i, 8)) + load<f32>(w, 12) * <f32>load<u8>(row + <usize>load<i32>(i, 12)));
+      o += 4;
     }
+    return;
+  }
+  for (let X = X0; X < X1; X++) {
+    const i = idx + (<usize>X << 4), w = wt + (<usize>X << 4);
+    let h = f32x4.mul(px(row + <usize>load<i32>(i) * c), f32x4.splat(load<f32>(w)));
+    h = f32x4.add(h, f32x4.mul(px(row + <usize>load<i32>(i, 4) * c), f32x4.splat(load<f32>(w, 4))));
+    h = f32x4.add(h, f32x4.mul(px(row + <usize>load<i32>(i, 8) * c), f32x4.splat(load<f32>(w, 8))));
+    h = f32x4.add(h, f32x4.mul(px(row + <usize>load<i32>(i, 12) * c), f32x4.splat(load<f32>(w, 12))));
+    // A 3-channel pixel's fourth float spills into the next one, which writes its own over it (or is left out).
+    v128.store(o, h);
+    o += c << 2;
   }
 }
 
 /**
- * Vertical pass: `rows` output rows of n bytes at dst, row j = Σ_k wt[4j+k]·(float row idx[4j+k] of `src`, n
- * floats each), rounded and saturated.
+ * Horizontal pass of a separable enlargement: `rows` rows of `src` (sw pixels of ch bytes, ch 1, 3 or 4) into
+ * float rows of dw·ch values at `dst`, output pixel X taking taps at the 4 source columns idx[4X..4X+3] (already
+ * clamped to the row) with weights wt[4X..4X+3]; the runs of row r's `skip` list are left as they were.
  */
-function enlargeColumns(src: usize, n: i32, dst: usize, rows: i32, idx: usize, wt: usize): void {
+function enlargeRows(src: usize, sw: i32, rows: i32, ch: i32, dst: usize, dw: i32, idx: usize, wt: usize, skip: usize): void {
+  const srcStride = <usize>(sw * ch), dstStride = <usize>(dw * ch) << 2;
+  for (let r = 0; r < rows; r++) {
+    const row = src + <usize>r * srcStride;
+    const out = dst + <usize>r * dstStride;
+    const runs = skip + <usize>r * SKIP_ROW_BYTES;
+    let X = 0;
+    for (let k = 0; k < SKIP_RUNS; k++) {
+      const from = load<i32>(runs + (<usize>k << 3)), to = load<i32>(runs + (<usize>k << 3), 4);
+      if (from >= to) continue;
+      enlargeRowRun(row, ch, out, X, from, idx, wt);
+      X = to;
+    }
+    enlargeRowRun(row, ch, out, X, dw, idx, wt);
+  }
+}
+
+/** Bytes [x0, x1) of one output row of the vertical pass (see enlargeColumns). */
+@inline function enlargeColumnRun(r0: usize, r1: usize, r2: usize, r3: usize, w: usize, out: usize, x0: i32, x1: i32): void {
+  const k0 = f32x4.splat(load<f32>(w)), k1 = f32x4.splat(load<f32>(w, 4));
+  const k2 = f32x4.splat(load<f32>(w, 8)), k3 = f32x4.splat(load<f32>(w, 12));
+  let x = x0;
+  for (; x + 16 <= x1; x += 16) {
+    const o = <usize>x << 2;
+    const a = roundToInts((f32x4.add(f32x4.add(f32x4.mul(v128.load(r0 + o), k0), f32x4.mul(v128.load(r1 + o), k1)), f32x4.add(f32x4.mul(v128.load(r2 + o), k2), f32x4.mul(v128.load(r3 + o), k3)))));
+    const b = roundToInts((f32x4.add(f32x4.add(f32x4.mul(v128.load(r0 + o, 16), k0), f32x4.mul(v128.load(r1 + o, 16), k1)), f32x4.add(f32x4.mul(v128.load(r2 + o, 16), k2), f32x4.mul(v128.load(r3 + o, 16), k3)))));
+    const c = roundToInts((f32x4.add(f32x4.add(f32x4.mul(v128.load(r0 + o, 32), k0), f32x4.mul(v128.load(r1 + o, 32), k1)), f32x4.add(f32x4.mul(v128.load(r2 + o, 32), k2), f32x4.mul(v128.load(r3 + o, 32), k3)))));
+    const d = roundToInts((f32x4.add(f32x4.add(f32x4.mul(v128.load(r0 + o, 48), k0), f32x4.mul(v128.load(r1 + o, 48), k1)), f32x4.add(f32x4.mul(v128.load(r2 + o, 48), k2), f32x4.mul(v128.load(r3 + o, 48), k3)))));
+    v128.store(out + <usize>x, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(a, b), i16x8.narrow_i32x4_u(c, d)));
+  }
+  const s0 = load<f32>(w), s1 = load<f32>(w, 4), s2 = load<f32>(w, 8), s3 = load<f32>(w, 12);
+  for (; x < x1; x++) {
+    const o = <usize>x << 2;
+    // Rounded as the lanes above are (ties to even), so that a pixel comes out the same whichever loop takes it.
+    const value = s0 * load<f32>(r0 + o) + s1 * load<f32>(r1 + o) + s2 * load<f32>(r2 + o) + s3 * load<f32>(r3 + o);
+    store<u8>(out + <usize>x, <u8>i32x4.extract_lane(roundToInts(f32x4.splat(value)), 0));
+  }
+}
+
+/**
+ * Vertical pass: `rows` output rows of n bytes (pixels of ch bytes) at dst, row j = Σ_k wt[4j+k]·(float row
+ * idx[4j+k] of `src`, n floats each), rounded and saturated; the pixel runs of row j's `skip` list are zeros.
+ */
+function enlargeColumns(src: usize, n: i32, ch: i32, dst: usize, rows: i32, idx: usize, wt: usize, skip: usize): void {
   const stride = <usize>n << 2;
   for (let j = 0; j < rows; j++) {
     const i = idx + (<usize>j << 4), w = wt + (<usize>j << 4);
     const r0 = src + <usize>load<i32>(i) * stride, r1 = src + <usize>load<i32>(i, 4) * stride;
     const r2 = src + <usize>load<i32>(i, 8) * stride, r3 = src + <usize>load<i32>(i, 12) * stride;
-    const k0 = f32x4.splat(load<f32>(w)), k1 = f32x4.splat(load<f32>(w, 4));
-    const k2 = f32x4.splat(load<f32>(w, 8)), k3 = f32x4.splat(load<f32>(w, 12));
     const out = dst + <usize>j * <usize>n;
+    const runs = skip + <usize>j * SKIP_ROW_BYTES;
     let x = 0;
-    for (; x + 16 <= n; x += 16) {
-      const o = <usize>x << 2;
-      const a = roundToInts((f32x4.add(f32x4.add(f32x4.mul(v128.load(r0 + o), k0), f32x4.mul(v128.load(r1 + o), k1)), f32x4.add(f32x4.mul(v128.load(r2 + o), k2), f32x4.mul(v128.load(r3 + o), k3)))));
-      const b = roundToInts((f32x4.add(f32x4.add(f32x4.mul(v128.load(r0 + o, 16), k0), f32x4.mul(v128.load(r1 + o, 16), k1)), f32x4.add(f32x4.mul(v128.load(r2 + o, 16), k2), f32x4.mul(v128.load(r3 + o, 16), k3)))));
-      const c = roundToInts((f32x4.add(f32x4.add(f32x4.mul(v128.load(r0 + o, 32), k0), f32x4.mul(v128.load(r1 + o, 32), k1)), f32x4.add(f32x4.mul(v128.load(r2 + o, 32), k2), f32x4.mul(v128.load(r3 + o, 32), k3)))));
-      const d = roundToInts((f32x4.add(f32x4.add(f32x4.mul(v128.load(r0 + o, 48), k0), f32x4.mul(v128.load(r1 + o, 48), k1)), f32x4.add(f32x4.mul(v128.load(r2 + o, 48), k2), f32x4.mul(v128.load(r3 + o, 48), k3)))));
-      v128.store(out + <usize>x, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(a, b), i16x8.narrow_i32x4_u(c, d)));
+    for (let k = 0; k < SKIP_RUNS; k++) {
+      const from = load<i32>(runs + (<usize>k << 3)) * ch, to = load<i32>(runs + (<usize>k << 3), 4) * ch;
+      if (from >= to) continue;
+      enlargeColumnRun(r0, r1, r2, r3, w, out, x, from);
+      memory.fill(out + <usize>from, 0, <usize>(to - from));
+      x = to;
     }
-    const s0 = load<f32>(w), s1 = load<f32>(w, 4), s2 = load<f32>(w, 8), s3 = load<f32>(w, 12);
-    for (; x < n; x++) {
-      const o = <usize>x << 2;
-      store<u8>(out + <usize>x, byteOf(s0 * load<f32>(r0 + o) + s1 * load<f32>(r1 + o) + s2 * load<f32>(r2 + o) + s3 * load<f32>(r3 + o)));
-    }
+    enlargeColumnRun(r0, r1, r2, r3, w, out, x, n);
   }
 }
 
 /**
  * One strip of a separable enlargement: the horizontal pass over the `rows` source rows the strip needs (into
- * `mid`), then the vertical pass to its `outRows` output rows at dst.
+ * `mid`), then the vertical pass to its `outRows` output rows at dst. `hSkip` (per source row) and `vSkip` (per
+ * output row) list the output pixels left out, SKIP_RUNS runs a row: a source row's runs must lie in those of
+ * every output row that takes it as a tap, so that no pixel computed reads a float left out.
  */
 export function enlarge(
   src: usize, sw: i32, rows: i32, ch: i32, mid: usize, dw: i32, hIdx: usize, hWt: usize,
-  dst: usize, outRows: i32, vIdx: usize, vWt: usize,
+  dst: usize, outRows: i32, vIdx: usize, vWt: usize, hSkip: usize, vSkip: usize,
 ): void {
-  enlargeRows(src, sw, rows, ch, mid, dw, hIdx, hWt);
-  enlargeColumns(mid, dw * ch, dst, outRows, vIdx, vWt);
+  enlargeRows(src, sw, rows, ch, mid, dw, hIdx, hWt, hSkip);
+  enlargeColumns(mid, dw * ch, ch, dst, outRows, vIdx, vWt, vSkip);
 }
 
 /** Where the wrapper may lay out its buffers: the end of this module's static data. */

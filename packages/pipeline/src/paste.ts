@@ -1,6 +1,6 @@
 import { affineScale, applyAffine, invertAffine } from './align.js';
 import { warpSourceRegion } from './image.js';
-import { pasteBicubic } from './resample.js';
+import { ENLARGE_SKIP_RUNS, pasteBicubic } from './resample.js';
 import type { Affine, Point, RgbImage } from './types.js';
 
 export interface FaceToPaste {
@@ -221,17 +221,75 @@ export async function pasteFaces(background: RgbImage, faces: readonly FaceToPas
   const out = options.inPlace === true ? background.data : background.data.slice();
   for (const { face, affine } of faces) {
     if (face.width !== face.height) throw new RangeError(`pasteFaces: the face is ${face.width}×${face.height}, not square.`);
-    const size = face.width;
-    const [a, b, c, d, e, f] = affine;
-    const toFace: Affine = [a / upscale, b / upscale, c, d / upscale, e / upscale, f];
-    const rect = footprint(toFace, size, outWidth, outHeight);
-    if (rect === undefined) continue;
-    const rgb = replicatePhotoEdge(face.data, affine, size, sourceWidth, sourceHeight);
-    const profile = faceSpaceMaskProfile(size, upscale, affineScale(toFace));
+    const plan = planFace(face.width, affine, upscale, outWidth, outHeight);
+    if (plan === undefined) continue;
+    const { toFace, rect, profile, spans } = plan;
+    const rgb = replicatePhotoEdge(face.data, affine, face.width, sourceWidth, sourceHeight);
     // The face is sampled only where the mask is non-zero, straight into the output: no warped copy of the
     // footprint, and nothing computed in its corners outside the (rotated) square.
-    const region = await warpSourceRegion({ data: rgb, width: size, height: size, channels: 3, inverse: toFace, x0: rect.x0, y0: rect.y0, outWidth: rect.width, outHeight: rect.height });
-    pasteBicubic(out, outWidth, { source: region, toSource: region.toRegion, toFace, profile, rect, spans: maskSpans(rect, toFace, profile) });
+    const region = await warpSourceRegion({ data: rgb, width: face.width, height: face.height, channels: 3, inverse: toFace, x0: rect.x0, y0: rect.y0, outWidth: rect.width, outHeight: rect.height });
+    pasteBicubic(out, outWidth, { source: region, toSource: region.toRegion, toFace, profile, rect, spans });
   }
   return { width: outWidth, height: outHeight, data: out };
+}
+
+/** Where and how a face of side `size` lands in an output `outWidth`×`outHeight`; undefined when it lands outside. */
+function planFace(size: number, affine: Affine, upscale: number, outWidth: number, outHeight: number) {
+  const [a, b, c, d, e, f] = affine;
+  const toFace: Affine = [a / upscale, b / upscale, c, d / upscale, e / upscale, f];
+  const rect = footprint(toFace, size, outWidth, outHeight);
+  if (rect === undefined) return undefined;
+  const profile = faceSpaceMaskProfile(size, upscale, affineScale(toFace));
+  return { toFace, rect, profile, spans: maskSpans(rect, toFace, profile) };
+}
+
+/**
+ * The output pixels that pasteFaces, given the same faces and options, overwrites whatever the background holds
+ * there: the opaque inside of each face (its paste copies the face there without a blend, and a blend reads the
+ * background only at its own pixel, so neither an earlier nor a later face reads the background under it). As
+ * enlargeCubic's `skip` takes them: per output row ENLARGE_SKIP_RUNS runs [from, to) (the longest, merged where
+ * faces overlap or touch), sorted, empty runs as from = to; undefined when there are none.
+ */
+export function opaqueRuns(faces: readonly FaceToPaste[], options: { readonly upscale: number; readonly outWidth: number; readonly outHeight: number }): Int32Array | undefined {
+  const { upscale, outWidth, outHeight } = options;
+  const perRow = ENLARGE_SKIP_RUNS * 2;
+  let skip: Int32Array | undefined;
+  for (const { face, affine } of faces) {
+    // pasteFaces refuses such a face: the job fails, and nothing here matters.
+    if (face.width !== face.height) continue;
+    const plan = planFace(face.width, affine, upscale, outWidth, outHeight);
+    if (plan === undefined) continue;
+    const { rect, spans } = plan;
+    for (let y = 0; y < rect.height; y++) {
+      const from = spans[y * 4 + 2]!, to = spans[y * 4 + 3]!;
+      if (from < to) addRun((skip ??= new Int32Array(outHeight * perRow)), (rect.y0 + y) * perRow, rect.x0 + from, rect.x0 + to);
+    }
+  }
+  return skip;
+}
+
+/**
+ * Adds the run [from, to) to the ENLARGE_SKIP_RUNS runs of a row at `at` (sorted, empty ones last): merged with the
+ * runs it overlaps or touches; when the row is full, the shortest run is dropped (its pixels are then computed).
+ */
+function addRun(skip: Int32Array, at: number, from: number, to: number): void {
+  if (skip[at] === skip[at + 1]) {
+    // The row's first run (most rows cross one face).
+    skip[at] = from;
+    skip[at + 1] = to;
+    return;
+  }
+  const runs: [number, number][] = [[from, to]];
+  for (let k = at; k < at + ENLARGE_SKIP_RUNS * 2; k += 2) if (skip[k]! < skip[k + 1]!) runs.push([skip[k]!, skip[k + 1]!]);
+  runs.sort((p, q) => p[0] - q[0]);
+  const merged: [number, number][] = [];
+  for (const run of runs) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && run[0] <= last[1]) last[1] = Math.max(last[1], run[1]);
+    else merged.push(run);
+  }
+  if (merged.length > ENLARGE_SKIP_RUNS) merged.sort((p, q) => q[1] - q[0] - (p[1] - p[0])).length = ENLARGE_SKIP_RUNS;
+  merged.sort((p, q) => p[0] - q[0]);
+  skip.fill(0, at, at + ENLARGE_SKIP_RUNS * 2);
+  merged.forEach(([f, t], i) => skip.set([f, t], at + i * 2));
 }

@@ -9,7 +9,7 @@ import { readImageHeader, resizeImage, resizePlane, type ResizeKernel } from './
 import { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice, type SessionOptions } from './inference.js';
 import type { ModelRole } from '@revive/contract';
 import { defaultModelsDir, resolveModel } from './models.js';
-import { pasteFaces, type FaceToPaste } from './paste.js';
+import { opaqueRuns, pasteFaces, type FaceToPaste } from './paste.js';
 import { configureKernels } from './resample.js';
 import { DEFAULT_FIDELITY, FaceRestorer, type RestoreStage } from './restore.js';
 import { forEachInFlight } from './restore-batch.js';
@@ -414,7 +414,9 @@ export class RestorationPipeline {
     const upsampler = (options.useBgUpsampler ?? true) ? this.bgUpsampler : undefined;
     const background = await clock.time('upscale', () => {
       if (upsampler !== undefined) return upsampler.upscale(rgb, upscale);
-      return upscale === 1 ? rgb : resizeImage(rgb, outWidth, outHeight, BACKGROUND_UPSCALE_KERNEL);
+      if (upscale === 1) return rgb;
+      // The paste below overwrites the opaque inside of every face whatever the background holds there.
+      return resizeImage(rgb, outWidth, outHeight, BACKGROUND_UPSCALE_KERNEL, opaqueRuns(toPaste, { upscale, outWidth, outHeight }));
     });
     const image =
       toPaste.length === 0

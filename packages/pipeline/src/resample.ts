@@ -310,17 +310,74 @@ function enlargeTaps(n: number, toN: number): { readonly index: Int32Array; read
   return { index, weight };
 }
 
+/** Runs of output pixels an enlargement may leave out, per output row (the kernels' SKIP_RUNS). */
+export const ENLARGE_SKIP_RUNS = 4;
+
+/**
+ * The runs a source row of a strip can leave out in the horizontal pass: those of output rows j0..j1 (the rows
+ * that take it as a tap) in common. Each run of row j0 is narrowed, row after row, to its overlap with the run of
+ * that row it overlaps most (dropped when none does), so runs split by another row are kept in their larger part
+ * only: fewer pixels left out, never more. Written into `into` at `at`, as enlargeCubic's `skip`.
+ */
+function commonRuns(skip: Int32Array, j0: number, j1: number, into: Int32Array, at: number): void {
+  const perRow = ENLARGE_SKIP_RUNS * 2;
+  let n = 0;
+  for (let k = j0 * perRow; k < (j0 + 1) * perRow; k += 2) {
+    let from = skip[k]!, to = skip[k + 1]!;
+    for (let j = j0 + 1; j <= j1 && from < to; j++) {
+      let bestFrom = 0, bestTo = 0;
+      for (let q = j * perRow; q < (j + 1) * perRow; q += 2) {
+        const f = Math.max(from, skip[q]!), t = Math.min(to, skip[q + 1]!);
+        if (t - f > bestTo - bestFrom) (bestFrom = f), (bestTo = t);
+      }
+      from = bestFrom;
+      to = bestTo;
+    }
+    if (from < to) {
+      into[at + n] = from;
+      into[at + n + 1] = to;
+      n += 2;
+    }
+  }
+  into.fill(0, at + n, at + perRow);
+}
+
+/** The kernel trusts the skipped runs: each must lie in its row, the non-empty ones in order. */
+function checkSkip(skip: Int32Array, toWidth: number, toHeight: number): void {
+  const fail = (): never => {
+    throw new RangeError('enlargeCubic: the skipped runs do not fit the output');
+  };
+  if (skip.length !== toHeight * ENLARGE_SKIP_RUNS * 2) fail();
+  for (let row = 0; row < toHeight; row++) {
+    let end = 0;
+    for (let k = row * ENLARGE_SKIP_RUNS * 2; k < (row + 1) * ENLARGE_SKIP_RUNS * 2; k += 2) {
+      const from = skip[k]!, to = skip[k + 1]!;
+      if (!(Number.isInteger(from) && from >= 0 && from <= to && to <= toWidth)) fail();
+      if (from === to) continue;
+      if (from < end) fail();
+      end = to;
+    }
+  }
+}
+
 /**
  * Enlarges `src` to `toWidth`×`toHeight` with Catmull-Rom (libvips' bicubic) and exact pixel centres (source
  * x = (X + 0.5)·w/W − 0.5), edges replicated: separable, per strip a horizontal pass over the source rows it needs
  * into floats and a vertical pass to bytes.
+ *
+ * `skip` (ENLARGE_SKIP_RUNS runs [from, to) of output pixels per output row, sorted and disjoint, empty runs as
+ * from = to) names pixels the caller overwrites whole: they are not computed and come back as zeros, every other
+ * pixel as without it. The horizontal pass leaves out, in a source row, what every output row taking it as a tap
+ * leaves out.
  */
-export function enlargeCubic(src: WarpSource, toWidth: number, toHeight: number): Uint8Array {
+export function enlargeCubic(src: WarpSource, toWidth: number, toHeight: number, skip?: Int32Array): Uint8Array {
   checkSource(src);
   const { width, height, channels } = src;
   if (!(Number.isInteger(toWidth) && Number.isInteger(toHeight) && toWidth >= width && toHeight >= height)) {
     throw new RangeError(`enlargeCubic: ${toWidth}×${toHeight} is not an enlargement of ${width}×${height}`);
   }
+  const runsPerRow = ENLARGE_SKIP_RUNS * 2;
+  if (skip !== undefined) checkSkip(skip, toWidth, toHeight);
   const h = enlargeTaps(width, toWidth);
   const v = enlargeTaps(height, toHeight);
   const out = new Uint8Array(toWidth * toHeight * channels);
@@ -328,7 +385,7 @@ export function enlargeCubic(src: WarpSource, toWidth: number, toHeight: number)
   // Source rows one strip can need: its own span at this scale plus the kernel's reach on both sides.
   const maxSourceRows = Math.min(height, Math.ceil((rows * height) / toHeight) + 4);
   const rowBytes = width * channels, outRow = toWidth * channels;
-  const lane = [maxSourceRows * rowBytes, maxSourceRows * outRow * 4, rows * outRow, rows * 16, rows * 16];
+  const lane = [maxSourceRows * rowBytes, maxSourceRows * outRow * 4, rows * outRow, rows * 16, rows * 16, maxSourceRows * runsPerRow * 4, rows * runsPerRow * 4];
   const lanes = lanesFor(out.length, Math.ceil(toHeight / rows), lane.reduce((sum, bytes) => sum + bytes, 0));
   const { rt, at } = layout([h.index.byteLength, h.weight.byteLength, ...Array.from({ length: lanes }, () => lane).flat()]);
   const [hIndexAt, hWeightAt] = at as [number, number];
@@ -339,7 +396,7 @@ export function enlargeCubic(src: WarpSource, toWidth: number, toHeight: number)
     const jobs: StripJob[] = [];
     const strips: { readonly dst: number; readonly y0: number; readonly y1: number }[] = [];
     for (let i = 0; i < lanes && Y + i * rows < toHeight; i++) {
-      const [srcAt, midAt, dstAt, vIndexAt, vWeightAt] = at.slice(2 + i * lane.length, 2 + (i + 1) * lane.length) as [number, number, number, number, number];
+      const [srcAt, midAt, dstAt, vIndexAt, vWeightAt, hSkipAt, vSkipAt] = at.slice(2 + i * lane.length, 2 + (i + 1) * lane.length) as [number, number, number, number, number, number, number];
       const y0 = Y + i * rows, y1 = Math.min(toHeight, y0 + rows);
       const first = v.index[y0 * 4]!, last = v.index[y1 * 4 - 1]!;
       const count = last - first + 1;
@@ -347,7 +404,19 @@ export function enlargeCubic(src: WarpSource, toWidth: number, toHeight: number)
       const stripIndex = v.index.subarray(y0 * 4, y1 * 4).map((r) => r - first);
       new Int32Array(buffer, vIndexAt, stripIndex.length).set(stripIndex);
       new Float32Array(buffer, vWeightAt, stripIndex.length).set(v.weight.subarray(y0 * 4, y1 * 4));
-      jobs.push({ kernel: 'enlarge', args: [srcAt, width, count, channels, midAt, toWidth, hIndexAt, hWeightAt, dstAt, y1 - y0, vIndexAt, vWeightAt] });
+      const hSkip = new Int32Array(buffer, hSkipAt, count * runsPerRow).fill(0);
+      const vSkip = new Int32Array(buffer, vSkipAt, (y1 - y0) * runsPerRow).fill(0);
+      if (skip !== undefined) {
+        vSkip.set(skip.subarray(y0 * runsPerRow, y1 * runsPerRow));
+        // Output rows j0..j1 of the strip take source row r as a tap (the taps rise with the row).
+        for (let r = 0, j0 = y0; r < count; r++) {
+          while (v.index[j0 * 4 + 3]! - first < r) j0++;
+          let j1 = j0;
+          while (j1 + 1 < y1 && v.index[(j1 + 1) * 4]! - first <= r) j1++;
+          commonRuns(skip, j0, j1, hSkip, r * runsPerRow);
+        }
+      }
+      jobs.push({ kernel: 'enlarge', args: [srcAt, width, count, channels, midAt, toWidth, hIndexAt, hWeightAt, dstAt, y1 - y0, vIndexAt, vWeightAt, hSkipAt, vSkipAt] });
       strips.push({ dst: dstAt, y0, y1 });
     }
     runStrips(rt, jobs);
