@@ -328,7 +328,10 @@ function commonRuns(skip: Int32Array, j0: number, j1: number, into: Int32Array, 
       let bestFrom = 0, bestTo = 0;
       for (let q = j * perRow; q < (j + 1) * perRow; q += 2) {
         const f = Math.max(from, skip[q]!), t = Math.min(to, skip[q + 1]!);
-        if (t - f > bestTo - bestFrom) (bestFrom = f), (bestTo = t);
+        if (t - f > bestTo - bestFrom) {
+          bestFrom = f;
+          bestTo = t;
+        }
       }
       from = bestFrom;
       to = bestTo;
