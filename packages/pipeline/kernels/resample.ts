@@ -280,8 +280,10 @@ export function paste(
   const stride = fw * 3;
   for (let Y = y0; Y < y1; Y++) {
     const span = spans + (<usize>(Y - y0) << 4);
-    const from = load<i32>(span), to = load<i32>(span, 4), opaqueFrom = load<i32>(span, 8), opaqueTo = load<i32>(span, 12);
+    const from = load<i32>(span), to = load<i32>(span, 4);
     if (from >= to) continue;
+    // The opaque run is the part of [opaqueFrom, opaqueTo) inside [from, to): the rest of the span is blended.
+    const opaqueFrom = min(max(load<i32>(span, 8), from), to), opaqueTo = min(max(load<i32>(span, 12), opaqueFrom), to);
     const row = out + <usize>((Y - y0) * ow + x0) * 3;
     const fY = <f64>Y;
     const rx = sb * fY + sc, ry = se * fY + sf;

@@ -113,7 +113,12 @@ function replicatePhotoEdge(face: Uint8Array, affine: Affine, faceSize: number, 
   // Clamp far enough inside that the face pixel found there is itself inside (half a face pixel, in photo pixels).
   const inset = Math.min(0.5 + 0.5 / affineScale(affine), sourceWidth / 2, sourceHeight / 2);
   for (let j = 0; j < faceSize; j++) {
+    // The pixels of the row surely inside (a run, as the map is affine; one pixel in from each end of the run the
+    // algebra gives, against rounding) are skipped without a test.
+    const [inFrom, inTo] = insideRun(a, b * (j + 0.5) + c, sourceWidth, d, e * (j + 0.5) + f, sourceHeight, faceSize);
     for (let i = 0; i < faceSize; i++) {
+      if (i === inFrom) i = inTo;
+      if (i >= faceSize) break;
       const x = a * (i + 0.5) + b * (j + 0.5) + c;
       const y = d * (i + 0.5) + e * (j + 0.5) + f;
       if (x >= 0 && y >= 0 && x <= sourceWidth && y <= sourceHeight) continue;
@@ -130,6 +135,24 @@ function replicatePhotoEdge(face: Uint8Array, affine: Affine, faceSize: number, 
     }
   }
   return out;
+}
+
+/**
+ * The pixels i of a face row, [from, to) within [0, n), whose centres map into the photo with room to spare:
+ * x = ax·(i + 0.5) + x0 in [0, width] and y = ay·(i + 0.5) + y0 in [0, height], narrowed by one pixel at each end.
+ */
+function insideRun(ax: number, x0: number, width: number, ay: number, y0: number, height: number, n: number): [number, number] {
+  let lo = 0, hi = n;
+  for (const [slope, at0, max] of [[ax, x0, width], [ay, y0, height]] as const) {
+    if (slope === 0) {
+      if (!(at0 >= 0 && at0 <= max)) return [0, 0];
+      continue;
+    }
+    const p = (0 - at0) / slope - 0.5, q = (max - at0) / slope - 0.5;
+    lo = Math.max(lo, Math.ceil(Math.min(p, q)) + 1);
+    hi = Math.min(hi, Math.floor(Math.max(p, q)));
+  }
+  return lo < hi ? [lo, hi] : [0, 0];
 }
 
 /** Where a 1-D mask profile is 0 and where it is 1, as face-space coordinate ranges (pixel centres at i + 0.5). */

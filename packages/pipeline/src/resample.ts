@@ -483,11 +483,15 @@ export function pasteBicubic(out: Uint8Array, outWidth: number, req: PasteReques
     for (let i = 0; i < lanes && Y + i * rows < mh; i++) {
       const [stripAt, spansAt] = at.slice(3 + i * 2, 5 + i * 2) as [number, number];
       const s0 = Y + i * rows, s1 = Math.min(mh, s0 + rows);
-      // The strip of the footprint is copied in, composited, and copied back.
+      // The strip of the footprint is copied in, composited, and copied back: in, only the pixels blended over
+      // (the opaque run is overwritten whole), back, only the row's span.
       const strip = bytesAt(rt, stripAt, (s1 - s0) * rowBytes);
       for (let j = s0; j < s1; j++) {
-        const o = ((y0 + j) * outWidth + x0) * 3;
-        strip.set(out.subarray(o, o + rowBytes), (j - s0) * rowBytes);
+        const o = ((y0 + j) * outWidth + x0) * 3, at = (j - s0) * rowBytes;
+        const from = spans[j * 4]! * 3, to = spans[j * 4 + 1]! * 3, opaqueFrom = spans[j * 4 + 2]! * 3, opaqueTo = spans[j * 4 + 3]! * 3;
+        if (from >= to) continue;
+        strip.set(out.subarray(o + from, o + Math.max(from, Math.min(opaqueFrom, to))), at + from);
+        if (opaqueTo < to) strip.set(out.subarray(o + Math.max(from, opaqueTo), o + to), at + Math.max(from, opaqueTo));
       }
       new Int32Array(buffer, spansAt, (s1 - s0) * 4).set(spans.subarray(s0 * 4, s1 * 4));
       jobs.push({
@@ -498,7 +502,10 @@ export function pasteBicubic(out: Uint8Array, outWidth: number, req: PasteReques
     }
     runStrips(rt, jobs);
     for (const { strip, y0: s0, y1: s1 } of strips) {
-      for (let j = s0; j < s1; j++) out.set(strip.subarray((j - s0) * rowBytes, (j - s0 + 1) * rowBytes), ((y0 + j) * outWidth + x0) * 3);
+      for (let j = s0; j < s1; j++) {
+        const from = spans[j * 4]! * 3, to = spans[j * 4 + 1]! * 3;
+        if (from < to) out.set(strip.subarray((j - s0) * rowBytes + from, (j - s0) * rowBytes + to), ((y0 + j) * outWidth + x0) * 3 + from);
+      }
     }
   }
 }
