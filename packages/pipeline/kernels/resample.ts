@@ -333,6 +333,45 @@ const SKIP_ROW_BYTES: usize = SKIP_RUNS * 8;
 }
 
 /**
+ * Float row pixels [X0, X1) of an exact 2× horizontal pass (dw = 2·sw, ch 3 or 4): away from the edges, output
+ * pixels 2i and 2i + 1 take their taps from the same five source pixels i − 2..i + 2, with the same two sets of
+ * weights all along the row (fractions 0.75 and 0.25), so a pair costs five loads instead of eight, and no index
+ * reads. The sums are taken in enlargeRowRun's order, with its weights: the same floats.
+ */
+@inline function enlargeRowRun2x(row: usize, sw: i32, ch: i32, out: usize, X0: i32, X1: i32, idx: usize, wt: usize): void {
+  let Xa = max(X0, 4), Xb = min(X1, 2 * sw - 4);
+  Xa += Xa & 1;
+  Xb -= Xb & 1;
+  if (Xa >= Xb) {
+    enlargeRowRun(row, ch, out, X0, X1, idx, wt);
+    return;
+  }
+  enlargeRowRun(row, ch, out, X0, Xa, idx, wt);
+  const c = <usize>ch;
+  const we = wt + (<usize>Xa << 4), wo = we + 16;
+  const e0 = f32x4.splat(load<f32>(we)), e1 = f32x4.splat(load<f32>(we, 4)), e2 = f32x4.splat(load<f32>(we, 8)), e3 = f32x4.splat(load<f32>(we, 12));
+  const o0 = f32x4.splat(load<f32>(wo)), o1 = f32x4.splat(load<f32>(wo, 4)), o2 = f32x4.splat(load<f32>(wo, 8)), o3 = f32x4.splat(load<f32>(wo, 12));
+  let p = row + <usize>((Xa >> 1) - 2) * c;
+  let o = out + <usize>Xa * (c << 2);
+  for (let X = Xa; X < Xb; X += 2) {
+    const a = px(p), b = px(p + c), m = px(p + 2 * c), d = px(p + 3 * c), e = px(p + 4 * c);
+    let h = f32x4.mul(a, e0);
+    h = f32x4.add(h, f32x4.mul(b, e1));
+    h = f32x4.add(h, f32x4.mul(m, e2));
+    h = f32x4.add(h, f32x4.mul(d, e3));
+    let k = f32x4.mul(b, o0);
+    k = f32x4.add(k, f32x4.mul(m, o1));
+    k = f32x4.add(k, f32x4.mul(d, o2));
+    k = f32x4.add(k, f32x4.mul(e, o3));
+    v128.store(o, h);
+    v128.store(o + (c << 2), k);
+    p += c;
+    o += c << 3;
+  }
+  enlargeRowRun(row, ch, out, Xb, X1, idx, wt);
+}
+
+/**
  * Horizontal pass of a separable enlargement: `rows` rows of `src` (sw pixels of ch bytes, ch 1, 3 or 4) into
  * float rows of dw·ch values at `dst`, output pixel X taking taps at the 4 source columns idx[4X..4X+3] (already
  * clamped to the row) with weights wt[4X..4X+3]; the runs of row r's `skip` list are left as they were.
@@ -343,14 +382,17 @@ function enlargeRows(src: usize, sw: i32, rows: i32, ch: i32, dst: usize, dw: i3
     const row = src + <usize>r * srcStride;
     const out = dst + <usize>r * dstStride;
     const runs = skip + <usize>r * SKIP_ROW_BYTES;
+    const twice = ch != 1 && dw == 2 * sw;
     let X = 0;
     for (let k = 0; k < SKIP_RUNS; k++) {
       const from = load<i32>(runs + (<usize>k << 3)), to = load<i32>(runs + (<usize>k << 3), 4);
       if (from >= to) continue;
-      enlargeRowRun(row, ch, out, X, from, idx, wt);
+      if (twice) enlargeRowRun2x(row, sw, ch, out, X, from, idx, wt);
+      else enlargeRowRun(row, ch, out, X, from, idx, wt);
       X = to;
     }
-    enlargeRowRun(row, ch, out, X, dw, idx, wt);
+    if (twice) enlargeRowRun2x(row, sw, ch, out, X, dw, idx, wt);
+    else enlargeRowRun(row, ch, out, X, dw, idx, wt);
   }
 }
 

@@ -124,10 +124,17 @@ describe('warpBicubic', () => {
 });
 
 describe('enlargeCubic', () => {
-  it.each([1, 3, 4] as const)('is the exact-centre Catmull-Rom enlargement, strip after strip (%i channels)', (channels) => {
+  it.each([
+    [1, 777],
+    [3, 777],
+    [4, 777],
+    [3, 622],
+    [4, 622],
+  ] as const)('is the exact-centre Catmull-Rom enlargement, strip after strip (%i channels, 311 → %i wide)', (channels, W) => {
     const src = pattern(311, 257, channels);
-    // Non-integer factors, and enough strips to run on helper threads too.
-    const W = 777, H = Math.ceil((1.5 * PARALLEL_MIN_BYTES) / (W * channels));
+    // Non-integer factors and the exact 2× (a path of its own across a row), and enough strips to run on helper
+    // threads too.
+    const H = Math.ceil((1.5 * PARALLEL_MIN_BYTES) / (W * channels));
     const out = enlargeCubic(src, W, H);
     expect(out.length).toBe(W * H * channels);
     let worst = 0;
@@ -140,15 +147,19 @@ describe('enlargeCubic', () => {
     expect(worst).toBeLessThanOrEqual(1);
   });
 
-  it.each([1, 3] as const)('leaves the skipped runs out as zeros and gives every other pixel as the full enlargement (%i channels)', (channels) => {
+  it.each([
+    [1, 777],
+    [3, 777],
+    [3, 622],
+  ] as const)('leaves the skipped runs out as zeros and gives every other pixel as the full enlargement (%i channels, 311 → %i wide)', (channels, W) => {
     const src = pattern(311, 257, channels);
-    const W = 777, H = Math.ceil((1.5 * PARALLEL_MIN_BYTES) / (W * channels));
+    const H = Math.ceil((1.5 * PARALLEL_MIN_BYTES) / (W * channels));
     const perRow = ENLARGE_SKIP_RUNS * 2;
     // Rows with 0 to 4 runs of varied widths (1 pixel, touching the row's ends, long), changing from row to row,
     // so that a source row's taps see different runs in the rows above and below it.
     const skip = new Int32Array(H * perRow);
     for (let Y = 0; Y < H; Y++) {
-      const runs = [[Y % 5, 40 + (Y % 13)], [100, 101], [200 + (Y % 17), 500 - (Y % 23)], [700 + (Y % 3), W]].slice(0, Y % 5);
+      const runs = [[Y % 5, 40 + (Y % 13)], [100, 101], [200 + (Y % 17), 500 - (Y % 23)], [550 + (Y % 3), W]].slice(0, Y % 5);
       runs.forEach(([from, to], k) => skip.set([from!, to!], Y * perRow + k * 2));
     }
     const full = enlargeCubic(src, W, H);
