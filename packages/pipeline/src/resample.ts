@@ -371,9 +371,10 @@ function checkSkip(skip: Int32Array, toWidth: number, toHeight: number): void {
  * `skip` (ENLARGE_SKIP_RUNS runs [from, to) of output pixels per output row, sorted and disjoint, empty runs as
  * from = to) names pixels the caller overwrites whole: they are not computed and come back as zeros, every other
  * pixel as without it. The horizontal pass leaves out, in a source row, what every output row taking it as a tap
- * leaves out.
+ * leaves out. `into`, when given, is the output's buffer (exactly its size): a buffer written before costs no page
+ * faults, which a fresh one of a photo's size does (about 5 ms per 11.5 MB here, more than the kernel's copy out).
  */
-export function enlargeCubic(src: WarpSource, toWidth: number, toHeight: number, skip?: Int32Array): Uint8Array {
+export function enlargeCubic(src: WarpSource, toWidth: number, toHeight: number, skip?: Int32Array, into?: Uint8Array): Uint8Array {
   checkSource(src);
   const { width, height, channels } = src;
   if (!(Number.isInteger(toWidth) && Number.isInteger(toHeight) && toWidth >= width && toHeight >= height)) {
@@ -383,7 +384,9 @@ export function enlargeCubic(src: WarpSource, toWidth: number, toHeight: number,
   if (skip !== undefined) checkSkip(skip, toWidth, toHeight);
   const h = enlargeTaps(width, toWidth);
   const v = enlargeTaps(height, toHeight);
-  const out = new Uint8Array(toWidth * toHeight * channels);
+  if (into !== undefined && into.length !== toWidth * toHeight * channels) throw new RangeError(`enlargeCubic: ${into.length} bytes cannot hold the ${toWidth}×${toHeight} output`);
+  // Every byte of it is written below, the skipped runs included.
+  const out = into ?? new Uint8Array(toWidth * toHeight * channels);
   const rows = Math.min(stripRows(toWidth, channels), toHeight);
   // Source rows one strip can need: its own span at this scale plus the kernel's reach on both sides.
   const maxSourceRows = Math.min(height, Math.ceil((rows * height) / toHeight) + 4);
