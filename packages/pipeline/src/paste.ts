@@ -110,6 +110,7 @@ function replicatePhotoEdge(face: Uint8Array, affine: Affine, faceSize: number, 
   if (corners.every((p) => inside(applyAffine(toSource, p)))) return face;
   const out = face.slice();
   const [a, b, c, d, e, f] = toSource;
+  const [fa, fb, fc, fd, fe, ff] = affine;
   // Clamp far enough inside that the face pixel found there is itself inside (half a face pixel, in photo pixels).
   const inset = Math.min(0.5 + 0.5 / affineScale(affine), sourceWidth / 2, sourceHeight / 2);
   for (let j = 0; j < faceSize; j++) {
@@ -122,10 +123,9 @@ function replicatePhotoEdge(face: Uint8Array, affine: Affine, faceSize: number, 
       const x = a * (i + 0.5) + b * (j + 0.5) + c;
       const y = d * (i + 0.5) + e * (j + 0.5) + f;
       if (x >= 0 && y >= 0 && x <= sourceWidth && y <= sourceHeight) continue;
-      const [u, v] = applyAffine(affine, [
-        Math.min(Math.max(x, inset), sourceWidth - inset),
-        Math.min(Math.max(y, inset), sourceHeight - inset),
-      ]);
+      // applyAffine's arithmetic, written out: a pair allocated per pixel outside was most of this loop's time.
+      const cx = Math.min(Math.max(x, inset), sourceWidth - inset), cy = Math.min(Math.max(y, inset), sourceHeight - inset);
+      const u = fa * cx + fb * cy + fc, v = fd * cx + fe * cy + ff;
       const si = Math.min(faceSize - 1, Math.max(0, Math.floor(u)));
       const sj = Math.min(faceSize - 1, Math.max(0, Math.floor(v)));
       const s = (sj * faceSize + si) * 3, o = (j * faceSize + i) * 3;
@@ -244,7 +244,7 @@ export async function pasteFaces(background: RgbImage, faces: readonly FaceToPas
   const out = options.inPlace === true ? background.data : background.data.slice();
   for (const { face, affine } of faces) {
     if (face.width !== face.height) throw new RangeError(`pasteFaces: the face is ${face.width}×${face.height}, not square.`);
-    const plan = planFace(face.width, affine, upscale, outWidth, outHeight);
+    const plan = planFor(face, affine, upscale, outWidth, outHeight);
     if (plan === undefined) continue;
     const { toFace, rect, profile, spans } = plan;
     const rgb = replicatePhotoEdge(face.data, affine, face.width, sourceWidth, sourceHeight);
@@ -256,8 +256,28 @@ export async function pasteFaces(background: RgbImage, faces: readonly FaceToPas
   return { width: outWidth, height: outHeight, data: out };
 }
 
+interface FacePlan {
+  readonly toFace: Affine;
+  readonly rect: { readonly x0: number; readonly y0: number; readonly width: number; readonly height: number };
+  readonly profile: Float64Array;
+  readonly spans: Int32Array;
+}
+
+/** The last plan made for a face, so that opaqueRuns and pasteFaces work out the spans of a face once. */
+const plans = new WeakMap<RgbImage, { readonly key: string; readonly plan: FacePlan | undefined }>();
+
+/** planFace, once per face image and placement. */
+function planFor(face: RgbImage, affine: Affine, upscale: number, outWidth: number, outHeight: number): FacePlan | undefined {
+  const key = `${affine.join(',')}:${upscale}:${outWidth}:${outHeight}`;
+  const known = plans.get(face);
+  if (known?.key === key) return known.plan;
+  const plan = planFace(face.width, affine, upscale, outWidth, outHeight);
+  plans.set(face, { key, plan });
+  return plan;
+}
+
 /** Where and how a face of side `size` lands in an output `outWidth`×`outHeight`; undefined when it lands outside. */
-function planFace(size: number, affine: Affine, upscale: number, outWidth: number, outHeight: number) {
+function planFace(size: number, affine: Affine, upscale: number, outWidth: number, outHeight: number): FacePlan | undefined {
   const [a, b, c, d, e, f] = affine;
   const toFace: Affine = [a / upscale, b / upscale, c, d / upscale, e / upscale, f];
   const rect = footprint(toFace, size, outWidth, outHeight);
@@ -280,7 +300,7 @@ export function opaqueRuns(faces: readonly FaceToPaste[], options: { readonly up
   for (const { face, affine } of faces) {
     // pasteFaces refuses such a face: the job fails, and nothing here matters.
     if (face.width !== face.height) continue;
-    const plan = planFace(face.width, affine, upscale, outWidth, outHeight);
+    const plan = planFor(face, affine, upscale, outWidth, outHeight);
     if (plan === undefined) continue;
     const { rect, spans } = plan;
     for (let y = 0; y < rect.height; y++) {
