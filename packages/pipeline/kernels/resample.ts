@@ -184,7 +184,7 @@ export function toFloatPixels(src: usize, n: i32, dst: usize): void {
  * destination are written at dst (row stride dw·ch), so a caller can run a tall warp in strips.
  */
 export function warp(
-  src: usize, sw: i32, sh: i32, ch: i32,
+  src: usize, srcF: usize, sw: i32, sh: i32, ch: i32,
   dst: usize, dw: i32, y0: i32, y1: i32,
   a: f64, b: f64, c: f64, d: f64, e: f64, f: f64,
 ): void {
@@ -207,8 +207,9 @@ export function warp(
       // fails the test), the index is their truncation, with neither sample()'s clamps nor its floors (align 8.4 →
       // 6.7 CPU ms per 512² crop; paste does the same).
       if (ch == 3 && x >= 1.0 && y >= 1.0 && x < <f64>(sw - 2) && y < <f64>(sh - 2)) {
-        const ix = <i32>x, iy = <i32>y;
-        v128.store32_lane(out, toBytes(sampleInside3(src, stride, ix, iy, <f32>(x - <f64>ix), <f32>(y - <f64>iy))), 0);
+        const ix = <i32>x, iy = <i32>y, tx = <f32>(x - <f64>ix), ty = <f32>(y - <f64>iy);
+        // An f32 RGBX copy of the source, when the wrapper made one, spares the widening of every tap.
+        v128.store32_lane(out, toBytes(srcF != 0 ? sampleInsideF(srcF, sw << 4, ix, iy, tx, ty) : sampleInside3(src, stride, ix, iy, tx, ty)), 0);
       } else {
         v128.store32_lane(out, toBytes(sample(src, sw, sh, ch, stride, x, y)), 0);
       }

@@ -52,10 +52,17 @@ describe('the committed WebAssembly module', () => {
 });
 
 describe('warpBicubic', () => {
-  it.each([1, 3, 4] as const)('samples the pre-image of each pixel centre with Catmull-Rom, edges replicated (%i channels)', (channels) => {
-    const src = pattern(90, 70, channels);
-    // Rotated and enlarged, with part of the destination beyond the source, so the replicated edge is exercised.
-    const inverse = similarity(0.6, 0.4, -12, 9);
+  it.each([
+    [1, 90, 0.6],
+    [3, 90, 0.6],
+    [4, 90, 0.6],
+    [3, 300, 1.7],
+  ] as const)('samples the pre-image of each pixel centre with Catmull-Rom, edges replicated (%i channels, %i px source at %f source px per pixel)', (channels, side, scale) => {
+    // An RGB source no larger than the output is sampled from a float copy of it, a larger one from its bytes.
+    const src = pattern(side, Math.round((side * 7) / 9), channels);
+    // Rotated, enlarged (or shrunk), with part of the destination beyond the source, so the replicated edge is
+    // exercised.
+    const inverse = similarity(scale, 0.4, -12, 9);
     const x0 = 3, y0 = 5, w = 170, h = 150;
     const out = warpBicubic(src, inverse, x0, y0, w, h);
     let worst = 0;

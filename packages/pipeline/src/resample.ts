@@ -283,14 +283,19 @@ export function warpBicubic(src: WarpSource, inverse: Affine, x0: number, y0: nu
   const out = new Uint8Array(outHeight * rowBytes);
   const rows = Math.min(stripRows(outWidth, channels), outHeight);
   const lanes = lanesFor(out.length, Math.ceil(outHeight / rows), rows * rowBytes);
-  const { rt, at } = layout([src.data.length, ...Array<number>(lanes).fill(rows * rowBytes)]);
-  const [srcAt, ...dstAt] = at as [number, ...number[]];
+  // An RGB source no larger than the output (align's magnified faces) is sampled from an f32 RGBX copy: a tap is
+  // then one load and a multiply-add; a larger one would cost more to convert than its samples save.
+  const pixels = width * height;
+  const float = channels === 3 && pixels <= outWidth * outHeight;
+  const { rt, at } = layout([src.data.length, float ? pixels * 16 : 0, ...Array<number>(lanes).fill(rows * rowBytes)]);
+  const [srcAt, floatAt, ...dstAt] = at as [number, number, ...number[]];
   bytesAt(rt, srcAt, src.data.length).set(src.data);
+  if (float) rt.kernels.toFloatPixels(srcAt, pixels, floatAt);
   const [a, b, c, d, e, f] = indexMatrix(inverse, x0, y0);
   for (let y = 0; y < outHeight; y += lanes * rows) {
     const strips = dstAt.map((dst, i) => ({ dst, y0: Math.min(outHeight, y + i * rows), y1: Math.min(outHeight, y + (i + 1) * rows) })).filter((s) => s.y1 > s.y0);
     // The kernel writes destination rows [y0, y1) from `dst` on.
-    runStrips(rt, strips.map((s) => ({ kernel: 'warp', args: [srcAt, width, height, channels, s.dst, outWidth, s.y0, s.y1, a, b, c, d, e, f] })));
+    runStrips(rt, strips.map((s) => ({ kernel: 'warp', args: [srcAt, float ? floatAt : 0, width, height, channels, s.dst, outWidth, s.y0, s.y1, a, b, c, d, e, f] })));
     for (const s of strips) out.set(bytesAt(rt, s.dst, (s.y1 - s.y0) * rowBytes), s.y0 * rowBytes);
   }
   return out;
