@@ -233,7 +233,8 @@ export function warp(
 @inline function faceSample(face: usize, faceF: usize, fw: i32, fh: i32, stride: i32, x: f64, y: f64): v128 {
   if (x >= 1.0 && y >= 1.0 && x < <f64>(fw - 2) && y < <f64>(fh - 2)) {
     const ix = <i32>x, iy = <i32>y;
-    return toBytes(sampleInsideF(faceF, fw << 4, ix, iy, <f32>(x - <f64>ix), <f32>(y - <f64>iy)));
+    const tx = <f32>(x - <f64>ix), ty = <f32>(y - <f64>iy);
+    return toBytes(faceF != 0 ? sampleInsideF(faceF, fw << 4, ix, iy, tx, ty) : sampleInside3(face, stride, ix, iy, tx, ty));
   }
   return toBytes(sample(face, fw, fh, 3, stride, x, y));
 }

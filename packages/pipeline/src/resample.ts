@@ -6,7 +6,8 @@
 //
 // Each call is synchronous: the inputs are copied into the module's memory, the kernel runs, the output is copied
 // out. Outputs run in strips of rows, so the module's memory is bounded whatever the photo's size (about 15 MiB on
-// 2 cores for the ×2 upscale of an 8000×3300 photo, at most LANE_MEMORY_BUDGET_BYTES of strips); a call with enough
+// 2 cores for the ×2 upscale of an 8000×3300 photo, at most LANE_MEMORY_BUDGET_BYTES of strips; paste and a
+// magnifying warp add an f32 copy of a source up to FLOAT_SOURCE_MAX_PIXELS, 4 MiB for a 512² face); a call with enough
 // strips runs them on helper threads too (the memory is shared, each helper has its own instance of the module),
 // one strip per thread at a time. The module and its helpers are per thread (per isolate), so pipeline threads
 // never share them. A call blocks its thread (about 0.45 s for the ×2 upscale of an 8000×3300 photo on 2 cores): the
@@ -40,6 +41,11 @@ export const PARALLEL_MIN_BYTES = 2 * STRIP_BYTES;
  * keep hundreds of MiB in every thread's module. @default 64 MiB
  */
 const LANE_MEMORY_BUDGET_BYTES = 64 * 2 ** 20;
+/**
+ * Largest source a kernel samples from an f32 RGBX copy (16 bytes a pixel): a 1024² face. A larger one is sampled
+ * from its bytes, so that a big warp never lays out gigabytes of floats. @default 2²⁰ pixels (16 MiB of floats)
+ */
+const FLOAT_SOURCE_MAX_PIXELS = 2 ** 20;
 /** Bytes past every buffer: kernels read a 3-byte pixel as 4 bytes (a row of 4 taps as 16) and float rows as 16-byte lanes. */
 const PAD_BYTES = 16;
 const WASM_PAGE_BYTES = 65_536;
@@ -286,7 +292,7 @@ export function warpBicubic(src: WarpSource, inverse: Affine, x0: number, y0: nu
   // An RGB source no larger than the output (align's magnified faces) is sampled from an f32 RGBX copy: a tap is
   // then one load and a multiply-add; a larger one would cost more to convert than its samples save.
   const pixels = width * height;
-  const float = channels === 3 && pixels <= outWidth * outHeight;
+  const float = channels === 3 && pixels <= outWidth * outHeight && pixels <= FLOAT_SOURCE_MAX_PIXELS;
   const { rt, at } = layout([src.data.length, float ? pixels * 16 : 0, ...Array<number>(lanes).fill(rows * rowBytes)]);
   const [srcAt, floatAt, ...dstAt] = at as [number, number, ...number[]];
   bytesAt(rt, srcAt, src.data.length).set(src.data);
@@ -475,12 +481,13 @@ export function pasteBicubic(out: Uint8Array, outWidth: number, req: PasteReques
   const lane = [rows * rowBytes, rows * 16];
   const lanes = lanesFor(mh * rowBytes, Math.ceil(mh / rows), lane[0]! + lane[1]!);
   const pixels = source.width * source.height;
-  const { rt, at } = layout([source.data.length, pixels * 16, profile.length * 4, ...Array.from({ length: lanes }, () => lane).flat()]);
+  const float = pixels <= FLOAT_SOURCE_MAX_PIXELS;
+  const { rt, at } = layout([source.data.length, float ? pixels * 16 : 0, profile.length * 4, ...Array.from({ length: lanes }, () => lane).flat()]);
   const [faceAt, floatAt, profileAt] = at as [number, number, number];
   const buffer = rt.memory.buffer;
   bytesAt(rt, faceAt, source.data.length).set(source.data);
   // The face as f32 RGBX, once: a tap of the (magnified) face is then one load and one multiply-add.
-  rt.kernels.toFloatPixels(faceAt, pixels, floatAt);
+  if (float) rt.kernels.toFloatPixels(faceAt, pixels, floatAt);
   new Float32Array(buffer, profileAt, profile.length).set(profile);
   const [sa, sb, sc, sd, se, sf] = indexMatrix(req.toSource, x0, y0);
   // The mask is evaluated at pixel centres in face space: the same matrix without the half-pixel index shift.
@@ -504,7 +511,7 @@ export function pasteBicubic(out: Uint8Array, outWidth: number, req: PasteReques
       new Int32Array(buffer, spansAt, (s1 - s0) * 4).set(spans.subarray(s0 * 4, s1 * 4));
       jobs.push({
         kernel: 'paste',
-        args: [faceAt, floatAt, source.width, source.height, stripAt, mw, s0, s1, 0, spansAt, profileAt, profile.length, sa, sb, sc, sd, se, sf, ma, mb, mc + 0.5, md, me, mf + 0.5],
+        args: [faceAt, float ? floatAt : 0, source.width, source.height, stripAt, mw, s0, s1, 0, spansAt, profileAt, profile.length, sa, sb, sc, sd, se, sf, ma, mb, mc + 0.5, md, me, mf + 0.5],
       });
       strips.push({ strip, y0: s0, y1: s1 });
     }
