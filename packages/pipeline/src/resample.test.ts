@@ -219,17 +219,19 @@ describe('pasteBicubic', () => {
     expect(() => pasteBicubic(out, 20, { ...base, rect: { ...rect, y0: 6 }, spans })).toThrow(RangeError);
   });
 
-  it('blends the sampled face over the non-zero spans with α = round(255·P(u)·P(v)), copies the opaque spans, leaves the rest', () => {
-    const face = pattern(64, 64, 3);
+  it.each([64, 1100])('blends the sampled face over the non-zero spans with α = round(255·P(u)·P(v)), copies the opaque spans, leaves the rest (a %i² face)', (side) => {
+    // A face of up to FLOAT_SOURCE_MAX_PIXELS is sampled from a float copy of it, a larger one from its bytes.
+    const face = pattern(side, side, 3);
+    const k = side / 64;
     const outWidth = 900, outHeight = 2000;
     const out = new Uint8Array(outWidth * outHeight * 3).fill(40);
     const before = out.slice();
-    // Output → face: the face enlarged about 14× and rotated, covering several strips of the footprint.
-    const toFace = similarity(1 / 14, 0.3, 20, -10);
+    // Output → face: the face (at 64² a side) enlarged about 14× and rotated, covering several strips of the footprint.
+    const toFace = similarity(k / 14, 0.3, 20 * k, -10 * k);
     // Taller than PARALLEL_MIN_BYTES: its strips run on helper threads too.
     const rect = { x0: 10, y0: 20, width: 880, height: 1950 };
     expect(rect.width * rect.height * 3).toBeGreaterThanOrEqual(PARALLEL_MIN_BYTES);
-    const profile = Float64Array.from({ length: 64 }, (_, i) => Math.min(1, Math.min(i + 0.5, 63.5 - i) / 10));
+    const profile = Float64Array.from({ length: side }, (_, i) => Math.min(1, Math.min(i + 0.5, side - 0.5 - i) / (10 * k)));
     // Every row: a non-zero span and an opaque run inside it, chosen by hand (maskSpans computes real ones).
     const spans = new Int32Array(rect.height * 4);
     for (let y = 0; y < rect.height; y++) spans.set(y % 5 === 0 ? [0, 0, 0, 0] : [100, 700, 300, 400], y * 4);
