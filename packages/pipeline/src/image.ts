@@ -133,6 +133,7 @@ async function resizeRaw(
   toWidth: number,
   toHeight: number,
   kernel: ResizeKernel,
+  reuse: ResizeReuse = {},
 ): Promise<Uint8Array> {
   if (data.length !== width * height * channels) {
     throw new RangeError(`Resize: ${data.length} bytes is not ${width}×${height}×${channels}.`);
@@ -143,7 +144,7 @@ async function resizeRaw(
   if (toWidth === width && toHeight === height) return data.slice();
   if (toWidth >= width && toHeight >= height && kernel !== 'nearest') {
     // Cubic: Catmull-Rom (libvips' bicubic) with exact pixel centres and replicated edges, separable (resample.ts).
-    return kernel === 'cubic' ? enlargeCubic({ data, width, height, channels }, toWidth, toHeight) : upsize(data, width, height, channels, toWidth, toHeight, kernel);
+    return kernel === 'cubic' ? enlargeCubic({ data, width, height, channels }, toWidth, toHeight, reuse.skip, reuse.into) : upsize(data, width, height, channels, toWidth, toHeight, kernel);
   }
   // Internal buffers are already bounded by decode's limit; sharp's own default limit would reject 16 MP × upscale.
   const resized = sharp(data, { raw: { width, height, channels }, limitInputPixels: false }).resize(toWidth, toHeight, {
@@ -260,9 +261,20 @@ function upsize(
   return out;
 }
 
+/** What a caller of resizeImage lets the `cubic` enlargement save (the other kernels ignore both). */
+export interface ResizeReuse {
+  /**
+   * Output pixels the caller overwrites whole (enlargeCubic's runs, e.g. paste.ts opaqueRuns): left out, as zeros.
+   * @default none
+   */
+  readonly skip?: Int32Array;
+  /** A buffer of exactly the output's size to write the result into (see enlargeCubic). @default a new one */
+  readonly into?: Uint8Array;
+}
+
 /** Resizes 8-bit RGB to exactly `width`×`height` (the aspect ratio is the caller's business). */
-export async function resizeImage(image: RgbImage, width: number, height: number, kernel: ResizeKernel): Promise<RgbImage> {
-  const data = await resizeRaw(image.data, image.width, image.height, 3, width, height, kernel);
+export async function resizeImage(image: RgbImage, width: number, height: number, kernel: ResizeKernel, reuse: ResizeReuse = {}): Promise<RgbImage> {
+  const data = await resizeRaw(image.data, image.width, image.height, 3, width, height, kernel, reuse);
   return { width, height, data };
 }
 

@@ -1,6 +1,6 @@
 import { affineScale, applyAffine, invertAffine } from './align.js';
 import { warpSourceRegion } from './image.js';
-import { pasteBicubic } from './resample.js';
+import { ENLARGE_SKIP_RUNS, pasteBicubic } from './resample.js';
 import type { Affine, Point, RgbImage } from './types.js';
 
 export interface FaceToPaste {
@@ -110,17 +110,22 @@ function replicatePhotoEdge(face: Uint8Array, affine: Affine, faceSize: number, 
   if (corners.every((p) => inside(applyAffine(toSource, p)))) return face;
   const out = face.slice();
   const [a, b, c, d, e, f] = toSource;
+  const [fa, fb, fc, fd, fe, ff] = affine;
   // Clamp far enough inside that the face pixel found there is itself inside (half a face pixel, in photo pixels).
   const inset = Math.min(0.5 + 0.5 / affineScale(affine), sourceWidth / 2, sourceHeight / 2);
   for (let j = 0; j < faceSize; j++) {
+    // The pixels of the row surely inside (a run, as the map is affine; one pixel in from each end of the run the
+    // algebra gives, against rounding) are skipped without a test.
+    const [inFrom, inTo] = insideRun(a, b * (j + 0.5) + c, sourceWidth, d, e * (j + 0.5) + f, sourceHeight, faceSize);
     for (let i = 0; i < faceSize; i++) {
+      if (i === inFrom) i = inTo;
+      if (i >= faceSize) break;
       const x = a * (i + 0.5) + b * (j + 0.5) + c;
       const y = d * (i + 0.5) + e * (j + 0.5) + f;
       if (x >= 0 && y >= 0 && x <= sourceWidth && y <= sourceHeight) continue;
-      const [u, v] = applyAffine(affine, [
-        Math.min(Math.max(x, inset), sourceWidth - inset),
-        Math.min(Math.max(y, inset), sourceHeight - inset),
-      ]);
+      // applyAffine's arithmetic, written out: a pair allocated per pixel outside was most of this loop's time.
+      const cx = Math.min(Math.max(x, inset), sourceWidth - inset), cy = Math.min(Math.max(y, inset), sourceHeight - inset);
+      const u = fa * cx + fb * cy + fc, v = fd * cx + fe * cy + ff;
       const si = Math.min(faceSize - 1, Math.max(0, Math.floor(u)));
       const sj = Math.min(faceSize - 1, Math.max(0, Math.floor(v)));
       const s = (sj * faceSize + si) * 3, o = (j * faceSize + i) * 3;
@@ -130,6 +135,24 @@ function replicatePhotoEdge(face: Uint8Array, affine: Affine, faceSize: number, 
     }
   }
   return out;
+}
+
+/**
+ * The pixels i of a face row, [from, to) within [0, n), whose centres map into the photo with room to spare:
+ * x = ax·(i + 0.5) + x0 in [0, width] and y = ay·(i + 0.5) + y0 in [0, height], narrowed by one pixel at each end.
+ */
+function insideRun(ax: number, x0: number, width: number, ay: number, y0: number, height: number, n: number): [number, number] {
+  let lo = 0, hi = n;
+  for (const [slope, at0, max] of [[ax, x0, width], [ay, y0, height]] as const) {
+    if (slope === 0) {
+      if (!(at0 >= 0 && at0 <= max)) return [0, 0];
+      continue;
+    }
+    const p = (0 - at0) / slope - 0.5, q = (max - at0) / slope - 0.5;
+    lo = Math.max(lo, Math.ceil(Math.min(p, q)) + 1);
+    hi = Math.min(hi, Math.floor(Math.max(p, q)));
+  }
+  return lo < hi ? [lo, hi] : [0, 0];
 }
 
 /** Where a 1-D mask profile is 0 and where it is 1, as face-space coordinate ranges (pixel centres at i + 0.5). */
@@ -221,17 +244,95 @@ export async function pasteFaces(background: RgbImage, faces: readonly FaceToPas
   const out = options.inPlace === true ? background.data : background.data.slice();
   for (const { face, affine } of faces) {
     if (face.width !== face.height) throw new RangeError(`pasteFaces: the face is ${face.width}×${face.height}, not square.`);
-    const size = face.width;
-    const [a, b, c, d, e, f] = affine;
-    const toFace: Affine = [a / upscale, b / upscale, c, d / upscale, e / upscale, f];
-    const rect = footprint(toFace, size, outWidth, outHeight);
-    if (rect === undefined) continue;
-    const rgb = replicatePhotoEdge(face.data, affine, size, sourceWidth, sourceHeight);
-    const profile = faceSpaceMaskProfile(size, upscale, affineScale(toFace));
+    const plan = planFor(face, affine, upscale, outWidth, outHeight);
+    if (plan === undefined) continue;
+    const { toFace, rect, profile, spans } = plan;
+    const rgb = replicatePhotoEdge(face.data, affine, face.width, sourceWidth, sourceHeight);
     // The face is sampled only where the mask is non-zero, straight into the output: no warped copy of the
     // footprint, and nothing computed in its corners outside the (rotated) square.
-    const region = await warpSourceRegion({ data: rgb, width: size, height: size, channels: 3, inverse: toFace, x0: rect.x0, y0: rect.y0, outWidth: rect.width, outHeight: rect.height });
-    pasteBicubic(out, outWidth, { source: region, toSource: region.toRegion, toFace, profile, rect, spans: maskSpans(rect, toFace, profile) });
+    const region = await warpSourceRegion({ data: rgb, width: face.width, height: face.height, channels: 3, inverse: toFace, x0: rect.x0, y0: rect.y0, outWidth: rect.width, outHeight: rect.height });
+    pasteBicubic(out, outWidth, { source: region, toSource: region.toRegion, toFace, profile, rect, spans });
   }
   return { width: outWidth, height: outHeight, data: out };
+}
+
+interface FacePlan {
+  readonly toFace: Affine;
+  readonly rect: { readonly x0: number; readonly y0: number; readonly width: number; readonly height: number };
+  readonly profile: Float64Array;
+  readonly spans: Int32Array;
+}
+
+/** The last plan made for a face, so that opaqueRuns and pasteFaces work out the spans of a face once. */
+const plans = new WeakMap<RgbImage, { readonly key: string; readonly plan: FacePlan | undefined }>();
+
+/** planFace, once per face image and placement. */
+function planFor(face: RgbImage, affine: Affine, upscale: number, outWidth: number, outHeight: number): FacePlan | undefined {
+  const key = `${affine.join(',')}:${upscale}:${outWidth}:${outHeight}`;
+  const known = plans.get(face);
+  if (known?.key === key) return known.plan;
+  const plan = planFace(face.width, affine, upscale, outWidth, outHeight);
+  plans.set(face, { key, plan });
+  return plan;
+}
+
+/** Where and how a face of side `size` lands in an output `outWidth`×`outHeight`; undefined when it lands outside. */
+function planFace(size: number, affine: Affine, upscale: number, outWidth: number, outHeight: number): FacePlan | undefined {
+  const [a, b, c, d, e, f] = affine;
+  const toFace: Affine = [a / upscale, b / upscale, c, d / upscale, e / upscale, f];
+  const rect = footprint(toFace, size, outWidth, outHeight);
+  if (rect === undefined) return undefined;
+  const profile = faceSpaceMaskProfile(size, upscale, affineScale(toFace));
+  return { toFace, rect, profile, spans: maskSpans(rect, toFace, profile) };
+}
+
+/**
+ * The output pixels that pasteFaces, given the same faces and options, overwrites whatever the background holds
+ * there: the opaque inside of each face (its paste copies the face there without a blend, and a blend reads the
+ * background only at its own pixel, so neither an earlier nor a later face reads the background under it). As
+ * enlargeCubic's `skip` takes them: per output row ENLARGE_SKIP_RUNS runs [from, to) (the longest, merged where
+ * faces overlap or touch), sorted, empty runs as from = to; undefined when there are none.
+ */
+export function opaqueRuns(faces: readonly FaceToPaste[], options: { readonly upscale: number; readonly outWidth: number; readonly outHeight: number }): Int32Array | undefined {
+  const { upscale, outWidth, outHeight } = options;
+  const perRow = ENLARGE_SKIP_RUNS * 2;
+  let skip: Int32Array | undefined;
+  for (const { face, affine } of faces) {
+    // pasteFaces refuses such a face: the job fails, and nothing here matters.
+    if (face.width !== face.height) continue;
+    const plan = planFor(face, affine, upscale, outWidth, outHeight);
+    if (plan === undefined) continue;
+    const { rect, spans } = plan;
+    for (let y = 0; y < rect.height; y++) {
+      const from = spans[y * 4 + 2]!, to = spans[y * 4 + 3]!;
+      if (from < to) addRun((skip ??= new Int32Array(outHeight * perRow)), (rect.y0 + y) * perRow, rect.x0 + from, rect.x0 + to);
+    }
+  }
+  return skip;
+}
+
+/**
+ * Adds the run [from, to) to the ENLARGE_SKIP_RUNS runs of a row at `at` (sorted, empty ones last): merged with the
+ * runs it overlaps or touches; when the row is full, the shortest run is dropped (its pixels are then computed).
+ */
+function addRun(skip: Int32Array, at: number, from: number, to: number): void {
+  if (skip[at] === skip[at + 1]) {
+    // The row's first run (most rows cross one face).
+    skip[at] = from;
+    skip[at + 1] = to;
+    return;
+  }
+  const runs: [number, number][] = [[from, to]];
+  for (let k = at; k < at + ENLARGE_SKIP_RUNS * 2; k += 2) if (skip[k]! < skip[k + 1]!) runs.push([skip[k]!, skip[k + 1]!]);
+  runs.sort((p, q) => p[0] - q[0]);
+  const merged: [number, number][] = [];
+  for (const run of runs) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && run[0] <= last[1]) last[1] = Math.max(last[1], run[1]);
+    else merged.push(run);
+  }
+  if (merged.length > ENLARGE_SKIP_RUNS) merged.sort((p, q) => q[1] - q[0] - (p[1] - p[0])).length = ENLARGE_SKIP_RUNS;
+  merged.sort((p, q) => p[0] - q[0]);
+  skip.fill(0, at, at + ENLARGE_SKIP_RUNS * 2);
+  merged.forEach(([f, t], i) => skip.set([f, t], at + i * 2));
 }

@@ -9,7 +9,7 @@ import { readImageHeader, resizeImage, resizePlane, type ResizeKernel } from './
 import { DEFAULT_DEVICE, DEFAULT_THREADS, type ExecutionDevice, type SessionOptions } from './inference.js';
 import type { ModelRole } from '@revive/contract';
 import { defaultModelsDir, resolveModel } from './models.js';
-import { pasteFaces, type FaceToPaste } from './paste.js';
+import { opaqueRuns, pasteFaces, type FaceToPaste } from './paste.js';
 import { configureKernels } from './resample.js';
 import { DEFAULT_FIDELITY, FaceRestorer, type ConversionTimer, type RestoreStage } from './restore.js';
 import { startSyncCpuClock } from './thread-cpu.js';
@@ -264,10 +264,20 @@ class StageClock {
   }
 }
 
+/**
+ * Largest upscaled background a pipeline keeps, once its photo is encoded, for the next photo's upscale to write
+ * into: a fresh buffer costs its page faults as it is first written (about 5 CPU ms per 11.5 MB output here, 2–3 ms
+ * a face on `shared/photos/whole`), a reused one nothing. Larger outputs are not kept (memory an idle pipeline
+ * thread would hold). @default 32 MiB (a 10.6 MP RGB output, e.g. a 2300×2300 photo at upscale 2)
+ */
+export const SPARE_OUTPUT_MAX_BYTES = 32 * 2 ** 20;
+
 /** The whole restoration: models load once in `create()`; `process()` may be called concurrently. */
 export class RestorationPipeline {
   /** Ids or paths of the loaded models, for logs and for checking a job's `restorer` option. */
   readonly models: { readonly detector: string; readonly restorer: string; readonly bgUpsampler: string | undefined };
+  /** A finished photo's upscaled background, kept for the next one (SPARE_OUTPUT_MAX_BYTES); taken, it is no longer here. */
+  #spareOutput: Uint8Array | undefined;
 
   private constructor(
     private readonly detector: FaceDetector,
@@ -367,15 +377,19 @@ export class RestorationPipeline {
         return { plan: checked, decoded: pixels };
       }
     });
-    const { faces, facesDetected, image, alpha } = options.aligned
+    const { faces, facesDetected, image, alpha, recyclable } = options.aligned
       ? await this.restoreAligned(decoded.rgb, decoded.alpha, options, clock, events)
-      : await this.restoreWhole(decoded.rgb, decoded.alpha, options, clock, events);
+      : await this.restoreWhole(decoded.rgb, decoded.alpha, options, clock, events, undefined, true);
     const format = plan?.format ?? resolveOutputFormat(ext, decoded.format, alpha !== undefined);
     const { outputPath } = options;
     const encoded =
       outputPath === undefined
         ? await clock.time('encode', () => encode(image, alpha, format)).then((bytes) => ({ bytes, byteLength: bytes.byteLength }))
         : await clock.time('encode', () => encodeToFile(image, alpha, format, outputPath)).then((byteLength) => ({ bytes: new Uint8Array(0), byteLength }));
+    // Encoded: nothing reads the background any more (a failed encode keeps it away, in case libvips still reads).
+    if (recyclable !== undefined && recyclable.byteLength <= SPARE_OUTPUT_MAX_BYTES && recyclable.byteLength > (this.#spareOutput?.byteLength ?? 0)) {
+      this.#spareOutput = recyclable;
+    }
     return {
       image: encoded.bytes,
       byteLength: encoded.byteLength,
@@ -397,7 +411,8 @@ export class RestorationPipeline {
     clock: StageClock,
     events: ProcessEvents,
     given?: readonly DetectedFace[],
-  ): Promise<{ faces: ProcessedFace[]; facesDetected: number; image: RgbImage; alpha: Uint8Array | undefined }> {
+    recycle = false,
+  ): Promise<{ faces: ProcessedFace[]; facesDetected: number; image: RgbImage; alpha: Uint8Array | undefined; recyclable?: Uint8Array }> {
     const upscale = options.upscale ?? DEFAULT_UPSCALE;
     const outWidth = rgb.width * upscale;
     const outHeight = rgb.height * upscale;
@@ -434,8 +449,18 @@ export class RestorationPipeline {
     const upsampler = (options.useBgUpsampler ?? true) ? this.bgUpsampler : undefined;
     const background = await clock.time('upscale', () => {
       if (upsampler !== undefined) return upsampler.upscale(rgb, upscale);
-      return upscale === 1 ? rgb : resizeImage(rgb, outWidth, outHeight, BACKGROUND_UPSCALE_KERNEL);
+      if (upscale === 1) return rgb;
+      // The paste below overwrites the opaque inside of every face whatever the background holds there. With
+      // `recycle` the caller hands the result's buffer back once it has encoded it: the kept one is written over.
+      const bytes = outWidth * outHeight * 3;
+      const spare = recycle && this.#spareOutput !== undefined && this.#spareOutput.byteLength >= bytes ? this.#spareOutput : undefined;
+      if (spare !== undefined) this.#spareOutput = undefined;
+      const into = spare?.subarray(0, bytes);
+      const skip = opaqueRuns(toPaste, { upscale, outWidth, outHeight });
+      return resizeImage(rgb, outWidth, outHeight, BACKGROUND_UPSCALE_KERNEL, { ...(skip !== undefined && { skip }), ...(into !== undefined && { into }) });
     });
+    // The cubic upscale's own buffer (kept or new), which only this job holds.
+    const recyclable = recycle && upsampler === undefined && upscale !== 1 && BACKGROUND_UPSCALE_KERNEL === 'cubic' ? new Uint8Array(background.data.buffer) : undefined;
     const image =
       toPaste.length === 0
         ? background
@@ -446,7 +471,7 @@ export class RestorationPipeline {
       alpha === undefined || upscale === 1
         ? alpha
         : await clock.time('upscale', () => resizePlane(alpha, rgb.width, rgb.height, outWidth, outHeight, BACKGROUND_UPSCALE_KERNEL));
-    return { faces, facesDetected, image, alpha: outAlpha };
+    return { faces, facesDetected, image, alpha: outAlpha, ...(recyclable !== undefined && { recyclable }) };
   }
 
   /** `--aligned`: like GFPGAN, the crop is resized to the restorer's input and restored; nothing is pasted. */
@@ -456,7 +481,7 @@ export class RestorationPipeline {
     options: ProcessOptions,
     clock: StageClock,
     events: ProcessEvents,
-  ): Promise<{ faces: ProcessedFace[]; facesDetected: number; image: RgbImage; alpha: Uint8Array | undefined }> {
+  ): Promise<{ faces: ProcessedFace[]; facesDetected: number; image: RgbImage; alpha: Uint8Array | undefined; recyclable?: Uint8Array }> {
     const size = this.restorer.inputSize;
     events.onDetected?.({ facesDetected: 1, facesToRestore: 1, outputWidth: size, outputHeight: size });
     const resized = rgb.width === size && rgb.height === size;

@@ -23,6 +23,7 @@ export interface Kernels {
   warp(...args: number[]): void;
   paste(...args: number[]): void;
   enlarge(...args: number[]): void;
+  toFloatPixels(src: number, pixels: number, dst: number): void;
 }
 export type KernelName = 'warp' | 'paste' | 'enlarge';
 /** A strip's kernel crosses to a helper as its index in this list. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { compileKernels, kernelsModuleText, KERNELS_MODULE } from '../build-kernels.mjs';
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { enlargeCubic, kernelStats, PARALLEL_MIN_BYTES, pasteBicubic, STRIP_BYTES, warpBicubic, type WarpSource } from './resample.js';
+import { ENLARGE_SKIP_RUNS, enlargeCubic, kernelStats, PARALLEL_MIN_BYTES, pasteBicubic, STRIP_BYTES, warpBicubic, type WarpSource } from './resample.js';
 import type { Affine } from './types.js';
 
 /** Catmull-Rom (Keys, a = −0.5), the kernels' interpolator, written the plain way as the reference. */
@@ -52,10 +52,17 @@ describe('the committed WebAssembly module', () => {
 });
 
 describe('warpBicubic', () => {
-  it.each([1, 3, 4] as const)('samples the pre-image of each pixel centre with Catmull-Rom, edges replicated (%i channels)', (channels) => {
-    const src = pattern(90, 70, channels);
-    // Rotated and enlarged, with part of the destination beyond the source, so the replicated edge is exercised.
-    const inverse = similarity(0.6, 0.4, -12, 9);
+  it.each([
+    [1, 90, 0.6],
+    [3, 90, 0.6],
+    [4, 90, 0.6],
+    [3, 300, 1.7],
+  ] as const)('samples the pre-image of each pixel centre with Catmull-Rom, edges replicated (%i channels, %i px source at %f source px per pixel)', (channels, side, scale) => {
+    // An RGB source no larger than the output is sampled from a float copy of it, a larger one from its bytes.
+    const src = pattern(side, Math.round((side * 7) / 9), channels);
+    // Rotated, enlarged (or shrunk), with part of the destination beyond the source, so the replicated edge is
+    // exercised.
+    const inverse = similarity(scale, 0.4, -12, 9);
     const x0 = 3, y0 = 5, w = 170, h = 150;
     const out = warpBicubic(src, inverse, x0, y0, w, h);
     let worst = 0;
@@ -124,10 +131,17 @@ describe('warpBicubic', () => {
 });
 
 describe('enlargeCubic', () => {
-  it.each([1, 3, 4] as const)('is the exact-centre Catmull-Rom enlargement, strip after strip (%i channels)', (channels) => {
+  it.each([
+    [1, 777],
+    [3, 777],
+    [4, 777],
+    [3, 622],
+    [4, 622],
+  ] as const)('is the exact-centre Catmull-Rom enlargement, strip after strip (%i channels, 311 → %i wide)', (channels, W) => {
     const src = pattern(311, 257, channels);
-    // Non-integer factors, and enough strips to run on helper threads too.
-    const W = 777, H = Math.ceil((1.5 * PARALLEL_MIN_BYTES) / (W * channels));
+    // Non-integer factors and the exact 2× (a path of its own across a row), and enough strips to run on helper
+    // threads too.
+    const H = Math.ceil((1.5 * PARALLEL_MIN_BYTES) / (W * channels));
     const out = enlargeCubic(src, W, H);
     expect(out.length).toBe(W * H * channels);
     let worst = 0;
@@ -138,6 +152,57 @@ describe('enlargeCubic', () => {
       }
     }
     expect(worst).toBeLessThanOrEqual(1);
+  });
+
+  it.each([
+    [1, 777],
+    [3, 777],
+    [3, 622],
+  ] as const)('leaves the skipped runs out as zeros and gives every other pixel as the full enlargement (%i channels, 311 → %i wide)', (channels, W) => {
+    const src = pattern(311, 257, channels);
+    const H = Math.ceil((1.5 * PARALLEL_MIN_BYTES) / (W * channels));
+    const perRow = ENLARGE_SKIP_RUNS * 2;
+    // Rows with 0 to 4 runs of varied widths (1 pixel, touching the row's ends, long), changing from row to row,
+    // so that a source row's taps see different runs in the rows above and below it.
+    const skip = new Int32Array(H * perRow);
+    for (let Y = 0; Y < H; Y++) {
+      const runs = [[Y % 5, 40 + (Y % 13)], [100, 101], [200 + (Y % 17), 500 - (Y % 23)], [550 + (Y % 3), W]].slice(0, Y % 5);
+      runs.forEach(([from, to], k) => skip.set([from!, to!], Y * perRow + k * 2));
+    }
+    const full = enlargeCubic(src, W, H);
+    const holed = enlargeCubic(src, W, H, skip);
+    let left = 0, differ = 0, notZero = 0;
+    for (let Y = 0; Y < H; Y++) {
+      for (let X = 0; X < W; X++) {
+        const skipped = Array.from({ length: ENLARGE_SKIP_RUNS }, (_, k) => skip[Y * perRow + 2 * k]! <= X && X < skip[Y * perRow + 2 * k + 1]!).some(Boolean);
+        left += skipped ? 1 : 0;
+        for (let c = 0; c < channels; c++) {
+          const i = (Y * W + X) * channels + c;
+          if (skipped) notZero += holed[i] === 0 ? 0 : 1;
+          else differ += Math.abs(holed[i]! - full[i]!) > 1 ? 1 : 0;
+        }
+      }
+    }
+    expect(left).toBeGreaterThan(W * H * 0.15);
+    // A pixel computed from a float the horizontal pass left out would be garbage, far off (the same computation
+    // otherwise, so the same bytes).
+    expect(differ).toBe(0);
+    expect(notZero).toBe(0);
+  });
+
+  it('refuses skipped runs that leave the row or overlap', () => {
+    const src = pattern(20, 10, 3);
+    const perRow = ENLARGE_SKIP_RUNS * 2;
+    const runs = (...row: number[]): Int32Array => {
+      const skip = new Int32Array(20 * perRow);
+      skip.set(row, 5 * perRow);
+      return skip;
+    };
+    expect(() => enlargeCubic(src, 40, 20, runs(30, 41))).toThrow(RangeError);
+    expect(() => enlargeCubic(src, 40, 20, runs(10, 5))).toThrow(RangeError);
+    expect(() => enlargeCubic(src, 40, 20, runs(10, 20, 15, 25))).toThrow(RangeError);
+    expect(() => enlargeCubic(src, 40, 20, runs(10, 20).subarray(1))).toThrow(RangeError);
+    expect(enlargeCubic(src, 40, 20, runs(10, 20, 20, 25, 0, 0, 30, 40)).length).toBe(40 * 20 * 3);
   });
 });
 
@@ -154,17 +219,19 @@ describe('pasteBicubic', () => {
     expect(() => pasteBicubic(out, 20, { ...base, rect: { ...rect, y0: 6 }, spans })).toThrow(RangeError);
   });
 
-  it('blends the sampled face over the non-zero spans with α = round(255·P(u)·P(v)), copies the opaque spans, leaves the rest', () => {
-    const face = pattern(64, 64, 3);
+  it.each([64, 1100])('blends the sampled face over the non-zero spans with α = round(255·P(u)·P(v)), copies the opaque spans, leaves the rest (a %i² face)', (side) => {
+    // A face of up to FLOAT_SOURCE_MAX_PIXELS is sampled from a float copy of it, a larger one from its bytes.
+    const face = pattern(side, side, 3);
+    const k = side / 64;
     const outWidth = 900, outHeight = 2000;
     const out = new Uint8Array(outWidth * outHeight * 3).fill(40);
     const before = out.slice();
-    // Output → face: the face enlarged about 14× and rotated, covering several strips of the footprint.
-    const toFace = similarity(1 / 14, 0.3, 20, -10);
+    // Output → face: the face (at 64² a side) enlarged about 14× and rotated, covering several strips of the footprint.
+    const toFace = similarity(k / 14, 0.3, 20 * k, -10 * k);
     // Taller than PARALLEL_MIN_BYTES: its strips run on helper threads too.
     const rect = { x0: 10, y0: 20, width: 880, height: 1950 };
     expect(rect.width * rect.height * 3).toBeGreaterThanOrEqual(PARALLEL_MIN_BYTES);
-    const profile = Float64Array.from({ length: 64 }, (_, i) => Math.min(1, Math.min(i + 0.5, 63.5 - i) / 10));
+    const profile = Float64Array.from({ length: side }, (_, i) => Math.min(1, Math.min(i + 0.5, side - 0.5 - i) / (10 * k)));
     // Every row: a non-zero span and an opaque run inside it, chosen by hand (maskSpans computes real ones).
     const spans = new Int32Array(rect.height * 4);
     for (let y = 0; y < rect.height; y++) spans.set(y % 5 === 0 ? [0, 0, 0, 0] : [100, 700, 300, 400], y * 4);

@@ -6,7 +6,8 @@
 //
 // Each call is synchronous: the inputs are copied into the module's memory, the kernel runs, the output is copied
 // out. Outputs run in strips of rows, so the module's memory is bounded whatever the photo's size (about 15 MiB on
-// 2 cores for the ×2 upscale of an 8000×3300 photo, at most LANE_MEMORY_BUDGET_BYTES of strips); a call with enough
+// 2 cores for the ×2 upscale of an 8000×3300 photo, at most LANE_MEMORY_BUDGET_BYTES of strips; paste and a
+// magnifying warp add an f32 copy of a source up to FLOAT_SOURCE_MAX_PIXELS, 4 MiB for a 512² face); a call with enough
 // strips runs them on helper threads too (the memory is shared, each helper has its own instance of the module),
 // one strip per thread at a time. The module and its helpers are per thread (per isolate), so pipeline threads
 // never share them. A call blocks its thread (about 0.45 s for the ×2 upscale of an 8000×3300 photo on 2 cores): the
@@ -40,6 +41,11 @@ export const PARALLEL_MIN_BYTES = 2 * STRIP_BYTES;
  * keep hundreds of MiB in every thread's module. @default 64 MiB
  */
 const LANE_MEMORY_BUDGET_BYTES = 64 * 2 ** 20;
+/**
+ * Largest source a kernel samples from an f32 RGBX copy (16 bytes a pixel): a 1024² face. A larger one is sampled
+ * from its bytes, so that a big warp never lays out gigabytes of floats. @default 2²⁰ pixels (16 MiB of floats)
+ */
+const FLOAT_SOURCE_MAX_PIXELS = 2 ** 20;
 /** Bytes past every buffer: kernels read a 3-byte pixel as 4 bytes (a row of 4 taps as 16) and float rows as 16-byte lanes. */
 const PAD_BYTES = 16;
 const WASM_PAGE_BYTES = 65_536;
@@ -283,14 +289,19 @@ export function warpBicubic(src: WarpSource, inverse: Affine, x0: number, y0: nu
   const out = new Uint8Array(outHeight * rowBytes);
   const rows = Math.min(stripRows(outWidth, channels), outHeight);
   const lanes = lanesFor(out.length, Math.ceil(outHeight / rows), rows * rowBytes);
-  const { rt, at } = layout([src.data.length, ...Array<number>(lanes).fill(rows * rowBytes)]);
-  const [srcAt, ...dstAt] = at as [number, ...number[]];
+  // An RGB source no larger than the output (align's magnified faces) is sampled from an f32 RGBX copy: a tap is
+  // then one load and a multiply-add; a larger one would cost more to convert than its samples save.
+  const pixels = width * height;
+  const float = channels === 3 && pixels <= outWidth * outHeight && pixels <= FLOAT_SOURCE_MAX_PIXELS;
+  const { rt, at } = layout([src.data.length, float ? pixels * 16 : 0, ...Array<number>(lanes).fill(rows * rowBytes)]);
+  const [srcAt, floatAt, ...dstAt] = at as [number, number, ...number[]];
   bytesAt(rt, srcAt, src.data.length).set(src.data);
+  if (float) rt.kernels.toFloatPixels(srcAt, pixels, floatAt);
   const [a, b, c, d, e, f] = indexMatrix(inverse, x0, y0);
   for (let y = 0; y < outHeight; y += lanes * rows) {
     const strips = dstAt.map((dst, i) => ({ dst, y0: Math.min(outHeight, y + i * rows), y1: Math.min(outHeight, y + (i + 1) * rows) })).filter((s) => s.y1 > s.y0);
     // The kernel writes destination rows [y0, y1) from `dst` on.
-    runStrips(rt, strips.map((s) => ({ kernel: 'warp', args: [srcAt, width, height, channels, s.dst, outWidth, s.y0, s.y1, a, b, c, d, e, f] })));
+    runStrips(rt, strips.map((s) => ({ kernel: 'warp', args: [srcAt, float ? floatAt : 0, width, height, channels, s.dst, outWidth, s.y0, s.y1, a, b, c, d, e, f] })));
     for (const s of strips) out.set(bytesAt(rt, s.dst, (s.y1 - s.y0) * rowBytes), s.y0 * rowBytes);
   }
   return out;
@@ -310,25 +321,88 @@ function enlargeTaps(n: number, toN: number): { readonly index: Int32Array; read
   return { index, weight };
 }
 
+/** Runs of output pixels an enlargement may leave out, per output row (the kernels' SKIP_RUNS). */
+export const ENLARGE_SKIP_RUNS = 4;
+
+/**
+ * The runs a source row of a strip can leave out in the horizontal pass: those of output rows j0..j1 (the rows
+ * that take it as a tap) in common. Each run of row j0 is narrowed, row after row, to its overlap with the run of
+ * that row it overlaps most (dropped when none does), so runs split by another row are kept in their larger part
+ * only: fewer pixels left out, never more. Written into `into` at `at`, as enlargeCubic's `skip`.
+ */
+function commonRuns(skip: Int32Array, j0: number, j1: number, into: Int32Array, at: number): void {
+  const perRow = ENLARGE_SKIP_RUNS * 2;
+  let n = 0;
+  for (let k = j0 * perRow; k < (j0 + 1) * perRow; k += 2) {
+    let from = skip[k]!, to = skip[k + 1]!;
+    for (let j = j0 + 1; j <= j1 && from < to; j++) {
+      let bestFrom = 0, bestTo = 0;
+      for (let q = j * perRow; q < (j + 1) * perRow; q += 2) {
+        const f = Math.max(from, skip[q]!), t = Math.min(to, skip[q + 1]!);
+        if (t - f > bestTo - bestFrom) {
+          bestFrom = f;
+          bestTo = t;
+        }
+      }
+      from = bestFrom;
+      to = bestTo;
+    }
+    if (from < to) {
+      into[at + n] = from;
+      into[at + n + 1] = to;
+      n += 2;
+    }
+  }
+  into.fill(0, at + n, at + perRow);
+}
+
+/** The kernel trusts the skipped runs: each must lie in its row, the non-empty ones in order. */
+function checkSkip(skip: Int32Array, toWidth: number, toHeight: number): void {
+  const fail = (): never => {
+    throw new RangeError('enlargeCubic: the skipped runs do not fit the output');
+  };
+  if (skip.length !== toHeight * ENLARGE_SKIP_RUNS * 2) fail();
+  for (let row = 0; row < toHeight; row++) {
+    let end = 0;
+    for (let k = row * ENLARGE_SKIP_RUNS * 2; k < (row + 1) * ENLARGE_SKIP_RUNS * 2; k += 2) {
+      const from = skip[k]!, to = skip[k + 1]!;
+      if (!(Number.isInteger(from) && from >= 0 && from <= to && to <= toWidth)) fail();
+      if (from === to) continue;
+      if (from < end) fail();
+      end = to;
+    }
+  }
+}
+
 /**
  * Enlarges `src` to `toWidth`×`toHeight` with Catmull-Rom (libvips' bicubic) and exact pixel centres (source
  * x = (X + 0.5)·w/W − 0.5), edges replicated: separable, per strip a horizontal pass over the source rows it needs
  * into floats and a vertical pass to bytes.
+ *
+ * `skip` (ENLARGE_SKIP_RUNS runs [from, to) of output pixels per output row, sorted and disjoint, empty runs as
+ * from = to) names pixels the caller overwrites whole: they are not computed and come back as zeros, every other
+ * pixel as without it. The horizontal pass leaves out, in a source row, what every output row taking it as a tap
+ * leaves out. `into`, when given, is the output's buffer (exactly its size): a buffer written before costs no page
+ * faults, which a fresh one of a photo's size does (about 5 ms per 11.5 MB here, more than the kernel's copy out).
  */
-export function enlargeCubic(src: WarpSource, toWidth: number, toHeight: number): Uint8Array {
+export function enlargeCubic(src: WarpSource, toWidth: number, toHeight: number, skip?: Int32Array, into?: Uint8Array): Uint8Array {
   checkSource(src);
   const { width, height, channels } = src;
   if (!(Number.isInteger(toWidth) && Number.isInteger(toHeight) && toWidth >= width && toHeight >= height)) {
     throw new RangeError(`enlargeCubic: ${toWidth}×${toHeight} is not an enlargement of ${width}×${height}`);
   }
+  const runsPerRow = ENLARGE_SKIP_RUNS * 2;
+  if (skip !== undefined) checkSkip(skip, toWidth, toHeight);
   const h = enlargeTaps(width, toWidth);
   const v = enlargeTaps(height, toHeight);
-  const out = new Uint8Array(toWidth * toHeight * channels);
+  if (into !== undefined && into.length !== toWidth * toHeight * channels) throw new RangeError(`enlargeCubic: ${into.length} bytes cannot hold the ${toWidth}×${toHeight} output`);
+  // Every byte of it is written below, the skipped runs included.
+  const out = into ?? new Uint8Array(toWidth * toHeight * channels);
   const rows = Math.min(stripRows(toWidth, channels), toHeight);
   // Source rows one strip can need: its own span at this scale plus the kernel's reach on both sides.
   const maxSourceRows = Math.min(height, Math.ceil((rows * height) / toHeight) + 4);
   const rowBytes = width * channels, outRow = toWidth * channels;
-  const lane = [maxSourceRows * rowBytes, maxSourceRows * outRow * 4, rows * outRow, rows * 16, rows * 16];
+  const lane = [maxSourceRows * rowBytes, maxSourceRows * outRow * 4, rows * outRow, rows * 16, rows * 16, maxSourceRows * runsPerRow * 4, rows * runsPerRow * 4];
   const lanes = lanesFor(out.length, Math.ceil(toHeight / rows), lane.reduce((sum, bytes) => sum + bytes, 0));
   const { rt, at } = layout([h.index.byteLength, h.weight.byteLength, ...Array.from({ length: lanes }, () => lane).flat()]);
   const [hIndexAt, hWeightAt] = at as [number, number];
@@ -339,7 +413,7 @@ export function enlargeCubic(src: WarpSource, toWidth: number, toHeight: number)
     const jobs: StripJob[] = [];
     const strips: { readonly dst: number; readonly y0: number; readonly y1: number }[] = [];
     for (let i = 0; i < lanes && Y + i * rows < toHeight; i++) {
-      const [srcAt, midAt, dstAt, vIndexAt, vWeightAt] = at.slice(2 + i * lane.length, 2 + (i + 1) * lane.length) as [number, number, number, number, number];
+      const [srcAt, midAt, dstAt, vIndexAt, vWeightAt, hSkipAt, vSkipAt] = at.slice(2 + i * lane.length, 2 + (i + 1) * lane.length) as [number, number, number, number, number, number, number];
       const y0 = Y + i * rows, y1 = Math.min(toHeight, y0 + rows);
       const first = v.index[y0 * 4]!, last = v.index[y1 * 4 - 1]!;
       const count = last - first + 1;
@@ -347,7 +421,19 @@ export function enlargeCubic(src: WarpSource, toWidth: number, toHeight: number)
       const stripIndex = v.index.subarray(y0 * 4, y1 * 4).map((r) => r - first);
       new Int32Array(buffer, vIndexAt, stripIndex.length).set(stripIndex);
       new Float32Array(buffer, vWeightAt, stripIndex.length).set(v.weight.subarray(y0 * 4, y1 * 4));
-      jobs.push({ kernel: 'enlarge', args: [srcAt, width, count, channels, midAt, toWidth, hIndexAt, hWeightAt, dstAt, y1 - y0, vIndexAt, vWeightAt] });
+      const hSkip = new Int32Array(buffer, hSkipAt, count * runsPerRow).fill(0);
+      const vSkip = new Int32Array(buffer, vSkipAt, (y1 - y0) * runsPerRow).fill(0);
+      if (skip !== undefined) {
+        vSkip.set(skip.subarray(y0 * runsPerRow, y1 * runsPerRow));
+        // Output rows j0..j1 of the strip take source row r as a tap (the taps rise with the row).
+        for (let r = 0, j0 = y0; r < count; r++) {
+          while (v.index[j0 * 4 + 3]! - first < r) j0++;
+          let j1 = j0;
+          while (j1 + 1 < y1 && v.index[(j1 + 1) * 4]! - first <= r) j1++;
+          commonRuns(skip, j0, j1, hSkip, r * runsPerRow);
+        }
+      }
+      jobs.push({ kernel: 'enlarge', args: [srcAt, width, count, channels, midAt, toWidth, hIndexAt, hWeightAt, dstAt, y1 - y0, vIndexAt, vWeightAt, hSkipAt, vSkipAt] });
       strips.push({ dst: dstAt, y0, y1 });
     }
     runStrips(rt, jobs);
@@ -394,10 +480,14 @@ export function pasteBicubic(out: Uint8Array, outWidth: number, req: PasteReques
   const rows = Math.min(stripRows(mw, 3), mh);
   const lane = [rows * rowBytes, rows * 16];
   const lanes = lanesFor(mh * rowBytes, Math.ceil(mh / rows), lane[0]! + lane[1]!);
-  const { rt, at } = layout([source.data.length, profile.length * 4, ...Array.from({ length: lanes }, () => lane).flat()]);
-  const [faceAt, profileAt] = at as [number, number];
+  const pixels = source.width * source.height;
+  const float = pixels <= FLOAT_SOURCE_MAX_PIXELS;
+  const { rt, at } = layout([source.data.length, float ? pixels * 16 : 0, profile.length * 4, ...Array.from({ length: lanes }, () => lane).flat()]);
+  const [faceAt, floatAt, profileAt] = at as [number, number, number];
   const buffer = rt.memory.buffer;
   bytesAt(rt, faceAt, source.data.length).set(source.data);
+  // The face as f32 RGBX, once: a tap of the (magnified) face is then one load and one multiply-add.
+  if (float) rt.kernels.toFloatPixels(faceAt, pixels, floatAt);
   new Float32Array(buffer, profileAt, profile.length).set(profile);
   const [sa, sb, sc, sd, se, sf] = indexMatrix(req.toSource, x0, y0);
   // The mask is evaluated at pixel centres in face space: the same matrix without the half-pixel index shift.
@@ -406,24 +496,31 @@ export function pasteBicubic(out: Uint8Array, outWidth: number, req: PasteReques
     const jobs: StripJob[] = [];
     const strips: { readonly strip: Uint8Array; readonly y0: number; readonly y1: number }[] = [];
     for (let i = 0; i < lanes && Y + i * rows < mh; i++) {
-      const [stripAt, spansAt] = at.slice(2 + i * 2, 4 + i * 2) as [number, number];
+      const [stripAt, spansAt] = at.slice(3 + i * 2, 5 + i * 2) as [number, number];
       const s0 = Y + i * rows, s1 = Math.min(mh, s0 + rows);
-      // The strip of the footprint is copied in, composited, and copied back.
+      // The strip of the footprint is copied in, composited, and copied back: in, only the pixels blended over
+      // (the opaque run is overwritten whole), back, only the row's span.
       const strip = bytesAt(rt, stripAt, (s1 - s0) * rowBytes);
       for (let j = s0; j < s1; j++) {
-        const o = ((y0 + j) * outWidth + x0) * 3;
-        strip.set(out.subarray(o, o + rowBytes), (j - s0) * rowBytes);
+        const o = ((y0 + j) * outWidth + x0) * 3, at = (j - s0) * rowBytes;
+        const from = spans[j * 4]! * 3, to = spans[j * 4 + 1]! * 3, opaqueFrom = spans[j * 4 + 2]! * 3, opaqueTo = spans[j * 4 + 3]! * 3;
+        if (from >= to) continue;
+        strip.set(out.subarray(o + from, o + Math.max(from, Math.min(opaqueFrom, to))), at + from);
+        if (opaqueTo < to) strip.set(out.subarray(o + Math.max(from, opaqueTo), o + to), at + Math.max(from, opaqueTo));
       }
       new Int32Array(buffer, spansAt, (s1 - s0) * 4).set(spans.subarray(s0 * 4, s1 * 4));
       jobs.push({
         kernel: 'paste',
-        args: [faceAt, source.width, source.height, stripAt, mw, s0, s1, 0, spansAt, profileAt, profile.length, sa, sb, sc, sd, se, sf, ma, mb, mc + 0.5, md, me, mf + 0.5],
+        args: [faceAt, float ? floatAt : 0, source.width, source.height, stripAt, mw, s0, s1, 0, spansAt, profileAt, profile.length, sa, sb, sc, sd, se, sf, ma, mb, mc + 0.5, md, me, mf + 0.5],
       });
       strips.push({ strip, y0: s0, y1: s1 });
     }
     runStrips(rt, jobs);
     for (const { strip, y0: s0, y1: s1 } of strips) {
-      for (let j = s0; j < s1; j++) out.set(strip.subarray((j - s0) * rowBytes, (j - s0 + 1) * rowBytes), ((y0 + j) * outWidth + x0) * 3);
+      for (let j = s0; j < s1; j++) {
+        const from = spans[j * 4]! * 3, to = spans[j * 4 + 1]! * 3;
+        if (from < to) out.set(strip.subarray((j - s0) * rowBytes + from, (j - s0) * rowBytes + to), ((y0 + j) * outWidth + x0) * 3 + from);
+      }
     }
   }
 }
