@@ -8,6 +8,7 @@ import {
   type SignMultipartUploadPartsResponse,
 } from '@revive/contract';
 import type { DepsWith, RouteLogic } from '../app.js';
+import { presignWindow } from '../presign-window.js';
 import { ClientError } from '../errors.js';
 import { parseJsonBody } from '../http/body.js';
 import { json } from '../http/event.js';
@@ -49,13 +50,14 @@ export const signMultipartUploadParts: RouteLogic<DepsWith<'bucket'>> = async (e
     throw new ClientError(422, 'UPLOAD_NOT_FOUND', 'No such multipart upload: the uploadId is wrong, or the upload was completed, aborted or expired.');
   }
   const ttl = deps.config.REVIVE_PRESIGN_TTL_SECONDS;
+  const window = presignWindow(deps.now(), ttl);
   const parts = await Promise.all(
     asked.map(async (partNumber) => {
       const { start, end } = multipartPartRange(request.sizeBytes, partBytes, partNumber);
-      const url = await deps.bucket.presignUploadPart({ key: request.uploadKey, uploadId: request.uploadId, partNumber, contentLength: end - start, expiresSeconds: ttl });
+      const url = await deps.bucket.presignUploadPart({ key: request.uploadKey, uploadId: request.uploadId, partNumber, contentLength: end - start, expiresSeconds: ttl, signingDate: window.signingDate });
       return { part_number: partNumber, url };
     }),
   );
-  const body: SignMultipartUploadPartsResponse = { part_size_bytes: partBytes, parts, expires_at: new Date(deps.now() + ttl * 1000).toISOString() };
+  const body: SignMultipartUploadPartsResponse = { part_size_bytes: partBytes, parts, ...window.expiry(deps.now()) };
   return json(200, body, { 'cache-control': 'no-store' });
 };
