@@ -28,10 +28,10 @@ export const DEFAULT_PART_ATTEMPTS = 4;
 /** Pause before a part's second try; doubled on each further try. @default 500 */
 export const DEFAULT_PART_RETRY_DELAY_MS = 500;
 /**
- * A video part about to start with less than this left before its URL's `expires_at` (by this machine's clock) has its
- * URL signed again first (POST /uploads/multipart/parts): a part must start before its URL expires, and the margin
- * covers the request's way to the storage and a clock a little ahead. Capped at half the URLs' lifetime, so short-lived
- * URLs are still used. @default 30_000
+ * A video part about to start with less than this left before its URL's expiry (`expires_in_seconds` after the answer
+ * came, by this machine's clock) has its URL signed again first (POST /uploads/multipart/parts): a part must start
+ * before its URL expires, and the margin covers the request's way to the storage. Capped at half the URLs' lifetime,
+ * so short-lived URLs are still used. @default 30_000
  */
 export const DEFAULT_RESIGN_MARGIN_MS = 30_000;
 /**

@@ -18,9 +18,10 @@ import { tenantOf } from '../http/tenant.js';
  * `POST /uploads/multipart/parts`: presigns the parts of the tenant's own open upload again, each for its exact length
  * from `sizeBytes`, as POST /uploads/multipart did. URLs signed up front expire (and with a Lambda role's temporary
  * credentials they die with those credentials whatever their TTL), so a slow connection asks for the parts it has
- * not sent yet as it gets to them. The upload does not remember its declared size: a client that declares another
- * size than at creation gains nothing, since the part size follows from the size, and completion measures the object
- * and deletes one over REVIVE_VIDEO_MAX_BYTES (422 VIDEO_TOO_LARGE) whatever its parts said.
+ * not sent yet as it gets to them. The upload does not remember its declared size: a client that declares a larger
+ * size than at creation gets URLs for longer parts (up to REVIVE_VIDEO_MAX_BYTES in all), so the bound on the object is
+ * completion, which measures it and deletes one over REVIVE_VIDEO_MAX_BYTES (422 VIDEO_TOO_LARGE). `expires_at` is the
+ * whole signing second plus the TTL, and `expires_in_seconds` what is left of it as the answer leaves.
  */
 export const signMultipartUploadParts: RouteLogic<DepsWith<'bucket'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
