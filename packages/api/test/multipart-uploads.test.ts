@@ -43,6 +43,23 @@ const resign = (body: unknown, handlers = api, t = tenant) =>
   handlers['sign-multipart-upload-parts'](apiEvent({ method: 'POST', path: '/uploads/multipart/parts', body, ...as(t) }));
 const abort = (body: unknown, t = tenant) => api['abort-multipart-upload'](apiEvent({ method: 'POST', path: '/uploads/multipart/abort', body, ...as(t) }));
 
+/** When a presigned URL stops working, as S3 reckons it: X-Amz-Date (whole seconds) plus X-Amz-Expires. */
+function urlExpiry(url: string): number {
+  const params = new URL(url).searchParams;
+  const at = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(params.get('X-Amz-Date') ?? '');
+  if (at === null) throw new Error(`Not a presigned URL: ${url}`);
+  const [, y, mo, d, h, mi, sec] = at.map(Number) as [number, number, number, number, number, number, number];
+  return Date.UTC(y, mo - 1, d, h, mi, sec) + Number(params.get('X-Amz-Expires')) * 1000;
+}
+
+/** The answer's expiry is every URL's real one, and `expires_in_seconds` what was left of it when the answer left. */
+function expectExpiryOfUrls(answer: { parts: { url: string }[]; expires_at: string; expires_in_seconds: number }, sentAfterMs: number, receivedAtMs: number) {
+  for (const part of answer.parts) expect(new Date(urlExpiry(part.url)).toISOString()).toBe(answer.expires_at);
+  const expiresAtMs = Date.parse(answer.expires_at);
+  expect(answer.expires_in_seconds).toBeLessThanOrEqual(Math.floor((expiresAtMs - sentAfterMs) / 1000));
+  expect(answer.expires_in_seconds).toBeGreaterThanOrEqual(Math.floor((expiresAtMs - receivedAtMs) / 1000));
+}
+
 /** PUTs each part of `file` to its presigned URL and returns the parts for the completion, in order. */
 async function putParts(upload: Pick<CreateMultipartUploadResponse, 'parts' | 'part_size_bytes'>, file: Uint8Array) {
   return await Promise.all(
@@ -72,9 +89,12 @@ afterAll(() => {
 describe('POST /uploads/multipart', () => {
   it('starts an upload under the tenant prefix whose parts, once PUT and completed, are the file, stored with its type', async () => {
     const file = randomBytes(DEFAULT_MULTIPART_PART_BYTES + 3 * 1024 * 1024 + 17);
+    const sentAt = Date.now();
     const res = await start({ contentType: 'video/webm', sizeBytes: file.length });
+    const receivedAt = Date.now();
     expect(res.statusCode).toBe(201);
     const upload = bodyOf<CreateMultipartUploadResponse>(res);
+    expectExpiryOfUrls(upload, sentAt, receivedAt);
     expect(upload.upload_key.startsWith(`uploads/${tenant}/`)).toBe(true);
     expect(upload.part_size_bytes).toBe(DEFAULT_MULTIPART_PART_BYTES);
     expect(upload.parts.map((part) => part.part_number)).toEqual([1, 2]);
@@ -175,7 +195,9 @@ describe('POST /uploads/multipart/parts', () => {
     const ids = { uploadKey: upload.upload_key, uploadId: upload.upload_id };
     const [first] = await putParts({ ...upload, parts: upload.parts.slice(0, 1) }, file);
 
+    const sentAt = Date.now();
     const res = await resign({ ...ids, sizeBytes: file.length, partNumbers: [3, 2, 3] });
+    expectExpiryOfUrls(bodyOf<SignMultipartUploadPartsResponse>(res), sentAt, Date.now());
     expect(res.statusCode).toBe(200);
     expect(res.headers?.['cache-control']).toBe('no-store');
     const fresh = bodyOf<SignMultipartUploadPartsResponse>(res);

@@ -12,7 +12,7 @@ import type {
   SignMultipartUploadPartsResponse,
   VideoContentType,
 } from './types.js';
-import { errorFromResponse, ReviveError } from './errors.js';
+import { errorFromResponse, ReviveError, type StorageError } from './errors.js';
 
 /** Image types the API's presigned upload accepts: the formats the worker reads (the contract's UPLOAD_CONTENT_TYPES; contract-mirrors.test.ts keeps the two equal). */
 export const UPLOAD_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/tiff', 'image/avif'] as const;
@@ -28,12 +28,22 @@ export const DEFAULT_PART_ATTEMPTS = 4;
 /** Pause before a part's second try; doubled on each further try. @default 500 */
 export const DEFAULT_PART_RETRY_DELAY_MS = 500;
 /**
- * A video part about to start with less than this left before its URL's `expires_at` (by this machine's clock) has its
- * URL signed again first (POST /uploads/multipart/parts): a part must start before its URL expires, and the margin
- * covers the request's way to the storage and a clock a little ahead. Capped at half the URLs' lifetime, so short-lived
- * URLs are still used. @default 30_000
+ * A video part about to start with less than this left before its URL's expiry (`expires_in_seconds` after the answer
+ * came, by this machine's clock) has its URL signed again first (POST /uploads/multipart/parts): a part must start
+ * before its URL expires, and the margin covers the request's way to the storage. Capped at half the URLs' lifetime,
+ * so short-lived URLs are still used. @default 30_000
  */
 export const DEFAULT_RESIGN_MARGIN_MS = 30_000;
+/**
+ * Tries of a re-sign (POST /uploads/multipart/parts) that a part needs because its URL expired; a throttled or
+ * unavailable API is asked again after DEFAULT_RESIGN_RETRY_DELAY_MS, doubled each time up to
+ * DEFAULT_RESIGN_MAX_RETRY_DELAY_MS (or its Retry-After, within that cap). @default 8
+ */
+export const DEFAULT_RESIGN_ATTEMPTS = 8;
+/** Pause before a needed re-sign's second try; doubled on each further try. @default 1_000 */
+export const DEFAULT_RESIGN_RETRY_DELAY_MS = 1_000;
+/** The longest pause between a needed re-sign's tries (the route's throttle is shared by every tenant). @default 30_000 */
+export const DEFAULT_RESIGN_MAX_RETRY_DELAY_MS = 30_000;
 /** An album's photos uploaded at once. @default 4 */
 export const DEFAULT_ALBUM_UPLOAD_CONCURRENCY = 4;
 /** `restoreVideo` and `restoreAlbum` wait this long for the job to end (a video takes minutes). @default 3_600_000 (1 hour) */
@@ -145,6 +155,12 @@ export interface MultipartUploadOptions extends RequestOptions {
   readonly partRetryDelayMs?: number;
   /** @default DEFAULT_RESIGN_MARGIN_MS */
   readonly resignMarginMs?: number;
+  /** @default DEFAULT_RESIGN_ATTEMPTS */
+  readonly resignAttempts?: number;
+  /** @default DEFAULT_RESIGN_RETRY_DELAY_MS */
+  readonly resignRetryDelayMs?: number;
+  /** @default DEFAULT_RESIGN_MAX_RETRY_DELAY_MS */
+  readonly resignMaxRetryDelayMs?: number;
   /** Called as parts finish (a part counts once it is stored). */
   readonly onUploadProgress?: (progress: UploadProgress) => void;
 }
@@ -212,9 +228,15 @@ function randomKey(): string {
 }
 
 /** The storage service's XML error `<Code>`, for a readable UPLOAD_REJECTED detail. */
-function s3ErrorDetail(status: number, text: string): string {
+/** The `<Code>` and `<Message>` of an S3 XML error body; undefined when it has no code. */
+function s3Error(text: string): StorageError | undefined {
   const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1];
   const message = /<Message>([^<]+)<\/Message>/.exec(text)?.[1];
+  return code === undefined ? undefined : { code, message };
+}
+
+function s3ErrorDetail(status: number, text: string): string {
+  const { code, message } = s3Error(text) ?? {};
   return code ? `The storage service refused the upload: ${code}${message ? ` (${message})` : ''}.` : `The storage service refused the upload (HTTP ${status}).`;
 }
 
@@ -252,10 +274,16 @@ async function mapConcurrent<T, R>(items: readonly T[], concurrency: number, fn:
   return results;
 }
 
-/** A presigned part URL and when it expires, by the API's clock. */
+/** A presigned part URL and when it expires, by this machine's clock. */
 interface PartUrl {
   readonly url: string;
   readonly expiresAtMs: number;
+}
+
+/** An answer with part URLs: POST /uploads/multipart's or POST /uploads/multipart/parts'. */
+interface SignedParts {
+  readonly parts: readonly { part_number: number; url: string }[];
+  readonly expires_in_seconds: number;
 }
 
 /** The current presigned URL of each part of a multipart upload, replaced as parts are signed again. */
@@ -264,18 +292,22 @@ class PartUrls {
   private marginMs = 0;
 
   constructor(
-    signed: { readonly parts: readonly { part_number: number; url: string }[]; readonly expires_at: string },
-    nowMs: number,
+    signed: SignedParts,
+    receivedAtMs: number,
     private readonly preferredMarginMs: number,
   ) {
-    this.replace(signed, nowMs);
+    this.replace(signed, receivedAtMs);
   }
 
-  /** Takes an answer's URLs; the margin is at most half their lifetime, so URLs that live seconds are still used. */
-  replace(signed: { readonly parts: readonly { part_number: number; url: string }[]; readonly expires_at: string }, nowMs: number): void {
-    const expiresAtMs = Date.parse(signed.expires_at);
-    for (const part of signed.parts) this.byPart.set(part.part_number, { url: part.url, expiresAtMs });
-    this.marginMs = Math.max(0, Math.min(this.preferredMarginMs, (expiresAtMs - nowMs) / 2));
+  /**
+   * Takes an answer's URLs. Their expiry is `expires_in_seconds` from when the answer came, by this machine's clock:
+   * `expires_at` is the API's clock, and a client clock off by more than the TTL would call every URL stale. The
+   * margin is at most half their lifetime, so URLs that live seconds are still used.
+   */
+  replace(signed: SignedParts, receivedAtMs: number): void {
+    const lifetimeMs = signed.expires_in_seconds * 1000;
+    for (const part of signed.parts) this.byPart.set(part.part_number, { url: part.url, expiresAtMs: receivedAtMs + lifetimeMs });
+    this.marginMs = Math.max(0, Math.min(this.preferredMarginMs, lifetimeMs / 2));
   }
 
   get(partNumber: number): PartUrl {
@@ -285,10 +317,27 @@ class PartUrls {
     return url;
   }
 
-  /** Whether a part starting now would start too close to (or after) its URL's expiry. */
+  /** Whether a part starting now would start too close to (or after) its URL's expiry: time to sign it again. */
   stale(partNumber: number, nowMs: number): boolean {
     return nowMs >= this.get(partNumber).expiresAtMs - this.marginMs;
   }
+
+  /** Whether the part's URL has expired: it cannot be used any more. */
+  expired(partNumber: number, nowMs: number): boolean {
+    return nowMs >= this.get(partNumber).expiresAtMs;
+  }
+}
+
+/**
+ * Whether the storage refused a part because its presigned URL expired: 403 `AccessDenied` "Request has expired" once
+ * X-Amz-Date + X-Amz-Expires passed, or 400 `ExpiredToken` once the temporary credentials that signed it (a Lambda
+ * role's) expired, which can come before the URL's own `expires_at`.
+ */
+function isExpiredUrlRefusal(error: unknown): boolean {
+  if (!(error instanceof ReviveError) || error.code !== 'UPLOAD_REJECTED' || error.storage === undefined) return false;
+  if (error.status !== 400 && error.status !== 403) return false;
+  const { code, message } = error.storage;
+  return code === 'ExpiredToken' || (code === 'AccessDenied' && message !== undefined && /^Request has expired/.test(message));
 }
 
 /**
@@ -420,10 +469,14 @@ export class Revive {
   /**
    * A video's multipart upload: POST /uploads/multipart, each part PUT to its presigned URL (`concurrency` at once,
    * each retried up to `partAttempts` tries), then POST /uploads/multipart/complete. A part must start before its URL
-   * expires, and an hour-long upload outlives the URLs: a part about to start within `resignMarginMs` of `expires_at`,
-   * or one whose PUT the storage refuses with 403 once its URL expired, has the parts not yet stored signed again
-   * (POST /uploads/multipart/parts) and goes on; the parts already stored stay. A part that fails every try, or an
-   * abort, aborts the upload (its parts are dropped) and throws.
+   * expires, and an hour-long upload outlives the URLs: a part about to start within `resignMarginMs` of its URL's
+   * expiry (`expires_in_seconds` after the answer, by this machine's clock), or one whose PUT the storage refuses as
+   * expired (403 AccessDenied "Request has expired", or 400 ExpiredToken once the signing credentials expired), has the
+   * parts not yet stored signed again (POST /uploads/multipart/parts) and goes on; the parts already stored stay. A
+   * re-sign that fails while the URL in hand still works is tried again before a later part; one needed for a dead URL
+   * is tried `resignAttempts` times, and then fails the upload with the API's error (RATE_LIMITED,
+   * SERVICE_UNAVAILABLE, NETWORK, UPLOAD_NOT_FOUND...). A part that fails every try, or an abort, aborts the upload
+   * (its parts are dropped) and throws.
    */
   private async createMultipartUpload(file: Blob, options: MultipartUploadOptions = {}): Promise<Upload> {
     const { signal } = options;
@@ -440,35 +493,69 @@ export class Revive {
     const stored = new Set<number>();
     let resigning: Promise<void> | undefined;
     // One request at a time for every part that needs it: parts that find the URLs stale together share its answer.
-    const resign = () =>
+    const resignOnce = () =>
       (resigning ??= (async () => {
         const remaining = upload.parts.map((part) => part.part_number).filter((partNumber) => !stored.has(partNumber));
         const fresh = await this.request<SignMultipartUploadPartsResponse>('POST', '/uploads/multipart/parts', {
           body: { ...ids, sizeBytes: file.size, ...(remaining.length < upload.parts.length && { partNumbers: remaining }) },
-          // Signing changes nothing: safe to send again.
+          // Signing changes nothing, so it is safe to send again; resign() below paces the tries.
           retryNonIdempotent: true,
+          retries: 0,
           ...(signal && { signal }),
         });
+        if (fresh.part_size_bytes !== upload.part_size_bytes) {
+          // Slicing at the old size would send bytes the new URLs are not signed for: every part would be refused.
+          throw new ReviveError({
+            status: 0,
+            code: 'HTTP_ERROR',
+            detail: `The API signed the parts again for ${fresh.part_size_bytes}-byte parts; the upload was started with ${upload.part_size_bytes}-byte parts.`,
+          });
+        }
         urls.replace(fresh, Date.now());
       })().finally(() => {
         resigning = undefined;
       }));
+    const resignAttempts = Math.max(1, options.resignAttempts ?? DEFAULT_RESIGN_ATTEMPTS);
+    const resignDelayMs = options.resignRetryDelayMs ?? DEFAULT_RESIGN_RETRY_DELAY_MS;
+    const resignMaxDelayMs = options.resignMaxRetryDelayMs ?? DEFAULT_RESIGN_MAX_RETRY_DELAY_MS;
+    /**
+     * Signs the parts not stored yet again, for `partNumber` about to start (`refused`: its URL was refused as
+     * expired). While the URL in hand still works, a re-sign that fails for now (throttled, unavailable, network)
+     * costs nothing: the part goes with it and the next part to start tries again. Once the URL is dead the re-sign is
+     * tried with growing pauses; only when it cannot be had does the part, and the upload, fail with its error.
+     */
+    const resign = async (partNumber: number, refused: boolean): Promise<void> => {
+      const before = urls.get(partNumber);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await resignOnce();
+          return;
+        } catch (error) {
+          if (!(error instanceof ReviveError) || !error.retryable) throw error;
+          // Another part's re-sign may have renewed this one meanwhile.
+          if (urls.get(partNumber) !== before) return;
+          if (!refused && !urls.expired(partNumber, Date.now())) return;
+          if (attempt >= resignAttempts) throw error;
+          const backoffMs = resignDelayMs * 2 ** (attempt - 1);
+          const retryAfterMs = (error.retryAfterSeconds ?? 0) * 1000;
+          await sleep(Math.min(resignMaxDelayMs, Math.max(backoffMs, retryAfterMs)), signal);
+        }
+      }
+    };
     let loadedBytes = 0;
     try {
       const parts = await mapConcurrent(upload.parts, options.concurrency ?? DEFAULT_UPLOAD_CONCURRENCY, async (part) => {
         const start = (part.part_number - 1) * upload.part_size_bytes;
         const body = file.slice(start, Math.min(file.size, start + upload.part_size_bytes));
-        if (urls.stale(part.part_number, Date.now())) await resign();
+        if (urls.stale(part.part_number, Date.now())) await resign(part.part_number, false);
         const used = urls.get(part.part_number);
         let etag: string;
         try {
           etag = await this.putPart(used.url, body, part.part_number, options);
         } catch (error) {
-          // An expired URL is a 403 ("Request has expired"); by this clock, or by the storage's when this one is behind.
-          const expired = error instanceof ReviveError && error.status === 403 && (Date.now() >= used.expiresAtMs || /expired/i.test(error.detail));
-          if (!expired) throw error;
+          if (!isExpiredUrlRefusal(error)) throw error;
           // Another part may have signed this one again meanwhile.
-          if (urls.get(part.part_number) === used) await resign();
+          if (urls.get(part.part_number) === used) await resign(part.part_number, true);
           etag = await this.putPart(urls.get(part.part_number).url, body, part.part_number, options);
         }
         stored.add(part.part_number);
@@ -518,7 +605,7 @@ export class Revive {
         const detail = res.ok
           ? `Part ${partNumber}: the storage service answered without an ETag header (the bucket's CORS rule must expose it).`
           : `Part ${partNumber}: ${s3ErrorDetail(res.status, text)}`;
-        error = new ReviveError({ status: res.status, code: 'UPLOAD_REJECTED', detail });
+        error = new ReviveError({ status: res.status, code: 'UPLOAD_REJECTED', detail, storage: res.ok ? undefined : s3Error(text) });
         if (res.ok || !(res.status >= 500 || res.status === 429)) throw error;
       }
       if (attempt >= attempts) throw error!;

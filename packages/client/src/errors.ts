@@ -89,7 +89,16 @@ export interface ReviveErrorInit {
   readonly retryAfterSeconds?: number | undefined;
   /** The job, for JOB_FAILED / JOB_CANCELED. */
   readonly job?: JobResponse | undefined;
+  /** The storage service's error `<Code>` and `<Message>`, for an upload it refused (UPLOAD_REJECTED). */
+  readonly storage?: StorageError | undefined;
   readonly cause?: unknown;
+}
+
+/** What S3 (or a compatible store) said when it refused an upload: its XML error's `<Code>` and `<Message>`. */
+export interface StorageError {
+  /** e.g. `AccessDenied`, `ExpiredToken`, `SignatureDoesNotMatch`. */
+  readonly code: string;
+  readonly message: string | undefined;
 }
 
 /** The one error type of `@revive/client`: an API problem, a refused upload, a network failure, a timeout or an abort. */
@@ -105,6 +114,8 @@ export class ReviveError extends Error {
   readonly retryable: boolean;
   readonly retryAfterSeconds: number | undefined;
   readonly job: JobResponse | undefined;
+  /** For UPLOAD_REJECTED: the storage service's own error code and message, when its answer had them. */
+  readonly storage: StorageError | undefined;
 
   constructor(init: ReviveErrorInit) {
     super(`${init.code}${init.status ? ` (${init.status})` : ''}: ${init.detail ?? init.code}`, init.cause === undefined ? undefined : { cause: init.cause });
@@ -115,6 +126,7 @@ export class ReviveError extends Error {
     this.retryable = RETRYABLE.has(init.code) || RETRYABLE_STATUSES.has(init.status);
     this.retryAfterSeconds = init.retryAfterSeconds;
     this.job = init.job;
+    this.storage = init.storage;
   }
 }
 

@@ -88,8 +88,10 @@ export interface CreateMultipartUploadResponse {
   upload_id: string;
   part_size_bytes: number;
   parts: { part_number: number; url: string }[];
-  /** ISO-8601: the part URLs' expiry. */
+  /** ISO-8601: the part URLs' expiry, by the API's clock. */
   expires_at: string;
+  /** The URLs' seconds left when the answer left: measure it with this machine's clock. */
+  expires_in_seconds: number;
 }
 
 /** `POST /uploads/multipart/parts`: the parts of an open upload, presigned again. */
@@ -106,8 +108,10 @@ export interface SignMultipartUploadPartsRequest {
 export interface SignMultipartUploadPartsResponse {
   part_size_bytes: number;
   parts: { part_number: number; url: string }[];
-  /** ISO-8601: the new URLs' expiry. */
+  /** ISO-8601: the new URLs' expiry, by the API's clock. */
   expires_at: string;
+  /** The new URLs' seconds left when the answer left. */
+  expires_in_seconds: number;
 }
 
 /** `POST /uploads/multipart/complete`. */

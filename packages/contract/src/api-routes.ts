@@ -244,7 +244,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     operationId: 'signMultipartUploadParts',
     summary: "Presign an open multipart upload's parts again",
     description:
-      "Fresh URLs for the parts named in `partNumbers` (every part when absent), valid until the new `expires_at`: ask before a part would start after the first URLs' `expires_at`, or when a part's PUT answers 403 after it. Pass the `sizeBytes` the upload was started with; each URL is signed for its part's exact length, as at creation. Parts already uploaded stay uploaded.",
+      "Fresh URLs for the parts named in `partNumbers` (every part when absent), valid until the new `expires_at` (`expires_in_seconds` from the answer, by the caller's own clock): ask before a part would start after the first URLs' expiry, or when a part's PUT is refused as expired: 403 with S3 code `AccessDenied` and message \"Request has expired\", or 400 `ExpiredToken` once the credentials that signed it expired, which can be before `expires_at`. Pass the `sizeBytes` the upload was started with; each URL is signed for its part's exact length, as at creation. Parts already uploaded stay uploaded.",
     requestBody: { name: 'SignMultipartUploadPartsRequest', schema: signMultipartUploadPartsRequestSchema, required: true },
     responses: [{ status: 200, description: 'The parts, presigned again.', body: { name: 'SignMultipartUploadPartsResponse', schema: signMultipartUploadPartsResponseSchema } }],
     errors: [

@@ -129,7 +129,10 @@ export const createMultipartUploadResponseSchema = z.object({
   upload_id: z.string(),
   part_size_bytes: z.number().int(),
   parts: z.array(multipartUploadPartSchema),
+  /** When the part URLs stop working, by the API's clock: their signing second plus REVIVE_PRESIGN_TTL_SECONDS. */
   expires_at: z.iso.datetime(),
+  /** Seconds of life the URLs had left when the answer left: compare it with the client's own clock, which may be off. */
+  expires_in_seconds: z.number().int().min(0),
 });
 export type CreateMultipartUploadResponse = z.infer<typeof createMultipartUploadResponseSchema>;
 
@@ -173,7 +176,10 @@ export type SignMultipartUploadPartsRequest = z.infer<typeof signMultipartUpload
 export const signMultipartUploadPartsResponseSchema = z.object({
   part_size_bytes: z.number().int(),
   parts: z.array(multipartUploadPartSchema),
+  /** As `POST /uploads/multipart`'s: the new URLs' expiry, by the API's clock. */
   expires_at: z.iso.datetime(),
+  /** As `POST /uploads/multipart`'s: their seconds left when the answer left. */
+  expires_in_seconds: z.number().int().min(0),
 });
 export type SignMultipartUploadPartsResponse = z.infer<typeof signMultipartUploadPartsResponseSchema>;
 

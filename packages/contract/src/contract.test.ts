@@ -131,6 +131,17 @@ describe('environment', () => {
     const missing = apiEnvSchema.safeParse({ REVIVE_TABLE_NAME: 't', REVIVE_BUCKET_NAME: 'b' });
     expect(missing.success ? [] : missing.error.issues.map((i) => i.path.join('.'))).toContain('REVIVE_QUEUE_URL');
   });
+
+  it('takes a presigned-URL lifetime under a minute only in local mode, and says why otherwise', () => {
+    const api = { REVIVE_QUEUE_URL: 'http://127.0.0.1:1/q', REVIVE_TABLE_NAME: 't', REVIVE_BUCKET_NAME: 'b' };
+    const deployed = apiEnvSchema.safeParse({ ...api, REVIVE_PRESIGN_TTL_SECONDS: '5' });
+    expect(deployed.success ? [] : deployed.error.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['REVIVE_PRESIGN_TTL_SECONDS', expect.stringContaining('REVIVE_LOCAL_MODE')],
+    ]);
+    expect(apiEnvSchema.parse({ ...api, REVIVE_PRESIGN_TTL_SECONDS: '60' }).REVIVE_PRESIGN_TTL_SECONDS).toBe(60);
+    expect(apiEnvSchema.parse({ ...api, REVIVE_LOCAL_MODE: 'true', REVIVE_PRESIGN_TTL_SECONDS: '1' }).REVIVE_PRESIGN_TTL_SECONDS).toBe(1);
+    expect(apiEnvSchema.safeParse({ ...api, REVIVE_LOCAL_MODE: 'true', REVIVE_PRESIGN_TTL_SECONDS: '0' }).success).toBe(false);
+  });
 });
 
 describe('the models the worker serves (REVIVE_AVAILABLE_MODELS)', () => {

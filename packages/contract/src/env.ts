@@ -264,6 +264,9 @@ export const workerEnvSchema = z.object({
 });
 export type WorkerEnv = z.output<typeof workerEnvSchema>;
 
+/** The shortest REVIVE_PRESIGN_TTL_SECONDS outside local mode: a URL must outlive the way to the browser and a part's start. @default 60 */
+export const MIN_DEPLOYED_PRESIGN_TTL_SECONDS = 60;
+
 /** The API Lambdas' environment. */
 export const apiEnvSchema = z.object({
   REVIVE_QUEUE_URL: endpointUrl,
@@ -286,8 +289,9 @@ export const apiEnvSchema = z.object({
    */
   REVIVE_MAX_OUTPUT_PIXELS: intFrom(1, 2 ** 40).default(DEFAULT_MAX_OUTPUT_PIXELS),
   /**
-   * Lifetime of presigned upload and result URLs, 1 s (S3's least; seconds only make sense in tests that let URLs
-   * expire) to 7 days (SigV4's most). @default 900
+   * Lifetime of presigned upload and result URLs, 60 s to 7 days (SigV4's most). Under 60 s (down to 1 s, S3's least)
+   * only with REVIVE_LOCAL_MODE, for tests that let URLs expire: a deployed API would hand out URLs that die on the
+   * way. @default 900
    */
   REVIVE_PRESIGN_TTL_SECONDS: intFrom(1, 604_800).default(900),
   /** @default 7 */
@@ -310,5 +314,8 @@ export const apiEnvSchema = z.object({
    * job that can only fail. The CDK app and the dev stack set it. @default unset (the worker alone checks)
    */
   REVIVE_AVAILABLE_MODELS: availableModelsSchema.optional(),
+}).refine((env) => env.REVIVE_LOCAL_MODE || env.REVIVE_PRESIGN_TTL_SECONDS >= MIN_DEPLOYED_PRESIGN_TTL_SECONDS, {
+  path: ['REVIVE_PRESIGN_TTL_SECONDS'],
+  message: `must be at least ${MIN_DEPLOYED_PRESIGN_TTL_SECONDS} s unless REVIVE_LOCAL_MODE is set (shorter URLs are for local tests that let them expire)`,
 });
 export type ApiEnv = z.output<typeof apiEnvSchema>;

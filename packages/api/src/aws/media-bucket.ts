@@ -126,10 +126,11 @@ export class MediaBucket {
 
   /**
    * A presigned UploadPart whose signature covers the part's exact Content-Length, so the URL uploads that many bytes
-   * and no more (S3 refuses a PUT of another length): the parts cannot add up to more than the size the upload was
-   * started for. No checksum is signed, since a browser cannot send the SDK's CRC32 header.
+   * and no more (S3 refuses a PUT of another length). That bounds each part, not the object (a re-sign for a larger
+   * size makes longer parts): completion measures the object. `signingDate` fixes X-Amz-Date, so the caller knows
+   * the URL's real expiry (S3 counts from that whole second). No checksum is signed, since a browser cannot send the SDK's CRC32 header.
    */
-  async presignUploadPart(options: { readonly key: string; readonly uploadId: string; readonly partNumber: number; readonly contentLength: number; readonly expiresSeconds: number }): Promise<string> {
+  async presignUploadPart(options: { readonly key: string; readonly uploadId: string; readonly partNumber: number; readonly contentLength: number; readonly expiresSeconds: number; readonly signingDate?: Date }): Promise<string> {
     const command = new UploadPartCommand({
       Bucket: this.bucketName,
       Key: options.key,
@@ -137,7 +138,11 @@ export class MediaBucket {
       PartNumber: options.partNumber,
       ContentLength: options.contentLength,
     });
-    return await getSignedUrl(this.client, command, { expiresIn: options.expiresSeconds, signableHeaders: new Set(['content-length']) });
+    return await getSignedUrl(this.client, command, {
+      expiresIn: options.expiresSeconds,
+      signableHeaders: new Set(['content-length']),
+      ...(options.signingDate && { signingDate: options.signingDate }),
+    });
   }
 
   /**

@@ -8,6 +8,7 @@ import {
   type SignMultipartUploadPartsResponse,
 } from '@revive/contract';
 import type { DepsWith, RouteLogic } from '../app.js';
+import { presignWindow } from '../presign-window.js';
 import { ClientError } from '../errors.js';
 import { parseJsonBody } from '../http/body.js';
 import { json } from '../http/event.js';
@@ -17,9 +18,10 @@ import { tenantOf } from '../http/tenant.js';
  * `POST /uploads/multipart/parts`: presigns the parts of the tenant's own open upload again, each for its exact length
  * from `sizeBytes`, as POST /uploads/multipart did. URLs signed up front expire (and with a Lambda role's temporary
  * credentials they die with those credentials whatever their TTL), so a slow connection asks for the parts it has
- * not sent yet as it gets to them. The upload does not remember its declared size: a client that declares another
- * size than at creation gains nothing, since the part size follows from the size, and completion measures the object
- * and deletes one over REVIVE_VIDEO_MAX_BYTES (422 VIDEO_TOO_LARGE) whatever its parts said.
+ * not sent yet as it gets to them. The upload does not remember its declared size: a client that declares a larger
+ * size than at creation gets URLs for longer parts (up to REVIVE_VIDEO_MAX_BYTES in all), so the bound on the object is
+ * completion, which measures it and deletes one over REVIVE_VIDEO_MAX_BYTES (422 VIDEO_TOO_LARGE). `expires_at` is the
+ * whole signing second plus the TTL, and `expires_in_seconds` what is left of it as the answer leaves.
  */
 export const signMultipartUploadParts: RouteLogic<DepsWith<'bucket'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
@@ -49,13 +51,14 @@ export const signMultipartUploadParts: RouteLogic<DepsWith<'bucket'>> = async (e
     throw new ClientError(422, 'UPLOAD_NOT_FOUND', 'No such multipart upload: the uploadId is wrong, or the upload was completed, aborted or expired.');
   }
   const ttl = deps.config.REVIVE_PRESIGN_TTL_SECONDS;
+  const window = presignWindow(deps.now(), ttl);
   const parts = await Promise.all(
     asked.map(async (partNumber) => {
       const { start, end } = multipartPartRange(request.sizeBytes, partBytes, partNumber);
-      const url = await deps.bucket.presignUploadPart({ key: request.uploadKey, uploadId: request.uploadId, partNumber, contentLength: end - start, expiresSeconds: ttl });
+      const url = await deps.bucket.presignUploadPart({ key: request.uploadKey, uploadId: request.uploadId, partNumber, contentLength: end - start, expiresSeconds: ttl, signingDate: window.signingDate });
       return { part_number: partNumber, url };
     }),
   );
-  const body: SignMultipartUploadPartsResponse = { part_size_bytes: partBytes, parts, expires_at: new Date(deps.now() + ttl * 1000).toISOString() };
+  const body: SignMultipartUploadPartsResponse = { part_size_bytes: partBytes, parts, ...window.expiry(deps.now()) };
   return json(200, body, { 'cache-control': 'no-store' });
 };
