@@ -22,10 +22,10 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gfpgan_arch as arch  # noqa: E402
 
-# CPU-side CPU ms per face outside the restorer, per output format, on shared/photos/whole (the larger of the two
-# photo sets' figures): `pnpm bench`'s cpu-side bench, docs/benchmarks.md "The CPU-side cost per face". A GPU task's
-# vCPUs do this work. --cpu-ms-per-face replaces them with one figure (a measurement of your own photos and format).
-CPU_MS_PER_FACE_BY_FORMAT = {'jpg': 58.0, 'webp': 100.0, 'png': 132.0}
+# CPU ms per face outside the restorer's model run, per output format: the largest of `pnpm bench`'s cpu-side figures
+# over shared/photos/whole and the small photos at 1 and 2 threads (docs/benchmarks.md "The CPU-side cost per face",
+# 2026-12-06). A GPU task's vCPUs do this work. --cpu-ms-per-face replaces them with one figure of your own.
+CPU_MS_PER_FACE_BY_FORMAT = {'jpg': 54.0, 'webp': 101.0, 'png': 136.0}
 
 
 def parse_args():
