@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { psnr } from './testing/metrics.js';
 import { sharedDir } from './testing/shared-dir.js';
 import { decode } from './decode.js';
-import { encode, encodeToFile, extensionOf, resolveOutputFormat, upscaleAlpha } from './encode.js';
+import { encode, encodeToFile, extensionOf, resolveOutputFormat } from './encode.js';
+import { resizePlane } from './image.js';
+import { BACKGROUND_UPSCALE_KERNEL } from './pipeline.js';
 import type { RgbImage } from './types.js';
 
 function gradient(width: number, height: number): RgbImage {
@@ -65,9 +67,9 @@ describe('encode', () => {
     expect(at60.length).toBeLessThan(at95.length);
   });
 
-  it('carries alpha into a PNG, upscaled to the output size', async () => {
+  it('carries alpha into a PNG, upscaled to the output size as the pipeline does', async () => {
     const alpha = new Uint8Array(10 * 10).map((_, i) => ((i % 10) < 5 ? 0 : 255));
-    const big = await upscaleAlpha(alpha, 10, 10, 20, 20);
+    const big = await resizePlane(alpha, 10, 10, 20, 20, BACKGROUND_UPSCALE_KERNEL);
     expect(big.length).toBe(400);
     expect(big[0]).toBe(0);
     expect(big[19]).toBe(255);

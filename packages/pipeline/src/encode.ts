@@ -1,5 +1,5 @@
 import { requestedOutputFormat, type OutputExt } from '@revive/contract';
-import { resizePlane, writeImage, writeImageFile, type WriteImageOptions } from './image.js';
+import { writeImage, writeImageFile, type WriteImageOptions } from './image.js';
 import type { EncodedFormat, ImageFormat, RgbImage } from './types.js';
 
 /** GFPGAN writes with OpenCV's JPEG quality 95; so does Revive. */
@@ -54,20 +54,6 @@ export interface EncodeOptions {
   readonly quality?: number;
   /** @default DEFAULT_ENCODE_PURPOSE */
   readonly purpose?: EncodePurpose;
-}
-
-/**
- * Brings a decoded alpha plane to the output's size (Lanczos-3; the background's own upscale is bicubic,
- * BACKGROUND_UPSCALE_KERNEL), so an RGBA input keeps its transparency in the restored PNG.
- */
-export async function upscaleAlpha(
-  alpha: Uint8Array,
-  width: number,
-  height: number,
-  toWidth: number,
-  toHeight: number,
-): Promise<Uint8Array> {
-  return resizePlane(alpha, width, height, toWidth, toHeight, 'lanczos3');
 }
 
 function writeOptions(options: EncodeOptions | undefined): WriteImageOptions {
