@@ -111,6 +111,8 @@ export interface BatchingStats {
   readonly largestBatch: number;
   /** Time the restorer's model ran, summed over the batches: against the wall time, how busy it was kept. */
   readonly runMs: number;
+  /** Batch outputs written into a buffer a pipeline thread handed back, instead of a new one. */
+  readonly outputsReused: number;
 }
 
 const THREAD_MARKER = 'revive-pipeline-thread';
@@ -143,8 +145,9 @@ type FromThread =
   | { readonly type: 'result'; readonly id: number; readonly result: ProcessResult | FrameResult | DetectedFace[] }
   | { readonly type: 'failed'; readonly id: number; readonly error: SerializedError };
 
-function countBatch(stats: BatchingState['stats'], faces: number, runMs: number): void {
+function countBatch(stats: BatchingState['stats'], faces: number, runMs: number, outputsReused: number): void {
   stats.batches++;
+  stats.outputsReused += outputsReused;
   stats.runMs += runMs;
   stats.faces += faces;
   stats.largestBatch = Math.max(stats.largestBatch, faces);
@@ -325,13 +328,13 @@ async function spawnThread(
 }
 
 /** Starts the restorer thread and waits for its model. */
-function startRestorer(config: RestorerThreadConfig, onBatch: (faces: number, runMs: number) => void): Promise<RestorerThread> {
+function startRestorer(config: RestorerThreadConfig, onBatch: (faces: number, runMs: number, outputsReused: number) => void): Promise<RestorerThread> {
   return RestorerThread.start(newThread({ marker: RESTORER_MARKER, config }), onBatch);
 }
 
 interface BatchingState {
   readonly config: RestorerThreadConfig;
-  readonly stats: { batches: number; faces: number; largestBatch: number; runMs: number };
+  readonly stats: { batches: number; faces: number; largestBatch: number; runMs: number; outputsReused: number };
   /** The restorer running or starting; a rejected one is started again by the next thread that needs it. */
   current: Promise<RestorerThread>;
   failed: boolean;
@@ -385,7 +388,7 @@ export class PipelineThreadPool implements RestorationService {
   private currentRestorer(state: BatchingState): Promise<RestorerThread> {
     if (state.failed) {
       state.failed = false;
-      state.current = startRestorer(state.config, (faces, runMs) => countBatch(state.stats, faces, runMs));
+      state.current = startRestorer(state.config, (faces, runMs, reused) => countBatch(state.stats, faces, runMs, reused));
       state.current.then(
         (restorer) => {
           if (this.disposed) void restorer.dispose(DEFAULT_THREAD_DISPOSE_TIMEOUT_MS);
@@ -463,8 +466,8 @@ export class PipelineThreadPool implements RestorationService {
       maxBatchFaces,
       maxBatchDelayMs,
     };
-    const stats = { batches: 0, faces: 0, largestBatch: 0, runMs: 0 };
-    const restorer = await startRestorer(restorerConfig, (faces, runMs) => countBatch(stats, faces, runMs));
+    const stats = { batches: 0, faces: 0, largestBatch: 0, runMs: 0, outputsReused: 0 };
+    const restorer = await startRestorer(restorerConfig, (faces, runMs, reused) => countBatch(stats, faces, runMs, reused));
     if (!restorer.batchable) {
       await restorer.dispose(DEFAULT_THREAD_DISPOSE_TIMEOUT_MS);
       return undefined;

@@ -454,7 +454,8 @@ export class RestorationPipeline {
       // `recycle` the caller hands the result's buffer back once it has encoded it: the kept one is written over.
       const bytes = outWidth * outHeight * 3;
       const spare = recycle && this.#spareOutput !== undefined && this.#spareOutput.byteLength >= bytes ? this.#spareOutput : undefined;
-      if (spare !== undefined) this.#spareOutput = undefined;
+      // Taken, or too small for this job: either way let it go now, so a larger job's peak does not carry it too.
+      if (recycle) this.#spareOutput = undefined;
       const into = spare?.subarray(0, bytes);
       const skip = opaqueRuns(toPaste, { upscale, outWidth, outHeight });
       return resizeImage(rgb, outWidth, outHeight, BACKGROUND_UPSCALE_KERNEL, { ...(skip !== undefined && { skip }), ...(into !== undefined && { into }) });

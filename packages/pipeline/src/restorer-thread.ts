@@ -43,7 +43,7 @@ type FromRestorer =
   | { readonly type: 'ready'; readonly info: RestorerInfo; readonly batchable: boolean }
   | { readonly type: 'load-failed'; readonly error: SerializedError }
   /** One batch has run: its faces and how long the model took. */
-  | { readonly type: 'batch'; readonly faces: number; readonly runMs: number };
+  | { readonly type: 'batch'; readonly faces: number; readonly runMs: number; readonly outputsReused: number };
 
 /** Over a pipeline thread's port. */
 interface FaceRequest {
@@ -107,11 +107,14 @@ export function runRestorerThread(parent: MessagePort, config: RestorerThreadCon
     const spares: Float32Array[] = [];
     const run = async (tensors: readonly Float32Array[], fidelity: number) => {
       const started = performance.now();
+      // A batch of one face returns onnxruntime's own buffer: spares serve batches of two or more.
+      const into = tensors.length > 1 ? spares.splice(0, tensors.length) : [];
       try {
-        // A batch of one face returns onnxruntime's own buffer: spares serve batches of two or more.
-        return await restorer.restoreBatch(tensors, fidelity, tensors.length > 1 ? spares.splice(0, tensors.length) : []);
+        return await restorer.restoreBatch(tensors, fidelity, into);
       } finally {
-        post({ type: 'batch', faces: tensors.length, runMs: performance.now() - started });
+        // restoreBatch writes into a handed-back buffer only when it has a face's length.
+        const faceLength = 3 * restorer.inputSize * restorer.inputSize;
+        post({ type: 'batch', faces: tensors.length, runMs: performance.now() - started, outputsReused: into.filter((b) => b.length === faceLength).length });
       }
     };
     const batcher = new RestoreBatcher(run, { maxBatchFaces: config.maxBatchFaces, maxBatchDelayMs: config.maxBatchDelayMs });
@@ -168,14 +171,14 @@ export class RestorerThread {
    * Waits for `worker` (started by the pool with the restorer marker) to load its model. Rejects with the load
    * error as its WorkerError class, or a RetryableError when the thread dies while loading.
    */
-  static async start(worker: Worker, onBatch?: (faces: number, runMs: number) => void): Promise<RestorerThread> {
+  static async start(worker: Worker, onBatch?: (faces: number, runMs: number, outputsReused: number) => void): Promise<RestorerThread> {
     const ready = await awaitThreadReady<{ readonly type: 'ready'; info: RestorerInfo; batchable: boolean }>(
       worker,
       (code) => `the restorer thread exited (code ${code}) while loading its model`,
     );
     const thread = new RestorerThread(worker, ready.info, ready.batchable);
     worker.on('message', (message: FromRestorer) => {
-      if (message.type === 'batch') onBatch?.(message.faces, message.runMs);
+      if (message.type === 'batch') onBatch?.(message.faces, message.runMs, message.outputsReused);
     });
     return thread;
   }

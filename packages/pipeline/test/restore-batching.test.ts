@@ -93,6 +93,7 @@ describe('restorer batching across jobs', () => {
     const stats = pool.batching!;
     expect(stats.faces).toBe(3 * (expected[0]!.faces.length + expected[1]!.faces.length));
     expect(stats.batches).toBeGreaterThan(3);
+    expect(stats.outputsReused).toBeGreaterThan(0);
   });
 
   it('sends faces on after at most maxBatchDelayMs when no other job comes to fill the batch', async () => {
