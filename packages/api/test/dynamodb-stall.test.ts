@@ -115,7 +115,7 @@ describe('a DynamoDB stall', () => {
 
     const keys = Array.from({ length: 6 }, (_, i) => `stall-${i}`);
     const missingUpload = { source: { uploadKey: uploadKey(TENANT, randomUUID()) } };
-    aws.pauseDynamo();
+    await aws.pauseDynamo();
     let answers: Timed[];
     try {
       answers = await Promise.all([

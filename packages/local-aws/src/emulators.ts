@@ -49,9 +49,10 @@ export interface LocalAws {
    * Makes DynamoDB stop answering, as a stalled service does, until `resumeDynamo()`: connections are still accepted
    * and requests still read by the kernel, but nothing is answered (DynamoDB Local's JVM gets SIGSTOP; dynalite holds
    * the requests it receives). After the resume, requests sent meanwhile are processed, as a real stall would.
-   * For tests: pause only emulators the test started itself.
+   * Resolves once it has stopped: kill() returns before a multi-threaded JVM's threads have all stopped, and one
+   * still running could answer a request sent at once. For tests: pause only emulators the test started itself.
    */
-  pauseDynamo(): void;
+  pauseDynamo(): Promise<void>;
   /** Lets a paused DynamoDB answer again (SIGCONT; dynalite handles the held requests). */
   resumeDynamo(): void;
   /** Stops every emulator this harness started. */
@@ -179,9 +180,34 @@ interface StartedDynamo {
   readonly pid: number | undefined;
   /** The port it listens on: the one asked for, or the one the kernel gave for 0. */
   readonly port: number;
-  pause(): void;
+  pause(): Promise<void>;
   resume(): void;
   stop(): Promise<void>;
+}
+
+/** How long pauseDynamo waits for the JVM's threads to stop. @default 10_000 */
+const DYNAMO_PAUSE_TIMEOUT_MS = 10_000;
+
+/**
+ * Resolves once every thread of `pid` is stopped (state T or t in /proc/<pid>/task/<tid>/stat). Where there is no
+ * /proc (not Linux) it resolves at once: the signal was sent, and there is nothing to read.
+ */
+async function allThreadsStopped(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let states: string[];
+    try {
+      states = readdirSync(`/proc/${pid}/task`).map((tid) => {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!;
+      });
+    } catch {
+      return;
+    }
+    if (states.every((state) => state === 'T' || state === 't')) return;
+    if (Date.now() > deadline) throw new Error(`DynamoDB Local (pid ${pid}) did not stop within ${timeoutMs} ms of SIGSTOP: thread states ${states.join('')}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 /**
@@ -239,7 +265,10 @@ async function startDynamoDbLocal(port: number, timeoutMs: number, dbPath: strin
   return {
     pid: child.pid,
     port: boundPort,
-    pause: () => signal('SIGSTOP'),
+    pause: async () => {
+      signal('SIGSTOP');
+      if (child.pid !== undefined) await allThreadsStopped(child.pid, DYNAMO_PAUSE_TIMEOUT_MS);
+    },
     resume: () => signal('SIGCONT'),
     async stop() {
       // A stopped JVM would not act on SIGTERM until continued.
@@ -277,7 +306,7 @@ async function startDynalite(port: number, dbPath: string | undefined): Promise<
   return {
     pid: undefined,
     port: boundPort,
-    pause: () => {
+    pause: async () => {
       held ??= [];
     },
     resume: () => {

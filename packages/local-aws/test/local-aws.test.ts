@@ -138,6 +138,18 @@ async function listenable(port: number): Promise<boolean> {
   });
 }
 
+/** The scheduler state (R, S, D, T…) of each thread of `pid`, from /proc/<pid>/task/<tid>/stat; [] where there is no /proc. */
+function threadStates(pid: number): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!;
+    });
+  } catch {
+    return [];
+  }
+}
+
 /** Process group of `pid` (field 5 of /proc/<pid>/stat). */
 function processGroup(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -196,10 +208,17 @@ describe('pausing DynamoDB: a stalled table for tests', () => {
     try {
       expect(aws.dynamoEngine).toBe(engine);
       await patient.send(new ListTablesCommand({}));
-      aws.pauseDynamo();
+      await aws.pauseDynamo();
+      // dynalite runs in this process: it has no threads of its own to read.
+      const states = engine === 'dynamodb-local' ? threadStates(aws.dynamoPid!) : [];
+      if (engine === 'dynamodb-local' && process.platform === 'linux') expect(states.every((state) => state === 'T' || state === 't'), states.join('')).toBe(true);
       const waiting = patient.send(new ListTablesCommand({}));
       // Connections are still accepted (the kernel's backlog, or dynalite's server), but nothing answers.
-      await expect(hasty.send(new ListTablesCommand({}))).rejects.toMatchObject({ name: 'TimeoutError' });
+      const answer = await hasty.send(new ListTablesCommand({})).then(
+        (output) => ({ answered: output, threads: states, after: engine === 'dynamodb-local' ? threadStates(aws.dynamoPid!) : [] }),
+        (error: unknown) => error,
+      );
+      expect(answer, 'a paused DynamoDB answered (thread states before and after the request are in the object)').toMatchObject({ name: 'TimeoutError' });
       aws.resumeDynamo();
       await expect(waiting).resolves.toMatchObject({ TableNames: expect.any(Array) });
       await expect(hasty.send(new ListTablesCommand({}))).resolves.toMatchObject({ TableNames: expect.any(Array) });
