@@ -1,18 +1,11 @@
 // `POST /uploads/multipart/parts`; the Lambda entry is src/lambda/sign-multipart-upload-parts.ts.
-import {
-  isTenantUploadKey,
-  multipartPartBytes,
-  multipartPartCount,
-  multipartPartRange,
-  signMultipartUploadPartsRequestSchema,
-  type SignMultipartUploadPartsResponse,
-} from '@revive/contract';
+import { isTenantUploadKey, signMultipartUploadPartsRequestSchema, type SignMultipartUploadPartsResponse } from '@revive/contract';
 import type { DepsWith, RouteLogic } from '../app.js';
-import { presignWindow } from '../presign-window.js';
 import { ClientError } from '../errors.js';
 import { parseJsonBody } from '../http/body.js';
 import { json } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
+import { assertVideoSize, partLayout, signParts } from './multipart-parts.js';
 
 /**
  * `POST /uploads/multipart/parts`: presigns the parts of the tenant's own open upload again, each for its exact length
@@ -29,12 +22,8 @@ export const signMultipartUploadParts: RouteLogic<DepsWith<'bucket'>> = async (e
   if (!isTenantUploadKey(tenantId, request.uploadKey)) {
     throw new ClientError(403, 'FORBIDDEN_UPLOAD_KEY', "uploadKey is not one of the caller's uploads.");
   }
-  const maxBytes = deps.config.REVIVE_VIDEO_MAX_BYTES;
-  if (request.sizeBytes > maxBytes) {
-    throw new ClientError(422, 'VIDEO_TOO_LARGE', `The video is ${request.sizeBytes} bytes; the limit is ${maxBytes} bytes.`);
-  }
-  const partBytes = multipartPartBytes(request.sizeBytes);
-  const count = multipartPartCount(request.sizeBytes, partBytes);
+  assertVideoSize(request.sizeBytes, deps.config.REVIVE_VIDEO_MAX_BYTES);
+  const { count } = partLayout(request.sizeBytes);
   const asked = request.partNumbers === undefined ? Array.from({ length: count }, (_, index) => index + 1) : [...new Set(request.partNumbers)].sort((a, b) => a - b);
   const beyond = asked.filter((partNumber) => partNumber > count);
   if (beyond.length > 0) {
@@ -50,15 +39,7 @@ export const signMultipartUploadParts: RouteLogic<DepsWith<'bucket'>> = async (e
   if (!(await deps.bucket.isMultipartUploadOpen(request.uploadKey, request.uploadId, deps.signal))) {
     throw new ClientError(422, 'UPLOAD_NOT_FOUND', 'No such multipart upload: the uploadId is wrong, or the upload was completed, aborted or expired.');
   }
-  const ttl = deps.config.REVIVE_PRESIGN_TTL_SECONDS;
-  const window = presignWindow(deps.now(), ttl);
-  const parts = await Promise.all(
-    asked.map(async (partNumber) => {
-      const { start, end } = multipartPartRange(request.sizeBytes, partBytes, partNumber);
-      const url = await deps.bucket.presignUploadPart({ key: request.uploadKey, uploadId: request.uploadId, partNumber, contentLength: end - start, expiresSeconds: ttl, signingDate: window.signingDate });
-      return { part_number: partNumber, url };
-    }),
-  );
-  const body: SignMultipartUploadPartsResponse = { part_size_bytes: partBytes, parts, ...window.expiry(deps.now()) };
+  const signed = await signParts(deps.bucket, { key: request.uploadKey, uploadId: request.uploadId, sizeBytes: request.sizeBytes }, asked, deps.config.REVIVE_PRESIGN_TTL_SECONDS, deps.now);
+  const body: SignMultipartUploadPartsResponse = signed;
   return json(200, body, { 'cache-control': 'no-store' });
 };
