@@ -12,7 +12,7 @@ import { defaultModelsDir, resolveModel } from './models.js';
 import { opaqueRuns, pasteFaces, type FaceToPaste } from './paste.js';
 import { configureKernels } from './resample.js';
 import { DEFAULT_FIDELITY, FaceRestorer, type ConversionTimer, type RestoreStage } from './restore.js';
-import { startSyncCpuClock } from './thread-cpu.js';
+import { processCpuMs, startSyncCpuClock } from './thread-cpu.js';
 import { forEachInFlight } from './restore-batch.js';
 import type { Affine, DetectedFace, EncodedFormat, Landmarks5, RgbImage, StageName, StageTimingsMs } from './types.js';
 import { BackgroundUpsampler } from './upscale.js';
@@ -207,12 +207,6 @@ export function largestFaces<T extends DetectedFace>(faces: readonly T[], max: n
 
 /** Per-stage CPU ms, and the restore stage's conversions around the model (part of `restore`, not beside it). */
 export type CpuTimingsMs = StageTimingsMs & { restoreConvert?: number };
-
-/** CPU time of the whole process (user + system, every thread), in ms. */
-const processCpuMs = (): number => {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1000;
-};
 
 /**
  * Accumulates wall time per stage; a stage run once per face (align, restore) sums over the faces, except where faces

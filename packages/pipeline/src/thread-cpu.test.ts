@@ -1,12 +1,7 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { startSyncCpuClock } from './thread-cpu.js';
-
-const processCpuMs = () => {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1000;
-};
+import { processCpuMs, startSyncCpuClock } from './thread-cpu.js';
 
 /** Work for the CPU that no optimiser can drop: about 100 ms here. */
 function busy(): number {

@@ -17,6 +17,9 @@ const usageMs = (usage: CpuUsage) => {
   return (user + system) / 1000;
 };
 
+/** CPU time of the whole process (user + system, every thread), in ms. */
+export const processCpuMs = (): number => usageMs(() => process.cpuUsage());
+
 /** True where the span's figure is the thread's own CPU time rather than the bound. */
 export const HAS_THREAD_CPU_CLOCK = threadCpuUsage !== undefined;
 
@@ -30,6 +33,6 @@ export function startSyncCpuClock(): () => number {
     return () => usageMs(threadCpuUsage) - start;
   }
   const wallStart = performance.now();
-  const cpuStart = usageMs(() => process.cpuUsage());
-  return () => Math.min(performance.now() - wallStart, usageMs(() => process.cpuUsage()) - cpuStart);
+  const cpuStart = processCpuMs();
+  return () => Math.min(performance.now() - wallStart, processCpuMs() - cpuStart);
 }
