@@ -21,6 +21,8 @@ type Command = ReturnType<typeof buildProgram>;
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const read = (relative: string) => readFileSync(path.join(ROOT, relative), 'utf8');
 const sorted = (names: Iterable<string>) => [...new Set(names)].sort();
+/** The entries of `items` that an earlier entry already had. */
+const repeated = <T>(items: readonly T[]): T[] => items.filter((item, i) => items.indexOf(item) !== i);
 
 /** The README is a front page; the rest lives in docs/. */
 const README_MAX_LINES = 120;
@@ -206,7 +208,7 @@ describe('docs/api.md', () => {
   it('lists every route of the route table once, and marks only the public ones public', () => {
     const rows = tableRows(section(page, 'Routes', 'api.md'));
     const listed = rows.flatMap((row) => codeSpans(row[0] ?? ''));
-    expect(listed.filter((route, i) => listed.indexOf(route) !== i), 'routes listed twice').toEqual([]);
+    expect(repeated(listed), 'routes listed twice').toEqual([]);
     expect(sorted(listed)).toEqual(sorted(API_ROUTES.map((r) => `${r.method} ${r.path}`)));
     for (const route of API_ROUTES) {
       const row = rows.find((r) => codeSpans(r[0] ?? '').includes(`${route.method} ${route.path}`))!;
@@ -216,18 +218,18 @@ describe('docs/api.md', () => {
 
   it("describes each of the job's fields once", () => {
     const fields = tableRows(section(page, 'The job', 'api.md')).flatMap((row) => codeSpans(row[0] ?? ''));
-    expect(fields.filter((field, i) => fields.indexOf(field) !== i)).toEqual([]);
+    expect(repeated(fields)).toEqual([]);
   });
 
   it('lists every API error code once', () => {
     const codes = tableRows(section(page, 'Errors', 'api.md')).flatMap((row) => codeSpans(row[1] ?? ''));
-    expect(codes.filter((code, i) => codes.indexOf(code) !== i), 'codes listed twice').toEqual([]);
+    expect(repeated(codes), 'codes listed twice').toEqual([]);
     expect(sorted(codes)).toEqual(sorted(API_ERROR_CODES));
   });
 
   it('lists every job error code once', () => {
     const codes = tableRows(section(page, 'Job error codes', 'api.md')).flatMap((row) => codeSpans(row[0] ?? ''));
-    expect(codes.filter((code, i) => codes.indexOf(code) !== i), 'codes listed twice').toEqual([]);
+    expect(repeated(codes), 'codes listed twice').toEqual([]);
     expect(sorted(codes)).toEqual(sorted(JOB_ERROR_CODES));
   });
 });

@@ -2,6 +2,7 @@
 // bounds, each policy (step or target tracking) and, for step policies, the CloudWatch alarms whose actions point at
 // them, with their metric math; and the scaling-signal Lambda's settings from its environment. Nothing here is typed
 // by hand: what the simulator replays is what would deploy.
+import { DEFAULT_WORKER_IDLE_PROTECTION_SECONDS } from '@revive/contract';
 import { scalingSettingsSchema, type ScalingSettings } from '../src/scaling-signal/signal.js';
 
 /** One metric a policy or alarm reads. */
@@ -172,5 +173,5 @@ export function readWorkerIdleProtectionSeconds(template: Template): number {
   if (defs.length !== 1) throw new Error(`policy: expected one task definition, found ${defs.length}`);
   const containers = defs[0]!.Properties.ContainerDefinitions as { Environment?: { Name: string; Value: unknown }[] }[];
   const value = containers.flatMap((c) => c.Environment ?? []).find((e) => e.Name === 'REVIVE_IDLE_PROTECTION_SECONDS')?.Value;
-  return value === undefined ? 0 : Number(value);
+  return value === undefined ? DEFAULT_WORKER_IDLE_PROTECTION_SECONDS : Number(value);
 }

@@ -1,6 +1,7 @@
 import {
   DEFAULT_DETECTOR,
   DEFAULT_RESTORER,
+  DEFAULT_WORKER_IDLE_PROTECTION_SECONDS,
   HEALTHCHECK_INTERVAL_SECONDS,
   HEALTHCHECK_RETRIES,
   HEALTHCHECK_START_PERIOD_SECONDS,
@@ -378,7 +379,7 @@ export class WorkerService extends Construct {
       ...(props.scaleInEvaluationPeriods !== undefined ? { scaleInEvaluationPeriods: props.scaleInEvaluationPeriods } : {}),
       scaleToZeroQuietMinutes: props.scaleToZeroQuietMinutes ?? DEFAULT_SCALE_TO_ZERO_QUIET_MINUTES[props.mode],
       // The window the tasks hold is the one their environment gives them (the worker's default, 0, when unset).
-      idleProtectionSeconds: Number(props.environment.REVIVE_IDLE_PROTECTION_SECONDS ?? 0),
+      idleProtectionSeconds: Number(props.environment.REVIVE_IDLE_PROTECTION_SECONDS ?? DEFAULT_WORKER_IDLE_PROTECTION_SECONDS),
     });
   }
 

@@ -224,13 +224,13 @@ export function scalingSignal(snapshot: ScalingSnapshot, history: ScalingHistory
   if (desired <= o.minTasks) return hold;
 
   // The last task: SQS's sent counts and the signal's own points arrive a minute late, so they cannot tell whether a
-  // job came and went in the last minute; the task can, and keeps itself for its window after that job.
-  if (jobs === 0 && delayed === 0 && o.idleProtectionSeconds >= MIN_IDLE_PROTECTION_SECONDS && desired <= 1) return { ...base, targetTasks: clamp(0), reason: 'zero' };
+  // job came and went in the last minute; the task can, and keeps itself for its window after that job. Without such
+  // a window, the fleet goes to zero after idleMinutesToZero quiet minutes.
+  const lastTaskKeepsItself = o.idleProtectionSeconds >= MIN_IDLE_PROTECTION_SECONDS && desired <= 1;
   const quiet = last(history.minutes, o.idleMinutesToZero);
   const quietSent = last(history.sent, o.idleMinutesToZero);
-  if (jobs === 0 && delayed === 0 && quiet?.every((m) => m !== undefined && m.jobs === 0) && quietSent?.every((x) => (x ?? 0) === 0)) {
-    return { ...base, targetTasks: clamp(0), reason: 'zero' };
-  }
+  const quietLong = quiet?.every((m) => m !== undefined && m.jobs === 0) && quietSent?.every((x) => (x ?? 0) === 0);
+  if (jobs === 0 && delayed === 0 && (lastTaskKeepsItself || quietLong)) return { ...base, targetTasks: clamp(0), reason: 'zero' };
   // The running jobs keep their tasks, with headroom for the noise of arrivals; the last task is the zero rule's.
   const keep = Math.max(1, wantedTasks, rateTasks, Math.ceil(inFlight / (concurrency * SCALE_IN_MAX_BUSY_SHARE)));
   const streak = last(history.minutes, o.scaleInMinutes);

@@ -7,6 +7,8 @@ import { toStorageError } from './aws-errors.js';
 /** Cap on the wait between failed ReceiveMessage calls. @default 10_000 */
 export const DEFAULT_POLL_ERROR_MAX_BACKOFF_MS = 10_000;
 
+/** The queue's counts that say whether any job waits (visible, or sent with a delay) or is held by a task. */
+const IDLE_COUNTS = ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] as const;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Longest visibility SQS allows (12 h). */
@@ -113,18 +115,15 @@ export class JobQueueConsumer {
     let out;
     try {
       out = await this.sqs.send(
-        new GetQueueAttributesCommand({ QueueUrl: this.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
+        new GetQueueAttributesCommand({ QueueUrl: this.queueUrl, AttributeNames: [...IDLE_COUNTS] }),
         abortSignal === undefined ? {} : { abortSignal },
       );
     } catch (error) {
       throw toStorageError(error, 'SQS GetQueueAttributes');
     }
-    const count = (name: 'ApproximateNumberOfMessages' | 'ApproximateNumberOfMessagesNotVisible' | 'ApproximateNumberOfMessagesDelayed') => Number(out.Attributes?.[name] ?? Number.NaN);
-    const visible = count('ApproximateNumberOfMessages');
-    const held = count('ApproximateNumberOfMessagesNotVisible');
-    const delayed = count('ApproximateNumberOfMessagesDelayed');
-    if (!Number.isFinite(visible) || !Number.isFinite(held) || !Number.isFinite(delayed)) throw toStorageError(new Error(`SQS GetQueueAttributes gave no counts: ${JSON.stringify(out.Attributes ?? {})}`), 'SQS GetQueueAttributes');
-    return visible === 0 && held === 0 && delayed === 0;
+    const counts = IDLE_COUNTS.map((name) => Number(out.Attributes?.[name] ?? Number.NaN));
+    if (!counts.every(Number.isFinite)) throw toStorageError(new Error(`SQS GetQueueAttributes gave no counts: ${JSON.stringify(out.Attributes ?? {})}`), 'SQS GetQueueAttributes');
+    return counts.every((count) => count === 0);
   }
 
   /** Hides the message for `seconds` from now (0 makes it visible at once). */

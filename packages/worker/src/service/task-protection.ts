@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
-import { DEFAULT_PROTECTION_RELEASE_DELAY_MS, QUEUE_IDLE_READS } from '@revive/contract';
+import { DEFAULT_PROTECTION_RELEASE_DELAY_MS, DEFAULT_WORKER_IDLE_PROTECTION_SECONDS, QUEUE_IDLE_READS } from '@revive/contract';
 import { describeThrown } from '@revive/pipeline/errors';
 
 /**
@@ -21,9 +21,9 @@ export { DEFAULT_PROTECTION_RELEASE_DELAY_MS, QUEUE_IDLE_READS };
 
 /**
  * How long the task keeps its protection after its last job when it then finds the queue empty (the worker's
- * REVIVE_IDLE_PROTECTION_SECONDS). 0: only the release delay. @default 0
+ * REVIVE_IDLE_PROTECTION_SECONDS). 0: only the release delay. @default the contract's DEFAULT_WORKER_IDLE_PROTECTION_SECONDS (0)
  */
-export const DEFAULT_IDLE_PROTECTION_MS = 0;
+export const DEFAULT_IDLE_PROTECTION_MS = DEFAULT_WORKER_IDLE_PROTECTION_SECONDS * 1000;
 
 /**
  * Limit on one read of the queue's counts: the SQS client has no request timeout of its own, and the read only decides
