@@ -227,7 +227,6 @@ function randomKey(): string {
   return globalThis.crypto.randomUUID();
 }
 
-/** The storage service's XML error `<Code>`, for a readable UPLOAD_REJECTED detail. */
 /** The `<Code>` and `<Message>` of an S3 XML error body; undefined when it has no code. */
 function s3Error(text: string): StorageError | undefined {
   const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1];
@@ -235,8 +234,9 @@ function s3Error(text: string): StorageError | undefined {
   return code === undefined ? undefined : { code, message };
 }
 
-function s3ErrorDetail(status: number, text: string): string {
-  const { code, message } = s3Error(text) ?? {};
+/** A readable detail for a refusal by the storage service, from its parsed error (s3Error) when it gave one. */
+function s3ErrorDetail(status: number, storage: StorageError | undefined): string {
+  const { code, message } = storage ?? {};
   return code ? `The storage service refused the upload: ${code}${message ? ` (${message})` : ''}.` : `The storage service refused the upload (HTTP ${status}).`;
 }
 
@@ -601,11 +601,11 @@ export class Revive {
           await res.body?.cancel().catch(() => undefined);
           return etag;
         }
-        const text = await res.text().catch(() => '');
+        const storage = s3Error(await res.text().catch(() => ''));
         const detail = res.ok
           ? `Part ${partNumber}: the storage service answered without an ETag header (the bucket's CORS rule must expose it).`
-          : `Part ${partNumber}: ${s3ErrorDetail(res.status, text)}`;
-        error = new ReviveError({ status: res.status, code: 'UPLOAD_REJECTED', detail, storage: res.ok ? undefined : s3Error(text) });
+          : `Part ${partNumber}: ${s3ErrorDetail(res.status, storage)}`;
+        error = new ReviveError({ status: res.status, code: 'UPLOAD_REJECTED', detail, storage: res.ok ? undefined : storage });
         if (res.ok || !(res.status >= 500 || res.status === 429)) throw error;
       }
       if (attempt >= attempts) throw error!;
@@ -641,7 +641,7 @@ export class Revive {
     if (!res.ok) {
       const text = await res.text().catch(() => '');
       const code = /<Code>EntityTooLarge<\/Code>/.test(text) ? 'UPLOAD_TOO_LARGE' : 'UPLOAD_REJECTED';
-      throw new ReviveError({ status: res.status, code, detail: s3ErrorDetail(res.status, text) });
+      throw new ReviveError({ status: res.status, code, detail: s3ErrorDetail(res.status, s3Error(text)) });
     }
     await res.body?.cancel().catch(() => undefined);
     return { uploadKey: upload.uploadKey, size: file.size, contentType: sentType };

@@ -38,6 +38,11 @@ export interface PresignUploadOptions {
  * local computation, so `client`'s endpoint may be a public one (the local stack's same-origin proxy) that this
  * process never calls; `dataClient` is the one that makes requests.
  */
+/** 422 UPLOAD_NOT_FOUND: what S3's NoSuchUpload means to a caller of the multipart routes. */
+function uploadNotFound(cause: unknown): ClientError {
+  return new ClientError(422, 'UPLOAD_NOT_FOUND', 'No such multipart upload: the uploadId is wrong, or the upload was completed, aborted or expired.', { cause });
+}
+
 export class MediaBucket {
   constructor(
     private readonly bucketName: string,
@@ -168,7 +173,7 @@ export class MediaBucket {
         // A retry whose first try completed (its answer was lost) finds the upload gone: the object those parts made is the answer.
         const completed = await this.completedSize(key, parts, signal);
         if (completed !== undefined) return completed;
-        throw new ClientError(422, 'UPLOAD_NOT_FOUND', 'No such multipart upload: the uploadId is wrong, or the upload was completed, aborted or expired.', { cause: error });
+        throw uploadNotFound(error);
       }
       if (['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall'].includes(name)) {
         throw new ClientError(422, 'INVALID_UPLOAD_PARTS', `S3 refused the parts (${name}): name each uploaded part once, in ascending order, with the ETag its PUT answered; every part but the last is at least 5 MiB.`, { cause: error });
@@ -202,16 +207,15 @@ export class MediaBucket {
   }
 
   /**
-   * Whether `uploadId` is an open multipart upload of `key`: a ListParts of at most one part (s3:ListMultipartUploadParts),
-   * the cheapest call S3 answers NoSuchUpload to for an upload that is wrong, another key's, completed, aborted or
-   * expired.
+   * Refuses, with completion's 422 UPLOAD_NOT_FOUND, an `uploadId` that is not an open multipart upload of `key`: a
+   * ListParts of at most one part (s3:ListMultipartUploadParts), the cheapest call S3 answers NoSuchUpload to for an
+   * upload that is wrong, another key's, completed, aborted or expired.
    */
-  async isMultipartUploadOpen(key: string, uploadId: string, signal?: AbortSignal): Promise<boolean> {
+  async assertMultipartUploadOpen(key: string, uploadId: string, signal?: AbortSignal): Promise<void> {
     try {
       await this.dataClient.send(new ListPartsCommand({ Bucket: this.bucketName, Key: key, UploadId: uploadId, MaxParts: 1 }), callOptions(signal));
-      return true;
     } catch (error) {
-      if ((error as { name?: string }).name === 'NoSuchUpload') return false;
+      if ((error as { name?: string }).name === 'NoSuchUpload') throw uploadNotFound(error);
       throw unavailable('look up the upload', error);
     }
   }

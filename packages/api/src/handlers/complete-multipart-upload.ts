@@ -1,22 +1,21 @@
 // `POST /uploads/multipart/complete`; the Lambda entry is src/lambda/complete-multipart-upload.ts.
-import { completeMultipartUploadRequestSchema, isTenantUploadKey, type CompleteMultipartUploadResponse } from '@revive/contract';
+import { completeMultipartUploadRequestSchema, type CompleteMultipartUploadResponse } from '@revive/contract';
 import type { DepsWith, RouteLogic } from '../app.js';
 import { ClientError } from '../errors.js';
 import { parseJsonBody } from '../http/body.js';
 import { json } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
+import { assertOwnUpload } from './multipart-parts.js';
 
 /**
  * `POST /uploads/multipart/complete`: completes the tenant's own upload, then checks the object's size against the
- * video limit (the presigned lengths already bound it; the check holds if the limit was lowered meanwhile) and deletes
- * an object over it.
+ * video limit and deletes an object over it: this is the bound on a video's size (a re-sign with a larger `sizeBytes`
+ * gets longer parts, and the limit may have been lowered meanwhile).
  */
 export const completeMultipartUpload: RouteLogic<DepsWith<'bucket'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
   const request = parseJsonBody(event, completeMultipartUploadRequestSchema);
-  if (!isTenantUploadKey(tenantId, request.uploadKey)) {
-    throw new ClientError(403, 'FORBIDDEN_UPLOAD_KEY', "uploadKey is not one of the caller's uploads.");
-  }
+  assertOwnUpload(tenantId, request.uploadKey);
   const sizeBytes = await deps.bucket.completeMultipartUpload(request.uploadKey, request.uploadId, request.parts, deps.signal);
   const maxBytes = deps.config.REVIVE_VIDEO_MAX_BYTES;
   if (sizeBytes > maxBytes) {

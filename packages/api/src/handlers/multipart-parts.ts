@@ -1,8 +1,15 @@
 // The part URLs of a video's multipart upload: what POST /uploads/multipart and POST /uploads/multipart/parts share.
-import { multipartPartBytes, multipartPartCount, multipartPartRange } from '@revive/contract';
+import { isTenantUploadKey, multipartPartBytes, multipartPartCount, multipartPartRange, type SignMultipartUploadPartsResponse } from '@revive/contract';
 import type { MediaBucket } from '../aws/media-bucket.js';
 import { ClientError } from '../errors.js';
 import { presignWindow } from '../presign-window.js';
+
+/** 403 FORBIDDEN_UPLOAD_KEY for an upload key outside the caller's tenant. */
+export function assertOwnUpload(tenantId: string, uploadKey: string): void {
+  if (!isTenantUploadKey(tenantId, uploadKey)) {
+    throw new ClientError(403, 'FORBIDDEN_UPLOAD_KEY', "uploadKey is not one of the caller's uploads.");
+  }
+}
 
 /** 422 VIDEO_TOO_LARGE for a declared size over the limit, before anything is started or signed. */
 export function assertVideoSize(sizeBytes: number, maxBytes: number): void {
@@ -27,7 +34,7 @@ export async function signParts(
   partNumbers: readonly number[],
   ttlSeconds: number,
   now: () => number,
-): Promise<{ part_size_bytes: number; parts: { part_number: number; url: string }[]; expires_at: string; expires_in_seconds: number }> {
+): Promise<SignMultipartUploadPartsResponse> {
   const { partBytes } = partLayout(upload.sizeBytes);
   const window = presignWindow(now(), ttlSeconds);
   const parts = await Promise.all(

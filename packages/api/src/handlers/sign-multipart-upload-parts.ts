@@ -1,11 +1,11 @@
 // `POST /uploads/multipart/parts`; the Lambda entry is src/lambda/sign-multipart-upload-parts.ts.
-import { isTenantUploadKey, signMultipartUploadPartsRequestSchema, type SignMultipartUploadPartsResponse } from '@revive/contract';
+import { signMultipartUploadPartsRequestSchema } from '@revive/contract';
 import type { DepsWith, RouteLogic } from '../app.js';
 import { ClientError } from '../errors.js';
 import { parseJsonBody } from '../http/body.js';
 import { json } from '../http/event.js';
 import { tenantOf } from '../http/tenant.js';
-import { assertVideoSize, partLayout, signParts } from './multipart-parts.js';
+import { assertOwnUpload, assertVideoSize, partLayout, signParts } from './multipart-parts.js';
 
 /**
  * `POST /uploads/multipart/parts`: presigns the parts of the tenant's own open upload again, each for its exact length
@@ -19,9 +19,7 @@ import { assertVideoSize, partLayout, signParts } from './multipart-parts.js';
 export const signMultipartUploadParts: RouteLogic<DepsWith<'bucket'>> = async (event, deps) => {
   const tenantId = tenantOf(event, deps.config);
   const request = parseJsonBody(event, signMultipartUploadPartsRequestSchema);
-  if (!isTenantUploadKey(tenantId, request.uploadKey)) {
-    throw new ClientError(403, 'FORBIDDEN_UPLOAD_KEY', "uploadKey is not one of the caller's uploads.");
-  }
+  assertOwnUpload(tenantId, request.uploadKey);
   assertVideoSize(request.sizeBytes, deps.config.REVIVE_VIDEO_MAX_BYTES);
   const { count } = partLayout(request.sizeBytes);
   const asked = request.partNumbers === undefined ? Array.from({ length: count }, (_, index) => index + 1) : [...new Set(request.partNumbers)].sort((a, b) => a - b);
@@ -36,10 +34,7 @@ export const signMultipartUploadParts: RouteLogic<DepsWith<'bucket'>> = async (e
     );
   }
   // Signing needs no call to S3; this one check keeps the route from presigning for an upload that cannot take parts.
-  if (!(await deps.bucket.isMultipartUploadOpen(request.uploadKey, request.uploadId, deps.signal))) {
-    throw new ClientError(422, 'UPLOAD_NOT_FOUND', 'No such multipart upload: the uploadId is wrong, or the upload was completed, aborted or expired.');
-  }
+  await deps.bucket.assertMultipartUploadOpen(request.uploadKey, request.uploadId, deps.signal);
   const signed = await signParts(deps.bucket, { key: request.uploadKey, uploadId: request.uploadId, sizeBytes: request.sizeBytes }, asked, deps.config.REVIVE_PRESIGN_TTL_SECONDS, deps.now);
-  const body: SignMultipartUploadPartsResponse = signed;
-  return json(200, body, { 'cache-control': 'no-store' });
+  return json(200, signed, { 'cache-control': 'no-store' });
 };
